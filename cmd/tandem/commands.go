@@ -1,0 +1,7 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// addCommands adds the CLI verbs that talk to a running workspace. Each area
+// adds its verbs in its own file.
+func addCommands(root *cobra.Command) {}

@@ -1,0 +1,3 @@
+package mlflowapi
+
+func (s *Server) routesArtifacts() {}

@@ -1,0 +1,261 @@
+// Package mlflowapi serves the MLflow REST API (tracking, model registry,
+// logged models, artifact proxy) on top of tandem's metadata and artifact
+// stores, so the stock mlflow client works against tandem unchanged.
+//
+// Every route is registered under both /api/2.0/mlflow/ and
+// /ajax-api/2.0/mlflow/. Paths under those prefixes that tandem does not
+// serve answer MLflow's NOT_IMPLEMENTED JSON error, never an HTML page.
+package mlflowapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/sqlstore"
+)
+
+// MaxBodyBytes bounds a JSON request body (artifact uploads stream and are
+// not bounded by it).
+const MaxBodyBytes = 16 << 20
+
+// Server is the MLflow API of one region.
+type Server struct {
+	Store  *sqlstore.Store
+	Blobs  *blobstore.Store
+	Log    *slog.Logger
+	mux    *http.ServeMux
+	prefix []string
+}
+
+// New returns a Server with every route registered.
+func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{Store: store, Blobs: blobs, Log: log, mux: http.NewServeMux(),
+		prefix: []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}}
+	s.routesTracking()
+	s.routesRegistry()
+	s.routesArtifacts()
+	for _, p := range []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"} {
+		s.mux.HandleFunc(p, s.notImplemented)
+	}
+	return s
+}
+
+// ServeHTTP serves the MLflow API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Handles reports whether path belongs to this API (callers mount it at /).
+func Handles(path string) bool {
+	for _, p := range []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// handle registers h for "METHOD name" under both MLflow prefixes, where name
+// is relative to /api/2.0/mlflow/ (for example "POST experiments/create").
+func (s *Server) handle(method, name string, h http.HandlerFunc) {
+	for _, p := range s.prefix {
+		s.mux.HandleFunc(method+" "+p+name, h)
+	}
+}
+
+// handleRaw registers h for a full pattern (used for mlflow-artifacts).
+func (s *Server) handleRaw(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
+
+func (s *Server) notImplemented(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, tandem.Errorf(tandem.ENOTIMPLEMENTED,
+		"tandem does not implement %s %s", r.Method, r.URL.Path))
+}
+
+// errorBody is MLflow's JSON error format.
+type errorBody struct {
+	ErrorCode string `json:"error_code"`
+	Message   string `json:"message"`
+	// Detail is tandem's addition (e.g. primary_url); MLflow clients ignore it.
+	Detail map[string]string `json:"details,omitempty"`
+}
+
+// writeError writes err in MLflow's JSON error format with the matching HTTP
+// status. Internal errors are logged in full and shown as "Internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := tandem.ErrorCode(err)
+	if code == tandem.EINTERNAL {
+		s.Log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	body := errorBody{ErrorCode: tandem.MLflowName(code), Message: tandem.ErrorMessage(err)}
+	var te *tandem.Error
+	if errors.As(err, &te) {
+		body.Detail = te.Detail
+	}
+	writeJSON(w, tandem.HTTPStatus(code), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		status, buf = 500, []byte(`{"error_code":"INTERNAL_ERROR","message":"Internal error."}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(buf)
+}
+
+// decode reads a request into v: the JSON body for POST/PATCH/DELETE, the
+// query string for GET (repeated keys become arrays, see queryToJSON). It
+// rejects bodies over MaxBodyBytes, invalid UTF-8 and malformed JSON with
+// EINVALID (MLflow's INVALID_PARAMETER_VALUE / MALFORMED_REQUEST family).
+func decode(r *http.Request, v any, arrays ...string) error {
+	var body []byte
+	if r.Method == http.MethodGet {
+		b, err := queryToJSON(r.URL.Query(), arrays)
+		if err != nil {
+			return err
+		}
+		body = b
+	} else {
+		b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+		if err != nil {
+			return tandem.Errorf(tandem.EINVALID, "could not read request body: %v", err)
+		}
+		if len(b) > MaxBodyBytes {
+			return tandem.Errorf(tandem.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
+		}
+		body = b
+		if len(bytes.TrimSpace(body)) == 0 {
+			body = []byte("{}")
+		}
+	}
+	if !utf8.Valid(body) {
+		return tandem.Errorf(tandem.EINVALID, "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return tandem.Errorf(tandem.EINVALID, "Invalid value for parameter '%s': expected %s", te.Field, te.Type)
+		}
+		return tandem.Errorf(tandem.EINVALID, "malformed JSON request: %v", err)
+	}
+	return nil
+}
+
+// queryToJSON turns a query string into a JSON object of strings: keys
+// named in arrays become arrays of strings, other keys take their first
+// value. Numeric fields of request structs use Int64/Float64/Bool, which
+// accept strings, as proto3 JSON allows.
+func queryToJSON(q url.Values, arrays []string) ([]byte, error) {
+	isArray := map[string]bool{}
+	for _, a := range arrays {
+		isArray[a] = true
+	}
+	obj := map[string]any{}
+	for k, vs := range q {
+		if isArray[k] {
+			obj[k] = vs
+		} else if len(vs) > 0 {
+			obj[k] = vs[0]
+		}
+	}
+	return json.Marshal(obj)
+}
+
+// Int64 is an int64 request field that accepts a JSON number or a string
+// holding one (proto3 JSON encodes int64 as strings). Set reports presence.
+type Int64 struct {
+	V   int64
+	Set bool
+}
+
+func (i *Int64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "null" {
+		return nil
+	}
+	if s == "" {
+		return tandem.Errorf(tandem.EINVALID, "expected an integer, got %s", b)
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != float64(int64(f)) {
+			return tandem.Errorf(tandem.EINVALID, "expected an integer, got %s", b)
+		}
+		v = int64(f)
+	}
+	i.V, i.Set = v, true
+	return nil
+}
+
+func (i Int64) MarshalJSON() ([]byte, error) { return []byte(strconv.FormatInt(i.V, 10)), nil }
+
+// Float64 is a float request field that accepts a JSON number or a string,
+// including "NaN", "Infinity" and "-Infinity" as proto3 JSON writes them.
+type Float64 struct {
+	V   float64
+	Set bool
+}
+
+func (f *Float64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "null" {
+		return nil
+	}
+	switch s {
+	case "NaN", "nan":
+		f.V, f.Set = math.NaN(), true
+		return nil
+	case "Infinity", "inf", "+Infinity":
+		f.V, f.Set = math.Inf(1), true
+		return nil
+	case "-Infinity", "-inf":
+		f.V, f.Set = math.Inf(-1), true
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return tandem.Errorf(tandem.EINVALID, "expected a number, got %s", b)
+	}
+	f.V, f.Set = v, true
+	return nil
+}
+
+// Bool is a boolean request field that accepts true/false or "true"/"false".
+type Bool struct {
+	V   bool
+	Set bool
+}
+
+func (x *Bool) UnmarshalJSON(b []byte) error {
+	switch strings.ToLower(strings.Trim(string(b), `"`)) {
+	case "null":
+		return nil
+	case "true":
+		x.V, x.Set = true, true
+	case "false":
+		x.V, x.Set = false, true
+	default:
+		return tandem.Errorf(tandem.EINVALID, "expected a boolean, got %s", b)
+	}
+	return nil
+}
+
+// Bootstrap creates what a new workspace has before any request: experiment
+// "0" named "Default", as MLflow does. It does nothing when it exists.
+func (s *Server) Bootstrap(ctx context.Context) error { return s.bootstrapTracking(ctx) }

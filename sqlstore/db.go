@@ -1,0 +1,263 @@
+// Package sqlstore is tandem's metadata store on database/sql: SQLite
+// (modernc.org/sqlite, pure Go, WAL) by default and PostgreSQL (pgx) in
+// production, chosen by URL. One schema serves both; migrations are embedded
+// and applied at start.
+//
+// Every mutation goes through Store.Mutate (on a primary) or Store.Apply (on
+// a secondary): both run the op's registered applier and append the journal
+// entry in the same transaction, so a change without its journal entry cannot
+// happen.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/tandemml/tandem"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect is the SQL flavour of the database behind a Store.
+type Dialect int
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is the metadata store of one region.
+type Store struct {
+	db       *sql.DB
+	dialect  Dialect
+	gate     tandem.Gate
+	log      *slog.Logger
+	appliers map[string]applier
+
+	mu      sync.Mutex
+	waiters chan struct{} // closed and replaced at every commit; see Wait
+	hooks   []func(tandem.Entry)
+}
+
+type applier struct {
+	kind tandem.Kind
+	fn   ApplyFunc
+}
+
+// ApplyFunc applies one journal entry's change to the tables, inside tx. It
+// must be deterministic: given the same state and entry it makes the same
+// change, on the primary and on every secondary.
+type ApplyFunc func(ctx context.Context, tx *Tx, e *tandem.Entry) error
+
+// Options configure Open.
+type Options struct {
+	Gate   tandem.Gate  // nil means a single region, always writable in epoch 1
+	Logger *slog.Logger // nil means slog.Default()
+}
+
+// Open opens (creating if needed) the metadata database named by rawURL:
+// sqlite:///abs/path.db, sqlite://relative/path.db, or postgres://... /
+// postgresql://..., and applies pending migrations.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	driver, dsn, dialect, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata: %w", err)
+	}
+	if dialect == SQLite {
+		db.SetMaxOpenConns(8)
+	} else {
+		db.SetMaxOpenConns(32)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open metadata %s: %w", redactURL(rawURL), err)
+	}
+	s := &Store{db: db, dialect: dialect, gate: opts.Gate, log: opts.Logger,
+		appliers: map[string]applier{}, waiters: make(chan struct{})}
+	if s.gate == nil {
+		s.gate = tandem.FixedGate(1)
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.registerAll()
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Dialect reports the SQL flavour.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB exposes the database handle for read queries of other packages' tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// SetGate replaces the write gate (the failover machinery installs its own).
+func (s *Store) SetGate(g tandem.Gate) { s.mu.Lock(); s.gate = g; s.mu.Unlock() }
+
+func (s *Store) register(op string, kind tandem.Kind, fn ApplyFunc) {
+	if _, dup := s.appliers[op]; dup {
+		panic("sqlstore: op registered twice: " + op)
+	}
+	s.appliers[op] = applier{kind: kind, fn: fn}
+}
+
+// Ops lists every registered mutation op, sorted. Tests use it to check that
+// every write endpoint journals its change.
+func (s *Store) Ops() []string {
+	ops := make([]string, 0, len(s.appliers))
+	for op := range s.appliers {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+func parseURL(raw string) (driver, dsn string, d Dialect, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", 0, tandem.Errorf(tandem.EINVALID, "metadata URL: %v", err)
+	}
+	switch u.Scheme {
+	case "sqlite", "sqlite3":
+		path := u.Host + u.Path // sqlite://rel/path.db or sqlite:///abs/path.db
+		if path == "" {
+			return "", "", 0, tandem.Errorf(tandem.EINVALID, "metadata URL %q: no file path", raw)
+		}
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return "", "", 0, fmt.Errorf("metadata dir: %w", err)
+			}
+		}
+		q := url.Values{}
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "busy_timeout(20000)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(OFF)")
+		q.Set("_txlock", "immediate")
+		return "sqlite", "file:" + path + "?" + q.Encode(), SQLite, nil
+	case "postgres", "postgresql":
+		return "pgx", raw, Postgres, nil
+	default:
+		return "", "", 0, tandem.Errorf(tandem.EINVALID, "metadata URL %q: scheme must be sqlite or postgres", redactURL(raw))
+	}
+}
+
+// redactURL hides a password in a database URL so it can be logged.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// SchemaVersion is the newest schema version this build knows.
+func SchemaVersion() int {
+	return len(migrationNames())
+}
+
+func migrationNames() []string {
+	ents, _ := migrationFS.ReadDir("migrations")
+	var names []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".sql") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tandem_schema (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var cur int
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM tandem_schema`).Scan(&cur)
+	if err == sql.ErrNoRows {
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO tandem_schema (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names := migrationNames()
+	if cur > len(names) {
+		return tandem.Errorf(tandem.EINVALIDSTATE,
+			"metadata database has schema version %d, written by a newer tandem; this tandem knows versions up to %d: upgrade tandem", cur, len(names))
+	}
+	for i := cur; i < len(names); i++ {
+		n, err := strconv.Atoi(strings.SplitN(names[i], "_", 2)[0])
+		if err != nil || n != i+1 {
+			return fmt.Errorf("migrate: migration %s out of sequence", names[i])
+		}
+		body, _ := migrationFS.ReadFile("migrations/" + names[i])
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", names[i], err)
+		}
+		for _, stmt := range splitSQL(string(body)) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migrate %s: %w\n%s", names[i], err, stmt)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE tandem_schema SET version = `+strconv.Itoa(i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", names[i], err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", names[i], err)
+		}
+		s.log.Info("applied migration", "name", names[i])
+	}
+	return nil
+}
+
+// splitSQL splits a migration file on ";" at line ends; migrations hold no
+// semicolons inside literals.
+func splitSQL(body string) []string {
+	var out []string
+	for _, part := range strings.Split(body, ";\n") {
+		var lines []string
+		for _, l := range strings.Split(part, "\n") {
+			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+				lines = append(lines, l)
+			}
+		}
+		if st := strings.TrimSpace(strings.TrimSuffix(strings.Join(lines, "\n"), ";")); st != "" {
+			out = append(out, st)
+		}
+	}
+	return out
+}
