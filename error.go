@@ -35,7 +35,9 @@ type Error struct {
 	Detail map[string]string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("tandem error: code=%s message=%s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("tandem error: code=%s message=%s", e.Code, e.Message)
+}
 
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code string, format string, args ...any) *Error {
