@@ -217,9 +217,8 @@ func (s *Store) migrate(ctx context.Context) error {
 			"metadata database has schema version %d, written by a newer tandem; this tandem knows versions up to %d: upgrade tandem", cur, len(names))
 	}
 	for i := cur; i < len(names); i++ {
-		n, err := strconv.Atoi(strings.SplitN(names[i], "_", 2)[0])
-		if err != nil || n != i+1 {
-			return fmt.Errorf("migrate: migration %s out of sequence", names[i])
+		if _, err := strconv.Atoi(strings.SplitN(names[i], "_", 2)[0]); err != nil {
+			return fmt.Errorf("migrate: migration %s is not named NNNN_name.sql", names[i])
 		}
 		body, _ := migrationFS.ReadFile("migrations/" + names[i])
 		tx, err := s.db.BeginTx(ctx, nil)
