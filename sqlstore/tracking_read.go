@@ -13,6 +13,9 @@ import (
 // GetExperiment returns an experiment with its tags, deleted or not
 // (ENOTFOUND when unknown).
 func (s *Store) GetExperiment(ctx context.Context, id string) (*tandem.Experiment, error) {
+	if err := checkExperimentID(id); err != nil {
+		return nil, err
+	}
 	es, err := loadExperiments(ctx, s.Reader(), `experiment_id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -274,11 +277,8 @@ func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID ma
 // timestamp, value), and the token of the next page ("" at the end).
 // maxResults <= 0 means everything from the token on, as MLflow's server
 // does when the client names no max_results.
-// ENOTFOUND when the run does not exist.
+// An unknown run has an empty history, as in MLflow's SQL store.
 func (s *Store) MetricHistory(ctx context.Context, runID, key string, maxResults int, token string) ([]tandem.Metric, string, error) {
-	if _, _, err := runState(ctx, s.Reader(), runID); err != nil {
-		return nil, "", err
-	}
 	off, err := decodePageToken(token)
 	if err != nil {
 		return nil, "", err

@@ -51,6 +51,15 @@ func randomRunName() string {
 	return fmt.Sprintf("%s-%s-%d", nameWords[0][pick(len(nameWords[0]))], nameWords[1][pick(len(nameWords[1]))], pick(1000))
 }
 
+// checkExperimentID rejects ids that are not integers, as MLflow's SQL
+// store does before looking them up (EINVALID).
+func checkExperimentID(id string) error {
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return tandem.Errorf(tandem.EINVALID, "Invalid experiment ID '%s'. Experiment ID must be a valid integer.", id)
+	}
+	return nil
+}
+
 func notFoundExperiment(id string) error {
 	return tandem.Errorf(tandem.ENOTFOUND, "No Experiment with id=%s exists", id)
 }
@@ -62,6 +71,9 @@ func notFoundRun(id string) error {
 // experimentStage returns an experiment's lifecycle stage and artifact
 // location, or ENOTFOUND.
 func experimentStage(ctx context.Context, q Querier, id string) (stage, loc string, err error) {
+	if err := checkExperimentID(id); err != nil {
+		return "", "", err
+	}
 	err = q.QueryRowContext(ctx, `SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?`, id).Scan(&stage, &loc)
 	if IsNoRows(err) {
 		return "", "", notFoundExperiment(id)
