@@ -542,7 +542,15 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
+// maxLogBatchBytes is MLflow's limit on a log-batch request body.
+const maxLogBatchBytes = 1_000_000
+
 func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > maxLogBatchBytes {
+		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Batched logging API requests must be at most %d bytes, got a request of size %d.", maxLogBatchBytes, r.ContentLength))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogBatchBytes)
 	handleWith(s, nil, func(r *http.Request, req *struct {
 		runIDReq
 		Metrics []reqMetric `json:"metrics"`

@@ -117,10 +117,25 @@ func TestTrackingReads(t *testing.T) {
 				{"POST", "runs/log-batch", map[string]any{"run_id": id, "metrics": make([]map[string]any, 1001)}, 400, "INVALID_PARAMETER_VALUE"},
 				{"GET", "metrics/get-history", map[string]any{"run_id": id}, 400, "INVALID_PARAMETER_VALUE"},
 				{"POST", "runs/create", "[1,2]", 400, "INVALID_PARAMETER_VALUE"},
+				{"POST", "experiments/create", map[string]any{"name": "bad-loc", "artifact_location": "runs:/x/y"}, 400, "INVALID_PARAMETER_VALUE"},
+				{"POST", "runs/log-batch", map[string]any{"run_id": id, "pad": strings.Repeat("x", 1_000_001)}, 400, "INVALID_PARAMETER_VALUE"},
+				{"POST", "experiments/set-experiment-tag", map[string]any{"experiment_id": exp, "key": "k", "value": strings.Repeat("x", 20001)}, 400, "INVALID_PARAMETER_VALUE"},
 			} {
 				st, out := e.call(c.method, c.path, c.body)
 				if st != c.status || out["error_code"] != c.code || out["message"] == "" {
 					t.Errorf("%s %s %v: %d %v; want %d %s", c.method, c.path, c.body, st, out, c.status, c.code)
+				}
+			}
+			// Long param and tag values are truncated, as MLflow does by default.
+			e.ok("POST", "runs/log-parameter", map[string]any{"run_id": id, "key": "long", "value": strings.Repeat("p", 7000)})
+			e.ok("POST", "runs/set-tag", map[string]any{"run_id": id, "key": "long", "value": strings.Repeat("t", 9000)})
+			rd := e.ok("GET", "runs/get", map[string]any{"run_id": id})["run"].(map[string]any)["data"].(map[string]any)
+			for _, kind := range []string{"params", "tags"} {
+				for _, x := range rd[kind].([]any) {
+					kv := x.(map[string]any)
+					if kv["key"] == "long" && len(kv["value"].(string)) != map[string]int{"params": 6000, "tags": 8000}[kind] {
+						t.Fatalf("%s value length %d", kind, len(kv["value"].(string)))
+					}
 				}
 			}
 			// An empty log-batch is accepted and journals nothing (documented).

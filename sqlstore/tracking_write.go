@@ -156,8 +156,8 @@ func (s *Store) CreateExperiment(ctx context.Context, name, artifactLocation str
 	if err := tandem.ValidateExperimentName(name); err != nil {
 		return "", err
 	}
-	if len(artifactLocation) > tandem.MaxArtifactLocationLength {
-		return "", tandem.Errorf(tandem.EINVALID, "'artifact_location' exceeds the maximum length of %d characters", tandem.MaxArtifactLocationLength)
+	if err := tandem.ValidateArtifactLocation(artifactLocation); err != nil {
+		return "", err
 	}
 	tags = dedupTags(tags)
 	for _, t := range tags {
