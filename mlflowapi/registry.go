@@ -295,9 +295,9 @@ func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request
 
 func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name    string `json:"name"`
-		Alias   string `json:"alias"`
-		Version versionStr    `json:"version"`
+		Name    string     `json:"name"`
+		Alias   string     `json:"alias"`
+		Version versionStr `json:"version"`
 	}
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -360,8 +360,8 @@ func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) 
 
 // nameVersion reads the name and version every model-version request has.
 type nameVersion struct {
-	Name    string `json:"name"`
-	Version versionStr    `json:"version"`
+	Name    string     `json:"name"`
+	Version versionStr `json:"version"`
 }
 
 func (nv nameVersion) parse() (string, int64, error) {

@@ -66,33 +66,33 @@ func (s *Store) registerRegistry() {
 // Payloads.
 
 type rpRM struct {
-	Name        string       `json:"name"`
-	NewName     string       `json:"new_name,omitempty"`
-	Time        int64        `json:"time,omitempty"`
-	Description *string      `json:"description,omitempty"`
+	Name        string            `json:"name"`
+	NewName     string            `json:"new_name,omitempty"`
+	Time        int64             `json:"time,omitempty"`
+	Description *string           `json:"description,omitempty"`
 	Tags        []tandem.ModelTag `json:"tags,omitempty"`
-	Key         string       `json:"key,omitempty"`
-	Value       string       `json:"value,omitempty"`
-	Alias       string       `json:"alias,omitempty"`
-	Version     int64        `json:"version,omitempty"`
+	Key         string            `json:"key,omitempty"`
+	Value       string            `json:"value,omitempty"`
+	Alias       string            `json:"alias,omitempty"`
+	Version     int64             `json:"version,omitempty"`
 }
 
 type rpMV struct {
-	Name            string       `json:"name"`
-	Version         int64        `json:"version"`
-	Time            int64        `json:"time,omitempty"`
-	UserID          string       `json:"user_id,omitempty"`
-	Description     *string      `json:"description,omitempty"`
-	Source          string       `json:"source,omitempty"`
-	StorageLocation string       `json:"storage_location,omitempty"`
-	RunID           string       `json:"run_id,omitempty"`
-	RunLink         string       `json:"run_link,omitempty"`
-	ModelID         string       `json:"model_id,omitempty"`
+	Name            string            `json:"name"`
+	Version         int64             `json:"version"`
+	Time            int64             `json:"time,omitempty"`
+	UserID          string            `json:"user_id,omitempty"`
+	Description     *string           `json:"description,omitempty"`
+	Source          string            `json:"source,omitempty"`
+	StorageLocation string            `json:"storage_location,omitempty"`
+	RunID           string            `json:"run_id,omitempty"`
+	RunLink         string            `json:"run_link,omitempty"`
+	ModelID         string            `json:"model_id,omitempty"`
 	Tags            []tandem.ModelTag `json:"tags,omitempty"`
-	Stage           string       `json:"stage,omitempty"`
-	ArchiveOthers   bool         `json:"archive_existing_versions,omitempty"`
-	Key             string       `json:"key,omitempty"`
-	Value           string       `json:"value,omitempty"`
+	Stage           string            `json:"stage,omitempty"`
+	ArchiveOthers   bool              `json:"archive_existing_versions,omitempty"`
+	Key             string            `json:"key,omitempty"`
+	Value           string            `json:"value,omitempty"`
 	// LoggedModelTag is the new value of the logged model's
 	// "mlflow.modelVersions" tag, which MLflow updates when a logged model
 	// is registered; empty when the source is not a logged model.
@@ -100,17 +100,17 @@ type rpMV struct {
 }
 
 type rpLM struct {
-	ModelID          string       `json:"model_id"`
-	ExperimentID     string       `json:"experiment_id,omitempty"`
-	Name             string       `json:"name,omitempty"`
-	ArtifactLocation string       `json:"artifact_location,omitempty"`
-	Time             int64        `json:"time,omitempty"`
-	Status           string       `json:"status,omitempty"`
-	ModelType        string       `json:"model_type,omitempty"`
-	SourceRunID      string       `json:"source_run_id,omitempty"`
+	ModelID          string            `json:"model_id"`
+	ExperimentID     string            `json:"experiment_id,omitempty"`
+	Name             string            `json:"name,omitempty"`
+	ArtifactLocation string            `json:"artifact_location,omitempty"`
+	Time             int64             `json:"time,omitempty"`
+	Status           string            `json:"status,omitempty"`
+	ModelType        string            `json:"model_type,omitempty"`
+	SourceRunID      string            `json:"source_run_id,omitempty"`
 	Tags             []tandem.ModelTag `json:"tags,omitempty"`
 	Params           []tandem.ModelTag `json:"params,omitempty"`
-	Key              string       `json:"key,omitempty"`
+	Key              string            `json:"key,omitempty"`
 }
 
 func regDecode(e *tandem.Entry, v any) error {

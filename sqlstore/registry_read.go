@@ -730,4 +730,3 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 	}
 	return out, next, nil
 }
-
