@@ -227,7 +227,7 @@ func regLex(s string) ([]regTok, error) {
 			toks = append(toks, regTok{kind: regList, list: list, text: s[i:j]})
 			i = j
 		case c == '=' || c == '!' || c == '<' || c == '>':
-			if i+1 < len(s) && s[i+1] == '=' {
+			if i+1 < len(s) && s[i+1] == '=' && c != '=' {
 				toks = append(toks, regTok{kind: regOp, text: s[i : i+2]})
 				i += 2
 			} else if c == '!' {
