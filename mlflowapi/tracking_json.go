@@ -150,10 +150,10 @@ type jsonRunOutputs struct {
 }
 
 type jsonRun struct {
-	Info    jsonRunInfo     `json:"info"`
-	Data    jsonRunData     `json:"data"`
-	Inputs  jsonRunInputs   `json:"inputs"`
-	Outputs *jsonRunOutputs `json:"outputs,omitempty"`
+	Info    jsonRunInfo    `json:"info"`
+	Data    jsonRunData    `json:"data"`
+	Inputs  jsonRunInputs  `json:"inputs"`
+	Outputs jsonRunOutputs `json:"outputs"`
 }
 
 func jsonModels(ms []tandem.ModelIO) []jsonModelIO {
@@ -178,9 +178,7 @@ func toJSONRun(r *tandem.Run) jsonRun {
 		out.Inputs.DatasetInputs = append(out.Inputs.DatasetInputs, jsonDatasetInput{Tags: jsonTags(d.Tags), Dataset: jsonDataset(d.Dataset)})
 	}
 	out.Inputs.ModelInputs = jsonModels(r.ModelIn)
-	if len(r.Outputs) > 0 {
-		out.Outputs = &jsonRunOutputs{ModelOutputs: jsonModels(r.Outputs)}
-	}
+	out.Outputs.ModelOutputs = jsonModels(r.Outputs)
 	return out
 }
 

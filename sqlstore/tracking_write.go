@@ -300,7 +300,8 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 	return err
 }
 
-// CreateRunInput is what CreateRun needs. Zero StartTime means now.
+// CreateRunInput is what CreateRun needs. StartTime is kept as given (the
+// MLflow client always sends one; MLflow stores 0 when it is absent).
 type CreateRunInput struct {
 	ExperimentID string
 	UserID       string
@@ -342,10 +343,7 @@ func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error
 	if nameTag == nil {
 		tags = append(tags, tandem.Tag{Key: tandem.TagRunName, Value: name})
 	}
-	start := in.StartTime
-	if start == 0 {
-		start = nowMillis()
-	}
+	start := in.StartTime // MLflow stores 0 when the client sends none
 	runID := newUUIDHex()
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		loc, err := activeExperiment(ctx, tx, in.ExperimentID)
