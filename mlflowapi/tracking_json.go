@@ -190,10 +190,10 @@ type reqTag struct {
 }
 
 type reqMetric struct {
-	Key       *string `json:"key"`
-	Value     Float64 `json:"value"`
-	Timestamp Int64   `json:"timestamp"`
-	Step      Int64   `json:"step"`
+	Key       *string     `json:"key"`
+	Value     metricInput `json:"value"`
+	Timestamp Int64       `json:"timestamp"`
+	Step      Int64       `json:"step"`
 }
 
 type reqDatasetInput struct {
@@ -220,6 +220,22 @@ func (m reqModelIO) model() tandem.ModelIO {
 		out.Step = &v
 	}
 	return out
+}
+
+// metricInput is a metric value in a request: what Float64 accepts, and
+// true/false as 1/0, as MLflow's server does.
+type metricInput struct{ Float64 }
+
+func (m *metricInput) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		m.V, m.Set = 1, true
+		return nil
+	case "false":
+		m.V, m.Set = 0, true
+		return nil
+	}
+	return m.Float64.UnmarshalJSON(b)
 }
 
 var _ = json.Marshal

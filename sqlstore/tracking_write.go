@@ -159,11 +159,16 @@ func (s *Store) CreateExperiment(ctx context.Context, name, artifactLocation str
 	if err := tandem.ValidateArtifactLocation(artifactLocation); err != nil {
 		return "", err
 	}
-	tags = dedupTags(tags)
+	seen := map[string]bool{}
 	for _, t := range tags {
 		if err := tandem.ValidateExperimentTag(t.Key, t.Value); err != nil {
 			return "", err
 		}
+		if seen[t.Key] {
+			// MLflow reports the tags table's unique constraint this way.
+			return "", tandem.Errorf(tandem.EEXISTS, "Experiment tag key '%s' is given twice.", t.Key)
+		}
+		seen[t.Key] = true
 	}
 	var id string
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
@@ -313,13 +318,14 @@ type CreateRunInput struct {
 // CreateRun creates a run in an active experiment and returns its id. The
 // run gets the mlflow.runName tag (a generated name when none is given).
 func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error) {
+	// Like MLflow, CreateRun does not check tag key characters (SetTag
+	// does); lengths are still bounded.
 	tags := dedupTags(in.Tags)
 	for i, t := range tags {
-		nt, err := tandem.NormalizeRunTag(t)
-		if err != nil {
-			return "", err
+		if t.Key == "" || len([]rune(t.Key)) > tandem.MaxEntityKeyLength {
+			return "", tandem.Errorf(tandem.EINVALID, "Invalid value '%s' for parameter 'tags[%d].key' supplied", t.Key, i)
 		}
-		tags[i] = nt
+		tags[i].Value = tandem.TruncateTagValue(t.Value)
 	}
 	if in.StartTime < 0 {
 		return "", tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'start_time' supplied", in.StartTime)
