@@ -344,3 +344,37 @@ func TestSearchRunsLarge(t *testing.T) {
 		})
 	}
 }
+
+type closedGate struct{}
+
+func (closedGate) WriteEpoch(context.Context) (int64, error) {
+	return 0, tandem.Errorf(tandem.EUNAVAILABLE, "not the primary")
+}
+
+// TestDefaultExperimentOnSecondary: a region that may not write skips the
+// bootstrap instead of failing; the Default experiment then arrives
+// through the journal.
+func TestDefaultExperimentOnSecondary(t *testing.T) {
+	ctx := context.Background()
+	sec, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{Gate: closedGate{}})
+	must(t, err)
+	defer sec.Close()
+	must(t, sec.EnsureDefaultExperiment(ctx))
+	if h, _ := sec.Head(ctx); h.Seq != 0 {
+		t.Fatalf("secondary journalled %v", h)
+	}
+	prim, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
+	must(t, err)
+	defer prim.Close()
+	must(t, prim.EnsureDefaultExperiment(ctx))
+	es, err := prim.ReadJournal(ctx, 0, 10)
+	must(t, err)
+	for _, e := range es {
+		if _, err := sec.Apply(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, err := sec.GetExperiment(ctx, "0"); err != nil || e.Name != "Default" {
+		t.Fatalf("secondary default experiment: %v %v", e, err)
+	}
+}
