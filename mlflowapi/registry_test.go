@@ -248,7 +248,9 @@ func TestRegistryAPIErrors(t *testing.T) {
 		{"POST", "logged-models", map[string]any{"experiment_id": "1", "source_run_id": "nope"}, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"POST", "logged-models/search", map[string]any{}, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "logged-models/search", map[string]any{"experiment_ids": []string{"1"}, "filter": "bogus ~~ 3"}, 400, "INVALID_PARAMETER_VALUE"},
-		{"PATCH", "logged-models/m-00000000000000000000000000000000", map[string]any{"status": "LOGGED_MODEL_READY"}, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{"PATCH", "logged-models/m-00000000000000000000000000000000", map[string]any{"model_id": "m-00000000000000000000000000000000", "status": "LOGGED_MODEL_READY"}, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{"PATCH", "logged-models/m-00000000000000000000000000000000", map[string]any{"status": "LOGGED_MODEL_READY"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "logged-models/m-00000000000000000000000000000000/params", map[string]any{"params": []any{}}, 400, "INVALID_PARAMETER_VALUE"},
 		{"DELETE", "logged-models/m-00000000000000000000000000000000", nil, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"GET", "registered-models/nope", nil, 501, "NOT_IMPLEMENTED"},
 	}
@@ -281,10 +283,10 @@ func TestRegistryWritesJournalOnce(t *testing.T) {
 				body         any
 			}{
 				{"POST", "logged-models", map[string]any{"experiment_id": "1", "params": []map[string]string{{"key": "a", "value": "1"}}}},
-				{"PATCH", "logged-models/" + id, map[string]any{"status": "LOGGED_MODEL_READY"}},
+				{"PATCH", "logged-models/" + id, map[string]any{"model_id": id, "status": "LOGGED_MODEL_READY"}},
 				{"PATCH", "logged-models/" + id + "/tags", map[string]any{"tags": []map[string]string{{"key": "t", "value": "1"}, {"key": "u/v", "value": "2"}}}},
 				{"DELETE", "logged-models/" + id + "/tags/u/v", nil},
-				{"POST", "logged-models/" + id + "/params", map[string]any{"params": []map[string]string{{"key": "p", "value": "1"}}}},
+				{"POST", "logged-models/" + id + "/params", map[string]any{"model_id": id, "params": []map[string]string{{"key": "p", "value": "1"}}}},
 				{"POST", "registered-models/create", map[string]any{"name": "W", "description": "d", "tags": []map[string]string{{"key": "a", "value": "b"}}}},
 				{"POST", "registered-models/rename", map[string]any{"name": "W", "new_name": "W2"}},
 				{"PATCH", "registered-models/update", map[string]any{"name": "W2", "description": "dd"}},
@@ -300,6 +302,7 @@ func TestRegistryWritesJournalOnce(t *testing.T) {
 				{"DELETE", "registered-models/alias", map[string]any{"name": "W2", "alias": "best"}},
 				{"DELETE", "model-versions/delete", map[string]any{"name": "W2", "version": "2"}},
 				{"DELETE", "logged-models/" + id, nil},
+				{"DELETE", "logged-models/" + id, nil}, // deleting again succeeds, as in MLflow
 				{"DELETE", "registered-models/delete", map[string]any{"name": "W2"}},
 			}
 			seen := map[string]bool{}

@@ -1112,11 +1112,15 @@ func (s *Store) FinalizeLoggedModel(ctx context.Context, id, status string) (tan
 }
 
 // DeleteLoggedModel marks a logged model deleted (its files stay, as in
-// MLflow). ENOTFOUND.
+// MLflow). Deleting a deleted model succeeds, as in MLflow. ENOTFOUND.
 func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
-		if _, _, _, err := lmActive(ctx, tx, id); err != nil {
-			return nil, err
+		var stage string
+		err := tx.QueryRowContext(ctx, `SELECT lifecycle_stage FROM logged_models WHERE model_id = ?`, id).Scan(&stage)
+		if IsNoRows(err) {
+			return nil, errLMNotFound(id)
+		} else if err != nil {
+			return nil, fmt.Errorf("read logged model: %w", err)
 		}
 		return &Change{Op: OpLoggedModelDelete, Key: id, Payload: rpLM{ModelID: id, Time: regNow()}}, nil
 	})

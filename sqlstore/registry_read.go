@@ -453,7 +453,7 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 // SearchModelVersions finds model versions. filter: name, run_id (also IN /
 // NOT IN), source_path, version_number (numeric), tags.<key>; orderBy:
 // name, version_number, creation_timestamp, last_updated_timestamp
-// (default name ASC, version DESC). max 0 means 10000 (limit 200000).
+// (default last_updated_timestamp DESC, name ASC, version DESC, as MLflow). max 0 means 10000 (limit 200000).
 func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int64, orderBy []string, pageToken string) ([]tandem.ModelVersion, string, error) {
 	max, err := checkMaxResults(max, 10000, 200000)
 	if err != nil {
@@ -498,6 +498,9 @@ func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int6
 		}
 		where = append(where, sql)
 		args = append(args, a...)
+	}
+	if len(orderBy) == 0 {
+		orderBy = []string{"last_updated_timestamp DESC"} // MLflow's default, then name ASC, version DESC
 	}
 	var order []string
 	seen := map[string]bool{}

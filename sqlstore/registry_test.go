@@ -211,7 +211,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			if err != nil || len(page2) != 1 || tok2 != "" {
 				t.Fatalf("page 2: %d %q %v", len(page2), tok2, err)
 			}
-			mvs, _, err := s.SearchModelVersions(ctx, "name = 'M2' AND version_number >= 1", 0, nil, "")
+			mvs, _, err := s.SearchModelVersions(ctx, "name = 'M2' AND version_number >= 1", 0, []string{"version_number DESC"}, "")
 			if err != nil || len(mvs) != 2 || mvs[0].Version != 3 || mvs[1].Version != 1 {
 				t.Fatalf("search versions: %+v %v", mvs, err)
 			}
