@@ -363,6 +363,11 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 	d := s.dialect
 	var where []string
 	var args []any
+	conds, prompts := regPromptFilter(conds)
+	if !prompts {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = r.name AND p.key = ? AND p.value = 'true')")
+		args = append(args, tagIsPrompt)
+	}
 	for _, c := range conds {
 		var sql string
 		var a []any
@@ -470,6 +475,11 @@ func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int6
 	d := s.dialect
 	where := []string{"m.current_stage <> ?"}
 	args := []any{tandem.StageDeletedInternal}
+	conds, prompts := regPromptFilter(conds)
+	if !prompts {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.name = m.name AND p.key = ? AND p.value = 'true')")
+		args = append(args, tagIsPrompt)
+	}
 	for _, c := range conds {
 		var sql string
 		var a []any
@@ -732,4 +742,30 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 		}
 	}
 	return out, next, nil
+}
+
+// tagIsPrompt marks registered models and versions that are MLflow prompts.
+const tagIsPrompt = "mlflow.prompt.is_prompt"
+
+// regPromptFilter applies MLflow's rule for prompts in registry searches:
+// a search returns prompts only when it asks for them (is_prompt = 'true'
+// or != 'false'); otherwise it returns only models without the prompt tag,
+// and any condition on that tag is dropped (the client adds
+// "tag.`mlflow.prompt.is_prompt` != 'true'" to every model search).
+func regPromptFilter(conds []regCond) ([]regCond, bool) {
+	for _, c := range conds {
+		if c.Entity == "tag" && c.Key == tagIsPrompt && len(c.Values) == 1 {
+			v := strings.ToLower(c.Values[0])
+			if (c.Op == "=" && v == "true") || (c.Op == "!=" && v == "false") {
+				return conds, true
+			}
+		}
+	}
+	out := conds[:0:0]
+	for _, c := range conds {
+		if !(c.Entity == "tag" && c.Key == tagIsPrompt) {
+			out = append(out, c)
+		}
+	}
+	return out, false
 }

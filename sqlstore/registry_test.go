@@ -200,6 +200,20 @@ func TestRegistryLifecycle(t *testing.T) {
 			if got := fmt.Sprint(names("", "name DESC")); got != "[beta alpha M2 Alphabet]" {
 				t.Fatalf("order by name DESC: %s", got)
 			}
+			// Prompts are left out unless asked for; the client adds the
+			// prompt condition to every model search.
+			if _, err := s.CreateRegisteredModel(ctx, "alpha-prompt", "", []tandem.ModelTag{{Key: "mlflow.prompt.is_prompt", Value: "true"}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(names("name LIKE 'alpha%' AND tag.`mlflow.prompt.is_prompt` != 'true'")); got != "[alpha]" {
+				t.Fatalf("client's model search: %s", got)
+			}
+			if got := fmt.Sprint(names("tags.`mlflow.prompt.is_prompt` = 'true'")); got != "[alpha-prompt]" {
+				t.Fatalf("prompt search: %s", got)
+			}
+			if err := s.DeleteRegisteredModel(ctx, "alpha-prompt"); err != nil {
+				t.Fatal(err)
+			}
 			if _, _, err := s.SearchRegisteredModels(ctx, "run_id = 'x'", 0, nil, ""); tandem.ErrorCode(err) != tandem.EINVALID {
 				t.Fatalf("bad filter key: %v", err)
 			}
