@@ -223,6 +223,11 @@ func TestRegistryAPIErrors(t *testing.T) {
 		{"POST", "registered-models/set-tag", map[string]any{"name": "E", "key": strings.Repeat("k", 300), "value": "v"}, 400, "INVALID_PARAMETER_VALUE"},
 		{"GET", "model-versions/get" + q("name", "E", "version", "9"), nil, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"GET", "model-versions/get" + q("name", "E", "version", "abc"), nil, 400, "INVALID_PARAMETER_VALUE"},
+		{"GET", "model-versions/get" + q("name", "E", "version", "0"), nil, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{"POST", "registered-models/create", map[string]any{"name": "a/b"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "registered-models/create", map[string]any{"name": "a:b"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "registered-models/create", map[string]any{"name": "a\x00b"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"GET", "registered-models/search" + q("order_by", "name ASC", "order_by", "name DESC"), nil, 400, "INVALID_PARAMETER_VALUE"},
 		{"GET", "registered-models/alias" + q("name", "E", "alias", "nope"), nil, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "registered-models/alias", map[string]any{"name": "E", "alias": "v1", "version": "1"}, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "registered-models/alias", map[string]any{"name": "E", "alias": "Latest", "version": "1"}, 400, "INVALID_PARAMETER_VALUE"},
@@ -381,6 +386,11 @@ func TestRegistryAPISearch(t *testing.T) {
 		"order_by": []map[string]any{{"field_name": "creation_time", "ascending": false}}})
 	if ms, _ := got["models"].([]any); st != 200 || len(ms) != 1 || dig(ms[0].(map[string]any), "info", "name") != "x" {
 		t.Fatalf("search logged models: %d %v", st, got)
+	}
+	st, got = e.call("POST", "logged-models/search", map[string]any{"experiment_ids": []string{"1"}, "filter": "metrics.acc > 0.5",
+		"order_by": []map[string]any{{"field_name": "metrics.acc"}}})
+	if st != 200 || len(got) != 0 {
+		t.Fatalf("metric filter (tandem keeps no model metrics): %d %v", st, got)
 	}
 	st, got = e.call("POST", "logged-models/search", map[string]any{"experiment_ids": []string{"1"}, "max_results": 1})
 	if ms, _ := got["models"].([]any); st != 200 || len(ms) != 1 || got["next_page_token"] == nil {

@@ -1058,15 +1058,12 @@ func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tande
 	if in.ExperimentID == "" {
 		return tandem.LoggedModel{}, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_id'. See the API docs for more information about request parameters.")
 	}
-	if err := validateTags(in.Tags); err != nil {
-		return tandem.LoggedModel{}, err
-	}
-	for _, p := range in.Params {
+	for _, p := range append(append([]tandem.ModelTag{}, in.Tags...), in.Params...) {
 		if err := validateLMParam(p); err != nil {
 			return tandem.LoggedModel{}, err
 		}
 	}
-	if len(in.Name) > tandem.MaxModelNameLength || strings.ContainsAny(in.Name, "\x00\n\r/") {
+	if strings.ContainsAny(in.Name, "\x00/:") {
 		return tandem.LoggedModel{}, tandem.Errorf(tandem.EINVALID, "Invalid logged model name '%s'.", in.Name)
 	}
 	id := NewModelID()
@@ -1095,15 +1092,12 @@ func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tande
 	return s.GetLoggedModel(ctx, id, false)
 }
 
+// validateLMParam checks a logged model param or tag. MLflow's server
+// accepts any key and value here; tandem only refuses NUL bytes, which
+// PostgreSQL cannot store.
 func validateLMParam(p tandem.ModelTag) error {
-	if p.Key == "" {
-		return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'key'. See the API docs for more information about request parameters.")
-	}
-	if len(p.Key) > 250 {
-		return tandem.Errorf(tandem.EINVALID, "Param key '%s' had length %d, which exceeded length limit of 250", p.Key, len(p.Key))
-	}
-	if len(p.Value) > 6000 {
-		return tandem.Errorf(tandem.EINVALID, "Param value '%s...' had length %d, which exceeded length limit of 6000", p.Value[:32], len(p.Value))
+	if strings.ContainsRune(p.Key, 0) || strings.ContainsRune(p.Value, 0) {
+		return tandem.Errorf(tandem.EINVALID, "Invalid key or value %q: NUL characters are not allowed.", p.Key)
 	}
 	return nil
 }
@@ -1159,8 +1153,10 @@ func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 // SetLoggedModelTags sets (or replaces) tags of a logged model. ENOTFOUND,
 // EINVALID.
 func (s *Store) SetLoggedModelTags(ctx context.Context, id string, tags []tandem.ModelTag) error {
-	if err := validateTags(tags); err != nil {
-		return err
+	for _, t := range tags {
+		if err := validateLMParam(t); err != nil {
+			return err
+		}
 	}
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		if _, _, _, err := lmActive(ctx, tx, id); err != nil {
