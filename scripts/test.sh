@@ -120,7 +120,7 @@ for target in $TARGETS; do
     echo "skipped: venv or binary missing"; step_end 1; continue
   fi
   # shellcheck disable=SC2086
-  (cd python && TANDEM_TARGET=$target TANDEM_BIN=$bin "$venv/bin/python" -m pytest \
+  (cd python && TANDEM_TARGET=$target TANDEM_BIN=$bin TANDEM_SERVER_LOG="$out/server-$target.log" "$venv/bin/python" -m pytest \
     -p no:cacheprovider -q --durations=5 --junitxml="$out/pytest-$target.xml" $PYTEST_ARGS) \
     2>&1 | tee "$out/pytest-$target.log" | grep -E '^(FAILED|ERROR)|passed|failed|error'
   rc=${PIPESTATUS[0]}

@@ -9,7 +9,9 @@ server is chosen by ``TANDEM_TARGET``:
 - ``mlflow``   the stock ``mlflow server`` of this virtualenv (SQLite + a folder,
                artifacts served through the proxy), the reference behaviour
 
-``TANDEM_TARGET_URL`` points the suite at an already running server instead.
+``TANDEM_TARGET_URL`` points the suite at an already running server instead;
+``TANDEM_SERVER_LOG`` names a file to copy the server's log to at the end;
+``TANDEM_SHOW_SERVER_LOG=1`` prints its tail.
 """
 
 import os
@@ -158,6 +160,8 @@ def server(tmp_path_factory):
                 pass
         for c in cleanup:
             c()
+        if os.environ.get("TANDEM_SERVER_LOG"):
+            shutil.copyfile(logfile, os.environ["TANDEM_SERVER_LOG"])
         if os.environ.get("TANDEM_SHOW_SERVER_LOG"):
             with open(logfile, errors="replace") as f:
                 sys.stderr.write(f.read()[-20000:])
