@@ -19,6 +19,9 @@
 #   SKIP_GO=1                          skip vet/gofmt/go test
 #   PYTEST_ARGS="-k search"            extra pytest arguments
 #   GO_TEST_TIMEOUT=10m                per-package go test timeout
+# The whole script is one { } block so bash reads it completely before running
+# it: editing the file while a run is in progress cannot derail that run.
+{
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,17 +75,24 @@ req=$root/python/requirements.txt
 stamp=$venv/.requirements.sha256
 venv_rc=0
 want=$( (cat "$req"; python3 --version) | sha256sum | cut -d' ' -f1)
+make_venv() {
+  rm -rf "$venv"
+  python3 -m venv "$venv" && "$venv/bin/python" -m pip --version >/dev/null
+}
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
-    echo "installing python3-venv"
-    if [ ! -f /tmp/.tandem-apt-updated ]; then apt-get update -qq && touch /tmp/.tandem-apt-updated; fi
-    pyver=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${pyver}-venv" >/dev/null 2>&1 ||
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-  fi
-  { python3 -m venv "$venv" &&
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" &&
-    echo "$want" >"$stamp"; } >"$out/venv.log" 2>&1 || venv_rc=$?
+  {
+    if ! make_venv; then
+      # Debian's python3 needs its venv package for ensurepip
+      echo "installing python3-venv"
+      if [ ! -f /tmp/.tandem-apt-updated ]; then apt-get update -qq && touch /tmp/.tandem-apt-updated; fi
+      pyver=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${pyver}-venv" ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      make_venv
+    fi &&
+      "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" &&
+      echo "$want" >"$stamp"
+  } >"$out/venv.log" 2>&1 || venv_rc=$?
   [ "$venv_rc" -ne 0 ] && tail -30 "$out/venv.log"
 else
   echo "reusing $venv"
@@ -132,3 +142,4 @@ done
 summary
 echo "total: $(( $(date +%s) - t_start ))s"
 exit $failed
+}
