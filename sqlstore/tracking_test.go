@@ -226,7 +226,7 @@ func TestTrackingReplay(t *testing.T) {
 				r, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: id, StartTime: int64(i)})
 				must(t, err)
 				runs = append(runs, r)
-				must(t, s.LogBatch(ctx, r, []tandem.Metric{{Key: "m", Value: float64(i), Step: int64(i)}, {Key: "m", Value: math.Inf(1), Step: 9}}, []tandem.Param{{Key: "p", Value: fmt.Sprint(i)}}, []tandem.Tag{{Key: "t", Value: "x"}}))
+				must(t, s.LogBatch(ctx, r, []tandem.Metric{{Key: "m", Value: float64(i), Step: int64(i)}, {Key: "m", Value: math.Inf(1), Step: 9}, {Key: "nan", Value: math.NaN()}, {Key: "neg", Value: math.Inf(-1)}}, []tandem.Param{{Key: "p", Value: fmt.Sprint(i)}}, []tandem.Tag{{Key: "t", Value: "x"}}))
 			}
 			must(t, s.LogInputs(ctx, runs[0], []tandem.DatasetInput{{Dataset: tandem.Dataset{Name: "d", Digest: "1", SourceType: "s", Source: "x"}}}, nil))
 			must(t, s.DeleteRun(ctx, runs[1]))
