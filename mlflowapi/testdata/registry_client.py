@@ -50,6 +50,15 @@ lm = mlflow.get_logged_model(info.model_id)
 assert lm.status.to_proto() == 2 and lm.source_run_id == run.info.run_id
 assert lm.artifact_location == f"mlflow-artifacts:/{exp.experiment_id}/models/{info.model_id}/artifacts"
 
+# the UI's listing of a logged model's files
+import requests  # noqa: E402
+
+r = requests.get(f"{sys.argv[1]}/api/2.0/mlflow/logged-models/{info.model_id}/artifacts/directories")
+assert r.status_code == 200, r.text
+names = sorted(f["path"] for f in r.json()["files"])
+assert "MLmodel" in names and "python_model.pkl" in names, names
+assert r.json()["root_uri"] == lm.artifact_location
+
 # registry calls around it
 n = "cl-" + suffix
 rm = c.create_registered_model(n, tags={"team": "a"}, description="desc")
