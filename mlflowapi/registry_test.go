@@ -336,6 +336,17 @@ func TestRegistryWritesJournalOnce(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, w := range writes {
+				// A malformed body is refused and changes nothing (the tag
+				// delete takes no body).
+				if !strings.Contains(w.path, "/tags/") {
+					before := e.head()
+					if st, got := e.call(w.method, w.path, "{not json"); st != 400 || got["error_code"] != "INVALID_PARAMETER_VALUE" {
+						t.Fatalf("%s %s malformed: %d %v", w.method, w.path, st, got)
+					}
+					if e.head() != before {
+						t.Fatalf("%s %s: a malformed request appended a journal entry", w.method, w.path)
+					}
+				}
 				before := e.head()
 				st, got := e.call(w.method, w.path, w.body)
 				if st != 200 {
