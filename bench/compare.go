@@ -38,6 +38,7 @@ type compareConfig struct {
 	LargeMiB      float64
 	Scenarios     []string
 	Venv          string
+	FMLVenv       string
 	TandemBin     string
 	PostgresURL   string
 	Out           string
@@ -135,7 +136,8 @@ func runCompare(args []string) error {
 	fs.Float64Var(&cfg.SmallMiB, "small-mib", 1, "small artifact MiB")
 	fs.Float64Var(&cfg.LargeMiB, "large-mib", 0, "large artifact MiB (default 100, --quick 10)")
 	scen := fs.String("scenarios", "", "only these scenarios (comma-separated; 'search-runs' for the search table and series)")
-	fs.StringVar(&cfg.Venv, "venv", "bench/.venv", "venv with mlflow and fasttrackml (bench/run makes it)")
+	fs.StringVar(&cfg.Venv, "venv", "bench/.venv", "venv with the stock mlflow server (bench/run makes it)")
+	fs.StringVar(&cfg.FMLVenv, "fml-venv", "bench/.venv-fml", "venv with fasttrackml (bench/run makes it)")
 	fs.StringVar(&cfg.TandemBin, "tandem", "", "tandem binary (default: go build ./cmd/tandem into the work dir)")
 	fs.StringVar(&cfg.PostgresURL, "postgres", os.Getenv("TANDEM_TEST_POSTGRES"), "PostgreSQL admin URL; each server gets a fresh database (TANDEM_TEST_POSTGRES)")
 	fs.StringVar(&cfg.Out, "out", "bench/results", "results folder")
@@ -209,6 +211,9 @@ func runCompare(args []string) error {
 		return err
 	}
 	if cfg.Venv, err = filepath.Abs(cfg.Venv); err != nil {
+		return err
+	}
+	if cfg.FMLVenv, err = filepath.Abs(cfg.FMLVenv); err != nil {
 		return err
 	}
 	if cfg.TandemBin != "" {
@@ -406,7 +411,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 				return nil, err
 			}
 		}
-		argv = []string{filepath.Join(cfg.Venv, "bin", "fml"), "server", "--listen-address", addr,
+		argv = []string{filepath.Join(cfg.FMLVenv, "bin", "fml"), "server", "--listen-address", addr,
 			"--database-uri", meta, "--default-artifact-root", filepath.Join(dir, "artifacts")}
 	default:
 		return nil, fmt.Errorf("unknown server %q (tandem, mlflow, fasttrackml)", name)
@@ -471,7 +476,7 @@ func serverVersion(cfg *compareConfig, name string) string {
 	case "mlflow":
 		c = exec.Command(filepath.Join(cfg.Venv, "bin", "python"), "-c", "import mlflow; print(mlflow.__version__)")
 	case "fasttrackml":
-		c = exec.Command(filepath.Join(cfg.Venv, "bin", "python"), "-c", "import importlib.metadata as m; print(m.version('fasttrackml'))")
+		c = exec.Command(filepath.Join(cfg.FMLVenv, "bin", "python"), "-c", "import importlib.metadata as m; print(m.version('fasttrackml'))")
 	default:
 		c = exec.Command("git", "describe", "--always", "--dirty")
 	}
