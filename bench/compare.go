@@ -63,6 +63,7 @@ type Cell struct {
 	P99ms       float64 `json:"p99_ms"`
 	CPUPer1k    float64 `json:"cpu_seconds_per_1000_ops"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	PeakPSSMiB  float64 `json:"peak_pss_mib"`
 	Note        string  `json:"note,omitempty"`
 	FirstError  string  `json:"first_error,omitempty"`
 	ProfileFile string  `json:"profile,omitempty"`
@@ -78,7 +79,8 @@ type ScalePoint struct {
 	P50ms   float64 `json:"p50_ms"`
 	P99ms   float64 `json:"p99_ms"`
 	RSSMiB  float64 `json:"rss_mib"`      // summed VmRSS right after the searches
-	HWMMiB  float64 `json:"peak_rss_mib"` // sampled peak since the server started
+	HWMMiB  float64 `json:"peak_rss_mib"` // sampled peak since the previous step
+	PSSMiB  float64 `json:"peak_pss_mib"` // same, proportional set size
 	GrowSec float64 `json:"load_seconds"` // time to load the runs added in this step
 }
 
@@ -89,6 +91,7 @@ type ServerInfo struct {
 	Command    string  `json:"command"`
 	Version    string  `json:"version,omitempty"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	PeakPSSMiB float64 `json:"peak_pss_mib"`
 	HWMSumMiB  float64 `json:"vmhwm_sum_mib"`
 	CPUSeconds float64 `json:"cpu_seconds"`
 }
@@ -543,14 +546,21 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 		for _, s := range srvs {
 			cpu := cpuSeconds(s.cmd.Process.Pid)
 			_, hwm := memKiB(s.cmd.Process.Pid)
-			peak := s.rss.reset()
+			peak, peakPSS := s.rss.reset()
 			for _, c := range rep.Cells {
 				if c.Backend == backend && c.Server == s.name {
 					peak = max(peak, int64(c.PeakRSSMiB*1024))
+					peakPSS = max(peakPSS, int64(c.PeakPSSMiB*1024))
+				}
+			}
+			for _, p := range rep.Scaling {
+				if p.Backend == backend && p.Server == s.name {
+					peak = max(peak, int64(p.HWMMiB*1024))
+					peakPSS = max(peakPSS, int64(p.PSSMiB*1024))
 				}
 			}
 			rep.Servers = append(rep.Servers, ServerInfo{Backend: backend, Server: s.name, Command: s.argv, Version: s.version,
-				PeakRSSMiB: float64(peak) / 1024, HWMSumMiB: float64(hwm) / 1024, CPUSeconds: cpu})
+				PeakRSSMiB: float64(peak) / 1024, PeakPSSMiB: float64(peakPSS) / 1024, HWMSumMiB: float64(hwm) / 1024, CPUSeconds: cpu})
 			s.stop(cfg)
 		}
 	}()
@@ -658,9 +668,10 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 			s.rss.reset()
 			r := loadgen.Measure(ctx, "search-runs", s.search.SearchOp(s.client), 1, 5, 200, time.Duration(cfg.CellSeconds*float64(time.Second)))
 			rss, _ := memKiB(s.cmd.Process.Pid)
+			peak, peakPSS := s.rss.reset()
 			pt := ScalePoint{Backend: backend, Server: s.name, Runs: size, Ops: r.Ops, Errors: r.Errors,
 				P50ms: ms(r.P50), P99ms: ms(r.P99), RSSMiB: float64(rss) / 1024,
-				HWMMiB: float64(s.rss.reset()) / 1024, GrowSec: time.Since(t).Seconds() - r.Elapsed.Seconds()}
+				HWMMiB: float64(peak) / 1024, PSSMiB: float64(peakPSS) / 1024, GrowSec: time.Since(t).Seconds() - r.Elapsed.Seconds()}
 			rep.Scaling = append(rep.Scaling, pt)
 			logf("[%s] %s @%d runs: p50 %.1f ms p99 %.1f ms rss %.0f MiB (%d errors)", backend, s.name, size, pt.P50ms, pt.P99ms, pt.RSSMiB, r.Errors)
 		}
@@ -710,7 +721,8 @@ func measureCell(ctx context.Context, cfg *compareConfig, s *server, backend str
 	if s.profCtl != "" {
 		profCall(s.profCtl + "/stop")
 	}
-	c.PeakRSSMiB = float64(s.rss.reset()) / 1024
+	rss, pss := s.rss.reset()
+	c.PeakRSSMiB, c.PeakPSSMiB = float64(rss)/1024, float64(pss)/1024
 	c.Ops, c.Errors, c.Seconds = r.Ops, r.Errors, r.Elapsed.Seconds()
 	good := r.Ops - r.Errors
 	if r.Elapsed > 0 {

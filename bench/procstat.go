@@ -92,14 +92,35 @@ func memKiB(root int) (rss, hwm int64) {
 	return rss, hwm
 }
 
+// pssKiB sums Pss (kB) over the tree from /proc/PID/smaps_rollup: memory
+// shared between forked workers counted once, which a VmRSS sum counts
+// once per worker.
+func pssKiB(root int) int64 {
+	var pss int64
+	for _, pid := range procTree(root) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				pss += n
+			}
+		}
+	}
+	return pss
+}
+
 // rssSampler tracks the peak of the tree's summed VmRSS between resets (a
 // sum of per-process VmHWM overstates a tree whose members peak at
 // different times; sampling the sum catches the real peak to within the
 // sampling period).
 type rssSampler struct {
-	root int
-	mu   sync.Mutex
-	peak int64
+	root    int
+	mu      sync.Mutex
+	peak    int64
+	peakPSS int64
 }
 
 func (s *rssSampler) run(ctx context.Context, every time.Duration) {
@@ -117,17 +138,20 @@ func (s *rssSampler) run(ctx context.Context, every time.Duration) {
 
 func (s *rssSampler) sample() {
 	rss, _ := memKiB(s.root)
+	pss := pssKiB(s.root)
 	s.mu.Lock()
 	s.peak = max(s.peak, rss)
+	s.peakPSS = max(s.peakPSS, pss)
 	s.mu.Unlock()
 }
 
-// reset starts a new window and returns the peak of the one that ended.
-func (s *rssSampler) reset() int64 {
+// reset starts a new window and returns the peaks (RSS sum, PSS sum, kB)
+// of the one that ended.
+func (s *rssSampler) reset() (rss, pss int64) {
 	s.sample()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.peak
-	s.peak = 0
-	return p
+	rss, pss = s.peak, s.peakPSS
+	s.peak, s.peakPSS = 0, 0
+	return rss, pss
 }
