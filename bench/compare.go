@@ -245,7 +245,9 @@ func runCompare(args []string) error {
 		}
 	}
 
-	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command, Machine: machineInfo(), Config: cfg}
+	shown := cfg
+	shown.PostgresURL = redactURL(cfg.PostgresURL)
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command, Machine: machineInfo(), Config: shown}
 	for _, be := range cfg.Backends {
 		if err := compareBackend(ctx, &cfg, be, stamp, rep); err != nil {
 			if ctx.Err() != nil {
@@ -274,6 +276,23 @@ func runCompare(args []string) error {
 	fmt.Println(md)
 	logf("wrote %s and %s", jpath, filepath.Join(cfg.Out, "latest.md"))
 	return nil
+}
+
+// redactURL hides a password in a URL (the results are published).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+func redactArgs(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = redactURL(a)
+	}
+	return strings.Join(out, " ")
 }
 
 func logf(format string, a ...any) {
@@ -428,7 +447,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	s.argv = strings.Join(argv, " ")
+	s.argv = redactArgs(argv)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

@@ -57,3 +57,10 @@ func TestRenderMarkdown(t *testing.T) {
 		}
 	}
 }
+
+func TestRedact(t *testing.T) {
+	got := redactArgs([]string{"tandem", "--metadata", "postgres://u:secret@127.0.0.1:5432/db?sslmode=disable"})
+	if strings.Contains(got, "secret") || !strings.Contains(got, "postgres://u:xxxxx@127.0.0.1:5432/db") {
+		t.Errorf("got %q", got)
+	}
+}
