@@ -419,7 +419,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 	case "mlflow":
 		meta := "sqlite:///" + filepath.Join(dir, "mlflow.db")
 		if dbURL != nil {
-			if meta, err = dbURL("postgresql", false); err != nil {
+			if meta, err = dbURL("postgresql+psycopg2", false); err != nil {
 				return nil, err
 			}
 		}
