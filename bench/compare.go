@@ -367,7 +367,7 @@ func pgURL(admin, db, scheme string, keepQuery bool) (string, error) {
 	return u.String(), nil
 }
 
-func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp string) (*server, error) {
+func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp string) (_ *server, err error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -377,6 +377,11 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 		return nil, err
 	}
 	s := &server{name: name, backend: backend, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	defer func() {
+		if err != nil {
+			s.stop(cfg) // the process group and the database, whatever was made
+		}
+	}()
 	var dbURL func(scheme string, keepQuery bool) (string, error)
 	switch backend {
 	case "sqlite":
