@@ -44,6 +44,7 @@ type compareConfig struct {
 	Out           string
 	Work          string
 	Profile       string
+	NoAnalyze     bool
 	Command       string
 }
 
@@ -146,6 +147,7 @@ func runCompare(args []string) error {
 	fs.StringVar(&cfg.Out, "out", "bench/results", "results folder")
 	fs.StringVar(&cfg.Work, "work", "", "scratch folder for databases and artifacts (default bench/results/tmp/<stamp>)")
 	fs.StringVar(&cfg.Profile, "profile", "", "write a CPU profile of tandem per cell into this folder (runs tandem through `bench serve-tandem`)")
+	fs.BoolVar(&cfg.NoAnalyze, "no-analyze", false, "on PostgreSQL, do not ANALYZE each server's database after loading the search runs (autovacuum's timing then decides the plans)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -689,6 +691,15 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 				continue
 			}
 			grown = append(grown, s)
+			if s.dbName != "" && !cfg.NoAnalyze {
+				// Same for every server: fresh statistics, so that the plans
+				// do not depend on when autovacuum last looked at the tables.
+				if u, err := pgURL(cfg.PostgresURL, s.dbName, "postgres", true); err == nil {
+					if err := pgExec(ctx, u, "ANALYZE"); err != nil {
+						logf("[%s] analyze %s: %v", backend, s.dbName, err)
+					}
+				}
+			}
 			s.rss.reset()
 			r := loadgen.Measure(ctx, "search-runs", s.search.SearchOp(s.client), 1, 5, 200, time.Duration(cfg.CellSeconds*float64(time.Second)))
 			rss, _ := memKiB(s.cmd.Process.Pid)
