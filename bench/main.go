@@ -32,6 +32,8 @@ func main() {
 		switch os.Args[1] {
 		case "compare":
 			err = runCompare(os.Args[2:])
+		case "render":
+			err = renderFile(os.Args[2:])
 		case "serve-tandem":
 			err = serveTandem(os.Args[2:])
 		default:

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -85,10 +88,18 @@ func renderMarkdown(rep *Report, jsonName string) string {
 	w("Date %s · machine: %s, %s CPUs, %s · load average before %s, after %s\n\n",
 		rep.Date, rep.Machine["cpu"], rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["load_before"], rep.Machine["load_after"])
 	w("Command: `%s` (raw numbers: `%s`)\n\n", rep.Command, jsonName)
+	if la, cpus := strings.Fields(rep.Machine["load_before"]), rep.Machine["cpus"]; len(la) > 0 && cpus != "" {
+		var l, n float64
+		fmt.Sscan(la[0], &l)
+		fmt.Sscan(cpus, &n)
+		if n > 0 && l > n {
+			w("**The machine was loaded by other work (load average %.1f on %.0f CPUs): these numbers are not for publication.**\n\n", l, n)
+		}
+	}
 	w("Each cell is throughput (ops/s, successful operations) · p50/p99 latency. Servers run side by side on loopback, one fresh database each; ")
 	w("for each scenario and concurrency the servers are measured one after the other in rotating order (%.0f s each), so drift hits all alike. ", rep.Config.CellSeconds)
 	w("CPU s/1k ops is user+system time of the server's whole process tree (from /proc/PID/stat) per 1,000 successful operations; peak RSS is the sampled peak of the tree's summed VmRSS during the measurement. ")
-	w("Database servers (PostgreSQL) are outside every tree.\n\n")
+	w("Database servers (PostgreSQL) are outside every tree. `$WORK` is %s.\n\n", rep.Config.Work)
 	servers := map[string]bool{}
 	for _, s := range rep.Servers {
 		servers[s.Server] = true
@@ -102,7 +113,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 	w("Peak RSS sums VmRSS over the tree, so pages that forked workers share (the stock server runs 4 uvicorn workers) count once per worker; PSS counts them once.\n\n")
 	w("| backend | server | version | command | CPU s total | peak RSS MiB | peak PSS MiB | VmHWM sum MiB |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range rep.Servers {
-		w("| %s | %s | %s | `%s` | %.1f | %.0f | %.0f | %.0f |\n", s.Backend, s.Server, s.Version, s.Command, s.CPUSeconds, s.PeakRSSMiB, s.PeakPSSMiB, s.HWMSumMiB)
+		w("| %s | %s | %s | `%s` | %.1f | %.0f | %.0f | %.0f |\n", s.Backend, s.Server, s.Version, strings.ReplaceAll(s.Command, rep.Config.Work, "$WORK"), s.CPUSeconds, s.PeakRSSMiB, s.PeakPSSMiB, s.HWMSumMiB)
 	}
 	w("\n")
 	var misses []string
@@ -273,4 +284,25 @@ func renderMarkdown(rep *Report, jsonName string) string {
 		}
 	}
 	return b.String()
+}
+
+// renderFile is `bench render RESULTS.json [OUT.md]`: the markdown table
+// again from a results file (default OUT: latest.md beside it).
+func renderFile(args []string) error {
+	if len(args) < 1 {
+		return errors.New("usage: bench render RESULTS.json [OUT.md]")
+	}
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	out := filepath.Join(filepath.Dir(args[0]), "latest.md")
+	if len(args) > 1 {
+		out = args[1]
+	}
+	return os.WriteFile(out, []byte(renderMarkdown(&rep, filepath.Base(args[0]))), 0o644)
 }
