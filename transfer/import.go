@@ -1,0 +1,347 @@
+// Package transfer moves whole objects between workspaces: it exports a
+// workspace's experiments, runs (with every metric point and artifact) and
+// models into a bundle, imports a bundle keeping ids and times, and serves
+// both under /api/tandem/v1/export and /api/tandem/v1/import.
+//
+// An import first reads the whole bundle, checking every digest and
+// planning every object against the workspace (new, already present,
+// conflict, experiment id mapped); only a bundle that verifies is applied.
+// Each object graph (an experiment; a run with its artifact records) is
+// written in one transaction through the store's import ops, so an
+// interrupted import leaves whole objects only, and running it again
+// finishes the job: objects already there are reported "already present".
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+
+	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/sqlstore"
+)
+
+// Status aliases the store's import statuses.
+type Status = sqlstore.ImportStatus
+
+// Outcome is what happened (or, in a dry run, would happen) to one object.
+type Outcome struct {
+	Kind     bundle.Kind `json:"kind"`
+	ID       string      `json:"id"`
+	Status   Status      `json:"status"`
+	TargetID string      `json:"target_id,omitempty"`
+	Reason   string      `json:"reason,omitempty"`
+}
+
+// Report sums up an import.
+type Report struct {
+	DryRun bool `json:"dry_run"`
+	// Counts per kind and status ("run" -> "new" -> 12).
+	Counts map[bundle.Kind]map[Status]int `json:"counts"`
+	// Notes lists every object that was not simply created or found:
+	// conflicts, skips, and experiments whose id was mapped.
+	Notes         []Outcome `json:"notes,omitempty"`
+	Blobs         int       `json:"blobs_written"`
+	BlobBytes     int64     `json:"blob_bytes_written"`
+	Source        string    `json:"source,omitempty"`
+	SourceRegion  string    `json:"source_region,omitempty"`
+	SourceJournal string    `json:"source_journal_position,omitempty"`
+}
+
+// Conflicts counts objects in conflict or skipped because of one.
+func (r *Report) Conflicts() int {
+	n := 0
+	for _, byStatus := range r.Counts {
+		n += byStatus[sqlstore.ImportConflict] + byStatus[sqlstore.ImportSkipped]
+	}
+	return n
+}
+
+func (r *Report) add(o Outcome) {
+	if r.Counts == nil {
+		r.Counts = map[bundle.Kind]map[Status]int{}
+	}
+	if r.Counts[o.Kind] == nil {
+		r.Counts[o.Kind] = map[Status]int{}
+	}
+	r.Counts[o.Kind][o.Status]++
+	if o.Status == sqlstore.ImportConflict || o.Status == sqlstore.ImportSkipped || o.TargetID != "" {
+		r.Notes = append(r.Notes, o)
+	}
+}
+
+// Progress is reported after each object.
+type Progress struct {
+	Phase string  `json:"phase"` // "verify" or "import"
+	Done  int     `json:"done"`
+	Total int     `json:"total"`
+	Last  Outcome `json:"last"`
+}
+
+// ImportOptions tune an import.
+type ImportOptions struct {
+	DryRun   bool
+	Progress func(Progress)
+	Log      *slog.Logger
+}
+
+// Importer writes bundles into one workspace region.
+type Importer struct {
+	Store *sqlstore.Store
+	Blobs *blobstore.Store
+}
+
+// plan holds what the verify pass decided, by object.
+type plan struct {
+	expTarget map[string]string // bundle experiment id -> id here ("" when in conflict)
+	expStatus map[string]sqlstore.ImportResult
+	runStatus map[string]sqlstore.ImportResult // by run id
+	runExp    map[string]string                // run id -> experiment id here
+}
+
+// Import verifies the bundle (every digest, every object planned against
+// this workspace) and, unless opts.DryRun, applies it. A bundle that fails
+// verification imports nothing and returns an EINVALID error. Conflicts do
+// not stop the import: they are reported, and the objects in conflict (and
+// those that depend on them) are left untouched.
+func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*Report, error) {
+	m := r.Manifest()
+	rep := &Report{DryRun: opts.DryRun, Counts: map[bundle.Kind]map[Status]int{}, Source: m.Source, SourceRegion: m.Region}
+	if m.Position != nil {
+		rep.SourceJournal = m.Position.String()
+	}
+	total := 0
+	for _, it := range m.Items {
+		if it.Kind != bundle.KindBlob {
+			total++
+		}
+	}
+	p := &plan{expTarget: map[string]string{}, expStatus: map[string]sqlstore.ImportResult{},
+		runStatus: map[string]sqlstore.ImportResult{}, runExp: map[string]string{}}
+	reserved := int64(-1) // experiment numbers handed out by this plan (dry-run display)
+	done := 0
+	q := im.Store.Reader()
+	err := r.Walk(ctx, func(it bundle.Item, body io.Reader) error {
+		var o Outcome
+		switch it.Kind {
+		case bundle.KindBlob:
+			return nil
+		case bundle.KindExperiment:
+			var rec bundle.Experiment
+			if err := bundle.Decode(body, &rec); err != nil {
+				return fmt.Errorf("%s: %w", it.Path, err)
+			}
+			res, err := sqlstore.PlanExperiment(ctx, q, rec)
+			if err != nil {
+				return err
+			}
+			if res.Status == sqlstore.ImportNew && res.TargetID != "" {
+				// Two mapped experiments of one bundle get distinct ids in the plan.
+				if n, ok := parseNum(res.TargetID); ok && n <= reserved {
+					res.TargetID = fmt.Sprint(reserved + 1)
+					res.Reason = fmt.Sprintf("experiment id %s is taken here: %q imported as experiment %s", rec.ExperimentID, rec.Name, res.TargetID)
+				}
+			}
+			target := rec.ExperimentID
+			if res.TargetID != "" {
+				target = res.TargetID
+			}
+			if n, ok := parseNum(target); ok && n > reserved {
+				reserved = n
+			}
+			if res.Status == sqlstore.ImportConflict {
+				target = ""
+			}
+			p.expTarget[rec.ExperimentID] = target
+			p.expStatus[rec.ExperimentID] = res
+			o = outcome(it, res)
+		case bundle.KindRun:
+			var rec bundle.Run
+			if err := bundle.Decode(body, &rec); err != nil {
+				return fmt.Errorf("%s: %w", it.Path, err)
+			}
+			res, err := p.planRun(ctx, q, rec)
+			if err != nil {
+				return err
+			}
+			p.runStatus[rec.RunID] = res
+			o = outcome(it, res)
+		default:
+			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportSkipped,
+				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
+		}
+		done++
+		if opts.Progress != nil {
+			opts.Progress(Progress{Phase: "verify", Done: done, Total: total, Last: o})
+		}
+		if opts.DryRun {
+			rep.add(o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		sortNotes(rep)
+		return rep, nil
+	}
+	done = 0
+	err = r.Walk(ctx, func(it bundle.Item, body io.Reader) error {
+		var o Outcome
+		switch it.Kind {
+		case bundle.KindBlob:
+			return im.putBlob(ctx, p, it, body, rep)
+		case bundle.KindExperiment:
+			var rec bundle.Experiment
+			if err := bundle.Decode(body, &rec); err != nil {
+				return err
+			}
+			planned := p.expStatus[rec.ExperimentID]
+			res := planned
+			if planned.Status == sqlstore.ImportNew {
+				var err error
+				if res, err = im.Store.ImportExperiment(ctx, rec); err != nil {
+					return fmt.Errorf("import experiment %s: %w", rec.ExperimentID, err)
+				}
+			}
+			target := rec.ExperimentID
+			if res.TargetID != "" {
+				target = res.TargetID
+			}
+			if res.Status == sqlstore.ImportConflict {
+				target = ""
+			}
+			if old := p.expTarget[rec.ExperimentID]; target != old {
+				// The workspace changed since the plan: runs and blobs follow the
+				// experiment's actual id.
+				p.expTarget[rec.ExperimentID] = target
+				for id, e := range p.runExp {
+					if e == old {
+						p.runExp[id] = target
+					}
+				}
+			}
+			o = outcome(it, res)
+		case bundle.KindRun:
+			var rec bundle.Run
+			if err := bundle.Decode(body, &rec); err != nil {
+				return err
+			}
+			planned := p.runStatus[rec.RunID]
+			res := planned
+			if planned.Status == sqlstore.ImportNew {
+				var err error
+				if res, err = im.Store.ImportRun(ctx, sqlstore.TargetRun(rec, p.runExp[rec.RunID])); err != nil {
+					return fmt.Errorf("import run %s: %w", rec.RunID, err)
+				}
+			}
+			o = outcome(it, res)
+		default:
+			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportSkipped,
+				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
+		}
+		rep.add(o)
+		done++
+		if opts.Progress != nil {
+			opts.Progress(Progress{Phase: "import", Done: done, Total: total, Last: o})
+		}
+		return nil
+	})
+	sortNotes(rep)
+	return rep, err
+}
+
+func (p *plan) planRun(ctx context.Context, q sqlstore.Querier, rec bundle.Run) (sqlstore.ImportResult, error) {
+	target, inBundle := p.expTarget[rec.ExperimentID]
+	if !inBundle {
+		// The run's experiment is not in the bundle: it must be here already.
+		x, ok, err := sqlstore.TransferExperiment(ctx, q, rec.ExperimentID)
+		if err != nil {
+			return sqlstore.ImportResult{}, err
+		}
+		if !ok {
+			return sqlstore.ImportResult{Status: sqlstore.ImportSkipped,
+				Reason: fmt.Sprintf("its experiment %s is neither in the bundle nor in this workspace", rec.ExperimentID)}, nil
+		}
+		target = x.ExperimentID
+	}
+	if target == "" {
+		return sqlstore.ImportResult{Status: sqlstore.ImportSkipped,
+			Reason: fmt.Sprintf("its experiment %s is in conflict", rec.ExperimentID)}, nil
+	}
+	p.runExp[rec.RunID] = target
+	if p.expStatus[rec.ExperimentID].Status == sqlstore.ImportNew {
+		// A new experiment has no runs yet, but the run id may be taken
+		// elsewhere.
+		var n int
+		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE run_id = ?`, rec.RunID).Scan(&n); err != nil {
+			return sqlstore.ImportResult{}, err
+		}
+		if n == 0 {
+			return sqlstore.ImportResult{Status: sqlstore.ImportNew}, nil
+		}
+	}
+	res, err := sqlstore.PlanRun(ctx, q, sqlstore.TargetRun(rec, target))
+	if err != nil {
+		return res, err
+	}
+	if target != rec.ExperimentID && res.Status != sqlstore.ImportConflict {
+		res.TargetID = "" // the experiment's mapping is reported once, on the experiment
+	}
+	return res, nil
+}
+
+// putBlob stores one artifact file of a run that is going to be imported,
+// at its readable key; the store refuses bytes whose digest differs.
+func (im *Importer) putBlob(ctx context.Context, p *plan, it bundle.Item, body io.Reader, rep *Report) error {
+	kind, owner, _ := cutOwner(it.Owner)
+	if kind != bundle.KindRun {
+		return nil
+	}
+	if p.runStatus[owner].Status != sqlstore.ImportNew {
+		return nil
+	}
+	key := sqlstore.RunArtifactPrefix(p.runExp[owner], owner) + it.ID
+	ref, err := im.Blobs.Put(ctx, key, body, it.SHA256)
+	if err != nil {
+		return fmt.Errorf("store artifact %s of run %s: %w", it.ID, owner, err)
+	}
+	rep.Blobs++
+	rep.BlobBytes += ref.Size
+	return nil
+}
+
+func cutOwner(owner string) (bundle.Kind, string, bool) {
+	for i := 0; i < len(owner); i++ {
+		if owner[i] == '/' {
+			return bundle.Kind(owner[:i]), owner[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+func outcome(it bundle.Item, res sqlstore.ImportResult) Outcome {
+	return Outcome{Kind: it.Kind, ID: it.ID, Status: res.Status, TargetID: res.TargetID, Reason: res.Reason}
+}
+
+func parseNum(s string) (int64, bool) {
+	var n int64
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func sortNotes(r *Report) {
+	sort.SliceStable(r.Notes, func(i, j int) bool { return r.Notes[i].Kind < r.Notes[j].Kind })
+}
