@@ -20,7 +20,7 @@ func sourceURL(t *testing.T) string {
 		return u
 	}
 	s := mlflowtest.Start(t)
-	s.Populate(t, t.Context(), 20, 300)
+	s.Populate(t, t.Context(), 20, 300, false)
 	return s.URL
 }
 

@@ -110,13 +110,16 @@ type Summary struct {
 
 // Populate fills the server at uri (an MLflow or tandem server) with runs
 // runs, big-history runs having points metric points, using the stock
-// client and testdata/populate.py of this package.
-func Populate(t testing.TB, ctx context.Context, uri string, runs, points int) Summary {
+// client and testdata/populate.py. trackingOnly leaves out logged and
+// registered models.
+func Populate(t testing.TB, ctx context.Context, uri string, runs, points int, trackingOnly bool) Summary {
 	t.Helper()
 	venv := Venv(t)
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "testdata", "populate.py")
-	out := Python(t, ctx, venv, script, uri, strconv.Itoa(runs), strconv.Itoa(points))
+	args := []string{script("populate.py"), uri, strconv.Itoa(runs), strconv.Itoa(points)}
+	if trackingOnly {
+		args = append(args, "tracking")
+	}
+	out := Python(t, ctx, venv, args...)
 	var s Summary
 	if err := json.Unmarshal(lastLine(out), &s); err != nil {
 		t.Fatalf("populate output: %v\n%s", err, out)
@@ -125,8 +128,44 @@ func Populate(t testing.TB, ctx context.Context, uri string, runs, points int) S
 }
 
 // Populate fills this server (see the package function).
-func (s *Server) Populate(t testing.TB, ctx context.Context, runs, points int) Summary {
-	return Populate(t, ctx, s.URL, runs, points)
+func (s *Server) Populate(t testing.TB, ctx context.Context, runs, points int, trackingOnly bool) Summary {
+	return Populate(t, ctx, s.URL, runs, points, trackingOnly)
+}
+
+func script(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "testdata", name)
+}
+
+// Difference is one answer that differs between two servers.
+type Difference struct {
+	What string `json:"what"`
+	A    string `json:"a"`
+	B    string `json:"b"`
+}
+
+// Comparison is what testdata/compare.py found.
+type Comparison struct {
+	Runs   int          `json:"runs"`
+	Models int          `json:"models"`
+	Diffs  []Difference `json:"diffs"`
+}
+
+// Compare asks the servers at a and b the same questions with the stock
+// client (experiments, runs, metric histories, inputs, artifact listings
+// and, unless trackingOnly, the model registry) and returns the differences.
+func Compare(t testing.TB, ctx context.Context, a, b string, trackingOnly bool) Comparison {
+	t.Helper()
+	args := []string{script("compare.py"), a, b}
+	if trackingOnly {
+		args = append(args, "tracking")
+	}
+	out := Python(t, ctx, Venv(t), args...)
+	var c Comparison
+	if err := json.Unmarshal(lastLine(out), &c); err != nil {
+		t.Fatalf("compare output: %v\n%s", err, out)
+	}
+	return c
 }
 
 func lastLine(b []byte) []byte {

@@ -1,5 +1,8 @@
 """Populate an MLflow tracking server with the stock client, for the
-migration tests and the benchmark. Usage: populate.py URI RUNS [BIG_METRIC_POINTS]
+migration tests and the benchmark. Usage: populate.py URI RUNS [BIG_METRIC_POINTS] [tracking]
+
+With "tracking" it stops after runs and datasets (no logged or registered
+models), for servers without a model registry.
 
 Writes: 2 experiments (one with tags), RUNS runs spread over them (params,
 tags, a metric history per run, nested runs, one deleted run, a dataset
@@ -17,6 +20,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 uri, nruns = sys.argv[1], int(sys.argv[2])
 big = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+tracking_only = len(sys.argv) > 4 and sys.argv[4] == "tracking"
 mlflow.set_tracking_uri(uri)
 c = MlflowClient(uri)
 
@@ -62,6 +66,10 @@ c.log_inputs(run_ids[0], datasets=[DatasetInput(ds._to_mlflow_entity(), tags=[In
 
 # A deleted run.
 c.delete_run(run_ids[-1])
+
+if tracking_only:
+    print(json.dumps({"experiments": [e1, e2], "runs": run_ids, "logged_model": ""}))
+    sys.exit(0)
 
 # A logged model produced by run 0.
 lm = c.create_logged_model(e1, name="lm", source_run_id=run_ids[0], params={"alpha": "0.5"}, tags={"k": "v"})
