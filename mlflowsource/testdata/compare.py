@@ -10,6 +10,8 @@ import json
 import math
 import sys
 
+import requests
+
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
@@ -49,13 +51,20 @@ def all_runs(c, exp_id):
             return {r.info.run_id: r for r in out}
 
 
-def artifacts(c, run_id, path=None):
+def artifacts(uri, run_id, path=None):
+    # The REST endpoint itself: MlflowClient.list_artifacts of a sub-path
+    # also queries logged models, which is not what this compares.
+    q = {"run_id": run_id}
+    if path:
+        q["path"] = path
+    resp = requests.get(uri + "/api/2.0/mlflow/artifacts/list", params=q, timeout=60)
+    resp.raise_for_status()
     out = {}
-    for f in c.list_artifacts(run_id, path):
-        if f.is_dir:
-            out.update(artifacts(c, run_id, f.path))
+    for f in resp.json().get("files", []):
+        if f.get("is_dir"):
+            out.update(artifacts(uri, run_id, f["path"]))
         else:
-            out[f.path] = f.file_size
+            out[f["path"]] = int(f.get("file_size", 0))
     return out
 
 
@@ -87,7 +96,7 @@ for name in sorted(set(ea) & set(eb)):
         di = lambda r: sorted((d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source,
                                tuple(sorted((t.key, t.value) for t in d.tags))) for d in r.inputs.dataset_inputs)
         same(f"run {rid} inputs", di(p), di(q))
-        same(f"run {rid} artifacts", artifacts(a, rid), artifacts(b, rid))
+        same(f"run {rid} artifacts", artifacts(sys.argv[1], rid), artifacts(sys.argv[2], rid))
 
 nmodels = 0
 if not tracking_only:
