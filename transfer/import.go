@@ -99,7 +99,7 @@ type plan struct {
 	expTarget map[string]string // bundle experiment id -> id here ("" when in conflict)
 	expStatus map[string]sqlstore.ImportResult
 	runStatus map[string]sqlstore.ImportResult // by run id
-	runExp    map[string]string                // run id -> experiment id here
+	runExp    map[string]string                // run id -> its experiment id in the bundle
 }
 
 // Import verifies the bundle (every digest, every object planned against
@@ -121,10 +121,14 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 	}
 	p := &plan{expTarget: map[string]string{}, expStatus: map[string]sqlstore.ImportResult{},
 		runStatus: map[string]sqlstore.ImportResult{}, runExp: map[string]string{}}
-	reserved := int64(-1) // experiment numbers handed out by this plan (dry-run display)
+	reserved, err := maxExperimentNum(ctx, im.Store) // numbers handed out by this plan
+	if err != nil {
+		return nil, err
+	}
+	claimed := map[string]bool{}
 	done := 0
 	q := im.Store.Reader()
-	err := r.Walk(ctx, func(it bundle.Item, body io.Reader) error {
+	err = r.Walk(ctx, func(it bundle.Item, body io.Reader) error {
 		var o Outcome
 		switch it.Kind {
 		case bundle.KindBlob:
@@ -138,9 +142,14 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if err != nil {
 				return err
 			}
-			if res.Status == sqlstore.ImportNew && res.TargetID != "" {
-				// Two mapped experiments of one bundle get distinct ids in the plan.
-				if n, ok := parseNum(res.TargetID); ok && n <= reserved {
+			if res.Status == sqlstore.ImportNew {
+				// Experiments of one bundle must not be planned onto the same
+				// id: the plan hands out numbers after those it already gave.
+				want := rec.ExperimentID
+				if res.TargetID != "" {
+					want = res.TargetID
+				}
+				if n, ok := parseNum(want); claimed[want] || (res.TargetID != "" && ok && n <= reserved) {
 					res.TargetID = fmt.Sprint(reserved + 1)
 					res.Reason = fmt.Sprintf("experiment id %s is taken here: %q imported as experiment %s", rec.ExperimentID, rec.Name, res.TargetID)
 				}
@@ -149,6 +158,7 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if res.TargetID != "" {
 				target = res.TargetID
 			}
+			claimed[target] = true
 			if n, ok := parseNum(target); ok && n > reserved {
 				reserved = n
 			}
@@ -215,16 +225,9 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if res.Status == sqlstore.ImportConflict {
 				target = ""
 			}
-			if old := p.expTarget[rec.ExperimentID]; target != old {
-				// The workspace changed since the plan: runs and blobs follow the
-				// experiment's actual id.
-				p.expTarget[rec.ExperimentID] = target
-				for id, e := range p.runExp {
-					if e == old {
-						p.runExp[id] = target
-					}
-				}
-			}
+			// Runs and blobs follow the experiment's actual id, which may
+			// differ from the plan's when the workspace changed meanwhile.
+			p.expTarget[rec.ExperimentID] = target
 			o = outcome(it, res)
 		case bundle.KindRun:
 			var rec bundle.Run
@@ -235,7 +238,7 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			res := planned
 			if planned.Status == sqlstore.ImportNew {
 				var err error
-				if res, err = im.Store.ImportRun(ctx, sqlstore.TargetRun(rec, p.runExp[rec.RunID])); err != nil {
+				if res, err = im.Store.ImportRun(ctx, sqlstore.TargetRun(rec, p.target(rec.RunID))); err != nil {
 					return fmt.Errorf("import run %s: %w", rec.RunID, err)
 				}
 			}
@@ -253,6 +256,26 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 	})
 	sortNotes(rep)
 	return rep, err
+}
+
+// target is the experiment id here of a planned run.
+func (p *plan) target(runID string) string {
+	exp := p.runExp[runID]
+	if t, ok := p.expTarget[exp]; ok {
+		return t
+	}
+	return exp // not in the bundle: already here under its own id
+}
+
+func maxExperimentNum(ctx context.Context, st *sqlstore.Store) (int64, error) {
+	var max *int64
+	if err := st.Reader().QueryRowContext(ctx, `SELECT MAX(num_id) FROM experiments`).Scan(&max); err != nil {
+		return 0, fmt.Errorf("import plan: %w", err)
+	}
+	if max == nil {
+		return -1, nil
+	}
+	return *max, nil
 }
 
 func (p *plan) planRun(ctx context.Context, q sqlstore.Querier, rec bundle.Run) (sqlstore.ImportResult, error) {
@@ -273,7 +296,7 @@ func (p *plan) planRun(ctx context.Context, q sqlstore.Querier, rec bundle.Run) 
 		return sqlstore.ImportResult{Status: sqlstore.ImportSkipped,
 			Reason: fmt.Sprintf("its experiment %s is in conflict", rec.ExperimentID)}, nil
 	}
-	p.runExp[rec.RunID] = target
+	p.runExp[rec.RunID] = rec.ExperimentID
 	if p.expStatus[rec.ExperimentID].Status == sqlstore.ImportNew {
 		// A new experiment has no runs yet, but the run id may be taken
 		// elsewhere.
@@ -305,7 +328,7 @@ func (im *Importer) putBlob(ctx context.Context, p *plan, it bundle.Item, body i
 	if p.runStatus[owner].Status != sqlstore.ImportNew {
 		return nil
 	}
-	key := sqlstore.RunArtifactPrefix(p.runExp[owner], owner) + it.ID
+	key := sqlstore.RunArtifactPrefix(p.target(owner), owner) + it.ID
 	ref, err := im.Blobs.Put(ctx, key, body, it.SHA256)
 	if err != nil {
 		return fmt.Errorf("store artifact %s of run %s: %w", it.ID, owner, err)
