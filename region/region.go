@@ -17,6 +17,7 @@ import (
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer"
 )
 
 // Config is what one region needs to run.
@@ -74,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"tandem": tandem.Version, "mlflow_api": tandem.MLflowCompat})
 	})
+	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	return r, nil
