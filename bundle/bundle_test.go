@@ -228,3 +228,33 @@ func TestObjectFileNames(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTarAndExtract(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	sample(t, src)
+	r, err := Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(dir, "x.tar")
+	f, _ := os.Create(tarPath)
+	if err := r.WriteTar(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ar, err := Open(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ar.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := ar.Extract(context.Background(), out); err != nil {
+		t.Fatal(err)
+	}
+	if err := openVerify(out); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -26,6 +26,7 @@ type Reader struct {
 	path     string
 	archive  bool
 	manifest *Manifest
+	raw      []byte // manifest.json as read
 }
 
 // Open opens the bundle at path and parses its manifest (see ParseManifest).
@@ -75,7 +76,7 @@ func Open(path string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.manifest = m
+	r.manifest, r.raw = m, body
 	return r, nil
 }
 
@@ -283,4 +284,64 @@ func Decode(body io.Reader, v any) error {
 		return invalid("object record: %v", err)
 	}
 	return nil
+}
+
+// WriteTar writes the bundle as a plain tar archive to w (manifest first,
+// items in manifest order), checking every item on the way: a folder bundle
+// can be sent where an archive is expected.
+func (r *Reader) WriteTar(ctx context.Context, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	hdr := func(name string, size int64) *tar.Header {
+		return &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644,
+			ModTime: r.manifest.Created, Format: tar.FormatPAX}
+	}
+	if err := tw.WriteHeader(hdr("manifest.json", int64(len(r.raw)))); err != nil {
+		return err
+	}
+	if _, err := tw.Write(r.raw); err != nil {
+		return err
+	}
+	err := r.Walk(ctx, func(it Item, body io.Reader) error {
+		if err := tw.WriteHeader(hdr(it.Path, it.Size)); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, body)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// Extract writes the bundle as a folder at dir (which must not exist or be
+// empty), checking every item; manifest.json is written last, so an
+// interrupted extraction is not mistaken for a bundle.
+func (r *Reader) Extract(ctx context.Context, dir string) error {
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return invalid("folder %s exists and is not empty", dir)
+	}
+	err := r.Walk(ctx, func(it Item, body io.Reader) error {
+		full := filepath.Join(dir, filepath.FromSlash(it.Path))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		f, err := os.Create(full)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".manifest.json.tmp")
+	if err := writeSync(tmp, r.raw); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "manifest.json"))
 }
