@@ -38,6 +38,8 @@ const (
 	ImportPresent  ImportStatus = "already present" // identical object already there: nothing changed
 	ImportConflict ImportStatus = "conflict"        // same id or name, different content: nothing changed
 	ImportSkipped  ImportStatus = "skipped"         // depends on an object in conflict
+	// ImportUnsupported: this build cannot import objects of this kind.
+	ImportUnsupported ImportStatus = "not supported"
 )
 
 // ImportResult is the outcome for one object.
@@ -84,8 +86,9 @@ func PlanExperiment(ctx context.Context, q Querier, rec bundle.Experiment) (Impo
 		if err != nil {
 			return ImportResult{}, err
 		}
-		res := ImportResult{Status: ImportPresent, TargetID: id}
+		res := ImportResult{Status: ImportPresent}
 		if id != rec.ExperimentID {
+			res.TargetID = id
 			res.Reason = fmt.Sprintf("experiment %s is experiment %s here (same name %q)", rec.ExperimentID, id, rec.Name)
 		}
 		if id == "0" || rec.ExperimentID == "0" {

@@ -68,7 +68,7 @@ func (r *Report) add(o Outcome) {
 		r.Counts[o.Kind] = map[Status]int{}
 	}
 	r.Counts[o.Kind][o.Status]++
-	if o.Status == sqlstore.ImportConflict || o.Status == sqlstore.ImportSkipped || o.TargetID != "" {
+	if o.Status != sqlstore.ImportNew && o.Status != sqlstore.ImportPresent || o.TargetID != "" {
 		r.Notes = append(r.Notes, o)
 	}
 }
@@ -180,7 +180,7 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			p.runStatus[rec.RunID] = res
 			o = outcome(it, res)
 		default:
-			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportSkipped,
+			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
 		}
 		done++
@@ -244,7 +244,7 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			}
 			o = outcome(it, res)
 		default:
-			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportSkipped,
+			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
 		}
 		rep.add(o)

@@ -381,7 +381,7 @@ func printReport(w io.Writer, rep *transfer.Report) {
 	sort.Strings(kinds)
 	for _, k := range kinds {
 		var parts []string
-		for _, s := range []transfer.Status{"new", "already present", "conflict", "skipped"} {
+		for _, s := range []transfer.Status{"new", "already present", "conflict", "skipped", "not supported"} {
 			if n := rep.Counts[bundle.Kind(k)][s]; n > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", n, s))
 			}
