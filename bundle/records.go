@@ -153,6 +153,7 @@ type LoggedModel struct {
 	StatusMessage          string   `json:"status_message,omitempty"`
 	ModelType              string   `json:"model_type,omitempty"`
 	SourceRunID            string   `json:"source_run_id,omitempty"`
+	LifecycleStage         string   `json:"lifecycle_stage,omitempty"` // "" means active
 	Tags                   []KV     `json:"tags,omitempty"`
 	Params                 []KV     `json:"params,omitempty"`
 	Metrics                []Metric `json:"metrics,omitempty"`
@@ -178,7 +179,9 @@ type RegisteredModel struct {
 }
 
 // ModelVersion is one version of a registered model, keeping its number,
-// stage, lineage (run id, logged model id, source) and tags.
+// stage, lineage (run id, logged model id, source) and tags. A deleted
+// version exported by tandem has CurrentStage "Deleted_Internal": it keeps
+// its number from being reused and is never shown.
 type ModelVersion struct {
 	Name                 string `json:"name"`
 	Version              string `json:"version"`
@@ -188,6 +191,7 @@ type ModelVersion struct {
 	CurrentStage         string `json:"current_stage,omitempty"`
 	Description          string `json:"description,omitempty"`
 	Source               string `json:"source,omitempty"`
+	StorageLocation      string `json:"storage_location,omitempty"`
 	RunID                string `json:"run_id,omitempty"`
 	RunLink              string `json:"run_link,omitempty"`
 	Status               string `json:"status,omitempty"`

@@ -24,9 +24,14 @@ import (
 //	import.experiment  an experiment and its tags, with its id (or a mapped one)
 //	import.run         a run with params, tags, every metric point, inputs,
 //	                   model inputs/outputs and its artifact records
+//
+// and, in transfer_models.go, import.logged_model and
+// import.registered_model.
 func (s *Store) registerTransfer() {
 	s.register("import.experiment", tandem.KindExperiments, applyImportExperiment)
 	s.register("import.run", tandem.KindRuns, applyImportRun)
+	s.register("import.logged_model", tandem.KindModels, applyImportLoggedModel)
+	s.register("import.registered_model", tandem.KindModels, applyImportRegisteredModel)
 }
 
 // ImportStatus says what an import did (or, in a plan, would do) with one

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/bundle"
@@ -98,8 +99,18 @@ type Importer struct {
 type plan struct {
 	expTarget map[string]string // bundle experiment id -> id here ("" when in conflict)
 	expStatus map[string]sqlstore.ImportResult
-	runStatus map[string]sqlstore.ImportResult // by run id
-	runExp    map[string]string                // run id -> its experiment id in the bundle
+	// Runs and logged models, by owner key "run/<id>" or "logged_model/<id>".
+	status   map[string]sqlstore.ImportResult
+	ownerExp map[string]string // owner -> its experiment id in the bundle
+	// Registered models with their versions, in bundle order: one graph each.
+	models     []*modelGraph
+	modelIndex map[string]*modelGraph
+}
+
+type modelGraph struct {
+	rec      bundle.RegisteredModel
+	versions []bundle.ModelVersion
+	res      sqlstore.ImportResult
 }
 
 // Import verifies the bundle (every digest, every object planned against
@@ -120,7 +131,7 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 		}
 	}
 	p := &plan{expTarget: map[string]string{}, expStatus: map[string]sqlstore.ImportResult{},
-		runStatus: map[string]sqlstore.ImportResult{}, runExp: map[string]string{}}
+		status: map[string]sqlstore.ImportResult{}, ownerExp: map[string]string{}, modelIndex: map[string]*modelGraph{}}
 	reserved, err := maxExperimentNum(ctx, im.Store) // numbers handed out by this plan
 	if err != nil {
 		return nil, err
@@ -173,12 +184,49 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if err := bundle.Decode(body, &rec); err != nil {
 				return fmt.Errorf("%s: %w", it.Path, err)
 			}
-			res, err := p.planRun(ctx, q, rec)
+			res, err := p.planOwned(ctx, q, "run/"+rec.RunID, rec.ExperimentID, func(target string) (sqlstore.ImportResult, error) {
+				return sqlstore.PlanRun(ctx, q, sqlstore.TargetRun(rec, target))
+			})
 			if err != nil {
 				return err
 			}
-			p.runStatus[rec.RunID] = res
 			o = outcome(it, res)
+		case bundle.KindLoggedModel:
+			var rec bundle.LoggedModel
+			if err := bundle.Decode(body, &rec); err != nil {
+				return fmt.Errorf("%s: %w", it.Path, err)
+			}
+			res, err := p.planOwned(ctx, q, "logged_model/"+rec.ModelID, rec.ExperimentID, func(target string) (sqlstore.ImportResult, error) {
+				return sqlstore.PlanLoggedModel(ctx, q, sqlstore.TargetLoggedModel(rec, target))
+			})
+			if err != nil {
+				return err
+			}
+			o = outcome(it, res)
+		case bundle.KindRegisteredModel:
+			var rec bundle.RegisteredModel
+			if err := bundle.Decode(body, &rec); err != nil {
+				return fmt.Errorf("%s: %w", it.Path, err)
+			}
+			g := &modelGraph{rec: rec}
+			p.models = append(p.models, g)
+			p.modelIndex[rec.Name] = g
+			done++
+			return nil // planned with its versions, below
+		case bundle.KindModelVersion:
+			var rec bundle.ModelVersion
+			if err := bundle.Decode(body, &rec); err != nil {
+				return fmt.Errorf("%s: %w", it.Path, err)
+			}
+			g := p.modelIndex[rec.Name]
+			if g == nil {
+				o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportSkipped,
+					Reason: fmt.Sprintf("its registered model %q is not in the bundle", rec.Name)}
+				break
+			}
+			g.versions = append(g.versions, rec)
+			done++
+			return nil
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -194,6 +242,17 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, g := range p.models {
+		p.locateVersions(ctx, q, g)
+		res, err := sqlstore.PlanRegisteredModel(ctx, q, g.rec, g.versions)
+		if err != nil {
+			return nil, fmt.Errorf("registered model %q: %w", g.rec.Name, err)
+		}
+		g.res = res
+		if opts.DryRun {
+			g.report(rep, res)
+		}
 	}
 	if opts.DryRun {
 		sortNotes(rep)
@@ -234,15 +293,30 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if err := bundle.Decode(body, &rec); err != nil {
 				return err
 			}
-			planned := p.runStatus[rec.RunID]
-			res := planned
-			if planned.Status == sqlstore.ImportNew {
+			res := p.status["run/"+rec.RunID]
+			if res.Status == sqlstore.ImportNew {
 				var err error
-				if res, err = im.Store.ImportRun(ctx, sqlstore.TargetRun(rec, p.target(rec.RunID))); err != nil {
+				if res, err = im.Store.ImportRun(ctx, sqlstore.TargetRun(rec, p.target("run/"+rec.RunID))); err != nil {
 					return fmt.Errorf("import run %s: %w", rec.RunID, err)
 				}
 			}
 			o = outcome(it, res)
+		case bundle.KindLoggedModel:
+			var rec bundle.LoggedModel
+			if err := bundle.Decode(body, &rec); err != nil {
+				return err
+			}
+			owner := "logged_model/" + rec.ModelID
+			res := p.status[owner]
+			if res.Status == sqlstore.ImportNew {
+				var err error
+				if res, err = im.Store.ImportLoggedModel(ctx, sqlstore.TargetLoggedModel(rec, p.target(owner))); err != nil {
+					return fmt.Errorf("import logged model %s: %w", rec.ModelID, err)
+				}
+			}
+			o = outcome(it, res)
+		case bundle.KindRegisteredModel, bundle.KindModelVersion:
+			return nil // whole graphs, after the walk
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -254,13 +328,76 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 		}
 		return nil
 	})
+	if err != nil {
+		sortNotes(rep)
+		return rep, err
+	}
+	for _, g := range p.models {
+		res := g.res
+		if res.Status == sqlstore.ImportNew {
+			if res, err = im.Store.ImportRegisteredModel(ctx, g.rec, g.versions); err != nil {
+				sortNotes(rep)
+				return rep, fmt.Errorf("import registered model %q: %w", g.rec.Name, err)
+			}
+		}
+		g.report(rep, res)
+		done += 1 + len(g.versions)
+		if opts.Progress != nil {
+			opts.Progress(Progress{Phase: "import", Done: done, Total: total,
+				Last: Outcome{Kind: bundle.KindRegisteredModel, ID: g.rec.Name, Status: res.Status}})
+		}
+	}
 	sortNotes(rep)
-	return rep, err
+	return rep, nil
 }
 
-// target is the experiment id here of a planned run.
-func (p *plan) target(runID string) string {
-	exp := p.runExp[runID]
+// report adds the outcome of a model graph: one for the model, and the
+// same status for each of its versions.
+func (g *modelGraph) report(rep *Report, res sqlstore.ImportResult) {
+	rep.add(Outcome{Kind: bundle.KindRegisteredModel, ID: g.rec.Name, Status: res.Status, Reason: res.Reason})
+	vs := res.Status
+	if vs == sqlstore.ImportConflict {
+		vs = sqlstore.ImportSkipped
+	}
+	for _, v := range g.versions {
+		if rep.Counts[bundle.KindModelVersion] == nil {
+			rep.Counts[bundle.KindModelVersion] = map[Status]int{}
+		}
+		rep.Counts[bundle.KindModelVersion][vs]++
+		_ = v
+	}
+}
+
+// locateVersions fills the storage location of versions that a stock
+// MLflow server did not give: a logged model's artifact location here, or
+// the source itself. A models:/m-... source names its logged model.
+func (p *plan) locateVersions(ctx context.Context, q sqlstore.Querier, g *modelGraph) {
+	for i := range g.versions {
+		v := &g.versions[i]
+		if v.ModelID == "" && strings.HasPrefix(v.Source, "models:/m-") && !strings.Contains(v.Source[len("models:/"):], "/") {
+			v.ModelID = v.Source[len("models:/"):]
+		}
+		if v.StorageLocation != "" || v.CurrentStage == "Deleted_Internal" {
+			continue
+		}
+		v.StorageLocation = v.Source
+		if v.ModelID == "" {
+			continue
+		}
+		owner := "logged_model/" + v.ModelID
+		if _, ok := p.ownerExp[owner]; ok {
+			if t := p.target(owner); t != "" {
+				v.StorageLocation = sqlstore.ArtifactRoot(t) + "/models/" + v.ModelID + "/artifacts"
+			}
+		} else if lm, ok, err := sqlstore.TransferLoggedModel(ctx, q, v.ModelID); err == nil && ok {
+			v.StorageLocation = lm.ArtifactURI
+		}
+	}
+}
+
+// target is the experiment id here of a planned run or logged model.
+func (p *plan) target(owner string) string {
+	exp := p.ownerExp[owner]
 	if t, ok := p.expTarget[exp]; ok {
 		return t
 	}
@@ -278,60 +415,61 @@ func maxExperimentNum(ctx context.Context, st *sqlstore.Store) (int64, error) {
 	return *max, nil
 }
 
-func (p *plan) planRun(ctx context.Context, q sqlstore.Querier, rec bundle.Run) (sqlstore.ImportResult, error) {
-	target, inBundle := p.expTarget[rec.ExperimentID]
+// planOwned plans a run or logged model of experiment exp (a bundle id):
+// skipped when its experiment is in conflict or nowhere, else compared
+// with this workspace by compare, given the experiment's id here.
+func (p *plan) planOwned(ctx context.Context, q sqlstore.Querier, owner, exp string, compare func(target string) (sqlstore.ImportResult, error)) (sqlstore.ImportResult, error) {
+	p.ownerExp[owner] = exp
+	res, err := p.planOwnedStatus(ctx, q, exp, compare)
+	p.status[owner] = res
+	return res, err
+}
+
+func (p *plan) planOwnedStatus(ctx context.Context, q sqlstore.Querier, exp string, compare func(target string) (sqlstore.ImportResult, error)) (sqlstore.ImportResult, error) {
+	target, inBundle := p.expTarget[exp]
 	if !inBundle {
-		// The run's experiment is not in the bundle: it must be here already.
-		x, ok, err := sqlstore.TransferExperiment(ctx, q, rec.ExperimentID)
+		// The experiment is not in the bundle: it must be here already.
+		_, ok, err := sqlstore.TransferExperiment(ctx, q, exp)
 		if err != nil {
 			return sqlstore.ImportResult{}, err
 		}
 		if !ok {
 			return sqlstore.ImportResult{Status: sqlstore.ImportSkipped,
-				Reason: fmt.Sprintf("its experiment %s is neither in the bundle nor in this workspace", rec.ExperimentID)}, nil
+				Reason: fmt.Sprintf("its experiment %s is neither in the bundle nor in this workspace", exp)}, nil
 		}
-		target = x.ExperimentID
+		target = exp
 	}
 	if target == "" {
 		return sqlstore.ImportResult{Status: sqlstore.ImportSkipped,
-			Reason: fmt.Sprintf("its experiment %s is in conflict", rec.ExperimentID)}, nil
+			Reason: fmt.Sprintf("its experiment %s is in conflict", exp)}, nil
 	}
-	p.runExp[rec.RunID] = rec.ExperimentID
-	if p.expStatus[rec.ExperimentID].Status == sqlstore.ImportNew {
-		// A new experiment has no runs yet, but the run id may be taken
-		// elsewhere.
-		var n int
-		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE run_id = ?`, rec.RunID).Scan(&n); err != nil {
-			return sqlstore.ImportResult{}, err
-		}
-		if n == 0 {
-			return sqlstore.ImportResult{Status: sqlstore.ImportNew}, nil
-		}
-	}
-	res, err := sqlstore.PlanRun(ctx, q, sqlstore.TargetRun(rec, target))
+	res, err := compare(target)
 	if err != nil {
 		return res, err
 	}
-	if target != rec.ExperimentID && res.Status != sqlstore.ImportConflict {
-		res.TargetID = "" // the experiment's mapping is reported once, on the experiment
-	}
+	res.TargetID = "" // an experiment's mapping is reported once, on the experiment
 	return res, nil
 }
 
 // putBlob stores one artifact file of a run that is going to be imported,
 // at its readable key; the store refuses bytes whose digest differs.
 func (im *Importer) putBlob(ctx context.Context, p *plan, it bundle.Item, body io.Reader, rep *Report) error {
-	kind, owner, _ := cutOwner(it.Owner)
-	if kind != bundle.KindRun {
+	if p.status[it.Owner].Status != sqlstore.ImportNew {
 		return nil
 	}
-	if p.runStatus[owner].Status != sqlstore.ImportNew {
+	kind, id, _ := cutOwner(it.Owner)
+	var key string
+	switch kind {
+	case bundle.KindRun:
+		key = sqlstore.RunArtifactPrefix(p.target(it.Owner), id) + it.ID
+	case bundle.KindLoggedModel:
+		key = sqlstore.LoggedModelArtifactPrefix(p.target(it.Owner), id) + it.ID
+	default:
 		return nil
 	}
-	key := sqlstore.RunArtifactPrefix(p.target(owner), owner) + it.ID
 	ref, err := im.Blobs.Put(ctx, key, body, it.SHA256)
 	if err != nil {
-		return fmt.Errorf("store artifact %s of run %s: %w", it.ID, owner, err)
+		return fmt.Errorf("store artifact %s of %s: %w", it.ID, it.Owner, err)
 	}
 	rep.Blobs++
 	rep.BlobBytes += ref.Size

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -133,6 +134,28 @@ func sameWorkspaces(t *testing.T, a, b *workspace) int {
 			}
 			runs++
 		}
+		lms, _ := sqlstore.TransferLoggedModelIDs(ctx, a.Store.Reader(), id)
+		for _, lid := range lms {
+			la, _, _ := sqlstore.TransferLoggedModel(ctx, a.Store.Reader(), lid)
+			lb, ok, err := sqlstore.TransferLoggedModel(ctx, b.Store.Reader(), lid)
+			if err != nil || !ok {
+				t.Fatalf("logged model %s missing after import: %v", lid, err)
+			}
+			if d := sqlstore.DiffLoggedModel(la, lb); d != "" {
+				t.Fatalf("logged model %s differs: %s", lid, d)
+			}
+		}
+	}
+	names, _ := sqlstore.TransferRegisteredModelNames(ctx, a.Store.Reader())
+	for _, name := range names {
+		ma, va, _, _ := sqlstore.TransferRegisteredModel(ctx, a.Store.Reader(), name)
+		mb, vb, ok, err := sqlstore.TransferRegisteredModel(ctx, b.Store.Reader(), name)
+		if err != nil || !ok {
+			t.Fatalf("registered model %s missing after import: %v", name, err)
+		}
+		if !reflect.DeepEqual(ma, mb) || !reflect.DeepEqual(va, vb) {
+			t.Fatalf("registered model %s differs:\n%+v %+v\n%+v %+v", name, ma, va, mb, vb)
+		}
 	}
 	return runs
 }
@@ -145,11 +168,11 @@ func sameWorkspaces(t *testing.T, a, b *workspace) int {
 func TestRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	src := newWorkspace(t, storetest.SQLiteURL(t))
-	mlflowtest.Populate(t, ctx, src.URL, 12, 120, true)
+	mlflowtest.Populate(t, ctx, src.URL, 12, 120, false)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ws.tgz")
 	st := exportAll(t, src, path)
-	if st.Runs != 12 || st.Blobs != 6 {
+	if st.Runs != 12 || st.Blobs != 6 || st.Models != 2 || st.Versions != 3 || st.LoggedModels != 1 {
 		t.Fatalf("export stats %+v", st)
 	}
 	for _, be := range storetest.MetadataURLs(t) {
@@ -168,7 +191,9 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Counts[bundle.KindRun][sqlstore.ImportNew] != 12 || rep.Conflicts() != 0 || rep.Blobs != 6 {
+			if rep.Counts[bundle.KindRun][sqlstore.ImportNew] != 12 || rep.Conflicts() != 0 || rep.Blobs != 6 ||
+				rep.Counts[bundle.KindRegisteredModel][sqlstore.ImportNew] != 2 || rep.Counts[bundle.KindModelVersion][sqlstore.ImportNew] != 3 ||
+				rep.Counts[bundle.KindLoggedModel][sqlstore.ImportNew] != 1 {
 				t.Fatalf("import: %+v notes %+v", rep.Counts, rep.Notes)
 			}
 			if n := sameWorkspaces(t, src, dst); n != 12 {
@@ -180,13 +205,14 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Counts[bundle.KindRun][sqlstore.ImportPresent] != 12 || rep.Counts[bundle.KindExperiment][sqlstore.ImportPresent] != 3 || head(t, dst) != before {
+			if rep.Counts[bundle.KindRun][sqlstore.ImportPresent] != 12 || rep.Counts[bundle.KindExperiment][sqlstore.ImportPresent] != 3 ||
+				rep.Counts[bundle.KindRegisteredModel][sqlstore.ImportPresent] != 2 || rep.Counts[bundle.KindLoggedModel][sqlstore.ImportPresent] != 1 || head(t, dst) != before {
 				t.Fatalf("second import: %+v, head %v -> %v", rep.Counts, before, head(t, dst))
 			}
 			if be.Name == "sqlite" {
-				c := mlflowtest.Compare(t, ctx, src.URL, dst.URL, true)
-				if len(c.Diffs) > 0 || c.Runs != 12 {
-					t.Fatalf("stock client sees differences (%d runs): %+v", c.Runs, c.Diffs)
+				c := mlflowtest.Compare(t, ctx, src.URL, dst.URL, false)
+				if len(c.Diffs) > 0 || c.Runs != 12 || c.Models != 2 {
+					t.Fatalf("stock client sees differences (%d runs, %d models): %+v", c.Runs, c.Models, c.Diffs)
 				}
 			}
 		})

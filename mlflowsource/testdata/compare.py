@@ -100,8 +100,11 @@ for name in sorted(set(ea) & set(eb)):
 
 nmodels = 0
 if not tracking_only:
-    ma = {m.name: m for m in a.search_registered_models(max_results=1000)}
-    mb = {m.name: m for m in b.search_registered_models(max_results=1000)}
+    # The registry store itself: MlflowClient.search_registered_models adds a
+    # prompt filter (tag.`mlflow.prompt.is_prompt` != 'true') that is not
+    # what this compares.
+    ma = {m.name: m for m in a._get_registry_client().store.search_registered_models(None, 1000, None, None)}
+    mb = {m.name: m for m in b._get_registry_client().store.search_registered_models(None, 1000, None, None)}
     same("registered models", sorted(ma), sorted(mb))
     for name in sorted(set(ma) & set(mb)):
         nmodels += 1
