@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/mlflowdest"
 	"github.com/tandemml/tandem/mlflowsource"
 	"github.com/tandemml/tandem/transfer"
 )
@@ -104,7 +105,7 @@ cannot keep (run ids, creation times, ...) is listed.`,
 			}
 			ctx := cmd.Context()
 			if toMLflow != "" {
-				return tandem.Errorf(tandem.ENOTIMPLEMENTED, "--to-mlflow is not available in this build yet: export to a bundle with -o")
+				return exportToMLflow(ctx, cmd, sel, toMLflow)
 			}
 			return exportTo(ctx, cmd, sel, out)
 		},
@@ -191,6 +192,63 @@ func exportTo(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, o
 	fmt.Fprintf(cmd.OutOrStdout(), "Exported %d experiments, %d runs, %d artifact files (%s) to %s (journal position %v)\n",
 		c[bundle.KindExperiment], c[bundle.KindRun], c[bundle.KindBlob], humanBytes(n), out, r.Manifest().Position)
 	return nil
+}
+
+// exportToMLflow exports a bundle from the workspace and writes it into a
+// stock MLflow server, then lists what MLflow could not keep.
+func exportToMLflow(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, target string) error {
+	w, err := mlflowdest.New(target)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "tandem-to-mlflow-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "bundle.tgz")
+	if err := exportTo(ctx, cmd, sel, path); err != nil {
+		return err
+	}
+	r, err := bundle.Open(path)
+	if err != nil {
+		return err
+	}
+	pr := newProgress(cmd)
+	pr.show(true, "writing into MLflow at %s ...", target)
+	rep, err := w.Write(ctx, r)
+	pr.done()
+	out := cmd.OutOrStdout()
+	if rep != nil {
+		fmt.Fprintf(out, "Wrote into MLflow: %d experiments, %d runs (%d metric points), %d artifact files, %d logged models, %d registered models, %d versions\n",
+			rep.Experiments, rep.Runs, rep.MetricPoints, rep.Artifacts, rep.LoggedModels, rep.Models, rep.Versions)
+		if len(rep.Lost) > 0 {
+			fmt.Fprintln(out, "MLflow could not keep:")
+			for _, l := range rep.Lost {
+				fmt.Fprintf(out, "  - %s\n", l)
+			}
+		}
+		for _, s := range rep.Skipped {
+			fmt.Fprintf(out, "  skipped: %s\n", s)
+		}
+		kinds := make([]string, 0, len(rep.Changed))
+		for k := range rep.Changed {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			ids := make([]string, 0, len(rep.Changed[k]))
+			for from := range rep.Changed[k] {
+				ids = append(ids, from)
+			}
+			sort.Strings(ids)
+			fmt.Fprintf(out, "New %s ids in MLflow (tandem -> MLflow):\n", k)
+			for _, from := range ids {
+				fmt.Fprintf(out, "  %s -> %s\n", from, rep.Changed[k][from])
+			}
+		}
+	}
+	return err
 }
 
 func newImportCmd() *cobra.Command {
