@@ -1,7 +1,8 @@
 // Package mlflowtest starts a stock MLflow tracking server (from PyPI) on
 // loopback for tests, and populates it with the stock client. The Python
-// environment is TANDEM_TEST_MLFLOW_VENV (default /tmp/venvprobe); without
-// it tests skip, except under CI where they fail.
+// environment is TANDEM_TEST_MLFLOW_VENV, else the repository's python/.venv
+// (made by scripts/test.sh from python/requirements.txt), else
+// /tmp/venvprobe; without one tests skip, except under CI where they fail.
 package mlflowtest
 
 import (
@@ -32,7 +33,11 @@ func Venv(t testing.TB) string {
 	t.Helper()
 	venv := os.Getenv("TANDEM_TEST_MLFLOW_VENV")
 	if venv == "" {
-		venv = "/tmp/venvprobe"
+		_, file, _, _ := runtime.Caller(0)
+		venv = filepath.Join(filepath.Dir(file), "..", "..", "python", ".venv")
+		if _, err := os.Stat(filepath.Join(venv, "bin", "mlflow")); err != nil {
+			venv = "/tmp/venvprobe"
+		}
 	}
 	if _, err := os.Stat(filepath.Join(venv, "bin", "mlflow")); err != nil {
 		if os.Getenv("CI") != "" {
