@@ -160,7 +160,7 @@ func checkItem(it Item) error {
 	}
 	if it.Kind == KindBlob {
 		kind, id, ok := strings.Cut(it.Owner, "/")
-		if !ok || id == "" || (Kind(kind) != KindRun && Kind(kind) != KindLoggedModel) {
+		if !ok || !SafeID(id) || (Kind(kind) != KindRun && Kind(kind) != KindLoggedModel) {
 			return fmt.Errorf("blob owner %q is not run/<id> or logged_model/<id>", it.Owner)
 		}
 		if err := CheckPath(it.ID); err != nil {
@@ -174,6 +174,9 @@ func checkItem(it Item) error {
 	if it.Owner != "" {
 		return fmt.Errorf("only blobs have an owner")
 	}
+	if (it.Kind == KindExperiment || it.Kind == KindRun || it.Kind == KindLoggedModel) && !SafeID(it.ID) {
+		return fmt.Errorf("id %q: ids of experiments, runs and logged models are letters, digits, '.', '_' and '-'", it.ID)
+	}
 	if it.Size > MaxObjectSize {
 		return fmt.Errorf("object record of %d bytes is over the %d limit", it.Size, MaxObjectSize)
 	}
@@ -181,6 +184,21 @@ func checkItem(it Item) error {
 		return fmt.Errorf("path %q is not under objects/%s/", it.Path, it.Kind)
 	}
 	return nil
+}
+
+// SafeID reports whether id can name an experiment, run or logged model:
+// it becomes a segment of artifact storage paths, so it is 1 to 256
+// letters, digits, '.', '_' or '-', and not "." or "..".
+func SafeID(id string) bool {
+	if id == "" || len(id) > 256 || id == "." || id == ".." {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckPath accepts a relative "/"-separated path with no empty, "." or ".."

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
@@ -149,6 +150,9 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if err := bundle.Decode(body, &rec); err != nil {
 				return fmt.Errorf("%s: %w", it.Path, err)
 			}
+			if err := sameID(it, rec.ExperimentID); err != nil {
+				return err
+			}
 			res, err := sqlstore.PlanExperiment(ctx, q, rec)
 			if err != nil {
 				return err
@@ -184,6 +188,12 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if err := bundle.Decode(body, &rec); err != nil {
 				return fmt.Errorf("%s: %w", it.Path, err)
 			}
+			if err := sameID(it, rec.RunID); err != nil {
+				return err
+			}
+			if err := checkFiles(it, rec.Artifacts); err != nil {
+				return err
+			}
 			res, err := p.planOwned(ctx, q, "run/"+rec.RunID, rec.ExperimentID, func(target string) (sqlstore.ImportResult, error) {
 				return sqlstore.PlanRun(ctx, q, sqlstore.TargetRun(rec, target))
 			})
@@ -195,6 +205,12 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			var rec bundle.LoggedModel
 			if err := bundle.Decode(body, &rec); err != nil {
 				return fmt.Errorf("%s: %w", it.Path, err)
+			}
+			if err := sameID(it, rec.ModelID); err != nil {
+				return err
+			}
+			if err := checkFiles(it, rec.Artifacts); err != nil {
+				return err
 			}
 			res, err := p.planOwned(ctx, q, "logged_model/"+rec.ModelID, rec.ExperimentID, func(target string) (sqlstore.ImportResult, error) {
 				return sqlstore.PlanLoggedModel(ctx, q, sqlstore.TargetLoggedModel(rec, target))
@@ -473,6 +489,24 @@ func (im *Importer) putBlob(ctx context.Context, p *plan, it bundle.Item, body i
 	}
 	rep.Blobs++
 	rep.BlobBytes += ref.Size
+	return nil
+}
+
+// sameID refuses a record whose id is not the one its manifest item says.
+func sameID(it bundle.Item, id string) error {
+	if id != it.ID {
+		return tandem.Errorf(tandem.EINVALID, "bundle: %s says id %q, its manifest item %q", it.Path, id, it.ID)
+	}
+	return nil
+}
+
+// checkFiles refuses artifact paths that could leave the owner's folder.
+func checkFiles(it bundle.Item, files []bundle.File) error {
+	for _, f := range files {
+		if err := bundle.CheckPath(f.Path); err != nil {
+			return tandem.Errorf(tandem.EINVALID, "bundle: %s: artifact %v", it.Path, err)
+		}
+	}
 	return nil
 }
 
