@@ -41,11 +41,12 @@ mei=$work/mei
 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --target "$mei" \
   mlflow-export-import==1.2.0 tabulate shortuuid >"$work/pip.log" 2>&1
 
-go build -o "$work/tandem" "$root/cmd/tandem"
+mkdir -p "$work/bin"
+go build -o "$work/bin/tandem" "$root/cmd/tandem"
 A=http://127.0.0.1:$(port); B=http://127.0.0.1:$(port); T=http://127.0.0.1:$(port)
 mlflow_server "$work/source" "${A##*:}"
 mlflow_server "$work/mlflow-target" "${B##*:}"
-"$work/tandem" server --listen "${T#http://}" --metadata "sqlite://$work/tandem/tandem.db" \
+"$work/bin/tandem" server --listen "${T#http://}" --metadata "sqlite://$work/tandem/tandem.db" \
   --artifacts "file://$work/tandem/artifacts" --log-level warn >"$work/tandem.log" 2>&1 &
 pids+=($!)
 wait_up "$A"; wait_up "$B"; wait_up "$T"
@@ -57,7 +58,7 @@ echo "populated in $(echo "$(now) - $t0" | bc) s"
 
 echo "tandem import --from-mlflow ..."
 t0=$(now)
-"$work/tandem" import --url "$T" --from-mlflow "$A" --all --parallel 8 >"$work/tandem-import.log" 2>&1
+"$work/bin/tandem" import --url "$T" --from-mlflow "$A" --all --parallel 8 >"$work/tandem-import.log" 2>&1
 t_tandem=$(echo "$(now) - $t0" | bc)
 
 echo "mlflow-export-import export-all + import-all ..."
