@@ -34,7 +34,7 @@ import (
 func TestMigrateFromStockMLflow(t *testing.T) {
 	ctx := t.Context()
 	src := mlflowtest.Start(t)
-	src.Populate(t, ctx, 30, 2000, false)
+	src.Populate(t, ctx, 16, 1000, false)
 	dst := newWorkspace(t, storetest.SQLiteURL(t))
 
 	migrate := func() *transfer.Report {
@@ -60,16 +60,16 @@ func TestMigrateFromStockMLflow(t *testing.T) {
 		return rep
 	}
 	rep := migrate()
-	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportNew] != 30 || rep.Counts[bundle.KindModelVersion][sqlstore.ImportNew] != 2 {
+	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportNew] != 16 || rep.Counts[bundle.KindModelVersion][sqlstore.ImportNew] != 2 {
 		t.Fatalf("first migration: %+v %+v", rep.Counts, rep.Notes)
 	}
 	c := mlflowtest.Compare(t, ctx, src.URL, dst.URL, false)
-	if c.Runs != 30 || c.Models != 2 || len(c.Diffs) > 0 {
+	if c.Runs != 16 || c.Models != 2 || len(c.Diffs) > 0 {
 		t.Fatalf("stock client sees %d differences over %d runs and %d models: %+v", len(c.Diffs), c.Runs, c.Models, c.Diffs)
 	}
 	before := head(t, dst)
 	rep = migrate()
-	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportPresent] != 30 || head(t, dst) != before {
+	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportPresent] != 16 || head(t, dst) != before {
 		t.Fatalf("second migration changed something: %+v %+v", rep.Counts, rep.Notes)
 	}
 }
@@ -125,7 +125,7 @@ func startServer(t *testing.T, bin, dir, addr string) *exec.Cmd {
 func TestInterruptedImportResumes(t *testing.T) {
 	ctx := t.Context()
 	src := newWorkspace(t, storetest.SQLiteURL(t))
-	mlflowtest.Populate(t, ctx, src.URL, 60, 3000, true)
+	mlflowtest.Populate(t, ctx, src.URL, 60, 2000, true)
 	path := filepath.Join(t.TempDir(), "ws.tar")
 	exportAll(t, src, path)
 	bin := buildTandem(t)
