@@ -64,7 +64,7 @@ t_tandem=$(echo "$(now) - $t0" | bc)
 echo "mlflow-export-import export-all + import-all ..."
 t0=$(now)
 PYTHONPATH=$mei MLFLOW_TRACKING_URI=$A "$py" -m mlflow_export_import.bulk.export_all --output-dir "$work/mei-out" >"$work/mei-export.log" 2>&1
-PYTHONPATH=$mei MLFLOW_TRACKING_URI=$B "$py" -m mlflow_export_import.bulk.import_all --input-dir "$work/mei-out" >"$work/mei-import.log" 2>&1 || echo "mlflow-export-import import-all failed: see $work/mei-import.log"
+PYTHONPATH=$mei MLFLOW_TRACKING_URI=$B "$py" -m mlflow_export_import.bulk.import_models --input-dir "$work/mei-out" >"$work/mei-import.log" 2>&1 || echo "mlflow-export-import import-all failed: see $work/mei-import.log"
 t_mei=$(echo "$(now) - $t0" | bc)
 
 "$py" "$root/mlflowsource/testdata/compare.py" "$A" "$T" >"$work/compare-tandem.json" || true
