@@ -93,4 +93,3 @@ func newClient(t *testing.T, endpoints ...string) *client.Client {
 	}
 	return c
 }
-
