@@ -77,7 +77,7 @@ func (k AssetKind) Versioned() bool { return k != AssetDatastore }
 type Asset struct {
 	Kind        AssetKind         `json:"kind"`
 	Name        string            `json:"name"`
-	Version     string            `json:"version"`
+	Version     string            `json:"version,omitempty"`
 	Description string            `json:"description,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty"`
 	Archived    bool              `json:"archived"`

@@ -111,6 +111,21 @@ func TestRoundTripBetweenWorkspaces(t *testing.T) {
 	if err != nil || len(env.Files) != 3 {
 		t.Fatalf("environment files = %+v, %v", env, err)
 	}
+	// The journal entry that created it names its blobs, so replication
+	// ships the bytes before applying the entry.
+	es, _ := wa.Store.ReadJournal(ctx, 0, 1000)
+	var blobs []tandem.BlobRef
+	for _, e := range es {
+		if e.Op == "asset.create.environment" {
+			blobs = e.Blobs
+			if e.Kind != tandem.KindEnvironments {
+				t.Fatalf("environment entry kind = %s", e.Kind)
+			}
+		}
+	}
+	if len(blobs) != 3 || blobs[0].Path != "assets/environments/serve-env/1/conda.yaml" || blobs[0].SHA256 != env.Files[0].SHA256 || blobs[0].Size != env.Files[0].Size {
+		t.Fatalf("journal blobs = %+v", blobs)
+	}
 	u, err := ca.ResolveDatastorePath(ctx, "tandem://datastores/shared_s3/paths/datasets/iris/")
 	if err != nil || u != "s3://training-data/team-a/datasets/iris" {
 		t.Fatalf("resolve = %q, %v", u, err)
