@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"hash/fnv"
 	"net/http"
+	"sync"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
@@ -42,6 +44,10 @@ type Server struct {
 	keeper *secrets.Keeper
 	mux    *http.ServeMux
 	routes []Route
+	// createLocks serialise creates of the same asset name in this process
+	// (striped by name hash), so two creates never write bytes under the
+	// same version's path at once.
+	createLocks [64]sync.Mutex
 }
 
 // Route is one operation of the API.
@@ -119,4 +125,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(buf)
 	w.Write([]byte("\n"))
+}
+
+// lockName locks the create stripe of kind/name and returns its unlock.
+func (s *Server) lockName(k tandem.AssetKind, name string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(string(k) + "/" + name))
+	m := &s.createLocks[h.Sum32()%uint32(len(s.createLocks))]
+	m.Lock()
+	return m.Unlock
 }

@@ -181,7 +181,12 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 		ds.Credentials, ds.HasCredentials = nil, false
 	}
 	// Choose the version and refuse an existing one before any bytes are
-	// written: a version's files never change once it exists.
+	// written: a version's files never change once it exists. The lock
+	// keeps a concurrent create of the same name in this server from
+	// writing under the same version meanwhile. (Several servers of one
+	// region behind a load balancer could still race; only the primary
+	// writes, and it is meant to be one process.)
+	defer s.lockName(k, a.Name)()
 	if k.Versioned() {
 		if a.Version == "" {
 			all, err := s.store.ListAssets(ctx, k, a.Name, true)

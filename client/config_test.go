@@ -79,3 +79,29 @@ func TestConfigDiscovery(t *testing.T) {
 		t.Fatalf("credentials in endpoint: %v", err)
 	}
 }
+
+// FuzzLoadConfig: the config parser never panics and accepts only valid
+// configs.
+func FuzzLoadConfig(f *testing.F) {
+	f.Add([]byte(`{"workspace":"w","endpoints":["http://127.0.0.1:5000"],"auth":{"type":"none"}}`))
+	f.Add([]byte(`{"workspace":"w","endpoints":["https://a","http://b:1/x"],"auth":{"type":"bearer_env","token_env":"T"}}`))
+	f.Add([]byte(`{"workspace":"","endpoints":[]}`))
+	f.Add([]byte(`[]`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "config.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.LoadConfig(p)
+		if err != nil {
+			if tandem.ErrorCode(err) != tandem.EINVALID {
+				t.Fatalf("code %s: %v", tandem.ErrorCode(err), err)
+			}
+			return
+		}
+		if c.Validate() != nil || len(c.Endpoints) == 0 {
+			t.Fatalf("accepted an invalid config: %+v", c)
+		}
+	})
+}

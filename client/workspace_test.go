@@ -55,7 +55,9 @@ func (t teeWriter) Write(p []byte) (int, error) {
 	return t.ResponseWriter.Write(p)
 }
 
-func startWorkspace(t *testing.T, metadataURL string) *workspace {
+// startWorkspace starts a region's API on metadataURL and artifactsURL
+// (fresh SQLite and a fresh folder when empty).
+func startWorkspace(t *testing.T, metadataURL, artifactsURL string) *workspace {
 	t.Helper()
 	ctx := t.Context()
 	if metadataURL == "" {
@@ -68,7 +70,10 @@ func startWorkspace(t *testing.T, metadataURL string) *workspace {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	bl, err := blobstore.Open(ctx, storetest.FileURL(t))
+	if artifactsURL == "" {
+		artifactsURL = storetest.FileURL(t)
+	}
+	bl, err := blobstore.Open(ctx, artifactsURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,7 +163,15 @@ func newShowCmd(k tandem.AssetKind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printAsset(cmd, a)
+			var extra [][2]string
+			if p := dataPath(a); strings.HasPrefix(p, "tandem:") {
+				u, err := c.ResolveDatastorePath(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				extra = append(extra, [2]string{"Resolves to", u})
+			}
+			return printAsset(cmd, a, extra...)
 		},
 	}
 	nameVersionFlags(cmd, k, &name, &version, "version (default: latest)")
@@ -276,7 +284,20 @@ func outputFormat(cmd *cobra.Command) (string, error) {
 	return "", tandem.Errorf(tandem.EINVALID, "--output must be table, json or yaml, got %q", o)
 }
 
-func printAsset(cmd *cobra.Command, a *tandem.Asset) error {
+// dataPath is the path of a data asset or model ("" for other kinds).
+func dataPath(a *tandem.Asset) string {
+	switch s := a.Spec.(type) {
+	case *tandem.Data:
+		return s.Path
+	case *tandem.Model:
+		return s.Path
+	}
+	return ""
+}
+
+// printAsset prints one asset in the --output format; extra rows (such as
+// a resolved datastore URL) appear in the table form only.
+func printAsset(cmd *cobra.Command, a *tandem.Asset, extra ...[2]string) error {
 	format, err := outputFormat(cmd)
 	if err != nil {
 		return err
@@ -303,6 +324,9 @@ func printAsset(cmd *cobra.Command, a *tandem.Asset) error {
 	row("Version", a.Version)
 	row("Kind", string(a.Kind))
 	row("Summary", summary(a))
+	for _, e := range extra {
+		row(e[0], e[1])
+	}
 	row("Description", a.Description)
 	for _, k := range tandem.SortedKeys(a.Tags) {
 		row("Tag "+k, a.Tags[k])

@@ -120,6 +120,7 @@ func TestOutputGolden(t *testing.T) {
 		{"environment-show.json", []string{"environment", "show", "-n", "serve-env", "-o", "json"}},
 		{"environment-show.yaml", []string{"environment", "show", "-n", "serve-env", "-o", "yaml"}},
 		{"data-list.txt", []string{"data", "list"}},
+		{"data-show-shared.txt", []string{"data", "show", "-n", "iris-shared"}},
 		{"datastore-list.txt", []string{"datastore", "list"}},
 		{"datastore-show.txt", []string{"datastore", "show", "-n", "shared_s3"}},
 		{"datastore-show.json", []string{"datastore", "show", "-n", "shared_s3", "-o", "json"}},
