@@ -12,8 +12,8 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"hash/fnv"
+	"log/slog"
 	"net/http"
 	"sync"
 
