@@ -16,6 +16,9 @@ type Component struct {
 	Code        string           `json:"code,omitempty"`
 	Environment string           `json:"environment"`
 	Command     string           `json:"command"`
+	// IsDeterministic false means a pipeline must rerun the step even
+	// when its inputs are unchanged; nil is the Azure ML default (true).
+	IsDeterministic *bool `json:"is_deterministic,omitempty"`
 }
 
 // Port is a declared input or output. Default holds the default value's

@@ -27,6 +27,11 @@ type PipelineStep struct {
 	Compute   string            `json:"compute,omitempty"`
 	Inputs    map[string]string `json:"inputs,omitempty"`
 	Outputs   map[string]string `json:"outputs,omitempty"`
+	// InputPorts and OutputPorts hold the mapping forms of step inputs and
+	// outputs ({type, path, mode}); YAML shows both kinds under inputs and
+	// outputs, a name in only one of the two maps.
+	InputPorts  map[string]*Port `json:"input_ports,omitempty"`
+	OutputPorts map[string]*Port `json:"output_ports,omitempty"`
 }
 
 // Binding is a parsed ${{parent...}} expression.
@@ -124,6 +129,22 @@ func (p *Pipeline) Validate() error {
 					return Errorf(EINVALID, "%s.inputs.%s: a step cannot bind its own output", where, in)
 				}
 				deps[name] = append(deps[name], b.Name)
+			}
+		}
+		for _, in := range SortedKeys(s.InputPorts) {
+			if _, dup := s.Inputs[in]; dup {
+				return Errorf(EINVALID, "%s.inputs.%s: defined twice", where, in)
+			}
+			if err := validatePort(where+".inputs", in, s.InputPorts[in], false); err != nil {
+				return err
+			}
+		}
+		for _, out := range SortedKeys(s.OutputPorts) {
+			if _, dup := s.Outputs[out]; dup {
+				return Errorf(EINVALID, "%s.outputs.%s: defined twice", where, out)
+			}
+			if err := validatePort(where+".outputs", out, s.OutputPorts[out], true); err != nil {
+				return err
 			}
 		}
 		for _, out := range SortedKeys(s.Outputs) {

@@ -65,6 +65,8 @@ func Load(file string, data []byte, kind tandem.AssetKind) (*tandem.Asset, error
 	case *tandem.Model:
 		fields["type"] = d.strInto(&s.Type)
 		fields["path"] = d.pathInto(&s.Path)
+		fields["stage"] = d.strInto(&s.Stage)
+		fields["properties"] = func(n *yaml.Node) (err error) { s.Properties, err = d.strMap(n, "properties"); return err }
 	case *tandem.Environment:
 		d.environmentFields(fields, s)
 	case *tandem.Data:
@@ -352,6 +354,11 @@ func (d *decoder) componentFields(f map[string]func(*yaml.Node) error, c *tandem
 	f["code"] = d.pathInto(&c.Code)
 	f["environment"] = d.strInto(&c.Environment)
 	f["command"] = d.strInto(&c.Command)
+	f["is_deterministic"] = func(n *yaml.Node) error {
+		b, err := d.boolean(n)
+		c.IsDeterministic = &b
+		return err
+	}
 	f["inputs"] = func(n *yaml.Node) (err error) { c.Inputs, err = d.ports(n, "inputs", false); return err }
 	f["outputs"] = func(n *yaml.Node) (err error) { c.Outputs, err = d.ports(n, "outputs", false); return err }
 }
@@ -384,8 +391,8 @@ func (d *decoder) pipelineFields(f map[string]func(*yaml.Node) error, p *tandem.
 				"type":      d.strInto(&s.Type),
 				"component": d.pathInto(&s.Component),
 				"compute":   d.strInto(&s.Compute),
-				"inputs":    d.bindings(&s.Inputs, where+".inputs"),
-				"outputs":   d.bindings(&s.Outputs, where+".outputs"),
+				"inputs":    d.stepPorts(&s.Inputs, &s.InputPorts, where+".inputs", false),
+				"outputs":   d.stepPorts(&s.Outputs, &s.OutputPorts, where+".outputs", true),
 			})
 			if err != nil {
 				return err
@@ -395,20 +402,55 @@ func (d *decoder) pipelineFields(f map[string]func(*yaml.Node) error, p *tandem.
 	}
 }
 
-// bindings reads a step's inputs or outputs: each value a literal scalar or
-// a ${{parent...}} binding, checked here so the error has a position.
-func (d *decoder) bindings(dst *map[string]string, what string) func(*yaml.Node) error {
+// stepPorts reads a step's inputs or outputs: each value a literal scalar,
+// a ${{parent...}} binding (checked here so the error has a position) or a
+// mapping {type, path, mode}.
+func (d *decoder) stepPorts(values *map[string]string, ports *map[string]*tandem.Port, what string, output bool) func(*yaml.Node) error {
 	return func(n *yaml.Node) error {
-		m, err := d.strMap(n, what)
-		if err != nil {
-			return err
+		if n.Tag == "!!null" {
+			return nil
+		}
+		if n.Kind != yaml.MappingNode {
+			return d.errf(n, "%s must be a mapping", what)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if _, _, err := tandem.ParseBinding(n.Content[i+1].Value); err != nil {
-				return d.errf(n.Content[i+1], "%s.%s: %s", what, n.Content[i].Value, tandem.ErrorMessage(err))
+			k, v := n.Content[i], n.Content[i+1]
+			name, err := d.str(k)
+			if err != nil {
+				return err
 			}
+			if _, dup := (*values)[name]; dup {
+				return d.errf(k, "%s: %q is repeated", what, name)
+			}
+			if _, dup := (*ports)[name]; dup {
+				return d.errf(k, "%s: %q is repeated", what, name)
+			}
+			if err := d.noAlias(v); err != nil {
+				return err
+			}
+			if v.Kind == yaml.MappingNode {
+				m, err := d.ports(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}, what, false)
+				if err != nil {
+					return err
+				}
+				if *ports == nil {
+					*ports = map[string]*tandem.Port{}
+				}
+				(*ports)[name] = m[name]
+				continue
+			}
+			s, err := d.str(v)
+			if err != nil {
+				return err
+			}
+			if _, _, err := tandem.ParseBinding(s); err != nil {
+				return d.errf(v, "%s.%s: %s", what, name, tandem.ErrorMessage(err))
+			}
+			if *values == nil {
+				*values = map[string]string{}
+			}
+			(*values)[name] = s
 		}
-		*dst = m
 		return nil
 	}
 }

@@ -82,7 +82,9 @@ func TestDetails(t *testing.T) {
 		t.Fatalf("component = %+v", c)
 	}
 	p := load("pipeline.yaml", tandem.AssetPipeline).Spec.(*tandem.Pipeline)
-	if p.Inputs["epochs"].Type != "integer" || p.Jobs["train"].Inputs["data"] != "${{parent.jobs.prep.outputs.clean}}" {
+	if p.Inputs["epochs"].Type != "integer" || p.Jobs["train"].Inputs["data"] != "${{parent.jobs.prep.outputs.clean}}" ||
+		p.Jobs["evaluate"].InputPorts["test_data"].Mode != "download" || p.Jobs["evaluate"].Inputs["threshold"] != "0.9" ||
+		p.Jobs["evaluate"].OutputPorts["report"].Type != "uri_folder" || p.Jobs["evaluate"].Component != "evaluate.yaml" {
 		t.Fatalf("pipeline = %+v", p)
 	}
 }

@@ -2,6 +2,7 @@ package assetyaml
 
 import (
 	"bytes"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -47,6 +48,8 @@ func Marshal(a *tandem.Asset) ([]byte, error) {
 	case *tandem.Model:
 		m.str("type", s.Type)
 		m.str("path", s.Path)
+		m.str("stage", s.Stage)
+		m.strMap("properties", s.Properties)
 	case *tandem.Environment:
 		m.str("image", s.Image)
 		if !strings.Contains(s.Image, "@") {
@@ -100,6 +103,9 @@ func Marshal(a *tandem.Asset) ([]byte, error) {
 		m.str("code", s.Code)
 		m.str("environment", s.Environment)
 		m.str("command", s.Command)
+		if s.IsDeterministic != nil {
+			m.scalar("is_deterministic", strconv.FormatBool(*s.IsDeterministic), "!!bool")
+		}
 	case *tandem.Pipeline:
 		m.str("type", s.Type)
 		m.str("display_name", s.DisplayName)
@@ -114,8 +120,8 @@ func Marshal(a *tandem.Asset) ([]byte, error) {
 			jm.str("type", st.Type)
 			jm.str("component", st.Component)
 			jm.str("compute", st.Compute)
-			jm.strMap("inputs", st.Inputs)
-			jm.strMap("outputs", st.Outputs)
+			jm.stepPorts("inputs", st.Inputs, st.InputPorts)
+			jm.stepPorts("outputs", st.Outputs, st.OutputPorts)
 			jobs.node(name, jm.n())
 		}
 		m.node("jobs", jobs.n())
@@ -168,34 +174,61 @@ func (m *mapNode) strMap(key string, v map[string]string) {
 	m.node(key, sub.n())
 }
 
+// stepPorts writes a step's scalar values and port mappings as one mapping
+// sorted by name.
+func (m *mapNode) stepPorts(key string, values map[string]string, ports map[string]*tandem.Port) {
+	if len(values)+len(ports) == 0 {
+		return
+	}
+	names := tandem.SortedKeys(values)
+	for _, n := range tandem.SortedKeys(ports) {
+		if _, dup := values[n]; !dup {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	sub := &mapNode{}
+	for _, n := range names {
+		if p, ok := ports[n]; ok {
+			sub.node(n, portNode(p))
+		} else {
+			sub.node(n, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: values[n]})
+		}
+	}
+	m.node(key, sub.n())
+}
+
 func (m *mapNode) ports(key string, ports map[string]*tandem.Port) {
 	if len(ports) == 0 {
 		return
 	}
 	sub := &mapNode{}
 	for _, name := range tandem.SortedKeys(ports) {
-		p := ports[name]
-		pm := &mapNode{}
-		pm.str("type", p.Type)
-		pm.str("description", p.Description)
-		if p.Optional {
-			pm.scalar("optional", "true", "!!bool")
-		}
-		if p.Default != nil {
-			tag := "!!str"
-			switch p.Type {
-			case "integer":
-				tag = "!!int"
-			case "number":
-				tag = "!!float"
-			case "boolean":
-				tag = "!!bool"
-			}
-			pm.scalar("default", *p.Default, tag)
-		}
-		pm.str("path", p.Path)
-		pm.str("mode", p.Mode)
-		sub.node(name, pm.n())
+		sub.node(name, portNode(ports[name]))
 	}
 	m.node(key, sub.n())
+}
+
+func portNode(p *tandem.Port) *yaml.Node {
+	pm := &mapNode{}
+	pm.str("type", p.Type)
+	pm.str("description", p.Description)
+	if p.Optional {
+		pm.scalar("optional", "true", "!!bool")
+	}
+	if p.Default != nil {
+		tag := "!!str"
+		switch p.Type {
+		case "integer":
+			tag = "!!int"
+		case "number":
+			tag = "!!float"
+		case "boolean":
+			tag = "!!bool"
+		}
+		pm.scalar("default", *p.Default, tag)
+	}
+	pm.str("path", p.Path)
+	pm.str("mode", p.Mode)
+	return pm.n()
 }
