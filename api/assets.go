@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -67,7 +68,13 @@ func (s *Server) addRoutes() {
 func (s *Server) list(k tandem.AssetKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		as, err := s.store.ListAssets(r.Context(), k, q.Get("name"), q.Get("include_archived") == "true")
+		var as []*tandem.Asset
+		var err error
+		if k == tandem.AssetModel {
+			as, err = s.modelList(r.Context(), q.Get("name"), q.Get("include_archived") == "true")
+		} else {
+			as, err = s.store.ListAssets(r.Context(), k, q.Get("name"), q.Get("include_archived") == "true")
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -81,6 +88,18 @@ func (s *Server) list(k tandem.AssetKind) http.HandlerFunc {
 
 func (s *Server) versions(k tandem.AssetKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if k == tandem.AssetModel {
+			as, err := s.modelList(r.Context(), r.PathValue("name"), r.URL.Query().Get("include_archived") == "true")
+			if err == nil && len(as) == 0 {
+				_, err = s.store.GetRegisteredModel(r.Context(), r.PathValue("name"))
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			writeJSON(w, 200, ListResponse{Assets: as})
+			return
+		}
 		as, err := s.store.ListAssets(r.Context(), k, r.PathValue("name"), r.URL.Query().Get("include_archived") == "true")
 		if err == nil && len(as) == 0 {
 			var all []*tandem.Asset
@@ -103,7 +122,7 @@ func (s *Server) show(k tandem.AssetKind, versioned bool) http.HandlerFunc {
 		if versioned {
 			version = r.PathValue("version")
 		}
-		a, err := s.store.GetAsset(r.Context(), k, r.PathValue("name"), version)
+		a, err := s.getAsset(r.Context(), k, r.PathValue("name"), version)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -187,7 +206,7 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 	// region behind a load balancer could still race; only the primary
 	// writes, and it is meant to be one process.)
 	defer s.lockName(k, a.Name)()
-	if k.Versioned() {
+	if k.Versioned() && k != tandem.AssetModel {
 		if a.Version == "" {
 			all, err := s.store.ListAssets(ctx, k, a.Name, true)
 			if err != nil {
@@ -203,6 +222,9 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 		} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
 			return nil, err
 		}
+	}
+	if k == tandem.AssetModel {
+		return s.modelCreate(ctx, a, contents)
 	}
 	var blobs []tandem.BlobRef
 	for i, f := range a.Files {
@@ -258,7 +280,13 @@ func (s *Server) update(k tandem.AssetKind) http.HandlerFunc {
 			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "malformed request: %v", err))
 			return
 		}
-		a, err := s.store.UpdateAsset(r.Context(), k, r.PathValue("name"), r.PathValue("version"), req.Description, req.Tags)
+		var a *tandem.Asset
+		var err error
+		if k == tandem.AssetModel {
+			a, err = s.modelUpdate(r.Context(), r.PathValue("name"), r.PathValue("version"), req.Description, req.Tags)
+		} else {
+			a, err = s.store.UpdateAsset(r.Context(), k, r.PathValue("name"), r.PathValue("version"), req.Description, req.Tags)
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -277,7 +305,13 @@ func (s *Server) archive(k tandem.AssetKind, versioned, archived bool) http.Hand
 				return
 			}
 		}
-		if err := s.store.ArchiveAsset(r.Context(), k, r.PathValue("name"), version, archived); err != nil {
+		var err error
+		if k == tandem.AssetModel {
+			err = s.modelArchive(r.Context(), r.PathValue("name"), version, archived)
+		} else {
+			err = s.store.ArchiveAsset(r.Context(), k, r.PathValue("name"), version, archived)
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -288,7 +322,17 @@ func (s *Server) archive(k tandem.AssetKind, versioned, archived bool) http.Hand
 func (s *Server) file(k tandem.AssetKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		a, err := s.store.GetAsset(ctx, k, r.PathValue("name"), r.PathValue("version"))
+		var a *tandem.Asset
+		var keys map[string]string
+		var err error
+		if k == tandem.AssetModel {
+			var v *modelView
+			if v, err = s.modelGet(ctx, r.PathValue("name"), r.PathValue("version")); err == nil {
+				a, keys = v.asset, v.keys
+			}
+		} else {
+			a, err = s.store.GetAsset(ctx, k, r.PathValue("name"), r.PathValue("version"))
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -304,7 +348,11 @@ func (s *Server) file(k tandem.AssetKind) http.HandlerFunc {
 			s.writeError(w, r, tandem.Errorf(tandem.ENOTFOUND, "%s %s version %s has no file %q", k, a.Name, a.Version, p))
 			return
 		}
-		rd, err := s.blobs.Open(ctx, a.StoragePrefix()+f.Path)
+		key := a.StoragePrefix() + f.Path
+		if keys != nil {
+			key = keys[f.Path]
+		}
+		rd, err := s.blobs.Open(ctx, key)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -401,4 +449,16 @@ func (s *Server) checkReferences(r *http.Request, a *tandem.Asset) error {
 		}
 	}
 	return nil
+}
+
+// getAsset reads one version of any kind (models from the registry).
+func (s *Server) getAsset(ctx context.Context, k tandem.AssetKind, name, version string) (*tandem.Asset, error) {
+	if k == tandem.AssetModel {
+		v, err := s.modelGet(ctx, name, version)
+		if err != nil {
+			return nil, err
+		}
+		return v.asset, nil
+	}
+	return s.store.GetAsset(ctx, k, name, version)
 }

@@ -20,7 +20,9 @@ const (
 
 func (s *Store) registerAssets() {
 	for _, k := range tandem.AssetKinds {
-		k := k
+		if k == tandem.AssetModel {
+			continue // models are the MLflow registry (registry.go)
+		}
 		s.register(opAssetCreate+"."+string(k), k.JournalKind(), applyAssetCreate)
 		s.register(opAssetUpdate+"."+string(k), k.JournalKind(), applyAssetUpdate)
 		s.register(opAssetArchive+"."+string(k), k.JournalKind(), applyAssetArchive)
@@ -57,6 +59,9 @@ type assetArchivePayload struct {
 // stored ones when a datastore is replaced). Errors: EINVALID, EEXISTS when
 // the version exists (versions are immutable).
 func (s *Store) CreateAsset(ctx context.Context, a *tandem.Asset, secret string, blobs []tandem.BlobRef) (*tandem.Asset, error) {
+	if a.Kind == tandem.AssetModel {
+		return nil, tandem.Errorf(tandem.EINVALID, "models are kept in the model registry, not as generic assets")
+	}
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
