@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -169,5 +171,60 @@ func TestSecretsKeyFileGenerated(t *testing.T) {
 	}
 	if k, err := api.OpenKeeper(api.KeyConfig{}); err != nil || k != nil {
 		t.Fatalf("no key configured: %v %v", k, err)
+	}
+}
+
+// TestCreateUploads: the JSON form (inline base64) and the streaming
+// multipart form both store the files; a multipart upload whose bytes do
+// not match the declared digest, that leaves out a declared file or sends
+// an undeclared one is refused and changes no metadata.
+func TestCreateUploads(t *testing.T) {
+	_, st, hs := newServer(t)
+	post := func(ctype string, body io.Reader) (int, string) {
+		resp, err := http.Post(hs.URL+api.Prefix+"/data", ctype, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const sumA = "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb" // sha256("a")
+	code, body := post("application/json", strings.NewReader(`{"asset":{"kind":"data","name":"j","spec":{"type":"uri_file","path":"x.txt"}},"files":[{"path":"x.txt","content":"YQ=="}]}`))
+	if code != 201 || !strings.Contains(body, sumA) {
+		t.Fatalf("json create: %d %s", code, body)
+	}
+	multi := func(declared, sent, content string) (int, string) {
+		var buf strings.Builder
+		mw := multipart.NewWriter(&buf)
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="asset"`)
+		w, _ := mw.CreatePart(h)
+		w.Write([]byte(`{"asset":{"kind":"data","name":"m","version":"1","spec":{"type":"uri_file","path":"x.txt"}},"files":[{"path":"x.txt","sha256":"` + declared + `"}]}`))
+		if sent != "" {
+			h := textproto.MIMEHeader{}
+			h.Set("Content-Disposition", `form-data; name="file"`)
+			h.Set(api.PathHeader, sent)
+			w, _ := mw.CreatePart(h)
+			w.Write([]byte(content))
+		}
+		mw.Close()
+		return post(mw.FormDataContentType(), strings.NewReader(buf.String()))
+	}
+	before, _ := st.Head(t.Context())
+	for _, c := range []struct{ declared, sent, content string }{
+		{sumA, "x.txt", "b"}, // wrong bytes
+		{sumA, "", ""},       // declared, not sent
+		{sumA, "y.txt", "a"}, // undeclared part
+	} {
+		if code, body := multi(c.declared, c.sent, c.content); code != 400 || !strings.Contains(body, `"error_code":"invalid"`) {
+			t.Errorf("%+v: %d %s", c, code, body)
+		}
+	}
+	if after, _ := st.Head(t.Context()); after != before {
+		t.Fatalf("refused uploads changed the journal")
+	}
+	if code, body := multi(sumA, "x.txt", "a"); code != 201 || !strings.Contains(body, sumA) {
+		t.Fatalf("multipart create: %d %s", code, body)
 	}
 }

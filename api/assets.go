@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/tandemml/tandem"
@@ -142,23 +143,22 @@ func (s *Server) create(k tandem.AssetKind) http.HandlerFunc {
 	}
 }
 
+// putFunc writes every uploaded file under prefix (bytes checked against
+// the declared SHA-256) and returns their refs by file path.
+type putFunc func(ctx context.Context, prefix string) (map[string]tandem.BlobRef, error)
+
 func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, error) {
 	ctx := r.Context()
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxCreateBytes+1))
+	var req *CreateRequest
+	var put putFunc
+	var err error
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+		req, put, err = s.readMultipartCreate(r)
+	} else {
+		req, put, err = s.readJSONCreate(r)
+	}
 	if err != nil {
-		return nil, tandem.Errorf(tandem.EINVALID, "could not read request body: %v", err)
-	}
-	if len(body) > MaxCreateBytes {
-		return nil, tandem.Errorf(tandem.ELIMIT, "request is larger than %d bytes", MaxCreateBytes)
-	}
-	var req CreateRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		if te := (*tandem.Error)(nil); errors.As(err, &te) {
-			return nil, te
-		}
-		return nil, tandem.Errorf(tandem.EINVALID, "malformed request: %v", err)
+		return nil, err
 	}
 	a := req.Asset
 	if a == nil {
@@ -168,21 +168,18 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 		return nil, tandem.Errorf(tandem.EINVALID, "asset kind %q sent to the %s endpoint", a.Kind, k.Plural())
 	}
 	a.Files, a.Archived = nil, false
-	contents := map[string][]byte{}
+	seen := map[string]bool{}
 	for _, f := range req.Files {
 		if err := tandem.ValidateRelPath(f.Path); err != nil {
 			return nil, err
 		}
-		if _, dup := contents[f.Path]; dup {
+		if seen[f.Path] {
 			return nil, tandem.Errorf(tandem.EINVALID, "file %q is sent twice", f.Path)
 		}
-		b, err := base64.StdEncoding.DecodeString(f.Content)
-		if err != nil {
-			return nil, tandem.Errorf(tandem.EINVALID, "file %q: content is not base64", f.Path)
-		}
-		contents[f.Path] = b
-		a.Files = append(a.Files, tandem.AssetFile{Path: f.Path, Size: int64(len(b)), SHA256: f.SHA256})
+		seen[f.Path] = true
+		a.Files = append(a.Files, tandem.AssetFile{Path: f.Path, SHA256: f.SHA256})
 	}
+	sort.Slice(a.Files, func(i, j int) bool { return a.Files[i].Path < a.Files[j].Path })
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
@@ -224,18 +221,147 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 		}
 	}
 	if k == tandem.AssetModel {
-		return s.modelCreate(ctx, a, contents)
+		return s.modelCreate(ctx, a, put)
+	}
+	blobs, err := putAssetFiles(ctx, a, put)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.CreateAsset(ctx, a, secret, blobs)
+}
+
+// putAssetFiles writes a's files under its storage prefix and fills their
+// sizes and digests; it returns the refs in a.Files order.
+func putAssetFiles(ctx context.Context, a *tandem.Asset, put putFunc) ([]tandem.BlobRef, error) {
+	refs, err := put(ctx, a.StoragePrefix())
+	if err != nil {
+		return nil, err
 	}
 	var blobs []tandem.BlobRef
 	for i, f := range a.Files {
-		ref, err := s.blobs.Put(ctx, a.StoragePrefix()+f.Path, bytes.NewReader(contents[f.Path]), f.SHA256)
-		if err != nil {
-			return nil, err
+		ref, ok := refs[f.Path]
+		if !ok {
+			return nil, tandem.Errorf(tandem.EINVALID, "file %q was declared but not sent", f.Path)
 		}
-		a.Files[i].SHA256 = ref.SHA256
+		a.Files[i].Size, a.Files[i].SHA256 = ref.Size, ref.SHA256
 		blobs = append(blobs, ref)
 	}
-	return s.store.CreateAsset(ctx, a, secret, blobs)
+	return blobs, nil
+}
+
+// readJSONCreate reads a JSON create request whose files travel inline
+// (base64), bounded by MaxCreateBytes.
+func (s *Server) readJSONCreate(r *http.Request) (*CreateRequest, putFunc, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxCreateBytes+1))
+	if err != nil {
+		return nil, nil, tandem.Errorf(tandem.EINVALID, "could not read request body: %v", err)
+	}
+	if len(body) > MaxCreateBytes {
+		return nil, nil, tandem.Errorf(tandem.ELIMIT, "request is larger than %d bytes: send the files as multipart/form-data", MaxCreateBytes)
+	}
+	req, err := decodeCreate(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	contents := map[string][]byte{}
+	for _, f := range req.Files {
+		b, err := base64.StdEncoding.DecodeString(f.Content)
+		if err != nil {
+			return nil, nil, tandem.Errorf(tandem.EINVALID, "file %q: content is not base64", f.Path)
+		}
+		contents[f.Path] = b
+	}
+	put := func(ctx context.Context, prefix string) (map[string]tandem.BlobRef, error) {
+		refs := map[string]tandem.BlobRef{}
+		for _, f := range req.Files {
+			ref, err := s.blobs.Put(ctx, prefix+f.Path, bytes.NewReader(contents[f.Path]), f.SHA256)
+			if err != nil {
+				return nil, err
+			}
+			refs[f.Path] = ref
+		}
+		return refs, nil
+	}
+	return req, put, nil
+}
+
+func decodeCreate(body []byte) (*CreateRequest, error) {
+	var req CreateRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		if te := (*tandem.Error)(nil); errors.As(err, &te) {
+			return nil, te
+		}
+		return nil, tandem.Errorf(tandem.EINVALID, "malformed request: %v", err)
+	}
+	return &req, nil
+}
+
+// PathHeader names the part header that carries a file's path in a
+// multipart create (the part's filename would lose its folders).
+const PathHeader = "Tandem-Path"
+
+// readMultipartCreate reads a streaming create: a first part "asset" with
+// the JSON request (files listed with path and sha256, no content), then
+// one part "file" per file, its path in the Tandem-Path header. Files are
+// streamed to storage as they arrive; none is held in memory.
+func (s *Server) readMultipartCreate(r *http.Request) (*CreateRequest, putFunc, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, nil, tandem.Errorf(tandem.EINVALID, "multipart request: %v", err)
+	}
+	part, err := mr.NextPart()
+	if err != nil || part.FormName() != "asset" {
+		return nil, nil, tandem.Errorf(tandem.EINVALID, "multipart create: the first part must be \"asset\"")
+	}
+	body, err := io.ReadAll(io.LimitReader(part, 16<<20+1))
+	if err != nil || len(body) > 16<<20 {
+		return nil, nil, tandem.Errorf(tandem.EINVALID, "multipart create: unreadable or oversized asset part")
+	}
+	req, err := decodeCreate(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	declared := map[string]string{}
+	for _, f := range req.Files {
+		if f.Content != "" {
+			return nil, nil, tandem.Errorf(tandem.EINVALID, "multipart create: file %q has inline content; send it as a part", f.Path)
+		}
+		if len(f.SHA256) != 64 {
+			return nil, nil, tandem.Errorf(tandem.EINVALID, "multipart create: file %q needs its sha256", f.Path)
+		}
+		declared[f.Path] = f.SHA256
+	}
+	put := func(ctx context.Context, prefix string) (map[string]tandem.BlobRef, error) {
+		refs := map[string]tandem.BlobRef{}
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				return nil, tandem.Errorf(tandem.EINVALID, "multipart create: %v", err)
+			}
+			p := part.Header.Get(PathHeader)
+			want, ok := declared[p]
+			if part.FormName() != "file" || !ok {
+				return nil, tandem.Errorf(tandem.EINVALID, "multipart create: unexpected part %q (path %q)", part.FormName(), p)
+			}
+			if _, dup := refs[p]; dup {
+				return nil, tandem.Errorf(tandem.EINVALID, "file %q is sent twice", p)
+			}
+			ref, err := s.blobs.Put(ctx, prefix+p, part, want)
+			if err != nil {
+				return nil, err
+			}
+			refs[p] = ref
+		}
+		if len(refs) != len(declared) {
+			return nil, tandem.Errorf(tandem.EINVALID, "multipart create: %d files declared, %d sent", len(declared), len(refs))
+		}
+		return refs, nil
+	}
+	return req, put, nil
 }
 
 // checkFilesMatchSpec: every local path of the spec has files, and every

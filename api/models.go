@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"path"
 	"strconv"
@@ -174,7 +173,7 @@ func (s *Server) modelList(ctx context.Context, name string, includeArchived boo
 // artifacts under assets/models/<name>/<version>/, so the MLflow artifact
 // proxy serves them), then the registered model if new, then the version
 // whose source points at the files, then its stage.
-func (s *Server) modelCreate(ctx context.Context, a *tandem.Asset, contents map[string][]byte) (*tandem.Asset, error) {
+func (s *Server) modelCreate(ctx context.Context, a *tandem.Asset, put putFunc) (*tandem.Asset, error) {
 	spec := a.Spec.(*tandem.Model)
 	next, err := s.store.NextModelVersion(ctx, a.Name)
 	if err != nil {
@@ -210,17 +209,16 @@ func (s *Server) modelCreate(ctx context.Context, a *tandem.Asset, contents map[
 		tags = append(tags, tandem.ModelTag{Key: k, Value: a.Tags[k]})
 	}
 	if tandem.IsLocalPath(spec.Path) {
-		prefix := a.StoragePrefix()
-		for _, f := range a.Files {
-			ref, err := s.blobs.Put(ctx, prefix+f.Path, bytes.NewReader(contents[f.Path]), f.SHA256)
-			if err != nil {
-				return nil, err
-			}
+		refs, err := putAssetFiles(ctx, a, put)
+		if err != nil {
+			return nil, err
+		}
+		for _, ref := range refs {
 			if _, err := s.store.PutArtifact(ctx, sqlstore.Artifact{Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}); err != nil {
 				return nil, err
 			}
 		}
-		source = "mlflow-artifacts:/" + prefix + spec.Path
+		source = "mlflow-artifacts:/" + a.StoragePrefix() + spec.Path
 	}
 	if _, err := s.store.GetRegisteredModel(ctx, a.Name); tandem.ErrorCode(err) == tandem.ENOTFOUND {
 		if _, err := s.store.CreateRegisteredModel(ctx, a.Name, "", nil); err != nil && tandem.ErrorCode(err) != tandem.EEXISTS {

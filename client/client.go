@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -85,6 +86,16 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 
 // send returns a successful response (the caller closes its body).
 func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	if body == nil {
+		return c.sendBody(ctx, method, path, nil)
+	}
+	return c.sendBody(ctx, method, path, func() (io.ReadCloser, string) {
+		return io.NopCloser(bytes.NewReader(body)), "application/json"
+	})
+}
+
+// sendBody is send with a body made anew for each endpoint tried.
+func (c *Client) sendBody(ctx context.Context, method, path string, mkBody func() (io.ReadCloser, string)) (*http.Response, error) {
 	c.mu.Lock()
 	start := c.current
 	c.mu.Unlock()
@@ -93,16 +104,20 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	for i := 0; i < n; i++ {
 		idx := (start + i) % n
 		u := strings.TrimSuffix(c.cfg.Endpoints[idx], "/") + api.Prefix + path
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
+		var rd io.ReadCloser
+		var ctype string
+		if mkBody != nil {
+			rd, ctype = mkBody()
 		}
 		req, err := http.NewRequestWithContext(ctx, method, u, rd)
 		if err != nil {
+			if rd != nil {
+				rd.Close()
+			}
 			return nil, err
 		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
 		}
 		if c.cfg.Auth.Type == "bearer_env" {
 			if tok := os.Getenv(c.cfg.Auth.TokenEnv); tok != "" {
@@ -157,24 +172,82 @@ func (c *Client) CreateAsset(ctx context.Context, a *tandem.Asset, dir string) (
 	if err != nil {
 		return nil, err
 	}
+	// Digests first (the server checks each file as it streams in), then
+	// the bytes, streamed as multipart parts: nothing is held in memory.
 	req := api.CreateRequest{Asset: a}
 	for _, f := range files {
-		b, err := os.ReadFile(f.Abs)
+		sum, err := fileSHA256(f.Abs)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.Abs, err)
+			return nil, err
 		}
-		sum := sha256.Sum256(b)
-		req.Files = append(req.Files, api.UploadFile{Path: f.Path, Content: base64.StdEncoding.EncodeToString(b), SHA256: hex.EncodeToString(sum[:])})
+		req.Files = append(req.Files, api.UploadFile{Path: f.Path, SHA256: sum})
 	}
-	body, err := json.Marshal(req)
+	head, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	var out tandem.Asset
-	if err := c.do(ctx, "POST", "/"+a.Kind.Plural(), body, &out); err != nil {
+	mk := func() (io.ReadCloser, string) {
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		go func() { pw.CloseWithError(writeCreateParts(mw, head, files)) }()
+		return pr, mw.FormDataContentType()
+	}
+	resp, err := c.sendBody(ctx, "POST", "/"+a.Kind.Plural(), mk)
+	if err != nil {
 		return nil, err
 	}
+	defer resp.Body.Close()
+	var out tandem.Asset
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("create: decode response: %w", err)
+	}
 	return &out, nil
+}
+
+func writeCreateParts(mw *multipart.Writer, head []byte, files []assetyaml.LocalFile) error {
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="asset"`)
+	h.Set("Content-Type", "application/json")
+	w, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	for _, f := range files {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="file"`)
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set(api.PathHeader, f.Path)
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return err
+		}
+		fd, err := os.Open(f.Abs)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(w, fd)
+		fd.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", p, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // GetAsset returns one version ("latest" or "" for the newest).
