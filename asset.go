@@ -3,7 +3,6 @@ package tandem
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"path"
 	"regexp"
 	"sort"
@@ -263,8 +262,6 @@ func checkLocal(field, p string) error {
 	}
 	return nil
 }
-
-var _ = fmt.Sprint
 
 // MarshalJSON writes the asset with its spec under "spec".
 func (a Asset) MarshalJSON() ([]byte, error) {

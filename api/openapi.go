@@ -40,7 +40,12 @@ func (s *Server) OpenAPI() map[string]any {
 			op["parameters"] = params
 		}
 		if r.Method == "POST" && !strings.Contains(r.Path, "{") {
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": map[string]string{"$ref": "#/components/schemas/CreateRequest"}}}}
+			op["requestBody"] = map[string]any{"required": true,
+				"description": "JSON with files inline (base64), or multipart/form-data streaming: a part \"asset\" (the JSON, files listed with path and sha256 only) then one part \"file\" per file with its path in the Tandem-Path header",
+				"content": map[string]any{
+					"application/json":    map[string]any{"schema": map[string]string{"$ref": "#/components/schemas/CreateRequest"}},
+					"multipart/form-data": map[string]any{"schema": map[string]any{"type": "object"}},
+				}}
 		}
 		paths[p][strings.ToLower(r.Method)] = op
 	}

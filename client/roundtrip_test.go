@@ -10,7 +10,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/assetyaml"
-	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/storetest"
 )
 
@@ -243,5 +242,3 @@ func TestFailsOverToNextEndpoint(t *testing.T) {
 		t.Fatalf("no endpoint reachable: %v; want EUNAVAILABLE", err)
 	}
 }
-
-var _ = client.ConfigDir

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tandemml/tandem"
@@ -370,5 +369,3 @@ func (s *Store) ListAssets(ctx context.Context, kind tandem.AssetKind, name stri
 type scanFunc func(dest ...any) error
 
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
-
-var _ = strings.Contains
