@@ -128,14 +128,19 @@ func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Status enumStr `json:"status"`
+		ModelID string  `json:"model_id"`
+		Status  enumStr `json:"status"`
 	}
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.ModelID == "" {
+		s.writeError(w, r, errMissing("model_id"))
+		return
+	}
 	if req.Status == "" {
-		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'status'. See the API docs for more information about request parameters."))
+		s.writeError(w, r, errMissing("status"))
 		return
 	}
 	lm, err := s.Store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), string(req.Status))
@@ -184,10 +189,15 @@ func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Params []tagJSON `json:"params"`
+		ModelID string    `json:"model_id"`
+		Params  []tagJSON `json:"params"`
 	}
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if req.ModelID == "" {
+		s.writeError(w, r, errMissing("model_id"))
 		return
 	}
 	if err := s.Store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), fromTagsJSON(req.Params)); err != nil {
@@ -249,4 +259,11 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) {
 		resp.Models = append(resp.Models, lmJSON(lm))
 	}
 	writeJSON(w, 200, resp)
+}
+
+// errMissing is MLflow's error for a required request field left out.
+// (MLflow's finalize and log-params endpoints require model_id in the body
+// as well as in the path; the path's value is the one used.)
+func errMissing(field string) error {
+	return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", field)
 }
