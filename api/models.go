@@ -227,7 +227,13 @@ func (s *Server) modelCreate(ctx context.Context, a *tandem.Asset, put putFunc) 
 	} else if err != nil {
 		return nil, err
 	}
-	mv, err := s.store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: a.Name, Source: source, Description: a.Description, Tags: tags})
+	var mv tandem.ModelVersion
+	if tandem.IsLocalPath(spec.Path) {
+		mv, err = s.store.CreateAssetModelVersion(ctx, a.Name, next, source, a.Description, tags)
+	} else {
+		// A URL path is checked as an MLflow client's source would be.
+		mv, err = s.store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: a.Name, Source: source, Description: a.Description, Tags: tags})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -113,3 +113,45 @@ func (s *Store) ModelFiles(ctx context.Context, location string) (root string, f
 	}
 	return p, files, true, nil
 }
+
+// CreateAssetModelVersion registers version want of model name whose files
+// tandem itself stored under source (an mlflow-artifacts: location written
+// by `tandem model create`). It commits the same op as CreateModelVersion,
+// so replication and the MLflow API see an ordinary version; it skips the
+// check that a client-sent source lies inside a run's or logged model's
+// artifacts, which guards what clients send, not what tandem wrote. The
+// registered model must exist. ECONFLICT when another version took the
+// number meanwhile (the files were stored under want's path).
+func (s *Store) CreateAssetModelVersion(ctx context.Context, name string, want int64, source, description string, tags []tandem.ModelTag) (tandem.ModelVersion, error) {
+	if err := tandem.ValidateModelName(name); err != nil {
+		return tandem.ModelVersion{}, err
+	}
+	if err := validateTags(tags); err != nil {
+		return tandem.ModelVersion{}, err
+	}
+	if err := validateDescription(description); err != nil {
+		return tandem.ModelVersion{}, err
+	}
+	if !strings.HasPrefix(source, "mlflow-artifacts:/") {
+		return tandem.ModelVersion{}, tandem.Errorf(tandem.EINVALID, "asset model source %q must be an mlflow-artifacts: location", source)
+	}
+	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
+		if err := rmExists(ctx, tx, name); err != nil {
+			return nil, err
+		}
+		var max int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ?`, name).Scan(&max); err != nil {
+			return nil, fmt.Errorf("next model version: %w", err)
+		}
+		if max+1 != want {
+			return nil, tandem.Errorf(tandem.ECONFLICT, "model %s: version %d was taken while its files were uploaded; create it again", name, want)
+		}
+		p := rpMV{Name: name, Version: want, Time: regNow(), Description: &description, Source: source,
+			StorageLocation: source, Tags: regDedupTags(tags)}
+		return &Change{Op: OpModelVersionCreate, Key: mvKey(name, want), Payload: p}, nil
+	})
+	if err != nil {
+		return tandem.ModelVersion{}, err
+	}
+	return s.GetModelVersion(ctx, name, want)
+}

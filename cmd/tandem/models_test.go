@@ -72,19 +72,9 @@ func TestModelsAreTheMLflowRegistry(t *testing.T) {
 		t.Fatalf("artifact proxy: %d %q", resp.StatusCode, b)
 	}
 
-	// Registered through the MLflow API: upload files through the artifact
-	// proxy, create the registered model and a version pointing at them.
-	put := func(p, body string) {
-		req, _ := http.NewRequest("PUT", base+"/api/2.0/mlflow-artifacts/artifacts/"+p, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("upload %s: %v %v", p, err, resp)
-		}
-		resp.Body.Close()
-	}
-	put("shared/mlmodels/churn/MLmodel", "flavors: {}\n")
-	put("shared/mlmodels/churn/data/weights.bin", "0123")
-	post := func(p, body string) {
+	// Registered through the MLflow API: a run, its artifacts uploaded
+	// through the artifact proxy, a version with a runs:/ source.
+	post := func(p, body string) map[string]any {
 		resp, err := http.Post(base+"/api/2.0/mlflow/"+p, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -94,9 +84,25 @@ func TestModelsAreTheMLflowRegistry(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("POST %s: %d %s", p, resp.StatusCode, b)
 		}
+		var out map[string]any
+		json.Unmarshal(b, &out)
+		return out
 	}
+	runInfo := post("runs/create", `{"experiment_id":"0"}`)["run"].(map[string]any)["info"].(map[string]any)
+	runID, artifactURI := runInfo["run_id"].(string), runInfo["artifact_uri"].(string)
+	root := strings.TrimPrefix(artifactURI, "mlflow-artifacts:/")
+	put := func(p, body string) {
+		req, _ := http.NewRequest("PUT", base+"/api/2.0/mlflow-artifacts/artifacts/"+root+"/"+p, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("upload %s: %v %v", p, err, resp)
+		}
+		resp.Body.Close()
+	}
+	put("model/MLmodel", "flavors: {}\n")
+	put("model/data/weights.bin", "0123")
 	post("registered-models/create", `{"name":"churn"}`)
-	post("model-versions/create", `{"name":"churn","source":"mlflow-artifacts:/shared/mlmodels/churn","description":"from mlflow"}`)
+	post("model-versions/create", `{"name":"churn","source":"runs:/`+runID+`/model","run_id":"`+runID+`","description":"from mlflow"}`)
 	list := mustRun(t, "model", "list", "--config", cfg)
 	if !strings.Contains(list, "churn") || !strings.Contains(list, "iris-model") {
 		t.Fatalf("model list:\n%s", list)
