@@ -271,3 +271,27 @@ func (l *lockedBuffer) String() string {
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// TestCLIDiscoversConfig: without --config the CLI finds .tandem/config.json
+// from a nested folder, and TANDEM_CONFIG wins over it.
+func TestCLIDiscoversConfig(t *testing.T) {
+	proj := t.TempDir()
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("TANDEM_CONFIG", "")
+	mustRun(t, "attach", "-w", "proj", "-e", "http://127.0.0.1:5001", "-e", "http://127.0.0.1:5002", "--path", proj)
+	nested := filepath.Join(proj, "src", "pkg", "deep")
+	os.MkdirAll(nested, 0o755)
+	t.Chdir(nested)
+	if got := mustRun(t, "config", "tracking-uri"); got != "http://127.0.0.1:5001\n" {
+		t.Fatalf("tracking-uri from a nested folder = %q", got)
+	}
+	if got := mustRun(t, "config", "show"); !strings.Contains(got, "endpoint 2: http://127.0.0.1:5002") {
+		t.Fatalf("config show:\n%s", got)
+	}
+	other := t.TempDir()
+	mustRun(t, "attach", "-w", "other", "-e", "http://127.0.0.1:6001", "--path", other)
+	t.Setenv("TANDEM_CONFIG", filepath.Join(other, ".tandem", "config.json"))
+	if got := mustRun(t, "config", "tracking-uri"); got != "http://127.0.0.1:6001\n" {
+		t.Fatalf("TANDEM_CONFIG ignored: %q", got)
+	}
+}
