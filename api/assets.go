@@ -227,7 +227,12 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 	if err != nil {
 		return nil, err
 	}
-	return s.store.CreateAsset(ctx, a, secret, blobs)
+	out, err := s.store.CreateAsset(ctx, a, secret, blobs)
+	if err != nil || k != tandem.AssetDatastore {
+		return out, err
+	}
+	// Re-read: whether credentials are stored (new or kept) is the store's.
+	return s.store.GetAsset(ctx, k, out.Name, "")
 }
 
 // putAssetFiles writes a's files under its storage prefix and fills their

@@ -63,6 +63,9 @@ func TestRoundTripBetweenWorkspaces(t *testing.T) {
 		if err != nil {
 			t.Fatalf("create %s in A: %v", p.file, err)
 		}
+		if ds, ok := created.Spec.(*tandem.Datastore); ok && (!ds.HasCredentials || ds.Credentials != nil) {
+			t.Fatalf("datastore create response: %+v", ds)
+		}
 		if p.kind.Versioned() && created.Version == "" {
 			t.Fatalf("%s: no version", p.file)
 		}
