@@ -50,6 +50,9 @@ type Action struct {
 	// DetectedAt (StartWrites after a failover): when this region first saw
 	// the old lease expired, on the monotonic clock. Zero for a bootstrap.
 	DetectedAt time.Duration
+	// DetectedTime is DetectedAt as a wall-clock time, filled in by Node
+	// (for `tandem history`).
+	DetectedTime time.Time
 }
 
 func (a Action) String() string {

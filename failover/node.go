@@ -66,6 +66,10 @@ type Node struct {
 	queue  []Action // region actions waiting for the handler
 	kick   chan struct{}
 	status Status
+	// armed is the epoch whose StartWrites the handler has completed:
+	// writes open only then, so the region has stopped applying
+	// replicated entries before it accepts its first write.
+	armed int64
 }
 
 // NodeOptions are a Node's collaborators; zero values take defaults.
@@ -106,6 +110,7 @@ func NewNode(cfg Config, epoch int64, head tandem.Position, w tandem.Witness, h 
 func (n *Node) WriteEpoch(ctx context.Context) (int64, error) {
 	n.mu.Lock()
 	e, ok := n.m.CanWrite(n.clock())
+	ok = ok && n.armed == e
 	primary := n.m.primary
 	n.mu.Unlock()
 	if ok {
@@ -194,6 +199,9 @@ func (n *Node) collect() {
 	n.status.Role, n.status.Epoch, n.status.Primary = rd.Role, rd.Epoch, rd.Primary
 	n.status.WritesAllowed, n.status.Lease, n.status.Switchover, n.status.Rejected = rd.WritesAllowed, rd.Lease, rd.Switchover, rd.Rejected
 	for _, a := range rd.Actions {
+		if a.Kind == StartWrites && a.DetectedAt != 0 {
+			a.DetectedTime = time.Now().Add(a.DetectedAt - n.clock())
+		}
 		if a.Kind.IsWitness() {
 			go n.ask(a)
 			continue
@@ -235,6 +243,11 @@ func (n *Node) Run(ctx context.Context) error {
 		for _, a := range q {
 			n.log.Info("failover action", "action", a.Kind.String(), "epoch", a.Epoch, "target", a.Target, "reason", a.Reason)
 			n.h.Act(ctx, a)
+			if a.Kind == StartWrites {
+				n.mu.Lock()
+				n.armed = a.Epoch
+				n.mu.Unlock()
+			}
 		}
 		select {
 		case <-ctx.Done():

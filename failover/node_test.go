@@ -145,3 +145,38 @@ func TestNodeWitnessUnreachable(t *testing.T) {
 	w.SetDown(false)
 	waitFor(t, "gate to reopen", 2*time.Second, func() bool { _, err := n.WriteEpoch(ctx); return err == nil })
 }
+
+// TestGateOpensAfterStartWritesHandled: the handler stops the applier in
+// StartWrites; no write may pass the gate before it returns.
+func TestGateOpensAfterStartWritesHandled(t *testing.T) {
+	w := witness.NewMemory(nil)
+	release := make(chan struct{})
+	entered := make(chan Action, 1)
+	h := HandlerFunc(func(ctx context.Context, a Action) {
+		if a.Kind == StartWrites {
+			entered <- a
+			<-release
+		}
+	})
+	cfg := Config{Self: "a", Regions: []string{"a"}, LeaseTTL: time.Second}
+	n, err := NewNode(cfg, 0, tandem.Position{}, w, h, NodeOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	a := <-entered
+	if a.Epoch != 1 {
+		t.Fatalf("StartWrites %v", a)
+	}
+	if n.Status().WritesAllowed != true {
+		t.Fatal("machine not writable")
+	}
+	if _, err := n.WriteEpoch(ctx); err == nil {
+		t.Fatal("gate open while StartWrites is still being handled")
+	}
+	close(release)
+	waitFor(t, "gate to open", time.Second, func() bool { _, err := n.WriteEpoch(ctx); return err == nil })
+}
