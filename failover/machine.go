@@ -290,11 +290,13 @@ func (m *Machine) elect() {
 	l := m.lease
 	since := m.now - m.expiredSince
 	take := false
+	detected := m.expiredSince
 	switch {
 	case m.forced != nil:
 		take = true
 	case l.Holder == "" && l.Epoch == 0 && m.epoch == 0 && m.maxKnown().Epoch == 0:
 		take = m.cfg.Self == m.cfg.Initial // bootstrap: only the initial primary
+		detected = 0
 	case l.Next == m.cfg.Self:
 		take = true // planned switchover handed it to us
 	case m.cfg.Mode != Automatic:
@@ -311,7 +313,7 @@ func (m *Machine) elect() {
 	if take {
 		next := tandem.Lease{Holder: m.cfg.Self, Epoch: max(l.Epoch, m.maxKnownEpoch()) + 1, TTL: m.cfg.LeaseTTL}
 		m.role = Candidate
-		m.request(Acquire, next, m.expiredSince)
+		m.request(Acquire, next, detected)
 	}
 }
 
