@@ -1,14 +1,10 @@
-package witness
+package witness_test
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/witness"
+	"github.com/tandemml/tandem/witness/witnesstest"
 )
 
 // fakeClock is a monotonic clock tests move by hand.
@@ -33,18 +31,18 @@ type backend struct {
 
 func memoryBackend(t *testing.T) backend {
 	c := &fakeClock{}
-	return backend{w: NewMemory(c.now), advance: c.advance, ttl: 10 * time.Second}
+	return backend{w: witness.NewMemory(c.now), advance: c.advance, ttl: 10 * time.Second}
 }
 
 func httpBackend(t *testing.T) backend {
 	c := &fakeClock{}
-	srv, err := NewServer(ServerOptions{Dir: t.TempDir(), Key: "s3cret-key", Clock: c.now, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := witness.NewServer(witness.ServerOptions{Dir: t.TempDir(), Key: "s3cret-key", Clock: c.now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	cl, err := NewClient(hs.URL, "ws1", "s3cret-key", nil)
+	cl, err := witness.NewClient(hs.URL, "ws1", "s3cret-key", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,59 +50,13 @@ func httpBackend(t *testing.T) backend {
 }
 
 func etcdBackend(t *testing.T) backend {
-	ep := startEtcd(t)
-	w, err := Open(context.Background(), "etcd://"+ep+"/tandem-test-"+strings.ReplaceAll(t.Name(), "/", "-"), Options{Name: "ws1"})
+	ep := witnesstest.Etcd(t)
+	w, err := witness.Open(context.Background(), "etcd://"+ep+"/tandem-test-"+strings.ReplaceAll(t.Name(), "/", "-"), witness.Options{Name: "ws1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
 	return backend{w: w, advance: func(d time.Duration) { time.Sleep(d) }, ttl: 2 * time.Second}
-}
-
-// startEtcd returns the endpoint of an etcd for tests: $TANDEM_TEST_ETCD,
-// or a fresh etcd process (Debian's etcd-server) on loopback in a temp dir.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	if ep := os.Getenv("TANDEM_TEST_ETCD"); ep != "" {
-		return ep
-	}
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		t.Skip("no etcd: install etcd-server or set TANDEM_TEST_ETCD=host:port")
-	}
-	client, peer := freePort(t), freePort(t)
-	dir := t.TempDir()
-	curl, purl := "http://127.0.0.1:"+client, "http://127.0.0.1:"+peer
-	cmd := exec.Command(bin, "--name", "t", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", curl, "--advertise-client-urls", curl,
-		"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-		"--initial-cluster", "t="+purl, "--log-level", "error")
-	out, _ := os.Create(filepath.Join(dir, "etcd.log"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+client, 100*time.Millisecond); err == nil {
-			c.Close()
-			return "127.0.0.1:" + client
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "etcd.log"))
-	t.Fatalf("etcd did not start: %s", b)
-	return ""
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func TestContract(t *testing.T) {

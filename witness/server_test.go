@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,12 @@ import (
 )
 
 const key = "k3y-do-not-log"
+
+// fakeClock is a monotonic clock tests move by hand.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) now() time.Duration      { return time.Duration(c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func newTestServer(t *testing.T, dir string, clock *fakeClock, logs *bytes.Buffer) (*Server, *Client) {
 	t.Helper()
