@@ -67,6 +67,7 @@ type sim struct {
 	q        simQueue
 	reg      witness.Register
 	witDown  bool
+	released bool // the last grant was a release (TTL 0)
 	nodes    map[string]*simNode
 	names    []string
 	healing  bool
@@ -146,6 +147,9 @@ func (s *sim) drain(n *simNode) {
 					l = s.reg.Lease(s.now)
 				default:
 					l, err = s.reg.CompareAndSwap(s.now, a.Prev, a.Lease)
+					if err == nil {
+						s.released = a.Lease.TTL == 0
+					}
 				}
 				s.logf("witness: %s -> %s %v", a, l, err)
 				if s.lost() {
@@ -294,6 +298,12 @@ func runSim(t *testing.T, seed uint64) {
 				err := n.m.Switchover(s.clock(n), target, force)
 				s.logf("%s: switchover to %s force=%v: %v", n.name, target, force, err)
 			})
+		case 6: // witness restart: the built-in witness restores every
+			// lease it last granted with its full length (Server)
+			if s.reg.Holder != "" && !s.released {
+				s.reg.ExpiresAt = s.now + ttl
+				s.logf("witness restarted: %s", s.reg.Lease(s.now))
+			}
 		case 5: // a newer epoch seen in replication traffic (only real ones)
 			if s.reg.Epoch > 0 {
 				e, h := s.reg.Epoch, s.reg.Holder
