@@ -53,6 +53,12 @@ type Action struct {
 	// DetectedTime is DetectedAt as a wall-clock time, filled in by Node
 	// (for `tandem history`).
 	DetectedTime time.Time
+	// StartWrites: the previous primary ("" at bootstrap) and how many
+	// journal entries this region knew existed (its peers' last reported
+	// heads) but did not hold when it took over: what may be lost, or found
+	// later in a divergence report.
+	Previous string
+	AtRisk   int64
 }
 
 func (a Action) String() string {

@@ -1,21 +1,3 @@
-// Package failover decides who is primary. Machine is a deterministic state
-// machine with no I/O, in the style of etcd's raft: the caller feeds it
-// events (clock ticks, witness replies, peer status, operator commands), each
-// stamped with a reading of a monotonic clock, and collects a Ready value
-// (actions to perform and the current role, epoch and write permission).
-// Node runs a Machine against a real tandem.Witness and clock, and is the
-// tandem.Gate the store asks before every write commit.
-//
-// Safety (invariant 1) rests on three rules, all enforced here or at the
-// witness:
-//
-//   - a holder counts its lease from the moment it sent the request that
-//     granted or renewed it, and stops accepting writes Margin before that
-//     lease could expire, on its own monotonic clock;
-//   - the witness never lets a lease change hands before it has expired on
-//     the witness's clock (tandem.Witness), and every takeover raises the
-//     epoch;
-//   - every input carrying an epoch older than the newest seen is rejected.
 package failover
 
 import (

@@ -72,6 +72,8 @@ type Machine struct {
 	forced     *switchover // forced promotion of this region
 	swResult   *SwitchoverState
 	detectedAt time.Duration // DetectedAt of the acquire that made us primary
+	previous   string        // holder before us, for StartWrites
+	atRisk     int64         // entries known to exist that we did not hold when we took over
 	actions    []Action
 	rejected   int
 }
@@ -176,7 +178,7 @@ func (m *Machine) after() {
 	case w && (!m.announced || m.announcedE != m.epoch):
 		a := Action{Kind: StartWrites, Epoch: m.epoch, Reason: "lease confirmed again"}
 		if m.announcedE != m.epoch {
-			a.Reason, a.DetectedAt = "took the lease", m.detectedAt
+			a.Reason, a.DetectedAt, a.Previous, a.AtRisk = "took the lease", m.detectedAt, m.previous, m.atRisk
 		}
 		m.announced, m.announcedE = true, m.epoch
 		m.emit(a)
@@ -311,6 +313,7 @@ func (m *Machine) elect() {
 		take = best == m.cfg.Self || since >= m.cfg.ElectionGrace
 	}
 	if take {
+		m.previous = l.Holder
 		next := tandem.Lease{Holder: m.cfg.Self, Epoch: max(l.Epoch, m.maxKnownEpoch()) + 1, TTL: m.cfg.LeaseTTL}
 		m.role = Candidate
 		m.request(Acquire, next, detected)
@@ -427,6 +430,7 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 		m.lastRenewSent = req.sentAt
 		m.forced = nil
 		m.detectedAt = req.detectedAt // after() announces StartWrites
+		m.atRisk = max(0, m.maxKnown().Seq-m.self.Seq)
 	case ok && req.kind == Renew && m.role == Primary:
 		m.setLease(l)
 		m.leaseUntil = max(m.leaseUntil, req.sentAt+m.cfg.LeaseTTL-m.cfg.Margin)
@@ -588,6 +592,7 @@ func (m *Machine) Switchover(now time.Duration, target string, force bool) error
 		return tandem.Errorf(tandem.EINVALIDSTATE, "switchover: %s is not the primary; a planned switchover starts on the primary, or use force", m.cfg.Self)
 	case m.cfg.NoWitness:
 		m.role, m.leaseUntil, m.detectedAt = Primary, forever, 0
+		m.previous, m.atRisk = m.primary, max(0, m.maxKnown().Seq-m.self.Seq)
 		m.newEpoch(max(m.epoch, m.maxKnownEpoch())+1, m.cfg.Self)
 		return nil
 	}

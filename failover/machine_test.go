@@ -334,8 +334,8 @@ func TestMostCaughtUpSecondaryWins(t *testing.T) {
 		t.Fatalf("b follows %v", c.actions("b", Follow))
 	}
 	st := c.actions("c", StartWrites)
-	if len(st) != 1 || st[0].Epoch != 2 || st[0].DetectedAt == 0 {
-		t.Fatalf("c StartWrites %v", st)
+	if len(st) != 1 || st[0].Epoch != 2 || st[0].DetectedAt == 0 || st[0].Previous != "a" || st[0].AtRisk != 8 {
+		t.Fatalf("c StartWrites %+v", st)
 	}
 }
 
