@@ -60,6 +60,8 @@ type Machine struct {
 	expiredSince  time.Duration // when the current lease was first seen expired (valid if expiredSeen)
 	expiredSeen   bool
 	lastObserve   time.Duration
+	amnesia       bool          // the witness shows an epoch older than ours, expired
+	amnesiaSince  time.Duration // since when
 	observedOnce  bool
 	epochChangeAt time.Duration
 	epochChanged  bool
@@ -240,7 +242,7 @@ func (m *Machine) tick() {
 		due := m.now-m.lastRenewSent >= m.cfg.RenewEvery ||
 			(m.now >= m.leaseUntil && m.now-m.lastRenewSent >= m.cfg.ObserveEvery) // unconfirmed: retry sooner
 		if m.pending == nil && due {
-			m.request(Renew, tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
+			m.request(Renew, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
 		}
 	case Secondary:
 		if m.pending == nil && m.leaseKnown && m.lease.Expired() {
@@ -269,12 +271,9 @@ func (m *Machine) observe() {
 	m.emit(Action{Kind: Observe, ID: m.nextID})
 }
 
-func (m *Machine) request(kind ActionKind, next tandem.Lease, detectedAt time.Duration) {
+func (m *Machine) request(kind ActionKind, prev, next tandem.Lease, detectedAt time.Duration) {
 	m.nextID++
-	prev := tandem.Lease{Holder: m.lease.Holder, Epoch: m.lease.Epoch}
-	if kind != Acquire {
-		prev = tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch}
-	}
+	prev = tandem.Lease{Holder: prev.Holder, Epoch: prev.Epoch}
 	m.pending = &request{id: m.nextID, kind: kind, sentAt: m.now, lease: next, detectedAt: detectedAt}
 	if kind == Renew {
 		m.lastRenewSent = m.now
@@ -283,8 +282,11 @@ func (m *Machine) request(kind ActionKind, next tandem.Lease, detectedAt time.Du
 }
 
 func (m *Machine) release() {
-	m.request(Release, tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, Next: m.sw.target}, 0)
+	m.request(Release, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, Next: m.sw.target}, 0)
 }
+
+// own is the lease this region holds (or held) in its epoch.
+func (m *Machine) own() tandem.Lease { return tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch} }
 
 // elect runs on a secondary that knows the lease has expired: it decides
 // whether this region should try to take it now.
@@ -316,7 +318,7 @@ func (m *Machine) elect() {
 		m.previous = l.Holder
 		next := tandem.Lease{Holder: m.cfg.Self, Epoch: max(l.Epoch, m.maxKnownEpoch()) + 1, TTL: m.cfg.LeaseTTL}
 		m.role = Candidate
-		m.request(Acquire, next, detected)
+		m.request(Acquire, l, next, detected)
 	}
 }
 
@@ -413,14 +415,43 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 		return
 	}
 	if l.Epoch < m.epoch {
-		// A witness answering with an older epoch than one we have seen
-		// (restored from an old backup?) is not believed.
+		// A witness answering with an older epoch than one we have seen is
+		// not believed...
 		m.rejected++
 		if req.kind == Acquire {
 			m.role = Secondary
 		}
+		if !l.Expired() {
+			m.amnesia = false
+			return
+		}
+		// ...but an expired lease in an older epoch means the witness lost
+		// its state (restored from an old backup, a new etcd). When we know
+		// the primary of our epoch, put its lease back with a fresh length
+		// measured on the witness's clock: the primary renews it as if
+		// nothing happened, or it runs out and an election follows.
+		if m.primary != "" {
+			m.request(Restore, l, tandem.Lease{Holder: m.primary, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
+			return
+		}
+		// Not knowing the primary, wait until every lease the witness
+		// granted before must have run out (twice the length, on our own
+		// clock), then adopt its view so that an election can go on with
+		// an epoch above every one seen.
+		if !m.amnesia {
+			m.amnesia, m.amnesiaSince = true, m.now
+		}
+		if m.now-m.amnesiaSince < 2*m.cfg.LeaseTTL {
+			return
+		}
+		if m.role == Primary {
+			m.demote()
+		}
+		m.lease, m.leaseKnown = l, true
+		m.expiredSeen, m.expiredSince = true, m.amnesiaSince
 		return
 	}
+	m.amnesia = false
 	ok := err == nil && l.Same(req.lease) && req.kind != Observe
 	switch {
 	case ok && req.kind == Acquire:
@@ -452,7 +483,7 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 			// acquire whose reply was lost): confirm it by renewing.
 			m.role = Primary
 			m.leaseUntil = 0
-			m.request(Renew, tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
+			m.request(Renew, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
 		}
 	}
 }
@@ -480,6 +511,12 @@ func (m *Machine) newEpoch(epoch int64, primary string) {
 	if epoch > m.epoch && m.primary != "" && primary != m.primary {
 		m.epochChanged, m.epochChangeAt = true, m.now // a change of primary: cooldown starts
 	}
+	if epoch > m.epoch {
+		m.amnesia = false // judged against the old epoch
+		if m.leaseKnown && m.lease.Epoch < epoch {
+			m.leaseKnown = false // stale view: read the witness again before any election
+		}
+	}
 	m.epoch, m.primary = epoch, primary
 	if primary != m.cfg.Self && m.role != Secondary {
 		m.demote()
@@ -504,19 +541,20 @@ func (m *Machine) demote() {
 	}
 }
 
-// Peer records what this region learned about another region. A peer that
-// claims to be primary in a newer epoch fences this region (as Fenced); a
-// claim from an older epoch is rejected, its position still counts.
+// Peer records what this region learned about another region. A peer in a
+// newer epoch fences this region (as Fenced); a claim to be primary in an
+// older epoch is rejected, though the peer's position still counts.
 func (m *Machine) Peer(now time.Duration, st PeerStatus) {
 	m.clock(now)
 	if st.Name != "" && st.Name != m.cfg.Self {
 		m.peers[st.Name] = peer{st: st, at: m.now}
-		if st.Role == Primary {
-			if st.Epoch > m.epoch || (st.Epoch == m.epoch && m.primary == "") {
-				m.newEpoch(st.Epoch, st.Name)
-			} else if st.Epoch < m.epoch {
-				m.rejected++
-			}
+		switch {
+		case st.Role == Primary && (st.Epoch > m.epoch || (st.Epoch == m.epoch && m.primary == "")):
+			m.newEpoch(st.Epoch, st.Name)
+		case st.Epoch > m.epoch:
+			m.newEpoch(st.Epoch, "") // our epoch is over, whoever holds the new one
+		case st.Role == Primary && st.Epoch < m.epoch:
+			m.rejected++
 		}
 	}
 	m.tick()

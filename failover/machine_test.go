@@ -26,13 +26,17 @@ type cluster struct {
 	silence map[string]bool     // node does not run its witness actions (hung)
 	pos     map[string]tandem.Position
 	off     map[string]time.Duration // node clock = witness clock + off
+
+	amnesiac    bool // the witness lost its state
+	epochWriter map[int64]string
 }
 
 func (c *cluster) clock(n string) time.Duration { return c.now + c.off[n] }
 
 func newCluster(t *testing.T, mut func(*Config), names ...string) *cluster {
 	c := &cluster{t: t, now: time.Hour, cut: map[string]bool{}, nodes: map[string]*Machine{},
-		log: map[string][]Action{}, silence: map[string]bool{}, pos: map[string]tandem.Position{}, off: map[string]time.Duration{}}
+		log: map[string][]Action{}, silence: map[string]bool{}, pos: map[string]tandem.Position{}, off: map[string]time.Duration{},
+		epochWriter: map[int64]string{}}
 	for _, n := range names {
 		cfg := Config{Self: n, Regions: names, LeaseTTL: ttl, MaxLagOnFailover: 100, Cooldown: time.Minute}
 		if mut != nil {
@@ -107,7 +111,14 @@ func (c *cluster) checkSafety(live []string) {
 			continue
 		}
 		writers++
+		if prev, ok := c.epochWriter[e]; ok && prev != n {
+			c.t.Fatalf("t=%s: epoch %d written by %s and %s", c.now, e, prev, n)
+		}
+		c.epochWriter[e] = n
 		l := c.reg.Lease(c.now)
+		if c.amnesiac {
+			continue // the witness forgot the lease: only the weaker checks hold
+		}
 		if l.Holder != n || l.Epoch != e || l.Expired() {
 			c.t.Fatalf("t=%s: %s may write in epoch %d but the witness holds %s", c.now, n, e, l)
 		}
@@ -557,6 +568,50 @@ func TestEpochFencing(t *testing.T) {
 	c.advance(time.Second, "a")
 	if _, ok := m.CanWrite(c.now); ok || m.epoch != 5 {
 		t.Fatalf("epoch %d", m.epoch)
+	}
+}
+
+func TestWitnessLosesItsState(t *testing.T) {
+	c := newCluster(t, nil, "a", "b")
+	c.bootstrap("a", "b")
+	c.peers(map[string]tandem.Position{"a": {Epoch: 1, Seq: 4}, "b": {Epoch: 1, Seq: 4}}, "a", "b")
+	c.reg = witness.Register{} // restored from an empty backup
+	c.amnesiac = true
+	// The known primary's lease is put back (with a fresh length on the
+	// witness's clock) and a goes on writing in epoch 1.
+	c.advance(time.Second, "a", "b")
+	if l := c.reg.Lease(c.now); !l.Same(tandem.Lease{Holder: "a", Epoch: 1}) || l.Expired() {
+		t.Fatalf("lease not restored: %s", l)
+	}
+	c.amnesiac = false
+	c.advance(3*ttl, "a", "b")
+	if w := c.writer("a", "b"); w != "a" || c.reg.Epoch != 1 {
+		t.Fatalf("writer %q lease %s", w, c.reg.Lease(c.now))
+	}
+	if got := c.nodes["a"].Ready().Rejected + c.nodes["b"].Ready().Rejected; got == 0 {
+		t.Fatal("the amnesiac witness's answers were not counted as rejected")
+	}
+	// a dies: the normal election follows.
+	c.advance(3*ttl, "b")
+	if w := c.writer("b"); w != "b" || c.reg.Epoch != 2 {
+		t.Fatalf("writer %q lease %s", w, c.reg.Lease(c.now))
+	}
+}
+
+func TestEmptyWitnessUnknownPrimary(t *testing.T) {
+	// A region restarts knowing epoch 3 from its journal, but not who
+	// holds it, and finds an empty witness: it waits out any lease the
+	// witness could have granted, then takes epoch 4.
+	c := newCluster(t, nil, "a", "b")
+	c.nodes["b"] = New(c.nodes["b"].cfg, 3, tandem.Position{Epoch: 3, Seq: 9})
+	c.amnesiac = true
+	c.advance(3*ttl/2, "b")
+	if w := c.writer("b"); w != "" || c.reg.Holder != "" {
+		t.Fatalf("writer %q lease %s before two lease lengths", w, c.reg.Lease(c.now))
+	}
+	c.advance(ttl, "b")
+	if w := c.writer("b"); w != "b" || c.reg.Epoch != 4 {
+		t.Fatalf("writer %q lease %s", w, c.reg.Lease(c.now))
 	}
 }
 

@@ -68,6 +68,7 @@ type sim struct {
 	reg      witness.Register
 	witDown  bool
 	released bool // the last grant was a release (TTL 0)
+	amnesiac bool // the witness lost its state once: holders may outlive its memory
 	nodes    map[string]*simNode
 	names    []string
 	healing  bool
@@ -132,7 +133,7 @@ func (s *sim) drain(n *simNode) {
 	for _, a := range rd.Actions {
 		s.logf("%s: %s", n.name, a)
 		switch a.Kind {
-		case Acquire, Renew, Release, Observe:
+		case Acquire, Renew, Release, Restore, Observe:
 			if s.lost() {
 				continue
 			}
@@ -183,7 +184,7 @@ func (s *sim) check() {
 			continue
 		}
 		l := s.reg.Lease(s.now)
-		if l.Holder != name || l.Epoch != e || l.Expired() {
+		if !s.amnesiac && (l.Holder != name || l.Epoch != e || l.Expired()) {
 			s.fail("%s may write in epoch %d but the witness holds %s", name, e, l)
 		}
 		if writer != "" {
@@ -303,6 +304,12 @@ func runSim(t *testing.T, seed uint64) {
 			if s.reg.Holder != "" && !s.released {
 				s.reg.ExpiresAt = s.now + ttl
 				s.logf("witness restarted: %s", s.reg.Lease(s.now))
+			}
+		case 7: // the witness loses its state (restored from an empty backup)
+			if s.rng.IntN(4) == 0 {
+				s.reg = witness.Register{}
+				s.amnesiac = true
+				s.logf("witness lost its state")
 			}
 		case 5: // a newer epoch seen in replication traffic (only real ones)
 			if s.reg.Epoch > 0 {
