@@ -101,4 +101,7 @@ type Ready struct {
 	Lease         tandem.Lease  // last lease read from the witness
 	Switchover    *SwitchoverState
 	Rejected      int // inputs rejected so far because they carried an older epoch
+	// Behind is how many journal entries other regions were last known to
+	// hold that this one does not: what a forced promotion here may lose.
+	Behind int64
 }

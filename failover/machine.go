@@ -155,6 +155,7 @@ func (m *Machine) Ready() Ready {
 	rd := Ready{
 		Actions: m.actions, Role: m.role, Epoch: m.epoch, Primary: m.primary,
 		WritesAllowed: m.writable(m.now), Lease: m.lease, Rejected: m.rejected,
+		Behind: max(0, m.maxKnown().Seq-m.self.Seq),
 	}
 	if m.role == Primary {
 		rd.WriteDeadline = m.leaseUntil

@@ -380,6 +380,9 @@ func TestLaggingSecondaryNeverPromotedAutomatically(t *testing.T) {
 	c := newCluster(t, func(cfg *Config) { cfg.MaxLagOnFailover = 5 }, "a", "b")
 	c.bootstrap("a", "b")
 	c.peers(map[string]tandem.Position{"a": {Epoch: 1, Seq: 100}, "b": {Epoch: 1, Seq: 90}}, "b")
+	if rd := c.nodes["b"].Ready(); rd.Behind != 10 {
+		t.Fatalf("behind %d, want 10", rd.Behind)
+	}
 	c.advance(5*ttl, "b")
 	if w := c.writer("b"); w != "" {
 		t.Fatal("b, 10 entries behind with max lag 5, was promoted")

@@ -51,6 +51,7 @@ type Status struct {
 	Witness       bool             `json:"witness"` // false: only manual failover is possible
 	Switchover    *SwitchoverState `json:"switchover,omitempty"`
 	Rejected      int              `json:"rejected_old_epoch_inputs"`
+	Behind        int64            `json:"behind"` // entries other regions hold and this one lacks (at risk on --force)
 }
 
 // Node runs a Machine against a witness and a real clock. It is the
@@ -198,6 +199,7 @@ func (n *Node) collect() {
 	rd := n.m.Ready()
 	n.status.Role, n.status.Epoch, n.status.Primary = rd.Role, rd.Epoch, rd.Primary
 	n.status.WritesAllowed, n.status.Lease, n.status.Switchover, n.status.Rejected = rd.WritesAllowed, rd.Lease, rd.Switchover, rd.Rejected
+	n.status.Behind = rd.Behind
 	for _, a := range rd.Actions {
 		if a.Kind == StartWrites && a.DetectedAt != 0 {
 			a.DetectedTime = time.Now().Add(a.DetectedAt - n.clock())

@@ -35,7 +35,8 @@ func HTTP(t testing.TB) (url, key string) {
 
 // Etcd returns the host:port of an etcd for tests: $TANDEM_TEST_ETCD, or a
 // fresh etcd process on loopback in a temp dir (killed with the test). It
-// skips the test when neither is available.
+// skips the test when neither is available, or fails it when
+// $TANDEM_REQUIRE_ETCD is set (CI).
 func Etcd(t testing.TB) string {
 	t.Helper()
 	if ep := os.Getenv("TANDEM_TEST_ETCD"); ep != "" {
@@ -43,6 +44,9 @@ func Etcd(t testing.TB) string {
 	}
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
+		if os.Getenv("TANDEM_REQUIRE_ETCD") != "" {
+			t.Fatal("no etcd in PATH and TANDEM_REQUIRE_ETCD is set: install etcd-server")
+		}
 		t.Skip("no etcd: install etcd-server or set TANDEM_TEST_ETCD=host:port")
 	}
 	client, peer := freePort(t), freePort(t)
