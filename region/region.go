@@ -80,7 +80,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 }
 
 // Handler is the region's whole HTTP surface.
-func (r *Region) Handler() http.Handler { return r.mux }
+func (r *Region) Handler() http.Handler { return mlflowapi.Guard(r.mux) }
 
 // Close closes the stores.
 func (r *Region) Close() error {
@@ -96,7 +96,7 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listen %s: %w", r.cfg.Listen, err)
 		}
 	}
-	srv := &http.Server{Handler: r.mux, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	r.log.Info("serving", "region", r.cfg.Name, "addr", ln.Addr().String(),
