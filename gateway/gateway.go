@@ -185,22 +185,54 @@ func (g *Gateway) probe(ctx context.Context, r *regionState) (string, int64, err
 	if resp.StatusCode != http.StatusOK {
 		return "", 0, fmt.Errorf("status endpoint: HTTP %d", resp.StatusCode)
 	}
-	var st struct {
-		Role          string `json:"role"`
-		Epoch         int64  `json:"epoch"`
-		WritesAllowed *bool  `json:"writes_allowed"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+	role, epoch, err := parseStatus(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
 		return "", 0, fmt.Errorf("status endpoint: %w", err)
 	}
-	role := st.Role
 	if h := resp.Header.Get(HeaderRole); role == "" && h != "" {
 		role = h
 	}
-	if role == "primary" && st.WritesAllowed != nil && !*st.WritesAllowed {
-		role = "primary-fenced" // holds the role but refuses writes (lease unconfirmed, switchover)
+	return role, epoch, nil
+}
+
+// parseStatus reads a region's role and epoch from its status document:
+// either flat ({"role": "primary", "epoch": 3, "writes_allowed": true}, as
+// failover.Status encodes it) or nested ({"role": {"role": "primary",
+// "epoch": 3}}, as the replication status does). A primary that says it
+// does not accept writes (lease unconfirmed, switchover) is reported as
+// "primary-fenced", which gets no writes.
+func parseStatus(r io.Reader) (string, int64, error) {
+	var doc struct {
+		Role          json.RawMessage `json:"role"`
+		Epoch         int64           `json:"epoch"`
+		WritesAllowed *bool           `json:"writes_allowed"`
 	}
-	return role, st.Epoch, nil
+	if err := json.NewDecoder(r).Decode(&doc); err != nil {
+		return "", 0, err
+	}
+	role, epoch := "", doc.Epoch
+	if len(doc.Role) > 0 && doc.Role[0] == '{' {
+		var nested struct {
+			Role          string `json:"role"`
+			Epoch         int64  `json:"epoch"`
+			WritesAllowed *bool  `json:"writes_allowed"`
+		}
+		if err := json.Unmarshal(doc.Role, &nested); err != nil {
+			return "", 0, err
+		}
+		role, epoch = nested.Role, max(epoch, nested.Epoch)
+		if doc.WritesAllowed == nil {
+			doc.WritesAllowed = nested.WritesAllowed
+		}
+	} else if len(doc.Role) > 0 {
+		if err := json.Unmarshal(doc.Role, &role); err != nil {
+			return "", 0, err
+		}
+	}
+	if role == "primary" && doc.WritesAllowed != nil && !*doc.WritesAllowed {
+		role = "primary-fenced"
+	}
+	return role, epoch, nil
 }
 
 // pick chooses a region for a request, or nil when none fits now.

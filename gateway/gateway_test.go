@@ -349,3 +349,42 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal("accepted")
 	}
 }
+
+func TestParseStatus(t *testing.T) {
+	for _, tc := range []struct {
+		doc   string
+		role  string
+		epoch int64
+	}{
+		{`{"role":"primary","epoch":3,"writes_allowed":true}`, "primary", 3},
+		{`{"role":"primary","epoch":3,"writes_allowed":false}`, "primary-fenced", 3},
+		{`{"region":"a","role":{"role":"secondary","epoch":4,"primary":"b"},"head":{"epoch":4,"seq":9}}`, "secondary", 4},
+		{`{"role":{"role":"primary","epoch":5}}`, "primary", 5},
+		{`{}`, "", 0},
+	} {
+		role, epoch, err := parseStatus(strings.NewReader(tc.doc))
+		if err != nil || role != tc.role || epoch != tc.epoch {
+			t.Errorf("%s: %q %d %v", tc.doc, role, epoch, err)
+		}
+	}
+	for _, bad := range []string{`{"role":5}`, `{"role":{"role":1}}`, `nope`} {
+		if _, _, err := parseStatus(strings.NewReader(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	f.Add(`{"role":"primary","epoch":3,"writes_allowed":true}`)
+	f.Add(`{"role":{"role":"secondary","epoch":4}}`)
+	f.Add(`{"role":null}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		// Any document: an answer or an error, never a panic; and the
+		// same answer twice (routing must not depend on luck).
+		r1, e1, err1 := parseStatus(strings.NewReader(doc))
+		r2, e2, err2 := parseStatus(strings.NewReader(doc))
+		if r1 != r2 || e1 != e2 || (err1 == nil) != (err2 == nil) {
+			t.Fatalf("parseStatus is not deterministic on %q", doc)
+		}
+	})
+}
