@@ -304,6 +304,10 @@ func (m *Machine) elect() {
 		detected = 0
 	case l.Next == m.cfg.Self:
 		take = true // planned switchover handed it to us
+	case l.Holder == m.cfg.Self && l.Next != "" && since >= m.cfg.SwitchoverTimeout:
+		// We handed the lease over and the target never took it: nobody
+		// has written since, so take it back (in any mode).
+		take = true
 	case m.cfg.Mode != Automatic:
 	case l.Holder != m.cfg.Self && m.epochChanged && m.now-m.epochChangeAt < m.cfg.Cooldown:
 		// Cooldown after a change of primary; the old holder taking its

@@ -503,6 +503,30 @@ func TestPlannedSwitchover(t *testing.T) {
 	}
 }
 
+func TestReleasedLeaseTakenBackWhenTargetNeverTakesIt(t *testing.T) {
+	c := newCluster(t, func(cfg *Config) { cfg.Mode = Manual }, "a", "b")
+	c.bootstrap("a", "b")
+	if err := c.nodes["a"].Switchover(c.now, "b", false); err != nil {
+		t.Fatal(err)
+	}
+	c.step("a")
+	c.nodes["a"].CaughtUp(c.now, "b")
+	c.step("a")
+	if l := c.reg.Lease(c.now); !l.Expired() || l.Next != "b" {
+		t.Fatalf("not released: %s", l)
+	}
+	// b dies right then. Even in manual mode a takes its lease back once
+	// the switchover timeout has passed, in a new epoch.
+	c.advance(c.nodes["a"].cfg.SwitchoverTimeout/2, "a")
+	if w := c.writer("a"); w != "" {
+		t.Fatal("a took the lease back before the switchover timeout")
+	}
+	c.advance(c.nodes["a"].cfg.SwitchoverTimeout, "a")
+	if w := c.writer("a"); w != "a" || c.reg.Epoch != 2 {
+		t.Fatalf("writer %q lease %s", w, c.reg.Lease(c.now))
+	}
+}
+
 func TestSwitchoverAbortsWhenTargetNeverCatchesUp(t *testing.T) {
 	c := newCluster(t, nil, "a", "b")
 	c.bootstrap("a", "b")
