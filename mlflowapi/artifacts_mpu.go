@@ -120,10 +120,15 @@ func (s *Server) mpuCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "num_parts must be between 1 and %d, got %d", mpuMaxParts, req.NumParts.V))
 		return
 	}
+	if err := s.Store.CheckWritable(ctx); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.checkPlacement(ctx, target); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.maybeSweep(ctx)
 	var raw [16]byte
 	rand.Read(raw[:])
 	id := hex.EncodeToString(raw[:])
@@ -239,6 +244,9 @@ func (s *Server) mpuComplete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) completeUpload(ctx context.Context, id, target string, parts []mpuPart) error {
 	unlock := s.art.locks.lock(target)
 	defer unlock()
+	if err := s.Store.CheckWritable(ctx); err != nil {
+		return err
+	}
 	if err := s.checkPlacement(ctx, target); err != nil {
 		return err
 	}
@@ -350,6 +358,30 @@ func (s *Server) mpuAbort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// sweepEvery and sweepAge bound how often abandoned uploads are swept
+// (from mpu/create, in the background) and how old they must be.
+const (
+	sweepEvery = time.Hour
+	sweepAge   = 7 * 24 * time.Hour
+)
+
+// maybeSweep starts a background sweep of abandoned uploads at most once
+// per sweepEvery.
+func (s *Server) maybeSweep(ctx context.Context) {
+	now := s.art.now().UnixMilli()
+	last := s.art.lastSweep.Load()
+	if now-last < sweepEvery.Milliseconds() || !s.art.lastSweep.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		if n, err := s.SweepUploads(context.WithoutCancel(ctx), sweepAge); err != nil {
+			s.Log.Warn("sweeping abandoned multipart uploads", "err", err)
+		} else if n > 0 {
+			s.Log.Info("swept abandoned multipart uploads", "count", n)
+		}
+	}()
 }
 
 // SweepUploads removes the staging of multipart uploads created before

@@ -669,3 +669,88 @@ func FuzzParseArtifactURI(f *testing.F) {
 		}
 	})
 }
+
+// refusingGate is the gate of a region that is not the primary.
+type refusingGate struct{}
+
+func (refusingGate) WriteEpoch(context.Context) (int64, error) {
+	return 0, tandem.Errorf(tandem.EUNAVAILABLE, "not the primary")
+}
+
+// A region that may not write refuses uploads before touching storage: the
+// bytes of an existing artifact stay the recorded ones.
+func TestArtifactWritesRefusedWhenNotPrimary(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	ctx := context.Background()
+	e.mustStatus(t, 200, "PUT", artBase+"0/r/artifacts/a.txt", strings.NewReader("original"))
+	b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts", strings.NewReader(`{"path":"m.bin","num_parts":1}`))
+	var c mpuCreateResp
+	json.Unmarshal(b, &c)
+	putURL(t, c.Credentials[0].URL, []byte("part"))
+	e.store.SetGate(refusingGate{})
+	e.mustStatus(t, 503, "PUT", artBase+"0/r/artifacts/a.txt", strings.NewReader("overwritten"))
+	e.mustStatus(t, 503, "DELETE", artBase+"0/r/artifacts/a.txt", nil)
+	e.mustStatus(t, 503, "POST", "/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts", strings.NewReader(`{"path":"n.bin","num_parts":1}`))
+	body, _ := json.Marshal(map[string]any{"path": "m.bin", "upload_id": c.UploadID, "parts": []map[string]any{{"part_number": 1}}})
+	e.mustStatus(t, 503, "POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/r/artifacts", bytes.NewReader(body))
+	if d, err := e.blobs.Digest(ctx, "0/r/artifacts/a.txt"); err != nil || d.SHA256 != hexsum([]byte("original")) {
+		t.Fatalf("stored bytes changed on a refused upload: %+v %v", d, err)
+	}
+	if ok, _ := e.blobs.Exists(ctx, "0/r/artifacts/m.bin"); ok {
+		t.Fatal("a refused complete published bytes")
+	}
+	_, got := e.mustStatus(t, 200, "GET", artBase+"0/r/artifacts/a.txt", nil)
+	if string(got) != "original" {
+		t.Fatalf("served %q", got)
+	}
+}
+
+// Every artifact write endpoint appends exactly the journal entries of the
+// change it makes: one per upload, complete and delete; none for staging.
+func TestArtifactEndpointsJournal(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	var c mpuCreateResp
+	steps := []struct {
+		name string
+		run  func()
+		want string // ops appended
+	}{
+		{"PUT", func() { e.mustStatus(t, 200, "PUT", artBase+"0/r/artifacts/d/a.txt", strings.NewReader("a")) }, "artifact.put"},
+		{"mpu/create", func() {
+			b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts/d", strings.NewReader(`{"path":"m.bin","num_parts":1}`))
+			json.Unmarshal(b, &c)
+		}, ""},
+		{"mpu part", func() { putURL(t, c.Credentials[0].URL, []byte("part")) }, ""},
+		{"mpu/complete", func() {
+			body, _ := json.Marshal(map[string]any{"path": "m.bin", "upload_id": c.UploadID, "parts": []map[string]any{{"part_number": 1}}})
+			e.mustStatus(t, 200, "POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/r/artifacts/d", bytes.NewReader(body))
+		}, "artifact.put"},
+		{"mpu/abort", func() {
+			b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts/d", strings.NewReader(`{"path":"n.bin","num_parts":1}`))
+			json.Unmarshal(b, &c)
+			body, _ := json.Marshal(map[string]any{"path": "n.bin", "upload_id": c.UploadID})
+			e.mustStatus(t, 200, "POST", "/api/2.0/mlflow-artifacts/mpu/abort/0/r/artifacts/d", bytes.NewReader(body))
+		}, ""},
+		{"DELETE dir", func() { e.mustStatus(t, 200, "DELETE", artBase+"0/r/artifacts/d", nil) }, "artifact.delete"},
+		{"DELETE nothing", func() { e.mustStatus(t, 200, "DELETE", artBase+"0/r/artifacts/d", nil) }, ""},
+	}
+	seen := map[string]bool{}
+	for _, s := range steps {
+		before := e.artifactJournal(t)
+		s.run()
+		after := e.artifactJournal(t)
+		var ops []string
+		for _, x := range after[len(before):] {
+			ops = append(ops, x.Op)
+			seen[x.Op] = true
+		}
+		if strings.Join(ops, ",") != s.want {
+			t.Errorf("%s appended %v; want %q", s.name, ops, s.want)
+		}
+	}
+	for _, op := range e.store.Ops() {
+		if strings.HasPrefix(op, "artifact.") && !seen[op] {
+			t.Errorf("op %s is registered but no endpoint above exercised it", op)
+		}
+	}
+}
