@@ -102,11 +102,24 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.storeArtifact(r.Context(), p, r.Body); err != nil {
+	if _, err := s.storeArtifact(r.Context(), p, uploadBody{r.Body}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// uploadBody marks failures to read a request body (the client went away,
+// a truncated chunked body) as the client's problem, so they are answered
+// as bad input rather than logged as internal errors.
+type uploadBody struct{ r io.Reader }
+
+func (b uploadBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = tandem.Errorf(tandem.EINVALID, "reading the upload: %v", err)
+	}
+	return n, err
 }
 
 // downloadArtifact: GET /api/2.0/mlflow-artifacts/artifacts/<path>, with

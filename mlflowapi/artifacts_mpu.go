@@ -173,7 +173,7 @@ func (s *Server) mpuUploadPart(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "part number %d is outside 1..%d", n, m.NumParts))
 		return
 	}
-	ref, err := s.Blobs.Put(ctx, mpuPartKey(id, n), r.Body, "")
+	ref, err := s.Blobs.Put(ctx, mpuPartKey(id, n), uploadBody{r.Body}, "")
 	if err != nil {
 		s.writeError(w, r, err)
 		return

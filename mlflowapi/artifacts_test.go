@@ -1,6 +1,7 @@
 package mlflowapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -752,5 +754,30 @@ func TestArtifactEndpointsJournal(t *testing.T) {
 		if strings.HasPrefix(op, "artifact.") && !seen[op] {
 			t.Errorf("op %s is registered but no endpoint above exercised it", op)
 		}
+	}
+}
+
+// A body that ends before its Content-Length is a failed upload: 400,
+// nothing stored or recorded.
+func TestArtifactTruncatedUpload(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT %s0/r/artifacts/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n%s", artBase, strings.Repeat("x", 1000))
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "INVALID_PARAMETER_VALUE") {
+		t.Fatalf("truncated upload: %d %s", resp.StatusCode, b)
+	}
+	e.mustStatus(t, 404, "GET", artBase+"0/r/artifacts/cut.bin", nil)
+	if ok, _ := e.blobs.Exists(context.Background(), "0/r/artifacts/cut.bin"); ok || e.head(t) != 0 {
+		t.Fatal("a truncated upload left bytes or a journal entry")
 	}
 }
