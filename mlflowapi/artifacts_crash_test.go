@@ -276,7 +276,7 @@ func assertJournal(t *testing.T, metadata string, want []string) {
 	var got []string
 	for _, e := range es {
 		if e.Kind != tandem.KindArtifacts {
-			continue // e.g. the bootstrap of experiment 0
+			continue // the Default experiment's creation and other non-artifact entries
 		}
 		if e.Op != "artifact.put" {
 			t.Fatalf("unexpected journal entry %+v", e)

@@ -36,6 +36,7 @@ import (
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/sqlstore"
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 )
 
 const (
@@ -393,8 +394,8 @@ func (s *Server) SweepUploads(ctx context.Context, olderThan time.Duration) (int
 	n := 0
 	for {
 		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return n, nil
+		if err == io.EOF || gcerrors.Code(err) == gcerrors.NotFound {
+			return n, nil // NotFound: the staging changed while listing; next sweep
 		} else if err != nil {
 			return n, fmt.Errorf("sweep uploads: %w", err)
 		}
@@ -403,12 +404,45 @@ func (s *Server) SweepUploads(ctx context.Context, olderThan time.Duration) (int
 			continue
 		}
 		m, err := s.readManifest(ctx, id)
-		if err == nil && m.CreatedMs >= cutoff {
+		switch {
+		case err == nil && m.CreatedMs >= cutoff:
 			continue
+		case tandem.ErrorCode(err) == tandem.ENOTFOUND:
+			// No manifest: being created right now, or damaged. Only
+			// staging whose every object is old goes.
+			newest, err := s.newestObject(ctx, mpuDir(id))
+			if err != nil {
+				return n, err
+			}
+			if newest.UnixMilli() >= cutoff {
+				continue
+			}
+		case err != nil:
+			return n, err
 		}
 		if err := s.Blobs.DeletePrefix(ctx, mpuDir(id)); err != nil {
 			return n, err
 		}
 		n++
+	}
+}
+
+// newestObject returns the latest modification time of the objects under
+// prefix (the zero time when there are none).
+func (s *Server) newestObject(ctx context.Context, prefix string) (time.Time, error) {
+	var newest time.Time
+	it := s.Blobs.Bucket().List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return newest, nil
+		} else if gcerrors.Code(err) == gcerrors.NotFound {
+			return s.art.now(), nil // an object came or went while listing: in use
+		} else if err != nil {
+			return newest, fmt.Errorf("sweep uploads: %w", err)
+		}
+		if obj.ModTime.After(newest) {
+			newest = obj.ModTime
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
@@ -478,7 +479,7 @@ func makeRun(t *testing.T, e *artEnv) (string, string) {
 	}
 	id := "0123456789abcdef0123456789abcdef"
 	uri := "mlflow-artifacts:/0/" + id + "/artifacts"
-	if _, err := db.Exec(`INSERT INTO runs (run_id, experiment_id, artifact_uri) VALUES (?, '0', ?)`, id, uri); err != nil {
+	if _, err := db.Exec(`INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, artifact_uri, lifecycle_stage) VALUES (?, '0', 'r', 'u', 'RUNNING', 0, ?, 'active')`, id, uri); err != nil {
 		t.Fatal(err)
 	}
 	return id, uri
@@ -781,5 +782,40 @@ func TestArtifactTruncatedUpload(t *testing.T) {
 	e.mustStatus(t, 404, "GET", artBase+"0/r/artifacts/cut.bin", nil)
 	if ok, _ := e.blobs.Exists(context.Background(), "0/r/artifacts/cut.bin"); ok || e.head(t) != 0 {
 		t.Fatal("a truncated upload left bytes or a journal entry")
+	}
+}
+
+// Sweeping abandoned uploads never removes one being created or in use.
+func TestArtifactSweepSparesLiveUploads(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	stop := make(chan struct{})
+	swept := make(chan int)
+	go func() {
+		total := 0
+		for {
+			select {
+			case <-stop:
+				swept <- total
+				return
+			default:
+			}
+			n, err := e.api.SweepUploads(context.Background(), time.Hour)
+			if err != nil {
+				t.Error(err)
+			}
+			total += n
+		}
+	}()
+	for i := 0; i < 40; i++ {
+		b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts", strings.NewReader(fmt.Sprintf(`{"path":"f%d.bin","num_parts":1}`, i)))
+		var c mpuCreateResp
+		json.Unmarshal(b, &c)
+		if r := putURL(t, c.Credentials[0].URL, []byte("x")); r.StatusCode != 200 {
+			t.Fatalf("part upload %d: %d", i, r.StatusCode)
+		}
+	}
+	close(stop)
+	if n := <-swept; n != 0 {
+		t.Fatalf("swept %d live uploads", n)
 	}
 }
