@@ -276,7 +276,7 @@ func assertJournal(t *testing.T, metadata string, want []string) {
 	var got []string
 	for _, e := range es {
 		if e.Kind != tandem.KindArtifacts {
-			continue // the Default experiment's creation and other non-artifact entries
+			continue // the Default experiment, made at start, and other areas' entries
 		}
 		if e.Op != "artifact.put" {
 			t.Fatalf("unexpected journal entry %+v", e)
