@@ -34,9 +34,7 @@ type artEnv struct {
 	api   *mlflowapi.Server
 }
 
-func newArtEnv(t *testing.T, blobURL string) *artEnv { return newArtEnvTB(t, blobURL) }
-
-func newArtEnvTB(t testing.TB, blobURL string) *artEnv {
+func newArtEnv(t *testing.T, blobURL string) *artEnv {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{Logger: slog.New(slog.DiscardHandler)})
