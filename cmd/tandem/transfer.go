@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/mlflowdest"
 	"github.com/tandemml/tandem/mlflowsource"
 	"github.com/tandemml/tandem/transfer"
@@ -27,15 +28,22 @@ func addTransferCommands(root *cobra.Command) {
 }
 
 // workspaceURL is the workspace the transfer verbs talk to: --url, then
-// TANDEM_URL, then MLFLOW_TRACKING_URI, then the local default.
+// TANDEM_URL, then the workspace config file found as for every CLI verb
+// (--config, TANDEM_CONFIG, .tandem/config.json upwards, ~/.tandem), then
+// MLFLOW_TRACKING_URI, then the local default.
 func workspaceURL(cmd *cobra.Command) string {
 	if u, _ := cmd.Flags().GetString("url"); u != "" {
 		return strings.TrimRight(u, "/")
 	}
-	for _, env := range []string{"TANDEM_URL", "MLFLOW_TRACKING_URI"} {
-		if v := os.Getenv(env); strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
-			return strings.TrimRight(v, "/")
-		}
+	if v := os.Getenv("TANDEM_URL"); v != "" {
+		return strings.TrimRight(v, "/")
+	}
+	explicit, _ := cmd.Flags().GetString("config")
+	if c, err := client.FromConfigPath(cmd.Context(), explicit); err == nil {
+		return c.TrackingURI()
+	}
+	if v := os.Getenv("MLFLOW_TRACKING_URI"); strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
+		return strings.TrimRight(v, "/")
 	}
 	return "http://127.0.0.1:5000"
 }
@@ -117,7 +125,8 @@ cannot keep (run ids, creation times, ...) is listed.`,
 	f.BoolVar(&sel.All, "all", false, "the whole workspace")
 	f.StringVarP(&out, "output", "o", "", "bundle to write: a folder, or a .tar/.tar.gz/.tgz file")
 	f.StringVar(&toMLflow, "to-mlflow", "", "write into the stock MLflow tracking server at this URL instead")
-	f.String("url", "", "workspace URL (default: TANDEM_URL, then MLFLOW_TRACKING_URI)")
+	f.String("url", "", "workspace URL (default: TANDEM_URL, then the workspace config file, then MLFLOW_TRACKING_URI)")
+	f.String("config", "", "workspace config file (default: discovered)")
 	return cmd
 }
 
@@ -300,7 +309,8 @@ imports what it finds: the migration path onto tandem.`,
 	f.BoolVar(&opts.All, "all", false, "with --from-mlflow: everything")
 	f.IntVar(&opts.Parallel, "parallel", 8, "with --from-mlflow: runs read at once")
 	f.StringVar(&save, "save", "", "with --from-mlflow: also keep the bundle read from MLflow at this path")
-	f.String("url", "", "workspace URL (default: TANDEM_URL, then MLFLOW_TRACKING_URI)")
+	f.String("url", "", "workspace URL (default: TANDEM_URL, then the workspace config file, then MLFLOW_TRACKING_URI)")
+	f.String("config", "", "workspace config file (default: discovered)")
 	return cmd
 }
 
