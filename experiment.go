@@ -3,6 +3,7 @@ package tandem
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Lifecycle stages of experiments and runs, as MLflow names them.
@@ -84,4 +85,19 @@ func ValidateExperimentTag(key, value string) error {
 // the client names no location: the artifact proxy's URI scheme.
 func ExperimentArtifactLocation(id string) string {
 	return fmt.Sprintf("mlflow-artifacts:/%s", id)
+}
+
+// ValidateArtifactLocation checks a client-given experiment artifact
+// location as MLflow's server does: not a runs:/ URI, no fragment, at most
+// MaxArtifactLocationLength characters (EINVALID).
+func ValidateArtifactLocation(loc string) error {
+	switch {
+	case strings.HasPrefix(loc, "runs:"):
+		return Errorf(EINVALID, "Artifact location cannot be a runs:/ URI. Given: '%s'", loc)
+	case strings.Contains(loc, "#"):
+		return Errorf(EINVALID, "'artifact_location' URL can't include fragments or params.")
+	case len(loc) > MaxArtifactLocationLength:
+		return Errorf(EINVALID, "Invalid artifact path length. The length of the artifact path cannot be greater than %d characters.", MaxArtifactLocationLength)
+	}
+	return nil
 }

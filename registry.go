@@ -49,7 +49,6 @@ const (
 	MaxRegistryTagKey   = 250
 	MaxRegistryTagValue = 100000 // MLflow's model version tag value limit (5000 for registered model tags in older versions)
 	MaxAliasLength      = 255
-	MaxModelNameLength  = 256 // not an MLflow limit: keeps names usable as keys
 	MaxDescription      = 100000
 )
 
@@ -115,17 +114,18 @@ type LoggedModel struct {
 	Params           []ModelTag
 }
 
-// ValidateModelName checks a registered model name: required, printable and
-// bounded. Returns EINVALID.
+// ValidateModelName checks a registered model name as MLflow does: required,
+// without '/' or ':' (they would make "models:/" URIs ambiguous). NUL bytes
+// are refused too (PostgreSQL cannot store them). Returns EINVALID.
 func ValidateModelName(name string) error {
 	if name == "" {
 		return Errorf(EINVALID, "Missing value for required parameter 'name'. See the API docs for more information about request parameters.")
 	}
-	if len(name) > MaxModelNameLength {
-		return Errorf(EINVALID, "Registered model name '%s...' is longer than %d characters.", name[:32], MaxModelNameLength)
+	if strings.ContainsAny(name, "/:") {
+		return Errorf(EINVALID, "Invalid model name '%s'. Names cannot contain '/' or ':'.", name)
 	}
-	if strings.ContainsAny(name, "\x00\n\r") {
-		return Errorf(EINVALID, "Invalid registered model name %q: control characters are not allowed.", name)
+	if strings.ContainsRune(name, 0) {
+		return Errorf(EINVALID, "Invalid model name %q: NUL characters are not allowed.", name)
 	}
 	return nil
 }
@@ -173,7 +173,9 @@ func ValidateAlias(alias string) error {
 }
 
 // ParseVersion parses a model version number as the API sends it (a
-// string). Returns EINVALID when it is not a positive integer.
+// string). Returns EINVALID when it is not an integer; a number that no
+// version has (0, -1) is left to the lookup, which reports ENOTFOUND as
+// MLflow does.
 func ParseVersion(s string) (int64, error) {
 	if s == "" {
 		return 0, Errorf(EINVALID, "Missing value for required parameter 'version'. See the API docs for more information about request parameters.")
@@ -181,9 +183,6 @@ func ParseVersion(s string) (int64, error) {
 	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil {
 		return 0, Errorf(EINVALID, "Parameter 'version' must be an integer, got '%s'.", s)
-	}
-	if v < 1 {
-		return 0, Errorf(EINVALID, "Parameter 'version' must be a positive integer, got '%s'.", s)
 	}
 	return v, nil
 }

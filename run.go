@@ -196,6 +196,9 @@ func NormalizeRunTag(t Tag) (Tag, error) {
 	return t, nil
 }
 
+// TruncateTagValue cuts a run tag value to MaxTagValueLength characters.
+func TruncateTagValue(v string) string { return truncate(v, MaxTagValueLength) }
+
 // ValidateTagKey checks a tag key for delete-tag requests (EINVALID).
 func ValidateTagKey(key string) error { return validateEntityName(key, "key", "Tag") }
 

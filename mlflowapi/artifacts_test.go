@@ -458,7 +458,7 @@ func makeRun(t *testing.T, e *artEnv) (string, string) {
 	}
 	id := "0123456789abcdef0123456789abcdef"
 	uri := "mlflow-artifacts:/0/" + id + "/artifacts"
-	if _, err := db.Exec(`INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, artifact_uri, lifecycle_stage) VALUES (?, '0', 'r', 'u', 'RUNNING', 0, ?, 'active')`, id, uri); err != nil {
+	if _, err := db.Exec(`INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, artifact_uri, lifecycle_stage) VALUES (?, '0', 'r', '', 'RUNNING', 0, ?, 'active')`, id, uri); err != nil {
 		t.Fatal(err)
 	}
 	return id, uri

@@ -23,6 +23,7 @@ func (s *Server) routesLoggedModels() {
 	s.handle("PATCH", "logged-models/{model_id}/tags", s.setLoggedModelTags)
 	s.handle("DELETE", "logged-models/{model_id}/tags/{tag_key...}", s.deleteLoggedModelTag)
 	s.handle("POST", "logged-models/{model_id}/params", s.logLoggedModelParams)
+	s.handle("GET", "logged-models/{model_id}/artifacts/directories", s.listLoggedModelArtifacts)
 }
 
 // versionStr is a string request field that also accepts a JSON number
@@ -128,14 +129,19 @@ func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Status enumStr `json:"status"`
+		ModelID string  `json:"model_id"`
+		Status  enumStr `json:"status"`
 	}
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.ModelID == "" {
+		s.writeError(w, r, errMissing("model_id"))
+		return
+	}
 	if req.Status == "" {
-		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'status'. See the API docs for more information about request parameters."))
+		s.writeError(w, r, errMissing("status"))
 		return
 	}
 	lm, err := s.Store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), string(req.Status))
@@ -184,10 +190,15 @@ func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Params []tagJSON `json:"params"`
+		ModelID string    `json:"model_id"`
+		Params  []tagJSON `json:"params"`
 	}
 	if err := decode(r, &req); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if req.ModelID == "" {
+		s.writeError(w, r, errMissing("model_id"))
 		return
 	}
 	if err := s.Store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), fromTagsJSON(req.Params)); err != nil {
@@ -249,4 +260,54 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) {
 		resp.Models = append(resp.Models, lmJSON(lm))
 	}
 	writeJSON(w, 200, resp)
+}
+
+// errMissing is MLflow's error for a required request field left out.
+// (MLflow's finalize and log-params endpoints require model_id in the body
+// as well as in the path; the path's value is the one used.)
+func errMissing(field string) error {
+	return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", field)
+}
+
+// listLoggedModelArtifacts lists one level of a logged model's files (the
+// MLflow UI's call), from the artifact records the artifact proxy keeps.
+// Paths are relative to the model's artifact root; one page holds all.
+func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Path      string `json:"artifact_directory_path"`
+		PageToken string `json:"page_token"`
+	}
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	lm, err := s.Store.GetLoggedModel(r.Context(), r.PathValue("model_id"), false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	root, err := ParseArtifactURI(lm.ArtifactLocation)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rel := ""
+	if req.Path != "" {
+		if rel, err = checkArtifactPath(req.Path, true); err != nil {
+			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Invalid path"))
+			return
+		}
+	}
+	entries, err := sqlstore.ListArtifactDir(r.Context(), s.Store.Reader(), joinArtifactPath(root, rel))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var resp struct {
+		RootURI string     `json:"root_uri"`
+		Files   []fileInfo `json:"files,omitempty"`
+	}
+	resp.RootURI = lm.ArtifactLocation
+	resp.Files = fileInfos(entries, rel)
+	writeJSON(w, http.StatusOK, resp)
 }

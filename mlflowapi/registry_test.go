@@ -150,6 +150,21 @@ func TestRegistryAPIFlow(t *testing.T) {
 				dig(got, "model", "info", "status") != "LOGGED_MODEL_READY" {
 				t.Fatalf("finalize: %d %v", st, got)
 			}
+			// The model's files go through the artifact proxy; the UI lists them.
+			put, _ := http.NewRequest("PUT", e.srv.URL+"/api/2.0/mlflow-artifacts/artifacts/1/models/"+id+"/artifacts/MLmodel", strings.NewReader("flavors: {}\n"))
+			if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("upload MLmodel: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+			st, got := e.call("GET", "logged-models/"+id+"/artifacts/directories", nil)
+			if files, _ := got["files"].([]any); st != 200 || len(files) != 1 || files[0].(map[string]any)["path"] != "MLmodel" ||
+				got["root_uri"] != "mlflow-artifacts:/1/models/"+id+"/artifacts" {
+				t.Fatalf("list logged model artifacts: %d %v", st, got)
+			}
+			if st, _ := e.call("GET", "logged-models/"+id+"/artifacts/directories"+q("artifact_directory_path", "../x"), nil); st != 400 {
+				t.Fatalf("list with ..: %d", st)
+			}
 			if st, got := e.call("POST", "registered-models/create", map[string]any{"name": "RegM"}); st != 200 ||
 				dig(got, "registered_model", "name") != "RegM" {
 				t.Fatalf("create registered model: %d %v", st, got)
@@ -160,7 +175,7 @@ func TestRegistryAPIFlow(t *testing.T) {
 				t.Fatalf("create model version: %d %v", st, mv)
 			}
 			// MLflow's server records the registration on the logged model.
-			_, got := e.call("GET", "logged-models/"+id, nil)
+			_, got = e.call("GET", "logged-models/"+id, nil)
 			tags, _ := dig(got, "model", "info", "tags").([]any)
 			found := false
 			for _, tg := range tags {
@@ -223,6 +238,11 @@ func TestRegistryAPIErrors(t *testing.T) {
 		{"POST", "registered-models/set-tag", map[string]any{"name": "E", "key": strings.Repeat("k", 300), "value": "v"}, 400, "INVALID_PARAMETER_VALUE"},
 		{"GET", "model-versions/get" + q("name", "E", "version", "9"), nil, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"GET", "model-versions/get" + q("name", "E", "version", "abc"), nil, 400, "INVALID_PARAMETER_VALUE"},
+		{"GET", "model-versions/get" + q("name", "E", "version", "0"), nil, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{"POST", "registered-models/create", map[string]any{"name": "a/b"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "registered-models/create", map[string]any{"name": "a:b"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "registered-models/create", map[string]any{"name": "a\x00b"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"GET", "registered-models/search" + q("order_by", "name ASC", "order_by", "name DESC"), nil, 400, "INVALID_PARAMETER_VALUE"},
 		{"GET", "registered-models/alias" + q("name", "E", "alias", "nope"), nil, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "registered-models/alias", map[string]any{"name": "E", "alias": "v1", "version": "1"}, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "registered-models/alias", map[string]any{"name": "E", "alias": "Latest", "version": "1"}, 400, "INVALID_PARAMETER_VALUE"},
@@ -232,6 +252,13 @@ func TestRegistryAPIErrors(t *testing.T) {
 		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "s3://b/../x"}, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "models:/m-0123"}, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "model-versions/create", map[string]any{"name": "E"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "runs:/r1/model"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "runs:/r1/model", "run_id": "r2"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "mlflow-artifacts:/1/r1/artifacts/model"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "mlflow-artifacts:/1/r2/artifacts/model", "run_id": "r1"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "mlflow-artifacts:/1/r1/artifacts/model", "run_id": "nope"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "models:/E/1", "model_id": "m-00000000000000000000000000000000"}, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "models:/E/7"}, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"POST", "model-versions/create", map[string]any{"name": "E", "source": "models:/m-00000000000000000000000000000000",
 			"model_id": "m-00000000000000000000000000000000"}, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"POST", "model-versions/transition-stage", map[string]any{"name": "E", "version": "1", "stage": "Bogus"}, 400, "INVALID_PARAMETER_VALUE"},
@@ -245,10 +272,11 @@ func TestRegistryAPIErrors(t *testing.T) {
 		{"GET", "logged-models/m-00000000000000000000000000000000", nil, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"POST", "logged-models", map[string]any{}, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "logged-models", map[string]any{"experiment_id": "999"}, 404, "RESOURCE_DOES_NOT_EXIST"},
-		{"POST", "logged-models", map[string]any{"experiment_id": "1", "source_run_id": "nope"}, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"POST", "logged-models/search", map[string]any{}, 400, "INVALID_PARAMETER_VALUE"},
 		{"POST", "logged-models/search", map[string]any{"experiment_ids": []string{"1"}, "filter": "bogus ~~ 3"}, 400, "INVALID_PARAMETER_VALUE"},
-		{"PATCH", "logged-models/m-00000000000000000000000000000000", map[string]any{"status": "LOGGED_MODEL_READY"}, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{"PATCH", "logged-models/m-00000000000000000000000000000000", map[string]any{"model_id": "m-00000000000000000000000000000000", "status": "LOGGED_MODEL_READY"}, 404, "RESOURCE_DOES_NOT_EXIST"},
+		{"PATCH", "logged-models/m-00000000000000000000000000000000", map[string]any{"status": "LOGGED_MODEL_READY"}, 400, "INVALID_PARAMETER_VALUE"},
+		{"POST", "logged-models/m-00000000000000000000000000000000/params", map[string]any{"params": []any{}}, 400, "INVALID_PARAMETER_VALUE"},
 		{"DELETE", "logged-models/m-00000000000000000000000000000000", nil, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"GET", "registered-models/nope", nil, 501, "NOT_IMPLEMENTED"},
 	}
@@ -281,17 +309,20 @@ func TestRegistryWritesJournalOnce(t *testing.T) {
 				body         any
 			}{
 				{"POST", "logged-models", map[string]any{"experiment_id": "1", "params": []map[string]string{{"key": "a", "value": "1"}}}},
-				{"PATCH", "logged-models/" + id, map[string]any{"status": "LOGGED_MODEL_READY"}},
+				{"PATCH", "logged-models/" + id, map[string]any{"model_id": id, "status": "LOGGED_MODEL_READY"}},
 				{"PATCH", "logged-models/" + id + "/tags", map[string]any{"tags": []map[string]string{{"key": "t", "value": "1"}, {"key": "u/v", "value": "2"}}}},
 				{"DELETE", "logged-models/" + id + "/tags/u/v", nil},
-				{"POST", "logged-models/" + id + "/params", map[string]any{"params": []map[string]string{{"key": "p", "value": "1"}}}},
+				{"POST", "logged-models/" + id + "/params", map[string]any{"model_id": id, "params": []map[string]string{{"key": "p", "value": "1"}}}},
 				{"POST", "registered-models/create", map[string]any{"name": "W", "description": "d", "tags": []map[string]string{{"key": "a", "value": "b"}}}},
 				{"POST", "registered-models/rename", map[string]any{"name": "W", "new_name": "W2"}},
 				{"PATCH", "registered-models/update", map[string]any{"name": "W2", "description": "dd"}},
 				{"POST", "registered-models/set-tag", map[string]any{"name": "W2", "key": "k", "value": "v"}},
 				{"DELETE", "registered-models/delete-tag", map[string]any{"name": "W2", "key": "k"}},
 				{"POST", "model-versions/create", map[string]any{"name": "W2", "source": "models:/" + id, "model_id": id}},
-				{"POST", "model-versions/create", map[string]any{"name": "W2", "source": "runs:/r1/model"}},
+				{"POST", "model-versions/create", map[string]any{"name": "W2", "source": "runs:/r1/model", "run_id": "r1"}},
+				{"POST", "model-versions/create", map[string]any{"name": "W2", "source": "mlflow-artifacts:/1/r1/artifacts/model", "run_id": "r1"}},
+				{"POST", "model-versions/create", map[string]any{"name": "W2", "source": "s3://b/m", "run_id": "elsewhere"}},
+				{"POST", "model-versions/create", map[string]any{"name": "W2", "source": "models:/W2/1"}},
 				{"PATCH", "model-versions/update", map[string]any{"name": "W2", "version": "1", "description": "x"}},
 				{"POST", "model-versions/transition-stage", map[string]any{"name": "W2", "version": "1", "stage": "Staging", "archive_existing_versions": true}},
 				{"POST", "model-versions/set-tag", map[string]any{"name": "W2", "version": 1, "key": "k", "value": "v"}},
@@ -300,10 +331,22 @@ func TestRegistryWritesJournalOnce(t *testing.T) {
 				{"DELETE", "registered-models/alias", map[string]any{"name": "W2", "alias": "best"}},
 				{"DELETE", "model-versions/delete", map[string]any{"name": "W2", "version": "2"}},
 				{"DELETE", "logged-models/" + id, nil},
+				{"DELETE", "logged-models/" + id, nil}, // deleting again succeeds, as in MLflow
 				{"DELETE", "registered-models/delete", map[string]any{"name": "W2"}},
 			}
 			seen := map[string]bool{}
 			for _, w := range writes {
+				// A malformed body is refused and changes nothing (the tag
+				// delete takes no body).
+				if !strings.Contains(w.path, "/tags/") {
+					before := e.head()
+					if st, got := e.call(w.method, w.path, "{not json"); st != 400 || got["error_code"] != "INVALID_PARAMETER_VALUE" {
+						t.Fatalf("%s %s malformed: %d %v", w.method, w.path, st, got)
+					}
+					if e.head() != before {
+						t.Fatalf("%s %s: a malformed request appended a journal entry", w.method, w.path)
+					}
+				}
 				before := e.head()
 				st, got := e.call(w.method, w.path, w.body)
 				if st != 200 {
@@ -369,6 +412,11 @@ func TestRegistryAPISearch(t *testing.T) {
 		"order_by": []map[string]any{{"field_name": "creation_time", "ascending": false}}})
 	if ms, _ := got["models"].([]any); st != 200 || len(ms) != 1 || dig(ms[0].(map[string]any), "info", "name") != "x" {
 		t.Fatalf("search logged models: %d %v", st, got)
+	}
+	st, got = e.call("POST", "logged-models/search", map[string]any{"experiment_ids": []string{"1"}, "filter": "metrics.acc > 0.5",
+		"order_by": []map[string]any{{"field_name": "metrics.acc"}}})
+	if st != 200 || len(got) != 0 {
+		t.Fatalf("metric filter (tandem keeps no model metrics): %d %v", st, got)
 	}
 	st, got = e.call("POST", "logged-models/search", map[string]any{"experiment_ids": []string{"1"}, "max_results": 1})
 	if ms, _ := got["models"].([]any); st != 200 || len(ms) != 1 || got["next_page_token"] == nil {

@@ -222,7 +222,7 @@ func (s *Server) updateExperiment(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		if req.NewName == "" {
-			return empty, nil // MLflow ignores an update without a new name
+			return nil, missing("new_name")
 		}
 		return empty, s.Store.RenameExperiment(r.Context(), id, req.NewName)
 	})(w, r)
@@ -505,10 +505,11 @@ func (s *Server) logParam(w http.ResponseWriter, r *http.Request) {
 		if req.Key == nil {
 			return nil, missing("key")
 		}
-		if req.Value == nil {
-			return nil, missing("value")
+		v := "" // MLflow accepts a param without a value as ""
+		if req.Value != nil {
+			v = *req.Value
 		}
-		return empty, s.Store.LogBatch(r.Context(), id, nil, []tandem.Param{{Key: *req.Key, Value: *req.Value}}, nil)
+		return empty, s.Store.LogBatch(r.Context(), id, nil, []tandem.Param{{Key: *req.Key, Value: v}}, nil)
 	})(w, r)
 }
 
@@ -542,7 +543,15 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
+// maxLogBatchBytes is MLflow's limit on a log-batch request body.
+const maxLogBatchBytes = 1_000_000
+
 func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > maxLogBatchBytes {
+		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Batched logging API requests must be at most %d bytes, got a request of size %d.", maxLogBatchBytes, r.ContentLength))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogBatchBytes)
 	handleWith(s, nil, func(r *http.Request, req *struct {
 		runIDReq
 		Metrics []reqMetric `json:"metrics"`
@@ -569,10 +578,11 @@ func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) {
 			if p.Key == nil {
 				return nil, missing("params[" + strconv.Itoa(i) + "].key")
 			}
-			if p.Value == nil {
-				return nil, missing("params[" + strconv.Itoa(i) + "].value")
+			v := ""
+			if p.Value != nil {
+				v = *p.Value
 			}
-			ps = append(ps, tandem.Param{Key: *p.Key, Value: *p.Value})
+			ps = append(ps, tandem.Param{Key: *p.Key, Value: v})
 		}
 		ts, err := tagsFrom(req.Tags, "tags")
 		if err != nil {

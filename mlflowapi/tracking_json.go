@@ -150,10 +150,10 @@ type jsonRunOutputs struct {
 }
 
 type jsonRun struct {
-	Info    jsonRunInfo     `json:"info"`
-	Data    jsonRunData     `json:"data"`
-	Inputs  jsonRunInputs   `json:"inputs"`
-	Outputs *jsonRunOutputs `json:"outputs,omitempty"`
+	Info    jsonRunInfo    `json:"info"`
+	Data    jsonRunData    `json:"data"`
+	Inputs  jsonRunInputs  `json:"inputs"`
+	Outputs jsonRunOutputs `json:"outputs"`
 }
 
 func jsonModels(ms []tandem.ModelIO) []jsonModelIO {
@@ -178,9 +178,7 @@ func toJSONRun(r *tandem.Run) jsonRun {
 		out.Inputs.DatasetInputs = append(out.Inputs.DatasetInputs, jsonDatasetInput{Tags: jsonTags(d.Tags), Dataset: jsonDataset(d.Dataset)})
 	}
 	out.Inputs.ModelInputs = jsonModels(r.ModelIn)
-	if len(r.Outputs) > 0 {
-		out.Outputs = &jsonRunOutputs{ModelOutputs: jsonModels(r.Outputs)}
-	}
+	out.Outputs.ModelOutputs = jsonModels(r.Outputs)
 	return out
 }
 
@@ -192,10 +190,10 @@ type reqTag struct {
 }
 
 type reqMetric struct {
-	Key       *string `json:"key"`
-	Value     Float64 `json:"value"`
-	Timestamp Int64   `json:"timestamp"`
-	Step      Int64   `json:"step"`
+	Key       *string     `json:"key"`
+	Value     metricInput `json:"value"`
+	Timestamp Int64       `json:"timestamp"`
+	Step      Int64       `json:"step"`
 }
 
 type reqDatasetInput struct {
@@ -222,6 +220,22 @@ func (m reqModelIO) model() tandem.ModelIO {
 		out.Step = &v
 	}
 	return out
+}
+
+// metricInput is a metric value in a request: what Float64 accepts, and
+// true/false as 1/0, as MLflow's server does.
+type metricInput struct{ Float64 }
+
+func (m *metricInput) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		m.V, m.Set = 1, true
+		return nil
+	case "false":
+		m.V, m.Set = 0, true
+		return nil
+	}
+	return m.Float64.UnmarshalJSON(b)
 }
 
 var _ = json.Marshal

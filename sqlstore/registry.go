@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -704,8 +706,11 @@ type NewModelVersion struct {
 // write transaction, so concurrent creates never share a number. A source
 // "models:/<model_id>" resolves to the logged model's artifact location and
 // run, and records the version on the logged model's mlflow.modelVersions
-// tag (one journal entry for both). ENOTFOUND (model, logged model or run),
-// EINVALID (bad source or input).
+// tag (one journal entry for both). As MLflow's server does, it checks that
+// the source lies inside the logged model (model_id given) or the run
+// (runs:/ and mlflow-artifacts: sources), but not that a run_id given with
+// another source exists (it may live on another tracking server).
+// ENOTFOUND (model, version, logged model), EINVALID (bad source or input).
 func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tandem.ModelVersion, error) {
 	if err := tandem.ValidateModelName(in.Name); err != nil {
 		return tandem.ModelVersion{}, err
@@ -730,12 +735,7 @@ func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tan
 		}
 		p := rpMV{Name: in.Name, Time: regNow(), UserID: in.UserID, Description: &in.Description, Source: in.Source,
 			StorageLocation: in.Source, RunID: in.RunID, RunLink: in.RunLink, ModelID: in.ModelID, Tags: regDedupTags(in.Tags)}
-		switch {
-		case src.modelID != "":
-			if in.ModelID != src.modelID {
-				return nil, tandem.Errorf(tandem.EINVALID, "Invalid model version source: '%s'. The model_id request parameter must identify the resource that contains the source.", in.Source)
-			}
-		case src.regName != "":
+		if src.regName != "" {
 			// models:/<name>/<version> registers a copy of another version.
 			var loc, runID, modelID string
 			err := tx.QueryRowContext(ctx, `SELECT storage_location, run_id, model_id FROM model_versions
@@ -753,18 +753,22 @@ func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tan
 			if p.ModelID == "" {
 				p.ModelID = modelID
 			}
-		case src.runID != "":
-			if in.RunID != "" && in.RunID != src.runID {
-				return nil, tandem.Errorf(tandem.EINVALID, "Invalid model version source: '%s'. The run_id request parameter must identify the resource that contains the source.", in.Source)
-			}
-			if p.RunID == "" {
-				p.RunID = src.runID
-			}
+		}
+		// Which resource must contain the source, as MLflow's server checks:
+		// the logged model when model_id is given, else the run.
+		badSource := func(field string) error {
+			return tandem.Errorf(tandem.EINVALID, "Invalid model version source: '%s'. The %s request parameter must identify the resource that contains the source.", in.Source, field)
 		}
 		if p.ModelID != "" {
 			_, runID, loc, err := lmActive(ctx, tx, p.ModelID)
 			if err != nil {
 				return nil, err
+			}
+			switch {
+			case src.modelID != "" && src.modelID != p.ModelID, src.runID != "":
+				return nil, badSource("model_id")
+			case src.mlflowArtifacts && !uriWithin(in.Source, loc):
+				return nil, badSource("model_id")
 			}
 			if src.modelID != "" {
 				p.StorageLocation = loc
@@ -772,10 +776,20 @@ func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tan
 			if p.RunID == "" {
 				p.RunID = runID
 			}
-		}
-		if p.RunID != "" {
-			if err := runExists(ctx, tx, p.RunID); err != nil {
-				return nil, err
+		} else {
+			switch {
+			case src.modelID != "":
+				return nil, badSource("model_id")
+			case src.runID != "" && src.runID != p.RunID:
+				return nil, badSource("run_id")
+			case src.mlflowArtifacts:
+				var root string
+				err := tx.QueryRowContext(ctx, `SELECT artifact_uri FROM runs WHERE run_id = ?`, p.RunID).Scan(&root)
+				if IsNoRows(err) || p.RunID == "" || (err == nil && !uriWithin(in.Source, root)) {
+					return nil, badSource("run_id")
+				} else if err != nil {
+					return nil, fmt.Errorf("read run: %w", err)
+				}
 			}
 		}
 		var max int64
@@ -831,6 +845,9 @@ type modelSource struct {
 	regName    string // models:/<name>/<version>
 	regVersion int64
 	runID      string // runs:/<run_id>/...
+	// mlflowArtifacts: an mlflow-artifacts: URI (or an http(s) URL of the
+	// artifact proxy), which must lie inside the run's or model's artifacts.
+	mlflowArtifacts bool
 }
 
 // classifySource checks a model version source the way MLflow's server
@@ -876,21 +893,37 @@ func classifySource(source string) (modelSource, error) {
 			return modelSource{}, bad("The run_id request parameter must identify the resource that contains the source.")
 		}
 		return modelSource{runID: runID}, nil
+	case "mlflow-artifacts":
+		return modelSource{mlflowArtifacts: true}, nil
+	case "http", "https":
+		if strings.Contains(rest, "/api/2.0/mlflow-artifacts/artifacts") {
+			return modelSource{mlflowArtifacts: true}, nil
+		}
 	}
 	return modelSource{}, nil
 }
 
-// runExists checks the tracking area's runs table.
-func runExists(ctx context.Context, q Querier, runID string) error {
-	var stage string
-	err := q.QueryRowContext(ctx, `SELECT lifecycle_stage FROM runs WHERE run_id = ?`, runID).Scan(&stage)
-	if IsNoRows(err) {
-		return tandem.Errorf(tandem.ENOTFOUND, "Run with id=%s not found", runID)
+// uriWithin reports whether source lies inside root: same scheme and host,
+// and root's path segments a prefix of source's.
+func uriWithin(source, root string) bool {
+	su, err1 := url.Parse(source)
+	ru, err2 := url.Parse(root)
+	if err1 != nil || err2 != nil || !strings.EqualFold(su.Scheme, ru.Scheme) || su.Host != ru.Host {
+		return false
 	}
-	if err != nil {
-		return fmt.Errorf("read run: %w", err)
+	seg := func(p string) []string {
+		return strings.FieldsFunc(path.Clean("/"+p), func(r rune) bool { return r == '/' })
 	}
-	return nil
+	sp, rp := seg(su.Path), seg(ru.Path)
+	if len(rp) == 0 || len(sp) < len(rp) {
+		return false
+	}
+	for i := range rp {
+		if sp[i] != rp[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // UpdateModelVersion sets a version's description (nil leaves it).
@@ -1018,21 +1051,19 @@ func NewModelID() string {
 }
 
 // CreateLoggedModel creates a PENDING logged model in an active
-// experiment, with its artifact location under the artifact proxy.
-// ENOTFOUND (experiment or run), EINVALID.
+// experiment, with its artifact location under the artifact proxy. Like
+// MLflow it does not check that source_run_id exists. ENOTFOUND
+// (experiment), EINVALIDSTATE (deleted experiment), EINVALID.
 func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tandem.LoggedModel, error) {
 	if in.ExperimentID == "" {
 		return tandem.LoggedModel{}, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_id'. See the API docs for more information about request parameters.")
 	}
-	if err := validateTags(in.Tags); err != nil {
-		return tandem.LoggedModel{}, err
-	}
-	for _, p := range in.Params {
+	for _, p := range append(append([]tandem.ModelTag{}, in.Tags...), in.Params...) {
 		if err := validateLMParam(p); err != nil {
 			return tandem.LoggedModel{}, err
 		}
 	}
-	if len(in.Name) > tandem.MaxModelNameLength || strings.ContainsAny(in.Name, "\x00\n\r/") {
+	if strings.ContainsAny(in.Name, "\x00/:") {
 		return tandem.LoggedModel{}, tandem.Errorf(tandem.EINVALID, "Invalid logged model name '%s'.", in.Name)
 	}
 	id := NewModelID()
@@ -1051,11 +1082,6 @@ func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tande
 		if stage != tandem.LoggedModelActive {
 			return nil, tandem.Errorf(tandem.EINVALIDSTATE, "The experiment %s must be in the 'active' state. Current state: %s.", in.ExperimentID, stage)
 		}
-		if in.SourceRunID != "" {
-			if err := runExists(ctx, tx, in.SourceRunID); err != nil {
-				return nil, err
-			}
-		}
 		return &Change{Op: OpLoggedModelCreate, Key: id, Payload: rpLM{ModelID: id, ExperimentID: in.ExperimentID, Name: name,
 			ArtifactLocation: tandem.LoggedModelArtifactLocation(in.ExperimentID, id), Time: regNow(),
 			ModelType: in.ModelType, SourceRunID: in.SourceRunID, Tags: regDedupTags(in.Tags), Params: regDedupTags(in.Params)}}, nil
@@ -1066,15 +1092,12 @@ func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tande
 	return s.GetLoggedModel(ctx, id, false)
 }
 
+// validateLMParam checks a logged model param or tag. MLflow's server
+// accepts any key and value here; tandem only refuses NUL bytes, which
+// PostgreSQL cannot store.
 func validateLMParam(p tandem.ModelTag) error {
-	if p.Key == "" {
-		return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'key'. See the API docs for more information about request parameters.")
-	}
-	if len(p.Key) > 250 {
-		return tandem.Errorf(tandem.EINVALID, "Param key '%s' had length %d, which exceeded length limit of 250", p.Key, len(p.Key))
-	}
-	if len(p.Value) > 6000 {
-		return tandem.Errorf(tandem.EINVALID, "Param value '%s...' had length %d, which exceeded length limit of 6000", p.Value[:32], len(p.Value))
+	if strings.ContainsRune(p.Key, 0) || strings.ContainsRune(p.Value, 0) {
+		return tandem.Errorf(tandem.EINVALID, "Invalid key or value %q: NUL characters are not allowed.", p.Key)
 	}
 	return nil
 }
@@ -1112,11 +1135,15 @@ func (s *Store) FinalizeLoggedModel(ctx context.Context, id, status string) (tan
 }
 
 // DeleteLoggedModel marks a logged model deleted (its files stay, as in
-// MLflow). ENOTFOUND.
+// MLflow). Deleting a deleted model succeeds, as in MLflow. ENOTFOUND.
 func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
-		if _, _, _, err := lmActive(ctx, tx, id); err != nil {
-			return nil, err
+		var stage string
+		err := tx.QueryRowContext(ctx, `SELECT lifecycle_stage FROM logged_models WHERE model_id = ?`, id).Scan(&stage)
+		if IsNoRows(err) {
+			return nil, errLMNotFound(id)
+		} else if err != nil {
+			return nil, fmt.Errorf("read logged model: %w", err)
 		}
 		return &Change{Op: OpLoggedModelDelete, Key: id, Payload: rpLM{ModelID: id, Time: regNow()}}, nil
 	})
@@ -1126,8 +1153,10 @@ func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 // SetLoggedModelTags sets (or replaces) tags of a logged model. ENOTFOUND,
 // EINVALID.
 func (s *Store) SetLoggedModelTags(ctx context.Context, id string, tags []tandem.ModelTag) error {
-	if err := validateTags(tags); err != nil {
-		return err
+	for _, t := range tags {
+		if err := validateLMParam(t); err != nil {
+			return err
+		}
 	}
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		if _, _, _, err := lmActive(ctx, tx, id); err != nil {

@@ -363,6 +363,11 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 	d := s.dialect
 	var where []string
 	var args []any
+	conds, prompts := regPromptFilter(conds)
+	if !prompts {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = r.name AND p.key = ? AND p.value = 'true')")
+		args = append(args, tagIsPrompt)
+	}
 	for _, c := range conds {
 		var sql string
 		var a []any
@@ -399,7 +404,7 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 			return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid order by key '%s' specified. Valid keys are '{'name', 'timestamp', 'last_updated_timestamp', 'creation_timestamp'}'", key)
 		}
 		if seen[col] {
-			return nil, "", tandem.Errorf(tandem.EINVALID, "`order_by` contains duplicate fields: %v", orderBy)
+			return nil, "", tandem.Errorf(tandem.EINVALID, "`order_by` contains duplicate fields: %s", regPyList(orderBy))
 		}
 		seen[col] = true
 		dir := " ASC"
@@ -453,7 +458,7 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 // SearchModelVersions finds model versions. filter: name, run_id (also IN /
 // NOT IN), source_path, version_number (numeric), tags.<key>; orderBy:
 // name, version_number, creation_timestamp, last_updated_timestamp
-// (default name ASC, version DESC). max 0 means 10000 (limit 200000).
+// (default last_updated_timestamp DESC, name ASC, version DESC, as MLflow). max 0 means 10000 (limit 200000).
 func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int64, orderBy []string, pageToken string) ([]tandem.ModelVersion, string, error) {
 	max, err := checkMaxResults(max, 10000, 200000)
 	if err != nil {
@@ -470,6 +475,11 @@ func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int6
 	d := s.dialect
 	where := []string{"m.current_stage <> ?"}
 	args := []any{tandem.StageDeletedInternal}
+	conds, prompts := regPromptFilter(conds)
+	if !prompts {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.name = m.name AND p.key = ? AND p.value = 'true')")
+		args = append(args, tagIsPrompt)
+	}
 	for _, c := range conds {
 		var sql string
 		var a []any
@@ -499,6 +509,9 @@ func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int6
 		where = append(where, sql)
 		args = append(args, a...)
 	}
+	if len(orderBy) == 0 {
+		orderBy = []string{"last_updated_timestamp DESC"} // MLflow's default, then name ASC, version DESC
+	}
 	var order []string
 	seen := map[string]bool{}
 	for _, ob := range orderBy {
@@ -512,7 +525,7 @@ func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int6
 			return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid order by key '%s' specified. Valid keys are {'name', 'version_number', 'creation_timestamp', 'last_updated_timestamp'}", key)
 		}
 		if seen[col] {
-			return nil, "", tandem.Errorf(tandem.EINVALID, "`order_by` contains duplicate fields: %v", orderBy)
+			return nil, "", tandem.Errorf(tandem.EINVALID, "`order_by` contains duplicate fields: %s", regPyList(orderBy))
 		}
 		seen[col] = true
 		dir := " ASC"
@@ -614,15 +627,19 @@ type LoggedModelOrder struct {
 // SearchLoggedModels finds active logged models of the given experiments.
 // filter: attributes name, model_id, model_type, status, source_run_id
 // (strings), creation_time / creation_timestamp, last_updated_timestamp
-// (numbers), params.<key>, tags.<key>. Metric filters and ordering are not
-// supported (EINVALID). max 0 means 100 (limit 1000).
+// (numbers), params.<key>, tags.<key>. tandem keeps no logged-model
+// metrics: a metric condition matches nothing and ordering by a metric
+// keeps the default order. max 0 means 100; pages hold at most 10000.
 func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, orderBy []LoggedModelOrder, max int64, pageToken string) ([]tandem.LoggedModel, string, error) {
 	if len(experimentIDs) == 0 {
 		return nil, "", tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_ids'. See the API docs for more information about request parameters.")
 	}
-	max, err := checkMaxResults(max, 100, 1000)
-	if err != nil {
-		return nil, "", err
+	// MLflow sets no upper bound; pages of at most 10000 keep memory
+	// bounded, and the page token carries on.
+	if max <= 0 {
+		max = 100
+	} else if max > 10000 {
+		max = 10000
 	}
 	offset, err := regDecodeToken(pageToken)
 	if err != nil {
@@ -668,8 +685,12 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 			inner, a, err = regStringCond(d, "t.value", c)
 			sql = "EXISTS (SELECT 1 FROM " + table + " t WHERE t.model_id = l.model_id AND t.key = ? AND " + inner + ")"
 			a = append([]any{c.Key}, a...)
+		case "metric":
+			// tandem records no metrics against logged models (the tracking
+			// store keeps metrics per run), so no model has the metric.
+			sql = "1 = 0"
 		default:
-			return nil, "", tandem.Errorf(tandem.ENOTIMPLEMENTED, "tandem does not support filtering logged models by %ss", c.Entity)
+			return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid entity '%s' in filter.", c.Entity)
 		}
 		if err != nil {
 			return nil, "", err
@@ -686,7 +707,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 		}
 		if col == "" {
 			if strings.HasPrefix(f, "metrics.") {
-				return nil, "", tandem.Errorf(tandem.ENOTIMPLEMENTED, "tandem does not support ordering logged models by metrics")
+				continue // no model has metrics in tandem: MLflow orders models without the metric last, in default order
 			}
 			return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid order by field name '%s'.", ob.Field)
 		}
@@ -729,4 +750,39 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 		}
 	}
 	return out, next, nil
+}
+
+// tagIsPrompt marks registered models and versions that are MLflow prompts.
+const tagIsPrompt = "mlflow.prompt.is_prompt"
+
+// regPromptFilter applies MLflow's rule for prompts in registry searches:
+// a search returns prompts only when it asks for them (is_prompt = 'true'
+// or != 'false'); otherwise it returns only models without the prompt tag,
+// and any condition on that tag is dropped (the client adds
+// "tag.`mlflow.prompt.is_prompt` != 'true'" to every model search).
+func regPromptFilter(conds []regCond) ([]regCond, bool) {
+	for _, c := range conds {
+		if c.Entity == "tag" && c.Key == tagIsPrompt && len(c.Values) == 1 {
+			v := strings.ToLower(c.Values[0])
+			if (c.Op == "=" && v == "true") || (c.Op == "!=" && v == "false") {
+				return conds, true
+			}
+		}
+	}
+	out := conds[:0:0]
+	for _, c := range conds {
+		if !(c.Entity == "tag" && c.Key == tagIsPrompt) {
+			out = append(out, c)
+		}
+	}
+	return out, false
+}
+
+// regPyList formats strings as Python prints a list, as MLflow's messages do.
+func regPyList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

@@ -200,6 +200,20 @@ func TestRegistryLifecycle(t *testing.T) {
 			if got := fmt.Sprint(names("", "name DESC")); got != "[beta alpha M2 Alphabet]" {
 				t.Fatalf("order by name DESC: %s", got)
 			}
+			// Prompts are left out unless asked for; the client adds the
+			// prompt condition to every model search.
+			if _, err := s.CreateRegisteredModel(ctx, "alpha-prompt", "", []tandem.ModelTag{{Key: "mlflow.prompt.is_prompt", Value: "true"}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(names("name LIKE 'alpha%' AND tag.`mlflow.prompt.is_prompt` != 'true'")); got != "[alpha]" {
+				t.Fatalf("client's model search: %s", got)
+			}
+			if got := fmt.Sprint(names("tags.`mlflow.prompt.is_prompt` = 'true'")); got != "[alpha-prompt]" {
+				t.Fatalf("prompt search: %s", got)
+			}
+			if err := s.DeleteRegisteredModel(ctx, "alpha-prompt"); err != nil {
+				t.Fatal(err)
+			}
 			if _, _, err := s.SearchRegisteredModels(ctx, "run_id = 'x'", 0, nil, ""); tandem.ErrorCode(err) != tandem.EINVALID {
 				t.Fatalf("bad filter key: %v", err)
 			}
@@ -211,7 +225,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			if err != nil || len(page2) != 1 || tok2 != "" {
 				t.Fatalf("page 2: %d %q %v", len(page2), tok2, err)
 			}
-			mvs, _, err := s.SearchModelVersions(ctx, "name = 'M2' AND version_number >= 1", 0, nil, "")
+			mvs, _, err := s.SearchModelVersions(ctx, "name = 'M2' AND version_number >= 1", 0, []string{"version_number DESC"}, "")
 			if err != nil || len(mvs) != 2 || mvs[0].Version != 3 || mvs[1].Version != 1 {
 				t.Fatalf("search versions: %+v %v", mvs, err)
 			}

@@ -256,6 +256,11 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 	if err != nil {
 		return nil, "", err
 	}
+	for _, id := range in.ExperimentIDs {
+		if err := checkExperimentID(id); err != nil {
+			return nil, "", err
+		}
+	}
 	if len(in.ExperimentIDs) == 0 {
 		return nil, "", nil
 	}

@@ -373,26 +373,60 @@ func applyRunLog(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		}
 	}
 	sort.Strings(keys)
+	// Read the current latest points of these keys in chunks, then write
+	// the ones that changed in multi-row upserts.
+	cur := map[string]tandem.Metric{}
+	for start := 0; start < len(keys); start += runBatch {
+		chunk := keys[start:min(start+runBatch, len(keys))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, p.RunID)
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT key, step, timestamp, value, is_nan FROM latest_metrics WHERE run_id = ? AND key IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("read latest metrics: %w", err)
+		}
+		for rows.Next() {
+			var m tandem.Metric
+			var nan int
+			if err := rows.Scan(&m.Key, &m.Step, &m.Timestamp, &m.Value, &nan); err != nil {
+				rows.Close()
+				return err
+			}
+			if nan == 1 {
+				m.Value = math.NaN()
+			}
+			cur[m.Key] = m
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read latest metrics: %w", err)
+		}
+	}
+	var changed []tandem.Metric
 	for _, k := range keys {
-		m := best[k]
-		var cur tandem.Metric
-		var curNaN int
-		err := tx.QueryRowContext(ctx, `SELECT step, timestamp, value, is_nan FROM latest_metrics WHERE run_id = ? AND key = ?`, p.RunID, k).
-			Scan(&cur.Step, &cur.Timestamp, &cur.Value, &curNaN)
-		if err != nil && !IsNoRows(err) {
-			return fmt.Errorf("read latest metric: %w", err)
-		}
-		if curNaN == 1 {
-			cur.Value = math.NaN()
-		}
-		if err == nil && !newerMetric(m, cur) {
+		if c, ok := cur[k]; ok && !newerMetric(best[k], c) {
 			continue
 		}
-		v, nan := storedValue(m.Value)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan`,
-			p.RunID, k, m.Step, m.Timestamp, v, nan); err != nil {
-			return fmt.Errorf("update latest metric: %w", err)
+		changed = append(changed, best[k])
+	}
+	for start := 0; start < len(changed); start += metricRowsPerInsert {
+		chunk := changed[start:min(start+metricRowsPerInsert, len(changed))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan) VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for i, m := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?)")
+			v, nan := storedValue(m.Value)
+			args = append(args, p.RunID, m.Key, m.Step, m.Timestamp, v, nan)
+		}
+		q.WriteString(` ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("update latest metrics: %w", err)
 		}
 	}
 	return nil

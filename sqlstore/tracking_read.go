@@ -13,6 +13,9 @@ import (
 // GetExperiment returns an experiment with its tags, deleted or not
 // (ENOTFOUND when unknown).
 func (s *Store) GetExperiment(ctx context.Context, id string) (*tandem.Experiment, error) {
+	if err := checkExperimentID(id); err != nil {
+		return nil, err
+	}
 	es, err := loadExperiments(ctx, s.Reader(), `experiment_id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -274,11 +277,8 @@ func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID ma
 // timestamp, value), and the token of the next page ("" at the end).
 // maxResults <= 0 means everything from the token on, as MLflow's server
 // does when the client names no max_results.
-// ENOTFOUND when the run does not exist.
+// An unknown run has an empty history, as in MLflow's SQL store.
 func (s *Store) MetricHistory(ctx context.Context, runID, key string, maxResults int, token string) ([]tandem.Metric, string, error) {
-	if _, _, err := runState(ctx, s.Reader(), runID); err != nil {
-		return nil, "", err
-	}
 	off, err := decodePageToken(token)
 	if err != nil {
 		return nil, "", err
@@ -325,6 +325,7 @@ type MetricWithRun struct {
 // MetricHistoryBulkInterval samples up to maxResults points per run of a
 // metric, evenly over the points in [startStep, endStep] (all steps when
 // both are nil), keeping the first and last; as MLflow's SQL store.
+// Unknown run ids contribute nothing.
 func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, maxResults int, startStep, endStep *int64) ([]MetricWithRun, error) {
 	if (startStep == nil) != (endStep == nil) {
 		return nil, tandem.Errorf(tandem.EINVALID, "If either start step or end step are specified, both must be specified.")
@@ -335,11 +336,7 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 	maxResults = max(1, maxResults)
 	var out []MetricWithRun
 	err := s.ReadTx(ctx, func(tx *Tx) error {
-		for _, id := range runIDs {
-			if _, _, err := runState(ctx, tx, id); err != nil {
-				return err
-			}
-		}
+		// Unknown runs have no points, as in MLflow.
 		for _, id := range runIDs {
 			where := `run_id = ? AND key = ?`
 			args := []any{id, key}

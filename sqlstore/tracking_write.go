@@ -51,6 +51,15 @@ func randomRunName() string {
 	return fmt.Sprintf("%s-%s-%d", nameWords[0][pick(len(nameWords[0]))], nameWords[1][pick(len(nameWords[1]))], pick(1000))
 }
 
+// checkExperimentID rejects ids that are not integers, as MLflow's SQL
+// store does before looking them up (EINVALID).
+func checkExperimentID(id string) error {
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return tandem.Errorf(tandem.EINVALID, "Invalid experiment ID '%s'. Experiment ID must be a valid integer.", id)
+	}
+	return nil
+}
+
 func notFoundExperiment(id string) error {
 	return tandem.Errorf(tandem.ENOTFOUND, "No Experiment with id=%s exists", id)
 }
@@ -62,6 +71,9 @@ func notFoundRun(id string) error {
 // experimentStage returns an experiment's lifecycle stage and artifact
 // location, or ENOTFOUND.
 func experimentStage(ctx context.Context, q Querier, id string) (stage, loc string, err error) {
+	if err := checkExperimentID(id); err != nil {
+		return "", "", err
+	}
 	err = q.QueryRowContext(ctx, `SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?`, id).Scan(&stage, &loc)
 	if IsNoRows(err) {
 		return "", "", notFoundExperiment(id)
@@ -107,8 +119,10 @@ func activeRun(ctx context.Context, q Querier, id string) (string, error) {
 }
 
 // EnsureDefaultExperiment creates experiment "0" named "Default" with
-// artifact location mlflow-artifacts:/0 unless it exists. Called at start
-// by the primary; idempotent.
+// artifact location mlflow-artifacts:/0 unless it exists. Called at start;
+// idempotent. A region that may not write now (a secondary: the gate says
+// EUNAVAILABLE) does nothing: it receives the experiment through the
+// primary's journal.
 func (s *Store) EnsureDefaultExperiment(ctx context.Context) error {
 	var n int
 	if err := s.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM experiments WHERE experiment_id = ?`, tandem.DefaultExperimentID).Scan(&n); err != nil {
@@ -130,7 +144,7 @@ func (s *Store) EnsureDefaultExperiment(ctx context.Context) error {
 			ArtifactLocation: tandem.ExperimentArtifactLocation(tandem.DefaultExperimentID), Time: nowMillis(),
 		}}, nil
 	})
-	if err == errNothingToDo {
+	if err == errNothingToDo || tandem.ErrorCode(err) == tandem.EUNAVAILABLE {
 		return nil
 	}
 	return err
@@ -144,14 +158,19 @@ func (s *Store) CreateExperiment(ctx context.Context, name, artifactLocation str
 	if err := tandem.ValidateExperimentName(name); err != nil {
 		return "", err
 	}
-	if len(artifactLocation) > tandem.MaxArtifactLocationLength {
-		return "", tandem.Errorf(tandem.EINVALID, "'artifact_location' exceeds the maximum length of %d characters", tandem.MaxArtifactLocationLength)
+	if err := tandem.ValidateArtifactLocation(artifactLocation); err != nil {
+		return "", err
 	}
-	tags = dedupTags(tags)
+	seen := map[string]bool{}
 	for _, t := range tags {
 		if err := tandem.ValidateExperimentTag(t.Key, t.Value); err != nil {
 			return "", err
 		}
+		if seen[t.Key] {
+			// MLflow reports the tags table's unique constraint this way.
+			return "", tandem.Errorf(tandem.EEXISTS, "Experiment tag key '%s' is given twice.", t.Key)
+		}
+		seen[t.Key] = true
 	}
 	var id string
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
@@ -288,7 +307,8 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 	return err
 }
 
-// CreateRunInput is what CreateRun needs. Zero StartTime means now.
+// CreateRunInput is what CreateRun needs. StartTime is kept as given (the
+// MLflow client always sends one; MLflow stores 0 when it is absent).
 type CreateRunInput struct {
 	ExperimentID string
 	UserID       string
@@ -300,13 +320,14 @@ type CreateRunInput struct {
 // CreateRun creates a run in an active experiment and returns its id. The
 // run gets the mlflow.runName tag (a generated name when none is given).
 func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error) {
+	// Like MLflow, CreateRun does not check tag key characters (SetTag
+	// does); lengths are still bounded.
 	tags := dedupTags(in.Tags)
 	for i, t := range tags {
-		nt, err := tandem.NormalizeRunTag(t)
-		if err != nil {
-			return "", err
+		if t.Key == "" || len([]rune(t.Key)) > tandem.MaxEntityKeyLength {
+			return "", tandem.Errorf(tandem.EINVALID, "Invalid value '%s' for parameter 'tags[%d].key' supplied", t.Key, i)
 		}
-		tags[i] = nt
+		tags[i].Value = tandem.TruncateTagValue(t.Value)
 	}
 	if in.StartTime < 0 {
 		return "", tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'start_time' supplied", in.StartTime)
@@ -330,10 +351,7 @@ func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error
 	if nameTag == nil {
 		tags = append(tags, tandem.Tag{Key: tandem.TagRunName, Value: name})
 	}
-	start := in.StartTime
-	if start == 0 {
-		start = nowMillis()
-	}
+	start := in.StartTime // MLflow stores 0 when the client sends none
 	runID := newUUIDHex()
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		loc, err := activeExperiment(ctx, tx, in.ExperimentID)
