@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/sqlstore"
@@ -74,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"tandem": tandem.Version, "mlflow_api": tandem.MLflowCompat})
 	})
+	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, MetadataURL: cfg.MetadataURL}))
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	return r, nil
