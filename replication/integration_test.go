@@ -1,0 +1,255 @@
+package replication_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Three regions: a SQLite primary, a PostgreSQL + S3 secondary and a SQLite
+// secondary. Writes through the primary and through a secondary (forwarded,
+// read-your-writes), artifacts, status, metrics, verify.
+func TestThreeRegions(t *testing.T) {
+	c := newCluster(t, "", sqliteSpec(t, "east"), pgS3Spec(t, "west"), sqliteSpec(t, "north"))
+	c.start("east")
+	for i := range 5 {
+		c.mustPut("east", "runs", fmt.Sprintf("pre%d", i), "v", blobOf(i, 1000+i))
+	}
+	c.start("west")
+	c.start("north")
+	// A write sent to a secondary is forwarded; the same secondary then
+	// reads it (read-your-writes), and headers name the serving region.
+	resp, body := c.put("west", "experiments", "fwd", "hello", []byte("forwarded bytes"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("forwarded write: %s %s", resp.Status, body)
+	}
+	if resp.Header.Get("X-Tandem-Region") != "west" || resp.Header.Get("X-Tandem-Role") != "secondary" || resp.Header.Get("X-Tandem-Read-Your-Writes") != "ok" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	if v, ok := c.note("west", "experiments", "fwd"); !ok || v != "hello" {
+		t.Fatalf("read-your-writes: %q %v", v, ok)
+	}
+	for i := range 20 {
+		c.mustPut("north", "models", fmt.Sprintf("m%d", i), "x", nil)
+		c.mustPut("east", "runs", fmt.Sprintf("r%d", i), "y", blobOf(i, 5000))
+	}
+	c.caughtUp("east", "west", 30*time.Second)
+	c.caughtUp("east", "north", 30*time.Second)
+	st := c.status("east")
+	if st.Role.Role != "primary" || len(st.Followers) != 2 {
+		t.Fatalf("primary status %+v", st)
+	}
+	for _, f := range st.Followers {
+		if f.LastSeen == nil {
+			t.Fatalf("follower %s never seen", f.Region)
+		}
+	}
+	ws := c.status("west")
+	if ws.Self == nil || ws.Self.LastApply == nil || ws.Self.Bootstrap == nil {
+		t.Fatalf("secondary status %+v", ws.Self)
+	}
+	resp, err := http.Get(c.urls["east"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `tandem_replication_lag_seconds{region="east",secondary="west"}`) {
+		t.Fatalf("metrics lack lag:\n%s", m)
+	}
+	c.verify()
+	// The replication endpoints refuse callers without the peer key.
+	resp, err = http.Get(c.urls["east"] + "/api/tandem/v1/replication/journal?after=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("journal without key: %s", resp.Status)
+	}
+}
+
+func TestRefuseWritesWhenNotForwarding(t *testing.T) {
+	c := newCluster(t, "forward_writes: false", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	c.start("west")
+	resp, body := c.put("west", "runs", "k", "v", nil)
+	var e struct {
+		ErrorCode string            `json:"error_code"`
+		Message   string            `json:"message"`
+		Details   map[string]string `json:"details"`
+	}
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != 503 || e.ErrorCode != "TEMPORARILY_UNAVAILABLE" || e.Details["primary_url"] != c.urls["east"] || !strings.Contains(e.Message, c.urls["east"]) {
+		t.Fatalf("%s %s", resp.Status, body)
+	}
+	if _, ok := c.note("east", "runs", "k"); ok {
+		t.Fatal("a refused write reached the primary")
+	}
+}
+
+// kill -9 of a secondary during bootstrap (artifact phase) and during
+// catch-up: it resumes with no duplicates and no holes.
+func TestKillSecondaryDuringBootstrapAndCatchUp(t *testing.T) {
+	c := newCluster(t, "", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	for i := range 40 {
+		c.mustPut("east", "runs", fmt.Sprintf("b%d", i), "v", blobOf(i, 1<<20))
+	}
+	c.start("west")
+	waitFor(t, 30*time.Second, "bootstrap to fetch some artifacts", func() bool {
+		b := c.status("west").Self.Bootstrap
+		return b != nil && b.Phase == "artifacts" && b.BlobsDone > 0 || b != nil && b.Phase == "done"
+	})
+	if b := c.status("west").Self.Bootstrap; b.Phase == "done" {
+		t.Log("bootstrap finished before the kill; the kill tests catch-up only")
+	}
+	c.kill("west")
+	c.start("west")
+	c.caughtUp("east", "west", 60*time.Second)
+	if b := c.status("west").Self.Bootstrap; b != nil && b.Phase != "done" {
+		t.Fatalf("bootstrap not done: %+v", b)
+	}
+	c.verify()
+
+	// Catch-up: the secondary is down while the primary writes, then killed
+	// while applying the backlog.
+	c.kill("west")
+	for i := range 300 {
+		var blob []byte
+		if i%10 == 0 {
+			blob = blobOf(i, 64<<10)
+		}
+		c.mustPut("east", "runs", fmt.Sprintf("c%d", i), "v", blob)
+	}
+	c.start("west")
+	head := c.status("east").Head.Seq
+	waitFor(t, 30*time.Second, "catch-up to start", func() bool { return c.status("west").Head.Seq > head-300 })
+	c.kill("west")
+	c.start("west")
+	c.caughtUp("east", "west", 60*time.Second)
+	c.verify()
+}
+
+// An artifact corrupted in transit is detected, retried and never applied.
+func TestCorruptBlobInTransit(t *testing.T) {
+	east := sqliteSpec(t, "east")
+	east.env = []string{"TANDEM_TEST_CORRUPT_BLOBS=3"}
+	c := newCluster(t, "", east, sqliteSpec(t, "west"))
+	c.start("east")
+	c.start("west")
+	c.mustPut("east", "runs", "good-after-bad", "v", blobOf(7, 256<<10))
+	c.caughtUp("east", "west", 30*time.Second)
+	st := c.status("west")
+	if !strings.Contains(st.Self.LastError, "sha256") {
+		t.Fatalf("last error should report the digest mismatch, got %q", st.Self.LastError)
+	}
+	resp, err := http.Get(c.urls["west"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), "tandem_replication_blob_errors_total 3") {
+		t.Fatalf("want 3 blob errors:\n%s", grep(string(m), "blob_errors"))
+	}
+	c.verify() // the stored artifact has the recorded digest
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// The primary restarts (kill -9) while the secondary streams from it.
+func TestPrimaryRestartMidStream(t *testing.T) {
+	c := newCluster(t, "", sqliteSpec(t, "east"), pgS3Spec(t, "west"))
+	c.start("east")
+	c.start("west")
+	var wg sync.WaitGroup
+	wg.Add(1)
+	stop := make(chan struct{})
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/tandem/v1/test/note?kind=runs&key=s%d&value=v", c.urls["east"], i), strings.NewReader(fmt.Sprint(i)))
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			} else {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+	time.Sleep(700 * time.Millisecond)
+	c.kill("east")
+	time.Sleep(300 * time.Millisecond)
+	c.start("east")
+	time.Sleep(700 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	c.caughtUp("east", "west", 30*time.Second)
+	c.verify()
+}
+
+// Sync durability: with the only secondary down, on_no_ack: fail answers
+// TEMPORARILY_UNAVAILABLE; with it up, writes are acknowledged once applied.
+func TestSyncDurability(t *testing.T) {
+	c := newCluster(t, "durability: {mode: sync, timeout: 1s, on_no_ack: fail}", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	resp, body := c.put("east", "runs", "unacked", "v", nil)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "TEMPORARILY_UNAVAILABLE") {
+		t.Fatalf("sync write without a secondary: %s %s", resp.Status, body)
+	}
+	c.start("west")
+	for i := range 10 {
+		resp, body := c.put("east", "runs", fmt.Sprintf("acked%d", i), "v", []byte("x"))
+		if resp.StatusCode != 200 {
+			t.Fatalf("sync write: %s %s", resp.Status, body)
+		}
+		// Acknowledged means the secondary has it now.
+		if _, ok := c.note("west", "runs", fmt.Sprintf("acked%d", i)); !ok {
+			t.Fatalf("acked write %d not on the secondary", i)
+		}
+	}
+	c.verify()
+}
+
+// Policies: models are not replicated (none), runs in periodic snapshots.
+func TestPolicies(t *testing.T) {
+	c := newCluster(t, "replication: {kinds: {models: none, runs: {policy: snapshot, interval: 2s}}}", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	c.start("west")
+	c.mustPut("east", "models", "m", "v", []byte("model bytes"))
+	c.mustPut("east", "runs", "r", "v", []byte("run bytes"))
+	c.mustPut("east", "experiments", "e", "v", nil)
+	c.caughtUp("east", "west", 30*time.Second)
+	if _, ok := c.note("west", "experiments", "e"); !ok {
+		t.Fatal("continuous kind not replicated")
+	}
+	if _, ok := c.note("west", "models", "m"); ok {
+		t.Fatal("policy none kind was replicated")
+	}
+	if lack := c.status("west").Self.Lacking; lack["models"] != 1 {
+		t.Fatalf("secondary should say it lacks 1 models entry: %v", lack)
+	}
+	waitFor(t, 10*time.Second, "snapshot kind to arrive", func() bool { _, ok := c.note("west", "runs", "r"); return ok })
+	if d := c.status("west").Self.Deferred; d["runs"] != 0 {
+		t.Fatalf("deferred after snapshot: %v", d)
+	}
+	c.verify()
+}
