@@ -246,7 +246,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 func (c *cluster) caughtUp(primary, secondary string, d time.Duration) {
 	c.t.Helper()
 	want := c.status(primary).Head
-	waitFor(c.t, d, secondary+" to reach "+want.String(), func() bool { return c.status(secondary).Head.Seq >= want.Seq })
+	waitFor(c.t, d, secondary+" to reach "+want.String(), func() bool {
+		st := c.status(secondary)
+		booting := st.Self != nil && st.Self.Bootstrap != nil && st.Self.Bootstrap.Phase != "done"
+		return st.Head.Seq >= want.Seq && !booting
+	})
 }
 
 // verify runs `tandem verify` and fails the test when the regions differ.
