@@ -3,6 +3,8 @@ package replication
 import (
 	"math"
 	"testing"
+
+	"github.com/tandemml/tandem"
 )
 
 func TestIsWrite(t *testing.T) {
@@ -58,7 +60,7 @@ func TestValueRoundTrip(t *testing.T) {
 }
 
 func TestCompareReportsFirstDifference(t *testing.T) {
-	a := Checksums{Region: "a", UpTo: 3, Kinds: map[string]Digest{"runs": {3, "x"}, "models": {1, "m"}},
+	a := Checksums{Region: "a", UpTo: 3, Head: tandem.Position{Epoch: 1, Seq: 3}, Kinds: map[string]Digest{"runs": {3, "x"}, "models": {1, "m"}},
 		Tables: map[string]Digest{"t": {1, "1"}}, Artifacts: map[string]string{"p": "s"}}
 	b := a
 	b.Region = "b"
