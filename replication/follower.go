@@ -347,11 +347,15 @@ func (f *Follower) follow(ctx context.Context) error {
 		}
 		epoch := max(head.Epoch, f.s.cfg.Roles.Current().Epoch)
 		var jr JournalResponse
-		err = f.getJSON(ctx, "journal", url.Values{
+		// The long-poll waits 20s on the primary; a primary that stops
+		// answering (frozen, partitioned) is given up on after 35s.
+		pctx, cancel := context.WithTimeout(ctx, 35*time.Second)
+		err = f.getJSON(pctx, "journal", url.Values{
 			"after": {strconv.FormatInt(head.Seq, 10)}, "after_epoch": {strconv.FormatInt(head.Epoch, 10)},
 			"epoch": {strconv.FormatInt(epoch, 10)}, "region": {f.s.cfg.Region},
 			"wait": {"20000"}, "limit": {"500"},
 		}, &jr)
+		cancel()
 		if err == nil {
 			f.mu.Lock()
 			f.primaryHead = jr.Head
