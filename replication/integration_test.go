@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -296,5 +297,39 @@ func TestVerifyFindsDifferences(t *testing.T) {
 	out, _ = exec.Command(tandemBin, "verify", "--config", c.config, "--artifacts=false").CombinedOutput()
 	if !strings.Contains(string(out), "first difference: table test_notes") {
 		t.Fatalf("verify should name the table: %s", out)
+	}
+}
+
+// A region that is unreachable for a while (its process frozen with
+// SIGSTOP, as in a network partition) and then back.
+func TestRegionUnreachableThenBack(t *testing.T) {
+	c := newCluster(t, "", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	c.start("west")
+	c.mustPut("east", "runs", "before", "v", nil)
+	c.caughtUp("east", "west", 30*time.Second)
+	c.signal("west", syscall.SIGSTOP)
+	for i := range 50 {
+		c.mustPut("east", "runs", fmt.Sprintf("gap%d", i), "v", blobOf(i, 1000))
+	}
+	if st := c.status("east"); st.Followers[0].LagEntries != 50 {
+		t.Fatalf("primary should see 50 entries of lag: %+v", st.Followers[0])
+	}
+	c.signal("west", syscall.SIGCONT)
+	c.caughtUp("east", "west", 30*time.Second)
+	c.signal("east", syscall.SIGSTOP)
+	time.Sleep(2 * time.Second)
+	c.signal("east", syscall.SIGCONT)
+	c.mustPut("east", "runs", "after", "v", nil)
+	c.caughtUp("east", "west", 30*time.Second)
+	c.verify()
+}
+
+func (c *cluster) signal(name string, sig os.Signal) {
+	c.mu.Lock()
+	p := c.procs[name]
+	c.mu.Unlock()
+	if err := p.Process.Signal(sig); err != nil {
+		c.t.Fatal(err)
 	}
 }
