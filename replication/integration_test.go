@@ -1,13 +1,17 @@
 package replication_test
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -331,5 +335,102 @@ func (c *cluster) signal(name string, sig os.Signal) {
 	c.mu.Unlock()
 	if err := p.Process.Signal(sig); err != nil {
 		c.t.Fatal(err)
+	}
+}
+
+// tandem up starts two regions that replicate, writes .tandem/config.json,
+// and stops both on Ctrl-C (SIGINT).
+func TestUp(t *testing.T) {
+	dir := t.TempDir()
+	var addr string
+	for { // the second region takes the next port
+		addr = freePort(t)
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		if ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1))); err == nil {
+			ln.Close()
+			break
+		}
+	}
+	up := exec.Command(tandemBin, "up", "--dir", filepath.Join(dir, "data"), "--listen", addr)
+	up.Dir = dir
+	up.Env = append(os.Environ(), "TANDEM_TEST_OPS=1")
+	var out syncBuf
+	out.b = &bytes.Buffer{}
+	up.Stdout, up.Stderr = &out, &out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer up.Process.Kill()
+	var lc struct {
+		Workspace string
+		Regions   []struct{ Name, URL string }
+	}
+	waitFor(t, 30*time.Second, "tandem up to write .tandem/config.json", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, ".tandem", "config.json"))
+		return err == nil && json.Unmarshal(b, &lc) == nil
+	})
+	if lc.Workspace != "local" || len(lc.Regions) != 2 {
+		t.Fatalf("config.json: %+v", lc)
+	}
+	c := &cluster{t: t, urls: map[string]string{}}
+	for _, r := range lc.Regions {
+		c.urls[r.Name] = r.URL
+	}
+	c.mustPut("west", "runs", "via-west", "v", []byte("bytes"))
+	if _, ok := c.note("east", "runs", "via-west"); !ok {
+		t.Fatal("forwarded write not on the primary")
+	}
+	st := exec.Command(tandemBin, "status")
+	st.Dir = dir
+	if b, err := st.CombinedOutput(); err != nil || !strings.Contains(string(b), "secondary") {
+		t.Fatalf("tandem status: %v\n%s", err, b)
+	}
+	waitFor(t, 10*time.Second, "tandem verify to pass", func() bool {
+		v := exec.Command(tandemBin, "verify")
+		v.Dir = dir
+		return v.Run() == nil
+	})
+	out.mu.Lock()
+	printed := out.b.String()
+	out.mu.Unlock()
+	for _, r := range lc.Regions {
+		if !strings.Contains(printed, r.URL) {
+			t.Fatalf("tandem up did not print %s:\n%s", r.URL, printed)
+		}
+	}
+	up.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- up.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tandem up exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("tandem up did not stop on SIGINT")
+	}
+	for _, r := range lc.Regions {
+		if resp, err := http.Get(r.URL + "/health"); err == nil {
+			resp.Body.Close()
+			t.Fatalf("region %s still answers after Ctrl-C", r.Name)
+		}
+	}
+}
+
+// on_no_ack: degrade acknowledges without a secondary and reports it.
+func TestSyncDegrade(t *testing.T) {
+	c := newCluster(t, "durability: {mode: sync, timeout: 500ms, on_no_ack: degrade}", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	c.mustPut("east", "runs", "a", "v", nil)
+	if !c.status("east").Degraded {
+		t.Fatal("primary should report degraded durability")
+	}
+	c.start("west")
+	c.caughtUp("east", "west", 30*time.Second)
+	waitFor(t, 10*time.Second, "sync durability to be restored", func() bool { return !c.status("east").Degraded })
+	c.mustPut("east", "runs", "b", "v", nil)
+	if _, ok := c.note("west", "runs", "b"); !ok {
+		t.Fatal("acknowledged sync write not on the secondary")
 	}
 }

@@ -100,7 +100,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				c.Env = os.Environ()
 				// Own process group: the terminal's Ctrl-C reaches us, and we
 				// stop the regions in order.
-				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+				c.SysProcAttr = childAttr()
 				if err := c.Start(); err != nil {
 					stopAll()
 					return fmt.Errorf("start region %s: %w", r.Name, err)
