@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,3 +162,84 @@ func FuzzLoadSnapshot(f *testing.F) {
 }
 
 var _ = tandem.Position{}
+
+// Both regions in this process, so the race detector sees the follower,
+// the frontend and the primary's handlers together.
+func TestInProcessFollow(t *testing.T) {
+	t.Setenv("TANDEM_IT_PEER_KEY", peerKey)
+	lns := [2]net.Listener{}
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+	}
+	ws, err := workspace.Parse([]byte(fmt.Sprintf(`workspace: ip
+primary: east
+peer_key: {env: TANDEM_IT_PEER_KEY}
+durability: {mode: sync, timeout: 10s}
+regions:
+  - {name: east, url: "http://%s", metadata: "sqlite://x.db", artifacts: "file://x"}
+  - {name: west, url: "http://%s", metadata: "sqlite://y.db", artifacts: "file://y"}
+`, lns[0].Addr(), lns[1].Addr())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var regions [2]*region.Region
+	done := make(chan struct{}, 2)
+	for i, name := range []string{"east", "west"} {
+		r, err := region.Open(ctx, region.Config{Name: name, MetadataURL: storetest.SQLiteURL(t),
+			ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		regions[i] = r
+		go func() { r.Serve(ctx, lns[i]); done <- struct{}{} }()
+	}
+	defer func() {
+		cancel()
+		<-done
+		<-done
+		regions[0].Close()
+		regions[1].Close()
+	}()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				via := lns[w%2].Addr().String() // half through the secondary
+				req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/api/tandem/v1/test/note?kind=runs&key=w%d-%d&value=v", via, w, i), strings.NewReader("blob"))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("write via %s: %s", via, resp.Status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Sync durability: every acknowledged write is already on the secondary.
+	head, _ := regions[1].Store.Head(ctx)
+	if head.Seq != 40 {
+		t.Fatalf("secondary head %v after 40 sync writes", head)
+	}
+	a, err := regions[0].Replication.Checksums(ctx, 40, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := regions[1].Replication.Checksums(ctx, 40, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := replication.Compare(a, b, nil); len(d) != 0 || len(a.Artifacts) != 40 {
+		t.Fatalf("differences %v (%d artifacts)", d, len(a.Artifacts))
+	}
+}
