@@ -257,7 +257,7 @@ func (f *Follower) bootstrapArtifacts(ctx context.Context) error {
 	}
 	f.setProgress(p)
 	for _, b := range remain {
-		if err := f.fetchBlob(ctx, b, func(n int64) {
+		if err := f.fetchBlob(ctx, p.Position.Seq, b, func(n int64) {
 			f.mu.Lock()
 			f.progress.BytesDone += n
 			bd, bt := f.progress.BytesDone, f.progress.BytesTotal
@@ -295,7 +295,33 @@ func (f *Follower) bootstrapArtifacts(ctx context.Context) error {
 // fetchBlob stores the primary's bytes for b unless this region already
 // holds them with the right digest. Bytes whose SHA-256 differs from the
 // recorded one are never published (blobstore.Put aborts).
-func (f *Follower) fetchBlob(ctx context.Context, b tandem.BlobRef, progress func(int64)) error {
+//
+// When the primary's bytes differ because a later entry (after seq)
+// overwrote the path, the fetch is skipped: the later entry brings the
+// current bytes. Bytes deleted on the primary are skipped with a warning.
+// Any other mismatch (corruption in transit) is an error and is retried.
+func (f *Follower) fetchBlob(ctx context.Context, seq int64, b tandem.BlobRef, progress func(int64)) error {
+	err := f.fetchBlobOnce(ctx, b, progress)
+	if code := tandem.ErrorCode(err); code == tandem.EINVALID || code == tandem.ENOTFOUND {
+		var sup struct {
+			By int64 `json:"superseded_by"`
+		}
+		if serr := f.getJSON(ctx, "superseded", url.Values{"path": {b.Path}, "after": {strconv.FormatInt(seq, 10)}}, &sup); serr == nil && sup.By > 0 {
+			f.s.log.Info("artifact overwritten by a later entry; fetched with it", "path", b.Path, "entry", seq, "by", sup.By)
+			return nil
+		}
+		if code == tandem.ENOTFOUND {
+			// Deleted on the primary since: it can never be fetched, and
+			// this region will not serve bytes it does not have.
+			f.s.log.Warn("artifact no longer exists on the primary; not replicated", "path", b.Path, "entry", seq)
+			f.s.met.blobErrors.Inc()
+			return nil
+		}
+	}
+	return err
+}
+
+func (f *Follower) fetchBlobOnce(ctx context.Context, b tandem.BlobRef, progress func(int64)) error {
 	blobs := f.s.cfg.Blobs
 	if ok, err := blobs.Exists(ctx, b.Path); err == nil && ok {
 		if d, err := blobs.Digest(ctx, b.Path); err == nil && strings.EqualFold(d.SHA256, b.SHA256) {
@@ -385,7 +411,7 @@ func (f *Follower) applyBatch(ctx context.Context, es []tandem.Entry) error {
 	store := f.s.cfg.Store
 	for i, e := range es {
 		for _, b := range e.Blobs {
-			if err := f.fetchBlob(ctx, b, nil); err != nil {
+			if err := f.fetchBlob(ctx, e.Seq, b, nil); err != nil {
 				return fmt.Errorf("entry %s: %w", e.Position, err)
 			}
 		}
@@ -470,7 +496,7 @@ func (f *Follower) SnapshotKind(ctx context.Context, k tandem.Kind) error {
 	for _, e := range all {
 		if want[e.Seq] {
 			for _, b := range e.Blobs {
-				if err := f.fetchBlob(ctx, b, nil); err != nil {
+				if err := f.fetchBlob(ctx, e.Seq, b, nil); err != nil {
 					return err
 				}
 			}

@@ -434,3 +434,22 @@ func TestSyncDegrade(t *testing.T) {
 		t.Fatal("acknowledged sync write not on the secondary")
 	}
 }
+
+// An artifact overwritten on the primary before a secondary fetched the
+// first version: the secondary must not wait forever for bytes the primary
+// no longer has.
+func TestOverwrittenArtifactDoesNotWedge(t *testing.T) {
+	c := newCluster(t, "", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	c.start("west")
+	c.caughtUp("east", "west", 30*time.Second)
+	c.kill("west")
+	c.mustPut("east", "runs", "k", "one", []byte("first version"))
+	c.mustPut("east", "runs", "k", "two", []byte("second version, longer"))
+	c.start("west")
+	c.caughtUp("east", "west", 30*time.Second)
+	if v, _ := c.note("west", "runs", "k"); v != "two" {
+		t.Fatalf("value %q", v)
+	}
+	c.verify()
+}

@@ -90,6 +90,7 @@ func New(cfg Config) *Service {
 	s.mux.HandleFunc("GET "+Prefix+"journal", s.peer(s.handleJournal))
 	s.mux.HandleFunc("GET "+Prefix+"deferred", s.peer(s.handleDeferred))
 	s.mux.HandleFunc("GET "+Prefix+"blob", s.peer(s.handleBlob))
+	s.mux.HandleFunc("GET "+Prefix+"superseded", s.peer(s.handleSuperseded))
 	s.mux.HandleFunc("GET "+Prefix+"snapshot", s.peer(s.handleSnapshot))
 	s.mux.HandleFunc("GET "+Prefix+"status", s.handleStatus)
 	s.mux.HandleFunc("GET "+Prefix+"checksum", s.handleChecksum)
@@ -367,6 +368,44 @@ func (s *Service) handleBlob(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.CopyBuffer(w, src, buf); err != nil {
 		s.log.Debug("blob send interrupted", "path", path, "err", err)
 	}
+}
+
+// handleSuperseded answers whether a journal entry after "after"
+// references the artifact path again (it was overwritten): then the bytes an
+// earlier entry recorded are gone for good and the later entry brings the
+// current ones. {"superseded_by": seq} (0: not superseded).
+func (s *Service) handleSuperseded(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	after, err := qInt(r, "after", 0)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	quoted, _ := json.Marshal(path)
+	rows, err := s.cfg.Store.Reader().QueryContext(r.Context(),
+		`SELECT seq, blobs FROM journal WHERE seq > ? AND blobs LIKE ? ORDER BY seq`, after, "%"+string(quoted[1:len(quoted)-1])+"%")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	defer rows.Close()
+	var by int64
+	for rows.Next() && by == 0 {
+		var seq int64
+		var blobs string
+		if err := rows.Scan(&seq, &blobs); err != nil {
+			writeErr(w, err)
+			return
+		}
+		var bs []tandem.BlobRef
+		json.Unmarshal([]byte(blobs), &bs)
+		for _, b := range bs {
+			if b.Path == path {
+				by = seq
+			}
+		}
+	}
+	writeJSON(w, 200, map[string]int64{"superseded_by": by})
 }
 
 // Status returns this region's replication status.
