@@ -280,6 +280,7 @@ func pgS3Spec(t *testing.T, name string) regionSpec {
 		s.artifacts = u
 		s.env = []string{"AWS_ACCESS_KEY_ID=" + os.Getenv("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY=" + os.Getenv("AWS_SECRET_ACCESS_KEY")}
 	}
+	t.Logf("region %s: metadata %s, artifacts %s", name, strings.SplitN(s.metadata, ":", 2)[0], strings.SplitN(s.artifacts, ":", 2)[0])
 	return s
 }
 

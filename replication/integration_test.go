@@ -453,3 +453,18 @@ func TestOverwrittenArtifactDoesNotWedge(t *testing.T) {
 	}
 	c.verify()
 }
+
+// A PostgreSQL + S3 primary bootstraps and feeds a SQLite + file secondary.
+func TestPostgresPrimary(t *testing.T) {
+	c := newCluster(t, "", pgS3Spec(t, "east"), sqliteSpec(t, "west"))
+	c.start("east")
+	for i := range 10 {
+		c.mustPut("east", "runs", fmt.Sprintf("pre%d", i), "v", blobOf(i, 10000))
+	}
+	c.start("west")
+	for i := range 10 {
+		c.mustPut("west", "models", fmt.Sprintf("post%d", i), "v", blobOf(i, 3000))
+	}
+	c.caughtUp("east", "west", 30*time.Second)
+	c.verify()
+}
