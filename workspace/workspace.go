@@ -201,18 +201,18 @@ func Load(path string) (*Workspace, error) {
 
 // file is the YAML shape; fields are pointers or nodes where presence matters.
 type file struct {
-	Workspace     string              `yaml:"workspace"`
-	Primary       string              `yaml:"primary"`
-	Regions       []regionFile        `yaml:"regions"`
-	Replication   *replicationFile    `yaml:"replication"`
-	Durability    *durabilityFile     `yaml:"durability"`
-	ForwardWrites *bool               `yaml:"forward_writes"`
-	PeerKey       *peerKeyFile        `yaml:"peer_key"`
-	Witness       string              `yaml:"witness"`
-	Failover      string              `yaml:"failover"`
-	LeaseTTL      string              `yaml:"lease_ttl"`
-	MaxLag        string              `yaml:"max_lag_on_failover"`
-	Cooldown      string              `yaml:"cooldown"`
+	Workspace     string               `yaml:"workspace"`
+	Primary       string               `yaml:"primary"`
+	Regions       []regionFile         `yaml:"regions"`
+	Replication   *replicationFile     `yaml:"replication"`
+	Durability    *durabilityFile      `yaml:"durability"`
+	ForwardWrites *bool                `yaml:"forward_writes"`
+	PeerKey       *peerKeyFile         `yaml:"peer_key"`
+	Witness       string               `yaml:"witness"`
+	Failover      string               `yaml:"failover"`
+	LeaseTTL      string               `yaml:"lease_ttl"`
+	MaxLag        string               `yaml:"max_lag_on_failover"`
+	Cooldown      string               `yaml:"cooldown"`
 	Extra         map[string]yaml.Node `yaml:",inline"`
 }
 
