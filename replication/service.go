@@ -171,6 +171,8 @@ func (s *Service) requirePrimary(w http.ResponseWriter) (tandem.RoleState, bool)
 	return st, true
 }
 
+const maxBatchBytes = 8 << 20
+
 // handleJournal serves entries after a position, long-polling when there
 // are none. It records the caller's progress (its "after" is what it has
 // durably applied) for lag and sync acknowledgements.
@@ -227,7 +229,15 @@ func (s *Service) handleJournal(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	// Bound a response's size (and both sides' memory): at most ~8 MiB of
+	// payload per batch, at least one entry.
+	size := 0
 	for i, e := range es {
+		size += len(e.Payload)
+		if i > 0 && size > maxBatchBytes {
+			es = es[:i]
+			break
+		}
 		es[i] = s.filter(e)
 	}
 	writeJSON(w, 200, JournalResponse{Entries: es, Head: head, Epoch: role.Epoch})
