@@ -3,7 +3,7 @@
 
 -- Key/value state of this region's follower (bootstrap phase, snapshot
 -- position, last refresh of snapshot-policy kinds).
-CREATE TABLE replication_state (
+CREATE TABLE IF NOT EXISTS replication_state (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
@@ -11,7 +11,7 @@ CREATE TABLE replication_state (
 -- Artifacts a bootstrapping secondary still has to fetch; filled in the
 -- same transaction as the snapshot's metadata, emptied as blobs arrive, so
 -- a killed bootstrap resumes where it stopped.
-CREATE TABLE replication_blobs (
+CREATE TABLE IF NOT EXISTS replication_blobs (
     path   TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL,
     size   BIGINT NOT NULL
@@ -21,7 +21,7 @@ CREATE TABLE replication_blobs (
 -- replication can be tested before the tracking and registry ops land. The
 -- ops are reachable over HTTP only when TANDEM_TEST_OPS=1. Harmless: nothing
 -- else reads this table.
-CREATE TABLE test_notes (
+CREATE TABLE IF NOT EXISTS test_notes (
     kind        TEXT NOT NULL,
     key         TEXT NOT NULL,
     value       TEXT NOT NULL,
