@@ -101,7 +101,7 @@ func MLflowName(code string) string {
 // matching the status MLflow's server uses for the corresponding MLflow name.
 func HTTPStatus(code string) int {
 	switch code {
-	case EINVALID, EEXISTS, ECONFLICT, EINVALIDSTATE:
+	case EINVALID, EEXISTS, ECONFLICT:
 		return 400
 	case ENOTFOUND:
 		return 404
@@ -115,7 +115,7 @@ func HTTPStatus(code string) int {
 		return 401
 	case EFORBIDDEN:
 		return 403
-	default:
+	default: // EINTERNAL, and EINVALIDSTATE: MLflow answers INVALID_STATE with 500
 		return 500
 	}
 }

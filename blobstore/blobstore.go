@@ -150,6 +150,36 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// DeletePrefix removes every object whose key starts with prefix (which
+// must end with "/"). Used to clean staging areas such as multipart parts.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	if !strings.HasSuffix(prefix, "/") {
+		return tandem.Errorf(tandem.EINVALID, "delete prefix %q: must end with /", prefix)
+	}
+	if err := CheckPath(strings.TrimSuffix(prefix, "/")); err != nil {
+		return err
+	}
+	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			if s.root != "" {
+				// Folders are not objects: drop the emptied folder too.
+				os.Remove(filepath.Join(s.root, filepath.FromSlash(prefix)))
+			}
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("delete prefix %s: %w", prefix, err)
+		}
+		if obj.IsDir {
+			continue
+		}
+		if err := s.Delete(ctx, obj.Key); err != nil {
+			return err
+		}
+	}
+}
+
 // Digest reads key and returns its size and SHA-256.
 func (s *Store) Digest(ctx context.Context, key string) (tandem.BlobRef, error) {
 	r, err := s.Open(ctx, key)
@@ -167,7 +197,8 @@ func (s *Store) Digest(ctx context.Context, key string) (tandem.BlobRef, error) 
 
 // CheckPath validates a storage key or an artifact path relative to a run's
 // artifact root: not empty, relative, no "." or ".." segments, no
-// backslashes, no NUL or control characters, valid UTF-8, at most 1024 bytes.
+// backslashes, no '#' (MLflow rejects it too), no NUL or control
+// characters, valid UTF-8, at most 1024 bytes.
 func CheckPath(p string) error {
 	bad := func(why string) error {
 		return tandem.Errorf(tandem.EINVALID, "invalid artifact path %q: %s", p, why)
@@ -183,6 +214,8 @@ func CheckPath(p string) error {
 		return bad("absolute paths are not allowed")
 	case strings.Contains(p, "\\"):
 		return bad("backslashes are not allowed")
+	case strings.Contains(p, "#"):
+		return bad("'#' is not allowed")
 	case len(p) >= 2 && p[1] == ':':
 		return bad("drive letters are not allowed")
 	}

@@ -37,6 +37,7 @@ type Server struct {
 	Log    *slog.Logger
 	mux    *http.ServeMux
 	prefix []string
+	art    *artifactState // artifacts.go
 }
 
 // New returns a Server with every route registered.

@@ -149,7 +149,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
-	r.handler = replication.NewFrontend(r.Replication, r.mux)
+	// The frontend is outermost: role headers on every response, and writes
+	// leave a secondary before anything else runs.
+	r.handler = replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))
 	return r, nil
 }
 

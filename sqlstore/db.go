@@ -238,7 +238,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migrate %s: %w", names[i], err)
 		}
-		s.log.Info("applied migration", "name", names[i])
+		s.log.Debug("applied migration", "name", names[i])
 	}
 	return nil
 }

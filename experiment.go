@@ -1,0 +1,103 @@
+package tandem
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Lifecycle stages of experiments and runs, as MLflow names them.
+const (
+	LifecycleActive  = "active"
+	LifecycleDeleted = "deleted"
+)
+
+// DefaultExperimentID is the experiment every workspace has from the start,
+// named DefaultExperimentName, as in MLflow.
+const (
+	DefaultExperimentID   = "0"
+	DefaultExperimentName = "Default"
+)
+
+// MLflow's limits on experiments (mlflow/utils/validation.py).
+const (
+	MaxExperimentNameLength   = 500
+	MaxExperimentTagKeyLength = 250
+	MaxExperimentTagValLength = 20000
+	MaxArtifactLocationLength = 2048
+)
+
+// Experiment groups runs. IDs are decimal integers written as strings,
+// allocated in increasing order like MLflow's SQL store.
+type Experiment struct {
+	ExperimentID     string `json:"experiment_id"`
+	Name             string `json:"name"`
+	ArtifactLocation string `json:"artifact_location"`
+	LifecycleStage   string `json:"lifecycle_stage"`
+	LastUpdateTime   int64  `json:"last_update_time"`
+	CreationTime     int64  `json:"creation_time"`
+	Tags             []Tag  `json:"tags,omitempty"`
+}
+
+// Tag is a key/value pair on an experiment, a run or a dataset input.
+type Tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+var experimentIDRe = regexp.MustCompile(`^[a-zA-Z0-9][\w\-]{0,63}$`)
+
+// ValidateExperimentID rejects ids MLflow rejects (EINVALID).
+func ValidateExperimentID(id string) error {
+	if !experimentIDRe.MatchString(id) {
+		return Errorf(EINVALID, "Invalid experiment ID: '%s'", id)
+	}
+	return nil
+}
+
+// ValidateExperimentName checks an experiment name as MLflow does: not
+// empty, at most MaxExperimentNameLength characters (EINVALID).
+func ValidateExperimentName(name string) error {
+	if name == "" {
+		return Errorf(EINVALID, "Invalid experiment name: '%s'", name)
+	}
+	if n := len([]rune(name)); n > MaxExperimentNameLength {
+		return Errorf(EINVALID, "'name' exceeds the maximum length of %d characters", MaxExperimentNameLength)
+	}
+	return nil
+}
+
+// ValidateExperimentTag checks an experiment tag's key and value (EINVALID).
+func ValidateExperimentTag(key, value string) error {
+	if err := validateEntityName(key, "key", "Tag"); err != nil {
+		return err
+	}
+	if len([]rune(key)) > MaxExperimentTagKeyLength {
+		return Errorf(EINVALID, "'key' exceeds the maximum length of %d characters", MaxExperimentTagKeyLength)
+	}
+	if len([]rune(value)) > MaxExperimentTagValLength {
+		return Errorf(EINVALID, "'value' exceeds the maximum length of %d characters", MaxExperimentTagValLength)
+	}
+	return nil
+}
+
+// ExperimentArtifactLocation is where a new experiment's artifacts go when
+// the client names no location: the artifact proxy's URI scheme.
+func ExperimentArtifactLocation(id string) string {
+	return fmt.Sprintf("mlflow-artifacts:/%s", id)
+}
+
+// ValidateArtifactLocation checks a client-given experiment artifact
+// location as MLflow's server does: not a runs:/ URI, no fragment, at most
+// MaxArtifactLocationLength characters (EINVALID).
+func ValidateArtifactLocation(loc string) error {
+	switch {
+	case strings.HasPrefix(loc, "runs:"):
+		return Errorf(EINVALID, "Artifact location cannot be a runs:/ URI. Given: '%s'", loc)
+	case strings.Contains(loc, "#"):
+		return Errorf(EINVALID, "'artifact_location' URL can't include fragments or params.")
+	case len(loc) > MaxArtifactLocationLength:
+		return Errorf(EINVALID, "Invalid artifact path length. The length of the artifact path cannot be greater than %d characters.", MaxArtifactLocationLength)
+	}
+	return nil
+}

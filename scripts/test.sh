@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# THE one command that runs every test of tandem:
+#
+#   bash scripts/test.sh
+#
+# 1. starts PostgreSQL and versitygw on loopback (scripts/services.sh),
+# 2. creates or reuses the Python venv python/.venv with the pinned stock
+#    mlflow client and pytest,
+# 3. go vet, gofmt check, go test ./... (fuzz seed corpora run as ordinary
+#    tests),
+# 4. builds the tandem binary and runs the MLflow conformance suite
+#    (python/tests) against three targets: tandem on SQLite + folder, tandem on
+#    PostgreSQL + S3 (versitygw), and the stock `mlflow server`,
+# 5. prints a summary and exits non-zero if any step failed.
+#
+# Works on a fresh Debian machine as root with Go, Python 3.11 and access to
+# the package registries. Environment knobs:
+#   TARGETS="sqlite postgres mlflow"   conformance targets to run
+#   SKIP_GO=1                          skip vet/gofmt/go test
+#   PYTEST_ARGS="-k search"            extra pytest arguments
+#   GO_TEST_TIMEOUT=10m                per-package go test timeout
+# The whole script is one { } block so bash reads it completely before running
+# it: editing the file while a run is in progress cannot derail that run.
+{
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+TARGETS=${TARGETS:-"sqlite postgres mlflow"}
+GO_TEST_TIMEOUT=${GO_TEST_TIMEOUT:-10m}
+PYTEST_ARGS=${PYTEST_ARGS:-}
+out=$root/.tandem/test
+mkdir -p "$out"
+
+declare -a names=() results=() times=()
+failed=0
+
+step_begin() { step_name=$1; step_t0=$(date +%s); echo; echo "==== $1"; }
+step_end() { # status
+  local rc=$1 dt=$(( $(date +%s) - step_t0 )) res=ok
+  if [ "$rc" -ne 0 ]; then res="FAIL (exit $rc)"; failed=1; fi
+  names+=("$step_name"); results+=("$res"); times+=("${dt}s")
+  echo "==== $step_name: $res in ${dt}s"
+}
+
+summary() {
+  echo
+  echo "================ summary ================"
+  local i
+  for i in "${!names[@]}"; do
+    printf '  %-34s %-16s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+  done
+  echo "  logs: $out"
+  if [ "$failed" -ne 0 ]; then echo "RESULT: FAILED"; else echo "RESULT: all passed"; fi
+}
+
+t_start=$(date +%s)
+
+# --- services -------------------------------------------------------------
+step_begin "services (postgres, versitygw)"
+if bash scripts/services.sh start >"$out/services.env" 2>"$out/services.log"; then
+  # shellcheck disable=SC1091
+  source "$out/services.env"
+  step_end 0
+else
+  cat "$out/services.log" >&2
+  step_end 1
+fi
+
+# --- python venv ----------------------------------------------------------
+step_begin "python venv"
+venv=$root/python/.venv
+req=$root/python/requirements.txt
+stamp=$venv/.requirements.sha256
+venv_rc=0
+want=$( (cat "$req"; python3 --version) | sha256sum | cut -d' ' -f1)
+make_venv() {
+  rm -rf "$venv"
+  python3 -m venv "$venv" && "$venv/bin/python" -m pip --version >/dev/null
+}
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  {
+    if ! make_venv; then
+      # Debian's python3 needs its venv package for ensurepip
+      echo "installing python3-venv"
+      if [ ! -f /tmp/.tandem-apt-updated ]; then apt-get update -qq && touch /tmp/.tandem-apt-updated; fi
+      pyver=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${pyver}-venv" ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      make_venv
+    fi &&
+      "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" &&
+      echo "$want" >"$stamp"
+  } >"$out/venv.log" 2>&1 || venv_rc=$?
+  [ "$venv_rc" -ne 0 ] && tail -30 "$out/venv.log"
+else
+  echo "reusing $venv"
+fi
+step_end $venv_rc
+
+# --- Go checks ------------------------------------------------------------
+if [ -z "${SKIP_GO:-}" ]; then
+  step_begin "go vet"
+  go vet ./... 2>&1 | tee "$out/vet.log"
+  step_end "${PIPESTATUS[0]}"
+
+  step_begin "gofmt"
+  unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './python/*'))
+  if [ -n "$unformatted" ]; then echo "not gofmt'ed:"; echo "$unformatted"; step_end 1; else step_end 0; fi
+
+  step_begin "go test"
+  # -fuzz is not given: each Fuzz target runs its seed corpus (f.Add and
+  # testdata/fuzz) as ordinary tests. -p 2 matches the two-core CI machine.
+  go test -p 2 -count=1 -timeout "$GO_TEST_TIMEOUT" ./... 2>&1 | tee "$out/gotest.log"
+  step_end "${PIPESTATUS[0]}"
+fi
+
+# --- tandem binary --------------------------------------------------------
+step_begin "build tandem"
+bin=$root/.tandem/bin/tandem
+mkdir -p "$(dirname "$bin")"
+go build -o "$bin" ./cmd/tandem
+step_end $?
+
+# --- conformance suite ----------------------------------------------------
+for target in $TARGETS; do
+  step_begin "conformance: $target"
+  if [ ! -x "$venv/bin/python" ] || { [ "$target" != mlflow ] && [ ! -x "$bin" ]; }; then
+    echo "skipped: venv or binary missing"; step_end 1; continue
+  fi
+  # shellcheck disable=SC2086
+  (cd python && TANDEM_TARGET=$target TANDEM_BIN=$bin TANDEM_SERVER_LOG="$out/server-$target.log" "$venv/bin/python" -m pytest \
+    -p no:cacheprovider -q --durations=5 --junitxml="$out/pytest-$target.xml" $PYTEST_ARGS) \
+    2>&1 | tee "$out/pytest-$target.log" | grep -E '^(FAILED|ERROR)|passed|failed|error'
+  rc=${PIPESTATUS[0]}
+  # exit 5: no tests collected (e.g. PYTEST_ARGS selected nothing): not a failure
+  [ "$rc" -eq 5 ] && { echo "no tests collected"; rc=0; }
+  step_end "$rc"
+done
+
+summary
+echo "total: $(( $(date +%s) - t_start ))s"
+exit $failed
+}

@@ -1,0 +1,315 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tandemml/tandem"
+)
+
+// ViewType selects runs or experiments by lifecycle stage.
+type ViewType int
+
+// View types, numbered as MLflow's proto enum.
+const (
+	ActiveOnly  ViewType = 1
+	DeletedOnly ViewType = 2
+	AllStages   ViewType = 3
+)
+
+func (v ViewType) stages() []any {
+	switch v {
+	case DeletedOnly:
+		return []any{tandem.LifecycleDeleted}
+	case AllStages:
+		return []any{tandem.LifecycleActive, tandem.LifecycleDeleted}
+	default:
+		return []any{tandem.LifecycleActive}
+	}
+}
+
+// Search limits, as MLflow's server.
+const (
+	SearchMaxResultsDefault   = 1000
+	SearchMaxResultsThreshold = 50000
+)
+
+// SearchRunsInput is a SearchRuns request.
+type SearchRunsInput struct {
+	ExperimentIDs []string
+	Filter        string
+	ViewType      ViewType
+	MaxResults    int // 0 means SearchMaxResultsDefault
+	OrderBy       []string
+	PageToken     string
+}
+
+// run attributes: filter/order name -> column, and whether it is numeric.
+var runAttributes = map[string]struct {
+	col     string
+	numeric bool
+}{
+	"run_id":       {"r.run_id", false},
+	"run_name":     {"r.name", false},
+	"user_id":      {"r.user_id", false},
+	"status":       {"r.status", false},
+	"artifact_uri": {"r.artifact_uri", false},
+	"start_time":   {"r.start_time", true},
+	"end_time":     {"r.end_time", true},
+}
+
+func runAttributeAlias(k string) string {
+	switch k {
+	case "created", "Created":
+		return "start_time"
+	case "run name", "Run name", "Run Name":
+		return "run_name"
+	}
+	return k
+}
+
+var numericOps = map[string]bool{"=": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true}
+
+// compileRunFilter turns a filter into SQL conditions on runs r, with their
+// arguments. Everything the user wrote is a bound argument.
+func compileRunFilter(d Dialect, filter string) (string, []any, error) {
+	clauses, err := parseFilter(filter)
+	if err != nil {
+		return "", nil, err
+	}
+	var conds []string
+	var args []any
+	for _, c := range clauses {
+		cond, err := runCondition(d, c, &args)
+		if err != nil {
+			return "", nil, err
+		}
+		conds = append(conds, cond)
+	}
+	return strings.Join(conds, " AND "), args, nil
+}
+
+func runCondition(d Dialect, c clause, args *[]any) (string, error) {
+	stringOps := map[string]bool{"=": true, "!=": true, "LIKE": true, "ILIKE": true}
+	switch c.Type {
+	case entMetric:
+		if !numericOps[c.Op] {
+			return "", invalidFilter("Invalid comparator '%s' not one of '['!=', '<', '<=', '=', '>', '>=']'", c.Op)
+		}
+		if !c.IsNum {
+			return "", invalidFilter("Expected numeric value type for metric. Found %s", c.Str)
+		}
+		*args = append(*args, c.Key, c.Num)
+		cmp := "m.value " + c.Op + " ? AND m.is_nan = 0"
+		if c.Op == "!=" {
+			cmp = "(m.value != ? OR m.is_nan = 1)"
+		}
+		return "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id AND m.key = ? AND " + cmp + ")", nil
+	case entParam, entTag:
+		table := "params"
+		if c.Type == entTag {
+			table = "tags"
+		}
+		switch {
+		case c.Op == "IS NULL" || c.Op == "IS NOT NULL":
+			*args = append(*args, c.Key)
+			q := "EXISTS (SELECT 1 FROM " + table + " x WHERE x.run_id = r.run_id AND x.key = ?)"
+			if c.Op == "IS NULL" {
+				q = "NOT " + q
+			}
+			return q, nil
+		case !stringOps[c.Op]:
+			return "", invalidFilter("Invalid comparator '%s' not one of '['!=', '=', 'ILIKE', 'IS NOT NULL', 'IS NULL', 'LIKE']'", c.Op)
+		case !c.quoted:
+			return "", invalidFilter("Expected a quoted string value for %s. Got value %s", c.Type, c.Str)
+		}
+		*args = append(*args, c.Key)
+		return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.run_id = r.run_id AND x.key = ? AND " + strCompare(d, "x.value", c, args) + ")", nil
+	case entAttribute:
+		key := runAttributeAlias(c.Key)
+		a, ok := runAttributes[key]
+		if !ok {
+			return "", invalidFilter("Invalid attribute key '%s' specified. Valid keys are '%s'", c.Key, "['artifact_uri', 'end_time', 'run_id', 'run_name', 'start_time', 'status', 'user_id']")
+		}
+		if a.numeric {
+			if !numericOps[c.Op] {
+				return "", invalidFilter("Invalid comparator '%s' not one of '['!=', '<', '<=', '=', '>', '>=']'", c.Op)
+			}
+			if !c.IsNum || c.Num != float64(int64(c.Num)) {
+				return "", invalidFilter("Expected numeric value type for numeric attribute: %s. Found %s", key, c.Str)
+			}
+			*args = append(*args, int64(c.Num))
+			return a.col + " " + c.Op + " ?", nil
+		}
+		if (c.Op == "IN" || c.Op == "NOT IN") && key != "run_id" {
+			return "", invalidFilter("Invalid comparator '%s' for attribute '%s'; IN is supported for run_id only", c.Op, key)
+		}
+		if !stringOps[c.Op] && c.Op != "IN" && c.Op != "NOT IN" {
+			return "", invalidFilter("Invalid comparator '%s' not one of '['!=', '=', 'ILIKE', 'IN', 'LIKE', 'NOT IN']'", c.Op)
+		}
+		if c.Op != "IN" && c.Op != "NOT IN" && !c.quoted {
+			return "", invalidFilter("Expected a quoted string value for attributes. Got value %s", c.Str)
+		}
+		return strCompare(d, a.col, c, args), nil
+	case entDataset:
+		if !stringOps[c.Op] && c.Op != "IN" && c.Op != "NOT IN" {
+			return "", invalidFilter("Invalid comparator '%s' not one of '['!=', '=', 'ILIKE', 'IN', 'LIKE', 'NOT IN']'", c.Op)
+		}
+		if c.Op != "IN" && c.Op != "NOT IN" && !c.quoted {
+			return "", invalidFilter("Expected a quoted string value for dataset attributes. Got value %s", c.Str)
+		}
+		base := "EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id"
+		where := " WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id = r.run_id AND "
+		switch c.Key {
+		case "name":
+			return base + where + strCompare(d, "d.name", c, args) + ")", nil
+		case "digest":
+			return base + where + strCompare(d, "d.digest", c, args) + ")", nil
+		case "context":
+			return base + " JOIN input_tags t ON t.input_uuid = i.input_uuid AND t.name = 'mlflow.data.context'" + where + strCompare(d, "t.value", c, args) + ")", nil
+		}
+		return "", invalidFilter("Invalid dataset key '%s' specified. Valid keys are '['context', 'digest', 'name']'", c.Key)
+	}
+	return "", invalidFilter("Invalid search expression type '%s'", c.Type)
+}
+
+// compileRunOrder returns the LEFT JOINs (with their arguments) and the
+// ORDER BY list for order_by clauses, with MLflow's rules: missing values
+// last (NaN metrics before missing ones), then start_time DESC unless
+// ordered by it, then run_id.
+func compileRunOrder(orderBy []string) (joins string, joinArgs []any, order string, err error) {
+	var parts []string
+	seen := map[string]bool{}
+	byStart := false
+	for i, ob := range orderBy {
+		o, err := parseOrderBy(ob)
+		if err != nil {
+			return "", nil, "", err
+		}
+		dir := " ASC"
+		if !o.Asc {
+			dir = " DESC"
+		}
+		id := o.Type + "\x00" + o.Key
+		if seen[id] {
+			return "", nil, "", invalidFilter("`order_by` contains duplicate fields: %v", orderBy)
+		}
+		seen[id] = true
+		alias := "o" + strconv.Itoa(i)
+		switch o.Type {
+		case entAttribute:
+			key := runAttributeAlias(o.Key)
+			a, ok := runAttributes[key]
+			if !ok {
+				return "", nil, "", invalidFilter("Invalid attribute key '%s' specified. Valid keys are '%s'", o.Key, "['artifact_uri', 'end_time', 'run_id', 'run_name', 'start_time', 'status', 'user_id']")
+			}
+			if key == "start_time" {
+				byStart = true
+			}
+			parts = append(parts, "CASE WHEN "+a.col+" IS NULL THEN 1 ELSE 0 END", a.col+dir)
+		case entMetric:
+			joins += " LEFT JOIN latest_metrics " + alias + " ON " + alias + ".run_id = r.run_id AND " + alias + ".key = ?"
+			joinArgs = append(joinArgs, o.Key)
+			parts = append(parts, "CASE WHEN "+alias+".is_nan = 1 THEN 1 WHEN "+alias+".value IS NULL THEN 2 ELSE 0 END", alias+".value"+dir)
+		case entParam, entTag:
+			table := "params"
+			if o.Type == entTag {
+				table = "tags"
+			}
+			joins += " LEFT JOIN " + table + " " + alias + " ON " + alias + ".run_id = r.run_id AND " + alias + ".key = ?"
+			joinArgs = append(joinArgs, o.Key)
+			parts = append(parts, "CASE WHEN "+alias+".value IS NULL THEN 1 ELSE 0 END", alias+".value"+dir)
+		default:
+			return "", nil, "", invalidFilter("Invalid order_by entity type '%s'", o.Type)
+		}
+	}
+	if !byStart {
+		parts = append(parts, "r.start_time DESC")
+	}
+	parts = append(parts, "r.run_id ASC")
+	return joins, joinArgs, strings.Join(parts, ", "), nil
+}
+
+// SearchRuns returns one page of the runs of the given experiments that
+// match the filter, in order, and the next page token ("" at the end).
+// Bad filters, order_by or tokens are EINVALID; nothing is loaded beyond
+// the page.
+func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.Run, string, error) {
+	max := in.MaxResults
+	if max == 0 {
+		max = SearchMaxResultsDefault
+	}
+	if max < 0 || max > SearchMaxResultsThreshold {
+		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value for request parameter max_results. It must be at most %d, but got value %d", SearchMaxResultsThreshold, max)
+	}
+	off, err := decodePageToken(in.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	where, whereArgs, err := compileRunFilter(s.dialect, in.Filter)
+	if err != nil {
+		return nil, "", err
+	}
+	joins, joinArgs, order, err := compileRunOrder(in.OrderBy)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, id := range in.ExperimentIDs {
+		if err := checkExperimentID(id); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(in.ExperimentIDs) == 0 {
+		return nil, "", nil
+	}
+	var args []any
+	args = append(args, joinArgs...)
+	exps := make([]any, len(in.ExperimentIDs))
+	for i, e := range in.ExperimentIDs {
+		exps[i] = e
+	}
+	args = append(args, exps...)
+	stages := in.ViewType.stages()
+	args = append(args, stages...)
+	q := `SELECT r.run_id FROM runs r` + joins +
+		` WHERE r.experiment_id IN (` + placeholders(len(exps)) + `) AND r.lifecycle_stage IN (` + placeholders(len(stages)) + `)`
+	if where != "" {
+		q += " AND " + where
+		args = append(args, whereArgs...)
+	}
+	q += ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	args = append(args, max+1, off)
+	var runs []*tandem.Run
+	next := ""
+	err = s.ReadTx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("search runs: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("search runs: %w", err)
+		}
+		if len(ids) > max {
+			ids = ids[:max]
+			next = encodePageToken(off + max)
+		}
+		runs, err = loadRuns(ctx, tx, ids)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return runs, next, nil
+}

@@ -1,0 +1,246 @@
+package sqlstore_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/sqlstore"
+)
+
+// searchFixture makes runs a, b, c (started 1, 2, 3) in a new experiment.
+func searchFixture(t *testing.T, s *sqlstore.Store) (string, map[string]string) {
+	ctx := context.Background()
+	exp, err := s.CreateExperiment(ctx, "search", "", nil)
+	must(t, err)
+	ids := map[string]string{}
+	type spec struct {
+		name    string
+		start   int64
+		metrics []tandem.Metric
+		params  []tandem.Param
+		tags    []tandem.Tag
+	}
+	specs := []spec{
+		{"a", 1, []tandem.Metric{{Key: "acc", Value: 0.5}, {Key: "my loss", Value: 3}}, []tandem.Param{{Key: "model", Value: "CNN"}}, []tandem.Tag{{Key: "team", Value: "Blue"}}},
+		{"b", 2, []tandem.Metric{{Key: "acc", Value: 0.9}}, []tandem.Param{{Key: "model", Value: "rnn"}, {Key: "lr", Value: "0.1"}}, []tandem.Tag{{Key: "team", Value: "blue"}}},
+		{"c", 3, nil, nil, []tandem.Tag{{Key: "x.y", Value: "z"}}},
+	}
+	for _, sp := range specs {
+		id, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, RunName: sp.name, StartTime: sp.start, UserID: "u-" + sp.name})
+		must(t, err)
+		ids[sp.name] = id
+		if len(sp.metrics)+len(sp.params)+len(sp.tags) > 0 {
+			must(t, s.LogBatch(ctx, id, sp.metrics, sp.params, sp.tags))
+		}
+	}
+	must(t, s.LogInputs(ctx, ids["a"], []tandem.DatasetInput{{Tags: []tandem.Tag{{Key: "mlflow.data.context", Value: "training"}},
+		Dataset: tandem.Dataset{Name: "iris", Digest: "d1", SourceType: "local", Source: "{}"}}}, nil))
+	st := "FINISHED"
+	end := int64(10)
+	must(t, s.UpdateRun(ctx, ids["b"], &st, &end, nil))
+	return exp, ids
+}
+
+func TestSearchRunsFilters(t *testing.T) {
+	for name, s := range openStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			exp, ids := searchFixture(t, s)
+			names := map[string]string{}
+			for n, id := range ids {
+				names[id] = n
+			}
+			search := func(filter string, order ...string) string {
+				t.Helper()
+				runs, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, Filter: filter, OrderBy: order})
+				if err != nil {
+					t.Fatalf("%q: %v", filter, err)
+				}
+				var out []string
+				for _, r := range runs {
+					out = append(out, names[r.Info.RunID])
+				}
+				return strings.Join(out, ",")
+			}
+			cases := []struct{ filter, want string }{
+				{"", "c,b,a"},
+				{"metrics.acc > 0.6", "b"},
+				{"metrics.acc >= 0.5 and metrics.acc <= 0.5", "a"},
+				{"metrics.acc != 0.5", "b"},
+				{"metrics.`my loss` = 3", "a"},
+				{`metrics."my loss" < 4`, "a"},
+				{"params.model = 'CNN'", "a"},
+				{`params.model = "rnn"`, "b"},
+				{"params.model LIKE 'c%'", ""},
+				{"params.model ILIKE 'c%'", "a"},
+				{"params.model != 'CNN'", "b"},
+				{"params.lr IS NULL", "c,a"},
+				{"params.lr IS NOT NULL", "b"},
+				{"tags.team = 'blue'", "b"},
+				{"tags.team ILIKE 'BLUE'", "b,a"},
+				{"tags.team LIKE 'Bl_e'", "a"},
+				{"tags.`x.y` = 'z'", "c"},
+				{"tags.x.y = 'z'", "c"},
+				{"attributes.run_name = 'b'", "b"},
+				{"run_name LIKE '%'", "c,b,a"},
+				{"`Run name` = 'a'", "a"},
+				{"attributes.status = 'FINISHED'", "b"},
+				{"status != 'FINISHED'", "c,a"},
+				{"attributes.start_time > 1", "c,b"},
+				{"created >= 3", "c"},
+				{"attributes.end_time = 10", "b"},
+				{"attributes.user_id = 'u-c'", "c"},
+				{"attributes.run_id IN ('" + ids["a"] + "', '" + ids["c"] + "')", "c,a"},
+				{"attributes.run_id NOT IN ('" + ids["a"] + "')", "c,b"},
+				{"attributes.artifact_uri LIKE 'mlflow-artifacts:%'", "c,b,a"},
+				{"datasets.name = 'iris'", "a"},
+				{"datasets.digest IN ('d1', 'd2')", "a"},
+				{"datasets.context = 'training'", "a"},
+				{"dataset.context = 'eval'", ""},
+				{"metrics.acc > 0.1 AND params.model = 'rnn' AND tags.team = 'blue'", "b"},
+			}
+			for _, c := range cases {
+				if got := search(c.filter); got != c.want {
+					t.Errorf("filter %q: got %q; want %q", c.filter, got, c.want)
+				}
+			}
+			// Ordering: missing values last in both directions; default
+			// start_time DESC as a tie-breaker.
+			orders := []struct {
+				order []string
+				want  string
+			}{
+				{[]string{"metrics.acc DESC"}, "b,a,c"},
+				{[]string{"metrics.acc ASC"}, "a,b,c"},
+				{[]string{"metrics.acc"}, "a,b,c"},
+				{[]string{"params.model"}, "a,b,c"},
+				{[]string{"params.lr DESC"}, "b,c,a"},
+				{[]string{"tags.team DESC"}, "b,a,c"},
+				{[]string{"attributes.start_time ASC"}, "a,b,c"},
+				{[]string{"start_time DESC"}, "c,b,a"},
+				{[]string{"attributes.end_time"}, "b,c,a"},
+				{[]string{"attributes.run_name DESC"}, "c,b,a"},
+				{[]string{"metrics.`my loss` DESC", "start_time ASC"}, "a,b,c"},
+			}
+			for _, o := range orders {
+				if got := search("", o.order...); got != o.want {
+					t.Errorf("order %v: got %q; want %q", o.order, got, o.want)
+				}
+			}
+			bad := []string{
+				"metrics.acc > 'x'", "metrics.acc LIKE '1'", "params.model > 'a'", "params.model = 1",
+				"foo.bar = 'x'", "attributes.nope = 'x'", "attributes.status IN ('a')", "start_time = 'x'",
+				"metrics.acc > 1 OR metrics.acc < 0", "metrics.acc >", "metrics.acc = 1 AND", "params.model = 'unterminated",
+				"tags.t IS 'x'", "metrics.acc IS NULL", "datasets.nope = 'x'", "attributes.run_id IN ()", "(metrics.acc > 1)",
+				"metrics.acc <> 1", "metrics.acc == 1",
+			}
+			for _, f := range bad {
+				_, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, Filter: f})
+				if tandem.ErrorCode(err) != tandem.EINVALID {
+					t.Errorf("filter %q: err = %v; want EINVALID", f, err)
+				}
+			}
+			for _, o := range []string{"metrics.acc sideways", "nope", "datasets.name", "metrics.acc DESC extra"} {
+				_, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, OrderBy: []string{o}})
+				if tandem.ErrorCode(err) != tandem.EINVALID {
+					t.Errorf("order_by %q: err = %v; want EINVALID", o, err)
+				}
+			}
+			_, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, OrderBy: []string{"metrics.acc", "metrics.acc DESC"}})
+			wantCode(t, err, tandem.EINVALID)
+			// Pagination walks every run exactly once; bad tokens are EINVALID.
+			var seen []string
+			tok := ""
+			for {
+				runs, next, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, MaxResults: 2, PageToken: tok})
+				must(t, err)
+				for _, r := range runs {
+					seen = append(seen, names[r.Info.RunID])
+				}
+				if next == "" {
+					break
+				}
+				tok = next
+			}
+			if strings.Join(seen, ",") != "c,b,a" {
+				t.Fatalf("paged: %v", seen)
+			}
+			for _, tok := range []string{"!!", "bm90IGpzb24=", "eyJvZmZzZXQiOiAtMX0=", "eyJvZmZzZXQiOiAieCJ9"} {
+				_, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, PageToken: tok})
+				wantCode(t, err, tandem.EINVALID)
+			}
+			// View types.
+			must(t, s.DeleteRun(ctx, ids["c"]))
+			if got := search(""); got != "b,a" {
+				t.Fatalf("active only: %s", got)
+			}
+			runs, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, ViewType: sqlstore.DeletedOnly})
+			must(t, err)
+			if len(runs) != 1 || runs[0].Info.RunID != ids["c"] {
+				t.Fatalf("deleted only: %v", runs)
+			}
+		})
+	}
+}
+
+func TestSearchExperiments(t *testing.T) {
+	for name, s := range openStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for i, n := range []string{"alpha", "Beta", "gamma"} {
+				id, err := s.CreateExperiment(ctx, n, "", []tandem.Tag{{Key: "i", Value: string(rune('0' + i))}})
+				must(t, err)
+				if n == "gamma" {
+					must(t, s.DeleteExperiment(ctx, id))
+				}
+			}
+			search := func(in sqlstore.SearchExperimentsInput) string {
+				t.Helper()
+				es, _, err := s.SearchExperiments(ctx, in)
+				must(t, err)
+				var out []string
+				for _, e := range es {
+					out = append(out, e.Name)
+				}
+				return strings.Join(out, ",")
+			}
+			cases := []struct {
+				in   sqlstore.SearchExperimentsInput
+				want string
+			}{
+				{sqlstore.SearchExperimentsInput{OrderBy: []string{"experiment_id"}}, "Default,alpha,Beta"},
+				{sqlstore.SearchExperimentsInput{OrderBy: []string{"name ASC"}}, "Beta,Default,alpha"},
+				{sqlstore.SearchExperimentsInput{Filter: "name LIKE 'a%'"}, "alpha"},
+				{sqlstore.SearchExperimentsInput{Filter: "name ILIKE 'b%'"}, "Beta"},
+				{sqlstore.SearchExperimentsInput{Filter: "tags.i = '1'"}, "Beta"},
+				{sqlstore.SearchExperimentsInput{Filter: "tags.i IS NULL"}, "Default"},
+				{sqlstore.SearchExperimentsInput{Filter: "creation_time > 0", OrderBy: []string{"experiment_id DESC"}}, "Beta,alpha,Default"},
+				{sqlstore.SearchExperimentsInput{Filter: "experiment_id IN ('1', '3')", ViewType: sqlstore.AllStages, OrderBy: []string{"experiment_id"}}, "alpha,gamma"},
+				{sqlstore.SearchExperimentsInput{ViewType: sqlstore.DeletedOnly}, "gamma"},
+			}
+			for _, c := range cases {
+				if got := search(c.in); got != c.want {
+					t.Errorf("%+v: got %q; want %q", c.in, got, c.want)
+				}
+			}
+			es, next, err := s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"experiment_id"}})
+			must(t, err)
+			if len(es) != 2 || next == "" {
+				t.Fatalf("page 1: %d %q", len(es), next)
+			}
+			es, next, err = s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"experiment_id"}, PageToken: next})
+			must(t, err)
+			if len(es) != 1 || next != "" || es[0].Name != "Beta" {
+				t.Fatalf("page 2: %v %q", es, next)
+			}
+			for _, f := range []string{"nope = 'x'", "metrics.a > 1", "name > 'a'", "creation_time = 'x'", "experiment_id LIKE '1'"} {
+				_, _, err := s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{Filter: f})
+				if tandem.ErrorCode(err) != tandem.EINVALID {
+					t.Errorf("filter %q: err = %v", f, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,413 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/tandemml/tandem"
+)
+
+// GetExperiment returns an experiment with its tags, deleted or not
+// (ENOTFOUND when unknown).
+func (s *Store) GetExperiment(ctx context.Context, id string) (*tandem.Experiment, error) {
+	if err := checkExperimentID(id); err != nil {
+		return nil, err
+	}
+	es, err := loadExperiments(ctx, s.Reader(), `experiment_id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, notFoundExperiment(id)
+	}
+	return es[0], nil
+}
+
+// GetExperimentByName returns the experiment with that name, deleted or
+// not (ENOTFOUND when there is none).
+func (s *Store) GetExperimentByName(ctx context.Context, name string) (*tandem.Experiment, error) {
+	es, err := loadExperiments(ctx, s.Reader(), `name = ?`, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "Could not find experiment with name '%s'", name)
+	}
+	return es[0], nil
+}
+
+// loadExperiments reads the experiments matching where (with args), with
+// their tags.
+func loadExperiments(ctx context.Context, q Querier, where string, args ...any) ([]*tandem.Experiment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read experiments: %w", err)
+	}
+	var out []*tandem.Experiment
+	byID := map[string]*tandem.Experiment{}
+	for rows.Next() {
+		e := &tandem.Experiment{}
+		if err := rows.Scan(&e.ExperimentID, &e.Name, &e.ArtifactLocation, &e.LifecycleStage, &e.CreationTime, &e.LastUpdateTime); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, e)
+		byID[e.ExperimentID] = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	ids := make([]any, 0, len(out))
+	for _, e := range out {
+		ids = append(ids, e.ExperimentID)
+	}
+	trows, err := q.QueryContext(ctx, `SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN (`+placeholders(len(ids))+`) ORDER BY experiment_id, key`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("read experiment tags: %w", err)
+	}
+	defer trows.Close()
+	for trows.Next() {
+		var id string
+		var t tandem.Tag
+		if err := trows.Scan(&id, &t.Key, &t.Value); err != nil {
+			return nil, err
+		}
+		byID[id].Tags = append(byID[id].Tags, t)
+	}
+	return out, trows.Err()
+}
+
+// GetRun returns a run with its latest metrics, params, tags, inputs and
+// outputs (ENOTFOUND when unknown).
+func (s *Store) GetRun(ctx context.Context, runID string) (*tandem.Run, error) {
+	var runs []*tandem.Run
+	err := s.ReadTx(ctx, func(tx *Tx) error {
+		var err error
+		runs, err = loadRuns(ctx, tx, []string{runID})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, notFoundRun(runID)
+	}
+	return runs[0], nil
+}
+
+// runBatch bounds the ids of one IN (...) list.
+const runBatch = 500
+
+// loadRuns reads the runs with the given ids, in that order, skipping
+// unknown ids.
+func loadRuns(ctx context.Context, q Querier, ids []string) ([]*tandem.Run, error) {
+	byID := make(map[string]*tandem.Run, len(ids))
+	for start := 0; start < len(ids); start += runBatch {
+		chunk := ids[start:min(start+runBatch, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		in := `(` + placeholders(len(chunk)) + `)`
+		if err := loadRunChunk(ctx, q, in, args, byID); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*tandem.Run, 0, len(ids))
+	for _, id := range ids {
+		if r, ok := byID[id]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID map[string]*tandem.Run) error {
+	each := func(query string, scan func(rows *sql.Rows) error) error {
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("read runs: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	err := each(`SELECT run_id, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs WHERE run_id IN `+in, func(rows *sql.Rows) error {
+		r := &tandem.Run{}
+		var end sql.NullInt64
+		i := &r.Info
+		if err := rows.Scan(&i.RunID, &i.ExperimentID, &i.RunName, &i.UserID, &i.Status, &i.StartTime, &end, &i.ArtifactURI, &i.LifecycleStage); err != nil {
+			return err
+		}
+		i.RunUUID = i.RunID
+		if end.Valid {
+			v := end.Int64
+			i.EndTime = &v
+		}
+		byID[i.RunID] = r
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := each(`SELECT run_id, key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_id IN `+in+` ORDER BY run_id, key`, func(rows *sql.Rows) error {
+		var id string
+		var m tandem.Metric
+		var nan int
+		if err := rows.Scan(&id, &m.Key, &m.Value, &m.Timestamp, &m.Step, &nan); err != nil {
+			return err
+		}
+		if nan == 1 {
+			m.Value = math.NaN()
+		}
+		if r := byID[id]; r != nil {
+			r.Metrics = append(r.Metrics, m)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := each(`SELECT run_id, key, value FROM params WHERE run_id IN `+in+` ORDER BY run_id, key`, func(rows *sql.Rows) error {
+		var id string
+		var p tandem.Param
+		if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
+			return err
+		}
+		if r := byID[id]; r != nil {
+			r.Params = append(r.Params, p)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := each(`SELECT run_id, key, value FROM tags WHERE run_id IN `+in+` ORDER BY run_id, key`, func(rows *sql.Rows) error {
+		var id string
+		var t tandem.Tag
+		if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
+			return err
+		}
+		if r := byID[id]; r != nil {
+			r.Tags = append(r.Tags, t)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	type inputRef struct {
+		run   string
+		input string
+	}
+	var refs []inputRef
+	inputs := map[string]*tandem.DatasetInput{}
+	if err := each(`SELECT i.destination_id, i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile
+		FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id
+		WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id IN `+in+` ORDER BY i.destination_id, d.name, d.digest`, func(rows *sql.Rows) error {
+		var ref inputRef
+		var d tandem.Dataset
+		var schema, profile sql.NullString
+		if err := rows.Scan(&ref.run, &ref.input, &d.Name, &d.Digest, &d.SourceType, &d.Source, &schema, &profile); err != nil {
+			return err
+		}
+		d.Schema, d.Profile = schema.String, profile.String
+		refs = append(refs, ref)
+		inputs[ref.input] = &tandem.DatasetInput{Dataset: d}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(refs) > 0 {
+		iargs := make([]any, 0, len(refs))
+		for _, r := range refs {
+			iargs = append(iargs, r.input)
+		}
+		rows, err := q.QueryContext(ctx, `SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN (`+placeholders(len(iargs))+`) ORDER BY input_uuid, name`, iargs...)
+		if err != nil {
+			return fmt.Errorf("read input tags: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var t tandem.Tag
+			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
+				rows.Close()
+				return err
+			}
+			inputs[id].Tags = append(inputs[id].Tags, t)
+		}
+		rows.Close()
+		for _, ref := range refs {
+			if r := byID[ref.run]; r != nil {
+				r.Inputs = append(r.Inputs, *inputs[ref.input])
+			}
+		}
+	}
+	return each(`SELECT run_id, direction, model_id, step FROM run_models WHERE run_id IN `+in+` ORDER BY run_id, direction, model_id`, func(rows *sql.Rows) error {
+		var id, dir string
+		var m tandem.ModelIO
+		var step sql.NullInt64
+		if err := rows.Scan(&id, &dir, &m.ModelID, &step); err != nil {
+			return err
+		}
+		if step.Valid {
+			v := step.Int64
+			m.Step = &v
+		}
+		if r := byID[id]; r != nil {
+			if dir == "input" {
+				r.ModelIn = append(r.ModelIn, m)
+			} else {
+				r.Outputs = append(r.Outputs, m)
+			}
+		}
+		return nil
+	})
+}
+
+// MetricHistory returns a page of a metric's history ordered by (step,
+// timestamp, value), and the token of the next page ("" at the end).
+// maxResults <= 0 means everything from the token on, as MLflow's server
+// does when the client names no max_results.
+// An unknown run has an empty history, as in MLflow's SQL store.
+func (s *Store) MetricHistory(ctx context.Context, runID, key string, maxResults int, token string) ([]tandem.Metric, string, error) {
+	off, err := decodePageToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := maxResults
+	if limit <= 0 {
+		limit = 1 << 50
+	}
+	rows, err := s.Reader().QueryContext(ctx, `SELECT value, is_nan, timestamp, step FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp, value, is_nan LIMIT ? OFFSET ?`,
+		runID, key, limit+1, off)
+	if err != nil {
+		return nil, "", fmt.Errorf("read metric history: %w", err)
+	}
+	defer rows.Close()
+	var out []tandem.Metric
+	for rows.Next() {
+		m := tandem.Metric{Key: key}
+		var nan int
+		if err := rows.Scan(&m.Value, &nan, &m.Timestamp, &m.Step); err != nil {
+			return nil, "", err
+		}
+		if nan == 1 {
+			m.Value = math.NaN()
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodePageToken(off + limit)
+	}
+	return out, next, nil
+}
+
+// MetricWithRun is a metric point and the run it belongs to.
+type MetricWithRun struct {
+	tandem.Metric
+	RunID string
+}
+
+// MetricHistoryBulkInterval samples up to maxResults points per run of a
+// metric, evenly over the points in [startStep, endStep] (all steps when
+// both are nil), keeping the first and last; as MLflow's SQL store.
+// Unknown run ids contribute nothing.
+func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, maxResults int, startStep, endStep *int64) ([]MetricWithRun, error) {
+	if (startStep == nil) != (endStep == nil) {
+		return nil, tandem.Errorf(tandem.EINVALID, "If either start step or end step are specified, both must be specified.")
+	}
+	if startStep != nil && *startStep > *endStep {
+		return nil, tandem.Errorf(tandem.EINVALID, "end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *startStep, *endStep)
+	}
+	maxResults = max(1, maxResults)
+	var out []MetricWithRun
+	err := s.ReadTx(ctx, func(tx *Tx) error {
+		// Unknown runs have no points, as in MLflow.
+		for _, id := range runIDs {
+			where := `run_id = ? AND key = ?`
+			args := []any{id, key}
+			if startStep != nil {
+				where += ` AND step >= ? AND step <= ?`
+				args = append(args, *startStep, *endStep)
+			}
+			var total int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM metrics WHERE `+where, args...).Scan(&total); err != nil {
+				return fmt.Errorf("count metric history: %w", err)
+			}
+			want := evenlySpaced(total, maxResults)
+			if len(want) == 0 {
+				continue
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT value, is_nan, timestamp, step FROM metrics WHERE `+where+` ORDER BY step, timestamp, value, is_nan`, args...)
+			if err != nil {
+				return fmt.Errorf("read metric history: %w", err)
+			}
+			i, w := 0, 0
+			for rows.Next() && w < len(want) {
+				if i == want[w] {
+					m := MetricWithRun{Metric: tandem.Metric{Key: key}, RunID: id}
+					var nan int
+					if err := rows.Scan(&m.Value, &nan, &m.Timestamp, &m.Step); err != nil {
+						rows.Close()
+						return err
+					}
+					if nan == 1 {
+						m.Value = math.NaN()
+					}
+					out = append(out, m)
+					w++
+				}
+				i++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// evenlySpaced returns at most n evenly spaced indices into total items,
+// always with the first and last (only the last when n is 1).
+func evenlySpaced(total, n int) []int {
+	if total <= 0 {
+		return nil
+	}
+	if total <= n {
+		out := make([]int, total)
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	if n == 1 {
+		return []int{total - 1}
+	}
+	step := float64(total-1) / float64(n-1)
+	set := map[int]bool{}
+	for i := 0; i < n; i++ {
+		set[int(math.RoundToEven(float64(i)*step))] = true
+	}
+	out := make([]int, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
