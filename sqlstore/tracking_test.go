@@ -226,7 +226,7 @@ func TestTrackingReplay(t *testing.T) {
 				r, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: id, StartTime: int64(i)})
 				must(t, err)
 				runs = append(runs, r)
-				must(t, s.LogBatch(ctx, r, []tandem.Metric{{Key: "m", Value: float64(i), Step: int64(i)}, {Key: "m", Value: math.Inf(1), Step: 9}}, []tandem.Param{{Key: "p", Value: fmt.Sprint(i)}}, []tandem.Tag{{Key: "t", Value: "x"}}))
+				must(t, s.LogBatch(ctx, r, []tandem.Metric{{Key: "m", Value: float64(i), Step: int64(i)}, {Key: "m", Value: math.Inf(1), Step: 9}, {Key: "nan", Value: math.NaN()}, {Key: "neg", Value: math.Inf(-1)}}, []tandem.Param{{Key: "p", Value: fmt.Sprint(i)}}, []tandem.Tag{{Key: "t", Value: "x"}}))
 			}
 			must(t, s.LogInputs(ctx, runs[0], []tandem.DatasetInput{{Dataset: tandem.Dataset{Name: "d", Digest: "1", SourceType: "s", Source: "x"}}}, nil))
 			must(t, s.DeleteRun(ctx, runs[1]))
@@ -342,5 +342,39 @@ func TestSearchRunsLarge(t *testing.T) {
 				t.Fatalf("search too slow: %v, %v", took, took2)
 			}
 		})
+	}
+}
+
+type closedGate struct{}
+
+func (closedGate) WriteEpoch(context.Context) (int64, error) {
+	return 0, tandem.Errorf(tandem.EUNAVAILABLE, "not the primary")
+}
+
+// TestDefaultExperimentOnSecondary: a region that may not write skips the
+// bootstrap instead of failing; the Default experiment then arrives
+// through the journal.
+func TestDefaultExperimentOnSecondary(t *testing.T) {
+	ctx := context.Background()
+	sec, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{Gate: closedGate{}})
+	must(t, err)
+	defer sec.Close()
+	must(t, sec.EnsureDefaultExperiment(ctx))
+	if h, _ := sec.Head(ctx); h.Seq != 0 {
+		t.Fatalf("secondary journalled %v", h)
+	}
+	prim, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
+	must(t, err)
+	defer prim.Close()
+	must(t, prim.EnsureDefaultExperiment(ctx))
+	es, err := prim.ReadJournal(ctx, 0, 10)
+	must(t, err)
+	for _, e := range es {
+		if _, err := sec.Apply(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, err := sec.GetExperiment(ctx, "0"); err != nil || e.Name != "Default" {
+		t.Fatalf("secondary default experiment: %v %v", e, err)
 	}
 }

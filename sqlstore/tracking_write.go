@@ -119,8 +119,10 @@ func activeRun(ctx context.Context, q Querier, id string) (string, error) {
 }
 
 // EnsureDefaultExperiment creates experiment "0" named "Default" with
-// artifact location mlflow-artifacts:/0 unless it exists. Called at start
-// by the primary; idempotent.
+// artifact location mlflow-artifacts:/0 unless it exists. Called at start;
+// idempotent. A region that may not write now (a secondary: the gate says
+// EUNAVAILABLE) does nothing: it receives the experiment through the
+// primary's journal.
 func (s *Store) EnsureDefaultExperiment(ctx context.Context) error {
 	var n int
 	if err := s.Reader().QueryRowContext(ctx, `SELECT COUNT(*) FROM experiments WHERE experiment_id = ?`, tandem.DefaultExperimentID).Scan(&n); err != nil {
@@ -142,7 +144,7 @@ func (s *Store) EnsureDefaultExperiment(ctx context.Context) error {
 			ArtifactLocation: tandem.ExperimentArtifactLocation(tandem.DefaultExperimentID), Time: nowMillis(),
 		}}, nil
 	})
-	if err == errNothingToDo {
+	if err == errNothingToDo || tandem.ErrorCode(err) == tandem.EUNAVAILABLE {
 		return nil
 	}
 	return err
