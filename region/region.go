@@ -20,10 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -147,6 +149,8 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if cfg.TestOps {
 		r.routesTestOps()
 	}
+	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, MetadataURL: cfg.MetadataURL}))
+	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	// The frontend is outermost: role headers on every response, and writes
