@@ -588,6 +588,10 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 			rep.Servers = append(rep.Servers, ServerInfo{Backend: backend, Server: s.name, Command: s.argv, Version: s.version,
 				PeakRSSMiB: float64(peak) / 1024, PeakPSSMiB: float64(peakPSS) / 1024, HWMSumMiB: float64(hwm) / 1024, CPUSeconds: cpu})
 			s.stop(cfg)
+			// The uploaded artifacts can be gigabytes; the server logs stay.
+			if err := os.RemoveAll(filepath.Join(cfg.Work, backend, s.name, "artifacts")); err != nil {
+				logf("remove artifacts: %v", err)
+			}
 		}
 	}()
 	for _, name := range cfg.Servers {

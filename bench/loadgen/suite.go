@@ -219,7 +219,7 @@ func artifactScenarios(size int64) []Scenario {
 	}
 	return []Scenario{
 		{Name: "artifact-upload-" + sizeName(size), Note: "PUT through the artifact proxy", Bytes: size, MaxConc: capConc,
-			MaxOps: int(max(2, (2<<30)/size)),
+			MaxOps: int(max(2, (1<<30)/size)), // at most 1 GiB written a measurement
 			Prepare: func(ctx context.Context, c *Client, f *Fixture) (Op, error) {
 				run := f.Pool[len(f.Pool)-1]
 				op := func(ctx context.Context, i int) error {
