@@ -1,6 +1,7 @@
 // Package region assembles one running region of a workspace: its metadata
-// store, artifact store and HTTP APIs. cmd/tandem wires a Region from flags
-// or the workspace file; tests start Regions in-process or as processes.
+// store, artifact store, HTTP APIs and replication. cmd/tandem wires a
+// Region from flags or the workspace file; tests start Regions in-process or
+// as processes.
 package region
 
 import (
@@ -8,15 +9,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/mlflowapi"
+	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/workspace"
 )
 
 // Config is what one region needs to run.
@@ -26,16 +34,39 @@ type Config struct {
 	MetadataURL  string // sqlite:///... or postgres://...
 	ArtifactsURL string // file:///..., s3://..., azblob://..., gs://...
 	Logger       *slog.Logger
+
+	// Workspace, when set, makes this region one of a multi-region
+	// workspace: Name must be one of its regions. Nil: a single region.
+	Workspace *workspace.Workspace
+	// Roles, when set, is where the region's role and epoch come from (the
+	// failover machinery). Nil: the workspace file's primary, statically.
+	Roles tandem.Roles
+	// Progress receives bootstrap progress lines (a terminal).
+	Progress io.Writer
+	// TestOps enables the TEST ONLY endpoint POST/PUT
+	// /api/tandem/v1/test/note (see testops.go).
+	TestOps bool
+	// BlobHook (tests only) wraps the blob bytes this region sends to
+	// secondaries, e.g. to corrupt them in transit.
+	BlobHook func(path string, r io.Reader) io.Reader
 }
 
 // Region is one running region.
 type Region struct {
-	cfg    Config
-	Store  *sqlstore.Store
-	Blobs  *blobstore.Store
-	MLflow *mlflowapi.Server
-	log    *slog.Logger
-	mux    *http.ServeMux
+	cfg         Config
+	Store       *sqlstore.Store
+	Blobs       *blobstore.Store
+	MLflow      *mlflowapi.Server
+	Replication *replication.Service
+	// Roles is the one source of this region's role and epoch.
+	Roles tandem.Roles
+	// StaticRoles is set when Roles came from the workspace file; the
+	// failover machinery (or a test) may Set it.
+	StaticRoles *tandem.RoleBox
+	Metrics     *prometheus.Registry
+	log         *slog.Logger
+	mux         *http.ServeMux
+	handler     http.Handler
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -47,20 +78,57 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if cfg.Name == "" {
 		cfg.Name = "local"
 	}
-	store, err := sqlstore.Open(ctx, cfg.MetadataURL, sqlstore.Options{Logger: log})
+	var key []byte
+	if ws := cfg.Workspace; ws != nil {
+		if _, err := ws.Region(cfg.Name); err != nil {
+			return nil, err
+		}
+		if len(ws.Regions) > 1 {
+			k, err := ws.Key()
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+	}
+	log = log.With("region", cfg.Name)
+	roles := cfg.Roles
+	var box *tandem.RoleBox
+	if roles == nil {
+		box = tandem.NewRoleBox(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 1, Primary: cfg.Name})
+		roles = box
+	}
+	store, err := sqlstore.Open(ctx, cfg.MetadataURL, sqlstore.Options{Logger: log, Gate: tandem.RoleGate{Roles: roles}})
 	if err != nil {
 		return nil, err
+	}
+	if box != nil {
+		head, err := store.Head(ctx)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		box.Set(staticRole(cfg, head))
 	}
 	blobs, err := blobstore.Open(ctx, cfg.ArtifactsURL)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	r := &Region{cfg: cfg, Store: store, Blobs: blobs, log: log, mux: http.NewServeMux()}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, log: log, mux: http.NewServeMux()}
 	r.MLflow = mlflowapi.New(store, blobs, log)
-	if err := r.MLflow.Bootstrap(ctx); err != nil {
-		r.Close()
-		return nil, err
+	r.Replication = replication.New(replication.Config{
+		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
+		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook,
+	})
+	if roles.Current().Role == tandem.RolePrimary {
+		// A secondary gets experiment "0" and the rest from its primary.
+		if err := r.MLflow.Bootstrap(ctx); err != nil && tandem.ErrorCode(err) != tandem.EUNAVAILABLE {
+			r.Close()
+			return nil, err
+		}
 	}
 	r.mux.HandleFunc("GET /health", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -74,21 +142,45 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"tandem": tandem.Version, "mlflow_api": tandem.MLflowCompat})
 	})
+	r.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	r.mux.Handle(replication.Prefix, r.Replication.Handler())
+	if cfg.TestOps {
+		r.routesTestOps()
+	}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
+	// The frontend is outermost: role headers on every response, and writes
+	// leave a secondary before anything else runs.
+	r.handler = replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))
 	return r, nil
 }
 
+// staticRole is the role the workspace file gives a region: its primary is
+// primary, every other region secondary; the epoch is the newest the
+// region's journal has seen (at least 1).
+func staticRole(cfg Config, head tandem.Position) tandem.RoleState {
+	epoch := max(head.Epoch, 1)
+	if cfg.Workspace == nil {
+		return tandem.RoleState{Role: tandem.RolePrimary, Epoch: epoch, Primary: cfg.Name}
+	}
+	p, _ := cfg.Workspace.Region(cfg.Workspace.Primary)
+	st := tandem.RoleState{Role: tandem.RoleSecondary, Epoch: epoch, Primary: p.Name, PrimaryURL: p.URL}
+	if cfg.Name == cfg.Workspace.Primary {
+		st.Role = tandem.RolePrimary
+	}
+	return st
+}
+
 // Handler is the region's whole HTTP surface.
-func (r *Region) Handler() http.Handler { return mlflowapi.Guard(r.mux) }
+func (r *Region) Handler() http.Handler { return r.handler }
 
 // Close closes the stores.
 func (r *Region) Close() error {
 	return errors.Join(r.Store.Close(), r.Blobs.Close())
 }
 
-// Serve listens on cfg.Listen (or uses ln when not nil) and serves until ctx
-// ends, then shuts down gracefully.
+// Serve listens on cfg.Listen (or uses ln when not nil), runs replication,
+// and serves until ctx ends, then shuts down gracefully.
 func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	if ln == nil {
 		var err error
@@ -96,17 +188,24 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listen %s: %w", r.cfg.Listen, err)
 		}
 	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: r.handler, ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	r.log.Info("serving", "region", r.cfg.Name, "addr", ln.Addr().String(),
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.Replication.Run(rctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	st := r.Roles.Current()
+	r.log.Info("serving", "addr", ln.Addr().String(), "role", st.Role, "epoch", st.Epoch,
 		"metadata", r.Store.Dialect().String(), "artifacts", r.Blobs.URL())
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
 		return srv.Shutdown(sctx)
 	}
 }

@@ -3,8 +3,9 @@ package sqlstore
 // registerAll registers the applier of every mutation op. Each area of the
 // schema registers its own ops in its own file.
 func (s *Store) registerAll() {
-	s.registerTracking()  // tracking.go: experiments, runs, metrics, params, tags, inputs
-	s.registerRegistry()  // registry.go: registered models, versions, logged models
-	s.registerArtifacts() // artifacts.go: artifact records (size, sha256)
-	s.registerAssets()    // assets.go: environments, data, datastores, components, pipelines
+	s.registerTracking()    // tracking.go: experiments, runs, metrics, params, tags, inputs
+	s.registerRegistry()    // registry.go: registered models, versions, logged models
+	s.registerArtifacts()   // artifacts.go: artifact records (size, sha256)
+	s.registerAssets()      // assets.go: environments, data, datastores, components, pipelines
+	s.registerReplication() // replication.go: skip placeholder, test-only ops
 }

@@ -4,4 +4,7 @@ import "github.com/spf13/cobra"
 
 // addCommands adds the CLI verbs that talk to a running workspace. Each area
 // adds its verbs in its own file.
-func addCommands(root *cobra.Command) {}
+func addCommands(root *cobra.Command) {
+	root.AddCommand(newStatusCmd(), newVerifyCmd()) // replication: status.go, verify.go
+	root.AddCommand(newWitnessCmd(), newGatewayCmd())
+}

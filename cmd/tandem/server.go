@@ -1,24 +1,59 @@
 package main
 
 import (
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+
 	"github.com/spf13/cobra"
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/workspace"
 )
 
 func newServerCmd() *cobra.Command {
 	var cfg region.Config
+	var config string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run one region of a workspace",
 		Long: `Run one region: the MLflow REST API, the artifact proxy and tandem's own API on one address.
 
-Flags fall back to TANDEM_LISTEN, TANDEM_METADATA and TANDEM_ARTIFACTS.`,
-		Example: `  tandem server --listen 127.0.0.1:5000 --metadata sqlite:///var/lib/tandem/tandem.db --artifacts file:///var/lib/tandem/artifacts
+With --config, the region's addresses and stores come from the workspace file and --region picks
+which region this process is; it replicates from the primary when it is a secondary.
+Without --config, flags fall back to TANDEM_LISTEN, TANDEM_METADATA and TANDEM_ARTIFACTS and the
+server is a single-region workspace.`,
+		Example: `  tandem server --config workspace.yaml --region eastus
+  tandem server --listen 127.0.0.1:5000 --metadata sqlite:///var/lib/tandem/tandem.db --artifacts file:///var/lib/tandem/artifacts
   tandem server --metadata postgres://tandem@db/tandem --artifacts 's3://bucket?endpoint=http://127.0.0.1:7070&use_path_style=true'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			cfg.Logger = newLogger(cmd)
+			if config != "" {
+				ws, err := workspace.Load(config)
+				if err != nil {
+					return err
+				}
+				if !cmd.Flags().Changed("region") {
+					return tandem.Errorf(tandem.EINVALID, "--region is required with --config (one of the workspace's regions)")
+				}
+				reg, err := ws.Region(cfg.Name)
+				if err != nil {
+					return err
+				}
+				cfg.Workspace = ws
+				cfg.MetadataURL, cfg.ArtifactsURL = reg.MetadataURL, reg.ArtifactURL
+				if !cmd.Flags().Changed("listen") {
+					cfg.Listen = reg.Listen
+				}
+			}
+			cfg.TestOps = os.Getenv("TANDEM_TEST_OPS") == "1"
+			if cfg.TestOps {
+				cfg.BlobHook = corruptBlobsHook(os.Getenv("TANDEM_TEST_CORRUPT_BLOBS"))
+			}
+			cfg.Progress = cmd.ErrOrStderr()
 			r, err := region.Open(ctx, cfg)
 			if err != nil {
 				return err
@@ -28,9 +63,42 @@ Flags fall back to TANDEM_LISTEN, TANDEM_METADATA and TANDEM_ARTIFACTS.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&config, "config", os.Getenv("TANDEM_CONFIG"), "workspace file (TANDEM_CONFIG)")
 	f.StringVar(&cfg.Listen, "listen", envDefault("TANDEM_LISTEN", "127.0.0.1:5000"), "address to listen on (TANDEM_LISTEN)")
 	f.StringVar(&cfg.MetadataURL, "metadata", envDefault("TANDEM_METADATA", "sqlite://tandem-data/tandem.db"), "metadata database URL (TANDEM_METADATA)")
 	f.StringVar(&cfg.ArtifactsURL, "artifacts", envDefault("TANDEM_ARTIFACTS", "file://tandem-data/artifacts"), "artifact storage URL (TANDEM_ARTIFACTS)")
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
 	return cmd
+}
+
+// corruptBlobsHook is a TEST ONLY fault injector (TANDEM_TEST_OPS=1 and
+// TANDEM_TEST_CORRUPT_BLOBS=N): the first N artifacts this region sends to
+// secondaries have one byte flipped, as if corrupted in transit.
+func corruptBlobsHook(n string) func(string, io.Reader) io.Reader {
+	left, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || left <= 0 {
+		return nil
+	}
+	var remaining atomic.Int64
+	remaining.Store(left)
+	return func(path string, r io.Reader) io.Reader {
+		if remaining.Add(-1) < 0 {
+			return r
+		}
+		return &flipFirst{r: r}
+	}
+}
+
+type flipFirst struct {
+	r    io.Reader
+	done bool
+}
+
+func (f *flipFirst) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 && !f.done {
+		p[0] ^= 0xff
+		f.done = true
+	}
+	return n, err
 }

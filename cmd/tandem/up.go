@@ -1,21 +1,51 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/workspace"
 )
 
+// LocalConfig is the shape of .tandem/config.json that `tandem up` writes
+// and the client package reads: the workspace name and every region's URL.
+type LocalConfig struct {
+	Workspace string        `json:"workspace"`
+	Regions   []LocalRegion `json:"regions"`
+}
+
+// LocalRegion is one region in .tandem/config.json.
+type LocalRegion struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
 func newUpCmd() *cobra.Command {
-	var dir, listen string
+	var dir, listen, name string
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run a workspace on the embedded default (SQLite and local folders)",
-		Long: `Run a workspace on this machine with no setup: metadata in SQLite and artifacts in a folder
-under --dir. Prints the URL to put in MLFLOW_TRACKING_URI. Stops on Ctrl-C.`,
+		Short: "Run a two-region workspace on this machine (SQLite and local folders)",
+		Long: `Run a workspace of two regions on this machine with no setup: each region is its own
+process with its own SQLite database and artifact folder under --dir; "east" is the primary
+and "west" replicates it. Writes .tandem/config.json (workspace name and region URLs) in the
+current folder, prints both URLs, and stops both regions on Ctrl-C.
+
+The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tandem up again.`,
 		Example: `  tandem up
   tandem up --dir /tmp/ws --listen 127.0.0.1:5500`,
 		Args: cobra.NoArgs,
@@ -25,27 +55,173 @@ under --dir. Prints the URL to put in MLFLOW_TRACKING_URI. Stops on Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("listen %s: %w", listen, err)
+			wsPath := filepath.Join(abs, "workspace.yaml")
+			if _, err := os.Stat(wsPath); errors.Is(err, os.ErrNotExist) {
+				if err := writeLocalWorkspace(abs, name, listen); err != nil {
+					return err
+				}
 			}
-			r, err := region.Open(ctx, region.Config{
-				Name:         "local",
-				Listen:       listen,
-				MetadataURL:  "sqlite://" + filepath.Join(abs, "local", "tandem.db"),
-				ArtifactsURL: "file://" + filepath.Join(abs, "local", "artifacts"),
-				Logger:       newLogger(cmd),
-			})
+			ws, err := workspace.Load(wsPath)
 			if err != nil {
-				ln.Close()
 				return err
 			}
-			defer r.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "tandem is up. Point MLflow at it:\n\n  export MLFLOW_TRACKING_URI=http://%s\n\nData: %s   Stop: Ctrl-C\n", ln.Addr(), abs)
-			return r.Serve(ctx, ln)
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			logLevel, _ := cmd.Flags().GetString("log-level")
+			logFormat, _ := cmd.Flags().GetString("log-format")
+			var procs []*exec.Cmd
+			stopAll := func() {
+				for _, p := range procs {
+					p.Process.Signal(syscall.SIGTERM)
+				}
+				done := make(chan struct{})
+				go func() {
+					for _, p := range procs {
+						p.Wait()
+					}
+					close(done)
+				}()
+				select {
+				case <-done:
+				case <-time.After(15 * time.Second):
+					for _, p := range procs {
+						p.Process.Kill()
+					}
+					<-done
+				}
+			}
+			exited := make(chan string, len(ws.Regions))
+			var once sync.Once
+			for _, r := range ws.Regions {
+				c := exec.Command(exe, "server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat)
+				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+				c.Env = os.Environ()
+				// Own process group: the terminal's Ctrl-C reaches us, and we
+				// stop the regions in order.
+				c.SysProcAttr = childAttr()
+				if err := c.Start(); err != nil {
+					stopAll()
+					return fmt.Errorf("start region %s: %w", r.Name, err)
+				}
+				procs = append(procs, c)
+				go func(name string, c *exec.Cmd) {
+					c.Process.Wait()
+					once.Do(func() {})
+					exited <- name
+				}(r.Name, c)
+			}
+			for _, r := range ws.Regions {
+				if err := waitHealthy(ctx, r.URL, 30*time.Second); err != nil {
+					stopAll()
+					return fmt.Errorf("region %s did not start: %w", r.Name, err)
+				}
+			}
+			lc := LocalConfig{Workspace: ws.Name}
+			for _, r := range ws.Regions {
+				lc.Regions = append(lc.Regions, LocalRegion{Name: r.Name, URL: r.URL})
+			}
+			if err := writeLocalConfig(lc); err != nil {
+				stopAll()
+				return err
+			}
+			p, _ := ws.Region(ws.Primary)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "\ntandem is up: workspace %q, %d regions.\n\n", ws.Name, len(ws.Regions))
+			for _, r := range ws.Regions {
+				role := "secondary"
+				if r.Name == ws.Primary {
+					role = "primary"
+				}
+				fmt.Fprintf(out, "  %-8s %-10s %s\n", r.Name, role, r.URL)
+			}
+			fmt.Fprintf(out, "\nPoint MLflow at either region (writes to a secondary are forwarded):\n\n  export MLFLOW_TRACKING_URI=%s\n\n", p.URL)
+			fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", abs)
+			select {
+			case <-ctx.Done():
+				fmt.Fprintln(out, "\nstopping...")
+				stopAll()
+				return nil
+			case name := <-exited:
+				stopAll()
+				return tandem.Errorf(tandem.EUNAVAILABLE, "region %s exited; stopped the workspace", name)
+			}
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "tandem-data", "folder for the workspace's databases and artifacts")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address to listen on")
+	cmd.Flags().StringVar(&dir, "dir", "tandem-data", "folder for the workspace file, databases and artifacts")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address of the first region; the second uses the next port")
+	cmd.Flags().StringVar(&name, "name", "local", "workspace name (for a new workspace)")
 	return cmd
+}
+
+// writeLocalWorkspace writes a two-region workspace file and a random peer key.
+func writeLocalWorkspace(dir, name, listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return tandem.Errorf(tandem.EINVALID, "--listen %q: %v", listen, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p >= 65535 {
+		return tandem.Errorf(tandem.EINVALID, "--listen %q: need a fixed port", listen)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(filepath.Join(dir, "peer.key"), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return err
+	}
+	region := func(n string, port int) string {
+		return fmt.Sprintf(`  - name: %s
+    url: http://%s
+    metadata: sqlite://%s
+    artifacts: file://%s
+`, n, net.JoinHostPort(host, strconv.Itoa(port)), filepath.Join(dir, n, "tandem.db"), filepath.Join(dir, n, "artifacts"))
+	}
+	body := fmt.Sprintf(`# Written by tandem up. Edit freely; tandem up reads it again next time.
+workspace: %s
+primary: east
+peer_key: {file: peer.key}
+forward_writes: true
+durability: {mode: async}
+replication:
+  default: continuous
+regions:
+%s%s`, name, region("east", p), region("west", p+1))
+	return os.WriteFile(filepath.Join(dir, "workspace.yaml"), []byte(body), 0o644)
+}
+
+func writeLocalConfig(lc LocalConfig) error {
+	if err := os.MkdirAll(".tandem", 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(lc, "", "  ")
+	tmp := filepath.Join(".tandem", "config.json.tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(".tandem", "config.json"))
+}
+
+func waitHealthy(ctx context.Context, base string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/health", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err == nil {
+				err = fmt.Errorf("health answered %d", resp.StatusCode)
+			}
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/gateway"
+)
+
+func newGatewayCmd() *cobra.Command {
+	var listen string
+	var regions []string
+	var cfg gateway.Config
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Serve one stable URL that follows the primary region",
+		Long: `Serve one stable URL for stock MLflow clients in front of a multi-region workspace.
+
+The gateway health-checks every region (GET /api/tandem/v1/replication/status), sends writes to
+the current primary and reads to a healthy region, and during a failover holds and resends
+requests that cannot be applied twice, so a client keeps going with nothing but its own retries.`,
+		Example: `  tandem gateway --listen 127.0.0.1:5050 --region eastus=http://127.0.0.1:5001 --region westus=http://127.0.0.1:5002
+  MLFLOW_TRACKING_URI=http://127.0.0.1:5050 python train.py`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, s := range regions {
+				r, err := gateway.ParseRegion(s)
+				if err != nil {
+					return err
+				}
+				cfg.Regions = append(cfg.Regions, r)
+			}
+			cfg.Logger = newLogger(cmd)
+			g, err := gateway.New(cfg)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return tandem.Errorf(tandem.EUNAVAILABLE, "gateway: listen %s: %v", listen, err)
+			}
+			ctx := cmd.Context()
+			go g.Run(ctx)
+			srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second}
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			cfg.Logger.Info("gateway serving", "addr", ln.Addr().String(), "regions", len(cfg.Regions))
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				return srv.Shutdown(sctx)
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", envDefault("TANDEM_GATEWAY_LISTEN", "127.0.0.1:5050"), "address to listen on (TANDEM_GATEWAY_LISTEN)")
+	f.StringArrayVar(&regions, "region", nil, "a region as name=URL (repeat for each region)")
+	f.DurationVar(&cfg.CheckEvery, "check-every", time.Second, "health-check period")
+	f.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "how long one request may wait for a primary")
+	f.BoolVar(&cfg.SpreadReads, "spread-reads", false, "send reads to any healthy region (default: the primary while it is healthy)")
+	return cmd
+}

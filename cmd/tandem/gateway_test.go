@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGatewayCommand(t *testing.T) {
+	region := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/tandem/v1/replication/status" {
+			json.NewEncoder(w).Encode(map[string]any{"role": "primary", "epoch": 1})
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Write([]byte("echo:" + string(b)))
+	}))
+	defer region.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		root := newRootCmd()
+		root.SetArgs([]string{"gateway", "--listen", addr, "--region", "eastus=" + region.URL, "--check-every", "50ms", "--log-level", "error"})
+		done <- root.ExecuteContext(ctx)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var body string
+	for range 100 {
+		resp, err := http.Post("http://"+addr+"/api/2.0/mlflow/runs/create", "application/json", strings.NewReader(`{"x":1}`))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				body = string(b)
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if body != `echo:{"x":1}` {
+		t.Fatalf("through the gateway: %q", body)
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package failover
+
+import "time"
+
+func bootClock() func() time.Duration { return goClock() }

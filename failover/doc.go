@@ -1,0 +1,81 @@
+// Package failover decides who is primary. Machine is a deterministic state
+// machine with no I/O, in the style of etcd's raft: the caller feeds it
+// events (clock ticks, witness replies, peer status, operator commands), each
+// stamped with a reading of a monotonic clock, and collects a Ready value
+// (actions to perform and the current role, epoch and write permission).
+// Node runs a Machine against a real tandem.Witness and clock, and is the
+// tandem.Gate the store asks before every write commit. FindDivergence and
+// Report handle a rejoining region's divergent tail.
+//
+// # Safety
+//
+// Invariant 1 (at most one region accepts writes per epoch, and never after
+// its lease can no longer be confirmed) rests on three rules:
+//
+//   - a holder counts its lease from the moment it sent the request that
+//     granted or renewed it, and stops accepting writes Margin before that
+//     lease could expire, on its own monotonic clock (CLOCK_BOOTTIME on
+//     Linux, which keeps counting while the machine is suspended); the gate
+//     reads the clock itself at every write, so a process paused past its
+//     lease refuses writes the moment it wakes;
+//   - the witness never lets a lease change hands before it has expired on
+//     the witness's own clock, and every takeover raises the epoch
+//     (tandem.Witness), so exactly one of several racing secondaries wins;
+//   - every input carrying an epoch older than the newest seen is rejected.
+//
+// A clock reading older than the previous one (a broken clock) voids the
+// lease confirmation: writes stop until a renewal sent after it succeeds.
+// Margin must cover clock rate drift over one lease and the time from the
+// store's last gate check to the end of its COMMIT.
+//
+// # Wiring a region (what region/ and replication/ call, and when)
+//
+// Start:
+//
+//	key, _ := witness.LoadKey(keyFile)                       // or "" for etcd
+//	w, _ := witness.Open(ctx, ws.WitnessURL, witness.Options{Name: ws.Name, Key: key})
+//	node, _ := failover.NewNode(cfg, highestEpochSeen, store.Head(), w, handler, failover.NodeOptions{Logger: log})
+//	store.SetGate(node)
+//	go node.Run(ctx)
+//
+// cfg comes from workspace.yaml: Self, Regions (priority order), Initial
+// (the region that takes the very first lease), Mode, LeaseTTL,
+// MaxLagOnFailover, Cooldown; NoWitness when no witness is named (then only
+// forced promotion exists and status says so: Status.Witness is false).
+// highestEpochSeen is the largest epoch the region has persisted (at least
+// its journal head's).
+//
+// Feed it:
+//
+//   - Node.Local(head) after every commit and every applied batch
+//     (store.OnCommit);
+//   - Node.Peer(PeerStatus) for every other region about once a second,
+//     from its status endpoint (Healthy: it answered; Position: its journal
+//     head; Role and Epoch as it reports them);
+//   - Node.Fenced(epoch, primary) with the sender's CURRENT epoch (not an
+//     entry's) on every replication request and reply and every forwarded
+//     write; when it returns false, refuse that input with EUNAVAILABLE;
+//   - operator commands: on the primary Node.Switchover(target, force); on
+//     the target of a forced promotion Node.Switchover(self, true); after a
+//     release, tell the target to call Node.Poke so it takes the lease at
+//     once.
+//
+// Perform the Handler actions (Node calls Act in order, from one goroutine):
+//
+//   - StopWrites: the gate is already closed; nothing is required.
+//   - StartWrites{Epoch, Previous, DetectedTime, AtRisk}: stop the
+//     replication applier and return; the gate opens only when Act returns.
+//     Then (from another goroutine) commit a first entry of the new epoch
+//     recording the failover (for `tandem history`), and persist Epoch.
+//   - Follow{Target, Epoch}: persist Epoch; compare the local journal with
+//     Target's positions (FindDivergence); if there is a tail, store
+//     NewReport(...) and rewind to the fork; then replicate from Target.
+//   - CatchUp{Target}: read the journal head under the journal lock (so
+//     every write that passed the gate before it closed is counted), wait
+//     until Target has applied it, then call Node.CaughtUp(Target).
+//
+// Report Node.Status in the region's status endpoint (top-level "role",
+// "epoch", "writes_allowed", as the gateway reads them) and set the
+// X-Tandem-Role and X-Tandem-Epoch headers on every response. The gate's
+// EUNAVAILABLE error carries Detail["primary"] for forwarding.
+package failover

@@ -1,0 +1,549 @@
+// Package gateway is one stable URL for stock MLflow clients in front of a
+// multi-region workspace. It health-checks every region, sends writes to
+// the current primary and reads to a healthy region, and retries a request
+// across a failover when that cannot apply it twice.
+//
+// A region is found primary through its status endpoint
+// (GET /api/tandem/v1/replication/status, a JSON object with "role" and
+// "epoch", as failover.Status encodes them), or through the X-Tandem-Role
+// and X-Tandem-Epoch headers on any of its responses. A region answers 503
+// (EUNAVAILABLE) only when it refused the request without changing
+// anything (it is not primary, or its lease is unconfirmed): the gateway
+// then finds the new primary and sends the request again.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tandemml/tandem"
+)
+
+// StatusPath is where a region reports its role.
+const StatusPath = "/api/tandem/v1/replication/status"
+
+// Headers a region may set on every response.
+const (
+	HeaderRole   = "X-Tandem-Role"   // "primary" or "secondary"
+	HeaderEpoch  = "X-Tandem-Epoch"  // the region's epoch
+	HeaderRegion = "X-Tandem-Region" // set by the gateway: the region that answered
+)
+
+// Region is one backend.
+type Region struct {
+	Name string
+	URL  string // base URL, http://host:port
+}
+
+// Config configures a Gateway. Zero values take defaults.
+type Config struct {
+	Regions    []Region
+	CheckEvery time.Duration // health-check period; default 1s
+	Timeout    time.Duration // per health check; default 2s
+	// RetryFor bounds how long one request waits for a primary and is
+	// retried across a failover; default 30s.
+	RetryFor time.Duration
+	// SpreadReads sends reads to any healthy region. By default reads go
+	// to the primary while it is healthy (a stock client reads back what
+	// it just wrote) and to another healthy region only without one.
+	SpreadReads bool
+	// MaxRetryBody: request bodies up to this size are kept so that the
+	// request can be sent again; larger ones are streamed and never
+	// retried once sent. Default 8 MiB.
+	MaxRetryBody int64
+	Transport    http.RoundTripper // default a clone of http.DefaultTransport
+	Logger       *slog.Logger
+}
+
+type regionState struct {
+	Region
+	base      *url.URL
+	healthy   bool
+	role      string
+	epoch     int64
+	checkedAt time.Time
+	err       string
+}
+
+// Gateway is an http.Handler. Run its health checks with Run.
+type Gateway struct {
+	cfg   Config
+	hc    *http.Client // no timeout: requests are bounded by their contexts
+	log   *slog.Logger
+	mu    sync.Mutex
+	rs    []*regionState
+	next  int // round robin for spread reads
+	kick  chan struct{}
+	check chan struct{} // closed and replaced after every check round
+}
+
+// New validates cfg. EINVALID for no regions or a bad URL.
+func New(cfg Config) (*Gateway, error) {
+	if len(cfg.Regions) == 0 {
+		return nil, tandem.Errorf(tandem.EINVALID, "gateway: no regions")
+	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = 30 * time.Second
+	}
+	if cfg.MaxRetryBody <= 0 {
+		cfg.MaxRetryBody = 8 << 20
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g := &Gateway{cfg: cfg, hc: &http.Client{Transport: cfg.Transport, CheckRedirect: noRedirect},
+		log: cfg.Logger, kick: make(chan struct{}, 1), check: make(chan struct{})}
+	for _, r := range cfg.Regions {
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || r.Name == "" {
+			return nil, tandem.Errorf(tandem.EINVALID, "gateway: region %q has a bad URL %q", r.Name, r.URL)
+		}
+		g.rs = append(g.rs, &regionState{Region: r, base: u})
+	}
+	return g, nil
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Run health-checks the regions every CheckEvery (and at once when a
+// request finds its target gone) until ctx ends.
+func (g *Gateway) Run(ctx context.Context) {
+	t := time.NewTicker(g.cfg.CheckEvery)
+	defer t.Stop()
+	for {
+		g.Check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-g.kick:
+		}
+	}
+}
+
+// Check runs one round of health checks.
+func (g *Gateway) Check(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, r := range g.rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			role, epoch, err := g.probe(ctx, r)
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			r.checkedAt = time.Now()
+			if err != nil {
+				if r.healthy {
+					g.log.Warn("gateway: region unhealthy", "region", r.Name, "err", err)
+				}
+				r.healthy, r.role, r.err = false, "", err.Error()
+				return
+			}
+			if r.role != role || r.epoch != epoch || !r.healthy {
+				g.log.Info("gateway: region status", "region", r.Name, "role", role, "epoch", epoch)
+			}
+			r.healthy, r.role, r.epoch, r.err = true, role, epoch, ""
+		}()
+	}
+	wg.Wait()
+	g.mu.Lock()
+	close(g.check)
+	g.check = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *Gateway) probe(ctx context.Context, r *regionState) (string, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.base.JoinPath(StatusPath).String(), nil)
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", 0, fmt.Errorf("status endpoint: HTTP %d", resp.StatusCode)
+	}
+	role, epoch, err := parseStatus(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", 0, fmt.Errorf("status endpoint: %w", err)
+	}
+	if h := resp.Header.Get(HeaderRole); role == "" && h != "" {
+		role = h
+	}
+	return role, epoch, nil
+}
+
+// parseStatus reads a region's role and epoch from its status document:
+// either flat ({"role": "primary", "epoch": 3, "writes_allowed": true}, as
+// failover.Status encodes it) or nested ({"role": {"role": "primary",
+// "epoch": 3}}, as the replication status does). A primary that says it
+// does not accept writes (lease unconfirmed, switchover) is reported as
+// "primary-fenced", which gets no writes.
+func parseStatus(r io.Reader) (string, int64, error) {
+	var doc struct {
+		Role          json.RawMessage `json:"role"`
+		Epoch         int64           `json:"epoch"`
+		WritesAllowed *bool           `json:"writes_allowed"`
+	}
+	if err := json.NewDecoder(r).Decode(&doc); err != nil {
+		return "", 0, err
+	}
+	role, epoch := "", doc.Epoch
+	if len(doc.Role) > 0 && doc.Role[0] == '{' {
+		var nested struct {
+			Role          string `json:"role"`
+			Epoch         int64  `json:"epoch"`
+			WritesAllowed *bool  `json:"writes_allowed"`
+		}
+		if err := json.Unmarshal(doc.Role, &nested); err != nil {
+			return "", 0, err
+		}
+		role, epoch = nested.Role, max(epoch, nested.Epoch)
+		if doc.WritesAllowed == nil {
+			doc.WritesAllowed = nested.WritesAllowed
+		}
+	} else if len(doc.Role) > 0 {
+		if err := json.Unmarshal(doc.Role, &role); err != nil {
+			return "", 0, err
+		}
+	}
+	if role == "primary" && doc.WritesAllowed != nil && !*doc.WritesAllowed {
+		role = "primary-fenced"
+	}
+	return role, epoch, nil
+}
+
+// pick chooses a region for a request, or nil when none fits now.
+func (g *Gateway) pick(write bool, avoid map[string]bool) *regionState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var primary *regionState
+	for _, r := range g.rs {
+		if r.healthy && r.role == "primary" && !avoid[r.Name] && (primary == nil || r.epoch > primary.epoch) {
+			primary = r
+		}
+	}
+	if write || (primary != nil && !g.cfg.SpreadReads) {
+		return primary
+	}
+	for i := range g.rs {
+		r := g.rs[(g.next+i)%len(g.rs)]
+		if r.healthy && !avoid[r.Name] {
+			g.next = (g.next + i + 1) % len(g.rs)
+			return r
+		}
+	}
+	return nil
+}
+
+// suspect marks a region as needing a new check and wakes the checker.
+func (g *Gateway) suspect(r *regionState) <-chan struct{} {
+	g.mu.Lock()
+	r.healthy = false
+	ch := g.check
+	g.mu.Unlock()
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+	return ch
+}
+
+// Status is the gateway's view, served at /api/tandem/v1/gateway/status.
+type Status struct {
+	Regions []RegionStatus `json:"regions"`
+	Primary string         `json:"primary,omitempty"`
+}
+
+// RegionStatus is one region as the gateway last saw it.
+type RegionStatus struct {
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	Healthy   bool      `json:"healthy"`
+	Role      string    `json:"role,omitempty"`
+	Epoch     int64     `json:"epoch"`
+	CheckedAt time.Time `json:"checked_at"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Status returns the last health-check results.
+func (g *Gateway) Status() Status {
+	var st Status
+	if p := g.pick(true, nil); p != nil {
+		st.Primary = p.Name
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.rs {
+		st.Regions = append(st.Regions, RegionStatus{Name: r.Name, URL: r.URL, Healthy: r.healthy, Role: r.role,
+			Epoch: r.epoch, CheckedAt: r.checkedAt, Error: r.err})
+	}
+	return st
+}
+
+// readPosts are MLflow POST endpoints that only read.
+var readPosts = []string{"/runs/search", "/experiments/search", "/registered-models/search",
+	"/model-versions/search", "/logged-models/search", "/metrics/get-history-bulk-interval",
+	"/registered-models/get-latest-versions", "/traces/search"}
+
+// isWrite says whether a request may change state (and must go to the primary).
+func isWrite(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	case http.MethodPost:
+		for _, p := range readPosts {
+			if strings.HasSuffix(r.URL.Path, p) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// idempotent says whether sending the request twice is harmless.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection"}
+
+// ServeHTTP routes one request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/api/tandem/v1/gateway/status":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(g.Status())
+		return
+	case "/health":
+		if st := g.Status(); st.Primary == "" && !anyHealthy(st) {
+			http.Error(w, "no healthy region", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("OK"))
+		return
+	}
+	write := isWrite(r)
+	// Keep small bodies so that the request can be sent again.
+	var body []byte
+	replayable := true
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength >= 0 && r.ContentLength <= g.cfg.MaxRetryBody {
+			b, err := io.ReadAll(io.LimitReader(r.Body, g.cfg.MaxRetryBody+1))
+			if err != nil {
+				writeError(w, tandem.Errorf(tandem.EINVALID, "gateway: reading the request body: %v", err))
+				return
+			}
+			if int64(len(b)) > g.cfg.MaxRetryBody {
+				writeError(w, tandem.Errorf(tandem.ELIMIT, "gateway: request body larger than announced"))
+				return
+			}
+			body = b
+		} else {
+			replayable = false
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RetryFor)
+	defer cancel()
+	avoid := map[string]bool{}
+	backoff := 50 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		target := g.pick(write, avoid)
+		if target == nil {
+			if len(avoid) > 0 {
+				avoid = map[string]bool{} // every region was tried: start over after a check
+			}
+			select {
+			case <-ctx.Done():
+				msg := "gateway: no primary region is reachable"
+				if !write {
+					msg = "gateway: no region is reachable"
+				}
+				if lastErr != nil {
+					msg += " (last error: " + lastErr.Error() + ")"
+				}
+				writeError(w, tandem.Errorf(tandem.EUNAVAILABLE, "%s", msg))
+				return
+			case <-g.waitCheck(backoff):
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+		}
+		var rd io.Reader = r.Body
+		if replayable {
+			rd = bytes.NewReader(body)
+		}
+		resp, sent, err := g.forward(ctx, r, target, rd, body != nil || !replayable)
+		if err != nil {
+			lastErr = err
+			// Retry when nothing reached the region, or when sending it
+			// again is harmless and the body can be sent again.
+			if replayable && (!sent || idempotent(r.Method)) && ctx.Err() == nil {
+				g.log.Info("gateway: retrying on another region", "region", target.Name, "err", err, "attempt", attempt+1)
+				avoid[target.Name] = true
+				g.suspect(target)
+				continue
+			}
+			writeError(w, tandem.Errorf(tandem.EUNAVAILABLE, "gateway: region %s failed during the request: %v", target.Name, err))
+			return
+		}
+		role := resp.Header.Get(HeaderRole)
+		if resp.StatusCode == http.StatusServiceUnavailable && replayable && ctx.Err() == nil {
+			// Refused without effect (not primary, lease unconfirmed):
+			// find the primary again and resend.
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			lastErr = fmt.Errorf("region %s answered 503", target.Name)
+			avoid[target.Name] = true
+			ch := g.suspect(target)
+			select {
+			case <-ch:
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		if write && role == "secondary" {
+			g.suspect(target) // the answer came through, but our view is stale
+		}
+		g.copyResponse(w, resp, target)
+		return
+	}
+}
+
+func anyHealthy(st Status) bool {
+	for _, r := range st.Regions {
+		if r.Healthy {
+			return true
+		}
+	}
+	return false
+}
+
+// waitCheck returns a channel closed after the next health-check round or
+// after d, whichever comes first, and asks for a round now.
+func (g *Gateway) waitCheck(d time.Duration) <-chan struct{} {
+	g.mu.Lock()
+	ch := g.check
+	g.mu.Unlock()
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+	out := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+		case <-time.After(d):
+		}
+		close(out)
+	}()
+	return out
+}
+
+// forward sends r to target. sent reports whether any part of the request
+// may have reached the region (false only for failures to connect).
+func (g *Gateway) forward(ctx context.Context, r *http.Request, target *regionState, body io.Reader, hasBody bool) (*http.Response, bool, error) {
+	u := *target.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + r.URL.Path
+	u.RawPath = ""
+	u.RawQuery = r.URL.RawQuery
+	if !hasBody {
+		body = nil
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
+	if err != nil {
+		return nil, false, err
+	}
+	out.Header = r.Header.Clone()
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	if r.ContentLength > 0 {
+		out.ContentLength = r.ContentLength
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		out.Header.Set("X-Forwarded-For", host)
+	}
+	out.Header.Set("X-Forwarded-Host", r.Host)
+	resp, err := g.hc.Do(out)
+	if err != nil {
+		return nil, !notSent(err), err
+	}
+	return resp, true, nil
+}
+
+// notSent reports whether err means the request never reached the server.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func (g *Gateway) copyResponse(w http.ResponseWriter, resp *http.Response, target *regionState) {
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	for _, h := range hopHeaders {
+		w.Header().Del(h)
+	}
+	w.Header().Set(HeaderRegion, target.Name)
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		g.log.Debug("gateway: response copy ended early", "region", target.Name, "err", err)
+	}
+}
+
+// writeError answers in MLflow's error format.
+func writeError(w http.ResponseWriter, err error) {
+	code := tandem.ErrorCode(err)
+	w.Header().Set("Content-Type", "application/json")
+	if code == tandem.EUNAVAILABLE {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(tandem.HTTPStatus(code))
+	json.NewEncoder(w).Encode(map[string]string{"error_code": tandem.MLflowName(code), "message": tandem.ErrorMessage(err)})
+}
+
+// ParseRegion parses "name=http://host:port" (the --region flag).
+func ParseRegion(s string) (Region, error) {
+	name, u, ok := strings.Cut(s, "=")
+	if !ok || name == "" || u == "" {
+		return Region{}, tandem.Errorf(tandem.EINVALID, "gateway: region %q is not name=URL", s)
+	}
+	return Region{Name: name, URL: u}, nil
+}

@@ -1,0 +1,551 @@
+package replication
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/workspace"
+)
+
+// Config is what a region's replication needs.
+type Config struct {
+	Region    string
+	Workspace *workspace.Workspace // nil: a single-region server
+	Key       []byte               // peer key; nil when single-region
+	Store     *sqlstore.Store
+	Blobs     *blobstore.Store
+	Roles     tandem.Roles
+	Log       *slog.Logger
+	Metrics   *prometheus.Registry // nil: no metrics
+	Client    *http.Client         // nil: a default client
+	Progress  io.Writer            // bootstrap progress lines (a terminal); nil: none
+	// BlobHook, when set (tests only), wraps blob bodies the primary sends.
+	BlobHook func(path string, r io.Reader) io.Reader
+}
+
+// Service is one region's replication: the primary's endpoints, the
+// follower loop it runs while secondary, lag accounting and metrics.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	token string
+	mux   *http.ServeMux
+
+	lastCommit atomic.Int64 // seq of the newest entry committed in this process
+
+	mu        sync.Mutex
+	followers map[string]*followerSeen // primary: what each secondary reported
+	ackCh     chan struct{}            // closed and replaced when a follower advances
+	degraded  bool
+
+	fol *Follower
+	met *metrics
+}
+
+type followerSeen struct {
+	applied  tandem.Position
+	lastSeen time.Time
+}
+
+// New builds the service; call Run to start following when secondary.
+func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: 2 * time.Minute}}
+	}
+	s := &Service{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(),
+		followers: map[string]*followerSeen{}, ackCh: make(chan struct{})}
+	if len(cfg.Key) > 0 {
+		s.token = Token(cfg.Key)
+	}
+	if head, err := cfg.Store.Head(context.Background()); err == nil {
+		s.lastCommit.Store(head.Seq)
+	}
+	cfg.Store.OnCommit(func(e tandem.Entry) {
+		for {
+			cur := s.lastCommit.Load()
+			if e.Seq <= cur || s.lastCommit.CompareAndSwap(cur, e.Seq) {
+				return
+			}
+		}
+	})
+	s.fol = newFollower(s)
+	s.met = newMetrics(s, cfg.Metrics)
+	s.mux.HandleFunc("GET "+Prefix+"journal", s.peer(s.handleJournal))
+	s.mux.HandleFunc("GET "+Prefix+"deferred", s.peer(s.handleDeferred))
+	s.mux.HandleFunc("GET "+Prefix+"blob", s.peer(s.handleBlob))
+	s.mux.HandleFunc("GET "+Prefix+"superseded", s.peer(s.handleSuperseded))
+	s.mux.HandleFunc("GET "+Prefix+"snapshot", s.peer(s.handleSnapshot))
+	s.mux.HandleFunc("GET "+Prefix+"status", s.handleStatus)
+	s.mux.HandleFunc("GET "+Prefix+"checksum", s.handleChecksum)
+	s.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no replication endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// Handler serves the replication endpoints (mount at Prefix).
+func (s *Service) Handler() http.Handler { return s.mux }
+
+// Follower returns the secondary-side follower.
+func (s *Service) Follower() *Follower { return s.fol }
+
+// Run runs the follower whenever the region is a secondary, until ctx ends.
+func (s *Service) Run(ctx context.Context) error { return s.fol.Run(ctx) }
+
+// policy returns the replication policy of kind k.
+func (s *Service) policy(k tandem.Kind) workspace.KindPolicy {
+	if s.cfg.Workspace == nil {
+		return workspace.KindPolicy{Policy: workspace.Continuous}
+	}
+	return s.cfg.Workspace.Policy(k)
+}
+
+func (s *Service) peer(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r, s.token) {
+			writeErr(w, tandem.Errorf(tandem.EUNAUTHORIZED, "replication endpoints need the workspace peer key"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := tandem.ErrorCode(err)
+	body := map[string]any{"error_code": tandem.MLflowName(code), "message": tandem.ErrorMessage(err)}
+	var te *tandem.Error
+	if errors.As(err, &te) && te.Detail != nil {
+		body["details"] = te.Detail
+	}
+	status := tandem.HTTPStatus(code)
+	if code == tandem.EINVALIDSTATE {
+		status = http.StatusConflict
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func qInt(r *http.Request, name string, def int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, tandem.Errorf(tandem.EINVALID, "parameter %s: %q is not an integer", name, v)
+	}
+	return n, nil
+}
+
+// requirePrimary answers EUNAVAILABLE (with the primary's URL) unless this
+// region is primary.
+func (s *Service) requirePrimary(w http.ResponseWriter) (tandem.RoleState, bool) {
+	st := s.cfg.Roles.Current()
+	if st.Role != tandem.RolePrimary {
+		_, err := tandem.RoleGate{Roles: s.cfg.Roles}.WriteEpoch(context.Background())
+		writeErr(w, err)
+		return st, false
+	}
+	return st, true
+}
+
+const maxBatchBytes = 8 << 20
+
+// handleJournal serves entries after a position, long-polling when there
+// are none. It records the caller's progress (its "after" is what it has
+// durably applied) for lag and sync acknowledgements.
+func (s *Service) handleJournal(w http.ResponseWriter, r *http.Request) {
+	role, ok := s.requirePrimary(w)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	after, err1 := qInt(r, "after", 0)
+	afterEpoch, err2 := qInt(r, "after_epoch", 0)
+	theirEpoch, err3 := qInt(r, "epoch", 0)
+	limit, err4 := qInt(r, "limit", 500)
+	waitMS, err5 := qInt(r, "wait", 0)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if theirEpoch > role.Epoch {
+		writeErr(w, tandem.Errorf(tandem.EINVALIDSTATE, "the caller knows epoch %d, newer than this region's %d: this region is no longer the primary", theirEpoch, role.Epoch))
+		return
+	}
+	if after > 0 {
+		es, err := s.cfg.Store.ReadJournal(ctx, after-1, 1)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if len(es) == 0 || es[0].Seq != after {
+			writeErr(w, tandem.Errorf(tandem.EINVALIDSTATE, "the caller has applied %d/%d but this primary's journal ends before it: histories diverged", afterEpoch, after))
+			return
+		} else if es[0].Epoch != afterEpoch {
+			writeErr(w, tandem.Errorf(tandem.EINVALIDSTATE, "histories diverged at seq %d: the caller has epoch %d, this primary epoch %d", after, afterEpoch, es[0].Epoch))
+			return
+		}
+	}
+	if region := r.URL.Query().Get("region"); region != "" {
+		s.sawFollower(region, tandem.Position{Epoch: afterEpoch, Seq: after})
+	}
+	if limit <= 0 || limit > 5000 {
+		limit = 500
+	}
+	wait := min(time.Duration(waitMS)*time.Millisecond, 60*time.Second)
+	es, err := s.cfg.Store.WaitJournal(ctx, after, int(limit), wait)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		writeErr(w, err)
+		return
+	}
+	head, err := s.cfg.Store.Head(ctx)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	// Bound a response's size (and both sides' memory): at most ~8 MiB of
+	// payload per batch, at least one entry.
+	size := 0
+	for i, e := range es {
+		size += len(e.Payload)
+		if i > 0 && size > maxBatchBytes {
+			es = es[:i]
+			break
+		}
+		es[i] = s.filter(e)
+	}
+	writeJSON(w, 200, JournalResponse{Entries: es, Head: head, Epoch: role.Epoch})
+}
+
+// filter replaces an entry of a kind that does not replicate continuously
+// by a skip placeholder (payload and blobs are not shipped).
+func (s *Service) filter(e tandem.Entry) tandem.Entry {
+	if e.Op == sqlstore.OpSkip || s.policy(e.Kind).Policy == workspace.Continuous {
+		return e
+	}
+	p, _ := json.Marshal(sqlstore.SkipPayload{Kind: e.Kind, Op: e.Op})
+	return tandem.Entry{Position: e.Position, Kind: tandem.KindWorkspace, Op: sqlstore.OpSkip, Key: e.Key, Payload: p, Time: e.Time}
+}
+
+func (s *Service) sawFollower(region string, applied tandem.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.followers[region]
+	if f == nil {
+		f = &followerSeen{}
+		s.followers[region] = f
+	}
+	f.lastSeen = time.Now()
+	if f.applied.Less(applied) || f.applied == (tandem.Position{}) {
+		f.applied = applied
+		close(s.ackCh)
+		s.ackCh = make(chan struct{})
+	}
+	if s.degraded && applied.Seq >= s.lastCommit.Load() {
+		s.degraded = false
+		s.log.Info("sync durability restored", "secondary", region, "applied", applied)
+	}
+}
+
+// WaitAck blocks until at least one secondary has applied seq, or timeout.
+// It returns nil when acknowledged, nil when the service is degraded (async
+// after an earlier miss, on_no_ack: degrade), and EUNAVAILABLE otherwise.
+// Only a sync primary calls it.
+func (s *Service) WaitAck(ctx context.Context, seq int64) error {
+	d := s.cfg.Workspace.Durability
+	t := time.NewTimer(d.Timeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		if s.degraded {
+			s.mu.Unlock()
+			return nil
+		}
+		for _, f := range s.followers {
+			if f.applied.Seq >= seq {
+				s.mu.Unlock()
+				return nil
+			}
+		}
+		ch := s.ackCh
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if d.OnNoAck == workspace.OnNoAckDegrade {
+				s.mu.Lock()
+				if !s.degraded {
+					s.log.Warn("sync durability degraded to async: no secondary acknowledged in time", "seq", seq, "timeout", d.Timeout)
+				}
+				s.degraded = true
+				s.mu.Unlock()
+				s.met.degradations.Inc()
+				return nil
+			}
+			return tandem.Errorf(tandem.EUNAVAILABLE, "the write committed on the primary (seq %d) but no secondary acknowledged it within %s (durability: sync, on_no_ack: fail)", seq, d.Timeout)
+		}
+	}
+}
+
+// handleDeferred serves the real entries of one kind in (after, upto], for
+// the periodic catch-up of snapshot-policy kinds.
+func (s *Service) handleDeferred(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.requirePrimary(w); !ok {
+		return
+	}
+	kind := tandem.Kind(r.URL.Query().Get("kind"))
+	after, err1 := qInt(r, "after", 0)
+	upto, err2 := qInt(r, "upto", 0)
+	limit, err3 := qInt(r, "limit", 1000)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if limit <= 0 || limit > 5000 {
+		limit = 1000
+	}
+	var out []tandem.Entry
+	for len(out) < int(limit) && after < upto {
+		es, err := s.cfg.Store.ReadJournal(r.Context(), after, 1000)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if e.Seq > upto || len(out) >= int(limit) {
+				after = upto
+				break
+			}
+			after = e.Seq
+			if e.Kind == kind && e.Op != sqlstore.OpSkip {
+				out = append(out, e)
+			}
+		}
+	}
+	writeJSON(w, 200, map[string]any{"entries": out, "scanned_to": after})
+}
+
+// handleBlob streams one artifact's bytes.
+func (s *Service) handleBlob(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	rd, err := s.cfg.Blobs.Open(r.Context(), path)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	defer rd.Close()
+	if want := r.URL.Query().Get("sha256"); want != "" {
+		w.Header().Set(HeaderSHA256, want)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(rd.Size(), 10))
+	var src io.Reader = rd
+	if s.cfg.BlobHook != nil {
+		src = s.cfg.BlobHook(path, src)
+	}
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(w, src, buf); err != nil {
+		s.log.Debug("blob send interrupted", "path", path, "err", err)
+	}
+}
+
+// handleSuperseded answers whether a journal entry after "after"
+// references the artifact path again (it was overwritten): then the bytes an
+// earlier entry recorded are gone for good and the later entry brings the
+// current ones. {"superseded_by": seq} (0: not superseded).
+func (s *Service) handleSuperseded(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	after, err := qInt(r, "after", 0)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	quoted, _ := json.Marshal(path)
+	rows, err := s.cfg.Store.Reader().QueryContext(r.Context(),
+		`SELECT seq, blobs FROM journal WHERE seq > ? AND blobs LIKE ? ORDER BY seq`, after, "%"+string(quoted[1:len(quoted)-1])+"%")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	defer rows.Close()
+	var by int64
+	for rows.Next() && by == 0 {
+		var seq int64
+		var blobs string
+		if err := rows.Scan(&seq, &blobs); err != nil {
+			writeErr(w, err)
+			return
+		}
+		var bs []tandem.BlobRef
+		json.Unmarshal([]byte(blobs), &bs)
+		for _, b := range bs {
+			if b.Path == path {
+				by = seq
+			}
+		}
+	}
+	writeJSON(w, 200, map[string]int64{"superseded_by": by})
+}
+
+// Status returns this region's replication status.
+func (s *Service) Status(ctx context.Context) (Status, error) {
+	role := s.cfg.Roles.Current()
+	head, err := s.cfg.Store.Head(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	st := Status{Region: s.cfg.Region, Role: role, Head: head, Durability: workspace.Async,
+		Metadata: s.cfg.Store.Dialect().String(), Artifacts: s.cfg.Blobs.URL()}
+	if ws := s.cfg.Workspace; ws != nil {
+		st.Workspace = ws.Name
+		st.Durability = ws.Durability.Mode
+		if r, err := ws.Region(s.cfg.Region); err == nil {
+			st.URL = r.URL
+		}
+		st.Policies = map[string]string{}
+		for _, k := range tandem.Kinds {
+			p := ws.Policy(k)
+			st.Policies[string(k)] = string(p.Policy)
+			if p.Policy == workspace.Snapshot {
+				st.Policies[string(k)] += " " + p.Interval.String()
+			}
+		}
+	}
+	s.mu.Lock()
+	st.Degraded = s.degraded
+	seen := map[string]followerSeen{}
+	for k, v := range s.followers {
+		seen[k] = *v
+	}
+	s.mu.Unlock()
+	if role.Role == tandem.RolePrimary {
+		var names []string
+		if s.cfg.Workspace != nil {
+			for _, r := range s.cfg.Workspace.Regions {
+				if r.Name != s.cfg.Region {
+					names = append(names, r.Name)
+				}
+			}
+		}
+		for _, name := range names {
+			fs := FollowerStatus{Region: name, PrimaryHead: head}
+			if f, ok := seen[name]; ok {
+				t := f.lastSeen
+				fs.LastSeen = &t
+				fs.Applied = f.applied
+			}
+			fs.LagEntries = head.Seq - fs.Applied.Seq
+			fs.LagBytes, fs.LagSeconds, err = s.behind(ctx, fs.Applied.Seq, head.Seq)
+			if err != nil {
+				return Status{}, err
+			}
+			st.Followers = append(st.Followers, fs)
+		}
+	} else {
+		self := s.fol.status(head)
+		st.Self = &self
+	}
+	return st, nil
+}
+
+// behind measures the bytes (payload and referenced blobs) of the entries
+// after applied, and the age of the oldest of them.
+func (s *Service) behind(ctx context.Context, applied, head int64) (int64, float64, error) {
+	if applied >= head {
+		return 0, 0, nil
+	}
+	rows, err := s.cfg.Store.Reader().QueryContext(ctx,
+		`SELECT seq, LENGTH(payload), blobs, created_ms FROM journal WHERE seq > ? ORDER BY seq LIMIT 100000`, applied)
+	if err != nil {
+		return 0, 0, fmt.Errorf("lag: %w", err)
+	}
+	defer rows.Close()
+	var bytes int64
+	var oldest int64
+	for rows.Next() {
+		var seq, n, ms int64
+		var blobs *string
+		if err := rows.Scan(&seq, &n, &blobs, &ms); err != nil {
+			return 0, 0, err
+		}
+		if oldest == 0 {
+			oldest = ms
+		}
+		bytes += n
+		if blobs != nil && *blobs != "" {
+			var bs []tandem.BlobRef
+			json.Unmarshal([]byte(*blobs), &bs)
+			for _, b := range bs {
+				bytes += b.Size
+			}
+		}
+	}
+	age := 0.0
+	if oldest > 0 {
+		age = max(0, time.Since(time.UnixMilli(oldest)).Seconds())
+	}
+	return bytes, age, rows.Err()
+}
+
+func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Status(r.Context())
+	if err != nil {
+		s.log.Error("status", "err", err)
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, st)
+}
+
+// regionURL returns a region's advertised URL.
+func (s *Service) regionURL(name string) string {
+	if s.cfg.Workspace == nil {
+		return ""
+	}
+	r, err := s.cfg.Workspace.Region(name)
+	if err != nil {
+		return ""
+	}
+	return r.URL
+}
+
+// primaryURL is where this region's primary is, from Roles, falling back to
+// the workspace file.
+func (s *Service) primaryURL() string {
+	st := s.cfg.Roles.Current()
+	if st.PrimaryURL != "" {
+		return strings.TrimRight(st.PrimaryURL, "/")
+	}
+	return s.regionURL(st.Primary)
+}

@@ -1,0 +1,162 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/tandemml/tandem"
+)
+
+// OpSkip is the placeholder a secondary applies instead of an entry whose
+// kind it does not replicate continuously (policy none or snapshot): it
+// advances the high-water mark and changes nothing else, so the journal
+// stays a prefix with no holes. Its payload is SkipPayload.
+const OpSkip = "replication.skip"
+
+// SkipPayload is the payload of an OpSkip entry: what was skipped.
+type SkipPayload struct {
+	Kind tandem.Kind `json:"kind"`
+	Op   string      `json:"op"`
+}
+
+// Test ops (TEST ONLY): "test.note.<kind>" upserts a row of test_notes. They
+// let replication be exercised in every kind before the real ops exist.
+// Reachable over HTTP only when TANDEM_TEST_OPS=1 (region/testops.go).
+var TestNoteKinds = []tandem.Kind{tandem.KindExperiments, tandem.KindRuns, tandem.KindModels, tandem.KindArtifacts}
+
+// TestNote is the payload of a test.note.<kind> op.
+type TestNote struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	Blob  string `json:"blob,omitempty"` // storage path of its blob, if any
+	SHA   string `json:"sha256,omitempty"`
+}
+
+func (s *Store) registerReplication() {
+	s.register(OpSkip, tandem.KindWorkspace, func(context.Context, *Tx, *tandem.Entry) error { return nil })
+	for _, k := range TestNoteKinds {
+		s.register("test.note."+string(k), k, applyTestNote)
+	}
+}
+
+func applyTestNote(ctx context.Context, tx *Tx, e *tandem.Entry) error {
+	var n TestNote
+	if err := json.Unmarshal(e.Payload, &n); err != nil {
+		return fmt.Errorf("test note payload: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO test_notes (kind, key, value, blob_path, blob_sha256) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, blob_path = excluded.blob_path, blob_sha256 = excluded.blob_sha256`,
+		string(e.Kind), n.Key, n.Value, nullString(n.Blob), nullString(n.SHA))
+	return err
+}
+
+// KindOf returns the kind an op belongs to, and whether the op is known.
+func (s *Store) KindOf(op string) (tandem.Kind, bool) {
+	a, ok := s.appliers[op]
+	return a.kind, ok
+}
+
+// ApplyDeferred applies, on a secondary, entries it had skipped (OpSkip)
+// because their kind replicates by snapshot: in one transaction each
+// entry's applier runs and its journal row is replaced by the real entry.
+// Entries must be in sequence order and of kinds whose tables no later
+// applied entry touched (kinds own disjoint tables). An entry whose row is
+// already the real op is skipped (idempotent); a row that is neither is
+// EINVALIDSTATE. Called by the replication follower only.
+func (s *Store) ApplyDeferred(ctx context.Context, es []tandem.Entry) (int, error) {
+	if len(es) == 0 {
+		return 0, nil
+	}
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	if _, err := lockJournalState(ctx, tx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range es {
+		e := es[i]
+		a, ok := s.appliers[e.Op]
+		if !ok {
+			return 0, fmt.Errorf("apply deferred %s: unknown op %q", e.Position, e.Op)
+		}
+		var op string
+		var epoch int64
+		if err := tx.QueryRowContext(ctx, `SELECT op, epoch FROM journal WHERE seq = ?`, e.Seq).Scan(&op, &epoch); err != nil {
+			return 0, fmt.Errorf("apply deferred %s: %w", e.Position, err)
+		}
+		if op == e.Op && epoch == e.Epoch {
+			continue
+		}
+		if op != OpSkip || epoch != e.Epoch {
+			return 0, tandem.Errorf(tandem.EINVALIDSTATE, "apply deferred %s: journal row is %s in epoch %d, not a skipped %s", e.Position, op, epoch, e.Op)
+		}
+		e.Kind = a.kind
+		if err := a.fn(ctx, tx, &e); err != nil {
+			return 0, fmt.Errorf("apply deferred %s %s: %w", e.Position, e.Op, err)
+		}
+		var blobs []byte
+		if len(e.Blobs) > 0 {
+			blobs, _ = json.Marshal(e.Blobs)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE journal SET kind = ?, op = ?, key = ?, payload = ?, blobs = ? WHERE seq = ?`,
+			string(e.Kind), e.Op, e.Key, string(e.Payload), nullString(string(blobs)), e.Seq); err != nil {
+			return 0, fmt.Errorf("apply deferred %s: %w", e.Position, err)
+		}
+		n++
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return 0, fmt.Errorf("apply deferred commit: %w", err)
+	}
+	s.notify()
+	return n, nil
+}
+
+// ReplaceState runs fn in a write transaction outside the journal. Only the
+// replication bootstrap may call it: it loads a primary's snapshot (tables,
+// journal rows and journal_state) into a fresh secondary in one commit.
+func (s *Store) ReplaceState(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	if _, err := lockJournalState(ctx, tx); err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	s.notify()
+	return nil
+}
+
+// WriteLocal runs fn in a write transaction for region-local tables
+// (replication_*), which are not journalled.
+func (s *Store) WriteLocal(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	if err := fn(ctx, &Tx{tx: sqlTx, dialect: s.dialect}); err != nil {
+		return err
+	}
+	return sqlTx.Commit()
+}
+
+// notify wakes long-polling readers without an entry (see Changed).
+func (s *Store) notify() {
+	s.mu.Lock()
+	close(s.waiters)
+	s.waiters = make(chan struct{})
+	s.mu.Unlock()
+}
