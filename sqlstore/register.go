@@ -8,4 +8,5 @@ func (s *Store) registerAll() {
 	s.registerArtifacts()   // artifacts.go: artifact records (size, sha256)
 	s.registerAssets()      // assets.go: environments, data, datastores, components, pipelines
 	s.registerReplication() // replication.go: skip placeholder, test-only ops
+	s.registerFailover()    // failover.go: change-of-primary records
 }
