@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,7 +78,8 @@ type Driver struct {
 	peers    map[string]peerState // last known status per peer
 	poked    string               // switchover target already told to take the lease
 	runCtx   context.Context
-	catching bool
+	pokedAt  time.Time // a primary handed us its lease (planned switchover)
+	forcedAt time.Time // an operator forced this region's promotion
 }
 
 type peerState struct {
@@ -252,12 +252,18 @@ func (d *Driver) recordEpoch(ctx context.Context, a failover.Action) {
 	if !a.DetectedTime.IsZero() {
 		rec.DetectedMS = a.DetectedTime.UnixMilli()
 	}
+	d.mu.Lock()
+	poked, forced := time.Since(d.pokedAt) < 3*d.fcfg.LeaseTTL, time.Since(d.forcedAt) < 3*d.fcfg.LeaseTTL
+	d.mu.Unlock()
 	switch {
 	case a.Previous == "":
 	case a.Previous == d.cfg.Region:
 		rec.Reason = "lease retaken"
-	case a.DetectedTime.IsZero():
+	case forced:
+		rec.Reason = "forced failover"
+	case poked:
 		rec.Reason = "switchover"
+		rec.DetectedMS = 0
 	default:
 		rec.Reason = "failover"
 	}
@@ -520,6 +526,11 @@ func (d *Driver) routes() {
 			writeErr(w, tandem.Errorf(tandem.EINVALID, "switchover: %v", err))
 			return
 		}
+		if req.Target == d.cfg.Region && req.Force {
+			d.mu.Lock()
+			d.forcedAt = time.Now()
+			d.mu.Unlock()
+		}
 		if err := d.node.Switchover(req.Target, req.Force); err != nil {
 			writeErr(w, err)
 			return
@@ -528,6 +539,9 @@ func (d *Driver) routes() {
 		writeJSON(w, 200, d.Status(r.Context()))
 	}))
 	d.mux.HandleFunc("POST "+Prefix+"poke", d.auth(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		d.pokedAt = time.Now()
+		d.mu.Unlock()
 		d.node.Poke()
 		writeJSON(w, 200, map[string]bool{"ok": true})
 	}))
@@ -643,4 +657,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-var _ = slices.Contains[[]string]
+
+
+// UnmarshalJSON reads a status document (failover.Role prints as a word
+// and has no text decoder of its own).
+func (s *StatusDoc) UnmarshalJSON(b []byte) error {
+	type plain StatusDoc
+	var w struct {
+		plain
+		Role string `json:"role"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*s = StatusDoc(w.plain)
+	switch w.Role {
+	case "primary":
+		s.Role = failover.Primary
+	case "candidate":
+		s.Role = failover.Candidate
+	default:
+		s.Role = failover.Secondary
+	}
+	return nil
+}

@@ -175,6 +175,7 @@ func newStatusCmd() *cobra.Command {
 				}
 				tw.Flush()
 			}
+			printFailoverStatus(cmd.Context(), out, regions) // integration: failover.go
 			return nil
 		},
 	}

@@ -1,0 +1,484 @@
+package leader_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/leader"
+)
+
+// The end-to-end tests run a witness and three `tandem server` processes
+// on loopback, inject faults with signals, and check the invariants from
+// the clients' records. TANDEM_CHAOS_ITERATIONS (default 1) repeats the
+// kill/rejoin/switchover cycle: the soak command is
+//
+//	TANDEM_CHAOS_ITERATIONS=20 go test ./leader -run TestFailoverEndToEnd -timeout 60m -v
+var tandemBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tandem-bin")
+	if err != nil {
+		panic(err)
+	}
+	tandemBin = filepath.Join(dir, "tandem")
+	out, err := exec.Command("go", "build", "-o", tandemBin, "../cmd/tandem").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build tandem: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	peerKey    = "e2e-test-peer-key-0123456789abcdef"
+	witnessKey = "e2e-test-witness-key-0123456789"
+)
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+type cluster struct {
+	t       *testing.T
+	dir     string
+	config  string
+	names   []string
+	urls    map[string]string
+	witness string
+	mu      sync.Mutex
+	procs   map[string]*exec.Cmd
+	logs    map[string]*lockedBuf
+}
+
+func newCluster(t *testing.T, names ...string) *cluster {
+	c := &cluster{t: t, dir: t.TempDir(), names: names, urls: map[string]string{},
+		procs: map[string]*exec.Cmd{}, logs: map[string]*lockedBuf{}}
+	c.witness = freePort(t)
+	var b strings.Builder
+	fmt.Fprintf(&b, `workspace: e2e
+primary: %s
+peer_key: {env: TANDEM_E2E_PEER_KEY}
+forward_writes: false
+durability: {mode: sync, timeout: 3s, on_no_ack: fail}
+witness: http://%s
+failover: automatic
+lease_ttl: 2s
+cooldown: 1s
+regions:
+`, names[0], c.witness)
+	for _, n := range names {
+		c.urls[n] = "http://" + freePort(t)
+		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    metadata: %q\n    artifacts: %q\n", n, c.urls[n],
+			"sqlite://"+filepath.Join(c.dir, n, "tandem.db"), "file://"+filepath.Join(c.dir, n, "artifacts"))
+	}
+	c.config = filepath.Join(c.dir, "workspace.yaml")
+	if err := os.WriteFile(c.config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.mu.Lock()
+		var ps []*exec.Cmd
+		for _, p := range c.procs {
+			ps = append(ps, p)
+		}
+		c.mu.Unlock()
+		for _, p := range ps {
+			p.Process.Kill()
+			p.Wait()
+		}
+		if t.Failed() {
+			for n, l := range c.logs {
+				s := l.String()
+				if len(s) > 8000 {
+					s = s[len(s)-8000:]
+				}
+				t.Logf("--- log of %s ---\n%s", n, s)
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) env() []string {
+	return append(os.Environ(), "TANDEM_E2E_PEER_KEY="+peerKey, "TANDEM_WITNESS_KEY="+witnessKey, "TANDEM_TEST_OPS=1")
+}
+
+func (c *cluster) start(name string, args ...string) {
+	c.t.Helper()
+	cmd := exec.Command(tandemBin, args...)
+	cmd.Env = c.env()
+	c.mu.Lock()
+	if c.logs[name] == nil {
+		c.logs[name] = &lockedBuf{}
+	}
+	cmd.Stdout, cmd.Stderr = c.logs[name], c.logs[name]
+	c.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.procs[name] = cmd
+	c.mu.Unlock()
+}
+
+func (c *cluster) startWitness() {
+	c.start("witness", "witness", "--listen", c.witness, "--data", filepath.Join(c.dir, "witness"))
+}
+
+func (c *cluster) startRegion(name string) {
+	c.start(name, "server", "--config", c.config, "--region", name, "--log-level", "debug")
+}
+
+func (c *cluster) kill(name string) {
+	c.mu.Lock()
+	p := c.procs[name]
+	delete(c.procs, name)
+	c.mu.Unlock()
+	if p != nil {
+		p.Process.Signal(syscall.SIGKILL)
+		p.Wait()
+	}
+}
+
+func (c *cluster) cli(args ...string) (string, error) {
+	cmd := exec.Command(tandemBin, args...)
+	cmd.Env = c.env()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+var hc = &http.Client{Timeout: 5 * time.Second}
+
+func status(u string) (leader.StatusDoc, error) {
+	var st leader.StatusDoc
+	resp, err := hc.Get(u + leader.Prefix + "status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return st, fmt.Errorf("status %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last: %s)", d, what, last)
+}
+
+// primary returns the region that is primary with writes allowed in the
+// newest epoch, if any.
+func (c *cluster) primary() (string, leader.StatusDoc) {
+	best, bst := "", leader.StatusDoc{}
+	for _, n := range c.names {
+		st, err := status(c.urls[n])
+		if err == nil && st.Role.String() == "primary" && st.WritesAllowed && st.Epoch > bst.Epoch {
+			best, bst = n, st
+		}
+	}
+	return best, bst
+}
+
+// ack is one acknowledged write, as the client saw it.
+type ack struct {
+	key    string
+	region string
+	pos    tandem.Position
+}
+
+// write puts one test note on region name; ok only when acknowledged.
+func (c *cluster) write(name, key string) (ack, error) {
+	u := c.urls[name] + "/api/tandem/v1/test/note?" + url.Values{"kind": {"runs"}, "key": {key}, "value": {"v-" + key}}.Encode()
+	req, _ := http.NewRequest("PUT", u, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return ack{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return ack{}, fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	var out struct {
+		Position tandem.Position `json:"position"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return ack{}, err
+	}
+	return ack{key: key, region: name, pos: out.Position}, nil
+}
+
+func (c *cluster) hasNote(name, key string) bool {
+	resp, err := hc.Get(c.urls[name] + "/api/tandem/v1/test/note?" + url.Values{"kind": {"runs"}, "key": {key}}.Encode())
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// clients run n writers against whichever region is primary, recording
+// every acknowledged write.
+type clients struct {
+	c      *cluster
+	mu     sync.Mutex
+	acks   []ack
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	lastOK map[string]time.Time // region -> last ack
+}
+
+func (c *cluster) runClients(n int) *clients {
+	cl := &clients{c: c, stop: make(chan struct{}), lastOK: map[string]time.Time{}}
+	for i := range n {
+		cl.wg.Add(1)
+		go func(i int) {
+			defer cl.wg.Done()
+			target := ""
+			for j := 0; ; j++ {
+				select {
+				case <-cl.stop:
+					return
+				default:
+				}
+				if target == "" {
+					target, _ = c.primary()
+					if target == "" {
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+				}
+				a, err := c.write(target, fmt.Sprintf("c%d-%d-%d", i, j, time.Now().UnixNano()))
+				if err != nil {
+					target = ""
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				cl.mu.Lock()
+				cl.acks = append(cl.acks, a)
+				cl.lastOK[a.region] = time.Now()
+				cl.mu.Unlock()
+				time.Sleep(10 * time.Millisecond)
+			}
+		}(i)
+	}
+	return cl
+}
+
+func (cl *clients) halt() []ack {
+	close(cl.stop)
+	cl.wg.Wait()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return append([]ack(nil), cl.acks...)
+}
+
+func (cl *clients) count() int { cl.mu.Lock(); defer cl.mu.Unlock(); return len(cl.acks) }
+
+// firstAckAfter waits for an acknowledged write in epoch > e and returns
+// when it was seen.
+func (cl *clients) waitEpoch(t *testing.T, e int64, d time.Duration) (ack, time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		cl.mu.Lock()
+		for _, a := range cl.acks {
+			if a.pos.Epoch > e {
+				cl.mu.Unlock()
+				return a, time.Now()
+			}
+		}
+		cl.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no write acknowledged in an epoch above %d within %s", e, d)
+	return ack{}, time.Time{}
+}
+
+// checkAcks asserts invariant 1 from the clients' view: one region per epoch.
+func checkAcks(t *testing.T, acks []ack) {
+	t.Helper()
+	byEpoch := map[int64]map[string]int{}
+	for _, a := range acks {
+		if byEpoch[a.pos.Epoch] == nil {
+			byEpoch[a.pos.Epoch] = map[string]int{}
+		}
+		byEpoch[a.pos.Epoch][a.region]++
+	}
+	for e, rs := range byEpoch {
+		if len(rs) > 1 {
+			t.Errorf("epoch %d: writes acknowledged by several regions: %v", e, rs)
+		}
+	}
+	t.Logf("acknowledged writes per epoch: %v", byEpoch)
+}
+
+func TestFailoverEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	iterations := 1
+	if s := os.Getenv("TANDEM_CHAOS_ITERATIONS"); s != "" {
+		iterations, _ = strconv.Atoi(s)
+	}
+	c := newCluster(t, "a", "b", "c")
+	c.startWitness()
+	for _, n := range c.names {
+		c.startRegion(n)
+	}
+	waitFor(t, 30*time.Second, "a primary and two followers", func() (bool, string) {
+		p, pst := c.primary()
+		if p != "a" {
+			return false, "primary=" + p
+		}
+		for _, n := range []string{"b", "c"} {
+			st, err := status(c.urls[n])
+			if err != nil || st.Primary != "a" || st.Head.Seq < pst.Head.Seq {
+				return false, fmt.Sprintf("%s: %+v %v", n, st, err)
+			}
+		}
+		return true, ""
+	})
+
+	cl := c.runClients(3)
+	var allAcks []ack
+	for it := 0; it < iterations; it++ {
+		// 1. SIGKILL the primary: another region takes over with epoch+1.
+		waitFor(t, 10*time.Second, "some writes", func() (bool, string) { return cl.count() > 20, "" })
+		old, ost := c.primary()
+		if old == "" {
+			t.Fatal("no primary")
+		}
+		killed := time.Now()
+		c.kill(old)
+		a, resumed := cl.waitEpoch(t, ost.Epoch, 20*time.Second)
+		rto := resumed.Sub(killed)
+		t.Logf("iteration %d: killed %s (epoch %d); %s acknowledged a write in epoch %d after %s", it, old, ost.Epoch, a.region, a.pos.Epoch, rto)
+		if a.region == old {
+			t.Fatalf("the killed region acknowledged a write in the new epoch")
+		}
+		if rto > 15*time.Second {
+			t.Errorf("writes resumed after %s, want at most 15s", rto)
+		}
+		newP := a.region
+
+		// 2. The old primary restarts and rejoins as a secondary.
+		c.startRegion(old)
+		waitFor(t, 30*time.Second, old+" rejoined as a secondary", func() (bool, string) {
+			st, err := status(c.urls[old])
+			pst, perr := status(c.urls[newP])
+			if err != nil || perr != nil {
+				return false, fmt.Sprint(err, perr)
+			}
+			return st.Role.String() == "secondary" && st.Primary == newP && st.Epoch >= a.pos.Epoch && st.Head.Seq >= pst.Head.Seq-50,
+				fmt.Sprintf("%s %s e%d head %s; primary head %s", st.Role, st.Primary, st.Epoch, st.Head, pst.Head)
+		})
+
+		// 3. Planned switchover back to the old primary: nothing is lost.
+		waitFor(t, 15*time.Second, "cooldown and catch-up", func() (bool, string) {
+			st, _ := status(c.urls[old])
+			pst, _ := status(c.urls[newP])
+			return st.Head.Seq >= pst.Head.Seq-5, fmt.Sprint(st.Head, pst.Head)
+		})
+		before := cl.count()
+		out, err := c.cli("failover", "--to", old, "--config", c.config, "--wait", "30s")
+		if err != nil {
+			t.Fatalf("tandem failover --to %s: %v\n%s", old, err, out)
+		}
+		t.Logf("switchover: %s", strings.TrimSpace(out))
+		swAck, _ := cl.waitEpoch(t, a.pos.Epoch, 15*time.Second)
+		if swAck.region != old {
+			t.Fatalf("after the switchover %s acknowledged a write in epoch %d, want %s", swAck.region, swAck.pos.Epoch, old)
+		}
+		waitFor(t, 10*time.Second, "more writes", func() (bool, string) { return cl.count() > before+10, "" })
+	}
+	allAcks = cl.halt()
+	checkAcks(t, allAcks)
+
+	// Sync mode: every acknowledged write is in the final primary's history.
+	final, _ := c.primary()
+	if final == "" {
+		t.Fatal("no primary at the end")
+	}
+	missing := 0
+	for _, a := range allAcks {
+		if !c.hasNote(final, a.key) {
+			missing++
+			if missing < 5 {
+				t.Errorf("acknowledged write %s (region %s, %s) is missing on the primary %s", a.key, a.region, a.pos, final)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d acknowledged writes are missing", missing, len(allAcks))
+	}
+
+	// Every region converges: verify passes.
+	waitFor(t, 30*time.Second, "tandem verify to pass", func() (bool, string) {
+		out, err := c.cli("verify", "--config", c.config)
+		return err == nil, out
+	})
+	out, err := c.cli("history", "--config", c.config)
+	if err != nil {
+		t.Fatalf("tandem history: %v\n%s", err, out)
+	}
+	t.Logf("history:\n%s", out)
+	if !strings.Contains(out, "failover") || !strings.Contains(out, "switchover") {
+		t.Errorf("history does not list the failover and the switchover:\n%s", out)
+	}
+	out, err = c.cli("status", "--config", c.config)
+	if err != nil || !strings.Contains(out, "LEASE HOLDER") {
+		t.Errorf("tandem status: %v\n%s", err, out)
+	}
+	out, err = c.cli("divergence", "list", "--config", c.config)
+	if err != nil {
+		t.Errorf("tandem divergence list: %v\n%s", err, out)
+	}
+	t.Logf("divergence:\n%s", out)
+}
