@@ -333,6 +333,9 @@ func (d *Driver) catchUp(ctx context.Context, target string) {
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		var st StatusDoc
 		if err := d.peerGet(ctx, d.regionURL(target)+Prefix+"status", &st); err == nil && st.Head.Seq >= head.Seq {
+			// Tell the target first that the lease is coming (history
+			// records a switchover), then hand it over.
+			d.peerPost(ctx, d.regionURL(target)+Prefix+"poke", nil, nil)
 			d.node.CaughtUp(target)
 			return
 		}
@@ -446,8 +449,9 @@ func (d *Driver) Status(ctx context.Context) StatusDoc {
 	return st
 }
 
-// Wrap sets the epoch header on every response and fences replication
-// requests that carry an older epoch than this region's newest.
+// Wrap sets the epoch header on every response, fences replication
+// requests that carry an older epoch than this region's newest, and serves
+// the failover endpoints itself (a secondary must not forward them).
 func (d *Driver) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, replication.Prefix) {
@@ -458,6 +462,11 @@ func (d *Driver) Wrap(next http.Handler) http.Handler {
 		}
 		st := d.node.Status()
 		w.Header().Set(HeaderEpoch, strconv.FormatInt(st.Epoch, 10))
+		if strings.HasPrefix(r.URL.Path, Prefix) {
+			// Region-local control calls: never forwarded to the primary.
+			d.mux.ServeHTTP(w, r)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
