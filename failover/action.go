@@ -16,7 +16,7 @@ const (
 	Acquire ActionKind = iota + 1 // CompareAndSwap(Prev, Lease): take the expired lease with a higher epoch
 	Renew                         // CompareAndSwap(Prev, Lease): extend our own lease
 	Release                       // CompareAndSwap(Prev, Lease): give our lease up at once (TTL 0), naming Target as successor
-	Restore                       // CompareAndSwap(Prev, Lease): put back the known primary's lease at a witness that lost it
+	Fence                         // CompareAndSwap(Prev, Lease): put a lease nobody can renew at a witness that lost its state
 	Observe                       // Get: read the lease
 
 	// Region actions.
@@ -26,7 +26,7 @@ const (
 	CatchUp     // planned switchover: bring Target up to our last entry, then call Machine.CaughtUp
 )
 
-var actionNames = map[ActionKind]string{Acquire: "acquire", Renew: "renew", Release: "release", Restore: "restore", Observe: "observe",
+var actionNames = map[ActionKind]string{Acquire: "acquire", Renew: "renew", Release: "release", Fence: "fence", Observe: "observe",
 	StopWrites: "stop-writes", StartWrites: "start-writes", Follow: "follow", CatchUp: "catch-up"}
 
 func (k ActionKind) String() string {
@@ -43,8 +43,8 @@ func (k ActionKind) IsWitness() bool { return k >= Acquire && k <= Observe }
 type Action struct {
 	Kind   ActionKind
 	ID     uint64       // witness requests: echo it in LeaseResult
-	Prev   tandem.Lease // Acquire/Renew/Release/Restore: the lease expected at the witness
-	Lease  tandem.Lease // Acquire/Renew/Release/Restore: the lease to write
+	Prev   tandem.Lease // Acquire/Renew/Release/Fence: the lease expected at the witness
+	Lease  tandem.Lease // Acquire/Renew/Release/Fence: the lease to write
 	Epoch  int64        // StartWrites, StopWrites, Follow, CatchUp: the epoch concerned
 	Target string       // Follow: the new primary; CatchUp/Release: the switchover target
 	Reason string       // StopWrites/StartWrites: why, for logs and history
@@ -64,7 +64,7 @@ type Action struct {
 
 func (a Action) String() string {
 	switch a.Kind {
-	case Acquire, Renew, Release, Restore:
+	case Acquire, Renew, Release, Fence:
 		return fmt.Sprintf("%s#%d %s->%s", a.Kind, a.ID, a.Prev, a.Lease)
 	case Observe:
 		return fmt.Sprintf("%s#%d", a.Kind, a.ID)

@@ -101,6 +101,9 @@ func (c Config) Validate() error {
 		if r == "" || seen[r] {
 			return tandem.Errorf(tandem.EINVALID, "failover: region list %v has an empty or repeated name", c.Regions)
 		}
+		if r == FenceHolder {
+			return tandem.Errorf(tandem.EINVALID, "failover: %q is reserved, not a region name", r)
+		}
 		seen[r] = true
 	}
 	if !seen[c.Initial] {

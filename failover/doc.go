@@ -25,6 +25,12 @@
 //
 // A clock reading older than the previous one (a broken clock) voids the
 // lease confirmation: writes stop until a renewal sent after it succeeds.
+// A witness that lost its state (it answers with an epoch older than one
+// seen) is fenced: a region puts up a lease held by FenceHolder in the
+// newest known epoch, which nobody can renew and which runs out on the
+// witness's own clock after any lease granted before the loss; then the
+// last primary (or, automatically, the best candidate) takes the next
+// epoch.
 // Margin must cover clock rate drift over one lease and the time from the
 // store's last gate check to the end of its COMMIT.
 //

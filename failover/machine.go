@@ -10,6 +10,10 @@ import (
 
 const forever = time.Duration(math.MaxInt64)
 
+// FenceHolder holds the fence lease a region puts at a witness that lost
+// its state (see LeaseResult). No region may take this name.
+const FenceHolder = "tandem-fence"
+
 // request is the witness request in flight (at most one at a time).
 type request struct {
 	id     uint64
@@ -60,8 +64,6 @@ type Machine struct {
 	expiredSince  time.Duration // when the current lease was first seen expired (valid if expiredSeen)
 	expiredSeen   bool
 	lastObserve   time.Duration
-	amnesia       bool          // the witness shows an epoch older than ours, expired
-	amnesiaSince  time.Duration // since when
 	observedOnce  bool
 	epochChangeAt time.Duration
 	epochChanged  bool
@@ -75,6 +77,7 @@ type Machine struct {
 	swResult   *SwitchoverState
 	detectedAt time.Duration // DetectedAt of the acquire that made us primary
 	previous   string        // holder before us, for StartWrites
+	heldEpoch  int64         // the last epoch in which the witness granted us the lease
 	atRisk     int64         // entries known to exist that we did not hold when we took over
 	actions    []Action
 	rejected   int
@@ -308,6 +311,14 @@ func (m *Machine) elect() {
 		// We handed the lease over and the target never took it: nobody
 		// has written since, so take it back (in any mode).
 		take = true
+	case l.Holder == FenceHolder && l.Epoch == m.epoch && m.heldEpoch == m.epoch:
+		// The fence put up after the witness lost its state ran out, and
+		// we are the last primary we know of: carry on (in any mode).
+		take = true
+	case l.Holder == m.cfg.Self && l.Next == "" && l.Epoch == m.epoch:
+		// Our own lease ran out (witness unreachable, process paused) and
+		// nobody took it: taking it back is no failover (in any mode).
+		take = true
 	case m.cfg.Mode != Automatic:
 	case l.Holder != m.cfg.Self && m.epochChanged && m.now-m.epochChangeAt < m.cfg.Cooldown:
 		// Cooldown after a change of primary; the old holder taking its
@@ -427,39 +438,24 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 			m.role = Secondary
 		}
 		if !l.Expired() {
-			m.amnesia = false
 			return
 		}
 		// ...but an expired lease in an older epoch means the witness lost
-		// its state (restored from an old backup, a new etcd). When we know
-		// the primary of our epoch, put its lease back with a fresh length
-		// measured on the witness's clock: the primary renews it as if
-		// nothing happened, or it runs out and an election follows.
-		if m.primary != "" {
-			m.request(Restore, l, tandem.Lease{Holder: m.primary, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
-			return
-		}
-		// Not knowing the primary, wait until every lease the witness
-		// granted before must have run out (twice the length, on our own
-		// clock), then adopt its view so that an election can go on with
+		// its state (restored from an old backup, a new etcd). Some region
+		// we do not know of may still hold a lease the witness granted
+		// before; it stops writing within one lease length of the loss.
+		// Put a fence there: a lease in the newest epoch we know that no
+		// region can renew, timed on the witness's own clock. When it runs
+		// out, every earlier lease has too, and an election follows with
 		// an epoch above every one seen.
-		if !m.amnesia {
-			m.amnesia, m.amnesiaSince = true, m.now
-		}
-		if m.now-m.amnesiaSince < 2*m.cfg.LeaseTTL {
-			return
-		}
-		if m.role == Primary {
-			m.demote()
-		}
-		m.lease, m.leaseKnown = l, true
-		m.expiredSeen, m.expiredSince = true, m.amnesiaSince
+		m.request(Fence, l, tandem.Lease{Holder: FenceHolder, Epoch: max(m.epoch, m.maxKnownEpoch()), TTL: m.cfg.LeaseTTL}, 0)
 		return
 	}
-	m.amnesia = false
+
 	ok := err == nil && l.Same(req.lease) && req.kind != Observe
 	switch {
 	case ok && req.kind == Acquire:
+		m.heldEpoch = l.Epoch
 		m.setLease(l)
 		m.role = Primary
 		m.leaseUntil = req.sentAt + m.cfg.LeaseTTL - m.cfg.Margin
@@ -468,6 +464,7 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 		m.detectedAt = req.detectedAt // after() announces StartWrites
 		m.atRisk = max(0, m.maxKnown().Seq-m.self.Seq)
 	case ok && req.kind == Renew && m.role == Primary:
+		m.heldEpoch = l.Epoch
 		m.setLease(l)
 		m.leaseUntil = max(m.leaseUntil, req.sentAt+m.cfg.LeaseTTL-m.cfg.Margin)
 	case ok && req.kind == Release:
@@ -501,8 +498,10 @@ func (m *Machine) setLease(l tandem.Lease) {
 		m.expiredSince = m.now
 	}
 	m.lease, m.leaseKnown = l, true
-	if l.Epoch > m.epoch || (l.Epoch == m.epoch && m.primary == "" && l.Holder != "") {
-		m.newEpoch(l.Epoch, l.Holder)
+	if holder := l.Holder; holder != FenceHolder && (l.Epoch > m.epoch || (l.Epoch == m.epoch && m.primary == "" && holder != "")) {
+		m.newEpoch(l.Epoch, holder)
+	} else if holder == FenceHolder && l.Epoch > m.epoch {
+		m.newEpoch(l.Epoch, "")
 	}
 	if (m.role == Primary) && (l.Holder != m.cfg.Self || l.Epoch != m.epoch || l.Expired()) {
 		m.demote()
@@ -517,7 +516,6 @@ func (m *Machine) newEpoch(epoch int64, primary string) {
 		m.epochChanged, m.epochChangeAt = true, m.now // a change of primary: cooldown starts
 	}
 	if epoch > m.epoch {
-		m.amnesia = false // judged against the old epoch
 		if m.leaseKnown && m.lease.Epoch < epoch {
 			m.leaseKnown = false // stale view: read the witness again before any election
 		}

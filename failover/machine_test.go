@@ -604,15 +604,27 @@ func TestWitnessLosesItsState(t *testing.T) {
 	c.peers(map[string]tandem.Position{"a": {Epoch: 1, Seq: 4}, "b": {Epoch: 1, Seq: 4}}, "a", "b")
 	c.reg = witness.Register{} // restored from an empty backup
 	c.amnesiac = true
-	// The known primary's lease is put back (with a fresh length on the
-	// witness's clock) and a goes on writing in epoch 1.
+	// A fence goes up at once: a lease in epoch 1 nobody can renew.
 	c.advance(time.Second, "a", "b")
-	if l := c.reg.Lease(c.now); !l.Same(tandem.Lease{Holder: "a", Epoch: 1}) || l.Expired() {
-		t.Fatalf("lease not restored: %s", l)
+	if l := c.reg.Lease(c.now); l.Holder != FenceHolder || l.Epoch != 1 || l.Expired() {
+		t.Fatalf("no fence: %s", l)
+	}
+	for _, n := range []string{"a", "b"} {
+		for _, f := range c.actions(n, Follow) {
+			if f.Target == FenceHolder {
+				t.Fatalf("%s follows the fence", n)
+			}
+		}
+	}
+	// Until it runs out nobody writes in a new epoch (checkSafety), then
+	// a, the last primary, carries on in epoch 2.
+	c.advance(ttl/2, "a", "b")
+	if c.reg.Epoch != 1 {
+		t.Fatalf("lease %s before the fence ran out", c.reg.Lease(c.now))
 	}
 	c.amnesiac = false
-	c.advance(3*ttl, "a", "b")
-	if w := c.writer("a", "b"); w != "a" || c.reg.Epoch != 1 {
+	c.advance(2*ttl, "a", "b")
+	if w := c.writer("a", "b"); w != "a" || c.reg.Epoch != 2 {
 		t.Fatalf("writer %q lease %s", w, c.reg.Lease(c.now))
 	}
 	if got := c.nodes["a"].Ready().Rejected + c.nodes["b"].Ready().Rejected; got == 0 {
@@ -620,21 +632,21 @@ func TestWitnessLosesItsState(t *testing.T) {
 	}
 	// a dies: the normal election follows.
 	c.advance(3*ttl, "b")
-	if w := c.writer("b"); w != "b" || c.reg.Epoch != 2 {
+	if w := c.writer("b"); w != "b" || c.reg.Epoch != 3 {
 		t.Fatalf("writer %q lease %s", w, c.reg.Lease(c.now))
 	}
 }
 
 func TestEmptyWitnessUnknownPrimary(t *testing.T) {
 	// A region restarts knowing epoch 3 from its journal, but not who
-	// holds it, and finds an empty witness: it waits out any lease the
-	// witness could have granted, then takes epoch 4.
+	// holds it, and finds an empty witness: it fences epoch 3 for a lease
+	// length (on the witness's clock), then takes epoch 4.
 	c := newCluster(t, nil, "a", "b")
 	c.nodes["b"] = New(c.nodes["b"].cfg, 3, tandem.Position{Epoch: 3, Seq: 9})
 	c.amnesiac = true
-	c.advance(3*ttl/2, "b")
-	if w := c.writer("b"); w != "" || c.reg.Holder != "" {
-		t.Fatalf("writer %q lease %s before two lease lengths", w, c.reg.Lease(c.now))
+	c.advance(ttl/2, "b")
+	if w := c.writer("b"); w != "" || c.reg.Holder != FenceHolder || c.reg.Epoch != 3 {
+		t.Fatalf("writer %q lease %s", w, c.reg.Lease(c.now))
 	}
 	c.advance(ttl, "b")
 	if w := c.writer("b"); w != "b" || c.reg.Epoch != 4 {
@@ -727,6 +739,7 @@ func TestConfigValidate(t *testing.T) {
 		{Self: "a", Regions: []string{"a"}, NoWitness: true},
 		{Self: "a", Regions: []string{"a"}, LeaseTTL: time.Second, Margin: 900 * time.Millisecond},
 		{Self: "a", Regions: []string{"a"}, Initial: "x"},
+		{Self: "a", Regions: []string{"a", FenceHolder}},
 	} {
 		if err := bad.Validate(); tandem.ErrorCode(err) != tandem.EINVALID {
 			t.Errorf("%+v: %v", bad, err)

@@ -133,7 +133,7 @@ func (s *sim) drain(n *simNode) {
 	for _, a := range rd.Actions {
 		s.logf("%s: %s", n.name, a)
 		switch a.Kind {
-		case Acquire, Renew, Release, Restore, Observe:
+		case Acquire, Renew, Release, Fence, Observe:
 			if s.lost() {
 				continue
 			}
@@ -203,9 +203,14 @@ func (s *sim) check() {
 
 func runSim(t *testing.T, seed uint64) {
 	s := &sim{t: t, rng: rand.New(rand.NewPCG(seed, 0x7a11)), nodes: map[string]*simNode{},
-		names: []string{"a", "b", "c"}, writesBy: map[int64]string{}}
+		writesBy: map[int64]string{}}
+	s.names = []string{"a", "b", "c", "d", "e"}[:2+s.rng.IntN(4)] // 2 to 5 regions
+	manual := s.rng.IntN(8) == 0
 	for _, name := range s.names {
 		cfg := Config{Self: name, Regions: s.names, LeaseTTL: ttl, MaxLagOnFailover: -1, Cooldown: ttl}
+		if manual {
+			cfg.Mode = Manual // only the operator's switchovers and forced promotions move the lease
+		}
 		if s.rng.IntN(4) == 0 {
 			cfg.MaxLagOnFailover = int64(s.rng.IntN(20))
 		}
@@ -338,6 +343,22 @@ func runSim(t *testing.T, seed uint64) {
 			}
 		}
 	})
+	if manual {
+		// Manual mode needs an operator: half a minute into the healing,
+		// if nobody writes, one forces a promotion (as `tandem failover
+		// --force` would).
+		s.at(chaosFor+30*time.Second, "", func() {
+			for _, name := range s.names {
+				if _, ok := s.nodes[name].m.CanWrite(s.clock(s.nodes[name])); ok {
+					return
+				}
+			}
+			n := s.nodes[s.names[0]]
+			err := n.m.Switchover(s.clock(n), n.name, true)
+			s.logf("operator: force %s: %v", n.name, err)
+			s.drain(n)
+		})
+	}
 	for s.q.Len() > 0 {
 		e := heap.Pop(&s.q).(*simEvent)
 		s.now = e.at
@@ -354,6 +375,10 @@ func runSim(t *testing.T, seed uint64) {
 		}
 	}
 	if writer == "" {
+		for _, name := range s.names {
+			m := s.nodes[name].m
+			s.t.Logf("%s: mode %s role %s epoch %d primary %q lease %s", name, m.cfg.Mode, m.role, m.epoch, m.primary, m.lease)
+		}
 		s.fail("no region accepts writes %s after the faults healed (lease %s)", healFor, s.reg.Lease(s.now))
 	}
 	for _, name := range s.names {

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemml/tandem"
@@ -29,8 +30,9 @@ var artifactRoots = []string{"/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow
 
 // artifactState is the artifact proxy's in-process state.
 type artifactState struct {
-	locks pathLocks
-	now   func() time.Time
+	locks     pathLocks
+	now       func() time.Time
+	lastSweep atomic.Int64 // unix ms of the last sweep of abandoned uploads
 }
 
 func (s *Server) routesArtifacts() {
@@ -56,6 +58,9 @@ func (s *Server) storeArtifact(ctx context.Context, p string, body io.Reader) (s
 	unlock := s.art.locks.lock(p)
 	defer unlock()
 	// Refuse early what the record would refuse, before writing any bytes.
+	if err := s.Store.CheckWritable(ctx); err != nil {
+		return sqlstore.Artifact{}, err
+	}
 	if err := s.checkPlacement(ctx, p); err != nil {
 		return sqlstore.Artifact{}, err
 	}
@@ -97,11 +102,24 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.storeArtifact(r.Context(), p, r.Body); err != nil {
+	if _, err := s.storeArtifact(r.Context(), p, uploadBody{r.Body}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// uploadBody marks failures to read a request body (the client went away,
+// a truncated chunked body) as the client's problem, so they are answered
+// as bad input rather than logged as internal errors.
+type uploadBody struct{ r io.Reader }
+
+func (b uploadBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = tandem.Errorf(tandem.EINVALID, "reading the upload: %v", err)
+	}
+	return n, err
 }
 
 // downloadArtifact: GET /api/2.0/mlflow-artifacts/artifacts/<path>, with

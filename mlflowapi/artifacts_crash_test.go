@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/sqlstore"
 )
 
@@ -119,10 +120,19 @@ func TestArtifactCrashSafety(t *testing.T) {
 		t.Skip("builds and runs tandem processes")
 	}
 	bin := buildTandem(t)
+	for name, artifacts := range artBackends(t) {
+		t.Run(name, func(t *testing.T) { crashSafety(t, bin, artifacts) })
+	}
+}
+
+func crashSafety(t *testing.T, bin, artifacts string) {
 	dir := t.TempDir()
 	metadata := "sqlite://" + filepath.Join(dir, "tandem.db")
-	artRoot := filepath.Join(dir, "artifacts")
-	artifacts := "file://" + artRoot
+	blobs, err := blobstore.Open(context.Background(), artifacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blobs.Close()
 	const root = "/api/2.0/mlflow-artifacts/"
 
 	p := startTandem(t, bin, metadata, artifacts)
@@ -186,8 +196,8 @@ func TestArtifactCrashSafety(t *testing.T) {
 	checkVisible(t, p.url, "ok.txt:9")
 	for _, name := range []string{"stream.bin", "mp.bin"} {
 		mustHTTP(t, 404, "GET", p.url+root+"artifacts/0/r/artifacts/"+name, nil)
-		if _, err := os.Stat(filepath.Join(artRoot, "0", "r", "artifacts", name)); !os.IsNotExist(err) {
-			t.Fatalf("%s exists under its final path after the crash: %v", name, err)
+		if ok, err := blobs.Exists(context.Background(), "0/r/artifacts/"+name); ok || err != nil {
+			t.Fatalf("%s exists under its final path after the crash: %v %v", name, ok, err)
 		}
 	}
 	assertJournal(t, metadata, []string{"0/r/artifacts/ok.txt"})
@@ -265,8 +275,8 @@ func assertJournal(t *testing.T, metadata string, want []string) {
 	}
 	var got []string
 	for _, e := range es {
-		if e.Op == "experiment.create" && e.Key == "0" {
-			continue // the Default experiment, made at start
+		if e.Kind != tandem.KindArtifacts {
+			continue // the Default experiment, made at start, and other areas' entries
 		}
 		if e.Op != "artifact.put" {
 			t.Fatalf("unexpected journal entry %+v", e)

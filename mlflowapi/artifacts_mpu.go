@@ -36,6 +36,7 @@ import (
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/sqlstore"
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 )
 
 const (
@@ -120,10 +121,15 @@ func (s *Server) mpuCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "num_parts must be between 1 and %d, got %d", mpuMaxParts, req.NumParts.V))
 		return
 	}
+	if err := s.Store.CheckWritable(ctx); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.checkPlacement(ctx, target); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.maybeSweep(ctx)
 	var raw [16]byte
 	rand.Read(raw[:])
 	id := hex.EncodeToString(raw[:])
@@ -168,7 +174,7 @@ func (s *Server) mpuUploadPart(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "part number %d is outside 1..%d", n, m.NumParts))
 		return
 	}
-	ref, err := s.Blobs.Put(ctx, mpuPartKey(id, n), r.Body, "")
+	ref, err := s.Blobs.Put(ctx, mpuPartKey(id, n), uploadBody{r.Body}, "")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -239,6 +245,9 @@ func (s *Server) mpuComplete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) completeUpload(ctx context.Context, id, target string, parts []mpuPart) error {
 	unlock := s.art.locks.lock(target)
 	defer unlock()
+	if err := s.Store.CheckWritable(ctx); err != nil {
+		return err
+	}
 	if err := s.checkPlacement(ctx, target); err != nil {
 		return err
 	}
@@ -352,6 +361,30 @@ func (s *Server) mpuAbort(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
+// sweepEvery and sweepAge bound how often abandoned uploads are swept
+// (from mpu/create, in the background) and how old they must be.
+const (
+	sweepEvery = time.Hour
+	sweepAge   = 7 * 24 * time.Hour
+)
+
+// maybeSweep starts a background sweep of abandoned uploads at most once
+// per sweepEvery.
+func (s *Server) maybeSweep(ctx context.Context) {
+	now := s.art.now().UnixMilli()
+	last := s.art.lastSweep.Load()
+	if now-last < sweepEvery.Milliseconds() || !s.art.lastSweep.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		if n, err := s.SweepUploads(context.WithoutCancel(ctx), sweepAge); err != nil {
+			s.Log.Warn("sweeping abandoned multipart uploads", "err", err)
+		} else if n > 0 {
+			s.Log.Info("swept abandoned multipart uploads", "count", n)
+		}
+	}()
+}
+
 // SweepUploads removes the staging of multipart uploads created before
 // now-olderThan that were never completed or aborted (a client that died,
 // or a crash). Callers: the region's housekeeping, periodically.
@@ -361,8 +394,8 @@ func (s *Server) SweepUploads(ctx context.Context, olderThan time.Duration) (int
 	n := 0
 	for {
 		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return n, nil
+		if err == io.EOF || gcerrors.Code(err) == gcerrors.NotFound {
+			return n, nil // NotFound: the staging changed while listing; next sweep
 		} else if err != nil {
 			return n, fmt.Errorf("sweep uploads: %w", err)
 		}
@@ -371,12 +404,45 @@ func (s *Server) SweepUploads(ctx context.Context, olderThan time.Duration) (int
 			continue
 		}
 		m, err := s.readManifest(ctx, id)
-		if err == nil && m.CreatedMs >= cutoff {
+		switch {
+		case err == nil && m.CreatedMs >= cutoff:
 			continue
+		case tandem.ErrorCode(err) == tandem.ENOTFOUND:
+			// No manifest: being created right now, or damaged. Only
+			// staging whose every object is old goes.
+			newest, err := s.newestObject(ctx, mpuDir(id))
+			if err != nil {
+				return n, err
+			}
+			if newest.UnixMilli() >= cutoff {
+				continue
+			}
+		case err != nil:
+			return n, err
 		}
 		if err := s.Blobs.DeletePrefix(ctx, mpuDir(id)); err != nil {
 			return n, err
 		}
 		n++
+	}
+}
+
+// newestObject returns the latest modification time of the objects under
+// prefix (the zero time when there are none).
+func (s *Server) newestObject(ctx context.Context, prefix string) (time.Time, error) {
+	var newest time.Time
+	it := s.Blobs.Bucket().List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return newest, nil
+		} else if gcerrors.Code(err) == gcerrors.NotFound {
+			return s.art.now(), nil // an object came or went while listing: in use
+		} else if err != nil {
+			return newest, fmt.Errorf("sweep uploads: %w", err)
+		}
+		if obj.ModTime.After(newest) {
+			newest = obj.ModTime
+		}
 	}
 }

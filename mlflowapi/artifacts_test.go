@@ -1,6 +1,7 @@
 package mlflowapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
@@ -45,6 +48,9 @@ func newArtEnv(t *testing.T, blobURL string) *artEnv {
 	}
 	t.Cleanup(func() { blobs.Close() })
 	api := mlflowapi.New(store, blobs, slog.New(slog.DiscardHandler))
+	if err := api.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(mlflowapi.Guard(api))
 	t.Cleanup(srv.Close)
 	return &artEnv{url: srv.URL, store: store, blobs: blobs, api: api}
@@ -89,12 +95,25 @@ func (e *artEnv) mustStatus(t *testing.T, want int, method, path string, body io
 	return resp, b
 }
 
+// head is the number of artifact entries in the journal (other areas,
+// such as the bootstrap of experiment 0, write entries of their own).
 func (e *artEnv) head(t *testing.T) int64 {
-	h, err := e.store.Head(context.Background())
+	return int64(len(e.artifactJournal(t)))
+}
+
+func (e *artEnv) artifactJournal(t *testing.T) []tandem.Entry {
+	t.Helper()
+	es, err := e.store.ReadJournal(context.Background(), 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.Seq
+	var out []tandem.Entry
+	for _, x := range es {
+		if x.Kind == tandem.KindArtifacts {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func hexsum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
@@ -133,7 +152,7 @@ func TestArtifactUploadDownloadListDelete(t *testing.T) {
 			e.mustStatus(t, 200, "PUT", artBase+"0/r1/artifacts/model/w%20eights.bin", strings.NewReader("0123456789"))
 
 			// Journal: one artifact.put per upload, naming the bytes.
-			es, _ := e.store.ReadJournal(context.Background(), 0, 100)
+			es := e.artifactJournal(t)
 			if len(es) != 4 || es[0].Op != "artifact.put" || es[0].Blobs[0] != (tandem.BlobRef{Path: "0/r1/artifacts/notes.txt", SHA256: hexsum(data), Size: int64(len(data))}) {
 				t.Fatalf("journal = %+v", es)
 			}
@@ -242,7 +261,7 @@ func TestArtifactUploadDownloadListDelete(t *testing.T) {
 					t.Errorf("bytes of deleted %s still stored", k)
 				}
 			}
-			es, _ = e.store.ReadJournal(context.Background(), 0, 100)
+			es = e.artifactJournal(t)
 			ops := map[string]int{}
 			for _, x := range es {
 				ops[x.Op]++
@@ -357,7 +376,7 @@ func TestArtifactMultipartUpload(t *testing.T) {
 			if !bytes.Equal(got, whole) || resp.Header.Get("ETag") != `"`+hexsum(whole)+`"` {
 				t.Fatalf("completed artifact: %d bytes, etag %s", len(got), resp.Header.Get("ETag"))
 			}
-			es, _ := e.store.ReadJournal(ctx, 0, 10)
+			es := e.artifactJournal(t)
 			if len(es) != 1 || es[0].Blobs[0].SHA256 != hexsum(whole) || es[0].Blobs[0].Size != int64(len(whole)) {
 				t.Fatalf("journal = %+v", es)
 			}
@@ -652,4 +671,149 @@ func FuzzParseArtifactURI(f *testing.F) {
 			t.Fatalf("%q reaches the reserved folder: %q", uri, p)
 		}
 	})
+}
+
+// refusingGate is the gate of a region that is not the primary.
+type refusingGate struct{}
+
+func (refusingGate) WriteEpoch(context.Context) (int64, error) {
+	return 0, tandem.Errorf(tandem.EUNAVAILABLE, "not the primary")
+}
+
+// A region that may not write refuses uploads before touching storage: the
+// bytes of an existing artifact stay the recorded ones.
+func TestArtifactWritesRefusedWhenNotPrimary(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	ctx := context.Background()
+	e.mustStatus(t, 200, "PUT", artBase+"0/r/artifacts/a.txt", strings.NewReader("original"))
+	b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts", strings.NewReader(`{"path":"m.bin","num_parts":1}`))
+	var c mpuCreateResp
+	json.Unmarshal(b, &c)
+	putURL(t, c.Credentials[0].URL, []byte("part"))
+	e.store.SetGate(refusingGate{})
+	e.mustStatus(t, 503, "PUT", artBase+"0/r/artifacts/a.txt", strings.NewReader("overwritten"))
+	e.mustStatus(t, 503, "DELETE", artBase+"0/r/artifacts/a.txt", nil)
+	e.mustStatus(t, 503, "POST", "/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts", strings.NewReader(`{"path":"n.bin","num_parts":1}`))
+	body, _ := json.Marshal(map[string]any{"path": "m.bin", "upload_id": c.UploadID, "parts": []map[string]any{{"part_number": 1}}})
+	e.mustStatus(t, 503, "POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/r/artifacts", bytes.NewReader(body))
+	if d, err := e.blobs.Digest(ctx, "0/r/artifacts/a.txt"); err != nil || d.SHA256 != hexsum([]byte("original")) {
+		t.Fatalf("stored bytes changed on a refused upload: %+v %v", d, err)
+	}
+	if ok, _ := e.blobs.Exists(ctx, "0/r/artifacts/m.bin"); ok {
+		t.Fatal("a refused complete published bytes")
+	}
+	_, got := e.mustStatus(t, 200, "GET", artBase+"0/r/artifacts/a.txt", nil)
+	if string(got) != "original" {
+		t.Fatalf("served %q", got)
+	}
+}
+
+// Every artifact write endpoint appends exactly the journal entries of the
+// change it makes: one per upload, complete and delete; none for staging.
+func TestArtifactEndpointsJournal(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	var c mpuCreateResp
+	steps := []struct {
+		name string
+		run  func()
+		want string // ops appended
+	}{
+		{"PUT", func() { e.mustStatus(t, 200, "PUT", artBase+"0/r/artifacts/d/a.txt", strings.NewReader("a")) }, "artifact.put"},
+		{"mpu/create", func() {
+			b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts/d", strings.NewReader(`{"path":"m.bin","num_parts":1}`))
+			json.Unmarshal(b, &c)
+		}, ""},
+		{"mpu part", func() { putURL(t, c.Credentials[0].URL, []byte("part")) }, ""},
+		{"mpu/complete", func() {
+			body, _ := json.Marshal(map[string]any{"path": "m.bin", "upload_id": c.UploadID, "parts": []map[string]any{{"part_number": 1}}})
+			e.mustStatus(t, 200, "POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/r/artifacts/d", bytes.NewReader(body))
+		}, "artifact.put"},
+		{"mpu/abort", func() {
+			b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts/d", strings.NewReader(`{"path":"n.bin","num_parts":1}`))
+			json.Unmarshal(b, &c)
+			body, _ := json.Marshal(map[string]any{"path": "n.bin", "upload_id": c.UploadID})
+			e.mustStatus(t, 200, "POST", "/api/2.0/mlflow-artifacts/mpu/abort/0/r/artifacts/d", bytes.NewReader(body))
+		}, ""},
+		{"DELETE dir", func() { e.mustStatus(t, 200, "DELETE", artBase+"0/r/artifacts/d", nil) }, "artifact.delete"},
+		{"DELETE nothing", func() { e.mustStatus(t, 200, "DELETE", artBase+"0/r/artifacts/d", nil) }, ""},
+	}
+	seen := map[string]bool{}
+	for _, s := range steps {
+		before := e.artifactJournal(t)
+		s.run()
+		after := e.artifactJournal(t)
+		var ops []string
+		for _, x := range after[len(before):] {
+			ops = append(ops, x.Op)
+			seen[x.Op] = true
+		}
+		if strings.Join(ops, ",") != s.want {
+			t.Errorf("%s appended %v; want %q", s.name, ops, s.want)
+		}
+	}
+	for _, op := range e.store.Ops() {
+		if strings.HasPrefix(op, "artifact.") && !seen[op] {
+			t.Errorf("op %s is registered but no endpoint above exercised it", op)
+		}
+	}
+}
+
+// A body that ends before its Content-Length is a failed upload: 400,
+// nothing stored or recorded.
+func TestArtifactTruncatedUpload(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT %s0/r/artifacts/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n%s", artBase, strings.Repeat("x", 1000))
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "INVALID_PARAMETER_VALUE") {
+		t.Fatalf("truncated upload: %d %s", resp.StatusCode, b)
+	}
+	e.mustStatus(t, 404, "GET", artBase+"0/r/artifacts/cut.bin", nil)
+	if ok, _ := e.blobs.Exists(context.Background(), "0/r/artifacts/cut.bin"); ok || e.head(t) != 0 {
+		t.Fatal("a truncated upload left bytes or a journal entry")
+	}
+}
+
+// Sweeping abandoned uploads never removes one being created or in use.
+func TestArtifactSweepSparesLiveUploads(t *testing.T) {
+	e := newArtEnv(t, storetest.FileURL(t))
+	stop := make(chan struct{})
+	swept := make(chan int)
+	go func() {
+		total := 0
+		for {
+			select {
+			case <-stop:
+				swept <- total
+				return
+			default:
+			}
+			n, err := e.api.SweepUploads(context.Background(), time.Hour)
+			if err != nil {
+				t.Error(err)
+			}
+			total += n
+		}
+	}()
+	for i := 0; i < 40; i++ {
+		b := mustHTTP(t, 200, "POST", e.url+"/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts", strings.NewReader(fmt.Sprintf(`{"path":"f%d.bin","num_parts":1}`, i)))
+		var c mpuCreateResp
+		json.Unmarshal(b, &c)
+		if r := putURL(t, c.Credentials[0].URL, []byte("x")); r.StatusCode != 200 {
+			t.Fatalf("part upload %d: %d", i, r.StatusCode)
+		}
+	}
+	close(stop)
+	if n := <-swept; n != 0 {
+		t.Fatalf("swept %d live uploads", n)
+	}
 }

@@ -23,6 +23,7 @@ func (s *Server) routesLoggedModels() {
 	s.handle("PATCH", "logged-models/{model_id}/tags", s.setLoggedModelTags)
 	s.handle("DELETE", "logged-models/{model_id}/tags/{tag_key...}", s.deleteLoggedModelTag)
 	s.handle("POST", "logged-models/{model_id}/params", s.logLoggedModelParams)
+	s.handle("GET", "logged-models/{model_id}/artifacts/directories", s.listLoggedModelArtifacts)
 }
 
 // versionStr is a string request field that also accepts a JSON number
@@ -266,4 +267,47 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) {
 // as well as in the path; the path's value is the one used.)
 func errMissing(field string) error {
 	return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", field)
+}
+
+// listLoggedModelArtifacts lists one level of a logged model's files (the
+// MLflow UI's call), from the artifact records the artifact proxy keeps.
+// Paths are relative to the model's artifact root; one page holds all.
+func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Path      string `json:"artifact_directory_path"`
+		PageToken string `json:"page_token"`
+	}
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	lm, err := s.Store.GetLoggedModel(r.Context(), r.PathValue("model_id"), false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	root, err := ParseArtifactURI(lm.ArtifactLocation)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rel := ""
+	if req.Path != "" {
+		if rel, err = checkArtifactPath(req.Path, true); err != nil {
+			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Invalid path"))
+			return
+		}
+	}
+	entries, err := sqlstore.ListArtifactDir(r.Context(), s.Store.Reader(), joinArtifactPath(root, rel))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var resp struct {
+		RootURI string     `json:"root_uri"`
+		Files   []fileInfo `json:"files,omitempty"`
+	}
+	resp.RootURI = lm.ArtifactLocation
+	resp.Files = fileInfos(entries, rel)
+	writeJSON(w, http.StatusOK, resp)
 }

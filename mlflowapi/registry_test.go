@@ -150,6 +150,21 @@ func TestRegistryAPIFlow(t *testing.T) {
 				dig(got, "model", "info", "status") != "LOGGED_MODEL_READY" {
 				t.Fatalf("finalize: %d %v", st, got)
 			}
+			// The model's files go through the artifact proxy; the UI lists them.
+			put, _ := http.NewRequest("PUT", e.srv.URL+"/api/2.0/mlflow-artifacts/artifacts/1/models/"+id+"/artifacts/MLmodel", strings.NewReader("flavors: {}\n"))
+			if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("upload MLmodel: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+			st, got := e.call("GET", "logged-models/"+id+"/artifacts/directories", nil)
+			if files, _ := got["files"].([]any); st != 200 || len(files) != 1 || files[0].(map[string]any)["path"] != "MLmodel" ||
+				got["root_uri"] != "mlflow-artifacts:/1/models/"+id+"/artifacts" {
+				t.Fatalf("list logged model artifacts: %d %v", st, got)
+			}
+			if st, _ := e.call("GET", "logged-models/"+id+"/artifacts/directories"+q("artifact_directory_path", "../x"), nil); st != 400 {
+				t.Fatalf("list with ..: %d", st)
+			}
 			if st, got := e.call("POST", "registered-models/create", map[string]any{"name": "RegM"}); st != 200 ||
 				dig(got, "registered_model", "name") != "RegM" {
 				t.Fatalf("create registered model: %d %v", st, got)
@@ -160,7 +175,7 @@ func TestRegistryAPIFlow(t *testing.T) {
 				t.Fatalf("create model version: %d %v", st, mv)
 			}
 			// MLflow's server records the registration on the logged model.
-			_, got := e.call("GET", "logged-models/"+id, nil)
+			_, got = e.call("GET", "logged-models/"+id, nil)
 			tags, _ := dig(got, "model", "info", "tags").([]any)
 			found := false
 			for _, tg := range tags {
@@ -321,6 +336,17 @@ func TestRegistryWritesJournalOnce(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, w := range writes {
+				// A malformed body is refused and changes nothing (the tag
+				// delete takes no body).
+				if !strings.Contains(w.path, "/tags/") {
+					before := e.head()
+					if st, got := e.call(w.method, w.path, "{not json"); st != 400 || got["error_code"] != "INVALID_PARAMETER_VALUE" {
+						t.Fatalf("%s %s malformed: %d %v", w.method, w.path, st, got)
+					}
+					if e.head() != before {
+						t.Fatalf("%s %s: a malformed request appended a journal entry", w.method, w.path)
+					}
+				}
 				before := e.head()
 				st, got := e.call(w.method, w.path, w.body)
 				if st != 200 {

@@ -63,6 +63,19 @@ func ancestors(p string) []string {
 	}
 }
 
+// CheckWritable asks the write gate whether this region accepts writes now
+// (EUNAVAILABLE when it does not). The artifact proxy calls it before it
+// writes any bytes, so that a secondary never overwrites the replicated
+// bytes of an artifact with an upload it is going to refuse. Mutate checks
+// the gate again at commit.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	_, err := gate.WriteEpoch(ctx)
+	return err
+}
+
 // PutArtifact records a file whose bytes are already in storage under
 // a.Path (blobstore.Put returned its size and digest). It appends an
 // "artifact.put" journal entry whose Blobs name the bytes, so replication

@@ -160,3 +160,54 @@ func (s *Store) notify() {
 	s.waiters = make(chan struct{})
 	s.mu.Unlock()
 }
+
+// ApplyBatch is Apply for consecutive entries in one transaction (a
+// secondary catching up commits once per batch instead of once per entry).
+// Entries at or before the high-water mark are skipped; a hole or an older
+// epoch fails the whole batch and changes nothing. It returns how many
+// entries it applied.
+func (s *Store) ApplyBatch(ctx context.Context, es []tandem.Entry) (int, error) {
+	if len(es) == 0 {
+		return 0, nil
+	}
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	last, err := lockJournalState(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	var applied []tandem.Entry
+	for _, e := range es {
+		a, ok := s.appliers[e.Op]
+		switch {
+		case !ok:
+			return 0, fmt.Errorf("apply %s: unknown op %q (is this tandem older than the primary?)", e.Position, e.Op)
+		case e.Seq <= last.Seq:
+			continue
+		case e.Seq != last.Seq+1:
+			return 0, tandem.Errorf(tandem.EINVALIDSTATE, "apply %s: would leave a hole after %s", e.Position, last)
+		case e.Epoch < last.Epoch:
+			return 0, tandem.Errorf(tandem.EUNAVAILABLE, "apply %s: epoch older than applied epoch %d", e.Position, last.Epoch)
+		}
+		e.Kind = a.kind
+		if err := a.fn(ctx, tx, &e); err != nil {
+			return 0, fmt.Errorf("apply %s %s: %w", e.Position, e.Op, err)
+		}
+		if err := appendJournal(ctx, tx, &e); err != nil {
+			return 0, err
+		}
+		last = e.Position
+		applied = append(applied, e)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return 0, fmt.Errorf("apply commit: %w", err)
+	}
+	for _, e := range applied {
+		s.committed(e)
+	}
+	return len(applied), nil
+}

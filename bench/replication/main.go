@@ -16,13 +16,15 @@
 //     artifact bytes in the same run;
 //   - peak Go heap during catch-up (bounded memory with large artifacts).
 //
-// Writes use the TEST ONLY test.note op (one small journal entry, like a
-// metric batch) because it exists in every build.
+// Small writes are MLflow log-batch requests of 10 metrics (one journal
+// entry each); artifacts go through the TEST ONLY test.note op, which
+// stores a blob of any size in one request.
 package main
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +36,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +130,42 @@ regions:
 		}
 		return nil
 	}
+	post := func(path string, body string) ([]byte, error) {
+		resp, err := client.Post(primary+"/api/2.0/mlflow/"+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("%s: %s %s", path, resp.Status, b)
+		}
+		return b, nil
+	}
+	// One run; each write is a log-batch of 10 metrics (one journal entry).
+	b, err := post("runs/create", `{"experiment_id":"0"}`)
+	if err != nil {
+		return err
+	}
+	var created struct {
+		Run struct {
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	json.Unmarshal(b, &created)
+	runID := created.Run.Info.RunID
+	var step atomic.Int64
+	logBatch := func() error {
+		n := step.Add(1)
+		var ms []string
+		for k := range 10 {
+			ms = append(ms, fmt.Sprintf(`{"key":"m%d","value":%d.5,"timestamp":%d,"step":%d}`, k, n, time.Now().UnixMilli(), n))
+		}
+		_, err := post("runs/log-batch", fmt.Sprintf(`{"run_id":%q,"metrics":[%s]}`, runID, strings.Join(ms, ",")))
+		return err
+	}
 	waitHead := func(n *node, seq int64, d time.Duration) error {
 		deadline := time.Now().Add(d)
 		for {
@@ -168,26 +207,29 @@ regions:
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			put(fmt.Sprintf("f%d", seq.Add(1)), nil, 0)
+			seq.Add(1)
+			if err := logBatch(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
 		}()
 	}
 	wg.Wait()
 	if err := waitHead(west, head(), 30*time.Second); err != nil {
 		return err
 	}
-	fmt.Printf("fixed rate %d writes/s for %ds: %d writes (%d skipped: writers saturated)\n  lag %s\n\n", rate, seconds, seq.Load(), late, delays.summary())
+	fmt.Printf("fixed rate %d log-batch writes/s for %ds: %d writes (%d skipped: writers saturated)\n  lag %s\n\n", rate, seconds, seq.Load(), late, delays.summary())
 
 	// Phase 2: max rate.
 	delays.reset()
 	var n atomic.Int64
 	end = time.Now().Add(time.Duration(seconds) * time.Second)
 	t0 = time.Now()
-	for w := range writers {
+	for range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; time.Now().Before(end); i++ {
-				if put(fmt.Sprintf("m%d-%d", w, i), nil, 0) == nil {
+				if logBatch() == nil {
 					n.Add(1)
 				}
 			}
@@ -242,9 +284,9 @@ regions:
 			what, target-before, el.Seconds(), float64(target-before)/el.Seconds(), float64(peak.Load())/(1<<20))
 		return el, target - before, err
 	}
-	if _, _, err := catchUp(fmt.Sprintf("%d small entries", backlog), func() error {
-		for i := range backlog {
-			if err := put(fmt.Sprintf("b%d", i), nil, 0); err != nil {
+	if _, _, err := catchUp(fmt.Sprintf("%d log-batches of 10 metrics", backlog), func() error {
+		for range backlog {
+			if err := logBatch(); err != nil {
 				return err
 			}
 		}
