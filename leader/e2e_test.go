@@ -84,7 +84,7 @@ type cluster struct {
 	logs    map[string]*lockedBuf
 }
 
-func newCluster(t *testing.T, names ...string) *cluster {
+func newCluster(t *testing.T, durability string, names ...string) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), names: names, urls: map[string]string{},
 		procs: map[string]*exec.Cmd{}, logs: map[string]*lockedBuf{}}
 	c.witness = freePort(t)
@@ -93,13 +93,13 @@ func newCluster(t *testing.T, names ...string) *cluster {
 primary: %s
 peer_key: {env: TANDEM_E2E_PEER_KEY}
 forward_writes: false
-durability: {mode: sync, timeout: 3s, on_no_ack: fail}
+durability: %s
 witness: http://%s
 failover: automatic
 lease_ttl: 2s
 cooldown: 1s
 regions:
-`, names[0], c.witness)
+`, names[0], durability, c.witness)
 	for _, n := range names {
 		c.urls[n] = "http://" + freePort(t)
 		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    metadata: %q\n    artifacts: %q\n", n, c.urls[n],
@@ -367,7 +367,7 @@ func TestFailoverEndToEnd(t *testing.T) {
 	if s := os.Getenv("TANDEM_CHAOS_ITERATIONS"); s != "" {
 		iterations, _ = strconv.Atoi(s)
 	}
-	c := newCluster(t, "a", "b", "c")
+	c := newCluster(t, "{mode: sync, timeout: 3s, on_no_ack: fail}", "a", "b", "c")
 	c.startWitness()
 	for _, n := range c.names {
 		c.startRegion(n)
@@ -481,4 +481,120 @@ func TestFailoverEndToEnd(t *testing.T) {
 		t.Errorf("tandem divergence list: %v\n%s", err, out)
 	}
 	t.Logf("divergence:\n%s", out)
+}
+
+func (c *cluster) signal(name string, sig syscall.Signal) {
+	c.mu.Lock()
+	p := c.procs[name]
+	c.mu.Unlock()
+	if p != nil {
+		p.Process.Signal(sig)
+	}
+}
+
+// TestRejoinDivergence: in async mode the primary acknowledges writes its
+// secondary never received, then dies; the secondary takes over. When the
+// old primary comes back it keeps those writes in a divergence report,
+// rewinds to the new primary's history and follows it; replaying the
+// report puts them into the new history; verify passes.
+func TestRejoinDivergence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := newCluster(t, "{mode: async}", "a", "b")
+	c.startWitness()
+	c.startRegion("a")
+	c.startRegion("b")
+	caughtUp := func() (bool, string) {
+		p, pst := c.primary()
+		st, err := status(c.urls["b"])
+		return p == "a" && err == nil && st.Primary == "a" && st.Head == pst.Head, fmt.Sprint(p, pst.Head, st.Head, err)
+	}
+	waitFor(t, 30*time.Second, "a primary, b following", caughtUp)
+	var shared []string
+	for i := range 5 {
+		k := fmt.Sprintf("shared-%d", i)
+		if _, err := c.write("a", k); err != nil {
+			t.Fatal(err)
+		}
+		shared = append(shared, k)
+	}
+	waitFor(t, 10*time.Second, "b caught up", caughtUp)
+
+	// b freezes; a keeps acknowledging writes b never receives, then dies.
+	c.signal("b", syscall.SIGSTOP)
+	time.Sleep(300 * time.Millisecond) // let the stop land
+	var lost []string
+	for i := range 10 {
+		k := fmt.Sprintf("lost-%d", i)
+		if _, err := c.write("a", k); err != nil {
+			t.Fatal(err)
+		}
+		lost = append(lost, k)
+	}
+	c.kill("a")
+	c.signal("b", syscall.SIGCONT)
+	waitFor(t, 20*time.Second, "b primary", func() (bool, string) {
+		p, st := c.primary()
+		return p == "b" && st.Epoch == 2, fmt.Sprint(p, st.Epoch)
+	})
+	for i := range 3 {
+		if _, err := c.write("b", fmt.Sprintf("new-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// a comes back: divergence report, rewind, follow b.
+	c.startRegion("a")
+	waitFor(t, 30*time.Second, "a rejoined b", func() (bool, string) {
+		st, err := status(c.urls["a"])
+		pst, _ := status(c.urls["b"])
+		return err == nil && st.Role.String() == "secondary" && st.Primary == "b" && st.Head == pst.Head, fmt.Sprint(st.Role, st.Primary, st.Head, pst.Head, err)
+	})
+	for _, k := range shared {
+		if !c.hasNote("b", k) || !c.hasNote("a", k) {
+			t.Errorf("shared write %s missing", k)
+		}
+	}
+	out, err := c.cli("divergence", "list", "--config", c.config)
+	if err != nil || !strings.Contains(out, "a-e1-s") {
+		t.Fatalf("divergence list: %v\n%s", err, out)
+	}
+	id := strings.Fields(out)[0]
+	id = strings.TrimSuffix(id, ":")
+	out, err = c.cli("divergence", "export", id, "--config", c.config)
+	if err != nil {
+		t.Fatalf("divergence export: %v\n%s", err, out)
+	}
+	inReport := 0
+	for _, k := range lost { // invariant 2 (async): in the new history or in the report, not both
+		inB, inRep := c.hasNote("b", k), strings.Contains(out, `"key": "`+k+`"`)
+		if inB == inRep {
+			t.Errorf("acknowledged write %s: in the new history %v, in the divergence report %v", k, inB, inRep)
+		}
+		if inRep {
+			inReport++
+			if c.hasNote("a", k) {
+				t.Errorf("divergent write %s still visible on the rewound region a", k)
+			}
+		}
+	}
+	if inReport < 5 {
+		t.Errorf("only %d of %d unreplicated writes are in the divergence report", inReport, len(lost))
+	}
+	out, err = c.cli("divergence", "replay", id, "--config", c.config)
+	if err != nil {
+		t.Fatalf("divergence replay: %v\n%s", err, out)
+	}
+	for _, k := range lost {
+		if !c.hasNote("b", k) {
+			t.Errorf("replayed write %s missing on b", k)
+		}
+	}
+	waitFor(t, 30*time.Second, "tandem verify to pass", func() (bool, string) {
+		out, err := c.cli("verify", "--config", c.config)
+		return err == nil, out
+	})
+	out, _ = c.cli("history", "--config", c.config)
+	t.Logf("history:\n%s", out)
 }

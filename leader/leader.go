@@ -666,8 +666,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-
-
 // UnmarshalJSON reads a status document (failover.Role prints as a word
 // and has no text decoder of its own).
 func (s *StatusDoc) UnmarshalJSON(b []byte) error {
