@@ -7,5 +7,5 @@ import "github.com/spf13/cobra"
 func addCommands(root *cobra.Command) {
 	root.AddCommand(newStatusCmd(), newVerifyCmd()) // replication: status.go, verify.go
 	root.AddCommand(newWitnessCmd(), newGatewayCmd())
-	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd()) // integration: failover.go
+	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
 }
