@@ -97,7 +97,7 @@ func (s *Server) checkPlacement(ctx context.Context, p string) error {
 // uploadArtifact: PUT /api/2.0/mlflow-artifacts/artifacts/<path>. The body
 // is streamed to storage (never buffered whole).
 func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) {
-	p, err := checkArtifactPath(r.PathValue("path"), false)
+	p, err := checkWritableArtifactPath(r.PathValue("path"), false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -234,7 +234,7 @@ func hideReserved(dir string, es []sqlstore.ArtifactEntry) []sqlstore.ArtifactEn
 // records go first (one journal entry), then the bytes.
 func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, err := checkArtifactPath(r.PathValue("path"), false)
+	p, err := checkWritableArtifactPath(r.PathValue("path"), false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

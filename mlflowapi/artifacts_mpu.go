@@ -79,7 +79,7 @@ func mpuTarget(r *http.Request, localFile string) (string, error) {
 	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
 		base = base[i+1:]
 	}
-	return checkArtifactPath(joinArtifactPath(dir, base), false)
+	return checkWritableArtifactPath(joinArtifactPath(dir, base), false)
 }
 
 func (s *Server) readManifest(ctx context.Context, id string) (mpuManifest, error) {

@@ -39,6 +39,25 @@ func checkArtifactPath(p string, allowRoot bool) (string, error) {
 	return p, nil
 }
 
+// assetsPrefix is the first path segment under which tandem's own asset
+// API stores files (models, environment build contexts, ...). The MLflow
+// artifact proxy may read it (a model version's source points there) but
+// never write or delete there: those bytes are immutable, digest-checked
+// versions.
+const assetsPrefix = "assets"
+
+// checkWritableArtifactPath is checkArtifactPath for uploads and deletes.
+func checkWritableArtifactPath(p string, allowRoot bool) (string, error) {
+	p, err := checkArtifactPath(p, allowRoot)
+	if err != nil {
+		return "", err
+	}
+	if first, _, _ := strings.Cut(p, "/"); first == assetsPrefix {
+		return "", tandem.Errorf(tandem.EINVALID, "invalid artifact path %q: %q holds tandem's immutable asset files; use the tandem asset API", p, assetsPrefix)
+	}
+	return p, nil
+}
+
 // joinArtifactPath joins a directory ("" is the root) and a relative path.
 func joinArtifactPath(dir, rel string) string {
 	switch {

@@ -291,6 +291,11 @@ func TestArtifactBadPaths(t *testing.T) {
 	for _, p := range []string{"../x", "/abs", "a/../b", "a%5Cb", "a%00", ".tandem"} {
 		e.mustStatus(t, 400, "GET", "/api/2.0/mlflow-artifacts/artifacts?path="+p, nil)
 	}
+	// tandem's asset files are read-only through the proxy.
+	for _, m := range []string{"PUT", "DELETE"} {
+		e.mustStatus(t, 400, m, "/api/2.0/mlflow-artifacts/artifacts/assets/models/m/1/model.pkl", strings.NewReader("x"))
+	}
+	e.mustStatus(t, 400, "POST", "/api/2.0/mlflow-artifacts/mpu/create/assets/models/m/1", strings.NewReader(`{"path":"f","num_parts":1}`))
 	// The file name of a multipart upload is checked too.
 	for _, f := range []string{"..", "", "a\x00b"} {
 		body, _ := json.Marshal(map[string]any{"path": f, "num_parts": 1})

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/leader"
 	"github.com/tandemml/tandem/mlflowapi"
@@ -67,10 +68,10 @@ type Region struct {
 	Metrics     *prometheus.Registry
 	// Leader runs failover when the workspace names a witness (nil
 	// otherwise: the role is the workspace file's, statically).
-	Leader *leader.Driver
-	log         *slog.Logger
-	mux         *http.ServeMux
-	handler     http.Handler
+	Leader  *leader.Driver
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -172,6 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if cfg.TestOps {
 		r.routesTestOps()
 	}
+	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, MetadataURL: cfg.MetadataURL}))
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	// The frontend is outermost: role headers on every response, and writes

@@ -8,4 +8,5 @@ func addCommands(root *cobra.Command) {
 	root.AddCommand(newStatusCmd(), newVerifyCmd()) // replication: status.go, verify.go
 	root.AddCommand(newWitnessCmd(), newGatewayCmd())
 	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
+	addAssetCommands(root)                                                                // assets.go: attach, config, model, environment, data, datastore, component, pipeline
 }
