@@ -24,8 +24,12 @@ import (
 
 // The end-to-end tests run a witness and three `tandem server` processes
 // on loopback, inject faults with signals, and check the invariants from
-// the clients' records. TANDEM_CHAOS_ITERATIONS (default 1) repeats the
-// kill/rejoin/switchover cycle: the soak command is
+// the clients' records. Each iteration of TestFailoverEndToEnd injects a
+// fault into the primary (even iterations SIGKILL it and restart it, odd
+// ones SIGSTOP it for longer than the lease, then SIGCONT it), waits for
+// another region to take over, for the old primary to rejoin, then makes it
+// primary again by a planned switchover. TANDEM_CHAOS_ITERATIONS (default
+// 2) sets the number of iterations: the soak command is
 //
 //	TANDEM_CHAOS_ITERATIONS=20 go test ./leader -run TestFailoverEndToEnd -timeout 60m -v
 var tandemBin string
@@ -181,11 +185,16 @@ func (c *cluster) cli(args ...string) (string, error) {
 	return string(out), err
 }
 
-var hc = &http.Client{Timeout: 5 * time.Second}
+// Short client timeouts: a paused (SIGSTOPped) region never answers, and
+// the clients must move on to the new primary the way a real client would.
+var (
+	hc       = &http.Client{Timeout: 2 * time.Second}
+	statusHC = &http.Client{Timeout: 500 * time.Millisecond}
+)
 
 func status(u string) (leader.StatusDoc, error) {
 	var st leader.StatusDoc
-	resp, err := hc.Get(u + leader.Prefix + "status")
+	resp, err := statusHC.Get(u + leader.Prefix + "status")
 	if err != nil {
 		return st, err
 	}
@@ -363,7 +372,7 @@ func TestFailoverEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	iterations := 1
+	iterations := 2
 	if s := os.Getenv("TANDEM_CHAOS_ITERATIONS"); s != "" {
 		iterations, _ = strconv.Atoi(s)
 	}
@@ -396,10 +405,16 @@ func TestFailoverEndToEnd(t *testing.T) {
 			t.Fatal("no primary")
 		}
 		killed := time.Now()
-		c.kill(old)
+		fault := "SIGKILL"
+		if it%2 == 1 {
+			fault = "SIGSTOP"
+			c.signal(old, syscall.SIGSTOP)
+		} else {
+			c.kill(old)
+		}
 		a, resumed := cl.waitEpoch(t, ost.Epoch, 20*time.Second)
 		rto := resumed.Sub(killed)
-		t.Logf("iteration %d: killed %s (epoch %d); %s acknowledged a write in epoch %d after %s", it, old, ost.Epoch, a.region, a.pos.Epoch, rto)
+		t.Logf("iteration %d: %s %s (epoch %d); %s acknowledged a write in epoch %d after %s", it, fault, old, ost.Epoch, a.region, a.pos.Epoch, rto)
 		if a.region == old {
 			t.Fatalf("the killed region acknowledged a write in the new epoch")
 		}
@@ -408,8 +423,17 @@ func TestFailoverEndToEnd(t *testing.T) {
 		}
 		newP := a.region
 
-		// 2. The old primary restarts and rejoins as a secondary.
-		c.startRegion(old)
+		// 2. The old primary restarts (or wakes up: it must refuse writes
+		// at once, its lease is gone) and rejoins as a secondary.
+		if fault == "SIGSTOP" {
+			time.Sleep(time.Second)
+			c.signal(old, syscall.SIGCONT)
+			if got, err := c.write(old, fmt.Sprintf("woken-%d", it)); err == nil {
+				t.Errorf("the paused old primary acknowledged a write after waking: %+v", got)
+			}
+		} else {
+			c.startRegion(old)
+		}
 		waitFor(t, 30*time.Second, old+" rejoined as a secondary", func() (bool, string) {
 			st, err := status(c.urls[old])
 			pst, perr := status(c.urls[newP])

@@ -109,6 +109,7 @@ func (d *Driver) checkDivergence(ctx context.Context, target string, epoch int64
 		if err != nil {
 			return err
 		}
+		d.node.Rewound(tandem.Position{})
 		d.log.Warn("rejoin: divergent entries kept in a divergence report; re-bootstrapping from the new primary",
 			"report", rep.ID, "entries", rep.Count, "fork", rep.Fork, "head", rep.Head, "primary", target, "epoch", epoch)
 		return nil
