@@ -26,6 +26,7 @@ import (
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -174,6 +175,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.routesTestOps()
 	}
 	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, MetadataURL: cfg.MetadataURL}))
+	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	// The frontend is outermost: role headers on every response, and writes

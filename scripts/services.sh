@@ -32,6 +32,16 @@ install_pg() {
   fi
 }
 
+install_etcd() {
+  # The etcd witness backend is tested against a real etcd (the tests start
+  # it themselves on loopback from this binary).
+  if ! command -v etcd >/dev/null; then
+    log "installing etcd-server from Debian's packages"
+    if [ ! -f /tmp/.tandem-apt-updated ]; then apt-get update -qq >&2 && touch /tmp/.tandem-apt-updated; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >&2
+  fi
+}
+
 install_vgw() {
   if ! command -v versitygw >/dev/null && [ ! -x "$(go env GOPATH)/bin/versitygw" ]; then
     log "installing versitygw $VGW_VERSION with go install"
@@ -71,13 +81,14 @@ start_vgw() {
 
 case $cmd in
   start)
-    install_pg; install_vgw; start_pg; start_vgw
+    install_pg; install_etcd; install_vgw; start_pg; start_vgw
     cat <<EOT
 export TANDEM_TEST_POSTGRES=postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable
 export TANDEM_TEST_S3='s3://tandem-test?endpoint=http://127.0.0.1:$S3_PORT&use_path_style=true&region=us-east-1&disable_https=true'
 export AWS_ACCESS_KEY_ID=$S3_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET
 export AWS_REGION=us-east-1
+export TANDEM_REQUIRE_ETCD=1
 EOT
     ;;
   stop)

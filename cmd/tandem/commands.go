@@ -9,4 +9,5 @@ func addCommands(root *cobra.Command) {
 	root.AddCommand(newWitnessCmd(), newGatewayCmd())
 	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
 	addAssetCommands(root)                                                                // assets.go: attach, config, model, environment, data, datastore, component, pipeline
+	addTransferCommands(root)                                                             // transfer.go: export, import
 }

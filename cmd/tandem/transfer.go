@@ -1,0 +1,493 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/mlflowdest"
+	"github.com/tandemml/tandem/mlflowsource"
+	"github.com/tandemml/tandem/transfer"
+)
+
+func addTransferCommands(root *cobra.Command) {
+	root.AddCommand(newExportCmd(), newImportCmd())
+}
+
+// workspaceURL is the workspace the transfer verbs talk to: --url, then
+// TANDEM_URL, then the workspace config file found as for every CLI verb
+// (--config, TANDEM_CONFIG, .tandem/config.json upwards, ~/.tandem), then
+// MLFLOW_TRACKING_URI, then the local default.
+func workspaceURL(cmd *cobra.Command) string {
+	if u, _ := cmd.Flags().GetString("url"); u != "" {
+		return strings.TrimRight(u, "/")
+	}
+	if v := os.Getenv("TANDEM_URL"); v != "" {
+		return strings.TrimRight(v, "/")
+	}
+	explicit, _ := cmd.Flags().GetString("config")
+	if c, err := client.FromConfigPath(cmd.Context(), explicit); err == nil {
+		return c.TrackingURI()
+	}
+	if v := os.Getenv("MLFLOW_TRACKING_URI"); strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
+		return strings.TrimRight(v, "/")
+	}
+	return "http://127.0.0.1:5000"
+}
+
+// progressLine prints progress to stderr at most once a second, on one
+// line when stderr is a terminal.
+type progressLine struct {
+	w     io.Writer
+	tty   bool
+	last  time.Time
+	shown bool
+}
+
+func newProgress(cmd *cobra.Command) *progressLine {
+	tty := false
+	if f, ok := cmd.ErrOrStderr().(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progressLine{w: cmd.ErrOrStderr(), tty: tty}
+}
+
+func (p *progressLine) show(force bool, format string, args ...any) {
+	now := time.Now()
+	if !force && now.Sub(p.last) < time.Second {
+		return
+	}
+	p.last = now
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K"+format, args...)
+		p.shown = true
+	} else {
+		fmt.Fprintf(p.w, format+"\n", args...)
+	}
+}
+
+func (p *progressLine) done() {
+	if p.tty && p.shown {
+		fmt.Fprintln(p.w)
+		p.shown = false
+	}
+}
+
+func newExportCmd() *cobra.Command {
+	var sel transfer.Selection
+	var out, toMLflow string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Export experiments, runs and models to a bundle (a folder or a .tar/.tar.gz file)",
+		Long: `Export from the workspace: experiments with their runs (params, every metric point, tags, dataset
+inputs, artifacts), or everything (--all), to a self-describing bundle that 'tandem import' reads.
+-o PATH ending in .tar, .tar.gz or .tgz writes one archive file; any other PATH is a folder.
+
+With --to-mlflow URL the bundle is written into a stock MLflow tracking server instead, and what MLflow
+cannot keep (run ids, creation times, ...) is listed.`,
+		Example: `  tandem export --all -o workspace.tgz
+  tandem export --experiment 3 --experiment churn -o churn-bundle/
+  tandem export --all --to-mlflow http://127.0.0.1:5001`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (out == "") == (toMLflow == "") {
+				return tandem.Errorf(tandem.EINVALID, "give exactly one of -o PATH and --to-mlflow URL")
+			}
+			if err := sel.Validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if toMLflow != "" {
+				return exportToMLflow(ctx, cmd, sel, toMLflow)
+			}
+			return exportTo(ctx, cmd, sel, out)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&sel.Experiments, "experiment", nil, "experiment id or name; repeat for several")
+	f.StringArrayVar(&sel.Models, "model", nil, "registered model name; repeat for several")
+	f.StringVar(&sel.Version, "version", "", "with one --model: only this version")
+	f.BoolVar(&sel.All, "all", false, "the whole workspace")
+	f.StringVarP(&out, "output", "o", "", "bundle to write: a folder, or a .tar/.tar.gz/.tgz file")
+	f.StringVar(&toMLflow, "to-mlflow", "", "write into the stock MLflow tracking server at this URL instead")
+	f.String("url", "", "workspace URL (default: TANDEM_URL, then the workspace config file, then MLFLOW_TRACKING_URI)")
+	f.String("config", "", "workspace config file (default: discovered)")
+	return cmd
+}
+
+// exportTo asks the workspace for a bundle and writes it at out.
+func exportTo(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, out string) error {
+	if _, err := os.Stat(out); err == nil {
+		if ents, _ := os.ReadDir(out); bundle.IsArchivePath(out) || len(ents) > 0 {
+			return tandem.Errorf(tandem.EEXISTS, "%s already exists", out)
+		}
+	}
+	body, _ := json.Marshal(sel)
+	base := workspaceURL(cmd)
+	pr := newProgress(cmd)
+	pr.show(true, "exporting from %s ...", base)
+	resp, err := http.Post(base+transfer.ExportPath, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "workspace %s: %v", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return apiError(resp)
+	}
+	// The archive is received beside out, checked, then renamed (or
+	// extracted into the folder out).
+	tmp := out + ".partial"
+	if !bundle.IsArchivePath(out) {
+		tmp = filepath.Join(filepath.Dir(filepath.Clean(out)), "."+filepath.Base(filepath.Clean(out))+".tgz.partial")
+	}
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	var n int64
+	buf := make([]byte, 1<<20)
+	for {
+		k, rerr := resp.Body.Read(buf)
+		if k > 0 {
+			if _, err := f.Write(buf[:k]); err != nil {
+				f.Close()
+				return err
+			}
+			n += int64(k)
+			pr.show(false, "exporting: %s received", humanBytes(n))
+		}
+		if rerr == io.EOF {
+			break
+		} else if rerr != nil {
+			f.Close()
+			return tandem.Errorf(tandem.EUNAVAILABLE, "export interrupted after %s: %v", humanBytes(n), rerr)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	pr.done()
+	r, err := bundle.Open(tmp)
+	if err != nil {
+		return err
+	}
+	if bundle.IsArchivePath(out) {
+		if err := r.Verify(ctx); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, out); err != nil {
+			return err
+		}
+	} else if err := r.Extract(ctx, out); err != nil {
+		return err
+	}
+	c := r.Manifest().Counts()
+	fmt.Fprintf(cmd.OutOrStdout(), "Exported %d experiments, %d runs, %d artifact files (%s) to %s (journal position %v)\n",
+		c[bundle.KindExperiment], c[bundle.KindRun], c[bundle.KindBlob], humanBytes(n), out, r.Manifest().Position)
+	return nil
+}
+
+// exportToMLflow exports a bundle from the workspace and writes it into a
+// stock MLflow server, then lists what MLflow could not keep.
+func exportToMLflow(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, target string) error {
+	w, err := mlflowdest.New(target)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "tandem-to-mlflow-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "bundle.tgz")
+	if err := exportTo(ctx, cmd, sel, path); err != nil {
+		return err
+	}
+	r, err := bundle.Open(path)
+	if err != nil {
+		return err
+	}
+	pr := newProgress(cmd)
+	pr.show(true, "writing into MLflow at %s ...", target)
+	rep, err := w.Write(ctx, r)
+	pr.done()
+	out := cmd.OutOrStdout()
+	if rep != nil {
+		fmt.Fprintf(out, "Wrote into MLflow: %d experiments, %d runs (%d metric points), %d artifact files, %d logged models, %d registered models, %d versions\n",
+			rep.Experiments, rep.Runs, rep.MetricPoints, rep.Artifacts, rep.LoggedModels, rep.Models, rep.Versions)
+		if len(rep.Lost) > 0 {
+			fmt.Fprintln(out, "MLflow could not keep:")
+			for _, l := range rep.Lost {
+				fmt.Fprintf(out, "  - %s\n", l)
+			}
+		}
+		for _, s := range rep.Skipped {
+			fmt.Fprintf(out, "  skipped: %s\n", s)
+		}
+		kinds := make([]string, 0, len(rep.Changed))
+		for k := range rep.Changed {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			ids := make([]string, 0, len(rep.Changed[k]))
+			for from := range rep.Changed[k] {
+				ids = append(ids, from)
+			}
+			sort.Strings(ids)
+			fmt.Fprintf(out, "New %s ids in MLflow (tandem -> MLflow):\n", k)
+			for _, from := range ids {
+				fmt.Fprintf(out, "  %s -> %s\n", from, rep.Changed[k][from])
+			}
+		}
+	}
+	return err
+}
+
+func newImportCmd() *cobra.Command {
+	var dry bool
+	var fromMLflow string
+	var opts mlflowsource.Options
+	var save string
+	cmd := &cobra.Command{
+		Use:   "import [BUNDLE]",
+		Short: "Import a bundle, or migrate from a stock MLflow server, keeping ids and times",
+		Long: `Import a bundle written by 'tandem export' (a folder or a .tar/.tar.gz file) into the workspace. Run
+ids, experiment ids, start/end/creation times and every metric point are kept. An experiment whose id
+is taken by another experiment gets a new id, and the import says so. Objects already there are
+reported "already present"; an object with the same id or name but different content is reported as a
+conflict and left untouched (exit code 4). The whole bundle is verified before anything is written.
+Running an interrupted import again finishes it without duplicating anything.
+
+With --from-mlflow URL, reads a stock MLflow tracking server through its REST API (read-only) and
+imports what it finds: the migration path onto tandem.`,
+		Example: `  tandem import workspace.tgz --dry-run
+  tandem import workspace.tgz
+  tandem import --from-mlflow http://127.0.0.1:5001 --all
+  tandem import --from-mlflow http://mlflow.internal:5000 --experiment churn --parallel 16`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if (len(args) == 1) == (fromMLflow != "") {
+				return tandem.Errorf(tandem.EINVALID, "give either a BUNDLE or --from-mlflow URL")
+			}
+			path := ""
+			if fromMLflow != "" {
+				p, cleanup, err := readMLflow(ctx, cmd, fromMLflow, opts, save)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				path = p
+			} else {
+				path = args[0]
+			}
+			return importFrom(ctx, cmd, path, dry)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&dry, "dry-run", false, "verify and print the plan; change nothing")
+	f.StringVar(&fromMLflow, "from-mlflow", "", "read from the stock MLflow tracking server at this URL")
+	f.StringArrayVar(&opts.Experiments, "experiment", nil, "with --from-mlflow: experiment id or name; repeat for several")
+	f.StringArrayVar(&opts.Models, "model", nil, "with --from-mlflow: registered model name; repeat for several")
+	f.BoolVar(&opts.All, "all", false, "with --from-mlflow: everything")
+	f.IntVar(&opts.Parallel, "parallel", 8, "with --from-mlflow: runs read at once")
+	f.StringVar(&save, "save", "", "with --from-mlflow: also keep the bundle read from MLflow at this path")
+	f.String("url", "", "workspace URL (default: TANDEM_URL, then the workspace config file, then MLFLOW_TRACKING_URI)")
+	f.String("config", "", "workspace config file (default: discovered)")
+	return cmd
+}
+
+// readMLflow reads a stock MLflow server into a bundle (save, or a
+// temporary archive removed by cleanup).
+func readMLflow(ctx context.Context, cmd *cobra.Command, src string, opts mlflowsource.Options, save string) (string, func(), error) {
+	c, err := mlflowsource.New(src, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
+		c.SetToken(tok)
+	}
+	cleanup := func() {}
+	path := save
+	if path == "" {
+		dir, err := os.MkdirTemp("", "tandem-migrate-*")
+		if err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		path = filepath.Join(dir, "mlflow.tar")
+	}
+	w, err := bundle.Create(path, bundle.Meta{Source: "mlflow"})
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	pr := newProgress(cmd)
+	opts.Progress = func(s mlflowsource.Stats) {
+		pr.show(false, "reading %s: %d experiments, %d runs, %d metric points, %d artifacts (%s), %d models",
+			src, s.Experiments, s.Runs, s.MetricPoints, s.Artifacts, humanBytes(s.ArtifactBytes), s.RegisteredModels+s.LoggedModels)
+	}
+	start := time.Now()
+	st, err := c.Export(ctx, w, opts)
+	if err != nil {
+		w.Abort()
+		cleanup()
+		return "", nil, err
+	}
+	if err := w.Close(); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	pr.show(true, "read %s in %s: %d experiments, %d runs, %d metric points, %d artifacts (%s), %d logged models, %d registered models, %d versions",
+		src, time.Since(start).Round(time.Millisecond), st.Experiments, st.Runs, st.MetricPoints, st.Artifacts, humanBytes(st.ArtifactBytes),
+		st.LoggedModels, st.RegisteredModels, st.ModelVersions)
+	pr.done()
+	return path, cleanup, nil
+}
+
+// importFrom sends the bundle at path to the workspace and prints the
+// progress and the report.
+func importFrom(ctx context.Context, cmd *cobra.Command, path string, dry bool) error {
+	r, err := bundle.Open(path)
+	if err != nil {
+		return err
+	}
+	base := workspaceURL(cmd)
+	u := base + transfer.ImportPath
+	if dry {
+		u += "?dry_run=true"
+	}
+	var body io.Reader
+	var size int64 = -1
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		body, size = f, st.Size()
+	} else {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(r.WriteTar(ctx, pw)) }()
+		body = pr
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", u, body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/x-tar")
+	pr := newProgress(cmd)
+	pr.show(true, "sending %s to %s ...", path, base)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "workspace %s: %v", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return apiError(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var ev transfer.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("import: bad answer line: %w", err)
+		}
+		switch ev.Event {
+		case "progress":
+			p := ev.Progress
+			pr.show(p.Done == p.Total, "%s: %d/%d objects", p.Phase, p.Done, p.Total)
+		case "error":
+			pr.done()
+			if ev.Report != nil {
+				printReport(cmd.OutOrStdout(), ev.Report)
+			}
+			return &tandem.Error{Code: ev.ErrorCode, Message: "import: " + ev.Message}
+		case "report":
+			pr.done()
+			printReport(cmd.OutOrStdout(), ev.Report)
+			if n := ev.Report.Conflicts(); n > 0 {
+				return tandem.Errorf(tandem.ECONFLICT, "%d objects were not imported (conflicts listed above)", n)
+			}
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "import interrupted: %v (run the same import again to finish it)", err)
+	}
+	return tandem.Errorf(tandem.EUNAVAILABLE, "import interrupted: the workspace closed the connection (run the same import again to finish it)")
+}
+
+func printReport(w io.Writer, rep *transfer.Report) {
+	if rep.DryRun {
+		fmt.Fprintln(w, "Plan (dry run, nothing changed):")
+	} else {
+		fmt.Fprintln(w, "Imported:")
+	}
+	kinds := make([]string, 0, len(rep.Counts))
+	for k := range rep.Counts {
+		kinds = append(kinds, string(k))
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		var parts []string
+		for _, s := range []transfer.Status{"new", "already present", "conflict", "skipped", "not supported"} {
+			if n := rep.Counts[bundle.Kind(k)][s]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, s))
+			}
+		}
+		fmt.Fprintf(w, "  %-17s %s\n", k, strings.Join(parts, ", "))
+	}
+	if !rep.DryRun {
+		fmt.Fprintf(w, "  artifact files    %d written (%s)\n", rep.Blobs, humanBytes(rep.BlobBytes))
+	}
+	for _, n := range rep.Notes {
+		reason := n.Reason
+		if reason == "" && n.TargetID != "" {
+			reason = "imported as " + n.TargetID
+		}
+		fmt.Fprintf(w, "  %s %s %s: %s\n", n.Kind, n.ID, n.Status, reason)
+	}
+}
+
+func apiError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		ErrorCode string `json:"error_code"`
+		Message   string `json:"message"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		return &tandem.Error{Code: e.ErrorCode, Message: e.Message}
+	}
+	return tandem.Errorf(tandem.EINTERNAL, "workspace answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,182 @@
+// Package mlflowtest starts a stock MLflow tracking server (from PyPI) on
+// loopback for tests, and populates it with the stock client. The Python
+// environment is TANDEM_TEST_MLFLOW_VENV, else the repository's python/.venv
+// (made by scripts/test.sh from python/requirements.txt), else
+// /tmp/venvprobe; without one tests skip, except under CI where they fail.
+package mlflowtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Server is a running stock MLflow server.
+type Server struct {
+	URL  string
+	Dir  string // its database and artifact folder
+	venv string
+}
+
+// Venv returns the Python environment holding mlflow, or skips the test.
+func Venv(t testing.TB) string {
+	t.Helper()
+	venv := os.Getenv("TANDEM_TEST_MLFLOW_VENV")
+	if venv == "" {
+		_, file, _, _ := runtime.Caller(0)
+		venv = filepath.Join(filepath.Dir(file), "..", "..", "python", ".venv")
+		if _, err := os.Stat(filepath.Join(venv, "bin", "mlflow")); err != nil {
+			venv = "/tmp/venvprobe"
+		}
+	}
+	if _, err := os.Stat(filepath.Join(venv, "bin", "mlflow")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no stock mlflow in %s under CI", venv)
+		}
+		t.Skipf("no stock mlflow in %s (set TANDEM_TEST_MLFLOW_VENV)", venv)
+	}
+	return venv
+}
+
+// Start runs `mlflow server` with a SQLite backend and proxied artifacts
+// on a free loopback port, and stops it when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	venv := Venv(t)
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(filepath.Join(venv, "bin", "mlflow"), "server",
+		"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "mlflow.db"),
+		"--artifacts-destination", filepath.Join(dir, "artifacts"), "--serve-artifacts",
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", "1")
+	cmd.Dir = dir
+	logf, _ := os.Create(filepath.Join(dir, "server.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+	})
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, venv: venv}
+	deadline := time.Now().Add(180 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.URL + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+	t.Fatalf("mlflow server did not start:\n%s", b)
+	return nil
+}
+
+// Python runs a script with the environment's python and returns stdout.
+func Python(t testing.TB, ctx context.Context, venv string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, filepath.Join(venv, "bin", "python"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Env = append(os.Environ(), "MLFLOW_ENABLE_ASYNC_LOGGING=false", "GIT_PYTHON_REFRESH=quiet")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("python %v: %v\n%s", args, err, errb.String())
+	}
+	return out.Bytes()
+}
+
+// Summary is what populate.py prints.
+type Summary struct {
+	Experiments []string `json:"experiments"`
+	Runs        []string `json:"runs"`
+	LoggedModel string   `json:"logged_model"`
+}
+
+// Populate fills the server at uri (an MLflow or tandem server) with runs
+// runs, big-history runs having points metric points, using the stock
+// client and testdata/populate.py. trackingOnly leaves out logged and
+// registered models.
+func Populate(t testing.TB, ctx context.Context, uri string, runs, points int, trackingOnly bool) Summary {
+	t.Helper()
+	venv := Venv(t)
+	args := []string{script("populate.py"), uri, strconv.Itoa(runs), strconv.Itoa(points)}
+	if trackingOnly {
+		args = append(args, "tracking")
+	}
+	out := Python(t, ctx, venv, args...)
+	var s Summary
+	if err := json.Unmarshal(lastLine(out), &s); err != nil {
+		t.Fatalf("populate output: %v\n%s", err, out)
+	}
+	return s
+}
+
+// Populate fills this server (see the package function).
+func (s *Server) Populate(t testing.TB, ctx context.Context, runs, points int, trackingOnly bool) Summary {
+	return Populate(t, ctx, s.URL, runs, points, trackingOnly)
+}
+
+func script(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "testdata", name)
+}
+
+// Difference is one answer that differs between two servers.
+type Difference struct {
+	What string `json:"what"`
+	A    string `json:"a"`
+	B    string `json:"b"`
+}
+
+// Comparison is what testdata/compare.py found.
+type Comparison struct {
+	Runs   int          `json:"runs"`
+	Models int          `json:"models"`
+	Diffs  []Difference `json:"diffs"`
+}
+
+// Compare asks the servers at a and b the same questions with the stock
+// client (experiments, runs, metric histories, inputs, artifact listings
+// and, unless trackingOnly, the model registry) and returns the differences.
+func Compare(t testing.TB, ctx context.Context, a, b string, trackingOnly bool) Comparison {
+	t.Helper()
+	args := []string{script("compare.py"), a, b}
+	if trackingOnly {
+		args = append(args, "tracking")
+	}
+	out := Python(t, ctx, Venv(t), args...)
+	var c Comparison
+	if err := json.Unmarshal(lastLine(out), &c); err != nil {
+		t.Fatalf("compare output: %v\n%s", err, out)
+	}
+	return c
+}
+
+func lastLine(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return b
+}
