@@ -20,6 +20,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/leader"
+	"github.com/tandemml/tandem/storetest"
 )
 
 // The end-to-end tests run a witness and three `tandem server` processes
@@ -88,7 +89,10 @@ type cluster struct {
 	logs    map[string]*lockedBuf
 }
 
-func newCluster(t *testing.T, durability string, names ...string) *cluster {
+// newCluster writes the workspace file: the first name is the initial
+// primary; meta gives some regions another metadata URL (PostgreSQL) than
+// their own SQLite file.
+func newCluster(t *testing.T, durability string, meta map[string]string, names ...string) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), names: names, urls: map[string]string{},
 		procs: map[string]*exec.Cmd{}, logs: map[string]*lockedBuf{}}
 	c.witness = freePort(t)
@@ -106,8 +110,12 @@ regions:
 `, names[0], durability, c.witness)
 	for _, n := range names {
 		c.urls[n] = "http://" + freePort(t)
+		md := meta[n]
+		if md == "" {
+			md = "sqlite://" + filepath.Join(c.dir, n, "tandem.db")
+		}
 		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    metadata: %q\n    artifacts: %q\n", n, c.urls[n],
-			"sqlite://"+filepath.Join(c.dir, n, "tandem.db"), "file://"+filepath.Join(c.dir, n, "artifacts"))
+			md, "file://"+filepath.Join(c.dir, n, "artifacts"))
 	}
 	c.config = filepath.Join(c.dir, "workspace.yaml")
 	if err := os.WriteFile(c.config, []byte(b.String()), 0o600); err != nil {
@@ -376,7 +384,9 @@ func TestFailoverEndToEnd(t *testing.T) {
 	if s := os.Getenv("TANDEM_CHAOS_ITERATIONS"); s != "" {
 		iterations, _ = strconv.Atoi(s)
 	}
-	c := newCluster(t, "{mode: sync, timeout: 3s, on_no_ack: fail}", "a", "b", "c")
+	// b (which runs the switchover catch-up under the journal lock) keeps
+	// its metadata in PostgreSQL when TANDEM_TEST_POSTGRES is set.
+	c := newCluster(t, "{mode: sync, timeout: 3s, on_no_ack: fail}", map[string]string{"b": storetest.PostgresURL(t)}, "a", "b", "c")
 	c.startWitness()
 	for _, n := range c.names {
 		c.startRegion(n)
@@ -525,7 +535,9 @@ func TestRejoinDivergence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := newCluster(t, "{mode: async}", "a", "b")
+	// a (which rewinds) keeps its metadata in PostgreSQL when
+	// TANDEM_TEST_POSTGRES is set.
+	c := newCluster(t, "{mode: async}", map[string]string{"a": storetest.PostgresURL(t)}, "a", "b")
 	c.startWitness()
 	c.startRegion("a")
 	c.startRegion("b")
