@@ -634,3 +634,89 @@ func TestRejoinDivergence(t *testing.T) {
 	out, _ = c.cli("history", "--config", c.config)
 	t.Logf("history:\n%s", out)
 }
+
+// TestGatewayFollowsFailover: a client that only knows the gateway's URL
+// (tandem gateway --config) keeps creating experiments through the MLflow
+// API across the primary's SIGKILL; every experiment acknowledged through
+// the gateway exists on the new primary (sync mode).
+func TestGatewayFollowsFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := newCluster(t, "{mode: sync, timeout: 3s, on_no_ack: fail}", nil, "a", "b", "c")
+	c.startWitness()
+	for _, n := range c.names {
+		c.startRegion(n)
+	}
+	gw := freePort(t)
+	c.start("gateway", "gateway", "--config", c.config, "--listen", gw, "--check-every", "200ms")
+	waitFor(t, 30*time.Second, "a primary, gateway up", func() (bool, string) {
+		p, _ := c.primary()
+		resp, err := statusHC.Get("http://" + gw + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return p == "a" && resp.StatusCode == 200, fmt.Sprint(p, resp.Status)
+	})
+	var mu sync.Mutex
+	var acked []string
+	var lastErr string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	client := &http.Client{Timeout: 40 * time.Second}
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("gw-%d", i)
+			resp, err := client.Post("http://"+gw+"/api/2.0/mlflow/experiments/create", "application/json", strings.NewReader(`{"name": "`+name+`"}`))
+			if err != nil {
+				mu.Lock()
+				lastErr = err.Error()
+				mu.Unlock()
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			if resp.StatusCode == 200 {
+				acked = append(acked, name)
+			} else {
+				lastErr = resp.Status + " " + string(b)
+			}
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	waitFor(t, 10*time.Second, "writes through the gateway", func() (bool, string) { return count() > 20, "" })
+	c.kill("a")
+	killed, before := time.Now(), count()
+	waitFor(t, 20*time.Second, "writes through the gateway after the failover", func() (bool, string) {
+		p, _ := c.primary()
+		mu.Lock()
+		defer mu.Unlock()
+		return p != "" && p != "a" && len(acked) > before+20, fmt.Sprint(p, len(acked), lastErr)
+	})
+	t.Logf("writes through the gateway went on %s after the primary's SIGKILL", time.Since(killed))
+	close(stop)
+	<-done
+	p, _ := c.primary()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range acked {
+		resp, err := hc.Get(c.urls[p] + "/api/2.0/mlflow/experiments/get-by-name?" + url.Values{"experiment_name": {name}}.Encode())
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("experiment %s acknowledged through the gateway is missing on the new primary %s", name, p)
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	t.Logf("%d experiments acknowledged through the gateway, all on %s", len(acked), p)
+}
