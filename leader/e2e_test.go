@@ -91,23 +91,28 @@ type cluster struct {
 
 // newCluster writes the workspace file: the first name is the initial
 // primary; meta gives some regions another metadata URL (PostgreSQL) than
-// their own SQLite file.
+// their own SQLite file; meta["witness"] names another witness than the
+// built-in one (etcd://...).
 func newCluster(t *testing.T, durability string, meta map[string]string, names ...string) *cluster {
 	c := &cluster{t: t, dir: t.TempDir(), names: names, urls: map[string]string{},
 		procs: map[string]*exec.Cmd{}, logs: map[string]*lockedBuf{}}
 	c.witness = freePort(t)
+	witnessURL := "http://" + c.witness
+	if meta["witness"] != "" { // etcd://...
+		witnessURL = meta["witness"]
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `workspace: e2e
 primary: %s
 peer_key: {env: TANDEM_E2E_PEER_KEY}
 forward_writes: false
 durability: %s
-witness: http://%s
+witness: %s
 failover: automatic
 lease_ttl: 2s
 cooldown: 1s
 regions:
-`, names[0], durability, c.witness)
+`, names[0], durability, witnessURL)
 	for _, n := range names {
 		c.urls[n] = "http://" + freePort(t)
 		md := meta[n]
@@ -719,4 +724,54 @@ func TestGatewayFollowsFailover(t *testing.T) {
 		}
 	}
 	t.Logf("%d experiments acknowledged through the gateway, all on %s", len(acked), p)
+}
+
+// TestFailoverWithEtcdWitness: the same automatic failover with an etcd
+// cluster (Debian's etcd server, one member on loopback) as the witness.
+func TestFailoverWithEtcdWitness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	etcd, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("no etcd binary in PATH")
+	}
+	client, peer := freePort(t), freePort(t)
+	c := newCluster(t, "{mode: sync, timeout: 3s, on_no_ack: fail}", map[string]string{"witness": "etcd://" + client + "/tandem-e2e"}, "a", "b", "c")
+	ecmd := exec.Command(etcd, "--name", "w", "--data-dir", filepath.Join(c.dir, "etcd"),
+		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
+		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
+		"--initial-cluster", "w=http://"+peer, "--log-level", "error")
+	elog := &lockedBuf{}
+	ecmd.Stdout, ecmd.Stderr = elog, elog
+	if err := ecmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ecmd.Process.Kill()
+		ecmd.Wait()
+		if t.Failed() {
+			t.Logf("--- etcd ---\n%s", elog.String())
+		}
+	})
+	for _, n := range c.names {
+		c.startRegion(n)
+	}
+	waitFor(t, 30*time.Second, "a primary (lease in etcd)", func() (bool, string) {
+		p, _ := c.primary()
+		return p == "a", p
+	})
+	cl := c.runClients(2)
+	waitFor(t, 10*time.Second, "some writes", func() (bool, string) { return cl.count() > 10, "" })
+	killed := time.Now()
+	c.kill("a")
+	a, resumed := cl.waitEpoch(t, 1, 20*time.Second)
+	t.Logf("etcd witness: %s took over in epoch %d, writes resumed %s after the SIGKILL", a.region, a.pos.Epoch, resumed.Sub(killed))
+	acks := cl.halt()
+	checkAcks(t, acks)
+	for _, x := range acks {
+		if !c.hasNote(a.region, x.key) {
+			t.Errorf("acknowledged write %s missing on the new primary %s", x.key, a.region)
+		}
+	}
 }
