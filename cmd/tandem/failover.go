@@ -495,6 +495,23 @@ state is reported and skipped. Entries that reference artifact bytes are not rep
 	return root
 }
 
+// failoverStatuses reads the failover status of every region that runs
+// failover (role, epoch, lease holder and expiry, write permission), for
+// `tandem status --json`.
+func failoverStatuses(ctx context.Context, regions []LocalRegion) []leader.StatusDoc {
+	out := []leader.StatusDoc{}
+	for _, r := range regions {
+		var st leader.StatusDoc
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := getJSON(cctx, r.URL+leader.Prefix+"status", &st)
+		cancel()
+		if err == nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // printFailoverStatus adds the failover view (role, epoch, lease holder and
 // expiry, write permission) to `tandem status` for regions that run
 // failover.
@@ -506,7 +523,10 @@ func printFailoverStatus(ctx context.Context, out io.Writer, regions []LocalRegi
 	var rows []row
 	for _, r := range regions {
 		var st leader.StatusDoc
-		if err := getJSON(ctx, r.URL+leader.Prefix+"status", &st); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := getJSON(cctx, r.URL+leader.Prefix+"status", &st)
+		cancel()
+		if err != nil {
 			continue
 		}
 		rows = append(rows, row{r.Name, st})
