@@ -258,7 +258,7 @@ func (c *cluster) verify() {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, tandemBin, "verify", "--config", c.config).CombinedOutput()
+	out, err := exec.CommandContext(ctx, tandemBin, "verify", "--workspace", c.config).CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("tandem verify: %v\n%s", err, out)
 	}

@@ -280,7 +280,7 @@ func TestVerifyFindsDifferences(t *testing.T) {
 	if err := os.WriteFile(path, []byte("tampered bytes"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(tandemBin, "verify", "--config", c.config).CombinedOutput()
+	out, err := exec.Command(tandemBin, "verify", "--workspace", c.config).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "test-notes/runs/k") {
 		t.Fatalf("verify should name the tampered artifact: %v\n%s", err, out)
 	}
@@ -298,7 +298,7 @@ func TestVerifyFindsDifferences(t *testing.T) {
 	}
 	db.Close()
 	c.start("west")
-	out, _ = exec.Command(tandemBin, "verify", "--config", c.config, "--artifacts=false").CombinedOutput()
+	out, _ = exec.Command(tandemBin, "verify", "--workspace", c.config, "--artifacts=false").CombinedOutput()
 	if !strings.Contains(string(out), "first difference: table test_notes") {
 		t.Fatalf("verify should name the table: %s", out)
 	}
@@ -364,19 +364,16 @@ func TestUp(t *testing.T) {
 	defer up.Process.Kill()
 	var lc struct {
 		Workspace string
-		Regions   []struct{ Name, URL string }
+		Endpoints []string
 	}
 	waitFor(t, 30*time.Second, "tandem up to write .tandem/config.json", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, ".tandem", "config.json"))
 		return err == nil && json.Unmarshal(b, &lc) == nil
 	})
-	if lc.Workspace != "local" || len(lc.Regions) != 2 {
+	if lc.Workspace != "local" || len(lc.Endpoints) != 2 {
 		t.Fatalf("config.json: %+v", lc)
 	}
-	c := &cluster{t: t, urls: map[string]string{}}
-	for _, r := range lc.Regions {
-		c.urls[r.Name] = r.URL
-	}
+	c := &cluster{t: t, urls: map[string]string{"east": lc.Endpoints[0], "west": lc.Endpoints[1]}}
 	c.mustPut("west", "runs", "via-west", "v", []byte("bytes"))
 	if _, ok := c.note("east", "runs", "via-west"); !ok {
 		t.Fatal("forwarded write not on the primary")
@@ -394,9 +391,9 @@ func TestUp(t *testing.T) {
 	out.mu.Lock()
 	printed := out.b.String()
 	out.mu.Unlock()
-	for _, r := range lc.Regions {
-		if !strings.Contains(printed, r.URL) {
-			t.Fatalf("tandem up did not print %s:\n%s", r.URL, printed)
+	for _, u := range lc.Endpoints {
+		if !strings.Contains(printed, u) {
+			t.Fatalf("tandem up did not print %s:\n%s", u, printed)
 		}
 	}
 	up.Process.Signal(os.Interrupt)
@@ -410,10 +407,10 @@ func TestUp(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("tandem up did not stop on SIGINT")
 	}
-	for _, r := range lc.Regions {
-		if resp, err := http.Get(r.URL + "/health"); err == nil {
+	for _, u := range lc.Endpoints {
+		if resp, err := http.Get(u + "/health"); err == nil {
 			resp.Body.Close()
-			t.Fatalf("region %s still answers after Ctrl-C", r.Name)
+			t.Fatalf("region %s still answers after Ctrl-C", u)
 		}
 	}
 }

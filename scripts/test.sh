@@ -19,6 +19,7 @@
 #   SKIP_GO=1                          skip vet/gofmt/go test
 #   PYTEST_ARGS="-k search"            extra pytest arguments
 #   GO_TEST_TIMEOUT=10m                per-package go test timeout
+#   PYTEST_TIMEOUT=25m                 limit for one conformance target
 # The whole script is one { } block so bash reads it completely before running
 # it: editing the file while a run is in progress cannot derail that run.
 {
@@ -29,6 +30,7 @@ cd "$root"
 
 TARGETS=${TARGETS:-"sqlite postgres mlflow"}
 GO_TEST_TIMEOUT=${GO_TEST_TIMEOUT:-10m}
+PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-25m}
 PYTEST_ARGS=${PYTEST_ARGS:-}
 out=$root/.tandem/test
 mkdir -p "$out"
@@ -130,12 +132,17 @@ for target in $TARGETS; do
     echo "skipped: venv or binary missing"; step_end 1; continue
   fi
   # shellcheck disable=SC2086
-  (cd python && TANDEM_TARGET=$target TANDEM_BIN=$bin TANDEM_SERVER_LOG="$out/server-$target.log" "$venv/bin/python" -m pytest \
+  (cd python && TANDEM_TARGET=$target TANDEM_BIN=$bin TANDEM_SERVER_LOG="$out/server-$target.log" \
+    timeout -k 30 "$PYTEST_TIMEOUT" "$venv/bin/python" -m pytest \
     -p no:cacheprovider -q --durations=5 --junitxml="$out/pytest-$target.xml" $PYTEST_ARGS) \
     2>&1 | tee "$out/pytest-$target.log" | grep -E '^(FAILED|ERROR)|passed|failed|error'
   rc=${PIPESTATUS[0]}
   # exit 5: no tests collected (e.g. PYTEST_ARGS selected nothing): not a failure
   [ "$rc" -eq 5 ] && { echo "no tests collected"; rc=0; }
+  if [ "$rc" -ne 0 ]; then
+    echo "---- end of $out/pytest-$target.log (server log: $out/server-$target.log)"
+    tail -40 "$out/pytest-$target.log"
+  fi
   step_end "$rc"
 done
 

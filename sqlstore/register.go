@@ -7,7 +7,7 @@ func (s *Store) registerAll() {
 	s.registerRegistry()    // registry.go: registered models, versions, logged models
 	s.registerArtifacts()   // artifacts.go: artifact records (size, sha256)
 	s.registerAssets()      // assets.go: environments, data, datastores, components, pipelines
+	s.registerTransfer()    // transfer.go: whole-object imports from bundles
 	s.registerReplication() // replication.go: skip placeholder, test-only ops
 	s.registerFailover()    // failover.go: change-of-primary records
-	s.registerTransfer()    // transfer.go: whole-object imports from bundles
 }

@@ -5,9 +5,9 @@ import "github.com/spf13/cobra"
 // addCommands adds the CLI verbs that talk to a running workspace. Each area
 // adds its verbs in its own file.
 func addCommands(root *cobra.Command) {
-	root.AddCommand(newStatusCmd(), newVerifyCmd()) // replication: status.go, verify.go
 	root.AddCommand(newWitnessCmd(), newGatewayCmd())
-	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
 	addAssetCommands(root)                                                                // assets.go: attach, config, model, environment, data, datastore, component, pipeline
 	addTransferCommands(root)                                                             // transfer.go: export, import
+	root.AddCommand(newStatusCmd(), newVerifyCmd())                                       // replication: status.go, verify.go
+	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
 }

@@ -503,7 +503,7 @@ func failoverStatuses(ctx context.Context, regions []LocalRegion) []leader.Statu
 	for _, r := range regions {
 		var st leader.StatusDoc
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := getJSON(cctx, r.URL+leader.Prefix+"status", &st)
+		err := fetchRegionJSON(cctx, r.URL+leader.Prefix+"status", &st)
 		cancel()
 		if err == nil {
 			out = append(out, st)
@@ -524,7 +524,7 @@ func printFailoverStatus(ctx context.Context, out io.Writer, regions []LocalRegi
 	for _, r := range regions {
 		var st leader.StatusDoc
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := getJSON(cctx, r.URL+leader.Prefix+"status", &st)
+		err := fetchRegionJSON(cctx, r.URL+leader.Prefix+"status", &st)
 		cancel()
 		if err != nil {
 			continue

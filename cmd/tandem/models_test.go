@@ -22,7 +22,7 @@ func endpointOf(t *testing.T, cfg string) string {
 	return c.Endpoints[0]
 }
 
-func getJSONT(t *testing.T, u string, out any) {
+func getJSON(t *testing.T, u string, out any) {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
@@ -50,14 +50,14 @@ func TestModelsAreTheMLflowRegistry(t *testing.T) {
 	mustRun(t, "model", "create", "-f", filepath.Join(projectDir, "model.yaml"), "--config", cfg)
 
 	var mv map[string]map[string]any
-	getJSONT(t, base+"/api/2.0/mlflow/model-versions/get?name=iris-model&version=1", &mv)
+	getJSON(t, base+"/api/2.0/mlflow/model-versions/get?name=iris-model&version=1", &mv)
 	if mv["model_version"]["source"] != "mlflow-artifacts:/assets/models/iris-model/1/model" {
 		t.Fatalf("model version = %v", mv)
 	}
 	var dl struct {
 		ArtifactURI string `json:"artifact_uri"`
 	}
-	getJSONT(t, base+"/api/2.0/mlflow/model-versions/get-download-uri?name=iris-model&version=1", &dl)
+	getJSON(t, base+"/api/2.0/mlflow/model-versions/get-download-uri?name=iris-model&version=1", &dl)
 	if dl.ArtifactURI != "mlflow-artifacts:/assets/models/iris-model/1/model" {
 		t.Fatalf("download uri = %q", dl.ArtifactURI)
 	}
@@ -122,12 +122,12 @@ func TestModelsAreTheMLflowRegistry(t *testing.T) {
 		t.Fatalf("archived model still listed:\n%s", out)
 	}
 	var got map[string]map[string]any
-	getJSONT(t, base+"/api/2.0/mlflow/model-versions/get?name=churn&version=1", &got)
+	getJSON(t, base+"/api/2.0/mlflow/model-versions/get?name=churn&version=1", &got)
 	if got["model_version"]["current_stage"] != "Archived" {
 		t.Fatalf("stage after archive = %v", got["model_version"]["current_stage"])
 	}
 	mustRun(t, "model", "restore", "-n", "churn", "--config", cfg)
-	getJSONT(t, base+"/api/2.0/mlflow/model-versions/get?name=churn&version=1", &got)
+	getJSON(t, base+"/api/2.0/mlflow/model-versions/get?name=churn&version=1", &got)
 	if got["model_version"]["current_stage"] != "None" {
 		t.Fatalf("stage after restore = %v", got["model_version"]["current_stage"])
 	}

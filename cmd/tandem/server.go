@@ -63,7 +63,7 @@ server is a single-region workspace.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&config, "config", os.Getenv("TANDEM_CONFIG"), "workspace file (TANDEM_CONFIG)")
+	f.StringVar(&config, "config", os.Getenv("TANDEM_WORKSPACE"), "workspace file, workspace.yaml (TANDEM_WORKSPACE)")
 	f.StringVar(&cfg.Listen, "listen", envDefault("TANDEM_LISTEN", "127.0.0.1:5000"), "address to listen on (TANDEM_LISTEN)")
 	f.StringVar(&cfg.MetadataURL, "metadata", envDefault("TANDEM_METADATA", "sqlite://tandem-data/tandem.db"), "metadata database URL (TANDEM_METADATA)")
 	f.StringVar(&cfg.ArtifactsURL, "artifacts", envDefault("TANDEM_ARTIFACTS", "file://tandem-data/artifacts"), "artifact storage URL (TANDEM_ARTIFACTS)")

@@ -6,67 +6,70 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/workspace"
 )
 
-// regionFlags are how status and verify find the regions: --config, --url,
-// or .tandem/config.json in this folder or a parent.
+// regionFlags are how status and verify find the regions: --url, a
+// workspace file (--workspace), or the client config (.tandem/config.json,
+// found the way every tandem client finds it; --config names it).
 type regionFlags struct {
-	config string
-	urls   []string
+	config    string
+	workspace string
+	urls      []string
+}
+
+// LocalRegion is one region to ask: its name (or URL when unknown) and URL.
+type LocalRegion struct {
+	Name string
+	URL  string
 }
 
 func (rf *regionFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&rf.config, "config", os.Getenv("TANDEM_CONFIG"), "workspace file (default: .tandem/config.json)")
+	cmd.Flags().StringVar(&rf.config, "config", "", "client config file (default: TANDEM_CONFIG, .tandem/config.json here or above)")
+	cmd.Flags().StringVar(&rf.workspace, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file (workspace.yaml) listing the regions (TANDEM_WORKSPACE)")
 	cmd.Flags().StringSliceVar(&rf.urls, "url", nil, "a region's URL (repeatable)")
 }
 
 func (rf *regionFlags) regions() ([]LocalRegion, error) {
-	if len(rf.urls) > 0 {
-		var out []LocalRegion
+	var out []LocalRegion
+	switch {
+	case len(rf.urls) > 0:
 		for _, u := range rf.urls {
 			out = append(out, LocalRegion{Name: u, URL: strings.TrimRight(u, "/")})
 		}
-		return out, nil
-	}
-	if rf.config != "" {
-		ws, err := workspace.Load(rf.config)
+	case rf.workspace != "":
+		ws, err := workspace.Load(rf.workspace)
 		if err != nil {
 			return nil, err
 		}
-		var out []LocalRegion
 		for _, r := range ws.Regions {
 			out = append(out, LocalRegion{Name: r.Name, URL: r.URL})
 		}
-		return out, nil
-	}
-	dir, _ := os.Getwd()
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, ".tandem", "config.json"))
-		if err == nil {
-			var lc LocalConfig
-			if err := json.Unmarshal(b, &lc); err != nil {
-				return nil, tandem.Errorf(tandem.EINVALID, "%s: %v", filepath.Join(dir, ".tandem", "config.json"), err)
-			}
-			return lc.Regions, nil
+	default:
+		p, err := client.FindConfig(client.DefaultLookup(rf.config))
+		if err != nil {
+			return nil, err
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return nil, tandem.Errorf(tandem.EINVALID, "no regions: pass --config workspace.yaml or --url, or run tandem up here first")
+		c, err := client.LoadConfig(p)
+		if err != nil {
+			return nil, err
 		}
-		dir = parent
+		for _, e := range c.Endpoints {
+			out = append(out, LocalRegion{Name: e, URL: strings.TrimRight(e, "/")})
+		}
 	}
+	return out, nil
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
+func fetchRegionJSON(ctx context.Context, url string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
@@ -94,7 +97,7 @@ func fetchStatuses(ctx context.Context, regions []LocalRegion) []regionStatus {
 	for i, r := range regions {
 		out[i] = regionStatus{Name: r.Name, URL: r.URL}
 		var st replication.Status
-		if err := getJSON(ctx, r.URL+replication.Prefix+"status", &st); err != nil {
+		if err := fetchRegionJSON(ctx, r.URL+replication.Prefix+"status", &st); err != nil {
 			out[i].Error = tandem.ErrorMessage(err)
 			continue
 		}
@@ -112,7 +115,7 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show every region: role, epoch, journal head and replication lag",
 		Example: `  tandem status
   tandem status --json
-  tandem status --config workspace.yaml`,
+  tandem status --workspace workspace.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			regions, err := rf.regions()

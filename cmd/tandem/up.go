@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -19,21 +18,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/workspace"
 )
-
-// LocalConfig is the shape of .tandem/config.json that `tandem up` writes
-// and the client package reads: the workspace name and every region's URL.
-type LocalConfig struct {
-	Workspace string        `json:"workspace"`
-	Regions   []LocalRegion `json:"regions"`
-}
-
-// LocalRegion is one region in .tandem/config.json.
-type LocalRegion struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
-}
 
 func newUpCmd() *cobra.Command {
 	var dir, listen, name string
@@ -43,7 +30,7 @@ func newUpCmd() *cobra.Command {
 		Long: `Run a workspace of two regions on this machine with no setup: each region is its own
 process with its own SQLite database and artifact folder under --dir; "east" is the primary
 and "west" replicates it. Writes .tandem/config.json (workspace name and region URLs) in the
-current folder, prints both URLs, and stops both regions on Ctrl-C.
+current folder (the client config every tandem client finds), prints both URLs, and stops both regions on Ctrl-C.
 
 The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tandem up again.`,
 		Example: `  tandem up
@@ -118,15 +105,19 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 					return fmt.Errorf("region %s did not start: %w", r.Name, err)
 				}
 			}
-			lc := LocalConfig{Workspace: ws.Name}
+			// The client config lists the primary first: clients try the
+			// endpoints in order.
+			p, _ := ws.Region(ws.Primary)
+			cc := &client.Config{Workspace: ws.Name, Endpoints: []string{p.URL}}
 			for _, r := range ws.Regions {
-				lc.Regions = append(lc.Regions, LocalRegion{Name: r.Name, URL: r.URL})
+				if r.Name != ws.Primary {
+					cc.Endpoints = append(cc.Endpoints, r.URL)
+				}
 			}
-			if err := writeLocalConfig(lc); err != nil {
+			if _, err := client.WriteConfig(".", cc); err != nil {
 				stopAll()
 				return err
 			}
-			p, _ := ws.Region(ws.Primary)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "\ntandem is up: workspace %q, %d regions.\n\n", ws.Name, len(ws.Regions))
 			for _, r := range ws.Regions {
@@ -191,18 +182,6 @@ replication:
 regions:
 %s%s`, name, region("east", p), region("west", p+1))
 	return os.WriteFile(filepath.Join(dir, "workspace.yaml"), []byte(body), 0o644)
-}
-
-func writeLocalConfig(lc LocalConfig) error {
-	if err := os.MkdirAll(".tandem", 0o755); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(lc, "", "  ")
-	tmp := filepath.Join(".tandem", "config.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(".tandem", "config.json"))
 }
 
 func waitHealthy(ctx context.Context, base string, d time.Duration) error {

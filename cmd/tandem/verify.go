@@ -38,7 +38,7 @@ position both have, table checksums when both are at the same position, and the 
 artifact the journal references (re-read from each region's storage). Prints the first difference.
 Exits 4 when the regions differ.`,
 		Example: `  tandem verify
-  tandem verify --json --config workspace.yaml`,
+  tandem verify --json --workspace workspace.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -133,7 +133,7 @@ func checksum(ctx context.Context, base string, upto int64, artifacts, detail bo
 		q.Set("detail", "1")
 	}
 	var c replication.Checksums
-	err := getJSON(ctx, base+replication.Prefix+"checksum?"+q.Encode(), &c)
+	err := fetchRegionJSON(ctx, base+replication.Prefix+"checksum?"+q.Encode(), &c)
 	return c, err
 }
 
