@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/tandemml/tandem"
@@ -198,47 +199,67 @@ func migrationNames() []string {
 	return names
 }
 
+// migrate applies the embedded migrations this database lacks, each in its
+// own transaction together with its row in tandem_schema. Migrations are
+// recorded by name, so one added between two applied ones is still applied;
+// a database holding a migration this build does not know was written by a
+// newer tandem and is refused.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tandem_schema (version INTEGER NOT NULL)`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tandem_schema (name TEXT PRIMARY KEY, applied_ms BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	var cur int
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM tandem_schema`).Scan(&cur)
-	if err == sql.ErrNoRows {
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO tandem_schema (version) VALUES (0)`); err != nil {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM tandem_schema`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w (a database from an older development build of tandem: recreate it)", err)
+	}
+	applied := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
 			return fmt.Errorf("migrate: %w", err)
 		}
-	} else if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		applied[n] = true
 	}
+	rows.Close()
 	names := migrationNames()
-	if cur > len(names) {
-		return tandem.Errorf(tandem.EINVALIDSTATE,
-			"metadata database has schema version %d, written by a newer tandem; this tandem knows versions up to %d: upgrade tandem", cur, len(names))
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
 	}
-	for i := cur; i < len(names); i++ {
-		if _, err := strconv.Atoi(strings.SplitN(names[i], "_", 2)[0]); err != nil {
-			return fmt.Errorf("migrate: migration %s is not named NNNN_name.sql", names[i])
+	for n := range applied {
+		if !known[n] {
+			return tandem.Errorf(tandem.EINVALIDSTATE,
+				"metadata database has schema migration %s, written by a newer tandem (this one is %s and knows %d migrations): upgrade tandem",
+				n, tandem.Version, len(names))
 		}
-		body, _ := migrationFS.ReadFile("migrations/" + names[i])
+	}
+	for _, name := range names {
+		if applied[name] {
+			continue
+		}
+		if _, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0]); err != nil {
+			return fmt.Errorf("migrate: migration %s is not named NNNN_name.sql", name)
+		}
+		body, _ := migrationFS.ReadFile("migrations/" + name)
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("migrate %s: %w", names[i], err)
+			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		for _, stmt := range splitSQL(string(body)) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				tx.Rollback()
-				return fmt.Errorf("migrate %s: %w\n%s", names[i], err, stmt)
+				return fmt.Errorf("migrate %s: %w\n%s", name, err, stmt)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE tandem_schema SET version = `+strconv.Itoa(i+1)); err != nil {
+		if _, err := tx.ExecContext(ctx, rebind(s.dialect, `INSERT INTO tandem_schema (name, applied_ms) VALUES (?, ?)`), name, time.Now().UnixMilli()); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", names[i], err)
+			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", names[i], err)
+			return fmt.Errorf("migrate %s: %w", name, err)
 		}
-		s.log.Debug("applied migration", "name", names[i])
+		s.log.Debug("applied migration", "name", name)
 	}
 	return nil
 }
