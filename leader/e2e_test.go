@@ -466,7 +466,7 @@ func TestFailoverEndToEnd(t *testing.T) {
 			return st.Head.Seq >= pst.Head.Seq-5, fmt.Sprint(st.Head, pst.Head)
 		})
 		before := cl.count()
-		out, err := c.cli("failover", "--to", old, "--config", c.config, "--wait", "30s")
+		out, err := c.cli("failover", "--to", old, "--workspace", c.config, "--wait", "30s")
 		if err != nil {
 			t.Fatalf("tandem failover --to %s: %v\n%s", old, err, out)
 		}
@@ -500,10 +500,10 @@ func TestFailoverEndToEnd(t *testing.T) {
 
 	// Every region converges: verify passes.
 	waitFor(t, 30*time.Second, "tandem verify to pass", func() (bool, string) {
-		out, err := c.cli("verify", "--config", c.config)
+		out, err := c.cli("verify", "--workspace", c.config)
 		return err == nil, out
 	})
-	out, err := c.cli("history", "--config", c.config)
+	out, err := c.cli("history", "--workspace", c.config)
 	if err != nil {
 		t.Fatalf("tandem history: %v\n%s", err, out)
 	}
@@ -511,11 +511,11 @@ func TestFailoverEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "failover") || !strings.Contains(out, "switchover") {
 		t.Errorf("history does not list the failover and the switchover:\n%s", out)
 	}
-	out, err = c.cli("status", "--config", c.config)
+	out, err = c.cli("status", "--workspace", c.config)
 	if err != nil || !strings.Contains(out, "LEASE HOLDER") {
 		t.Errorf("tandem status: %v\n%s", err, out)
 	}
-	out, err = c.cli("divergence", "list", "--config", c.config)
+	out, err = c.cli("divergence", "list", "--workspace", c.config)
 	if err != nil {
 		t.Errorf("tandem divergence list: %v\n%s", err, out)
 	}
@@ -597,13 +597,13 @@ func TestRejoinDivergence(t *testing.T) {
 			t.Errorf("shared write %s missing", k)
 		}
 	}
-	out, err := c.cli("divergence", "list", "--config", c.config)
+	out, err := c.cli("divergence", "list", "--workspace", c.config)
 	if err != nil || !strings.Contains(out, "a-e1-s") {
 		t.Fatalf("divergence list: %v\n%s", err, out)
 	}
 	id := strings.Fields(out)[0]
 	id = strings.TrimSuffix(id, ":")
-	out, err = c.cli("divergence", "export", id, "--config", c.config)
+	out, err = c.cli("divergence", "export", id, "--workspace", c.config)
 	if err != nil {
 		t.Fatalf("divergence export: %v\n%s", err, out)
 	}
@@ -623,7 +623,7 @@ func TestRejoinDivergence(t *testing.T) {
 	if inReport < 5 {
 		t.Errorf("only %d of %d unreplicated writes are in the divergence report", inReport, len(lost))
 	}
-	out, err = c.cli("divergence", "replay", id, "--config", c.config)
+	out, err = c.cli("divergence", "replay", id, "--workspace", c.config)
 	if err != nil {
 		t.Fatalf("divergence replay: %v\n%s", err, out)
 	}
@@ -633,15 +633,15 @@ func TestRejoinDivergence(t *testing.T) {
 		}
 	}
 	waitFor(t, 30*time.Second, "tandem verify to pass", func() (bool, string) {
-		out, err := c.cli("verify", "--config", c.config)
+		out, err := c.cli("verify", "--workspace", c.config)
 		return err == nil, out
 	})
-	out, _ = c.cli("history", "--config", c.config)
+	out, _ = c.cli("history", "--workspace", c.config)
 	t.Logf("history:\n%s", out)
 }
 
 // TestGatewayFollowsFailover: a client that only knows the gateway's URL
-// (tandem gateway --config) keeps creating experiments through the MLflow
+// (tandem gateway --workspace) keeps creating experiments through the MLflow
 // API across the primary's SIGKILL; every experiment acknowledged through
 // the gateway exists on the new primary (sync mode).
 func TestGatewayFollowsFailover(t *testing.T) {
@@ -654,7 +654,7 @@ func TestGatewayFollowsFailover(t *testing.T) {
 		c.startRegion(n)
 	}
 	gw := freePort(t)
-	c.start("gateway", "gateway", "--config", c.config, "--listen", gw, "--check-every", "200ms")
+	c.start("gateway", "gateway", "--workspace", c.config, "--listen", gw, "--check-every", "200ms")
 	waitFor(t, 30*time.Second, "a primary, gateway up", func() (bool, string) {
 		p, _ := c.primary()
 		resp, err := statusHC.Get("http://" + gw + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default")

@@ -405,7 +405,7 @@ func runLocalDrill(ctx context.Context, logw io.Writer, fault, mode string, load
 		rep.FailedBack = true
 	}
 	for i := 0; i < 40 && !rep.VerifyOK; i++ {
-		out, err := exec.CommandContext(ctx, exe, "verify", "--config", config).CombinedOutput()
+		out, err := exec.CommandContext(ctx, exe, "verify", "--workspace", config).CombinedOutput()
 		rep.VerifyOK, rep.VerifyOutput = err == nil, strings.TrimSpace(string(out))
 		if !rep.VerifyOK {
 			time.Sleep(250 * time.Millisecond)

@@ -33,7 +33,7 @@ type failoverClient struct {
 
 func newFailoverClient(config string) (*failoverClient, error) {
 	if config == "" {
-		return nil, tandem.Errorf(tandem.EINVALID, "--config workspace.yaml is required (the peer key authorizes failover commands)")
+		return nil, tandem.Errorf(tandem.EINVALID, "--workspace workspace.yaml is required (its peer key authorizes failover commands)")
 	}
 	ws, err := workspace.Load(config)
 	if err != nil {
@@ -149,8 +149,8 @@ With --force (the primary is unreachable or must be abandoned) REGION takes the 
 the witness lets it, even if it is behind: the command prints how many entries may be lost (they
 will be kept in a divergence report on the old primary when it rejoins) and asks for confirmation
 unless --yes.`,
-		Example: `  tandem failover --to westus --config workspace.yaml
-  tandem failover --to westus --force --yes --config workspace.yaml`,
+		Example: `  tandem failover --to westus --workspace workspace.yaml
+  tandem failover --to westus --force --yes --workspace workspace.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -243,7 +243,7 @@ unless --yes.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&config, "config", os.Getenv("TANDEM_CONFIG"), "workspace file (TANDEM_CONFIG)")
+	f.StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file, workspace.yaml (TANDEM_WORKSPACE)")
 	f.StringVar(&to, "to", "", "the region to make primary")
 	f.BoolVar(&force, "force", false, "promote even if the primary is unreachable or the target is behind (may lose writes)")
 	f.BoolVar(&yes, "yes", false, "do not ask for confirmation with --force")
@@ -310,7 +310,7 @@ func newHistoryCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&config, "config", os.Getenv("TANDEM_CONFIG"), "workspace file (TANDEM_CONFIG)")
+	cmd.Flags().StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file, workspace.yaml (TANDEM_WORKSPACE)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -321,7 +321,7 @@ func newDivergenceCmd() *cobra.Command {
 		Use:   "divergence",
 		Short: "Entries a region held that the new primary never received (kept when it rejoined)",
 	}
-	root.PersistentFlags().StringVar(&config, "config", os.Getenv("TANDEM_CONFIG"), "workspace file (TANDEM_CONFIG)")
+	root.PersistentFlags().StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file, workspace.yaml (TANDEM_WORKSPACE)")
 	find := func(ctx context.Context, c *failoverClient, id string) (failover.Report, error) {
 		var lastErr error = tandem.Errorf(tandem.ENOTFOUND, "no divergence report %q in any reachable region", id)
 		for _, r := range c.ws.Regions {

@@ -73,7 +73,7 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", envDefault("TANDEM_GATEWAY_LISTEN", "127.0.0.1:5050"), "address to listen on (TANDEM_GATEWAY_LISTEN)")
 	f.StringArrayVar(&regions, "region", nil, "a region as name=URL (repeat for each region)")
-	f.StringVar(&config, "config", os.Getenv("TANDEM_CONFIG"), "workspace file whose regions to serve (TANDEM_CONFIG)")
+	f.StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file whose regions to serve (TANDEM_WORKSPACE)")
 	f.DurationVar(&cfg.CheckEvery, "check-every", time.Second, "health-check period")
 	f.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "how long one request may wait for a primary")
 	f.BoolVar(&cfg.SpreadReads, "spread-reads", false, "send reads to any healthy region (default: the primary while it is healthy)")
