@@ -8,6 +8,10 @@
 //	go run ./bench -url http://127.0.0.1:5000 -scenarios create-run,search-runs -search-runs 2000
 //
 // It writes to the server: point it at a scratch workspace.
+//
+// `go run ./bench compare` (or bench/run) starts tandem, the stock MLflow
+// server and FastTrackML side by side on loopback and compares them; see
+// compare.go and bench/README.md.
 package main
 
 import (
@@ -23,6 +27,30 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		var err error
+		switch os.Args[1] {
+		case "compare":
+			err = runCompare(os.Args[2:])
+		case "render":
+			err = renderFile(os.Args[2:])
+		case "serve-tandem":
+			err = serveTandem(os.Args[2:])
+		default:
+			loadMain()
+			return
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	loadMain()
+}
+
+// loadMain is the single-server load generator (`go run ./bench -url URL`).
+func loadMain() {
 	var cfg loadgen.Config
 	target := flag.String("url", envOr("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"), "server root URL (MLFLOW_TRACKING_URI)")
 	scen := flag.String("scenarios", "", "comma-separated scenarios (default all): "+strings.Join(loadgen.Names, ","))

@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -50,5 +51,60 @@ func TestArtifactPath(t *testing.T) {
 	run.ArtifactURI = "mlflow-artifacts://host:5000/3/abc/artifacts"
 	if got := loadgen.ArtifactPath(run, "x.bin"); got != "3/abc/artifacts/x.bin" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&loadgen.APIError{Status: 404, Body: `{"error_code":"ENDPOINT_NOT_FOUND"}`}, true},
+		{&loadgen.APIError{Status: 501, Body: `{"error_code":"NOT_IMPLEMENTED"}`}, true},
+		{&loadgen.APIError{Status: 500, Body: `ENDPOINT_NOT_FOUND: Not found`}, true},
+		{&loadgen.APIError{Status: 404, Body: `{"error_code":"RESOURCE_DOES_NOT_EXIST"}`}, false},
+		{&loadgen.APIError{Status: 400, Body: `{"error_code":"INVALID_PARAMETER_VALUE"}`}, false},
+	} {
+		if got := loadgen.Unsupported(fmt.Errorf("call: %w", c.err)); got != c.want {
+			t.Errorf("Unsupported(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// TestSuiteSmoke runs every comparison scenario once against an in-process
+// tandem region: each one's setup and operation work end to end.
+func TestSuiteSmoke(t *testing.T) {
+	ctx := t.Context()
+	r, err := region.Open(ctx, region.Config{MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	c := loadgen.NewClient(srv.URL, 2)
+	f, err := loadgen.NewFixture(ctx, c, "smoke", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range loadgen.Suite(loadgen.SuiteConfig{HistoryPoints: 1500, SmallArtifact: 4096, LargeArtifact: 1 << 20}) {
+		op, err := sc.Prepare(ctx, c, f)
+		if err != nil {
+			t.Fatalf("%s setup: %v", sc.Name, err)
+		}
+		if res := loadgen.Measure(ctx, sc.Name, op, 2, 2, 4, 0); res.Errors != 0 || res.Ops != 2 {
+			t.Errorf("%s: %+v", sc.Name, res)
+		}
+	}
+	ss, err := loadgen.NewSearchSet(ctx, c, "smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.Grow(ctx, c, 120, 4); err != nil {
+		t.Fatal(err)
+	}
+	if res := loadgen.Measure(ctx, "search", ss.SearchOp(c), 1, 3, 3, 0); res.Errors != 0 || res.Ops != 3 {
+		t.Errorf("search: %+v", res)
 	}
 }

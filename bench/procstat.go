@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+// procTree lists root and all its descendants, from /proc/*/stat.
+func procTree(root int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return []int{root}
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f := statFields(pid)
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	out := []int{root}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name:
+// [0] is state, [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime.
+func statFields(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+// cpuSeconds is user+system CPU of the tree, including reaped children.
+func cpuSeconds(root int) float64 {
+	var ticks int64
+	for _, pid := range procTree(root) {
+		f := statFields(pid)
+		if len(f) < 15 {
+			continue
+		}
+		for _, k := range []int{11, 12, 13, 14} {
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			ticks += v
+		}
+	}
+	return float64(ticks) / clockTicks
+}
+
+// memKiB sums VmRSS and VmHWM (kB) over the tree.
+func memKiB(root int) (rss, hwm int64) {
+	for _, pid := range procTree(root) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok || (k != "VmRSS" && k != "VmHWM") {
+				continue
+			}
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if k == "VmRSS" {
+				rss += n
+			} else {
+				hwm += n
+			}
+		}
+	}
+	return rss, hwm
+}
+
+// pssKiB sums Pss (kB) over the tree from /proc/PID/smaps_rollup: memory
+// shared between forked workers counted once, which a VmRSS sum counts
+// once per worker.
+func pssKiB(root int) int64 {
+	var pss int64
+	for _, pid := range procTree(root) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				pss += n
+			}
+		}
+	}
+	return pss
+}
+
+// rssSampler tracks the peak of the tree's summed VmRSS between resets (a
+// sum of per-process VmHWM overstates a tree whose members peak at
+// different times; sampling the sum catches the real peak to within the
+// sampling period).
+type rssSampler struct {
+	root    int
+	mu      sync.Mutex
+	peak    int64
+	peakPSS int64
+}
+
+func (s *rssSampler) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.sample()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *rssSampler) sample() {
+	rss, _ := memKiB(s.root)
+	pss := pssKiB(s.root)
+	s.mu.Lock()
+	s.peak = max(s.peak, rss)
+	s.peakPSS = max(s.peakPSS, pss)
+	s.mu.Unlock()
+}
+
+// reset starts a new window and returns the peaks (RSS sum, PSS sum, kB)
+// of the one that ended.
+func (s *rssSampler) reset() (rss, pss int64) {
+	s.sample()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rss, pss = s.peak, s.peakPSS
+	s.peak, s.peakPSS = 0, 0
+	return rss, pss
+}
