@@ -29,7 +29,7 @@ import (
 // fault into the primary (even iterations SIGKILL it and restart it, odd
 // ones SIGSTOP it for longer than the lease, then SIGCONT it), waits for
 // another region to take over, for the old primary to rejoin, then makes it
-// primary again by a planned switchover. TANDEM_CHAOS_ITERATIONS (default
+// primary again by a planned switchover, then restarts the witness. TANDEM_CHAOS_ITERATIONS (default
 // 2) sets the number of iterations: the soak command is
 //
 //	TANDEM_CHAOS_ITERATIONS=20 go test ./leader -run TestFailoverEndToEnd -timeout 60m -v
@@ -476,6 +476,19 @@ func TestFailoverEndToEnd(t *testing.T) {
 			t.Fatalf("after the switchover %s acknowledged a write in epoch %d, want %s", swAck.region, swAck.pos.Epoch, old)
 		}
 		waitFor(t, 10*time.Second, "more writes", func() (bool, string) { return cl.count() > before+10, "" })
+
+		// 4. The witness restarts (SIGKILL, back after longer than the
+		// lease): the primary stops writes when it cannot renew, then the
+		// same primary renews from the witness's saved state and writes go
+		// on in the same epoch.
+		c.kill("witness")
+		time.Sleep(3 * time.Second)
+		c.startWitness()
+		before = cl.count()
+		waitFor(t, 20*time.Second, "writes after the witness restart", func() (bool, string) { return cl.count() > before+10, "" })
+		if p, st := c.primary(); p != old || st.Epoch != swAck.pos.Epoch {
+			t.Logf("after the witness restart the primary is %s in epoch %d (was %s in %d)", p, st.Epoch, old, swAck.pos.Epoch)
+		}
 	}
 	allAcks = cl.halt()
 	checkAcks(t, allAcks)
