@@ -124,7 +124,6 @@ type Workspace struct {
 	Witness          string
 	Failover         string // "manual" (default) or "automatic"
 	LeaseTTL         time.Duration
-	MaxLagOnFailover time.Duration // kept for files that give a duration; see MaxLagEntries
 	// MaxLagEntries: a secondary more than this many journal entries
 	// behind is never promoted automatically (max_lag_on_failover given as
 	// an integer). -1: no limit (the default).
@@ -392,8 +391,8 @@ func Parse(b []byte) (*Workspace, error) {
 			return nil, invalid("max_lag_on_failover", "%d must not be negative", n)
 		}
 		w.MaxLagEntries = n
-	} else if w.MaxLagOnFailover, err = optDuration("max_lag_on_failover", f.MaxLag, 0); err != nil {
-		return nil, err
+	} else if f.MaxLag != "" {
+		return nil, invalid("max_lag_on_failover", "%q must be a number of journal entries (a secondary further behind is never promoted automatically)", f.MaxLag)
 	}
 	if k := f.WitnessKey; k != nil {
 		if k.File != "" && k.Env != "" {
