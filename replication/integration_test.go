@@ -345,12 +345,19 @@ func (c *cluster) signal(name string, sig os.Signal) {
 func TestUp(t *testing.T) {
 	dir := t.TempDir()
 	var addr string
-	for { // the second region takes the next port
+	for { // the second region takes the next port, the witness the one after
 		addr = freePort(t)
 		host, port, _ := net.SplitHostPort(addr)
 		p, _ := strconv.Atoi(port)
-		if ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1))); err == nil {
-			ln.Close()
+		ln1, err1 := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1)))
+		ln2, err2 := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+2)))
+		if ln1 != nil {
+			ln1.Close()
+		}
+		if ln2 != nil {
+			ln2.Close()
+		}
+		if err1 == nil && err2 == nil {
 			break
 		}
 	}
@@ -382,7 +389,9 @@ func TestUp(t *testing.T) {
 	}
 	st := exec.Command(tandemBin, "status")
 	st.Dir = dir
-	if b, err := st.CombinedOutput(); err != nil || !strings.Contains(string(b), "secondary") {
+	if b, err := st.CombinedOutput(); err != nil || !strings.Contains(string(b), "secondary") ||
+		!strings.Contains(string(b), "automatic") || !strings.Contains(string(b), "east@") {
+		// the built-in witness runs: the primary holds its lease, failover is automatic
 		t.Fatalf("tandem status: %v\n%s", err, b)
 	}
 	waitFor(t, 10*time.Second, "tandem verify to pass", func() bool {
