@@ -291,7 +291,19 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 	args = append(args, max+1, off)
 	var runs []*tandem.Run
 	next := ""
+	// On PostgreSQL, joins and filter subqueries are planned without nested
+	// loops: with statistics taken before the keys being filtered on were
+	// logged (autovacuum after a bulk load, a fresh database) every input
+	// is estimated at one row and a nested loop over index ranges costs
+	// runs²; hash joins are linear whatever the estimates. Only for the
+	// search query itself: the loaders below keep the default.
+	noNestLoop := s.dialect == Postgres && (where != "" || joins != "")
 	err = s.ReadTx(ctx, func(tx *Tx) error {
+		if noNestLoop {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL enable_nestloop = off"); err != nil {
+				return fmt.Errorf("search runs: %w", err)
+			}
+		}
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("search runs: %w", err)
@@ -312,6 +324,11 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 		if len(ids) > max {
 			ids = ids[:max]
 			next = encodePageToken(off + max)
+		}
+		if noNestLoop {
+			if _, err := tx.ExecContext(ctx, "RESET enable_nestloop"); err != nil {
+				return fmt.Errorf("search runs: %w", err)
+			}
 		}
 		runs, err = loadRuns(ctx, tx, ids)
 		return err
