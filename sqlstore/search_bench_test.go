@@ -49,10 +49,16 @@ func BenchmarkSearchRunsFiltered10k(b *testing.B) {
 			if err := s.EnsureDefaultExperiment(ctx); err != nil {
 				b.Fatal(err)
 			}
+			// Experiment 1 is small (1% of the runs) in a big database.
+			benchInsert(b, s, "experiments", 7, [][]any{{"1", int64(1), "small", "file:///a", "active", int64(0), int64(0)}})
 			var runs, params, tags, metrics [][]any
 			for i := range n {
 				id := fmt.Sprintf("%032x", i)
-				runs = append(runs, []any{id, "0", "r", "u", "FINISHED", int64(i), int64(i + 1), "file:///a/" + id, "active", nil})
+				exp := "0"
+				if i%100 == 0 {
+					exp = "1"
+				}
+				runs = append(runs, []any{id, exp, "r", "u", "FINISHED", int64(i), int64(i + 1), "file:///a/" + id, "active", nil})
 				params = append(params, []any{id, "model", fmt.Sprintf("m%d", i%10)}, []any{id, "lr", fmt.Sprintf("0.%d", i%100)})
 				tags = append(tags, []any{id, "group", fmt.Sprintf("g%d", i%20)}, []any{id, "mlflow.user", "u"})
 				metrics = append(metrics, []any{id, "loss", int64(1), int64(i), float64(i) / n, 0}, []any{id, "acc", int64(1), int64(i), float64(n-i) / n, 0})
@@ -66,16 +72,17 @@ func BenchmarkSearchRunsFiltered10k(b *testing.B) {
 			benchInsert(b, s, "params", 3, params)
 			benchInsert(b, s, "tags", 3, tags)
 			benchInsert(b, s, "latest_metrics", 6, metrics)
-			for _, f := range []struct{ name, filter string }{
-				{"param", "params.model = 'm3'"},
-				{"tag", "tags.group = 'g7'"},
-				{"metric", "metrics.loss > 0.95"},
-				{"all3", "params.model = 'm3' AND tags.group = 'g3' AND metrics.loss < 0.5"},
-				{"param-is-null", "params.missing IS NULL"},
+			for _, f := range []struct{ name, exp, filter string }{
+				{"param", "0", "params.model = 'm3'"},
+				{"tag", "0", "tags.group = 'g7'"},
+				{"metric", "0", "metrics.loss > 0.95"},
+				{"all3", "0", "params.model = 'm0' AND tags.group = 'g0' AND metrics.loss < 0.5"},
+				{"param-is-null", "0", "params.missing IS NULL"},
+				{"small-exp-all3", "1", "params.model = 'm0' AND tags.group = 'g0' AND metrics.loss < 0.5"},
 			} {
 				b.Run(f.name, func(b *testing.B) {
 					for b.Loop() {
-						got, _, err := s.SearchRuns(ctx, SearchRunsInput{ExperimentIDs: []string{"0"}, Filter: f.filter, MaxResults: 100})
+						got, _, err := s.SearchRuns(ctx, SearchRunsInput{ExperimentIDs: []string{f.exp}, Filter: f.filter, MaxResults: 100})
 						if err != nil {
 							b.Fatal(err)
 						}
