@@ -335,12 +335,13 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		id, err := s.Store.CreateRun(r.Context(), sqlstore.CreateRunInput{ExperimentID: exp, UserID: user,
+		// The response is built from the committed change, not read back.
+		run, err := s.Store.CreateRunFull(r.Context(), sqlstore.CreateRunInput{ExperimentID: exp, UserID: user,
 			StartTime: req.StartTime.V, RunName: req.RunName, Tags: tags})
 		if err != nil {
 			return nil, err
 		}
-		return s.runResponse(r.Context(), id)
+		return map[string]any{"run": toJSONRun(run)}, nil
 	})(w, r)
 }
 

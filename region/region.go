@@ -22,6 +22,7 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/leader"
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
@@ -66,9 +67,12 @@ type Region struct {
 	// failover machinery (or a test) may Set it.
 	StaticRoles *tandem.RoleBox
 	Metrics     *prometheus.Registry
-	log         *slog.Logger
-	mux         *http.ServeMux
-	handler     http.Handler
+	// Leader runs failover when the workspace names a witness (nil
+	// otherwise: the role is the workspace file's, statically).
+	Leader  *leader.Driver
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -96,7 +100,13 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	log = log.With("region", cfg.Name)
 	roles := cfg.Roles
 	var box *tandem.RoleBox
-	if roles == nil {
+	// With a witness the failover machinery decides the role: start as a
+	// secondary that follows nobody until it has read the lease.
+	failoverMode := roles == nil && cfg.Workspace != nil && len(cfg.Workspace.Regions) > 1 && cfg.Workspace.Witness != ""
+	if failoverMode {
+		box = tandem.NewRoleBox(tandem.RoleState{Role: tandem.RoleSecondary})
+		roles = box
+	} else if roles == nil {
 		box = tandem.NewRoleBox(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 1, Primary: cfg.Name})
 		roles = box
 	}
@@ -104,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if err != nil {
 		return nil, err
 	}
-	if box != nil {
+	if box != nil && !failoverMode {
 		head, err := store.Head(ctx)
 		if err != nil {
 			store.Close()
@@ -125,6 +135,18 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
 		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook,
 	})
+	if failoverMode {
+		r.Leader, err = leader.New(ctx, leader.Config{Region: cfg.Name, Workspace: cfg.Workspace, Key: key,
+			Store: store, Roles: box, Log: log, OnPrimary: func(ctx context.Context) {
+				if err := r.MLflow.Bootstrap(ctx); err != nil {
+					log.Warn("bootstrap after promotion", "err", err)
+				}
+			}})
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	if roles.Current().Role == tandem.RolePrimary {
 		// A secondary gets experiment "0" and the rest from its primary.
 		if err := r.MLflow.Bootstrap(ctx); err != nil && tandem.ErrorCode(err) != tandem.EUNAVAILABLE {
@@ -146,6 +168,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	})
 	r.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	r.mux.Handle(replication.Prefix, r.Replication.Handler())
+	if r.Leader != nil {
+		r.mux.Handle(leader.Prefix, r.Leader.Handler())
+	}
 	if cfg.TestOps {
 		r.routesTestOps()
 	}
@@ -156,6 +181,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
 	r.handler = replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))
+	if r.Leader != nil {
+		r.handler = r.Leader.Wrap(r.handler)
+	}
 	return r, nil
 }
 
@@ -180,7 +208,11 @@ func (r *Region) Handler() http.Handler { return r.handler }
 
 // Close closes the stores.
 func (r *Region) Close() error {
-	return errors.Join(r.Store.Close(), r.Blobs.Close())
+	var lerr error
+	if r.Leader != nil {
+		lerr = r.Leader.Close()
+	}
+	return errors.Join(lerr, r.Store.Close(), r.Blobs.Close())
 }
 
 // Serve listens on cfg.Listen (or uses ln when not nil), runs replication,
@@ -199,6 +231,10 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.Replication.Run(rctx) }()
+	if r.Leader != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Leader.Run(rctx) }()
+	}
 	defer func() { cancel(); wg.Wait() }()
 	st := r.Roles.Current()
 	r.log.Info("serving", "addr", ln.Addr().String(), "role", st.Role, "epoch", st.Epoch,

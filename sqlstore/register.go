@@ -9,4 +9,5 @@ func (s *Store) registerAll() {
 	s.registerAssets()      // assets.go: environments, data, datastores, components, pipelines
 	s.registerTransfer()    // transfer.go: whole-object imports from bundles
 	s.registerReplication() // replication.go: skip placeholder, test-only ops
+	s.registerFailover()    // failover.go: change-of-primary records
 }

@@ -91,6 +91,14 @@ func compileRunFilter(d Dialect, filter string) (string, []any, error) {
 	return strings.Join(conds, " AND "), args, nil
 }
 
+// runCondition compiles one clause. Metric, param and tag clauses are
+// uncorrelated "r.run_id [NOT] IN (SELECT run_id ... WHERE key = ? AND
+// value ...)" subqueries rather than correlated EXISTS probes: the
+// (key, value, run_id) indexes of migration 0009 answer them alone, and
+// the plan stays linear when PostgreSQL's statistics are stale (a
+// correlated probe per run became a nested loop there, cost ~ runs²).
+// run_id is NOT NULL in every table, so IN/NOT IN mean exactly what
+// EXISTS/NOT EXISTS meant.
 func runCondition(d Dialect, c clause, args *[]any) (string, error) {
 	stringOps := map[string]bool{"=": true, "!=": true, "LIKE": true, "ILIKE": true}
 	switch c.Type {
@@ -106,7 +114,7 @@ func runCondition(d Dialect, c clause, args *[]any) (string, error) {
 		if c.Op == "!=" {
 			cmp = "(m.value != ? OR m.is_nan = 1)"
 		}
-		return "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id AND m.key = ? AND " + cmp + ")", nil
+		return "r.run_id IN (SELECT m.run_id FROM latest_metrics m WHERE m.key = ? AND " + cmp + ")", nil
 	case entParam, entTag:
 		table := "params"
 		if c.Type == entTag {
@@ -115,9 +123,9 @@ func runCondition(d Dialect, c clause, args *[]any) (string, error) {
 		switch {
 		case c.Op == "IS NULL" || c.Op == "IS NOT NULL":
 			*args = append(*args, c.Key)
-			q := "EXISTS (SELECT 1 FROM " + table + " x WHERE x.run_id = r.run_id AND x.key = ?)"
+			q := "r.run_id IN (SELECT x.run_id FROM " + table + " x WHERE x.key = ?)"
 			if c.Op == "IS NULL" {
-				q = "NOT " + q
+				q = "r.run_id NOT IN (SELECT x.run_id FROM " + table + " x WHERE x.key = ?)"
 			}
 			return q, nil
 		case !stringOps[c.Op]:
@@ -126,7 +134,7 @@ func runCondition(d Dialect, c clause, args *[]any) (string, error) {
 			return "", invalidFilter("Expected a quoted string value for %s. Got value %s", c.Type, c.Str)
 		}
 		*args = append(*args, c.Key)
-		return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.run_id = r.run_id AND x.key = ? AND " + strCompare(d, "x.value", c, args) + ")", nil
+		return "r.run_id IN (SELECT x.run_id FROM " + table + " x WHERE x.key = ? AND " + strCompare(d, "x.value", c, args) + ")", nil
 	case entAttribute:
 		key := runAttributeAlias(c.Key)
 		a, ok := runAttributes[key]
@@ -283,7 +291,19 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 	args = append(args, max+1, off)
 	var runs []*tandem.Run
 	next := ""
+	// On PostgreSQL, joins and filter subqueries are planned without nested
+	// loops: with statistics taken before the keys being filtered on were
+	// logged (autovacuum after a bulk load, a fresh database) every input
+	// is estimated at one row and a nested loop over index ranges costs
+	// runs²; hash joins are linear whatever the estimates. Only for the
+	// search query itself: the loaders below keep the default.
+	noNestLoop := s.dialect == Postgres && (where != "" || joins != "")
 	err = s.ReadTx(ctx, func(tx *Tx) error {
+		if noNestLoop {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL enable_nestloop = off"); err != nil {
+				return fmt.Errorf("search runs: %w", err)
+			}
+		}
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("search runs: %w", err)
@@ -304,6 +324,11 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 		if len(ids) > max {
 			ids = ids[:max]
 			next = encodePageToken(off + max)
+		}
+		if noNestLoop {
+			if _, err := tx.ExecContext(ctx, "RESET enable_nestloop"); err != nil {
+				return fmt.Errorf("search runs: %w", err)
+			}
 		}
 		runs, err = loadRuns(ctx, tx, ids)
 		return err

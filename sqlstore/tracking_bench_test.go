@@ -82,3 +82,41 @@ func TestLatestMetricsManyKeys(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCreateRunResponse compares what the create-run handler needs
+// for its answer: CreateRun then GetRun (a second, read transaction) with
+// CreateRunFull (the run built from the committed change), side by side.
+func BenchmarkCreateRunResponse(b *testing.B) {
+	for _, be := range storetest.MetadataURLs(b) {
+		b.Run(be.Name, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := sqlstore.Open(ctx, be.URL, sqlstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.EnsureDefaultExperiment(ctx); err != nil {
+				b.Fatal(err)
+			}
+			in := sqlstore.CreateRunInput{ExperimentID: "0", UserID: "u", Tags: []tandem.Tag{{Key: "mlflow.user", Value: "u"}, {Key: "mlflow.source.name", Value: "train.py"}}}
+			b.Run("create+get", func(b *testing.B) {
+				for b.Loop() {
+					id, err := s.CreateRun(ctx, in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.GetRun(ctx, id); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("create-full", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.CreateRunFull(ctx, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

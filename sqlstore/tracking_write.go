@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -320,17 +321,31 @@ type CreateRunInput struct {
 // CreateRun creates a run in an active experiment and returns its id. The
 // run gets the mlflow.runName tag (a generated name when none is given).
 func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error) {
+	run, err := s.CreateRunFull(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return run.Info.RunID, nil
+}
+
+// CreateRunFull is CreateRun returning the new run exactly as GetRun would
+// read it right after the commit, built from the committed change instead
+// of read back (the create-run handler answers with it). Tags are in key
+// order as GetRun's loader returns them (byte order: SQLite, and
+// PostgreSQL with the C collation tandem's databases use). Same errors as
+// CreateRun.
+func (s *Store) CreateRunFull(ctx context.Context, in CreateRunInput) (*tandem.Run, error) {
 	// Like MLflow, CreateRun does not check tag key characters (SetTag
 	// does); lengths are still bounded.
 	tags := dedupTags(in.Tags)
 	for i, t := range tags {
 		if t.Key == "" || len([]rune(t.Key)) > tandem.MaxEntityKeyLength {
-			return "", tandem.Errorf(tandem.EINVALID, "Invalid value '%s' for parameter 'tags[%d].key' supplied", t.Key, i)
+			return nil, tandem.Errorf(tandem.EINVALID, "Invalid value '%s' for parameter 'tags[%d].key' supplied", t.Key, i)
 		}
 		tags[i].Value = tandem.TruncateTagValue(t.Value)
 	}
 	if in.StartTime < 0 {
-		return "", tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'start_time' supplied", in.StartTime)
+		return nil, tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'start_time' supplied", in.StartTime)
 	}
 	name := in.RunName
 	var nameTag *tandem.Tag
@@ -340,7 +355,7 @@ func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error
 		}
 	}
 	if name != "" && nameTag != nil && nameTag.Value != name {
-		return "", tandem.Errorf(tandem.EINVALID, "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='%s', mlflow.runName='%s').", name, nameTag.Value)
+		return nil, tandem.Errorf(tandem.EINVALID, "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='%s', mlflow.runName='%s').", name, nameTag.Value)
 	}
 	if name == "" && nameTag != nil {
 		name = nameTag.Value
@@ -353,20 +368,37 @@ func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error
 	}
 	start := in.StartTime // MLflow stores 0 when the client sends none
 	runID := newUUIDHex()
+	var p runCreatePayload
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		loc, err := activeExperiment(ctx, tx, in.ExperimentID)
 		if err != nil {
 			return nil, err
 		}
-		return &Change{Op: "run.create", Key: runID, Payload: runCreatePayload{
+		p = runCreatePayload{
 			RunID: runID, ExperimentID: in.ExperimentID, Name: name, UserID: in.UserID, StartTime: start,
 			ArtifactURI: strings.TrimRight(loc, "/") + "/" + runID + "/artifacts", Tags: tags,
-		}}, nil
+		}
+		return &Change{Op: "run.create", Key: runID, Payload: p}, nil
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return runID, nil
+	return createdRun(p), nil
+}
+
+// createdRun is the run applyRunCreate makes from p, as loadRuns reads it.
+// p.Tags has unique keys and p.Name equals its mlflow.runName tag, so the
+// name the applier writes last is p.Name.
+func createdRun(p runCreatePayload) *tandem.Run {
+	r := &tandem.Run{Info: tandem.RunInfo{
+		RunID: p.RunID, RunUUID: p.RunID, ExperimentID: p.ExperimentID, RunName: p.Name, UserID: p.UserID,
+		Status: tandem.RunRunning, StartTime: p.StartTime, ArtifactURI: p.ArtifactURI, LifecycleStage: tandem.LifecycleActive,
+	}}
+	if len(p.Tags) > 0 {
+		r.Tags = slices.Clone(p.Tags)
+		slices.SortFunc(r.Tags, func(a, b tandem.Tag) int { return strings.Compare(a.Key, b.Key) })
+	}
+	return r
 }
 
 // UpdateRun changes an active run's status, end time and name; nil fields

@@ -34,7 +34,8 @@
 //	witness: http://127.0.0.1:5100
 //	failover: manual                  # or automatic (needs witness)
 //	lease_ttl: 10s
-//	max_lag_on_failover: 0s
+//	witness_key: {file: witness.key}  # or {env: TANDEM_WITNESS_KEY}; built-in witness only
+//	max_lag_on_failover: 100          # journal entries; default: no limit
 //	cooldown: 5m
 package workspace
 
@@ -47,6 +48,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,8 +124,14 @@ type Workspace struct {
 	Witness          string
 	Failover         string // "manual" (default) or "automatic"
 	LeaseTTL         time.Duration
-	MaxLagOnFailover time.Duration
-	Cooldown         time.Duration
+	// MaxLagEntries: a secondary more than this many journal entries
+	// behind is never promoted automatically (max_lag_on_failover given as
+	// an integer). -1: no limit (the default).
+	MaxLagEntries int64
+	Cooldown      time.Duration
+	// WitnessKey says where the built-in witness's shared key comes from
+	// (witness_key: {file|env}); empty: $TANDEM_WITNESS_KEY.
+	WitnessKey PeerKey
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -213,6 +221,7 @@ type file struct {
 	LeaseTTL      string               `yaml:"lease_ttl"`
 	MaxLag        string               `yaml:"max_lag_on_failover"`
 	Cooldown      string               `yaml:"cooldown"`
+	WitnessKey    *peerKeyFile         `yaml:"witness_key"`
 	Extra         map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -376,8 +385,20 @@ func Parse(b []byte) (*Workspace, error) {
 	if w.LeaseTTL, err = optDuration("lease_ttl", f.LeaseTTL, 10*time.Second); err != nil {
 		return nil, err
 	}
-	if w.MaxLagOnFailover, err = optDuration("max_lag_on_failover", f.MaxLag, 0); err != nil {
-		return nil, err
+	w.MaxLagEntries = -1
+	if n, perr := strconv.ParseInt(f.MaxLag, 10, 64); perr == nil {
+		if n < 0 {
+			return nil, invalid("max_lag_on_failover", "%d must not be negative", n)
+		}
+		w.MaxLagEntries = n
+	} else if f.MaxLag != "" {
+		return nil, invalid("max_lag_on_failover", "%q must be a number of journal entries (a secondary further behind is never promoted automatically)", f.MaxLag)
+	}
+	if k := f.WitnessKey; k != nil {
+		if k.File != "" && k.Env != "" {
+			return nil, invalid("witness_key", "give file or env, not both")
+		}
+		w.WitnessKey = PeerKey{File: k.File, Env: k.Env}
 	}
 	if w.Cooldown, err = optDuration("cooldown", f.Cooldown, 5*time.Minute); err != nil {
 		return nil, err
@@ -503,4 +524,34 @@ func optDuration(field, s string, def time.Duration) (time.Duration, error) {
 
 func invalid(field, format string, args ...any) error {
 	return tandem.Errorf(tandem.EINVALID, "workspace.yaml: %s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// WitnessKeyValue reads the built-in witness's shared key: witness_key's
+// file (relative to the workspace file) or environment variable, else
+// $TANDEM_WITNESS_KEY. EINVALID when none is set. Never log the result.
+func (w *Workspace) WitnessKeyValue() (string, error) {
+	switch {
+	case w.WitnessKey.Env != "":
+		if v := strings.TrimSpace(os.Getenv(w.WitnessKey.Env)); v != "" {
+			return v, nil
+		}
+		return "", tandem.Errorf(tandem.EINVALID, "witness_key.env: environment variable %s is not set", w.WitnessKey.Env)
+	case w.WitnessKey.File != "":
+		p := w.WitnessKey.File
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(w.dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", tandem.Errorf(tandem.EINVALID, "witness_key.file: %v", err)
+		}
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v, nil
+		}
+		return "", tandem.Errorf(tandem.EINVALID, "witness_key.file: %s is empty", p)
+	}
+	if v := strings.TrimSpace(os.Getenv("TANDEM_WITNESS_KEY")); v != "" {
+		return v, nil
+	}
+	return "", tandem.Errorf(tandem.EINVALID, "witness_key: no key for the built-in witness (witness_key: {file|env} or TANDEM_WITNESS_KEY)")
 }

@@ -6,7 +6,8 @@ import "github.com/spf13/cobra"
 // adds its verbs in its own file.
 func addCommands(root *cobra.Command) {
 	root.AddCommand(newWitnessCmd(), newGatewayCmd())
-	addAssetCommands(root)                          // assets.go: attach, config, model, environment, data, datastore, component, pipeline
-	addTransferCommands(root)                       // transfer.go: export, import
-	root.AddCommand(newStatusCmd(), newVerifyCmd()) // replication: status.go, verify.go
+	addAssetCommands(root)                                                                // assets.go: attach, config, model, environment, data, datastore, component, pipeline
+	addTransferCommands(root)                                                             // transfer.go: export, import
+	root.AddCommand(newStatusCmd(), newVerifyCmd())                                       // replication: status.go, verify.go
+	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
 }

@@ -4,15 +4,17 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/gateway"
+	"github.com/tandemml/tandem/workspace"
 )
 
 func newGatewayCmd() *cobra.Command {
-	var listen string
+	var listen, config string
 	var regions []string
 	var cfg gateway.Config
 	cmd := &cobra.Command{
@@ -27,6 +29,15 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
   MLFLOW_TRACKING_URI=http://127.0.0.1:5050 python train.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if config != "" { // integration: the regions of a workspace file
+				ws, err := workspace.Load(config)
+				if err != nil {
+					return err
+				}
+				for _, r := range ws.Regions {
+					cfg.Regions = append(cfg.Regions, gateway.Region{Name: r.Name, URL: r.URL})
+				}
+			}
 			for _, s := range regions {
 				r, err := gateway.ParseRegion(s)
 				if err != nil {
@@ -62,6 +73,7 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", envDefault("TANDEM_GATEWAY_LISTEN", "127.0.0.1:5050"), "address to listen on (TANDEM_GATEWAY_LISTEN)")
 	f.StringArrayVar(&regions, "region", nil, "a region as name=URL (repeat for each region)")
+	f.StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file whose regions to serve (TANDEM_WORKSPACE)")
 	f.DurationVar(&cfg.CheckEvery, "check-every", time.Second, "health-check period")
 	f.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "how long one request may wait for a primary")
 	f.BoolVar(&cfg.SpreadReads, "spread-reads", false, "send reads to any healthy region (default: the primary while it is healthy)")

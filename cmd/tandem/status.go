@@ -127,7 +127,7 @@ func newStatusCmd() *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"regions": sts})
+				return enc.Encode(map[string]any{"regions": sts, "failover": failoverStatuses(cmd.Context(), regions)}) // integration: failover.go
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "REGION\tROLE\tEPOCH\tHEAD\tLAG ENTRIES\tLAG SECONDS\tLAST APPLY\tURL\tNOTE")
@@ -178,6 +178,7 @@ func newStatusCmd() *cobra.Command {
 				}
 				tw.Flush()
 			}
+			printFailoverStatus(cmd.Context(), out, regions) // integration: failover.go
 			return nil
 		},
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,8 +81,25 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 					<-done
 				}
 			}
-			exited := make(chan string, len(ws.Regions))
+			exited := make(chan string, len(ws.Regions)+1)
 			var once sync.Once
+			if wu, err := url.Parse(ws.Witness); err == nil && ws.Witness != "" && (wu.Scheme == "http" || wu.Scheme == "https") && isLocalHost(wu.Hostname()) {
+				// The built-in witness of a local workspace runs beside the
+				// regions; an etcd or remote witness is the user's to run.
+				c := exec.Command(exe, "witness", "--listen", wu.Host, "--data", filepath.Join(abs, "witness"),
+					"--key-file", filepath.Join(abs, "witness.key"), "--log-level", logLevel, "--log-format", logFormat)
+				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+				c.Env = os.Environ()
+				c.SysProcAttr = childAttr()
+				if err := c.Start(); err != nil {
+					return fmt.Errorf("start witness: %w", err)
+				}
+				procs = append(procs, c)
+				go func(c *exec.Cmd) {
+					c.Process.Wait()
+					exited <- "witness"
+				}(c)
+			}
 			for _, r := range ws.Regions {
 				c := exec.Command(exe, "server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat)
 				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -103,6 +122,14 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				if err := waitHealthy(ctx, r.URL, 30*time.Second); err != nil {
 					stopAll()
 					return fmt.Errorf("region %s did not start: %w", r.Name, err)
+				}
+			}
+			if ws.Witness != "" {
+				// Announce the workspace only once the primary holds the
+				// lease and every region knows who it is.
+				if err := waitElected(ctx, ws, 60*time.Second); err != nil {
+					stopAll()
+					return err
 				}
 			}
 			// The client config lists the primary first: clients try the
@@ -164,6 +191,11 @@ func writeLocalWorkspace(dir, name, listen string) error {
 	if err := os.WriteFile(filepath.Join(dir, "peer.key"), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return err
 	}
+	wkey := make([]byte, 32)
+	rand.Read(wkey)
+	if err := os.WriteFile(filepath.Join(dir, "witness.key"), []byte(hex.EncodeToString(wkey)+"\n"), 0o600); err != nil {
+		return err
+	}
 	region := func(n string, port int) string {
 		return fmt.Sprintf(`  - name: %s
     url: http://%s
@@ -179,8 +211,15 @@ forward_writes: true
 durability: {mode: async}
 replication:
   default: continuous
+# The built-in witness holds the leadership lease: when the primary is lost,
+# the secondary takes over by itself after lease_ttl.
+witness: http://%s
+witness_key: {file: witness.key}
+failover: automatic
+lease_ttl: 10s
+cooldown: 1m
 regions:
-%s%s`, name, region("east", p), region("west", p+1))
+%s%s`, name, net.JoinHostPort(host, strconv.Itoa(p+2)), region("east", p), region("west", p+1))
 	return os.WriteFile(filepath.Join(dir, "workspace.yaml"), []byte(body), 0o644)
 }
 
@@ -200,6 +239,49 @@ func waitHealthy(ctx context.Context, base string, d time.Duration) error {
 				err = fmt.Errorf("health answered %d", resp.StatusCode)
 			}
 			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// isLocalHost reports whether host names this machine (loopback).
+func isLocalHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// waitElected waits until the configured primary accepts writes and every
+// region reports it as primary.
+func waitElected(ctx context.Context, ws *workspace.Workspace, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		ok := true
+		for _, r := range ws.Regions {
+			var st struct {
+				Primary       string `json:"primary"`
+				WritesAllowed bool   `json:"writes_allowed"`
+			}
+			req, _ := http.NewRequestWithContext(ctx, "GET", r.URL+"/api/tandem/v1/failover/status", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				ok = false
+				break
+			}
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err != nil || st.Primary != ws.Primary || (r.Name == ws.Primary && !st.WritesAllowed) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return tandem.Errorf(tandem.EUNAVAILABLE, "no primary elected within %s: is the witness at %s reachable?", d, ws.Witness)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

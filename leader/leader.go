@@ -1,0 +1,690 @@
+// Package leader makes failover real in a running region: it runs the pure
+// failover state machine (failover.Node) with a real clock against the
+// workspace's witness, feeds it this region's journal head and the other
+// regions' status, and carries out what it decides: it installs the Node as
+// the store's write Gate, switches the region's role (tandem.RoleBox, which
+// replication, write forwarding and the status endpoint read), records each
+// change of primary in the journal (`tandem history`), brings a switchover
+// target up to date, and, when this region rejoins a newer primary, keeps
+// its divergent tail in a divergence report and rewinds (by re-bootstrapping
+// from the new primary).
+//
+// HTTP (mounted at Prefix; operator calls need the workspace peer key):
+//
+//	GET  status                 failover.Status plus journal head (flat role/epoch/writes_allowed)
+//	GET  positions?after=&limit= journal positions, for divergence checks
+//	GET  history                changes of primary (sqlstore.EpochRecord)
+//	GET  divergence             divergence reports kept here (summaries)      [peer key]
+//	GET  divergence/{id}        one report (failover.Report JSON)            [peer key]
+//	POST switchover             {"target": R, "force": bool}                 [peer key]
+//	POST poke                   read the lease now (a switchover target)     [peer key]
+//	POST replay                 {"entries": [...]} re-commit entries here    [peer key]
+package leader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/failover"
+	"github.com/tandemml/tandem/replication"
+	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/witness"
+	"github.com/tandemml/tandem/workspace"
+)
+
+// Prefix is where the failover endpoints live.
+const Prefix = "/api/tandem/v1/failover/"
+
+// HeaderEpoch carries the region's epoch on every response.
+const HeaderEpoch = "X-Tandem-Epoch"
+
+// Config is what a Driver needs.
+type Config struct {
+	Region    string
+	Workspace *workspace.Workspace // must name a witness
+	Key       []byte               // peer key
+	Store     *sqlstore.Store
+	Roles     *tandem.RoleBox // the region's role; the driver sets it
+	Log       *slog.Logger
+	// OnPrimary runs (in its own goroutine) once writes are open after this
+	// region became primary, e.g. to create the Default experiment.
+	OnPrimary func(ctx context.Context)
+	Client    *http.Client
+	// Witness overrides the workspace's witness (tests).
+	Witness tandem.Witness
+}
+
+// Driver runs one region's failover.
+type Driver struct {
+	cfg   Config
+	log   *slog.Logger
+	node  *failover.Node
+	fcfg  failover.Config
+	token string
+	w     tandem.Witness
+	mux   *http.ServeMux
+
+	mu       sync.Mutex
+	gen      int64                // incremented at every Follow: a newer one supersedes a rejoin in progress
+	peers    map[string]peerState // last known status per peer
+	poked    string               // switchover target already told to take the lease
+	runCtx   context.Context
+	pokedAt  time.Time // a primary handed us its lease (planned switchover)
+	forcedAt time.Time // an operator forced this region's promotion
+}
+
+type peerState struct {
+	pos   tandem.Position
+	epoch int64
+	role  failover.Role
+}
+
+// StatusDoc is what GET status answers: the failover status, flat (role,
+// epoch, writes_allowed at the top, as the gateway reads them), plus the
+// region's journal head and URL.
+type StatusDoc struct {
+	failover.Status
+	Head tandem.Position `json:"head"`
+	URL  string          `json:"url,omitempty"`
+	// LeaseExpires is the lease's expiry as this region last read it.
+	LeaseExpires *time.Time `json:"lease_expires,omitempty"`
+}
+
+// Config builds the failover settings of region self from the workspace
+// file: the region list in priority order (the file's primary first, then
+// the file's order), the file's primary as the initial one.
+func FailoverConfig(ws *workspace.Workspace, self string) failover.Config {
+	regions := []string{ws.Primary}
+	for _, r := range ws.Regions {
+		if r.Name != ws.Primary {
+			regions = append(regions, r.Name)
+		}
+	}
+	mode := failover.Manual
+	if ws.Failover == "automatic" {
+		mode = failover.Automatic
+	}
+	return failover.Config{Self: self, Regions: regions, Initial: ws.Primary, Mode: mode,
+		NoWitness: ws.Witness == "", LeaseTTL: ws.LeaseTTL, MaxLagOnFailover: ws.MaxLagEntries, Cooldown: ws.Cooldown}
+}
+
+// New opens the witness and builds the Node; it installs the Node as the
+// store's gate and sets the region secondary until the machine decides.
+// Call Run. EINVALID for a bad configuration.
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 5 * time.Second}
+	}
+	ws := cfg.Workspace
+	if ws == nil || (ws.Witness == "" && cfg.Witness == nil) {
+		return nil, tandem.Errorf(tandem.EINVALID, "leader: the workspace names no witness")
+	}
+	d := &Driver{cfg: cfg, log: cfg.Log.With("component", "failover"), peers: map[string]peerState{}, mux: http.NewServeMux()}
+	if len(cfg.Key) > 0 {
+		d.token = replication.Token(cfg.Key)
+	}
+	d.fcfg = FailoverConfig(ws, cfg.Region)
+	if cfg.Witness != nil {
+		d.fcfg.NoWitness = false
+		d.w = cfg.Witness
+	} else {
+		var key string
+		if strings.HasPrefix(ws.Witness, "http") {
+			k, err := ws.WitnessKeyValue()
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		w, err := witness.Open(ctx, ws.Witness, witness.Options{Name: ws.Name, Key: key})
+		if err != nil {
+			return nil, fmt.Errorf("leader: witness: %w", err)
+		}
+		d.w = w
+	}
+	head, err := cfg.Store.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leader: journal head: %w", err)
+	}
+	epoch, err := d.savedEpoch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	epoch = max(epoch, head.Epoch)
+	node, err := failover.NewNode(d.fcfg, epoch, head, d.w, failover.HandlerFunc(d.act), failover.NodeOptions{Logger: cfg.Log})
+	if err != nil {
+		return nil, err
+	}
+	d.node = node
+	cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: epoch})
+	cfg.Store.SetGate(node)
+	cfg.Store.OnCommit(func(e tandem.Entry) { node.Local(e.Position) })
+	d.routes()
+	return d, nil
+}
+
+// Node is the failover node (the store's gate).
+func (d *Driver) Node() *failover.Node { return d.node }
+
+// Close closes the witness.
+func (d *Driver) Close() error { return d.w.Close() }
+
+// Run runs the node and polls the other regions until ctx ends.
+func (d *Driver) Run(ctx context.Context) error {
+	d.mu.Lock()
+	d.runCtx = ctx
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); d.pollPeers(ctx) }()
+	err := d.node.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+func (d *Driver) ctx() context.Context {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.runCtx == nil {
+		return context.Background()
+	}
+	return d.runCtx
+}
+
+func (d *Driver) regionURL(name string) string {
+	r, err := d.cfg.Workspace.Region(name)
+	if err != nil {
+		return ""
+	}
+	return r.URL
+}
+
+// act performs the machine's region actions. It returns quickly; long work
+// runs in goroutines that report back to the node.
+func (d *Driver) act(ctx context.Context, a failover.Action) {
+	switch a.Kind {
+	case failover.StartWrites:
+		d.mu.Lock()
+		d.gen++ // a rejoin in progress must not make us follow anyone now
+		d.mu.Unlock()
+		d.saveEpoch(ctx, a.Epoch)
+		// Primary: the follower stops (it watches Roles) before the gate
+		// opens, which happens when this returns.
+		d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: a.Epoch, Primary: d.cfg.Region, PrimaryURL: d.regionURL(d.cfg.Region)})
+		if a.Reason == "took the lease" {
+			go d.recordEpoch(ctx, a)
+		}
+	case failover.StopWrites:
+		st := d.node.Status()
+		if st.Role != failover.Primary && d.cfg.Roles.Current().Role == tandem.RolePrimary {
+			d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: st.Epoch, Primary: st.Primary, PrimaryURL: d.regionURL(st.Primary)})
+		}
+	case failover.Follow:
+		d.saveEpoch(ctx, a.Epoch)
+		d.mu.Lock()
+		d.gen++
+		gen := d.gen
+		d.mu.Unlock()
+		// Stop following anyone until the divergence check is done.
+		d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: a.Epoch})
+		go d.rejoin(ctx, gen, a.Target, a.Epoch)
+	case failover.CatchUp:
+		go d.catchUp(ctx, a.Target)
+	}
+}
+
+// recordEpoch commits the first entry of the new epoch, recording the
+// change of primary, then runs OnPrimary.
+func (d *Driver) recordEpoch(ctx context.Context, a failover.Action) {
+	rec := sqlstore.EpochRecord{Epoch: a.Epoch, Primary: d.cfg.Region, Previous: a.Previous, Reason: "bootstrap", AtRisk: a.AtRisk}
+	if !a.DetectedTime.IsZero() {
+		rec.DetectedMS = a.DetectedTime.UnixMilli()
+	}
+	d.mu.Lock()
+	poked, forced := time.Since(d.pokedAt) < 3*d.fcfg.LeaseTTL, time.Since(d.forcedAt) < 3*d.fcfg.LeaseTTL
+	d.mu.Unlock()
+	switch {
+	case a.Previous == "":
+	case a.Previous == d.cfg.Region:
+		rec.Reason = "lease retaken"
+	case forced:
+		rec.Reason = "forced failover"
+	case poked:
+		rec.Reason = "switchover"
+		rec.DetectedMS = 0
+	default:
+		rec.Reason = "failover"
+	}
+	for i := 0; i < 50 && ctx.Err() == nil; i++ {
+		rec.ResumedMS = time.Now().UnixMilli()
+		_, err := d.cfg.Store.Write(ctx, &sqlstore.Change{Op: sqlstore.OpEpoch, Key: strconv.FormatInt(a.Epoch, 10), Payload: rec})
+		if err == nil {
+			d.log.Info("writes resumed", "epoch", a.Epoch, "previous", a.Previous, "reason", rec.Reason, "at_risk", a.AtRisk)
+			break
+		}
+		if st := d.node.Status(); st.Epoch != a.Epoch || st.Role != failover.Primary {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d.cfg.OnPrimary != nil {
+		d.cfg.OnPrimary(ctx)
+	}
+}
+
+func (d *Driver) savedEpoch(ctx context.Context) (int64, error) {
+	var v string
+	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = 'epoch'`).Scan(&v)
+	if sqlstore.IsNoRows(err) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("leader: saved epoch: %w", err)
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+func (d *Driver) saveEpoch(ctx context.Context, epoch int64) {
+	err := d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO failover_state (key, value) VALUES ('epoch', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, strconv.FormatInt(epoch, 10))
+		return err
+	})
+	if err != nil {
+		d.log.Error("save epoch", "epoch", epoch, "err", err)
+	}
+}
+
+// lockedHead reads the journal head under the journal lock: every write
+// that passed the gate before it closed has committed by then.
+func (d *Driver) lockedHead(ctx context.Context) (tandem.Position, error) {
+	var p tandem.Position
+	err := d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
+		q := `SELECT last_epoch, last_seq FROM journal_state WHERE id = 1`
+		if d.cfg.Store.Dialect() == sqlstore.Postgres {
+			q += ` FOR UPDATE`
+		}
+		return tx.QueryRowContext(ctx, q).Scan(&p.Epoch, &p.Seq)
+	})
+	return p, err
+}
+
+// catchUp waits until target has applied every entry of this primary, then
+// tells the node (planned switchover).
+func (d *Driver) catchUp(ctx context.Context, target string) {
+	head, err := d.lockedHead(ctx)
+	if err != nil {
+		d.log.Error("switchover: journal head", "err", err)
+		return
+	}
+	d.log.Info("switchover: waiting for the target to catch up", "target", target, "head", head)
+	deadline := time.Now().Add(3 * d.fcfg.LeaseTTL)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		var st StatusDoc
+		if err := d.peerGet(ctx, d.regionURL(target)+Prefix+"status", &st); err == nil && st.Head.Seq >= head.Seq {
+			// Tell the target first that the lease is coming (history
+			// records a switchover), then hand it over.
+			d.peerPost(ctx, d.regionURL(target)+Prefix+"poke", nil, nil)
+			d.node.CaughtUp(target)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pollPeers reads every other region's status about four times a lease
+// interval (at most once a second) and feeds the node; it also tells a
+// switchover target to take the released lease.
+func (d *Driver) pollPeers(ctx context.Context) {
+	every := min(time.Second, max(d.fcfg.LeaseTTL/8, 50*time.Millisecond))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if head, err := d.cfg.Store.Head(ctx); err == nil {
+			d.node.Local(head)
+		}
+		var wg sync.WaitGroup
+		for _, r := range d.cfg.Workspace.Regions {
+			if r.Name == d.cfg.Region {
+				continue
+			}
+			wg.Add(1)
+			go func(r workspace.Region) {
+				defer wg.Done()
+				d.pollOne(ctx, r, every)
+			}(r)
+		}
+		wg.Wait()
+		if sw := d.node.Status().Switchover; sw != nil && sw.Phase == "released" {
+			d.mu.Lock()
+			poke := d.poked != sw.Target
+			d.poked = sw.Target
+			d.mu.Unlock()
+			if poke {
+				go d.peerPost(ctx, d.regionURL(sw.Target)+Prefix+"poke", nil, nil)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Driver) pollOne(ctx context.Context, r workspace.Region, every time.Duration) {
+	pctx, cancel := context.WithTimeout(ctx, max(every, 500*time.Millisecond))
+	defer cancel()
+	var st StatusDoc
+	err := d.peerGet(pctx, r.URL+Prefix+"status", &st)
+	d.mu.Lock()
+	last := d.peers[r.Name]
+	if err == nil {
+		last = peerState{pos: st.Head, epoch: st.Epoch, role: st.Role}
+		d.peers[r.Name] = last
+	}
+	d.mu.Unlock()
+	ps := failover.PeerStatus{Name: r.Name, Healthy: err == nil, Role: last.role, Epoch: last.epoch, Position: last.pos}
+	if err != nil {
+		ps.Role = failover.Secondary // an unreachable region is not a primary we may follow
+	}
+	d.node.Peer(ps)
+}
+
+func (d *Driver) peerGet(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	return d.do(req, v)
+}
+
+func (d *Driver) peerPost(ctx context.Context, url string, body, v any) error {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(string(b)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return d.do(req, v)
+}
+
+func (d *Driver) do(req *http.Request, v any) error {
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
+	}
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "%s: %v", req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "%s answered %s", req.URL.Path, resp.Status)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Status is this region's failover status document.
+func (d *Driver) Status(ctx context.Context) StatusDoc {
+	st := StatusDoc{Status: d.node.Status(), URL: d.regionURL(d.cfg.Region)}
+	st.Head, _ = d.cfg.Store.Head(ctx)
+	if !st.Lease.Expired() {
+		t := time.Now().Add(st.Lease.TTL).UTC()
+		st.LeaseExpires = &t
+	}
+	return st
+}
+
+// Wrap sets the epoch header on every response, fences replication
+// requests that carry an older epoch than this region's newest, and serves
+// the failover endpoints itself (a secondary must not forward them).
+func (d *Driver) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, replication.Prefix) {
+			if e, err := strconv.ParseInt(r.URL.Query().Get("epoch"), 10, 64); err == nil && e > 0 && !d.node.Fenced(e, "") {
+				writeErr(w, tandem.Errorf(tandem.EUNAVAILABLE, "request from epoch %d is older than this region's epoch: refused", e))
+				return
+			}
+		}
+		st := d.node.Status()
+		w.Header().Set(HeaderEpoch, strconv.FormatInt(st.Epoch, 10))
+		if strings.HasPrefix(r.URL.Path, Prefix) {
+			// Region-local control calls: never forwarded to the primary.
+			d.mux.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Handler serves the failover endpoints (mount at Prefix).
+func (d *Driver) Handler() http.Handler { return d.mux }
+
+func (d *Driver) routes() {
+	d.mux.HandleFunc("GET "+Prefix+"status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, d.Status(r.Context()))
+	})
+	d.mux.HandleFunc("GET "+Prefix+"positions", func(w http.ResponseWriter, r *http.Request) {
+		after, err1 := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+		limit, err2 := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err := errors.Join(err1, err2); err != nil || limit <= 0 || limit > 100000 || after < 0 {
+			writeErr(w, tandem.Errorf(tandem.EINVALID, "positions: after and limit (1..100000) are required integers"))
+			return
+		}
+		ps, err := positions(r.Context(), d.cfg.Store, after, limit)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"positions": ps})
+	})
+	d.mux.HandleFunc("GET "+Prefix+"history", func(w http.ResponseWriter, r *http.Request) {
+		es, err := d.cfg.Store.Epochs(r.Context())
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if es == nil {
+			es = []sqlstore.EpochRecord{}
+		}
+		writeJSON(w, 200, map[string]any{"region": d.cfg.Region, "epochs": es})
+	})
+	d.mux.HandleFunc("GET "+Prefix+"divergence", d.auth(func(w http.ResponseWriter, r *http.Request) {
+		reps, err := d.reports(r.Context(), "")
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		for i := range reps {
+			reps[i].Entries = nil
+		}
+		writeJSON(w, 200, map[string]any{"region": d.cfg.Region, "reports": reps})
+	}))
+	d.mux.HandleFunc("GET "+Prefix+"divergence/{id}", d.auth(func(w http.ResponseWriter, r *http.Request) {
+		reps, err := d.reports(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if len(reps) == 0 {
+			writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no divergence report %q in region %s", r.PathValue("id"), d.cfg.Region))
+			return
+		}
+		writeJSON(w, 200, reps[0])
+	}))
+	d.mux.HandleFunc("POST "+Prefix+"switchover", d.auth(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Target string `json:"target"`
+			Force  bool   `json:"force"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeErr(w, tandem.Errorf(tandem.EINVALID, "switchover: %v", err))
+			return
+		}
+		if req.Target == d.cfg.Region && req.Force {
+			d.mu.Lock()
+			d.forcedAt = time.Now()
+			d.mu.Unlock()
+		}
+		if err := d.node.Switchover(req.Target, req.Force); err != nil {
+			writeErr(w, err)
+			return
+		}
+		d.log.Info("switchover requested", "target", req.Target, "force", req.Force)
+		writeJSON(w, 200, d.Status(r.Context()))
+	}))
+	d.mux.HandleFunc("POST "+Prefix+"poke", d.auth(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		d.pokedAt = time.Now()
+		d.mu.Unlock()
+		d.node.Poke()
+		writeJSON(w, 200, map[string]bool{"ok": true})
+	}))
+	d.mux.HandleFunc("POST "+Prefix+"replay", d.auth(d.handleReplay))
+	d.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no failover endpoint %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// handleReplay re-commits chosen divergent entries on this (primary)
+// region, each as a new write of its op with its payload as recorded. An
+// entry whose change conflicts with the current state is reported, not
+// applied. Artifact bytes are not copied: entries that reference blobs are
+// refused.
+func (d *Driver) handleReplay(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Entries []tandem.Entry `json:"entries"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, tandem.Errorf(tandem.EINVALID, "replay: %v", err))
+		return
+	}
+	type result struct {
+		Seq      int64           `json:"seq"`
+		Op       string          `json:"op"`
+		Position tandem.Position `json:"position,omitzero"`
+		Error    string          `json:"error,omitempty"`
+	}
+	var out []result
+	for _, e := range req.Entries {
+		res := result{Seq: e.Seq, Op: e.Op}
+		switch {
+		case e.Op == sqlstore.OpSkip || e.Op == sqlstore.OpEpoch:
+			res.Error = "not replayable"
+		case len(e.Blobs) > 0:
+			res.Error = "references artifact bytes; replay it from the client that wrote it"
+		default:
+			ne, err := d.cfg.Store.Write(r.Context(), &sqlstore.Change{Op: e.Op, Key: e.Key, Payload: e.Payload})
+			if err != nil {
+				res.Error = tandem.ErrorMessage(err)
+			} else {
+				res.Position = ne.Position
+			}
+		}
+		out = append(out, res)
+	}
+	writeJSON(w, 200, map[string]any{"results": out})
+}
+
+func (d *Driver) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if d.token == "" || !ok || got != d.token {
+			writeErr(w, tandem.Errorf(tandem.EUNAUTHORIZED, "this failover endpoint needs the workspace peer key"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func positions(ctx context.Context, store *sqlstore.Store, after int64, limit int) ([]tandem.Position, error) {
+	rows, err := store.Reader().QueryContext(ctx, `SELECT epoch, seq FROM journal WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("positions: %w", err)
+	}
+	defer rows.Close()
+	out := []tandem.Position{}
+	for rows.Next() {
+		var p tandem.Position
+		if err := rows.Scan(&p.Epoch, &p.Seq); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (d *Driver) reports(ctx context.Context, id string) ([]failover.Report, error) {
+	q := `SELECT body FROM failover_divergence ORDER BY created_ms, id`
+	args := []any{}
+	if id != "" {
+		q = `SELECT body FROM failover_divergence WHERE id = ?`
+		args = append(args, id)
+	}
+	rows, err := d.cfg.Store.Reader().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("divergence reports: %w", err)
+	}
+	defer rows.Close()
+	out := []failover.Report{}
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		rep, err := failover.ParseReport([]byte(body))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rep)
+	}
+	return out, rows.Err()
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := tandem.ErrorCode(err)
+	writeJSON(w, tandem.HTTPStatus(code), map[string]string{"error_code": tandem.MLflowName(code), "message": tandem.ErrorMessage(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// UnmarshalJSON reads a status document (failover.Role prints as a word
+// and has no text decoder of its own).
+func (s *StatusDoc) UnmarshalJSON(b []byte) error {
+	type plain StatusDoc
+	var w struct {
+		plain
+		Role string `json:"role"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*s = StatusDoc(w.plain)
+	switch w.Role {
+	case "primary":
+		s.Role = failover.Primary
+	case "candidate":
+		s.Role = failover.Candidate
+	default:
+		s.Role = failover.Secondary
+	}
+	return nil
+}

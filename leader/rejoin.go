@@ -1,0 +1,117 @@
+package leader
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/failover"
+	"github.com/tandemml/tandem/sqlstore"
+)
+
+// rejoin runs after a Follow: it compares this region's journal with the
+// new primary's, keeps a divergent tail in a divergence report and rewinds
+// (the follower then bootstraps again from the new primary), and only then
+// points replication at the new primary. A newer Follow or StartWrites
+// (another generation) supersedes it.
+func (d *Driver) rejoin(ctx context.Context, gen int64, target string, epoch int64) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if d.superseded(gen) {
+			return
+		}
+		err := d.checkDivergence(ctx, target, epoch)
+		if err == nil {
+			break
+		}
+		if attempt%20 == 0 {
+			d.log.Warn("rejoin: cannot compare histories with the new primary yet", "primary", target, "epoch", epoch, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gen != gen {
+		return
+	}
+	d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: epoch, Primary: target, PrimaryURL: d.regionURL(target)})
+	d.log.Info("following the primary", "primary", target, "epoch", epoch)
+}
+
+func (d *Driver) superseded(gen int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gen != gen
+}
+
+// checkDivergence finds this region's divergent tail against target's
+// history (primary in epoch); when there is one it stores the report and
+// rewinds the region to an empty journal so that the follower bootstraps
+// from the new primary's snapshot.
+func (d *Driver) checkDivergence(ctx context.Context, target string, epoch int64) error {
+	store := d.cfg.Store
+	head, err := store.Head(ctx)
+	if err != nil || head.Seq == 0 {
+		return err
+	}
+	base := d.regionURL(target)
+	window := int64(64)
+	for {
+		start := max(1, head.Seq-window+1)
+		local, err := store.ReadJournal(ctx, start-1, int(head.Seq-start+1))
+		if err != nil {
+			return err
+		}
+		var remote struct {
+			Positions []tandem.Position `json:"positions"`
+		}
+		if err := d.peerGet(ctx, fmt.Sprintf("%s%spositions?after=%d&limit=%d", base, Prefix, start-1, len(local)), &remote); err != nil {
+			return err
+		}
+		dv, err := failover.FindDivergence(local, remote.Positions, epoch)
+		if err != nil && start > 1 && strings.Contains(tandem.ErrorMessage(err), "widen") {
+			window *= 4
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(dv.Tail) == 0 {
+			return nil
+		}
+		rep := failover.NewReport(d.cfg.Region, target, epoch, dv, time.Now())
+		body, err := rep.Marshal()
+		if err != nil {
+			return err
+		}
+		err = store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO failover_divergence (id, created_ms, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+				rep.ID, time.Now().UnixMilli(), string(body)); err != nil {
+				return fmt.Errorf("store divergence report: %w", err)
+			}
+			// Rewind: an empty journal and no bootstrap state make the
+			// follower load the new primary's snapshot (which replaces
+			// every replicated table) and follow from there.
+			if _, err := tx.ExecContext(ctx, `UPDATE journal_state SET last_epoch = 0, last_seq = 0 WHERE id = 1`); err != nil {
+				return fmt.Errorf("rewind: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM replication_state`); err != nil {
+				return fmt.Errorf("rewind: %w", err)
+			}
+			_, err := tx.ExecContext(ctx, `DELETE FROM replication_blobs`)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		d.node.Rewound(tandem.Position{})
+		d.log.Warn("rejoin: divergent entries kept in a divergence report; re-bootstrapping from the new primary",
+			"report", rep.ID, "entries", rep.Count, "fork", rep.Fork, "head", rep.Head, "primary", target, "epoch", epoch)
+		return nil
+	}
+}
