@@ -208,7 +208,11 @@ func TestParseManifestRefuses(t *testing.T) {
 		"orphan blob":  item(`{"kind":"blob","id":"f","owner":"run/9","path":"blobs/f","sha256":"` + sha + `","size":1}`),
 		"dup": item(`{"kind":"run","id":"1","path":"objects/run/1.json","sha256":"` + sha + `","size":1},` +
 			`{"kind":"run","id":"1","path":"objects/run/2.json","sha256":"` + sha + `","size":1}`),
-		"trailing": item(``) + `{}`,
+		"trailing":        item(``) + `{}`,
+		"asset id escape": item(`{"kind":"asset","id":"environment/../x","path":"objects/asset/a.json","sha256":"` + sha + `","size":1}`),
+		"asset owner escape": item(`{"kind":"asset","id":"environment/e/1","path":"objects/asset/a.json","sha256":"` + sha + `","size":1},` +
+			`{"kind":"blob","id":"f","owner":"asset/environment/e/1/..","path":"blobs/f","sha256":"` + sha + `","size":1}`),
+		"asset owner missing": item(`{"kind":"blob","id":"f","owner":"asset/environment/e/1","path":"blobs/f","sha256":"` + sha + `","size":1}`),
 	}
 	for name, m := range bad {
 		if _, err := ParseManifest([]byte(m)); tandem.ErrorCode(err) != tandem.EINVALID {
@@ -216,6 +220,11 @@ func TestParseManifestRefuses(t *testing.T) {
 		}
 	}
 	if _, err := ParseManifest([]byte(item(`{"kind":"run","id":"1","path":"objects/run/1.json","sha256":"` + sha + `","size":1}`))); err != nil {
+		t.Fatal(err)
+	}
+	// An asset's files are blobs it owns.
+	if _, err := ParseManifest([]byte(item(`{"kind":"blob","id":"conda.yaml","owner":"asset/environment/e/1","path":"blobs/assets/environments/e/1/conda.yaml","sha256":"` + sha + `","size":1},` +
+		`{"kind":"asset","id":"environment/e/1","path":"objects/asset/a.json","sha256":"` + sha + `","size":1}`))); err != nil {
 		t.Fatal(err)
 	}
 }

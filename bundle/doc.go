@@ -13,6 +13,7 @@
 //	objects/<kind>/<escaped id>.json               one JSON record per object
 //	blobs/<experiment_id>/<run_id>/artifacts/<path>             run artifact bytes
 //	blobs/<experiment_id>/models/<model_id>/artifacts/<path>    logged model artifact bytes
+//	blobs/assets/<kind>s/<name>/<version>/<path>                asset file bytes
 //
 // Blobs keep the readable layout of tandem's artifact storage, so a bundle
 // folder (or an extracted archive) can be browsed with ordinary tools.

@@ -64,7 +64,8 @@ type Item struct {
 	// id, registered model name, "name/version", "asset_kind/name/version".
 	// For a blob it is the artifact path relative to its owner's root.
 	ID string `json:"id"`
-	// Owner is set for blobs only: "run/<run_id>" or "logged_model/<model_id>".
+	// Owner is set for blobs only: "run/<run_id>", "logged_model/<model_id>"
+	// or "asset/<asset id>".
 	Owner  string `json:"owner,omitempty"`
 	Path   string `json:"path"` // location inside the bundle, "/"-separated
 	SHA256 string `json:"sha256"`
@@ -160,8 +161,8 @@ func checkItem(it Item) error {
 	}
 	if it.Kind == KindBlob {
 		kind, id, ok := strings.Cut(it.Owner, "/")
-		if !ok || !SafeID(id) || (Kind(kind) != KindRun && Kind(kind) != KindLoggedModel) {
-			return fmt.Errorf("blob owner %q is not run/<id> or logged_model/<id>", it.Owner)
+		if !ok || !(SafeID(id) && (Kind(kind) == KindRun || Kind(kind) == KindLoggedModel) || Kind(kind) == KindAsset && safeAssetID(id)) {
+			return fmt.Errorf("blob owner %q is not run/<id>, logged_model/<id> or asset/<kind>/<name>[/<version>]", it.Owner)
 		}
 		if err := CheckPath(it.ID); err != nil {
 			return fmt.Errorf("artifact path: %v", err)
@@ -173,6 +174,9 @@ func checkItem(it Item) error {
 	}
 	if it.Owner != "" {
 		return fmt.Errorf("only blobs have an owner")
+	}
+	if it.Kind == KindAsset && !safeAssetID(it.ID) {
+		return fmt.Errorf("asset id %q is not <kind>/<name>[/<version>] of letters, digits, '.', '_' and '-'", it.ID)
 	}
 	if (it.Kind == KindExperiment || it.Kind == KindRun || it.Kind == KindLoggedModel) && !SafeID(it.ID) {
 		return fmt.Errorf("id %q: ids of experiments, runs and logged models are letters, digits, '.', '_' and '-'", it.ID)
@@ -195,6 +199,21 @@ func SafeID(id string) bool {
 	}
 	for _, c := range id {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// safeAssetID accepts "<kind>/<name>" and "<kind>/<name>/<version>" whose
+// parts are safe ids, so an asset id can name a storage folder.
+func safeAssetID(id string) bool {
+	parts := strings.Split(id, "/")
+	if len(parts) < 2 || len(parts) > 3 {
+		return false
+	}
+	for _, p := range parts {
+		if !SafeID(p) {
 			return false
 		}
 	}

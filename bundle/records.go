@@ -200,12 +200,34 @@ type ModelVersion struct {
 	Tags                 []KV   `json:"tags,omitempty"`
 }
 
-// Asset is a workspace asset outside MLflow's model (environment, data
-// asset, datastore definition, component, pipeline) in its YAML-equivalent
-// JSON form. Spec never holds a secret: exporters drop credentials.
+// Asset is one version of a workspace asset outside MLflow's model
+// (environment, data asset, datastore definition, component, pipeline):
+// its definition in the YAML-equivalent JSON form, its description, tags,
+// archived state, times and the list of its files (whose bytes are blobs
+// owned by "asset/<id>"). Spec never holds a secret: exporters drop
+// datastore credentials and importers refuse a spec that carries some.
+// A datastore has no version (one definition per name).
 type Asset struct {
-	AssetKind string          `json:"asset_kind"`
-	Name      string          `json:"name"`
-	Version   string          `json:"version,omitempty"`
-	Spec      json.RawMessage `json:"spec"`
+	AssetKind   string          `json:"asset_kind"`
+	Name        string          `json:"name"`
+	Version     string          `json:"version,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Tags        []KV            `json:"tags,omitempty"` // sorted by key
+	Archived    bool            `json:"archived,omitempty"`
+	CreatedMS   int64           `json:"created_ms,omitempty"`
+	UpdatedMS   int64           `json:"updated_ms,omitempty"`
+	Files       []File          `json:"files,omitempty"`
+	Spec        json.RawMessage `json:"spec"`
 }
+
+// AssetID is the manifest id of an asset: "<kind>/<name>/<version>", or
+// "<kind>/<name>" for a datastore (no version).
+func AssetID(kind, name, version string) string {
+	if version == "" {
+		return kind + "/" + name
+	}
+	return kind + "/" + name + "/" + version
+}
+
+// ID is the asset's manifest id.
+func (a *Asset) ID() string { return AssetID(a.AssetKind, a.Name, a.Version) }

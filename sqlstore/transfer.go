@@ -26,12 +26,13 @@ import (
 //	                   model inputs/outputs and its artifact records
 //
 // and, in transfer_models.go, import.logged_model and
-// import.registered_model.
+// import.registered_model; in transfer_assets.go, import.asset.<kind>.
 func (s *Store) registerTransfer() {
 	s.register("import.experiment", tandem.KindExperiments, applyImportExperiment)
 	s.register("import.run", tandem.KindRuns, applyImportRun)
 	s.register("import.logged_model", tandem.KindModels, applyImportLoggedModel)
 	s.register("import.registered_model", tandem.KindModels, applyImportRegisteredModel)
+	s.registerTransferAssets()
 }
 
 // ImportStatus says what an import did (or, in a plan, would do) with one

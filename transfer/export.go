@@ -16,13 +16,32 @@ type Selection struct {
 	Experiments []string `json:"experiments,omitempty"` // ids or names
 	Models      []string `json:"models,omitempty"`      // registered model names
 	Version     string   `json:"version,omitempty"`     // with one model: only this version
-	All         bool     `json:"all,omitempty"`
+	// Assets lists workspace assets (not models) to export; a data asset
+	// brings the definition of the datastore it points into.
+	Assets []AssetRef `json:"assets,omitempty"`
+	All    bool       `json:"all,omitempty"` // every experiment, model and asset
+}
+
+// AssetRef names an asset to export: a version, or ("" or "latest") the
+// newest version not archived. Datastores have no version.
+type AssetRef struct {
+	Kind    tandem.AssetKind `json:"kind"`
+	Name    string           `json:"name"`
+	Version string           `json:"version,omitempty"`
 }
 
 // Validate refuses an empty or contradictory selection (EINVALID).
 func (s Selection) Validate() error {
-	if !s.All && len(s.Experiments) == 0 && len(s.Models) == 0 {
-		return tandem.Errorf(tandem.EINVALID, "choose what to export: experiments, models, or all")
+	if !s.All && len(s.Experiments) == 0 && len(s.Models) == 0 && len(s.Assets) == 0 {
+		return tandem.Errorf(tandem.EINVALID, "choose what to export: experiments, models, assets, or all")
+	}
+	for _, a := range s.Assets {
+		if k, err := tandem.ParseAssetKind(string(a.Kind)); err != nil || k != a.Kind || k == tandem.AssetModel {
+			return tandem.Errorf(tandem.EINVALID, "asset kind %q cannot be exported as an asset (models are exported as models)", a.Kind)
+		}
+		if err := tandem.ValidateName(a.Name); err != nil {
+			return err
+		}
 	}
 	if s.Version != "" && len(s.Models) != 1 {
 		return tandem.Errorf(tandem.EINVALID, "a version can only be chosen with exactly one model")
@@ -40,6 +59,7 @@ type ExportStats struct {
 	LoggedModels int   `json:"logged_models"`
 	Models       int   `json:"registered_models"`
 	Versions     int   `json:"model_versions"`
+	Assets       int   `json:"assets"`
 }
 
 // Exporter reads one workspace region into bundles.
@@ -93,7 +113,7 @@ func (ex *Exporter) Export(ctx context.Context, w *bundle.Writer, sel Selection,
 		}
 		expIDs = append(expIDs, id)
 	}
-	x := &exportState{w: w, q: q, st: &st, progress: progress, exps: map[string]bool{}, runs: map[string]bool{}, lms: map[string]bool{}}
+	x := &exportState{w: w, q: q, st: &st, progress: progress, exps: map[string]bool{}, runs: map[string]bool{}, lms: map[string]bool{}, assets: map[string]bool{}}
 	for _, id := range expIDs {
 		if err := ex.exportExperiment(ctx, x, id, true); err != nil {
 			return st, err
@@ -113,6 +133,9 @@ func (ex *Exporter) Export(ctx context.Context, w *bundle.Writer, sel Selection,
 			return st, fmt.Errorf("export registered model %q: %w", name, err)
 		}
 	}
+	if err := ex.exportAssets(ctx, x, sel); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
@@ -125,6 +148,7 @@ type exportState struct {
 	exps     map[string]bool
 	runs     map[string]bool
 	lms      map[string]bool
+	assets   map[string]bool // by bundle.AssetID
 }
 
 // exportExperiment writes an experiment and, when whole, all its runs and

@@ -106,6 +106,8 @@ type plan struct {
 	// Registered models with their versions, in bundle order: one graph each.
 	models     []*modelGraph
 	modelIndex map[string]*modelGraph
+	// Assets, by owner key "asset/<asset id>" (their status is in status).
+	assets map[string]*tandem.Asset
 }
 
 type modelGraph struct {
@@ -132,7 +134,14 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 		}
 	}
 	p := &plan{expTarget: map[string]string{}, expStatus: map[string]sqlstore.ImportResult{},
-		status: map[string]sqlstore.ImportResult{}, ownerExp: map[string]string{}, modelIndex: map[string]*modelGraph{}}
+		status: map[string]sqlstore.ImportResult{}, ownerExp: map[string]string{}, modelIndex: map[string]*modelGraph{},
+		assets: map[string]*tandem.Asset{}}
+	blobIndex := map[string]bundle.Item{}
+	for _, it := range m.Items {
+		if it.Kind == bundle.KindBlob {
+			blobIndex[it.Owner+"\x00"+it.ID] = it
+		}
+	}
 	reserved, err := maxExperimentNum(ctx, im.Store) // numbers handed out by this plan
 	if err != nil {
 		return nil, err
@@ -243,6 +252,32 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			g.versions = append(g.versions, rec)
 			done++
 			return nil
+		case bundle.KindAsset:
+			var rec bundle.Asset
+			if err := bundle.Decode(body, &rec); err != nil {
+				return fmt.Errorf("%s: %w", it.Path, err)
+			}
+			if err := sameID(it, rec.ID()); err != nil {
+				return err
+			}
+			a, err := sqlstore.AssetFromRecord(rec)
+			if err != nil {
+				return fmt.Errorf("bundle: %s: %w", it.Path, err)
+			}
+			owner := "asset/" + it.ID
+			for _, f := range rec.Files {
+				b, ok := blobIndex[owner+"\x00"+f.Path]
+				if !ok || b.SHA256 != f.SHA256 || b.Size != f.Size {
+					return tandem.Errorf(tandem.EINVALID, "bundle: %s: file %s is missing or differs from its record", it.Path, f.Path)
+				}
+			}
+			res, err := sqlstore.PlanAsset(ctx, q, a)
+			if err != nil {
+				return err
+			}
+			p.assets[owner] = a
+			p.status[owner] = res
+			o = outcome(it, res)
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -333,6 +368,16 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			o = outcome(it, res)
 		case bundle.KindRegisteredModel, bundle.KindModelVersion:
 			return nil // whole graphs, after the walk
+		case bundle.KindAsset:
+			owner := "asset/" + it.ID
+			res := p.status[owner]
+			if a := p.assets[owner]; res.Status == sqlstore.ImportNew && a != nil {
+				var err error
+				if res, err = im.Store.ImportAsset(ctx, a); err != nil {
+					return fmt.Errorf("import %s: %w", it.ID, err)
+				}
+			}
+			o = outcome(it, res)
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -480,6 +525,12 @@ func (im *Importer) putBlob(ctx context.Context, p *plan, it bundle.Item, body i
 		key = sqlstore.RunArtifactPrefix(p.target(it.Owner), id) + it.ID
 	case bundle.KindLoggedModel:
 		key = sqlstore.LoggedModelArtifactPrefix(p.target(it.Owner), id) + it.ID
+	case bundle.KindAsset:
+		a := p.assets[it.Owner]
+		if a == nil {
+			return nil
+		}
+		key = a.StoragePrefix() + it.ID
 	default:
 		return nil
 	}

@@ -160,8 +160,8 @@ func sameWorkspaces(t *testing.T, a, b *workspace) int {
 	return runs
 }
 
-// TestRoundTrip: a workspace populated by the stock mlflow client is
-// exported, imported into an empty workspace (SQLite and PostgreSQL), and
+// TestRoundTrip: a workspace populated by the stock mlflow client (and with
+// assets of every kind) is exported, imported into an empty workspace (SQLite and PostgreSQL), and
 // the two are identical object by object and to the stock client. A second
 // import changes nothing; a dry run changes nothing; a tampered bundle
 // imports nothing.
@@ -169,10 +169,11 @@ func TestRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	src := newWorkspace(t, storetest.SQLiteURL(t))
 	mlflowtest.Populate(t, ctx, src.URL, 12, 120, false)
+	assetFiles := populateAssets(t, src)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ws.tgz")
 	st := exportAll(t, src, path)
-	if st.Runs != 12 || st.Blobs != 6 || st.Models != 2 || st.Versions != 3 || st.LoggedModels != 1 {
+	if st.Runs != 12 || st.Blobs != 6+assetFiles || st.Assets != 7 || st.Models != 2 || st.Versions != 3 || st.LoggedModels != 1 {
 		t.Fatalf("export stats %+v", st)
 	}
 	for _, be := range storetest.MetadataURLs(t) {
@@ -191,13 +192,17 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Counts[bundle.KindRun][sqlstore.ImportNew] != 12 || rep.Conflicts() != 0 || rep.Blobs != 6 ||
+			if rep.Counts[bundle.KindRun][sqlstore.ImportNew] != 12 || rep.Conflicts() != 0 || rep.Blobs != 6+assetFiles ||
+				rep.Counts[bundle.KindAsset][sqlstore.ImportNew] != 7 ||
 				rep.Counts[bundle.KindRegisteredModel][sqlstore.ImportNew] != 2 || rep.Counts[bundle.KindModelVersion][sqlstore.ImportNew] != 3 ||
 				rep.Counts[bundle.KindLoggedModel][sqlstore.ImportNew] != 1 {
 				t.Fatalf("import: %+v notes %+v", rep.Counts, rep.Notes)
 			}
 			if n := sameWorkspaces(t, src, dst); n != 12 {
 				t.Fatalf("compared %d runs", n)
+			}
+			if n := sameAssets(t, src, dst); n != 7 {
+				t.Fatalf("compared %d assets", n)
 			}
 			// Importing again changes nothing and says so.
 			before = head(t, dst)
@@ -206,7 +211,8 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if rep.Counts[bundle.KindRun][sqlstore.ImportPresent] != 12 || rep.Counts[bundle.KindExperiment][sqlstore.ImportPresent] != 3 ||
-				rep.Counts[bundle.KindRegisteredModel][sqlstore.ImportPresent] != 2 || rep.Counts[bundle.KindLoggedModel][sqlstore.ImportPresent] != 1 || head(t, dst) != before {
+				rep.Counts[bundle.KindRegisteredModel][sqlstore.ImportPresent] != 2 || rep.Counts[bundle.KindLoggedModel][sqlstore.ImportPresent] != 1 ||
+				rep.Counts[bundle.KindAsset][sqlstore.ImportPresent] != 7 || head(t, dst) != before {
 				t.Fatalf("second import: %+v, head %v -> %v", rep.Counts, before, head(t, dst))
 			}
 			if be.Name == "sqlite" {

@@ -91,22 +91,35 @@ func (p *progressLine) done() {
 func newExportCmd() *cobra.Command {
 	var sel transfer.Selection
 	var out, toMLflow string
+	assetFlags := map[tandem.AssetKind]*[]string{} // --environment NAME[:VERSION] ...
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Export experiments, runs and models to a bundle (a folder or a .tar/.tar.gz file)",
+		Short: "Export experiments, runs, models and assets to a bundle (a folder or a .tar/.tar.gz file)",
 		Long: `Export from the workspace: experiments with their runs (params, every metric point, tags, dataset
-inputs, artifacts), or everything (--all), to a self-describing bundle that 'tandem import' reads.
+inputs, artifacts), registered models, assets (environments, data, datastores, components, pipelines,
+with their files; datastore credentials are never exported), or everything (--all), to a
+self-describing bundle that 'tandem import' reads.
 -o PATH ending in .tar, .tar.gz or .tgz writes one archive file; any other PATH is a folder.
 
 With --to-mlflow URL the bundle is written into a stock MLflow tracking server instead, and what MLflow
 cannot keep (run ids, creation times, ...) is listed.`,
 		Example: `  tandem export --all -o workspace.tgz
   tandem export --experiment 3 --experiment churn -o churn-bundle/
+  tandem export --environment train-env:2 --data raw --component trainer -o assets.tgz
   tandem export --all --to-mlflow http://127.0.0.1:5001`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (out == "") == (toMLflow == "") {
 				return tandem.Errorf(tandem.EINVALID, "give exactly one of -o PATH and --to-mlflow URL")
+			}
+			for _, k := range []tandem.AssetKind{tandem.AssetDatastore, tandem.AssetEnvironment, tandem.AssetData, tandem.AssetComponent, tandem.AssetPipeline} {
+				for _, v := range *assetFlags[k] {
+					ref, err := parseAssetFlag(k, v)
+					if err != nil {
+						return err
+					}
+					sel.Assets = append(sel.Assets, ref)
+				}
 			}
 			if err := sel.Validate(); err != nil {
 				return err
@@ -122,7 +135,17 @@ cannot keep (run ids, creation times, ...) is listed.`,
 	f.StringArrayVar(&sel.Experiments, "experiment", nil, "experiment id or name; repeat for several")
 	f.StringArrayVar(&sel.Models, "model", nil, "registered model name; repeat for several")
 	f.StringVar(&sel.Version, "version", "", "with one --model: only this version")
-	f.BoolVar(&sel.All, "all", false, "the whole workspace")
+	f.BoolVar(&sel.All, "all", false, "the whole workspace (experiments, models and assets)")
+	for _, k := range []tandem.AssetKind{tandem.AssetEnvironment, tandem.AssetData, tandem.AssetDatastore, tandem.AssetComponent, tandem.AssetPipeline} {
+		assetFlags[k] = new([]string)
+		usage := string(k) + " NAME[:VERSION] (default: its latest version); repeat for several"
+		if k == tandem.AssetDatastore {
+			usage = "datastore NAME (its definition, never its credentials); repeat for several"
+		} else if k == tandem.AssetData {
+			usage = "data asset NAME[:VERSION], with the definition of the datastore it is on; repeat for several"
+		}
+		f.StringArrayVar(assetFlags[k], string(k), nil, usage)
+	}
 	f.StringVarP(&out, "output", "o", "", "bundle to write: a folder, or a .tar/.tar.gz/.tgz file")
 	f.StringVar(&toMLflow, "to-mlflow", "", "write into the stock MLflow tracking server at this URL instead")
 	f.String("url", "", "workspace URL (default: TANDEM_URL, then the workspace config file, then MLFLOW_TRACKING_URI)")
@@ -198,8 +221,8 @@ func exportTo(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, o
 		return err
 	}
 	c := r.Manifest().Counts()
-	fmt.Fprintf(cmd.OutOrStdout(), "Exported %d experiments, %d runs, %d artifact files (%s) to %s (journal position %v)\n",
-		c[bundle.KindExperiment], c[bundle.KindRun], c[bundle.KindBlob], humanBytes(n), out, r.Manifest().Position)
+	fmt.Fprintf(cmd.OutOrStdout(), "Exported %d experiments, %d runs, %d registered models, %d assets, %d files (%s) to %s (journal position %v)\n",
+		c[bundle.KindExperiment], c[bundle.KindRun], c[bundle.KindRegisteredModel], c[bundle.KindAsset], c[bundle.KindBlob], humanBytes(n), out, r.Manifest().Position)
 	return nil
 }
 
@@ -490,4 +513,22 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// parseAssetFlag reads an export flag value NAME[:VERSION] of kind k
+// (datastores have no version). Errors: EINVALID.
+func parseAssetFlag(k tandem.AssetKind, v string) (transfer.AssetRef, error) {
+	name, version, hasVersion := strings.Cut(v, ":")
+	if hasVersion && (version == "" || !k.Versioned()) {
+		return transfer.AssetRef{}, tandem.Errorf(tandem.EINVALID, "--%s %q: give NAME%s", k, v, map[bool]string{true: "[:VERSION]", false: ""}[k.Versioned()])
+	}
+	if err := tandem.ValidateName(name); err != nil {
+		return transfer.AssetRef{}, tandem.Errorf(tandem.EINVALID, "--%s %q: %s", k, v, tandem.ErrorMessage(err))
+	}
+	if hasVersion {
+		if err := tandem.ValidateVersion(version); err != nil {
+			return transfer.AssetRef{}, tandem.Errorf(tandem.EINVALID, "--%s %q: %s", k, v, tandem.ErrorMessage(err))
+		}
+	}
+	return transfer.AssetRef{Kind: k, Name: name, Version: version}, nil
 }
