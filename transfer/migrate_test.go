@@ -125,7 +125,7 @@ func startServer(t *testing.T, bin, dir, addr string) *exec.Cmd {
 func TestInterruptedImportResumes(t *testing.T) {
 	ctx := t.Context()
 	src := newWorkspace(t, storetest.SQLiteURL(t))
-	mlflowtest.Populate(t, ctx, src.URL, 60, 2000, true)
+	mlflowtest.Populate(t, ctx, src.URL, 150, 2000, true)
 	path := filepath.Join(t.TempDir(), "ws.tar")
 	exportAll(t, src, path)
 	bin := buildTandem(t)
@@ -190,7 +190,7 @@ func TestInterruptedImportResumes(t *testing.T) {
 		t.Fatalf("second import: %+v", rep)
 	}
 	runs := rep.Counts[bundle.KindRun]
-	if runs[sqlstore.ImportPresent]+runs[sqlstore.ImportNew] != 60 {
+	if runs[sqlstore.ImportPresent]+runs[sqlstore.ImportNew] != 150 {
 		t.Fatalf("resume: %+v", rep.Counts)
 	}
 	if runs[sqlstore.ImportNew] == 0 {
@@ -202,7 +202,7 @@ func TestInterruptedImportResumes(t *testing.T) {
 	// Compare with the source, object by object, reading the server's data
 	// directly (SQLite in WAL mode allows it while the server runs).
 	dst := openOffline(t, dir)
-	if n := sameWorkspaces(t, src, dst); n != 60 {
+	if n := sameWorkspaces(t, src, dst); n != 150 {
 		t.Fatalf("compared %d runs", n)
 	}
 	var points [2]int
