@@ -121,9 +121,9 @@ type Workspace struct {
 	PeerKey       PeerKey
 
 	// Failover settings, validated here and used by the failover machinery.
-	Witness          string
-	Failover         string // "manual" (default) or "automatic"
-	LeaseTTL         time.Duration
+	Witness  string
+	Failover string // "manual" (default) or "automatic"
+	LeaseTTL time.Duration
 	// MaxLagEntries: a secondary more than this many journal entries
 	// behind is never promoted automatically (max_lag_on_failover given as
 	// an integer). -1: no limit (the default).
