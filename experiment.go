@@ -39,7 +39,9 @@ type Experiment struct {
 	Tags             []Tag  `json:"tags,omitempty"`
 }
 
-// Tag is a key/value pair on an experiment, a run or a dataset input.
+// Tag is a key/value pair on an experiment, a run, a dataset input, a
+// registered model, a model version or a logged model (also logged model
+// params).
 type Tag struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`

@@ -52,20 +52,13 @@ const (
 	MaxDescription      = 100000
 )
 
-// ModelTag is a key/value pair on a registered model, model version or
-// logged model (also used for logged model params).
-type ModelTag struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
 // RegisteredModel is a named model in the registry.
 type RegisteredModel struct {
 	Name            string
 	CreationTime    int64 // ms since the epoch
 	LastUpdatedTime int64
 	Description     string
-	Tags            []ModelTag
+	Tags            []Tag
 	Aliases         []Alias
 	// LatestVersions holds, for each stage, the newest version in it.
 	LatestVersions []ModelVersion
@@ -93,7 +86,7 @@ type ModelVersion struct {
 	Status          string // always READY: tandem does no asynchronous copies
 	StatusMessage   string
 	ModelID         string
-	Tags            []ModelTag
+	Tags            []Tag
 	Aliases         []string
 }
 
@@ -110,8 +103,8 @@ type LoggedModel struct {
 	ModelType        string
 	SourceRunID      string
 	LifecycleStage   string
-	Tags             []ModelTag
-	Params           []ModelTag
+	Tags             []Tag
+	Params           []Tag
 }
 
 // ValidateModelName checks a registered model name as MLflow does: required,

@@ -195,18 +195,18 @@ func (s *Server) modelCreate(ctx context.Context, a *tandem.Asset, put putFunc) 
 	}
 	a.Version = strconv.FormatInt(next, 10)
 	source := spec.Path
-	tags := []tandem.ModelTag{{Key: tagModelPath, Value: spec.Path}}
+	tags := []tandem.Tag{{Key: tagModelPath, Value: spec.Path}}
 	if spec.Type != "" {
-		tags = append(tags, tandem.ModelTag{Key: tagModelType, Value: spec.Type})
+		tags = append(tags, tandem.Tag{Key: tagModelType, Value: spec.Type})
 	}
 	for _, k := range tandem.SortedKeys(spec.Properties) {
-		tags = append(tags, tandem.ModelTag{Key: tagPropertyP + k, Value: spec.Properties[k]})
+		tags = append(tags, tandem.Tag{Key: tagPropertyP + k, Value: spec.Properties[k]})
 	}
 	for _, k := range tandem.SortedKeys(a.Tags) {
 		if strings.HasPrefix(k, "tandem.") {
 			return nil, tandem.Errorf(tandem.EINVALID, "tag %q: the tandem. prefix is reserved", k)
 		}
-		tags = append(tags, tandem.ModelTag{Key: k, Value: a.Tags[k]})
+		tags = append(tags, tandem.Tag{Key: k, Value: a.Tags[k]})
 	}
 	if tandem.IsLocalPath(spec.Path) {
 		refs, err := putAssetFiles(ctx, a, put)

@@ -79,7 +79,7 @@ type registeredModelJSON struct {
 	Aliases              []aliasJSON        `json:"aliases,omitempty"`
 }
 
-func tagsJSON(tags []tandem.ModelTag) []tagJSON {
+func tagsJSON(tags []tandem.Tag) []tagJSON {
 	if len(tags) == 0 {
 		return nil
 	}
@@ -117,10 +117,10 @@ func rmJSON(rm tandem.RegisteredModel) registeredModelJSON {
 	return j
 }
 
-func fromTagsJSON(tags []tagJSON) []tandem.ModelTag {
-	out := make([]tandem.ModelTag, len(tags))
+func fromTagsJSON(tags []tagJSON) []tandem.Tag {
+	out := make([]tandem.Tag, len(tags))
 	for i, t := range tags {
-		out[i] = tandem.ModelTag{Key: t.Key, Value: t.Value}
+		out[i] = tandem.Tag{Key: t.Key, Value: t.Value}
 	}
 	return out
 }

@@ -122,7 +122,7 @@ func (s *Store) ModelFiles(ctx context.Context, location string) (root string, f
 // artifacts, which guards what clients send, not what tandem wrote. The
 // registered model must exist. ECONFLICT when another version took the
 // number meanwhile (the files were stored under want's path).
-func (s *Store) CreateAssetModelVersion(ctx context.Context, name string, want int64, source, description string, tags []tandem.ModelTag) (tandem.ModelVersion, error) {
+func (s *Store) CreateAssetModelVersion(ctx context.Context, name string, want int64, source, description string, tags []tandem.Tag) (tandem.ModelVersion, error) {
 	if err := tandem.ValidateModelName(name); err != nil {
 		return tandem.ModelVersion{}, err
 	}

@@ -68,33 +68,33 @@ func (s *Store) registerRegistry() {
 // Payloads.
 
 type rpRM struct {
-	Name        string            `json:"name"`
-	NewName     string            `json:"new_name,omitempty"`
-	Time        int64             `json:"time,omitempty"`
-	Description *string           `json:"description,omitempty"`
-	Tags        []tandem.ModelTag `json:"tags,omitempty"`
-	Key         string            `json:"key,omitempty"`
-	Value       string            `json:"value,omitempty"`
-	Alias       string            `json:"alias,omitempty"`
-	Version     int64             `json:"version,omitempty"`
+	Name        string       `json:"name"`
+	NewName     string       `json:"new_name,omitempty"`
+	Time        int64        `json:"time,omitempty"`
+	Description *string      `json:"description,omitempty"`
+	Tags        []tandem.Tag `json:"tags,omitempty"`
+	Key         string       `json:"key,omitempty"`
+	Value       string       `json:"value,omitempty"`
+	Alias       string       `json:"alias,omitempty"`
+	Version     int64        `json:"version,omitempty"`
 }
 
 type rpMV struct {
-	Name            string            `json:"name"`
-	Version         int64             `json:"version"`
-	Time            int64             `json:"time,omitempty"`
-	UserID          string            `json:"user_id,omitempty"`
-	Description     *string           `json:"description,omitempty"`
-	Source          string            `json:"source,omitempty"`
-	StorageLocation string            `json:"storage_location,omitempty"`
-	RunID           string            `json:"run_id,omitempty"`
-	RunLink         string            `json:"run_link,omitempty"`
-	ModelID         string            `json:"model_id,omitempty"`
-	Tags            []tandem.ModelTag `json:"tags,omitempty"`
-	Stage           string            `json:"stage,omitempty"`
-	ArchiveOthers   bool              `json:"archive_existing_versions,omitempty"`
-	Key             string            `json:"key,omitempty"`
-	Value           string            `json:"value,omitempty"`
+	Name            string       `json:"name"`
+	Version         int64        `json:"version"`
+	Time            int64        `json:"time,omitempty"`
+	UserID          string       `json:"user_id,omitempty"`
+	Description     *string      `json:"description,omitempty"`
+	Source          string       `json:"source,omitempty"`
+	StorageLocation string       `json:"storage_location,omitempty"`
+	RunID           string       `json:"run_id,omitempty"`
+	RunLink         string       `json:"run_link,omitempty"`
+	ModelID         string       `json:"model_id,omitempty"`
+	Tags            []tandem.Tag `json:"tags,omitempty"`
+	Stage           string       `json:"stage,omitempty"`
+	ArchiveOthers   bool         `json:"archive_existing_versions,omitempty"`
+	Key             string       `json:"key,omitempty"`
+	Value           string       `json:"value,omitempty"`
 	// LoggedModelTag is the new value of the logged model's
 	// "mlflow.modelVersions" tag, which MLflow updates when a logged model
 	// is registered; empty when the source is not a logged model.
@@ -102,17 +102,17 @@ type rpMV struct {
 }
 
 type rpLM struct {
-	ModelID          string            `json:"model_id"`
-	ExperimentID     string            `json:"experiment_id,omitempty"`
-	Name             string            `json:"name,omitempty"`
-	ArtifactLocation string            `json:"artifact_location,omitempty"`
-	Time             int64             `json:"time,omitempty"`
-	Status           string            `json:"status,omitempty"`
-	ModelType        string            `json:"model_type,omitempty"`
-	SourceRunID      string            `json:"source_run_id,omitempty"`
-	Tags             []tandem.ModelTag `json:"tags,omitempty"`
-	Params           []tandem.ModelTag `json:"params,omitempty"`
-	Key              string            `json:"key,omitempty"`
+	ModelID          string       `json:"model_id"`
+	ExperimentID     string       `json:"experiment_id,omitempty"`
+	Name             string       `json:"name,omitempty"`
+	ArtifactLocation string       `json:"artifact_location,omitempty"`
+	Time             int64        `json:"time,omitempty"`
+	Status           string       `json:"status,omitempty"`
+	ModelType        string       `json:"model_type,omitempty"`
+	SourceRunID      string       `json:"source_run_id,omitempty"`
+	Tags             []tandem.Tag `json:"tags,omitempty"`
+	Params           []tandem.Tag `json:"params,omitempty"`
+	Key              string       `json:"key,omitempty"`
 }
 
 func regDecode(e *tandem.Entry, v any) error {
@@ -367,7 +367,7 @@ func upsertLMTag(ctx context.Context, tx *Tx, id, key, value string) error {
 		ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value`, id, key, value)
 }
 
-func upsertLMParams(ctx context.Context, tx *Tx, id string, params []tandem.ModelTag) error {
+func upsertLMParams(ctx context.Context, tx *Tx, id string, params []tandem.Tag) error {
 	for _, t := range params {
 		if err := regExec(ctx, tx, `INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?)
 			ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value`, id, t.Key, t.Value); err != nil {
@@ -484,7 +484,7 @@ func lmActive(ctx context.Context, q Querier, id string) (expID, runID, location
 	return expID, runID, location, nil
 }
 
-func validateTags(tags []tandem.ModelTag) error {
+func validateTags(tags []tandem.Tag) error {
 	for _, t := range tags {
 		if err := tandem.ValidateRegistryTag(t.Key, t.Value); err != nil {
 			return err
@@ -495,9 +495,9 @@ func validateTags(tags []tandem.ModelTag) error {
 
 // regDedupTags keeps the last value of each key (a later tag in a request
 // wins), in first-seen order.
-func regDedupTags(tags []tandem.ModelTag) []tandem.ModelTag {
+func regDedupTags(tags []tandem.Tag) []tandem.Tag {
 	idx := map[string]int{}
-	var out []tandem.ModelTag
+	var out []tandem.Tag
 	for _, t := range tags {
 		if i, ok := idx[t.Key]; ok {
 			out[i].Value = t.Value
@@ -520,7 +520,7 @@ func validateDescription(d string) error {
 
 // CreateRegisteredModel creates a registered model. EINVALID for a bad name,
 // tag or description; EEXISTS when the name is taken.
-func (s *Store) CreateRegisteredModel(ctx context.Context, name, description string, tags []tandem.ModelTag) (tandem.RegisteredModel, error) {
+func (s *Store) CreateRegisteredModel(ctx context.Context, name, description string, tags []tandem.Tag) (tandem.RegisteredModel, error) {
 	if err := tandem.ValidateModelName(name); err != nil {
 		return tandem.RegisteredModel{}, err
 	}
@@ -698,7 +698,7 @@ type NewModelVersion struct {
 	Description string
 	ModelID     string
 	UserID      string
-	Tags        []tandem.ModelTag
+	Tags        []tandem.Tag
 }
 
 // CreateModelVersion adds the next version of a registered model. The
@@ -1039,8 +1039,8 @@ type NewLoggedModel struct {
 	Name         string // empty: a random readable name
 	ModelType    string
 	SourceRunID  string
-	Tags         []tandem.ModelTag
-	Params       []tandem.ModelTag
+	Tags         []tandem.Tag
+	Params       []tandem.Tag
 }
 
 // NewModelID returns a fresh logged model id: "m-" and 32 hex digits.
@@ -1058,7 +1058,7 @@ func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tande
 	if in.ExperimentID == "" {
 		return tandem.LoggedModel{}, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_id'. See the API docs for more information about request parameters.")
 	}
-	for _, p := range append(append([]tandem.ModelTag{}, in.Tags...), in.Params...) {
+	for _, p := range append(append([]tandem.Tag{}, in.Tags...), in.Params...) {
 		if err := validateLMParam(p); err != nil {
 			return tandem.LoggedModel{}, err
 		}
@@ -1095,7 +1095,7 @@ func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tande
 // validateLMParam checks a logged model param or tag. MLflow's server
 // accepts any key and value here; tandem only refuses NUL bytes, which
 // PostgreSQL cannot store.
-func validateLMParam(p tandem.ModelTag) error {
+func validateLMParam(p tandem.Tag) error {
 	if strings.ContainsRune(p.Key, 0) || strings.ContainsRune(p.Value, 0) {
 		return tandem.Errorf(tandem.EINVALID, "Invalid key or value %q: NUL characters are not allowed.", p.Key)
 	}
@@ -1152,7 +1152,7 @@ func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 
 // SetLoggedModelTags sets (or replaces) tags of a logged model. ENOTFOUND,
 // EINVALID.
-func (s *Store) SetLoggedModelTags(ctx context.Context, id string, tags []tandem.ModelTag) error {
+func (s *Store) SetLoggedModelTags(ctx context.Context, id string, tags []tandem.Tag) error {
 	for _, t := range tags {
 		if err := validateLMParam(t); err != nil {
 			return err
@@ -1191,7 +1191,7 @@ func (s *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error 
 
 // LogLoggedModelParams records parameters of a logged model. ENOTFOUND,
 // EINVALID.
-func (s *Store) LogLoggedModelParams(ctx context.Context, id string, params []tandem.ModelTag) error {
+func (s *Store) LogLoggedModelParams(ctx context.Context, id string, params []tandem.Tag) error {
 	for _, p := range params {
 		if err := validateLMParam(p); err != nil {
 			return err

@@ -68,15 +68,15 @@ func (s *Store) fillRegisteredModels(ctx context.Context, q Querier, rms []*tand
 	return nil
 }
 
-func readTags(ctx context.Context, q Querier, query string, args ...any) ([]tandem.ModelTag, error) {
+func readTags(ctx context.Context, q Querier, query string, args ...any) ([]tandem.Tag, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read tags: %w", err)
 	}
 	defer rows.Close()
-	var out []tandem.ModelTag
+	var out []tandem.Tag
 	for rows.Next() {
-		var t tandem.ModelTag
+		var t tandem.Tag
 		if err := rows.Scan(&t.Key, &t.Value); err != nil {
 			return nil, err
 		}

@@ -62,7 +62,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			s := openRegistry(t, b.URL)
 
 			lm, err := s.CreateLoggedModel(ctx, sqlstore.NewLoggedModel{ExperimentID: "1", Name: "model", SourceRunID: "r1",
-				Tags: []tandem.ModelTag{{Key: "mlflow.user", Value: "me"}}, Params: []tandem.ModelTag{{Key: "lr", Value: "0.1"}}})
+				Tags: []tandem.Tag{{Key: "mlflow.user", Value: "me"}}, Params: []tandem.Tag{{Key: "lr", Value: "0.1"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +172,7 @@ func TestRegistryLifecycle(t *testing.T) {
 
 			// Search.
 			for _, n := range []string{"alpha", "Alphabet", "beta"} {
-				if _, err := s.CreateRegisteredModel(ctx, n, "", []tandem.ModelTag{{Key: "team", Value: n[:1]}}); err != nil {
+				if _, err := s.CreateRegisteredModel(ctx, n, "", []tandem.Tag{{Key: "team", Value: n[:1]}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -202,7 +202,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			}
 			// Prompts are left out unless asked for; the client adds the
 			// prompt condition to every model search.
-			if _, err := s.CreateRegisteredModel(ctx, "alpha-prompt", "", []tandem.ModelTag{{Key: "mlflow.prompt.is_prompt", Value: "true"}}); err != nil {
+			if _, err := s.CreateRegisteredModel(ctx, "alpha-prompt", "", []tandem.Tag{{Key: "mlflow.prompt.is_prompt", Value: "true"}}); err != nil {
 				t.Fatal(err)
 			}
 			if got := fmt.Sprint(names("name LIKE 'alpha%' AND tag.`mlflow.prompt.is_prompt` != 'true'")); got != "[alpha]" {
@@ -257,7 +257,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	}
 }
 
-func tagValue(tags []tandem.ModelTag, key string) string {
+func tagValue(tags []tandem.Tag, key string) string {
 	for _, t := range tags {
 		if t.Key == key {
 			return t.Value
@@ -324,7 +324,7 @@ func TestRegistryEntriesReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = p.CreateRegisteredModel(ctx, "R", "d", []tandem.ModelTag{{Key: "a", Value: "b"}})
+	_, err = p.CreateRegisteredModel(ctx, "R", "d", []tandem.Tag{{Key: "a", Value: "b"}})
 	must(err)
 	_, err = p.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "R", Source: "models:/" + lm.ModelID, ModelID: lm.ModelID})
 	must(err)
@@ -332,7 +332,7 @@ func TestRegistryEntriesReplay(t *testing.T) {
 	_, err = p.TransitionModelVersionStage(ctx, "R", 1, "Staging", true)
 	must(err)
 	must(p.SetModelVersionTag(ctx, "R", 1, "k", "v"))
-	must(p.LogLoggedModelParams(ctx, lm.ModelID, []tandem.ModelTag{{Key: "x", Value: "1"}}))
+	must(p.LogLoggedModelParams(ctx, lm.ModelID, []tandem.Tag{{Key: "x", Value: "1"}}))
 
 	for _, url := range []string{storetest.SQLiteURL(t), storetest.PostgresURL(t)} {
 		if url == "" {
