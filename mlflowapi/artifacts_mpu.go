@@ -201,22 +201,9 @@ func (s *Server) mpuComplete(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	target, err := mpuTarget(r, req.Path)
+	m, err := s.openUpload(ctx, r, req.Path, req.UploadID)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if err := checkUploadID(req.UploadID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	m, err := s.readManifest(ctx, req.UploadID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if m.Path != target {
-		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "multipart upload %s was created for %q, not %q", req.UploadID, m.Path, target))
 		return
 	}
 	if len(req.Parts) == 0 {
@@ -231,7 +218,7 @@ func (s *Server) mpuComplete(w http.ResponseWriter, r *http.Request) {
 		}
 		last = p.PartNumber.V
 	}
-	if err := s.completeUpload(ctx, req.UploadID, target, req.Parts); err != nil {
+	if err := s.completeUpload(ctx, req.UploadID, m.Path, req.Parts); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -336,22 +323,8 @@ func (s *Server) mpuAbort(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	target, err := mpuTarget(r, req.Path)
-	if err != nil {
+	if _, err := s.openUpload(ctx, r, req.Path, req.UploadID); err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if err := checkUploadID(req.UploadID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	m, err := s.readManifest(ctx, req.UploadID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if m.Path != target {
-		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "multipart upload %s was created for %q, not %q", req.UploadID, m.Path, target))
 		return
 	}
 	if err := s.Blobs.DeletePrefix(ctx, mpuDir(req.UploadID)); err != nil {
@@ -445,4 +418,25 @@ func (s *Server) newestObject(ctx context.Context, prefix string) (time.Time, er
 			newest = obj.ModTime
 		}
 	}
+}
+
+// openUpload resolves the target of a complete or abort request (the URL's
+// directory and the client's file name), checks the upload id, and returns
+// the upload's manifest when it was created for that same target.
+func (s *Server) openUpload(ctx context.Context, r *http.Request, localFile, uploadID string) (mpuManifest, error) {
+	target, err := mpuTarget(r, localFile)
+	if err != nil {
+		return mpuManifest{}, err
+	}
+	if err := checkUploadID(uploadID); err != nil {
+		return mpuManifest{}, err
+	}
+	m, err := s.readManifest(ctx, uploadID)
+	if err != nil {
+		return mpuManifest{}, err
+	}
+	if m.Path != target {
+		return mpuManifest{}, tandem.Errorf(tandem.EINVALID, "multipart upload %s was created for %q, not %q", uploadID, m.Path, target)
+	}
+	return m, nil
 }
