@@ -149,41 +149,31 @@ func (s *Store) SearchExperiments(ctx context.Context, in SearchExperimentsInput
 	args = append(args, max+1, off)
 	var out []*tandem.Experiment
 	next := ""
-	err = s.ReadTx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("search experiments: %w", err)
-		}
-		var ids []any
-		for rows.Next() {
+	err = s.readPipeline(ctx, func(p pipeline) error {
+		var ids []string
+		if err := p.run(ctx, false, readQuery{sql: q, args: args, scan: func(rows rowScanner) error {
 			var id string
 			if err := rows.Scan(&id); err != nil {
-				rows.Close()
 				return err
 			}
 			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+			return nil
+		}}); err != nil {
+			return fmt.Errorf("search experiments: %w", err)
 		}
 		if len(ids) > max {
 			ids = ids[:max]
 			next = encodePageToken(off + max)
 		}
 		if len(ids) == 0 {
-			return nil
+			return p.run(ctx, true)
 		}
-		es, err := loadExperiments(ctx, tx, `experiment_id IN (`+placeholders(len(ids))+`)`, ids...)
+		byID, err := loadExperimentsByID(ctx, p, ids)
 		if err != nil {
 			return err
 		}
-		byID := map[string]*tandem.Experiment{}
-		for _, e := range es {
-			byID[e.ExperimentID] = e
-		}
 		for _, id := range ids {
-			if e := byID[id.(string)]; e != nil {
+			if e := byID[id]; e != nil {
 				out = append(out, e)
 			}
 		}

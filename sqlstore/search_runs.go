@@ -298,39 +298,32 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 	// runs²; hash joins are linear whatever the estimates. Only for the
 	// search query itself: the loaders below keep the default.
 	noNestLoop := s.dialect == Postgres && (where != "" || joins != "")
-	err = s.ReadTx(ctx, func(tx *Tx) error {
-		if noNestLoop {
-			if _, err := tx.ExecContext(ctx, "SET LOCAL enable_nestloop = off"); err != nil {
-				return fmt.Errorf("search runs: %w", err)
-			}
-		}
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("search runs: %w", err)
-		}
+	err = s.readPipeline(ctx, func(p pipeline) error {
 		var ids []string
-		for rows.Next() {
+		var qs []readQuery
+		if noNestLoop {
+			qs = append(qs, readQuery{sql: "SET LOCAL enable_nestloop = off"})
+		}
+		qs = append(qs, readQuery{sql: q, args: args, scan: func(rows rowScanner) error {
 			var id string
 			if err := rows.Scan(&id); err != nil {
-				rows.Close()
 				return err
 			}
 			ids = append(ids, id)
+			return nil
+		}})
+		if noNestLoop {
+			qs = append(qs, readQuery{sql: "RESET enable_nestloop"})
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := p.run(ctx, false, qs...); err != nil {
 			return fmt.Errorf("search runs: %w", err)
 		}
 		if len(ids) > max {
 			ids = ids[:max]
 			next = encodePageToken(off + max)
 		}
-		if noNestLoop {
-			if _, err := tx.ExecContext(ctx, "RESET enable_nestloop"); err != nil {
-				return fmt.Errorf("search runs: %w", err)
-			}
-		}
-		runs, err = loadRuns(ctx, tx, ids)
+		var err error
+		runs, err = loadRuns(ctx, p, ids, true)
 		return err
 	})
 	if err != nil {
