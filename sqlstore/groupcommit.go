@@ -22,9 +22,10 @@ import (
 //
 // Mutate therefore queues the write, and one caller at a time (the leader)
 // takes up to maxGroup queued writes and runs them in one transaction, in
-// queue order, each under a savepoint so that one that fails rolls back
-// alone; then it appends their journal rows with consecutive sequence
-// numbers, commits once and hands every caller its own result. The order of
+// queue order, so that one that fails leaves no trace (see tryGroup: a
+// savepoint each on SQLite, a rerun without it on PostgreSQL); then it
+// appends their journal rows with consecutive sequence numbers, commits
+// once and hands every caller its own result. The order of
 // the journal is the order in which the group ran, which is a serial order,
 // so a secondary applying the journal replays exactly what the primary
 // decided. When the leader's own write is committed it passes the lead to
@@ -152,11 +153,41 @@ func (s *Store) commitGroup(batch []*mutation) {
 		}
 		live = append(live, m)
 	}
-	if len(live) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), groupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	for len(live) > 0 {
+		if !s.tryGroup(ctx, live) {
+			return
+		}
+		// A write failed in a way that spoiled the transaction: run the
+		// others again, from the start, without it.
+		var again []*mutation
+		for _, m := range live {
+			if m.err == nil {
+				again = append(again, m)
+			}
+		}
+		live = again
+	}
+}
+
+// tryGroup runs live in one transaction and commits the ones that succeed.
+// It reports whether the transaction was abandoned because of a failed
+// write (which then has its error, the others none): the caller runs the
+// rest again.
+//
+// A write whose prepare fails has written nothing (prepare must not write),
+// so the group goes on. One that fails later (in its applier, or a
+// statement error that aborts a PostgreSQL transaction) may leave partial
+// changes. On SQLite each write of a group runs under a savepoint, rolled
+// back on failure; savepoints cost nothing there. On PostgreSQL a savepoint
+// is a round trip per write, which grouped writes pay while the others
+// wait, so there the group is optimistic: no savepoints, and such a failure
+// abandons the transaction and the group runs again without that write.
+func (s *Store) tryGroup(ctx context.Context, live []*mutation) (restart bool) {
+	for _, m := range live {
+		m.entry = tandem.Entry{}
+	}
 	// fail sets err on every live write that has none (nothing commits).
 	fail := func(err error) {
 		for _, m := range live {
@@ -170,28 +201,28 @@ func (s *Store) commitGroup(batch []*mutation) {
 	epoch, err := gate.WriteEpoch(ctx)
 	if err != nil {
 		fail(err)
-		return
+		return false
 	}
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", err))
-		return
+		return false
 	}
 	defer sqlTx.Rollback()
 	tx := &Tx{tx: sqlTx, dialect: s.dialect}
 	last, err := lockJournalState(ctx, tx)
 	if err != nil {
 		fail(err)
-		return
+		return false
 	}
 	if epoch < last.Epoch {
 		fail(&tandem.Error{Code: tandem.EUNAVAILABLE,
 			Message: fmt.Sprintf("this region's epoch %d is older than the journal's epoch %d: it is not the primary", epoch, last.Epoch)})
-		return
+		return false
 	}
 	// A lone write needs no savepoint: if it fails the transaction is
 	// rolled back whole.
-	savepoints := len(live) > 1
+	savepoints := s.dialect == SQLite && len(live) > 1
 	var done []*mutation
 	seq := last.Seq
 	// sp: no savepoint yet (spNone), one that holds nothing of a kept write
@@ -206,21 +237,31 @@ func (s *Store) commitGroup(batch []*mutation) {
 		if savepoints && sp != spClean {
 			if err := s.savepoint(ctx, tx, sp == spUsed); err != nil {
 				fail(err)
-				return
+				return false
 			}
 			sp = spClean
 		}
-		e, err := s.runMutation(memberCtx{Context: ctx, values: m.ctx}, tx, m.prepare, epoch, seq+1)
+		e, inPrepare, err := s.runMutation(memberCtx{Context: ctx, values: m.ctx}, tx, m.prepare, epoch, seq+1)
 		if err != nil {
 			m.err = err
-			if !savepoints {
-				return
+			switch {
+			case len(live) == 1:
+				return false
+			case savepoints:
+				if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT tandem_w`); rerr != nil {
+					fail(fmt.Errorf("mutate: roll back a failed write: %w (after: %v)", rerr, err))
+					return false
+				}
+				continue
+			case inPrepare && tandem.ErrorCode(err) != tandem.EINTERNAL:
+				// Refused by prepare's checks: nothing written. Make sure
+				// no failed statement aborted the transaction.
+				var one int
+				if tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one) == nil {
+					continue
+				}
 			}
-			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT tandem_w`); rerr != nil {
-				fail(fmt.Errorf("mutate: roll back a failed write: %w (after: %v)", rerr, err))
-				return
-			}
-			continue
+			return true
 		}
 		sp = spUsed
 		seq++
@@ -228,23 +269,23 @@ func (s *Store) commitGroup(batch []*mutation) {
 		done = append(done, m)
 	}
 	if len(done) == 0 {
-		return
+		return false
 	}
 	if err := appendJournalRows(ctx, tx, done); err != nil {
 		fail(err)
-		return
+		return false
 	}
 	// The lease may have been lost while we worked: confirm before commit.
 	if again, err := gate.WriteEpoch(ctx); err != nil {
 		fail(err)
-		return
+		return false
 	} else if again != epoch {
 		fail(tandem.Errorf(tandem.EUNAVAILABLE, "epoch changed during the write"))
-		return
+		return false
 	}
 	if err := sqlTx.Commit(); err != nil {
 		fail(fmt.Errorf("commit: %w", err))
-		return
+		return false
 	}
 	s.group.groups.Add(1)
 	s.group.writes.Add(int64(len(done)))
@@ -253,6 +294,7 @@ func (s *Store) commitGroup(batch []*mutation) {
 		entries[i] = m.entry
 	}
 	s.committed(entries...)
+	return false
 }
 
 // savepoint starts the savepoint of the next write of a group; with
@@ -278,26 +320,26 @@ func (s *Store) savepoint(ctx context.Context, tx *Tx, release bool) error {
 }
 
 // runMutation runs one write's prepare and applier inside tx and returns
-// its entry at position (epoch, seq). A panic in either becomes an error
-// of this write alone.
-func (s *Store) runMutation(ctx context.Context, tx *Tx, prepare PrepareFunc, epoch, seq int64) (e tandem.Entry, err error) {
+// its entry at position (epoch, seq), or its error and whether prepare
+// returned it. A panic in either becomes an error of this write alone.
+func (s *Store) runMutation(ctx context.Context, tx *Tx, prepare PrepareFunc, epoch, seq int64) (e tandem.Entry, inPrepare bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("mutate: panic", "panic", r, "stack", string(debug.Stack()))
-			e, err = tandem.Entry{}, tandem.Errorf(tandem.EINTERNAL, "internal error")
+			e, inPrepare, err = tandem.Entry{}, false, tandem.Errorf(tandem.EINTERNAL, "internal error")
 		}
 	}()
 	c, err := prepare(ctx, tx)
 	if err != nil {
-		return tandem.Entry{}, err
+		return tandem.Entry{}, true, err
 	}
 	a, ok := s.appliers[c.Op]
 	if !ok {
-		return tandem.Entry{}, fmt.Errorf("mutate: no applier for op %q", c.Op)
+		return tandem.Entry{}, false, fmt.Errorf("mutate: no applier for op %q", c.Op)
 	}
 	payload, err := marshalPayload(c.Payload)
 	if err != nil {
-		return tandem.Entry{}, err
+		return tandem.Entry{}, false, err
 	}
 	e = tandem.Entry{
 		Position: tandem.Position{Epoch: epoch, Seq: seq},
@@ -305,9 +347,9 @@ func (s *Store) runMutation(ctx context.Context, tx *Tx, prepare PrepareFunc, ep
 		Time: time.Now().UTC().Truncate(time.Millisecond),
 	}
 	if err := a.fn(ctx, tx, &e); err != nil {
-		return tandem.Entry{}, err
+		return tandem.Entry{}, false, err
 	}
-	return e, nil
+	return e, false, nil
 }
 
 // journalRowsPerInsert bounds one multi-row journal INSERT (8 arguments a

@@ -54,7 +54,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 			}()
 			<-leading
 
-			const workers, each = 12, 12
+			const workers, each, kinds = 14, 12, 7
 			type result struct {
 				w, i, kind int
 				entry      tandem.Entry
@@ -68,7 +68,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 				go func(w int) {
 					defer wg.Done()
 					for i := 0; i < each; i++ {
-						res := result{w: w, i: i, kind: (w + i) % 6}
+						res := result{w: w, i: i, kind: (w + i) % kinds}
 						switch res.kind {
 						case 0: // succeeds
 							res.expID, res.err = p.CreateExperiment(ctx, fmt.Sprintf("exp-%d-%d", w, i), "", nil)
@@ -92,6 +92,12 @@ func TestGroupCommitConcurrent(t *testing.T) {
 						case 5: // panics in prepare
 							res.entry, res.err = p.Mutate(ctx, func(context.Context, *sqlstore.Tx) (*sqlstore.Change, error) {
 								panic("boom")
+							})
+						case 6: // a failed statement in prepare (aborts a PostgreSQL transaction), then a refusal
+							res.entry, res.err = p.Mutate(ctx, func(ctx context.Context, tx *sqlstore.Tx) (*sqlstore.Change, error) {
+								var n int
+								_ = tx.QueryRowContext(ctx, `SELECT no_such_column FROM runs`).Scan(&n)
+								return nil, tandem.Errorf(tandem.ENOTFOUND, "swallowed %d-%d", w, i)
 							})
 						}
 						results <- res
@@ -137,6 +143,8 @@ func TestGroupCommitConcurrent(t *testing.T) {
 					}
 				case 5:
 					wantCode(t, res.err, tandem.EINTERNAL)
+				case 6:
+					wantCode(t, res.err, tandem.ENOTFOUND)
 				}
 				if res.err != nil && res.entry.Seq != 0 {
 					t.Fatalf("failed write has an entry: %+v", res.entry)
@@ -195,8 +203,8 @@ func TestGroupCommitConcurrent(t *testing.T) {
 			}
 			hist, _, err := p.MetricHistory(ctx, run, "m", 0, "")
 			must(t, err)
-			if len(hist) != workers*each/6 {
-				t.Fatalf("%d metric points; want %d", len(hist), workers*each/6)
+			if len(hist) != workers*each/kinds {
+				t.Fatalf("%d metric points; want %d", len(hist), workers*each/kinds)
 			}
 
 			// A replica applying the journal reaches the same state.
