@@ -175,7 +175,20 @@ func parseURL(raw string) (driver, dsn string, d Dialect, err error) {
 		q.Set("_txlock", "immediate")
 		return "sqlite", "file:" + path + "?" + q.Encode(), SQLite, nil
 	case "postgres", "postgresql":
-		return "pgx", raw, Postgres, nil
+		// Plan every execution of a prepared statement with its
+		// arguments. pgx prepares and caches each query per connection,
+		// and after five executions PostgreSQL may switch to a generic
+		// plan made for the table sizes of that moment; tandem's tables
+		// grow from empty, so a plan chosen on a fresh database (a
+		// sequential scan of params) stayed in use at 100k rows and
+		// log-batch ran 8 times slower. A URL that sets
+		// plan_cache_mode itself keeps its value.
+		q := u.Query()
+		if !q.Has("plan_cache_mode") {
+			q.Set("plan_cache_mode", "force_custom_plan")
+			u.RawQuery = q.Encode()
+		}
+		return "pgx", u.String(), Postgres, nil
 	default:
 		return "", "", 0, tandem.Errorf(tandem.EINVALID, "metadata URL %q: scheme must be sqlite or postgres", redactURL(raw))
 	}
