@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -240,6 +241,38 @@ func TestSearchExperiments(t *testing.T) {
 				if tandem.ErrorCode(err) != tandem.EINVALID {
 					t.Errorf("filter %q: err = %v", f, err)
 				}
+			}
+		})
+	}
+}
+
+// TestSearchExperimentsTags checks that a page of experiments carries each
+// one's tags, in key order, and that max_results counts experiments, not
+// tag rows.
+func TestSearchExperimentsTags(t *testing.T) {
+	for name, s := range openStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for i := 0; i < 3; i++ {
+				_, err := s.CreateExperiment(ctx, fmt.Sprintf("tagged-%d", i), "", []tandem.Tag{{Key: "z", Value: "last"}, {Key: "a", Value: fmt.Sprint(i)}, {Key: "m", Value: "mid"}})
+				must(t, err)
+			}
+			es, next, err := s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}})
+			must(t, err)
+			if len(es) != 2 || next == "" {
+				t.Fatalf("page 1: %d experiments, next %q", len(es), next)
+			}
+			for i, e := range es {
+				want := fmt.Sprintf("tagged-%d", 2-i)
+				got := fmt.Sprint(e.Tags)
+				if e.Name != want || got != fmt.Sprint([]tandem.Tag{{Key: "a", Value: fmt.Sprint(2 - i)}, {Key: "m", Value: "mid"}, {Key: "z", Value: "last"}}) {
+					t.Fatalf("experiment %d: %s %s", i, e.Name, got)
+				}
+			}
+			es, next, err = s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}, PageToken: next})
+			must(t, err)
+			if len(es) != 2 || next != "" || es[0].Name != "tagged-0" || len(es[0].Tags) != 3 || es[1].Name != "Default" || len(es[1].Tags) != 0 {
+				t.Fatalf("page 2: %+v %q", es, next)
 			}
 		})
 	}

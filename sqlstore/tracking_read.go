@@ -84,40 +84,6 @@ func loadExperiments(ctx context.Context, q Querier, where string, args ...any) 
 	return out, trows.Err()
 }
 
-// loadExperimentsByID reads the experiments with the given ids and their
-// tags in one final pipeline step.
-func loadExperimentsByID(ctx context.Context, p pipeline, ids []string) (map[string]*tandem.Experiment, error) {
-	byID := make(map[string]*tandem.Experiment, len(ids))
-	cond, args := idsIn(p.Dialect(), "experiment_id", ids)
-	err := p.run(ctx, true,
-		readQuery{sql: `SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE ` + cond, args: args,
-			scan: func(rows rowScanner) error {
-				e := &tandem.Experiment{}
-				if err := rows.Scan(&e.ExperimentID, &e.Name, &e.ArtifactLocation, &e.LifecycleStage, &e.CreationTime, &e.LastUpdateTime); err != nil {
-					return err
-				}
-				byID[e.ExperimentID] = e
-				return nil
-			}},
-		readQuery{sql: `SELECT experiment_id, key, value FROM experiment_tags WHERE ` + cond + ` ORDER BY experiment_id, key`, args: args,
-			scan: func(rows rowScanner) error {
-				var id string
-				var t tandem.Tag
-				if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
-					return err
-				}
-				// Rows arrive after their experiments: the same snapshot.
-				if e := byID[id]; e != nil {
-					e.Tags = append(e.Tags, t)
-				}
-				return nil
-			}})
-	if err != nil {
-		return nil, fmt.Errorf("read experiments: %w", err)
-	}
-	return byID, nil
-}
-
 // GetRun returns a run with its latest metrics, params, tags, inputs and
 // outputs (ENOTFOUND when unknown).
 func (s *Store) GetRun(ctx context.Context, runID string) (*tandem.Run, error) {
