@@ -59,7 +59,8 @@ type Store struct {
 	waiters chan struct{} // closed and replaced at every commit; see Wait
 	hooks   []func(tandem.Entry)
 
-	group groupQueue // writes waiting for a group commit; see Mutate
+	group     groupQueue   // writes waiting for a group commit; see Mutate
+	planStats plannerStats // see plannerStatsFresh
 }
 
 type applier struct {

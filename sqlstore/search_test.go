@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
@@ -276,4 +277,56 @@ func TestSearchExperimentsTags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSearchRunsPlannerStats runs the same filtered, ordered search on
+// PostgreSQL with statistics missing (hash joins forced) and fresh (the
+// planner's choice): both give the same page.
+func TestSearchRunsPlannerStats(t *testing.T) {
+	for name, s := range openStores(t) {
+		if name != "postgres" {
+			continue
+		}
+		ctx := context.Background()
+		exp, err := s.CreateExperiment(ctx, "stats", "", nil)
+		must(t, err)
+		for k := 0; k < 300; k++ {
+			id, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, StartTime: int64(k)})
+			must(t, err)
+			must(t, s.LogBatch(ctx, id, []tandem.Metric{{Key: "loss", Value: float64((k*37)%100) / 100, Timestamp: 1}},
+				[]tandem.Param{{Key: "group", Value: fmt.Sprintf("g%d", k%3)}}, nil))
+		}
+		search := func() string {
+			runs, next, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp},
+				Filter: "metrics.loss < 0.5 and params.group = 'g1'", OrderBy: []string{"metrics.loss DESC"}, MaxResults: 20})
+			must(t, err)
+			var out []string
+			for _, r := range runs {
+				out = append(out, fmt.Sprint(r.Info.StartTime, r.Metrics[0].Value))
+			}
+			return strings.Join(out, ",") + "|" + next
+		}
+		if sqlstore.PlannerStatsFresh(s) {
+			t.Fatal("statistics of a fresh database reported fresh")
+		}
+		stale := search()
+		_, err = s.DB().Exec(`ANALYZE`)
+		must(t, err)
+		if !waitTrue(func() bool { return sqlstore.PlannerStatsFresh(s) }) {
+			t.Fatal("statistics still stale after ANALYZE")
+		}
+		if fresh := search(); fresh != stale {
+			t.Fatalf("with fresh statistics %s; without %s", fresh, stale)
+		}
+	}
+}
+
+func waitTrue(cond func() bool) bool {
+	for i := 0; i < 100; i++ {
+		if cond() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
