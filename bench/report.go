@@ -48,6 +48,8 @@ func cellText(c *Cell) string {
 		return "-"
 	case !c.Supported:
 		return "n/a (not served)"
+	case c.Ops == 0 && c.Note != "" && c.FirstError == c.Note:
+		return c.Note // not measured: timed out or not loaded at this size
 	case c.Ops == 0 || c.Ops == c.Errors:
 		return "failed"
 	}
@@ -87,7 +89,17 @@ func renderMarkdown(rep *Report, jsonName string) string {
 	w("# tandem beside the stock MLflow server and FastTrackML\n\n")
 	w("Date %s · machine: %s, %s CPUs, %s · load average before %s, after %s\n\n",
 		rep.Date, rep.Machine["cpu"], rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["load_before"], rep.Machine["load_after"])
-	w("Command: `%s` (raw numbers: `%s`)\n\n", rep.Command, jsonName)
+	w("Command: `%s` (raw numbers: `%s`)", rep.Command, jsonName)
+	if d := rep.Machine["duration"]; d != "" {
+		w(" · took %s", d)
+	}
+	w("\n\n")
+	for _, n := range rep.Notes {
+		w("- %s\n", n)
+	}
+	if len(rep.Notes) > 0 {
+		w("\n")
+	}
 	if la, cpus := strings.Fields(rep.Machine["load_before"]), rep.Machine["cpus"]; len(la) > 0 && cpus != "" {
 		var l, n float64
 		fmt.Sscan(la[0], &l)
@@ -190,6 +202,8 @@ func renderMarkdown(rep *Report, jsonName string) string {
 						w(" - |")
 					case !c.Supported:
 						w(" n/a |")
+					case c.Ops == 0 && c.Note != "" && c.FirstError == c.Note:
+						w(" - |")
 					case c.Ops == c.Errors:
 						w(" failed |")
 					default:
@@ -227,7 +241,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 		}
 	}
 	if len(rep.Scaling) > 0 {
-		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table; RSS is the tree's summed VmRSS after the searches, peak is the sampled peak while loading and searching.")
+		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table; RSS is the tree's summed VmRSS after the searches, peak is the sampled peak while searching; load is the seconds it took to bring the data set to this size (not part of any measurement).")
 		var srvs []string
 		for _, p := range rep.Scaling {
 			if !slices.Contains(srvs, p.Server) {
@@ -235,7 +249,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 			}
 		}
 		for _, s := range srvs {
-			w(" %s p50/p99 ms · RSS/peak MiB |", s)
+			w(" %s p50/p99 ms · RSS/peak MiB · load s |", s)
 		}
 		w("\n|---|---|")
 		for range srvs {
@@ -264,11 +278,25 @@ func renderMarkdown(rep *Report, jsonName string) string {
 					w(" - |")
 					continue
 				}
-				w(" %s/%s · %.0f/%.0f |", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB)
+				if p.Ops == 0 && p.Note != "" {
+					w(" %s |", p.Note)
+					continue
+				}
+				w(" %s/%s · %.0f/%.0f · %s", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB, fmtNum(p.GrowSec))
+				if p.Errors > 0 {
+					w(" · %d/%d err", p.Errors, p.Ops)
+				}
+				if p.Note != "" {
+					w(" · %s", p.Note)
+				}
+				w(" |")
 			}
 			w("\n")
 		}
 		w("\n")
+	}
+	if rep.Continuity != nil {
+		w("%s", renderContinuity(rep.Continuity))
 	}
 	w("## Targets missed\n\n")
 	if len(misses) == 0 {
