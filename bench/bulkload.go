@@ -52,9 +52,25 @@ func (s *server) sqlitePath(cfg *compareConfig) string {
 func openBulk(ctx context.Context, cfg *compareConfig, s *server) (*bulkStore, error) {
 	switch s.backend {
 	case "sqlite":
+		return openBulkStore(ctx, "sqlite", s.sqlitePath(cfg))
+	case "postgres":
+		u, err := pgURL(cfg.PostgresURL, s.dbName, "postgres", true)
+		if err != nil {
+			return nil, err
+		}
+		return openBulkStore(ctx, "postgres", u)
+	}
+	return nil, fmt.Errorf("bulk load: unknown backend %q", s.backend)
+}
+
+// openBulkStore opens a SQLite file (target is its path) or a PostgreSQL
+// database (target is its URL).
+func openBulkStore(ctx context.Context, dialect, target string) (*bulkStore, error) {
+	switch dialect {
+	case "sqlite":
 		// The server keeps its journal mode; foreign keys are not
 		// enforced by this connection (every copied row is consistent).
-		dsn := "file:" + s.sqlitePath(cfg) + "?_pragma=busy_timeout(60000)&_pragma=foreign_keys(OFF)&_pragma=synchronous(OFF)&_txlock=immediate"
+		dsn := "file:" + target + "?_pragma=busy_timeout(60000)&_pragma=foreign_keys(OFF)&_pragma=synchronous(OFF)&_txlock=immediate"
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, err
@@ -62,17 +78,13 @@ func openBulk(ctx context.Context, cfg *compareConfig, s *server) (*bulkStore, e
 		db.SetMaxOpenConns(1)
 		return &bulkStore{dialect: "sqlite", db: db}, nil
 	case "postgres":
-		u, err := pgURL(cfg.PostgresURL, s.dbName, "postgres", true)
-		if err != nil {
-			return nil, err
-		}
-		c, err := pgx.Connect(ctx, u)
+		c, err := pgx.Connect(ctx, target)
 		if err != nil {
 			return nil, err
 		}
 		return &bulkStore{dialect: "postgres", pg: c}, nil
 	}
-	return nil, fmt.Errorf("bulk load: unknown backend %q", s.backend)
+	return nil, fmt.Errorf("bulk load: unknown dialect %q", dialect)
 }
 
 func (b *bulkStore) Close() {

@@ -82,10 +82,11 @@ type ScalePoint struct {
 	Errors  int     `json:"errors"`
 	P50ms   float64 `json:"p50_ms"`
 	P99ms   float64 `json:"p99_ms"`
-	RSSMiB  float64 `json:"rss_mib"`        // summed VmRSS right after the searches
-	HWMMiB  float64 `json:"peak_rss_mib"`   // sampled peak since the previous step
-	PSSMiB  float64 `json:"peak_pss_mib"`   // same, proportional set size
-	GrowSec float64 `json:"load_seconds"`   // time to load the runs added in this step
+	RSSMiB  float64 `json:"rss_mib"`      // summed VmRSS right after the searches
+	HWMMiB  float64 `json:"peak_rss_mib"` // sampled peak since the previous step
+	PSSMiB  float64 `json:"peak_pss_mib"` // same, proportional set size
+	GrowSec float64 `json:"load_seconds"` // time to load the runs added in this step
+	CPUOp   float64 `json:"cpu_seconds_per_search,omitempty"`
 	Note    string  `json:"note,omitempty"` // not loaded, timed out, wrong answer
 }
 
@@ -364,9 +365,15 @@ type server struct {
 	fix           *loadgen.Fixture
 	search        *loadgen.SearchSet
 	bulk          *bulkPlan
-	profCtl       string
-	dbName        string
-	version       string
+	// killed: stopped early (a search timed out and the server would
+	// keep computing it while the others are measured); CPU and VmHWM as
+	// read just before.
+	killed    bool
+	killedCPU float64
+	killedHWM int64
+	profCtl   string
+	dbName    string
+	version   string
 }
 
 func freePort() (int, error) {
@@ -596,6 +603,9 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 		for _, s := range srvs {
 			cpu := cpuSeconds(s.cmd.Process.Pid)
 			_, hwm := memKiB(s.cmd.Process.Pid)
+			if s.killed {
+				cpu, hwm = s.killedCPU, s.killedHWM
+			}
 			peak, peakPSS := s.rss.reset()
 			for _, c := range rep.Cells {
 				if c.Backend == backend && c.Server == s.name {
@@ -612,9 +622,17 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 			rep.Servers = append(rep.Servers, ServerInfo{Backend: backend, Server: s.name, Command: s.argv, Version: s.version,
 				PeakRSSMiB: float64(peak) / 1024, PeakPSSMiB: float64(peakPSS) / 1024, HWMSumMiB: float64(hwm) / 1024, CPUSeconds: cpu})
 			s.stop(cfg)
-			// The uploaded artifacts can be gigabytes; the server logs stay.
+			// The uploaded artifacts and the SQLite files (a million runs) can
+			// be gigabytes; the server logs stay. PostgreSQL databases are
+			// dropped by stop.
 			if err := os.RemoveAll(filepath.Join(cfg.Work, backend, s.name, "artifacts")); err != nil {
 				logf("remove artifacts: %v", err)
+			}
+			if s.backend == "sqlite" {
+				dbs, _ := filepath.Glob(s.sqlitePath(cfg) + "*")
+				for _, f := range dbs {
+					os.Remove(f)
+				}
 			}
 		}
 	}()
@@ -758,20 +776,24 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 					dropped[s] = fmt.Sprintf("timed out (one search > %.0f s at %s runs)", cfg.SearchTimeout, countName(size))
 					pt.Note = dropped[s]
 					rep.Scaling = append(rep.Scaling, pt)
-					logf("[%s] %s @%d runs: %s", backend, s.name, size, pt.Note)
+					logf("[%s] %s @%d runs: %s; stopping it so that it does not compute the abandoned search while the others are measured", backend, s.name, size, pt.Note)
+					s.kill()
 					continue
 				}
 				pt.Note = fmt.Sprintf("wrong first page: %.200s", err)
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s/%s at %d runs: %v", backend, s.name, size, err))
 				logf("[%s] %s @%d runs: %v", backend, s.name, size, err)
 			}
-			grown = append(grown, s)
 			s.rss.reset()
 			minOps := 5
 			if size >= 100_000 {
 				minOps = 3 // slow servers take seconds a search there
 			}
+			cpu0 := cpuSeconds(s.cmd.Process.Pid)
 			r := loadgen.Measure(ctx, "search-runs", withTimeout(s.search.SearchOp(s.client), cfg.SearchTimeout), 1, minOps, 200, time.Duration(cfg.CellSeconds*float64(time.Second)))
+			if r.Ops > r.Errors {
+				pt.CPUOp = (cpuSeconds(s.cmd.Process.Pid) - cpu0) / float64(r.Ops-r.Errors)
+			}
 			rss, _ := memKiB(s.cmd.Process.Pid)
 			peak, peakPSS := s.rss.reset()
 			pt.Ops, pt.Errors, pt.P50ms, pt.P99ms = r.Ops, r.Errors, ms(r.P50), ms(r.P99)
@@ -779,6 +801,9 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 			if r.FirstErr != nil && errors.Is(r.FirstErr, context.DeadlineExceeded) {
 				dropped[s] = fmt.Sprintf("timed out (a search > %.0f s at %s runs)", cfg.SearchTimeout, countName(size))
 				pt.Note = strings.TrimPrefix(pt.Note+"; "+dropped[s], "; ")
+				s.kill()
+			} else {
+				grown = append(grown, s)
 			}
 			rep.Scaling = append(rep.Scaling, pt)
 			logf("[%s] %s @%d runs: loaded in %.1f s, p50 %.1f ms p99 %.1f ms rss %.0f MiB (%d errors) %s", backend, s.name, size, loadSec, pt.P50ms, pt.P99ms, pt.RSSMiB, r.Errors, pt.Note)
@@ -786,10 +811,19 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 		active = grown
 		if slices.Contains(cfg.TableSizes, size) {
 			sc := loadgen.Scenario{Name: fmt.Sprintf("search-runs-%s", countName(size)), Note: loadgen.SearchNote}
+			if size >= 100_000 {
+				// The stock server takes seconds a search here; 32 callers
+				// would need minutes a cell just to give each one operation.
+				sc.MaxConc = 8
+			}
 			for _, n := range cfg.Conc {
 				for _, s := range order() {
 					if slices.Contains(active, s) {
-						rep.Cells = append(rep.Cells, measureCell(ctx, cfg, s, backend, sc, withTimeout(s.search.SearchOp(s.client), cfg.SearchTimeout), n))
+						c := measureCell(ctx, cfg, s, backend, sc, withTimeout(s.search.SearchOp(s.client), cfg.SearchTimeout), n)
+						rep.Cells = append(rep.Cells, c)
+						if strings.Contains(c.FirstError, context.DeadlineExceeded.Error()) {
+							settle(ctx, s, 5*time.Minute) // let it finish the abandoned searches first
+						}
 					} else if why, ok := dropped[s]; ok {
 						rep.Cells = append(rep.Cells, Cell{Backend: backend, Scenario: sc.Name, Conc: n, Server: s.name, Supported: true, Note: why, FirstError: why})
 					}
@@ -798,6 +832,33 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 		}
 	}
 	return nil
+}
+
+// kill stops a server's processes early (its database stays until the
+// end of the backend).
+func (s *server) kill() {
+	if s.killed || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.killedCPU = cpuSeconds(s.cmd.Process.Pid)
+	_, s.killedHWM = memKiB(s.cmd.Process.Pid)
+	s.killed = true
+	pgid := s.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// settle waits until the server's process tree uses less than a quarter
+// of a CPU (at most max).
+func settle(ctx context.Context, s *server, max time.Duration) {
+	start := time.Now()
+	for time.Since(start) < max && ctx.Err() == nil {
+		c0 := cpuSeconds(s.cmd.Process.Pid)
+		time.Sleep(time.Second)
+		if cpuSeconds(s.cmd.Process.Pid)-c0 < 0.25 {
+			break
+		}
+	}
+	logf("[%s] %s: waited %.0f s for it to go idle", s.backend, s.name, time.Since(start).Seconds())
 }
 
 // withTimeout bounds each call of op.
@@ -815,14 +876,22 @@ func withTimeout(op loadgen.Op, seconds float64) loadgen.Op {
 // prepareSearch creates the server's search experiment and, for --load
 // sql, the template run and the bulk loader's plan.
 func prepareSearch(ctx context.Context, cfg *compareConfig, s *server, stamp string) error {
+	if cfg.Load != "sql" {
+		ss, err := loadgen.NewSearchSet(ctx, s.client, stamp)
+		s.search = ss
+		return err
+	}
+	return prepareSearchWith(ctx, s, stamp, func() (*bulkStore, error) { return openBulk(ctx, cfg, s) })
+}
+
+// prepareSearchWith makes the search set, its template run and the bulk
+// plan, with the server's database opened by open.
+func prepareSearchWith(ctx context.Context, s *server, stamp string, open func() (*bulkStore, error)) error {
 	ss, err := loadgen.NewSearchSet(ctx, s.client, stamp)
 	if err != nil {
 		return err
 	}
 	s.search = ss
-	if cfg.Load != "sql" {
-		return nil
-	}
 	if err := ss.NewSearchTemplate(ctx, s.client, stamp); err != nil {
 		return err
 	}
@@ -834,7 +903,7 @@ func prepareSearch(ctx context.Context, cfg *compareConfig, s *server, stamp str
 	if err != nil {
 		return err
 	}
-	b, err := openBulk(ctx, cfg, s)
+	b, err := open()
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

@@ -241,7 +241,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 		}
 	}
 	if len(rep.Scaling) > 0 {
-		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table; RSS is the tree's summed VmRSS after the searches, peak is the sampled peak while searching; load is the seconds it took to bring the data set to this size (not part of any measurement).")
+		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table. Each cell: p50/p99 latency · the tree's summed VmRSS after the searches / its sampled peak while searching · server CPU seconds per search · seconds it took to bring the data set to this size (bulk load and ANALYZE; not part of any measurement).")
 		var srvs []string
 		for _, p := range rep.Scaling {
 			if !slices.Contains(srvs, p.Server) {
@@ -249,7 +249,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 			}
 		}
 		for _, s := range srvs {
-			w(" %s p50/p99 ms · RSS/peak MiB · load s |", s)
+			w(" %s |", s)
 		}
 		w("\n|---|---|")
 		for range srvs {
@@ -282,7 +282,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 					w(" %s |", p.Note)
 					continue
 				}
-				w(" %s/%s · %.0f/%.0f · %s", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB, fmtNum(p.GrowSec))
+				w(" %s/%s ms · %.0f/%.0f MiB · cpu %s s · load %s s", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB, fmtNum(p.CPUOp), fmtNum(p.GrowSec))
 				if p.Errors > 0 {
 					w(" · %d/%d err", p.Errors, p.Ops)
 				}
