@@ -107,3 +107,29 @@ func TestContinuity(t *testing.T) {
 		t.Errorf("missing failover files not said:\n%s", md)
 	}
 }
+
+// TestRenderScaling: a server that timed out or could not be loaded is
+// named in the scaling table and the search table, not left out; a capped
+// concurrency is shown.
+func TestRenderScaling(t *testing.T) {
+	why := "timed out (one search > 120 s at 1M runs)"
+	rep := &Report{Date: "d", Command: "c", Machine: map[string]string{}, Config: compareConfig{Backends: []string{"sqlite"}, Conc: []int{32}},
+		Notes:   []string{"--full: 5 s a measurement"},
+		Servers: []ServerInfo{{Backend: "sqlite", Server: "tandem"}, {Backend: "sqlite", Server: "mlflow"}, {Backend: "sqlite", Server: "fasttrackml"}},
+		Cells: []Cell{
+			{Backend: "sqlite", Scenario: "search-runs-100k", Conc: 32, Server: "tandem", Supported: true, Ops: 10, OpsPerSec: 30, Note: "q (concurrency capped at 8)"},
+			{Backend: "sqlite", Scenario: "search-runs-100k", Conc: 32, Server: "mlflow", Supported: true, Note: why, FirstError: why},
+		},
+		Scaling: []ScalePoint{
+			{Backend: "sqlite", Server: "tandem", Runs: 1_000_000, Ops: 3, P50ms: 900, P99ms: 950, RSSMiB: 80, HWMMiB: 90, CPUOp: 0.8, GrowSec: 60},
+			{Backend: "sqlite", Server: "mlflow", Runs: 1_000_000, Note: why},
+			{Backend: "sqlite", Server: "fasttrackml", Runs: 1_000_000, Note: "not loaded: boom"},
+		}}
+	md := renderMarkdown(rep, "x.json")
+	for _, want := range []string{"- --full: 5 s a measurement", "| search-runs-100k | 32 (capped at 8) | 30.0 ·", "| " + why + " |",
+		"| sqlite | 1000000 | 900/950 ms · 80/90 MiB · cpu 800 ms · load 60.0 s | " + why + " | not loaded: boom |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

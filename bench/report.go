@@ -162,7 +162,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 		for _, sc := range scen {
 			for _, n := range rep.Config.Conc {
 				t := get(sc, n, "tandem")
-				w("| %s | %d | %s |", sc, n, cellText(t))
+				w("| %s | %s | %s |", sc, concText(n, t, get(sc, n, "mlflow"), get(sc, n, "fasttrackml")), cellText(t))
 				for _, p := range peers {
 					w(" %s |", cellText(get(sc, n, p)))
 				}
@@ -241,7 +241,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 		}
 	}
 	if len(rep.Scaling) > 0 {
-		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table. Each cell: p50/p99 latency · the tree's summed VmRSS after the searches / its sampled peak while searching · server CPU seconds per search · seconds it took to bring the data set to this size (bulk load and ANALYZE; not part of any measurement).")
+		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table. Each cell: p50/p99 latency · the tree's summed VmRSS after the searches / its sampled peak while searching · server CPU milliseconds per search (10 ms clock ticks, averaged) · seconds it took to bring the data set to this size (bulk load and ANALYZE; not part of any measurement).")
 		var srvs []string
 		for _, p := range rep.Scaling {
 			if !slices.Contains(srvs, p.Server) {
@@ -282,7 +282,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 					w(" %s |", p.Note)
 					continue
 				}
-				w(" %s/%s ms · %.0f/%.0f MiB · cpu %s s · load %s s", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB, fmtNum(p.CPUOp), fmtNum(p.GrowSec))
+				w(" %s/%s ms · %.0f/%.0f MiB · cpu %s ms · load %s s", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB, fmtNum(p.CPUOp*1000), fmtNum(p.GrowSec))
 				if p.Errors > 0 {
 					w(" · %d/%d err", p.Errors, p.Ops)
 				}
@@ -333,4 +333,18 @@ func renderFile(args []string) error {
 		out = args[1]
 	}
 	return os.WriteFile(out, []byte(renderMarkdown(&rep, filepath.Base(args[0]))), 0o644)
+}
+
+// concText is the concurrency column: "32 (capped at 8)" when the
+// scenario ran with fewer callers than asked (see Scenario.MaxConc).
+func concText(n int, cells ...*Cell) string {
+	for _, c := range cells {
+		if c == nil {
+			continue
+		}
+		if _, after, ok := strings.Cut(c.Note, "(concurrency capped at "); ok {
+			return fmt.Sprintf("%d (capped at %s)", n, strings.TrimSuffix(after, ")"))
+		}
+	}
+	return fmt.Sprint(n)
 }
