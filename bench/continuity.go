@@ -54,6 +54,12 @@ func runNotes(cfg *compareConfig) []string {
 	if cfg.Full {
 		out = append(out, fmt.Sprintf("--full: %.0f s a measurement (the default table uses 10 s) so that the whole run, two backends with 1M-run scaling, fits in about an hour on 2 cores; scaling points at 100k runs and more take at least 3 searches (5 below).", cfg.CellSeconds))
 	}
+	for _, n := range cfg.TableSizes {
+		if n >= 100_000 {
+			out = append(out, "search-runs over 100k runs and more runs with at most 8 callers (the c=32 row says \"capped at 8\"): the stock server takes seconds a search there.")
+			break
+		}
+	}
 	if cfg.Load == "sql" {
 		out = append(out, "The search-runs data set is bulk-loaded into each server's own tables by copying the rows that server wrote for a template run created through its own API (bench/README.md, \"Loading the search data set\"); loading is not timed as part of any measurement. A loaded run is checked against the template through the API, and each server's first result page against the expected one.")
 	} else {
