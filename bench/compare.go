@@ -494,7 +494,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); logFile.Close() }()
 	s.client = loadgen.NewClient(s.url, 64)
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(6 * time.Minute) // the stock server migrates its schema first: minutes on a busy machine
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default", nil)
 		resp, err := s.client.HTTP.Do(req)
@@ -513,7 +513,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 		}
 		if time.Now().After(deadline) {
 			s.stop(cfg)
-			return nil, fmt.Errorf("%s did not answer within 3 minutes: see %s", name, filepath.Join(dir, "server.log"))
+			return nil, fmt.Errorf("%s did not answer within 6 minutes: see %s", name, filepath.Join(dir, "server.log"))
 		}
 	}
 	if cfg.Profile != "" && name == "tandem" {

@@ -279,7 +279,11 @@ func renderMarkdown(rep *Report, jsonName string) string {
 					continue
 				}
 				if p.Ops == 0 && p.Note != "" {
-					w(" %s |", p.Note)
+					w(" %s", p.Note)
+					if p.GrowSec > 0 {
+						w(" · load %s s", fmtNum(p.GrowSec))
+					}
+					w(" |")
 					continue
 				}
 				w(" %s/%s ms · %.0f/%.0f MiB · cpu %s ms · load %s s", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB, fmtNum(p.CPUOp*1000), fmtNum(p.GrowSec))
