@@ -171,6 +171,13 @@ func renderMarkdown(rep *Report, jsonName string) string {
 				}
 				w("\n")
 				// targets
+				if t != nil && t.Supported && (t.Ops == 0 || t.Ops == t.Errors) {
+					why := t.Note
+					if t.FirstError != "" {
+						why = t.FirstError
+					}
+					misses = append(misses, fmt.Sprintf("%s %s c=%d: tandem not measured (%.200s)", be, sc, n, why))
+				}
 				if m := get(sc, n, "mlflow"); m != nil {
 					if r, ok := ratio(t, m); ok && mlflowTarget(sc) > 0 && r < mlflowTarget(sc) {
 						misses = append(misses, fmt.Sprintf("%s %s c=%d: %.2f× stock MLflow, target %.0f× (short by %.1f×)", be, sc, n, r, mlflowTarget(sc), mlflowTarget(sc)/r))
