@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -267,4 +268,84 @@ func dumpTable(t *testing.T, db *sql.DB, table string) []string {
 	must(t, rows.Err())
 	sort.Strings(out)
 	return out
+}
+
+// TestGroupCommitCancelWhileQueued: a write whose caller gives up while it
+// waits for a group returns the context's error and is never written; the
+// writes around it are. OnCommit sees every committed entry once, in
+// sequence order.
+func TestGroupCommitCancelWhileQueued(t *testing.T) {
+	for name, p := range openStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			var mu sync.Mutex
+			var seen []int64
+			p.OnCommit(func(e tandem.Entry) {
+				mu.Lock()
+				seen = append(seen, e.Seq)
+				mu.Unlock()
+			})
+			head, err := p.Head(ctx)
+			must(t, err)
+			release, leading := make(chan struct{}), make(chan struct{})
+			done := make(chan error, 3)
+			go func() {
+				_, err := p.Mutate(ctx, func(context.Context, *sqlstore.Tx) (*sqlstore.Change, error) {
+					close(leading)
+					<-release
+					return runCreateChange("c0ffee00000000000000000000000000", "first"), nil
+				})
+				done <- err
+			}()
+			<-leading
+			cctx, cancel := context.WithCancel(ctx)
+			go func() {
+				_, err := p.Mutate(cctx, func(context.Context, *sqlstore.Tx) (*sqlstore.Change, error) {
+					return runCreateChange("dead0000000000000000000000000000", "cancelled"), nil
+				})
+				done <- err
+			}()
+			waitFor(t, func() bool { return sqlstore.GroupQueued(p) == 1 }, "queued write")
+			go func() {
+				_, err := p.Mutate(ctx, func(context.Context, *sqlstore.Tx) (*sqlstore.Change, error) {
+					return runCreateChange("beef0000000000000000000000000000", "last"), nil
+				})
+				done <- err
+			}()
+			waitFor(t, func() bool { return sqlstore.GroupQueued(p) == 2 }, "second queued write")
+			cancel()
+			close(release)
+			var errs []error
+			for i := 0; i < 3; i++ {
+				errs = append(errs, <-done)
+			}
+			cancelled := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+				case errors.Is(err, context.Canceled):
+					cancelled++
+				default:
+					t.Fatal(err)
+				}
+			}
+			if cancelled != 1 {
+				t.Fatalf("errors %v: want exactly one cancellation", errs)
+			}
+			if _, err := p.GetRun(ctx, "dead0000000000000000000000000000"); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+				t.Fatalf("cancelled write: GetRun err = %v", err)
+			}
+			for _, id := range []string{"c0ffee00000000000000000000000000", "beef0000000000000000000000000000"} {
+				_, err := p.GetRun(ctx, id)
+				must(t, err)
+			}
+			js, err := p.ReadJournal(ctx, head.Seq, 100)
+			must(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(js) != 2 || len(seen) != 2 || seen[0] != head.Seq+1 || seen[1] != head.Seq+2 {
+				t.Fatalf("journal %d entries, OnCommit saw %v after %d", len(js), seen, head.Seq)
+			}
+		})
+	}
 }
