@@ -25,15 +25,14 @@ import (
 // queue order, so that one that fails leaves no trace (see tryGroup: a
 // savepoint each on SQLite, a rerun without it on PostgreSQL); then it
 // appends their journal rows with consecutive sequence numbers, commits
-// once and hands every caller its own result. The order of
-// the journal is the order in which the group ran, which is a serial order,
-// so a secondary applying the journal replays exactly what the primary
-// decided. When the leader's own write is committed it passes the lead to
+// once and hands every caller its own result. The order of the journal
+// is the order in which the group ran, which is a serial order, so a
+// secondary applying the journal replays exactly what the primary decided. When the leader's own write is committed it passes the lead to
 // the oldest waiting caller and returns.
 
-// maxGroup bounds the writes committed by one transaction. Each is a
-// savepoint, i.e. a PostgreSQL subtransaction, and more than 64 of them in
-// one transaction overflow PostgreSQL's per-backend subtransaction cache.
+// maxGroup bounds the writes committed by one transaction, so that the
+// first of them does not wait for an unbounded number behind it, and so
+// that a rerun after a failed write (PostgreSQL) repeats little.
 const maxGroup = 32
 
 // groupTimeout bounds one group's transaction: the callers' own contexts
@@ -297,23 +296,14 @@ func (s *Store) tryGroup(ctx context.Context, live []*mutation) (restart bool) {
 	return false
 }
 
-// savepoint starts the savepoint of the next write of a group; with
-// release it first releases the one under the previous (kept) write, in
-// the same round trip on PostgreSQL. A savepoint rolled back to stays in
-// place and is reused as is.
+// savepoint starts the savepoint of the next write of a group (SQLite);
+// with release it first releases the one under the previous (kept) write.
+// A savepoint rolled back to stays in place and is reused as is.
 func (s *Store) savepoint(ctx context.Context, tx *Tx, release bool) error {
-	if !release {
-		_, err := tx.ExecContext(ctx, `SAVEPOINT tandem_w`)
-		return wrap("mutate: savepoint", err)
-	}
-	if s.dialect == Postgres {
-		// No arguments: pgx sends it with the simple protocol, both
-		// statements in one round trip.
-		_, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT tandem_w; SAVEPOINT tandem_w`)
-		return wrap("mutate: savepoint", err)
-	}
-	if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT tandem_w`); err != nil {
-		return wrap("mutate: savepoint", err)
+	if release {
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT tandem_w`); err != nil {
+			return wrap("mutate: savepoint", err)
+		}
 	}
 	_, err := tx.ExecContext(ctx, `SAVEPOINT tandem_w`)
 	return wrap("mutate: savepoint", err)
