@@ -87,6 +87,10 @@ type cluster struct {
 	mu      sync.Mutex
 	procs   map[string]*exec.Cmd
 	logs    map[string]*lockedBuf
+	// regionConfigs, when set, gives each region its own workspace file
+	// (the chaos suite: peers and witness reached through toxiproxy);
+	// config stays the clients' and the CLI's view with direct addresses.
+	regionConfigs map[string]string
 }
 
 // newCluster writes the workspace file: the first name is the initial
@@ -126,6 +130,14 @@ regions:
 	if err := os.WriteFile(c.config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	c.cleanupOnExit()
+	return c
+}
+
+// cleanupOnExit kills every process at the end of the test and prints
+// their logs' tails when it failed.
+func (c *cluster) cleanupOnExit() {
+	t := c.t
 	t.Cleanup(func() {
 		c.mu.Lock()
 		var ps []*exec.Cmd
@@ -147,7 +159,6 @@ regions:
 			}
 		}
 	})
-	return c
 }
 
 func (c *cluster) env() []string {
@@ -177,7 +188,11 @@ func (c *cluster) startWitness() {
 }
 
 func (c *cluster) startRegion(name string) {
-	c.start(name, "server", "--config", c.config, "--region", name, "--log-level", "debug")
+	cfg := c.config
+	if c.regionConfigs[name] != "" {
+		cfg = c.regionConfigs[name]
+	}
+	c.start(name, "server", "--config", cfg, "--region", name, "--log-level", "debug")
 }
 
 func (c *cluster) kill(name string) {
@@ -256,7 +271,12 @@ type ack struct {
 
 // write puts one test note on region name; ok only when acknowledged.
 func (c *cluster) write(name, key string) (ack, error) {
-	u := c.urls[name] + "/api/tandem/v1/test/note?" + url.Values{"kind": {"runs"}, "key": {key}, "value": {"v-" + key}}.Encode()
+	return c.writeValue(name, key, "v-"+key)
+}
+
+// writeValue is write with a chosen value.
+func (c *cluster) writeValue(name, key, value string) (ack, error) {
+	u := c.urls[name] + "/api/tandem/v1/test/note?" + url.Values{"kind": {"runs"}, "key": {key}, "value": {value}}.Encode()
 	req, _ := http.NewRequest("PUT", u, nil)
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -1,0 +1,813 @@
+package leader_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/failover"
+	"github.com/tandemml/tandem/leader"
+	"github.com/tandemml/tandem/replication"
+	"github.com/tandemml/tandem/sqlstore"
+)
+
+// TestChaosNetwork is the network half of the chaos suite: three regions
+// and the built-in witness as real processes whose every link (region to
+// region, region to witness, each direction) goes through toxiproxy.
+// Concurrent clients write to whichever region is primary (directly, not
+// through the proxies) and record every operation with its call and return
+// time. Each iteration injects, in an order drawn from the seed:
+//
+//   - partition-primary: the primary is cut from the witness and the
+//     secondaries (clients still reach it); it must stop writing before its
+//     lease can expire, a secondary takes over in a newer epoch, and after
+//     the heal the old primary rejoins (divergent tail to a report);
+//   - partition-secondary: one secondary is cut from the primary only: no
+//     failover, and it catches up after the heal;
+//   - latency: 100-250 ms each way (±50 ms) on every link, for three
+//     leases: writes go on (a failover, if one happens, is logged and the
+//     invariants still checked);
+//   - witness-down: no region reaches the witness for three leases: no
+//     write may be acknowledged once the lease can no longer be confirmed,
+//     and writes resume after the heal.
+//
+// After each fault heals, clients pause, all regions must converge to the
+// primary's journal (positions equal, register values equal everywhere)
+// and resume. At the end the checker asserts: one region per epoch; no
+// write of an older epoch acknowledged after a newer epoch's write
+// returned; every acknowledged write in the final primary's history (sync)
+// or in it or a divergence report (async); secondaries are prefixes of the
+// primary; `tandem verify` passes; and the register operations are
+// linearizable (porcupine; on failure the visualization's path is printed).
+//
+// TANDEM_CHAOS_ITERATIONS (default 1) sets the iterations per durability
+// mode, TANDEM_CHAOS_SEED the seed (printed). The soak command is
+//
+//	TANDEM_CHAOS_ITERATIONS=20 go test ./leader -run 'TestChaos|TestFailoverEndToEnd' -timeout 120m -v
+func TestChaosNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	iterations := 1
+	if s := os.Getenv("TANDEM_CHAOS_ITERATIONS"); s != "" {
+		iterations, _ = strconv.Atoi(s)
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("TANDEM_CHAOS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("TANDEM_CHAOS_SEED=%d TANDEM_CHAOS_ITERATIONS=%d", seed, iterations)
+	for i, mode := range []string{"sync", "async"} {
+		t.Run(mode, func(t *testing.T) {
+			durability := "{mode: async}"
+			if mode == "sync" {
+				durability = "{mode: sync, timeout: 3s, on_no_ack: fail}"
+			}
+			runChaos(t, mode, durability, seed+uint64(i), iterations)
+		})
+	}
+}
+
+const (
+	chaosClients   = 3
+	chaosRegisters = 3
+	lease          = 2 * time.Second // lease_ttl in newCluster's workspace file
+)
+
+// opRec is one client operation as the client saw it. Times are
+// nanoseconds since the run started.
+type opRec struct {
+	client     int
+	put        bool
+	register   bool // a register key (linearizability check) rather than a unique one
+	key, value string
+	call, ret  int64
+	acked      bool // put: acknowledged
+	unknown    bool // put: failed in a way that may have committed
+	region     string
+	pos        tandem.Position
+}
+
+type chaos struct {
+	t     *testing.T
+	mode  string
+	c     *cluster
+	tp    *toxi
+	rng   *rand.Rand
+	start time.Time
+
+	mu   sync.Mutex
+	ops  []opRec
+	gate sync.RWMutex // checkpoints hold it exclusively: clients pause
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	spurious int // failovers during latency
+}
+
+func (ch *chaos) now() int64 { return time.Since(ch.start).Nanoseconds() }
+
+func (ch *chaos) record(o opRec) {
+	ch.mu.Lock()
+	ch.ops = append(ch.ops, o)
+	ch.mu.Unlock()
+}
+
+func (ch *chaos) snapshot() []opRec {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return slices.Clone(ch.ops)
+}
+
+// ackedSince counts acknowledged puts whose call started at or after t.
+func (ch *chaos) ackedSince(t int64) (n int, regions map[string]int) {
+	regions = map[string]int{}
+	for _, o := range ch.snapshot() {
+		if o.put && o.acked && o.call >= t {
+			n++
+			regions[fmt.Sprintf("%s/e%d", o.region, o.pos.Epoch)]++
+		}
+	}
+	return n, regions
+}
+
+// notApplied reports whether a failed write certainly did not commit: the
+// region was not listening or its gate refused it.
+func notApplied(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "is not accepting writes")
+}
+
+func (ch *chaos) runClients() {
+	ch.stop = make(chan struct{})
+	for i := range chaosClients {
+		ch.wg.Add(1)
+		rng := rand.New(rand.NewPCG(ch.rng.Uint64(), uint64(i)))
+		go func() {
+			defer ch.wg.Done()
+			target := ""
+			for j := 0; ; j++ {
+				select {
+				case <-ch.stop:
+					return
+				default:
+				}
+				ch.gate.RLock()
+				if target == "" {
+					target, _ = ch.c.primary()
+				}
+				if target == "" {
+					ch.gate.RUnlock()
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				o := opRec{client: i, put: true, key: fmt.Sprintf("u%d-%d", i, j), region: target}
+				o.value = "v-" + o.key
+				if j%2 == 1 {
+					o.register = true
+					o.key, o.value = fmt.Sprintf("reg-%d", rng.IntN(chaosRegisters)), fmt.Sprintf("c%d-%d", i, j)
+				}
+				o.call = ch.now()
+				a, err := ch.c.writeValue(target, o.key, o.value)
+				o.ret = ch.now()
+				if err == nil {
+					o.acked, o.pos = true, a.pos
+				} else {
+					o.unknown = !notApplied(err)
+					target = ""
+				}
+				ch.record(o)
+				ch.gate.RUnlock()
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+				} else {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}()
+	}
+}
+
+func (ch *chaos) haltClients() {
+	close(ch.stop)
+	ch.wg.Wait()
+}
+
+func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int) {
+	tp := startToxiproxy(t)
+	c := newChaosCluster(t, tp, durability, "a", "b", "c")
+	ch := &chaos{t: t, mode: mode, c: c, tp: tp, rng: rand.New(rand.NewPCG(seed, 0)), start: time.Now()}
+	keepLogsOnFailure(t, c, seed)
+	c.startWitness()
+	for _, n := range c.names {
+		c.startRegion(n)
+	}
+	waitFor(t, 40*time.Second, "a primary and two followers", func() (bool, string) {
+		p, pst := c.primary()
+		if p != "a" {
+			return false, "primary=" + p
+		}
+		for _, n := range []string{"b", "c"} {
+			st, err := status(c.urls[n])
+			if err != nil || st.Primary != "a" || st.Head.Seq < pst.Head.Seq {
+				return false, fmt.Sprintf("%s: %+v %v", n, st, err)
+			}
+		}
+		return true, ""
+	})
+	ch.runClients()
+	faults := []string{"partition-primary", "partition-secondary", "latency", "witness-down"}
+	for it := range iterations {
+		order := slices.Clone(faults)
+		ch.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, f := range order {
+			before := ch.now()
+			waitFor(t, 20*time.Second, "writes before "+f, func() (bool, string) {
+				n, _ := ch.ackedSince(before)
+				return n >= 20, fmt.Sprint(n)
+			})
+			t0 := time.Now()
+			switch f {
+			case "partition-primary":
+				ch.partitionPrimary()
+			case "partition-secondary":
+				ch.partitionSecondary()
+			case "latency":
+				ch.latency()
+			case "witness-down":
+				ch.witnessDown()
+			}
+			ch.checkpoint(fmt.Sprintf("iteration %d, after %s", it, f))
+			t.Logf("iteration %d: %s done in %s", it, f, time.Since(t0).Round(time.Millisecond))
+		}
+		if it < iterations-1 {
+			ch.checkHistory() // the full check (with verify) runs at the end
+		}
+		if t.Failed() {
+			break
+		}
+	}
+	ch.haltClients()
+	ch.checkpoint("end")
+	ch.check()
+}
+
+// keepLogsOnFailure copies every process's log to a directory that
+// outlives the test when it fails, and prints its path with the seed.
+func keepLogsOnFailure(t *testing.T, c *cluster, seed uint64) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		dir, err := os.MkdirTemp("", "tandem-chaos-logs-")
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		for n, l := range c.logs {
+			os.WriteFile(filepath.Join(dir, n+".log"), []byte(l.String()), 0o600)
+		}
+		c.mu.Unlock()
+		t.Logf("seed %d: full process logs kept in %s", seed, dir)
+	})
+}
+
+// secondaries returns the regions other than p.
+func (ch *chaos) others(p string) []string {
+	var out []string
+	for _, n := range ch.c.names {
+		if n != p {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// partitionPrimary cuts the primary from the witness and both secondaries
+// (both directions); clients still reach it directly.
+func (ch *chaos) partitionPrimary() {
+	t, c := ch.t, ch.c
+	old, ost := c.primary()
+	if old == "" {
+		t.Fatal("partition-primary: no primary")
+	}
+	cutAt := ch.now()
+	ch.tp.cut(append(ch.tp.links(old, "*"), ch.tp.links("*", old)...)...)
+	// The old primary must stop writing on its own: liveness within a
+	// generous bound (its lease is 2 s).
+	waitFor(t, 20*time.Second, old+" stops accepting writes", func() (bool, string) {
+		st, err := status(c.urls[old])
+		return err == nil && !st.WritesAllowed, fmt.Sprint(st.Role, st.WritesAllowed, err)
+	})
+	var newP string
+	waitFor(t, 30*time.Second, "another region writing in a newer epoch", func() (bool, string) {
+		for _, o := range ch.snapshot() {
+			if o.acked && o.pos.Epoch > ost.Epoch && o.call >= cutAt {
+				newP = o.region
+				return true, ""
+			}
+		}
+		p, st := c.primary()
+		return false, fmt.Sprint(p, st.Epoch)
+	})
+	if newP == old {
+		t.Errorf("partition-primary: the partitioned region %s acknowledged a write in a newer epoch", old)
+	}
+	time.Sleep(lease / 2)
+	ch.tp.heal()
+	t.Logf("partition-primary: %s (epoch %d) cut off; %s took over", old, ost.Epoch, newP)
+}
+
+// partitionSecondary cuts one secondary from the primary only (both
+// directions); it still reaches the witness and the other secondary. No
+// failover may happen; after the heal it catches up.
+func (ch *chaos) partitionSecondary() {
+	t, c := ch.t, ch.c
+	p, pst := c.primary()
+	if p == "" {
+		t.Fatal("partition-secondary: no primary")
+	}
+	sec := ch.others(p)
+	s := sec[ch.rng.IntN(len(sec))]
+	ch.tp.cut(append(ch.tp.links(s, p), ch.tp.links(p, s)...)...)
+	time.Sleep(lease)
+	ch.checkPrefix(p, s) // a lagging secondary is still a prefix
+	time.Sleep(lease)
+	p2, pst2 := c.primary()
+	head := pst2.Head
+	ch.tp.heal()
+	if p2 != p || pst2.Epoch != pst.Epoch {
+		t.Errorf("partition-secondary: cutting %s from the primary %s changed the primary to %q epoch %d (was %d)", s, p, p2, pst2.Epoch, pst.Epoch)
+	}
+	waitFor(t, 30*time.Second, s+" catches up after the heal", func() (bool, string) {
+		st, err := status(c.urls[s])
+		return err == nil && st.Head.Seq >= head.Seq && st.Primary == p, fmt.Sprint(st.Head, head, st.Primary, err)
+	})
+	t.Logf("partition-secondary: %s cut from %s for %s; caught up to %s", s, p, 2*lease, head)
+}
+
+// latency adds 100-250 ms each way (jitter ±50 ms) on every link for three
+// leases. Writes must go on; a failover is allowed (the invariants are
+// checked anyway) and logged.
+func (ch *chaos) latency() {
+	t, c := ch.t, ch.c
+	p, pst := c.primary()
+	d := time.Duration(100+ch.rng.IntN(151)) * time.Millisecond
+	ch.tp.slow(d, 50*time.Millisecond, ch.tp.links("*", "*")...)
+	from := ch.now()
+	for range 3 {
+		time.Sleep(lease)
+		if p2, _ := c.primary(); p2 == p {
+			for _, s := range ch.others(p) {
+				ch.checkPrefix(p, s)
+			}
+		}
+	}
+	n, by := ch.ackedSince(from)
+	p2, pst2 := c.primary()
+	ch.tp.heal()
+	if n == 0 {
+		t.Errorf("latency %s each way: no write acknowledged in %s", d, 3*lease)
+	}
+	if p2 != p || pst2.Epoch != pst.Epoch {
+		ch.spurious++
+		t.Logf("latency: NOTE: the primary changed from %s (epoch %d) to %q (epoch %d) under %s each way", p, pst.Epoch, p2, pst2.Epoch, d)
+	}
+	t.Logf("latency %s each way for %s: %d writes acknowledged %v", d, 3*lease, n, by)
+}
+
+// witnessDown cuts every region from the witness for three leases: once
+// the lease can no longer be confirmed no region may acknowledge a write;
+// writes resume after the heal.
+func (ch *chaos) witnessDown() {
+	t, c := ch.t, ch.c
+	p, _ := c.primary()
+	cutAt := ch.now()
+	ch.tp.cut(ch.tp.links("*", "w")...)
+	cutDone := ch.now()
+	waitFor(t, 20*time.Second, "the primary stops writing without its witness", func() (bool, string) {
+		st, err := status(c.urls[p])
+		return err == nil && !st.WritesAllowed, fmt.Sprint(st.WritesAllowed, err)
+	})
+	time.Sleep(3 * lease)
+	healAt := ch.now()
+	ch.tp.heal()
+	// The last renewal that can have succeeded was sent before the cut
+	// was complete: its lease ran out at most one lease_ttl later. A write
+	// whose call started after that cannot have been covered by a valid
+	// lease.
+	bound := cutDone + lease.Nanoseconds()
+	for _, o := range ch.snapshot() {
+		if o.put && o.acked && o.call > bound && o.ret < healAt {
+			t.Errorf("witness-down: %s acknowledged %s=%s (epoch %d) %s after every region lost the witness",
+				o.region, o.key, o.value, o.pos.Epoch, time.Duration(o.call-cutAt))
+		}
+	}
+	resumeFrom := ch.now()
+	waitFor(t, 30*time.Second, "writes resume after the witness is back", func() (bool, string) {
+		n, by := ch.ackedSince(resumeFrom)
+		return n >= 5, fmt.Sprint(n, by)
+	})
+	t.Logf("witness-down: cut for %s; writes resumed", time.Duration(healAt-cutAt).Round(time.Millisecond))
+}
+
+// checkpoint pauses the clients, waits until every region holds exactly
+// the primary's journal, checks it (positions equal), reads every register
+// on every region (all must agree; the reads join the linearizability
+// history), and lets the clients go on.
+func (ch *chaos) checkpoint(label string) {
+	t, c := ch.t, ch.c
+	ch.gate.Lock()
+	defer ch.gate.Unlock()
+	var p string
+	waitFor(t, 60*time.Second, label+": all regions converged", func() (bool, string) {
+		var pst leader.StatusDoc
+		p, pst = c.primary()
+		if p == "" {
+			return false, "no primary"
+		}
+		for _, n := range ch.others(p) {
+			st, err := status(c.urls[n])
+			if err != nil || st.Role.String() != "secondary" || st.Primary != p || st.Epoch != pst.Epoch || st.Head != pst.Head {
+				return false, fmt.Sprintf("primary %s e%d head %s; %s: %s following %q e%d head %s %v", p, pst.Epoch, pst.Head, n, st.Role, st.Primary, st.Epoch, st.Head, err)
+			}
+		}
+		return true, ""
+	})
+	for _, n := range ch.others(p) {
+		ch.checkPrefix(p, n)
+	}
+	for k := range chaosRegisters {
+		key := fmt.Sprintf("reg-%d", k)
+		vals := map[string]string{}
+		for i, n := range c.names {
+			o := opRec{client: chaosClients + i, register: true, key: key, region: n, call: ch.now()}
+			v, err := readNote(c.urls[n], key)
+			o.ret = ch.now()
+			if err != nil {
+				t.Errorf("%s: read %s on %s: %v", label, key, n, err)
+				continue
+			}
+			o.value = v
+			vals[n] = v
+			ch.record(o)
+		}
+		if first := vals[c.names[0]]; len(vals) == len(c.names) {
+			for _, v := range vals {
+				if v != first {
+					t.Errorf("%s: converged regions disagree on %s: %v", label, key, vals)
+					break
+				}
+			}
+		}
+	}
+}
+
+// readNote reads a test note's value; "" when there is none.
+func readNote(base, key string) (string, error) {
+	resp, err := hc.Get(base + "/api/tandem/v1/test/note?" + url.Values{"kind": {"runs"}, "key": {key}}.Encode())
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return "", nil
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		return "", fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	var out struct {
+		Value string `json:"value"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	return out.Value, err
+}
+
+func positionsOf(base string) ([]tandem.Position, error) {
+	resp, err := hc.Get(base + leader.Prefix + "positions?after=0&limit=100000")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("positions: %s", resp.Status)
+	}
+	var out struct {
+		Positions []tandem.Position `json:"positions"`
+	}
+	return out.Positions, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// checkPrefix asserts invariant 3 for secondary s of primary p: its
+// journal has no hole and every position it holds is the primary's at the
+// same seq. It checks only while s follows p in p's epoch (a region that
+// is still rejoining may hold a divergent tail it has not reported yet).
+func (ch *chaos) checkPrefix(p, s string) {
+	t, c := ch.t, ch.c
+	st, err := status(c.urls[s])
+	if err != nil || st.Role.String() != "secondary" || st.Primary != p {
+		return
+	}
+	sp, err := positionsOf(c.urls[s]) // the secondary first: the primary's read then holds at least as much
+	if err != nil {
+		return
+	}
+	pst, err := status(c.urls[p])
+	if err != nil || pst.Epoch != st.Epoch {
+		return
+	}
+	st2, err := status(c.urls[s])
+	if err != nil || st2.Epoch != st.Epoch || st2.Primary != p || st2.Head.Seq < st.Head.Seq {
+		return // it changed while we read: not a stable follower
+	}
+	pp, err := positionsOf(c.urls[p])
+	if err != nil {
+		return
+	}
+	at := map[int64]int64{}
+	for _, x := range pp {
+		at[x.Seq] = x.Epoch
+	}
+	for i, x := range sp {
+		if i > 0 && x.Seq != sp[i-1].Seq+1 {
+			t.Errorf("invariant 3: secondary %s has a hole in its journal after %s (next %s)", s, sp[i-1], x)
+			return
+		}
+		if e, ok := at[x.Seq]; !ok || e != x.Epoch {
+			t.Errorf("invariant 3: secondary %s holds %s but primary %s has epoch %d at seq %d (present %v)", s, x, p, e, x.Seq, ok)
+			return
+		}
+	}
+}
+
+// divergent returns the test-note writes kept in divergence reports on
+// any region, as key -> values.
+func (ch *chaos) divergent() map[string]map[string]bool {
+	t, c := ch.t, ch.c
+	out := map[string]map[string]bool{}
+	get := func(u string, v any) error {
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Authorization", "Bearer "+replication.Token([]byte(peerKey)))
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s: %s", u, resp.Status)
+		}
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	for _, n := range c.names {
+		var list struct {
+			Reports []failover.Report `json:"reports"`
+		}
+		if err := get(c.urls[n]+leader.Prefix+"divergence", &list); err != nil {
+			t.Errorf("divergence reports of %s: %v", n, err)
+			continue
+		}
+		for _, r := range list.Reports {
+			var rep failover.Report
+			if err := get(c.urls[n]+leader.Prefix+"divergence/"+r.ID, &rep); err != nil {
+				t.Errorf("divergence report %s: %v", r.ID, err)
+				continue
+			}
+			t.Logf("divergence report %s on %s: %d entries after %s", rep.ID, n, rep.Count, rep.Fork)
+			for _, e := range rep.Entries {
+				if !strings.HasPrefix(e.Op, "test.note.") {
+					continue
+				}
+				var note sqlstore.TestNote
+				if err := json.Unmarshal(e.Payload, &note); err != nil {
+					t.Errorf("divergence report %s: entry %s: %v", rep.ID, e.Position, err)
+					continue
+				}
+				if out[note.Key] == nil {
+					out[note.Key] = map[string]bool{}
+				}
+				out[note.Key][note.Value] = true
+			}
+		}
+	}
+	return out
+}
+
+// checkHistory runs the checks that need no scan of the regions' data
+// over the operations so far: one writer per epoch, epoch order, and
+// linearizability of the registers.
+func (ch *chaos) checkHistory() {
+	ops := ch.snapshot()
+	var acks []ack
+	for _, o := range ops {
+		if o.put && o.acked {
+			acks = append(acks, ack{key: o.key, region: o.region, pos: o.pos})
+		}
+	}
+	checkAcks(ch.t, acks)
+	checkEpochOrder(ch.t, ops)
+	checkLinearizable(ch.t, ops, ch.divergent())
+}
+
+// check runs the end-of-run checker over every recorded operation.
+func (ch *chaos) check() {
+	t, c := ch.t, ch.c
+	ops := ch.snapshot()
+	var acks []ack
+	for _, o := range ops {
+		if o.put && o.acked {
+			acks = append(acks, ack{key: o.key, region: o.region, pos: o.pos})
+		}
+	}
+	t.Logf("%d operations, %d acknowledged writes, %d failovers under latency", len(ops), len(acks), ch.spurious)
+	// Invariant 1: one region per epoch.
+	checkAcks(t, acks)
+	// Invariant 1, in time: no write of an older epoch is acknowledged
+	// when it certainly committed after a write of a newer epoch did.
+	checkEpochOrder(t, ops)
+
+	final, _ := c.primary()
+	if final == "" {
+		t.Fatal("no primary at the end")
+	}
+	div := ch.divergent()
+	// Invariant 2: sync: every acknowledged write is in the new history;
+	// async: in it or in a divergence report, never both.
+	missing, reported := 0, 0
+	for _, o := range ops {
+		if !o.put || !o.acked {
+			continue
+		}
+		inReport := div[o.key][o.value]
+		if ch.mode == "sync" && inReport {
+			t.Errorf("sync: acknowledged write %s=%s (%s, %s) is in a divergence report", o.key, o.value, o.region, o.pos)
+		}
+		if o.register {
+			continue // overwritten: covered by the linearizability check
+		}
+		inNew := c.hasNote(final, o.key)
+		switch {
+		case inNew && inReport:
+			t.Errorf("acknowledged write %s is both in the new history and in a divergence report", o.key)
+		case inReport:
+			reported++
+			if ch.mode == "sync" {
+				missing++
+			}
+		case !inNew:
+			missing++
+			if missing < 5 {
+				t.Errorf("acknowledged write %s (region %s, %s) is in neither the history of %s nor a divergence report", o.key, o.region, o.pos, final)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%s: %d acknowledged writes lost", ch.mode, missing)
+	}
+	t.Logf("%s: acknowledged writes in a divergence report: %d", ch.mode, reported)
+
+	// Convergence: verify passes.
+	waitFor(t, 60*time.Second, "tandem verify to pass", func() (bool, string) {
+		out, err := c.cli("verify", "--workspace", c.config)
+		return err == nil, out
+	})
+	checkLinearizable(t, ops, div)
+}
+
+// checkEpochOrder: for writes w in epoch e and w' in a newer epoch, w
+// started after w' returned would mean the old primary committed after
+// the new one had: two writers at once.
+func checkEpochOrder(t *testing.T, ops []opRec) {
+	t.Helper()
+	maxCall := map[int64]opRec{}
+	minRet := map[int64]opRec{}
+	var epochs []int64
+	for _, o := range ops {
+		if !o.put || !o.acked {
+			continue
+		}
+		e := o.pos.Epoch
+		if _, ok := maxCall[e]; !ok {
+			epochs = append(epochs, e)
+			maxCall[e], minRet[e] = o, o
+		}
+		if o.call > maxCall[e].call {
+			maxCall[e] = o
+		}
+		if o.ret < minRet[e].ret {
+			minRet[e] = o
+		}
+	}
+	sort.Slice(epochs, func(i, j int) bool { return epochs[i] < epochs[j] })
+	for i, e := range epochs {
+		for _, e2 := range epochs[i+1:] {
+			if w, w2 := maxCall[e], minRet[e2]; w.call > w2.ret {
+				t.Errorf("invariant 1: %s acknowledged %s in epoch %d, sent %s after %s had acknowledged %s in epoch %d",
+					w.region, w.key, e, time.Duration(w.call-w2.ret), w2.region, w2.key, e2)
+			}
+		}
+	}
+}
+
+// Linearizability of the registers (reg-N): puts by the clients (acked,
+// or failed in a way that may have committed: those may take effect at
+// any time after their call), reads at every checkpoint. Puts kept in a
+// divergence report were undone and reported; they are left out.
+type regInput struct {
+	put   bool
+	key   string
+	value string
+}
+
+var registerModel = porcupine.Model{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		by := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, o := range h {
+			k := o.Input.(regInput).key
+			if by[k] == nil {
+				keys = append(keys, k)
+			}
+			by[k] = append(by[k], o)
+		}
+		sort.Strings(keys)
+		var out [][]porcupine.Operation
+		for _, k := range keys {
+			out = append(out, by[k])
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(state, input, output any) (bool, any) {
+		in := input.(regInput)
+		if in.put {
+			return true, in.value
+		}
+		return output.(string) == state.(string), state
+	},
+	DescribeOperation: func(input, output any) string {
+		in := input.(regInput)
+		if in.put {
+			return fmt.Sprintf("put(%s, %q)", in.key, in.value)
+		}
+		return fmt.Sprintf("get(%s) -> %q", in.key, output)
+	},
+	DescribeState: func(state any) string { return fmt.Sprintf("%q", state) },
+}
+
+func checkLinearizable(t *testing.T, ops []opRec, div map[string]map[string]bool) {
+	t.Helper()
+	var end int64
+	for _, o := range ops {
+		end = max(end, o.ret)
+	}
+	var h []porcupine.Operation
+	for _, o := range ops {
+		if !o.register {
+			continue
+		}
+		if o.put && (div[o.key][o.value] || (!o.acked && !o.unknown)) {
+			continue
+		}
+		ret := o.ret
+		if o.put && !o.acked {
+			ret = end + int64(time.Hour) // outcome unknown: pending to the end
+		}
+		h = append(h, porcupine.Operation{ClientId: o.client, Input: regInput{put: o.put, key: o.key, value: o.value},
+			Call: o.call, Output: o.value, Return: ret})
+	}
+	began := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(registerModel, h, 60*time.Second)
+	switch res {
+	case porcupine.Ok:
+		t.Logf("linearizability: %d register operations: ok (checked in %s)", len(h), time.Since(began).Round(time.Millisecond))
+	case porcupine.Unknown:
+		t.Logf("linearizability: %d register operations: the check timed out (not a failure)", len(h))
+	default:
+		f, err := os.CreateTemp("", "tandem-chaos-porcupine-*.html")
+		if err == nil {
+			f.Close()
+			err = porcupine.VisualizePath(registerModel, info, f.Name())
+		}
+		path := "(visualization not written: " + fmt.Sprint(err) + ")"
+		if err == nil {
+			path = f.Name()
+		}
+		t.Errorf("linearizability: the register history (%d operations) is not linearizable; visualization: %s", len(h), path)
+	}
+}
