@@ -29,10 +29,12 @@ import (
 // fault into the primary (even iterations SIGKILL it and restart it, odd
 // ones SIGSTOP it for longer than the lease, then SIGCONT it), waits for
 // another region to take over, for the old primary to rejoin, then makes it
-// primary again by a planned switchover, then restarts the witness. TANDEM_CHAOS_ITERATIONS (default
-// 2) sets the number of iterations: the soak command is
+// primary again by a planned switchover, then restarts the witness.
+// TestChaosNetwork (chaos_test.go) adds partitions, latency and witness
+// outages through toxiproxy. TANDEM_CHAOS_ITERATIONS (default 2 here, 1
+// there) sets the number of iterations: the soak command is
 //
-//	TANDEM_CHAOS_ITERATIONS=20 go test ./leader -run TestFailoverEndToEnd -timeout 60m -v
+//	TANDEM_CHAOS_ITERATIONS=20 go test ./leader -run 'TestChaos|TestFailoverEndToEnd' -timeout 120m -v
 var tandemBin string
 
 func TestMain(m *testing.M) {
