@@ -30,13 +30,18 @@ import (
 // and the built-in witness as real processes whose every link (region to
 // region, region to witness, each direction) goes through toxiproxy.
 // Concurrent clients write to whichever region is primary (directly, not
-// through the proxies) and record every operation with its call and return
-// time. Each iteration injects, in an order drawn from the seed:
+// through the proxies; one client writes to a secondary, which forwards)
+// and record every operation with its call and return time. Each
+// iteration injects, in an order drawn from the seed, with each partition
+// either refusing connections or stalling them (bytes held, then delivered
+// late):
 //
 //   - partition-primary: the primary is cut from the witness and the
-//     secondaries (clients still reach it); it must stop writing before its
-//     lease can expire, a secondary takes over in a newer epoch, and after
-//     the heal the old primary rejoins (divergent tail to a report);
+//     secondaries (clients still reach it); it must refuse writes on its
+//     own, a secondary takes over in a newer epoch, and after the heal the
+//     old primary rejoins (its divergent tail goes to a report);
+//   - primary-loses-witness: the same with only the primary's link to the
+//     witness cut (its peers still reach it);
 //   - partition-secondary: one secondary is cut from the primary only: no
 //     failover, and it catches up after the heal;
 //   - latency: 100-250 ms each way (±50 ms) on every link, for three
@@ -48,15 +53,18 @@ import (
 //
 // After each fault heals, clients pause, all regions must converge to the
 // primary's journal (positions equal, register values equal everywhere)
-// and resume. At the end the checker asserts: one region per epoch; no
-// write of an older epoch acknowledged after a newer epoch's write
-// returned; every acknowledged write in the final primary's history (sync)
-// or in it or a divergence report (async); secondaries are prefixes of the
-// primary; `tandem verify` passes; and the register operations are
-// linearizable (porcupine; on failure the visualization's path is printed).
+// and resume. After each iteration and at the end the checker asserts: one
+// region per epoch; no write of an older epoch acknowledged after a newer
+// epoch's write returned; the register operations are linearizable
+// (porcupine; on failure the visualization's path is printed). At the end
+// also: every acknowledged write is in the final primary's history (sync)
+// or in it or a divergence report (async), never both; reports hold only
+// writes clients sent and were not told were refused; secondaries are
+// prefixes of the primary; `tandem verify` passes.
 //
 // TANDEM_CHAOS_ITERATIONS (default 1) sets the iterations per durability
-// mode, TANDEM_CHAOS_SEED the seed (printed). The soak command is
+// mode, TANDEM_CHAOS_SEED the seed (printed; on failure the process logs
+// are kept and their directory printed). The soak command is
 //
 //	TANDEM_CHAOS_ITERATIONS=20 go test ./leader -run 'TestChaos|TestFailoverEndToEnd' -timeout 120m -v
 func TestChaosNetwork(t *testing.T) {
@@ -84,7 +92,9 @@ func TestChaosNetwork(t *testing.T) {
 }
 
 const (
-	chaosClients   = 3
+	// chaosClients write concurrently: all but the last write to the
+	// primary; the last one writes to a secondary, which forwards.
+	chaosClients   = 4
 	chaosRegisters = 3
 	lease          = 2 * time.Second // lease_ttl in newCluster's workspace file
 )
@@ -175,12 +185,18 @@ func (ch *chaos) runClients() {
 				if target == "" || (i > 0 && j%(4*i) == 0) {
 					target, _ = ch.c.primary()
 				}
+				label := target
+				if i == chaosClients-1 && target != "" {
+					sec := ch.others(target)
+					target = sec[rng.IntN(len(sec))]
+					label = "fwd:" + target
+				}
 				if target == "" {
 					ch.gate.RUnlock()
 					time.Sleep(50 * time.Millisecond)
 					continue
 				}
-				o := opRec{client: i, put: true, key: fmt.Sprintf("u%d-%d", i, j), region: target}
+				o := opRec{client: i, put: true, key: fmt.Sprintf("u%d-%d", i, j), region: label}
 				o.value = "v-" + o.key
 				if j%2 == 1 {
 					o.register = true
@@ -193,6 +209,9 @@ func (ch *chaos) runClients() {
 					o.acked, o.pos = true, a.pos
 				} else {
 					o.unknown = !notApplied(err)
+					target = ""
+				}
+				if i == chaosClients-1 {
 					target = ""
 				}
 				ch.record(o)
@@ -235,7 +254,7 @@ func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int
 		return true, ""
 	})
 	ch.runClients()
-	faults := []string{"partition-primary", "partition-secondary", "latency", "witness-down"}
+	faults := []string{"partition-primary", "primary-loses-witness", "partition-secondary", "latency", "witness-down"}
 	for it := range iterations {
 		order := slices.Clone(faults)
 		ch.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
@@ -248,7 +267,9 @@ func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int
 			t0 := time.Now()
 			switch f {
 			case "partition-primary":
-				ch.partitionPrimary()
+				ch.partitionPrimary(false)
+			case "primary-loses-witness":
+				ch.partitionPrimary(true)
 			case "partition-secondary":
 				ch.partitionSecondary()
 			case "latency":
@@ -302,23 +323,45 @@ func (ch *chaos) others(p string) []string {
 	return out
 }
 
+// partition cuts the named links, at random either refusing connections
+// (closed at once, new ones refused) or stalling them (bytes held until
+// the heal, then delivered late), and says which.
+func (ch *chaos) partition(names ...string) string {
+	if ch.rng.IntN(2) == 0 {
+		ch.tp.cut(names...)
+		return "refuse"
+	}
+	ch.tp.stall(names...)
+	return "stall"
+}
+
 // partitionPrimary cuts the primary from the witness and both secondaries
-// (both directions); clients still reach it directly.
-func (ch *chaos) partitionPrimary() {
+// (both directions), or with witnessOnly from the witness alone (its peers
+// still reach it and tell it the new epoch); clients still reach it
+// directly. It must stop writing on its own, another region must take
+// over in a newer epoch, and after the heal it rejoins (checkpoint).
+func (ch *chaos) partitionPrimary(witnessOnly bool) {
 	t, c := ch.t, ch.c
+	fault := "partition-primary"
+	if witnessOnly {
+		fault = "primary-loses-witness"
+	}
 	old, ost := c.primary()
 	if old == "" {
-		t.Fatal("partition-primary: no primary")
+		t.Fatalf("%s: no primary", fault)
 	}
 	cutAt := ch.now()
-	ch.tp.cut(append(ch.tp.links(old, "*"), ch.tp.links("*", old)...)...)
-	// The old primary must stop writing on its own: liveness within a
-	// generous bound (its lease is 2 s).
+	links := append(ch.tp.links(old, "*"), ch.tp.links("*", old)...)
+	if witnessOnly {
+		links = ch.tp.links(old, "w")
+	}
+	how := ch.partition(links...)
+	// Liveness within a generous bound (the lease is 2 s).
 	waitFor(t, 20*time.Second, old+" refuses writes", func() (bool, string) { return ch.refuses(old) })
 	var newP string
 	waitFor(t, 30*time.Second, "another region writing in a newer epoch", func() (bool, string) {
 		for _, o := range ch.snapshot() {
-			if o.acked && o.pos.Epoch > ost.Epoch && o.call >= cutAt {
+			if o.acked && o.pos.Epoch > ost.Epoch && o.call >= cutAt && !strings.HasPrefix(o.region, "fwd:") {
 				newP = o.region
 				return true, ""
 			}
@@ -327,11 +370,11 @@ func (ch *chaos) partitionPrimary() {
 		return false, fmt.Sprint(p, st.Epoch)
 	})
 	if newP == old {
-		t.Errorf("partition-primary: the partitioned region %s acknowledged a write in a newer epoch", old)
+		t.Errorf("%s: the partitioned region %s acknowledged a write in a newer epoch", fault, old)
 	}
 	time.Sleep(lease / 2)
 	ch.tp.heal()
-	t.Logf("partition-primary: %s (epoch %d) cut off; %s took over", old, ost.Epoch, newP)
+	t.Logf("%s (%s): %s (epoch %d) cut off; %s took over", fault, how, old, ost.Epoch, newP)
 }
 
 // partitionSecondary cuts one secondary from the primary only (both
@@ -345,7 +388,7 @@ func (ch *chaos) partitionSecondary() {
 	}
 	sec := ch.others(p)
 	s := sec[ch.rng.IntN(len(sec))]
-	ch.tp.cut(append(ch.tp.links(s, p), ch.tp.links(p, s)...)...)
+	how := ch.partition(append(ch.tp.links(s, p), ch.tp.links(p, s)...)...)
 	time.Sleep(lease)
 	ch.checkPrefix(p, s) // a lagging secondary is still a prefix
 	time.Sleep(lease)
@@ -359,7 +402,7 @@ func (ch *chaos) partitionSecondary() {
 		st, err := status(c.urls[s])
 		return err == nil && st.Head.Seq >= head.Seq && st.Primary == p, fmt.Sprint(st.Head, head, st.Primary, err)
 	})
-	t.Logf("partition-secondary: %s cut from %s for %s; caught up to %s", s, p, 2*lease, head)
+	t.Logf("partition-secondary (%s): %s cut from %s for %s; caught up to %s", how, s, p, 2*lease, head)
 }
 
 // latency adds 100-250 ms each way (jitter ±50 ms) on every link for three
@@ -399,7 +442,7 @@ func (ch *chaos) witnessDown() {
 	t, c := ch.t, ch.c
 	p, _ := c.primary()
 	cutAt := ch.now()
-	ch.tp.cut(ch.tp.links("*", "w")...)
+	how := ch.partition(ch.tp.links("*", "w")...)
 	cutDone := ch.now()
 	waitFor(t, 20*time.Second, "the primary refuses writes without its witness", func() (bool, string) { return ch.refuses(p) })
 	time.Sleep(3 * lease)
@@ -427,7 +470,7 @@ func (ch *chaos) witnessDown() {
 		n, by := ch.ackedSince(resumeFrom)
 		return n >= 5, fmt.Sprint(n, by)
 	})
-	t.Logf("witness-down: cut for %s; writes resumed", time.Duration(healAt-cutAt).Round(time.Millisecond))
+	t.Logf("witness-down (%s): cut for %s; writes resumed", how, time.Duration(healAt-cutAt).Round(time.Millisecond))
 }
 
 // refuses sends one probe write (a unique key, recorded like the clients'
@@ -639,7 +682,7 @@ func (ch *chaos) checkHistory() {
 	ops := ch.snapshot()
 	var acks []ack
 	for _, o := range ops {
-		if o.put && o.acked {
+		if o.put && o.acked && !strings.HasPrefix(o.region, "fwd:") { // a forwarded write's writer is the primary
 			acks = append(acks, ack{key: o.key, region: o.region, pos: o.pos})
 		}
 	}
@@ -654,7 +697,7 @@ func (ch *chaos) check() {
 	ops := ch.snapshot()
 	var acks []ack
 	for _, o := range ops {
-		if o.put && o.acked {
+		if o.put && o.acked && !strings.HasPrefix(o.region, "fwd:") { // a forwarded write's writer is the primary
 			acks = append(acks, ack{key: o.key, region: o.region, pos: o.pos})
 		}
 	}
@@ -673,7 +716,36 @@ func (ch *chaos) check() {
 	// Invariant 2: sync: every acknowledged write is in the new history;
 	// async: in it or in a divergence report, never both.
 	missing, reported := 0, 0
+	// What the reports hold, by the clients' view of each write.
+	outcome := map[string]int{}
+	byKV := map[[2]string]opRec{}
 	for _, o := range ops {
+		if o.put {
+			byKV[[2]string{o.key, o.value}] = o
+		}
+	}
+	for k, vs := range div {
+		for v := range vs {
+			o, ok := byKV[[2]string{k, v}]
+			switch {
+			case !ok:
+				outcome["never sent"]++
+				t.Errorf("divergence report holds %s=%s, which no client wrote", k, v)
+			case o.acked:
+				outcome["acknowledged"]++
+			case o.unknown:
+				outcome["outcome unknown"]++
+			default:
+				outcome["refused"]++
+				t.Errorf("a write the client was told was refused (%s=%s on %s) is in a divergence report", k, v, o.region)
+			}
+		}
+	}
+	t.Logf("divergence reports hold, by what the clients saw: %v", outcome)
+	for _, o := range ops {
+		if o.put && !o.acked && !o.unknown && !o.register && c.hasNote(final, o.key) {
+			t.Errorf("a write the client was told was refused (%s on %s) is in the history of %s", o.key, o.region, final)
+		}
 		if !o.put || !o.acked {
 			continue
 		}

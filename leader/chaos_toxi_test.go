@@ -135,6 +135,21 @@ func (tp *toxi) cut(names ...string) {
 	}
 }
 
+// stall holds every byte sent through the named proxies (both
+// directions) until heal, which delivers them late: a partition that drops
+// nothing, so requests sent before it arrive after it, long after their
+// senders gave up.
+func (tp *toxi) stall(names ...string) {
+	tp.t.Helper()
+	for _, n := range names {
+		for _, stream := range []string{"upstream", "downstream"} {
+			if _, err := tp.proxies[n].AddToxic("stall-"+stream, "timeout", stream, 1, toxiproxy.Attributes{"timeout": 0}); err != nil {
+				tp.t.Fatalf("toxiproxy: stall %s: %v", n, err)
+			}
+		}
+	}
+}
+
 // heal enables every proxy again and removes every toxic.
 func (tp *toxi) heal() {
 	tp.t.Helper()
@@ -173,7 +188,7 @@ func (tp *toxi) slow(latency, jitter time.Duration, names ...string) {
 // newChaosCluster is newCluster whose regions reach each other and the
 // witness through tp: region X's workspace file names the proxy "X>Y" as
 // region Y's URL and "X>w" as the witness. c.config keeps the direct
-// addresses for clients and the CLI. The second region keeps its metadata
+// addresses for clients and the CLI. Regions forward writes. The second region keeps its metadata
 // in PostgreSQL when TANDEM_TEST_POSTGRES is set.
 func newChaosCluster(t *testing.T, tp *toxi, durability string, names ...string) *cluster {
 	t.Helper()
@@ -184,7 +199,8 @@ func newChaosCluster(t *testing.T, tp *toxi, durability string, names ...string)
 	}
 	c.regionConfigs = map[string]string{}
 	for _, x := range names {
-		s := string(base)
+		// Secondaries forward writes to the primary (through the proxies).
+		s := strings.Replace(string(base), "forward_writes: false\n", "forward_writes: true\n", 1)
 		from := "witness: http://" + c.witness + "\n"
 		if !strings.Contains(s, from) {
 			t.Fatalf("workspace file has no %q", from)
