@@ -49,7 +49,10 @@ import (
 //     invariants still checked);
 //   - witness-down: no region reaches the witness for three leases: no
 //     write may be acknowledged once the lease can no longer be confirmed,
-//     and writes resume after the heal.
+//     and writes resume after the heal;
+//   - flap: short faults back to back for five leases (a region isolated
+//     or cut from the witness, two regions cut from each other, a region
+//     SIGKILLed and restarted), healing mid-election or mid-rejoin.
 //
 // After each fault heals, clients pause, all regions must converge to the
 // primary's journal (positions equal, register values equal everywhere)
@@ -254,7 +257,7 @@ func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int
 		return true, ""
 	})
 	ch.runClients()
-	faults := []string{"partition-primary", "primary-loses-witness", "partition-secondary", "latency", "witness-down"}
+	faults := []string{"partition-primary", "primary-loses-witness", "partition-secondary", "latency", "witness-down", "flap"}
 	for it := range iterations {
 		order := slices.Clone(faults)
 		ch.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
@@ -276,6 +279,8 @@ func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int
 				ch.latency()
 			case "witness-down":
 				ch.witnessDown()
+			case "flap":
+				ch.flap()
 			}
 			ch.checkpoint(fmt.Sprintf("iteration %d, after %s", it, f))
 			t.Logf("iteration %d: %s done in %s", it, f, time.Since(t0).Round(time.Millisecond))
@@ -356,6 +361,7 @@ func (ch *chaos) partitionPrimary(witnessOnly bool) {
 		links = ch.tp.links(old, "w")
 	}
 	how := ch.partition(links...)
+	cutDone := ch.now()
 	// Liveness within a generous bound (the lease is 2 s).
 	waitFor(t, 20*time.Second, old+" refuses writes", func() (bool, string) { return ch.refuses(old) })
 	var newP string
@@ -373,7 +379,9 @@ func (ch *chaos) partitionPrimary(witnessOnly bool) {
 		t.Errorf("%s: the partitioned region %s acknowledged a write in a newer epoch", fault, old)
 	}
 	time.Sleep(lease / 2)
+	healAt := ch.now()
 	ch.tp.heal()
+	ch.checkLeaseBound(fault, ost.Epoch, cutDone, healAt)
 	t.Logf("%s (%s): %s (epoch %d) cut off; %s took over", fault, how, old, ost.Epoch, newP)
 }
 
@@ -435,6 +443,43 @@ func (ch *chaos) latency() {
 	t.Logf("latency %s each way for %s: %d writes acknowledged %v", d, 3*lease, n, by)
 }
 
+// flap injects short faults back to back for about five leases: a region
+// isolated, a region cut from the witness, two regions cut from each
+// other (refused or stalled), or a region SIGKILLed and restarted, each
+// for 0.3-3 s with gaps of up to 1.5 s: faults that heal in the middle of
+// an election, a renewal, a catch-up or a rejoin.
+func (ch *chaos) flap() {
+	c, tp := ch.c, ch.tp
+	var done []string
+	for end := time.Now().Add(5 * lease); time.Now().Before(end); {
+		x := c.names[ch.rng.IntN(len(c.names))]
+		d := time.Duration(300+ch.rng.IntN(2700)) * time.Millisecond
+		var what string
+		switch ch.rng.IntN(4) {
+		case 0:
+			what = x + " isolated (" + ch.partition(append(tp.links(x, "*"), tp.links("*", x)...)...) + ")"
+		case 1:
+			what = x + " cut from the witness (" + ch.partition(tp.links(x, "w")...) + ")"
+		case 2:
+			o := ch.others(x)
+			y := o[ch.rng.IntN(len(o))]
+			what = x + " cut from " + y + " (" + ch.partition(append(tp.links(x, y), tp.links(y, x)...)...) + ")"
+		default:
+			what = x + " killed"
+			c.kill(x)
+		}
+		time.Sleep(d)
+		if strings.HasSuffix(what, "killed") {
+			c.startRegion(x)
+		} else {
+			tp.heal()
+		}
+		done = append(done, fmt.Sprintf("%s for %s", what, d))
+		time.Sleep(time.Duration(ch.rng.IntN(1500)) * time.Millisecond)
+	}
+	ch.t.Logf("flap: %s", strings.Join(done, "; "))
+}
+
 // witnessDown cuts every region from the witness for three leases: once
 // the lease can no longer be confirmed no region may acknowledge a write;
 // writes resume after the heal.
@@ -448,29 +493,34 @@ func (ch *chaos) witnessDown() {
 	time.Sleep(3 * lease)
 	healAt := ch.now()
 	ch.tp.heal()
-	// The last renewal that can have succeeded was sent before the cut
-	// was complete: its lease ran out at most one lease_ttl later. A write
-	// whose call started after that cannot have been covered by a valid
-	// lease.
-	bound := cutDone + lease.Nanoseconds()
-	bad := 0
-	for _, o := range ch.snapshot() {
-		if o.put && o.acked && o.call > bound && o.ret < healAt {
-			if bad++; bad <= 3 {
-				t.Errorf("witness-down: %s acknowledged %s=%s (epoch %d) sent %s after every region lost the witness (lease %s)",
-					o.region, o.key, o.value, o.pos.Epoch, time.Duration(o.call-cutDone), lease)
-			}
-		}
-	}
-	if bad > 0 {
-		t.Errorf("witness-down: %d writes acknowledged without a valid lease", bad)
-	}
+	ch.checkLeaseBound("witness-down", 0, cutDone, healAt)
 	resumeFrom := ch.now()
 	waitFor(t, 30*time.Second, "writes resume after the witness is back", func() (bool, string) {
 		n, by := ch.ackedSince(resumeFrom)
 		return n >= 5, fmt.Sprint(n, by)
 	})
 	t.Logf("witness-down (%s): cut for %s; writes resumed", how, time.Duration(healAt-cutAt).Round(time.Millisecond))
+}
+
+// checkLeaseBound asserts invariant 1's second half: the last renewal
+// that can have reached the witness was sent before the cut was complete
+// (cutDone), so the lease it bought ran out at most one lease_ttl later. A
+// write in epoch (0: any epoch) sent after that and acknowledged before
+// the heal was written without a valid lease.
+func (ch *chaos) checkLeaseBound(fault string, epoch int64, cutDone, healAt int64) {
+	bound := cutDone + lease.Nanoseconds()
+	bad := 0
+	for _, o := range ch.snapshot() {
+		if o.put && o.acked && (epoch == 0 || o.pos.Epoch == epoch) && o.call > bound && o.ret < healAt {
+			if bad++; bad <= 3 {
+				ch.t.Errorf("%s: %s acknowledged %s=%s (epoch %d) sent %s after the witness became unreachable (lease %s)",
+					fault, o.region, o.key, o.value, o.pos.Epoch, time.Duration(o.call-cutDone), lease)
+			}
+		}
+	}
+	if bad > 0 {
+		ch.t.Errorf("%s: %d writes acknowledged without a valid lease", fault, bad)
+	}
 }
 
 // refuses sends one probe write (a unique key, recorded like the clients'
