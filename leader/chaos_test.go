@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ import (
 // and the built-in witness as real processes whose every link (region to
 // region, region to witness, each direction) goes through toxiproxy.
 // Concurrent clients write to whichever region is primary (directly, not
-// through the proxies; one client writes to a secondary, which forwards)
+// through the proxies; one client writes to a secondary, which forwards,
+// and reads its write back there when the secondary says it applied it)
 // and record every operation with its call and return time. Each
 // iteration injects, in an order drawn from the seed, with each partition
 // either refusing connections or stalling them (bytes held, then delivered
@@ -130,7 +132,8 @@ type chaos struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	spurious int // failovers during latency
+	spurious int          // failovers during latency
+	rywRead  atomic.Int64 // forwarded writes read back on their secondary
 }
 
 func (ch *chaos) now() int64 { return time.Since(ch.start).Nanoseconds() }
@@ -215,6 +218,9 @@ func (ch *chaos) runClients() {
 					target = ""
 				}
 				if i == chaosClients-1 {
+					if err == nil && !o.register && a.ryw == "ok" {
+						ch.checkReadYourWrite(target, o)
+					}
 					target = ""
 				}
 				ch.record(o)
@@ -502,6 +508,31 @@ func (ch *chaos) witnessDown() {
 	t.Logf("witness-down (%s): cut for %s; writes resumed", how, time.Duration(healAt-cutAt).Round(time.Millisecond))
 }
 
+// checkReadYourWrite: a secondary that forwarded write o and answered
+// X-Tandem-Read-Your-Writes: ok has applied it, so reading it there right
+// away finds it, unless the secondary rejoined another history in between
+// (its epoch changed).
+func (ch *chaos) checkReadYourWrite(sec string, o opRec) {
+	before, err := status(ch.c.urls[sec])
+	if err != nil {
+		return
+	}
+	v, err := readNote(ch.c.urls[sec], o.key)
+	if err != nil {
+		return
+	}
+	ch.rywRead.Add(1)
+	if v == o.value {
+		return
+	}
+	after, err := status(ch.c.urls[sec])
+	if err != nil || after.Epoch != before.Epoch || after.Epoch != o.pos.Epoch {
+		return
+	}
+	ch.t.Errorf("read-your-writes: %s forwarded %s (acknowledged at %s) and said it had applied it, but reading it there finds %q (head %s)",
+		sec, o.key, o.pos, v, after.Head)
+}
+
 // checkLeaseBound asserts invariant 1's second half: the last renewal
 // that can have reached the witness was sent before the cut was complete
 // (cutDone), so the lease it bought ran out at most one lease_ttl later. A
@@ -751,7 +782,8 @@ func (ch *chaos) check() {
 			acks = append(acks, ack{key: o.key, region: o.region, pos: o.pos})
 		}
 	}
-	t.Logf("%d operations, %d acknowledged writes, %d failovers under latency", len(ops), len(acks), ch.spurious)
+	t.Logf("%d operations, %d acknowledged writes (not counting forwarded ones), %d forwarded writes read back on their secondary, %d failovers under latency",
+		len(ops), len(acks), ch.rywRead.Load(), ch.spurious)
 	// Invariant 1: one region per epoch.
 	checkAcks(t, acks)
 	// Invariant 1, in time: no write of an older epoch is acknowledged

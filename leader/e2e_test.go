@@ -269,6 +269,7 @@ type ack struct {
 	key    string
 	region string
 	pos    tandem.Position
+	ryw    string // a forwarded write: the secondary's X-Tandem-Read-Your-Writes
 }
 
 // write puts one test note on region name; ok only when acknowledged.
@@ -295,7 +296,7 @@ func (c *cluster) writeValue(name, key, value string) (ack, error) {
 	if err := json.Unmarshal(b, &out); err != nil {
 		return ack{}, err
 	}
-	return ack{key: key, region: name, pos: out.Position}, nil
+	return ack{key: key, region: name, pos: out.Position, ryw: resp.Header.Get("X-Tandem-Read-Your-Writes")}, nil
 }
 
 func (c *cluster) hasNote(name, key string) bool {
