@@ -44,23 +44,35 @@ func TestRegisterHistoryChecker(t *testing.T) {
 	unknown := func(o opRec) opRec { o.acked, o.unknown = false, true; return o }
 	refused := func(o opRec) opRec { o.acked, o.unknown = false, false; return o }
 	for _, tc := range []struct {
-		name string
-		ops  []opRec
-		div  map[string]map[string]bool
-		want porcupine.CheckResult
+		name    string
+		ops     []opRec
+		div     map[string]map[string]bool
+		want    porcupine.CheckResult
+		sync    bool
+		settled []int64
 	}{
-		{"read the last write", []opRec{put("a", 0, 10), put("b", 11, 20), get("b", 30, 40)}, nil, porcupine.Ok},
-		{"lost acknowledged write", []opRec{put("a", 0, 10), put("b", 11, 20), get("a", 30, 40)}, nil, porcupine.Illegal},
+		{"read the last write", []opRec{put("a", 0, 10), put("b", 11, 20), get("b", 30, 40)}, nil, porcupine.Ok, false, nil},
+		{"lost acknowledged write", []opRec{put("a", 0, 10), put("b", 11, 20), get("a", 30, 40)}, nil, porcupine.Illegal, false, nil},
 		{"lost write kept in a divergence report", []opRec{put("a", 0, 10), put("b", 11, 20), get("a", 30, 40)},
-			map[string]map[string]bool{"reg-0": {"b": true}}, porcupine.Ok},
-		{"unknown outcome, applied", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("b", 30, 40)}, nil, porcupine.Ok},
-		{"unknown outcome, not applied", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 30, 40)}, nil, porcupine.Ok},
-		{"unknown outcome, applied late", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 30, 40), get("b", 50, 60)}, nil, porcupine.Ok},
-		{"flip-flop", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("b", 30, 40), get("a", 50, 60)}, nil, porcupine.Illegal},
-		{"refused write seen", []opRec{put("a", 0, 10), refused(put("b", 11, 20)), get("b", 30, 40)}, nil, porcupine.Illegal},
+			map[string]map[string]bool{"reg-0": {"b": true}}, porcupine.Ok, false, nil},
+		{"sync: acknowledged write in a divergence report", []opRec{put("a", 0, 10), put("b", 11, 20), get("a", 30, 40)},
+			map[string]map[string]bool{"reg-0": {"b": true}}, porcupine.Illegal, true, nil},
+		{"sync: unacknowledged write in a divergence report", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 30, 40), get("a", 50, 60)},
+			map[string]map[string]bool{"reg-0": {"b": true}}, porcupine.Ok, true, nil},
+		{"unknown outcome, applied", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("b", 30, 40)}, nil, porcupine.Ok, false, nil},
+		{"unknown outcome, not applied", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 30, 40)}, nil, porcupine.Ok, false, nil},
+		{"unknown outcome, applied late", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 30, 40), get("b", 50, 60)}, nil, porcupine.Ok, false, nil},
+		{"flip-flop", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("b", 30, 40), get("a", 50, 60)}, nil, porcupine.Illegal, false, nil},
+		{"unknown outcome applied after it settled", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 80, 85), get("b", 90, 95)},
+			nil, porcupine.Illegal, false, []int64{45 * ms, 70 * ms}},
+		{"unknown outcome applied late, unsettled", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 80, 85), get("b", 90, 95)},
+			nil, porcupine.Ok, false, nil},
+		{"unknown outcome applied before it settled", []opRec{put("a", 0, 10), unknown(put("b", 11, 20)), get("a", 30, 40), get("b", 50, 60)},
+			nil, porcupine.Ok, false, []int64{45 * ms, 70 * ms}},
+		{"refused write seen", []opRec{put("a", 0, 10), refused(put("b", 11, 20)), get("b", 30, 40)}, nil, porcupine.Illegal, false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := porcupine.CheckOperations(registerModel, registerHistory(tc.ops, tc.div)); (got && tc.want != porcupine.Ok) || (!got && tc.want == porcupine.Ok) {
+			if got := porcupine.CheckOperations(registerModel, registerHistory(tc.ops, tc.div, tc.sync, tc.settled)); (got && tc.want != porcupine.Ok) || (!got && tc.want == porcupine.Ok) {
 				t.Errorf("linearizable = %v, want %v", got, tc.want)
 			}
 		})

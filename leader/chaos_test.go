@@ -132,6 +132,7 @@ type chaos struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	settled  []int64      // when each checkpoint finished (see registerHistory)
 	spurious int          // failovers during latency
 	rywRead  atomic.Int64 // forwarded writes read back on their secondary
 }
@@ -142,6 +143,12 @@ func (ch *chaos) record(o opRec) {
 	ch.mu.Lock()
 	ch.ops = append(ch.ops, o)
 	ch.mu.Unlock()
+}
+
+func (ch *chaos) settledTimes() []int64 {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return slices.Clone(ch.settled)
 }
 
 func (ch *chaos) snapshot() []opRec {
@@ -245,23 +252,7 @@ func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int
 	c := newChaosCluster(t, tp, durability, "a", "b", "c")
 	ch := &chaos{t: t, mode: mode, c: c, tp: tp, rng: rand.New(rand.NewPCG(seed, 0)), start: time.Now()}
 	keepLogsOnFailure(t, c, seed)
-	c.startWitness()
-	for _, n := range c.names {
-		c.startRegion(n)
-	}
-	waitFor(t, 40*time.Second, "a primary and two followers", func() (bool, string) {
-		p, pst := c.primary()
-		if p != "a" {
-			return false, "primary=" + p
-		}
-		for _, n := range []string{"b", "c"} {
-			st, err := status(c.urls[n])
-			if err != nil || st.Primary != "a" || st.Head.Seq < pst.Head.Seq {
-				return false, fmt.Sprintf("%s: %+v %v", n, st, err)
-			}
-		}
-		return true, ""
-	})
+	ch.bootstrap()
 	ch.runClients()
 	faults := []string{"partition-primary", "primary-loses-witness", "partition-secondary", "latency", "witness-down", "flap"}
 	for it := range iterations {
@@ -301,6 +292,29 @@ func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int
 	ch.haltClients()
 	ch.checkpoint("end")
 	ch.check()
+}
+
+// bootstrap starts the witness and the regions and waits until a is
+// primary and the others follow it.
+func (ch *chaos) bootstrap() {
+	t, c := ch.t, ch.c
+	c.startWitness()
+	for _, n := range c.names {
+		c.startRegion(n)
+	}
+	waitFor(t, 40*time.Second, "a primary and two followers", func() (bool, string) {
+		p, pst := c.primary()
+		if p != "a" {
+			return false, "primary=" + p
+		}
+		for _, n := range []string{"b", "c"} {
+			st, err := status(c.urls[n])
+			if err != nil || st.Primary != "a" || st.Head.Seq < pst.Head.Seq {
+				return false, fmt.Sprintf("%s: %+v %v", n, st, err)
+			}
+		}
+		return true, ""
+	})
 }
 
 // keepLogsOnFailure copies every process's log to a directory that
@@ -582,6 +596,11 @@ func (ch *chaos) checkpoint(label string) {
 	t, c := ch.t, ch.c
 	ch.gate.Lock()
 	defer ch.gate.Unlock()
+	defer func() {
+		ch.mu.Lock()
+		ch.settled = append(ch.settled, ch.now())
+		ch.mu.Unlock()
+	}()
 	var p string
 	waitFor(t, 60*time.Second, label+": all regions converged", func() (bool, string) {
 		var pst leader.StatusDoc
@@ -769,7 +788,7 @@ func (ch *chaos) checkHistory() {
 	}
 	checkAcks(ch.t, acks)
 	checkEpochOrder(ch.t, ops)
-	checkLinearizable(ch.t, ops, ch.divergent())
+	checkLinearizable(ch.t, ops, ch.divergent(), ch.mode == "sync", ch.settledTimes())
 }
 
 // check runs the end-of-run checker over every recorded operation.
@@ -864,7 +883,7 @@ func (ch *chaos) check() {
 		out, err := c.cli("verify", "--workspace", c.config)
 		return err == nil, out
 	})
-	checkLinearizable(t, ops, div)
+	checkLinearizable(t, ops, div, ch.mode == "sync", ch.settledTimes())
 }
 
 // checkEpochOrder fails t with epochOrderProblems.
@@ -958,10 +977,14 @@ var registerModel = porcupine.Model{
 }
 
 // registerHistory turns the recorded register operations into a porcupine
-// history: puts kept in a divergence report (div: key -> values) and puts
-// that certainly did not commit are left out; a put whose outcome is
-// unknown stays pending to the end.
-func registerHistory(ops []opRec, div map[string]map[string]bool) []porcupine.Operation {
+// history: puts kept in a divergence report (div: key -> values; in sync
+// mode only those never acknowledged, an acknowledged one must survive)
+// and puts that certainly did not commit are left out; a put whose outcome
+// is unknown stays pending until the second checkpoint after it failed
+// (settled: the times checkpoints finished, in order; every region had
+// converged and every client had paused there, so a write its client gave
+// up on has committed by then or never will), or to the end.
+func registerHistory(ops []opRec, div map[string]map[string]bool, sync bool, settled []int64) []porcupine.Operation {
 	var end int64
 	for _, o := range ops {
 		end = max(end, o.ret)
@@ -971,12 +994,15 @@ func registerHistory(ops []opRec, div map[string]map[string]bool) []porcupine.Op
 		if !o.register {
 			continue
 		}
-		if o.put && (div[o.key][o.value] || (!o.acked && !o.unknown)) {
+		if o.put && ((div[o.key][o.value] && !(sync && o.acked)) || (!o.acked && !o.unknown)) {
 			continue
 		}
 		ret := o.ret
 		if o.put && !o.acked {
 			ret = end + int64(time.Hour)
+			if i := sort.Search(len(settled), func(i int) bool { return settled[i] > o.ret }); i+1 < len(settled) {
+				ret = settled[i+1]
+			}
 		}
 		h = append(h, porcupine.Operation{ClientId: o.client, Input: regInput{put: o.put, key: o.key, value: o.value},
 			Call: o.call, Output: o.value, Return: ret})
@@ -986,9 +1012,9 @@ func registerHistory(ops []opRec, div map[string]map[string]bool) []porcupine.Op
 
 // checkLinearizable checks the register history with porcupine; when it
 // is not linearizable it writes the visualization and prints its path.
-func checkLinearizable(t *testing.T, ops []opRec, div map[string]map[string]bool) {
+func checkLinearizable(t *testing.T, ops []opRec, div map[string]map[string]bool, sync bool, settled []int64) {
 	t.Helper()
-	h := registerHistory(ops, div)
+	h := registerHistory(ops, div, sync, settled)
 	began := time.Now()
 	res, info := porcupine.CheckOperationsVerbose(registerModel, h, 60*time.Second)
 	switch res {
@@ -1008,4 +1034,66 @@ func checkLinearizable(t *testing.T, ops []opRec, div map[string]map[string]bool
 		}
 		t.Errorf("linearizability: the register history (%d operations) is not linearizable; visualization: %s", len(h), path)
 	}
+}
+
+// TestChaosSyncDoubleFault: sync durability under a double fault. Region b
+// is cut from the primary a and from c (it reaches only the witness), so
+// only c acknowledges a's writes; then a is cut off too. b and c both see
+// the lease expire and cannot see each other. Whichever takes over, no
+// write acknowledged in sync mode may be lost (invariant 2): if b wins, it
+// lacks what only c acknowledged.
+//
+// KNOWN VIOLATION (reported on issue 5): when b wins the race for the
+// lease (about one run in three) it is promoted hundreds of entries behind
+// and every write only c acknowledged ends in a divergence report. The
+// test runs only with TANDEM_CHAOS_DOUBLE_FAULT=1 until failover refuses
+// to promote a sync secondary that cannot show it holds every
+// acknowledged write.
+func TestChaosSyncDoubleFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if os.Getenv("TANDEM_CHAOS_DOUBLE_FAULT") != "1" {
+		t.Skip("known sync-mode violation under this double fault; TANDEM_CHAOS_DOUBLE_FAULT=1 runs it")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("TANDEM_CHAOS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	tp := startToxiproxy(t)
+	c := newChaosCluster(t, tp, "{mode: sync, timeout: 3s, on_no_ack: fail}", "a", "b", "c")
+	ch := &chaos{t: t, mode: "sync", c: c, tp: tp, rng: rand.New(rand.NewPCG(seed, 0)), start: time.Now()}
+	keepLogsOnFailure(t, c, seed)
+	ch.bootstrap()
+	ch.runClients()
+	before := ch.now()
+	waitFor(t, 20*time.Second, "writes", func() (bool, string) { n, _ := ch.ackedSince(before); return n >= 20, fmt.Sprint(n) })
+	tp.cut(append(append(tp.links("b", "a"), tp.links("a", "b")...), append(tp.links("b", "c"), tp.links("c", "b")...)...)...)
+	time.Sleep(lease)
+	_, ast := c.primary()
+	bst, _ := status(c.urls["b"])
+	cst, _ := status(c.urls["c"])
+	t.Logf("b cut from a and c: heads a %s, b %s, c %s", ast.Head, bst.Head, cst.Head)
+	cutAt := ch.now()
+	tp.cut(tp.links("a", "c")...)
+	tp.cut(tp.links("c", "a")...)
+	tp.cut(tp.links("a", "w")...)
+	var newP string
+	waitFor(t, 30*time.Second, "a region primary in a newer epoch", func() (bool, string) {
+		for _, n := range []string{"b", "c"} {
+			if st, err := status(c.urls[n]); err == nil && st.Role.String() == "primary" && st.Epoch > ast.Epoch {
+				newP = n
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+	t.Logf("a cut off too; %s took over after %s", newP, time.Duration(ch.now()-cutAt).Round(time.Millisecond))
+	time.Sleep(lease)
+	time.Sleep(lease / 2)
+	tp.heal()
+	ch.checkpoint("after the heal")
+	ch.haltClients()
+	ch.checkpoint("end")
+	ch.check()
 }
