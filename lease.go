@@ -23,6 +23,14 @@ type Lease struct {
 	// Next names the region a released lease was handed to (planned
 	// switchover). Other regions give it a head start before competing.
 	Next string `json:"next,omitempty"`
+	// Sync names the sync standby (durability: sync): the region that
+	// holds every write the primary acknowledged. Only it may take the
+	// lease automatically when it expires. The primary sets it through
+	// its own renewals; it equals Holder right after a takeover (no
+	// standby named yet) and is empty in async mode, or when the primary
+	// degraded to async (on_no_ack: degrade). Witnesses store it with the
+	// lease and return it, expired or not, but never judge it.
+	Sync string `json:"sync,omitempty"`
 }
 
 // Expired reports whether the lease, as returned by a witness, has run out
@@ -36,6 +44,9 @@ func (l Lease) Same(m Lease) bool { return l.Holder == m.Holder && l.Epoch == m.
 func (l Lease) String() string {
 	if l.Holder == "" {
 		return fmt.Sprintf("none@%d", l.Epoch)
+	}
+	if l.Sync != "" {
+		return fmt.Sprintf("%s@%d(ttl %s, sync %s)", l.Holder, l.Epoch, l.TTL, l.Sync)
 	}
 	return fmt.Sprintf("%s@%d(ttl %s)", l.Holder, l.Epoch, l.TTL)
 }
@@ -60,7 +71,7 @@ func (l Lease) String() string {
 // win a takeover, and where an unexpired lease can never be taken away.
 type Witness interface {
 	// Get returns the current lease. An expired lease keeps its holder,
-	// epoch and Next, with a TTL of zero; a witness that never held one
+	// epoch, Next and Sync, with a TTL of zero; a witness that never held one
 	// returns the zero Lease.
 	Get(ctx context.Context) (Lease, error)
 	CompareAndSwap(ctx context.Context, prev, next Lease) (Lease, error)

@@ -134,10 +134,22 @@ func contract(t *testing.T, b backend) {
 	if l, err = w.CompareAndSwap(ctx, id("a", 1), lease("b", 2)); err != nil || !l.Same(id("b", 2)) {
 		t.Fatalf("takeover: %v %v", l, err)
 	}
+	// The sync standby travels with the lease: set and changed by
+	// renewals, returned by CompareAndSwap and Get.
+	withSync := func(s string) tandem.Lease { l := lease("b", 2); l.Sync = s; return l }
+	if l, err = w.CompareAndSwap(ctx, id("b", 2), withSync("c")); err != nil || l.Sync != "c" {
+		t.Fatalf("renew naming a sync standby: %v %v", l, err)
+	}
+	if l, err = w.Get(ctx); err != nil || l.Sync != "c" {
+		t.Fatalf("get after naming a sync standby: %v %v", l, err)
+	}
+	if l, err = w.CompareAndSwap(ctx, id("b", 2), withSync("a")); err != nil || l.Sync != "a" {
+		t.Fatalf("renew changing the sync standby: %v %v", l, err)
+	}
 	// Expiry by time, measured by the witness.
 	waitExpired()
-	if l, _ = w.Get(ctx); !l.Same(id("b", 2)) {
-		t.Fatalf("expired lease lost its identity: %v", l)
+	if l, _ = w.Get(ctx); !l.Same(id("b", 2)) || l.Sync != "a" {
+		t.Fatalf("expired lease lost its identity or sync standby: %v", l)
 	}
 	// Many racers for one expired lease: exactly one wins.
 	var wins atomic.Int32

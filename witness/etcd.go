@@ -85,7 +85,7 @@ func (e *Etcd) read(ctx context.Context) (etcdView, error) {
 		if err := json.Unmarshal(kvs[0].Value, &st); err != nil {
 			return v, fmt.Errorf("witness: etcd state key %s is corrupt: %w", e.state, err)
 		}
-		v.cur = tandem.Lease{Holder: st.Holder, Epoch: st.Epoch, Next: st.Next}
+		v.cur = tandem.Lease{Holder: st.Holder, Epoch: st.Epoch, Next: st.Next, Sync: st.Sync}
 		v.stateRev = kvs[0].ModRevision
 	}
 	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
@@ -123,7 +123,7 @@ func (e *Etcd) CompareAndSwap(ctx context.Context, prev, next tandem.Lease) (tan
 	if err := CheckSwap(v.cur, prev, next); err != nil {
 		return v.cur, err
 	}
-	stateVal, _ := json.Marshal(toWire(tandem.Lease{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, TTL: next.TTL}))
+	stateVal, _ := json.Marshal(toWire(tandem.Lease{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, Sync: next.Sync, TTL: next.TTL}))
 	ops := []clientv3.Op{clientv3.OpPut(e.state, string(stateVal))}
 	var granted clientv3.LeaseID
 	if next.TTL > 0 {
@@ -160,7 +160,7 @@ func (e *Etcd) CompareAndSwap(ctx context.Context, prev, next tandem.Lease) (tan
 		e.cli.Revoke(rctx, v.leaseID)
 		cancel()
 	}
-	return tandem.Lease{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, TTL: next.TTL}, nil
+	return tandem.Lease{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, Sync: next.Sync, TTL: next.TTL}, nil
 }
 
 // Close implements tandem.Witness.

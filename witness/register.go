@@ -19,12 +19,13 @@ type Register struct {
 	Holder    string
 	Epoch     int64
 	Next      string
+	Sync      string
 	ExpiresAt time.Duration // on the witness's monotonic clock
 }
 
 // Lease returns the lease as seen at now.
 func (r *Register) Lease(now time.Duration) tandem.Lease {
-	l := tandem.Lease{Holder: r.Holder, Epoch: r.Epoch, Next: r.Next}
+	l := tandem.Lease{Holder: r.Holder, Epoch: r.Epoch, Next: r.Next, Sync: r.Sync}
 	if r.Holder != "" && r.ExpiresAt > now {
 		l.TTL = r.ExpiresAt - now
 	}
@@ -39,7 +40,7 @@ func (r *Register) CompareAndSwap(now time.Duration, prev, next tandem.Lease) (t
 	if err := CheckSwap(cur, prev, next); err != nil {
 		return cur, err
 	}
-	r.Holder, r.Epoch, r.Next, r.ExpiresAt = next.Holder, next.Epoch, next.Next, now+next.TTL
+	r.Holder, r.Epoch, r.Next, r.Sync, r.ExpiresAt = next.Holder, next.Epoch, next.Next, next.Sync, now+next.TTL
 	return r.Lease(now), nil
 }
 

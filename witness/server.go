@@ -36,15 +36,16 @@ type wireLease struct {
 	Holder string `json:"holder"`
 	Epoch  int64  `json:"epoch"`
 	Next   string `json:"next,omitempty"`
+	Sync   string `json:"sync,omitempty"`
 	TTLms  int64  `json:"ttl_ms"`
 }
 
 func toWire(l tandem.Lease) wireLease {
-	return wireLease{Holder: l.Holder, Epoch: l.Epoch, Next: l.Next, TTLms: l.TTL.Milliseconds()}
+	return wireLease{Holder: l.Holder, Epoch: l.Epoch, Next: l.Next, Sync: l.Sync, TTLms: l.TTL.Milliseconds()}
 }
 
 func (w wireLease) lease() tandem.Lease {
-	return tandem.Lease{Holder: w.Holder, Epoch: w.Epoch, Next: w.Next, TTL: time.Duration(w.TTLms) * time.Millisecond}
+	return tandem.Lease{Holder: w.Holder, Epoch: w.Epoch, Next: w.Next, Sync: w.Sync, TTL: time.Duration(w.TTLms) * time.Millisecond}
 }
 
 type casRequest struct {
@@ -72,6 +73,7 @@ type stored struct {
 	Holder string `json:"holder"`
 	Epoch  int64  `json:"epoch"`
 	Next   string `json:"next,omitempty"`
+	Sync   string `json:"sync,omitempty"`
 	TTLms  int64  `json:"ttl_ms"`
 }
 
@@ -133,7 +135,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		}
 		now := opts.Clock()
 		for name, st := range doc.Leases {
-			s.leases[name] = &Register{Holder: st.Holder, Epoch: st.Epoch, Next: st.Next,
+			s.leases[name] = &Register{Holder: st.Holder, Epoch: st.Epoch, Next: st.Next, Sync: st.Sync,
 				ExpiresAt: now + time.Duration(st.TTLms)*time.Millisecond}
 			s.saved[name] = st
 		}
@@ -187,7 +189,7 @@ func parseCAS(body io.Reader) (prev, next tandem.Lease, err error) {
 	if req.Next.TTLms < 0 || req.Next.TTLms > int64(24*time.Hour/time.Millisecond) {
 		return prev, next, tandem.Errorf(tandem.EINVALID, "witness: ttl_ms out of range")
 	}
-	for _, n := range []string{req.Prev.Holder, req.Next.Holder, req.Next.Next} {
+	for _, n := range []string{req.Prev.Holder, req.Next.Holder, req.Next.Next, req.Next.Sync} {
 		if n != "" && !leaseName.MatchString(n) {
 			return prev, next, tandem.Errorf(tandem.EINVALID, "witness: bad region name %q", n)
 		}
@@ -219,7 +221,7 @@ func (s *Server) cas(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err, &cur)
 		return
 	}
-	st := stored{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, TTLms: next.TTL.Milliseconds()}
+	st := stored{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, Sync: next.Sync, TTLms: next.TTL.Milliseconds()}
 	if old, ok := s.saved[name]; !ok || old != st {
 		// Durable before anyone learns of it.
 		if err := s.persist(name, st); err != nil {

@@ -50,13 +50,17 @@ func TestServerSurvivesRestart(t *testing.T) {
 	if _, err := cl.CompareAndSwap(ctx, tandem.Lease{}, tandem.Lease{Holder: "a", Epoch: 1, TTL: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
+	// The sync standby is state too: it survives the restart.
+	if _, err := cl.CompareAndSwap(ctx, tandem.Lease{Holder: "a", Epoch: 1}, tandem.Lease{Holder: "a", Epoch: 1, Sync: "c", TTL: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
 	clock.advance(9 * time.Second)
 	// Restart: the lease keeps its holder and epoch, and is given its full
 	// length again from the restart (never shorter than before).
 	clock2 := &fakeClock{}
 	_, cl2 := newTestServer(t, dir, clock2, &logs)
 	l, err := cl2.Get(ctx)
-	if err != nil || !l.Same(tandem.Lease{Holder: "a", Epoch: 1}) || l.TTL != 10*time.Second {
+	if err != nil || !l.Same(tandem.Lease{Holder: "a", Epoch: 1}) || l.TTL != 10*time.Second || l.Sync != "c" {
 		t.Fatalf("after restart: %v %v", l, err)
 	}
 	// Its epoch is not forgotten: a takeover still needs epoch 2.
@@ -106,6 +110,14 @@ func TestServerPersistsOnlyChanges(t *testing.T) {
 	}
 	if syncs != 1 {
 		t.Fatalf("%d fsyncs for one change and five identical renewals", syncs)
+	}
+	// Naming a sync standby is a change: written before it is answered.
+	a.Sync = "b"
+	if l, err := cl.CompareAndSwap(ctx, a, a); err != nil || l.Sync != "b" {
+		t.Fatal(l, err)
+	}
+	if syncs != 2 {
+		t.Fatalf("%d fsyncs after the sync standby changed", syncs)
 	}
 }
 
