@@ -47,6 +47,13 @@ type Config struct {
 	// Cooldown: no automatic promotion within this long of the last change
 	// of epoch this region observed.
 	Cooldown time.Duration
+	// Sync: the workspace's durability is sync. The lease then names a
+	// sync standby (tandem.Lease.Sync), the one region besides the
+	// primary that holds every acknowledged write; the primary chooses it
+	// (ProposeSync) and only that region may take an expired lease
+	// automatically. A lease that names none (async before, or degraded
+	// with on_no_ack: degrade) is elected as in async mode.
+	Sync bool
 	// SwitchoverTimeout: a planned switchover whose target has not caught
 	// up after this long is aborted and the primary resumes writes; a
 	// forced promotion that has not won the lease by then is abandoned.

@@ -81,6 +81,16 @@ type Machine struct {
 	atRisk     int64         // entries known to exist that we did not hold when we took over
 	actions    []Action
 	rejected   int
+
+	// Sync standby (Config.Sync; primary only). syncWant is the standby
+	// asked for by ProposeSync and not yet confirmed by the witness
+	// (syncChange); syncSent: a renewal carrying it went out. syncMaybe
+	// lists every standby the witness may hold now: the confirmed one and
+	// any sent or about to be sent.
+	syncWant   string
+	syncChange bool
+	syncSent   bool
+	syncMaybe  []string
 }
 
 // New returns a machine for cfg that starts as a secondary. epoch is the
@@ -244,9 +254,10 @@ func (m *Machine) tick() {
 			return
 		}
 		due := m.now-m.lastRenewSent >= m.cfg.RenewEvery ||
-			(m.now >= m.leaseUntil && m.now-m.lastRenewSent >= m.cfg.ObserveEvery) // unconfirmed: retry sooner
+			(m.now >= m.leaseUntil && m.now-m.lastRenewSent >= m.cfg.ObserveEvery) || // unconfirmed: retry sooner
+			(m.syncChange && (!m.syncSent || m.now-m.lastRenewSent >= m.cfg.ObserveEvery)) // a new sync standby: at once
 		if m.pending == nil && due {
-			m.request(Renew, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
+			m.renew()
 		}
 	case Secondary:
 		if m.pending == nil && m.leaseKnown && m.lease.Expired() {
@@ -286,7 +297,120 @@ func (m *Machine) request(kind ActionKind, prev, next tandem.Lease, detectedAt t
 }
 
 func (m *Machine) release() {
-	m.request(Release, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, Next: m.sw.target}, 0)
+	sync := m.lease.Sync
+	if m.cfg.Sync && !m.sw.force {
+		// The target caught up with every entry after writes stopped: it
+		// holds every acknowledged write, and must be the one that may
+		// take the lease if it does not come for it at once.
+		sync = m.sw.target
+	}
+	m.request(Release, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, Next: m.sw.target, Sync: sync}, 0)
+}
+
+// renew asks the witness to extend our lease, naming the sync standby
+// asked for (if a change is pending) or the current one.
+func (m *Machine) renew() {
+	sync := m.lease.Sync
+	if m.syncChange {
+		sync, m.syncSent = m.syncWant, true
+	}
+	m.request(Renew, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, TTL: m.cfg.LeaseTTL, Sync: sync}, 0)
+}
+
+// ProposeSync asks the witness to name region as the sync standby
+// (Config.Sync, primary only) in the next renewal, which is sent at once.
+// The caller (the primary's replication) must have checked that region
+// holds every entry up to the journal head, and must acknowledge no write
+// that some region in SyncView().Standbys lacks: from this call on, that
+// list includes region until the witness confirms the change. "" names
+// nobody (on_no_ack: degrade). It reports whether the proposal was taken
+// (false: not primary, not sync mode, or not a region).
+func (m *Machine) ProposeSync(now time.Duration, region string) bool {
+	m.clock(now)
+	defer m.after()
+	if !m.cfg.Sync || m.cfg.NoWitness || m.role != Primary ||
+		(region != "" && (region == m.cfg.Self || !slices.Contains(m.cfg.Regions, region))) {
+		return false
+	}
+	if !m.syncChange && m.lease.Sync == region {
+		return true
+	}
+	if !m.syncChange || m.syncWant != region {
+		m.syncWant, m.syncChange, m.syncSent = region, true, false
+	}
+	if !slices.Contains(m.syncMaybe, region) {
+		m.syncMaybe = append(m.syncMaybe, region)
+	}
+	m.tick()
+	return true
+}
+
+// SyncView is what a sync primary's replication needs to acknowledge a
+// write (see Machine.SyncView).
+type SyncView struct {
+	// Enabled: sync durability with a witness. Otherwise nothing here
+	// applies (no standby is ever named).
+	Enabled bool
+	// Primary: this region is primary (it holds, or held and has not
+	// lost, the lease of its epoch). A write is never acknowledged
+	// otherwise.
+	Primary bool
+	Self    string
+	// Confirmed is the sync standby in the lease the witness last
+	// confirmed: "" (none: async, or degraded) or Self (none named yet,
+	// after a takeover) or a region.
+	Confirmed string
+	// Changing: a new standby was proposed and is not confirmed yet.
+	Changing bool
+	// Standbys lists every standby the witness may name now (Confirmed
+	// and any proposed since): a write is acknowledged only when each of
+	// them (other than "") has applied it.
+	Standbys []string
+}
+
+// Named returns the confirmed sync standby, or "" when none is named.
+func (v SyncView) Named() string {
+	if v.Confirmed == v.Self {
+		return ""
+	}
+	return v.Confirmed
+}
+
+// Degraded reports whether the witness confirmed that no standby is named
+// and no change is under way: only then may a primary with on_no_ack:
+// degrade acknowledge a write no standby holds.
+func (v SyncView) Degraded() bool {
+	return v.Enabled && v.Primary && v.Confirmed == "" && !v.Changing
+}
+
+// Acked reports whether a write at journal seq may be acknowledged under
+// rule "every region the witness may name as sync standby holds it":
+// applied returns what a region has applied. With no standby named (or
+// only "" named) it is false.
+func (v SyncView) Acked(seq int64, applied func(region string) int64) bool {
+	if !v.Enabled || !v.Primary {
+		return false
+	}
+	named := false
+	for _, r := range v.Standbys {
+		switch {
+		case r == "":
+			continue
+		case r == v.Self || applied(r) < seq:
+			return false
+		}
+		named = true
+	}
+	return named
+}
+
+// SyncView returns the sync standby state (meaningful in sync mode on the
+// primary).
+func (m *Machine) SyncView() SyncView {
+	v := SyncView{Enabled: m.cfg.Sync && !m.cfg.NoWitness, Primary: m.role == Primary && m.primary == m.cfg.Self, Self: m.cfg.Self,
+		Confirmed: m.lease.Sync, Changing: m.syncChange}
+	v.Standbys = slices.Clone(m.syncMaybe)
+	return v
 }
 
 // own is the lease this region holds (or held) in its epoch.
@@ -325,6 +449,13 @@ func (m *Machine) elect() {
 		// own expired lease back is not a failover.
 	case l.Next != "" && since < 2*m.cfg.ElectionGrace:
 		// a planned successor is named: give it a head start
+	case m.cfg.Sync && l.Sync != "":
+		// Sync durability: only the named standby is known to hold every
+		// acknowledged write. Nobody else takes the lease automatically,
+		// however long it stays free (an operator can force it). After a
+		// takeover the lease names its holder until the new primary has a
+		// standby: then only that holder may take it back.
+		take = l.Sync == m.cfg.Self
 	case !m.withinLag(m.self):
 	default:
 		best := m.bestCandidate()
@@ -333,6 +464,11 @@ func (m *Machine) elect() {
 	if take {
 		m.previous = l.Holder
 		next := tandem.Lease{Holder: m.cfg.Self, Epoch: max(l.Epoch, m.maxKnownEpoch()) + 1, TTL: m.cfg.LeaseTTL}
+		if m.cfg.Sync {
+			// No standby yet: we alone are known to hold every
+			// acknowledged write (sync writes wait until one is named).
+			next.Sync = m.cfg.Self
+		}
 		m.role = Candidate
 		m.request(Acquire, l, next, detected)
 	}
@@ -463,10 +599,12 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 		m.forced = nil
 		m.detectedAt = req.detectedAt // after() announces StartWrites
 		m.atRisk = max(0, m.maxKnown().Seq-m.self.Seq)
+		m.syncConfirmed(l.Sync)
 	case ok && req.kind == Renew && m.role == Primary:
 		m.heldEpoch = l.Epoch
 		m.setLease(l)
 		m.leaseUntil = max(m.leaseUntil, req.sentAt+m.cfg.LeaseTTL-m.cfg.Margin)
+		m.syncConfirmed(l.Sync)
 	case ok && req.kind == Release:
 		m.setLease(l)
 		m.role = Secondary
@@ -474,6 +612,7 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 		m.swResult = &SwitchoverState{Target: l.Next, Phase: "released"}
 		m.sw = nil
 		m.primary = ""
+		m.syncReset()
 	default:
 		// An observation, or a conflict: l is the witness's current lease.
 		if req.kind == Acquire {
@@ -485,9 +624,28 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 			// acquire whose reply was lost): confirm it by renewing.
 			m.role = Primary
 			m.leaseUntil = 0
-			m.request(Renew, m.own(), tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch, TTL: m.cfg.LeaseTTL}, 0)
+			m.syncReset()
+			m.syncMaybe = []string{l.Sync}
+			m.renew()
 		}
 	}
+}
+
+// syncConfirmed records that the witness holds sync standby name in our
+// lease: it is now the only one it may hold, unless a newer proposal is
+// still to be sent.
+func (m *Machine) syncConfirmed(name string) {
+	if m.syncChange && m.syncWant == name {
+		m.syncChange, m.syncSent, m.syncWant = false, false, ""
+	}
+	m.syncMaybe = []string{name}
+	if m.syncChange {
+		m.syncMaybe = append(m.syncMaybe, m.syncWant)
+	}
+}
+
+func (m *Machine) syncReset() {
+	m.syncWant, m.syncChange, m.syncSent, m.syncMaybe = "", false, false, nil
 }
 
 // setLease records a lease read from the witness (its epoch is not older
@@ -542,6 +700,7 @@ func (m *Machine) demote() {
 	if m.sw != nil {
 		m.sw = nil
 	}
+	m.syncReset()
 }
 
 // Peer records what this region learned about another region. A peer in a

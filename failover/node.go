@@ -174,6 +174,22 @@ func (n *Node) CaughtUp(target string) {
 	n.event(func(now time.Duration) { n.m.CaughtUp(now, target) })
 }
 
+// SyncView returns the sync standby state (see Machine.SyncView). The
+// primary's replication reads it before acknowledging a sync write.
+func (n *Node) SyncView() SyncView {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.m.SyncView()
+}
+
+// ProposeSync asks the witness to name region as the sync standby (see
+// Machine.ProposeSync for what the caller must guarantee).
+func (n *Node) ProposeSync(region string) bool {
+	var ok bool
+	n.event(func(now time.Duration) { ok = n.m.ProposeSync(now, region) })
+	return ok
+}
+
 // Poke makes the node read the lease now.
 func (n *Node) Poke() { n.event(n.m.Poke) }
 

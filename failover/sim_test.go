@@ -72,6 +72,7 @@ type sim struct {
 	nodes    map[string]*simNode
 	names    []string
 	healing  bool
+	syncMode bool             // durability sync: leases name a sync standby
 	writesBy map[int64]string // epoch -> the only node that wrote in it
 	writes   int
 	trace    []string
@@ -138,7 +139,9 @@ func (s *sim) drain(n *simNode) {
 				continue
 			}
 			a := a
+			forced := n.m.forced != nil // an operator's forced promotion asked for it
 			s.at(s.delay(), "", func() {
+				before := s.reg.Lease(s.now)
 				var l tandem.Lease
 				var err error
 				switch {
@@ -150,6 +153,7 @@ func (s *sim) drain(n *simNode) {
 					l, err = s.reg.CompareAndSwap(s.now, a.Prev, a.Lease)
 					if err == nil {
 						s.released = a.Lease.TTL == 0
+						s.checkSyncTakeover(a, before, forced)
 					}
 				}
 				s.logf("witness: %s -> %s %v", a, l, err)
@@ -168,6 +172,20 @@ func (s *sim) drain(n *simNode) {
 		}
 	}
 	s.check()
+}
+
+// checkSyncTakeover asserts the sync-mode election rule at the witness: a
+// lease that names a standby is taken over only by that standby, its own
+// holder, the successor a release named, or an operator's forced
+// promotion.
+func (s *sim) checkSyncTakeover(a Action, before tandem.Lease, forced bool) {
+	if !s.syncMode || a.Kind != Acquire || before.Sync == "" || forced {
+		return
+	}
+	h := a.Lease.Holder
+	if h != before.Sync && h != before.Holder && h != before.Next {
+		s.fail("%s took over %s automatically: only %s may", h, before, before.Sync)
+	}
 }
 
 // check asserts invariant 1 at this instant and records a write by the
@@ -206,8 +224,9 @@ func runSim(t *testing.T, seed uint64) {
 		writesBy: map[int64]string{}}
 	s.names = []string{"a", "b", "c", "d", "e"}[:2+s.rng.IntN(4)] // 2 to 5 regions
 	manual := s.rng.IntN(8) == 0
+	s.syncMode = s.rng.IntN(3) == 0
 	for _, name := range s.names {
-		cfg := Config{Self: name, Regions: s.names, LeaseTTL: ttl, MaxLagOnFailover: -1, Cooldown: ttl}
+		cfg := Config{Self: name, Regions: s.names, LeaseTTL: ttl, MaxLagOnFailover: -1, Cooldown: ttl, Sync: s.syncMode}
 		if manual {
 			cfg.Mode = Manual // only the operator's switchovers and forced promotions move the lease
 		}
@@ -246,6 +265,15 @@ func runSim(t *testing.T, seed uint64) {
 		}
 		for _, a := range s.names {
 			na := s.nodes[a]
+			if s.syncMode && na.m.role == Primary && s.rng.IntN(2) == 0 {
+				// The primary names a standby now and then (any other
+				// region, or none as when degrading).
+				sb := s.names[s.rng.IntN(len(s.names))]
+				if sb == a {
+					sb = ""
+				}
+				s.deliver(na, func() { na.m.ProposeSync(s.clock(na), sb) })
+			}
 			for _, b := range s.names {
 				if a == b {
 					continue
