@@ -114,7 +114,8 @@ func FailoverConfig(ws *workspace.Workspace, self string) failover.Config {
 		mode = failover.Automatic
 	}
 	return failover.Config{Self: self, Regions: regions, Initial: ws.Primary, Mode: mode,
-		NoWitness: ws.Witness == "", LeaseTTL: ws.LeaseTTL, MaxLagOnFailover: ws.MaxLagEntries, Cooldown: ws.Cooldown}
+		NoWitness: ws.Witness == "", LeaseTTL: ws.LeaseTTL, MaxLagOnFailover: ws.MaxLagEntries, Cooldown: ws.Cooldown,
+		Sync: ws.Durability.Mode == workspace.Sync}
 }
 
 // New opens the witness and builds the Node; it installs the Node as the

@@ -146,6 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 			r.Close()
 			return nil, err
 		}
+		r.Replication.SetSyncStandby(r.Leader.Node()) // sync acks follow the lease's sync standby
 	}
 	if roles.Current().Role == tandem.RolePrimary {
 		// A secondary gets experiment "0" and the rest from its primary.

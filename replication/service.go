@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -51,6 +52,7 @@ type Service struct {
 	followers map[string]*followerSeen // primary: what each secondary reported
 	ackCh     chan struct{}            // closed and replaced when a follower advances
 	degraded  bool
+	standby   SyncStandby // nil: any secondary's acknowledgement counts (no witness)
 
 	fol *Follower
 	met *metrics
@@ -59,6 +61,25 @@ type Service struct {
 type followerSeen struct {
 	applied  tandem.Position
 	lastSeen time.Time
+	epoch    int64 // this primary's epoch when the follower reported: older reports say nothing about this term
+}
+
+// SyncStandby is the failover node's view of the sync standby named in
+// the witness's lease (failover.Node implements it). With one set, a sync
+// primary acknowledges a write only when the standby (every region the
+// witness may name, during a change) has applied it.
+type SyncStandby interface {
+	SyncView() failover.SyncView
+	ProposeSync(region string) bool
+}
+
+// SetSyncStandby makes sync acknowledgements follow the lease's sync
+// standby (see SyncStandby). The region calls it once, before serving,
+// when failover runs with a witness.
+func (s *Service) SetSyncStandby(sb SyncStandby) {
+	s.mu.Lock()
+	s.standby = sb
+	s.mu.Unlock()
 }
 
 // New builds the service; call Run to start following when secondary.
@@ -210,7 +231,7 @@ func (s *Service) handleJournal(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if region := r.URL.Query().Get("region"); region != "" {
-		s.sawFollower(region, tandem.Position{Epoch: afterEpoch, Seq: after})
+		s.sawFollower(region, tandem.Position{Epoch: afterEpoch, Seq: after}, role.Epoch)
 	}
 	if limit <= 0 || limit > 5000 {
 		limit = 500
@@ -253,7 +274,7 @@ func (s *Service) filter(e tandem.Entry) tandem.Entry {
 	return tandem.Entry{Position: e.Position, Kind: tandem.KindWorkspace, Op: sqlstore.OpSkip, Key: e.Key, Payload: p, Time: e.Time}
 }
 
-func (s *Service) sawFollower(region string, applied tandem.Position) {
+func (s *Service) sawFollower(region string, applied tandem.Position, epoch int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.followers[region]
@@ -262,10 +283,18 @@ func (s *Service) sawFollower(region string, applied tandem.Position) {
 		s.followers[region] = f
 	}
 	f.lastSeen = time.Now()
-	if f.applied.Less(applied) || f.applied == (tandem.Position{}) {
-		f.applied = applied
+	if f.epoch != epoch || f.applied.Less(applied) || f.applied == (tandem.Position{}) {
+		f.applied, f.epoch = applied, epoch
 		close(s.ackCh)
 		s.ackCh = make(chan struct{})
+	}
+	if s.standby != nil {
+		// A sync primary without a standby (just promoted, or degraded)
+		// names one as soon as a secondary has caught up.
+		if v := s.standby.SyncView(); v.Enabled && v.Primary && v.Named() == "" {
+			s.chooseStandby(v, 0, false)
+		}
+		return
 	}
 	if s.degraded && applied.Seq >= s.lastCommit.Load() {
 		s.degraded = false
@@ -273,11 +302,60 @@ func (s *Service) sawFollower(region string, applied tandem.Position) {
 	}
 }
 
-// WaitAck blocks until at least one secondary has applied seq, or timeout.
-// It returns nil when acknowledged, nil when the service is degraded (async
-// after an earlier miss, on_no_ack: degrade), and EUNAVAILABLE otherwise.
-// Only a sync primary calls it.
+// appliedFn returns what each secondary has applied in this primary's
+// current term (-1: nothing reported in it). s.mu held.
+func (s *Service) appliedFn() func(region string) int64 {
+	epoch := s.cfg.Roles.Current().Epoch
+	return func(region string) int64 {
+		if f := s.followers[region]; f != nil && f.epoch == epoch {
+			return f.applied.Seq
+		}
+		return -1
+	}
+}
+
+// chooseStandby proposes a new sync standby when none is named, or when
+// the named one has not applied seq and the write has waited long
+// (stale): the first region, in the workspace's order, that has applied
+// everything up to the journal head right now. s.mu held: no write is
+// acknowledged between this check and the proposal, and from the proposal
+// on, acknowledgements need the new standby too (failover.SyncView), so
+// no write acknowledged through the old standby can be missing on the new
+// one.
+func (s *Service) chooseStandby(v failover.SyncView, seq int64, stale bool) {
+	if v.Changing || s.cfg.Workspace == nil {
+		return
+	}
+	applied := s.appliedFn()
+	cur := v.Named()
+	if cur != "" && (!stale || applied(cur) >= seq) {
+		return
+	}
+	head := s.lastCommit.Load()
+	for _, r := range s.cfg.Workspace.Regions {
+		if r.Name == s.cfg.Region || r.Name == cur || applied(r.Name) < head {
+			continue
+		}
+		if s.standby.ProposeSync(r.Name) {
+			s.log.Info("sync standby proposed", "standby", r.Name, "previous", v.Confirmed, "head", head)
+		}
+		return
+	}
+}
+
+// WaitAck blocks until the write at seq is acknowledged, or timeout. With
+// a SyncStandby (failover with a witness) only the sync standby the lease
+// names counts (see waitStandby); without one, any secondary that applied
+// seq does. It returns nil when acknowledged, nil when the service is
+// degraded (async after an earlier miss, on_no_ack: degrade), and
+// EUNAVAILABLE otherwise. Only a sync primary calls it.
 func (s *Service) WaitAck(ctx context.Context, seq int64) error {
+	s.mu.Lock()
+	sb := s.standby
+	s.mu.Unlock()
+	if sb != nil && sb.SyncView().Enabled {
+		return s.waitStandby(ctx, sb, seq)
+	}
 	d := s.cfg.Workspace.Durability
 	t := time.NewTimer(d.Timeout)
 	defer t.Stop()
@@ -311,6 +389,79 @@ func (s *Service) WaitAck(ctx context.Context, seq int64) error {
 				return nil
 			}
 			return tandem.Errorf(tandem.EUNAVAILABLE, "the write committed on the primary (seq %d) but no secondary acknowledged it within %s (durability: sync, on_no_ack: fail)", seq, d.Timeout)
+		}
+	}
+}
+
+// waitStandby is WaitAck with a sync standby named in the witness's lease:
+// the write is acknowledged once every region the witness may name as
+// standby has applied it. A standby that keeps the write waiting is
+// replaced by a caught-up secondary (after a short wait, so a healthy
+// standby is not swapped for a faster one at every write); with nobody
+// named, acknowledgements wait until one is. At the timeout, on_no_ack:
+// fail keeps the standby and fails the write; degrade first has the
+// witness name no standby, and acknowledges only once it confirmed that.
+func (s *Service) waitStandby(ctx context.Context, sb SyncStandby, seq int64) error {
+	d := s.cfg.Workspace.Durability
+	start := time.Now()
+	switchAfter := min(d.Timeout/3, 500*time.Millisecond)
+	t := time.NewTimer(d.Timeout)
+	defer t.Stop()
+	// The witness's confirmation of a new standby does not close ackCh:
+	// poll for it.
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	degrading := false
+	for {
+		s.mu.Lock()
+		v := sb.SyncView()
+		switch {
+		case !v.Primary:
+			s.mu.Unlock()
+			return tandem.Errorf(tandem.EUNAVAILABLE, "the write committed on this region (seq %d) but it stopped being the primary before its sync standby acknowledged the write: it may be lost", seq)
+		case v.Acked(seq, s.appliedFn()):
+			s.mu.Unlock()
+			return nil
+		case v.Degraded() && d.OnNoAck == workspace.OnNoAckDegrade:
+			if !s.degraded {
+				s.log.Warn("sync durability degraded to async: the lease names no sync standby", "seq", seq, "timeout", d.Timeout)
+			}
+			s.degraded = true
+			s.mu.Unlock()
+			return nil
+		}
+		if s.degraded && v.Named() != "" {
+			s.degraded = false
+			s.log.Info("sync durability restored", "standby", v.Named())
+		}
+		if !degrading {
+			s.chooseStandby(v, seq, time.Since(start) >= switchAfter)
+		}
+		ch := s.ackCh
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-poll.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if d.OnNoAck == workspace.OnNoAckDegrade && !degrading {
+				degrading = true
+				s.mu.Lock()
+				ok := sb.ProposeSync("")
+				s.mu.Unlock()
+				if ok {
+					s.log.Warn("no sync standby acknowledged in time: naming none (on_no_ack: degrade)", "seq", seq, "timeout", d.Timeout, "standby", v.Named())
+					s.met.degradations.Inc()
+					t.Reset(d.Timeout) // for the witness to confirm it
+					continue
+				}
+			}
+			standby := v.Named()
+			if standby == "" {
+				standby = "none named yet"
+			}
+			return tandem.Errorf(tandem.EUNAVAILABLE, "the write committed on the primary (seq %d) but the sync standby (%s) did not acknowledge it within %s (durability: sync, on_no_ack: %s)", seq, standby, d.Timeout, d.OnNoAck)
 		}
 	}
 }
@@ -444,6 +595,11 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	}
 	s.mu.Lock()
 	st.Degraded = s.degraded
+	if s.standby != nil {
+		if v := s.standby.SyncView(); v.Enabled {
+			st.Degraded = v.Degraded()
+		}
+	}
 	seen := map[string]followerSeen{}
 	for k, v := range s.followers {
 		seen[k] = *v
