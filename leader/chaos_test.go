@@ -1043,18 +1043,14 @@ func checkLinearizable(t *testing.T, ops []opRec, div map[string]map[string]bool
 // write acknowledged in sync mode may be lost (invariant 2): if b wins, it
 // lacks what only c acknowledged.
 //
-// KNOWN VIOLATION (reported on issue 5): when b wins the race for the
-// lease (about one run in three) it is promoted hundreds of entries behind
-// and every write only c acknowledged ends in a divergence report. The
-// test runs only with TANDEM_CHAOS_DOUBLE_FAULT=1 until failover refuses
-// to promote a sync secondary that cannot show it holds every
-// acknowledged write.
+// Before the lease named a sync standby, b won the race for the lease in
+// about one run in three, promoted hundreds of entries behind, and every
+// write only c acknowledged ended in a divergence report. Now the lease
+// names the standby whose acknowledgement counted (c, once b fell
+// behind), and only it may take the lease automatically: b never does.
 func TestChaosSyncDoubleFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
-	}
-	if os.Getenv("TANDEM_CHAOS_DOUBLE_FAULT") != "1" {
-		t.Skip("known sync-mode violation under this double fault; TANDEM_CHAOS_DOUBLE_FAULT=1 runs it")
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("TANDEM_CHAOS_SEED"); s != "" {
@@ -1089,6 +1085,9 @@ func TestChaosSyncDoubleFault(t *testing.T) {
 		return false, ""
 	})
 	t.Logf("a cut off too; %s took over after %s", newP, time.Duration(ch.now()-cutAt).Round(time.Millisecond))
+	if newP != "c" {
+		t.Errorf("%s took over; only c (the sync standby, which acknowledged a's writes) may", newP)
+	}
 	time.Sleep(lease)
 	time.Sleep(lease / 2)
 	tp.heal()
