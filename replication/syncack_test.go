@@ -62,12 +62,12 @@ func (f *fakeStandby) confirm() {
 	f.v.Confirmed, f.v.Standbys, f.v.Changing = r, []string{r}, false
 }
 
-func openSyncPrimary(t *testing.T) (*region.Region, *httptest.Server) {
+func openSyncPrimary(t *testing.T, onNoAck string) (*region.Region, *httptest.Server) {
 	t.Setenv("TANDEM_IT_PEER_KEY", peerKey)
 	ws, err := workspace.Parse([]byte(`workspace: ip
 primary: east
 peer_key: {env: TANDEM_IT_PEER_KEY}
-durability: {mode: sync, timeout: 1500ms, on_no_ack: fail}
+durability: {mode: sync, timeout: 1500ms, on_no_ack: ` + onNoAck + `}
 regions:
   - {name: east, url: "http://127.0.0.1:1", metadata: "sqlite://x.db", artifacts: "file://x"}
   - {name: west, url: "http://127.0.0.1:2", metadata: "sqlite://y.db", artifacts: "file://y"}
@@ -92,7 +92,7 @@ regions:
 // replaced only by a region holding everything, and until the witness
 // confirms the change both count.
 func TestSyncAckOnlyFromNamedStandby(t *testing.T) {
-	r, srv := openSyncPrimary(t)
+	r, srv := openSyncPrimary(t, "fail")
 	ctx := context.Background()
 	fs := &fakeStandby{v: failover.SyncView{Enabled: true, Primary: true, Self: "east", Confirmed: "east", Standbys: []string{"east"}}}
 	r.Replication.SetSyncStandby(fs)
@@ -172,5 +172,42 @@ func TestSyncAckOnlyFromNamedStandby(t *testing.T) {
 	applied("north", s3)
 	if err := r.Replication.WaitAck(ctx, s3); tandem.ErrorCode(err) != tandem.EUNAVAILABLE {
 		t.Fatalf("acknowledged after losing the lease: %v", err)
+	}
+}
+
+// on_no_ack: degrade with a witness: at the timeout the primary has the
+// witness name no standby, and acknowledges only once it confirmed that.
+func TestSyncAckDegradeNamesNobodyFirst(t *testing.T) {
+	r, _ := openSyncPrimary(t, "degrade")
+	ctx := context.Background()
+	fs := &fakeStandby{v: failover.SyncView{Enabled: true, Primary: true, Self: "east", Confirmed: "west", Standbys: []string{"west"}}}
+	r.Replication.SetSyncStandby(fs)
+	e, err := r.Store.Write(ctx, &sqlstore.Change{Op: "test.note.runs", Key: "k", Payload: sqlstore.TestNote{Key: "k", Value: "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	start := time.Now()
+	go func() { ch <- r.Replication.WaitAck(ctx, e.Seq) }()
+	waitFor(t, 3*time.Second, "nobody proposed", func() bool { fs.mu.Lock(); defer fs.mu.Unlock(); return len(fs.proposed) == 1 && fs.proposed[0] == "" })
+	if time.Since(start) < time.Second {
+		t.Fatal("degraded before the timeout")
+	}
+	select {
+	case err := <-ch:
+		t.Fatalf("acknowledged before the witness confirmed no standby: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	fs.confirm()
+	select {
+	case err := <-ch:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("not acknowledged once degraded")
+	}
+	if st, err := r.Replication.Status(ctx); err != nil || !st.Degraded {
+		t.Fatalf("status %+v %v", st.Degraded, err)
 	}
 }
