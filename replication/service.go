@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,6 +37,11 @@ type Config struct {
 	Progress  io.Writer            // bootstrap progress lines (a terminal); nil: none
 	// BlobHook, when set (tests only), wraps blob bodies the primary sends.
 	BlobHook func(path string, r io.Reader) io.Reader
+	// StandbySilent: a sync standby that has not asked for journal
+	// entries for this long is replaced by a caught-up secondary even
+	// when no write waits. Zero: 30s (a healthy follower asks at least
+	// every 20s, its long-poll wait).
+	StandbySilent time.Duration
 }
 
 // Service is one region's replication: the primary's endpoints, the
@@ -86,6 +92,9 @@ func (s *Service) SetSyncStandby(sb SyncStandby) {
 func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.StandbySilent <= 0 {
+		cfg.StandbySilent = 30 * time.Second
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: 2 * time.Minute}}
@@ -290,9 +299,15 @@ func (s *Service) sawFollower(region string, applied tandem.Position, epoch int6
 	}
 	if s.standby != nil {
 		// A sync primary without a standby (just promoted, or degraded)
-		// names one as soon as a secondary has caught up.
-		if v := s.standby.SyncView(); v.Enabled && v.Primary && v.Named() == "" {
-			s.chooseStandby(v, 0, false)
+		// names one as soon as a secondary has caught up; one whose
+		// standby has gone silent (even with no write waiting: only the
+		// standby may take over automatically) names another.
+		if v := s.standby.SyncView(); v.Enabled && v.Primary {
+			if cur := v.Named(); cur == "" {
+				s.chooseStandby(v, 0, false)
+			} else if sf := s.followers[cur]; cur != region && (sf == nil || time.Since(sf.lastSeen) > s.cfg.StandbySilent) {
+				s.chooseStandby(v, math.MaxInt64, true)
+			}
 		}
 		return
 	}
