@@ -34,6 +34,17 @@
 // Margin must cover clock rate drift over one lease and the time from the
 // store's last gate check to the end of its COMMIT.
 //
+// Invariant 2 (sync durability: no acknowledged write lost by a failover)
+// rests on the sync standby the lease names (Config.Sync,
+// tandem.Lease.Sync): the primary acknowledges a write only when every
+// region the witness may name as standby has applied it (SyncView); it
+// names a new standby through its renewal (ProposeSync) only once that
+// region holds the whole journal, and the old one keeps counting until
+// the witness confirmed the change; and an expired lease that names a
+// standby is taken over automatically by that region only (a takeover
+// names the new holder itself until it has a standby). Forced promotions
+// ignore it and report what may be lost.
+//
 // # Wiring a region (what region/ and replication/ call, and when)
 //
 // Start:
@@ -61,6 +72,10 @@
 //   - Node.Fenced(epoch, primary) with the sender's CURRENT epoch (not an
 //     entry's) on every replication request and reply and every forwarded
 //     write; when it returns false, refuse that input with EUNAVAILABLE;
+//   - with sync durability, the primary's replication reads
+//     Node.SyncView before acknowledging a write and calls
+//     Node.ProposeSync to name a caught-up secondary (see
+//     replication.SyncStandby);
 //   - operator commands: on the primary Node.Switchover(target, force); on
 //     the target of a forced promotion Node.Switchover(self, true); after a
 //     release, tell the target to call Node.Poke so it takes the lease at
