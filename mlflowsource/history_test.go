@@ -107,4 +107,3 @@ func TestBulkHistoriesTruncated(t *testing.T) {
 	}
 	t.Logf("requests: %+v", c.Calls())
 }
-
