@@ -38,7 +38,7 @@ import (
 func TestMigrateFromStockMLflow(t *testing.T) {
 	const runs = 500
 	ctx := t.Context()
-	src := mlflowtest.Start(t)
+	src := mlflowtest.StartWorkers(t, 2) // a worker per core of a CI machine
 	start := time.Now()
 	mlflowtest.PopulateWith(t, ctx, src.URL, mlflowtest.Shape{Runs: runs, Points: 10000, BigEvery: 100, ParamsEvery: 100, Threads: 8})
 	t.Logf("populated %d runs in %s", runs, time.Since(start).Round(time.Second))

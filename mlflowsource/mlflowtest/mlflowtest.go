@@ -52,6 +52,12 @@ func Venv(t testing.TB) string {
 // on a free loopback port, and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWorkers(t, 1)
+}
+
+// StartWorkers is Start with that many server worker processes.
+func StartWorkers(t testing.TB, workers int) *Server {
+	t.Helper()
 	venv := Venv(t)
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -63,7 +69,7 @@ func Start(t testing.TB) *Server {
 	cmd := exec.Command(filepath.Join(venv, "bin", "mlflow"), "server",
 		"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "mlflow.db"),
 		"--artifacts-destination", filepath.Join(dir, "artifacts"), "--serve-artifacts",
-		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", "1")
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers))
 	cmd.Dir = dir
 	logf, _ := os.Create(filepath.Join(dir, "server.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
