@@ -87,6 +87,8 @@ def categories(c):
     cats = collections.Counter()
     for d in c["diffs"]:
         w = re.sub(r"[0-9a-f]{32}", "<run>", d["what"])
+        w = re.sub(r"query (\d+) .*", r"query \1", w)
+        w = re.sub(r"alias \S+", "alias", w)
         w = re.sub(r"^experiment \S+", "experiment", w)
         w = re.sub(r" v\d+ ", " v ", w)
         w = re.sub(r"history \S+", "history", w)

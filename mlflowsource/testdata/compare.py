@@ -93,6 +93,15 @@ def compare_run(rid, p, q):
     same(f"run {rid} artifacts", artifacts(sys.argv[1], rid), artifacts(sys.argv[2], rid))
 
 
+def answer(fn, *args, **kw):
+    # An error is an answer too: a server that lacks an object answers
+    # differently from one that has it.
+    try:
+        return fn(*args, **kw)
+    except Exception as e:
+        return f"error: {type(e).__name__}"
+
+
 def search_ids(c, exp_ids, **kw):
     out, tok = [], None
     while True:
@@ -134,13 +143,14 @@ for name in sorted(set(ea) & set(eb)):
     same(f"experiment {name} run ids", sorted(ra), sorted(rb))
     if name != "Default":
         for i, kw in enumerate(QUERIES):
-            same(f"experiment {name} query {i} {kw}", search_ids(a, [x.experiment_id], **kw),
-                 search_ids(b, [y.experiment_id], **kw))
+            same(f"experiment {name} query {i} {kw}", answer(search_ids, a, [x.experiment_id], **kw),
+                 answer(search_ids, b, [y.experiment_id], **kw))
     for rid in sorted(set(ra) & set(rb)):
         nruns += 1
-        jobs.append(pool.submit(compare_run, rid, ra[rid], rb[rid]))
-for j in jobs:
-    j.result()
+        jobs.append((rid, pool.submit(compare_run, rid, ra[rid], rb[rid])))
+for rid, j in jobs:
+    if (err := answer(j.result)) and isinstance(err, str):
+        same(f"run {rid} comparison", "", err)
 
 nmodels = 0
 if not tracking_only:
@@ -159,8 +169,8 @@ if not tracking_only:
         vb = {v.version: v for v in b.search_model_versions(f"name='{name}'")}
         same(f"model {name} versions", sorted(va), sorted(vb))
         for alias in x.aliases:
-            same(f"model {name} alias {alias}", a.get_model_version_by_alias(name, alias).version,
-                 b.get_model_version_by_alias(name, alias).version)
+            same(f"model {name} alias {alias}", answer(lambda c: c.get_model_version_by_alias(name, alias).version, a),
+                 answer(lambda c: c.get_model_version_by_alias(name, alias).version, b))
         for v in sorted(set(va) & set(vb)):
             for f in ["current_stage", "run_id", "source", "tags", "description", "status", "creation_timestamp"]:
                 same(f"model {name} v{v} {f}", getattr(va[v], f), getattr(vb[v], f))
