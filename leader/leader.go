@@ -44,8 +44,9 @@ import (
 // Prefix is where the failover endpoints live.
 const Prefix = "/api/tandem/v1/failover/"
 
-// HeaderEpoch carries the region's epoch on every response.
-const HeaderEpoch = "X-Tandem-Epoch"
+// HeaderEpoch carries the region's epoch on every response (and, on a
+// forwarded write, the forwarder's: see replication.Frontend).
+const HeaderEpoch = replication.HeaderEpoch
 
 // Config is what a Driver needs.
 type Config struct {

@@ -180,8 +180,10 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
-	r.handler = replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))
+	fe := replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))
+	r.handler = fe
 	if r.Leader != nil {
+		fe.Fence = r.Leader.Node().Fenced // forwarded writes carry epochs: fencing tokens
 		r.handler = r.Leader.Wrap(r.handler)
 	}
 	return r, nil
