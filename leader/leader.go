@@ -17,7 +17,8 @@
 //	GET  divergence             divergence reports kept here (summaries)      [peer key]
 //	GET  divergence/{id}        one report (failover.Report JSON)            [peer key]
 //	POST switchover             {"target": R, "force": bool}                 [peer key]
-//	POST poke                   read the lease now (a switchover target)     [peer key]
+//	POST poke[?reason=new-primary] read the lease now (a switchover target;
+//	                            or any region, told by a new primary)          [peer key]
 //	POST replay                 {"entries": [...]} re-commit entries here    [peer key]
 package leader
 
@@ -226,6 +227,7 @@ func (d *Driver) act(ctx context.Context, a failover.Action) {
 		d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: a.Epoch, Primary: d.cfg.Region, PrimaryURL: d.regionURL(d.cfg.Region)})
 		if a.Reason == "took the lease" {
 			go d.recordEpoch(ctx, a)
+			go d.announce(ctx)
 		}
 	case failover.StopWrites:
 		st := d.node.Status()
@@ -282,6 +284,18 @@ func (d *Driver) recordEpoch(ctx context.Context, a failover.Action) {
 	}
 	if d.cfg.OnPrimary != nil {
 		d.cfg.OnPrimary(ctx)
+	}
+}
+
+// announce tells every other region to read the lease now, so that the
+// secondaries follow the new primary at once instead of at their next
+// lease read (under sync durability the first write waits for one of
+// them) and an old primary that is still running learns it lost.
+func (d *Driver) announce(ctx context.Context) {
+	for _, r := range d.cfg.Workspace.Regions {
+		if r.Name != d.cfg.Region {
+			go d.peerPost(ctx, r.URL+Prefix+"poke?reason=new-primary", nil, nil)
+		}
 	}
 }
 
@@ -549,9 +563,12 @@ func (d *Driver) routes() {
 		writeJSON(w, 200, d.Status(r.Context()))
 	}))
 	d.mux.HandleFunc("POST "+Prefix+"poke", d.auth(func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		d.pokedAt = time.Now()
-		d.mu.Unlock()
+		if r.URL.Query().Get("reason") != "new-primary" {
+			// A primary handing its lease over (planned switchover).
+			d.mu.Lock()
+			d.pokedAt = time.Now()
+			d.mu.Unlock()
+		}
 		d.node.Poke()
 		writeJSON(w, 200, map[string]bool{"ok": true})
 	}))

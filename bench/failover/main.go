@@ -192,7 +192,41 @@ func runBench(ctx context.Context, n int, series []string, bin string, lease tim
 		"cpus": runtime.NumCPU(), "loadavg_before": loadavg(),
 		"command": fmt.Sprintf("tandem drill --local --json --lease-ttl %s --fault F --durability D", lease),
 	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	base := filepath.Join(outDir, "failover-"+started.Format("20060102-150405"))
 	var runs []run
+	// write rewrites both files: after every drill, so that an interrupted
+	// series still leaves its figures.
+	write := func(final bool) error {
+		var sums []summary
+		for _, s := range series {
+			sums = append(sums, summarize(s, runs))
+		}
+		doc["finished"] = time.Now().UTC().Format(time.RFC3339)
+		doc["complete"] = final
+		doc["loadavg_after"] = loadavg()
+		doc["summary"] = sums
+		doc["drills"] = runs
+		b, _ := json.MarshalIndent(doc, "", "  ")
+		if err := os.WriteFile(base+".json", append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		note := ""
+		if !final {
+			note = " (interrupted or in progress: partial)"
+		}
+		md := fmt.Sprintf("# Failover drills, %s%s\n\n`%s`, up to %d drills per series, lease_ttl %s, %d CPUs; load average %s before, %s after (other work on the machine shows in the numbers).\n\n%s",
+			started.Format("2006-01-02 15:04 UTC"), note, doc["command"], n, lease, runtime.NumCPU(), doc["loadavg_before"], doc["loadavg_after"], table(sums))
+		if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
+			return err
+		}
+		if final {
+			fmt.Print(md)
+		}
+		return nil
+	}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		for _, s := range series {
 			if ctx.Err() != nil {
@@ -210,30 +244,14 @@ func runBench(ctx context.Context, n int, series []string, bin string, lease tim
 			} else {
 				fmt.Fprintf(os.Stderr, "%s #%d: no report: %s\n", s, i+1, r.Error)
 			}
+			if err := write(false); err != nil {
+				return err
+			}
 		}
 	}
-	var sums []summary
-	for _, s := range series {
-		sums = append(sums, summarize(s, runs))
-	}
-	doc["finished"] = time.Now().UTC().Format(time.RFC3339)
-	doc["loadavg_after"] = loadavg()
-	doc["summary"] = sums
-	doc["drills"] = runs
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+	if err := write(ctx.Err() == nil); err != nil {
 		return err
 	}
-	base := filepath.Join(outDir, "failover-"+started.Format("20060102-150405"))
-	b, _ := json.MarshalIndent(doc, "", "  ")
-	if err := os.WriteFile(base+".json", append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	md := fmt.Sprintf("# Failover drills, %s\n\n`%s`, %d drills per series, lease_ttl %s, %d CPUs; load average %s before, %s after (other work on the machine shows in the numbers).\n\n%s",
-		started.Format("2006-01-02 15:04 UTC"), doc["command"], n, lease, runtime.NumCPU(), doc["loadavg_before"], doc["loadavg_after"], table(sums))
-	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
-		return err
-	}
-	fmt.Print(md)
 	fmt.Fprintf(os.Stderr, "wrote %s.json and %s.md\n", base, base)
 	return nil
 }
