@@ -21,7 +21,7 @@ import (
 // twoRegions opens east (primary) and west (secondary, forwarding writes)
 // in this process, each behind its own httptest server, with static roles
 // the test sets.
-func twoRegions(t *testing.T) (east, west *region.Region, eastSrv, westSrv *httptest.Server, forwarded *atomic.Int32) {
+func twoRegions(t *testing.T) (east, west *tandem.RoleBox, eastSrv, westSrv *httptest.Server, westFE *replication.Frontend, forwarded *atomic.Int32) {
 	t.Setenv("TANDEM_IT_PEER_KEY", peerKey)
 	eastSrv, westSrv = httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	ws, err := workspace.Parse([]byte(fmt.Sprintf(`workspace: fence
@@ -35,28 +35,32 @@ regions:
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(name string) *region.Region {
+	// Static roles the test sets (no failover driver).
+	east = tandem.NewRoleBox(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 1, Primary: "east", PrimaryURL: eastSrv.URL})
+	west = tandem.NewRoleBox(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: 1, Primary: "east", PrimaryURL: "http://" + eastSrv.Listener.Addr().String()})
+	open := func(name string, roles *tandem.RoleBox) *region.Region {
 		r, err := region.Open(context.Background(), region.Config{Name: name, MetadataURL: storetest.SQLiteURL(t),
-			ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true})
+			ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true, Roles: roles})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	east, west = open("east"), open("west")
+	er, wr := open("east", east), open("west", west)
+	westFE = wr.Handler().(*replication.Frontend)
 	forwarded = &atomic.Int32{}
-	eh := east.Handler()
+	eh := er.Handler()
 	eastSrv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(replication.HeaderForwarded) != "" {
 			forwarded.Add(1)
 		}
 		eh.ServeHTTP(w, r)
 	})
-	westSrv.Config.Handler = west.Handler()
+	westSrv.Config.Handler = westFE
 	eastSrv.Start()
 	westSrv.Start()
-	t.Cleanup(func() { eastSrv.Close(); westSrv.Close(); east.Close(); west.Close() })
-	return east, west, eastSrv, westSrv, forwarded
+	t.Cleanup(func() { eastSrv.Close(); westSrv.Close(); er.Close(); wr.Close() })
+	return east, west, eastSrv, westSrv, westFE, forwarded
 }
 
 func putNote(t *testing.T, url, key string, hdr map[string]string) (int, map[string]any) {
@@ -88,8 +92,8 @@ func hasNote(t *testing.T, url, key string) bool {
 // The receiving side refuses a forwarded write whose epoch is older than
 // its own, with a stale_epoch reason and its epoch, and writes nothing.
 func TestForwardedWriteFencedByEpoch(t *testing.T) {
-	east, _, eastSrv, _, _ := twoRegions(t)
-	east.StaticRoles.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 3, Primary: "east", PrimaryURL: eastSrv.URL})
+	east, _, eastSrv, _, _, _ := twoRegions(t)
+	east.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 3, Primary: "east", PrimaryURL: eastSrv.URL})
 	fwd := func(epoch string) map[string]string {
 		h := map[string]string{replication.HeaderForwarded: "west"}
 		if epoch != "" {
@@ -120,23 +124,19 @@ func TestForwardedWriteFencedByEpoch(t *testing.T) {
 // newer epoch (Fence), waits for the primary and retries: the client sees
 // one successful write.
 func TestForwarderRetriesAfterStaleEpoch(t *testing.T) {
-	east, west, eastSrv, westSrv, forwarded := twoRegions(t)
-	east.StaticRoles.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 2, Primary: "east", PrimaryURL: eastSrv.URL})
-	west.StaticRoles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: 1, Primary: "east", PrimaryURL: eastSrv.URL})
-	fe, ok := west.Handler().(*replication.Frontend)
-	if !ok {
-		t.Fatalf("west's handler is a %T", west.Handler())
-	}
+	east, west, eastSrv, westSrv, fe, forwarded := twoRegions(t)
+	east.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 2, Primary: "east", PrimaryURL: eastSrv.URL})
+	west.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: 1, Primary: "east", PrimaryURL: eastSrv.URL})
 	var mu sync.Mutex
 	var seen []int64
 	fe.Fence = func(epoch int64, primary string) bool {
 		mu.Lock()
 		seen = append(seen, epoch)
 		mu.Unlock()
-		cur := west.StaticRoles.Current()
+		cur := west.Current()
 		if epoch > cur.Epoch {
 			cur.Epoch = epoch
-			west.StaticRoles.Set(cur)
+			west.Set(cur)
 		}
 		return epoch >= cur.Epoch
 	}
