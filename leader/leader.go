@@ -24,6 +24,7 @@ package leader
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -586,7 +587,9 @@ func (d *Driver) Status(ctx context.Context) StatusDoc {
 // the failover endpoints itself (a secondary must not forward them).
 func (d *Driver) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, replication.Prefix) {
+		if strings.HasPrefix(r.URL.Path, replication.Prefix) && d.peer(r) {
+			// Only a peer's epoch is believed: a newer one demotes this
+			// region, so an unauthenticated request must not carry one.
 			if e, err := strconv.ParseInt(r.URL.Query().Get("epoch"), 10, 64); err == nil && e > 0 && !d.node.Fenced(e, "") {
 				writeErr(w, tandem.Errorf(tandem.EUNAVAILABLE, "request from epoch %d is older than this region's epoch: refused", e))
 				return
@@ -744,6 +747,12 @@ func (d *Driver) handleReplay(w http.ResponseWriter, r *http.Request) {
 		out = append(out, res)
 	}
 	writeJSON(w, 200, map[string]any{"results": out})
+}
+
+// peer reports whether r carries the workspace peer key.
+func (d *Driver) peer(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return d.token != "" && ok && subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) == 1
 }
 
 func (d *Driver) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -22,10 +22,10 @@ type manualCluster struct {
 	logs   map[string]*lockedBuf
 }
 
-func newManualCluster(t *testing.T, names ...string) *manualCluster {
+func newManualCluster(t *testing.T, forward bool, names ...string) *manualCluster {
 	c := &manualCluster{t: t, dir: t.TempDir(), urls: map[string]string{}, procs: map[string]*exec.Cmd{}, logs: map[string]*lockedBuf{}}
 	var b strings.Builder
-	fmt.Fprintf(&b, "workspace: manual\nprimary: %s\npeer_key: {env: TANDEM_E2E_PEER_KEY}\nforward_writes: false\nregions:\n", names[0])
+	fmt.Fprintf(&b, "workspace: manual\nprimary: %s\npeer_key: {env: TANDEM_E2E_PEER_KEY}\nforward_writes: %v\nregions:\n", names[0], forward)
 	for _, n := range names {
 		c.urls[n] = "http://" + freePort(t)
 		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    metadata: %q\n    artifacts: %q\n", n, c.urls[n],
@@ -120,7 +120,7 @@ func TestForcedFailoverWithoutWitness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := newManualCluster(t, "a", "b", "c")
+	c := newManualCluster(t, false, "a", "b", "c")
 	for _, n := range []string{"a", "b", "c"} {
 		c.start(n)
 	}

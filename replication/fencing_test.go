@@ -109,6 +109,11 @@ func TestForwardedWriteFencedByEpoch(t *testing.T) {
 	if hasNote(t, eastSrv.URL, "old") {
 		t.Fatal("a refused forwarded write was committed")
 	}
+	code, body = putNote(t, eastSrv.URL, "new", fwd("4"))
+	details, _ = body["details"].(map[string]any)
+	if code != 503 || details["reason"] != replication.ReasonNewerEpoch || hasNote(t, eastSrv.URL, "new") {
+		t.Fatalf("forwarded write from a newer epoch 4 to a region in epoch 3: %d %v", code, body)
+	}
 	if code, body := putNote(t, eastSrv.URL, "none", fwd("")); code != 400 {
 		t.Fatalf("forwarded write without an epoch: %d %v", code, body)
 	}

@@ -212,9 +212,19 @@ func (f *Frontend) checkForwardEpoch(r *http.Request, from string, role tandem.R
 	if err != nil || e < 0 {
 		return tandem.Errorf(tandem.EINVALID, "a write forwarded by %s must carry its epoch in %s", from, HeaderEpoch)
 	}
-	ok := e >= role.Epoch
+	if e > role.Epoch {
+		// The forwarder knows a newer epoch: this region is not the
+		// primary of that epoch. Refuse, but do not take an
+		// unauthenticated header's word for a new epoch (that would let
+		// any client demote the primary): the lease and the peers tell.
+		return &tandem.Error{Code: tandem.EUNAVAILABLE,
+			Message: fmt.Sprintf("write forwarded by %s carries epoch %d, newer than this region's (%s) epoch %d: it is not the primary of that epoch; refused",
+				from, e, f.svc.cfg.Region, role.Epoch),
+			Detail: map[string]string{"reason": ReasonNewerEpoch, "epoch": strconv.FormatInt(role.Epoch, 10)}}
+	}
+	ok := e == role.Epoch
 	if f.Fence != nil {
-		ok = f.Fence(e, "") && ok
+		ok = f.Fence(e, "") && ok // counts the refusal; never demotes (e is not newer)
 	}
 	if ok {
 		return nil

@@ -63,6 +63,12 @@ const (
 // forwarder learns the new epoch, finds the current primary and retries.
 const ReasonStaleEpoch = "stale_epoch"
 
+// ReasonNewerEpoch is details.reason when a forwarded write carries a
+// newer epoch than the receiving region's: it is not the primary of that
+// epoch. The receiver does not believe the (unauthenticated) header; its
+// lease and its peers tell it whether it lost its role.
+const ReasonNewerEpoch = "newer_epoch"
+
 // JournalResponse is the answer to GET journal.
 type JournalResponse struct {
 	Entries []tandem.Entry  `json:"entries"`
