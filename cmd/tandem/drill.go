@@ -319,14 +319,35 @@ func runLocalDrill(ctx context.Context, logw io.Writer, o drillOptions) (*drillR
 		wg.Wait()
 		return out
 	}
+	// primary is the region that says it accepts writes, in the newest
+	// epoch among the answers; it returns as soon as one region says so
+	// (the clients must not wait for a paused region's timeout: a stale
+	// answer only costs a refused write).
 	primary := func() (string, int64) {
-		p, e := "", int64(0)
-		for n, st := range statuses() {
-			if st.Role == failover.Primary && st.WritesAllowed && st.Epoch > e {
-				p, e = n, st.Epoch
+		type answer struct {
+			name string
+			st   *leader.StatusDoc
+		}
+		ch := make(chan answer, len(names))
+		for _, n := range names {
+			go func() {
+				cctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				var st leader.StatusDoc
+				if fc.call(cctx, "GET", urls[n]+leader.Prefix+"status", nil, &st) != nil {
+					ch <- answer{n, nil}
+					return
+				}
+				ch <- answer{n, &st}
+			}()
+		}
+		for range names {
+			a := <-ch
+			if a.st != nil && a.st.Role == failover.Primary && a.st.WritesAllowed {
+				return a.name, a.st.Epoch
 			}
 		}
-		return p, e
+		return "", 0
 	}
 	say("workspace in %s: witness and regions %v starting (lease %s)", dir, names, o.lease)
 	if err := waitUntil(30*time.Second+2*o.lease, "a primary", func() bool {
