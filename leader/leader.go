@@ -699,6 +699,10 @@ func (d *Driver) routes() {
 			d.mu.Lock()
 			d.pokedAt = time.Now()
 			d.mu.Unlock()
+		} else {
+			// A new primary announced itself: read every region's status
+			// now too (without a witness that is how the news travels).
+			go d.pollRound(d.ctx(), d.pollEvery())
 		}
 		d.node.Poke()
 		writeJSON(w, 200, map[string]bool{"ok": true})
