@@ -452,6 +452,9 @@ func (d *Driver) catchUp(ctx context.Context, target string) {
 			// records a switchover), then hand it over.
 			d.peerPost(ctx, d.regionURL(target)+Prefix+"poke", nil, nil)
 			d.node.CaughtUp(target)
+			if !d.fcfg.NoWitness {
+				go d.pokeWhenReleased(ctx, target)
+			}
 			if d.fcfg.NoWitness {
 				// No lease to hand over: the target promotes itself
 				// (epoch + 1) when told, and this region follows it.
@@ -463,6 +466,27 @@ func (d *Driver) catchUp(ctx context.Context, target string) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pokeWhenReleased tells the switchover target to read the lease as soon
+// as the witness has released it (the poke sent with CaughtUp may reach
+// the target before the release), instead of at the next peer poll.
+func (d *Driver) pokeWhenReleased(ctx context.Context, target string) {
+	deadline := time.Now().Add(2 * d.fcfg.LeaseTTL)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		sw := d.node.Status().Switchover
+		if sw == nil || sw.Target != target || sw.Phase == "aborted" {
+			return
+		}
+		if sw.Phase == "released" {
+			d.mu.Lock()
+			d.poked = target
+			d.mu.Unlock()
+			d.peerPost(ctx, d.regionURL(target)+Prefix+"poke", nil, nil)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
