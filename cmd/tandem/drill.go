@@ -423,7 +423,10 @@ func runLocalDrill(ctx context.Context, logw io.Writer, o drillOptions) (*drillR
 		wg.Wait()
 	}
 	defer halt()
-	time.Sleep(o.load)
+	// The fault hits a random point of the primary's renewal cycle (it
+	// renews every quarter lease): how long its lease still runs after the
+	// fault is part of what a drill measures.
+	time.Sleep(o.load + faultJitter(o.lease))
 	rep := &drillReport{Fault: o.fault, OldPrimary: oldP, OldEpoch: oldE, DurabilityMode: o.mode, LeaseTTLSeconds: o.lease.Seconds()}
 	others := []string{}
 	for _, n := range names {

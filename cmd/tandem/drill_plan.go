@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,16 @@ func faultHold(fault string, lease time.Duration) time.Duration {
 		return lease + lease/2 + time.Second
 	}
 	return 0
+}
+
+// faultJitter is a random delay in [0, lease/4), the primary's renewal
+// interval, added to the load before the fault so that drills sample every
+// point of the renewal cycle (the time left on the lease at the fault).
+func faultJitter(lease time.Duration) time.Duration {
+	if lease < 4 {
+		return 0
+	}
+	return rand.N(lease / 4)
 }
 
 // drillAck is one write a drill client saw acknowledged.

@@ -27,6 +27,11 @@ func TestFaultHold(t *testing.T) {
 			t.Errorf("%s not valid", f)
 		}
 	}
+	for range 100 {
+		if j := faultJitter(10 * time.Second); j < 0 || j >= 2500*time.Millisecond {
+			t.Fatalf("jitter %s outside [0, lease/4)", j)
+		}
+	}
 	if validFault("flood") {
 		t.Error("unknown fault accepted")
 	}
