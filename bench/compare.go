@@ -45,6 +45,9 @@ type compareConfig struct {
 	Work          string
 	Profile       string
 	NoAnalyze     bool
+	Load          string  // how the search set is loaded: sql (bulk, each server's own tables) or api
+	SearchTimeout float64 // seconds one search may take before it counts as timed out
+	Continuity    bool    // run the replication benchmark and collect the other continuity figures
 	Command       string
 }
 
@@ -83,6 +86,8 @@ type ScalePoint struct {
 	HWMMiB  float64 `json:"peak_rss_mib"` // sampled peak since the previous step
 	PSSMiB  float64 `json:"peak_pss_mib"` // same, proportional set size
 	GrowSec float64 `json:"load_seconds"` // time to load the runs added in this step
+	CPUOp   float64 `json:"cpu_seconds_per_search,omitempty"`
+	Note    string  `json:"note,omitempty"` // not loaded, timed out, wrong answer
 }
 
 // ServerInfo describes one started server.
@@ -106,7 +111,11 @@ type Report struct {
 	Servers  []ServerInfo      `json:"servers"`
 	Cells    []Cell            `json:"cells"`
 	Scaling  []ScalePoint      `json:"scaling"`
+	Notes    []string          `json:"notes,omitempty"` // how this run departs from the defaults
 	Warnings []string          `json:"warnings,omitempty"`
+	// Continuity holds the figures of the replication, failover and
+	// migration benchmarks (continuity.go).
+	Continuity *Continuity `json:"continuity,omitempty"`
 }
 
 func intList(s string) ([]int, error) {
@@ -129,11 +138,14 @@ func runCompare(args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
 	var cfg compareConfig
 	fs.BoolVar(&cfg.Quick, "quick", false, "small sizes, 1 s a cell: a few minutes in all")
-	fs.BoolVar(&cfg.Full, "full", false, "adds search-runs over 100k runs to the table and 1M runs to the scaling series (hours)")
+	fs.BoolVar(&cfg.Full, "full", false, "adds search-runs over 100k runs to the table and 1M runs to the scaling series; 5 s a cell (about an hour)")
 	servers := fs.String("servers", "tandem,mlflow,fasttrackml", "servers to compare")
 	backends := fs.String("backends", "sqlite,postgres", "metadata backends, in order")
 	conc := fs.String("c", "1,8,32", "concurrencies")
-	fs.Float64Var(&cfg.CellSeconds, "cell-seconds", 0, "seconds a measurement (default 10, --quick 1)")
+	fs.Float64Var(&cfg.CellSeconds, "cell-seconds", 0, "seconds a measurement (default 10, --full 5, --quick 1)")
+	fs.StringVar(&cfg.Load, "load", "sql", "how the search-runs data set is loaded: sql (bulk, into each server's own tables, copying a run the server created; see bulkload.go) or api (runs/create + log-batch per run)")
+	fs.Float64Var(&cfg.SearchTimeout, "search-timeout", 120, "seconds one search may take; longer counts as timed out and the server is not searched at larger sizes")
+	fs.BoolVar(&cfg.Continuity, "continuity", true, "run the replication benchmark (bench/replication) and collect the failover and migration figures into the results")
 	sizes := fs.String("search-sizes", "", "scaling series sizes (default 1k,10k,100k; --full adds 1M; --quick 100,1k)")
 	tsizes := fs.String("table-sizes", "", "search-runs sizes measured at every concurrency (default 10k; --full 10k,100k; --quick 1k)")
 	fs.IntVar(&cfg.HistoryPoints, "history-points", 0, "metric history length (default 100000, --quick 10000)")
@@ -168,6 +180,12 @@ func runCompare(args []string) error {
 		return def
 	}
 	cfg.CellSeconds = pick(cfg.CellSeconds, 10, 1)
+	if cfg.Full && !cfg.Quick && !setFlags(fs)["cell-seconds"] {
+		cfg.CellSeconds = 5
+	}
+	if cfg.Load != "sql" && cfg.Load != "api" {
+		return fmt.Errorf("--load must be sql or api")
+	}
 	cfg.HistoryPoints = int(pick(float64(cfg.HistoryPoints), 100_000, 10_000))
 	cfg.LargeMiB = pick(cfg.LargeMiB, 100, 10)
 	switch {
@@ -250,6 +268,8 @@ func runCompare(args []string) error {
 	shown := cfg
 	shown.PostgresURL = redactURL(cfg.PostgresURL)
 	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command, Machine: machineInfo(), Config: shown}
+	rep.Notes = runNotes(&cfg)
+	started := time.Now()
 	for _, be := range cfg.Backends {
 		if err := compareBackend(ctx, &cfg, be, stamp, rep); err != nil {
 			if ctx.Err() != nil {
@@ -259,7 +279,11 @@ func runCompare(args []string) error {
 			logf("backend %s: %v", be, err)
 		}
 	}
+	if cfg.Continuity {
+		rep.Continuity = collectContinuity(ctx, &cfg)
+	}
 	rep.Machine["load_after"] = loadAvg()
+	rep.Machine["duration"] = time.Since(started).Round(time.Second).String()
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return err
 	}
@@ -340,9 +364,16 @@ type server struct {
 	client        *loadgen.Client
 	fix           *loadgen.Fixture
 	search        *loadgen.SearchSet
-	profCtl       string
-	dbName        string
-	version       string
+	bulk          *bulkPlan
+	// killed: stopped early (a search timed out and the server would
+	// keep computing it while the others are measured); CPU and VmHWM as
+	// read just before.
+	killed    bool
+	killedCPU float64
+	killedHWM int64
+	profCtl   string
+	dbName    string
+	version   string
 }
 
 func freePort() (int, error) {
@@ -463,7 +494,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); logFile.Close() }()
 	s.client = loadgen.NewClient(s.url, 64)
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(6 * time.Minute) // the stock server migrates its schema first: minutes on a busy machine
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default", nil)
 		resp, err := s.client.HTTP.Do(req)
@@ -482,7 +513,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 		}
 		if time.Now().After(deadline) {
 			s.stop(cfg)
-			return nil, fmt.Errorf("%s did not answer within 3 minutes: see %s", name, filepath.Join(dir, "server.log"))
+			return nil, fmt.Errorf("%s did not answer within 6 minutes: see %s", name, filepath.Join(dir, "server.log"))
 		}
 	}
 	if cfg.Profile != "" && name == "tandem" {
@@ -572,6 +603,9 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 		for _, s := range srvs {
 			cpu := cpuSeconds(s.cmd.Process.Pid)
 			_, hwm := memKiB(s.cmd.Process.Pid)
+			if s.killed {
+				cpu, hwm = s.killedCPU, s.killedHWM
+			}
 			peak, peakPSS := s.rss.reset()
 			for _, c := range rep.Cells {
 				if c.Backend == backend && c.Server == s.name {
@@ -588,9 +622,17 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 			rep.Servers = append(rep.Servers, ServerInfo{Backend: backend, Server: s.name, Command: s.argv, Version: s.version,
 				PeakRSSMiB: float64(peak) / 1024, PeakPSSMiB: float64(peakPSS) / 1024, HWMSumMiB: float64(hwm) / 1024, CPUSeconds: cpu})
 			s.stop(cfg)
-			// The uploaded artifacts can be gigabytes; the server logs stay.
+			// The uploaded artifacts and the SQLite files (a million runs) can
+			// be gigabytes; the server logs stay. PostgreSQL databases are
+			// dropped by stop.
 			if err := os.RemoveAll(filepath.Join(cfg.Work, backend, s.name, "artifacts")); err != nil {
 				logf("remove artifacts: %v", err)
+			}
+			if s.backend == "sqlite" {
+				dbs, _ := filepath.Glob(s.sqlitePath(cfg) + "*")
+				for _, f := range dbs {
+					os.Remove(f)
+				}
 			}
 		}
 	}()
@@ -673,28 +715,42 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 		return nil
 	}
 	for _, s := range srvs {
-		ss, err := loadgen.NewSearchSet(ctx, s.client, stamp)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+		if err := prepareSearch(ctx, cfg, s, stamp); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s: search set: %w", s.name, err)
 		}
-		s.search = ss
 	}
+	defer func() {
+		for _, s := range srvs {
+			if s.bulk != nil {
+				s.bulk.store.Close()
+			}
+		}
+	}()
 	active := slices.Clone(srvs)
+	dropped := map[*server]string{} // why a server is no longer searched
 	for _, size := range cfg.SearchSizes {
 		var grown []*server
-		for _, s := range active {
-			logf("[%s] search set: loading %s to %d runs", backend, s.name, size)
+		for _, s := range srvs {
+			if why, ok := dropped[s]; ok {
+				rep.Scaling = append(rep.Scaling, ScalePoint{Backend: backend, Server: s.name, Runs: size, Note: why})
+				continue
+			}
+			logf("[%s] search set: loading %s to %d runs (%s)", backend, s.name, size, cfg.Load)
 			t := time.Now()
-			err := s.search.Grow(ctx, s.client, size, 8)
+			err := growSearch(ctx, cfg, s, size)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if err != nil {
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s/%s: %v", backend, s.name, err))
 				logf("[%s] %s: %v", backend, s.name, err)
+				dropped[s] = fmt.Sprintf("not loaded: %.200s", err)
+				rep.Scaling = append(rep.Scaling, ScalePoint{Backend: backend, Server: s.name, Runs: size, Note: dropped[s]})
 				continue
 			}
-			grown = append(grown, s)
 			if s.dbName != "" && !cfg.NoAnalyze {
 				// Same for every server: fresh statistics, so that the plans
 				// do not depend on when autovacuum last looked at the tables.
@@ -704,26 +760,188 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 					}
 				}
 			}
+			loadSec := time.Since(t).Seconds()
+			pt := ScalePoint{Backend: backend, Server: s.name, Runs: size, GrowSec: loadSec}
+			// One untimed search, checked against the expected first page:
+			// every server answers from the same logical data (it also
+			// warms every server alike).
+			cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.SearchTimeout*float64(time.Second)))
+			err = s.search.CheckFirstPage(cctx, s.client)
+			cancel()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					dropped[s] = fmt.Sprintf("timed out (one search > %.0f s at %s runs)", cfg.SearchTimeout, countName(size))
+					pt.Note = dropped[s]
+					rep.Scaling = append(rep.Scaling, pt)
+					logf("[%s] %s @%d runs: %s; stopping it so that it does not compute the abandoned search while the others are measured", backend, s.name, size, pt.Note)
+					s.kill()
+					continue
+				}
+				pt.Note = fmt.Sprintf("wrong first page: %.200s", err)
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s/%s at %d runs: %v", backend, s.name, size, err))
+				logf("[%s] %s @%d runs: %v", backend, s.name, size, err)
+			}
 			s.rss.reset()
-			r := loadgen.Measure(ctx, "search-runs", s.search.SearchOp(s.client), 1, 5, 200, time.Duration(cfg.CellSeconds*float64(time.Second)))
+			minOps := 5
+			if size >= 100_000 {
+				minOps = 3 // slow servers take seconds a search there
+			}
+			cpu0 := cpuSeconds(s.cmd.Process.Pid)
+			r := loadgen.Measure(ctx, "search-runs", withTimeout(s.search.SearchOp(s.client), cfg.SearchTimeout), 1, minOps, 200, time.Duration(cfg.CellSeconds*float64(time.Second)))
+			if r.Ops > r.Errors {
+				pt.CPUOp = (cpuSeconds(s.cmd.Process.Pid) - cpu0) / float64(r.Ops-r.Errors)
+			}
 			rss, _ := memKiB(s.cmd.Process.Pid)
 			peak, peakPSS := s.rss.reset()
-			pt := ScalePoint{Backend: backend, Server: s.name, Runs: size, Ops: r.Ops, Errors: r.Errors,
-				P50ms: ms(r.P50), P99ms: ms(r.P99), RSSMiB: float64(rss) / 1024,
-				HWMMiB: float64(peak) / 1024, PSSMiB: float64(peakPSS) / 1024, GrowSec: time.Since(t).Seconds() - r.Elapsed.Seconds()}
+			pt.Ops, pt.Errors, pt.P50ms, pt.P99ms = r.Ops, r.Errors, ms(r.P50), ms(r.P99)
+			pt.RSSMiB, pt.HWMMiB, pt.PSSMiB = float64(rss)/1024, float64(peak)/1024, float64(peakPSS)/1024
+			if r.FirstErr != nil && errors.Is(r.FirstErr, context.DeadlineExceeded) {
+				dropped[s] = fmt.Sprintf("timed out (a search > %.0f s at %s runs)", cfg.SearchTimeout, countName(size))
+				pt.Note = strings.TrimPrefix(pt.Note+"; "+dropped[s], "; ")
+				s.kill()
+			} else {
+				grown = append(grown, s)
+			}
 			rep.Scaling = append(rep.Scaling, pt)
-			logf("[%s] %s @%d runs: p50 %.1f ms p99 %.1f ms rss %.0f MiB (%d errors)", backend, s.name, size, pt.P50ms, pt.P99ms, pt.RSSMiB, r.Errors)
+			logf("[%s] %s @%d runs: loaded in %.1f s, p50 %.1f ms p99 %.1f ms rss %.0f MiB (%d errors) %s", backend, s.name, size, loadSec, pt.P50ms, pt.P99ms, pt.RSSMiB, r.Errors, pt.Note)
 		}
 		active = grown
 		if slices.Contains(cfg.TableSizes, size) {
 			sc := loadgen.Scenario{Name: fmt.Sprintf("search-runs-%s", countName(size)), Note: loadgen.SearchNote}
+			if size >= 100_000 {
+				// The stock server takes seconds a search here; 32 callers
+				// would need minutes a cell just to give each one operation.
+				sc.MaxConc = 8
+			}
 			for _, n := range cfg.Conc {
 				for _, s := range order() {
 					if slices.Contains(active, s) {
-						rep.Cells = append(rep.Cells, measureCell(ctx, cfg, s, backend, sc, s.search.SearchOp(s.client), n))
+						c := measureCell(ctx, cfg, s, backend, sc, withTimeout(s.search.SearchOp(s.client), cfg.SearchTimeout), n)
+						rep.Cells = append(rep.Cells, c)
+						if strings.Contains(c.FirstError, context.DeadlineExceeded.Error()) {
+							settle(ctx, s, 5*time.Minute) // let it finish the abandoned searches first
+						}
+					} else if why, ok := dropped[s]; ok {
+						rep.Cells = append(rep.Cells, Cell{Backend: backend, Scenario: sc.Name, Conc: n, Server: s.name, Supported: true, Note: why, FirstError: why})
 					}
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// kill stops a server's processes early (its database stays until the
+// end of the backend).
+func (s *server) kill() {
+	if s.killed || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.killedCPU = cpuSeconds(s.cmd.Process.Pid)
+	_, s.killedHWM = memKiB(s.cmd.Process.Pid)
+	s.killed = true
+	pgid := s.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// settle waits until the server's process tree uses less than a quarter
+// of a CPU (at most max).
+func settle(ctx context.Context, s *server, max time.Duration) {
+	start := time.Now()
+	for time.Since(start) < max && ctx.Err() == nil {
+		c0 := cpuSeconds(s.cmd.Process.Pid)
+		time.Sleep(time.Second)
+		if cpuSeconds(s.cmd.Process.Pid)-c0 < 0.25 {
+			break
+		}
+	}
+	logf("[%s] %s: waited %.0f s for it to go idle", s.backend, s.name, time.Since(start).Seconds())
+}
+
+// withTimeout bounds each call of op.
+func withTimeout(op loadgen.Op, seconds float64) loadgen.Op {
+	if seconds <= 0 {
+		return op
+	}
+	return func(ctx context.Context, i int) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds*float64(time.Second)))
+		defer cancel()
+		return op(ctx, i)
+	}
+}
+
+// prepareSearch creates the server's search experiment and, for --load
+// sql, the template run and the bulk loader's plan.
+func prepareSearch(ctx context.Context, cfg *compareConfig, s *server, stamp string) error {
+	if cfg.Load != "sql" {
+		ss, err := loadgen.NewSearchSet(ctx, s.client, stamp)
+		s.search = ss
+		return err
+	}
+	return prepareSearchWith(ctx, s, stamp, func() (*bulkStore, error) { return openBulk(ctx, cfg, s) })
+}
+
+// prepareSearchWith makes the search set, its template run and the bulk
+// plan, with the server's database opened by open.
+func prepareSearchWith(ctx context.Context, s *server, stamp string, open func() (*bulkStore, error)) error {
+	ss, err := loadgen.NewSearchSet(ctx, s.client, stamp)
+	if err != nil {
+		return err
+	}
+	s.search = ss
+	if err := ss.NewSearchTemplate(ctx, s.client, stamp); err != nil {
+		return err
+	}
+	tmplLoc, err := artifactLocation(ctx, s.client, ss.TemplateExpID)
+	if err != nil {
+		return err
+	}
+	searchLoc, err := artifactLocation(ctx, s.client, ss.ExpID)
+	if err != nil {
+		return err
+	}
+	b, err := open()
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	plan, err := planBulk(ctx, b, ss, tmplLoc, searchLoc)
+	if err != nil {
+		b.Close()
+		return err
+	}
+	s.bulk = plan
+	return nil
+}
+
+func artifactLocation(ctx context.Context, c *loadgen.Client, expID string) (string, error) {
+	var out struct {
+		Experiment struct {
+			ArtifactLocation string `json:"artifact_location"`
+		} `json:"experiment"`
+	}
+	err := c.Call(ctx, http.MethodGet, "experiments/get", url.Values{"experiment_id": {expID}}, &out)
+	return strings.TrimRight(out.Experiment.ArtifactLocation, "/"), err
+}
+
+// growSearch brings the server's search set to n runs, through the bulk
+// loader or the API. After the first bulk load a loaded run is compared
+// with the template through the API.
+func growSearch(ctx context.Context, cfg *compareConfig, s *server, n int) error {
+	ss := s.search
+	if s.bulk == nil {
+		return ss.Grow(ctx, s.client, n, 8)
+	}
+	from := ss.Runs
+	if err := s.bulk.load(ctx, from, n); err != nil {
+		return fmt.Errorf("bulk load runs %d..%d: %w", from, n, err)
+	}
+	ss.Runs = max(ss.Runs, n)
+	if from == 0 && n > 0 {
+		if err := ss.CheckRun(ctx, s.client, bulkRunID(0), 0); err != nil {
+			return err
 		}
 	}
 	return nil

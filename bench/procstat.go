@@ -70,8 +70,10 @@ func cpuSeconds(root int) float64 {
 }
 
 // memKiB sums VmRSS and VmHWM (kB) over the tree.
-func memKiB(root int) (rss, hwm int64) {
-	for _, pid := range procTree(root) {
+func memKiB(root int) (rss, hwm int64) { return memKiBOf(procTree(root)) }
+
+func memKiBOf(pids []int) (rss, hwm int64) {
+	for _, pid := range pids {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 		if err != nil {
 			continue
@@ -95,9 +97,11 @@ func memKiB(root int) (rss, hwm int64) {
 // pssKiB sums Pss (kB) over the tree from /proc/PID/smaps_rollup: memory
 // shared between forked workers counted once, which a VmRSS sum counts
 // once per worker.
-func pssKiB(root int) int64 {
+func pssKiB(root int) int64 { return pssKiBOf(procTree(root)) }
+
+func pssKiBOf(pids []int) int64 {
 	var pss int64
-	for _, pid := range procTree(root) {
+	for _, pid := range pids {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 		if err != nil {
 			continue
@@ -121,6 +125,7 @@ type rssSampler struct {
 	mu      sync.Mutex
 	peak    int64
 	peakPSS int64
+	n       int // samples taken
 }
 
 func (s *rssSampler) run(ctx context.Context, every time.Duration) {
@@ -136,9 +141,23 @@ func (s *rssSampler) run(ctx context.Context, every time.Duration) {
 	}
 }
 
-func (s *rssSampler) sample() {
-	rss, _ := memKiB(s.root)
-	pss := pssKiB(s.root)
+// sample reads the tree once; PSS (smaps_rollup walks the page tables,
+// costly for the stock server's gigabytes over a dozen processes) only
+// every fifth sample, so the sampler itself stays a small load on the
+// machine it measures.
+func (s *rssSampler) sample() { s.sampleAll(false) }
+
+func (s *rssSampler) sampleAll(withPSS bool) {
+	pids := procTree(s.root)
+	rss, _ := memKiBOf(pids)
+	s.mu.Lock()
+	s.n++
+	withPSS = withPSS || s.n%5 == 1
+	s.mu.Unlock()
+	var pss int64
+	if withPSS {
+		pss = pssKiBOf(pids)
+	}
 	s.mu.Lock()
 	s.peak = max(s.peak, rss)
 	s.peakPSS = max(s.peakPSS, pss)
@@ -148,7 +167,7 @@ func (s *rssSampler) sample() {
 // reset starts a new window and returns the peaks (RSS sum, PSS sum, kB)
 // of the one that ended.
 func (s *rssSampler) reset() (rss, pss int64) {
-	s.sample()
+	s.sampleAll(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rss, pss = s.peak, s.peakPSS

@@ -48,6 +48,8 @@ func cellText(c *Cell) string {
 		return "-"
 	case !c.Supported:
 		return "n/a (not served)"
+	case c.Ops == 0 && c.Note != "" && c.FirstError == c.Note:
+		return c.Note // not measured: timed out or not loaded at this size
 	case c.Ops == 0 || c.Ops == c.Errors:
 		return "failed"
 	}
@@ -87,7 +89,17 @@ func renderMarkdown(rep *Report, jsonName string) string {
 	w("# tandem beside the stock MLflow server and FastTrackML\n\n")
 	w("Date %s · machine: %s, %s CPUs, %s · load average before %s, after %s\n\n",
 		rep.Date, rep.Machine["cpu"], rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["load_before"], rep.Machine["load_after"])
-	w("Command: `%s` (raw numbers: `%s`)\n\n", rep.Command, jsonName)
+	w("Command: `%s` (raw numbers: `%s`)", rep.Command, jsonName)
+	if d := rep.Machine["duration"]; d != "" {
+		w(" · took %s", d)
+	}
+	w("\n\n")
+	for _, n := range rep.Notes {
+		w("- %s\n", n)
+	}
+	if len(rep.Notes) > 0 {
+		w("\n")
+	}
 	if la, cpus := strings.Fields(rep.Machine["load_before"]), rep.Machine["cpus"]; len(la) > 0 && cpus != "" {
 		var l, n float64
 		fmt.Sscan(la[0], &l)
@@ -150,7 +162,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 		for _, sc := range scen {
 			for _, n := range rep.Config.Conc {
 				t := get(sc, n, "tandem")
-				w("| %s | %d | %s |", sc, n, cellText(t))
+				w("| %s | %s | %s |", sc, concText(n, t, get(sc, n, "mlflow"), get(sc, n, "fasttrackml")), cellText(t))
 				for _, p := range peers {
 					w(" %s |", cellText(get(sc, n, p)))
 				}
@@ -159,6 +171,13 @@ func renderMarkdown(rep *Report, jsonName string) string {
 				}
 				w("\n")
 				// targets
+				if t != nil && t.Supported && (t.Ops == 0 || t.Ops == t.Errors) {
+					why := t.Note
+					if t.FirstError != "" {
+						why = t.FirstError
+					}
+					misses = append(misses, fmt.Sprintf("%s %s c=%d: tandem not measured (%.200s)", be, sc, n, why))
+				}
 				if m := get(sc, n, "mlflow"); m != nil {
 					if r, ok := ratio(t, m); ok && mlflowTarget(sc) > 0 && r < mlflowTarget(sc) {
 						misses = append(misses, fmt.Sprintf("%s %s c=%d: %.2f× stock MLflow, target %.0f× (short by %.1f×)", be, sc, n, r, mlflowTarget(sc), mlflowTarget(sc)/r))
@@ -190,6 +209,8 @@ func renderMarkdown(rep *Report, jsonName string) string {
 						w(" - |")
 					case !c.Supported:
 						w(" n/a |")
+					case c.Ops == 0 && c.Note != "" && c.FirstError == c.Note:
+						w(" - |")
 					case c.Ops == c.Errors:
 						w(" failed |")
 					default:
@@ -227,7 +248,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 		}
 	}
 	if len(rep.Scaling) > 0 {
-		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table; RSS is the tree's summed VmRSS after the searches, peak is the sampled peak while loading and searching.")
+		w("## search-runs scaling (concurrency 1)\n\n%s\n\n| backend | runs |", "Same query as the table. Each cell: p50/p99 latency · the tree's summed VmRSS after the searches / its sampled peak while searching · server CPU milliseconds per search (10 ms clock ticks, averaged) · seconds it took to bring the data set to this size (bulk load and ANALYZE; not part of any measurement).")
 		var srvs []string
 		for _, p := range rep.Scaling {
 			if !slices.Contains(srvs, p.Server) {
@@ -235,7 +256,7 @@ func renderMarkdown(rep *Report, jsonName string) string {
 			}
 		}
 		for _, s := range srvs {
-			w(" %s p50/p99 ms · RSS/peak MiB |", s)
+			w(" %s |", s)
 		}
 		w("\n|---|---|")
 		for range srvs {
@@ -264,11 +285,29 @@ func renderMarkdown(rep *Report, jsonName string) string {
 					w(" - |")
 					continue
 				}
-				w(" %s/%s · %.0f/%.0f |", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB)
+				if p.Ops == 0 && p.Note != "" {
+					w(" %s", p.Note)
+					if p.GrowSec > 0 {
+						w(" · load %s s", fmtNum(p.GrowSec))
+					}
+					w(" |")
+					continue
+				}
+				w(" %s/%s ms · %.0f/%.0f MiB · cpu %s ms · load %s s", fmtNum(p.P50ms), fmtNum(p.P99ms), p.RSSMiB, p.HWMMiB, fmtNum(p.CPUOp*1000), fmtNum(p.GrowSec))
+				if p.Errors > 0 {
+					w(" · %d/%d err", p.Errors, p.Ops)
+				}
+				if p.Note != "" {
+					w(" · %s", p.Note)
+				}
+				w(" |")
 			}
 			w("\n")
 		}
 		w("\n")
+	}
+	if rep.Continuity != nil {
+		w("%s", renderContinuity(rep.Continuity))
 	}
 	w("## Targets missed\n\n")
 	if len(misses) == 0 {
@@ -305,4 +344,18 @@ func renderFile(args []string) error {
 		out = args[1]
 	}
 	return os.WriteFile(out, []byte(renderMarkdown(&rep, filepath.Base(args[0]))), 0o644)
+}
+
+// concText is the concurrency column: "32 (capped at 8)" when the
+// scenario ran with fewer callers than asked (see Scenario.MaxConc).
+func concText(n int, cells ...*Cell) string {
+	for _, c := range cells {
+		if c == nil {
+			continue
+		}
+		if _, after, ok := strings.Cut(c.Note, "(concurrency capped at "); ok {
+			return fmt.Sprintf("%d (capped at %s)", n, strings.TrimSuffix(after, ")"))
+		}
+	}
+	return fmt.Sprint(n)
 }

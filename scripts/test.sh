@@ -111,6 +111,18 @@ if [ -z "${SKIP_GO:-}" ]; then
   unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './python/*'))
   if [ -n "$unformatted" ]; then echo "not gofmt'ed:"; echo "$unformatted"; step_end 1; else step_end 0; fi
 
+  # toxiproxy (v2.12.0) for the chaos suite (leader/chaos_test.go), which
+  # must not skip here: TANDEM_REQUIRE_TOXIPROXY=1 makes it fail without it.
+  step_begin "toxiproxy"
+  if [ -z "${TANDEM_TOXIPROXY:-}" ]; then
+    [ -x "$root/.tandem/bin/server" ] ||
+      GOBIN=$root/.tandem/bin go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0
+    export TANDEM_TOXIPROXY=$root/.tandem/bin/server
+  fi
+  export TANDEM_REQUIRE_TOXIPROXY=1
+  "$TANDEM_TOXIPROXY" -version
+  step_end $?
+
   step_begin "go test"
   # -fuzz is not given: each Fuzz target runs its seed corpus (f.Add and
   # testdata/fuzz) as ordinary tests. -p 2 matches the two-core CI machine.

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/tandemml/tandem"
@@ -52,5 +53,34 @@ func TestRebindSkipsQuotedQuestionMarks(t *testing.T) {
 				t.Fatalf("got %q", got)
 			}
 		})
+	}
+}
+
+// TestPostgresPlansEachExecution checks the session setting that keeps
+// PostgreSQL from reusing a generic plan made when the tables were empty,
+// and that a URL naming its own plan_cache_mode keeps it.
+func TestPostgresPlansEachExecution(t *testing.T) {
+	for _, b := range storetest.MetadataURLs(t) {
+		if b.Name != "postgres" {
+			continue
+		}
+		sep := "&"
+		if !strings.Contains(b.URL, "?") {
+			sep = "?"
+		}
+		for url, want := range map[string]string{b.URL: "force_custom_plan", b.URL + sep + "plan_cache_mode=auto": "auto"} {
+			s, err := sqlstore.Open(context.Background(), url, sqlstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mode string
+			if err := s.DB().QueryRow(`SHOW plan_cache_mode`).Scan(&mode); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			if mode != want {
+				t.Fatalf("plan_cache_mode = %q; want %q", mode, want)
+			}
+		}
 	}
 }

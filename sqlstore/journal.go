@@ -31,69 +31,6 @@ func (s *Store) Write(ctx context.Context, c *Change) (tandem.Entry, error) {
 	return s.Mutate(ctx, func(context.Context, *Tx) (*Change, error) { return c, nil })
 }
 
-// Mutate is the one write path of a primary region: in one transaction it
-// checks the write gate and the epoch fence, runs prepare, applies the change
-// with the op's registered applier, and appends the journal entry. It returns
-// the committed entry. Commit order equals sequence order: the journal_state
-// row is locked for the whole transaction.
-func (s *Store) Mutate(ctx context.Context, prepare PrepareFunc) (tandem.Entry, error) {
-	s.mu.Lock()
-	gate := s.gate
-	s.mu.Unlock()
-	epoch, err := gate.WriteEpoch(ctx)
-	if err != nil {
-		return tandem.Entry{}, err
-	}
-	sqlTx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return tandem.Entry{}, fmt.Errorf("begin: %w", err)
-	}
-	defer sqlTx.Rollback()
-	tx := &Tx{tx: sqlTx, dialect: s.dialect}
-	last, err := lockJournalState(ctx, tx)
-	if err != nil {
-		return tandem.Entry{}, err
-	}
-	if epoch < last.Epoch {
-		return tandem.Entry{}, &tandem.Error{Code: tandem.EUNAVAILABLE,
-			Message: fmt.Sprintf("this region's epoch %d is older than the journal's epoch %d: it is not the primary", epoch, last.Epoch)}
-	}
-	c, err := prepare(ctx, tx)
-	if err != nil {
-		return tandem.Entry{}, err
-	}
-	a, ok := s.appliers[c.Op]
-	if !ok {
-		return tandem.Entry{}, fmt.Errorf("mutate: no applier for op %q", c.Op)
-	}
-	payload, err := marshalPayload(c.Payload)
-	if err != nil {
-		return tandem.Entry{}, err
-	}
-	e := tandem.Entry{
-		Position: tandem.Position{Epoch: epoch, Seq: last.Seq + 1},
-		Kind:     a.kind, Op: c.Op, Key: c.Key, Payload: payload, Blobs: c.Blobs,
-		Time: time.Now().UTC().Truncate(time.Millisecond),
-	}
-	if err := a.fn(ctx, tx, &e); err != nil {
-		return tandem.Entry{}, err
-	}
-	if err := appendJournal(ctx, tx, &e); err != nil {
-		return tandem.Entry{}, err
-	}
-	// The lease may have been lost while we worked: confirm before commit.
-	if again, err := gate.WriteEpoch(ctx); err != nil {
-		return tandem.Entry{}, err
-	} else if again != epoch {
-		return tandem.Entry{}, tandem.Errorf(tandem.EUNAVAILABLE, "epoch changed during the write")
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return tandem.Entry{}, fmt.Errorf("commit: %w", err)
-	}
-	s.committed(e)
-	return e, nil
-}
-
 // Apply applies an entry shipped from the primary, on a secondary: it is a
 // no-op when the entry is at or before the high-water mark, an error when it
 // would leave a hole or comes from an older epoch than the newest applied.
@@ -145,14 +82,18 @@ func (s *Store) OnCommit(fn func(tandem.Entry)) {
 	s.mu.Unlock()
 }
 
-func (s *Store) committed(e tandem.Entry) {
+// committed wakes the waiters of Changed and runs the OnCommit hooks for
+// the entries of one commit, in order.
+func (s *Store) committed(es ...tandem.Entry) {
 	s.mu.Lock()
 	close(s.waiters)
 	s.waiters = make(chan struct{})
 	hooks := s.hooks
 	s.mu.Unlock()
-	for _, h := range hooks {
-		h(e)
+	for _, e := range es {
+		for _, h := range hooks {
+			h(e)
+		}
 	}
 }
 
@@ -194,13 +135,18 @@ func lockJournalState(ctx context.Context, tx *Tx) (tandem.Position, error) {
 	return p, nil
 }
 
-func appendJournal(ctx context.Context, tx *Tx, e *tandem.Entry) error {
+// journalArgs are the values of e's journal row, in column order.
+func journalArgs(e *tandem.Entry) []any {
 	var blobs []byte
 	if len(e.Blobs) > 0 {
 		blobs, _ = json.Marshal(e.Blobs)
 	}
+	return []any{e.Seq, e.Epoch, string(e.Kind), e.Op, e.Key, string(e.Payload), nullString(string(blobs)), e.Time.UnixMilli()}
+}
+
+func appendJournal(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO journal (seq, epoch, kind, op, key, payload, blobs, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.Epoch, string(e.Kind), e.Op, e.Key, string(e.Payload), nullString(string(blobs)), e.Time.UnixMilli()); err != nil {
+		journalArgs(e)...); err != nil {
 		return fmt.Errorf("journal append: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE journal_state SET last_epoch = ?, last_seq = ? WHERE id = 1`, e.Epoch, e.Seq); err != nil {

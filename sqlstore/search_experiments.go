@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -140,54 +141,46 @@ func (s *Store) SearchExperiments(ctx context.Context, in SearchExperimentsInput
 	}
 	stages := in.ViewType.stages()
 	args := append([]any{}, stages...)
-	q := `SELECT e.experiment_id FROM experiments e WHERE e.lifecycle_stage IN (` + placeholders(len(stages)) + `)`
+	page := `SELECT e.* FROM experiments e WHERE e.lifecycle_stage IN (` + placeholders(len(stages)) + `)`
 	if where != "" {
-		q += " AND " + where
+		page += " AND " + where
 		args = append(args, whereArgs...)
 	}
-	q += " ORDER BY " + order + " LIMIT ? OFFSET ?"
+	page += " ORDER BY " + order + " LIMIT ? OFFSET ?"
 	args = append(args, max+1, off)
+	// One statement (one round trip, one snapshot): the page, then each
+	// experiment's tags beside it, in page order then key order.
+	q := `SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time, t.key, t.value
+		FROM (` + page + `) e LEFT JOIN experiment_tags t ON t.experiment_id = e.experiment_id
+		ORDER BY ` + order + `, t.key`
 	var out []*tandem.Experiment
+	rows, err := s.Reader().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("search experiments: %w", err)
+	}
+	defer rows.Close()
+	var cur *tandem.Experiment
+	for rows.Next() {
+		e := &tandem.Experiment{}
+		var key, value sql.NullString
+		if err := rows.Scan(&e.ExperimentID, &e.Name, &e.ArtifactLocation, &e.LifecycleStage, &e.CreationTime, &e.LastUpdateTime, &key, &value); err != nil {
+			return nil, "", fmt.Errorf("search experiments: %w", err)
+		}
+		if cur == nil || cur.ExperimentID != e.ExperimentID {
+			cur = e
+			out = append(out, e)
+		}
+		if key.Valid {
+			cur.Tags = append(cur.Tags, tandem.Tag{Key: key.String, Value: value.String})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("search experiments: %w", err)
+	}
 	next := ""
-	err = s.ReadTx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("search experiments: %w", err)
-		}
-		var ids []any
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(ids) > max {
-			ids = ids[:max]
-			next = encodePageToken(off + max)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		es, err := loadExperiments(ctx, tx, `experiment_id IN (`+placeholders(len(ids))+`)`, ids...)
-		if err != nil {
-			return err
-		}
-		byID := map[string]*tandem.Experiment{}
-		for _, e := range es {
-			byID[e.ExperimentID] = e
-		}
-		for _, id := range ids {
-			if e := byID[id.(string)]; e != nil {
-				out = append(out, e)
-			}
-		}
-		return nil
-	})
-	return out, next, err
+	if len(out) > max {
+		out = out[:max]
+		next = encodePageToken(off + max)
+	}
+	return out, next, nil
 }

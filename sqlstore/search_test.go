@@ -2,8 +2,10 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
@@ -243,4 +245,88 @@ func TestSearchExperiments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSearchExperimentsTags checks that a page of experiments carries each
+// one's tags, in key order, and that max_results counts experiments, not
+// tag rows.
+func TestSearchExperimentsTags(t *testing.T) {
+	for name, s := range openStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for i := 0; i < 3; i++ {
+				_, err := s.CreateExperiment(ctx, fmt.Sprintf("tagged-%d", i), "", []tandem.Tag{{Key: "z", Value: "last"}, {Key: "a", Value: fmt.Sprint(i)}, {Key: "m", Value: "mid"}})
+				must(t, err)
+			}
+			es, next, err := s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}})
+			must(t, err)
+			if len(es) != 2 || next == "" {
+				t.Fatalf("page 1: %d experiments, next %q", len(es), next)
+			}
+			for i, e := range es {
+				want := fmt.Sprintf("tagged-%d", 2-i)
+				got := fmt.Sprint(e.Tags)
+				if e.Name != want || got != fmt.Sprint([]tandem.Tag{{Key: "a", Value: fmt.Sprint(2 - i)}, {Key: "m", Value: "mid"}, {Key: "z", Value: "last"}}) {
+					t.Fatalf("experiment %d: %s %s", i, e.Name, got)
+				}
+			}
+			es, next, err = s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}, PageToken: next})
+			must(t, err)
+			if len(es) != 2 || next != "" || es[0].Name != "tagged-0" || len(es[0].Tags) != 3 || es[1].Name != "Default" || len(es[1].Tags) != 0 {
+				t.Fatalf("page 2: %+v %q", es, next)
+			}
+		})
+	}
+}
+
+// TestSearchRunsPlannerStats runs the same filtered, ordered search on
+// PostgreSQL with statistics missing (hash joins forced) and fresh (the
+// planner's choice): both give the same page.
+func TestSearchRunsPlannerStats(t *testing.T) {
+	for name, s := range openStores(t) {
+		if name != "postgres" {
+			continue
+		}
+		ctx := context.Background()
+		exp, err := s.CreateExperiment(ctx, "stats", "", nil)
+		must(t, err)
+		for k := 0; k < 300; k++ {
+			id, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, StartTime: int64(k)})
+			must(t, err)
+			must(t, s.LogBatch(ctx, id, []tandem.Metric{{Key: "loss", Value: float64((k*37)%100) / 100, Timestamp: 1}},
+				[]tandem.Param{{Key: "group", Value: fmt.Sprintf("g%d", k%3)}}, nil))
+		}
+		search := func() string {
+			runs, next, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp},
+				Filter: "metrics.loss < 0.5 and params.group = 'g1'", OrderBy: []string{"metrics.loss DESC"}, MaxResults: 20})
+			must(t, err)
+			var out []string
+			for _, r := range runs {
+				out = append(out, fmt.Sprint(r.Info.StartTime, r.Metrics[0].Value))
+			}
+			return strings.Join(out, ",") + "|" + next
+		}
+		if sqlstore.PlannerStatsFresh(s) {
+			t.Fatal("statistics of a fresh database reported fresh")
+		}
+		stale := search()
+		_, err = s.DB().Exec(`ANALYZE`)
+		must(t, err)
+		if !waitTrue(func() bool { return sqlstore.PlannerStatsFresh(s) }) {
+			t.Fatal("statistics still stale after ANALYZE")
+		}
+		if fresh := search(); fresh != stale {
+			t.Fatalf("with fresh statistics %s; without %s", fresh, stale)
+		}
+	}
+}
+
+func waitTrue(cond func() bool) bool {
+	for i := 0; i < 100; i++ {
+		if cond() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }

@@ -263,15 +263,56 @@ func applyRunCreate(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	return upsertRunTags(ctx, tx, p.RunID, p.Tags)
 }
 
+// tagRowsPerInsert bounds one multi-row INSERT of tags or params (3
+// arguments a row).
+const tagRowsPerInsert = 500
+
+// upsertRunTags sets tags on a run as upserting them one after another
+// would (the last value of a key wins, and the last mlflow.runName names
+// the run), in one statement per 500 keys.
 func upsertRunTags(ctx context.Context, tx *Tx, runID string, tags []tandem.Tag) error {
-	for _, t := range tags {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value`, runID, t.Key, t.Value); err != nil {
-			return fmt.Errorf("set run tag: %w", err)
+	if len(tags) == 0 {
+		return nil
+	}
+	last := make(map[string]int, len(tags))
+	for i, t := range tags {
+		last[t.Key] = i
+	}
+	rows := make([]tandem.Tag, 0, len(last))
+	for i, t := range tags {
+		if last[t.Key] == i {
+			rows = append(rows, t)
 		}
-		if t.Key == tandem.TagRunName {
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET name = ? WHERE run_id = ?`, t.Value, runID); err != nil {
-				return fmt.Errorf("set run name: %w", err)
+	}
+	if err := insertKeyValues(ctx, tx, `INSERT INTO tags (run_id, key, value) VALUES `, ` ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value`, runID, rows); err != nil {
+		return fmt.Errorf("set run tag: %w", err)
+	}
+	if i, ok := last[tandem.TagRunName]; ok {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET name = ? WHERE run_id = ?`, tags[i].Value, runID); err != nil {
+			return fmt.Errorf("set run name: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertKeyValues runs head + "(run_id, key, value), ..." + tail for rows,
+// whose keys are distinct, in chunks of tagRowsPerInsert.
+func insertKeyValues(ctx context.Context, tx *Tx, head, tail, runID string, rows []tandem.Tag) error {
+	for start := 0; start < len(rows); start += tagRowsPerInsert {
+		chunk := rows[start:min(start+tagRowsPerInsert, len(rows))]
+		var q strings.Builder
+		q.WriteString(head)
+		args := make([]any, 0, 3*len(chunk))
+		for i, t := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
 			}
+			q.WriteString("(?, ?, ?)")
+			args = append(args, runID, t.Key, t.Value)
+		}
+		q.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -322,9 +363,18 @@ func applyRunLog(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	if err := decodePayload(e, &p); err != nil {
 		return err
 	}
-	for _, prm := range p.Params {
-		// Re-logging the same value is allowed; prepare rejected a different one.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO params (run_id, key, value) VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO NOTHING`, p.RunID, prm.Key, prm.Value); err != nil {
+	// Re-logging the same value is allowed; prepare rejected a different
+	// one. The first value of a key wins, as inserting one after another.
+	if len(p.Params) > 0 {
+		seen := make(map[string]bool, len(p.Params))
+		rows := make([]tandem.Tag, 0, len(p.Params))
+		for _, prm := range p.Params {
+			if !seen[prm.Key] {
+				seen[prm.Key] = true
+				rows = append(rows, tandem.Tag{Key: prm.Key, Value: prm.Value})
+			}
+		}
+		if err := insertKeyValues(ctx, tx, `INSERT INTO params (run_id, key, value) VALUES `, ` ON CONFLICT (run_id, key) DO NOTHING`, p.RunID, rows); err != nil {
 			return fmt.Errorf("log param: %w", err)
 		}
 	}

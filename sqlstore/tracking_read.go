@@ -88,9 +88,9 @@ func loadExperiments(ctx context.Context, q Querier, where string, args ...any) 
 // outputs (ENOTFOUND when unknown).
 func (s *Store) GetRun(ctx context.Context, runID string) (*tandem.Run, error) {
 	var runs []*tandem.Run
-	err := s.ReadTx(ctx, func(tx *Tx) error {
+	err := s.readPipeline(ctx, func(p pipeline) error {
 		var err error
-		runs, err = loadRuns(ctx, tx, []string{runID})
+		runs, err = loadRuns(ctx, p, []string{runID}, true)
 		return err
 	})
 	if err != nil {
@@ -106,17 +106,17 @@ func (s *Store) GetRun(ctx context.Context, runID string) (*tandem.Run, error) {
 const runBatch = 500
 
 // loadRuns reads the runs with the given ids, in that order, skipping
-// unknown ids.
-func loadRuns(ctx context.Context, q Querier, ids []string) ([]*tandem.Run, error) {
+// unknown ids; last is passed to the pipeline's final step.
+func loadRuns(ctx context.Context, p pipeline, ids []string, last bool) ([]*tandem.Run, error) {
 	byID := make(map[string]*tandem.Run, len(ids))
-	for start := 0; start < len(ids); start += runBatch {
-		chunk := ids[start:min(start+runBatch, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
+	if len(ids) == 0 && last {
+		if err := p.run(ctx, true); err != nil {
+			return nil, err
 		}
-		in := `(` + placeholders(len(chunk)) + `)`
-		if err := loadRunChunk(ctx, q, in, args, byID); err != nil {
+	}
+	for start := 0; start < len(ids); start += runBatch {
+		end := min(start+runBatch, len(ids))
+		if err := loadRunChunk(ctx, p, ids[start:end], byID, last && end == len(ids)); err != nil {
 			return nil, err
 		}
 	}
@@ -129,21 +129,24 @@ func loadRuns(ctx context.Context, q Querier, ids []string) ([]*tandem.Run, erro
 	return out, nil
 }
 
-func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID map[string]*tandem.Run) error {
-	each := func(query string, scan func(rows *sql.Rows) error) error {
-		rows, err := q.QueryContext(ctx, query, args...)
-		if err != nil {
-			return fmt.Errorf("read runs: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+// loadRunChunk reads the runs of ids and their child rows into byID, in one
+// pipeline step (one round trip on PostgreSQL).
+func loadRunChunk(ctx context.Context, p pipeline, ids []string, byID map[string]*tandem.Run, last bool) error {
+	d := p.Dialect()
+	in := func(col string) (string, []any) { return idsIn(d, col, ids) }
+	type inputRef struct {
+		run   string
+		input string
 	}
-	err := each(`SELECT run_id, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs WHERE run_id IN `+in, func(rows *sql.Rows) error {
+	var refs []inputRef
+	inputs := map[string]*tandem.DatasetInput{}
+	inputTags := map[string][]tandem.Tag{}
+	var qs []readQuery
+	add := func(query, col, tail string, scan func(rowScanner) error) {
+		cond, args := in(col)
+		qs = append(qs, readQuery{sql: query + cond + tail, args: args, scan: scan})
+	}
+	add(`SELECT run_id, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs WHERE `, "run_id", "", func(rows rowScanner) error {
 		r := &tandem.Run{}
 		var end sql.NullInt64
 		i := &r.Info
@@ -158,10 +161,7 @@ func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID ma
 		byID[i.RunID] = r
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if err := each(`SELECT run_id, key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_id IN `+in+` ORDER BY run_id, key`, func(rows *sql.Rows) error {
+	add(`SELECT run_id, key, value, timestamp, step, is_nan FROM latest_metrics WHERE `, "run_id", ` ORDER BY run_id, key`, func(rows rowScanner) error {
 		var id string
 		var m tandem.Metric
 		var nan int
@@ -175,23 +175,19 @@ func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID ma
 			r.Metrics = append(r.Metrics, m)
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	if err := each(`SELECT run_id, key, value FROM params WHERE run_id IN `+in+` ORDER BY run_id, key`, func(rows *sql.Rows) error {
+	})
+	add(`SELECT run_id, key, value FROM params WHERE `, "run_id", ` ORDER BY run_id, key`, func(rows rowScanner) error {
 		var id string
-		var p tandem.Param
-		if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
+		var prm tandem.Param
+		if err := rows.Scan(&id, &prm.Key, &prm.Value); err != nil {
 			return err
 		}
 		if r := byID[id]; r != nil {
-			r.Params = append(r.Params, p)
+			r.Params = append(r.Params, prm)
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	if err := each(`SELECT run_id, key, value FROM tags WHERE run_id IN `+in+` ORDER BY run_id, key`, func(rows *sql.Rows) error {
+	})
+	add(`SELECT run_id, key, value FROM tags WHERE `, "run_id", ` ORDER BY run_id, key`, func(rows rowScanner) error {
 		var id string
 		var t tandem.Tag
 		if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
@@ -201,57 +197,34 @@ func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID ma
 			r.Tags = append(r.Tags, t)
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	type inputRef struct {
-		run   string
-		input string
-	}
-	var refs []inputRef
-	inputs := map[string]*tandem.DatasetInput{}
-	if err := each(`SELECT i.destination_id, i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile
+	})
+	add(`SELECT i.destination_id, i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile
 		FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id
-		WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id IN `+in+` ORDER BY i.destination_id, d.name, d.digest`, func(rows *sql.Rows) error {
+		WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND `, "i.destination_id", ` ORDER BY i.destination_id, d.name, d.digest`, func(rows rowScanner) error {
 		var ref inputRef
-		var d tandem.Dataset
+		var ds tandem.Dataset
 		var schema, profile sql.NullString
-		if err := rows.Scan(&ref.run, &ref.input, &d.Name, &d.Digest, &d.SourceType, &d.Source, &schema, &profile); err != nil {
+		if err := rows.Scan(&ref.run, &ref.input, &ds.Name, &ds.Digest, &ds.SourceType, &ds.Source, &schema, &profile); err != nil {
 			return err
 		}
-		d.Schema, d.Profile = schema.String, profile.String
+		ds.Schema, ds.Profile = schema.String, profile.String
 		refs = append(refs, ref)
-		inputs[ref.input] = &tandem.DatasetInput{Dataset: d}
+		inputs[ref.input] = &tandem.DatasetInput{Dataset: ds}
 		return nil
-	}); err != nil {
-		return err
-	}
-	if len(refs) > 0 {
-		iargs := make([]any, 0, len(refs))
-		for _, r := range refs {
-			iargs = append(iargs, r.input)
+	})
+	// The inputs' tags, found through the same inputs (not through the ids
+	// the previous query returns), so that both go in one step.
+	add(`SELECT t.input_uuid, t.name, t.value FROM input_tags t JOIN inputs i ON i.input_uuid = t.input_uuid
+		WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND `, "i.destination_id", ` ORDER BY t.input_uuid, t.name`, func(rows rowScanner) error {
+		var id string
+		var t tandem.Tag
+		if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
+			return err
 		}
-		rows, err := q.QueryContext(ctx, `SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN (`+placeholders(len(iargs))+`) ORDER BY input_uuid, name`, iargs...)
-		if err != nil {
-			return fmt.Errorf("read input tags: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var t tandem.Tag
-			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
-				rows.Close()
-				return err
-			}
-			inputs[id].Tags = append(inputs[id].Tags, t)
-		}
-		rows.Close()
-		for _, ref := range refs {
-			if r := byID[ref.run]; r != nil {
-				r.Inputs = append(r.Inputs, *inputs[ref.input])
-			}
-		}
-	}
-	return each(`SELECT run_id, direction, model_id, step FROM run_models WHERE run_id IN `+in+` ORDER BY run_id, direction, model_id`, func(rows *sql.Rows) error {
+		inputTags[id] = append(inputTags[id], t)
+		return nil
+	})
+	add(`SELECT run_id, direction, model_id, step FROM run_models WHERE `, "run_id", ` ORDER BY run_id, direction, model_id`, func(rows rowScanner) error {
 		var id, dir string
 		var m tandem.ModelIO
 		var step sql.NullInt64
@@ -271,6 +244,19 @@ func loadRunChunk(ctx context.Context, q Querier, in string, args []any, byID ma
 		}
 		return nil
 	})
+	if err := p.run(ctx, last, qs...); err != nil {
+		return fmt.Errorf("read runs: %w", err)
+	}
+	for _, ref := range refs {
+		in := inputs[ref.input]
+		if in.Tags == nil {
+			in.Tags = inputTags[ref.input]
+		}
+		if r := byID[ref.run]; r != nil {
+			r.Inputs = append(r.Inputs, *in)
+		}
+	}
+	return nil
 }
 
 // MetricHistory returns a page of a metric's history ordered by (step,

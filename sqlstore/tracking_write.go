@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -489,10 +490,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []tandem.Met
 		return err
 	}
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
-		if _, err := activeRun(ctx, tx, runID); err != nil {
-			return nil, err
-		}
-		if err := checkParamsUnchanged(ctx, tx, runID, np); err != nil {
+		if err := checkRunAndParams(ctx, tx, runID, np); err != nil {
 			return nil, err
 		}
 		p := runLogPayload{RunID: runID, Params: np, Tags: nt}
@@ -518,31 +516,45 @@ func pyList(keys []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-// checkParamsUnchanged rejects params already logged with another value.
-func checkParamsUnchanged(ctx context.Context, tx *Tx, runID string, params []tandem.Param) error {
+// checkRunAndParams is activeRun followed by a check that no param was
+// already logged with another value (EINVALID), in one query: the run's
+// stage beside its existing values of these keys.
+func checkRunAndParams(ctx context.Context, tx *Tx, runID string, params []tandem.Param) error {
 	if len(params) == 0 {
-		return nil
+		_, err := activeRun(ctx, tx, runID)
+		return err
 	}
-	keys := make([]any, 0, len(params)+1)
-	keys = append(keys, runID)
+	args := make([]any, 0, len(params)+1)
 	for _, p := range params {
-		keys = append(keys, p.Key)
+		args = append(args, p.Key)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM params WHERE run_id = ? AND key IN (`+placeholders(len(params))+`)`, keys...)
+	args = append(args, runID)
+	rows, err := tx.QueryContext(ctx, `SELECT r.lifecycle_stage, p.key, p.value FROM runs r LEFT JOIN params p ON p.run_id = r.run_id AND p.key IN (`+placeholders(len(params))+`) WHERE r.run_id = ?`, args...)
 	if err != nil {
-		return fmt.Errorf("read params: %w", err)
+		return fmt.Errorf("read run and params: %w", err)
 	}
 	defer rows.Close()
+	found := false
+	stage := ""
 	old := map[string]string{}
 	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
+		var k, v sql.NullString
+		if err := rows.Scan(&stage, &k, &v); err != nil {
 			return err
 		}
-		old[k] = v
+		found = true
+		if k.Valid {
+			old[k.String] = v.String
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return fmt.Errorf("read run and params: %w", err)
+	}
+	if !found {
+		return notFoundRun(runID)
+	}
+	if stage != tandem.LifecycleActive {
+		return tandem.Errorf(tandem.EINVALID, "The run %s must be in the 'active' state. Current state is %s.", runID, stage)
 	}
 	for _, p := range params {
 		if v, ok := old[p.Key]; ok && v != p.Value {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -246,11 +247,38 @@ func artifactScenarios(size int64) []Scenario {
 }
 
 // SearchSet is a growing experiment for search-runs: every run has a
-// metric "loss", a param "group" and a tag "kind".
+// metric "loss", a param "group" and a tag "kind" (see SearchSpec). It
+// grows either through the API (Grow) or, much faster, by a bulk loader
+// that writes SearchSpec rows straight into the server's own tables
+// (bench compare --load sql); Runs counts the runs either way.
 type SearchSet struct {
 	ExpID string
 	Runs  int
-	base  int64
+	// Template is a run the API created in a separate experiment with
+	// SearchSpec(0)'s values (NewSearchTemplate): the bulk loader copies
+	// its rows, and CheckRun compares a loaded run with it.
+	Template *Run
+	// TemplateExpID is the template run's experiment.
+	TemplateExpID string
+}
+
+// SearchBase is the start time of run 0 of every search set (ms).
+const SearchBase int64 = 1_700_000_000_000
+
+// SearchRun is the logical content of run k of a search set: the same on
+// every server, whichever way it was loaded.
+type SearchRun struct {
+	Name      string
+	StartTime int64 // also the loss metric's timestamp; step 0
+	Kind      string
+	Group     string
+	Loss      float64
+}
+
+// SearchSpec returns run k of a search set.
+func SearchSpec(k int) SearchRun {
+	return SearchRun{Name: fmt.Sprintf("r%d", k), StartTime: SearchBase + int64(k), Kind: []string{"a", "b"}[k%2],
+		Group: fmt.Sprintf("g%d", k%10), Loss: float64((k*7919)%1000) / 1000}
 }
 
 // NewSearchSet creates the (empty) search experiment.
@@ -259,37 +287,59 @@ func NewSearchSet(ctx context.Context, c *Client, stamp string) (*SearchSet, err
 	if err != nil {
 		return nil, fmt.Errorf("create search experiment: %w", err)
 	}
-	return &SearchSet{ExpID: id, base: 1_700_000_000_000}, nil
+	return &SearchSet{ExpID: id}, nil
 }
 
-// GrowSearch adds runs (runs/create + one log-batch each) until the set
-// holds n runs.
+// NewSearchTemplate creates, through the API, one run with SearchSpec(0)'s
+// content in an experiment of its own (so it is not searched): what the
+// server itself writes for such a run is what the bulk loader copies.
+func (s *SearchSet) NewSearchTemplate(ctx context.Context, c *Client, stamp string) error {
+	id, err := c.CreateExperiment(ctx, "bench-search-template-"+stamp)
+	if err != nil {
+		return fmt.Errorf("create template experiment: %w", err)
+	}
+	run, err := s.createRun(ctx, c, id, 0)
+	if err != nil {
+		return fmt.Errorf("create template run: %w", err)
+	}
+	s.TemplateExpID, s.Template = id, &run
+	return nil
+}
+
+func (s *SearchSet) createRun(ctx context.Context, c *Client, expID string, k int) (Run, error) {
+	sp := SearchSpec(k)
+	var out struct {
+		Run struct {
+			Info struct {
+				RunID       string `json:"run_id"`
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	if err := c.Call(ctx, http.MethodPost, "runs/create", map[string]any{
+		"experiment_id": expID, "start_time": sp.StartTime, "run_name": sp.Name,
+		"tags": []map[string]string{{"key": "kind", "value": sp.Kind}},
+	}, &out); err != nil {
+		return Run{}, err
+	}
+	run := Run{ID: out.Run.Info.RunID, ArtifactURI: out.Run.Info.ArtifactURI}
+	return run, c.Call(ctx, http.MethodPost, "runs/log-batch", map[string]any{
+		"run_id":  run.ID,
+		"metrics": []Metric{{Key: "loss", Value: sp.Loss, Timestamp: sp.StartTime, Step: 0}},
+		"params":  []map[string]string{{"key": "group", "value": sp.Group}},
+	}, nil)
+}
+
+// Grow adds runs through the API (runs/create + one log-batch each) until
+// the set holds n runs.
 func (s *SearchSet) Grow(ctx context.Context, c *Client, n, conc int) error {
 	from := s.Runs
 	if n <= from {
 		return nil
 	}
 	err := parallel(ctx, n-from, conc, func(ctx context.Context, i int) error {
-		k := from + i
-		var out struct {
-			Run struct {
-				Info struct {
-					RunID string `json:"run_id"`
-				} `json:"info"`
-			} `json:"run"`
-		}
-		if err := c.Call(ctx, http.MethodPost, "runs/create", map[string]any{
-			"experiment_id": s.ExpID, "start_time": s.base + int64(k), "run_name": fmt.Sprintf("r%d", k),
-			"tags": []map[string]string{{"key": "kind", "value": []string{"a", "b"}[k%2]}},
-		}, &out); err != nil {
-			return err
-		}
-		loss := float64((k*7919)%1000) / 1000
-		return c.Call(ctx, http.MethodPost, "runs/log-batch", map[string]any{
-			"run_id":  out.Run.Info.RunID,
-			"metrics": []Metric{{Key: "loss", Value: loss, Timestamp: s.base + int64(k), Step: 0}},
-			"params":  []map[string]string{{"key": "group", "value": fmt.Sprintf("g%d", k%10)}},
-		}, nil)
+		_, err := s.createRun(ctx, c, s.ExpID, from+i)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("grow search set to %d runs: %w", n, err)
@@ -298,16 +348,180 @@ func (s *SearchSet) Grow(ctx context.Context, c *Client, n, conc int) error {
 	return nil
 }
 
+// SearchFilter and SearchOrder are the timed query.
+const (
+	SearchFilter = "metrics.loss < 0.5 and params.group = 'g3'"
+	SearchOrder  = "metrics.loss ASC"
+)
+
+func searchMatch(sp SearchRun) bool { return sp.Loss < 0.5 && sp.Group == "g3" }
+
+// ExpectedFirstPage returns the losses of the first page (max 100) the
+// timed query must return over runs 0..n-1, in order.
+func ExpectedFirstPage(n, max int) []float64 {
+	var out []float64
+	for k := range n {
+		if sp := SearchSpec(k); searchMatch(sp) {
+			out = append(out, sp.Loss)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), max)]
+}
+
 // SearchOp is the timed search: a filter on a metric and a param, ordered
 // by the metric, first page of 100.
 func (s *SearchSet) SearchOp(c *Client) Op {
 	return func(ctx context.Context, i int) error {
-		n, _, err := c.SearchRuns(ctx, s.ExpID, "metrics.loss < 0.5 and params.group = 'g3'", "metrics.loss ASC", 100, "")
+		n, _, err := c.SearchRuns(ctx, s.ExpID, SearchFilter, SearchOrder, 100, "")
 		if err == nil && n == 0 && s.Runs >= 100 {
 			err = errors.New("search-runs matched nothing")
 		}
 		return err
 	}
+}
+
+// CheckFirstPage runs the timed query once and checks the page against
+// ExpectedFirstPage: every server must answer from the same logical data.
+func (s *SearchSet) CheckFirstPage(ctx context.Context, c *Client) error {
+	var out struct {
+		Runs []RunJSON `json:"runs"`
+	}
+	in := map[string]any{"experiment_ids": []string{s.ExpID}, "max_results": 100, "filter": SearchFilter, "order_by": []string{SearchOrder}}
+	if err := c.Call(ctx, http.MethodPost, "runs/search", in, &out); err != nil {
+		return err
+	}
+	want := ExpectedFirstPage(s.Runs, 100)
+	if len(out.Runs) != len(want) {
+		return fmt.Errorf("first page has %d runs, want %d", len(out.Runs), len(want))
+	}
+	for i, r := range out.Runs {
+		loss, okL := r.Metric("loss")
+		if g, _ := r.Param("group"); !okL || g != "g3" || loss != want[i] {
+			return fmt.Errorf("first page run %d: loss %v group %q, want loss %v group g3", i, loss, g, want[i])
+		}
+	}
+	return nil
+}
+
+// RunJSON is a run as runs/get and runs/search return it.
+type RunJSON struct {
+	Info map[string]any `json:"info"`
+	Data struct {
+		Metrics []map[string]any `json:"metrics"`
+		Params  []map[string]any `json:"params"`
+		Tags    []map[string]any `json:"tags"`
+	} `json:"data"`
+}
+
+// Metric returns the latest value of metric key.
+func (r RunJSON) Metric(key string) (float64, bool) {
+	for _, m := range r.Data.Metrics {
+		if m["key"] == key {
+			v, ok := m["value"].(float64)
+			return v, ok
+		}
+	}
+	return 0, false
+}
+
+// Param returns the value of param key.
+func (r RunJSON) Param(key string) (string, bool) {
+	for _, p := range r.Data.Params {
+		if p["key"] == key {
+			v, ok := p["value"].(string)
+			return v, ok
+		}
+	}
+	return "", false
+}
+
+// GetRun reads one run as raw JSON.
+func (c *Client) GetRun(ctx context.Context, runID string) (map[string]any, error) {
+	var out struct {
+		Run map[string]any `json:"run"`
+	}
+	err := c.Call(ctx, http.MethodGet, "runs/get", url.Values{"run_id": {runID}}, &out)
+	return out.Run, err
+}
+
+// CheckRun compares, through the API, run k of the set (loaded by any
+// means) with the template run the API created: apart from the run id, the
+// experiment and SearchSpec's values, the server must report the same
+// fields. This catches a bulk loader that misses a column or a table the
+// server fills for runs created through its API.
+func (s *SearchSet) CheckRun(ctx context.Context, c *Client, runID string, k int) error {
+	if s.Template == nil {
+		return errors.New("no template run")
+	}
+	tmpl, err := c.GetRun(ctx, s.Template.ID)
+	if err != nil {
+		return fmt.Errorf("get template run: %w", err)
+	}
+	got, err := c.GetRun(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("get run %d: %w", k, err)
+	}
+	want := normalizeRun(tmpl, s.Template.ID, s.TemplateExpID, SearchSpec(0))
+	have := normalizeRun(got, runID, s.ExpID, SearchSpec(k))
+	wb, _ := json.Marshal(want)
+	hb, _ := json.Marshal(have)
+	if string(wb) != string(hb) {
+		return fmt.Errorf("run %d differs from the run the API created:\n  api:    %s\n  loaded: %s", k, wb, hb)
+	}
+	return nil
+}
+
+// normalizeRun replaces what differs by design between two runs of a
+// search set (id, experiment, SearchSpec values) with placeholders.
+func normalizeRun(run map[string]any, runID, expID string, sp SearchRun) any {
+	b, _ := json.Marshal(run)
+	s := strings.ReplaceAll(string(b), runID, "RUNID")
+	var v any
+	json.Unmarshal([]byte(s), &v)
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				switch {
+				case k == "experiment_id" && e == expID:
+					x[k] = "EXPID"
+				case k == "artifact_uri":
+					if s, ok := e.(string); ok {
+						x[k] = strings.Replace(s, "/"+expID+"/RUNID", "/EXPID/RUNID", 1)
+					}
+				case k == "run_name" && e == sp.Name:
+					x[k] = "NAME"
+				case k == "start_time" || k == "timestamp":
+					if f, ok := e.(float64); ok && int64(f) == sp.StartTime {
+						x[k] = "START"
+					} else if s, ok := e.(string); ok && s == fmt.Sprint(sp.StartTime) {
+						x[k] = "START"
+					}
+				case k == "value":
+					switch {
+					case e == sp.Name && x["key"] == "mlflow.runName", e == sp.Kind && x["key"] == "kind", e == sp.Group && x["key"] == "group":
+						x[k] = "VALUE"
+					case x["key"] == "loss":
+						if f, ok := e.(float64); ok && f == sp.Loss {
+							x[k] = "VALUE"
+						}
+					}
+				default:
+					x[k] = walk(e)
+				}
+			}
+			return x
+		case []any:
+			for i := range x {
+				x[i] = walk(x[i])
+			}
+			return x
+		}
+		return v
+	}
+	return walk(v)
 }
 
 // SearchNote says what SearchOp does.

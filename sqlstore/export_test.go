@@ -1,0 +1,28 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+)
+
+// GroupStats reports the group commits of s so far: groups committed and
+// the writes they held.
+func GroupStats(s *Store) (groups, writes int64) {
+	return s.group.groups.Load(), s.group.writes.Load()
+}
+
+// GroupQueued reports how many writes wait for a group.
+func GroupQueued(s *Store) int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return len(s.group.queue)
+}
+
+// PlannerStatsFresh reports, without the cache, whether s trusts
+// PostgreSQL's statistics for run searches.
+func PlannerStatsFresh(s *Store) bool {
+	s.planStats.mu.Lock()
+	s.planStats.at = time.Time{}
+	s.planStats.mu.Unlock()
+	return s.plannerStatsFresh(context.Background())
+}
