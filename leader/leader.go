@@ -89,6 +89,8 @@ type Driver struct {
 	// stopEarly stops it.
 	early     chan struct{}
 	stopEarly context.CancelFunc
+	// recording counts epoch records (and OnPrimary) in progress.
+	recording sync.WaitGroup
 }
 
 type peerState struct {
@@ -239,6 +241,15 @@ func (d *Driver) startManual(ctx context.Context, epoch int64) {
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
 			if _, err := d.node.WriteEpoch(nctx); err == nil {
+				// Let the epoch record and OnPrimary (the Default
+				// experiment) commit first, as a static primary's would
+				// at open: the journal starts the same way every time.
+				done := make(chan struct{})
+				go func() { d.recording.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(time.Until(deadline)):
+				}
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -309,7 +320,8 @@ func (d *Driver) act(ctx context.Context, a failover.Action) {
 		// opens, which happens when this returns.
 		d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: a.Epoch, Primary: d.cfg.Region, PrimaryURL: d.regionURL(d.cfg.Region)})
 		if a.Reason == "took the lease" {
-			go d.recordEpoch(ctx, a)
+			d.recording.Add(1)
+			go func() { defer d.recording.Done(); d.recordEpoch(ctx, a) }()
 			go d.announce(ctx)
 		}
 	case failover.StopWrites:
@@ -323,6 +335,15 @@ func (d *Driver) act(ctx context.Context, a failover.Action) {
 		d.gen++
 		gen := d.gen
 		d.mu.Unlock()
+		cur := d.cfg.Roles.Current()
+		head, err := d.cfg.Store.Head(ctx)
+		if err == nil && (head.Seq == 0 || cur.Primary == a.Target && cur.Epoch == a.Epoch) {
+			// Nothing can have diverged (an empty journal, or the primary
+			// and epoch this region already follows): keep replicating and
+			// forwarding writes without a gap.
+			d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: a.Epoch, Primary: a.Target, PrimaryURL: d.regionURL(a.Target)})
+			return
+		}
 		// Stop following anyone until the divergence check is done.
 		d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: a.Epoch})
 		go d.rejoin(ctx, gen, a.Target, a.Epoch)
