@@ -178,6 +178,15 @@ func (w *Writer) Items() []Item {
 	return append([]Item(nil), w.items...)
 }
 
+// SetPosition records the journal position the bundle's objects were read
+// at (the manifest's position). The exporter calls it from inside its read
+// snapshot, before Close.
+func (w *Writer) SetPosition(p tandem.Position) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta.Position = &p
+}
+
 // Close writes the manifest and completes the bundle.
 func (w *Writer) Close() error {
 	w.mu.Lock()

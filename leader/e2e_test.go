@@ -819,7 +819,7 @@ func TestDrillLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	cmd := exec.Command(tandemBin, "drill", "--local", "--json", "--load", "1s")
+	cmd := exec.Command(tandemBin, "drill", "--local", "--json", "--load", "1s", "--lease-ttl", "2s")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

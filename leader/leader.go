@@ -17,12 +17,14 @@
 //	GET  divergence             divergence reports kept here (summaries)      [peer key]
 //	GET  divergence/{id}        one report (failover.Report JSON)            [peer key]
 //	POST switchover             {"target": R, "force": bool}                 [peer key]
-//	POST poke                   read the lease now (a switchover target)     [peer key]
+//	POST poke[?reason=new-primary] read the lease now (a switchover target;
+//	                            or any region, told by a new primary)          [peer key]
 //	POST replay                 {"entries": [...]} re-commit entries here    [peer key]
 package leader
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,8 +46,9 @@ import (
 // Prefix is where the failover endpoints live.
 const Prefix = "/api/tandem/v1/failover/"
 
-// HeaderEpoch carries the region's epoch on every response.
-const HeaderEpoch = "X-Tandem-Epoch"
+// HeaderEpoch carries the region's epoch on every response (and, on a
+// forwarded write, the forwarder's: see replication.Frontend).
+const HeaderEpoch = replication.HeaderEpoch
 
 // Config is what a Driver needs.
 type Config struct {
@@ -80,6 +83,14 @@ type Driver struct {
 	runCtx   context.Context
 	pokedAt  time.Time // a primary handed us its lease (planned switchover)
 	forcedAt time.Time // an operator forced this region's promotion
+	// resume: no witness, and this region was the primary when it stopped.
+	resume bool
+	// early is closed when a node started by New (no witness) stops;
+	// stopEarly stops it.
+	early     chan struct{}
+	stopEarly context.CancelFunc
+	// recording counts epoch records (and OnPrimary) in progress.
+	recording sync.WaitGroup
 }
 
 type peerState struct {
@@ -129,18 +140,22 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		cfg.Client = &http.Client{Timeout: 5 * time.Second}
 	}
 	ws := cfg.Workspace
-	if ws == nil || (ws.Witness == "" && cfg.Witness == nil) {
-		return nil, tandem.Errorf(tandem.EINVALID, "leader: the workspace names no witness")
+	if ws == nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "leader: no workspace")
 	}
 	d := &Driver{cfg: cfg, log: cfg.Log.With("component", "failover"), peers: map[string]peerState{}, mux: http.NewServeMux()}
 	if len(cfg.Key) > 0 {
 		d.token = replication.Token(cfg.Key)
 	}
 	d.fcfg = FailoverConfig(ws, cfg.Region)
-	if cfg.Witness != nil {
+	switch {
+	case cfg.Witness != nil:
 		d.fcfg.NoWitness = false
 		d.w = cfg.Witness
-	} else {
+	case d.fcfg.NoWitness:
+		// No witness: only an operator's forced failover changes the
+		// primary (status says so).
+	default:
 		var key string
 		if strings.HasPrefix(ws.Witness, "http") {
 			k, err := ws.WitnessKeyValue()
@@ -164,23 +179,99 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	epoch = max(epoch, head.Epoch)
+	last := ""
+	if d.fcfg.NoWitness {
+		// Without a witness nothing else says who was primary: the region
+		// that was (as it recorded, or the file's primary for a workspace
+		// that ran without failover before) resumes after a restart.
+		if last, err = d.savedPrimary(ctx); err != nil {
+			return nil, err
+		}
+		if last == "" {
+			last = ws.Primary
+		}
+		d.resume = epoch > 0 && last == cfg.Region
+	}
 	node, err := failover.NewNode(d.fcfg, epoch, head, d.w, failover.HandlerFunc(d.act), failover.NodeOptions{Logger: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
 	d.node = node
-	cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: epoch})
+	rs := tandem.RoleState{Role: tandem.RoleSecondary, Epoch: epoch}
+	if d.fcfg.NoWitness && last != cfg.Region {
+		// Replicate from (and forward writes to) the primary this region
+		// last followed until the peers say otherwise, as a static
+		// secondary would.
+		rs.Primary, rs.PrimaryURL = last, d.regionURL(last)
+	}
+	cfg.Roles.Set(rs)
 	cfg.Store.SetGate(node)
 	cfg.Store.OnCommit(func(e tandem.Entry) { node.Local(e.Position) })
 	d.routes()
+	if d.fcfg.NoWitness {
+		d.startManual(ctx, epoch)
+	}
 	return d, nil
+}
+
+// startManual starts the node of a workspace without a witness at once,
+// so that a region that is primary (the file's primary on a new
+// workspace, or the region that was primary when it stopped) accepts
+// writes as soon as New returns, as it would with a static role. A
+// restarted primary first asks the other regions: if one is primary now
+// (an operator forced a failover meanwhile), it follows that one instead;
+// else it takes its role back in a new epoch.
+func (d *Driver) startManual(ctx context.Context, epoch int64) {
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopEarly = cancel
+	if d.resume {
+		d.pollRound(nctx, d.pollEvery())
+		if st := d.node.Status(); st.Primary == "" && st.Role != failover.Primary {
+			if err := d.node.Switchover(d.cfg.Region, true); err != nil {
+				d.log.Warn("no witness: resume as primary", "err", err)
+			} else {
+				d.log.Info("no witness: resuming as the primary this region was")
+			}
+		} else {
+			d.log.Info("no witness: another region is primary now; following it", "primary", st.Primary, "epoch", st.Epoch)
+		}
+	}
+	d.early = make(chan struct{})
+	go func() { defer close(d.early); d.node.Run(nctx) }()
+	if d.resume || (epoch == 0 && d.cfg.Region == d.fcfg.Initial) {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := d.node.WriteEpoch(nctx); err == nil {
+				// Let the epoch record and OnPrimary (the Default
+				// experiment) commit first, as a static primary's would
+				// at open: the journal starts the same way every time.
+				done := make(chan struct{})
+				go func() { d.recording.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(time.Until(deadline)):
+				}
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 // Node is the failover node (the store's gate).
 func (d *Driver) Node() *failover.Node { return d.node }
 
 // Close closes the witness.
-func (d *Driver) Close() error { return d.w.Close() }
+func (d *Driver) Close() error {
+	if d.stopEarly != nil {
+		d.stopEarly()
+		<-d.early
+	}
+	if d.w == nil {
+		return nil
+	}
+	return d.w.Close()
+}
 
 // Run runs the node and polls the other regions until ctx ends.
 func (d *Driver) Run(ctx context.Context) error {
@@ -190,7 +281,12 @@ func (d *Driver) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); d.pollPeers(ctx) }()
-	err := d.node.Run(ctx)
+	var err error
+	if d.early != nil {
+		<-ctx.Done() // the node runs since New
+	} else {
+		err = d.node.Run(ctx)
+	}
 	wg.Wait()
 	return err
 }
@@ -220,12 +316,14 @@ func (d *Driver) act(ctx context.Context, a failover.Action) {
 		d.mu.Lock()
 		d.gen++ // a rejoin in progress must not make us follow anyone now
 		d.mu.Unlock()
-		d.saveEpoch(ctx, a.Epoch)
+		d.saveEpoch(ctx, a.Epoch, d.cfg.Region)
 		// Primary: the follower stops (it watches Roles) before the gate
 		// opens, which happens when this returns.
 		d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: a.Epoch, Primary: d.cfg.Region, PrimaryURL: d.regionURL(d.cfg.Region)})
 		if a.Reason == "took the lease" {
-			go d.recordEpoch(ctx, a)
+			d.recording.Add(1)
+			go func() { defer d.recording.Done(); d.recordEpoch(ctx, a) }()
+			go d.announce(ctx)
 		}
 	case failover.StopWrites:
 		st := d.node.Status()
@@ -233,11 +331,20 @@ func (d *Driver) act(ctx context.Context, a failover.Action) {
 			d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: st.Epoch, Primary: st.Primary, PrimaryURL: d.regionURL(st.Primary)})
 		}
 	case failover.Follow:
-		d.saveEpoch(ctx, a.Epoch)
+		d.saveEpoch(ctx, a.Epoch, a.Target)
 		d.mu.Lock()
 		d.gen++
 		gen := d.gen
 		d.mu.Unlock()
+		cur := d.cfg.Roles.Current()
+		head, err := d.cfg.Store.Head(ctx)
+		if err == nil && (head.Seq == 0 || cur.Primary == a.Target && cur.Epoch == a.Epoch) {
+			// Nothing can have diverged (an empty journal, or the primary
+			// and epoch this region already follows): keep replicating and
+			// forwarding writes without a gap.
+			d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: a.Epoch, Primary: a.Target, PrimaryURL: d.regionURL(a.Target)})
+			return
+		}
 		// Stop following anyone until the divergence check is done.
 		d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: a.Epoch})
 		go d.rejoin(ctx, gen, a.Target, a.Epoch)
@@ -285,6 +392,18 @@ func (d *Driver) recordEpoch(ctx context.Context, a failover.Action) {
 	}
 }
 
+// announce tells every other region to read the lease now, so that the
+// secondaries follow the new primary at once instead of at their next
+// lease read (under sync durability the first write waits for one of
+// them) and an old primary that is still running learns it lost.
+func (d *Driver) announce(ctx context.Context) {
+	for _, r := range d.cfg.Workspace.Regions {
+		if r.Name != d.cfg.Region {
+			go d.peerPost(ctx, r.URL+Prefix+"poke?reason=new-primary", nil, nil)
+		}
+	}
+}
+
 func (d *Driver) savedEpoch(ctx context.Context) (int64, error) {
 	var v string
 	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = 'epoch'`).Scan(&v)
@@ -296,11 +415,28 @@ func (d *Driver) savedEpoch(ctx context.Context) (int64, error) {
 	return strconv.ParseInt(v, 10, 64)
 }
 
-func (d *Driver) saveEpoch(ctx context.Context, epoch int64) {
+// savedPrimary is the primary this region last recorded ("" if none).
+func (d *Driver) savedPrimary(ctx context.Context) (string, error) {
+	var v string
+	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = 'primary'`).Scan(&v)
+	if sqlstore.IsNoRows(err) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("leader: saved primary: %w", err)
+	}
+	return v, nil
+}
+
+// saveEpoch persists the newest epoch seen and its primary.
+func (d *Driver) saveEpoch(ctx context.Context, epoch int64, primary string) {
 	err := d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO failover_state (key, value) VALUES ('epoch', ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, strconv.FormatInt(epoch, 10))
-		return err
+		for k, v := range map[string]string{"epoch": strconv.FormatInt(epoch, 10), "primary": primary} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO failover_state (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		d.log.Error("save epoch", "epoch", epoch, "err", err)
@@ -338,9 +474,41 @@ func (d *Driver) catchUp(ctx context.Context, target string) {
 			// records a switchover), then hand it over.
 			d.peerPost(ctx, d.regionURL(target)+Prefix+"poke", nil, nil)
 			d.node.CaughtUp(target)
+			if !d.fcfg.NoWitness {
+				go d.pokeWhenReleased(ctx, target)
+			}
+			if d.fcfg.NoWitness {
+				// No lease to hand over: the target promotes itself
+				// (epoch + 1) when told, and this region follows it.
+				d.saveEpoch(ctx, head.Epoch, target)
+				if err := d.peerPost(ctx, d.regionURL(target)+Prefix+"switchover", map[string]any{"target": target, "force": true}, nil); err != nil {
+					d.log.Error("switchover: the target did not take over", "target", target, "err", err)
+				}
+			}
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pokeWhenReleased tells the switchover target to read the lease as soon
+// as the witness has released it (the poke sent with CaughtUp may reach
+// the target before the release), instead of at the next peer poll.
+func (d *Driver) pokeWhenReleased(ctx context.Context, target string) {
+	deadline := time.Now().Add(2 * d.fcfg.LeaseTTL)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		sw := d.node.Status().Switchover
+		if sw == nil || sw.Target != target || sw.Phase == "aborted" {
+			return
+		}
+		if sw.Phase == "released" {
+			d.mu.Lock()
+			d.poked = target
+			d.mu.Unlock()
+			d.peerPost(ctx, d.regionURL(target)+Prefix+"poke", nil, nil)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -348,25 +516,11 @@ func (d *Driver) catchUp(ctx context.Context, target string) {
 // interval (at most once a second) and feeds the node; it also tells a
 // switchover target to take the released lease.
 func (d *Driver) pollPeers(ctx context.Context) {
-	every := min(time.Second, max(d.fcfg.LeaseTTL/8, 50*time.Millisecond))
+	every := d.pollEvery()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if head, err := d.cfg.Store.Head(ctx); err == nil {
-			d.node.Local(head)
-		}
-		var wg sync.WaitGroup
-		for _, r := range d.cfg.Workspace.Regions {
-			if r.Name == d.cfg.Region {
-				continue
-			}
-			wg.Add(1)
-			go func(r workspace.Region) {
-				defer wg.Done()
-				d.pollOne(ctx, r, every)
-			}(r)
-		}
-		wg.Wait()
+		d.pollRound(ctx, every)
 		if sw := d.node.Status().Switchover; sw != nil && sw.Phase == "released" {
 			d.mu.Lock()
 			poke := d.poked != sw.Target
@@ -382,6 +536,30 @@ func (d *Driver) pollPeers(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+func (d *Driver) pollEvery() time.Duration {
+	return min(time.Second, max(d.fcfg.LeaseTTL/8, 50*time.Millisecond))
+}
+
+// pollRound feeds the node this region's head and every other region's
+// status, once.
+func (d *Driver) pollRound(ctx context.Context, every time.Duration) {
+	if head, err := d.cfg.Store.Head(ctx); err == nil {
+		d.node.Local(head)
+	}
+	var wg sync.WaitGroup
+	for _, r := range d.cfg.Workspace.Regions {
+		if r.Name == d.cfg.Region {
+			continue
+		}
+		wg.Add(1)
+		go func(r workspace.Region) {
+			defer wg.Done()
+			d.pollOne(ctx, r, every)
+		}(r)
+	}
+	wg.Wait()
 }
 
 func (d *Driver) pollOne(ctx context.Context, r workspace.Region, every time.Duration) {
@@ -455,7 +633,9 @@ func (d *Driver) Status(ctx context.Context) StatusDoc {
 // the failover endpoints itself (a secondary must not forward them).
 func (d *Driver) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, replication.Prefix) {
+		if strings.HasPrefix(r.URL.Path, replication.Prefix) && d.peer(r) {
+			// Only a peer's epoch is believed: a newer one demotes this
+			// region, so an unauthenticated request must not carry one.
 			if e, err := strconv.ParseInt(r.URL.Query().Get("epoch"), 10, 64); err == nil && e > 0 && !d.node.Fenced(e, "") {
 				writeErr(w, tandem.Errorf(tandem.EUNAVAILABLE, "request from epoch %d is older than this region's epoch: refused", e))
 				return
@@ -541,6 +721,17 @@ func (d *Driver) routes() {
 			d.forcedAt = time.Now()
 			d.mu.Unlock()
 		}
+		if d.fcfg.NoWitness && req.Force && req.Target != d.cfg.Region {
+			// No lease to release: the target promotes itself, and this
+			// region (and every other) follows it once it sees the newer
+			// epoch.
+			if err := d.peerPost(r.Context(), d.regionURL(req.Target)+Prefix+"switchover", req, nil); err != nil {
+				writeErr(w, err)
+				return
+			}
+			writeJSON(w, 200, d.Status(r.Context()))
+			return
+		}
 		if err := d.node.Switchover(req.Target, req.Force); err != nil {
 			writeErr(w, err)
 			return
@@ -549,9 +740,16 @@ func (d *Driver) routes() {
 		writeJSON(w, 200, d.Status(r.Context()))
 	}))
 	d.mux.HandleFunc("POST "+Prefix+"poke", d.auth(func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		d.pokedAt = time.Now()
-		d.mu.Unlock()
+		if r.URL.Query().Get("reason") != "new-primary" {
+			// A primary handing its lease over (planned switchover).
+			d.mu.Lock()
+			d.pokedAt = time.Now()
+			d.mu.Unlock()
+		} else {
+			// A new primary announced itself: read every region's status
+			// now too (without a witness that is how the news travels).
+			go d.pollRound(d.ctx(), d.pollEvery())
+		}
 		d.node.Poke()
 		writeJSON(w, 200, map[string]bool{"ok": true})
 	}))
@@ -599,6 +797,12 @@ func (d *Driver) handleReplay(w http.ResponseWriter, r *http.Request) {
 		out = append(out, res)
 	}
 	writeJSON(w, 200, map[string]any{"results": out})
+}
+
+// peer reports whether r carries the workspace peer key.
+func (d *Driver) peer(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return d.token != "" && ok && subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) == 1
 }
 
 func (d *Driver) auth(h http.HandlerFunc) http.HandlerFunc {

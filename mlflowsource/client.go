@@ -17,8 +17,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tandemml/tandem"
@@ -29,6 +31,48 @@ type Client struct {
 	base  string // scheme://host[:port][/prefix], no trailing slash
 	http  *http.Client
 	token string // optional bearer token (MLFLOW_TRACKING_TOKEN); never logged
+
+	mu    sync.Mutex
+	calls map[string]*CallStat // by endpoint path
+}
+
+// CallStat counts the requests sent to one endpoint of the source server
+// and the wall time they took (summed over concurrent requests).
+type CallStat struct {
+	Path  string
+	Count int64
+	Time  time.Duration
+}
+
+// Calls returns what was sent so far, most time first: the profile of a
+// migration (where reading the source spends its time).
+func (c *Client) Calls() []CallStat {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]CallStat, 0, len(c.calls))
+	for _, s := range c.calls {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time > out[j].Time })
+	return out
+}
+
+func (c *Client) record(path string, d time.Duration) {
+	if strings.Contains(path, "/logged-models/") {
+		path = "/logged-models/{id}/..."
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]*CallStat{}
+	}
+	s := c.calls[path]
+	if s == nil {
+		s = &CallStat{Path: path}
+		c.calls[path] = s
+	}
+	s.Count++
+	s.Time += d
 }
 
 // New returns a client for the MLflow server at baseURL (the same URL one
@@ -68,6 +112,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return err
 		}
 	}
+	start := time.Now()
+	defer func() { c.record(path, time.Since(start)) }()
 	resp, err := c.send(ctx, method, path, query, payload)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/bundle"
@@ -209,23 +210,26 @@ type mlRun struct {
 func (c *Client) exportRuns(ctx context.Context, sink Sink, expID string, opts Options, st *stats, progress func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan mlRun)
+	type batch struct {
+		runs []mlRun
+		dirs map[string]bool // runs with an artifact folder; nil: unknown
+	}
+	work := make(chan batch)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var firstErr error
 	fail := func(err error) {
 		once.Do(func() { firstErr = err; cancel() })
 	}
+	var noBulk atomic.Bool
 	for i := 0; i < opts.Parallel; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range work {
-				if err := c.exportRun(ctx, sink, r, opts, st); err != nil {
-					fail(fmt.Errorf("run %s: %w", r.Info.RunID, err))
-					continue
+			for b := range work {
+				if err := c.exportBatch(ctx, sink, b.runs, b.dirs, opts, st, progress, &noBulk); err != nil {
+					fail(err)
 				}
-				progress()
 			}
 		}()
 	}
@@ -243,9 +247,16 @@ func (c *Client) exportRuns(ctx context.Context, sink Sink, expID string, opts O
 			fail(fmt.Errorf("experiment %s: search runs: %w", expID, err))
 			break
 		}
-		for _, r := range resp.Runs {
+		// Batches small enough to keep every worker busy, large enough
+		// that one bulk history request covers many runs.
+		size := min(bulkMaxRuns, max(10, (len(resp.Runs)+opts.Parallel-1)/opts.Parallel))
+		var dirs map[string]bool
+		if !opts.SkipArtifacts {
+			dirs, _ = c.artifactDirs(ctx, resp.Runs)
+		}
+		for i := 0; i < len(resp.Runs); i += size {
 			select {
-			case work <- r:
+			case work <- batch{resp.Runs[i:min(i+size, len(resp.Runs))], dirs}:
 			case <-ctx.Done():
 			}
 		}
@@ -261,14 +272,62 @@ func (c *Client) exportRuns(ctx context.Context, sink Sink, expID string, opts O
 	return firstErr
 }
 
-func (c *Client) exportRun(ctx context.Context, sink Sink, r mlRun, opts Options, st *stats) error {
-	id := r.Info.RunID
-	if id == "" {
-		id = r.Info.RunUUID
+// exportBatch reads the histories and artifacts of a batch of runs from
+// one search page and writes their records: histories in bulk where that
+// keeps everything, else run by run.
+func (c *Client) exportBatch(ctx context.Context, sink Sink, batch []mlRun, dirs map[string]bool, opts Options, st *stats, progress func(), noBulk *atomic.Bool) error {
+	var bulk, single []mlRun
+	for i := range batch {
+		if !noBulk.Load() && bulkable(&batch[i]) {
+			bulk = append(bulk, batch[i])
+		} else {
+			single = append(single, batch[i])
+		}
 	}
+	finish := func(r *mlRun, metrics []bundle.Metric) error {
+		skipList := dirs != nil && !dirs[runID(r)]
+		if err := c.exportRun(ctx, sink, r, metrics, skipList, opts, st); err != nil {
+			return fmt.Errorf("run %s: %w", runID(r), err)
+		}
+		progress()
+		return nil
+	}
+	if len(bulk) > 0 {
+		err := c.bulkHistories(ctx, bulk, finish)
+		if err == errNoBulk {
+			noBulk.Store(true)
+			err = nil
+			single = append(single, bulk...) // nothing was written yet
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for i := range single {
+		r := &single[i]
+		var metrics []bundle.Metric
+		for _, key := range metricKeys(r) {
+			hist, err := c.metricHistory(ctx, runID(r), key)
+			if err != nil {
+				return fmt.Errorf("run %s: %w", runID(r), err)
+			}
+			metrics = append(metrics, hist...)
+		}
+		if err := finish(r, metrics); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exportRun writes one run's record with its metric points, after copying
+// its artifacts (unless noArtifacts says it has none).
+func (c *Client) exportRun(ctx context.Context, sink Sink, r *mlRun, metrics []bundle.Metric, noArtifacts bool, opts Options, st *stats) error {
+	id := runID(r)
 	rec := bundle.Run{RunID: id, ExperimentID: r.Info.ExperimentID, RunName: r.Info.RunName, UserID: r.Info.UserID,
 		Status: r.Info.Status, StartTime: int64(r.Info.StartTime), LifecycleStage: r.Info.LifecycleStage,
-		ArtifactURI: r.Info.ArtifactURI, Params: r.Data.Params, Tags: r.Data.Tags, Inputs: r.Inputs.DatasetInputs}
+		ArtifactURI: r.Info.ArtifactURI, Params: r.Data.Params, Tags: r.Data.Tags, Inputs: r.Inputs.DatasetInputs,
+		Metrics: metrics}
 	if r.Info.EndTime != nil {
 		v := int64(*r.Info.EndTime)
 		rec.EndTime = &v
@@ -279,19 +338,7 @@ func (c *Client) exportRun(ctx context.Context, sink Sink, r mlRun, opts Options
 	for _, mo := range r.Outputs.ModelOutputs {
 		rec.ModelOutputs = append(rec.ModelOutputs, bundle.ModelOutput{ModelID: mo.ModelID, Step: int64(mo.Step)})
 	}
-	seen := map[string]bool{}
-	for _, m := range r.Data.Metrics {
-		if seen[m.Key] {
-			continue
-		}
-		seen[m.Key] = true
-		hist, err := c.metricHistory(ctx, id, m.Key)
-		if err != nil {
-			return err
-		}
-		rec.Metrics = append(rec.Metrics, hist...)
-	}
-	if !opts.SkipArtifacts {
+	if !opts.SkipArtifacts && !noArtifacts {
 		files, err := c.listRunArtifacts(ctx, id, "")
 		if err != nil {
 			return err
@@ -391,6 +438,8 @@ func (c *Client) walkFiles(ctx context.Context, files []mlFile, dir string, sub 
 }
 
 func (c *Client) copyArtifact(ctx context.Context, sink Sink, owner, file, readable, endpoint string, q url.Values) (bundle.Item, error) {
+	start := time.Now()
+	defer func() { c.record(endpoint, time.Since(start)) }()
 	resp, err := c.send(ctx, "GET", endpoint, q, nil)
 	if err != nil {
 		return bundle.Item{}, fmt.Errorf("download %s: %w", file, err)

@@ -67,8 +67,8 @@ type Region struct {
 	// failover machinery (or a test) may Set it.
 	StaticRoles *tandem.RoleBox
 	Metrics     *prometheus.Registry
-	// Leader runs failover when the workspace names a witness (nil
-	// otherwise: the role is the workspace file's, statically).
+	// Leader runs failover in a multi-region workspace (nil for a single
+	// region, or when Config.Roles is given).
 	Leader  *leader.Driver
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -100,9 +100,10 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	log = log.With("region", cfg.Name)
 	roles := cfg.Roles
 	var box *tandem.RoleBox
-	// With a witness the failover machinery decides the role: start as a
-	// secondary that follows nobody until it has read the lease.
-	failoverMode := roles == nil && cfg.Workspace != nil && len(cfg.Workspace.Regions) > 1 && cfg.Workspace.Witness != ""
+	// In a multi-region workspace the failover machinery decides the role
+	// (with a witness: leases; without: manual failover only): start as a
+	// secondary that follows nobody until it knows who is primary.
+	failoverMode := roles == nil && cfg.Workspace != nil && len(cfg.Workspace.Regions) > 1
 	if failoverMode {
 		box = tandem.NewRoleBox(tandem.RoleState{Role: tandem.RoleSecondary})
 		roles = box
@@ -181,8 +182,10 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
-	r.handler = replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))
+	fe := replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))
+	r.handler = fe
 	if r.Leader != nil {
+		fe.Fence = r.Leader.Node().Fenced // forwarded writes carry epochs: fencing tokens
 		r.handler = r.Leader.Wrap(r.handler)
 	}
 	return r, nil

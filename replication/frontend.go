@@ -1,10 +1,16 @@
 package replication
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +71,14 @@ func local(path string) bool {
 //     primary's URL; after a forwarded write the secondary waits until it
 //     has applied the position the primary returned (read-your-writes);
 //   - on a primary, a write's response carries X-Tandem-Position, and under
-//     sync durability it is held until a secondary has applied it.
+//     sync durability it is held until a secondary has applied it;
+//   - epoch fencing of forwarded writes: the forwarding secondary sends the
+//     epoch it believes current (X-Tandem-Epoch); the receiver refuses one
+//     older than the newest it has seen (TEMPORARILY_UNAVAILABLE, details
+//     reason stale_epoch and its epoch), and the forwarder then learns the
+//     newer epoch, waits until it knows the current primary and retries
+//     (bodies up to RetryBody bytes; larger ones are not replayed and the
+//     client gets the error).
 type Frontend struct {
 	svc     *Service
 	next    http.Handler
@@ -73,11 +86,20 @@ type Frontend struct {
 	forward bool
 	// RYWTimeout bounds the wait for read-your-writes after a forward.
 	RYWTimeout time.Duration
+	// Fence, when set, is told every epoch a forwarded write carries or
+	// its answer shows (failover.Node.Fenced: a newer one demotes this
+	// region at once; false means older than the newest seen, and the
+	// write is refused). Nil: the epoch is compared with Roles only.
+	Fence func(epoch int64, primary string) bool
+	// RetryBody is the largest write body a forwarder keeps to retry after
+	// a stale-epoch refusal; RetryWait bounds its wait for the new primary.
+	RetryBody int64
+	RetryWait time.Duration
 }
 
 // NewFrontend wraps next.
 func NewFrontend(svc *Service, next http.Handler) *Frontend {
-	f := &Frontend{svc: svc, next: next, forward: true, RYWTimeout: 10 * time.Second}
+	f := &Frontend{svc: svc, next: next, forward: true, RYWTimeout: 10 * time.Second, RetryBody: 1 << 20, RetryWait: 5 * time.Second}
 	if ws := svc.cfg.Workspace; ws != nil {
 		f.forward = ws.ForwardWrites
 	}
@@ -87,9 +109,15 @@ func NewFrontend(svc *Service, next http.Handler) *Frontend {
 			pr.SetURL(target)
 			pr.Out.Host = target.Host
 			pr.Out.Header.Set(HeaderForwarded, svc.cfg.Region)
+			pr.Out.Header.Set(HeaderEpoch, strconv.FormatInt(svc.cfg.Roles.Current().Epoch, 10))
 		},
 		ModifyResponse: f.afterForward,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var stale *staleEpochError
+			if errors.As(err, &stale) {
+				f.retryForward(w, r, stale)
+				return
+			}
 			svc.log.Warn("forward to primary failed", "path", r.URL.Path, "err", err)
 			writeErr(w, &tandem.Error{Code: tandem.EUNAVAILABLE,
 				Message: "this region is a secondary and the primary is unreachable: " + err.Error(),
@@ -102,6 +130,22 @@ func NewFrontend(svc *Service, next http.Handler) *Frontend {
 
 type primaryKey struct{}
 
+// attemptKey counts a forwarded write's stale-epoch retries; inboundKey
+// keeps the client's request (the proxy's error handler sees the outgoing
+// one).
+type (
+	attemptKey struct{}
+	inboundKey struct{}
+)
+
+// staleEpochError is a receiver's stale-epoch refusal of a forwarded write.
+type staleEpochError struct {
+	epoch int64 // the receiver's epoch
+	body  []byte
+}
+
+func (e *staleEpochError) Error() string { return "forwarded write refused: stale epoch" }
+
 func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	role := f.svc.cfg.Roles.Current()
 	h := w.Header()
@@ -110,6 +154,13 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !IsWrite(r.Method, r.URL.Path) {
 		f.next.ServeHTTP(w, r)
 		return
+	}
+	if from := r.Header.Get(HeaderForwarded); from != "" {
+		if err := f.checkForwardEpoch(r, from, role); err != nil {
+			writeErr(w, err)
+			return
+		}
+		role = f.svc.cfg.Roles.Current()
 	}
 	if role.Role != tandem.RolePrimary {
 		f.secondaryWrite(w, r, role)
@@ -136,14 +187,127 @@ func (f *Frontend) secondaryWrite(w http.ResponseWriter, r *http.Request, role t
 	case r.Header.Get(HeaderForwarded) != "":
 		refuse("a write forwarded by " + r.Header.Get(HeaderForwarded) + " is not forwarded again")
 	default:
-		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), primaryKey{}, primary)))
+		if r.GetBody == nil && r.Body != nil && r.ContentLength >= 0 && r.ContentLength <= f.RetryBody {
+			// Keep the body: a stale-epoch refusal is retried.
+			b, err := io.ReadAll(io.LimitReader(r.Body, f.RetryBody+1))
+			if err != nil {
+				writeErr(w, tandem.Errorf(tandem.EINVALID, "reading the request body: %v", err))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		}
+		ctx := context.WithValue(r.Context(), primaryKey{}, primary)
+		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, inboundKey{}, r)))
 	}
+}
+
+// checkForwardEpoch fences a forwarded write on the receiving side: it
+// must carry the epoch its forwarder believes current, and that epoch must
+// not be older than the newest this region has seen. A newer one tells
+// this region that its own epoch is over (Fence demotes it; the store's
+// gate then refuses the write).
+func (f *Frontend) checkForwardEpoch(r *http.Request, from string, role tandem.RoleState) error {
+	e, err := strconv.ParseInt(r.Header.Get(HeaderEpoch), 10, 64)
+	if err != nil || e < 0 {
+		return tandem.Errorf(tandem.EINVALID, "a write forwarded by %s must carry its epoch in %s", from, HeaderEpoch)
+	}
+	if e > role.Epoch {
+		// The forwarder knows a newer epoch: this region is not the
+		// primary of that epoch. Refuse, but do not take an
+		// unauthenticated header's word for a new epoch (that would let
+		// any client demote the primary): the lease and the peers tell.
+		return &tandem.Error{Code: tandem.EUNAVAILABLE,
+			Message: fmt.Sprintf("write forwarded by %s carries epoch %d, newer than this region's (%s) epoch %d: it is not the primary of that epoch; refused",
+				from, e, f.svc.cfg.Region, role.Epoch),
+			Detail: map[string]string{"reason": ReasonNewerEpoch, "epoch": strconv.FormatInt(role.Epoch, 10)}}
+	}
+	ok := e == role.Epoch
+	if f.Fence != nil {
+		ok = f.Fence(e, "") && ok // counts the refusal; never demotes (e is not newer)
+	}
+	if ok {
+		return nil
+	}
+	newest := max(role.Epoch, f.svc.cfg.Roles.Current().Epoch)
+	f.svc.log.Warn("refused a forwarded write from an older epoch", "from", from, "epoch", e, "newest", newest, "path", r.URL.Path)
+	return &tandem.Error{Code: tandem.EUNAVAILABLE,
+		Message: fmt.Sprintf("write forwarded by %s carries epoch %d, older than epoch %d this region (%s) has seen: refused; the forwarder must find the current primary",
+			from, e, newest, f.svc.cfg.Region),
+		Detail: map[string]string{"reason": ReasonStaleEpoch, "epoch": strconv.FormatInt(newest, 10), "primary": role.Primary}}
+}
+
+// retryForward runs after the receiver refused a forwarded write as
+// stale: this region learns the receiver's newer epoch, waits until it
+// knows a primary in that epoch (or newer), and forwards again; a body it
+// could not keep, too many refusals or no primary in time give the client
+// the refusal (TEMPORARILY_UNAVAILABLE, which MLflow clients retry).
+func (f *Frontend) retryForward(w http.ResponseWriter, out *http.Request, stale *staleEpochError) {
+	r, _ := out.Context().Value(inboundKey{}).(*http.Request)
+	if r == nil {
+		r = out
+	}
+	attempt, _ := r.Context().Value(attemptKey{}).(int)
+	if f.Fence != nil {
+		f.Fence(stale.epoch, "")
+	}
+	refuse := func(why string) {
+		f.svc.log.Warn("forwarded write refused as stale; not retried", "path", r.URL.Path, "why", why)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write(stale.body)
+	}
+	if r.GetBody == nil || attempt >= 2 {
+		refuse("body not kept or retried twice already")
+		return
+	}
+	deadline := time.Now().Add(f.RetryWait)
+	for {
+		role := f.svc.cfg.Roles.Current()
+		if role.Epoch >= stale.epoch && (role.Role == tandem.RolePrimary || f.svc.primaryURL() != "") {
+			break
+		}
+		if time.Now().After(deadline) {
+			refuse("no primary known in the newer epoch in time")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	body, err := r.GetBody()
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	r2 := r.Clone(context.WithValue(r.Context(), attemptKey{}, attempt+1))
+	r2.Body = body
+	f.svc.log.Info("forwarded write refused as stale: retrying with the current primary", "path", r.URL.Path, "epoch", f.svc.cfg.Roles.Current().Epoch)
+	f.ServeHTTP(w, r2)
 }
 
 // afterForward runs before the primary's response goes back to the client:
 // it waits until this region has applied the write, so the client's next
 // read here sees it.
 func (f *Frontend) afterForward(resp *http.Response) error {
+	if e, err := strconv.ParseInt(resp.Header.Get(HeaderEpoch), 10, 64); err == nil && f.Fence != nil {
+		f.Fence(e, "")
+	}
+	resp.Header.Del(HeaderEpoch) // the client sees this region's
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		var refusal struct {
+			Details map[string]string `json:"details"`
+		}
+		if err == nil && json.Unmarshal(b, &refusal) == nil && refusal.Details["reason"] == ReasonStaleEpoch {
+			e, _ := strconv.ParseInt(refusal.Details["epoch"], 10, 64)
+			return &staleEpochError{epoch: e, body: b}
+		}
+	}
 	resp.Header.Del(HeaderRegion)
 	resp.Header.Del(HeaderRole)
 	resp.Header.Set(HeaderPrimary, resp.Request.URL.Host)

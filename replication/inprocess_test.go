@@ -35,8 +35,10 @@ regions:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Static roles: this region is not served, so no failover driver runs.
+	roles := tandem.NewRoleBox(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 1, Primary: "east"})
 	r, err := region.Open(context.Background(), region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t),
-		ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true})
+		ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true, Roles: roles})
 	if err != nil {
 		t.Fatal(err)
 	}

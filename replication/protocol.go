@@ -51,7 +51,23 @@ const (
 	HeaderPrimary   = "X-Tandem-Primary"   // on a forwarded response: the primary that served it
 	HeaderSHA256    = "X-Tandem-SHA256"    // on a blob: its digest
 	HeaderRYW       = "X-Tandem-Read-Your-Writes"
+	// HeaderEpoch: on a response, the epoch of the region that served it;
+	// on a forwarded write, the epoch the forwarding region believes
+	// current (a fencing token: see Frontend).
+	HeaderEpoch = "X-Tandem-Epoch"
 )
+
+// ReasonStaleEpoch is details.reason of the TEMPORARILY_UNAVAILABLE error
+// a region answers to a forwarded write that carries an epoch older than
+// the newest it has seen; details.epoch is that newest epoch. The
+// forwarder learns the new epoch, finds the current primary and retries.
+const ReasonStaleEpoch = "stale_epoch"
+
+// ReasonNewerEpoch is details.reason when a forwarded write carries a
+// newer epoch than the receiving region's: it is not the primary of that
+// epoch. The receiver does not believe the (unauthenticated) header; its
+// lease and its peers tell it whether it lost its role.
+const ReasonNewerEpoch = "newer_epoch"
 
 // JournalResponse is the answer to GET journal.
 type JournalResponse struct {

@@ -82,9 +82,21 @@ func compileRunFilter(d Dialect, filter string) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	return compileRunClauses(d, clauses, "")
+}
+
+// compileRunClauses compiles parsed filter clauses. With pin, the metric of
+// that name is the inner join o0 of the first order_by clause (see
+// pinnedOrderMetric), and comparisons on it are conditions on o0.
+func compileRunClauses(d Dialect, clauses []clause, pin string) (string, []any, error) {
 	var conds []string
 	var args []any
 	for _, c := range clauses {
+		if pin != "" && pinsMetric(c, pin) {
+			args = append(args, c.Num)
+			conds = append(conds, "o0.value "+c.Op+" ? AND o0.is_nan = 0")
+			continue
+		}
 		cond, err := runCondition(d, c, &args)
 		if err != nil {
 			return "", nil, err
@@ -92,6 +104,53 @@ func compileRunFilter(d Dialect, filter string) (string, []any, error) {
 		conds = append(conds, cond)
 	}
 	return strings.Join(conds, " AND "), args, nil
+}
+
+// pinsMetric reports whether clause c requires metric key to hold a number:
+// a numeric comparison other than != (which also matches NaN).
+func pinsMetric(c clause, key string) bool {
+	return c.Type == entMetric && c.Key == key && c.IsNum && c.Op != "!=" && numericOps[c.Op]
+}
+
+// pinnedOrderMetric returns the metric the first order_by clause sorts by
+// when the filter also requires that metric to hold a number, else "".
+// Every matching run then has the metric, so the order's join can be an
+// inner join, the filter's comparisons conditions on it, and the order
+// needs no "NaN and missing last" term: the database walks the
+// (key, value) index in order and stops at the end of the page instead of
+// sorting every match (over 100k runs on SQLite: 8 ms instead of 250 ms).
+func pinnedOrderMetric(clauses []clause, orderBy []string) string {
+	if len(orderBy) == 0 {
+		return ""
+	}
+	o, err := parseOrderBy(orderBy[0])
+	if err != nil || o.Type != entMetric {
+		return ""
+	}
+	for _, c := range clauses {
+		if pinsMetric(c, o.Key) {
+			return o.Key
+		}
+	}
+	return ""
+}
+
+// compileRunSearch compiles a search's filter and order together: the
+// joins (with their arguments), the conditions (with theirs) and the
+// ORDER BY list. Errors in the filter come before errors in the order.
+func compileRunSearch(d Dialect, filter string, orderBy []string) (joins string, joinArgs []any, where string, whereArgs []any, order string, err error) {
+	clauses, err := parseFilter(filter)
+	if err != nil {
+		return "", nil, "", nil, "", err
+	}
+	pin := pinnedOrderMetric(clauses, orderBy)
+	if where, whereArgs, err = compileRunClauses(d, clauses, pin); err != nil {
+		return "", nil, "", nil, "", err
+	}
+	if joins, joinArgs, order, err = compileRunOrderPinned(orderBy, pin); err != nil {
+		return "", nil, "", nil, "", err
+	}
+	return joins, joinArgs, where, whereArgs, order, nil
 }
 
 // runCondition compiles one clause. Metric, param and tag clauses are
@@ -191,6 +250,12 @@ func runCondition(d Dialect, c clause, args *[]any) (string, error) {
 // last (NaN metrics before missing ones), then start_time DESC unless
 // ordered by it, then run_id.
 func compileRunOrder(orderBy []string) (joins string, joinArgs []any, order string, err error) {
+	return compileRunOrderPinned(orderBy, "")
+}
+
+// compileRunOrderPinned is compileRunOrder where the first clause, a
+// metric named pin, is an inner join (see pinnedOrderMetric).
+func compileRunOrderPinned(orderBy []string, pin string) (joins string, joinArgs []any, order string, err error) {
 	var parts []string
 	seen := map[string]bool{}
 	byStart := false
@@ -221,6 +286,12 @@ func compileRunOrder(orderBy []string) (joins string, joinArgs []any, order stri
 			}
 			parts = append(parts, "CASE WHEN "+a.col+" IS NULL THEN 1 ELSE 0 END", a.col+dir)
 		case entMetric:
+			if i == 0 && pin != "" && o.Key == pin {
+				joins += " JOIN latest_metrics o0 ON o0.run_id = r.run_id AND o0.key = ?"
+				joinArgs = append(joinArgs, o.Key)
+				parts = append(parts, "o0.value"+dir)
+				continue
+			}
 			joins += " LEFT JOIN latest_metrics " + alias + " ON " + alias + ".run_id = r.run_id AND " + alias + ".key = ?"
 			joinArgs = append(joinArgs, o.Key)
 			parts = append(parts, "CASE WHEN "+alias+".is_nan = 1 THEN 1 WHEN "+alias+".value IS NULL THEN 2 ELSE 0 END", alias+".value"+dir)
@@ -259,11 +330,7 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 	if err != nil {
 		return nil, "", err
 	}
-	where, whereArgs, err := compileRunFilter(s.dialect, in.Filter)
-	if err != nil {
-		return nil, "", err
-	}
-	joins, joinArgs, order, err := compileRunOrder(in.OrderBy)
+	joins, joinArgs, where, whereArgs, order, err := compileRunSearch(s.dialect, in.Filter, in.OrderBy)
 	if err != nil {
 		return nil, "", err
 	}

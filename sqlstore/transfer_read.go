@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/bundle"
 )
 
@@ -214,4 +215,12 @@ func readStrings(ctx context.Context, q Querier, query string, args ...any) ([]s
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// TransferHead returns the journal position as seen by q: inside a read
+// transaction, the position of its snapshot.
+func TransferHead(ctx context.Context, q Querier) (tandem.Position, error) {
+	var p tandem.Position
+	err := q.QueryRowContext(ctx, `SELECT last_epoch, last_seq FROM journal_state WHERE id = 1`).Scan(&p.Epoch, &p.Seq)
+	return p, err
 }

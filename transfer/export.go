@@ -70,8 +70,9 @@ type Exporter struct {
 	Region    string
 }
 
-// Meta returns the bundle metadata of an export starting now: the region
-// and its journal head (objects committed after it may also be included).
+// Meta returns the bundle metadata of an export starting now: the
+// workspace and region, and the journal head as a first guess of the
+// position (Export replaces it with the position of its read snapshot).
 func (ex *Exporter) Meta(ctx context.Context) (bundle.Meta, error) {
 	head, err := ex.Store.Head(ctx)
 	if err != nil {
@@ -83,60 +84,79 @@ func (ex *Exporter) Meta(ctx context.Context) (bundle.Meta, error) {
 // Export writes what sel selects to w: experiments, then each run with its
 // artifact bytes (checked against their recorded SHA-256) and record. The
 // caller closes (or aborts) w.
+//
+// Everything is read in one read transaction, a snapshot of the database:
+// writes committed while the export runs are not in the bundle, and the
+// bundle's journal position (set on w) is the snapshot's, so the bundle is
+// exactly the workspace as of that position. Artifact bytes are content
+// addressed and checked against the digests the snapshot records.
 func (ex *Exporter) Export(ctx context.Context, w *bundle.Writer, sel Selection, progress func(ExportStats)) (ExportStats, error) {
 	var st ExportStats
 	if err := sel.Validate(); err != nil {
 		return st, err
 	}
-	q := ex.Store.Reader()
+	err := ex.Store.ReadTx(ctx, func(tx *sqlstore.Tx) error {
+		// The first read fixes the snapshot (SQLite WAL; PostgreSQL
+		// REPEATABLE READ): the position and the objects come from it.
+		pos, err := sqlstore.TransferHead(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("export: journal position: %w", err)
+		}
+		w.SetPosition(pos)
+		return ex.export(ctx, tx, w, sel, &st, progress)
+	})
+	return st, err
+}
+
+func (ex *Exporter) export(ctx context.Context, q sqlstore.Querier, w *bundle.Writer, sel Selection, stp *ExportStats, progress func(ExportStats)) error {
 	var expIDs []string
 	if sel.All {
 		ids, err := sqlstore.TransferExperimentIDs(ctx, q)
 		if err != nil {
-			return st, err
+			return err
 		}
 		expIDs = ids
 	}
 	for _, want := range sel.Experiments {
 		if _, ok, err := sqlstore.TransferExperiment(ctx, q, want); err != nil {
-			return st, err
+			return err
 		} else if ok {
 			expIDs = append(expIDs, want)
 			continue
 		}
 		id, err := sqlstore.TransferExperimentID(ctx, q, want)
 		if err != nil {
-			return st, err
+			return err
 		}
 		if id == "" {
-			return st, tandem.Errorf(tandem.ENOTFOUND, "no experiment with id or name %q", want)
+			return tandem.Errorf(tandem.ENOTFOUND, "no experiment with id or name %q", want)
 		}
 		expIDs = append(expIDs, id)
 	}
-	x := &exportState{w: w, q: q, st: &st, progress: progress, exps: map[string]bool{}, runs: map[string]bool{}, lms: map[string]bool{}, assets: map[string]bool{}}
+	x := &exportState{w: w, q: q, st: stp, progress: progress, exps: map[string]bool{}, runs: map[string]bool{}, lms: map[string]bool{}, assets: map[string]bool{}}
 	for _, id := range expIDs {
 		if err := ex.exportExperiment(ctx, x, id, true); err != nil {
-			return st, err
+			return err
 		}
 	}
 	var models []string
 	if sel.All {
 		names, err := sqlstore.TransferRegisteredModelNames(ctx, q)
 		if err != nil {
-			return st, err
+			return err
 		}
 		models = names
 	}
 	models = append(models, sel.Models...)
 	for _, name := range models {
 		if err := ex.exportModel(ctx, x, name, sel.Version, !sel.All); err != nil {
-			return st, fmt.Errorf("export registered model %q: %w", name, err)
+			return fmt.Errorf("export registered model %q: %w", name, err)
 		}
 	}
 	if err := ex.exportAssets(ctx, x, sel); err != nil {
-		return st, err
+		return err
 	}
-	return st, nil
+	return nil
 }
 
 // exportState remembers what an export already wrote.

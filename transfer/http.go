@@ -164,9 +164,9 @@ func (h *Handler) importBundle(w http.ResponseWriter, r *http.Request) {
 		defer mu.Unlock()
 		enc.Encode(ev)
 		bw.Flush()
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
+		// Through any wrapper (Unwrap): progress must reach the client as
+		// it happens, not when the import ends.
+		http.NewResponseController(w).Flush()
 	}
 	var last time.Time
 	rep, err := h.Importer.Import(r.Context(), br, ImportOptions{DryRun: dry, Progress: func(p Progress) {

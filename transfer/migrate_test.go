@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -26,15 +27,21 @@ import (
 )
 
 // TestMigrateFromStockMLflow: a stock mlflow server populated by the stock
-// client (runs with 150 params, long metric histories, NaN values, nested
-// and deleted runs, a dataset input, artifacts, a logged model, registered
-// models with versions, a stage, aliases and tags) is read through its
-// REST API and imported; then the stock client asks both servers the same
-// questions and gets the same answers. Importing again changes nothing.
+// client with 500 runs (five with 150 params, five with 10,000-point metric
+// histories, NaN values, nested runs, a deleted run, a dataset input,
+// artifacts), a logged model, registered models with versions, a stage,
+// aliases and tags, is read through its REST API and imported; then the
+// stock client asks both servers the same questions (every run through
+// search_runs and get_run, every metric history, artifact listings, a set
+// of filtered, ordered and paged searches, deleted runs by view type, the
+// registry) and gets the same answers. Importing again changes nothing.
 func TestMigrateFromStockMLflow(t *testing.T) {
+	const runs = 500
 	ctx := t.Context()
-	src := mlflowtest.Start(t)
-	src.Populate(t, ctx, 16, 1000, false)
+	src := mlflowtest.StartWorkers(t, 2) // a worker per core of a CI machine
+	start := time.Now()
+	mlflowtest.PopulateWith(t, ctx, src.URL, mlflowtest.Shape{Runs: runs, Points: 10000, BigEvery: 100, ParamsEvery: 100, Threads: 8})
+	t.Logf("populated %d runs in %s", runs, time.Since(start).Round(time.Second))
 	dst := newWorkspace(t, storetest.SQLiteURL(t))
 
 	migrate := func() *transfer.Report {
@@ -47,30 +54,85 @@ func TestMigrateFromStockMLflow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Export(ctx, w, mlflowsource.Options{All: true, Parallel: 4}); err != nil {
+		if _, err := c.Export(ctx, w, mlflowsource.Options{All: true, Parallel: 8}); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
+		checkShapes(t, path, runs)
 		rep, err := importBundle(t, dst, path, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return rep
 	}
+	start = time.Now()
 	rep := migrate()
-	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportNew] != 16 || rep.Counts[bundle.KindModelVersion][sqlstore.ImportNew] != 2 {
+	t.Logf("migrated in %s", time.Since(start).Round(time.Second))
+	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportNew] != runs || rep.Counts[bundle.KindModelVersion][sqlstore.ImportNew] != 2 {
 		t.Fatalf("first migration: %+v %+v", rep.Counts, rep.Notes)
 	}
+	start = time.Now()
 	c := mlflowtest.Compare(t, ctx, src.URL, dst.URL, false)
-	if c.Runs != 16 || c.Models != 2 || len(c.Diffs) > 0 {
+	t.Logf("compared in %s", time.Since(start).Round(time.Second))
+	if c.Runs != runs || c.Models != 2 || len(c.Diffs) > 0 {
 		t.Fatalf("stock client sees %d differences over %d runs and %d models: %+v", len(c.Diffs), c.Runs, c.Models, c.Diffs)
 	}
 	before := head(t, dst)
 	rep = migrate()
-	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportPresent] != 16 || head(t, dst) != before {
+	if rep.Conflicts() != 0 || rep.Counts[bundle.KindRun][sqlstore.ImportPresent] != runs || head(t, dst) != before {
 		t.Fatalf("second migration changed something: %+v %+v", rep.Counts, rep.Notes)
+	}
+}
+
+// checkShapes makes sure the source had what the issue asks a migration to
+// carry: runs with 150 params, 10,000-point histories, nested and deleted
+// runs.
+func checkShapes(t *testing.T, path string, runs int) {
+	t.Helper()
+	r, err := bundle.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, manyParams, longHistory, nested, deleted int
+	err = r.Walk(t.Context(), func(it bundle.Item, body io.Reader) error {
+		if it.Kind != bundle.KindRun {
+			return nil
+		}
+		var run bundle.Run
+		if err := bundle.Decode(body, &run); err != nil {
+			return err
+		}
+		n++
+		if len(run.Params) >= 150 {
+			manyParams++
+		}
+		loss := 0
+		for _, m := range run.Metrics {
+			if m.Key == "loss" {
+				loss++
+			}
+		}
+		if loss >= 10000 {
+			longHistory++
+		}
+		for _, tg := range run.Tags {
+			if tg.Key == "mlflow.parentRunId" {
+				nested++
+			}
+		}
+		if run.LifecycleStage == "deleted" {
+			deleted++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != runs || manyParams < 3 || longHistory < 3 || nested < 3 || deleted < 1 {
+		t.Fatalf("source shapes: %d runs, %d with 150 params, %d with 10,000-point histories, %d nested, %d deleted",
+			n, manyParams, longHistory, nested, deleted)
 	}
 }
 
@@ -120,12 +182,15 @@ func startServer(t *testing.T, bin, dir, addr string) *exec.Cmd {
 }
 
 // TestInterruptedImportResumes: a real tandem server is killed (SIGKILL)
-// in the middle of an import; after a restart the same import finishes,
-// nothing is duplicated, and the result equals the source object by object.
+// in the middle of an import, once part of the runs are committed and
+// while most are not; after a restart the same import finishes, reports
+// some runs already present and the others new, nothing is duplicated, and
+// the result equals the source object by object.
 func TestInterruptedImportResumes(t *testing.T) {
+	const runs = 200
 	ctx := t.Context()
 	src := newWorkspace(t, storetest.SQLiteURL(t))
-	mlflowtest.Populate(t, ctx, src.URL, 150, 2000, true)
+	mlflowtest.PopulateWith(t, ctx, src.URL, mlflowtest.Shape{Runs: runs, Points: 2000, Threads: 4, TrackingOnly: true})
 	path := filepath.Join(t.TempDir(), "ws.tar")
 	exportAll(t, src, path)
 	bin := buildTandem(t)
@@ -133,6 +198,26 @@ func TestInterruptedImportResumes(t *testing.T) {
 	addr := freePort(t)
 	srv := startServer(t, bin, dir, addr)
 
+	// Watch the target through its API: the kill lands once a tenth of the
+	// runs are committed, far from the end. Progress lines alone cannot
+	// place it: the server runs ahead of what this client has read.
+	expIDs, err := sqlstore.TransferExperimentIDs(ctx, src.Store.Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := func() (int, error) {
+		q, _ := json.Marshal(map[string]any{"experiment_ids": expIDs, "run_view_type": "ALL", "max_results": 1000})
+		resp, err := http.Post("http://"+addr+"/api/2.0/mlflow/runs/search", "application/json", bytes.NewReader(q))
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Runs []json.RawMessage `json:"runs"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		return len(out.Runs), err
+	}
 	body, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -141,22 +226,32 @@ func TestInterruptedImportResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	events := make(chan transfer.Event, 1024)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			var ev transfer.Event
+			json.Unmarshal(sc.Bytes(), &ev)
+			events <- ev
+		}
+	}()
 	killedAt := -1
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		var ev transfer.Event
-		json.Unmarshal(sc.Bytes(), &ev)
-		// Kill at the first sign of importing: the server runs ahead of the
-		// progress lines this client has read, so waiting longer risks a kill
-		// after the last commit.
-		if ev.Event == "progress" && ev.Progress.Phase == "import" && ev.Progress.Done < ev.Progress.Total {
+	deadline := time.Now().Add(2 * time.Minute)
+	for killedAt < 0 && time.Now().Before(deadline) {
+		n, err := committed()
+		if err == nil && n >= runs/10 {
 			srv.Process.Kill() // SIGKILL: no cleanup of any kind
 			srv.Wait()
-			killedAt = ev.Progress.Done
+			killedAt = n
 			break
 		}
-		if ev.Event == "report" || ev.Event == "error" {
-			break
+		select {
+		case ev, ok := <-events:
+			if !ok || ev.Event == "report" || ev.Event == "error" {
+				deadline = time.Now() // finished (or failed) before the kill
+			}
+		case <-time.After(time.Millisecond):
 		}
 	}
 	resp.Body.Close()
@@ -164,7 +259,7 @@ func TestInterruptedImportResumes(t *testing.T) {
 	if killedAt < 0 {
 		t.Fatal("the import finished before it could be interrupted: make the bundle bigger")
 	}
-	t.Logf("killed the server after %d objects", killedAt)
+	t.Logf("killed the server with %d of %d runs committed", killedAt, runs)
 
 	startServer(t, bin, dir, addr)
 	body, _ = os.Open(path)
@@ -174,7 +269,7 @@ func TestInterruptedImportResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep *transfer.Report
-	sc = bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		var ev transfer.Event
 		json.Unmarshal(sc.Bytes(), &ev)
@@ -189,20 +284,15 @@ func TestInterruptedImportResumes(t *testing.T) {
 	if rep == nil || rep.Conflicts() != 0 {
 		t.Fatalf("second import: %+v", rep)
 	}
-	runs := rep.Counts[bundle.KindRun]
-	if runs[sqlstore.ImportPresent]+runs[sqlstore.ImportNew] != 150 {
-		t.Fatalf("resume: %+v", rep.Counts)
-	}
-	if runs[sqlstore.ImportNew] == 0 {
-		// The kill landed after the last commit (a loaded machine); the
-		// comparison below still proves nothing was duplicated.
-		t.Logf("every run was already present on resume")
+	got := rep.Counts[bundle.KindRun]
+	if got[sqlstore.ImportPresent]+got[sqlstore.ImportNew] != runs || got[sqlstore.ImportPresent] < killedAt || got[sqlstore.ImportNew] == 0 {
+		t.Fatalf("resume after %d runs: %+v", killedAt, rep.Counts)
 	}
 	t.Logf("resumed: %v", rep.Counts)
 	// Compare with the source, object by object, reading the server's data
 	// directly (SQLite in WAL mode allows it while the server runs).
 	dst := openOffline(t, dir)
-	if n := sameWorkspaces(t, src, dst); n != 150 {
+	if n := sameWorkspaces(t, src, dst); n != runs {
 		t.Fatalf("compared %d runs", n)
 	}
 	var points [2]int

@@ -148,7 +148,11 @@ next epoch. Nothing acknowledged is lost. If REGION does not catch up in time, t
 With --force (the primary is unreachable or must be abandoned) REGION takes the lease as soon as
 the witness lets it, even if it is behind: the command prints how many entries may be lost (they
 will be kept in a divergence report on the old primary when it rejoins) and asks for confirmation
-unless --yes.`,
+unless --yes.
+
+Without a witness (failover is then manual only) --force promotes REGION at once in the next
+epoch, whether or not the old primary is reachable; the other regions follow it as soon as they see
+the newer epoch, and the old primary, when it comes back, keeps its divergent tail in a report.`,
 		Example: `  tandem failover --to westus --workspace workspace.yaml
   tandem failover --to westus --force --yes --workspace workspace.yaml`,
 		Args: cobra.NoArgs,

@@ -332,6 +332,7 @@ imports what it finds: the migration path onto tandem.`,
 	f.BoolVar(&opts.All, "all", false, "with --from-mlflow: everything")
 	f.IntVar(&opts.Parallel, "parallel", 8, "with --from-mlflow: runs read at once")
 	f.StringVar(&save, "save", "", "with --from-mlflow: also keep the bundle read from MLflow at this path")
+	f.Bool("profile", false, "with --from-mlflow: print the requests sent to the MLflow server and their time, by endpoint")
 	f.String("url", "", "workspace URL (default: TANDEM_URL, then the workspace config file, then MLFLOW_TRACKING_URI)")
 	f.String("config", "", "workspace config file (default: discovered)")
 	return cmd
@@ -382,6 +383,11 @@ func readMLflow(ctx context.Context, cmd *cobra.Command, src string, opts mlflow
 		src, time.Since(start).Round(time.Millisecond), st.Experiments, st.Runs, st.MetricPoints, st.Artifacts, humanBytes(st.ArtifactBytes),
 		st.LoggedModels, st.RegisteredModels, st.ModelVersions)
 	pr.done()
+	if prof, _ := cmd.Flags().GetBool("profile"); prof {
+		for _, cs := range c.Calls() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "  %6d requests  %9s  %s\n", cs.Count, cs.Time.Round(time.Millisecond), cs.Path)
+		}
+	}
 	return path, cleanup, nil
 }
 

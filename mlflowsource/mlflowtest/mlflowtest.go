@@ -52,6 +52,12 @@ func Venv(t testing.TB) string {
 // on a free loopback port, and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWorkers(t, 1)
+}
+
+// StartWorkers is Start with that many server worker processes.
+func StartWorkers(t testing.TB, workers int) *Server {
+	t.Helper()
 	venv := Venv(t)
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -63,7 +69,7 @@ func Start(t testing.TB) *Server {
 	cmd := exec.Command(filepath.Join(venv, "bin", "mlflow"), "server",
 		"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "mlflow.db"),
 		"--artifacts-destination", filepath.Join(dir, "artifacts"), "--serve-artifacts",
-		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", "1")
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers))
 	cmd.Dir = dir
 	logf, _ := os.Create(filepath.Join(dir, "server.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -96,10 +102,16 @@ func Start(t testing.TB) *Server {
 // Python runs a script with the environment's python and returns stdout.
 func Python(t testing.TB, ctx context.Context, venv string, args ...string) []byte {
 	t.Helper()
+	return pythonEnv(t, ctx, venv, nil, args...)
+}
+
+func pythonEnv(t testing.TB, ctx context.Context, venv string, env []string, args ...string) []byte {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, filepath.Join(venv, "bin", "python"), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Env = append(os.Environ(), "MLFLOW_ENABLE_ASYNC_LOGGING=false", "GIT_PYTHON_REFRESH=quiet")
+	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("python %v: %v\n%s", args, err, errb.String())
 	}
@@ -119,12 +131,38 @@ type Summary struct {
 // registered models.
 func Populate(t testing.TB, ctx context.Context, uri string, runs, points int, trackingOnly bool) Summary {
 	t.Helper()
+	return PopulateWith(t, ctx, uri, Shape{Runs: runs, Points: points, TrackingOnly: trackingOnly})
+}
+
+// Shape says what populate.py writes: Runs runs; every BigEvery-th run
+// (default 10) with a Points-point history, every ParamsEvery-th run
+// (default 10) with 150 params; Threads runs logged at once (default 1).
+type Shape struct {
+	Runs, Points          int
+	BigEvery, ParamsEvery int
+	Threads               int
+	TrackingOnly          bool
+}
+
+// PopulateWith fills the server at uri as shape says.
+func PopulateWith(t testing.TB, ctx context.Context, uri string, shape Shape) Summary {
+	t.Helper()
 	venv := Venv(t)
-	args := []string{script("populate.py"), uri, strconv.Itoa(runs), strconv.Itoa(points)}
-	if trackingOnly {
+	args := []string{script("populate.py"), uri, strconv.Itoa(shape.Runs), strconv.Itoa(shape.Points)}
+	if shape.TrackingOnly {
 		args = append(args, "tracking")
 	}
-	out := Python(t, ctx, venv, args...)
+	var env []string
+	if shape.BigEvery > 0 {
+		env = append(env, "POPULATE_BIG_EVERY="+strconv.Itoa(shape.BigEvery))
+	}
+	if shape.ParamsEvery > 0 {
+		env = append(env, "POPULATE_PARAMS_EVERY="+strconv.Itoa(shape.ParamsEvery))
+	}
+	if shape.Threads > 0 {
+		env = append(env, "POPULATE_THREADS="+strconv.Itoa(shape.Threads))
+	}
+	out := pythonEnv(t, ctx, venv, env, args...)
 	var s Summary
 	if err := json.Unmarshal(lastLine(out), &s); err != nil {
 		t.Fatalf("populate output: %v\n%s", err, out)
