@@ -302,14 +302,17 @@ func (s *Service) sawFollower(region string, applied tandem.Position, epoch int6
 		// names one as soon as a secondary has caught up; one whose
 		// standby has gone silent (even with no write waiting: only the
 		// standby may take over automatically) names another.
-		if v := s.standby.SyncView(); v.Enabled && v.Primary {
+		if v := s.standby.SyncView(); v.Enabled {
+			if !v.Primary {
+				return
+			}
 			if cur := v.Named(); cur == "" {
 				s.chooseStandby(v, 0, false)
 			} else if sf := s.followers[cur]; cur != region && (sf == nil || time.Since(sf.lastSeen) > s.cfg.StandbySilent) {
 				s.chooseStandby(v, math.MaxInt64, true)
 			}
+			return
 		}
-		return
 	}
 	if s.degraded && applied.Seq >= s.lastCommit.Load() {
 		s.degraded = false
