@@ -297,24 +297,7 @@ func runChaos(t *testing.T, mode, durability string, seed uint64, iterations int
 // bootstrap starts the witness and the regions and waits until a is
 // primary and the others follow it.
 func (ch *chaos) bootstrap() {
-	t, c := ch.t, ch.c
-	c.startWitness()
-	for _, n := range c.names {
-		c.startRegion(n)
-	}
-	waitFor(t, 40*time.Second, "a primary and two followers", func() (bool, string) {
-		p, pst := c.primary()
-		if p != "a" {
-			return false, "primary=" + p
-		}
-		for _, n := range []string{"b", "c"} {
-			st, err := status(c.urls[n])
-			if err != nil || st.Primary != "a" || st.Head.Seq < pst.Head.Seq {
-				return false, fmt.Sprintf("%s: %+v %v", n, st, err)
-			}
-		}
-		return true, ""
-	})
+	ch.c.startAll(ch.t, 40*time.Second)
 }
 
 // keepLogsOnFailure copies every process's log to a directory that

@@ -415,23 +415,7 @@ func TestFailoverEndToEnd(t *testing.T) {
 	// b (which runs the switchover catch-up under the journal lock) keeps
 	// its metadata in PostgreSQL when TANDEM_TEST_POSTGRES is set.
 	c := newCluster(t, "{mode: sync, timeout: 3s, on_no_ack: fail}", map[string]string{"b": storetest.PostgresURL(t)}, "a", "b", "c")
-	c.startWitness()
-	for _, n := range c.names {
-		c.startRegion(n)
-	}
-	waitFor(t, 30*time.Second, "a primary and two followers", func() (bool, string) {
-		p, pst := c.primary()
-		if p != "a" {
-			return false, "primary=" + p
-		}
-		for _, n := range []string{"b", "c"} {
-			st, err := status(c.urls[n])
-			if err != nil || st.Primary != "a" || st.Head.Seq < pst.Head.Seq {
-				return false, fmt.Sprintf("%s: %+v %v", n, st, err)
-			}
-		}
-		return true, ""
-	})
+	c.startAll(t, 30*time.Second)
 
 	cl := c.runClients(3)
 	var allAcks []ack
@@ -843,4 +827,27 @@ func TestDrillLocal(t *testing.T) {
 	if rep.NewEpoch <= rep.OldEpoch || rep.Acked == 0 || rep.Missing != 0 || !rep.FailedBack || !rep.VerifyOK || rep.RTO <= 0 {
 		t.Errorf("drill report not as expected: %+v\n%s", rep, stderr.String())
 	}
+}
+
+// startAll starts the witness and the regions and waits until a is primary
+// and b and c follow it.
+func (c *cluster) startAll(t *testing.T, wait time.Duration) {
+	t.Helper()
+	c.startWitness()
+	for _, n := range c.names {
+		c.startRegion(n)
+	}
+	waitFor(t, wait, "a primary and two followers", func() (bool, string) {
+		p, pst := c.primary()
+		if p != "a" {
+			return false, "primary=" + p
+		}
+		for _, n := range []string{"b", "c"} {
+			st, err := status(c.urls[n])
+			if err != nil || st.Primary != "a" || st.Head.Seq < pst.Head.Seq {
+				return false, fmt.Sprintf("%s: %+v %v", n, st, err)
+			}
+		}
+		return true, ""
+	})
 }
