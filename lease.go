@@ -48,7 +48,7 @@ type Lease struct {
 func (l Lease) Expired() bool { return l.TTL <= 0 || l.Holder == "" }
 
 // Same reports whether l and m name the same holder and epoch: the identity
-// CompareAndSwap compares.
+// CompareAndSwap compares (together with Rev, when prev carries one).
 func (l Lease) Same(m Lease) bool { return l.Holder == m.Holder && l.Epoch == m.Epoch }
 
 func (l Lease) String() string {
