@@ -31,6 +31,16 @@ type Lease struct {
 	// degraded to async (on_no_ack: degrade). Witnesses store it with the
 	// lease and return it, expired or not, but never judge it.
 	Sync string `json:"sync,omitempty"`
+	// Rev is the revision of the lease record at the witness: the witness
+	// raises it on every successful CompareAndSwap and returns it with
+	// the lease. A CompareAndSwap whose prev carries a Rev other than the
+	// current one is refused, so a request that was delayed in the
+	// network (a renewal the holder gave up on) can never land after a
+	// newer one and write back an older Sync. Zero in prev means "not
+	// known" (a caller or witness from before revisions): then only Holder
+	// and Epoch are compared. Callers send back, unchanged, the Rev of the
+	// last lease the witness returned; its value means nothing else.
+	Rev int64 `json:"rev,omitempty"`
 }
 
 // Expired reports whether the lease, as returned by a witness, has run out
@@ -38,7 +48,7 @@ type Lease struct {
 func (l Lease) Expired() bool { return l.TTL <= 0 || l.Holder == "" }
 
 // Same reports whether l and m name the same holder and epoch: the identity
-// CompareAndSwap compares.
+// CompareAndSwap compares (together with Rev, when prev carries one).
 func (l Lease) Same(m Lease) bool { return l.Holder == m.Holder && l.Epoch == m.Epoch }
 
 func (l Lease) String() string {
@@ -58,7 +68,9 @@ func (l Lease) String() string {
 // CompareAndSwap(prev, next) replaces the current lease cur with next, and
 // returns the new lease, when all of these hold:
 //
-//   - cur.Same(prev) (the zero Lease matches a witness that holds none);
+//   - cur.Same(prev) (the zero Lease matches a witness that holds none),
+//     and prev.Rev is zero or equals cur.Rev (the new lease gets a Rev
+//     above every one the witness returned before);
 //   - if cur has not expired: next.Holder == cur.Holder and next.Epoch ==
 //     cur.Epoch (a renewal, or a release when next.TTL is zero);
 //   - if cur has expired: next.Epoch > cur.Epoch (a takeover);

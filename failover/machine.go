@@ -20,6 +20,7 @@ type request struct {
 	kind   ActionKind
 	sentAt time.Duration
 	lease  tandem.Lease // what we asked for
+	prev   int64        // the Rev we expected at the witness
 	// detectedAt: for an Acquire, when the old lease was first seen expired.
 	detectedAt time.Duration
 }
@@ -288,8 +289,11 @@ func (m *Machine) observe() {
 
 func (m *Machine) request(kind ActionKind, prev, next tandem.Lease, detectedAt time.Duration) {
 	m.nextID++
-	prev = tandem.Lease{Holder: prev.Holder, Epoch: prev.Epoch}
-	m.pending = &request{id: m.nextID, kind: kind, sentAt: m.now, lease: next, detectedAt: detectedAt}
+	// The expected lease carries the Rev of the lease the witness last
+	// returned: a request of ours that gets delayed past a newer one can
+	// then never land (tandem.Lease.Rev).
+	prev = tandem.Lease{Holder: prev.Holder, Epoch: prev.Epoch, Rev: prev.Rev}
+	m.pending = &request{id: m.nextID, kind: kind, sentAt: m.now, lease: next, prev: prev.Rev, detectedAt: detectedAt}
 	if kind == Renew {
 		m.lastRenewSent = m.now
 	}
@@ -413,8 +417,15 @@ func (m *Machine) SyncView() SyncView {
 	return v
 }
 
-// own is the lease this region holds (or held) in its epoch.
-func (m *Machine) own() tandem.Lease { return tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch} }
+// own is the lease this region holds (or held) in its epoch, with the
+// revision the witness last returned for it.
+func (m *Machine) own() tandem.Lease {
+	l := tandem.Lease{Holder: m.cfg.Self, Epoch: m.epoch}
+	if m.leaseKnown && m.lease.Same(l) {
+		l.Rev = m.lease.Rev
+	}
+	return l
+}
 
 // elect runs on a secondary that knows the lease has expired: it decides
 // whether this region should try to take it now.
@@ -619,6 +630,17 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 			m.role = Secondary
 		}
 		m.setLease(l)
+		if err != nil && req.kind == Renew && m.role == Primary && l.Holder == m.cfg.Self && l.Epoch == m.epoch &&
+			!l.Expired() && l.Rev != req.prev {
+			// Our lease, at another revision than we sent: an earlier
+			// renewal of ours that we gave up on landed late. No request
+			// of ours built on an older revision can land any more, so
+			// the witness holds exactly l (its Sync included). Adopt it
+			// and renew again at once.
+			m.syncConfirmed(l.Sync)
+			m.renew()
+			return
+		}
 		if req.kind == Observe && m.role == Secondary && !l.Expired() && l.Holder == m.cfg.Self {
 			// The witness says we hold the lease (a restart, or an
 			// acquire whose reply was lost): confirm it by renewing.

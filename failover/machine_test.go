@@ -24,6 +24,7 @@ type cluster struct {
 	nodes   map[string]*Machine
 	log     map[string][]Action // non-witness actions per node
 	silence map[string]bool     // node does not run its witness actions (hung)
+	held    map[string][]Action // witness actions a silenced node sent, undelivered
 	pos     map[string]tandem.Position
 	off     map[string]time.Duration // node clock = witness clock + off
 
@@ -35,7 +36,7 @@ func (c *cluster) clock(n string) time.Duration { return c.now + c.off[n] }
 
 func newCluster(t *testing.T, mut func(*Config), names ...string) *cluster {
 	c := &cluster{t: t, now: time.Hour, cut: map[string]bool{}, nodes: map[string]*Machine{},
-		log: map[string][]Action{}, silence: map[string]bool{}, pos: map[string]tandem.Position{}, off: map[string]time.Duration{},
+		log: map[string][]Action{}, held: map[string][]Action{}, silence: map[string]bool{}, pos: map[string]tandem.Position{}, off: map[string]time.Duration{},
 		epochWriter: map[int64]string{}}
 	for _, n := range names {
 		cfg := Config{Self: n, Regions: names, LeaseTTL: ttl, MaxLagOnFailover: 100, Cooldown: time.Minute}
@@ -65,6 +66,7 @@ func (c *cluster) step(name string) {
 				continue
 			}
 			if c.silence[name] {
+				c.held[name] = append(c.held[name], a)
 				continue
 			}
 			if c.down || c.cut[name] {

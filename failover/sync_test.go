@@ -198,3 +198,97 @@ func TestAsyncNamesNoStandby(t *testing.T) {
 		t.Fatalf("async view %+v", v)
 	}
 }
+
+// heldRenewal returns the first renewal p sent while silenced and forgets
+// the rest.
+func (c *cluster) heldRenewal(p string) Action {
+	c.t.Helper()
+	defer delete(c.held, p)
+	for _, a := range c.held[p] {
+		if a.Kind == Renew {
+			return a
+		}
+	}
+	c.t.Fatalf("%s sent no renewal (held %v)", p, c.held[p])
+	return Action{}
+}
+
+// A renewal the primary gave up on (no reply in time) reaches the witness
+// after a newer one that changed the sync standby from b to c. It must be
+// refused: landing, it would name b again while only c holds the writes
+// acknowledged since, and b could then take over and lose them.
+func TestSyncDelayedRenewalCannotRestoreOldStandby(t *testing.T) {
+	c := newCluster(t, syncMode, "a", "b", "c")
+	c.bootstrap("a", "b", "c")
+	c.nameStandby("a", "b")
+	m := c.nodes["a"]
+	// The next renewal (naming b) is lost in the network for now.
+	c.silence["a"] = true
+	c.advance(m.cfg.RenewEvery, "a")
+	c.silence["a"] = false
+	stale := c.heldRenewal("a")
+	if stale.Lease.Sync != "b" || stale.Prev.Rev == 0 {
+		t.Fatalf("held renewal %v / %v", stale.Prev, stale.Lease)
+	}
+	// a gives up on it, then names c: confirmed, only c counts.
+	if !m.ProposeSync(c.clock("a"), "c") {
+		t.Fatal("proposal refused")
+	}
+	c.advance(m.cfg.RequestTimeout+100*time.Millisecond, "a")
+	if l := c.reg.Lease(c.now); l.Sync != "c" {
+		t.Fatalf("lease %s after naming c", l)
+	}
+	if v := m.SyncView(); v.Changing || !slices.Equal(v.Standbys, []string{"c"}) {
+		t.Fatalf("after naming c: %+v", v)
+	}
+	// The stale renewal arrives now.
+	l, err := c.reg.CompareAndSwap(c.now, stale.Prev, stale.Lease)
+	if tandem.ErrorCode(err) != tandem.ECONFLICT || l.Sync != "c" {
+		t.Fatalf("stale renewal: %v %v", l, err)
+	}
+	if l := c.reg.Lease(c.now); l.Sync != "c" {
+		t.Fatalf("stale renewal changed the lease to %s", l)
+	}
+	// a dies; b asks first at every step. Only c may take over.
+	c.peers(map[string]tandem.Position{"a": {Epoch: 1, Seq: 20}, "b": {Epoch: 1, Seq: 20}, "c": {Epoch: 1, Seq: 20}}, "b", "c")
+	c.advance(ttl+ttl/2, "b", "c")
+	if w := c.writer("b", "c"); w != "c" {
+		t.Fatalf("writer %q after the primary died, want the standby c", w)
+	}
+}
+
+// The primary's own renewal (naming c) lands late, after it gave up on
+// it: its next renewal, built on the older revision, is refused. The
+// primary must not demote itself: the lease is its own, so it adopts it
+// (c is confirmed) and renews again at once.
+func TestSyncLateOwnRenewalIsAdopted(t *testing.T) {
+	c := newCluster(t, syncMode, "a", "b", "c")
+	c.bootstrap("a", "b", "c")
+	c.nameStandby("a", "b")
+	m := c.nodes["a"]
+	c.silence["a"] = true
+	if !m.ProposeSync(c.clock("a"), "c") {
+		t.Fatal("proposal refused")
+	}
+	c.step("a")
+	late := c.heldRenewal("a")
+	// a gives up on it and sends another (held too, given up on later).
+	c.advance(m.cfg.RequestTimeout+100*time.Millisecond, "a")
+	retry := c.heldRenewal("a")
+	landed, err := c.reg.CompareAndSwap(c.now, late.Prev, late.Lease)
+	if err != nil || landed.Sync != "c" {
+		t.Fatalf("late renewal: %v %v", landed, err)
+	}
+	c.silence["a"] = false
+	c.advance(m.cfg.RequestTimeout, "a")
+	l := c.reg.Lease(c.now)
+	if m.role != Primary || c.writer("a") != "a" || l.Holder != "a" || l.Rev <= landed.Rev || m.lease.Rev != l.Rev {
+		t.Fatalf("after the conflict: role %v, witness %s rev %d, machine rev %d", m.role, l, l.Rev, m.lease.Rev)
+	}
+	if v := m.SyncView(); v.Changing || v.Named() != "c" || !slices.Equal(v.Standbys, []string{"c"}) {
+		t.Fatalf("after adopting: %+v", v)
+	}
+	if _, err := c.reg.CompareAndSwap(c.now, retry.Prev, retry.Lease); tandem.ErrorCode(err) != tandem.ECONFLICT {
+		t.Fatalf("a renewal from before the adoption landed: %v", err)
+	}
+}

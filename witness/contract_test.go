@@ -146,6 +146,30 @@ func contract(t *testing.T, b backend) {
 	if l, err = w.CompareAndSwap(ctx, id("b", 2), withSync("a")); err != nil || l.Sync != "a" {
 		t.Fatalf("renew changing the sync standby: %v %v", l, err)
 	}
+	// A stale CAS (older Rev) is refused: a renewal the holder gave up on,
+	// delivered after a newer one, cannot write back an older standby.
+	cur, err := w.Get(ctx)
+	if err != nil || cur.Rev == 0 {
+		t.Fatalf("lease without a revision: %v %v", cur, err)
+	}
+	if l, err = w.CompareAndSwap(ctx, cur, withSync("c")); err != nil || l.Sync != "c" || l.Rev == cur.Rev {
+		t.Fatalf("renew with the current revision: %v %v (was %v)", l, err, cur)
+	}
+	newer := l
+	if g, err := w.Get(ctx); err != nil || g.Rev != newer.Rev {
+		t.Fatalf("get returned %v %v, want revision %d", g, err, newer.Rev)
+	}
+	l, err = w.CompareAndSwap(ctx, cur, withSync("a"))
+	wantCode("stale renewal", err, tandem.ECONFLICT)
+	if l.Sync != "c" || l.Rev != newer.Rev {
+		t.Fatalf("stale renewal's conflict returned %v, want %v", l, newer)
+	}
+	if l, err = w.Get(ctx); err != nil || l.Sync != "c" {
+		t.Fatalf("a stale renewal changed the lease: %v %v", l, err)
+	}
+	if l, err = w.CompareAndSwap(ctx, newer, withSync("a")); err != nil || l.Sync != "a" {
+		t.Fatalf("renew with the newer revision: %v %v", l, err)
+	}
 	// Expiry by time, measured by the witness.
 	waitExpired()
 	if l, _ = w.Get(ctx); !l.Same(id("b", 2)) || l.Sync != "a" {

@@ -20,6 +20,10 @@ import (
 //	<prefix>/<name>/live   the epoch, attached to an etcd lease of the asked TTL:
 //	                       it exists exactly while the lease is unexpired
 //
+// The lease's Rev is the state key's etcd mod revision: every
+// compare-and-swap rewrites that key, so it grows with each one and
+// survives etcd restarts.
+//
 // etcd measures the TTL on its leader's clock (and only ever extends it on
 // a leader change). A compare-and-swap reads both keys, checks the rules of
 // tandem.Witness (CheckSwap), then commits in one transaction guarded by
@@ -85,7 +89,7 @@ func (e *Etcd) read(ctx context.Context) (etcdView, error) {
 		if err := json.Unmarshal(kvs[0].Value, &st); err != nil {
 			return v, fmt.Errorf("witness: etcd state key %s is corrupt: %w", e.state, err)
 		}
-		v.cur = tandem.Lease{Holder: st.Holder, Epoch: st.Epoch, Next: st.Next, Sync: st.Sync}
+		v.cur = tandem.Lease{Holder: st.Holder, Epoch: st.Epoch, Next: st.Next, Sync: st.Sync, Rev: kvs[0].ModRevision}
 		v.stateRev = kvs[0].ModRevision
 	}
 	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
@@ -160,7 +164,9 @@ func (e *Etcd) CompareAndSwap(ctx context.Context, prev, next tandem.Lease) (tan
 		e.cli.Revoke(rctx, v.leaseID)
 		cancel()
 	}
-	return tandem.Lease{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, Sync: next.Sync, TTL: next.TTL}, nil
+	// The transaction wrote the state key: its new mod revision is the
+	// transaction's revision.
+	return tandem.Lease{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, Sync: next.Sync, TTL: next.TTL, Rev: resp.Header.Revision}, nil
 }
 
 // Close implements tandem.Witness.

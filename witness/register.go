@@ -20,12 +20,13 @@ type Register struct {
 	Epoch     int64
 	Next      string
 	Sync      string
+	Rev       int64         // raised by every successful CompareAndSwap
 	ExpiresAt time.Duration // on the witness's monotonic clock
 }
 
 // Lease returns the lease as seen at now.
 func (r *Register) Lease(now time.Duration) tandem.Lease {
-	l := tandem.Lease{Holder: r.Holder, Epoch: r.Epoch, Next: r.Next, Sync: r.Sync}
+	l := tandem.Lease{Holder: r.Holder, Epoch: r.Epoch, Next: r.Next, Sync: r.Sync, Rev: r.Rev}
 	if r.Holder != "" && r.ExpiresAt > now {
 		l.TTL = r.ExpiresAt - now
 	}
@@ -41,6 +42,7 @@ func (r *Register) CompareAndSwap(now time.Duration, prev, next tandem.Lease) (t
 		return cur, err
 	}
 	r.Holder, r.Epoch, r.Next, r.Sync, r.ExpiresAt = next.Holder, next.Epoch, next.Next, next.Sync, now+next.TTL
+	r.Rev++
 	return r.Lease(now), nil
 }
 
@@ -57,6 +59,11 @@ func CheckSwap(cur, prev, next tandem.Lease) error {
 		return tandem.Errorf(tandem.EINVALID, "witness: epochs start at 1")
 	case !cur.Same(prev):
 		return tandem.Errorf(tandem.ECONFLICT, "witness: lease is %s, not %s", cur, prev)
+	case prev.Rev != 0 && prev.Rev != cur.Rev:
+		// A request built on an older (or newer: a witness that lost
+		// state) revision of this lease: a delayed duplicate must not
+		// undo a change made since.
+		return tandem.Errorf(tandem.ECONFLICT, "witness: lease %s is at revision %d, not %d", cur, cur.Rev, prev.Rev)
 	case !cur.Expired() && (next.Holder != cur.Holder || next.Epoch != cur.Epoch):
 		return tandem.Errorf(tandem.ECONFLICT, "witness: lease %s has not expired", cur)
 	case cur.Expired() && next.Epoch <= cur.Epoch:

@@ -26,7 +26,8 @@ import (
 //	POST /v1/leases/{name}/cas  {"prev": lease, "next": lease}
 //	                            -> 200 new lease | 409 {"error", "lease": current}
 //
-// A lease on the wire is {"holder", "epoch", "next", "ttl_ms"}. Errors are
+// A lease on the wire is {"holder", "epoch", "next", "sync", "rev", "ttl_ms"}
+// (next, sync and rev omitted when empty or zero). Errors are
 // {"error": {"code", "message"}} with the tandem error code.
 
 const stateFile = "witness.json"
@@ -37,15 +38,16 @@ type wireLease struct {
 	Epoch  int64  `json:"epoch"`
 	Next   string `json:"next,omitempty"`
 	Sync   string `json:"sync,omitempty"`
+	Rev    int64  `json:"rev,omitempty"`
 	TTLms  int64  `json:"ttl_ms"`
 }
 
 func toWire(l tandem.Lease) wireLease {
-	return wireLease{Holder: l.Holder, Epoch: l.Epoch, Next: l.Next, Sync: l.Sync, TTLms: l.TTL.Milliseconds()}
+	return wireLease{Holder: l.Holder, Epoch: l.Epoch, Next: l.Next, Sync: l.Sync, Rev: l.Rev, TTLms: l.TTL.Milliseconds()}
 }
 
 func (w wireLease) lease() tandem.Lease {
-	return tandem.Lease{Holder: w.Holder, Epoch: w.Epoch, Next: w.Next, Sync: w.Sync, TTL: time.Duration(w.TTLms) * time.Millisecond}
+	return tandem.Lease{Holder: w.Holder, Epoch: w.Epoch, Next: w.Next, Sync: w.Sync, Rev: w.Rev, TTL: time.Duration(w.TTLms) * time.Millisecond}
 }
 
 type casRequest struct {
@@ -69,13 +71,26 @@ var leaseName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // On restart every lease gets that full length again from the moment the
 // witness starts: a lease can only look longer after a restart, never
 // shorter, so no holder is ever cut short.
+//
+// Rev is not the lease's revision but a ceiling above every revision the
+// witness has returned: a renewal that changes nothing else raises the
+// revision in memory only, and the file is rewritten (ceiling raised by
+// revBatch) when the revision reaches the ceiling. After a restart the
+// lease resumes at the ceiling, so no request built on a revision returned
+// before the restart can match. Zero (a file from before revisions): the
+// lease resumes at revision 1.
 type stored struct {
 	Holder string `json:"holder"`
 	Epoch  int64  `json:"epoch"`
 	Next   string `json:"next,omitempty"`
 	Sync   string `json:"sync,omitempty"`
+	Rev    int64  `json:"rev,omitempty"`
 	TTLms  int64  `json:"ttl_ms"`
 }
+
+// revBatch is how far the stored revision ceiling runs ahead of the
+// lease's revision: one fsync per revBatch identical renewals.
+const revBatch = 1024
 
 type stateDoc struct {
 	Version int               `json:"version"`
@@ -136,7 +151,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		now := opts.Clock()
 		for name, st := range doc.Leases {
 			s.leases[name] = &Register{Holder: st.Holder, Epoch: st.Epoch, Next: st.Next, Sync: st.Sync,
-				ExpiresAt: now + time.Duration(st.TTLms)*time.Millisecond}
+				Rev: max(st.Rev, 1), ExpiresAt: now + time.Duration(st.TTLms)*time.Millisecond}
 			s.saved[name] = st
 		}
 	}
@@ -221,8 +236,10 @@ func (s *Server) cas(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err, &cur)
 		return
 	}
-	st := stored{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, Sync: next.Sync, TTLms: next.TTL.Milliseconds()}
-	if old, ok := s.saved[name]; !ok || old != st {
+	old, ok := s.saved[name]
+	st := stored{Holder: next.Holder, Epoch: next.Epoch, Next: next.Next, Sync: next.Sync, Rev: old.Rev, TTLms: next.TTL.Milliseconds()}
+	if !ok || old != st || trial.Rev >= old.Rev {
+		st.Rev = trial.Rev + revBatch
 		// Durable before anyone learns of it.
 		if err := s.persist(name, st); err != nil {
 			s.log.Error("witness: cannot persist lease", "lease", name, "err", err)

@@ -51,8 +51,15 @@ func TestServerSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The sync standby is state too: it survives the restart.
-	if _, err := cl.CompareAndSwap(ctx, tandem.Lease{Holder: "a", Epoch: 1}, tandem.Lease{Holder: "a", Epoch: 1, Sync: "c", TTL: 10 * time.Second}); err != nil {
+	before, err := cl.CompareAndSwap(ctx, tandem.Lease{Holder: "a", Epoch: 1}, tandem.Lease{Holder: "a", Epoch: 1, Sync: "c", TTL: 10 * time.Second})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Identical renewals raise the revision without writing the file.
+	for range 3 {
+		if before, err = cl.CompareAndSwap(ctx, before, before); err != nil {
+			t.Fatal(err)
+		}
 	}
 	clock.advance(9 * time.Second)
 	// Restart: the lease keeps its holder and epoch, and is given its full
@@ -62,6 +69,14 @@ func TestServerSurvivesRestart(t *testing.T) {
 	l, err := cl2.Get(ctx)
 	if err != nil || !l.Same(tandem.Lease{Holder: "a", Epoch: 1}) || l.TTL != 10*time.Second || l.Sync != "c" {
 		t.Fatalf("after restart: %v %v", l, err)
+	}
+	// Revisions never repeat across a restart: a request built on one
+	// returned before it (delayed in the network) cannot land.
+	if l.Rev <= before.Rev {
+		t.Fatalf("revision %d after restart, %d before", l.Rev, before.Rev)
+	}
+	if _, err := cl2.CompareAndSwap(ctx, before, tandem.Lease{Holder: "a", Epoch: 1, Sync: "b", TTL: time.Second}); tandem.ErrorCode(err) != tandem.ECONFLICT {
+		t.Fatalf("renewal with a revision from before the restart: %v", err)
 	}
 	// Its epoch is not forgotten: a takeover still needs epoch 2.
 	clock2.advance(11 * time.Second)
@@ -266,4 +281,33 @@ func FuzzParseCAS(f *testing.F) {
 			t.Fatalf("swap error code %s", c)
 		}
 	})
+}
+
+// A state file written before lease revisions loads: the lease resumes at
+// revision 1, callers that know no revision (zero) are still served, and
+// from then on the revision is kept.
+func TestServerLoadsStateWithoutRevision(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old := `{"version":1,"leases":{"ws1":{"holder":"a","epoch":3,"sync":"b","ttl_ms":10000}}}`
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	_, cl := newTestServer(t, dir, &fakeClock{}, &logs)
+	l, err := cl.Get(ctx)
+	if err != nil || !l.Same(tandem.Lease{Holder: "a", Epoch: 3}) || l.Sync != "b" || l.Rev != 1 {
+		t.Fatalf("old state loaded as %v %v", l, err)
+	}
+	n, err := cl.CompareAndSwap(ctx, tandem.Lease{Holder: "a", Epoch: 3}, tandem.Lease{Holder: "a", Epoch: 3, Sync: "c", TTL: time.Second})
+	if err != nil || n.Rev != 2 {
+		t.Fatalf("renewal without a revision: %v %v", n, err)
+	}
+	if _, err := cl.CompareAndSwap(ctx, l, tandem.Lease{Holder: "a", Epoch: 3, Sync: "b", TTL: time.Second}); tandem.ErrorCode(err) != tandem.ECONFLICT {
+		t.Fatalf("stale renewal: %v", err)
+	}
+	_, cl2 := newTestServer(t, dir, &fakeClock{}, &logs)
+	if l, err := cl2.Get(ctx); err != nil || l.Rev <= n.Rev || l.Sync != "c" {
+		t.Fatalf("after restart: %v %v", l, err)
+	}
 }
