@@ -796,39 +796,6 @@ func TestFailoverWithEtcdWitness(t *testing.T) {
 	}
 }
 
-// TestDrillLocal runs `tandem drill --local --json` (its own witness and
-// three regions) and checks its report: a new primary in a new epoch, no
-// acknowledged write missing (sync), failed back, verify passed.
-func TestDrillLocal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	cmd := exec.Command(tandemBin, "drill", "--local", "--json", "--load", "1s", "--lease-ttl", "2s")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tandem drill: %v\n%s\n%s", err, out, stderr.String())
-	}
-	var rep struct {
-		OldPrimary, NewPrimary string
-		OldEpoch               int64   `json:"old_epoch"`
-		NewEpoch               int64   `json:"new_epoch"`
-		RTO                    float64 `json:"rto_seconds"`
-		Acked                  int     `json:"acknowledged_writes"`
-		Missing                int     `json:"rpo_missing_writes"`
-		FailedBack             bool    `json:"failed_back"`
-		VerifyOK               bool    `json:"verify_ok"`
-	}
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("drill report: %v\n%s", err, out)
-	}
-	t.Logf("drill: %s", out)
-	if rep.NewEpoch <= rep.OldEpoch || rep.Acked == 0 || rep.Missing != 0 || !rep.FailedBack || !rep.VerifyOK || rep.RTO <= 0 {
-		t.Errorf("drill report not as expected: %+v\n%s", rep, stderr.String())
-	}
-}
-
 // startAll starts the witness and the regions and waits until a is primary
 // and b and c follow it.
 func (c *cluster) startAll(t *testing.T, wait time.Duration) {

@@ -341,6 +341,14 @@ func newDivergenceCmd() *cobra.Command {
 		}
 		return failover.Report{}, lastErr
 	}
+	// load finds one report for a verb that needs nothing else.
+	load := func(ctx context.Context, id string) (failover.Report, error) {
+		c, err := newFailoverClient(config)
+		if err != nil {
+			return failover.Report{}, err
+		}
+		return find(ctx, c, id)
+	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the divergence reports of every reachable region",
@@ -376,11 +384,7 @@ func newDivergenceCmd() *cobra.Command {
 		Short: "Print one report's entries",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newFailoverClient(config)
-			if err != nil {
-				return err
-			}
-			rep, err := find(cmd.Context(), c, args[0])
+			rep, err := load(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -400,11 +404,7 @@ func newDivergenceCmd() *cobra.Command {
 		Short: "Write one report as JSON (to --output or stdout)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newFailoverClient(config)
-			if err != nil {
-				return err
-			}
-			rep, err := find(cmd.Context(), c, args[0])
+			rep, err := load(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
