@@ -784,6 +784,7 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s/%s at %d runs: %v", backend, s.name, size, err))
 				logf("[%s] %s @%d runs: %v", backend, s.name, size, err)
 			}
+			quietBefore(ctx, backend, s.name)
 			s.rss.reset()
 			minOps := 5
 			if size >= 100_000 {
@@ -967,6 +968,7 @@ func measureCell(ctx context.Context, cfg *compareConfig, s *server, backend str
 		c.Note += fmt.Sprintf(" (concurrency capped at %d)", conc)
 	}
 	pid := s.cmd.Process.Pid
+	quietBefore(ctx, backend, s.name)
 	if s.profCtl != "" {
 		c.ProfileFile = filepath.Join(cfg.Profile, fmt.Sprintf("%s-%s-c%d.pprof", backend, sc.Name, n))
 		profCall(s.profCtl + "/start?file=" + url.QueryEscape(c.ProfileFile))
@@ -1005,6 +1007,21 @@ func measureCell(ctx context.Context, cfg *compareConfig, s *server, backend str
 		logf("   first error: %.300s", c.FirstError)
 	}
 	return c
+}
+
+// quietBefore waits, before a measurement of name, for the machine to be
+// quiet (under a fifth of the CPUs busy for 300 ms, at most 15 s): cells
+// run back to back with every server up, and one server's leftovers (the
+// stock server's slow requests still running, its database still executing
+// them) would otherwise be charged to the next server's cell.
+func quietBefore(ctx context.Context, backend, name string) {
+	waited, quiet := settleMachine(ctx, 300*time.Millisecond, 15*time.Second, 0.2)
+	switch {
+	case !quiet:
+		logf("[%s] machine still busy after %.1f s; measuring %s anyway", backend, waited.Seconds(), name)
+	case waited > 2*time.Second:
+		logf("[%s] waited %.1f s for the machine to settle before measuring %s", backend, waited.Seconds(), name)
+	}
 }
 
 func profCall(u string) {

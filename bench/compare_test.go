@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProcTree: the tree of this process includes a child it started, and
@@ -62,5 +64,42 @@ func TestRedact(t *testing.T) {
 	got := redactArgs([]string{"tandem", "--metadata", "postgres://u:secret@127.0.0.1:5432/db?sslmode=disable"})
 	if strings.Contains(got, "secret") || !strings.Contains(got, "postgres://u:xxxxx@127.0.0.1:5432/db") {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestBusyTicks reads /proc/stat's aggregate line twice around some work:
+// the busy count moves by at least part of that work and never past the
+// total.
+func TestBusyTicks(t *testing.T) {
+	b0, t0, ok := busyTicks()
+	if !ok {
+		t.Skip("no /proc/stat")
+	}
+	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+	}
+	b1, t1, ok := busyTicks()
+	if !ok || b1 < b0 || t1 <= t0 || b1-b0 > t1-t0 {
+		t.Fatalf("busy %d->%d total %d->%d ok %v", b0, b1, t0, t1, ok)
+	}
+	if b1-b0 < 5 { // 200 ms busy is 20 ticks; allow for a coarse clock
+		t.Fatalf("busy ticks moved %d over 200 ms of spinning", b1-b0)
+	}
+	// A threshold nothing can meet: settleMachine gives up after max.
+	waited, quiet := settleMachine(context.Background(), 50*time.Millisecond, 200*time.Millisecond, -1)
+	if quiet || waited < 200*time.Millisecond {
+		t.Fatalf("settleMachine(-1) = %v, %v; want false after 200 ms", waited, quiet)
+	}
+}
+
+func TestFailReason(t *testing.T) {
+	for err, want := range map[string]string{
+		"setup: upload x: HTTP 413: Request Entity Too Large": " (HTTP 413)",
+		"GET http://h/x: HTTP/1.1 nonsense then HTTP 502":     " (HTTP 502)",
+		`Put "http://h": write: connection reset by peer`:     " (connection reset)",
+		"something else": "",
+	} {
+		if got := failReason(err); got != want {
+			t.Errorf("failReason(%q) = %q, want %q", err, got, want)
+		}
 	}
 }

@@ -174,3 +174,57 @@ func (s *rssSampler) reset() (rss, pss int64) {
 	s.peak, s.peakPSS = 0, 0
 	return rss, pss
 }
+
+// busyTicks reads /proc/stat's aggregate line: CPU time spent busy and
+// in total, in clock ticks.
+func busyTicks() (busy, total int64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, true
+}
+
+// settleMachine waits until the machine is quiet before a measurement: the busy
+// share of all CPUs stays under idleShare over one window, or max passes.
+// A server measured just before (the stock server's slow requests still
+// running, its database still executing them, its garbage collector) would
+// otherwise take CPU from the next server's cell. It returns how long it
+// waited and whether the machine became quiet.
+func settleMachine(ctx context.Context, window, max time.Duration, idleShare float64) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < max {
+		b0, t0, ok := busyTicks()
+		if !ok {
+			return time.Since(start), false
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), false
+		case <-time.After(window):
+		}
+		b1, t1, ok := busyTicks()
+		if !ok {
+			return time.Since(start), false
+		}
+		if t1 > t0 && float64(b1-b0)/float64(t1-t0) < idleShare {
+			return time.Since(start), true
+		}
+	}
+	return time.Since(start), false
+}

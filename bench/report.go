@@ -51,7 +51,7 @@ func cellText(c *Cell) string {
 	case c.Ops == 0 && c.Note != "" && c.FirstError == c.Note:
 		return c.Note // not measured: timed out or not loaded at this size
 	case c.Ops == 0 || c.Ops == c.Errors:
-		return "failed"
+		return "failed" + failReason(c.FirstError)
 	}
 	s := fmtNum(c.OpsPerSec)
 	if c.MiBPerSec > 0 {
@@ -62,6 +62,29 @@ func cellText(c *Cell) string {
 		s += fmt.Sprintf(" · %d/%d err", c.Errors, c.Ops)
 	}
 	return s
+}
+
+// failReason names, for a cell with no successful operation, what went
+// wrong in a few words: the HTTP status the server answered, or that the
+// connection broke (the full error is in the JSON and the log).
+func failReason(err string) string {
+	for rest := err; ; {
+		i := strings.Index(rest, "HTTP ")
+		if i < 0 {
+			break
+		}
+		code := rest[i+5 : min(len(rest), i+8)]
+		if len(code) == 3 && strings.Trim(code, "0123456789") == "" {
+			return " (HTTP " + code + ")"
+		}
+		rest = rest[i+5:]
+	}
+	for _, k := range []string{"connection reset", "broken pipe", "EOF", "deadline exceeded", "timed out"} {
+		if strings.Contains(err, k) {
+			return " (" + k + ")"
+		}
+	}
+	return ""
 }
 
 func ratio(t, p *Cell) (float64, bool) {

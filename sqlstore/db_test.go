@@ -56,10 +56,12 @@ func TestRebindSkipsQuotedQuestionMarks(t *testing.T) {
 	}
 }
 
-// TestPostgresPlansEachExecution checks the session setting that keeps
-// PostgreSQL from reusing a generic plan made when the tables were empty,
-// and that a URL naming its own plan_cache_mode keeps it.
-func TestPostgresPlansEachExecution(t *testing.T) {
+// TestPostgresSessionSettings checks the session settings tandem asks
+// for (each execution planned with its arguments, so a generic plan made
+// when the tables were empty is not reused; random reads priced as on
+// SSD/cache, so a result page's child rows are read by key) and that a URL
+// naming its own value keeps it.
+func TestPostgresSessionSettings(t *testing.T) {
 	for _, b := range storetest.MetadataURLs(t) {
 		if b.Name != "postgres" {
 			continue
@@ -68,18 +70,23 @@ func TestPostgresPlansEachExecution(t *testing.T) {
 		if !strings.Contains(b.URL, "?") {
 			sep = "?"
 		}
-		for url, want := range map[string]string{b.URL: "force_custom_plan", b.URL + sep + "plan_cache_mode=auto": "auto"} {
-			s, err := sqlstore.Open(context.Background(), url, sqlstore.Options{})
+		for _, c := range []struct{ url, mode, cost string }{
+			{b.URL, "force_custom_plan", "1.1"},
+			{b.URL + sep + "plan_cache_mode=auto", "auto", "1.1"},
+			{b.URL + sep + "random_page_cost=2.5", "force_custom_plan", "2.5"},
+		} {
+			s, err := sqlstore.Open(context.Background(), c.url, sqlstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var mode string
-			if err := s.DB().QueryRow(`SHOW plan_cache_mode`).Scan(&mode); err != nil {
+			var mode, cost string
+			err = s.DB().QueryRow(`SELECT current_setting('plan_cache_mode'), current_setting('random_page_cost')`).Scan(&mode, &cost)
+			s.Close()
+			if err != nil {
 				t.Fatal(err)
 			}
-			s.Close()
-			if mode != want {
-				t.Fatalf("plan_cache_mode = %q; want %q", mode, want)
+			if mode != c.mode || cost != c.cost {
+				t.Fatalf("%s: plan_cache_mode = %q, random_page_cost = %q; want %q, %q", c.url, mode, cost, c.mode, c.cost)
 			}
 		}
 	}

@@ -29,6 +29,23 @@ func benchInsert(b *testing.B, s *Store, table string, cols int, rows [][]any) {
 	}
 }
 
+// openBenchStore opens a store on url for a benchmark (closed at its end)
+// with the default experiment "0" and an empty experiment "1".
+func openBenchStore(b *testing.B, url string) *Store {
+	b.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, url, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.EnsureDefaultExperiment(ctx); err != nil {
+		b.Fatal(err)
+	}
+	benchInsert(b, s, "experiments", 7, [][]any{{"1", int64(1), "small", "file:///a", "active", int64(0), int64(0)}})
+	return s
+}
+
 // BenchmarkSearchRunsFiltered10k times SearchRuns with param, tag and
 // metric filters over 10,000 runs of one experiment, on every backend. On
 // PostgreSQL the statistics are stale on purpose (ANALYZE ran while the
@@ -41,16 +58,8 @@ func BenchmarkSearchRunsFiltered10k(b *testing.B) {
 	for _, be := range storetest.MetadataURLs(b) {
 		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := Open(ctx, be.URL, Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			if err := s.EnsureDefaultExperiment(ctx); err != nil {
-				b.Fatal(err)
-			}
 			// Experiment 1 is small (1% of the runs) in a big database.
-			benchInsert(b, s, "experiments", 7, [][]any{{"1", int64(1), "small", "file:///a", "active", int64(0), int64(0)}})
+			s := openBenchStore(b, be.URL)
 			var runs, params, tags, metrics [][]any
 			for i := range n {
 				id := fmt.Sprintf("%032x", i)
@@ -93,5 +102,53 @@ func BenchmarkSearchRunsFiltered10k(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// BenchmarkSearchRunsBenchSet times, at the store level, the query the
+// issue 7 benchmark times (bench/loadgen SearchOp) over a data set shaped
+// like its search set: every run has a kind and mlflow.runName tag, a
+// group param and a loss metric; 10,000 runs, fresh statistics.
+//
+//	go test ./sqlstore -run '^$' -bench SearchRunsBenchSet -benchtime 200x
+func BenchmarkSearchRunsBenchSet(b *testing.B) {
+	const n = 10_000
+	for _, be := range storetest.MetadataURLs(b) {
+		// Set up once: b.Run calls its function again for every b.N.
+		func() {
+			ctx := context.Background()
+			s := openBenchStore(b, be.URL)
+			var runs, params, tags, metrics [][]any
+			for k := range n {
+				id := fmt.Sprintf("%032x", k)
+				name := fmt.Sprintf("r%d", k)
+				runs = append(runs, []any{id, "1", name, "u", "RUNNING", int64(1_700_000_000_000 + k), nil, "file:///a/" + id, "active", nil})
+				params = append(params, []any{id, "group", fmt.Sprintf("g%d", k%10)})
+				tags = append(tags, []any{id, "kind", []string{"a", "b"}[k%2]}, []any{id, "mlflow.runName", name})
+				metrics = append(metrics, []any{id, "loss", int64(0), int64(1_700_000_000_000 + k), float64((k*7919)%1000) / 1000, 0})
+			}
+			benchInsert(b, s, "runs", 10, runs)
+			benchInsert(b, s, "params", 3, params)
+			benchInsert(b, s, "tags", 3, tags)
+			benchInsert(b, s, "latest_metrics", 6, metrics)
+			benchInsert(b, s, "metrics", 6, metrics)
+			if s.dialect == Postgres {
+				if _, err := s.db.ExecContext(ctx, "VACUUM ANALYZE"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			in := SearchRunsInput{ExperimentIDs: []string{"1"}, Filter: "metrics.loss < 0.5 and params.group = 'g3'", OrderBy: []string{"metrics.loss ASC"}, MaxResults: 100}
+			got, _, err := s.SearchRuns(ctx, in)
+			if err != nil || len(got) != 100 {
+				b.Fatalf("search: %d runs, %v", len(got), err)
+			}
+			b.Run(be.Name, func(b *testing.B) {
+				for range b.N {
+					if _, _, err := s.SearchRuns(ctx, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}()
 	}
 }
