@@ -531,15 +531,45 @@ func TestFailoverEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "failover") || !strings.Contains(out, "switchover") {
 		t.Errorf("history does not list the failover and the switchover:\n%s", out)
 	}
-	out, err = c.cli("status", "--workspace", c.config)
-	if err != nil || !strings.Contains(out, "LEASE HOLDER") {
-		t.Errorf("tandem status: %v\n%s", err, out)
-	}
+	// Sync mode, every region caught up: the primary's lease names a sync
+	// standby, and the status table shows it.
+	waitFor(t, 15*time.Second, "tandem status to show a sync standby", func() (bool, string) {
+		out, err := c.cli("status", "--workspace", c.config)
+		if err != nil || !strings.Contains(out, "LEASE HOLDER") {
+			return false, fmt.Sprintf("%v\n%s", err, out)
+		}
+		for _, sb := range statusColumn(out, "SYNC STANDBY") {
+			if sb == "a" || sb == "b" || sb == "c" {
+				return true, out
+			}
+		}
+		return false, out
+	})
 	out, err = c.cli("divergence", "list", "--workspace", c.config)
 	if err != nil {
 		t.Errorf("tandem divergence list: %v\n%s", err, out)
 	}
 	t.Logf("divergence:\n%s", out)
+}
+
+// statusColumn returns the values of one column of the failover table
+// that `tandem status` prints (tabwriter-aligned under its header).
+func statusColumn(out, name string) []string {
+	var vals []string
+	at := -1
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, name); i >= 0 && strings.HasPrefix(line, "REGION") {
+			at = i
+			continue
+		}
+		if at < 0 || len(line) <= at {
+			continue
+		}
+		if f := strings.Fields(line[at:]); len(f) > 0 {
+			vals = append(vals, f[0])
+		}
+	}
+	return vals
 }
 
 func (c *cluster) signal(name string, sig syscall.Signal) {

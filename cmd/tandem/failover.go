@@ -541,7 +541,7 @@ func printFailoverStatus(ctx context.Context, out io.Writer, regions []LocalRegi
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].st.Region < rows[j].st.Region })
 	fmt.Fprintln(out, "\nfailover:")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REGION\tROLE\tEPOCH\tWRITES\tLEASE HOLDER\tLEASE EXPIRES\tMODE\tNOTE")
+	fmt.Fprintln(tw, "REGION\tROLE\tEPOCH\tWRITES\tLEASE HOLDER\tLEASE EXPIRES\tMODE\tSYNC STANDBY\tNOTE")
 	for _, r := range rows {
 		st := r.st
 		exp := "expired"
@@ -552,6 +552,13 @@ func printFailoverStatus(ctx context.Context, out io.Writer, regions []LocalRegi
 		if holder == "" {
 			holder = "-"
 		}
+		// The sync standby named in the lease (durability: sync): the
+		// region whose apply every acknowledged write waits for, and the
+		// only one that may take the lease over automatically.
+		standby := st.Lease.Sync
+		if standby == "" {
+			standby = "-"
+		}
 		note := ""
 		if !st.Witness {
 			note = "no witness: only manual failover"
@@ -559,7 +566,7 @@ func printFailoverStatus(ctx context.Context, out io.Writer, regions []LocalRegi
 		if sw := st.Switchover; sw != nil {
 			note += fmt.Sprintf(" switchover to %s: %s %s", sw.Target, sw.Phase, sw.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s@%d\t%s\t%s\t%s\n", st.Region, st.Role, st.Epoch, st.WritesAllowed, holder, st.Lease.Epoch, exp, st.Mode, strings.TrimSpace(note))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s@%d\t%s\t%s\t%s\t%s\n", st.Region, st.Role, st.Epoch, st.WritesAllowed, holder, st.Lease.Epoch, exp, st.Mode, standby, strings.TrimSpace(note))
 	}
 	tw.Flush()
 }
