@@ -378,7 +378,21 @@ func (p *bulkPlan) load(ctx context.Context, from, to int) error {
 				return fmt.Errorf("copy into %s: %w", t.table, err)
 			}
 		}
-		return tx.Commit(ctx)
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		// A backend reports its row counts to PostgreSQL's statistics at
+		// most once a second and otherwise up to 10 s later: an ANALYZE
+		// right after the load would then be followed by the late report,
+		// and the tables would look changed since their last analysis
+		// (n_mod_since_analyze) until autovacuum analyses them again, a
+		// minute on. Force the report now; the second statement returns
+		// only after the backend went idle once, i.e. after the flush.
+		// (PostgreSQL 15+; older servers flush on their own schedule.)
+		if _, err := p.store.pg.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err == nil {
+			p.store.pg.Exec(ctx, "SELECT 1")
+		}
+		return nil
 	}
 	conn, err := p.store.db.Conn(ctx)
 	if err != nil {

@@ -583,6 +583,41 @@ func pgExec(ctx context.Context, admin, sql string) error {
 	return err
 }
 
+// analyzeFresh runs ANALYZE on the database at u and checks that it took:
+// no table may look changed by more than autovacuum's own re-analyse
+// threshold since (10% of its rows + 50), the condition under which a
+// server (tandem does) may distrust its statistics. A late statistics
+// report can undo an ANALYZE; it is retried up to three times.
+func analyzeFresh(ctx context.Context, u string) error {
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var stale []string
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(time.Second)
+		}
+		if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+			return err
+		}
+		rows, err := conn.Query(ctx, `SELECT relname FROM pg_stat_user_tables
+			WHERE schemaname = current_schema() AND n_mod_since_analyze > 0.1 * n_live_tup + 50 ORDER BY relname`)
+		if err != nil {
+			return err
+		}
+		stale, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(stale) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("statistics still look stale after ANALYZE: %s", strings.Join(stale, ", "))
+}
+
 func (cfg *compareConfig) want(name string) bool {
 	if len(cfg.Scenarios) == 0 {
 		return true
@@ -755,7 +790,7 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 				// Same for every server: fresh statistics, so that the plans
 				// do not depend on when autovacuum last looked at the tables.
 				if u, err := pgURL(cfg.PostgresURL, s.dbName, "postgres", true); err == nil {
-					if err := pgExec(ctx, u, "ANALYZE"); err != nil {
+					if err := analyzeFresh(ctx, u); err != nil {
 						logf("[%s] analyze %s: %v", backend, s.dbName, err)
 					}
 				}
@@ -786,6 +821,7 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 			}
 			quietBefore(ctx, backend, s.name)
 			s.rss.reset()
+			s.rss.active.Store(true)
 			minOps := 5
 			if size >= 100_000 {
 				minOps = 3 // slow servers take seconds a search there
@@ -797,6 +833,7 @@ func compareBackend(ctx context.Context, cfg *compareConfig, backend, stamp stri
 			}
 			rss, _ := memKiB(s.cmd.Process.Pid)
 			peak, peakPSS := s.rss.reset()
+			s.rss.active.Store(false)
 			pt.Ops, pt.Errors, pt.P50ms, pt.P99ms = r.Ops, r.Errors, ms(r.P50), ms(r.P99)
 			pt.RSSMiB, pt.HWMMiB, pt.PSSMiB = float64(rss)/1024, float64(peak)/1024, float64(peakPSS)/1024
 			if r.FirstErr != nil && errors.Is(r.FirstErr, context.DeadlineExceeded) {
@@ -974,6 +1011,7 @@ func measureCell(ctx context.Context, cfg *compareConfig, s *server, backend str
 		profCall(s.profCtl + "/start?file=" + url.QueryEscape(c.ProfileFile))
 	}
 	s.rss.reset()
+	s.rss.active.Store(true)
 	cpu0 := cpuSeconds(pid)
 	r := loadgen.Measure(ctx, sc.Name, op, conc, conc, sc.MaxOps, time.Duration(cfg.CellSeconds*float64(time.Second)))
 	cpu := cpuSeconds(pid) - cpu0
@@ -981,6 +1019,7 @@ func measureCell(ctx context.Context, cfg *compareConfig, s *server, backend str
 		profCall(s.profCtl + "/stop")
 	}
 	rss, pss := s.rss.reset()
+	s.rss.active.Store(false)
 	c.PeakRSSMiB, c.PeakPSSMiB = float64(rss)/1024, float64(pss)/1024
 	c.Ops, c.Errors, c.Seconds = r.Ops, r.Errors, r.Elapsed.Seconds()
 	good := r.Ops - r.Errors
