@@ -233,6 +233,19 @@ func migrationNames() []string {
 	return names
 }
 
+// migrationFor reports whether the statements of migration name apply to
+// dialect d: all do, except those named NNNN_name.postgres.sql or
+// NNNN_name.sqlite.sql, which apply to that dialect only.
+func migrationFor(name string, d Dialect) bool {
+	switch {
+	case strings.HasSuffix(name, ".postgres.sql"):
+		return d == Postgres
+	case strings.HasSuffix(name, ".sqlite.sql"):
+		return d == SQLite
+	}
+	return true
+}
+
 // migrate applies the embedded migrations this database lacks, each in its
 // own transaction together with its row in tandem_schema. Migrations are
 // recorded by name, so one added between two applied ones is still applied;
@@ -276,6 +289,12 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: migration %s is not named NNNN_name.sql", name)
 		}
 		body, _ := migrationFS.ReadFile("migrations/" + name)
+		if !migrationFor(name, s.dialect) {
+			// NNNN_name.postgres.sql (or .sqlite.sql) holds statements
+			// of one dialect only; elsewhere it is recorded as applied
+			// with nothing to run, so every database knows every name.
+			body = nil
+		}
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", name, err)
