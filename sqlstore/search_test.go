@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
@@ -310,23 +309,21 @@ func TestSearchRunsPlannerStats(t *testing.T) {
 			t.Fatal("statistics of a fresh database reported fresh")
 		}
 		stale := search()
+		// PostgreSQL's cumulative statistics arrive from each pooled backend
+		// when it flushes (up to 10 s after its last transaction on a busy
+		// machine): inserts counted after the ANALYZE would make it look
+		// stale again. Wait until every insert above is counted, then analyse.
+		waitFor(t, func() bool {
+			var n int
+			err := s.DB().QueryRow(`SELECT COUNT(*) FROM pg_stat_user_tables WHERE schemaname = current_schema()
+				AND relname IN ('runs', 'latest_metrics', 'params') AND n_tup_ins >= 300`).Scan(&n)
+			return err == nil && n == 3
+		}, "the inserts to reach the statistics views")
 		_, err = s.DB().Exec(`ANALYZE`)
 		must(t, err)
-		if !waitTrue(func() bool { return sqlstore.PlannerStatsFresh(s) }) {
-			t.Fatal("statistics still stale after ANALYZE")
-		}
+		waitFor(t, func() bool { return sqlstore.PlannerStatsFresh(s) }, "fresh statistics after ANALYZE")
 		if fresh := search(); fresh != stale {
 			t.Fatalf("with fresh statistics %s; without %s", fresh, stale)
 		}
 	}
-}
-
-func waitTrue(cond func() bool) bool {
-	for i := 0; i < 100; i++ {
-		if cond() {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
 }
