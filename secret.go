@@ -34,7 +34,7 @@ const MaxSecretBytes = 25 << 10
 // (datastore access), never to answer a request with it.
 type SecretService interface {
 	// SetSecret stores value as a new version of name. Errors: EINVALID
-	// (name, size), EINVALIDSTATE (the name is soft-deleted), EUNAVAILABLE
+	// (name), ELIMIT (size), ECONFLICT (the name is soft-deleted), EUNAVAILABLE
 	// (no workspace key, or not primary).
 	SetSecret(ctx context.Context, name string, value []byte, s Secret) (*Secret, error)
 	// ListSecrets lists the newest version of each secret (deleted ones

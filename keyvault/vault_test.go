@@ -74,7 +74,7 @@ func TestVaultLifecycle(t *testing.T) {
 			if _, err := v.ResolveSecret(ctx, "lake-key"); code(err) != tandem.ENOTFOUND {
 				t.Fatalf("resolve deleted: %v", err)
 			}
-			if _, err := v.SetSecret(ctx, "lake-key", []byte("x"), tandem.Secret{}); code(err) != tandem.EINVALIDSTATE {
+			if _, err := v.SetSecret(ctx, "lake-key", []byte("x"), tandem.Secret{}); code(err) != tandem.ECONFLICT {
 				t.Fatalf("set on deleted: %v", err)
 			}
 			if l, _ := v.ListSecrets(ctx, false); len(l) != 0 {

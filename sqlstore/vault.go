@@ -75,7 +75,7 @@ func (s *Store) SetSecret(ctx context.Context, sec tandem.Secret, ciphertext str
 		var versions []string
 		for _, v := range vs {
 			if v.DeletedMS != 0 {
-				return nil, tandem.Errorf(tandem.EINVALIDSTATE, "secret %s is deleted: recover it (tandem secret recover) or purge it before setting it again", sec.Name)
+				return nil, tandem.Errorf(tandem.ECONFLICT, "secret %s is deleted: recover it (tandem secret recover) or purge it before setting it again", sec.Name)
 			}
 			versions = append(versions, v.Version)
 		}
