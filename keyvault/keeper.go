@@ -42,8 +42,8 @@ type Config struct {
 // FromEnv reads TANDEM_SECRETS_KEY and TANDEM_SECRETS_KEY_FILE; when
 // defaultFile is true and the metadata URL is SQLite, the default key file
 // is secrets.key beside the database. Regions of a multi-region workspace
-// get no default file: each would make its own key, and a failover would
-// leave the credentials undecryptable.
+// get no default file (each would make its own key, and a failover would
+// leave the credentials undecryptable); one an older tandem made is read.
 func FromEnv(metadataURL string, defaultFile bool) Config {
 	c := Config{Key: os.Getenv("TANDEM_SECRETS_KEY"), KeyFile: os.Getenv("TANDEM_SECRETS_KEY_FILE")}
 	switch {
@@ -52,11 +52,16 @@ func FromEnv(metadataURL string, defaultFile bool) Config {
 	case c.KeyFile != "":
 		c.Source = "TANDEM_SECRETS_KEY_FILE " + c.KeyFile
 	}
-	if u, err := url.Parse(metadataURL); err == nil && defaultFile && strings.HasPrefix(u.Scheme, "sqlite") {
+	if u, err := url.Parse(metadataURL); err == nil && strings.HasPrefix(u.Scheme, "sqlite") && c.Key == "" && c.KeyFile == "" {
 		if p := u.Host + u.Path; p != "" {
-			c.DefaultFile = filepath.Join(filepath.Dir(p), "secrets.key")
-			if c.Source == "" {
-				c.Source = c.DefaultFile
+			f := filepath.Join(filepath.Dir(p), "secrets.key")
+			if defaultFile {
+				c.DefaultFile, c.Source = f, f
+			} else if _, err := os.Stat(f); err == nil {
+				// A key an older tandem made for this region alone: keep
+				// opening what it sealed; the key check tells the user when
+				// the regions' keys differ.
+				c.KeyFile, c.Source = f, f
 			}
 		}
 	}

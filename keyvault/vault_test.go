@@ -280,6 +280,12 @@ func TestConfigFor(t *testing.T) {
 	if c.DefaultFile != "" {
 		t.Fatalf("multi-region workspace got a per-region default key %s", c.DefaultFile)
 	}
+	os.MkdirAll(filepath.Join(dir, "b"), 0o700)
+	keyvault.WriteKeyFile(filepath.Join(dir, "b", "secrets.key")) // made by an older tandem
+	c, _ = keyvault.ConfigFor(write("", 2), "sqlite://"+filepath.Join(dir, "b", "t.db"))
+	if c.KeyFile != filepath.Join(dir, "b", "secrets.key") || c.DefaultFile != "" {
+		t.Fatalf("existing per-region key not read: %+v", c)
+	}
 	c, _ = keyvault.ConfigFor(write("", 1), "sqlite://"+filepath.Join(dir, "a", "t.db"))
 	if c.DefaultFile == "" {
 		t.Fatal("single region lost its default key file")

@@ -213,7 +213,8 @@ func newSecretDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteSecret(cmd.Context(), args[0]); err != nil {
+			// --purge of a secret already soft-deleted just purges it.
+			if err := c.DeleteSecret(cmd.Context(), args[0]); err != nil && !(purge && tandem.ErrorCode(err) == tandem.ENOTFOUND) {
 				return err
 			}
 			if purge {
@@ -279,9 +280,19 @@ func printSecrets(cmd *cobra.Command, ss []*tandem.Secret) error {
 	case "json":
 		return writeIndentedJSON(out, ss)
 	case "yaml":
+		// The JSON field names, and times as integers (not floats).
 		b, _ := json.Marshal(ss)
-		var v any
-		json.Unmarshal(b, &v)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var v []map[string]any
+		dec.Decode(&v)
+		for _, m := range v {
+			for k, x := range m {
+				if n, ok := x.(json.Number); ok {
+					m[k], _ = n.Int64()
+				}
+			}
+		}
 		y, err := yaml.Marshal(v)
 		if err != nil {
 			return err

@@ -141,7 +141,7 @@ regions:
 	})
 	start("witness", "witness", "--listen", witness, "--data", filepath.Join(dir, "witness"))
 	for _, n := range []string{"east", "west"} {
-		start(n, "server", "--config", wsPath, "--region", n)
+		start(n, "server", "--config", wsPath, "--region", n, "--log-level", "debug")
 	}
 	primary := func() string {
 		hc := &http.Client{Timeout: time.Second}
@@ -201,6 +201,15 @@ regions:
 		p := filepath.Join(dir, name+".yaml")
 		os.WriteFile(p, []byte(y), 0o600)
 		mustCLI("", "datastore", "create", "-f", p)
+	}
+	// A set sent to the secondary is forwarded to the primary.
+	fwd := canary + "-forwarded"
+	values = append(values, fwd)
+	req, _ := http.NewRequest("PUT", urls["west"]+"/api/tandem/v1/secrets/forwarded", strings.NewReader(`{"value":"`+fwd+`"}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("set through the secondary: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	ds("lake", "${{secrets.s3-key-id}}", "${{secrets.s3-secret}}")
 	ds("badlake", "${{secrets.s3-key-id}}", "${{secrets.wrong}}")
