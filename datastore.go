@@ -92,6 +92,9 @@ func (d *Datastore) Validate() error {
 		if v == "" {
 			return Errorf(EINVALID, "datastore: credential %q is empty", k)
 		}
+		if _, _, err := ParseSecretRef(v); err != nil { // ${{secrets.NAME}}: a key vault secret
+			return Errorf(EINVALID, "datastore: credential %q: %s", k, ErrorMessage(err))
+		}
 	}
 	return nil
 }

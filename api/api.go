@@ -19,6 +19,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/sqlstore"
 	"gocloud.dev/secrets"
 )
@@ -28,10 +29,13 @@ const Prefix = "/api/tandem/v1"
 
 // Config is what a Server needs.
 type Config struct {
-	Store  *sqlstore.Store
-	Blobs  *blobstore.Store
-	Log    *slog.Logger
-	Keeper *secrets.Keeper // nil: read KeyConfigFromEnv(MetadataURL)
+	Store *sqlstore.Store
+	Blobs *blobstore.Store
+	Log   *slog.Logger
+	// Vault is the region's key vault; nil: one on Keeper, or (Keeper nil)
+	// on the key keyvault.FromEnv(MetadataURL) names.
+	Vault  *keyvault.Vault
+	Keeper *secrets.Keeper
 	// MetadataURL locates the default secrets key file of a SQLite region.
 	MetadataURL string
 }
@@ -41,7 +45,7 @@ type Server struct {
 	store  *sqlstore.Store
 	blobs  *blobstore.Store
 	log    *slog.Logger
-	keeper *secrets.Keeper
+	vault  *keyvault.Vault
 	mux    *http.ServeMux
 	routes []Route
 	// createLocks serialise creates of the same asset name in this process
@@ -66,13 +70,9 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: cfg.Store, blobs: cfg.Blobs, log: log, keeper: cfg.Keeper, mux: http.NewServeMux()}
-	if s.keeper == nil {
-		k, err := OpenKeeper(KeyConfigFromEnv(cfg.MetadataURL))
-		if err != nil {
-			log.Error("secrets key unusable: datastore credentials cannot be stored", "err", err)
-		}
-		s.keeper = k
+	s := &Server{store: cfg.Store, blobs: cfg.Blobs, log: log, vault: cfg.Vault, mux: http.NewServeMux()}
+	if s.vault == nil {
+		s.vault = s.openVault(cfg)
 	}
 	s.addRoutes()
 	for _, r := range s.routes {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -142,35 +141,6 @@ func TestErrorFormat(t *testing.T) {
 	}
 	if after, _ := st.Head(t.Context()); after != before {
 		t.Fatalf("bad requests changed the journal: %v -> %v", before, after)
-	}
-}
-
-func TestSecretsKeyFileGenerated(t *testing.T) {
-	dir := t.TempDir()
-	kc := api.KeyConfigFromEnv("sqlite://" + filepath.Join(dir, "local", "tandem.db"))
-	if kc.DefaultFile != filepath.Join(dir, "local", "secrets.key") {
-		t.Fatalf("default key file = %s", kc.DefaultFile)
-	}
-	k1, err := api.OpenKeeper(kc)
-	if err != nil || k1 == nil {
-		t.Fatal(err)
-	}
-	ct, err := k1.Encrypt(t.Context(), []byte("hello"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := api.OpenKeeper(kc) // the same key is read back
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pt, err := k2.Decrypt(t.Context(), ct); err != nil || string(pt) != "hello" {
-		t.Fatalf("decrypt with reopened key: %q %v", pt, err)
-	}
-	if k, err := api.OpenKeeper(api.KeyConfig{Key: "c2hvcnQ="}); err == nil || k != nil {
-		t.Fatal("a short key was accepted")
-	}
-	if k, err := api.OpenKeeper(api.KeyConfig{}); err != nil || k != nil {
-		t.Fatalf("no key configured: %v %v", k, err)
 	}
 }
 

@@ -64,6 +64,7 @@ func (s *Server) addRoutes() {
 		s.route("GET", v+"/files/{path...}", "Download one file of a "+string(k)+" version", k, s.file(k))
 	}
 	s.route("GET", "/openapi.json", "This document", "", s.openapi)
+	s.addVaultRoutes() // vault.go: /secrets, datastore credential checks
 }
 
 func (s *Server) list(k tandem.AssetKind) http.HandlerFunc {

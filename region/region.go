@@ -22,6 +22,7 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/leader"
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/replication"
@@ -69,7 +70,9 @@ type Region struct {
 	Metrics     *prometheus.Registry
 	// Leader runs failover in a multi-region workspace (nil for a single
 	// region, or when Config.Roles is given).
-	Leader  *leader.Driver
+	Leader *leader.Driver
+	// Vault is the region's key vault (its workspace key, key check).
+	Vault   *keyvault.Vault
 	log     *slog.Logger
 	mux     *http.ServeMux
 	handler http.Handler
@@ -123,6 +126,12 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		}
 		box.Set(staticRole(cfg, head))
 	}
+	// A key that cannot decrypt the workspace's secrets refuses the start.
+	vault, err := keyvault.OpenRegion(ctx, store, cfg.Workspace, cfg.MetadataURL, cfg.Name)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	blobs, err := blobstore.Open(ctx, cfg.ArtifactsURL)
 	if err != nil {
 		store.Close()
@@ -130,7 +139,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, log: log, mux: http.NewServeMux()}
+	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, Vault: vault, log: log, mux: http.NewServeMux()}
 	r.MLflow = mlflowapi.New(store, blobs, log)
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
@@ -176,7 +185,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if cfg.TestOps {
 		r.routesTestOps()
 	}
-	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, MetadataURL: cfg.MetadataURL}))
+	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}))
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
@@ -240,9 +249,26 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 		go func() { defer wg.Done(); r.Leader.Run(rctx) }()
 	}
 	defer func() { cancel(); wg.Wait() }()
+	keyErr := make(chan error, 1)
+	go func() { keyErr <- r.Vault.Watch(rctx) }() // the key check may arrive by replication
 	st := r.Roles.Current()
 	r.log.Info("serving", "addr", ln.Addr().String(), "role", st.Role, "epoch", st.Epoch,
 		"metadata", r.Store.Dialect().String(), "artifacts", r.Blobs.URL())
+	for keyErr != nil {
+		select {
+		case err := <-errc:
+			return err
+		case err := <-keyErr:
+			if err != nil {
+				r.log.Error("stopping: workspace key check failed", "err", err)
+				srv.Close()
+				return err
+			}
+			keyErr = nil // verified, or ctx ended
+		case <-ctx.Done():
+			keyErr = nil
+		}
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -132,6 +132,8 @@ type Workspace struct {
 	// WitnessKey says where the built-in witness's shared key comes from
 	// (witness_key: {file|env}); empty: $TANDEM_WITNESS_KEY.
 	WitnessKey PeerKey
+	// Secrets says where the workspace key comes from (secrets.go).
+	Secrets Secrets
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -222,6 +224,7 @@ type file struct {
 	MaxLag        string               `yaml:"max_lag_on_failover"`
 	Cooldown      string               `yaml:"cooldown"`
 	WitnessKey    *peerKeyFile         `yaml:"witness_key"`
+	Secrets       *secretsFile         `yaml:"secrets"`
 	Extra         map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -401,6 +404,9 @@ func Parse(b []byte) (*Workspace, error) {
 		w.WitnessKey = PeerKey{File: k.File, Env: k.Env}
 	}
 	if w.Cooldown, err = optDuration("cooldown", f.Cooldown, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	if err := parseSecrets(w, f.Secrets); err != nil {
 		return nil, err
 	}
 	return w, nil

@@ -7,6 +7,7 @@ import "github.com/spf13/cobra"
 func addCommands(root *cobra.Command) {
 	root.AddCommand(newWitnessCmd(), newGatewayCmd())
 	addAssetCommands(root)                                                                // assets.go: attach, config, model, environment, data, datastore, component, pipeline
+	addSecretCommands(root)                                                               // secret.go: secret (key vault), datastore check
 	addTransferCommands(root)                                                             // transfer.go: export, import
 	root.AddCommand(newStatusCmd(), newVerifyCmd())                                       // replication: status.go, verify.go
 	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -191,6 +193,11 @@ func writeLocalWorkspace(dir, name, listen string) error {
 	if err := os.WriteFile(filepath.Join(dir, "peer.key"), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return err
 	}
+	// One workspace key for every region: credentials and vault secrets
+	// written in one region must open in the others after a failover.
+	if err := keyvault.WriteKeyFile(filepath.Join(dir, "workspace.key")); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
 	wkey := make([]byte, 32)
 	rand.Read(wkey)
 	if err := os.WriteFile(filepath.Join(dir, "witness.key"), []byte(hex.EncodeToString(wkey)+"\n"), 0o600); err != nil {
@@ -207,6 +214,8 @@ func writeLocalWorkspace(dir, name, listen string) error {
 workspace: %s
 primary: east
 peer_key: {file: peer.key}
+# The workspace key (every region's): encrypts secrets and datastore credentials.
+secrets: {keeper: {file: workspace.key}}
 forward_writes: true
 durability: {mode: async}
 replication:
