@@ -410,7 +410,9 @@ func (d *drill) round(ctx context.Context, old string, oldE int64) (Round, error
 // and the divergence reports of every region.
 func (d *drill) measureRPO(ctx context.Context, rep *Report, primary string) {
 	divergent := map[string]bool{}
-	for _, r := range d.rs.divergentReports(ctx, d.oldPrimaries(rep)) {
+	// Every region's reports: a secondary may keep the same tail as an old
+	// primary, counted once.
+	for _, r := range failover.Distinct(d.rs.divergentReports(ctx, d.rs.names)) {
 		rep.InDivergence += r.Count
 		for _, e := range r.Entries {
 			var p struct {
@@ -435,17 +437,6 @@ func (d *drill) measureRPO(ctx context.Context, rep *Report, primary string) {
 		return resp.StatusCode == http.StatusOK
 	}, func(name string) bool { return divergent[name] })
 	rep.MissingAfter, rep.MissingInReport, rep.Lost = rpo.Missing, rpo.InDivergence, rpo.Lost
-}
-
-// oldPrimaries are the regions a fault hit, each once.
-func (d *drill) oldPrimaries(rep *Report) []string {
-	var out []string
-	for _, r := range rep.Rounds {
-		if !slices.Contains(out, r.OldPrimary) {
-			out = append(out, r.OldPrimary)
-		}
-	}
-	return out
 }
 
 // timeline fills each round's detection and resume times from primary's

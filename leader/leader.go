@@ -91,6 +91,7 @@ type Driver struct {
 	stopEarly context.CancelFunc
 	// recording counts epoch records (and OnPrimary) in progress.
 	recording sync.WaitGroup
+	replaying sync.Mutex // one replay at a time (replay.go)
 }
 
 type peerState struct {
@@ -757,46 +758,6 @@ func (d *Driver) routes() {
 	d.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no failover endpoint %s %s", r.Method, r.URL.Path))
 	})
-}
-
-// handleReplay re-commits chosen divergent entries on this (primary)
-// region, each as a new write of its op with its payload as recorded. An
-// entry whose change conflicts with the current state is reported, not
-// applied. Artifact bytes are not copied: entries that reference blobs are
-// refused.
-func (d *Driver) handleReplay(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Entries []tandem.Entry `json:"entries"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeErr(w, tandem.Errorf(tandem.EINVALID, "replay: %v", err))
-		return
-	}
-	type result struct {
-		Seq      int64           `json:"seq"`
-		Op       string          `json:"op"`
-		Position tandem.Position `json:"position,omitzero"`
-		Error    string          `json:"error,omitempty"`
-	}
-	var out []result
-	for _, e := range req.Entries {
-		res := result{Seq: e.Seq, Op: e.Op}
-		switch {
-		case e.Op == sqlstore.OpSkip || e.Op == sqlstore.OpEpoch:
-			res.Error = "not replayable"
-		case len(e.Blobs) > 0:
-			res.Error = "references artifact bytes; replay it from the client that wrote it"
-		default:
-			ne, err := d.cfg.Store.Write(r.Context(), &sqlstore.Change{Op: e.Op, Key: e.Key, Payload: e.Payload})
-			if err != nil {
-				res.Error = tandem.ErrorMessage(err)
-			} else {
-				res.Position = ne.Position
-			}
-		}
-		out = append(out, res)
-	}
-	writeJSON(w, 200, map[string]any{"results": out})
 }
 
 // peer reports whether r carries the workspace peer key.
