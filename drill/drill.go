@@ -467,7 +467,7 @@ func (d *drill) timeline(ctx context.Context, rep *Report, primary string) {
 func (d *drill) failBack(ctx context.Context, first, cur string) bool {
 	d.say("failing back to %s (planned switchover)", first)
 	return waitUntil(ctx, 30*time.Second+3*d.o.Lease, "fail back", d.dir, func() bool {
-		if st := d.rs.status(ctx, first); st != nil && st.Role == failover.Primary && st.WritesAllowed {
+		if st := d.rs.status(ctx, first); st != nil && st.Role == tandem.RolePrimary && st.WritesAllowed {
 			return true
 		}
 		if p, _ := d.rs.primary(ctx); p != "" {

@@ -103,7 +103,7 @@ func (rs *regions) primary(ctx context.Context) (string, int64) {
 	}
 	for range rs.names {
 		a := <-ch
-		if a.st != nil && a.st.Role == failover.Primary && a.st.WritesAllowed {
+		if a.st != nil && a.st.Role == tandem.RolePrimary && a.st.WritesAllowed {
 			return a.name, a.st.Epoch
 		}
 	}
@@ -130,7 +130,7 @@ func (rs *regions) settled(ctx context.Context) bool {
 // caught up.
 func (rs *regions) rejoined(ctx context.Context, old, primary string) bool {
 	st, pst := rs.status(ctx, old), rs.status(ctx, primary)
-	return st != nil && pst != nil && st.Role == failover.Secondary && st.Primary == primary && st.Head.Seq >= pst.Head.Seq-5
+	return st != nil && pst != nil && st.Role == tandem.RoleSecondary && st.Primary == primary && st.Head.Seq >= pst.Head.Seq-5
 }
 
 // waitUntil polls cond every 50ms for at most d. EUNAVAILABLE naming what

@@ -22,7 +22,7 @@ import (
 // position each replayed entry was committed at, keyed by the entry's
 // original position (one position holds one entry workspace-wide), and
 // answers a second replay of it with that position and Again set.
-func (d *Driver) handleReplay(w http.ResponseWriter, r *http.Request) {
+func (d *Runner) handleReplay(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Entries []tandem.Entry `json:"entries"`
 	}
@@ -69,7 +69,7 @@ func replayKey(orig tandem.Position) string {
 }
 
 // replayed is where the divergent entry at orig was replayed here, or nil.
-func (d *Driver) replayed(ctx context.Context, orig tandem.Position) (*tandem.Position, error) {
+func (d *Runner) replayed(ctx context.Context, orig tandem.Position) (*tandem.Position, error) {
 	var v string
 	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = ?`, replayKey(orig)).Scan(&v)
 	if sqlstore.IsNoRows(err) {
@@ -84,7 +84,7 @@ func (d *Driver) replayed(ctx context.Context, orig tandem.Position) (*tandem.Po
 	return &p, nil
 }
 
-func (d *Driver) markReplayed(ctx context.Context, orig, at tandem.Position) error {
+func (d *Runner) markReplayed(ctx context.Context, orig, at tandem.Position) error {
 	return d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO failover_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
 			replayKey(orig), fmt.Sprintf("%d/%d", at.Epoch, at.Seq))

@@ -69,7 +69,7 @@ type Region struct {
 	Metrics     *prometheus.Registry
 	// Leader runs failover in a multi-region workspace (nil for a single
 	// region, or when Config.Roles is given).
-	Leader  *leader.Driver
+	Leader  *leader.Runner
 	log     *slog.Logger
 	mux     *http.ServeMux
 	handler http.Handler

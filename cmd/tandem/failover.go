@@ -125,7 +125,7 @@ func primaryOf(sts []regionFailover) *regionFailover {
 	var p *regionFailover
 	for i := range sts {
 		s := sts[i].Status
-		if s != nil && s.Role == failover.Primary && (p == nil || s.Epoch > p.Status.Epoch) {
+		if s != nil && s.Role == tandem.RolePrimary && (p == nil || s.Epoch > p.Status.Epoch) {
 			p = &sts[i]
 		}
 	}
@@ -223,7 +223,7 @@ the newer epoch, and the old primary, when it comes back, keeps its divergent ta
 			for time.Now().Before(deadline) {
 				var st leader.StatusDoc
 				if err := c.call(ctx, "GET", target.URL+leader.Prefix+"status", nil, &st); err == nil {
-					if st.Role == failover.Primary && st.WritesAllowed && st.Epoch > oldEpoch {
+					if st.Role == tandem.RolePrimary && st.WritesAllowed && st.Epoch > oldEpoch {
 						fmt.Fprintf(out, "%s is the primary in epoch %d (head %s), %.2fs after the request\n", to, st.Epoch, st.Head, time.Since(start).Seconds())
 						return nil
 					}
