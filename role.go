@@ -12,7 +12,13 @@ type Role string
 const (
 	RolePrimary   Role = "primary"   // accepts writes, ships its journal
 	RoleSecondary Role = "secondary" // applies the primary's journal, serves reads
+	// RoleCandidate: the failover machine asked the witness for the lease
+	// and has no answer yet. A region's Roles never report it (a candidate
+	// serves as a secondary); failover status documents do.
+	RoleCandidate Role = "candidate"
 )
+
+func (r Role) String() string { return string(r) }
 
 // RoleState is a region's role, the epoch it knows, and where the primary is.
 type RoleState struct {

@@ -90,7 +90,7 @@ type SwitchoverState struct {
 // and the state after them.
 type Ready struct {
 	Actions []Action
-	Role    Role
+	Role    tandem.Role
 	Epoch   int64  // newest epoch seen
 	Primary string // primary of Epoch as far as known ("" unknown)
 	// WritesAllowed: the region may accept writes at the time of the last

@@ -119,35 +119,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Role is what a region is doing now.
-type Role int
-
-const (
-	Secondary Role = iota // follows the primary
-	Candidate             // asked the witness for the lease, no answer yet
-	Primary               // holds the lease (writes allowed only while it is confirmed)
-)
-
-func (r Role) String() string {
-	switch r {
-	case Primary:
-		return "primary"
-	case Candidate:
-		return "candidate"
-	}
-	return "secondary"
-}
-
-// MarshalText makes roles print as words in JSON.
-func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
-
 // PeerStatus is what a region last learned about another region (from its
 // status endpoint or replication traffic). Healthy means it answered
 // recently and reports itself able to serve.
 type PeerStatus struct {
 	Name     string          `json:"name"`
 	Healthy  bool            `json:"healthy"`
-	Role     Role            `json:"role"`
+	Role     tandem.Role     `json:"role"`
 	Epoch    int64           `json:"epoch"`
 	Position tandem.Position `json:"position"` // last journal entry it holds
 }

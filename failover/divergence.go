@@ -2,10 +2,14 @@ package failover
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tandemml/tandem"
@@ -96,8 +100,16 @@ func FindDivergence(local []tandem.Entry, remote []tandem.Position, primaryEpoch
 // the API. Entries hold payloads as written; payloads of secret values are
 // already encrypted or absent in the journal, so a report holds no secret
 // in clear text.
+//
+// Several regions may hold the same divergent tail: in sync mode an entry
+// the old primary never acknowledged may have reached a secondary other
+// than the one that took over, and both keep it when they rejoin. Their
+// reports have the same Tail; Distinct keeps one of them.
 type Report struct {
-	ID         string              `json:"id"` // "<region>-e<tail epoch>-s<first seq>"
+	ID string `json:"id"` // "<region>-e<tail epoch>-s<first seq>"
+	// Tail names the divergent tail across the workspace: the first
+	// entry's position and a digest of its content (TailID).
+	Tail       string              `json:"tail"`
 	Region     string              `json:"region"`
 	DetectedAt time.Time           `json:"detected_at"`
 	NewPrimary string              `json:"new_primary"`
@@ -107,6 +119,57 @@ type Report struct {
 	Count      int                 `json:"count"`
 	Kinds      map[tandem.Kind]int `json:"kinds"`
 	Entries    []tandem.Entry      `json:"entries"`
+	// AlsoOn names the other regions that hold the same tail (set by
+	// Distinct, never stored).
+	AlsoOn []string `json:"also_on,omitempty"`
+}
+
+// TailID names a divergent tail that starts with entry first: "e<epoch>-
+// s<seq>-<digest>", the digest a SHA-256 of the entry's kind, op, key and
+// compacted payload (16 hex digits). Within one epoch only one region writes, so
+// tails that start with the same entry are the same tail, one perhaps a
+// prefix of the other (the secondary received less than the old primary
+// wrote).
+func TailID(first tandem.Entry) string {
+	// The payload compacted: a report stored as indented JSON holds it
+	// re-indented.
+	var payload bytes.Buffer
+	if json.Compact(&payload, first.Payload) != nil {
+		payload.Reset()
+		payload.Write(first.Payload)
+	}
+	h := sha256.New()
+	for _, s := range []string{string(first.Kind), first.Op, first.Key, payload.String()} {
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	return fmt.Sprintf("e%d-s%d-%s", first.Epoch, first.Seq, hex.EncodeToString(h.Sum(nil))[:16])
+}
+
+// Distinct keeps one report per divergent tail: of reports with the same
+// Tail, the one with the most entries (the others hold a prefix of it),
+// with AlsoOn naming the regions of the others. Order is kept (the first
+// report of each tail gives its place).
+func Distinct(reps []Report) []Report {
+	var out []Report
+	at := map[string]int{}
+	for _, r := range reps {
+		i, ok := at[r.Tail]
+		if !ok || r.Tail == "" {
+			at[r.Tail] = len(out)
+			out = append(out, r)
+			continue
+		}
+		longer, other := out[i], r
+		if r.Count > longer.Count {
+			longer, other = r, out[i]
+			longer.AlsoOn = other.AlsoOn
+		}
+		if other.Region != longer.Region && !slices.Contains(longer.AlsoOn, other.Region) {
+			longer.AlsoOn = append(slices.Clone(longer.AlsoOn), other.Region)
+		}
+		out[i] = longer
+	}
+	return out
 }
 
 // NewReport builds the report for d (which must have a tail) found on
@@ -117,6 +180,7 @@ func NewReport(region, newPrimary string, newEpoch int64, d Divergence, now time
 	if n := len(d.Tail); n > 0 {
 		r.Head = d.Tail[n-1].Position
 		r.ID = fmt.Sprintf("%s-e%d-s%d", region, d.Tail[0].Epoch, d.Tail[0].Seq)
+		r.Tail = TailID(d.Tail[0])
 	}
 	for _, e := range d.Tail {
 		r.Kinds[e.Kind]++
@@ -131,8 +195,12 @@ func (r Report) Summary() string {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
 	}
 	sort.Strings(kinds)
-	return fmt.Sprintf("%s: %d entries after %s (head %s) on %s, now following %s in epoch %d %v",
-		r.ID, r.Count, r.Fork, r.Head, r.Region, r.NewPrimary, r.NewEpoch, kinds)
+	also := ""
+	if len(r.AlsoOn) > 0 {
+		also = fmt.Sprintf(" (the same tail is also kept on %s)", strings.Join(r.AlsoOn, ", "))
+	}
+	return fmt.Sprintf("%s: %d entries after %s (head %s) on %s, now following %s in epoch %d %v%s",
+		r.ID, r.Count, r.Fork, r.Head, r.Region, r.NewPrimary, r.NewEpoch, kinds, also)
 }
 
 // Marshal encodes the report as indented JSON.
@@ -175,6 +243,12 @@ func ParseReport(b []byte) (Report, error) {
 	}
 	if want := fmt.Sprintf("%s-e%d-s%d", r.Region, r.Entries[0].Epoch, r.Entries[0].Seq); r.ID != want {
 		return bad("id does not match its entries (want %s)", want)
+	}
+	// Reports stored before tails were named have none: name it now.
+	if want := TailID(r.Entries[0]); r.Tail == "" {
+		r.Tail = want
+	} else if r.Tail != want {
+		return bad("tail %s does not match its first entry (want %s)", r.Tail, want)
 	}
 	if r.Head != r.Entries[len(r.Entries)-1].Position {
 		return bad("head %s is not the last entry", r.Head)

@@ -179,3 +179,59 @@ func TestFindDivergenceRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestSameTailOneReport: in sync mode the old primary (r1) and a secondary
+// that had received part of its unacknowledged tail (r3) both keep it when
+// they rejoin the new primary (r2). The two reports name the same tail,
+// Distinct keeps the longer one and says where else it is kept, and a
+// report of another tail stays apart.
+func TestSameTailOneReport(t *testing.T) {
+	now := time.Unix(100, 0)
+	primaryHist := positions(hist(1, 1, 1, 2))
+	oldPrimary, err := FindDivergence(hist(1, 1, 1, 1, 1, 1), primaryHist, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondary, err := FindDivergence(hist(1, 1, 1, 1), primaryHist, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := NewReport("r1", "r2", 2, oldPrimary, now)
+	r3 := NewReport("r3", "r2", 2, secondary, now)
+	if r1.ID == r3.ID || r1.Tail == "" || r1.Tail != r3.Tail {
+		t.Fatalf("the same tail is not named the same: %s %q, %s %q", r1.ID, r1.Tail, r3.ID, r3.Tail)
+	}
+	other := hist(1, 1, 1, 1)
+	other[2].Payload = json.RawMessage(`{"i":2}`) // same position, other content: another workspace's report
+	od, _ := FindDivergence(other, primaryHist, 2)
+	ro := NewReport("r1", "r2", 2, od, now)
+	if ro.Tail == r1.Tail {
+		t.Fatal("a tail with other content has the same name")
+	}
+	got := Distinct([]Report{r3, ro, r1})
+	if len(got) != 2 || got[0].ID != r1.ID || got[0].Count != 3 || !reflect.DeepEqual(got[0].AlsoOn, []string{"r3"}) || got[1].ID != ro.ID || got[1].AlsoOn != nil {
+		t.Fatalf("distinct: %+v", got)
+	}
+	if r3.AlsoOn != nil || r1.AlsoOn != nil {
+		t.Fatal("Distinct changed its input")
+	}
+	// The name survives storage, is filled in for reports stored without
+	// one, and must match the entries.
+	b, _ := r1.Marshal()
+	back, err := ParseReport(b)
+	if err != nil || back.Tail != r1.Tail {
+		t.Fatalf("round trip: %v %q", err, back.Tail)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	delete(m, "tail")
+	old, _ := json.Marshal(m)
+	if back, err := ParseReport(old); err != nil || back.Tail != r1.Tail {
+		t.Fatalf("report without a tail name: %v %q", err, back.Tail)
+	}
+	m["tail"] = ro.Tail
+	bad, _ := json.Marshal(m)
+	if _, err := ParseReport(bad); tandem.ErrorCode(err) != tandem.EINVALID {
+		t.Fatalf("wrong tail name accepted: %v", err)
+	}
+}

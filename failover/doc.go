@@ -1,11 +1,17 @@
-// Package failover decides who is primary. Machine is a deterministic state
-// machine with no I/O, in the style of etcd's raft: the caller feeds it
-// events (clock ticks, witness replies, peer status, operator commands), each
-// stamped with a reading of a monotonic clock, and collects a Ready value
-// (actions to perform and the current role, epoch and write permission).
+// Package failover decides who is primary: when a region takes the lease
+// and becomes primary, when it must stop accepting writes, when it follows
+// another region, how a switchover proceeds. Machine is that decision, a
+// deterministic state machine with no I/O, in the style of etcd's raft: the
+// caller feeds it events (clock ticks, witness replies, peer status,
+// operator commands), each stamped with a reading of a monotonic clock, and
+// collects a Ready value (actions to perform and the current role, epoch and
+// write permission). Roles are the root's tandem.Role (RolePrimary,
+// RoleSecondary, and RoleCandidate while a lease request is unanswered).
 // Node runs a Machine against a real tandem.Witness and clock, and is the
-// tandem.Gate the store asks before every write commit. FindDivergence and
-// Report handle a rejoining region's divergent tail.
+// tandem.Gate the store asks before every write commit; package leader
+// starts a Node in a running region and carries out its actions.
+// FindDivergence and Report (pure too) handle a rejoining region's
+// divergent tail.
 //
 // # Safety
 //

@@ -46,7 +46,7 @@ type Machine struct {
 	now     time.Duration // latest clock reading seen
 	started bool
 
-	role    Role
+	role    tandem.Role
 	epoch   int64  // newest epoch seen
 	primary string // holder of epoch, "" if unknown
 
@@ -100,7 +100,7 @@ type Machine struct {
 // older epoch. cfg must pass Validate.
 func New(cfg Config, epoch int64, pos tandem.Position) *Machine {
 	cfg = cfg.withDefaults()
-	return &Machine{cfg: cfg, epoch: max(epoch, pos.Epoch), self: pos, peers: map[string]peer{}}
+	return &Machine{cfg: cfg, role: tandem.RoleSecondary, epoch: max(epoch, pos.Epoch), self: pos, peers: map[string]peer{}}
 }
 
 // Config returns the settings with defaults filled in.
@@ -127,8 +127,8 @@ func (m *Machine) clock(now time.Duration) {
 	}
 	m.lastRenewSent = now - m.cfg.RenewEvery // renew at once
 	m.lastObserve = now - m.cfg.ObserveEvery
-	if m.pending != nil && m.role == Candidate {
-		m.role = Secondary
+	if m.pending != nil && m.role == tandem.RoleCandidate {
+		m.role = tandem.RoleSecondary
 	}
 	m.pending = nil // its sentAt is on the old scale
 	if m.expiredSeen {
@@ -161,7 +161,7 @@ func (m *Machine) CanWrite(now time.Duration) (int64, bool) {
 }
 
 func (m *Machine) writable(now time.Duration) bool {
-	return m.role == Primary && m.primary == m.cfg.Self && m.sw == nil && now < m.leaseUntil
+	return m.role == tandem.RolePrimary && m.primary == m.cfg.Self && m.sw == nil && now < m.leaseUntil
 }
 
 // Ready returns the actions emitted since the last call, and the state.
@@ -171,7 +171,7 @@ func (m *Machine) Ready() Ready {
 		WritesAllowed: m.writable(m.now), Lease: m.lease, Rejected: m.rejected,
 		Behind: max(0, m.maxKnown().Seq-m.self.Seq),
 	}
-	if m.role == Primary {
+	if m.role == tandem.RolePrimary {
 		rd.WriteDeadline = m.leaseUntil
 	}
 	if s := m.sw; s != nil {
@@ -203,7 +203,7 @@ func (m *Machine) after() {
 		m.announced = false
 		reason := "lease not confirmed in time"
 		switch {
-		case m.role != Primary:
+		case m.role != tandem.RolePrimary:
 			reason = "no longer primary"
 		case m.sw != nil:
 			reason = "switchover to " + m.sw.target
@@ -222,13 +222,13 @@ func (m *Machine) Tick(now time.Duration) {
 
 func (m *Machine) tick() {
 	if m.pending != nil && m.now-m.pending.sentAt >= m.cfg.RequestTimeout {
-		if m.pending.kind == Acquire && m.role == Candidate {
-			m.role = Secondary
+		if m.pending.kind == Acquire && m.role == tandem.RoleCandidate {
+			m.role = tandem.RoleSecondary
 		}
 		m.pending = nil
 	}
-	if m.role == Candidate && m.pending == nil {
-		m.role = Secondary
+	if m.role == tandem.RoleCandidate && m.pending == nil {
+		m.role = tandem.RoleSecondary
 	}
 	if m.forced != nil && m.now-m.forced.started >= m.cfg.SwitchoverTimeout {
 		m.swResult = &SwitchoverState{Target: m.forced.target, Force: true, Phase: "aborted",
@@ -242,14 +242,14 @@ func (m *Machine) tick() {
 		m.sw = nil
 	}
 	if m.cfg.NoWitness {
-		if m.role == Secondary && m.epoch == 0 && m.cfg.Self == m.cfg.Initial && m.maxKnown().Epoch == 0 {
-			m.role, m.leaseUntil = Primary, forever
+		if m.role == tandem.RoleSecondary && m.epoch == 0 && m.cfg.Self == m.cfg.Initial && m.maxKnown().Epoch == 0 {
+			m.role, m.leaseUntil = tandem.RolePrimary, forever
 			m.newEpoch(1, m.cfg.Self)
 		}
 		return
 	}
 	switch m.role {
-	case Primary:
+	case tandem.RolePrimary:
 		if m.sw != nil && m.sw.phase == "releasing" && m.pending == nil {
 			m.release()
 			return
@@ -260,7 +260,7 @@ func (m *Machine) tick() {
 		if m.pending == nil && due {
 			m.renew()
 		}
-	case Secondary:
+	case tandem.RoleSecondary:
 		if m.pending == nil && m.leaseKnown && m.lease.Expired() {
 			m.elect()
 		}
@@ -332,7 +332,7 @@ func (m *Machine) renew() {
 func (m *Machine) ProposeSync(now time.Duration, region string) bool {
 	m.clock(now)
 	defer m.after()
-	if !m.cfg.Sync || m.cfg.NoWitness || m.role != Primary ||
+	if !m.cfg.Sync || m.cfg.NoWitness || m.role != tandem.RolePrimary ||
 		(region != "" && (region == m.cfg.Self || !slices.Contains(m.cfg.Regions, region))) {
 		return false
 	}
@@ -411,7 +411,7 @@ func (v SyncView) Acked(seq int64, applied func(region string) int64) bool {
 // SyncView returns the sync standby state (meaningful in sync mode on the
 // primary).
 func (m *Machine) SyncView() SyncView {
-	v := SyncView{Enabled: m.cfg.Sync && !m.cfg.NoWitness, Primary: m.role == Primary && m.primary == m.cfg.Self, Self: m.cfg.Self,
+	v := SyncView{Enabled: m.cfg.Sync && !m.cfg.NoWitness, Primary: m.role == tandem.RolePrimary && m.primary == m.cfg.Self, Self: m.cfg.Self,
 		Confirmed: m.lease.Sync, Changing: m.syncChange}
 	v.Standbys = slices.Clone(m.syncMaybe)
 	return v
@@ -480,7 +480,7 @@ func (m *Machine) elect() {
 			// acknowledged write (sync writes wait until one is named).
 			next.Sync = m.cfg.Self
 		}
-		m.role = Candidate
+		m.role = tandem.RoleCandidate
 		m.request(Acquire, l, next, detected)
 	}
 }
@@ -543,7 +543,7 @@ func (m *Machine) bestCandidate() string {
 	best, bp := m.cfg.Self, m.self
 	for name, q := range m.peers {
 		if name == m.cfg.Self || name == m.lease.Holder || !q.st.Healthy ||
-			m.now-q.at > m.cfg.PeerTimeout || q.st.Role == Primary || !m.withinLag(q.st.Position) {
+			m.now-q.at > m.cfg.PeerTimeout || q.st.Role == tandem.RolePrimary || !m.withinLag(q.st.Position) {
 			continue
 		}
 		if m.better(name, q.st.Position, best, bp) {
@@ -573,7 +573,7 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 	known := err == nil || tandem.ErrorCode(err) == tandem.ECONFLICT
 	if !known {
 		if req.kind == Acquire {
-			m.role = Secondary
+			m.role = tandem.RoleSecondary
 		}
 		return
 	}
@@ -582,7 +582,7 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 		// not believed...
 		m.rejected++
 		if req.kind == Acquire {
-			m.role = Secondary
+			m.role = tandem.RoleSecondary
 		}
 		if !l.Expired() {
 			return
@@ -604,21 +604,21 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 	case ok && req.kind == Acquire:
 		m.heldEpoch = l.Epoch
 		m.setLease(l)
-		m.role = Primary
+		m.role = tandem.RolePrimary
 		m.leaseUntil = req.sentAt + m.cfg.LeaseTTL - m.cfg.Margin
 		m.lastRenewSent = req.sentAt
 		m.forced = nil
 		m.detectedAt = req.detectedAt // after() announces StartWrites
 		m.atRisk = max(0, m.maxKnown().Seq-m.self.Seq)
 		m.syncConfirmed(l.Sync)
-	case ok && req.kind == Renew && m.role == Primary:
+	case ok && req.kind == Renew && m.role == tandem.RolePrimary:
 		m.heldEpoch = l.Epoch
 		m.setLease(l)
 		m.leaseUntil = max(m.leaseUntil, req.sentAt+m.cfg.LeaseTTL-m.cfg.Margin)
 		m.syncConfirmed(l.Sync)
 	case ok && req.kind == Release:
 		m.setLease(l)
-		m.role = Secondary
+		m.role = tandem.RoleSecondary
 		m.leaseUntil = 0
 		m.swResult = &SwitchoverState{Target: l.Next, Phase: "released"}
 		m.sw = nil
@@ -627,10 +627,10 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 	default:
 		// An observation, or a conflict: l is the witness's current lease.
 		if req.kind == Acquire {
-			m.role = Secondary
+			m.role = tandem.RoleSecondary
 		}
 		m.setLease(l)
-		if err != nil && req.kind == Renew && m.role == Primary && l.Holder == m.cfg.Self && l.Epoch == m.epoch &&
+		if err != nil && req.kind == Renew && m.role == tandem.RolePrimary && l.Holder == m.cfg.Self && l.Epoch == m.epoch &&
 			!l.Expired() && l.Rev != req.prev {
 			// Our lease, at another revision than we sent: an earlier
 			// renewal of ours that we gave up on landed late. No request
@@ -641,10 +641,10 @@ func (m *Machine) leaseResult(id uint64, l tandem.Lease, err error) {
 			m.renew()
 			return
 		}
-		if req.kind == Observe && m.role == Secondary && !l.Expired() && l.Holder == m.cfg.Self {
+		if req.kind == Observe && m.role == tandem.RoleSecondary && !l.Expired() && l.Holder == m.cfg.Self {
 			// The witness says we hold the lease (a restart, or an
 			// acquire whose reply was lost): confirm it by renewing.
-			m.role = Primary
+			m.role = tandem.RolePrimary
 			m.leaseUntil = 0
 			m.syncReset()
 			m.syncMaybe = []string{l.Sync}
@@ -683,7 +683,7 @@ func (m *Machine) setLease(l tandem.Lease) {
 	} else if holder == FenceHolder && l.Epoch > m.epoch {
 		m.newEpoch(l.Epoch, "")
 	}
-	if (m.role == Primary) && (l.Holder != m.cfg.Self || l.Epoch != m.epoch || l.Expired()) {
+	if (m.role == tandem.RolePrimary) && (l.Holder != m.cfg.Self || l.Epoch != m.epoch || l.Expired()) {
 		m.demote()
 	}
 	m.observedOnce = true
@@ -701,7 +701,7 @@ func (m *Machine) newEpoch(epoch int64, primary string) {
 		}
 	}
 	m.epoch, m.primary = epoch, primary
-	if primary != m.cfg.Self && m.role != Secondary {
+	if primary != m.cfg.Self && m.role != tandem.RoleSecondary {
 		m.demote()
 	}
 	if primary != "" && primary != m.cfg.Self && (m.following != primary || m.followE != epoch) {
@@ -712,10 +712,10 @@ func (m *Machine) newEpoch(epoch int64, primary string) {
 
 // demote turns a primary or candidate into a secondary at once.
 func (m *Machine) demote() {
-	if m.role == Candidate {
+	if m.role == tandem.RoleCandidate {
 		m.pending = nil
 	}
-	m.role = Secondary
+	m.role = tandem.RoleSecondary
 	if m.leaseUntil != 0 {
 		m.leaseUntil = 0
 	}
@@ -733,11 +733,11 @@ func (m *Machine) Peer(now time.Duration, st PeerStatus) {
 	if st.Name != "" && st.Name != m.cfg.Self {
 		m.peers[st.Name] = peer{st: st, at: m.now}
 		switch {
-		case st.Role == Primary && (st.Epoch > m.epoch || (st.Epoch == m.epoch && m.primary == "")):
+		case st.Role == tandem.RolePrimary && (st.Epoch > m.epoch || (st.Epoch == m.epoch && m.primary == "")):
 			m.newEpoch(st.Epoch, st.Name)
 		case st.Epoch > m.epoch:
 			m.newEpoch(st.Epoch, "") // our epoch is over, whoever holds the new one
-		case st.Role == Primary && st.Epoch < m.epoch:
+		case st.Role == tandem.RolePrimary && st.Epoch < m.epoch:
 			m.rejected++
 		}
 	}
@@ -791,9 +791,9 @@ func (m *Machine) Switchover(now time.Duration, target string, force bool) error
 		return tandem.Errorf(tandem.EINVALID, "switchover: %q is not a region of this workspace", target)
 	}
 	switch {
-	case m.role == Primary && target == m.cfg.Self:
+	case m.role == tandem.RolePrimary && target == m.cfg.Self:
 		return tandem.Errorf(tandem.EINVALIDSTATE, "switchover: %s is already the primary", target)
-	case m.role == Primary:
+	case m.role == tandem.RolePrimary:
 		if m.sw != nil {
 			return tandem.Errorf(tandem.EINVALIDSTATE, "switchover to %s already in progress", m.sw.target)
 		}
@@ -813,7 +813,7 @@ func (m *Machine) Switchover(now time.Duration, target string, force bool) error
 	case !force:
 		return tandem.Errorf(tandem.EINVALIDSTATE, "switchover: %s is not the primary; a planned switchover starts on the primary, or use force", m.cfg.Self)
 	case m.cfg.NoWitness:
-		m.role, m.leaseUntil, m.detectedAt = Primary, forever, 0
+		m.role, m.leaseUntil, m.detectedAt = tandem.RolePrimary, forever, 0
 		m.previous, m.atRisk = m.primary, max(0, m.maxKnown().Seq-m.self.Seq)
 		m.newEpoch(max(m.epoch, m.maxKnownEpoch())+1, m.cfg.Self)
 		return nil
@@ -831,12 +831,12 @@ func (m *Machine) Switchover(now time.Duration, target string, force bool) error
 func (m *Machine) CaughtUp(now time.Duration, target string) {
 	m.clock(now)
 	defer m.after()
-	if m.sw == nil || m.sw.target != target || m.sw.phase != "catching-up" || m.role != Primary {
+	if m.sw == nil || m.sw.target != target || m.sw.phase != "catching-up" || m.role != tandem.RolePrimary {
 		return
 	}
 	m.sw.phase = "releasing"
 	if m.cfg.NoWitness {
-		m.role, m.primary, m.leaseUntil = Secondary, "", 0
+		m.role, m.primary, m.leaseUntil = tandem.RoleSecondary, "", 0
 		m.sw = nil
 		return
 	}

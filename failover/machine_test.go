@@ -147,9 +147,9 @@ func (c *cluster) report(n string, live []string) {
 	for p, at := range c.pos {
 		if p != n {
 			rd := c.nodes[p]
-			role := Secondary
+			role := tandem.RoleSecondary
 			if _, ok := rd.CanWrite(c.clock(p)); ok {
-				role = Primary
+				role = tandem.RolePrimary
 			}
 			st := PeerStatus{Name: p, Healthy: slices.Contains(live, p), Position: at, Epoch: rd.epoch, Role: role}
 			c.nodes[n].Peer(c.clock(n), st)
@@ -281,7 +281,7 @@ func TestPausedPrimaryRefusesWritesOnWaking(t *testing.T) {
 	if len(f) == 0 || f[len(f)-1].Target != "b" || f[len(f)-1].Epoch != 2 {
 		t.Fatalf("a did not follow b in epoch 2: %v", f)
 	}
-	if c.nodes["a"].role != Secondary {
+	if c.nodes["a"].role != tandem.RoleSecondary {
 		t.Fatalf("a role %s", c.nodes["a"].role)
 	}
 }
@@ -575,8 +575,8 @@ func TestEpochFencing(t *testing.T) {
 		t.Fatal("an old-epoch input disturbed the primary")
 	}
 	// A peer claiming to be primary in an older epoch is rejected too.
-	m.Peer(c.now, PeerStatus{Name: "b", Role: Primary, Epoch: 0, Healthy: true})
-	if rd := m.Ready(); rd.Rejected != 2 || rd.Role != Primary {
+	m.Peer(c.now, PeerStatus{Name: "b", Role: tandem.RolePrimary, Epoch: 0, Healthy: true})
+	if rd := m.Ready(); rd.Rejected != 2 || rd.Role != tandem.RolePrimary {
 		t.Fatalf("rejected %d role %s", rd.Rejected, rd.Role)
 	}
 	// A newer epoch seen in replication traffic demotes at once.
@@ -702,7 +702,7 @@ func TestNoWitness(t *testing.T) {
 	a, b := mk("a"), mk("b")
 	a.Tick(0)
 	b.Tick(0)
-	b.Peer(0, PeerStatus{Name: "a", Role: Primary, Epoch: 1, Healthy: true})
+	b.Peer(0, PeerStatus{Name: "a", Role: tandem.RolePrimary, Epoch: 1, Healthy: true})
 	if _, ok := a.CanWrite(time.Hour); !ok {
 		t.Fatal("the initial region is not writable without a witness")
 	}

@@ -42,7 +42,7 @@ func (f HandlerFunc) Act(ctx context.Context, a Action) { f(ctx, a) }
 // endpoint, the X-Tandem-Role header).
 type Status struct {
 	Region        string           `json:"region"`
-	Role          Role             `json:"role"`
+	Role          tandem.Role      `json:"role"`
 	Epoch         int64            `json:"epoch"`
 	Primary       string           `json:"primary,omitempty"`
 	WritesAllowed bool             `json:"writes_allowed"`
@@ -100,7 +100,7 @@ func NewNode(cfg Config, epoch int64, head tandem.Position, w tandem.Witness, h 
 	}
 	n := &Node{m: New(cfg, epoch, head), w: w, h: h, clock: opts.Clock,
 		log: opts.Logger.With("region", cfg.Self), kick: make(chan struct{}, 1)}
-	n.status = Status{Region: cfg.Self, Mode: n.m.cfg.Mode, Witness: !cfg.NoWitness}
+	n.status = Status{Region: cfg.Self, Role: tandem.RoleSecondary, Mode: n.m.cfg.Mode, Witness: !cfg.NoWitness}
 	return n, nil
 }
 

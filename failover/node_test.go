@@ -101,7 +101,7 @@ func TestNodesFailOverInRealTime(t *testing.T) {
 		ws := writers(nodes)
 		return len(ws) == 1 && ws[0] == "b"
 	})
-	if st := nodes["b"].Status(); st.Epoch != 2 || st.Role != Primary {
+	if st := nodes["b"].Status(); st.Epoch != 2 || st.Role != tandem.RolePrimary {
 		t.Fatalf("b status %+v", st)
 	}
 

@@ -250,7 +250,7 @@ func runSim(t *testing.T, seed uint64) {
 	gossip = func() {
 		for _, a := range s.names {
 			na := s.nodes[a]
-			if na.m.role != Primary {
+			if na.m.role != tandem.RolePrimary {
 				best := na.pos
 				for _, b := range s.names {
 					if p := s.nodes[b].pos; best.Less(p) && s.rng.IntN(3) > 0 {
@@ -265,7 +265,7 @@ func runSim(t *testing.T, seed uint64) {
 		}
 		for _, a := range s.names {
 			na := s.nodes[a]
-			if s.syncMode && na.m.role == Primary && s.rng.IntN(2) == 0 {
+			if s.syncMode && na.m.role == tandem.RolePrimary && s.rng.IntN(2) == 0 {
 				// The primary names a standby now and then (any other
 				// region, or none as when degrading).
 				sb := s.names[s.rng.IntN(len(s.names))]

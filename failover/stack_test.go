@@ -161,7 +161,7 @@ func stack(t *testing.T, open func(*testing.T, string) (tandem.Witness, time.Dur
 	wits["b"].cut.Store(false)
 	wait("b to follow", func() bool {
 		st := nodes["b"].Status()
-		return st.Role == failover.Secondary && st.Epoch >= 3 && st.Primary != "" && st.Primary != "b"
+		return st.Role == tandem.RoleSecondary && st.Epoch >= 3 && st.Primary != "" && st.Primary != "b"
 	})
 
 	// Kill the current primary.

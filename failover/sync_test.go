@@ -282,7 +282,7 @@ func TestSyncLateOwnRenewalIsAdopted(t *testing.T) {
 	c.silence["a"] = false
 	c.advance(m.cfg.RequestTimeout, "a")
 	l := c.reg.Lease(c.now)
-	if m.role != Primary || c.writer("a") != "a" || l.Holder != "a" || l.Rev <= landed.Rev || m.lease.Rev != l.Rev {
+	if m.role != tandem.RolePrimary || c.writer("a") != "a" || l.Holder != "a" || l.Rev <= landed.Rev || m.lease.Rev != l.Rev {
 		t.Fatalf("after the conflict: role %v, witness %s rev %d, machine rev %d", m.role, l, l.Rev, m.lease.Rev)
 	}
 	if v := m.SyncView(); v.Changing || v.Named() != "c" || !slices.Equal(v.Standbys, []string{"c"}) {

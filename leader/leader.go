@@ -1,13 +1,16 @@
-// Package leader makes failover real in a running region: it runs the pure
-// failover state machine (failover.Node) with a real clock against the
-// workspace's witness, feeds it this region's journal head and the other
+// Package leader runs a region's failover against the world. It decides
+// nothing itself: when a region becomes primary, stops writing or follows
+// another is decided by failover.Machine (pure), which failover.Node runs
+// with a real clock against the workspace's witness. Runner starts that Node
+// in a running region, feeds it this region's journal head and the other
 // regions' status, and carries out what it decides: it installs the Node as
 // the store's write Gate, switches the region's role (tandem.RoleBox, which
 // replication, write forwarding and the status endpoint read), records each
 // change of primary in the journal (`tandem history`), brings a switchover
 // target up to date, and, when this region rejoins a newer primary, keeps
 // its divergent tail in a divergence report and rewinds (by re-bootstrapping
-// from the new primary).
+// from the new primary). MachineConfig is the Machine's configuration read
+// from the workspace file.
 //
 // HTTP (mounted at Prefix; operator calls need the workspace peer key):
 //
@@ -50,7 +53,7 @@ const Prefix = "/api/tandem/v1/failover/"
 // forwarded write, the forwarder's: see replication.Frontend).
 const HeaderEpoch = replication.HeaderEpoch
 
-// Config is what a Driver needs.
+// Config is what a Runner needs.
 type Config struct {
 	Region    string
 	Workspace *workspace.Workspace // must name a witness
@@ -66,8 +69,8 @@ type Config struct {
 	Witness tandem.Witness
 }
 
-// Driver runs one region's failover.
-type Driver struct {
+// Runner runs one region's failover.
+type Runner struct {
 	cfg   Config
 	log   *slog.Logger
 	node  *failover.Node
@@ -91,12 +94,13 @@ type Driver struct {
 	stopEarly context.CancelFunc
 	// recording counts epoch records (and OnPrimary) in progress.
 	recording sync.WaitGroup
+	replaying sync.Mutex // one replay at a time (replay.go)
 }
 
 type peerState struct {
 	pos   tandem.Position
 	epoch int64
-	role  failover.Role
+	role  tandem.Role
 }
 
 // StatusDoc is what GET status answers: the failover status, flat (role,
@@ -113,7 +117,7 @@ type StatusDoc struct {
 // Config builds the failover settings of region self from the workspace
 // file: the region list in priority order (the file's primary first, then
 // the file's order), the file's primary as the initial one.
-func FailoverConfig(ws *workspace.Workspace, self string) failover.Config {
+func MachineConfig(ws *workspace.Workspace, self string) failover.Config {
 	regions := []string{ws.Primary}
 	for _, r := range ws.Regions {
 		if r.Name != ws.Primary {
@@ -132,7 +136,7 @@ func FailoverConfig(ws *workspace.Workspace, self string) failover.Config {
 // New opens the witness and builds the Node; it installs the Node as the
 // store's gate and sets the region secondary until the machine decides.
 // Call Run. EINVALID for a bad configuration.
-func New(ctx context.Context, cfg Config) (*Driver, error) {
+func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -143,11 +147,11 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if ws == nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "leader: no workspace")
 	}
-	d := &Driver{cfg: cfg, log: cfg.Log.With("component", "failover"), peers: map[string]peerState{}, mux: http.NewServeMux()}
+	d := &Runner{cfg: cfg, log: cfg.Log.With("component", "failover"), peers: map[string]peerState{}, mux: http.NewServeMux()}
 	if len(cfg.Key) > 0 {
 		d.token = replication.Token(cfg.Key)
 	}
-	d.fcfg = FailoverConfig(ws, cfg.Region)
+	d.fcfg = MachineConfig(ws, cfg.Region)
 	switch {
 	case cfg.Witness != nil:
 		d.fcfg.NoWitness = false
@@ -221,12 +225,12 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 // restarted primary first asks the other regions: if one is primary now
 // (an operator forced a failover meanwhile), it follows that one instead;
 // else it takes its role back in a new epoch.
-func (d *Driver) startManual(ctx context.Context, epoch int64) {
+func (d *Runner) startManual(ctx context.Context, epoch int64) {
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.stopEarly = cancel
 	if d.resume {
 		d.pollRound(nctx, d.pollEvery())
-		if st := d.node.Status(); st.Primary == "" && st.Role != failover.Primary {
+		if st := d.node.Status(); st.Primary == "" && st.Role != tandem.RolePrimary {
 			if err := d.node.Switchover(d.cfg.Region, true); err != nil {
 				d.log.Warn("no witness: resume as primary", "err", err)
 			} else {
@@ -259,10 +263,10 @@ func (d *Driver) startManual(ctx context.Context, epoch int64) {
 }
 
 // Node is the failover node (the store's gate).
-func (d *Driver) Node() *failover.Node { return d.node }
+func (d *Runner) Node() *failover.Node { return d.node }
 
 // Close closes the witness.
-func (d *Driver) Close() error {
+func (d *Runner) Close() error {
 	if d.stopEarly != nil {
 		d.stopEarly()
 		<-d.early
@@ -274,7 +278,7 @@ func (d *Driver) Close() error {
 }
 
 // Run runs the node and polls the other regions until ctx ends.
-func (d *Driver) Run(ctx context.Context) error {
+func (d *Runner) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.runCtx = ctx
 	d.mu.Unlock()
@@ -291,7 +295,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Driver) ctx() context.Context {
+func (d *Runner) ctx() context.Context {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.runCtx == nil {
@@ -300,7 +304,7 @@ func (d *Driver) ctx() context.Context {
 	return d.runCtx
 }
 
-func (d *Driver) regionURL(name string) string {
+func (d *Runner) regionURL(name string) string {
 	r, err := d.cfg.Workspace.Region(name)
 	if err != nil {
 		return ""
@@ -310,7 +314,7 @@ func (d *Driver) regionURL(name string) string {
 
 // act performs the machine's region actions. It returns quickly; long work
 // runs in goroutines that report back to the node.
-func (d *Driver) act(ctx context.Context, a failover.Action) {
+func (d *Runner) act(ctx context.Context, a failover.Action) {
 	switch a.Kind {
 	case failover.StartWrites:
 		d.mu.Lock()
@@ -327,7 +331,7 @@ func (d *Driver) act(ctx context.Context, a failover.Action) {
 		}
 	case failover.StopWrites:
 		st := d.node.Status()
-		if st.Role != failover.Primary && d.cfg.Roles.Current().Role == tandem.RolePrimary {
+		if st.Role != tandem.RolePrimary && d.cfg.Roles.Current().Role == tandem.RolePrimary {
 			d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: st.Epoch, Primary: st.Primary, PrimaryURL: d.regionURL(st.Primary)})
 		}
 	case failover.Follow:
@@ -355,7 +359,7 @@ func (d *Driver) act(ctx context.Context, a failover.Action) {
 
 // recordEpoch commits the first entry of the new epoch, recording the
 // change of primary, then runs OnPrimary.
-func (d *Driver) recordEpoch(ctx context.Context, a failover.Action) {
+func (d *Runner) recordEpoch(ctx context.Context, a failover.Action) {
 	rec := sqlstore.EpochRecord{Epoch: a.Epoch, Primary: d.cfg.Region, Previous: a.Previous, Reason: "bootstrap", AtRisk: a.AtRisk}
 	if !a.DetectedTime.IsZero() {
 		rec.DetectedMS = a.DetectedTime.UnixMilli()
@@ -382,7 +386,7 @@ func (d *Driver) recordEpoch(ctx context.Context, a failover.Action) {
 			d.log.Info("writes resumed", "epoch", a.Epoch, "previous", a.Previous, "reason", rec.Reason, "at_risk", a.AtRisk)
 			break
 		}
-		if st := d.node.Status(); st.Epoch != a.Epoch || st.Role != failover.Primary {
+		if st := d.node.Status(); st.Epoch != a.Epoch || st.Role != tandem.RolePrimary {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -396,7 +400,7 @@ func (d *Driver) recordEpoch(ctx context.Context, a failover.Action) {
 // secondaries follow the new primary at once instead of at their next
 // lease read (under sync durability the first write waits for one of
 // them) and an old primary that is still running learns it lost.
-func (d *Driver) announce(ctx context.Context) {
+func (d *Runner) announce(ctx context.Context) {
 	for _, r := range d.cfg.Workspace.Regions {
 		if r.Name != d.cfg.Region {
 			go d.peerPost(ctx, r.URL+Prefix+"poke?reason=new-primary", nil, nil)
@@ -404,7 +408,7 @@ func (d *Driver) announce(ctx context.Context) {
 	}
 }
 
-func (d *Driver) savedEpoch(ctx context.Context) (int64, error) {
+func (d *Runner) savedEpoch(ctx context.Context) (int64, error) {
 	var v string
 	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = 'epoch'`).Scan(&v)
 	if sqlstore.IsNoRows(err) {
@@ -416,7 +420,7 @@ func (d *Driver) savedEpoch(ctx context.Context) (int64, error) {
 }
 
 // savedPrimary is the primary this region last recorded ("" if none).
-func (d *Driver) savedPrimary(ctx context.Context) (string, error) {
+func (d *Runner) savedPrimary(ctx context.Context) (string, error) {
 	var v string
 	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = 'primary'`).Scan(&v)
 	if sqlstore.IsNoRows(err) {
@@ -428,7 +432,7 @@ func (d *Driver) savedPrimary(ctx context.Context) (string, error) {
 }
 
 // saveEpoch persists the newest epoch seen and its primary.
-func (d *Driver) saveEpoch(ctx context.Context, epoch int64, primary string) {
+func (d *Runner) saveEpoch(ctx context.Context, epoch int64, primary string) {
 	err := d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
 		for k, v := range map[string]string{"epoch": strconv.FormatInt(epoch, 10), "primary": primary} {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO failover_state (key, value) VALUES (?, ?)
@@ -445,7 +449,7 @@ func (d *Driver) saveEpoch(ctx context.Context, epoch int64, primary string) {
 
 // lockedHead reads the journal head under the journal lock: every write
 // that passed the gate before it closed has committed by then.
-func (d *Driver) lockedHead(ctx context.Context) (tandem.Position, error) {
+func (d *Runner) lockedHead(ctx context.Context) (tandem.Position, error) {
 	var p tandem.Position
 	err := d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
 		q := `SELECT last_epoch, last_seq FROM journal_state WHERE id = 1`
@@ -459,7 +463,7 @@ func (d *Driver) lockedHead(ctx context.Context) (tandem.Position, error) {
 
 // catchUp waits until target has applied every entry of this primary, then
 // tells the node (planned switchover).
-func (d *Driver) catchUp(ctx context.Context, target string) {
+func (d *Runner) catchUp(ctx context.Context, target string) {
 	head, err := d.lockedHead(ctx)
 	if err != nil {
 		d.log.Error("switchover: journal head", "err", err)
@@ -494,7 +498,7 @@ func (d *Driver) catchUp(ctx context.Context, target string) {
 // pokeWhenReleased tells the switchover target to read the lease as soon
 // as the witness has released it (the poke sent with CaughtUp may reach
 // the target before the release), instead of at the next peer poll.
-func (d *Driver) pokeWhenReleased(ctx context.Context, target string) {
+func (d *Runner) pokeWhenReleased(ctx context.Context, target string) {
 	deadline := time.Now().Add(2 * d.fcfg.LeaseTTL)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		sw := d.node.Status().Switchover
@@ -515,7 +519,7 @@ func (d *Driver) pokeWhenReleased(ctx context.Context, target string) {
 // pollPeers reads every other region's status about four times a lease
 // interval (at most once a second) and feeds the node; it also tells a
 // switchover target to take the released lease.
-func (d *Driver) pollPeers(ctx context.Context) {
+func (d *Runner) pollPeers(ctx context.Context) {
 	every := d.pollEvery()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -538,13 +542,13 @@ func (d *Driver) pollPeers(ctx context.Context) {
 	}
 }
 
-func (d *Driver) pollEvery() time.Duration {
+func (d *Runner) pollEvery() time.Duration {
 	return min(time.Second, max(d.fcfg.LeaseTTL/8, 50*time.Millisecond))
 }
 
 // pollRound feeds the node this region's head and every other region's
 // status, once.
-func (d *Driver) pollRound(ctx context.Context, every time.Duration) {
+func (d *Runner) pollRound(ctx context.Context, every time.Duration) {
 	if head, err := d.cfg.Store.Head(ctx); err == nil {
 		d.node.Local(head)
 	}
@@ -562,7 +566,7 @@ func (d *Driver) pollRound(ctx context.Context, every time.Duration) {
 	wg.Wait()
 }
 
-func (d *Driver) pollOne(ctx context.Context, r workspace.Region, every time.Duration) {
+func (d *Runner) pollOne(ctx context.Context, r workspace.Region, every time.Duration) {
 	pctx, cancel := context.WithTimeout(ctx, max(every, 500*time.Millisecond))
 	defer cancel()
 	var st StatusDoc
@@ -576,12 +580,12 @@ func (d *Driver) pollOne(ctx context.Context, r workspace.Region, every time.Dur
 	d.mu.Unlock()
 	ps := failover.PeerStatus{Name: r.Name, Healthy: err == nil, Role: last.role, Epoch: last.epoch, Position: last.pos}
 	if err != nil {
-		ps.Role = failover.Secondary // an unreachable region is not a primary we may follow
+		ps.Role = tandem.RoleSecondary // an unreachable region is not a primary we may follow
 	}
 	d.node.Peer(ps)
 }
 
-func (d *Driver) peerGet(ctx context.Context, url string, v any) error {
+func (d *Runner) peerGet(ctx context.Context, url string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err
@@ -589,7 +593,7 @@ func (d *Driver) peerGet(ctx context.Context, url string, v any) error {
 	return d.do(req, v)
 }
 
-func (d *Driver) peerPost(ctx context.Context, url string, body, v any) error {
+func (d *Runner) peerPost(ctx context.Context, url string, body, v any) error {
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(string(b)))
 	if err != nil {
@@ -599,7 +603,7 @@ func (d *Driver) peerPost(ctx context.Context, url string, body, v any) error {
 	return d.do(req, v)
 }
 
-func (d *Driver) do(req *http.Request, v any) error {
+func (d *Runner) do(req *http.Request, v any) error {
 	if d.token != "" {
 		req.Header.Set("Authorization", "Bearer "+d.token)
 	}
@@ -618,7 +622,7 @@ func (d *Driver) do(req *http.Request, v any) error {
 }
 
 // Status is this region's failover status document.
-func (d *Driver) Status(ctx context.Context) StatusDoc {
+func (d *Runner) Status(ctx context.Context) StatusDoc {
 	st := StatusDoc{Status: d.node.Status(), URL: d.regionURL(d.cfg.Region)}
 	st.Head, _ = d.cfg.Store.Head(ctx)
 	if !st.Lease.Expired() {
@@ -631,7 +635,7 @@ func (d *Driver) Status(ctx context.Context) StatusDoc {
 // Wrap sets the epoch header on every response, fences replication
 // requests that carry an older epoch than this region's newest, and serves
 // the failover endpoints itself (a secondary must not forward them).
-func (d *Driver) Wrap(next http.Handler) http.Handler {
+func (d *Runner) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, replication.Prefix) && d.peer(r) {
 			// Only a peer's epoch is believed: a newer one demotes this
@@ -653,9 +657,9 @@ func (d *Driver) Wrap(next http.Handler) http.Handler {
 }
 
 // Handler serves the failover endpoints (mount at Prefix).
-func (d *Driver) Handler() http.Handler { return d.mux }
+func (d *Runner) Handler() http.Handler { return d.mux }
 
-func (d *Driver) routes() {
+func (d *Runner) routes() {
 	d.mux.HandleFunc("GET "+Prefix+"status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, d.Status(r.Context()))
 	})
@@ -759,53 +763,13 @@ func (d *Driver) routes() {
 	})
 }
 
-// handleReplay re-commits chosen divergent entries on this (primary)
-// region, each as a new write of its op with its payload as recorded. An
-// entry whose change conflicts with the current state is reported, not
-// applied. Artifact bytes are not copied: entries that reference blobs are
-// refused.
-func (d *Driver) handleReplay(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Entries []tandem.Entry `json:"entries"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeErr(w, tandem.Errorf(tandem.EINVALID, "replay: %v", err))
-		return
-	}
-	type result struct {
-		Seq      int64           `json:"seq"`
-		Op       string          `json:"op"`
-		Position tandem.Position `json:"position,omitzero"`
-		Error    string          `json:"error,omitempty"`
-	}
-	var out []result
-	for _, e := range req.Entries {
-		res := result{Seq: e.Seq, Op: e.Op}
-		switch {
-		case e.Op == sqlstore.OpSkip || e.Op == sqlstore.OpEpoch:
-			res.Error = "not replayable"
-		case len(e.Blobs) > 0:
-			res.Error = "references artifact bytes; replay it from the client that wrote it"
-		default:
-			ne, err := d.cfg.Store.Write(r.Context(), &sqlstore.Change{Op: e.Op, Key: e.Key, Payload: e.Payload})
-			if err != nil {
-				res.Error = tandem.ErrorMessage(err)
-			} else {
-				res.Position = ne.Position
-			}
-		}
-		out = append(out, res)
-	}
-	writeJSON(w, 200, map[string]any{"results": out})
-}
-
 // peer reports whether r carries the workspace peer key.
-func (d *Driver) peer(r *http.Request) bool {
+func (d *Runner) peer(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return d.token != "" && ok && subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) == 1
 }
 
-func (d *Driver) auth(h http.HandlerFunc) http.HandlerFunc {
+func (d *Runner) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if d.token == "" || !ok || got != d.token {
@@ -833,7 +797,7 @@ func positions(ctx context.Context, store *sqlstore.Store, after int64, limit in
 	return out, rows.Err()
 }
 
-func (d *Driver) reports(ctx context.Context, id string) ([]failover.Report, error) {
+func (d *Runner) reports(ctx context.Context, id string) ([]failover.Report, error) {
 	q := `SELECT body FROM failover_divergence ORDER BY created_ms, id`
 	args := []any{}
 	if id != "" {
@@ -869,27 +833,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
-}
-
-// UnmarshalJSON reads a status document (failover.Role prints as a word
-// and has no text decoder of its own).
-func (s *StatusDoc) UnmarshalJSON(b []byte) error {
-	type plain StatusDoc
-	var w struct {
-		plain
-		Role string `json:"role"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	*s = StatusDoc(w.plain)
-	switch w.Role {
-	case "primary":
-		s.Role = failover.Primary
-	case "candidate":
-		s.Role = failover.Candidate
-	default:
-		s.Role = failover.Secondary
-	}
-	return nil
 }

@@ -16,7 +16,7 @@ import (
 // (the follower then bootstraps again from the new primary), and only then
 // points replication at the new primary. A newer Follow or StartWrites
 // (another generation) supersedes it.
-func (d *Driver) rejoin(ctx context.Context, gen int64, target string, epoch int64) {
+func (d *Runner) rejoin(ctx context.Context, gen int64, target string, epoch int64) {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if d.superseded(gen) {
 			return
@@ -43,7 +43,7 @@ func (d *Driver) rejoin(ctx context.Context, gen int64, target string, epoch int
 	d.log.Info("following the primary", "primary", target, "epoch", epoch)
 }
 
-func (d *Driver) superseded(gen int64) bool {
+func (d *Runner) superseded(gen int64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.gen != gen
@@ -53,7 +53,7 @@ func (d *Driver) superseded(gen int64) bool {
 // history (primary in epoch); when there is one it stores the report and
 // rewinds the region to an empty journal so that the follower bootstraps
 // from the new primary's snapshot.
-func (d *Driver) checkDivergence(ctx context.Context, target string, epoch int64) error {
+func (d *Runner) checkDivergence(ctx context.Context, target string, epoch int64) error {
 	store := d.cfg.Store
 	head, err := store.Head(ctx)
 	if err != nil || head.Seq == 0 {

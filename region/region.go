@@ -70,7 +70,7 @@ type Region struct {
 	Metrics     *prometheus.Registry
 	// Leader runs failover in a multi-region workspace (nil for a single
 	// region, or when Config.Roles is given).
-	Leader *leader.Driver
+	Leader *leader.Runner
 	// Vault is the region's key vault (its workspace key, key check).
 	Vault   *keyvault.Vault
 	log     *slog.Logger

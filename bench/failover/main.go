@@ -2,12 +2,17 @@
 // `tandem drill --local --json` many times per fault kind at the default
 // settings (lease_ttl 10s) and reports RTO (p50/p99/max, as the drill's
 // clients saw it) and RPO (acknowledged writes missing from the new
-// primary's history, kept in a divergence report or lost) per fault. Not a
-// timed test: run it by hand (it takes about half an hour at -n 20).
+// primary's history, kept in a divergence report or lost) per fault. With
+// -gateway (the default) a gateway stands in front of the regions and more
+// clients write through it: the table adds the RTO they saw and the
+// duplicates they met. -rounds repeats the fault on each new primary
+// within one drill (every round is one RTO sample). Not a timed test: run
+// it by hand (it takes about half an hour at -n 20).
 //
 //	go run ./bench/failover                      # 20 drills each: kill (sync, async), pause, partition, switchover
 //	go run ./bench/failover -n 3                 # a quick validation
 //	go run ./bench/failover -n 5 -series kill/sync,partition/async -lease-ttl 3s
+//	go run ./bench/failover -n 5 -series kill/sync,pause/sync,kill/async,pause/async -rounds 3
 //
 // It builds tandem from the tree (or uses -tandem), runs the drills one
 // after the other, and writes bench/results/failover-<date>.json (every
@@ -46,9 +51,15 @@ type report struct {
 	MissingInReport int     `json:"rpo_missing_in_divergence"`
 	Lost            int     `json:"rpo_lost_writes"`
 	Divergent       int     `json:"rpo_divergent_writes"`
-	FailedBack      bool    `json:"failed_back"`
-	VerifyOK        bool    `json:"verify_ok"`
-	Failure         string  `json:"failure,omitempty"`
+	GatewayRTO      float64 `json:"gateway_rto_seconds"`
+	Duplicates      int     `json:"client_duplicates"`
+	Rounds          []struct {
+		RTOSeconds        float64 `json:"rto_seconds"`
+		GatewayRTOSeconds float64 `json:"gateway_rto_seconds"`
+	} `json:"rounds"`
+	FailedBack bool   `json:"failed_back"`
+	VerifyOK   bool   `json:"verify_ok"`
+	Failure    string `json:"failure,omitempty"`
 }
 
 // run is one drill: its report, or why it did not produce one.
@@ -67,6 +78,10 @@ type summary struct {
 	RTOP50       float64 `json:"rto_p50_seconds"`
 	RTOP99       float64 `json:"rto_p99_seconds"`
 	RTOMax       float64 `json:"rto_max_seconds"`
+	GatewayP50   float64 `json:"gateway_rto_p50_seconds,omitempty"`
+	GatewayP99   float64 `json:"gateway_rto_p99_seconds,omitempty"`
+	GatewayMax   float64 `json:"gateway_rto_max_seconds,omitempty"`
+	Duplicates   int     `json:"client_duplicates"`
 	DetectP50    float64 `json:"detection_p50_seconds,omitempty"`
 	ResumedP50   float64 `json:"resumed_p50_seconds,omitempty"`
 	Acknowledged int     `json:"acknowledged_writes"`
@@ -92,7 +107,7 @@ func percentile(xs []float64, p float64) float64 {
 // summarize computes one series' figures from its drills.
 func summarize(series string, runs []run) summary {
 	sm := summary{Series: series}
-	var rto, det, res []float64
+	var rto, gw, det, res []float64
 	for _, r := range runs {
 		if r.Series != series {
 			continue
@@ -103,7 +118,16 @@ func summarize(series string, runs []run) summary {
 			continue
 		}
 		p := r.Report
-		rto = append(rto, p.RTOSeconds)
+		if len(p.Rounds) == 0 { // a drill from before rounds
+			rto = append(rto, p.RTOSeconds)
+		}
+		for _, rd := range p.Rounds {
+			rto = append(rto, rd.RTOSeconds)
+			if rd.GatewayRTOSeconds > 0 {
+				gw = append(gw, rd.GatewayRTOSeconds)
+			}
+		}
+		sm.Duplicates += p.Duplicates
 		if p.Detection > 0 {
 			det = append(det, p.Detection)
 			res = append(res, p.Resumed)
@@ -125,25 +149,32 @@ func summarize(series string, runs []run) summary {
 		sm.RTOMax = slices.Max(rto)
 	}
 	sm.DetectP50, sm.ResumedP50 = percentile(det, 50), percentile(res, 50)
+	if len(gw) > 0 {
+		sm.GatewayP50, sm.GatewayP99, sm.GatewayMax = percentile(gw, 50), percentile(gw, 99), slices.Max(gw)
+	}
 	return sm
 }
 
 // table renders the summaries as markdown.
 func table(sums []summary) string {
 	var b strings.Builder
-	b.WriteString("| fault / durability | drills | RTO p50 | RTO p99 | RTO max | detected p50 | writes open p50 | acked writes | missing | in divergence | lost | divergent entries | failed |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| fault / durability | drills | RTO p50 | RTO p99 | RTO max | gateway RTO p50 / p99 / max | detected p50 | writes open p50 | acked writes | missing | in divergence | lost | divergent entries | duplicates | failed |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range sums {
 		det, res := "-", "-"
 		if s.DetectP50 > 0 {
 			det, res = fmt.Sprintf("%.2f s", s.DetectP50), fmt.Sprintf("%.2f s", s.ResumedP50)
 		}
+		gw := "-"
+		if s.GatewayP50 > 0 {
+			gw = fmt.Sprintf("%.2f / %.2f / %.2f s", s.GatewayP50, s.GatewayP99, s.GatewayMax)
+		}
 		failed := fmt.Sprint(s.Failed)
 		if s.Errors > 0 {
 			failed += fmt.Sprintf(" (+%d no report)", s.Errors)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.2f s | %.2f s | %.2f s | %s | %s | %d | %d | %d | %d | %d | %s |\n",
-			s.Series, s.Drills, s.RTOP50, s.RTOP99, s.RTOMax, det, res, s.Acknowledged, s.Missing, s.InReport, s.Lost, s.Divergent, failed)
+		fmt.Fprintf(&b, "| %s | %d | %.2f s | %.2f s | %.2f s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %s |\n",
+			s.Series, s.Drills, s.RTOP50, s.RTOP99, s.RTOMax, gw, det, res, s.Acknowledged, s.Missing, s.InReport, s.Lost, s.Divergent, s.Duplicates, failed)
 	}
 	return b.String()
 }
@@ -162,17 +193,37 @@ func main() {
 	bin := flag.String("tandem", "", "tandem binary (default: build from the tree)")
 	lease := flag.Duration("lease-ttl", 10*time.Second, "lease_ttl of the drill workspaces (10s is the default setting)")
 	outDir := flag.String("out", "bench/results", "where to write failover-<date>.json and .md")
-	timeout := flag.Duration("drill-timeout", 4*time.Minute, "give up on one drill after this long")
+	timeout := flag.Duration("drill-timeout", 4*time.Minute, "give up on one drill after this long (per round)")
+	gw := flag.Bool("gateway", true, "put a gateway in front of the regions and write through it too (tandem drill --gateway)")
+	rounds := flag.Int("rounds", 1, "faults per drill, each on the primary the round before elected (tandem drill --rounds)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := runBench(ctx, *n, strings.Split(*seriesFlag, ","), *bin, *lease, *outDir, *timeout); err != nil {
+	dc := drillConfig{lease: *lease, timeout: *timeout * time.Duration(max(*rounds, 1)), gateway: *gw, rounds: *rounds}
+	if err := runBench(ctx, *n, strings.Split(*seriesFlag, ","), *bin, dc, *outDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/failover:", err)
 		os.Exit(1)
 	}
 }
 
-func runBench(ctx context.Context, n int, series []string, bin string, lease time.Duration, outDir string, timeout time.Duration) error {
+// drillConfig is what every drill of a run shares.
+type drillConfig struct {
+	lease, timeout time.Duration
+	gateway        bool
+	rounds         int
+}
+
+// args are the `tandem drill` arguments for fault and mode.
+func (dc drillConfig) args(fault, mode string) []string {
+	a := []string{"drill", "--local", "--json", "--fault", fault, "--durability", mode, "--lease-ttl", dc.lease.String(), "--rounds", fmt.Sprint(dc.rounds)}
+	if dc.gateway {
+		a = append(a, "--gateway")
+	}
+	return a
+}
+
+func runBench(ctx context.Context, n int, series []string, bin string, dc drillConfig, outDir string) error {
+	lease := dc.lease
 	if bin == "" {
 		tmp, err := os.MkdirTemp("", "tandem-failover-bench-")
 		if err != nil {
@@ -190,7 +241,7 @@ func runBench(ctx context.Context, n int, series []string, bin string, lease tim
 	doc := map[string]any{
 		"started": started.Format(time.RFC3339), "lease_ttl": lease.String(), "drills_per_series": n,
 		"cpus": runtime.NumCPU(), "loadavg_before": loadavg(),
-		"command": fmt.Sprintf("tandem drill --local --json --lease-ttl %s --fault F --durability D", lease),
+		"command": "tandem " + strings.Join(dc.args("F", "D"), " "), "gateway": dc.gateway, "rounds": dc.rounds,
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
@@ -236,7 +287,7 @@ func runBench(ctx context.Context, n int, series []string, bin string, lease tim
 			if !ok {
 				return fmt.Errorf("series %q: want fault/durability", s)
 			}
-			r := drill(ctx, bin, fault, mode, lease, timeout)
+			r := drill(ctx, bin, dc, fault, mode)
 			r.Series = s
 			runs = append(runs, r)
 			if r.Report != nil {
@@ -258,12 +309,12 @@ func runBench(ctx context.Context, n int, series []string, bin string, lease tim
 
 // drill runs one `tandem drill --local --json` and reads its report (the
 // drill exits non-zero when it fails but still prints the report).
-func drill(ctx context.Context, bin, fault, mode string, lease, timeout time.Duration) run {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func drill(ctx context.Context, bin string, dc drillConfig, fault, mode string) run {
+	ctx, cancel := context.WithTimeout(ctx, dc.timeout)
 	defer cancel()
 	t0 := time.Now()
 	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "drill", "--local", "--json", "--fault", fault, "--durability", mode, "--lease-ttl", lease.String())
+	cmd := exec.CommandContext(ctx, bin, dc.args(fault, mode)...)
 	cmd.Stdout, cmd.Stderr = &out, io.MultiWriter(&errb)
 	err := cmd.Run()
 	r := run{Seconds: time.Since(t0).Seconds()}

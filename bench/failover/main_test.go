@@ -26,6 +26,10 @@ func TestSummarize(t *testing.T) {
 		{Series: "kill/sync", Report: &report{RTOSeconds: 11, Acknowledged: 50, Missing: 2, MissingInReport: 1, Lost: 1, VerifyOK: false, Failure: "x"}},
 		{Series: "kill/sync", Error: "timeout"},
 		{Series: "pause/sync", Report: &report{RTOSeconds: 100}},
+		{Series: "kill/gw", Report: &report{RTOSeconds: 2, Duplicates: 1, Rounds: []struct {
+			RTOSeconds        float64 `json:"rto_seconds"`
+			GatewayRTOSeconds float64 `json:"gateway_rto_seconds"`
+		}{{2, 3}, {4, 9}}}},
 	}
 	s := summarize("kill/sync", runs)
 	if s.Drills != 3 || s.Errors != 1 || s.RTOP50 != 9 || s.RTOMax != 11 || s.RTOP99 != 11 ||
@@ -33,7 +37,15 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 	md := table([]summary{s})
-	if !strings.Contains(md, "| kill/sync | 3 | 9.00 s | 11.00 s | 11.00 s | 8.00 s | 8.50 s | 150 | 2 | 1 | 1 | 0 | 1 (+1 no report) |") {
+	if !strings.Contains(md, "| kill/sync | 3 | 9.00 s | 11.00 s | 11.00 s | - | 8.00 s | 8.50 s | 150 | 2 | 1 | 1 | 0 | 0 | 1 (+1 no report) |") {
+		t.Fatalf("table:\n%s", md)
+	}
+	// Every round is a sample, the gateway's RTO in its own column.
+	g := summarize("kill/gw", runs)
+	if g.RTOMax != 4 || g.GatewayP50 != 3 || g.GatewayMax != 9 || g.Duplicates != 1 {
+		t.Fatalf("gateway summary %+v", g)
+	}
+	if md := table([]summary{g}); !strings.Contains(md, "| 3.00 / 9.00 / 9.00 s |") {
 		t.Fatalf("table:\n%s", md)
 	}
 }

@@ -125,7 +125,7 @@ func primaryOf(sts []regionFailover) *regionFailover {
 	var p *regionFailover
 	for i := range sts {
 		s := sts[i].Status
-		if s != nil && s.Role == failover.Primary && (p == nil || s.Epoch > p.Status.Epoch) {
+		if s != nil && s.Role == tandem.RolePrimary && (p == nil || s.Epoch > p.Status.Epoch) {
 			p = &sts[i]
 		}
 	}
@@ -223,7 +223,7 @@ the newer epoch, and the old primary, when it comes back, keeps its divergent ta
 			for time.Now().Before(deadline) {
 				var st leader.StatusDoc
 				if err := c.call(ctx, "GET", target.URL+leader.Prefix+"status", nil, &st); err == nil {
-					if st.Role == failover.Primary && st.WritesAllowed && st.Epoch > oldEpoch {
+					if st.Role == tandem.RolePrimary && st.WritesAllowed && st.Epoch > oldEpoch {
 						fmt.Fprintf(out, "%s is the primary in epoch %d (head %s), %.2fs after the request\n", to, st.Epoch, st.Head, time.Since(start).Seconds())
 						return nil
 					}
@@ -359,7 +359,7 @@ func newDivergenceCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			n := 0
+			var all []failover.Report
 			for _, r := range c.ws.Regions {
 				var doc struct {
 					Reports []failover.Report `json:"reports"`
@@ -368,12 +368,13 @@ func newDivergenceCmd() *cobra.Command {
 					fmt.Fprintf(out, "%s: unreachable: %s\n", r.Name, tandem.ErrorMessage(err))
 					continue
 				}
-				for _, rep := range doc.Reports {
-					fmt.Fprintln(out, rep.Summary())
-					n++
-				}
+				all = append(all, doc.Reports...)
 			}
-			if n == 0 {
+			all = failover.Distinct(all) // one line per divergent tail, however many regions keep it
+			for _, rep := range all {
+				fmt.Fprintln(out, rep.Summary())
+			}
+			if len(all) == 0 {
 				fmt.Fprintln(out, "no divergence reports")
 			}
 			return nil
@@ -471,6 +472,7 @@ state is reported and skipped. Entries that reference artifact bytes are not rep
 					Seq      int64           `json:"seq"`
 					Op       string          `json:"op"`
 					Position tandem.Position `json:"position"`
+					Again    bool            `json:"already_replayed"`
 					Error    string          `json:"error"`
 				} `json:"results"`
 			}
@@ -483,6 +485,8 @@ state is reported and skipped. Entries that reference artifact bytes are not rep
 				if r.Error != "" {
 					failed++
 					fmt.Fprintf(out, "seq %d %s: not replayed: %s\n", r.Seq, r.Op, r.Error)
+				} else if r.Again {
+					fmt.Fprintf(out, "seq %d %s: already replayed on %s at %s\n", r.Seq, r.Op, p.Name, r.Position)
 				} else {
 					fmt.Fprintf(out, "seq %d %s: committed on %s at %s\n", r.Seq, r.Op, p.Name, r.Position)
 				}

@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"fmt"
@@ -15,8 +15,8 @@ import (
 // region's workspace file points, which links a partition cuts, and how
 // the clients' acknowledgements become an RTO and an RPO.
 
-// drillFaults are the faults `tandem drill --fault` injects.
-var drillFaults = []string{"kill", "pause", "partition", "switchover"}
+// Faults are the faults `tandem drill --fault` injects.
+var Faults = []string{"kill", "pause", "partition", "switchover"}
 
 // faultHold is how long a pause or a partition lasts at least: longer than
 // the lease, so that the old primary's lease expires and another region
@@ -39,8 +39,9 @@ func faultJitter(lease time.Duration) time.Duration {
 	return rand.N(lease / 4)
 }
 
-// drillAck is one write a drill client saw acknowledged.
-type drillAck struct {
+// ack is one write a drill client saw acknowledged.
+type ack struct {
+	via    string // viaDirect or viaGateway
 	region string
 	name   string
 	pos    tandem.Position
@@ -50,7 +51,7 @@ type drillAck struct {
 // measureRTO finds the first acknowledgement in an epoch newer than oldE
 // (the new primary's first) and the last one oldP gave in oldE. ok is false
 // while no write has been acknowledged in a newer epoch.
-func measureRTO(acks []drillAck, oldP string, oldE int64) (first drillAck, lastOld time.Time, ok bool) {
+func measureRTO(acks []ack, oldP string, oldE int64) (first ack, lastOld time.Time, ok bool) {
 	for _, a := range acks {
 		if a.pos.Epoch > oldE && (!ok || a.at.Before(first.at)) {
 			first, ok = a, true
@@ -62,9 +63,9 @@ func measureRTO(acks []drillAck, oldP string, oldE int64) (first drillAck, lastO
 	return first, lastOld, ok
 }
 
-// drillRPO classifies the acknowledged writes missing from the new
+// rpo classifies the acknowledged writes missing from the new
 // primary's history.
-type drillRPO struct {
+type rpo struct {
 	Missing      int // acknowledged, not in the new primary's history
 	InDivergence int // of those, kept in a divergence report
 	Lost         int // of those, in no divergence report: dropped silently
@@ -72,8 +73,8 @@ type drillRPO struct {
 
 // classifyRPO counts acknowledged writes that present says are missing
 // from the new history, split by whether a divergence report holds them.
-func classifyRPO(acks []drillAck, present func(name string) bool, divergent func(name string) bool) drillRPO {
-	var r drillRPO
+func classifyRPO(acks []ack, present func(name string) bool, divergent func(name string) bool) rpo {
+	var r rpo
 	for _, a := range acks {
 		if present(a.name) {
 			continue
@@ -88,11 +89,11 @@ func classifyRPO(acks []drillAck, present func(name string) bool, divergent func
 	return r
 }
 
-// drillFailed says why a drill's outcome breaks an invariant or a target,
+// failure says why a drill's outcome breaks an invariant or a target,
 // or "" when it passes: verify must pass, sync mode loses nothing
 // acknowledged, async mode keeps every missing write in a divergence
 // report.
-func drillFailed(rep *drillReport) string {
+func failure(rep *Report) string {
 	var why []string
 	if !rep.VerifyOK {
 		why = append(why, "verify failed")
@@ -106,21 +107,21 @@ func drillFailed(rep *drillReport) string {
 	return strings.Join(why, "; ")
 }
 
-// drillLink is one directed network path of a partitioned local drill:
+// link is one directed network path of a partitioned local drill:
 // From reaches To through a proxy. To is a region name or "witness".
-type drillLink struct{ From, To string }
+type link struct{ From, To string }
 
-// drillLinks lists every path a region uses: to each other region and to
+// allLinks lists every path a region uses: to each other region and to
 // the witness.
-func drillLinks(regions []string) []drillLink {
-	var out []drillLink
+func allLinks(regions []string) []link {
+	var out []link
 	for _, f := range regions {
 		for _, t := range regions {
 			if t != f {
-				out = append(out, drillLink{f, t})
+				out = append(out, link{f, t})
 			}
 		}
-		out = append(out, drillLink{f, "witness"})
+		out = append(out, link{f, "witness"})
 	}
 	return out
 }
@@ -128,8 +129,8 @@ func drillLinks(regions []string) []drillLink {
 // partitionCuts is what a partition of victim cuts: every path from it and
 // every path to it. The other regions keep reaching each other and the
 // witness.
-func partitionCuts(links []drillLink, victim string) []drillLink {
-	var out []drillLink
+func partitionCuts(links []link, victim string) []link {
+	var out []link
 	for _, l := range links {
 		if l.From == victim || l.To == victim {
 			out = append(out, l)
@@ -138,16 +139,16 @@ func partitionCuts(links []drillLink, victim string) []drillLink {
 	return out
 }
 
-// drillRegion is one region of a drill workspace.
-type drillRegion struct {
+// region is one region of a drill workspace.
+type region struct {
 	Name, URL, Metadata, Artifacts string
 }
 
-// drillWorkspace is a drill's workspace.yaml as seen from region self
+// workspaceFile is a drill's workspace.yaml as seen from region self
 // (self "" is the operator's view: the real addresses). via maps the
 // destinations self reaches through a proxy (a region name or "witness")
 // to the proxy's address; self's own URL is always its real one.
-func drillWorkspace(mode string, lease time.Duration, witness string, regions []drillRegion, self string, via map[string]string) string {
+func workspaceFile(mode string, lease time.Duration, witness string, regions []region, self string, via map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "workspace: drill\nprimary: %s\npeer_key: {file: peer.key}\nwitness_key: {file: witness.key}\nforward_writes: false\n", regions[0].Name)
 	if a, ok := via["witness"]; ok && self != "" {
@@ -168,4 +169,4 @@ func drillWorkspace(mode string, lease time.Duration, witness string, regions []
 	return b.String()
 }
 
-func validFault(f string) bool { return slices.Contains(drillFaults, f) }
+func ValidFault(f string) bool { return slices.Contains(Faults, f) }

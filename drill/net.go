@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"context"
@@ -10,26 +10,26 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// drillNet is the network of a partition drill: one toxiproxy proxy, in
+// network is the network of a partition drill: one toxiproxy proxy, in
 // this process, on every path a region uses (to each other region and to
 // the witness), so that a partition can cut exactly the paths to and from
 // one region. Nothing needs to be installed: toxiproxy runs as a library.
-type drillNet struct {
+type network struct {
 	srv *toxiproxy.ApiServer
 
 	mu      sync.Mutex
-	proxies map[drillLink]*toxiproxy.Proxy
-	cut     []drillLink
+	proxies map[link]*toxiproxy.Proxy
+	cut     []link
 }
 
-func newDrillNet() *drillNet {
-	return &drillNet{srv: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
-		proxies: map[drillLink]*toxiproxy.Proxy{}}
+func newNetwork() *network {
+	return &network{srv: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
+		proxies: map[link]*toxiproxy.Proxy{}}
 }
 
 // add starts a proxy on 127.0.0.1 (an OS-assigned port) for link, in
 // front of upstream (host:port), and returns its address.
-func (n *drillNet) add(l drillLink, upstream string) (string, error) {
+func (n *network) add(l link, upstream string) (string, error) {
 	p := toxiproxy.NewProxy(n.srv, l.From+"-"+l.To, "127.0.0.1:0", upstream)
 	if err := p.Start(); err != nil {
 		return "", fmt.Errorf("drill: proxy %s -> %s: %w", l.From, l.To, err)
@@ -43,7 +43,7 @@ func (n *drillNet) add(l drillLink, upstream string) (string, error) {
 // partition blackholes the given links in both directions: bytes already
 // in flight and new connections go nowhere (a timeout toxic with no
 // timeout), as when a network drops packets, until heal.
-func (n *drillNet) partition(links []drillLink) error {
+func (n *network) partition(links []link) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, l := range links {
@@ -63,7 +63,7 @@ func (n *drillNet) partition(links []drillLink) error {
 }
 
 // heal removes every cut; connections that were blackholed are closed.
-func (n *drillNet) heal(ctx context.Context) error {
+func (n *network) heal(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, l := range n.cut {
@@ -79,7 +79,7 @@ func (n *drillNet) heal(ctx context.Context) error {
 }
 
 // close stops every proxy.
-func (n *drillNet) close() {
+func (n *network) close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, p := range n.proxies {

@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"os"
@@ -22,8 +22,8 @@ func TestFaultHold(t *testing.T) {
 			t.Errorf("%s holds %s", f, h)
 		}
 	}
-	for _, f := range drillFaults {
-		if !validFault(f) {
+	for _, f := range Faults {
+		if !ValidFault(f) {
 			t.Errorf("%s not valid", f)
 		}
 	}
@@ -32,7 +32,7 @@ func TestFaultHold(t *testing.T) {
 			t.Fatalf("jitter %s outside [0, lease/4)", j)
 		}
 	}
-	if validFault("flood") {
+	if ValidFault("flood") {
 		t.Error("unknown fault accepted")
 	}
 }
@@ -40,7 +40,7 @@ func TestFaultHold(t *testing.T) {
 func TestMeasureRTO(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	acks := []drillAck{
+	acks := []ack{
 		{region: "r1", pos: tandem.Position{Epoch: 1, Seq: 1}, at: at(0)},
 		{region: "r1", pos: tandem.Position{Epoch: 1, Seq: 2}, at: at(1)},
 		{region: "r2", pos: tandem.Position{Epoch: 2, Seq: 4}, at: at(9)}, // recorded after a later one
@@ -57,37 +57,37 @@ func TestMeasureRTO(t *testing.T) {
 }
 
 func TestClassifyRPO(t *testing.T) {
-	acks := []drillAck{{name: "a"}, {name: "b"}, {name: "c"}, {name: "d"}}
+	acks := []ack{{name: "a"}, {name: "b"}, {name: "c"}, {name: "d"}}
 	in := map[string]bool{"a": true, "b": true}
 	div := map[string]bool{"c": true, "a": true}
 	r := classifyRPO(acks, func(n string) bool { return in[n] }, func(n string) bool { return div[n] })
-	if r != (drillRPO{Missing: 2, InDivergence: 1, Lost: 1}) {
+	if r != (rpo{Missing: 2, InDivergence: 1, Lost: 1}) {
 		t.Fatalf("%+v", r)
 	}
-	rep := &drillReport{VerifyOK: true, DurabilityMode: "async", MissingAfter: 3, MissingInReport: 3}
-	if why := drillFailed(rep); why != "" {
+	rep := &Report{VerifyOK: true, DurabilityMode: "async", MissingAfter: 3, MissingInReport: 3}
+	if why := failure(rep); why != "" {
 		t.Fatalf("async with every missing write in a report failed: %s", why)
 	}
 	rep.DurabilityMode = "sync"
-	if drillFailed(rep) == "" {
+	if failure(rep) == "" {
 		t.Fatal("sync mode with missing writes passed")
 	}
-	rep = &drillReport{VerifyOK: true, DurabilityMode: "async", MissingAfter: 1, Lost: 1}
-	if drillFailed(rep) == "" {
+	rep = &Report{VerifyOK: true, DurabilityMode: "async", MissingAfter: 1, Lost: 1}
+	if failure(rep) == "" {
 		t.Fatal("a silently lost write passed")
 	}
-	if drillFailed(&drillReport{DurabilityMode: "async"}) == "" {
+	if failure(&Report{DurabilityMode: "async"}) == "" {
 		t.Fatal("a failed verify passed")
 	}
 }
 
 func TestPartitionCuts(t *testing.T) {
-	links := drillLinks([]string{"r1", "r2", "r3"})
+	links := allLinks([]string{"r1", "r2", "r3"})
 	if len(links) != 9 {
 		t.Fatalf("%d links, want 9 (3 regions x (2 regions + witness))", len(links))
 	}
 	cuts := partitionCuts(links, "r1")
-	want := []drillLink{{"r1", "r2"}, {"r1", "r3"}, {"r1", "witness"}, {"r2", "r1"}, {"r3", "r1"}}
+	want := []link{{"r1", "r2"}, {"r1", "r3"}, {"r1", "witness"}, {"r2", "r1"}, {"r3", "r1"}}
 	for _, w := range want {
 		if !slices.Contains(cuts, w) {
 			t.Errorf("partition of r1 keeps %v", w)
@@ -104,7 +104,7 @@ func TestDrillWorkspace(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "peer.key"), []byte("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "witness.key"), []byte("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"), 0o600)
-	regions := []drillRegion{
+	regions := []region{
 		{Name: "r1", URL: "http://127.0.0.1:1001", Metadata: "sqlite://" + dir + "/r1.db", Artifacts: "file://" + dir + "/a1"},
 		{Name: "r2", URL: "http://127.0.0.1:1002", Metadata: "sqlite://" + dir + "/r2.db", Artifacts: "file://" + dir + "/a2"},
 	}
@@ -119,14 +119,14 @@ func TestDrillWorkspace(t *testing.T) {
 		return ws
 	}
 	via := map[string]string{"r2": "127.0.0.1:2002", "witness": "127.0.0.1:2000"}
-	ws := load(drillWorkspace("sync", 10*time.Second, "http://127.0.0.1:1000", regions, "r1", via))
+	ws := load(workspaceFile("sync", 10*time.Second, "http://127.0.0.1:1000", regions, "r1", via))
 	r1, _ := ws.Region("r1")
 	r2, _ := ws.Region("r2")
 	if r1.URL != "http://127.0.0.1:1001" || r1.Listen != "127.0.0.1:1001" || r2.URL != "http://127.0.0.1:2002" ||
 		ws.Witness != "http://127.0.0.1:2000" || ws.LeaseTTL != 10*time.Second || ws.Failover != "automatic" {
 		t.Fatalf("r1's view: %+v %+v witness %s", r1, r2, ws.Witness)
 	}
-	ws = load(drillWorkspace("async", 3*time.Second, "http://127.0.0.1:1000", regions, "", via))
+	ws = load(workspaceFile("async", 3*time.Second, "http://127.0.0.1:1000", regions, "", via))
 	r2, _ = ws.Region("r2")
 	if r2.URL != "http://127.0.0.1:1002" || ws.Witness != "http://127.0.0.1:1000" || ws.LeaseTTL != 3*time.Second {
 		t.Fatalf("operator's view: %+v witness %s", r2, ws.Witness)

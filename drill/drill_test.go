@@ -1,0 +1,100 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tandemml/tandem/gateway"
+)
+
+func TestTail(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc\n"},
+		{"a\nb\nc", 5, "a\nb\nc\n"},
+		{"a\nb\nc\n", 1, "c\n"},
+		{"", 3, ""},
+	} {
+		if got := string(tail([]byte(c.in), c.n)); got != c.want {
+			t.Errorf("tail(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "r1.log"), []byte("start\nlease lost\n"), 0o600)
+	var b bytes.Buffer
+	writeTails(&b, dir, 1)
+	if !strings.Contains(b.String(), "r1.log") || !strings.Contains(b.String(), "lease lost") || strings.Contains(b.String(), "start") {
+		t.Fatalf("tails:\n%s", b.String())
+	}
+}
+
+func TestOptions(t *testing.T) {
+	o := Options{Exe: "tandem"}
+	if err := o.defaults(); err != nil || o.Fault != "kill" || o.Durability != "sync" || o.Lease != 10*time.Second || o.Rounds != 1 {
+		t.Fatalf("defaults: %+v %v", o, err)
+	}
+	for _, bad := range []Options{{}, {Exe: "x", Fault: "flood"}, {Exe: "x", Durability: "eventual"}, {Exe: "x", Lease: time.Millisecond}, {Exe: "x", Rounds: -1}} {
+		if err := bad.defaults(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// A gateway client sends a failed write again with the same name; when the
+// retry finds the experiment already there, the first attempt was applied
+// although it was answered as failed: one duplicate, no acknowledgement.
+func TestGatewayClientCountsDuplicates(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 2:
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error_code": "RESOURCE_ALREADY_EXISTS", "message": "exists"}`))
+		default:
+			w.Header().Set(gateway.HeaderRegion, "r2")
+			w.Header().Set("X-Tandem-Position", "3/17")
+			w.Write([]byte(`{"experiment_id": "1"}`))
+		}
+	}))
+	defer srv.Close()
+	w := newWriters(context.Background(), time.Second)
+	w.throughGateway(0, srv.URL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if acks, _ := w.snapshot(viaGateway); len(acks) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.halt()
+	acks, dups := w.snapshot("")
+	if dups != 1 || len(acks) == 0 || acks[0].region != "r2" || acks[0].pos.Epoch != 3 || acks[0].pos.Seq != 17 || acks[0].via != viaGateway {
+		t.Fatalf("dups %d acks %+v", dups, acks)
+	}
+}
+
+func TestReportPrint(t *testing.T) {
+	rep := &Report{Fault: "pause", DurabilityMode: "sync", LeaseTTLSeconds: 2, Gateway: true, Duplicates: 1, GatewayAcknowledged: 7,
+		Rounds: []Round{{OldPrimary: "r1", NewPrimary: "r2", OldEpoch: 1, NewEpoch: 2, RTOSeconds: 3.5, GatewayRTOSeconds: 9.25},
+			{OldPrimary: "r2", NewPrimary: "r3", OldEpoch: 2, NewEpoch: 3, RTOSeconds: 3}}}
+	var b bytes.Buffer
+	rep.Print(&b)
+	for _, want := range []string{"lease 2s", "round 2", "r2 (epoch 2) -> r3 (epoch 3)", "RTO gateway    9.25s", "1 duplicates"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+}

@@ -1,0 +1,6 @@
+package drill
+
+import "syscall"
+
+// childAttr has nothing to set on Windows.
+func childAttr() *syscall.SysProcAttr { return nil }

@@ -1,0 +1,184 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/failover"
+	"github.com/tandemml/tandem/leader"
+)
+
+// regions is how the drill talks to its running regions: their failover
+// endpoints with the workspace peer key, every region at once, none
+// allowed to hold the others up.
+type regions struct {
+	names []string
+	urls  map[string]string
+	token string // bearer token derived from the peer key
+	hc    *http.Client
+}
+
+// call sends a JSON request to a failover endpoint and decodes the
+// answer into out (when not nil). EUNAVAILABLE when the region is
+// unreachable or answers with an error.
+func (rs *regions) call(ctx context.Context, method, url string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+rs.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := rs.hc.Do(req)
+	if err != nil {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "%v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode != http.StatusOK {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "%s %s: %d %s", method, url, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// status reads one region's failover status, waiting at most a second.
+func (rs *regions) status(ctx context.Context, name string) *leader.StatusDoc {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var st leader.StatusDoc
+	if rs.call(cctx, "GET", rs.urls[name]+leader.Prefix+"status", nil, &st) != nil {
+		return nil
+	}
+	return &st
+}
+
+// statuses asks every region at once; a paused or cut-off region is
+// missing from the answer.
+func (rs *regions) statuses(ctx context.Context) map[string]*leader.StatusDoc {
+	out := map[string]*leader.StatusDoc{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range rs.names {
+		wg.Go(func() {
+			if st := rs.status(ctx, n); st != nil {
+				mu.Lock()
+				out[n] = st
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// primary is the first region to say it is primary and accepts writes,
+// with its epoch; "" when none does. It returns as soon as one says so:
+// the clients must not wait for a paused region's timeout (a stale
+// answer only costs a refused write).
+func (rs *regions) primary(ctx context.Context) (string, int64) {
+	type answer struct {
+		name string
+		st   *leader.StatusDoc
+	}
+	ch := make(chan answer, len(rs.names))
+	for _, n := range rs.names {
+		go func() { ch <- answer{n, rs.status(ctx, n)} }()
+	}
+	for range rs.names {
+		a := <-ch
+		if a.st != nil && a.st.Role == tandem.RolePrimary && a.st.WritesAllowed {
+			return a.name, a.st.Epoch
+		}
+	}
+	return "", 0
+}
+
+// settled reports whether one region is primary and every other region
+// names it as its primary.
+func (rs *regions) settled(ctx context.Context) bool {
+	p, _ := rs.primary(ctx)
+	if p == "" {
+		return false
+	}
+	sts := rs.statuses(ctx)
+	for _, n := range rs.names {
+		if s := sts[n]; s == nil || (n != p && s.Primary != p) {
+			return false
+		}
+	}
+	return true
+}
+
+// rejoined reports whether old follows primary as a secondary, nearly
+// caught up.
+func (rs *regions) rejoined(ctx context.Context, old, primary string) bool {
+	st, pst := rs.status(ctx, old), rs.status(ctx, primary)
+	return st != nil && pst != nil && st.Role == tandem.RoleSecondary && st.Primary == primary && st.Head.Seq >= pst.Head.Seq-5
+}
+
+// waitUntil polls cond every 50ms for at most d. EUNAVAILABLE naming what
+// did not happen (and where the logs are) when it does not.
+func waitUntil(ctx context.Context, d time.Duration, what, dir string, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return tandem.Errorf(tandem.EUNAVAILABLE, "drill: timed out waiting for %s (logs in %s)", what, dir)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// divergentReports reads the divergence reports of the named regions
+// that answer, with their entries.
+func (rs *regions) divergentReports(ctx context.Context, names []string) []failover.Report {
+	var out []failover.Report
+	for _, n := range names {
+		var list struct {
+			Reports []failover.Report `json:"reports"`
+		}
+		if rs.call(ctx, "GET", rs.urls[n]+leader.Prefix+"divergence", nil, &list) != nil {
+			continue
+		}
+		for _, r := range list.Reports {
+			var full failover.Report
+			if rs.call(ctx, "GET", rs.urls[n]+leader.Prefix+"divergence/"+r.ID, nil, &full) == nil {
+				out = append(out, full)
+			}
+		}
+	}
+	return out
+}
+
+func (rs *regions) String() string { return fmt.Sprint(rs.names) }
