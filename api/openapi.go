@@ -68,4 +68,4 @@ func (s *Server) OpenAPI() map[string]any {
 	}
 }
 
-func (s *Server) openapi(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.OpenAPI()) }
+func (s *Server) openapi(*http.Request) (map[string]any, error) { return s.OpenAPI(), nil }
