@@ -71,13 +71,15 @@ func (s *Server) addRoutes() {
 
 func (s *Server) list(k tandem.AssetKind) func(*http.Request) (ListResponse, error) {
 	return func(r *http.Request) (ListResponse, error) {
-		q := r.URL.Query()
+		archived, err := includeArchived(r)
+		if err != nil {
+			return ListResponse{}, err
+		}
 		var as []*tandem.Asset
-		var err error
-		if k == tandem.AssetModel {
-			as, err = s.modelList(r.Context(), q.Get("name"), q.Get("include_archived") == "true")
+		if name := r.URL.Query().Get("name"); k == tandem.AssetModel {
+			as, err = s.modelList(r.Context(), name, archived)
 		} else {
-			as, err = s.store.ListAssets(r.Context(), k, q.Get("name"), q.Get("include_archived") == "true")
+			as, err = s.store.ListAssets(r.Context(), k, name, archived)
 		}
 		if as == nil {
 			as = []*tandem.Asset{}
@@ -88,7 +90,11 @@ func (s *Server) list(k tandem.AssetKind) func(*http.Request) (ListResponse, err
 
 func (s *Server) versions(k tandem.AssetKind) func(*http.Request) (ListResponse, error) {
 	return func(r *http.Request) (ListResponse, error) {
-		name, archived := r.PathValue("name"), r.URL.Query().Get("include_archived") == "true"
+		name := r.PathValue("name")
+		archived, err := includeArchived(r)
+		if err != nil {
+			return ListResponse{}, err
+		}
 		if k == tandem.AssetModel {
 			as, err := s.modelList(r.Context(), name, archived)
 			if err == nil && len(as) == 0 {
@@ -106,6 +112,22 @@ func (s *Server) versions(k tandem.AssetKind) func(*http.Request) (ListResponse,
 		}
 		return ListResponse{Assets: as}, err
 	}
+}
+
+// includeArchived reads the include_archived query parameter: true, false
+// or absent.
+func includeArchived(r *http.Request) (bool, error) {
+	vs, ok := r.URL.Query()["include_archived"]
+	if !ok {
+		return false, nil
+	}
+	switch vs[0] {
+	case "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, tandem.Errorf(tandem.EINVALID, "include_archived must be true or false, got %q", vs[0])
 }
 
 func (s *Server) show(k tandem.AssetKind, versioned bool) func(*http.Request) (*tandem.Asset, error) {

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/api"
 )
 
@@ -54,6 +57,10 @@ func TestBadRequestBodies(t *testing.T) {
 		{"PATCH", "/data/d/versions/1", `{"tags":{"a":1}}`, "'tags.a': expected a string, got an integer"},
 		{"PATCH", "/data/d/versions/1", `{"description":false}`, "'description': expected a string, got a boolean"},
 		{"PATCH", "/data/d/versions/1", `{"name":"x"}`, "unknown field 'name'"},
+		// Query parameters the document calls boolean (found by schemathesis).
+		{"GET", "/data?include_archived=", ``, "include_archived must be true or false"},
+		{"GET", "/models?include_archived=yes", ``, "include_archived must be true or false"},
+		{"GET", "/data/d/versions?include_archived=1", ``, "include_archived must be true or false"},
 	} {
 		st, code, msg := send(c.method, c.path, c.body)
 		if st != 400 || code != "invalid" || !strings.Contains(msg, c.want) {
@@ -78,6 +85,47 @@ func TestBadRequestBodies(t *testing.T) {
 	for _, n := range []string{"a", "b", "e"} {
 		if st, _, _ := send("GET", "/data/"+n, ""); st != 404 {
 			t.Errorf("data %s of a refused create exists: %d", n, st)
+		}
+	}
+}
+
+// TestOpenAPIPatternsMatchValidation: the name and version patterns the
+// document states accept exactly what tandem's validation accepts.
+func TestOpenAPIPatternsMatchValidation(t *testing.T) {
+	s, _, _ := newServer(t)
+	doc, _ := json.Marshal(s.OpenAPI())
+	var d struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties struct {
+					Asset struct {
+						Properties map[string]struct {
+							Pattern string `json:"pattern"`
+						} `json:"properties"`
+					} `json:"asset"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	data := d.Components.Schemas["CreateDataRequest"].Properties.Asset.Properties
+	nameRE := regexp.MustCompile(data["name"].Pattern)
+	versionRE := regexp.MustCompile(data["version"].Pattern)
+	modelRE := regexp.MustCompile(d.Components.Schemas["CreateModelRequest"].Properties.Asset.Properties["version"].Pattern)
+	samples := []string{"", "a", "A.b-c_d", ".a", "-a", "a b", "a/b", "é", "latest", "1", "01", "0", "+1", "1.0", "a\x00",
+		strings.Repeat("a", 64), strings.Repeat("a", 65), strings.Repeat("n", 255), strings.Repeat("n", 256), "99999999999999999999"}
+	for _, v := range samples {
+		if got, want := nameRE.MatchString(v), tandem.ValidateName(v) == nil; got != want {
+			t.Errorf("name %q: pattern says %v, ValidateName %v", v, got, want)
+		}
+		if got, want := versionRE.MatchString(v) || v == "latest", tandem.ValidateVersion(v) == nil || v == "latest"; got != want {
+			t.Errorf("version %q: pattern says %v, ValidateVersion %v", v, got, want)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if got, want := modelRE.MatchString(v), err == nil && n >= 1 && tandem.ValidateVersion(v) == nil; got != want {
+			t.Errorf("model version %q: pattern says %v, server %v", v, got, want)
 		}
 	}
 }
