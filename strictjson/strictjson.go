@@ -5,11 +5,10 @@
 // layer can word them for its own API (mlflowapi in MLflow's words, api in
 // tandem's).
 //
-// It decodes into structs the way encoding/json does (json tags, embedded
-// structs flattened, json.Unmarshaler honoured, null leaves a field as it
-// is), with two differences: object keys match field names exactly (not
-// case-insensitively), and a key that the struct does not have is ignored
-// or, with Options.DisallowUnknown, refused.
+// Decode checks the body (Check) and then decodes it with encoding/json,
+// so what it accepts decodes exactly as encoding/json decodes it; only a
+// refused body is decoded a second time, by this package's own reflective
+// decoder, to find the field and value its message names.
 package strictjson
 
 import (
@@ -224,21 +223,57 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// Decode parses body strictly (see Parse) and stores the JSON object it
-// holds in the struct v points to. An empty or all-space body is {}.
-// Errors are *Error.
+// Decode checks body strictly (see Check), refuses anything but a JSON
+// object, and decodes it into the struct v points to with encoding/json
+// (DisallowUnknownFields with Options.DisallowUnknown). An empty or
+// all-space body is {}. Errors are *Error: when encoding/json refuses the
+// body, it is decoded again, slowly, to name the field and value.
 func Decode(body []byte, v any, opt Options) error {
-	if len(bytes.TrimSpace(body)) == 0 {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	tree, err := Parse(body)
-	if err != nil {
+	if err := Check(body); err != nil {
 		if e, ok := err.(*Error); ok && e.Path != "" {
 			e.Path = join(opt.Prefix, e.Path)
 		}
 		return err
 	}
-	return DecodeValue(tree, v, opt)
+	if body[0] != '{' {
+		return &Error{Kind: NotObject, Path: opt.Prefix}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if opt.DisallowUnknown {
+		dec.DisallowUnknownFields()
+	}
+	stdErr := dec.Decode(v)
+	if stdErr == nil {
+		return nil
+	}
+	fresh := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+	tree, err := Parse(body)
+	if err == nil {
+		err = DecodeValue(tree, fresh, opt)
+	}
+	if err != nil {
+		return err
+	}
+	return fromStd(stdErr, opt.Prefix)
+}
+
+// fromStd words an encoding/json refusal that the slow decoder did not
+// reproduce (it should not happen; this keeps Go names out regardless).
+func fromStd(err error, prefix string) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return &Error{Kind: WrongType, Path: join(prefix, te.Field), Value: te.Value}
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if name, err := strconv.Unquote(f); err == nil {
+			return &Error{Kind: Unknown, Path: join(prefix, name)}
+		}
+	}
+	return &Error{Kind: Malformed, Detail: "the request could not be read"}
 }
 
 // DecodeValue stores a value returned by Parse (a JSON object) in the
@@ -282,7 +317,22 @@ func DecodeQuery(q url.Values, v any) error {
 	return DecodeValue(obj, v, Options{})
 }
 
-type decoder struct{ opt Options }
+type decoder struct {
+	opt   Options
+	cache map[reflect.Type]map[string][]int
+}
+
+func (d *decoder) fields(t reflect.Type) map[string][]int {
+	f, ok := d.cache[t]
+	if !ok {
+		if d.cache == nil {
+			d.cache = map[reflect.Type]map[string][]int{}
+		}
+		f = fieldsOf(t)
+		d.cache[t] = f
+	}
+	return f
+}
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
@@ -382,9 +432,17 @@ func (d *decoder) assign(path string, val any, rv reflect.Value) error {
 		if !ok {
 			return d.wrong(path, val, "object")
 		}
-		fields := fieldsOf(t)
+		fields := d.fields(t)
 		for _, k := range sortedKeys(obj) {
 			idx, ok := fields[k]
+			if !ok { // encoding/json falls back to a case-insensitive match
+				for name, i := range fields {
+					if strings.EqualFold(name, k) {
+						idx, ok = i, true
+						break
+					}
+				}
+			}
 			if !ok {
 				if d.opt.DisallowUnknown {
 					return &Error{Kind: Unknown, Path: join(path, k)}

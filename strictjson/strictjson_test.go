@@ -98,7 +98,7 @@ func TestDecodeRefuses(t *testing.T) {
 
 func TestDecodeAccepts(t *testing.T) {
 	body := `{"run_id":"r","name":"n","max_results":"7","tags":[{"key":"k","value":"v"},{"key":null}],
-		"attrs":{"a":"b"},"flag":true,"ratio":0.5,"count":-3,"any":{"x":[1,"y"]},"ids":["a","b"],"unknown":{"z":1},"Name":"ignored"}`
+		"attrs":{"a":"b"},"flag":true,"ratio":0.5,"count":-3,"any":{"x":[1,"y"]},"ids":["a","b"],"unknown":{"z":1}}`
 	var r probeBody
 	if err := Decode([]byte(body), &r, Options{}); err != nil {
 		t.Fatal(err)
