@@ -30,7 +30,7 @@ def test_openapi_fuzz(server, tmp_path):
            "--checks", ",".join(CHECKS),
            "--max-examples", os.environ.get("TANDEM_APIFUZZ_EXAMPLES", "10"),
            "--seed", os.environ.get("TANDEM_APIFUZZ_SEED", "1"),
-           "--generation-database", "none", "--request-timeout", "30", "--no-color"]
+           "--workers", "2", "--generation-database", "none", "--request-timeout", "30", "--no-color"]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     out = r.stdout + r.stderr
     print(out[-3000:])
