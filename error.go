@@ -35,8 +35,14 @@ type Error struct {
 	Detail map[string]string
 }
 
+// Error is the message alone, so that an *Error printed or wrapped into
+// another message reads like one; the code travels in Code (logs that need
+// it log it as a field).
 func (e *Error) Error() string {
-	return fmt.Sprintf("tandem error: code=%s message=%s", e.Code, e.Message)
+	if e.Message == "" {
+		return e.Code
+	}
+	return e.Message
 }
 
 // Errorf returns an *Error with the given code and formatted message.

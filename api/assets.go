@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"sort"
@@ -46,102 +45,104 @@ func (s *Server) addRoutes() {
 	for _, k := range tandem.AssetKinds {
 		k := k
 		base := "/" + k.Plural()
-		s.route("GET", base, "List "+string(k)+" assets (latest version of each name; ?name= lists its versions; ?include_archived=true)", k, s.list(k))
-		s.route("POST", base, "Create a "+string(k)+" (a new immutable version; files uploaded with it)", k, s.create(k))
-		s.route("GET", base+"/{name}", "Show the latest "+string(k)+" version", k, s.show(k, false))
-		s.route("POST", base+"/{name}/archive", "Archive every version of a "+string(k), k, s.archive(k, false, true))
-		s.route("POST", base+"/{name}/restore", "Restore every version of a "+string(k), k, s.archive(k, false, false))
+		s.route("GET", base, "List "+string(k)+" assets (latest version of each name; ?name= lists its versions; ?include_archived=true)", k, handle(s, 200, s.list(k)))
+		s.route("POST", base, "Create a "+string(k)+" (a new immutable version; files uploaded with it)", k, handle(s, 201, s.create(k)))
+		s.route("GET", base+"/{name}", "Show the latest "+string(k)+" version", k, handle(s, 200, s.show(k, false)))
+		s.route("POST", base+"/{name}/archive", "Archive every version of a "+string(k), k, handle(s, 200, s.archive(k, false, true)))
+		s.route("POST", base+"/{name}/restore", "Restore every version of a "+string(k), k, handle(s, 200, s.archive(k, false, false)))
 		if !k.Versioned() {
-			s.route("GET", base+"/{name}/resolve", "Resolve a tandem://datastores/NAME/paths/... path (?path=) to its storage URL", k, s.resolve)
+			s.route("GET", base+"/{name}/resolve", "Resolve a tandem://datastores/NAME/paths/... path (?path=) to its storage URL", k, handle(s, 200, s.resolve))
 			continue
 		}
 		v := base + "/{name}/versions/{version}"
-		s.route("GET", base+"/{name}/versions", "List the versions of a "+string(k), k, s.versions(k))
-		s.route("GET", v, "Show one "+string(k)+" version (\"latest\" is the newest not archived)", k, s.show(k, true))
-		s.route("PATCH", v, "Change the description or tags of a "+string(k)+" version", k, s.update(k))
-		s.route("POST", v+"/archive", "Archive one "+string(k)+" version", k, s.archive(k, true, true))
-		s.route("POST", v+"/restore", "Restore one "+string(k)+" version", k, s.archive(k, true, false))
+		s.route("GET", base+"/{name}/versions", "List the versions of a "+string(k), k, handle(s, 200, s.versions(k)))
+		s.route("GET", v, "Show one "+string(k)+" version (\"latest\" is the newest not archived)", k, handle(s, 200, s.show(k, true)))
+		s.route("PATCH", v, "Change the description or tags of a "+string(k)+" version", k, handleJSON(s, 200, s.update(k)))
+		s.route("POST", v+"/archive", "Archive one "+string(k)+" version", k, handle(s, 200, s.archive(k, true, true)))
+		s.route("POST", v+"/restore", "Restore one "+string(k)+" version", k, handle(s, 200, s.archive(k, true, false)))
 		s.route("GET", v+"/files/{path...}", "Download one file of a "+string(k)+" version", k, s.file(k))
 	}
-	s.route("GET", "/openapi.json", "This document", "", s.openapi)
+	s.route("GET", "/openapi.json", "This document", "", handle(s, 200, s.openapi))
 	s.addVaultRoutes() // vault.go: /secrets, datastore credential checks
 }
 
-func (s *Server) list(k tandem.AssetKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		var as []*tandem.Asset
-		var err error
-		if k == tandem.AssetModel {
-			as, err = s.modelList(r.Context(), q.Get("name"), q.Get("include_archived") == "true")
-		} else {
-			as, err = s.store.ListAssets(r.Context(), k, q.Get("name"), q.Get("include_archived") == "true")
-		}
+// An operation is a function from the request (and for PATCH its decoded
+// body) to the response value; handle and handleJSON (handler.go) do the
+// HTTP around it.
+
+func (s *Server) list(k tandem.AssetKind) func(*http.Request) (ListResponse, error) {
+	return func(r *http.Request) (ListResponse, error) {
+		archived, err := includeArchived(r)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return ListResponse{}, err
+		}
+		var as []*tandem.Asset
+		if name := r.URL.Query().Get("name"); k == tandem.AssetModel {
+			as, err = s.modelList(r.Context(), name, archived)
+		} else {
+			as, err = s.store.ListAssets(r.Context(), k, name, archived)
 		}
 		if as == nil {
 			as = []*tandem.Asset{}
 		}
-		writeJSON(w, 200, ListResponse{Assets: as})
+		return ListResponse{Assets: as}, err
 	}
 }
 
-func (s *Server) versions(k tandem.AssetKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if k == tandem.AssetModel {
-			as, err := s.modelList(r.Context(), r.PathValue("name"), r.URL.Query().Get("include_archived") == "true")
-			if err == nil && len(as) == 0 {
-				_, err = s.store.GetRegisteredModel(r.Context(), r.PathValue("name"))
-			}
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			writeJSON(w, 200, ListResponse{Assets: as})
-			return
+func (s *Server) versions(k tandem.AssetKind) func(*http.Request) (ListResponse, error) {
+	return func(r *http.Request) (ListResponse, error) {
+		name := r.PathValue("name")
+		archived, err := includeArchived(r)
+		if err != nil {
+			return ListResponse{}, err
 		}
-		as, err := s.store.ListAssets(r.Context(), k, r.PathValue("name"), r.URL.Query().Get("include_archived") == "true")
+		if k == tandem.AssetModel {
+			as, err := s.modelList(r.Context(), name, archived)
+			if err == nil && len(as) == 0 {
+				_, err = s.store.GetRegisteredModel(r.Context(), name)
+			}
+			return ListResponse{Assets: as}, err
+		}
+		as, err := s.store.ListAssets(r.Context(), k, name, archived)
 		if err == nil && len(as) == 0 {
 			var all []*tandem.Asset
-			if all, err = s.store.ListAssets(r.Context(), k, r.PathValue("name"), true); err == nil && len(all) == 0 {
-				err = tandem.Errorf(tandem.ENOTFOUND, "%s %q not found", k, r.PathValue("name"))
+			if all, err = s.store.ListAssets(r.Context(), k, name, true); err == nil && len(all) == 0 {
+				err = tandem.Errorf(tandem.ENOTFOUND, "%s %q not found", k, name)
 			}
 			as = []*tandem.Asset{}
 		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, 200, ListResponse{Assets: as})
+		return ListResponse{Assets: as}, err
 	}
 }
 
-func (s *Server) show(k tandem.AssetKind, versioned bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// includeArchived reads the include_archived query parameter: true, false
+// or absent.
+func includeArchived(r *http.Request) (bool, error) {
+	vs, ok := r.URL.Query()["include_archived"]
+	if !ok {
+		return false, nil
+	}
+	switch vs[0] {
+	case "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, tandem.Errorf(tandem.EINVALID, "include_archived must be true or false, got %q", vs[0])
+}
+
+func (s *Server) show(k tandem.AssetKind, versioned bool) func(*http.Request) (*tandem.Asset, error) {
+	return func(r *http.Request) (*tandem.Asset, error) {
 		version := "latest"
 		if versioned {
 			version = r.PathValue("version")
 		}
-		a, err := s.getAsset(r.Context(), k, r.PathValue("name"), version)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, 200, a)
+		return s.getAsset(r.Context(), k, r.PathValue("name"), version)
 	}
 }
 
-func (s *Server) create(k tandem.AssetKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		a, err := s.doCreate(r, k)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, 201, a)
-	}
+func (s *Server) create(k tandem.AssetKind) func(*http.Request) (*tandem.Asset, error) {
+	return func(r *http.Request) (*tandem.Asset, error) { return s.doCreate(r, k) }
 }
 
 // putFunc writes every uploaded file under prefix (bytes checked against
@@ -258,12 +259,11 @@ func putAssetFiles(ctx context.Context, a *tandem.Asset, put putFunc) ([]tandem.
 // readJSONCreate reads a JSON create request whose files travel inline
 // (base64), bounded by MaxCreateBytes.
 func (s *Server) readJSONCreate(r *http.Request) (*CreateRequest, putFunc, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxCreateBytes+1))
-	if err != nil {
-		return nil, nil, tandem.Errorf(tandem.EINVALID, "could not read request body: %v", err)
-	}
-	if len(body) > MaxCreateBytes {
+	body, err := readBody(r, MaxCreateBytes)
+	if tandem.ErrorCode(err) == tandem.ELIMIT {
 		return nil, nil, tandem.Errorf(tandem.ELIMIT, "request is larger than %d bytes: send the files as multipart/form-data", MaxCreateBytes)
+	} else if err != nil {
+		return nil, nil, err
 	}
 	req, err := decodeCreate(body)
 	if err != nil {
@@ -291,18 +291,45 @@ func (s *Server) readJSONCreate(r *http.Request) (*CreateRequest, putFunc, error
 	return req, put, nil
 }
 
-func decodeCreate(body []byte) (*CreateRequest, error) {
-	var req CreateRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		if te := (*tandem.Error)(nil); errors.As(err, &te) {
-			return nil, te
-		}
-		return nil, tandem.Errorf(tandem.EINVALID, "malformed request: %v", err)
-	}
-	return &req, nil
+// createBody is a CreateRequest as it is read: strictly, the spec by the
+// asset's kind once the kind is known.
+type createBody struct {
+	Asset *assetBody   `json:"asset"`
+	Files []UploadFile `json:"files"`
 }
+
+// assetFields has tandem.Asset's fields without its UnmarshalJSON.
+type assetFields tandem.Asset
+
+type assetBody struct {
+	assetFields
+	Spec json.RawMessage `json:"spec"`
+}
+
+func decodeCreate(body []byte) (*CreateRequest, error) {
+	var b createBody
+	if err := decodeStrict(body, &b, ""); err != nil {
+		return nil, err
+	}
+	req := &CreateRequest{Files: b.Files}
+	if b.Asset == nil {
+		return req, nil
+	}
+	a := tandem.Asset(b.Asset.assetFields)
+	if a.Spec = tandem.NewSpec(a.Kind); a.Spec == nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "unknown asset kind %q", a.Kind)
+	}
+	if len(b.Asset.Spec) > 0 && string(b.Asset.Spec) != "null" {
+		if err := decodeStrict(b.Asset.Spec, a.Spec, "asset.spec"); err != nil {
+			return nil, err
+		}
+	}
+	req.Asset = &a
+	return req, nil
+}
+
+// maxAssetPartBytes bounds the "asset" part of a multipart create.
+const maxAssetPartBytes = 16 << 20
 
 // PathHeader names the part header that carries a file's path in a
 // multipart create (the part's filename would lose its folders).
@@ -321,8 +348,8 @@ func (s *Server) readMultipartCreate(r *http.Request) (*CreateRequest, putFunc, 
 	if err != nil || part.FormName() != "asset" {
 		return nil, nil, tandem.Errorf(tandem.EINVALID, "multipart create: the first part must be \"asset\"")
 	}
-	body, err := io.ReadAll(io.LimitReader(part, 16<<20+1))
-	if err != nil || len(body) > 16<<20 {
+	body, err := io.ReadAll(io.LimitReader(part, maxAssetPartBytes+1))
+	if err != nil || len(body) > maxAssetPartBytes {
 		return nil, nil, tandem.Errorf(tandem.EINVALID, "multipart create: unreadable or oversized asset part")
 	}
 	req, err := decodeCreate(body)
@@ -403,51 +430,29 @@ type updateRequest struct {
 	Tags        map[string]string `json:"tags"`
 }
 
-func (s *Server) update(k tandem.AssetKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req updateRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "malformed request: %v", err))
-			return
-		}
-		var a *tandem.Asset
-		var err error
+func (s *Server) update(k tandem.AssetKind) func(*http.Request, *updateRequest) (*tandem.Asset, error) {
+	return func(r *http.Request, req *updateRequest) (*tandem.Asset, error) {
+		name, version := r.PathValue("name"), r.PathValue("version")
 		if k == tandem.AssetModel {
-			a, err = s.modelUpdate(r.Context(), r.PathValue("name"), r.PathValue("version"), req.Description, req.Tags)
-		} else {
-			a, err = s.store.UpdateAsset(r.Context(), k, r.PathValue("name"), r.PathValue("version"), req.Description, req.Tags)
+			return s.modelUpdate(r.Context(), name, version, req.Description, req.Tags)
 		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, 200, a)
+		return s.store.UpdateAsset(r.Context(), k, name, version, req.Description, req.Tags)
 	}
 }
 
-func (s *Server) archive(k tandem.AssetKind, versioned, archived bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) archive(k tandem.AssetKind, versioned, archived bool) func(*http.Request) (struct{}, error) {
+	return func(r *http.Request) (struct{}, error) {
 		version := ""
 		if versioned {
 			version = r.PathValue("version")
 			if version == "latest" {
-				s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "name the version to archive or restore, not latest"))
-				return
+				return struct{}{}, tandem.Errorf(tandem.EINVALID, "name the version to archive or restore, not latest")
 			}
 		}
-		var err error
 		if k == tandem.AssetModel {
-			err = s.modelArchive(r.Context(), r.PathValue("name"), version, archived)
-		} else {
-			err = s.store.ArchiveAsset(r.Context(), k, r.PathValue("name"), version, archived)
+			return struct{}{}, s.modelArchive(r.Context(), r.PathValue("name"), version, archived)
 		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, 200, map[string]any{})
+		return struct{}{}, s.store.ArchiveAsset(r.Context(), k, r.PathValue("name"), version, archived)
 	}
 }
 
@@ -496,33 +501,29 @@ func (s *Server) file(k tandem.AssetKind) http.HandlerFunc {
 	}
 }
 
-func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) resolve(r *http.Request) (*ResolveResponse, error) {
 	name := r.PathValue("name")
 	p := r.URL.Query().Get("path")
 	rel := p
 	if strings.HasPrefix(p, "tandem:") {
 		n, rr, err := tandem.ParseDatastorePath(p)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, err
 		}
 		if n != name {
-			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "path %q names datastore %q, not %q", p, n, name))
-			return
+			return nil, tandem.Errorf(tandem.EINVALID, "path %q names datastore %q, not %q", p, n, name)
 		}
 		rel = rr
 	} else if rel != "" {
 		if err := tandem.ValidateRelPath(strings.TrimSuffix(rel, "/")); err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, err
 		}
 	}
 	a, err := s.store.GetAsset(r.Context(), tandem.AssetDatastore, name, "")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, ResolveResponse{URL: a.Spec.(*tandem.Datastore).Resolve(rel)})
+	return &ResolveResponse{URL: a.Spec.(*tandem.Datastore).Resolve(rel)}, nil
 }
 
 // checkReferences checks that the registered assets a definition names

@@ -1,13 +1,13 @@
 package api
 
 import (
-	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"unicode/utf8"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/strictjson"
 )
 
 // SetSecretRequest is the body of PUT /secrets/{name}: the value (UTF-8
@@ -54,14 +54,23 @@ func (s *Server) addVaultRoutes() {
 // in at merge; until then requests are anonymous.
 func principal(r *http.Request) string { return "anonymous" }
 
+// decodeBody decodes a secrets request strictly (see decodeStrict), but its
+// errors never quote a value: the body may hold a secret.
 func decodeBody(r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		// The decoder's message may quote the body: never echo it.
-		return tandem.Errorf(tandem.EINVALID, "malformed request body (JSON object expected, at most %d bytes)", limit)
+	b, err := readBody(r, limit)
+	if err != nil {
+		return err
 	}
-	return nil
+	err = strictjson.Decode(b, v, strictjson.Options{DisallowUnknown: true})
+	var e *strictjson.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e) && e.Path != "":
+		return tandem.Errorf(tandem.EINVALID, "malformed request body: field '%s' is unknown, repeated or of the wrong type", e.Path)
+	default:
+		return tandem.Errorf(tandem.EINVALID, "malformed request body (one JSON object expected, at most %d bytes)", limit)
+	}
 }
 
 func (s *Server) secretList(w http.ResponseWriter, r *http.Request) {

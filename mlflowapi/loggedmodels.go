@@ -15,15 +15,15 @@ import (
 // artifact location through the artifact proxy, then finalizes it (READY).
 
 func (s *Server) routesLoggedModels() {
-	s.handle("POST", "logged-models", s.createLoggedModel)
-	s.handle("POST", "logged-models/search", s.searchLoggedModels)
-	s.handle("GET", "logged-models/{model_id}", s.getLoggedModel)
-	s.handle("PATCH", "logged-models/{model_id}", s.finalizeLoggedModel)
-	s.handle("DELETE", "logged-models/{model_id}", s.deleteLoggedModel)
-	s.handle("PATCH", "logged-models/{model_id}/tags", s.setLoggedModelTags)
-	s.handle("DELETE", "logged-models/{model_id}/tags/{tag_key...}", s.deleteLoggedModelTag)
-	s.handle("POST", "logged-models/{model_id}/params", s.logLoggedModelParams)
-	s.handle("GET", "logged-models/{model_id}/artifacts/directories", s.listLoggedModelArtifacts)
+	s.handle("POST", "logged-models", handleJSON(s, s.createLoggedModel))
+	s.handle("POST", "logged-models/search", handleJSON(s, s.searchLoggedModels))
+	s.handle("GET", "logged-models/{model_id}", handleCall(s, s.getLoggedModel))
+	s.handle("PATCH", "logged-models/{model_id}", handleJSON(s, s.finalizeLoggedModel))
+	s.handle("DELETE", "logged-models/{model_id}", handleJSON(s, s.deleteLoggedModel))
+	s.handle("PATCH", "logged-models/{model_id}/tags", handleJSON(s, s.setLoggedModelTags))
+	s.handle("DELETE", "logged-models/{model_id}/tags/{tag_key...}", handleCall(s, s.deleteLoggedModelTag))
+	s.handle("POST", "logged-models/{model_id}/params", handleJSON(s, s.logLoggedModelParams))
+	s.handle("GET", "logged-models/{model_id}/artifacts/directories", handleJSON(s, s.listLoggedModelArtifacts))
 }
 
 // versionStr is a string request field that also accepts a JSON number
@@ -82,7 +82,8 @@ func lmJSON(lm tandem.LoggedModel) loggedModelJSON {
 	}
 }
 
-// enumStr reads a proto enum field sent by name or by number.
+// enumStr reads a proto enum field sent by name or by number ("" when
+// absent or null).
 type enumStr string
 
 func (e *enumStr) UnmarshalJSON(b []byte) error {
@@ -94,152 +95,101 @@ func (e *enumStr) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (s *Server) createLoggedModel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ExperimentID versionStr `json:"experiment_id"`
-		Name         string     `json:"name"`
-		ModelType    string     `json:"model_type"`
-		SourceRunID  string     `json:"source_run_id"`
-		Params       []tagJSON  `json:"params"`
-		Tags         []tagJSON  `json:"tags"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type createLoggedModelReq struct {
+	ExperimentID versionStr `json:"experiment_id" mlflow:"required"`
+	Name         string     `json:"name"`
+	ModelType    string     `json:"model_type"`
+	SourceRunID  string     `json:"source_run_id"`
+	Params       []tagJSON  `json:"params"`
+	Tags         []tagJSON  `json:"tags"`
+}
+
+func (s *Server) createLoggedModel(r *http.Request, req *createLoggedModelReq) (any, error) {
 	lm, err := s.Store.CreateLoggedModel(r.Context(), sqlstore.NewLoggedModel{ExperimentID: string(req.ExperimentID),
 		Name: req.Name, ModelType: req.ModelType, SourceRunID: req.SourceRunID,
 		Tags: fromTagsJSON(req.Tags), Params: fromTagsJSON(req.Params)})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model": lmJSON(lm)})
+	return map[string]any{"model": lmJSON(lm)}, nil
 }
 
-func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getLoggedModel(r *http.Request) (any, error) {
 	allow := strings.EqualFold(r.URL.Query().Get("allow_deleted"), "true")
 	lm, err := s.Store.GetLoggedModel(r.Context(), r.PathValue("model_id"), allow)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model": lmJSON(lm)})
+	return map[string]any{"model": lmJSON(lm)}, nil
 }
 
-func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ModelID string  `json:"model_id"`
-		Status  enumStr `json:"status"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.ModelID == "" {
-		s.writeError(w, r, errMissing("model_id"))
-		return
-	}
-	if req.Status == "" {
-		s.writeError(w, r, errMissing("status"))
-		return
-	}
+// MLflow's finalize and log-params endpoints require model_id in the body
+// as well as in the path; the path's value is the one used.
+type finalizeLoggedModelReq struct {
+	ModelID string  `json:"model_id" mlflow:"required"`
+	Status  enumStr `json:"status" mlflow:"required"`
+}
+
+func (s *Server) finalizeLoggedModel(r *http.Request, req *finalizeLoggedModelReq) (any, error) {
 	lm, err := s.Store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), string(req.Status))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model": lmJSON(lm)})
+	return map[string]any{"model": lmJSON(lm)}, nil
 }
 
-func (s *Server) deleteLoggedModel(w http.ResponseWriter, r *http.Request) {
-	var req struct{}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.DeleteLoggedModel(r.Context(), r.PathValue("model_id")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+func (s *Server) deleteLoggedModel(r *http.Request, _ *empty) (any, error) {
+	return empty{}, s.Store.DeleteLoggedModel(r.Context(), r.PathValue("model_id"))
 }
 
-func (s *Server) setLoggedModelTags(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Tags []tagJSON `json:"tags"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.SetLoggedModelTags(r.Context(), r.PathValue("model_id"), fromTagsJSON(req.Tags)); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+type setLoggedModelTagsReq struct {
+	Tags []tagJSON `json:"tags"`
 }
 
-func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DeleteLoggedModelTag(r.Context(), r.PathValue("model_id"), r.PathValue("tag_key")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+func (s *Server) setLoggedModelTags(r *http.Request, req *setLoggedModelTagsReq) (any, error) {
+	return empty{}, s.Store.SetLoggedModelTags(r.Context(), r.PathValue("model_id"), fromTagsJSON(req.Tags))
 }
 
-func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ModelID string    `json:"model_id"`
-		Params  []tagJSON `json:"params"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.ModelID == "" {
-		s.writeError(w, r, errMissing("model_id"))
-		return
-	}
-	if err := s.Store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), fromTagsJSON(req.Params)); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+func (s *Server) deleteLoggedModelTag(r *http.Request) (any, error) {
+	return empty{}, s.Store.DeleteLoggedModelTag(r.Context(), r.PathValue("model_id"), r.PathValue("tag_key"))
 }
 
-func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ExperimentIDs []string `json:"experiment_ids"`
-		Filter        string   `json:"filter"`
-		Datasets      []struct {
-			DatasetName   string `json:"dataset_name"`
-			DatasetDigest string `json:"dataset_digest"`
-		} `json:"datasets"`
-		MaxResults Int64 `json:"max_results"`
-		OrderBy    []struct {
-			FieldName     string `json:"field_name"`
-			Ascending     *Bool  `json:"ascending"`
-			DatasetName   string `json:"dataset_name"`
-			DatasetDigest string `json:"dataset_digest"`
-		} `json:"order_by"`
-		PageToken string `json:"page_token"`
-	}
-	if err := decode(r, &req, "experiment_ids"); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type logLoggedModelParamsReq struct {
+	ModelID string    `json:"model_id" mlflow:"required"`
+	Params  []tagJSON `json:"params"`
+}
+
+func (s *Server) logLoggedModelParams(r *http.Request, req *logLoggedModelParamsReq) (any, error) {
+	return empty{}, s.Store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), fromTagsJSON(req.Params))
+}
+
+type searchLoggedModelsReq struct {
+	ExperimentIDs []string `json:"experiment_ids" mlflow:"required"`
+	Filter        string   `json:"filter"`
+	Datasets      []struct {
+		DatasetName   string `json:"dataset_name"`
+		DatasetDigest string `json:"dataset_digest"`
+	} `json:"datasets"`
+	MaxResults Int64 `json:"max_results"`
+	OrderBy    []struct {
+		FieldName     string `json:"field_name"`
+		Ascending     *Bool  `json:"ascending"`
+		DatasetName   string `json:"dataset_name"`
+		DatasetDigest string `json:"dataset_digest"`
+	} `json:"order_by"`
+	PageToken string `json:"page_token"`
+}
+
+func (s *Server) searchLoggedModels(r *http.Request, req *searchLoggedModelsReq) (any, error) {
 	for _, d := range req.Datasets {
 		if d.DatasetName == "" {
-			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'datasets.dataset_name'."))
-			return
+			return nil, missing("datasets.dataset_name")
 		}
 	}
 	var order []sqlstore.LoggedModelOrder
 	for _, o := range req.OrderBy {
 		if o.FieldName == "" {
-			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'order_by.field_name'."))
-			return
+			return nil, missing("order_by.field_name")
 		}
 		asc := true
 		if o.Ascending != nil && o.Ascending.Set {
@@ -249,8 +199,7 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) {
 	}
 	lms, next, err := s.Store.SearchLoggedModels(r.Context(), req.ExperimentIDs, req.Filter, order, req.MaxResults.V, req.PageToken)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	resp := struct {
 		Models        []loggedModelJSON `json:"models,omitempty"`
@@ -259,49 +208,35 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) {
 	for _, lm := range lms {
 		resp.Models = append(resp.Models, lmJSON(lm))
 	}
-	writeJSON(w, 200, resp)
+	return resp, nil
 }
 
-// errMissing is MLflow's error for a required request field left out.
-// (MLflow's finalize and log-params endpoints require model_id in the body
-// as well as in the path; the path's value is the one used.)
-func errMissing(field string) error {
-	return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", field)
+type listLoggedModelArtifactsReq struct {
+	Path      string `json:"artifact_directory_path"`
+	PageToken string `json:"page_token"`
 }
 
 // listLoggedModelArtifacts lists one level of a logged model's files (the
 // MLflow UI's call), from the artifact records the artifact proxy keeps.
 // Paths are relative to the model's artifact root; one page holds all.
-func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Path      string `json:"artifact_directory_path"`
-		PageToken string `json:"page_token"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) listLoggedModelArtifacts(r *http.Request, req *listLoggedModelArtifactsReq) (any, error) {
 	lm, err := s.Store.GetLoggedModel(r.Context(), r.PathValue("model_id"), false)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	root, err := ParseArtifactURI(lm.ArtifactLocation)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rel := ""
 	if req.Path != "" {
 		if rel, err = checkArtifactPath(req.Path, true); err != nil {
-			s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Invalid path"))
-			return
+			return nil, tandem.Errorf(tandem.EINVALID, "Invalid path")
 		}
 	}
 	entries, err := sqlstore.ListArtifactDir(r.Context(), s.Store.Reader(), joinArtifactPath(root, rel))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	var resp struct {
 		RootURI string     `json:"root_uri"`
@@ -309,5 +244,5 @@ func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request
 	}
 	resp.RootURI = lm.ArtifactLocation
 	resp.Files = fileInfos(entries, rel)
-	writeJSON(w, http.StatusOK, resp)
+	return resp, nil
 }

@@ -13,29 +13,29 @@ import (
 // written follow what MLflow's server returns).
 
 func (s *Server) routesRegistry() {
-	s.handle("POST", "registered-models/create", s.createRegisteredModel)
-	s.handle("POST", "registered-models/rename", s.renameRegisteredModel)
-	s.handle("PATCH", "registered-models/update", s.updateRegisteredModel)
-	s.handle("DELETE", "registered-models/delete", s.deleteRegisteredModel)
-	s.handle("GET", "registered-models/get", s.getRegisteredModel)
-	s.handle("GET", "registered-models/search", s.searchRegisteredModels)
-	s.handle("POST", "registered-models/get-latest-versions", s.getLatestVersions)
-	s.handle("GET", "registered-models/get-latest-versions", s.getLatestVersions)
-	s.handle("POST", "registered-models/set-tag", s.setRegisteredModelTag)
-	s.handle("DELETE", "registered-models/delete-tag", s.deleteRegisteredModelTag)
-	s.handle("POST", "registered-models/alias", s.setRegisteredModelAlias)
-	s.handle("DELETE", "registered-models/alias", s.deleteRegisteredModelAlias)
-	s.handle("GET", "registered-models/alias", s.getModelVersionByAlias)
+	s.handle("POST", "registered-models/create", handleJSON(s, s.createRegisteredModel))
+	s.handle("POST", "registered-models/rename", handleJSON(s, s.renameRegisteredModel))
+	s.handle("PATCH", "registered-models/update", handleJSON(s, s.updateRegisteredModel))
+	s.handle("DELETE", "registered-models/delete", handleJSON(s, s.deleteRegisteredModel))
+	s.handle("GET", "registered-models/get", handleJSON(s, s.getRegisteredModel))
+	s.handle("GET", "registered-models/search", handleJSON(s, s.searchRegisteredModels))
+	s.handle("POST", "registered-models/get-latest-versions", handleJSON(s, s.getLatestVersions))
+	s.handle("GET", "registered-models/get-latest-versions", handleJSON(s, s.getLatestVersions))
+	s.handle("POST", "registered-models/set-tag", handleJSON(s, s.setRegisteredModelTag))
+	s.handle("DELETE", "registered-models/delete-tag", handleJSON(s, s.deleteRegisteredModelTag))
+	s.handle("POST", "registered-models/alias", handleJSON(s, s.setRegisteredModelAlias))
+	s.handle("DELETE", "registered-models/alias", handleJSON(s, s.deleteRegisteredModelAlias))
+	s.handle("GET", "registered-models/alias", handleJSON(s, s.getModelVersionByAlias))
 
-	s.handle("POST", "model-versions/create", s.createModelVersion)
-	s.handle("PATCH", "model-versions/update", s.updateModelVersion)
-	s.handle("POST", "model-versions/transition-stage", s.transitionModelVersionStage)
-	s.handle("DELETE", "model-versions/delete", s.deleteModelVersion)
-	s.handle("GET", "model-versions/get", s.getModelVersion)
-	s.handle("GET", "model-versions/search", s.searchModelVersions)
-	s.handle("GET", "model-versions/get-download-uri", s.getModelVersionDownloadURI)
-	s.handle("POST", "model-versions/set-tag", s.setModelVersionTag)
-	s.handle("DELETE", "model-versions/delete-tag", s.deleteModelVersionTag)
+	s.handle("POST", "model-versions/create", handleJSON(s, s.createModelVersion))
+	s.handle("PATCH", "model-versions/update", handleJSON(s, s.updateModelVersion))
+	s.handle("POST", "model-versions/transition-stage", handleJSON(s, s.transitionModelVersionStage))
+	s.handle("DELETE", "model-versions/delete", handleJSON(s, s.deleteModelVersion))
+	s.handle("GET", "model-versions/get", handleJSON(s, s.getModelVersion))
+	s.handle("GET", "model-versions/search", handleJSON(s, s.searchModelVersions))
+	s.handle("GET", "model-versions/get-download-uri", handleJSON(s, s.getModelVersionDownloadURI))
+	s.handle("POST", "model-versions/set-tag", handleJSON(s, s.setModelVersionTag))
+	s.handle("DELETE", "model-versions/delete-tag", handleJSON(s, s.deleteModelVersionTag))
 
 	s.routesLoggedModels()
 }
@@ -125,107 +125,94 @@ func fromTagsJSON(tags []tagJSON) []tandem.Tag {
 	return out
 }
 
-// Request fields that are strings in MLflow's protos but that clients may
-// send as numbers (version) are read with versionStr.
+// Requests. Fields that are strings in MLflow's protos but that clients
+// may send as numbers (version) are read with versionStr; mlflow:"required"
+// marks what MLflow's server requires.
 
-func (s *Server) createRegisteredModel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name        string    `json:"name"`
-		Tags        []tagJSON `json:"tags"`
-		Description string    `json:"description"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// modelNameReq is a request that names a registered model only.
+type modelNameReq struct {
+	Name string `json:"name" mlflow:"required"`
+}
+
+// aliasReq names an alias of a registered model.
+type aliasReq struct {
+	Name  string `json:"name" mlflow:"required"`
+	Alias string `json:"alias" mlflow:"required"`
+}
+
+// searchRegistryReq is a search of registered models or model versions.
+type searchRegistryReq struct {
+	Filter     string   `json:"filter"`
+	MaxResults Int64    `json:"max_results"`
+	OrderBy    []string `json:"order_by"`
+	PageToken  string   `json:"page_token"`
+}
+
+// The largest max_results MLflow's server takes for the registry searches.
+const (
+	maxSearchRegisteredModels = 1000
+	maxSearchModelVersions    = 200_000
+)
+
+type createRegisteredModelReq struct {
+	Name        string    `json:"name" mlflow:"required"`
+	Tags        []tagJSON `json:"tags"`
+	Description string    `json:"description"`
+}
+
+func (s *Server) createRegisteredModel(r *http.Request, req *createRegisteredModelReq) (any, error) {
 	rm, err := s.Store.CreateRegisteredModel(r.Context(), req.Name, req.Description, fromTagsJSON(req.Tags))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"registered_model": rmJSON(rm)})
+	return map[string]any{"registered_model": rmJSON(rm)}, nil
 }
 
-func (s *Server) renameRegisteredModel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name    string `json:"name"`
-		NewName string `json:"new_name"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type renameRegisteredModelReq struct {
+	Name    string `json:"name" mlflow:"required"`
+	NewName string `json:"new_name" mlflow:"required"`
+}
+
+func (s *Server) renameRegisteredModel(r *http.Request, req *renameRegisteredModelReq) (any, error) {
 	rm, err := s.Store.RenameRegisteredModel(r.Context(), req.Name, req.NewName)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"registered_model": rmJSON(rm)})
+	return map[string]any{"registered_model": rmJSON(rm)}, nil
 }
 
-func (s *Server) updateRegisteredModel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name        string  `json:"name"`
-		Description *string `json:"description"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type updateRegisteredModelReq struct {
+	Name        string  `json:"name" mlflow:"required"`
+	Description *string `json:"description"`
+}
+
+func (s *Server) updateRegisteredModel(r *http.Request, req *updateRegisteredModelReq) (any, error) {
 	rm, err := s.Store.UpdateRegisteredModel(r.Context(), req.Name, req.Description)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"registered_model": rmJSON(rm)})
+	return map[string]any{"registered_model": rmJSON(rm)}, nil
 }
 
-func (s *Server) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name string `json:"name"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.DeleteRegisteredModel(r.Context(), req.Name); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+func (s *Server) deleteRegisteredModel(r *http.Request, req *modelNameReq) (any, error) {
+	return empty{}, s.Store.DeleteRegisteredModel(r.Context(), req.Name)
 }
 
-func (s *Server) getRegisteredModel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name string `json:"name"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) getRegisteredModel(r *http.Request, req *modelNameReq) (any, error) {
 	rm, err := s.Store.GetRegisteredModel(r.Context(), req.Name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"registered_model": rmJSON(rm)})
+	return map[string]any{"registered_model": rmJSON(rm)}, nil
 }
 
-func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Filter     string   `json:"filter"`
-		MaxResults Int64    `json:"max_results"`
-		OrderBy    []string `json:"order_by"`
-		PageToken  string   `json:"page_token"`
-	}
-	if err := decode(r, &req, "order_by"); err != nil {
-		s.writeError(w, r, err)
-		return
+func (s *Server) searchRegisteredModels(r *http.Request, req *searchRegistryReq) (any, error) {
+	if err := maxResultsAtMost(req.MaxResults, maxSearchRegisteredModels); err != nil {
+		return nil, err
 	}
 	rms, next, err := s.Store.SearchRegisteredModels(r.Context(), req.Filter, req.MaxResults.V, req.OrderBy, req.PageToken)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	resp := struct {
 		RegisteredModels []registeredModelJSON `json:"registered_models,omitempty"`
@@ -234,22 +221,18 @@ func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) 
 	for _, rm := range rms {
 		resp.RegisteredModels = append(resp.RegisteredModels, rmJSON(rm))
 	}
-	writeJSON(w, 200, resp)
+	return resp, nil
 }
 
-func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name   string   `json:"name"`
-		Stages []string `json:"stages"`
-	}
-	if err := decode(r, &req, "stages"); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type getLatestVersionsReq struct {
+	Name   string   `json:"name" mlflow:"required"`
+	Stages []string `json:"stages"`
+}
+
+func (s *Server) getLatestVersions(r *http.Request, req *getLatestVersionsReq) (any, error) {
 	mvs, err := s.Store.GetLatestVersions(r.Context(), req.Name, req.Stages)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	resp := struct {
 		ModelVersions []modelVersionJSON `json:"model_versions,omitempty"`
@@ -257,111 +240,65 @@ func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) {
 	if len(mvs) > 0 {
 		resp.ModelVersions = mvsJSON(mvs)
 	}
-	writeJSON(w, 200, resp)
+	return resp, nil
 }
 
-func (s *Server) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name  string `json:"name"`
-		Key   string `json:"key"`
-		Value string `json:"value"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.SetRegisteredModelTag(r.Context(), req.Name, req.Key, req.Value); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+type setRegisteredModelTagReq struct {
+	Name  string `json:"name" mlflow:"required"`
+	Key   string `json:"key" mlflow:"required"`
+	Value string `json:"value"`
 }
 
-func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name string `json:"name"`
-		Key  string `json:"key"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.DeleteRegisteredModelTag(r.Context(), req.Name, req.Key); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+func (s *Server) setRegisteredModelTag(r *http.Request, req *setRegisteredModelTagReq) (any, error) {
+	return empty{}, s.Store.SetRegisteredModelTag(r.Context(), req.Name, req.Key, req.Value)
 }
 
-func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name    string     `json:"name"`
-		Alias   string     `json:"alias"`
-		Version versionStr `json:"version"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type deleteRegisteredModelTagReq struct {
+	Name string `json:"name" mlflow:"required"`
+	Key  string `json:"key" mlflow:"required"`
+}
+
+func (s *Server) deleteRegisteredModelTag(r *http.Request, req *deleteRegisteredModelTagReq) (any, error) {
+	return empty{}, s.Store.DeleteRegisteredModelTag(r.Context(), req.Name, req.Key)
+}
+
+type setRegisteredModelAliasReq struct {
+	aliasReq
+	Version versionStr `json:"version" mlflow:"required"`
+}
+
+func (s *Server) setRegisteredModelAlias(r *http.Request, req *setRegisteredModelAliasReq) (any, error) {
 	if err := tandem.ValidateModelName(req.Name); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if err := tandem.ValidateAlias(req.Alias); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	v, err := tandem.ParseVersion(string(req.Version))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	if err := s.Store.SetRegisteredModelAlias(r.Context(), req.Name, req.Alias, v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+	return empty{}, s.Store.SetRegisteredModelAlias(r.Context(), req.Name, req.Alias, v)
 }
 
-func (s *Server) deleteRegisteredModelAlias(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name  string `json:"name"`
-		Alias string `json:"alias"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.DeleteRegisteredModelAlias(r.Context(), req.Name, req.Alias); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+func (s *Server) deleteRegisteredModelAlias(r *http.Request, req *aliasReq) (any, error) {
+	return empty{}, s.Store.DeleteRegisteredModelAlias(r.Context(), req.Name, req.Alias)
 }
 
-func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name  string `json:"name"`
-		Alias string `json:"alias"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) getModelVersionByAlias(r *http.Request, req *aliasReq) (any, error) {
 	mv, err := s.Store.GetModelVersionByAlias(r.Context(), req.Name, req.Alias)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model_version": mvJSON(mv)})
+	return map[string]any{"model_version": mvJSON(mv)}, nil
 }
 
 // Model versions.
 
 // nameVersion reads the name and version every model-version request has.
 type nameVersion struct {
-	Name    string     `json:"name"`
-	Version versionStr `json:"version"`
+	Name    string     `json:"name" mlflow:"required"`
+	Version versionStr `json:"version" mlflow:"required"`
 }
 
 func (nv nameVersion) parse() (string, int64, error) {
@@ -372,130 +309,87 @@ func (nv nameVersion) parse() (string, int64, error) {
 	return nv.Name, v, err
 }
 
-func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name        string    `json:"name"`
-		Source      string    `json:"source"`
-		RunID       string    `json:"run_id"`
-		Tags        []tagJSON `json:"tags"`
-		RunLink     string    `json:"run_link"`
-		Description string    `json:"description"`
-		ModelID     string    `json:"model_id"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type createModelVersionReq struct {
+	Name        string    `json:"name" mlflow:"required"`
+	Source      string    `json:"source" mlflow:"required"`
+	RunID       string    `json:"run_id"`
+	Tags        []tagJSON `json:"tags"`
+	RunLink     string    `json:"run_link"`
+	Description string    `json:"description"`
+	ModelID     string    `json:"model_id"`
+}
+
+func (s *Server) createModelVersion(r *http.Request, req *createModelVersionReq) (any, error) {
 	mv, err := s.Store.CreateModelVersion(r.Context(), sqlstore.NewModelVersion{Name: req.Name, Source: req.Source,
 		RunID: req.RunID, RunLink: req.RunLink, Description: req.Description, ModelID: req.ModelID, Tags: fromTagsJSON(req.Tags)})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model_version": mvJSON(mv)})
+	return map[string]any{"model_version": mvJSON(mv)}, nil
 }
 
-func (s *Server) updateModelVersion(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		nameVersion
-		Description *string `json:"description"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type updateModelVersionReq struct {
+	nameVersion
+	Description *string `json:"description"`
+}
+
+func (s *Server) updateModelVersion(r *http.Request, req *updateModelVersionReq) (any, error) {
 	name, v, err := req.parse()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	mv, err := s.Store.UpdateModelVersion(r.Context(), name, v, req.Description)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model_version": mvJSON(mv)})
+	return map[string]any{"model_version": mvJSON(mv)}, nil
 }
 
-func (s *Server) transitionModelVersionStage(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		nameVersion
-		Stage   string `json:"stage"`
-		Archive Bool   `json:"archive_existing_versions"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type transitionModelVersionStageReq struct {
+	nameVersion
+	Stage   string `json:"stage" mlflow:"required"`
+	Archive Bool   `json:"archive_existing_versions"`
+}
+
+func (s *Server) transitionModelVersionStage(r *http.Request, req *transitionModelVersionStageReq) (any, error) {
 	name, v, err := req.parse()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Stage == "" {
-		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'stage'. See the API docs for more information about request parameters."))
-		return
+		return nil, err
 	}
 	mv, err := s.Store.TransitionModelVersionStage(r.Context(), name, v, req.Stage, req.Archive.V)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model_version": mvJSON(mv)})
+	return map[string]any{"model_version": mvJSON(mv)}, nil
 }
 
-func (s *Server) deleteModelVersion(w http.ResponseWriter, r *http.Request) {
-	var req nameVersion
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) deleteModelVersion(r *http.Request, req *nameVersion) (any, error) {
 	name, v, err := req.parse()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	if err := s.Store.DeleteModelVersion(r.Context(), name, v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+	return empty{}, s.Store.DeleteModelVersion(r.Context(), name, v)
 }
 
-func (s *Server) getModelVersion(w http.ResponseWriter, r *http.Request) {
-	var req nameVersion
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) getModelVersion(r *http.Request, req *nameVersion) (any, error) {
 	name, v, err := req.parse()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	mv, err := s.Store.GetModelVersion(r.Context(), name, v)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]any{"model_version": mvJSON(mv)})
+	return map[string]any{"model_version": mvJSON(mv)}, nil
 }
 
-func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Filter     string   `json:"filter"`
-		MaxResults Int64    `json:"max_results"`
-		OrderBy    []string `json:"order_by"`
-		PageToken  string   `json:"page_token"`
-	}
-	if err := decode(r, &req, "order_by"); err != nil {
-		s.writeError(w, r, err)
-		return
+func (s *Server) searchModelVersions(r *http.Request, req *searchRegistryReq) (any, error) {
+	if err := maxResultsAtMost(req.MaxResults, maxSearchModelVersions); err != nil {
+		return nil, err
 	}
 	mvs, next, err := s.Store.SearchModelVersions(r.Context(), req.Filter, req.MaxResults.V, req.OrderBy, req.PageToken)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	resp := struct {
 		ModelVersions []modelVersionJSON `json:"model_versions,omitempty"`
@@ -504,67 +398,44 @@ func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) {
 	if len(mvs) > 0 {
 		resp.ModelVersions = mvsJSON(mvs)
 	}
-	writeJSON(w, 200, resp)
+	return resp, nil
 }
 
-func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Request) {
-	var req nameVersion
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) getModelVersionDownloadURI(r *http.Request, req *nameVersion) (any, error) {
 	name, v, err := req.parse()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	uri, err := s.Store.GetModelVersionDownloadURI(r.Context(), name, v)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, 200, map[string]string{"artifact_uri": uri})
+	return map[string]string{"artifact_uri": uri}, nil
 }
 
-func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		nameVersion
-		Key   string `json:"key"`
-		Value string `json:"value"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	name, v, err := req.parse()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Store.SetModelVersionTag(r.Context(), name, v, req.Key, req.Value); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, 200, struct{}{})
+type setModelVersionTagReq struct {
+	nameVersion
+	Key   string `json:"key" mlflow:"required"`
+	Value string `json:"value"`
 }
 
-func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		nameVersion
-		Key string `json:"key"`
-	}
-	if err := decode(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) setModelVersionTag(r *http.Request, req *setModelVersionTagReq) (any, error) {
 	name, v, err := req.parse()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	if err := s.Store.DeleteModelVersionTag(r.Context(), name, v, req.Key); err != nil {
-		s.writeError(w, r, err)
-		return
+	return empty{}, s.Store.SetModelVersionTag(r.Context(), name, v, req.Key, req.Value)
+}
+
+type deleteModelVersionTagReq struct {
+	nameVersion
+	Key string `json:"key" mlflow:"required"`
+}
+
+func (s *Server) deleteModelVersionTag(r *http.Request, req *deleteModelVersionTagReq) (any, error) {
+	name, v, err := req.parse()
+	if err != nil {
+		return nil, err
 	}
-	writeJSON(w, 200, struct{}{})
+	return empty{}, s.Store.DeleteModelVersionTag(r.Context(), name, v, req.Key)
 }

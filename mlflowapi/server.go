@@ -8,7 +8,6 @@
 package mlflowapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,14 +15,13 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/strictjson"
 )
 
 // MaxBodyBytes bounds a JSON request body (artifact uploads stream and are
@@ -119,62 +117,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decode reads a request into v: the JSON body for POST/PATCH/DELETE, the
-// query string for GET (repeated keys become arrays, see queryToJSON). It
-// rejects bodies over MaxBodyBytes, invalid UTF-8 and malformed JSON with
-// EINVALID (MLflow's INVALID_PARAMETER_VALUE / MALFORMED_REQUEST family).
-func decode(r *http.Request, v any, arrays ...string) error {
-	var body []byte
+// query string for GET (fields that are slices take every value of their
+// key, see strictjson.DecodeQuery). It refuses bodies over MaxBodyBytes and
+// anything strictjson refuses (invalid UTF-8, malformed JSON, data after
+// the object, a key twice, a value of the wrong type) with EINVALID, worded
+// as MLflow's server words it (INVALID_PARAMETER_VALUE).
+func decode(r *http.Request, v any) error {
 	if r.Method == http.MethodGet {
-		b, err := queryToJSON(r.URL.Query(), arrays)
-		if err != nil {
-			return err
-		}
-		body = b
-	} else {
-		b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-		if err != nil {
-			return tandem.Errorf(tandem.EINVALID, "could not read request body: %v", err)
-		}
-		if len(b) > MaxBodyBytes {
-			return tandem.Errorf(tandem.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
-		}
-		body = b
-		if len(bytes.TrimSpace(body)) == 0 {
-			body = []byte("{}")
-		}
+		return requestError(strictjson.DecodeQuery(r.URL.Query(), v))
 	}
-	if !utf8.Valid(body) {
-		return tandem.Errorf(tandem.EINVALID, "request body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return tandem.Errorf(tandem.EINVALID, "Invalid value for parameter '%s': expected %s", te.Field, te.Type)
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return tandem.Errorf(tandem.EINVALID, "request body is larger than %d bytes", mb.Limit)
 		}
-		return tandem.Errorf(tandem.EINVALID, "malformed JSON request: %v", err)
+		return tandem.Errorf(tandem.EINVALID, "could not read request body")
 	}
-	return nil
-}
-
-// queryToJSON turns a query string into a JSON object of strings: keys
-// named in arrays become arrays of strings, other keys take their first
-// value. Numeric fields of request structs use Int64/Float64/Bool, which
-// accept strings, as proto3 JSON allows.
-func queryToJSON(q url.Values, arrays []string) ([]byte, error) {
-	isArray := map[string]bool{}
-	for _, a := range arrays {
-		isArray[a] = true
+	if len(b) > MaxBodyBytes {
+		return tandem.Errorf(tandem.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
 	}
-	obj := map[string]any{}
-	for k, vs := range q {
-		if isArray[k] {
-			obj[k] = vs
-		} else if len(vs) > 0 {
-			obj[k] = vs[0]
-		}
-	}
-	return json.Marshal(obj)
+	return requestError(strictjson.Decode(b, v, strictjson.Options{}))
 }
 
 // Int64 is an int64 request field that accepts a JSON number or a string
@@ -203,6 +166,8 @@ func (i *Int64) UnmarshalJSON(b []byte) error {
 	i.V, i.Set = v, true
 	return nil
 }
+
+func (i Int64) present() bool { return i.Set }
 
 func (i Int64) MarshalJSON() ([]byte, error) { return []byte(strconv.FormatInt(i.V, 10)), nil }
 
@@ -237,6 +202,8 @@ func (f *Float64) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+func (f Float64) present() bool { return f.Set }
+
 // Bool is a boolean request field that accepts true/false or "true"/"false".
 type Bool struct {
 	V   bool
@@ -256,6 +223,8 @@ func (x *Bool) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+func (x Bool) present() bool { return x.Set }
 
 // Bootstrap creates what a new workspace has before any request: experiment
 // "0" named "Default", as MLflow does. It does nothing when it exists.

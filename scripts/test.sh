@@ -11,6 +11,8 @@
 # 4. builds the tandem binary and runs the MLflow conformance suite
 #    (python/tests) against three targets: tandem on SQLite + folder, tandem on
 #    PostgreSQL + S3 (versitygw), and the stock `mlflow server`,
+#    then fuzzes tandem's own API against its OpenAPI document (schemathesis)
+#    on the two tandem targets,
 # 5. prints a summary and exits non-zero if any step failed.
 #
 # Works on a fresh Debian machine as root with Go, Python 3.11 and access to
@@ -155,6 +157,18 @@ for target in $TARGETS; do
     echo "---- end of $out/pytest-$target.log (server log: $out/server-$target.log)"
     tail -40 "$out/pytest-$target.log"
   fi
+  step_end "$rc"
+done
+
+# --- fuzz of tandem's own API against its OpenAPI document (schemathesis) --
+for target in $TARGETS; do
+  [ "$target" = mlflow ] && continue
+  step_begin "api fuzz: $target"
+  (cd python && TANDEM_APIFUZZ=1 TANDEM_TARGET=$target TANDEM_BIN=$bin timeout -k 30 10m \
+    "$venv/bin/python" -m pytest -p no:cacheprovider -q tests/test_openapi_fuzz.py) \
+    >"$out/apifuzz-$target.log" 2>&1
+  rc=$?
+  tail -n "$([ "$rc" -eq 0 ] && echo 1 || echo 60)" "$out/apifuzz-$target.log"
   step_end "$rc"
 done
 
