@@ -231,7 +231,7 @@ func (r *Regions) WaitHealthy(ctx context.Context, d time.Duration) error {
 func (r *Regions) WaitElected(ctx context.Context, d time.Duration) (string, error) {
 	deadline := time.Now().Add(d)
 	for {
-		if p := agreedPrimary(r.FailoverStatuses(ctx)); p != "" {
+		if p := r.Primary(ctx); p != "" {
 			return p, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -245,6 +245,12 @@ func (r *Regions) WaitElected(ctx context.Context, d time.Duration) (string, err
 			return "", tandem.Errorf(tandem.EUNAVAILABLE, "no primary elected: %v", ctx.Err())
 		}
 	}
+}
+
+// Primary is the primary every region names, once it accepts writes; ""
+// while they do not agree (or one cannot be read).
+func (r *Regions) Primary(ctx context.Context) string {
+	return agreedPrimary(r.FailoverStatuses(ctx))
 }
 
 // agreedPrimary is the primary every region names, if that region says it

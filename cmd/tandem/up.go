@@ -133,6 +133,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 			}
 			out := cmd.OutOrStdout()
 			printUpBanner(out, ws, primary, abs)
+			go followPrimary(ctx, out, ws, regions, primary, wsPath)
 			select {
 			case <-ctx.Done():
 				fmt.Fprintln(out, "\nstopping...")
@@ -231,6 +232,30 @@ func writeUpConfig(ws *workspace.Workspace, primary, wsPath string) error {
 	cc := &client.Config{Workspace: ws.Name, Endpoints: upEndpoints(ws, primary), WorkspaceFile: client.RecordWorkspace(".", wsPath)}
 	_, err := client.WriteConfig(".", cc)
 	return err
+}
+
+// followPrimary keeps .tandem/config.json primary first while tandem up
+// runs: after a failover it lists the new primary first.
+func followPrimary(ctx context.Context, out io.Writer, ws *workspace.Workspace, regions *client.Regions, primary, wsPath string) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p := regions.Primary(ctx)
+		if p == "" || p == primary {
+			continue
+		}
+		if err := writeUpConfig(ws, p, wsPath); err != nil {
+			fmt.Fprintf(out, "tandem up: %s is the primary now, but .tandem/config.json could not be updated: %s\n", p, tandem.ErrorMessage(err))
+			continue
+		}
+		primary = p
+		fmt.Fprintf(out, "tandem up: %s is the primary now; .tandem/config.json lists it first\n", p)
+	}
 }
 
 // printUpBanner says the workspace is up: each region with its role, the

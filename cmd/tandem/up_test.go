@@ -231,6 +231,16 @@ func TestUpRestartsAfterSwitchover(t *testing.T) {
 	if !strings.Contains(out, "west is the primary in epoch") {
 		t.Fatalf("tandem failover --to west:\n%s", out)
 	}
+	// While it runs, tandem up keeps the client config primary first.
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(u.out.String(), "west is the primary now"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("tandem up did not follow the switchover:\n%s", u.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c := u.config(); c.Endpoints[0] != u.regionURL("west") {
+		t.Fatalf("config.json after the switchover: %v", c.Endpoints)
+	}
 	u.stop()
 
 	second := u.start()
@@ -258,7 +268,10 @@ func TestUpRestartsAfterSwitchover(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("create experiment on west: %s", resp.Status)
 	}
-	for u.head("east") != u.head("west") {
+	for deadline := time.Now().Add(time.Minute); u.head("east") != u.head("west"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("east did not apply the write: head %s, west %s", u.head("east"), u.head("west"))
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	st := u.mustTandem("status")
