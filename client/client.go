@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -72,15 +71,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
-	}
-	return nil
+	return decodeAnswer(resp, method, path, out)
 }
 
 // send returns a successful response (the caller closes its body).
@@ -88,9 +79,7 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	if body == nil {
 		return c.sendBody(ctx, method, path, nil)
 	}
-	return c.sendBody(ctx, method, path, func() (io.ReadCloser, string) {
-		return io.NopCloser(bytes.NewReader(body)), "application/json"
-	})
+	return c.sendBody(ctx, method, path, bytesBody(body, "application/json"))
 }
 
 // sendBody is send with a body made anew for each endpoint tried: the

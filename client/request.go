@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -146,7 +147,7 @@ func jsonBody(v any) bodyFunc {
 
 // bytesBody sends b with content type ctype.
 func bytesBody(b []byte, ctype string) bodyFunc {
-	return func() (io.ReadCloser, string) { return io.NopCloser(strings.NewReader(string(b))), ctype }
+	return func() (io.ReadCloser, string) { return io.NopCloser(bytes.NewReader(b)), ctype }
 }
 
 // unreachableError is a request that got no answer from its region.
