@@ -90,6 +90,11 @@ func RegionsFromWorkspace(ws *workspace.Workspace) *Regions {
 
 // Region returns the region called name.
 func (r *Regions) Region(name string) (Region, error) {
+	if r.Workspace != nil {
+		if _, err := r.Workspace.Region(name); err != nil {
+			return Region{}, err
+		}
+	}
 	for _, reg := range r.List {
 		if reg.Name == name {
 			return reg, nil
