@@ -20,14 +20,26 @@ import (
 	"github.com/tandemml/tandem/replication"
 )
 
-// tandemBinary builds cmd/tandem once per test run: `tandem up` starts
-// its regions by running its own executable.
-var tandemBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "tandem-up-test")
+// binDir holds the tandem binary the tests that run real processes build
+// (made and removed by TestMain).
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tandem-cmd-test")
 	if err != nil {
-		return "", err
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	bin := filepath.Join(dir, "tandem")
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tandemBinary builds cmd/tandem once per test run, when a test needs it:
+// `tandem up` starts its regions by running its own executable.
+var tandemBinary = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "tandem")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
