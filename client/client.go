@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -26,8 +24,8 @@ import (
 
 // Client talks to one workspace. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg Config
+	s   sender
 
 	mu      sync.Mutex
 	current int // index of the endpoint that answered last
@@ -38,7 +36,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, http: &http.Client{}}, nil
+	return &Client{cfg: cfg, s: sender{http: &http.Client{}, token: bearerEnv(cfg.Auth)}}, nil
 }
 
 // FromConfig finds the config file (see FindConfig with DefaultLookup) and
@@ -73,15 +71,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
-	}
-	return nil
+	return decodeAnswer(resp, method, path, out)
 }
 
 // send returns a successful response (the caller closes its body).
@@ -89,72 +79,39 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	if body == nil {
 		return c.sendBody(ctx, method, path, nil)
 	}
-	return c.sendBody(ctx, method, path, func() (io.ReadCloser, string) {
-		return io.NopCloser(bytes.NewReader(body)), "application/json"
-	})
+	return c.sendBody(ctx, method, path, bytesBody(body, "application/json"))
 }
 
-// sendBody is send with a body made anew for each endpoint tried.
+// sendBody is send with a body made anew for each endpoint tried: the
+// endpoints in order from the one that answered last (sender.sendAny).
 func (c *Client) sendBody(ctx context.Context, method, path string, mkBody func() (io.ReadCloser, string)) (*http.Response, error) {
 	c.mu.Lock()
 	start := c.current
 	c.mu.Unlock()
 	n := len(c.cfg.Endpoints)
-	var lastErr error
-	for i := 0; i < n; i++ {
-		idx := (start + i) % n
-		u := strings.TrimSuffix(c.cfg.Endpoints[idx], "/") + api.Prefix + path
-		var rd io.ReadCloser
-		var ctype string
-		if mkBody != nil {
-			rd, ctype = mkBody()
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
-		if err != nil {
-			if rd != nil {
-				rd.Close()
-			}
-			return nil, err
-		}
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		if c.cfg.Auth.Type == "bearer_env" {
-			if tok := os.Getenv(c.cfg.Auth.TokenEnv); tok != "" {
-				req.Header.Set("Authorization", "Bearer "+tok)
-			}
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			var ne net.Error
-			var ue *url.Error
-			if errors.As(err, &ne) || errors.As(err, &ue) {
-				lastErr = err
-				continue // unreachable: try the next region
-			}
-			return nil, err
-		}
-		c.mu.Lock()
-		c.current = idx
-		c.mu.Unlock()
-		if resp.StatusCode >= 300 {
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			var eb struct {
-				ErrorCode string `json:"error_code"`
-				Message   string `json:"message"`
-			}
-			if json.Unmarshal(b, &eb) != nil || eb.ErrorCode == "" {
-				return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
-			}
-			return nil, &tandem.Error{Code: eb.ErrorCode, Message: eb.Message}
-		}
-		return resp, nil
+	urls := make([]string, n)
+	for i := range urls {
+		urls[i] = strings.TrimSuffix(c.cfg.Endpoints[(start+i)%n], "/") + api.Prefix + path
 	}
-	return nil, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: fmt.Sprintf("no endpoint of workspace %s is reachable: %v", c.cfg.Workspace, lastErr)}
+	resp, i, err := c.s.sendAny(ctx, method, urls, mkBody)
+	if i >= 0 {
+		c.mu.Lock()
+		c.current = (start + i) % n
+		c.mu.Unlock()
+	}
+	var ue *unreachableError
+	if errors.As(err, &ue) {
+		return nil, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: fmt.Sprintf("no endpoint of workspace %s is reachable: %s", c.cfg.Workspace, tandem.ErrorMessage(err))}
+	}
+	return resp, err
+}
+
+// bearerEnv returns the token of a bearer_env config, read at request time.
+func bearerEnv(a Auth) func() string {
+	if a.Type != "bearer_env" {
+		return nil
+	}
+	return func() string { return os.Getenv(a.TokenEnv) }
 }
 
 func assetPath(k tandem.AssetKind, name, version string) string {

@@ -1,7 +1,9 @@
 // Package client is the Go client of a tandem workspace: it finds the
 // workspace config file the way Workspace.from_config() does, and talks to
 // tandem's API (/api/tandem/v1/) trying the workspace's region endpoints in
-// order when one cannot be reached.
+// order when one cannot be reached. Regions talks to each region by itself
+// (status, verify, failover, divergence, `tandem up`). Every request to a
+// region goes through one path (request.go).
 package client
 
 import (
@@ -30,6 +32,10 @@ type Config struct {
 	Workspace string   `json:"workspace"`
 	Endpoints []string `json:"endpoints"`
 	Auth      Auth     `json:"auth"`
+	// WorkspaceFile is the workspace file (workspace.yaml) of a workspace
+	// that `tandem up` runs, relative to the folder holding .tandem/
+	// unless absolute; the failover verbs find it here (FindWorkspace).
+	WorkspaceFile string `json:"workspace_file,omitempty"`
 	// Path is where the config was read from (not stored).
 	Path string `json:"-"`
 }
@@ -90,14 +96,8 @@ func DefaultLookup(explicit string) Lookup {
 // ~/.tandem/config.json. An explicit path or TANDEM_CONFIG that does not
 // exist is an error (not skipped). Nothing found is ENOTFOUND.
 func FindConfig(l Lookup) (string, error) {
-	for _, p := range []string{l.Explicit, l.Env} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err != nil {
-			return "", tandem.Errorf(tandem.ENOTFOUND, "config file %s: %v", p, errors.Unwrap(err))
-		}
-		return p, nil
+	if p, err := named("config file", l.Explicit, l.Env); p != "" || err != nil {
+		return p, err
 	}
 	if l.Cwd != "" {
 		dir, _ := filepath.Abs(l.Cwd)
@@ -122,6 +122,21 @@ func FindConfig(l Lookup) (string, error) {
 		}
 	}
 	return "", tandem.Errorf(tandem.ENOTFOUND, "no tandem config found (--config, TANDEM_CONFIG, .tandem/config.json here or in a parent folder, ~/.tandem/config.json): run `tandem attach --workspace NAME --endpoint URL`")
+}
+
+// named returns the first of paths that is set (a flag, a variable),
+// which must exist; "" when none is set.
+func named(what string, paths ...string) (string, error) {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", tandem.Errorf(tandem.ENOTFOUND, "%s %s: %v", what, p, errors.Unwrap(err))
+		}
+		return p, nil
+	}
+	return "", nil
 }
 
 // LoadConfig reads and validates a config file; unknown fields are errors.

@@ -112,6 +112,7 @@ func (f *Follower) runSecondary(ctx context.Context) error {
 			}
 			continue
 		}
+		f.clearErr()
 		b.reset()
 	}
 }
@@ -366,6 +367,9 @@ func (c *countReader) Read(p []byte) (int, error) {
 func (f *Follower) follow(ctx context.Context) error {
 	store := f.s.cfg.Store
 	b := backoff{}
+	// The first poll after a start or an error does not wait: its answer
+	// clears the error at once, not after a long-poll.
+	wait := "0"
 	for {
 		head, err := store.Head(ctx)
 		if err != nil {
@@ -379,7 +383,7 @@ func (f *Follower) follow(ctx context.Context) error {
 		err = f.getJSON(pctx, "journal", url.Values{
 			"after": {strconv.FormatInt(head.Seq, 10)}, "after_epoch": {strconv.FormatInt(head.Epoch, 10)},
 			"epoch": {strconv.FormatInt(epoch, 10)}, "region": {f.s.cfg.Region},
-			"wait": {"20000"}, "limit": {"500"},
+			"wait": {wait}, "limit": {"500"},
 		}, &jr)
 		cancel()
 		if err == nil {
@@ -398,13 +402,24 @@ func (f *Follower) follow(ctx context.Context) error {
 		}
 		if err != nil {
 			f.recordErr(err)
+			wait = "0"
 			if !b.wait(ctx) {
 				return nil
 			}
 			continue
 		}
+		f.clearErr()
+		wait = "20000"
 		b.reset()
 	}
+}
+
+// clearErr forgets the last error once replication works again: a
+// caught-up secondary shows no stale error.
+func (f *Follower) clearErr() {
+	f.mu.Lock()
+	f.lastErr, f.lastErrAt = "", time.Time{}
+	f.mu.Unlock()
 }
 
 // applyBatch stores the blobs of a batch of entries, then applies the
@@ -604,12 +619,10 @@ func (f *Follower) setProgress(p *Progress) {
 	f.mu.Unlock()
 }
 
+// say logs a bootstrap milestone. It is not printed to Progress as well:
+// the log goes to the same terminal, and every line would show twice.
 func (f *Follower) say(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	f.s.log.Info(msg)
-	if w := f.s.cfg.Progress; w != nil {
-		fmt.Fprintf(w, "[%s] %s\n", f.s.cfg.Region, msg)
-	}
+	f.s.log.Info(fmt.Sprintf(format, args...))
 }
 
 // sayEvery prints progress at most once a second.

@@ -34,7 +34,7 @@ type Config struct {
 	Log       *slog.Logger
 	Metrics   *prometheus.Registry // nil: no metrics
 	Client    *http.Client         // nil: a default client
-	Progress  io.Writer            // bootstrap progress lines (a terminal); nil: none
+	Progress  io.Writer            // bootstrap progress between the logged milestones, at most once a second (a terminal); nil: none
 	// BlobHook, when set (tests only), wraps blob bodies the primary sends.
 	BlobHook func(path string, r io.Reader) io.Reader
 	// StandbySilent: a sync standby that has not asked for journal

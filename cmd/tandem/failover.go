@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -16,121 +15,30 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/leader"
-	"github.com/tandemml/tandem/replication"
-	"github.com/tandemml/tandem/sqlstore"
-	"github.com/tandemml/tandem/workspace"
 )
 
-// failoverClient talks to the regions' failover endpoints with the
-// workspace peer key.
-type failoverClient struct {
-	ws    *workspace.Workspace
-	token string
-	hc    *http.Client
-}
+// failoverClient is the failover client drill.go uses (client.Regions
+// with the workspace peer key) until the drill engine leaves cmd/tandem.
+type failoverClient struct{ *client.Regions }
 
 func newFailoverClient(config string) (*failoverClient, error) {
-	if config == "" {
-		return nil, tandem.Errorf(tandem.EINVALID, "--workspace workspace.yaml is required (its peer key authorizes failover commands)")
-	}
-	ws, err := workspace.Load(config)
+	r, err := client.WorkspaceRegions(config)
 	if err != nil {
 		return nil, err
 	}
-	c := &failoverClient{ws: ws, hc: &http.Client{Timeout: 10 * time.Second}}
-	if len(ws.Regions) > 1 {
-		key, err := ws.Key()
-		if err != nil {
-			return nil, err
-		}
-		c.token = replication.Token(key)
-	}
-	return c, nil
+	return &failoverClient{r}, nil
 }
 
 func (c *failoverClient) call(ctx context.Context, method, url string, body, v any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "%v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if resp.StatusCode != 200 {
-		var e struct {
-			Code    string `json:"error_code"`
-			Message string `json:"message"`
-		}
-		json.Unmarshal(b, &e)
-		code := tandem.EUNAVAILABLE
-		switch resp.StatusCode {
-		case 400:
-			code = tandem.EINVALID
-		case 404:
-			code = tandem.ENOTFOUND
-		case 401, 403:
-			code = tandem.EUNAUTHORIZED
-		}
-		if e.Message == "" {
-			e.Message = resp.Status
-		}
-		return tandem.Errorf(code, "%s: %s", url, e.Message)
-	}
-	if v == nil {
-		return nil
-	}
-	return json.Unmarshal(b, v)
+	return c.Regions.Call(ctx, method, url, body, v)
 }
 
-type regionFailover struct {
-	Name   string
-	URL    string
-	Status *leader.StatusDoc
-	Err    string
-}
-
-func (c *failoverClient) statuses(ctx context.Context) []regionFailover {
-	out := make([]regionFailover, len(c.ws.Regions))
-	for i, r := range c.ws.Regions {
-		out[i] = regionFailover{Name: r.Name, URL: r.URL}
-		var st leader.StatusDoc
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := c.call(cctx, "GET", r.URL+leader.Prefix+"status", nil, &st)
-		cancel()
-		if err != nil {
-			out[i].Err = tandem.ErrorMessage(err)
-			continue
-		}
-		out[i].Status = &st
-	}
-	return out
-}
-
-// primary is the reachable region that says it is primary in the newest epoch.
-func primaryOf(sts []regionFailover) *regionFailover {
-	var p *regionFailover
-	for i := range sts {
-		s := sts[i].Status
-		if s != nil && s.Role == tandem.RolePrimary && (p == nil || s.Epoch > p.Status.Epoch) {
-			p = &sts[i]
-		}
-	}
-	return p
-}
+// workspaceHelp is the help of --workspace: when not given, the workspace
+// file is found as client.FindWorkspace finds it.
+const workspaceHelp = "workspace file, workspace.yaml (default: TANDEM_WORKSPACE, the one tandem up recorded in .tandem/config.json here or above)"
 
 func newFailoverCmd() *cobra.Command {
 	var config, to string
@@ -157,97 +65,34 @@ the newer epoch, and the old primary, when it comes back, keeps its divergent ta
   tandem failover --to westus --force --yes --workspace workspace.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := newFailoverClient(config)
-			if err != nil {
-				return err
-			}
-			target, err := c.ws.Region(to)
+			c, err := client.WorkspaceRegions(config)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			sts := c.statuses(ctx)
-			p := primaryOf(sts)
-			var ts *leader.StatusDoc
-			for _, s := range sts {
-				if s.Name == to {
-					ts = s.Status
-				}
-			}
-			if ts == nil {
-				return tandem.Errorf(tandem.EUNAVAILABLE, "region %s is unreachable", to)
-			}
-			if p != nil && p.Name == to {
-				fmt.Fprintf(out, "%s is already the primary (epoch %d)\n", to, p.Status.Epoch)
-				return nil
-			}
-			oldEpoch := ts.Epoch
-			if p != nil {
-				oldEpoch = max(oldEpoch, p.Status.Epoch)
-			}
-			start := time.Now()
-			switch {
-			case !force:
-				if p == nil {
-					return tandem.Errorf(tandem.EUNAVAILABLE, "no reachable primary: a planned switchover needs one (use --force to promote %s anyway)", to)
-				}
-				fmt.Fprintf(out, "switchover %s -> %s: stopping writes on %s, waiting for %s to catch up (head %s)\n", p.Name, to, p.Name, to, p.Status.Head)
-				if err := c.call(ctx, "POST", p.URL+leader.Prefix+"switchover", map[string]any{"target": to}, nil); err != nil {
-					return err
-				}
-			default:
-				risk := ts.Behind
-				if p != nil {
-					risk = max(0, p.Status.Head.Seq-ts.Head.Seq)
-				}
-				fmt.Fprintf(out, "forced failover to %s: it is %d journal entries behind the most advanced known position; those may be lost\n", to, risk)
-				fmt.Fprintln(out, "(they are kept in a divergence report when the old primary rejoins: tandem divergence list)")
-				if !yes {
+			o := client.FailoverOptions{To: to, Force: force, Wait: wait,
+				Say: func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }}
+			if !yes {
+				o.Confirm = func(int64) bool {
 					fmt.Fprint(out, "type yes to continue: ")
 					line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-					if strings.TrimSpace(line) != "yes" {
-						return tandem.Errorf(tandem.EINVALID, "aborted")
-					}
-				}
-				if p != nil {
-					err = c.call(ctx, "POST", p.URL+leader.Prefix+"switchover", map[string]any{"target": to, "force": true}, nil)
-				} else {
-					err = c.call(ctx, "POST", target.URL+leader.Prefix+"switchover", map[string]any{"target": to, "force": true}, nil)
-				}
-				if err != nil {
-					return err
+					return strings.TrimSpace(line) == "yes"
 				}
 			}
-			deadline := time.Now().Add(wait)
-			for time.Now().Before(deadline) {
-				var st leader.StatusDoc
-				if err := c.call(ctx, "GET", target.URL+leader.Prefix+"status", nil, &st); err == nil {
-					if st.Role == tandem.RolePrimary && st.WritesAllowed && st.Epoch > oldEpoch {
-						fmt.Fprintf(out, "%s is the primary in epoch %d (head %s), %.2fs after the request\n", to, st.Epoch, st.Head, time.Since(start).Seconds())
-						return nil
-					}
-					if sw := st.Switchover; sw != nil && sw.Phase == "aborted" {
-						return tandem.Errorf(tandem.EUNAVAILABLE, "switchover aborted: %s", sw.Error)
-					}
-				}
-				if p != nil {
-					var ps leader.StatusDoc
-					if err := c.call(ctx, "GET", p.URL+leader.Prefix+"status", nil, &ps); err == nil && ps.Switchover != nil && ps.Switchover.Phase == "aborted" {
-						return tandem.Errorf(tandem.EUNAVAILABLE, "switchover aborted on %s: %s", p.Name, ps.Switchover.Error)
-					}
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(100 * time.Millisecond):
-				}
+			res, err := c.Failover(cmd.Context(), o)
+			switch {
+			case err != nil:
+				return err
+			case res.Already:
+				fmt.Fprintf(out, "%s is already the primary (epoch %d)\n", to, res.Epoch)
+			default:
+				fmt.Fprintf(out, "%s is the primary in epoch %d (head %s), %.2fs after the request\n", to, res.Epoch, res.Head, res.Took.Seconds())
 			}
-			return tandem.Errorf(tandem.EUNAVAILABLE, "%s did not become primary within %s", to, wait)
+			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file, workspace.yaml (TANDEM_WORKSPACE)")
+	f.StringVar(&config, "workspace", "", workspaceHelp)
 	f.StringVar(&to, "to", "", "the region to make primary")
 	f.BoolVar(&force, "force", false, "promote even if the primary is unreachable or the target is behind (may lose writes)")
 	f.BoolVar(&yes, "yes", false, "do not ask for confirmation with --force")
@@ -264,29 +109,13 @@ func newHistoryCmd() *cobra.Command {
 		Short: "List every change of primary: when the fault was detected, when writes resumed, what was at risk",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := newFailoverClient(config)
+			c, err := client.WorkspaceRegions(config)
 			if err != nil {
 				return err
 			}
-			sts := c.statuses(ctx)
-			order := []regionFailover{}
-			if p := primaryOf(sts); p != nil {
-				order = append(order, *p)
-			}
-			order = append(order, sts...)
-			var doc struct {
-				Region string                 `json:"region"`
-				Epochs []sqlstore.EpochRecord `json:"epochs"`
-			}
-			var lastErr error
-			for _, r := range order {
-				if lastErr = c.call(ctx, "GET", r.URL+leader.Prefix+"history", nil, &doc); lastErr == nil {
-					break
-				}
-			}
-			if lastErr != nil {
-				return lastErr
+			doc, err := c.History(cmd.Context())
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -314,7 +143,7 @@ func newHistoryCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file, workspace.yaml (TANDEM_WORKSPACE)")
+	cmd.Flags().StringVar(&config, "workspace", "", workspaceHelp)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -325,50 +154,32 @@ func newDivergenceCmd() *cobra.Command {
 		Use:   "divergence",
 		Short: "Entries a region held that the new primary never received (kept when it rejoined)",
 	}
-	root.PersistentFlags().StringVar(&config, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file, workspace.yaml (TANDEM_WORKSPACE)")
-	find := func(ctx context.Context, c *failoverClient, id string) (failover.Report, error) {
-		var lastErr error = tandem.Errorf(tandem.ENOTFOUND, "no divergence report %q in any reachable region", id)
-		for _, r := range c.ws.Regions {
-			if !strings.HasPrefix(id, r.Name+"-") {
-				continue
-			}
-			var rep failover.Report
-			if err := c.call(ctx, "GET", r.URL+leader.Prefix+"divergence/"+id, nil, &rep); err != nil {
-				lastErr = err
-				continue
-			}
-			return rep, nil
-		}
-		return failover.Report{}, lastErr
-	}
+	root.PersistentFlags().StringVar(&config, "workspace", "", workspaceHelp)
 	// load finds one report for a verb that needs nothing else.
 	load := func(ctx context.Context, id string) (failover.Report, error) {
-		c, err := newFailoverClient(config)
+		c, err := client.WorkspaceRegions(config)
 		if err != nil {
 			return failover.Report{}, err
 		}
-		return find(ctx, c, id)
+		return c.DivergenceReport(ctx, id)
 	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the divergence reports of every reachable region",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newFailoverClient(config)
+			c, err := client.WorkspaceRegions(config)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			var all []failover.Report
-			for _, r := range c.ws.Regions {
-				var doc struct {
-					Reports []failover.Report `json:"reports"`
-				}
-				if err := c.call(cmd.Context(), "GET", r.URL+leader.Prefix+"divergence", nil, &doc); err != nil {
-					fmt.Fprintf(out, "%s: unreachable: %s\n", r.Name, tandem.ErrorMessage(err))
+			for _, r := range c.DivergenceReports(cmd.Context()) {
+				if r.Error != nil {
+					fmt.Fprintf(out, "%s: unreachable: %s\n", r.Name, tandem.ErrorMessage(r.Error))
 					continue
 				}
-				all = append(all, doc.Reports...)
+				all = append(all, r.Reports...)
 			}
 			all = failover.Distinct(all) // one line per divergent tail, however many regions keep it
 			for _, rep := range all {
@@ -433,7 +244,7 @@ state is reported and skipped. Entries that reference artifact bytes are not rep
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := newFailoverClient(config)
+			c, err := client.WorkspaceRegions(config)
 			if err != nil {
 				return err
 			}
@@ -446,53 +257,35 @@ state is reported and skipped. Entries that reference artifact bytes are not rep
 				if rep, err = failover.ParseReport(b); err != nil {
 					return err
 				}
-			} else if rep, err = find(ctx, c, args[0]); err != nil {
+			} else if rep, err = c.DivergenceReport(ctx, args[0]); err != nil {
 				return err
 			}
-			want := map[int64]bool{}
+			var want []int64
 			for _, s := range seqs {
 				n, err := strconv.ParseInt(s, 10, 64)
 				if err != nil {
 					return tandem.Errorf(tandem.EINVALID, "--seq %q is not a number", s)
 				}
-				want[n] = true
+				want = append(want, n)
 			}
-			var entries []tandem.Entry
-			for _, e := range rep.Entries {
-				if len(want) == 0 || want[e.Seq] {
-					entries = append(entries, e)
-				}
-			}
-			p := primaryOf(c.statuses(ctx))
-			if p == nil {
-				return tandem.Errorf(tandem.EUNAVAILABLE, "no reachable primary")
-			}
-			var res struct {
-				Results []struct {
-					Seq      int64           `json:"seq"`
-					Op       string          `json:"op"`
-					Position tandem.Position `json:"position"`
-					Again    bool            `json:"already_replayed"`
-					Error    string          `json:"error"`
-				} `json:"results"`
-			}
-			if err := c.call(ctx, "POST", p.URL+leader.Prefix+"replay", map[string]any{"entries": entries}, &res); err != nil {
+			primary, res, err := c.Replay(ctx, client.SelectEntries(rep, want))
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			failed := 0
-			for _, r := range res.Results {
+			for _, r := range res {
 				if r.Error != "" {
 					failed++
 					fmt.Fprintf(out, "seq %d %s: not replayed: %s\n", r.Seq, r.Op, r.Error)
 				} else if r.Again {
-					fmt.Fprintf(out, "seq %d %s: already replayed on %s at %s\n", r.Seq, r.Op, p.Name, r.Position)
+					fmt.Fprintf(out, "seq %d %s: already replayed on %s at %s\n", r.Seq, r.Op, primary, r.Position)
 				} else {
-					fmt.Fprintf(out, "seq %d %s: committed on %s at %s\n", r.Seq, r.Op, p.Name, r.Position)
+					fmt.Fprintf(out, "seq %d %s: committed on %s at %s\n", r.Seq, r.Op, primary, r.Position)
 				}
 			}
 			if failed > 0 {
-				return tandem.Errorf(tandem.ECONFLICT, "%d of %d entries not replayed", failed, len(res.Results))
+				return tandem.Errorf(tandem.ECONFLICT, "%d of %d entries not replayed", failed, len(res))
 			}
 			return nil
 		},
@@ -503,18 +296,14 @@ state is reported and skipped. Entries that reference artifact bytes are not rep
 	return root
 }
 
-// failoverStatuses reads the failover status of every region that runs
+// failoverDocs is the failover status of every region that runs
 // failover (role, epoch, lease holder and expiry, write permission), for
 // `tandem status --json`.
-func failoverStatuses(ctx context.Context, regions []LocalRegion) []leader.StatusDoc {
+func failoverDocs(sts []client.RegionStatus) []leader.StatusDoc {
 	out := []leader.StatusDoc{}
-	for _, r := range regions {
-		var st leader.StatusDoc
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := fetchRegionJSON(cctx, r.URL+leader.Prefix+"status", &st)
-		cancel()
-		if err == nil {
-			out = append(out, st)
+	for _, r := range sts {
+		if r.Failover != nil {
+			out = append(out, *r.Failover)
 		}
 	}
 	return out
@@ -523,21 +312,16 @@ func failoverStatuses(ctx context.Context, regions []LocalRegion) []leader.Statu
 // printFailoverStatus adds the failover view (role, epoch, lease holder and
 // expiry, write permission) to `tandem status` for regions that run
 // failover.
-func printFailoverStatus(ctx context.Context, out io.Writer, regions []LocalRegion) {
+func printFailoverStatus(out io.Writer, sts []client.RegionStatus) {
 	type row struct {
 		name string
 		st   leader.StatusDoc
 	}
 	var rows []row
-	for _, r := range regions {
-		var st leader.StatusDoc
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := fetchRegionJSON(cctx, r.URL+leader.Prefix+"status", &st)
-		cancel()
-		if err != nil {
-			continue
+	for _, r := range sts {
+		if r.Failover != nil {
+			rows = append(rows, row{r.Name, *r.Failover})
 		}
-		rows = append(rows, row{r.Name, st})
 	}
 	if len(rows) == 0 {
 		return

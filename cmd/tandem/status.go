@@ -1,110 +1,61 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
-	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/workspace"
 )
 
-// regionFlags are how status and verify find the regions: --url, a
-// workspace file (--workspace), or the client config (.tandem/config.json,
-// found the way every tandem client finds it; --config names it).
+// regionFlags are how status and verify find the regions: --url, the
+// workspace file (--workspace, TANDEM_WORKSPACE or the one `tandem up`
+// recorded: client.FindWorkspace), or the client config
+// (.tandem/config.json, found the way every tandem client finds it;
+// --config names it).
 type regionFlags struct {
 	config    string
 	workspace string
 	urls      []string
 }
 
-// LocalRegion is one region to ask: its name (or URL when unknown) and URL.
-type LocalRegion struct {
-	Name string
-	URL  string
-}
-
 func (rf *regionFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&rf.config, "config", "", "client config file (default: TANDEM_CONFIG, .tandem/config.json here or above)")
-	cmd.Flags().StringVar(&rf.workspace, "workspace", os.Getenv("TANDEM_WORKSPACE"), "workspace file (workspace.yaml) listing the regions (TANDEM_WORKSPACE)")
+	cmd.Flags().StringVar(&rf.workspace, "workspace", "", "workspace file (workspace.yaml) listing the regions (default: TANDEM_WORKSPACE, the one tandem up recorded in .tandem/config.json)")
 	cmd.Flags().StringSliceVar(&rf.urls, "url", nil, "a region's URL (repeatable)")
 }
 
-func (rf *regionFlags) regions() ([]LocalRegion, error) {
-	var out []LocalRegion
-	switch {
-	case len(rf.urls) > 0:
-		for _, u := range rf.urls {
-			out = append(out, LocalRegion{Name: u, URL: strings.TrimRight(u, "/")})
+func (rf *regionFlags) regions() (*client.Regions, error) {
+	if len(rf.urls) > 0 {
+		return client.RegionsFromURLs(rf.urls), nil
+	}
+	if rf.config == "" {
+		p, err := client.FindWorkspace(client.DefaultWorkspaceLookup(rf.workspace))
+		if err == nil {
+			ws, err := workspace.Load(p)
+			if err != nil {
+				return nil, err
+			}
+			return client.RegionsFromWorkspace(ws), nil
 		}
-	case rf.workspace != "":
-		ws, err := workspace.Load(rf.workspace)
-		if err != nil {
+		if rf.workspace != "" || os.Getenv("TANDEM_WORKSPACE") != "" {
 			return nil, err
-		}
-		for _, r := range ws.Regions {
-			out = append(out, LocalRegion{Name: r.Name, URL: r.URL})
-		}
-	default:
-		p, err := client.FindConfig(client.DefaultLookup(rf.config))
-		if err != nil {
-			return nil, err
-		}
-		c, err := client.LoadConfig(p)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range c.Endpoints {
-			out = append(out, LocalRegion{Name: e, URL: strings.TrimRight(e, "/")})
 		}
 	}
-	return out, nil
-}
-
-func fetchRegionJSON(ctx context.Context, url string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	p, err := client.FindConfig(client.DefaultLookup(rf.config))
 	if err != nil {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "%v", err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "%s answered %s", url, resp.Status)
+	c, err := client.LoadConfig(p)
+	if err != nil {
+		return nil, err
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// regionStatus is one region's status or why it could not be read.
-type regionStatus struct {
-	Name   string              `json:"name"`
-	URL    string              `json:"url"`
-	Error  string              `json:"error,omitempty"`
-	Status *replication.Status `json:"status,omitempty"`
-}
-
-func fetchStatuses(ctx context.Context, regions []LocalRegion) []regionStatus {
-	out := make([]regionStatus, len(regions))
-	for i, r := range regions {
-		out[i] = regionStatus{Name: r.Name, URL: r.URL}
-		var st replication.Status
-		if err := fetchRegionJSON(ctx, r.URL+replication.Prefix+"status", &st); err != nil {
-			out[i].Error = tandem.ErrorMessage(err)
-			continue
-		}
-		out[i].Status = &st
-		out[i].Name = st.Region
-	}
-	return out
+	return client.RegionsFromConfig(c), nil
 }
 
 func newStatusCmd() *cobra.Command {
@@ -122,21 +73,21 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sts := fetchStatuses(cmd.Context(), regions)
+			sts := regions.Statuses(cmd.Context())
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"regions": sts, "failover": failoverStatuses(cmd.Context(), regions)}) // integration: failover.go
+				return enc.Encode(map[string]any{"regions": sts, "failover": failoverDocs(sts)}) // integration: failover.go
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "REGION\tROLE\tEPOCH\tHEAD\tLAG ENTRIES\tLAG SECONDS\tLAST APPLY\tURL\tNOTE")
 			for _, r := range sts {
-				if r.Status == nil {
+				if r.Replication == nil {
 					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t%s\tunreachable: %s\n", r.Name, r.URL, r.Error)
 					continue
 				}
-				st := r.Status
+				st := r.Replication
 				lagE, lagS, last, note := "-", "-", "-", ""
 				if s := st.Self; s != nil {
 					lagE, lagS = fmt.Sprint(s.LagEntries), fmt.Sprintf("%.1f", s.LagSeconds)
@@ -163,13 +114,13 @@ func newStatusCmd() *cobra.Command {
 			}
 			tw.Flush()
 			for _, r := range sts {
-				if r.Status == nil || len(r.Status.Followers) == 0 {
+				if r.Replication == nil || len(r.Replication.Followers) == 0 {
 					continue
 				}
-				fmt.Fprintf(out, "\nas seen by the primary %s:\n", r.Status.Region)
+				fmt.Fprintf(out, "\nas seen by the primary %s:\n", r.Replication.Region)
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SECONDARY\tAPPLIED\tLAG ENTRIES\tLAG BYTES\tLAG SECONDS\tLAST SEEN")
-				for _, f := range r.Status.Followers {
+				for _, f := range r.Replication.Followers {
 					seen := "never"
 					if f.LastSeen != nil {
 						seen = fmt.Sprintf("%.1fs ago", time.Since(*f.LastSeen).Seconds())
@@ -178,7 +129,7 @@ func newStatusCmd() *cobra.Command {
 				}
 				tw.Flush()
 			}
-			printFailoverStatus(cmd.Context(), out, regions) // integration: failover.go
+			printFailoverStatus(out, sts) // integration: failover.go
 			return nil
 		},
 	}

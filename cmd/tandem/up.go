@@ -4,12 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -120,44 +119,23 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 					exited <- name
 				}(r.Name, c)
 			}
-			for _, r := range ws.Regions {
-				if err := waitHealthy(ctx, r.URL, 30*time.Second); err != nil {
-					stopAll()
-					return fmt.Errorf("region %s did not start: %w", r.Name, err)
-				}
+			regions := client.RegionsFromWorkspace(ws)
+			if err := regions.WaitHealthy(ctx, 30*time.Second); err != nil {
+				stopAll()
+				return err
 			}
-			if ws.Witness != "" {
-				// Announce the workspace only once the primary holds the
-				// lease and every region knows who it is.
-				if err := waitElected(ctx, ws, 60*time.Second); err != nil {
-					stopAll()
-					return err
-				}
+			primary, err := currentPrimary(ctx, ws, regions)
+			if err != nil {
+				stopAll()
+				return err
 			}
-			// The client config lists the primary first: clients try the
-			// endpoints in order.
-			p, _ := ws.Region(ws.Primary)
-			cc := &client.Config{Workspace: ws.Name, Endpoints: []string{p.URL}}
-			for _, r := range ws.Regions {
-				if r.Name != ws.Primary {
-					cc.Endpoints = append(cc.Endpoints, r.URL)
-				}
-			}
-			if _, err := client.WriteConfig(".", cc); err != nil {
+			if err := writeUpConfig(ws, primary, wsPath); err != nil {
 				stopAll()
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "\ntandem is up: workspace %q, %d regions.\n\n", ws.Name, len(ws.Regions))
-			for _, r := range ws.Regions {
-				role := "secondary"
-				if r.Name == ws.Primary {
-					role = "primary"
-				}
-				fmt.Fprintf(out, "  %-8s %-10s %s\n", r.Name, role, r.URL)
-			}
-			fmt.Fprintf(out, "\nPoint MLflow at either region (writes to a secondary are forwarded):\n\n  export MLFLOW_TRACKING_URI=%s\n\n", p.URL)
-			fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", abs)
+			printUpBanner(out, ws, primary, abs)
+			go followPrimary(ctx, out, ws, regions, primary, wsPath)
 			select {
 			case <-ctx.Done():
 				fmt.Fprintln(out, "\nstopping...")
@@ -232,25 +210,76 @@ regions:
 	return os.WriteFile(filepath.Join(dir, "workspace.yaml"), []byte(body), 0o644)
 }
 
-func waitHealthy(ctx context.Context, base string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/health", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			if err == nil {
-				err = fmt.Errorf("health answered %d", resp.StatusCode)
-			}
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
+// currentPrimary waits until the regions agree on a primary that accepts
+// writes and returns it: whichever region the witness (or, without one,
+// the regions) made primary, which after a failover is not the file's
+// primary. A single region is its own primary.
+func currentPrimary(ctx context.Context, ws *workspace.Workspace, regions *client.Regions) (string, error) {
+	if len(ws.Regions) == 1 {
+		return ws.Regions[0].Name, nil
 	}
+	return regions.WaitElected(ctx, 60*time.Second)
+}
+
+// upEndpoints lists the regions' URLs, primary first: clients try the
+// endpoints in order.
+func upEndpoints(ws *workspace.Workspace, primary string) []string {
+	var eps []string
+	for _, r := range ws.Regions {
+		if r.Name == primary {
+			eps = append([]string{r.URL}, eps...)
+		} else {
+			eps = append(eps, r.URL)
+		}
+	}
+	return eps
+}
+
+// writeUpConfig writes .tandem/config.json in the current folder: the
+// endpoints, primary first, and the workspace file the failover verbs use.
+func writeUpConfig(ws *workspace.Workspace, primary, wsPath string) error {
+	cc := &client.Config{Workspace: ws.Name, Endpoints: upEndpoints(ws, primary), WorkspaceFile: client.RecordWorkspace(".", wsPath)}
+	_, err := client.WriteConfig(".", cc)
+	return err
+}
+
+// followPrimary keeps .tandem/config.json primary first while tandem up
+// runs: after a failover it lists the new primary first.
+func followPrimary(ctx context.Context, out io.Writer, ws *workspace.Workspace, regions *client.Regions, primary, wsPath string) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p := regions.Primary(ctx)
+		if p == "" || p == primary {
+			continue
+		}
+		if err := writeUpConfig(ws, p, wsPath); err != nil {
+			fmt.Fprintf(out, "tandem up: %s is the primary now, but .tandem/config.json could not be updated: %s\n", p, tandem.ErrorMessage(err))
+			continue
+		}
+		primary = p
+		fmt.Fprintf(out, "tandem up: %s is the primary now; .tandem/config.json lists it first\n", p)
+	}
+}
+
+// printUpBanner says the workspace is up: each region with its role, the
+// URL for MLflow (the primary's) and where things are.
+func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir string) {
+	fmt.Fprintf(out, "\ntandem is up: workspace %q, %d regions.\n\n", ws.Name, len(ws.Regions))
+	for _, r := range ws.Regions {
+		role := "secondary"
+		if r.Name == primary {
+			role = "primary"
+		}
+		fmt.Fprintf(out, "  %-8s %-10s %s\n", r.Name, role, r.URL)
+	}
+	fmt.Fprintf(out, "\nPoint MLflow at either region (writes to a secondary are forwarded):\n\n  export MLFLOW_TRACKING_URI=%s\n\n", upEndpoints(ws, primary)[0])
+	fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", dir)
 }
 
 // isLocalHost reports whether host names this machine (loopback).
@@ -260,38 +289,4 @@ func isLocalHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// waitElected waits until the configured primary accepts writes and every
-// region reports it as primary.
-func waitElected(ctx context.Context, ws *workspace.Workspace, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		ok := true
-		for _, r := range ws.Regions {
-			var st struct {
-				Primary       string `json:"primary"`
-				WritesAllowed bool   `json:"writes_allowed"`
-			}
-			req, _ := http.NewRequestWithContext(ctx, "GET", r.URL+"/api/tandem/v1/failover/status", nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				ok = false
-				break
-			}
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err != nil || st.Primary != ws.Primary || (r.Name == ws.Primary && !st.WritesAllowed) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return tandem.Errorf(tandem.EUNAVAILABLE, "no primary elected within %s: is the witness at %s reachable?", d, ws.Witness)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/replication"
 )
 
@@ -46,15 +45,15 @@ Exits 4 when the regions differ.`,
 			if err != nil {
 				return err
 			}
-			sts := fetchStatuses(ctx, regions)
-			var primary *regionStatus
+			sts := regions.Statuses(ctx)
+			var primary *client.RegionStatus
 			for i := range sts {
-				if sts[i].Status != nil && sts[i].Status.Role.Role == tandem.RolePrimary {
+				if sts[i].Replication != nil && sts[i].Replication.Role.Role == tandem.RolePrimary {
 					primary = &sts[i]
 				}
 			}
 			if primary == nil {
-				return tandem.Errorf(tandem.EUNAVAILABLE, "no reachable primary among %d regions", len(regions))
+				return tandem.Errorf(tandem.EUNAVAILABLE, "no reachable primary among %d regions", len(sts))
 			}
 			rep := verifyReport{Primary: primary.Name, OK: true}
 			for _, s := range sts {
@@ -62,27 +61,27 @@ Exits 4 when the regions differ.`,
 					continue
 				}
 				pair := verifyPair{Region: s.Name}
-				if s.Status == nil {
+				if s.Replication == nil {
 					pair.Differences = []replication.Difference{{What: "region", Name: s.Name, Detail: "unreachable: " + s.Error}}
 					rep.OK = false
 					rep.Secondaries = append(rep.Secondaries, pair)
 					continue
 				}
-				a, b, err := checksumsAtCommon(ctx, primary.URL, s.URL, artifacts, wait)
+				a, b, err := regions.ChecksumsAtCommon(ctx, primary.URL, s.URL, artifacts, wait)
 				if err != nil {
 					return err
 				}
 				pair.UpTo = a.UpTo
 				pair.TablesCompared = a.Head == b.Head
-				pair.Differences = replication.Compare(a, b, primary.Status.Policies)
+				pair.Differences = replication.Compare(a, b, primary.Replication.Policies)
 				if len(pair.Differences) > 0 {
 					rep.OK = false
 					// Ask again with entry detail to name the first differing entry.
-					if ad, err := checksum(ctx, primary.URL, a.UpTo, false, true); err == nil {
-						if bd, err := checksum(ctx, s.URL, a.UpTo, false, true); err == nil {
+					if ad, err := regions.Checksum(ctx, primary.URL, a.UpTo, false, true); err == nil {
+						if bd, err := regions.Checksum(ctx, s.URL, a.UpTo, false, true); err == nil {
 							ad.Artifacts, bd.Artifacts = a.Artifacts, b.Artifacts
 							ad.ArtifactErrors, bd.ArtifactErrors = a.ArtifactErrors, b.ArtifactErrors
-							pair.Differences = replication.Compare(ad, bd, primary.Status.Policies)
+							pair.Differences = replication.Compare(ad, bd, primary.Replication.Policies)
 						}
 					}
 				}
@@ -122,44 +121,4 @@ Exits 4 when the regions differ.`,
 	cmd.Flags().BoolVar(&artifacts, "artifacts", true, "also re-read and compare artifact digests")
 	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for both regions to reach the same position")
 	return cmd
-}
-
-func checksum(ctx context.Context, base string, upto int64, artifacts, detail bool) (replication.Checksums, error) {
-	q := url.Values{"upto": {fmt.Sprint(upto)}}
-	if artifacts {
-		q.Set("artifacts", "1")
-	}
-	if detail {
-		q.Set("detail", "1")
-	}
-	var c replication.Checksums
-	err := fetchRegionJSON(ctx, base+replication.Prefix+"checksum?"+q.Encode(), &c)
-	return c, err
-}
-
-// checksumsAtCommon reads both regions' checksums up to the lower of their
-// heads, retrying until both were read at the same head (so tables compare)
-// or wait passes.
-func checksumsAtCommon(ctx context.Context, a, b string, artifacts bool, wait time.Duration) (replication.Checksums, replication.Checksums, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		ha, err := checksum(ctx, a, 0, false, false)
-		if err != nil {
-			return ha, ha, err
-		}
-		hb, err := checksum(ctx, b, 0, false, false)
-		if err != nil {
-			return ha, hb, err
-		}
-		upto := min(ha.Head.Seq, hb.Head.Seq)
-		if ha.Head == hb.Head || time.Now().After(deadline) {
-			ca, err := checksum(ctx, a, upto, artifacts, false)
-			if err != nil {
-				return ca, ca, err
-			}
-			cb, err := checksum(ctx, b, upto, artifacts, false)
-			return ca, cb, err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
