@@ -20,22 +20,6 @@ import (
 	"github.com/tandemml/tandem/leader"
 )
 
-// failoverClient is the failover client drill.go uses (client.Regions
-// with the workspace peer key) until the drill engine leaves cmd/tandem.
-type failoverClient struct{ *client.Regions }
-
-func newFailoverClient(config string) (*failoverClient, error) {
-	r, err := client.WorkspaceRegions(config)
-	if err != nil {
-		return nil, err
-	}
-	return &failoverClient{r}, nil
-}
-
-func (c *failoverClient) call(ctx context.Context, method, url string, body, v any) error {
-	return c.Regions.Call(ctx, method, url, body, v)
-}
-
 // workspaceHelp is the help of --workspace: when not given, the workspace
 // file is found as client.FindWorkspace finds it.
 const workspaceHelp = "workspace file, workspace.yaml (default: TANDEM_WORKSPACE, the one tandem up recorded in .tandem/config.json here or above)"
