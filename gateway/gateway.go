@@ -616,6 +616,14 @@ func (g *Gateway) reap(ctx context.Context) {
 func (g *Gateway) reapOnce(now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.reapLocked(now)
+}
+
+// reapLocked is reapOnce with mu held: the lease watcher gives up the
+// requests waiting on a region in the same critical section in which it
+// learns that region lost the lease, so no write is routed to the new
+// holder before they are given up.
+func (g *Gateway) reapLocked(now time.Time) {
 	if len(g.flights) == 0 {
 		return
 	}
@@ -656,11 +664,9 @@ func (g *Gateway) watchLease(ctx context.Context) {
 			if l.Expired() {
 				wait = min(wait, leaseFastPoll)
 			}
+			g.reapLocked(now)
 		}
 		g.mu.Unlock()
-		if err == nil {
-			g.reapOnce(now)
-		}
 		select {
 		case <-ctx.Done():
 			return
