@@ -14,8 +14,9 @@
 // With a witness (Config.Witness, the workspace's), the gateway also reads
 // the lease: writes go to its holder, and a request in flight to a region
 // the witness no longer names, or whose lease ran out as far as the
-// gateway knows (Config.LeaseTTL after it last saw the lease renewed, or
-// the region say it is primary), is given up at once: a write gets
+// gateway knows (by the TTL the witness last reported or, without a fresh
+// witness answer, Config.LeaseTTL after the region last said it is
+// primary), is given up at once: a write gets
 // TEMPORARILY_UNAVAILABLE (503, which MLflow clients retry), a read goes to
 // another region. A paused primary then holds clients no longer than the
 // lease, as a killed one does. See decide.go.
@@ -297,7 +298,7 @@ func parseStatus(r io.Reader) (string, int64, error) {
 	return role, epoch, nil
 }
 
-// view returns what the gateway knows now, for decide.go. Call with mu.
+// viewLocked returns what the gateway knows now, for decide.go. Call with mu.
 func (g *Gateway) viewLocked() view {
 	v := view{lease: g.lease, ttl: g.cfg.LeaseTTL}
 	for _, r := range g.rs {
