@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/keylock"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -41,15 +42,10 @@ func newIdempotencyKey() string {
 // for byte. Another region rebuilds the answer from the journal entry
 // (rebuildAnswer).
 type idempotency struct {
+	running keylock.Locks
 	mu      sync.Mutex
-	running map[string]*keyRun
 	answers map[string]answer
 	order   []string
-}
-
-type keyRun struct {
-	mu   sync.Mutex
-	refs int
 }
 
 type answer struct {
@@ -65,31 +61,6 @@ const (
 	answerTTL     = 10 * time.Minute
 	answerMaxBody = 64 << 10
 )
-
-// lock serializes the writes with key on this region; call the returned
-// function when done.
-func (m *idempotency) lock(key string) func() {
-	m.mu.Lock()
-	if m.running == nil {
-		m.running = map[string]*keyRun{}
-	}
-	k := m.running[key]
-	if k == nil {
-		k = &keyRun{}
-		m.running[key] = k
-	}
-	k.refs++
-	m.mu.Unlock()
-	k.mu.Lock()
-	return func() {
-		k.mu.Unlock()
-		m.mu.Lock()
-		if k.refs--; k.refs == 0 {
-			delete(m.running, key)
-		}
-		m.mu.Unlock()
-	}
-}
 
 func (m *idempotency) remember(key string, a answer) {
 	m.mu.Lock()
@@ -129,7 +100,7 @@ func (f *Frontend) keyedWrite(w http.ResponseWriter, r *http.Request, key string
 		writeErr(w, err)
 		return
 	}
-	defer f.keys.lock(key)()
+	defer f.keys.running.Lock(key)()
 	store := f.svc.cfg.Store
 	e, ok, err := store.IdempotentWrite(r.Context(), key)
 	if err != nil {
