@@ -106,9 +106,3 @@ func (a *ambiguous) drop(fp string) {
 	delete(a.m, fp)
 	a.mu.Unlock()
 }
-
-func (a *ambiguous) len() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.m)
-}

@@ -64,3 +64,9 @@ func TestFingerprint(t *testing.T) {
 		t.Fatal("fingerprint or key")
 	}
 }
+
+func (a *ambiguous) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.m)
+}

@@ -38,10 +38,3 @@ func (l *Locks) Lock(key string) (unlock func()) {
 		l.mu.Unlock()
 	}
 }
-
-// Len is the number of keys held or waited for.
-func (l *Locks) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.m)
-}

@@ -30,8 +30,8 @@ func TestLocks(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if counts["a"] != 100 || counts["b"] != 100 || l.Len() != 0 {
-		t.Fatalf("counts %v, %d keys left", counts, l.Len())
+	if counts["a"] != 100 || counts["b"] != 100 || len(l.m) != 0 {
+		t.Fatalf("counts %v, %d keys left", counts, len(l.m))
 	}
 	unlockA := l.Lock("a")
 	done := make(chan struct{})
