@@ -67,6 +67,9 @@ type Entry struct {
 	Payload json.RawMessage `json:"payload"`
 	Blobs   []BlobRef       `json:"blobs,omitempty"`
 	Time    time.Time       `json:"time"`
+	// IdempotencyKey is the key the write was sent with, if any: every
+	// region that applies the entry records it (sqlstore/idempotency.go).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // Gate decides whether this region may accept a write now, and in which

@@ -10,6 +10,24 @@
 // (EUNAVAILABLE) only when it refused the request without changing
 // anything (it is not primary, or its lease is unconfirmed): the gateway
 // then finds the new primary and sends the request again.
+//
+// With a witness (Config.Witness, the workspace's), the gateway also reads
+// the lease: writes go to its holder, and a request in flight to a region
+// the witness no longer names, or whose lease ran out as far as the
+// gateway knows (by the TTL the witness last reported or, without a fresh
+// witness answer, Config.LeaseTTL after the region last said it is
+// primary), is given up at once: a write gets
+// TEMPORARILY_UNAVAILABLE (503, which MLflow clients retry), a read goes to
+// another region. A paused primary then holds clients no longer than the
+// lease, as a killed one does. See decide.go.
+//
+// Every write carries an idempotency key (HeaderIdempotencyKey: the
+// client's, or one the gateway makes) that the primary records with the
+// write, so that sending it again after an unclear outcome returns the
+// first answer instead of applying it twice. A write the gateway answered
+// 503 after it may have reached a region is remembered for a while by its
+// bytes (method, path, body, credentials, client address): a stock client
+// retrying it sends the same bytes and gets the same key.
 package gateway
 
 import (
@@ -39,6 +57,9 @@ const (
 	HeaderRole   = "X-Tandem-Role"   // "primary" or "secondary"
 	HeaderEpoch  = "X-Tandem-Epoch"  // the region's epoch
 	HeaderRegion = "X-Tandem-Region" // set by the gateway: the region that answered
+	// HeaderIdempotencyKey names a write: a region that applied a write
+	// with this key answers a second one with the first one's result.
+	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
 // Region is one backend.
@@ -63,8 +84,16 @@ type Config struct {
 	// request can be sent again; larger ones are streamed and never
 	// retried once sent. Default 8 MiB.
 	MaxRetryBody int64
-	Transport    http.RoundTripper // default a clone of http.DefaultTransport
-	Logger       *slog.Logger
+	// Witness, when set, is read for the lease every CheckEvery (more
+	// often while no region holds it); LeaseTTL is the workspace's lease
+	// TTL (zero: requests are given up on the witness's word only).
+	Witness  tandem.Witness
+	LeaseTTL time.Duration
+	// Remember bounds how long a write answered 503 after it may have
+	// been applied keeps its idempotency key for a retry; default 10m.
+	Remember  time.Duration
+	Transport http.RoundTripper // default a clone of http.DefaultTransport
+	Logger    *slog.Logger
 }
 
 type regionState struct {
@@ -75,6 +104,9 @@ type regionState struct {
 	epoch     int64
 	checkedAt time.Time
 	err       string
+	// primarySeen: when the region last said it is primary with writes
+	// allowed.
+	primarySeen time.Time
 }
 
 // Gateway is an http.Handler. Run its health checks with Run.
@@ -87,7 +119,24 @@ type Gateway struct {
 	next  int // round robin for spread reads
 	kick  chan struct{}
 	check chan struct{} // closed and replaced after every check round
+	lease leaseView
+	// flights are the requests sent to a region as the primary and not
+	// answered yet; abandonment cancels them.
+	flights map[*inflight]struct{}
+	keys    *ambiguous
 }
+
+// inflight is one request waiting on a region's answer.
+type inflight struct {
+	flight
+	cancel context.CancelCauseFunc
+}
+
+// abandoned is the cause of a request's cancellation when the gateway
+// gave up waiting on its region.
+type abandoned struct{ why string }
+
+func (a *abandoned) Error() string { return "gave up waiting: " + a.why }
 
 // New validates cfg. EINVALID for no regions or a bad URL.
 func New(cfg Config) (*Gateway, error) {
@@ -106,6 +155,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxRetryBody <= 0 {
 		cfg.MaxRetryBody = 8 << 20
 	}
+	if cfg.Remember <= 0 {
+		cfg.Remember = 10 * time.Minute
+	}
 	if cfg.Transport == nil {
 		cfg.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
@@ -113,7 +165,8 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Logger = slog.Default()
 	}
 	g := &Gateway{cfg: cfg, hc: &http.Client{Transport: cfg.Transport, CheckRedirect: noRedirect},
-		log: cfg.Logger, kick: make(chan struct{}, 1), check: make(chan struct{})}
+		log: cfg.Logger, kick: make(chan struct{}, 1), check: make(chan struct{}),
+		flights: map[*inflight]struct{}{}, keys: newAmbiguous(cfg.Remember, 10000)}
 	for _, r := range cfg.Regions {
 		u, err := url.Parse(r.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || r.Name == "" {
@@ -127,8 +180,15 @@ func New(cfg Config) (*Gateway, error) {
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Run health-checks the regions every CheckEvery (and at once when a
-// request finds its target gone) until ctx ends.
+// request finds its target gone), reads the lease from the witness, and
+// gives up the requests waiting on a region that lost it, until ctx ends.
 func (g *Gateway) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if g.cfg.Witness != nil {
+		wg.Go(func() { g.watchLease(ctx) })
+	}
+	wg.Go(func() { g.reap(ctx) })
 	t := time.NewTicker(g.cfg.CheckEvery)
 	defer t.Stop()
 	for {
@@ -153,6 +213,9 @@ func (g *Gateway) Check(ctx context.Context) {
 			g.mu.Lock()
 			defer g.mu.Unlock()
 			r.checkedAt = time.Now()
+			if err == nil && role == "primary" {
+				r.primarySeen = r.checkedAt
+			}
 			if err != nil {
 				if r.healthy {
 					g.log.Warn("gateway: region unhealthy", "region", r.Name, "err", err)
@@ -235,27 +298,38 @@ func parseStatus(r io.Reader) (string, int64, error) {
 	return role, epoch, nil
 }
 
-// pick chooses a region for a request, or nil when none fits now.
-func (g *Gateway) pick(write bool, avoid map[string]bool) *regionState {
+// viewLocked returns what the gateway knows now, for decide.go. Call with mu.
+func (g *Gateway) viewLocked() view {
+	v := view{lease: g.lease, ttl: g.cfg.LeaseTTL}
+	for _, r := range g.rs {
+		v.regions = append(v.regions, regionView{name: r.Name, healthy: r.healthy, role: r.role, epoch: r.epoch, primarySeen: r.primarySeen})
+	}
+	return v
+}
+
+// pick chooses a region for a request, or nil when none fits now; for a
+// request sent to the primary it also returns the epoch it is sent in.
+func (g *Gateway) pick(write bool, avoid map[string]bool) (*regionState, bool, int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var primary *regionState
+	name, epoch := g.viewLocked().primary(time.Now(), avoid)
 	for _, r := range g.rs {
-		if r.healthy && r.role == "primary" && !avoid[r.Name] && (primary == nil || r.epoch > primary.epoch) {
+		if r.Name == name {
 			primary = r
 		}
 	}
 	if write || (primary != nil && !g.cfg.SpreadReads) {
-		return primary
+		return primary, primary != nil, epoch
 	}
 	for i := range g.rs {
 		r := g.rs[(g.next+i)%len(g.rs)]
 		if r.healthy && !avoid[r.Name] {
 			g.next = (g.next + i + 1) % len(g.rs)
-			return r
+			return r, r == primary, epoch
 		}
 	}
-	return nil
+	return nil, false, 0
 }
 
 // suspect marks a region as needing a new check and wakes the checker.
@@ -275,6 +349,9 @@ func (g *Gateway) suspect(r *regionState) <-chan struct{} {
 type Status struct {
 	Regions []RegionStatus `json:"regions"`
 	Primary string         `json:"primary,omitempty"`
+	// Lease is the witness's lease as last read, "holder@epoch" or
+	// "expired@epoch" (empty without a witness answer).
+	Lease string `json:"lease,omitempty"`
 }
 
 // RegionStatus is one region as the gateway last saw it.
@@ -291,11 +368,18 @@ type RegionStatus struct {
 // Status returns the last health-check results.
 func (g *Gateway) Status() Status {
 	var st Status
-	if p := g.pick(true, nil); p != nil {
+	if p, _, _ := g.pick(true, nil); p != nil {
 		st.Primary = p.Name
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if l := g.lease; l.known {
+		if l.holder != "" && time.Now().Before(l.expires) {
+			st.Lease = fmt.Sprintf("%s@%d", l.holder, l.epoch)
+		} else {
+			st.Lease = fmt.Sprintf("expired@%d", l.epoch)
+		}
+	}
 	for _, r := range g.rs {
 		st.Regions = append(st.Regions, RegionStatus{Name: r.Name, URL: r.URL, Healthy: r.healthy, Role: r.role,
 			Epoch: r.epoch, CheckedAt: r.checkedAt, Error: r.err})
@@ -370,13 +454,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			replayable = false
 		}
 	}
+	// Every write carries a key; one whose last answer was unclear gets
+	// the key it had then.
+	var fp string
+	key := r.Header.Get(HeaderIdempotencyKey)
+	if write && key == "" {
+		if replayable {
+			fp = fingerprint(r, body)
+			key = g.keys.get(fp, time.Now())
+		}
+		if key == "" {
+			key = newKey()
+		}
+	}
+	// unclear answers a write that may have been applied with a retryable
+	// error, and remembers its key for the client's retry.
+	unclear := func(err error) {
+		if fp != "" {
+			g.keys.put(fp, key, time.Now())
+		}
+		writeError(w, err)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RetryFor)
 	defer cancel()
 	avoid := map[string]bool{}
 	backoff := 50 * time.Millisecond
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		target := g.pick(write, avoid)
+		target, asPrimary, epoch := g.pick(write, avoid)
 		if target == nil {
 			if len(avoid) > 0 {
 				avoid = map[string]bool{} // every region was tried: start over after a check
@@ -390,7 +495,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				if lastErr != nil {
 					msg += " (last error: " + lastErr.Error() + ")"
 				}
-				writeError(w, tandem.Errorf(tandem.EUNAVAILABLE, "%s", msg))
+				if attempt > 0 && write {
+					unclear(tandem.Errorf(tandem.EUNAVAILABLE, "%s", msg))
+				} else {
+					writeError(w, tandem.Errorf(tandem.EUNAVAILABLE, "%s", msg))
+				}
 				return
 			case <-g.waitCheck(backoff):
 				backoff = min(2*backoff, time.Second)
@@ -401,9 +510,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if replayable {
 			rd = bytes.NewReader(body)
 		}
-		resp, sent, err := g.forward(ctx, r, target, rd, body != nil || !replayable)
+		actx, acancel := context.WithCancelCause(ctx)
+		var fl *inflight
+		if asPrimary {
+			fl = g.fly(flight{region: target.Name, epoch: epoch}, acancel)
+		}
+		resp, sent, err := g.forward(actx, r, target, rd, body != nil || !replayable, key)
+		g.land(fl)
 		if err != nil {
+			acancel(nil)
 			lastErr = err
+			var ab *abandoned
+			if errors.As(context.Cause(actx), &ab) {
+				g.log.Warn("gateway: gave up a request waiting on a region", "region", target.Name, "why", ab.why, "write", write, "path", r.URL.Path)
+				avoid[target.Name] = true
+				if !write && replayable {
+					continue
+				}
+				unclear(tandem.Errorf(tandem.EUNAVAILABLE, "gateway: %s stopped being the primary while the request waited (%s); retry", target.Name, ab.why))
+				return
+			}
 			// Retry when nothing reached the region, or when sending it
 			// again is harmless and the body can be sent again.
 			if replayable && (!sent || idempotent(r.Method)) && ctx.Err() == nil {
@@ -412,7 +538,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				g.suspect(target)
 				continue
 			}
-			writeError(w, tandem.Errorf(tandem.EUNAVAILABLE, "gateway: region %s failed during the request: %v", target.Name, err))
+			e := tandem.Errorf(tandem.EUNAVAILABLE, "gateway: region %s failed during the request: %v", target.Name, err)
+			if write && sent {
+				unclear(e)
+			} else {
+				writeError(w, e)
+			}
 			return
 		}
 		role := resp.Header.Get(HeaderRole)
@@ -421,6 +552,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// find the primary again and resend.
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
+			acancel(nil)
 			lastErr = fmt.Errorf("region %s answered 503", target.Name)
 			avoid[target.Name] = true
 			ch := g.suspect(target)
@@ -435,10 +567,117 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if write && role == "secondary" {
 			g.suspect(target) // the answer came through, but our view is stale
 		}
+		if fp != "" && resp.StatusCode != http.StatusServiceUnavailable {
+			g.keys.drop(fp)
+		}
 		g.copyResponse(w, resp, target)
+		acancel(nil)
 		return
 	}
 }
+
+// fly registers a request sent to a region as the primary; land removes
+// it once its answer arrived.
+func (g *Gateway) fly(f flight, cancel context.CancelCauseFunc) *inflight {
+	fl := &inflight{flight: f, cancel: cancel}
+	g.mu.Lock()
+	g.flights[fl] = struct{}{}
+	g.mu.Unlock()
+	return fl
+}
+
+func (g *Gateway) land(fl *inflight) {
+	if fl == nil {
+		return
+	}
+	g.mu.Lock()
+	delete(g.flights, fl)
+	g.mu.Unlock()
+}
+
+// reapEvery is how often the requests in flight are checked against what
+// the gateway knows (it costs a pure function call per request).
+const reapEvery = 20 * time.Millisecond
+
+// reap gives up the requests in flight that abandon says to, until ctx
+// ends.
+func (g *Gateway) reap(ctx context.Context) {
+	t := time.NewTicker(reapEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.reapOnce(time.Now())
+	}
+}
+
+func (g *Gateway) reapOnce(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.reapLocked(now)
+}
+
+// reapLocked is reapOnce with mu held: the lease watcher gives up the
+// requests waiting on a region in the same critical section in which it
+// learns that region lost the lease, so no write is routed to the new
+// holder before they are given up.
+func (g *Gateway) reapLocked(now time.Time) {
+	if len(g.flights) == 0 {
+		return
+	}
+	v := g.viewLocked()
+	for fl := range g.flights {
+		if ok, why := v.abandon(fl.flight, now); ok {
+			fl.cancel(&abandoned{why: why})
+			delete(g.flights, fl)
+		}
+	}
+}
+
+// watchLease reads the lease from the witness every CheckEvery, and every
+// leaseFastPoll while nobody holds a lease the gateway can route to (a
+// takeover is under way), until ctx ends.
+func (g *Gateway) watchLease(ctx context.Context) {
+	for {
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
+		l, err := g.cfg.Witness.Get(rctx)
+		cancel()
+		now := time.Now()
+		wait := g.cfg.CheckEvery
+		g.mu.Lock()
+		if err != nil {
+			if g.lease.known && now.Sub(g.lease.seen) < g.cfg.CheckEvery+g.cfg.Timeout {
+				g.log.Warn("gateway: witness unreachable", "err", err)
+			}
+		} else {
+			prev := g.lease
+			g.lease = leaseView{known: true, seen: now, holder: l.Holder, epoch: l.Epoch}
+			if !l.Expired() {
+				g.lease.expires = now.Add(l.TTL)
+			}
+			if prev.holder != l.Holder || prev.epoch != l.Epoch || (prev.expires.IsZero() != g.lease.expires.IsZero()) {
+				g.log.Info("gateway: lease", "lease", l.String())
+			}
+			if l.Expired() {
+				wait = min(wait, leaseFastPoll)
+			}
+			g.reapLocked(now)
+		}
+		g.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(max(0, wait-time.Since(sent))):
+		}
+	}
+}
+
+// leaseFastPoll is the witness read period while no lease is held.
+const leaseFastPoll = 100 * time.Millisecond
 
 func anyHealthy(st Status) bool {
 	for _, r := range st.Regions {
@@ -472,7 +711,7 @@ func (g *Gateway) waitCheck(d time.Duration) <-chan struct{} {
 
 // forward sends r to target. sent reports whether any part of the request
 // may have reached the region (false only for failures to connect).
-func (g *Gateway) forward(ctx context.Context, r *http.Request, target *regionState, body io.Reader, hasBody bool) (*http.Response, bool, error) {
+func (g *Gateway) forward(ctx context.Context, r *http.Request, target *regionState, body io.Reader, hasBody bool, key string) (*http.Response, bool, error) {
 	u := *target.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + r.URL.Path
 	u.RawPath = ""
@@ -495,6 +734,9 @@ func (g *Gateway) forward(ctx context.Context, r *http.Request, target *regionSt
 		out.Header.Set("X-Forwarded-For", host)
 	}
 	out.Header.Set("X-Forwarded-Host", r.Host)
+	if key != "" {
+		out.Header.Set(HeaderIdempotencyKey, key)
+	}
 	resp, err := g.hc.Do(out)
 	if err != nil {
 		return nil, !notSent(err), err

@@ -26,6 +26,7 @@ type fakeRegion struct {
 	epoch   atomic.Int64
 	mu      sync.Mutex
 	applied []string // bodies of applied writes
+	keys    []string // their idempotency keys
 	reads   atomic.Int32
 	hook    func(w http.ResponseWriter, r *http.Request) bool // handles the request itself when it returns true
 }
@@ -64,6 +65,7 @@ func (f *fakeRegion) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Lock()
 		f.applied = append(f.applied, string(body))
+		f.keys = append(f.keys, r.Header.Get(HeaderIdempotencyKey))
 		f.mu.Unlock()
 	} else {
 		f.reads.Add(1)
@@ -267,14 +269,19 @@ func TestNoPrimaryGivesMLflowError(t *testing.T) {
 }
 
 // TestAmbiguousPostNotRetried: the primary dies after reading a POST (it
-// may have applied it): the gateway must not send it again elsewhere.
+// may have applied it): the gateway must not send it again elsewhere. (Go's
+// transport may resend it on a fresh connection to the same region, which
+// it does only because the request carries an idempotency key: the region
+// answers such a resend with the first result.)
 func TestAmbiguousPostNotRetried(t *testing.T) {
 	a := newFakeRegion(t, "a", true, 1)
 	b := newFakeRegion(t, "b", true, 0) // would accept too, in an older epoch
 	var got atomic.Int32
+	var keys sync.Map
 	a.hook = func(w http.ResponseWriter, r *http.Request) bool {
 		io.ReadAll(r.Body)
 		got.Add(1)
+		keys.Store(r.Header.Get(HeaderIdempotencyKey), true)
 		conn, _, _ := w.(http.Hijacker).Hijack()
 		conn.Close()
 		return true
@@ -284,8 +291,10 @@ func TestAmbiguousPostNotRetried(t *testing.T) {
 	if status != 503 {
 		t.Fatalf("status %d", status)
 	}
-	if got.Load() != 1 || len(b.writes()) != 0 {
-		t.Fatalf("POST sent %d times to a, %d to b", got.Load(), len(b.writes()))
+	nkeys := 0
+	keys.Range(func(k, _ any) bool { nkeys++; return k != "" })
+	if got.Load() < 1 || nkeys != 1 || len(b.writes()) != 0 {
+		t.Fatalf("POST sent %d times to a with %d keys, %d to b", got.Load(), nkeys, len(b.writes()))
 	}
 	// A GET in the same situation is retried.
 	a.hook = func(w http.ResponseWriter, r *http.Request) bool {

@@ -95,6 +95,7 @@ type Frontend struct {
 	// a stale-epoch refusal; RetryWait bounds its wait for the new primary.
 	RetryBody int64
 	RetryWait time.Duration
+	keys      idempotency
 }
 
 // NewFrontend wraps next.
@@ -187,6 +188,9 @@ func (f *Frontend) secondaryWrite(w http.ResponseWriter, r *http.Request, role t
 	case r.Header.Get(HeaderForwarded) != "":
 		refuse("a write forwarded by " + r.Header.Get(HeaderForwarded) + " is not forwarded again")
 	default:
+		if r.Header.Get(HeaderIdempotencyKey) == "" {
+			r.Header.Set(HeaderIdempotencyKey, newIdempotencyKey())
+		}
 		if r.GetBody == nil && r.Body != nil && r.ContentLength >= 0 && r.ContentLength <= f.RetryBody {
 			// Keep the body: a stale-epoch refusal is retried.
 			b, err := io.ReadAll(io.LimitReader(r.Body, f.RetryBody+1))
@@ -338,8 +342,17 @@ func (f *Frontend) afterForward(resp *http.Response) error {
 
 // primaryWrite serves a write on the primary and stamps the response with
 // the journal position; under sync durability the response waits for a
-// secondary's acknowledgement.
+// secondary's acknowledgement. A write with an idempotency key is applied
+// once (keyedWrite).
 func (f *Frontend) primaryWrite(w http.ResponseWriter, r *http.Request) {
+	if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
+		f.keyedWrite(w, r, key)
+		return
+	}
+	f.stamped(w, r)
+}
+
+func (f *Frontend) stamped(w http.ResponseWriter, r *http.Request) {
 	before := f.svc.lastCommit.Load()
 	sw := &stampWriter{ResponseWriter: w, f: f, r: r, before: before}
 	f.next.ServeHTTP(sw, r)

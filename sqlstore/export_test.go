@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"time"
+
+	"github.com/tandemml/tandem"
 )
 
 // GroupStats reports the group commits of s so far: groups committed and
@@ -25,4 +27,19 @@ func PlannerStatsFresh(s *Store) bool {
 	s.planStats.at = time.Time{}
 	s.planStats.mu.Unlock()
 	return s.plannerStatsFresh(context.Background())
+}
+
+// RecordKeys records (and sweeps) idempotency keys as if es had just been
+// committed, in a transaction of its own.
+func RecordKeys(s *Store, es []*tandem.Entry) error {
+	ctx := context.Background()
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer sqlTx.Rollback()
+	if err := recordKeys(ctx, &Tx{tx: sqlTx, dialect: s.dialect}, es); err != nil {
+		return err
+	}
+	return sqlTx.Commit()
 }

@@ -274,6 +274,10 @@ func (s *Store) tryGroup(ctx context.Context, live []*mutation) (restart bool) {
 		fail(err)
 		return false
 	}
+	if err := recordKeys(ctx, tx, entriesOf(done)); err != nil {
+		fail(err)
+		return false
+	}
 	// The lease may have been lost while we worked: confirm before commit.
 	if again, err := gate.WriteEpoch(ctx); err != nil {
 		fail(err)
@@ -334,7 +338,7 @@ func (s *Store) runMutation(ctx context.Context, tx *Tx, prepare PrepareFunc, ep
 	e = tandem.Entry{
 		Position: tandem.Position{Epoch: epoch, Seq: seq},
 		Kind:     a.kind, Op: c.Op, Key: c.Key, Payload: payload, Blobs: c.Blobs,
-		Time: time.Now().UTC().Truncate(time.Millisecond),
+		Time: time.Now().UTC().Truncate(time.Millisecond), IdempotencyKey: idempotencyKeyOf(ctx),
 	}
 	if err := a.fn(ctx, tx, &e); err != nil {
 		return tandem.Entry{}, false, err

@@ -152,7 +152,7 @@ func appendJournal(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE journal_state SET last_epoch = ?, last_seq = ? WHERE id = 1`, e.Epoch, e.Seq); err != nil {
 		return fmt.Errorf("journal state: %w", err)
 	}
-	return nil
+	return recordKeys(ctx, tx, []*tandem.Entry{e})
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
@@ -167,7 +167,8 @@ func (s *Store) Head(ctx context.Context) (tandem.Position, error) {
 // ReadJournal returns up to limit entries after position after, in order.
 func (s *Store) ReadJournal(ctx context.Context, after int64, limit int) ([]tandem.Entry, error) {
 	rows, err := s.Reader().QueryContext(ctx,
-		`SELECT seq, epoch, kind, op, key, payload, blobs, created_ms FROM journal WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+		`SELECT j.seq, j.epoch, j.kind, j.op, j.key, j.payload, j.blobs, j.created_ms, k.key FROM journal j
+		 LEFT JOIN idempotency_keys k ON k.seq = j.seq WHERE j.seq > ? ORDER BY j.seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read journal: %w", err)
 	}
@@ -176,11 +177,12 @@ func (s *Store) ReadJournal(ctx context.Context, after int64, limit int) ([]tand
 	for rows.Next() {
 		var e tandem.Entry
 		var kind, payload string
-		var blobs sql.NullString
+		var blobs, idem sql.NullString
 		var ms int64
-		if err := rows.Scan(&e.Seq, &e.Epoch, &kind, &e.Op, &e.Key, &payload, &blobs, &ms); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Epoch, &kind, &e.Op, &e.Key, &payload, &blobs, &ms, &idem); err != nil {
 			return nil, err
 		}
+		e.IdempotencyKey = idem.String
 		e.Kind = tandem.Kind(kind)
 		e.Payload = json.RawMessage(payload)
 		if blobs.Valid && blobs.String != "" {

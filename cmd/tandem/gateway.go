@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/gateway"
+	"github.com/tandemml/tandem/witness"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -24,8 +27,16 @@ func newGatewayCmd() *cobra.Command {
 
 The gateway health-checks every region (GET /api/tandem/v1/replication/status), sends writes to
 the current primary and reads to a healthy region, and during a failover holds and resends
-requests that cannot be applied twice, so a client keeps going with nothing but its own retries.`,
-		Example: `  tandem gateway --listen 127.0.0.1:5050 --region eastus=http://127.0.0.1:5001 --region westus=http://127.0.0.1:5002
+requests that cannot be applied twice, so a client keeps going with nothing but its own retries.
+
+With --workspace and a witness in that file, it also reads the lease: a request waiting on a
+primary that lost its lease (paused, partitioned) is answered TEMPORARILY_UNAVAILABLE (503, which
+MLflow clients retry) as soon as the lease runs out, and writes go to the new holder at once.
+Every write carries an Idempotency-Key (the client's, or one the gateway makes, kept for a
+client's retry of a write answered 503), so a retry of a write that was applied returns its
+first result instead of applying it twice.`,
+		Example: `  tandem gateway --listen 127.0.0.1:5050 --workspace tandem-data/workspace.yaml
+  tandem gateway --listen 127.0.0.1:5050 --region eastus=http://127.0.0.1:5000 --region westus=http://127.0.0.1:5001
   MLFLOW_TRACKING_URI=http://127.0.0.1:5050 python train.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,6 +47,15 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
 				}
 				for _, r := range ws.Regions {
 					cfg.Regions = append(cfg.Regions, gateway.Region{Name: r.Name, URL: r.URL})
+				}
+				if ws.Witness != "" { // without one, no lease bounds a primary
+					cfg.LeaseTTL = ws.LeaseTTL
+					w, err := openGatewayWitness(cmd.Context(), ws)
+					if err != nil {
+						return err
+					}
+					defer w.Close()
+					cfg.Witness = w
 				}
 			}
 			for _, s := range regions {
@@ -78,4 +98,22 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
 	f.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "how long one request may wait for a primary")
 	f.BoolVar(&cfg.SpreadReads, "spread-reads", false, "send reads to any healthy region (default: the primary while it is healthy)")
 	return cmd
+}
+
+// openGatewayWitness opens the witness a workspace file names, with the
+// built-in witness's key when it is one.
+func openGatewayWitness(ctx context.Context, ws *workspace.Workspace) (tandem.Witness, error) {
+	var key string
+	if strings.HasPrefix(ws.Witness, "http") {
+		k, err := ws.WitnessKeyValue()
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	}
+	w, err := witness.Open(ctx, ws.Witness, witness.Options{Name: ws.Name, Key: key, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: witness: %w", err)
+	}
+	return w, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,24 @@ func TestGatewayCommand(t *testing.T) {
 	}
 	if body != `echo:{"x":1}` {
 		t.Fatalf("through the gateway: %q", body)
+	}
+}
+
+// The help example points at the regions `tandem up` starts by default
+// (east :5000, west :5001; its witness is :5002) and listens elsewhere.
+func TestGatewayExamplePorts(t *testing.T) {
+	ex := newGatewayCmd().Example
+	listen := regexp.MustCompile(`--listen 127\.0\.0\.1:(\d+)`).FindAllStringSubmatch(ex, -1)
+	regions := regexp.MustCompile(`--region (\w+)=http://127\.0\.0\.1:(\d+)`).FindAllStringSubmatch(ex, -1)
+	if len(listen) == 0 || len(regions) != 2 {
+		t.Fatalf("example: %s", ex)
+	}
+	for _, l := range listen {
+		if p := l[1]; p == "5000" || p == "5001" || p == "5002" {
+			t.Errorf("the example gateway listens on :%s, which tandem up uses", p)
+		}
+	}
+	if regions[0][2] != "5000" || regions[1][2] != "5001" {
+		t.Errorf("the example's regions are on :%s and :%s, tandem up's on :5000 and :5001", regions[0][2], regions[1][2])
 	}
 }
