@@ -10,4 +10,5 @@ func (s *Store) registerAll() {
 	s.registerTransfer()    // transfer.go: whole-object imports from bundles
 	s.registerReplication() // replication.go: skip placeholder, test-only ops
 	s.registerFailover()    // failover.go: change-of-primary records
+	s.registerIdentity()    // identity.go: principals, tokens, roles, role assignments
 }
