@@ -498,3 +498,14 @@ func applyAssignmentDelete(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM identity_assignments WHERE id = ?`, p.ID)
 	return err
 }
+
+// RunExperiment returns the experiment of a run (the scope of per-experiment
+// role assignments). ENOTFOUND.
+func (is *IdentityStore) RunExperiment(ctx context.Context, runID string) (string, error) {
+	var exp string
+	err := is.s.Reader().QueryRowContext(ctx, `SELECT experiment_id FROM runs WHERE run_id = ?`, runID).Scan(&exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "run %q not found", runID)
+	}
+	return exp, err
+}

@@ -132,6 +132,8 @@ type Workspace struct {
 	// WitnessKey says where the built-in witness's shared key comes from
 	// (witness_key: {file|env}); empty: $TANDEM_WITNESS_KEY.
 	WitnessKey PeerKey
+	// Auth: identity and access (auth.go).
+	Auth Auth
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -222,6 +224,7 @@ type file struct {
 	MaxLag        string               `yaml:"max_lag_on_failover"`
 	Cooldown      string               `yaml:"cooldown"`
 	WitnessKey    *peerKeyFile         `yaml:"witness_key"`
+	Auth          *authFile            `yaml:"auth"`
 	Extra         map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -328,6 +331,11 @@ func Parse(b []byte) (*Workspace, error) {
 	if f.ForwardWrites != nil {
 		w.ForwardWrites = *f.ForwardWrites
 	}
+	auth, aerr := parseAuth(f.Auth)
+	if aerr != nil {
+		return nil, aerr
+	}
+	w.Auth = auth
 	if err := parseReplication(w, f.Replication); err != nil {
 		return nil, err
 	}
