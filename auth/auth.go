@@ -53,8 +53,8 @@ type Config struct {
 	Metrics  prometheus.Registerer // nil: not exported
 	Audit    io.Writer             // JSON lines (audit.go); nil: none
 	Now      func() time.Time      // nil: time.Now
-	// PasswordRate and PasswordBurst bound password checks (bcrypt runs)
-	// per user name and per client address: 0 means 1/s, burst 10.
+	// PasswordRate and PasswordBurst bound wrong passwords per user name
+	// and per client address: 0 means 5 in a row, then one per 6 s.
 	PasswordRate  rate.Limit
 	PasswordBurst int
 }
@@ -102,9 +102,34 @@ type callerKey struct{}
 // public route or auth off).
 func CallerFrom(ctx context.Context) *Caller { c, _ := ctx.Value(callerKey{}).(*Caller); return c }
 
+// ruleHandler is what the rules mux routes to: it reports its rule to
+// the capture writer. Serving the mux (rather than asking Handler) sets
+// the request's path values, which scopes read.
 type ruleHandler struct{ Rule }
 
-func (ruleHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}
+func (h ruleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c, ok := w.(*capture); ok {
+		c.rule, c.pattern, c.found = h.Rule, r.Pattern, true
+	}
+}
+
+// capture receives the matched rule; whatever else the mux writes (a
+// not-found or redirect answer) is dropped.
+type capture struct {
+	rule    Rule
+	pattern string
+	found   bool
+	h       http.Header
+}
+
+func (c *capture) Header() http.Header {
+	if c.h == nil {
+		c.h = http.Header{}
+	}
+	return c.h
+}
+func (c *capture) Write(b []byte) (int, error) { return len(b), nil }
+func (c *capture) WriteHeader(int)             {}
 
 // New builds the middleware from the route tables.
 func New(cfg Config) *Authenticator {
@@ -115,7 +140,7 @@ func New(cfg Config) *Authenticator {
 		cfg.Now = time.Now
 	}
 	if cfg.PasswordRate == 0 {
-		cfg.PasswordRate, cfg.PasswordBurst = 1, 10
+		cfg.PasswordRate, cfg.PasswordBurst = rate.Every(6*time.Second), 5
 	}
 	a := &Authenticator{cfg: cfg, rules: http.NewServeMux()}
 	rand.Read(a.cacheKey[:])
@@ -157,10 +182,12 @@ func AllRules() map[string]Rule {
 }
 
 // RuleFor returns the rule guarding r ("" pattern: no route of its own).
+// It sets r's path values as the API's own mux will.
 func (a *Authenticator) RuleFor(r *http.Request) (Rule, string) {
-	h, pattern := a.rules.Handler(r)
-	if rh, ok := h.(ruleHandler); ok {
-		return rh.Rule, pattern
+	var c capture
+	a.rules.ServeHTTP(&c, r)
+	if c.found {
+		return c.rule, c.pattern
 	}
 	return Rule{Class: ClassAuthenticated}, ""
 }
@@ -311,18 +338,21 @@ func (a *Authenticator) basic(r *http.Request, st *state, user, pw string) (*Cal
 	if c != nil {
 		return c, "", nil
 	}
-	if !a.limits.allow("user:"+user) || !a.limits.allow("addr:"+clientAddr(r)) {
-		return nil, "rate_limited", tandem.Errorf(tandem.ELIMIT, "too many password attempts: wait and retry")
+	keys := []string{"user:" + user, "addr:" + clientAddr(r)}
+	if !a.limits.ok(keys...) {
+		return nil, "rate_limited", tandem.Errorf(tandem.ELIMIT, "too many wrong passwords: wait and retry")
 	}
 	bad := tandem.Errorf(tandem.EUNAUTHORIZED, "wrong user name or password")
 	hash, p, err := a.cfg.Identity.PasswordHash(r.Context(), user)
 	if tandem.ErrorCode(err) == tandem.ENOTFOUND || (err == nil && len(hash) == 0) {
 		CheckPassword(a.dummy, pw) // same cost as a real check
+		a.limits.fail(keys...)
 		return nil, "invalid", bad
 	} else if err != nil {
 		return nil, "error", err
 	}
 	if !CheckPassword(hash, pw) {
+		a.limits.fail(keys...)
 		return nil, "invalid", bad
 	}
 	c = &Caller{Name: p.Name, Method: "basic", Assignees: []string{p.Name}}
@@ -388,18 +418,33 @@ type limiters struct {
 	b  int
 }
 
-func (l *limiters) allow(key string) bool {
+// ok reports whether every key may still try a password.
+func (l *limiters) ok(keys ...string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim := l.m[key]
-	if lim == nil {
-		if len(l.m) >= maxCache {
-			l.m = map[string]*rate.Limiter{} // forget old keys rather than grow
+	for _, k := range keys {
+		if lim := l.m[k]; lim != nil && lim.Tokens() < 1 {
+			return false
 		}
-		lim = rate.NewLimiter(l.r, l.b)
-		l.m[key] = lim
 	}
-	return lim.Allow()
+	return true
+}
+
+// fail spends one attempt of every key: only wrong passwords count.
+func (l *limiters) fail(keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		lim := l.m[k]
+		if lim == nil {
+			if len(l.m) >= maxCache {
+				l.m = map[string]*rate.Limiter{} // forget old keys rather than grow
+			}
+			lim = rate.NewLimiter(l.r, l.b)
+			l.m[k] = lim
+		}
+		lim.Allow()
+	}
 }
 
 // writeErr writes err in MLflow's JSON error format.

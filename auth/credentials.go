@@ -89,8 +89,8 @@ func hashSecret(salt []byte, secret string) []byte {
 	return h.Sum(nil)
 }
 
-// PasswordCost is bcrypt's work factor for user passwords.
-const PasswordCost = 11
+// PasswordCost is bcrypt's work factor for user passwords (its default).
+const PasswordCost = bcrypt.DefaultCost
 
 // HashPassword hashes a user's password with bcrypt (a salted, slow KDF:
 // passwords are chosen by people and guessable). EINVALID for passwords
