@@ -123,6 +123,8 @@ func (c *Client) sendBody(ctx context.Context, method, path string, mkBody func(
 			if tok := os.Getenv(c.cfg.Auth.TokenEnv); tok != "" {
 				req.Header.Set("Authorization", "Bearer "+tok)
 			}
+		} else if tok := Token(c.cfg.Workspace); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok) // TANDEM_TOKEN or ~/.tandem/credentials
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {

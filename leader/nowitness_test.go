@@ -59,7 +59,7 @@ func (c *manualCluster) env() []string {
 
 func (c *manualCluster) start(name string) {
 	c.t.Helper()
-	cmd := exec.Command(tandemBin, "server", "--config", c.config, "--region", name, "--log-level", "debug")
+	cmd := exec.Command(tandemBin, "server", "--config", c.config, "--region", name, "--log-level", "debug", "--no-auth")
 	cmd.Env = c.env()
 	if c.logs[name] == nil {
 		c.logs[name] = &lockedBuf{}

@@ -150,6 +150,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 				if err := r.MLflow.Bootstrap(ctx); err != nil {
 					log.Warn("bootstrap after promotion", "err", err)
 				}
+				if err := r.bootstrapOwner(ctx); err != nil {
+					log.Warn("bootstrap owner after promotion", "err", err)
+				}
 			}})
 		if err != nil {
 			r.Close()

@@ -10,4 +10,5 @@ func addCommands(root *cobra.Command) {
 	addTransferCommands(root)                                                             // transfer.go: export, import
 	root.AddCommand(newStatusCmd(), newVerifyCmd())                                       // replication: status.go, verify.go
 	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
+	root.AddCommand(newTokenCmd())                                                        // identity.go: token print
 }

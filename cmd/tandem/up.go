@@ -26,6 +26,7 @@ import (
 
 func newUpCmd() *cobra.Command {
 	var dir, listen, name string
+	var noAuth bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run a two-region workspace on this machine (SQLite and local folders)",
@@ -100,10 +101,14 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 					exited <- "witness"
 				}(c)
 			}
+			authEnv, authArgs, authNote, err := upAuth(cmd, ws.Name, noAuth || ws.Auth.Off())
+			if err != nil {
+				return err
+			}
 			for _, r := range ws.Regions {
-				c := exec.Command(exe, "server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat)
+				c := exec.Command(exe, append([]string{"server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat}, authArgs...)...)
 				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-				c.Env = os.Environ()
+				c.Env = append(os.Environ(), authEnv...)
 				// Own process group: the terminal's Ctrl-C reaches us, and we
 				// stop the regions in order.
 				c.SysProcAttr = childAttr()
@@ -155,6 +160,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				fmt.Fprintf(out, "  %-8s %-10s %s\n", r.Name, role, r.URL)
 			}
 			fmt.Fprintf(out, "\nPoint MLflow at either region (writes to a secondary are forwarded):\n\n  export MLFLOW_TRACKING_URI=%s\n\n", p.URL)
+			fmt.Fprint(out, authNote)
 			fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", abs)
 			select {
 			case <-ctx.Done():
@@ -170,6 +176,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 	cmd.Flags().StringVar(&dir, "dir", "tandem-data", "folder for the workspace file, databases and artifacts")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address of the first region; the second uses the next port")
 	cmd.Flags().StringVar(&name, "name", "local", "workspace name (for a new workspace)")
+	cmd.Flags().BoolVar(&noAuth, "no-auth", os.Getenv("TANDEM_NO_AUTH") == "1", "run the regions without authentication (a laptop only; TANDEM_NO_AUTH=1)")
 	return cmd
 }
 
