@@ -73,6 +73,9 @@ func fetchRegionJSON(ctx context.Context, url string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if tok := client.Token(""); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok) // status endpoints need a role (issue 12)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return tandem.Errorf(tandem.EUNAVAILABLE, "%v", err)
