@@ -11,7 +11,6 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/replication"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // AuthConfig turns on authentication and authorisation (package auth).
@@ -35,7 +34,6 @@ func (r *Region) guard(h http.Handler, key []byte) (http.Handler, error) {
 	if r.cfg.Auth == nil {
 		return h, nil
 	}
-	r.Identity = sqlstore.NewIdentity(r.Store)
 	ac := auth.Config{Identity: r.Identity, Resolver: r.Identity, Verifier: r.cfg.Auth.Verifier,
 		Region: r.cfg.Name, Log: r.log, Metrics: r.Metrics}
 	if len(key) > 0 {
@@ -61,7 +59,7 @@ func (r *Region) guard(h http.Handler, key []byte) (http.Handler, error) {
 // the workspace has no principal yet. Only a primary can; elsewhere it is
 // a no-op.
 func (r *Region) bootstrapOwner(ctx context.Context) error {
-	if r.cfg.Auth == nil || r.cfg.Auth.BootstrapToken == "" || r.Roles.Current().Role != tandem.RolePrimary {
+	if r.Identity == nil || r.cfg.Auth.BootstrapToken == "" || r.Roles.Current().Role != tandem.RolePrimary {
 		return nil
 	}
 	ps, err := r.Identity.Principals(ctx)

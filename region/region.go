@@ -139,6 +139,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, log: log, mux: http.NewServeMux()}
+	if cfg.Auth != nil {
+		r.Identity = sqlstore.NewIdentity(store) // before the leader: its promotion bootstraps the owner
+	}
 	r.MLflow = mlflowapi.New(store, blobs, log)
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
