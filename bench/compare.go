@@ -452,7 +452,7 @@ func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp s
 			argv = []string{self, "serve-tandem", "--listen", addr, "--metadata", meta, "--artifacts", art,
 				"--profile-addr-file", filepath.Join(dir, "profile.addr")}
 		} else {
-			argv = []string{cfg.TandemBin, "server", "--listen", addr, "--metadata", meta, "--artifacts", art, "--log-level", "warn"}
+			argv = []string{cfg.TandemBin, "server", "--listen", addr, "--metadata", meta, "--artifacts", art, "--log-level", "warn", "--no-auth"}
 		}
 	case "mlflow":
 		meta := "sqlite:///" + filepath.Join(dir, "mlflow.db")

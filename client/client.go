@@ -36,7 +36,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, s: sender{http: &http.Client{}, token: bearerEnv(cfg.Auth)}}, nil
+	return &Client{cfg: cfg, s: sender{http: &http.Client{}, token: bearerEnv(cfg.Auth, cfg.Workspace)}}, nil
 }
 
 // FromConfig finds the config file (see FindConfig with DefaultLookup) and
@@ -106,12 +106,14 @@ func (c *Client) sendBody(ctx context.Context, method, path string, mkBody func(
 	return resp, err
 }
 
-// bearerEnv returns the token of a bearer_env config, read at request time.
-func bearerEnv(a Auth) func() string {
-	if a.Type != "bearer_env" {
-		return nil
+// bearerEnv returns the bearer token to send, read at request time: the
+// variable a bearer_env config names, else TANDEM_TOKEN or the workspace's
+// entry in ~/.tandem/credentials (Token).
+func bearerEnv(a Auth, workspace string) func() string {
+	if a.Type == "bearer_env" {
+		return func() string { return os.Getenv(a.TokenEnv) }
 	}
-	return func() string { return os.Getenv(a.TokenEnv) }
+	return func() string { return Token(workspace) }
 }
 
 func assetPath(k tandem.AssetKind, name, version string) string {

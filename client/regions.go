@@ -63,7 +63,7 @@ func RegionsFromURLs(urls []string) *Regions {
 // RegionsFromConfig asks the endpoints of a client config.
 func RegionsFromConfig(c *Config) *Regions {
 	r := RegionsFromURLs(c.Endpoints)
-	r.s.token = bearerEnv(c.Auth)
+	r.s.token = bearerEnv(c.Auth, c.Workspace)
 	return r
 }
 
@@ -75,6 +75,7 @@ func RegionsFromWorkspace(ws *workspace.Workspace) *Regions {
 	for _, reg := range ws.Regions {
 		r.List = append(r.List, Region{Name: reg.Name, URL: strings.TrimRight(reg.URL, "/")})
 	}
+	r.s.token = bearerEnv(Auth{}, ws.Name) // a single region: the user's token
 	if len(ws.Regions) > 1 {
 		key, err := ws.Key()
 		if err != nil {

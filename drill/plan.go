@@ -150,7 +150,7 @@ type region struct {
 // to the proxy's address; self's own URL is always its real one.
 func workspaceFile(mode string, lease time.Duration, witness string, regions []region, self string, via map[string]string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "workspace: drill\nprimary: %s\npeer_key: {file: peer.key}\nwitness_key: {file: witness.key}\nforward_writes: false\n", regions[0].Name)
+	fmt.Fprintf(&b, "workspace: drill\nprimary: %s\npeer_key: {file: peer.key}\nwitness_key: {file: witness.key}\nforward_writes: false\nauth: {mode: off}\n", regions[0].Name)
 	if a, ok := via["witness"]; ok && self != "" {
 		witness = "http://" + a
 	}

@@ -194,7 +194,7 @@ func (c *cluster) startRegion(name string) {
 	if c.regionConfigs[name] != "" {
 		cfg = c.regionConfigs[name]
 	}
-	c.start(name, "server", "--config", cfg, "--region", name, "--log-level", "debug")
+	c.start(name, "server", "--config", cfg, "--region", name, "--log-level", "debug", "--no-auth")
 }
 
 func (c *cluster) kill(name string) {

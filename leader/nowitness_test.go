@@ -20,6 +20,9 @@ type manualCluster struct {
 	urls   map[string]string
 	procs  map[string]*exec.Cmd
 	logs   map[string]*lockedBuf
+	// authEnv, when set, runs the regions with authentication on and
+	// this extra environment (the bootstrap token).
+	authEnv []string
 }
 
 func newManualCluster(t *testing.T, forward bool, names ...string) *manualCluster {
@@ -59,8 +62,12 @@ func (c *manualCluster) env() []string {
 
 func (c *manualCluster) start(name string) {
 	c.t.Helper()
-	cmd := exec.Command(tandemBin, "server", "--config", c.config, "--region", name, "--log-level", "debug")
-	cmd.Env = c.env()
+	args := []string{"server", "--config", c.config, "--region", name, "--log-level", "debug", "--no-auth"}
+	if c.authEnv != nil {
+		args = args[:len(args)-1] // authentication on (auth_e2e_test.go)
+	}
+	cmd := exec.Command(tandemBin, args...)
+	cmd.Env = append(c.env(), c.authEnv...)
 	if c.logs[name] == nil {
 		c.logs[name] = &lockedBuf{}
 	}

@@ -43,7 +43,7 @@ var servingAddr = regexp.MustCompile(`msg=serving .*addr=(\S+)`)
 
 func startTandem(t *testing.T, bin, metadata, artifacts string) *tandemProc {
 	t.Helper()
-	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--metadata", metadata, "--artifacts", artifacts)
+	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--metadata", metadata, "--artifacts", artifacts, "--no-auth")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

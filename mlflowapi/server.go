@@ -36,6 +36,7 @@ type Server struct {
 	mux    *http.ServeMux
 	prefix []string
 	art    *artifactState // artifacts.go
+	routes []string       // "METHOD /full/pattern", in registration order
 }
 
 // New returns a Server with every route registered.
@@ -71,12 +72,19 @@ func Handles(path string) bool {
 // is relative to /api/2.0/mlflow/ (for example "POST experiments/create").
 func (s *Server) handle(method, name string, h http.HandlerFunc) {
 	for _, p := range s.prefix {
-		s.mux.HandleFunc(method+" "+p+name, h)
+		s.handleRaw(method+" "+p+name, h)
 	}
 }
 
 // handleRaw registers h for a full pattern (used for mlflow-artifacts).
-func (s *Server) handleRaw(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
+func (s *Server) handleRaw(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, h)
+	s.routes = append(s.routes, pattern)
+}
+
+// Routes lists every registered route as "METHOD /full/pattern" (the
+// authorisation route table is checked against it).
+func (s *Server) Routes() []string { return s.routes }
 
 func (s *Server) notImplemented(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, tandem.Errorf(tandem.ENOTIMPLEMENTED,

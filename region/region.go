@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/api"
+	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/leader"
@@ -50,6 +51,9 @@ type Config struct {
 	// TestOps enables the TEST ONLY endpoint POST/PUT
 	// /api/tandem/v1/test/note (see testops.go).
 	TestOps bool
+	// Auth turns on authentication and authorisation (auth.go); nil: off
+	// (tandem server --no-auth, auth: {mode: off}).
+	Auth *AuthConfig
 	// BlobHook (tests only) wraps the blob bytes this region sends to
 	// secondaries, e.g. to corrupt them in transit.
 	BlobHook func(path string, r io.Reader) io.Reader
@@ -72,10 +76,14 @@ type Region struct {
 	// region, or when Config.Roles is given).
 	Leader *leader.Runner
 	// Vault is the region's key vault (its workspace key, key check).
-	Vault   *keyvault.Vault
-	log     *slog.Logger
-	mux     *http.ServeMux
-	handler http.Handler
+	Vault *keyvault.Vault
+	// Identity and Auth are set when Config.Auth is (auth.go).
+	Identity *sqlstore.IdentityStore
+	Auth     *auth.Authenticator
+	audit    io.Closer
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -140,6 +148,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, Vault: vault, log: log, mux: http.NewServeMux()}
+	if cfg.Auth != nil {
+		r.Identity = sqlstore.NewIdentity(store) // before the leader: its promotion bootstraps the owner
+	}
 	r.MLflow = mlflowapi.New(store, blobs, log)
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
@@ -150,6 +161,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 			Store: store, Roles: box, Log: log, OnPrimary: func(ctx context.Context) {
 				if err := r.MLflow.Bootstrap(ctx); err != nil {
 					log.Warn("bootstrap after promotion", "err", err)
+				}
+				if err := r.bootstrapOwner(ctx); err != nil {
+					log.Warn("bootstrap owner after promotion", "err", err)
 				}
 			}})
 		if err != nil {
@@ -195,7 +209,17 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.handler = fe
 	if r.Leader != nil {
 		fe.Fence = r.Leader.Node().Fenced // forwarded writes carry epochs: fencing tokens
+	}
+	if r.handler, err = r.guard(r.handler, key); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if r.Leader != nil {
 		r.handler = r.Leader.Wrap(r.handler)
+	}
+	if err := r.bootstrapOwner(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("bootstrap owner: %w", err)
 	}
 	return r, nil
 }
@@ -225,7 +249,11 @@ func (r *Region) Close() error {
 	if r.Leader != nil {
 		lerr = r.Leader.Close()
 	}
-	return errors.Join(lerr, r.Store.Close(), r.Blobs.Close())
+	var aerr error
+	if r.audit != nil {
+		aerr = r.audit.Close()
+	}
+	return errors.Join(lerr, aerr, r.Store.Close(), r.Blobs.Close())
 }
 
 // Serve listens on cfg.Listen (or uses ln when not nil), runs replication,

@@ -130,7 +130,7 @@ func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(
 func (c *cluster) start(name string) {
 	c.t.Helper()
 	s := c.spec(name)
-	cmd := exec.Command(tandemBin, "server", "--config", c.config, "--region", name, "--log-level", "debug")
+	cmd := exec.Command(tandemBin, "server", "--config", c.config, "--region", name, "--log-level", "debug", "--no-auth")
 	cmd.Env = append(os.Environ(), "TANDEM_TEST_OPS=1", "TANDEM_IT_PEER_KEY="+peerKey)
 	cmd.Env = append(cmd.Env, s.env...)
 	c.mu.Lock()

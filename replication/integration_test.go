@@ -367,7 +367,7 @@ func TestUp(t *testing.T) {
 			break
 		}
 	}
-	up := exec.Command(tandemBin, "up", "--dir", filepath.Join(dir, "data"), "--listen", addr)
+	up := exec.Command(tandemBin, "up", "--dir", filepath.Join(dir, "data"), "--listen", addr, "--no-auth")
 	up.Dir = dir
 	up.Env = append(os.Environ(), "TANDEM_TEST_OPS=1")
 	var out syncBuf

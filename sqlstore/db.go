@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -58,6 +59,9 @@ type Store struct {
 	mu      sync.Mutex
 	waiters chan struct{} // closed and replaced at every commit; see Wait
 	hooks   []func(tandem.Entry)
+	// replaced counts snapshot loads (ReplaceState): caches of replicated
+	// state (IdentityStore.Generation) drop what they hold.
+	replaced atomic.Uint64
 
 	group     groupQueue   // writes waiting for a group commit; see Mutate
 	planStats plannerStats // see plannerStatsFresh

@@ -11,4 +11,5 @@ func (s *Store) registerAll() {
 	s.registerReplication() // replication.go: skip placeholder, test-only ops
 	s.registerFailover()    // failover.go: change-of-primary records
 	s.registerVault()       // vault.go: key vault secrets, the workspace key check
+	s.registerIdentity()    // identity.go: principals, tokens, roles, role assignments
 }

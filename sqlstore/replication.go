@@ -135,6 +135,7 @@ func (s *Store) ReplaceState(ctx context.Context, fn func(ctx context.Context, t
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.replaced.Add(1)
 	s.notify()
 	return nil
 }

@@ -163,7 +163,7 @@ func freePort(t *testing.T) string {
 func startServer(t *testing.T, bin, dir, addr string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "server", "--listen", addr,
-		"--metadata", "sqlite://"+filepath.Join(dir, "tandem.db"), "--artifacts", "file://"+filepath.Join(dir, "artifacts"))
+		"--metadata", "sqlite://"+filepath.Join(dir, "tandem.db"), "--artifacts", "file://"+filepath.Join(dir, "artifacts"), "--no-auth")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

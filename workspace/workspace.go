@@ -134,6 +134,8 @@ type Workspace struct {
 	WitnessKey PeerKey
 	// Secrets says where the workspace key comes from (secrets.go).
 	Secrets Secrets
+	// Auth: identity and access (auth.go).
+	Auth Auth
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -225,6 +227,7 @@ type file struct {
 	Cooldown      string               `yaml:"cooldown"`
 	WitnessKey    *peerKeyFile         `yaml:"witness_key"`
 	Secrets       *secretsFile         `yaml:"secrets"`
+	Auth          *authFile            `yaml:"auth"`
 	Extra         map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -331,6 +334,11 @@ func Parse(b []byte) (*Workspace, error) {
 	if f.ForwardWrites != nil {
 		w.ForwardWrites = *f.ForwardWrites
 	}
+	auth, aerr := parseAuth(f.Auth)
+	if aerr != nil {
+		return nil, aerr
+	}
+	w.Auth = auth
 	if err := parseReplication(w, f.Replication); err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ A=http://127.0.0.1:$(port); B=http://127.0.0.1:$(port); T=http://127.0.0.1:$(por
 mlflow_server "$work/source" "${A##*:}" "${SOURCE_WORKERS:-4}"
 mlflow_server "$work/mlflow-target" "${B##*:}" 4
 "$work/bin/tandem" server --listen "${T#http://}" --metadata "sqlite://$work/tandem/tandem.db" \
-  --artifacts "file://$work/tandem/artifacts" --log-level warn >"$work/tandem.log" 2>&1 &
+  --artifacts "file://$work/tandem/artifacts" --log-level warn --no-auth >"$work/tandem.log" 2>&1 &
 pids+=($!)
 wait_up "$A"; wait_up "$B"; wait_up "$T"
 

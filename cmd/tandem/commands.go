@@ -11,4 +11,6 @@ func addCommands(root *cobra.Command) {
 	addTransferCommands(root)                                                             // transfer.go: export, import
 	root.AddCommand(newStatusCmd(), newVerifyCmd())                                       // replication: status.go, verify.go
 	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
+	root.AddCommand(newTokenCmd())                                                        // identity.go: token print
+	addIdentityCommands(root)                                                             // identity_verbs.go: user, sp, role, role assignment
 }

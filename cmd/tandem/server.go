@@ -15,6 +15,7 @@ import (
 func newServerCmd() *cobra.Command {
 	var cfg region.Config
 	var config string
+	var af authFlags
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run one region of a workspace",
@@ -54,11 +55,20 @@ server is a single-region workspace.`,
 				cfg.BlobHook = corruptBlobsHook(os.Getenv("TANDEM_TEST_CORRUPT_BLOBS"))
 			}
 			cfg.Progress = cmd.ErrOrStderr()
+			var err error
+			if cfg.Auth, err = af.authConfig(&cfg); err != nil {
+				return err
+			}
 			r, err := region.Open(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
+			if cfg.Auth != nil && cfg.Auth.BootstrapToken == "" {
+				if err := bootstrapGenerated(ctx, r, cfg, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
 			return r.Serve(ctx, nil)
 		},
 	}
@@ -68,6 +78,7 @@ server is a single-region workspace.`,
 	f.StringVar(&cfg.MetadataURL, "metadata", envDefault("TANDEM_METADATA", "sqlite://tandem-data/tandem.db"), "metadata database URL (TANDEM_METADATA)")
 	f.StringVar(&cfg.ArtifactsURL, "artifacts", envDefault("TANDEM_ARTIFACTS", "file://tandem-data/artifacts"), "artifact storage URL (TANDEM_ARTIFACTS)")
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
+	af.register(cmd)
 	return cmd
 }
 

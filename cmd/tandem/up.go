@@ -27,6 +27,7 @@ import (
 
 func newUpCmd() *cobra.Command {
 	var dir, listen, name string
+	var noAuth bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run a two-region workspace on this machine (SQLite and local folders)",
@@ -101,10 +102,14 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 					exited <- "witness"
 				}(c)
 			}
+			authEnv, authArgs, authNote, err := upAuth(cmd, ws.Name, noAuth || ws.Auth.Off())
+			if err != nil {
+				return err
+			}
 			for _, r := range ws.Regions {
-				c := exec.Command(exe, "server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat)
+				c := exec.Command(exe, append([]string{"server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat}, authArgs...)...)
 				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-				c.Env = os.Environ()
+				c.Env = append(os.Environ(), authEnv...)
 				// Own process group: the terminal's Ctrl-C reaches us, and we
 				// stop the regions in order.
 				c.SysProcAttr = childAttr()
@@ -134,7 +139,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				return err
 			}
 			out := cmd.OutOrStdout()
-			printUpBanner(out, ws, primary, abs)
+			printUpBanner(out, ws, primary, abs, authNote)
 			go followPrimary(ctx, out, ws, regions, primary, wsPath)
 			select {
 			case <-ctx.Done():
@@ -150,6 +155,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 	cmd.Flags().StringVar(&dir, "dir", "tandem-data", "folder for the workspace file, databases and artifacts")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address of the first region; the second uses the next port")
 	cmd.Flags().StringVar(&name, "name", "local", "workspace name (for a new workspace)")
+	cmd.Flags().BoolVar(&noAuth, "no-auth", os.Getenv("TANDEM_NO_AUTH") == "1", "run the regions without authentication (a laptop only; TANDEM_NO_AUTH=1)")
 	return cmd
 }
 
@@ -269,7 +275,7 @@ func followPrimary(ctx context.Context, out io.Writer, ws *workspace.Workspace, 
 
 // printUpBanner says the workspace is up: each region with its role, the
 // URL for MLflow (the primary's) and where things are.
-func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir string) {
+func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir, authNote string) {
 	fmt.Fprintf(out, "\ntandem is up: workspace %q, %d regions.\n\n", ws.Name, len(ws.Regions))
 	for _, r := range ws.Regions {
 		role := "secondary"
@@ -279,6 +285,7 @@ func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir string) 
 		fmt.Fprintf(out, "  %-8s %-10s %s\n", r.Name, role, r.URL)
 	}
 	fmt.Fprintf(out, "\nPoint MLflow at either region (writes to a secondary are forwarded):\n\n  export MLFLOW_TRACKING_URI=%s\n\n", upEndpoints(ws, primary)[0])
+	fmt.Fprint(out, authNote)
 	fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", dir)
 }
 

@@ -136,7 +136,7 @@ def server(tmp_path_factory):
             sep = "&" if "?" in s3 else "?"
             artifacts = s3 + sep + "prefix=" + urllib.parse.quote("conf-" + secrets.token_hex(6) + "/")
         cmd = [binary, "server", "--listen", f"127.0.0.1:{port}",
-               "--metadata", metadata, "--artifacts", artifacts]
+               "--metadata", metadata, "--artifacts", artifacts, "--no-auth"]
         ready_timeout = 60
     logfile = work / "server.log"
     with open(logfile, "wb") as log:

@@ -1,0 +1,304 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/tandemml/tandem"
+)
+
+// Class says how a route is guarded.
+type Class int
+
+const (
+	// ClassAction: an authenticated principal whose roles allow Action at
+	// the request's scope.
+	ClassAction Class = iota
+	// ClassPublic: anyone (/health, /version).
+	ClassPublic
+	// ClassPeer: region-to-region endpoints; their handlers require the
+	// workspace peer key, so users' credentials are not consulted.
+	ClassPeer
+	// ClassAuthenticated: any authenticated principal (unknown paths under
+	// the APIs, which answer NOT_IMPLEMENTED or not found).
+	ClassAuthenticated
+)
+
+// Rule is how one route is guarded.
+type Rule struct {
+	Class  Class
+	Action string
+	// Scope finds the resources the request touches (nil: the workspace).
+	Scope ScopeFunc
+}
+
+// ScopeFunc resolves the scopes of a request from its query, path values
+// or JSON body (body is nil for GET). An empty result is the workspace.
+type ScopeFunc func(ctx context.Context, r *http.Request, body map[string]any, res Resolver) []tandem.Scope
+
+// Resolver looks up what a scope depends on: a run's experiment, a
+// logged model's experiment. ENOTFOUND when unknown.
+type Resolver interface {
+	RunExperiment(ctx context.Context, runID string) (string, error)
+}
+
+func act(action string, scope ScopeFunc) Rule {
+	return Rule{Class: ClassAction, Action: action, Scope: scope}
+}
+
+// param reads a request parameter from the query or the JSON body.
+func param(r *http.Request, body map[string]any, name string) string {
+	if v := r.URL.Query().Get(name); v != "" {
+		return v
+	}
+	if s, ok := body[name].(string); ok {
+		return s
+	}
+	return ""
+}
+
+func experimentParam(name string) ScopeFunc {
+	return func(_ context.Context, r *http.Request, body map[string]any, _ Resolver) []tandem.Scope {
+		if id := param(r, body, name); id != "" {
+			return []tandem.Scope{tandem.ExperimentScope(id)}
+		}
+		return nil
+	}
+}
+
+// experimentList: search requests name their experiments (all must be
+// allowed).
+func experimentList(_ context.Context, r *http.Request, body map[string]any, _ Resolver) []tandem.Scope {
+	var out []tandem.Scope
+	for _, id := range r.URL.Query()["experiment_ids"] {
+		out = append(out, tandem.ExperimentScope(id))
+	}
+	if l, ok := body["experiment_ids"].([]any); ok {
+		for _, v := range l {
+			if s, ok := v.(string); ok {
+				out = append(out, tandem.ExperimentScope(s))
+			}
+		}
+	}
+	return out
+}
+
+func runParam(ctx context.Context, r *http.Request, body map[string]any, res Resolver) []tandem.Scope {
+	id := param(r, body, "run_id")
+	if id == "" {
+		id = param(r, body, "run_uuid")
+	}
+	if id == "" || res == nil {
+		return nil
+	}
+	if exp, err := res.RunExperiment(ctx, id); err == nil {
+		return []tandem.Scope{tandem.ExperimentScope(exp)}
+	}
+	return nil
+}
+
+func modelParam(name string) ScopeFunc {
+	return func(_ context.Context, r *http.Request, body map[string]any, _ Resolver) []tandem.Scope {
+		if n := param(r, body, name); n != "" {
+			return []tandem.Scope{tandem.ModelScope(n)}
+		}
+		return nil
+	}
+}
+
+func modelPath(_ context.Context, r *http.Request, _ map[string]any, _ Resolver) []tandem.Scope {
+	if n := r.PathValue("name"); n != "" {
+		return []tandem.Scope{tandem.ModelScope(n)}
+	}
+	return nil
+}
+
+// artifactPath: mlflow-artifacts paths start with the experiment id
+// (<experiment>/<run>/artifacts/...).
+func artifactPath(_ context.Context, r *http.Request, _ map[string]any, _ Resolver) []tandem.Scope {
+	p := r.PathValue("path")
+	if p == "" {
+		p = r.URL.Query().Get("path")
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	if first != "" && strings.Trim(first, "0123456789") == "" {
+		return []tandem.Scope{tandem.ExperimentScope(first)}
+	}
+	return nil
+}
+
+// MLflowRules guards the MLflow API, by route relative to /api/2.0/mlflow/
+// ("METHOD name", as mlflowapi registers it).
+func MLflowRules() map[string]Rule {
+	exp, run := experimentParam("experiment_id"), runParam
+	model := modelParam("name")
+	return map[string]Rule{
+		"POST experiments/create":                            act(tandem.ActionExperimentsWrite, nil),
+		"GET experiments/get":                                act(tandem.ActionExperimentsRead, exp),
+		"GET experiments/get-by-name":                        act(tandem.ActionExperimentsRead, nil),
+		"POST experiments/search":                            act(tandem.ActionExperimentsRead, nil),
+		"GET experiments/search":                             act(tandem.ActionExperimentsRead, nil),
+		"POST experiments/update":                            act(tandem.ActionExperimentsWrite, exp),
+		"POST experiments/delete":                            act(tandem.ActionExperimentsDelete, exp),
+		"POST experiments/restore":                           act(tandem.ActionExperimentsWrite, exp),
+		"POST experiments/set-experiment-tag":                act(tandem.ActionExperimentsWrite, exp),
+		"POST experiments/delete-experiment-tag":             act(tandem.ActionExperimentsWrite, exp),
+		"POST runs/create":                                   act(tandem.ActionRunsWrite, exp),
+		"GET runs/get":                                       act(tandem.ActionRunsRead, run),
+		"POST runs/update":                                   act(tandem.ActionRunsWrite, run),
+		"POST runs/delete":                                   act(tandem.ActionRunsDelete, run),
+		"POST runs/restore":                                  act(tandem.ActionRunsWrite, run),
+		"POST runs/search":                                   act(tandem.ActionRunsRead, experimentList),
+		"GET runs/search":                                    act(tandem.ActionRunsRead, experimentList),
+		"POST runs/log-metric":                               act(tandem.ActionRunsWrite, run),
+		"POST runs/log-parameter":                            act(tandem.ActionRunsWrite, run),
+		"POST runs/set-tag":                                  act(tandem.ActionRunsWrite, run),
+		"POST runs/delete-tag":                               act(tandem.ActionRunsWrite, run),
+		"POST runs/log-batch":                                act(tandem.ActionRunsWrite, run),
+		"POST runs/log-model":                                act(tandem.ActionRunsWrite, run),
+		"POST runs/log-inputs":                               act(tandem.ActionRunsWrite, run),
+		"POST runs/outputs":                                  act(tandem.ActionRunsWrite, run),
+		"GET metrics/get-history":                            act(tandem.ActionRunsRead, run),
+		"GET metrics/get-history-bulk-interval":              act(tandem.ActionRunsRead, nil),
+		"GET artifacts/list":                                 act(tandem.ActionRunsRead, run),
+		"POST logged-models":                                 act(tandem.ActionModelsWrite, exp),
+		"POST logged-models/search":                          act(tandem.ActionModelsRead, experimentList),
+		"GET logged-models/{model_id}":                       act(tandem.ActionModelsRead, nil),
+		"PATCH logged-models/{model_id}":                     act(tandem.ActionModelsWrite, nil),
+		"DELETE logged-models/{model_id}":                    act(tandem.ActionModelsDelete, nil),
+		"PATCH logged-models/{model_id}/tags":                act(tandem.ActionModelsWrite, nil),
+		"DELETE logged-models/{model_id}/tags/{tag_key...}":  act(tandem.ActionModelsWrite, nil),
+		"POST logged-models/{model_id}/params":               act(tandem.ActionModelsWrite, nil),
+		"GET logged-models/{model_id}/artifacts/directories": act(tandem.ActionModelsRead, nil),
+		"POST registered-models/create":                      act(tandem.ActionModelsWrite, model),
+		"POST registered-models/rename":                      act(tandem.ActionModelsWrite, model),
+		"PATCH registered-models/update":                     act(tandem.ActionModelsWrite, model),
+		"DELETE registered-models/delete":                    act(tandem.ActionModelsDelete, model),
+		"GET registered-models/get":                          act(tandem.ActionModelsRead, model),
+		"GET registered-models/search":                       act(tandem.ActionModelsRead, nil),
+		"POST registered-models/get-latest-versions":         act(tandem.ActionModelsRead, model),
+		"GET registered-models/get-latest-versions":          act(tandem.ActionModelsRead, model),
+		"POST registered-models/set-tag":                     act(tandem.ActionModelsWrite, model),
+		"DELETE registered-models/delete-tag":                act(tandem.ActionModelsWrite, model),
+		"POST registered-models/alias":                       act(tandem.ActionModelsWrite, model),
+		"DELETE registered-models/alias":                     act(tandem.ActionModelsWrite, model),
+		"GET registered-models/alias":                        act(tandem.ActionModelsRead, model),
+		"POST model-versions/create":                         act(tandem.ActionModelsWrite, model),
+		"PATCH model-versions/update":                        act(tandem.ActionModelsWrite, model),
+		"POST model-versions/transition-stage":               act(tandem.ActionModelsWrite, model),
+		"DELETE model-versions/delete":                       act(tandem.ActionModelsDelete, model),
+		"GET model-versions/get":                             act(tandem.ActionModelsRead, model),
+		"GET model-versions/search":                          act(tandem.ActionModelsRead, nil),
+		"GET model-versions/get-download-uri":                act(tandem.ActionModelsRead, model),
+		"POST model-versions/set-tag":                        act(tandem.ActionModelsWrite, model),
+		"DELETE model-versions/delete-tag":                   act(tandem.ActionModelsWrite, model),
+	}
+}
+
+// ArtifactRules guards the artifact proxy, by route relative to
+// /api/2.0/mlflow-artifacts/.
+func ArtifactRules() map[string]Rule {
+	return map[string]Rule{
+		"GET artifacts":                           act(tandem.ActionRunsRead, artifactPath),
+		"GET artifacts/{path...}":                 act(tandem.ActionRunsRead, artifactPath),
+		"PUT artifacts/{path...}":                 act(tandem.ActionRunsWrite, artifactPath),
+		"DELETE artifacts/{path...}":              act(tandem.ActionRunsDelete, artifactPath),
+		"POST mpu/create/{path...}":               act(tandem.ActionRunsWrite, artifactPath),
+		"POST mpu/complete/{path...}":             act(tandem.ActionRunsWrite, artifactPath),
+		"POST mpu/abort/{path...}":                act(tandem.ActionRunsWrite, artifactPath),
+		"PUT mpu/parts/{upload_id}/{part_number}": act(tandem.ActionRunsWrite, nil),
+		"GET presigned/{path...}":                 act(tandem.ActionRunsRead, artifactPath),
+	}
+}
+
+// TandemRules guards tandem's API and the region's own endpoints, by full
+// route ("METHOD /path"). Asset routes are derived from the asset kinds as
+// api registers them; models are the registry's (scope: the model).
+func TandemRules() map[string]Rule {
+	const p = "/api/tandem/v1"
+	m := map[string]Rule{
+		"GET /health":                {Class: ClassPublic},
+		"GET /version":               {Class: ClassPublic},
+		"GET " + p + "/version":      {Class: ClassPublic},
+		"GET " + p + "/openapi.json": {Class: ClassPublic},
+		"GET /metrics":               act(tandem.ActionStatusRead, nil),
+		"POST " + p + "/export":      act(tandem.ActionExport, nil),
+		"POST " + p + "/import":      act(tandem.ActionImport, nil),
+
+		"GET " + p + "/replication/status":       act(tandem.ActionStatusRead, nil),
+		"GET " + p + "/replication/checksum":     act(tandem.ActionStatusRead, nil),
+		"GET " + p + "/replication/journal":      {Class: ClassPeer},
+		"GET " + p + "/replication/deferred":     {Class: ClassPeer},
+		"GET " + p + "/replication/blob":         {Class: ClassPeer},
+		"GET " + p + "/replication/superseded":   {Class: ClassPeer},
+		"GET " + p + "/replication/snapshot":     {Class: ClassPeer},
+		"GET " + p + "/failover/status":          act(tandem.ActionStatusRead, nil),
+		"GET " + p + "/failover/positions":       act(tandem.ActionStatusRead, nil),
+		"GET " + p + "/failover/history":         act(tandem.ActionStatusRead, nil),
+		"GET " + p + "/failover/divergence":      {Class: ClassPeer},
+		"GET " + p + "/failover/divergence/{id}": {Class: ClassPeer},
+		"POST " + p + "/failover/switchover":     {Class: ClassPeer},
+		"POST " + p + "/failover/poke":           {Class: ClassPeer},
+		"POST " + p + "/failover/replay":         {Class: ClassPeer},
+		"PUT " + p + "/test/note":                {Class: ClassAuthenticated},
+		"GET " + p + "/test/note":                {Class: ClassAuthenticated},
+	}
+	for _, k := range tandem.AssetKinds {
+		base := "/" + k.Plural()
+		var scope ScopeFunc
+		read, write := tandem.AssetAction(k, "read"), tandem.AssetAction(k, "write")
+		if k == tandem.AssetModel {
+			scope, read, write = modelPath, tandem.ActionModelsRead, tandem.ActionModelsWrite
+		}
+		for route, action := range map[string]string{
+			"GET " + base:                                                read,
+			"POST " + base:                                               write,
+			"GET " + base + "/{name}":                                    read,
+			"POST " + base + "/{name}/archive":                           write,
+			"POST " + base + "/{name}/restore":                           write,
+			"GET " + base + "/{name}/resolve":                            read,
+			"GET " + base + "/{name}/versions":                           read,
+			"GET " + base + "/{name}/versions/{version}":                 read,
+			"PATCH " + base + "/{name}/versions/{version}":               write,
+			"POST " + base + "/{name}/versions/{version}/archive":        write,
+			"POST " + base + "/{name}/versions/{version}/restore":        write,
+			"GET " + base + "/{name}/versions/{version}/files/{path...}": read,
+		} {
+			method, path, _ := strings.Cut(route, " ")
+			m[method+" "+p+path] = act(action, scope)
+		}
+	}
+	for route, action := range IdentityRoutes() {
+		if action == "" {
+			m[route] = Rule{Class: ClassAuthenticated}
+			continue
+		}
+		m[route] = act(action, nil)
+	}
+	return m
+}
+
+// IdentityRoutes are the identity API's routes (identity.go) and the
+// action each needs, at workspace scope.
+func IdentityRoutes() map[string]string {
+	const p = "/api/tandem/v1"
+	return map[string]string{
+		"GET " + p + "/principals":                tandem.ActionPrincipalsRead,
+		"POST " + p + "/principals":               tandem.ActionPrincipalsWrite,
+		"GET " + p + "/principals/{name}":         tandem.ActionPrincipalsRead,
+		"DELETE " + p + "/principals/{name}":      tandem.ActionPrincipalsDelete,
+		"GET " + p + "/principals/{name}/tokens":  tandem.ActionPrincipalsRead,
+		"POST " + p + "/principals/{name}/tokens": tandem.ActionPrincipalsWrite,
+		"DELETE " + p + "/tokens/{id}":            tandem.ActionPrincipalsWrite,
+		"GET " + p + "/roles":                     tandem.ActionRoleDefsRead,
+		"GET " + p + "/roles/{name}":              tandem.ActionRoleDefsRead,
+		"PUT " + p + "/roles/{name}":              tandem.ActionRoleDefsWrite,
+		"DELETE " + p + "/roles/{name}":           tandem.ActionRoleDefsDelete,
+		"GET " + p + "/role-assignments":          tandem.ActionAssignmentsRead,
+		"POST " + p + "/role-assignments":         tandem.ActionAssignmentsWrite,
+		"DELETE " + p + "/role-assignments/{id}":  tandem.ActionAssignmentsDelete,
+		"GET " + p + "/audit":                     tandem.ActionAuditRead,
+		"GET " + p + "/whoami":                    "",
+	}
+}

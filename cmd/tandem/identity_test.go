@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemml/tandem/auth"
+	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/storetest"
+)
+
+// TestIdentityVerbs drives user, sp, token, role and role assignment
+// against a region with authentication on, as its owner (TANDEM_TOKEN).
+func TestIdentityVerbs(t *testing.T) {
+	owner, _, err := auth.NewToken("", "", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	r, err := region.Open(t.Context(), region.Config{MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t),
+		Auth: &region.AuthConfig{BootstrapToken: owner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	hs := httptest.NewServer(r.Handler())
+	t.Cleanup(hs.Close)
+	dir := t.TempDir()
+	mustRun(t, "attach", "--workspace", "w", "--endpoint", hs.URL, "--path", dir)
+	cfg := filepath.Join(dir, ".tandem", "config.json")
+	if _, err := run(t, "sp", "list", "--config", cfg); err == nil || !strings.Contains(err.Error(), "authentication required") {
+		t.Fatalf("without a token: %v", err)
+	}
+	t.Setenv("TANDEM_TOKEN", owner)
+	t.Setenv("TANDEM_NEW_PASSWORD", "alice-secret-pw")
+	mustRun(t, "user", "create", "alice", "--config", cfg)
+	out := mustRun(t, "sp", "create", "ci", "--config", cfg, "-o", "json")
+	var sp struct{ Token string }
+	if err := json.Unmarshal([]byte(out), &sp); err != nil || !strings.HasPrefix(sp.Token, auth.TokenPrefix) {
+		t.Fatalf("sp create: %v %s", err, out)
+	}
+	if out := mustRun(t, "sp", "list", "--config", cfg); !strings.Contains(out, "ci") || !strings.Contains(out, "alice") || strings.Contains(out, sp.Token) {
+		t.Fatalf("sp list:\n%s", out)
+	}
+	role := filepath.Join(dir, "role.yml")
+	os.WriteFile(role, []byte("name: Run Logger\nactions: ['Microsoft.MachineLearningServices/workspaces/experiments/*']\nnot_actions: ['*/delete']\n"), 0o644)
+	mustRun(t, "role", "create", "-f", role, "--config", cfg)
+	if out := mustRun(t, "role", "show", "Run Logger", "--config", cfg); !strings.Contains(out, "*/delete") {
+		t.Fatalf("role show:\n%s", out)
+	}
+	if out := mustRun(t, "role", "list", "--config", cfg); !strings.Contains(out, "AzureML Data Scientist") || !strings.Contains(out, "Run Logger") {
+		t.Fatalf("role list:\n%s", out)
+	}
+	mustRun(t, "role", "assignment", "create", "--role", "Run Logger", "--assignee", "ci", "--scope", "/experiments/0", "--config", cfg)
+	out = mustRun(t, "role", "assignment", "list", "--config", cfg, "-o", "json")
+	var as struct {
+		RoleAssignments []struct{ ID, Role, Assignee, Scope string } `json:"role_assignments"`
+	}
+	json.Unmarshal([]byte(out), &as)
+	var id string
+	for _, a := range as.RoleAssignments {
+		if a.Assignee == "ci" && a.Scope == "/experiments/0" && a.Role == "Run Logger" {
+			id = a.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("assignment list:\n%s", out)
+	}
+	if _, err := run(t, "role", "delete", "Run Logger", "--config", cfg); err == nil {
+		t.Fatal("deleted an assigned role")
+	}
+	out = mustRun(t, "sp", "token", "create", "ci", "--expires-in", "1h", "--config", cfg, "-o", "json")
+	var tok struct {
+		TokenInfo struct{ ID string } `json:"token_info"`
+	}
+	json.Unmarshal([]byte(out), &tok)
+	mustRun(t, "sp", "token", "revoke", tok.TokenInfo.ID, "--config", cfg)
+	if out := mustRun(t, "sp", "token", "list", "ci", "--config", cfg); !strings.Contains(out, tok.TokenInfo.ID) {
+		t.Fatalf("token list:\n%s", out)
+	}
+	mustRun(t, "role", "assignment", "delete", id, "--config", cfg)
+	mustRun(t, "role", "delete", "Run Logger", "--config", cfg)
+	mustRun(t, "sp", "delete", "ci", "--config", cfg)
+	if out := mustRun(t, "sp", "list", "--config", cfg); strings.Contains(out, "ci ") {
+		t.Fatalf("ci still listed:\n%s", out)
+	}
+}
