@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/strictjson"
 )
@@ -50,9 +51,14 @@ func (s *Server) addVaultRoutes() {
 	s.route("POST", "/datastores/{name}/check", "Check a datastore: open its credentials (secret references resolved) and list its storage", tandem.AssetDatastore, s.datastoreCheck)
 }
 
-// principal names who made a request, for created_by. Identity is wired
-// in at merge; until then requests are anonymous.
-func principal(r *http.Request) string { return "anonymous" }
+// principal names who made a request, for created_by: the caller the auth
+// middleware found ("anonymous" when the region runs without auth).
+func principal(r *http.Request) string {
+	if c := auth.CallerFrom(r.Context()); c != nil && c.Name != "" {
+		return c.Name
+	}
+	return "anonymous"
+}
 
 // decodeBody decodes a secrets request strictly (see decodeStrict), but its
 // errors never quote a value: the body may hold a secret.
