@@ -27,6 +27,14 @@ const (
 	ActionAssignmentsWrite  = "Microsoft.Authorization/roleAssignments/write"
 	ActionAssignmentsDelete = "Microsoft.Authorization/roleAssignments/delete"
 	ActionAuditRead         = "Microsoft.Authorization/audit/read"
+	// The workspace key vault: Azure keeps secrets in a Key Vault with
+	// its own actions, so the AzureML Data Scientist role (workspace
+	// actions only) neither reads nor sets them.
+	ActionSecretsRead   = "Microsoft.KeyVault/vaults/secrets/read" // metadata: values are never returned
+	ActionSecretsWrite  = "Microsoft.KeyVault/vaults/secrets/write"
+	ActionSecretsDelete = "Microsoft.KeyVault/vaults/secrets/delete"
+	// ActionDatastoreCheck opens a datastore's credentials server-side.
+	ActionDatastoreCheck = "Microsoft.MachineLearningServices/workspaces/datastores/check/action"
 )
 
 // AssetAction is the action on a tandem asset kind ("environments",

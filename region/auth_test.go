@@ -144,6 +144,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		for _, p := range []string{"/principals", "/tokens", "/roles", "/role-assignments", "/audit"} {
 			identityAPI = identityAPI || strings.HasPrefix(path, "/api/tandem/v1"+p)
 		}
+		vaultAPI := strings.HasPrefix(path, "/api/tandem/v1/secrets")
 		public := path == "/health" || path == "/version" || path == "/api/tandem/v1/version" || path == "/api/tandem/v1/openapi.json"
 		read := !replication.IsWrite(method, path)
 		for who, authz := range tokens {
@@ -162,7 +163,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			case who == tandem.RoleReader:
 				want = read
 			case who == tandem.RoleDataScientist:
-				want = !identityAPI
+				want = !identityAPI && !vaultAPI
 			case who == tandem.RoleComputeOperator:
 				want = false
 			}
