@@ -175,8 +175,10 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
 			if s.root != "" {
-				// Folders are not objects: drop the emptied folder too.
-				os.Remove(filepath.Join(s.root, filepath.FromSlash(prefix)))
+				// Folders are not objects: drop the emptied folders too,
+				// deepest first (os.Remove leaves a folder that is not
+				// empty, e.g. written to meanwhile).
+				removeEmptyDirs(filepath.Join(s.root, filepath.FromSlash(prefix)))
 			}
 			return nil
 		} else if err != nil {
@@ -270,4 +272,19 @@ func (s *Store) checkNoSymlink(key string) error {
 		}
 	}
 	return nil
+}
+
+// removeEmptyDirs removes dir and the folders below it that are empty,
+// deepest first. Links are not followed (WalkDir does not).
+func removeEmptyDirs(dir string) {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i])
+	}
 }
