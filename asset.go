@@ -169,6 +169,14 @@ func (a *Asset) Validate() error {
 	if err := ValidateTags(a.Tags); err != nil {
 		return err
 	}
+	if err := CheckText("description", a.Description); err != nil {
+		return err
+	}
+	for k, v := range a.Tags {
+		if err := CheckText("tags", k+v); err != nil {
+			return err
+		}
+	}
 	for _, f := range a.Files {
 		if err := ValidateRelPath(f.Path); err != nil {
 			return err

@@ -133,3 +133,13 @@ func (d *Datastore) Resolve(rel string) string {
 		return proto + "://" + d.AccountName + ".blob." + ep + "/" + join(d.ContainerName, d.Prefix, rel)
 	}
 }
+
+// SameTarget reports whether d and o point at the same storage: same type,
+// endpoint, bucket, region, account, container and protocol (a prefix or a
+// path inside it may differ). Stored credentials are kept across a
+// re-definition only when it does: they must never be sent to a place the
+// owner did not give them for.
+func (d *Datastore) SameTarget(o *Datastore) bool {
+	return d.Type == o.Type && d.Endpoint == o.Endpoint && d.Bucket == o.Bucket && d.Region == o.Region &&
+		d.AccountName == o.AccountName && d.ContainerName == o.ContainerName && d.Protocol == o.Protocol
+}

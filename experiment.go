@@ -66,7 +66,7 @@ func ValidateExperimentName(name string) error {
 	if n := len([]rune(name)); n > MaxExperimentNameLength {
 		return Errorf(EINVALID, "'name' exceeds the maximum length of %d characters", MaxExperimentNameLength)
 	}
-	return nil
+	return CheckText("name", name)
 }
 
 // ValidateExperimentTag checks an experiment tag's key and value (EINVALID).
@@ -80,7 +80,7 @@ func ValidateExperimentTag(key, value string) error {
 	if len([]rune(value)) > MaxExperimentTagValLength {
 		return Errorf(EINVALID, "'value' exceeds the maximum length of %d characters", MaxExperimentTagValLength)
 	}
-	return nil
+	return CheckText("value", value)
 }
 
 // ExperimentArtifactLocation is where a new experiment's artifacts go when

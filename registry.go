@@ -137,7 +137,10 @@ func ValidateRegistryTag(key, value string) error {
 	if strings.Contains(key, "..") || strings.HasPrefix(key, "/") {
 		return Errorf(EINVALID, "Invalid value \"%s\" for parameter 'key' supplied: it must not contain '..' or start with '/'.", key)
 	}
-	return nil
+	if err := CheckText("key", key); err != nil {
+		return err
+	}
+	return CheckText("value", value)
 }
 
 var versionAliasRE = regexp.MustCompile(`^[vV]\d+$`)

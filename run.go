@@ -180,7 +180,7 @@ func NormalizeParam(p Param) (Param, error) {
 		return p, Errorf(EINVALID, "'Param key' exceeds the maximum length of %d characters", MaxEntityKeyLength)
 	}
 	p.Value = truncate(p.Value, MaxParamValueLength)
-	return p, nil
+	return p, CheckText("value", p.Value)
 }
 
 // NormalizeRunTag validates a run tag and returns it with its value
@@ -193,7 +193,7 @@ func NormalizeRunTag(t Tag) (Tag, error) {
 		return t, Errorf(EINVALID, "'key' exceeds the maximum length of %d characters", MaxEntityKeyLength)
 	}
 	t.Value = truncate(t.Value, MaxTagValueLength)
-	return t, nil
+	return t, CheckText("value", t.Value)
 }
 
 // TruncateTagValue cuts a run tag value to MaxTagValueLength characters.
@@ -244,7 +244,15 @@ func ValidateDatasetInput(d DatasetInput) error {
 	case len(ds.Profile) > MaxDatasetProfileLength:
 		return Errorf(EINVALID, "'profile' exceeds the maximum length of %d characters", MaxDatasetProfileLength)
 	}
+	for f, s := range map[string]string{"name": ds.Name, "digest": ds.Digest, "source_type": ds.SourceType, "source": ds.Source, "schema": ds.Schema, "profile": ds.Profile} {
+		if err := CheckText(f, s); err != nil {
+			return err
+		}
+	}
 	for _, t := range d.Tags {
+		if err := CheckText("value", t.Key+t.Value); err != nil {
+			return err
+		}
 		if t.Key == "" {
 			return Errorf(EINVALID, "InputTag key cannot be None")
 		}

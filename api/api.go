@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
@@ -52,6 +53,7 @@ type Server struct {
 	// (striped by name hash), so two creates never write bytes under the
 	// same version's path at once.
 	createLocks [64]sync.Mutex
+	lastSweep   atomic.Int64 // unix ms of the last SweepAssetUploads (assets_cleanup.go)
 }
 
 // Route is one operation of the API.

@@ -151,6 +151,7 @@ type putFunc func(ctx context.Context, prefix string) (map[string]tandem.BlobRef
 
 func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, error) {
 	ctx := r.Context()
+	s.maybeSweep(ctx)
 	var req *CreateRequest
 	var put putFunc
 	var err error
@@ -227,9 +228,15 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 	}
 	blobs, err := putAssetFiles(ctx, a, put)
 	if err != nil {
+		s.dropFiles(ctx, a)
 		return nil, err
 	}
 	out, err := s.store.CreateAsset(ctx, a, secret, blobs)
+	if err != nil && tandem.ErrorCode(err) != tandem.EINTERNAL {
+		// Refused: nothing committed. (An internal error may hide a
+		// commit; its files are left to SweepAssetUploads.)
+		s.dropFiles(ctx, a)
+	}
 	if err != nil || k != tandem.AssetDatastore {
 		return out, err
 	}

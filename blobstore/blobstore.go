@@ -9,8 +9,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -94,6 +96,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, wantSHA256 str
 	if err := CheckPath(key); err != nil {
 		return tandem.BlobRef{}, err
 	}
+	if err := s.checkNoSymlink(key); err != nil {
+		return tandem.BlobRef{}, err
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: "application/octet-stream", DisableContentTypeDetection: true})
@@ -144,6 +149,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := CheckPath(key); err != nil {
 		return err
 	}
+	if err := s.checkNoSymlink(key); err != nil {
+		return err
+	}
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
@@ -159,13 +167,18 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	if err := CheckPath(strings.TrimSuffix(prefix, "/")); err != nil {
 		return err
 	}
+	if err := s.checkNoSymlink(strings.TrimSuffix(prefix, "/")); err != nil {
+		return err
+	}
 	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
 			if s.root != "" {
-				// Folders are not objects: drop the emptied folder too.
-				os.Remove(filepath.Join(s.root, filepath.FromSlash(prefix)))
+				// Folders are not objects: drop the emptied folders too,
+				// deepest first (os.Remove leaves a folder that is not
+				// empty, e.g. written to meanwhile).
+				removeEmptyDirs(filepath.Join(s.root, filepath.FromSlash(prefix)))
 			}
 			return nil
 		} else if err != nil {
@@ -233,4 +246,45 @@ func CheckPath(p string) error {
 		}
 	}
 	return nil
+}
+
+// checkNoSymlink refuses, in a folder store, a key whose path below the
+// root passes through a symbolic link (a folder or the file itself): the
+// write or delete would land wherever the link points, outside the store.
+// Reads do not follow links either (fileblob), so what tandem writes is
+// always what it reads. The root itself may be a link (an operator's
+// choice). Parts of the key that do not exist yet are created as folders.
+func (s *Store) checkNoSymlink(key string) error {
+	if s.root == "" {
+		return nil
+	}
+	p := s.root
+	for _, seg := range strings.Split(key, "/") {
+		p = filepath.Join(p, seg)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("check %s: %w", key, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return tandem.Errorf(tandem.EINVALID, "invalid artifact path %q: %s is a symbolic link in the artifact store; tandem does not write through links", key, strings.TrimPrefix(p, s.root+string(filepath.Separator)))
+		}
+	}
+	return nil
+}
+
+// removeEmptyDirs removes dir and the folders below it that are empty,
+// deepest first. Links are not followed (WalkDir does not).
+func removeEmptyDirs(dir string) {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i])
+	}
 }

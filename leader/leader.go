@@ -771,8 +771,7 @@ func (d *Runner) peer(r *http.Request) bool {
 
 func (d *Runner) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if d.token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) != 1 {
+		if !d.peer(r) { // constant-time, like every key check
 			writeErr(w, tandem.Errorf(tandem.EUNAUTHORIZED, "this failover endpoint needs the workspace peer key"))
 			return
 		}

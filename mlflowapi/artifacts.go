@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -33,7 +34,12 @@ type artifactState struct {
 	locks     pathLocks
 	now       func() time.Time
 	lastSweep atomic.Int64 // unix ms of the last sweep of abandoned uploads
+	origin    Origin       // set before serving (SetOrigin)
 }
+
+// SetOrigin sets where the URLs handed to clients point. Call before
+// serving.
+func (s *Server) SetOrigin(o Origin) { s.art.origin = o }
 
 func (s *Server) routesArtifacts() {
 	s.art = &artifactState{now: time.Now}
@@ -327,20 +333,41 @@ func (s *Server) listRunArtifacts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// requestBase is the scheme://host of the request as the client sees it
-// (X-Forwarded-Proto/Host from a gateway are honoured), and the API prefix
-// it used (/api/2.0/ or /ajax-api/2.0/).
-func requestBase(r *http.Request) (string, string) {
+// Origin decides the scheme://host of the URLs the server hands out
+// (multipart part URLs, presigned downloads). Headers are the client's to
+// choose, so they are believed only from a configured gateway.
+type Origin struct {
+	// Advertised is the region's configured base URL (workspace region
+	// url:, or the listen address of a single server); "" when unknown.
+	Advertised string
+	// TrustedProxies are the addresses whose X-Forwarded-Proto/Host and
+	// Host are believed.
+	TrustedProxies []netip.Prefix
+}
+
+// requestBase is the scheme://host clients must use, and the API prefix
+// the request used (/api/2.0/ or /ajax-api/2.0/). From a trusted proxy the
+// forwarded headers decide; otherwise the advertised URL, and only when
+// none is configured the request's own Host (X-Forwarded-* ignored).
+func (s *Server) requestBase(r *http.Request) (string, string) {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
-	}
 	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/ ,") {
-		host = h
+	base := ""
+	if s.fromTrustedProxy(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/ ,") {
+			host = h
+		}
+	} else if s.art.origin.Advertised != "" {
+		base = strings.TrimSuffix(s.art.origin.Advertised, "/")
+	}
+	if base == "" {
+		base = scheme + "://" + host
 	}
 	prefix := artifactRoots[0]
 	for _, p := range artifactRoots {
@@ -348,7 +375,23 @@ func requestBase(r *http.Request) (string, string) {
 			prefix = p
 		}
 	}
-	return scheme + "://" + host, prefix
+	return base, prefix
+}
+
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	if len(s.art.origin.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.art.origin.TrustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // presignedDownload: GET /api/2.0/mlflow-artifacts/presigned/<path>. tandem
@@ -366,7 +409,7 @@ func (s *Server) presignedDownload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	base, prefix := requestBase(r)
+	base, prefix := s.requestBase(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"url":       base + prefix + "artifacts/" + escapePath(p),
 		"headers":   map[string]string{},

@@ -142,7 +142,7 @@ func (s *Server) mpuCreate(w http.ResponseWriter, r *http.Request) {
 		URL        string `json:"url"`
 		PartNumber int64  `json:"part_number"`
 	}
-	base, prefix := requestBase(r)
+	base, prefix := s.requestBase(r)
 	creds := make([]credential, 0, req.NumParts.V)
 	for i := int64(1); i <= req.NumParts.V; i++ {
 		creds = append(creds, credential{URL: fmt.Sprintf("%s%smpu/parts/%s/%d", base, prefix, id, i), PartNumber: i})

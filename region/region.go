@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -152,6 +153,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.Identity = sqlstore.NewIdentity(store) // before the leader: its promotion bootstraps the owner
 	}
 	r.MLflow = mlflowapi.New(store, blobs, log)
+	r.MLflow.SetOrigin(origin(cfg))
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
 		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook,
@@ -306,4 +308,25 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 		defer scancel()
 		return srv.Shutdown(sctx)
 	}
+}
+
+// origin is where this region's client-facing URLs point: its workspace
+// url, or the listen address of a single server when that names a host.
+func origin(cfg Config) mlflowapi.Origin {
+	var o mlflowapi.Origin
+	if ws := cfg.Workspace; ws != nil {
+		o.TrustedProxies = ws.TrustedProxies
+		if reg, err := ws.Region(cfg.Name); err == nil {
+			o.Advertised = reg.URL
+		}
+	} else {
+		// A single server: a gateway on the same host is believed.
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if host, _, err := net.SplitHostPort(cfg.Listen); cfg.Workspace == nil && err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			o.Advertised = "http://" + cfg.Listen
+		}
+	}
+	return o
 }

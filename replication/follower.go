@@ -32,6 +32,7 @@ type Follower struct {
 	lastApply    time.Time
 	lastErr      string
 	lastErrAt    time.Time
+	applyBlocked *tandem.Position // see FollowerStatus.ApplyBlocked
 	progress     *Progress
 	snapUpTo     map[string]int64
 	lastProgress time.Time
@@ -437,6 +438,15 @@ func (f *Follower) applyBatch(ctx context.Context, es []tandem.Entry) error {
 		return nil
 	}
 	if _, err := f.s.cfg.Store.ApplyBatch(ctx, es); err != nil {
+		if ctx.Err() == nil {
+			// Loud, never skipped: the follow loop retries this batch.
+			p := es[0].Position
+			f.mu.Lock()
+			f.applyBlocked = &p
+			f.mu.Unlock()
+			f.s.met.applyErrors.Inc()
+			f.s.log.Error("replication: cannot apply the next journal entry; retrying, never skipping", "from", p, "err", err)
+		}
 		return err
 	}
 	now := time.Now()
@@ -446,6 +456,7 @@ func (f *Follower) applyBatch(ctx context.Context, es []tandem.Entry) error {
 	f.s.met.applied.Add(float64(len(es)))
 	f.mu.Lock()
 	f.lastApply = now
+	f.applyBlocked = nil
 	if f.primaryHead.Seq <= es[len(es)-1].Seq {
 		f.oldestBehind = time.Time{}
 	} else {
@@ -556,7 +567,7 @@ func (f *Follower) status(head tandem.Position) FollowerStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fs := FollowerStatus{Region: f.s.cfg.Region, Applied: head, PrimaryHead: f.primaryHead, LastError: f.lastErr,
-		Lacking: lacking, Deferred: deferred}
+		Lacking: lacking, Deferred: deferred, ApplyBlocked: f.applyBlocked}
 	if f.primaryHead.Seq > head.Seq {
 		fs.LagEntries = f.primaryHead.Seq - head.Seq
 	}

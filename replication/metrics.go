@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	applied      prometheus.Counter
 	errors       prometheus.Counter
+	applyErrors  prometheus.Counter
 	blobErrors   prometheus.Counter
 	blobBytes    prometheus.Counter
 	degradations prometheus.Counter
@@ -25,6 +26,8 @@ func newMetrics(s *Service, reg *prometheus.Registry) *metrics {
 			Help: "Journal entries this secondary applied."}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_replication_errors_total",
 			Help: "Replication attempts that failed and were retried."}),
+		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_replication_apply_errors_total",
+			Help: "Attempts of this secondary to apply fetched journal entries that failed (the entry is retried, never skipped)."}),
 		blobErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_replication_blob_errors_total",
 			Help: "Artifact fetches that failed (network or SHA-256 mismatch); none was applied."}),
 		blobBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_replication_blob_bytes_total",
@@ -36,7 +39,7 @@ func newMetrics(s *Service, reg *prometheus.Registry) *metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applied, m.errors, m.blobErrors, m.blobBytes, m.degradations, m.applyDelay, &lagCollector{s: s})
+		reg.MustRegister(m.applied, m.errors, m.applyErrors, m.blobErrors, m.blobBytes, m.degradations, m.applyDelay, &lagCollector{s: s})
 	}
 	return m
 }
@@ -58,6 +61,8 @@ var (
 		"The epoch this region knows.", []string{"region"}, nil)
 	descDegraded = prometheus.NewDesc("tandem_replication_sync_degraded",
 		"1 while a sync primary runs async after a missed acknowledgement.", []string{"region"}, nil)
+	descApplyBlocked = prometheus.NewDesc("tandem_replication_apply_blocked",
+		"1 while this secondary's last attempt to apply the next journal entry failed (status: self.apply_blocked, last_error).", []string{"region"}, nil)
 	descBootstrap = prometheus.NewDesc("tandem_replication_bootstrap_remaining_bytes",
 		"Artifact bytes a bootstrapping secondary still has to fetch.", []string{"region"}, nil)
 )
@@ -66,7 +71,7 @@ var (
 type lagCollector struct{ s *Service }
 
 func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLagSeconds, descLagEntries, descLagBytes, descLastApply, descHead, descRole, descEpoch, descDegraded, descBootstrap} {
+	for _, d := range []*prometheus.Desc{descLagSeconds, descLagEntries, descLagBytes, descLastApply, descHead, descRole, descEpoch, descDegraded, descApplyBlocked, descBootstrap} {
 		ch <- d
 	}
 }
@@ -97,6 +102,11 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	fs := st.Followers
 	if st.Self != nil {
 		fs = append(fs, *st.Self)
+		blocked := 0.0
+		if st.Self.ApplyBlocked != nil {
+			blocked = 1
+		}
+		gauge(descApplyBlocked, blocked, region)
 		if b := st.Self.Bootstrap; b != nil && b.Phase != "done" {
 			gauge(descBootstrap, float64(b.BytesTotal-b.BytesDone), region)
 		}

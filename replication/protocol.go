@@ -93,6 +93,11 @@ type FollowerStatus struct {
 	Lacking      map[string]int   `json:"lacking,omitempty"`  // kind -> entries not replicated (policy none)
 	Deferred     map[string]int   `json:"deferred,omitempty"` // kind -> entries waiting for the next snapshot
 	SnapshotUpTo map[string]int64 `json:"snapshot_upto,omitempty"`
+	// ApplyBlocked is the first entry of the batch this secondary failed
+	// to apply at its last attempt (LastError says why), nil once an apply
+	// succeeds. The entry is retried, never skipped: while it is set, the
+	// region falls further behind.
+	ApplyBlocked *tandem.Position `json:"apply_blocked,omitempty"`
 }
 
 // Progress is a bootstrap's progress.

@@ -54,9 +54,11 @@ type assetArchivePayload struct {
 // CreateAsset records a new asset version (or, for a datastore, creates or
 // replaces its definition). Its files must already be in artifact storage
 // with the digests listed in a.Files. An empty version becomes the next
-// integer. secret is the datastore's encrypted credentials (nil keeps the
-// stored ones when a datastore is replaced). Errors: EINVALID, EEXISTS when
-// the version exists (versions are immutable).
+// integer. secret is the datastore's encrypted credentials ("" keeps the
+// stored ones when a datastore is replaced and still points at the same
+// storage; pointing it elsewhere without new credentials is EINVALID).
+// Errors: EINVALID, EEXISTS when the version exists (versions are
+// immutable).
 func (s *Store) CreateAsset(ctx context.Context, a *tandem.Asset, secret string, blobs []tandem.BlobRef) (*tandem.Asset, error) {
 	if a.Kind == tandem.AssetModel {
 		return nil, tandem.Errorf(tandem.EINVALID, "models are kept in the model registry, not as generic assets")
@@ -75,6 +77,9 @@ func (s *Store) CreateAsset(ctx context.Context, a *tandem.Asset, secret string,
 				if secret == "" {
 					secret, err = assetSecret(ctx, tx, out.Kind, out.Name)
 					if err != nil {
+						return nil, err
+					}
+					if err := keepSecretFor(&out, old, secret); err != nil {
 						return nil, err
 					}
 				}
@@ -369,3 +374,16 @@ func (s *Store) ListAssets(ctx context.Context, kind tandem.AssetKind, name stri
 type scanFunc func(dest ...any) error
 
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
+// keepSecretFor refuses to carry a datastore's stored credentials over to
+// a definition that points at other storage (another endpoint, bucket,
+// account...): the secret would be sent to a place its owner never gave it
+// for, perhaps a hostile one. EINVALID: give the credentials again.
+func keepSecretFor(a, old *tandem.Asset, secret string) error {
+	nd, ok1 := a.Spec.(*tandem.Datastore)
+	od, ok2 := old.Spec.(*tandem.Datastore)
+	if secret == "" || !ok1 || !ok2 || nd.SameTarget(od) {
+		return nil
+	}
+	return tandem.Errorf(tandem.EINVALID, "datastore %s has stored credentials and now points at other storage (type, endpoint, bucket, region, account or container changed): give its credentials again, or delete the datastore and create it without them", a.Name)
+}

@@ -64,17 +64,18 @@ func TestAssetsVersionsArchiveAndReplay(t *testing.T) {
 			if u, err := s.UpdateAsset(ctx, tandem.AssetEnvironment, "env", "1", &desc, map[string]string{"a": "b"}); err != nil || u.Description != "new" || u.Tags["a"] != "b" || u.Tags["t"] != "" {
 				t.Fatalf("update = %+v %v", u, err)
 			}
-			// Datastores: create replaces; the secret is kept when not given.
+			// Datastores: create replaces; the secret is kept when not given
+			// and the datastore still points at the same storage.
 			ds := &tandem.Asset{Kind: tandem.AssetDatastore, Name: "ds", Spec: &tandem.Datastore{Type: "s3", Bucket: "b"}}
 			if _, err := s.CreateAsset(ctx, ds, "CIPHERTEXT", nil); err != nil {
 				t.Fatal(err)
 			}
-			ds.Spec = &tandem.Datastore{Type: "s3", Bucket: "b2"}
+			ds.Spec = &tandem.Datastore{Type: "s3", Bucket: "b", Prefix: "p/"}
 			if _, err := s.CreateAsset(ctx, ds, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := s.GetAsset(ctx, tandem.AssetDatastore, "ds", "")
-			if d := got.Spec.(*tandem.Datastore); d.Bucket != "b2" || !d.HasCredentials || d.Credentials != nil {
+			if d := got.Spec.(*tandem.Datastore); d.Prefix != "p/" || !d.HasCredentials || d.Credentials != nil {
 				t.Fatalf("datastore = %+v", d)
 			}
 			if sec, _ := s.AssetSecret(ctx, tandem.AssetDatastore, "ds"); sec != "CIPHERTEXT" {

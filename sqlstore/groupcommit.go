@@ -335,6 +335,14 @@ func (s *Store) runMutation(ctx context.Context, tx *Tx, prepare PrepareFunc, ep
 	if err != nil {
 		return tandem.Entry{}, false, err
 	}
+	// The same storable-text rule on every backend, before the entry
+	// exists: nothing has been written yet, so this is prepare's refusal.
+	if err := tandem.CheckPayload(payload); err != nil {
+		return tandem.Entry{}, true, err
+	}
+	if err := tandem.CheckText("key", c.Key); err != nil {
+		return tandem.Entry{}, true, err
+	}
 	e = tandem.Entry{
 		Position: tandem.Position{Epoch: epoch, Seq: seq},
 		Kind:     a.kind, Op: c.Op, Key: c.Key, Payload: payload, Blobs: c.Blobs,

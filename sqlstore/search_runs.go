@@ -184,19 +184,17 @@ func runCondition(d Dialect, c clause, args *[]any) (string, error) {
 		}
 		switch {
 		case c.Op == "IS NULL" || c.Op == "IS NOT NULL":
-			*args = append(*args, c.Key)
-			q := "r.run_id IN (SELECT x.run_id FROM " + table + " x WHERE x.key = ?)"
+			in := "r.run_id IN "
 			if c.Op == "IS NULL" {
-				q = "r.run_id NOT IN (SELECT x.run_id FROM " + table + " x WHERE x.key = ?)"
+				in = "r.run_id NOT IN "
 			}
-			return q, nil
+			return in + keyValueSubquery(d, table, c, args, false), nil
 		case !stringOps[c.Op]:
 			return "", invalidFilter("Invalid comparator '%s' not one of '['!=', '=', 'ILIKE', 'IS NOT NULL', 'IS NULL', 'LIKE']'", c.Op)
 		case !c.quoted:
 			return "", invalidFilter("Expected a quoted string value for %s. Got value %s", c.Type, c.Str)
 		}
-		*args = append(*args, c.Key)
-		return "r.run_id IN (SELECT x.run_id FROM " + table + " x WHERE x.key = ? AND " + strCompare(d, "x.value", c, args) + ")", nil
+		return "r.run_id IN " + keyValueSubquery(d, table, c, args, true), nil
 	case entAttribute:
 		key := runAttributeAlias(c.Key)
 		a, ok := runAttributes[key]
@@ -439,4 +437,33 @@ func (s *Store) plannerStatsFresh(ctx context.Context) bool {
 	st.at, st.fresh = time.Now(), fresh
 	st.mu.Unlock()
 	return fresh
+}
+
+// pgShortValue is the value size (bytes) up to which PostgreSQL indexes a
+// param or tag value in (key, value, run_id); longer values are in a
+// (key, run_id) index of their own (migration 0011).
+const pgShortValue = "1600"
+
+// keyValueSubquery is "(SELECT x.run_id FROM table x WHERE x.key = ? [AND
+// value comparison])". On PostgreSQL it names the partial index that holds
+// the rows: an equality with a value of at most 1600 bytes can only match
+// short values; anything else asks both parts, each with its index's
+// predicate so the planner may use it.
+func keyValueSubquery(d Dialect, table string, c clause, args *[]any, compare bool) string {
+	part := func(size string) string {
+		*args = append(*args, c.Key)
+		q := "SELECT x.run_id FROM " + table + " x WHERE x.key = ?" + size
+		if compare {
+			q += " AND " + strCompare(d, "x.value", c, args)
+		}
+		return q
+	}
+	if d != Postgres {
+		return "(" + part("") + ")"
+	}
+	short := " AND octet_length(x.value) <= " + pgShortValue
+	if compare && c.Op == "=" && len(c.Str) <= 1600 {
+		return "(" + part(short) + ")"
+	}
+	return "(" + part(short) + " UNION ALL " + part(" AND octet_length(x.value) > "+pgShortValue) + ")"
 }

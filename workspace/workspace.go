@@ -44,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -119,6 +120,11 @@ type Workspace struct {
 	Durability    Durability
 	ForwardWrites bool
 	PeerKey       PeerKey
+	// TrustedProxies (trusted_proxies: [CIDR, ...]) are the gateways
+	// whose X-Forwarded-Proto/Host a region believes when it builds URLs
+	// for clients (multipart parts, presigned downloads); from any other
+	// address they are ignored and the region's url is used.
+	TrustedProxies []netip.Prefix
 
 	// Failover settings, validated here and used by the failover machinery.
 	Witness  string
@@ -213,22 +219,23 @@ func Load(path string) (*Workspace, error) {
 
 // file is the YAML shape; fields are pointers or nodes where presence matters.
 type file struct {
-	Workspace     string               `yaml:"workspace"`
-	Primary       string               `yaml:"primary"`
-	Regions       []regionFile         `yaml:"regions"`
-	Replication   *replicationFile     `yaml:"replication"`
-	Durability    *durabilityFile      `yaml:"durability"`
-	ForwardWrites *bool                `yaml:"forward_writes"`
-	PeerKey       *peerKeyFile         `yaml:"peer_key"`
-	Witness       string               `yaml:"witness"`
-	Failover      string               `yaml:"failover"`
-	LeaseTTL      string               `yaml:"lease_ttl"`
-	MaxLag        string               `yaml:"max_lag_on_failover"`
-	Cooldown      string               `yaml:"cooldown"`
-	WitnessKey    *peerKeyFile         `yaml:"witness_key"`
-	Secrets       *secretsFile         `yaml:"secrets"`
-	Auth          *authFile            `yaml:"auth"`
-	Extra         map[string]yaml.Node `yaml:",inline"`
+	Workspace      string               `yaml:"workspace"`
+	Primary        string               `yaml:"primary"`
+	Regions        []regionFile         `yaml:"regions"`
+	Replication    *replicationFile     `yaml:"replication"`
+	Durability     *durabilityFile      `yaml:"durability"`
+	ForwardWrites  *bool                `yaml:"forward_writes"`
+	TrustedProxies []string             `yaml:"trusted_proxies"`
+	PeerKey        *peerKeyFile         `yaml:"peer_key"`
+	Witness        string               `yaml:"witness"`
+	Failover       string               `yaml:"failover"`
+	LeaseTTL       string               `yaml:"lease_ttl"`
+	MaxLag         string               `yaml:"max_lag_on_failover"`
+	Cooldown       string               `yaml:"cooldown"`
+	WitnessKey     *peerKeyFile         `yaml:"witness_key"`
+	Secrets        *secretsFile         `yaml:"secrets"`
+	Auth           *authFile            `yaml:"auth"`
+	Extra          map[string]yaml.Node `yaml:",inline"`
 }
 
 type regionFile struct {
@@ -339,6 +346,13 @@ func Parse(b []byte) (*Workspace, error) {
 		return nil, aerr
 	}
 	w.Auth = auth
+	for _, c := range f.TrustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, invalid("trusted_proxies", "%q is not a CIDR prefix (e.g. 10.0.0.0/8)", c)
+		}
+		w.TrustedProxies = append(w.TrustedProxies, p.Masked())
+	}
 	if err := parseReplication(w, f.Replication); err != nil {
 		return nil, err
 	}
