@@ -77,6 +77,7 @@ func newCluster(t *testing.T, names ...string) *cluster {
 	fmt.Fprintf(&b, `workspace: gwe2e
 primary: %s
 peer_key: {env: TANDEM_GWE2E_PEER_KEY}
+auth: {mode: off}
 forward_writes: true
 durability: {mode: sync, timeout: 3s, on_no_ack: fail}
 witness: http://%s

@@ -723,6 +723,11 @@ func (g *Gateway) forward(ctx context.Context, r *http.Request, target *regionSt
 	if err != nil {
 		return nil, false, err
 	}
+	// No resend by net/http itself (it resends a request with an
+	// Idempotency-Key when a reused connection breaks): a resend refused
+	// by a primary that lost its lease would hide that the first attempt
+	// may have been applied. The gateway decides every retry itself.
+	out.GetBody = nil
 	out.Header = r.Header.Clone()
 	for _, h := range hopHeaders {
 		out.Header.Del(h)

@@ -111,6 +111,13 @@ func NewFrontend(svc *Service, next http.Handler) *Frontend {
 			pr.Out.Host = target.Host
 			pr.Out.Header.Set(HeaderForwarded, svc.cfg.Region)
 			pr.Out.Header.Set(HeaderEpoch, strconv.FormatInt(svc.cfg.Roles.Current().Epoch, 10))
+			// net/http resends a request with an Idempotency-Key on its
+			// own when a reused connection breaks. That resend can be
+			// refused (a primary that lost its lease meanwhile) after the
+			// first one was applied, turning an unknown outcome into a
+			// false "refused". Only the frontend's own resend (retryForward,
+			// stale epoch: nothing was applied) may send a write twice.
+			pr.Out.GetBody = nil
 		},
 		ModifyResponse: f.afterForward,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

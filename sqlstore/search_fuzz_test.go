@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"strings"
 	"testing"
+
+	"github.com/tandemml/tandem"
 )
 
 // FuzzParseFilter checks that any filter either fails with EINVALID or
@@ -23,7 +25,7 @@ func FuzzParseFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		clauses, err := parseFilter(s)
 		if err != nil {
-			if !strings.Contains(err.Error(), "invalid") {
+			if tandem.ErrorCode(err) != tandem.EINVALID {
 				t.Fatalf("parse %q: non-EINVALID error %v", s, err)
 			}
 			return

@@ -78,6 +78,7 @@ func TestVaultFailover(t *testing.T) {
 		body := fmt.Sprintf(`workspace: vault
 primary: east
 peer_key: {env: TANDEM_VAULT_PEER_KEY}
+auth: {mode: off}
 secrets: {keeper: {file: %s}}
 forward_writes: true
 durability: {mode: async}

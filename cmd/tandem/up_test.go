@@ -97,7 +97,7 @@ func newUpWorkspace(t *testing.T) *upWorkspace {
 func (u *upWorkspace) start() string {
 	u.t.Helper()
 	u.out = &lockedBuffer{}
-	u.cmd = exec.Command(u.bin, "up", "--dir", "data", "--listen", u.addr)
+	u.cmd = exec.Command(u.bin, "up", "--dir", "data", "--listen", u.addr, "--no-auth")
 	u.cmd.Dir = u.dir
 	u.cmd.Stdout, u.cmd.Stderr = u.out, u.out
 	if err := u.cmd.Start(); err != nil {
