@@ -38,7 +38,11 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, http: &http.Client{}}, nil
+	hc, err := HTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, http: hc}, nil
 }
 
 // FromConfig finds the config file (see FindConfig with DefaultLookup) and

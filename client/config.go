@@ -30,6 +30,10 @@ type Config struct {
 	Workspace string   `json:"workspace"`
 	Endpoints []string `json:"endpoints"`
 	Auth      Auth     `json:"auth"`
+	// CAFile names a PEM bundle of CA certificates that https endpoints
+	// are verified against, besides the system's (a path, relative to the
+	// config file's folder; not a secret). See tls.go.
+	CAFile string `json:"ca_file,omitempty"`
 	// Path is where the config was read from (not stored).
 	Path string `json:"-"`
 }

@@ -6,6 +6,7 @@ package region
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,7 @@ type Region struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	handler http.Handler
+	tls     *tls.Config // nil: plain HTTP (tls.go)
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -98,6 +100,10 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		}
 	}
 	log = log.With("region", cfg.Name)
+	tlsFiles, srvTLS, peerTLS, err := openTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	roles := cfg.Roles
 	var box *tandem.RoleBox
 	// In a multi-region workspace the failover machinery decides the role
@@ -130,15 +136,15 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, log: log, mux: http.NewServeMux()}
+	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, log: log, mux: http.NewServeMux(), tls: srvTLS}
 	r.MLflow = mlflowapi.New(store, blobs, log)
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
-		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook,
+		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook, TLS: peerTLS,
 	})
 	if failoverMode {
 		r.Leader, err = leader.New(ctx, leader.Config{Region: cfg.Name, Workspace: cfg.Workspace, Key: key,
-			Store: store, Roles: box, Log: log, OnPrimary: func(ctx context.Context) {
+			Store: store, Roles: box, Log: log, TLS: peerTLS, OnPrimary: func(ctx context.Context) {
 				if err := r.MLflow.Bootstrap(ctx); err != nil {
 					log.Warn("bootstrap after promotion", "err", err)
 				}
@@ -188,6 +194,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		fe.Fence = r.Leader.Node().Fenced // forwarded writes carry epochs: fencing tokens
 		r.handler = r.Leader.Wrap(r.handler)
 	}
+	r.handler = requirePeerCerts(tlsFiles, key, r.handler)
 	return r, nil
 }
 
@@ -228,9 +235,13 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listen %s: %w", r.cfg.Listen, err)
 		}
 	}
-	srv := &http.Server{Handler: r.handler, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: r.handler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: r.tls}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if r.tls != nil {
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/tlsconf"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -101,6 +102,9 @@ type Region struct {
 	Listen      string // host:port to listen on; defaults to URL's host:port
 	MetadataURL string
 	ArtifactURL string
+	// TLS is the region's TLS (tls: at the top, overridden field by field
+	// by the region's own tls:); see tls.go. Paths as written in the file.
+	TLS tlsconf.Files
 }
 
 // PeerKey says where the key regions use to authenticate to each other
@@ -132,6 +136,9 @@ type Workspace struct {
 	// WitnessKey says where the built-in witness's shared key comes from
 	// (witness_key: {file|env}); empty: $TANDEM_WITNESS_KEY.
 	WitnessKey PeerKey
+	// TLS is the top-level tls: (gateway, CLI, defaults of every region);
+	// see tls.go. Paths as written in the file.
+	TLS tlsconf.Files
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -222,6 +229,7 @@ type file struct {
 	MaxLag        string               `yaml:"max_lag_on_failover"`
 	Cooldown      string               `yaml:"cooldown"`
 	WitnessKey    *peerKeyFile         `yaml:"witness_key"`
+	TLS           *tlsFile             `yaml:"tls"`
 	Extra         map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -231,6 +239,8 @@ type regionFile struct {
 	Listen    string `yaml:"listen"`
 	Metadata  string `yaml:"metadata"`
 	Artifacts string `yaml:"artifacts"`
+
+	TLS *tlsFile `yaml:"tls"` // tls.go
 }
 
 type replicationFile struct {
@@ -401,6 +411,9 @@ func Parse(b []byte) (*Workspace, error) {
 		w.WitnessKey = PeerKey{File: k.File, Env: k.Env}
 	}
 	if w.Cooldown, err = optDuration("cooldown", f.Cooldown, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	if err := parseTLS(w, &f); err != nil {
 		return nil, err
 	}
 	return w, nil

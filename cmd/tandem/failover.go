@@ -39,7 +39,11 @@ func newFailoverClient(config string) (*failoverClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &failoverClient{ws: ws, hc: &http.Client{Timeout: 10 * time.Second}}
+	hc, err := workspaceHTTPClient(ws)
+	if err != nil {
+		return nil, err
+	}
+	c := &failoverClient{ws: ws, hc: &http.Client{Transport: hc.Transport, Timeout: 10 * time.Second}}
 	if len(ws.Regions) > 1 {
 		key, err := ws.Key()
 		if err != nil {

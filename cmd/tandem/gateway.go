@@ -10,11 +10,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/gateway"
+	"github.com/tandemml/tandem/tlsconf"
 	"github.com/tandemml/tandem/workspace"
 )
 
 func newGatewayCmd() *cobra.Command {
-	var listen, config string
+	var listen, config, tlsCert, tlsKey string
 	var regions []string
 	var cfg gateway.Config
 	cmd := &cobra.Command{
@@ -37,6 +38,16 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
 				for _, r := range ws.Regions {
 					cfg.Regions = append(cfg.Regions, gateway.Region{Name: r.Name, URL: r.URL})
 				}
+				if f := ws.ClientTLS(); f.Enabled() || f.CA != "" { // tls.go: trust the workspace's CA; serve its cert
+					tc, err := tlsconf.Client(f, nil)
+					if err != nil {
+						return err
+					}
+					cfg.Transport = tlsconf.Transport(tc)
+					if tlsCert == "" && tlsKey == "" {
+						tlsCert, tlsKey = f.Cert, f.Key
+					}
+				}
 			}
 			for _, s := range regions {
 				r, err := gateway.ParseRegion(s)
@@ -53,6 +64,9 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return tandem.Errorf(tandem.EUNAVAILABLE, "gateway: listen %s: %v", listen, err)
+			}
+			if ln, err = listenTLS(ln, tlsCert, tlsKey, ""); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			go g.Run(ctx)
@@ -77,5 +91,7 @@ requests that cannot be applied twice, so a client keeps going with nothing but 
 	f.DurationVar(&cfg.CheckEvery, "check-every", time.Second, "health-check period")
 	f.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "how long one request may wait for a primary")
 	f.BoolVar(&cfg.SpreadReads, "spread-reads", false, "send reads to any healthy region (default: the primary while it is healthy)")
+	f.StringVar(&tlsCert, "tls-cert", "", "serve https with this PEM certificate (default with --workspace: its tls.cert)")
+	f.StringVar(&tlsKey, "tls-key", "", "the certificate's PEM key")
 	return cmd
 }

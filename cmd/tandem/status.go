@@ -24,6 +24,7 @@ type regionFlags struct {
 	config    string
 	workspace string
 	urls      []string
+	hc        *http.Client // set by regions: trusts the workspace's CA (tls.go)
 }
 
 // LocalRegion is one region to ask: its name (or URL when unknown) and URL.
@@ -50,6 +51,9 @@ func (rf *regionFlags) regions() ([]LocalRegion, error) {
 		if err != nil {
 			return nil, err
 		}
+		if rf.hc, err = workspaceHTTPClient(ws); err != nil {
+			return nil, err
+		}
 		for _, r := range ws.Regions {
 			out = append(out, LocalRegion{Name: r.Name, URL: r.URL})
 		}
@@ -60,6 +64,9 @@ func (rf *regionFlags) regions() ([]LocalRegion, error) {
 		}
 		c, err := client.LoadConfig(p)
 		if err != nil {
+			return nil, err
+		}
+		if rf.hc, err = configHTTPClient(c); err != nil {
 			return nil, err
 		}
 		for _, e := range c.Endpoints {
@@ -73,7 +80,7 @@ func fetchRegionJSON(ctx context.Context, url string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClientOf(ctx).Do(req)
 	if err != nil {
 		return tandem.Errorf(tandem.EUNAVAILABLE, "%v", err)
 	}
@@ -122,6 +129,7 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cmd.SetContext(withHTTPClient(cmd.Context(), rf.hc))
 			sts := fetchStatuses(cmd.Context(), regions)
 			out := cmd.OutOrStdout()
 			if asJSON {

@@ -26,6 +26,7 @@ import (
 
 func newUpCmd() *cobra.Command {
 	var dir, listen, name string
+	var useTLS bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run a two-region workspace on this machine (SQLite and local folders)",
@@ -46,11 +47,17 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 			}
 			wsPath := filepath.Join(abs, "workspace.yaml")
 			if _, err := os.Stat(wsPath); errors.Is(err, os.ErrNotExist) {
-				if err := writeLocalWorkspace(abs, name, listen); err != nil {
+				if err := writeLocalWorkspace(abs, name, listen, useTLS); err != nil {
 					return err
 				}
+			} else if useTLS {
+				fmt.Fprintf(cmd.ErrOrStderr(), "--tls: %s exists and is used as it is (delete it for a new TLS workspace)\n", wsPath)
 			}
 			ws, err := workspace.Load(wsPath)
+			if err != nil {
+				return err
+			}
+			hc, err := workspaceHTTPClient(ws) // tls.go
 			if err != nil {
 				return err
 			}
@@ -86,8 +93,12 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 			if wu, err := url.Parse(ws.Witness); err == nil && ws.Witness != "" && (wu.Scheme == "http" || wu.Scheme == "https") && isLocalHost(wu.Hostname()) {
 				// The built-in witness of a local workspace runs beside the
 				// regions; an etcd or remote witness is the user's to run.
-				c := exec.Command(exe, "witness", "--listen", wu.Host, "--data", filepath.Join(abs, "witness"),
-					"--key-file", filepath.Join(abs, "witness.key"), "--log-level", logLevel, "--log-format", logFormat)
+				wargs := []string{"witness", "--listen", wu.Host, "--data", filepath.Join(abs, "witness"),
+					"--key-file", filepath.Join(abs, "witness.key"), "--log-level", logLevel, "--log-format", logFormat}
+				if wu.Scheme == "https" {
+					wargs = append(wargs, "--tls-cert", filepath.Join(abs, "tls", "witness.crt"), "--tls-key", filepath.Join(abs, "tls", "witness.key"))
+				}
+				c := exec.Command(exe, wargs...)
 				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 				c.Env = os.Environ()
 				c.SysProcAttr = childAttr()
@@ -119,7 +130,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				}(r.Name, c)
 			}
 			for _, r := range ws.Regions {
-				if err := waitHealthy(ctx, r.URL, 30*time.Second); err != nil {
+				if err := waitHealthy(ctx, hc, r.URL, 30*time.Second); err != nil {
 					stopAll()
 					return fmt.Errorf("region %s did not start: %w", r.Name, err)
 				}
@@ -127,7 +138,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 			if ws.Witness != "" {
 				// Announce the workspace only once the primary holds the
 				// lease and every region knows who it is.
-				if err := waitElected(ctx, ws, 60*time.Second); err != nil {
+				if err := waitElected(ctx, hc, ws, 60*time.Second); err != nil {
 					stopAll()
 					return err
 				}
@@ -135,7 +146,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 			// The client config lists the primary first: clients try the
 			// endpoints in order.
 			p, _ := ws.Region(ws.Primary)
-			cc := &client.Config{Workspace: ws.Name, Endpoints: []string{p.URL}}
+			cc := &client.Config{Workspace: ws.Name, Endpoints: []string{p.URL}, CAFile: ws.ClientTLS().CA}
 			for _, r := range ws.Regions {
 				if r.Name != ws.Primary {
 					cc.Endpoints = append(cc.Endpoints, r.URL)
@@ -155,6 +166,9 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				fmt.Fprintf(out, "  %-8s %-10s %s\n", r.Name, role, r.URL)
 			}
 			fmt.Fprintf(out, "\nPoint MLflow at either region (writes to a secondary are forwarded):\n\n  export MLFLOW_TRACKING_URI=%s\n\n", p.URL)
+			if cc.CAFile != "" {
+				fmt.Fprintf(out, "The regions serve https with certificates of a local CA; tell MLflow to trust it:\n\n  export MLFLOW_TRACKING_SERVER_CERT_PATH=%s\n  (or REQUESTS_CA_BUNDLE=%s for every Python requests client)\n\n", cc.CAFile, cc.CAFile)
+			}
 			fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", abs)
 			select {
 			case <-ctx.Done():
@@ -170,11 +184,15 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 	cmd.Flags().StringVar(&dir, "dir", "tandem-data", "folder for the workspace file, databases and artifacts")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address of the first region; the second uses the next port")
 	cmd.Flags().StringVar(&name, "name", "local", "workspace name (for a new workspace)")
+	cmd.Flags().BoolVar(&useTLS, "tls", false, "for a new workspace: create a local CA and a certificate per region under --dir/tls and serve https")
 	return cmd
 }
 
 // writeLocalWorkspace writes a two-region workspace file and a random peer key.
-func writeLocalWorkspace(dir, name, listen string) error {
+// With useTLS it also creates a local CA and certificates (writeLocalTLS),
+// and the regions and the witness serve https, requiring client
+// certificates of peers.
+func writeLocalWorkspace(dir, name, listen string, useTLS bool) error {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return tandem.Errorf(tandem.EINVALID, "--listen %q: %v", listen, err)
@@ -196,12 +214,28 @@ func writeLocalWorkspace(dir, name, listen string) error {
 	if err := os.WriteFile(filepath.Join(dir, "witness.key"), []byte(hex.EncodeToString(wkey)+"\n"), 0o600); err != nil {
 		return err
 	}
+	scheme, tlsTop := "http", ""
+	if useTLS {
+		if _, err := writeLocalTLS(dir, "east", "west", "witness", "operator"); err != nil {
+			return err
+		}
+		scheme = "https"
+		tlsTop = `# TLS from the local CA (tandem up --tls): each region serves its own
+# certificate and presents it to its peers; peer requests without one are
+# refused. The top-level cert is the CLI's (failover commands).
+tls: {ca: tls/ca.crt, cert: tls/operator.crt, key: tls/operator.key, client_auth: require_for_peers}
+`
+	}
 	region := func(n string, port int) string {
-		return fmt.Sprintf(`  - name: %s
-    url: http://%s
+		r := fmt.Sprintf(`  - name: %s
+    url: %s://%s
     metadata: sqlite://%s
     artifacts: file://%s
-`, n, net.JoinHostPort(host, strconv.Itoa(port)), filepath.Join(dir, n, "tandem.db"), filepath.Join(dir, n, "artifacts"))
+`, n, scheme, net.JoinHostPort(host, strconv.Itoa(port)), filepath.Join(dir, n, "tandem.db"), filepath.Join(dir, n, "artifacts"))
+		if useTLS {
+			r += fmt.Sprintf("    tls: {cert: tls/%s.crt, key: tls/%s.key}\n", n, n)
+		}
+		return r
 	}
 	body := fmt.Sprintf(`# Written by tandem up. Edit freely; tandem up reads it again next time.
 workspace: %s
@@ -213,21 +247,21 @@ replication:
   default: continuous
 # The built-in witness holds the leadership lease: when the primary is lost,
 # the secondary takes over by itself after lease_ttl.
-witness: http://%s
+witness: %s://%s
 witness_key: {file: witness.key}
 failover: automatic
 lease_ttl: 10s
 cooldown: 1m
-regions:
-%s%s`, name, net.JoinHostPort(host, strconv.Itoa(p+2)), region("east", p), region("west", p+1))
+%sregions:
+%s%s`, name, scheme, net.JoinHostPort(host, strconv.Itoa(p+2)), tlsTop, region("east", p), region("west", p+1))
 	return os.WriteFile(filepath.Join(dir, "workspace.yaml"), []byte(body), 0o644)
 }
 
-func waitHealthy(ctx context.Context, base string, d time.Duration) error {
+func waitHealthy(ctx context.Context, hc *http.Client, base string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/health", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -255,7 +289,7 @@ func isLocalHost(host string) bool {
 
 // waitElected waits until the configured primary accepts writes and every
 // region reports it as primary.
-func waitElected(ctx context.Context, ws *workspace.Workspace, d time.Duration) error {
+func waitElected(ctx context.Context, hc *http.Client, ws *workspace.Workspace, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
 		ok := true
@@ -265,7 +299,7 @@ func waitElected(ctx context.Context, ws *workspace.Workspace, d time.Duration) 
 				WritesAllowed bool   `json:"writes_allowed"`
 			}
 			req, _ := http.NewRequestWithContext(ctx, "GET", r.URL+"/api/tandem/v1/failover/status", nil)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := hc.Do(req)
 			if err != nil {
 				ok = false
 				break

@@ -41,11 +41,11 @@ Exits 4 when the regions differ.`,
   tandem verify --json --workspace workspace.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
 			regions, err := rf.regions()
 			if err != nil {
 				return err
 			}
+			ctx := withHTTPClient(cmd.Context(), rf.hc)
 			sts := fetchStatuses(ctx, regions)
 			var primary *regionStatus
 			for i := range sts {

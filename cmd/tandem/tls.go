@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/tlsconf"
+	"github.com/tandemml/tandem/workspace"
+)
+
+// httpClientKey carries the HTTP client status and verify use to reach the
+// regions (one that trusts the workspace's CA).
+type httpClientKey struct{}
+
+func withHTTPClient(ctx context.Context, hc *http.Client) context.Context {
+	if hc == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, httpClientKey{}, hc)
+}
+
+func httpClientOf(ctx context.Context) *http.Client {
+	if hc, ok := ctx.Value(httpClientKey{}).(*http.Client); ok {
+		return hc
+	}
+	return http.DefaultClient
+}
+
+// workspaceHTTPClient is the client the CLI uses for a workspace file's
+// regions: the top-level tls: CA (and its certificate as the client
+// certificate, for regions that require one of peers).
+func workspaceHTTPClient(ws *workspace.Workspace) (*http.Client, error) {
+	f := ws.ClientTLS()
+	if !f.Enabled() && f.CA == "" {
+		return http.DefaultClient, nil
+	}
+	cfg, err := tlsconf.Client(f, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: tlsconf.Transport(cfg)}, nil
+}
+
+// configHTTPClient is the client for the endpoints of a client config
+// (its ca_file).
+func configHTTPClient(cc *client.Config) (*http.Client, error) { return client.HTTPClient(*cc) }
+
+// listenTLS wraps ln in TLS when cert is set (the gateway's and the
+// witness's --tls-cert/--tls-key), with the certificate re-read when its
+// files change; clientCA, when set, makes client certificates required.
+func listenTLS(ln net.Listener, cert, key, clientCA string) (net.Listener, error) {
+	if cert == "" && key == "" {
+		return ln, nil
+	}
+	f := tlsconf.Files{Cert: cert, Key: key, CA: clientCA, ClientAuth: tlsconf.ClientAuthNone}
+	if clientCA != "" {
+		f.ClientAuth = tlsconf.ClientAuthRequire
+	}
+	cfg, err := tlsconf.Server(f, nil)
+	if err != nil {
+		return nil, err
+	}
+	return tls.NewListener(ln, cfg), nil
+}
+
+// writeLocalTLS creates (or reuses) the local CA under dir/tls and a
+// certificate per region and for the witness, valid for this machine's
+// loopback names; it returns the CA certificate's path.
+func writeLocalTLS(dir string, names ...string) (string, error) {
+	ca, err := tlsconf.OpenCA(filepath.Join(dir, "tls"), "tandem local CA")
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		cert, key := filepath.Join(dir, "tls", n+".crt"), filepath.Join(dir, "tls", n+".key")
+		if _, err := os.Stat(cert); err == nil {
+			continue
+		}
+		if err := ca.Issue(tlsconf.Issue{Name: n, Hosts: tlsconf.LocalHosts}, cert, key); err != nil {
+			return "", fmt.Errorf("tls: %s: %w", n, err)
+		}
+	}
+	return ca.CertPath, nil
+}
