@@ -31,7 +31,9 @@ import (
 // refuses a peer request (one with the peer key, or a forwarded write)
 // without a valid one; require refuses every connection without one.
 // Relative paths are relative to the workspace file's folder. A region
-// with an https url needs a cert; one with a cert needs an https url.
+// with an https url needs a cert, unless the workspace lists
+// trusted_proxies (a proxy in front terminates TLS and the region serves
+// plain HTTP on its listen address); one with a cert needs an https url.
 
 type tlsFile struct {
 	Cert       string `yaml:"cert"`
@@ -54,8 +56,8 @@ func parseTLS(w *Workspace, f *file) error {
 		}
 		u, _ := url.Parse(w.Regions[i].URL)
 		switch {
-		case u.Scheme == "https" && !r.Enabled():
-			return invalid(field+".cert", "required for an https url (set tls.cert and tls.key at the top or under the region)")
+		case u.Scheme == "https" && !r.Enabled() && len(w.TrustedProxies) == 0:
+			return invalid(field+".cert", "required for an https url (set tls.cert and tls.key at the top or under the region, or list the proxy that terminates TLS in trusted_proxies)")
 		case !r.Enabled() && r.ClientAuth != tlsconf.ClientAuthNone:
 			return invalid(field+".client_auth", "%s needs tls.cert (a plain HTTP region cannot ask for client certificates)", r.ClientAuth)
 		case u.Scheme != "https" && r.Enabled():

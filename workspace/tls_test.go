@@ -67,4 +67,10 @@ func TestTLSErrorsNameTheField(t *testing.T) {
 			t.Errorf("%s: got %v, want EINVALID naming %q", c.yaml, err, c.field)
 		}
 	}
+	// Behind a proxy that terminates TLS (trusted_proxies) an https url
+	// needs no certificate: the region serves plain HTTP.
+	ws, err := Parse([]byte(tlsBase + "trusted_proxies: [10.1.0.0/16]\n" + region("https://east.example.test", "")))
+	if err != nil || ws.Regions[0].TLS.Enabled() {
+		t.Fatalf("https url behind a trusted proxy: %+v %v", ws, err)
+	}
 }
