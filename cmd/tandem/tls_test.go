@@ -169,6 +169,13 @@ func TestUpTLS(t *testing.T) {
 			}
 		}
 	}
+	// A failover verb (the peer key, over https with the workspace's
+	// client certificate) reads every region's history.
+	hist := exec.Command(bin, "history")
+	hist.Dir, hist.Env = work, env
+	if hout, err := hist.CombinedOutput(); err != nil || !strings.Contains(string(hout), "east") {
+		t.Fatalf("tandem history: %v\n%s", err, hout)
+	}
 	// A peer request (the peer key) without a client certificate is
 	// refused; with a certificate of the workspace CA it is served.
 	key, err := os.ReadFile(filepath.Join(data, "peer.key"))
