@@ -36,7 +36,11 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, s: sender{http: &http.Client{}, token: bearerEnv(cfg.Auth, cfg.Workspace)}}, nil
+	hc, err := HTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, s: sender{http: hc, token: bearerEnv(cfg.Auth, cfg.Workspace)}}, nil
 }
 
 // FromConfig finds the config file (see FindConfig with DefaultLookup) and

@@ -36,6 +36,10 @@ type Config struct {
 	// that `tandem up` runs, relative to the folder holding .tandem/
 	// unless absolute; the failover verbs find it here (FindWorkspace).
 	WorkspaceFile string `json:"workspace_file,omitempty"`
+	// CAFile names a PEM bundle of CA certificates that https endpoints
+	// are verified against, besides the system's (a path, relative to the
+	// config file's folder; not a secret). See tls.go.
+	CAFile string `json:"ca_file,omitempty"`
 	// Path is where the config was read from (not stored).
 	Path string `json:"-"`
 }

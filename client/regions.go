@@ -60,18 +60,29 @@ func RegionsFromURLs(urls []string) *Regions {
 	return r
 }
 
-// RegionsFromConfig asks the endpoints of a client config.
-func RegionsFromConfig(c *Config) *Regions {
+// RegionsFromConfig asks the endpoints of a client config, trusting its
+// ca_file. EINVALID when the CA file cannot be read.
+func RegionsFromConfig(c *Config) (*Regions, error) {
+	hc, err := HTTPClient(*c)
+	if err != nil {
+		return nil, err
+	}
 	r := RegionsFromURLs(c.Endpoints)
+	r.s.http = hc
 	r.s.token = bearerEnv(c.Auth, c.Workspace)
-	return r
+	return r, nil
 }
 
 // RegionsFromWorkspace asks the regions of a workspace file, with its
 // peer key when it has more than one region (a key that cannot be read
-// fails the failover requests, not the status reads).
-func RegionsFromWorkspace(ws *workspace.Workspace) *Regions {
-	r := &Regions{Workspace: ws}
+// fails the failover requests, not the status reads), over the workspace's
+// TLS (WorkspaceHTTPClient). An error when its TLS files cannot be read.
+func RegionsFromWorkspace(ws *workspace.Workspace) (*Regions, error) {
+	hc, err := WorkspaceHTTPClient(ws)
+	if err != nil {
+		return nil, err
+	}
+	r := &Regions{Workspace: ws, s: sender{http: hc}}
 	for _, reg := range ws.Regions {
 		r.List = append(r.List, Region{Name: reg.Name, URL: strings.TrimRight(reg.URL, "/")})
 	}
@@ -80,12 +91,12 @@ func RegionsFromWorkspace(ws *workspace.Workspace) *Regions {
 		key, err := ws.Key()
 		if err != nil {
 			r.keyErr = err
-			return r
+			return r, nil
 		}
 		tok := replication.Token(key)
 		r.s.token = func() string { return tok }
 	}
-	return r
+	return r, nil
 }
 
 // Region returns the region called name.

@@ -115,7 +115,10 @@ func TestRegionsAuthorizeAndMapErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _ := ws.Key()
-	r := RegionsFromWorkspace(ws)
+	r, err := RegionsFromWorkspace(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = r.Failover(t.Context(), FailoverOptions{To: "west", Wait: time.Second})
 	if tandem.ErrorCode(err) != tandem.EUNAVAILABLE || tandem.ErrorMessage(err) != "east: region is busy" {
 		t.Fatalf("switchover refused: %v", err)
@@ -186,7 +189,10 @@ func TestAgreedPrimary(t *testing.T) {
 func TestWaitElectedAcceptsTheCurrentPrimary(t *testing.T) {
 	east := &fakeRegion{name: "east", primary: "west", role: tandem.RoleSecondary}
 	west := &fakeRegion{name: "west", primary: "west", role: tandem.RolePrimary, writes: true}
-	r := RegionsFromWorkspace(mustLoad(t, writeWorkspace(t, t.TempDir(), serve(t, east), serve(t, west))))
+	r, err := RegionsFromWorkspace(mustLoad(t, writeWorkspace(t, t.TempDir(), serve(t, east), serve(t, west))))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if p, err := r.WaitElected(ctx, 20*time.Second); err != nil || p != "west" {

@@ -93,7 +93,7 @@ func WorkspaceRegions(explicit string) (*Regions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return RegionsFromWorkspace(ws), nil
+	return RegionsFromWorkspace(ws)
 }
 
 // RecordWorkspace returns the workspace_file value that points from the

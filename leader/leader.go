@@ -28,6 +28,7 @@ package leader
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ import (
 	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/tlsconf"
 	"github.com/tandemml/tandem/witness"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -65,6 +67,9 @@ type Config struct {
 	// region became primary, e.g. to create the Default experiment.
 	OnPrimary func(ctx context.Context)
 	Client    *http.Client
+	// TLS is the peer links' TLS client configuration, for the default
+	// Client and the built-in witness's client; nil: Go's defaults.
+	TLS *tls.Config
 	// Witness overrides the workspace's witness (tests).
 	Witness tandem.Witness
 }
@@ -142,6 +147,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 5 * time.Second}
+		if cfg.TLS != nil {
+			cfg.Client.Transport = tlsconf.Transport(cfg.TLS)
+		}
 	}
 	ws := cfg.Workspace
 	if ws == nil {
@@ -168,7 +176,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 			}
 			key = k
 		}
-		w, err := witness.Open(ctx, ws.Witness, witness.Options{Name: ws.Name, Key: key})
+		var hc *http.Client // nil: the witness package's default
+		if cfg.TLS != nil {
+			hc = &http.Client{Transport: tlsconf.Transport(cfg.TLS)}
+		}
+		w, err := witness.Open(ctx, ws.Witness, witness.Options{Name: ws.Name, Key: key, HTTPClient: hc})
 		if err != nil {
 			return nil, fmt.Errorf("leader: witness: %w", err)
 		}

@@ -6,6 +6,7 @@ package region
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,6 +86,7 @@ type Region struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	handler  http.Handler
+	tls      *tls.Config // nil: plain HTTP (tls.go)
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -110,6 +112,10 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		}
 	}
 	log = log.With("region", cfg.Name)
+	tlsFiles, srvTLS, peerTLS, err := openTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	roles := cfg.Roles
 	var box *tandem.RoleBox
 	// In a multi-region workspace the failover machinery decides the role
@@ -148,7 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, Vault: vault, log: log, mux: http.NewServeMux()}
+	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, Vault: vault, log: log, mux: http.NewServeMux(), tls: srvTLS}
 	if cfg.Auth != nil {
 		r.Identity = sqlstore.NewIdentity(store) // before the leader: its promotion bootstraps the owner
 	}
@@ -156,11 +162,11 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.MLflow.SetOrigin(origin(cfg))
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
-		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook,
+		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook, TLS: peerTLS,
 	})
 	if failoverMode {
 		r.Leader, err = leader.New(ctx, leader.Config{Region: cfg.Name, Workspace: cfg.Workspace, Key: key,
-			Store: store, Roles: box, Log: log, OnPrimary: func(ctx context.Context) {
+			Store: store, Roles: box, Log: log, TLS: peerTLS, OnPrimary: func(ctx context.Context) {
 				if err := r.MLflow.Bootstrap(ctx); err != nil {
 					log.Warn("bootstrap after promotion", "err", err)
 				}
@@ -223,6 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.Close()
 		return nil, fmt.Errorf("bootstrap owner: %w", err)
 	}
+	r.handler = requirePeerCerts(tlsFiles, key, r.handler)
 	return r, nil
 }
 
@@ -267,9 +274,13 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listen %s: %w", r.cfg.Listen, err)
 		}
 	}
-	srv := &http.Server{Handler: r.handler, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: r.handler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: r.tls}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if r.tls != nil {
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/tlsconf"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -132,6 +133,9 @@ func NewFrontend(svc *Service, next http.Handler) *Frontend {
 				Detail:  map[string]string{"primary_url": svc.primaryURL()}})
 		},
 		FlushInterval: -1,
+	}
+	if svc.cfg.TLS != nil {
+		f.proxy.Transport = tlsconf.Transport(svc.cfg.TLS)
 	}
 	return f
 }

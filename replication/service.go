@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,10 @@ type Config struct {
 	Metrics   *prometheus.Registry // nil: no metrics
 	Client    *http.Client         // nil: a default client
 	Progress  io.Writer            // bootstrap progress between the logged milestones, at most once a second (a terminal); nil: none
+	// TLS is the peer links' TLS client configuration (CA, client
+	// certificate), used by the default Client and by forwarded writes;
+	// nil: Go's defaults.
+	TLS *tls.Config
 	// BlobHook, when set (tests only), wraps blob bodies the primary sends.
 	BlobHook func(path string, r io.Reader) io.Reader
 	// StandbySilent: a sync standby that has not asked for journal
@@ -97,7 +102,8 @@ func New(cfg Config) *Service {
 		cfg.StandbySilent = 30 * time.Second
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: 2 * time.Minute}}
+		cfg.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: 2 * time.Minute,
+			TLSClientConfig: cfg.TLS, ForceAttemptHTTP2: cfg.TLS != nil}}
 	}
 	s := &Service{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(),
 		followers: map[string]*followerSeen{}, ackCh: make(chan struct{})}

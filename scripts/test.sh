@@ -125,6 +125,20 @@ if [ -z "${SKIP_GO:-}" ]; then
   "$TANDEM_TOXIPROXY" -version
   step_end $?
 
+  # Dex (the OpenID Connect provider of oidc/'s tests), built from its Go
+  # module pinned in scripts/dex/go.mod (its own go.mod has a replace
+  # directive, so `go install dex@version` cannot build it); cached.
+  # TANDEM_REQUIRE_OIDC=1 makes those tests fail without it.
+  step_begin "dex"
+  if [ -z "${TANDEM_DEX:-}" ]; then
+    [ -x "$root/.tandem/bin/dex" ] ||
+      (cd "$root/scripts/dex" && go build -o "$root/.tandem/bin/dex" github.com/dexidp/dex/cmd/dex)
+    export TANDEM_DEX=$root/.tandem/bin/dex
+  fi
+  export TANDEM_REQUIRE_OIDC=1
+  "$TANDEM_DEX" version
+  step_end $?
+
   step_begin "go test"
   # -fuzz is not given: each Fuzz target runs its seed corpus (f.Add and
   # testdata/fuzz) as ordinary tests. -p 2 matches the two-core CI machine.

@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/tlsconf"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -102,6 +103,9 @@ type Region struct {
 	Listen      string // host:port to listen on; defaults to URL's host:port
 	MetadataURL string
 	ArtifactURL string
+	// TLS is the region's TLS (tls: at the top, overridden field by field
+	// by the region's own tls:); see tls.go. Paths as written in the file.
+	TLS tlsconf.Files
 }
 
 // PeerKey says where the key regions use to authenticate to each other
@@ -142,6 +146,9 @@ type Workspace struct {
 	Secrets Secrets
 	// Auth: identity and access (auth.go).
 	Auth Auth
+	// TLS is the top-level tls: (gateway, CLI, defaults of every region);
+	// see tls.go. Paths as written in the file.
+	TLS tlsconf.Files
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -235,6 +242,7 @@ type file struct {
 	WitnessKey     *peerKeyFile         `yaml:"witness_key"`
 	Secrets        *secretsFile         `yaml:"secrets"`
 	Auth           *authFile            `yaml:"auth"`
+	TLS            *tlsFile             `yaml:"tls"`
 	Extra          map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -244,6 +252,8 @@ type regionFile struct {
 	Listen    string `yaml:"listen"`
 	Metadata  string `yaml:"metadata"`
 	Artifacts string `yaml:"artifacts"`
+
+	TLS *tlsFile `yaml:"tls"` // tls.go
 }
 
 type replicationFile struct {
@@ -429,6 +439,9 @@ func Parse(b []byte) (*Workspace, error) {
 		return nil, err
 	}
 	if err := parseSecrets(w, f.Secrets); err != nil {
+		return nil, err
+	}
+	if err := parseTLS(w, &f); err != nil {
 		return nil, err
 	}
 	return w, nil

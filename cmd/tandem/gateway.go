@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,12 +13,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/gateway"
+	"github.com/tandemml/tandem/tlsconf"
 	"github.com/tandemml/tandem/witness"
 	"github.com/tandemml/tandem/workspace"
 )
 
 func newGatewayCmd() *cobra.Command {
-	var listen, config string
+	var listen, config, tlsCert, tlsKey string
 	var regions []string
 	var cfg gateway.Config
 	cmd := &cobra.Command{
@@ -48,9 +50,19 @@ first result instead of applying it twice.`,
 				for _, r := range ws.Regions {
 					cfg.Regions = append(cfg.Regions, gateway.Region{Name: r.Name, URL: r.URL})
 				}
+				var tc *tls.Config                                  // nil: Go's defaults
+				if f := ws.ClientTLS(); f.Enabled() || f.CA != "" { // tls.go: trust the workspace's CA; serve its cert
+					if tc, err = tlsconf.Client(f, nil); err != nil {
+						return err
+					}
+					cfg.Transport = tlsconf.Transport(tc)
+					if tlsCert == "" && tlsKey == "" {
+						tlsCert, tlsKey = f.Cert, f.Key
+					}
+				}
 				if ws.Witness != "" { // without one, no lease bounds a primary
 					cfg.LeaseTTL = ws.LeaseTTL
-					w, err := openGatewayWitness(cmd.Context(), ws)
+					w, err := openGatewayWitness(cmd.Context(), ws, tc)
 					if err != nil {
 						return err
 					}
@@ -73,6 +85,9 @@ first result instead of applying it twice.`,
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return tandem.Errorf(tandem.EUNAVAILABLE, "gateway: listen %s: %v", listen, err)
+			}
+			if ln, err = listenTLS(ln, tlsCert, tlsKey, ""); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			go g.Run(ctx)
@@ -97,12 +112,15 @@ first result instead of applying it twice.`,
 	f.DurationVar(&cfg.CheckEvery, "check-every", time.Second, "health-check period")
 	f.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "how long one request may wait for a primary")
 	f.BoolVar(&cfg.SpreadReads, "spread-reads", false, "send reads to any healthy region (default: the primary while it is healthy)")
+	f.StringVar(&tlsCert, "tls-cert", "", "serve https with this PEM certificate (default with --workspace: its tls.cert)")
+	f.StringVar(&tlsKey, "tls-key", "", "the certificate's PEM key")
 	return cmd
 }
 
 // openGatewayWitness opens the witness a workspace file names, with the
-// built-in witness's key when it is one.
-func openGatewayWitness(ctx context.Context, ws *workspace.Workspace) (tandem.Witness, error) {
+// built-in witness's key when it is one, over tc (the workspace's TLS; nil:
+// Go's defaults).
+func openGatewayWitness(ctx context.Context, ws *workspace.Workspace, tc *tls.Config) (tandem.Witness, error) {
 	var key string
 	if strings.HasPrefix(ws.Witness, "http") {
 		k, err := ws.WitnessKeyValue()
@@ -111,7 +129,11 @@ func openGatewayWitness(ctx context.Context, ws *workspace.Workspace) (tandem.Wi
 		}
 		key = k
 	}
-	w, err := witness.Open(ctx, ws.Witness, witness.Options{Name: ws.Name, Key: key, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	hc := &http.Client{Timeout: 5 * time.Second}
+	if tc != nil {
+		hc.Transport = tlsconf.Transport(tc)
+	}
+	w, err := witness.Open(ctx, ws.Witness, witness.Options{Name: ws.Name, Key: key, HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: witness: %w", err)
 	}

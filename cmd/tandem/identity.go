@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,7 +15,15 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/oidc"
 	"github.com/tandemml/tandem/region"
+)
+
+// Time bounds of the OpenID Connect issuer's requests: the discovery at
+// start, and each fetch of its keys (an unknown key id waits on one).
+const (
+	oidcDiscoveryTimeout = 30 * time.Second
+	oidcRequestTimeout   = 10 * time.Second
 )
 
 // authFlags are tandem server's identity flags.
@@ -31,8 +40,10 @@ func (f *authFlags) register(cmd *cobra.Command) {
 }
 
 // authConfig is the region's auth configuration from the flags and the
-// workspace file (nil: off). The OpenID Connect verifier is wired here.
-func (f *authFlags) authConfig(cfg *region.Config) (*region.AuthConfig, error) {
+// workspace file (nil: off). The OpenID Connect verifier is wired here:
+// with auth.oidc, the issuer's discovery document and keys are fetched
+// now (a region does not start on an issuer it cannot reach).
+func (f *authFlags) authConfig(ctx context.Context, cfg *region.Config) (*region.AuthConfig, error) {
 	if f.noAuth || (cfg.Workspace != nil && cfg.Workspace.Auth.Off()) {
 		return nil, nil
 	}
@@ -50,9 +61,15 @@ func (f *authFlags) authConfig(cfg *region.Config) (*region.AuthConfig, error) {
 		}
 	}
 	if cfg.Workspace != nil && cfg.Workspace.Auth.OIDC != nil {
-		// OIDC WIRING (lead, at merge): ac.Verifier, err = oidc.New(ctx,
-		// oidc.Config{Issuer: o.Issuer, Audience: o.Audience, GroupsClaim: o.GroupsClaim})
-		return nil, tandem.Errorf(tandem.ENOTIMPLEMENTED, "auth.oidc is configured but this build has no OpenID Connect verifier")
+		o := cfg.Workspace.Auth.OIDC
+		dctx, cancel := context.WithTimeout(ctx, oidcDiscoveryTimeout)
+		defer cancel()
+		v, err := oidc.New(dctx, oidc.Config{Issuer: o.Issuer, Audience: o.Audience, GroupsClaim: o.GroupsClaim,
+			HTTPClient: &http.Client{Timeout: oidcRequestTimeout}})
+		if err != nil {
+			return nil, fmt.Errorf("auth.oidc: %w", err)
+		}
+		ac.Verifier = v
 	}
 	return ac, nil
 }

@@ -360,7 +360,7 @@ func TestUpWritesOneWorkspaceKey(t *testing.T) {
 	t.Setenv("TANDEM_SECRETS_KEY", "")
 	t.Setenv("TANDEM_SECRETS_KEY_FILE", "")
 	dir := t.TempDir()
-	if err := writeLocalWorkspace(dir, "local", "127.0.0.1:5500"); err != nil {
+	if err := writeLocalWorkspace(dir, "local", "127.0.0.1:5500", false); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dir, "workspace.key"))
@@ -386,7 +386,7 @@ func TestUpWritesOneWorkspaceKey(t *testing.T) {
 		t.Fatalf("regions' key files: %v", files)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "workspace.key"))
-	if err := writeLocalWorkspace(dir, "local", "127.0.0.1:5500"); err != nil {
+	if err := writeLocalWorkspace(dir, "local", "127.0.0.1:5500", false); err != nil {
 		t.Fatal(err)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, "workspace.key")); !bytes.Equal(before, after) {

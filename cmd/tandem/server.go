@@ -56,7 +56,7 @@ server is a single-region workspace.`,
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			var err error
-			if cfg.Auth, err = af.authConfig(&cfg); err != nil {
+			if cfg.Auth, err = af.authConfig(ctx, &cfg); err != nil {
 				return err
 			}
 			r, err := region.Open(ctx, cfg)

@@ -41,7 +41,7 @@ func (rf *regionFlags) regions() (*client.Regions, error) {
 			if err != nil {
 				return nil, err
 			}
-			return client.RegionsFromWorkspace(ws), nil
+			return client.RegionsFromWorkspace(ws)
 		}
 		if rf.workspace != "" || os.Getenv("TANDEM_WORKSPACE") != "" {
 			return nil, err
@@ -55,7 +55,7 @@ func (rf *regionFlags) regions() (*client.Regions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.RegionsFromConfig(c), nil
+	return client.RegionsFromConfig(c)
 }
 
 func newStatusCmd() *cobra.Command {

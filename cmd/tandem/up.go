@@ -27,7 +27,7 @@ import (
 
 func newUpCmd() *cobra.Command {
 	var dir, listen, name string
-	var noAuth bool
+	var noAuth, useTLS bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run a two-region workspace on this machine (SQLite and local folders)",
@@ -48,9 +48,11 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 			}
 			wsPath := filepath.Join(abs, "workspace.yaml")
 			if _, err := os.Stat(wsPath); errors.Is(err, os.ErrNotExist) {
-				if err := writeLocalWorkspace(abs, name, listen); err != nil {
+				if err := writeLocalWorkspace(abs, name, listen, useTLS); err != nil {
 					return err
 				}
+			} else if useTLS {
+				fmt.Fprintf(cmd.ErrOrStderr(), "--tls: %s exists and is used as it is (delete it for a new TLS workspace)\n", wsPath)
 			}
 			ws, err := workspace.Load(wsPath)
 			if err != nil {
@@ -88,8 +90,12 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 			if wu, err := url.Parse(ws.Witness); err == nil && ws.Witness != "" && (wu.Scheme == "http" || wu.Scheme == "https") && isLocalHost(wu.Hostname()) {
 				// The built-in witness of a local workspace runs beside the
 				// regions; an etcd or remote witness is the user's to run.
-				c := exec.Command(exe, "witness", "--listen", wu.Host, "--data", filepath.Join(abs, "witness"),
-					"--key-file", filepath.Join(abs, "witness.key"), "--log-level", logLevel, "--log-format", logFormat)
+				wargs := []string{"witness", "--listen", wu.Host, "--data", filepath.Join(abs, "witness"),
+					"--key-file", filepath.Join(abs, "witness.key"), "--log-level", logLevel, "--log-format", logFormat}
+				if wu.Scheme == "https" {
+					wargs = append(wargs, "--tls-cert", filepath.Join(abs, "tls", "witness.crt"), "--tls-key", filepath.Join(abs, "tls", "witness.key"))
+				}
+				c := exec.Command(exe, wargs...)
 				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 				c.Env = os.Environ()
 				c.SysProcAttr = childAttr()
@@ -124,7 +130,11 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 					exited <- name
 				}(r.Name, c)
 			}
-			regions := client.RegionsFromWorkspace(ws)
+			regions, err := client.RegionsFromWorkspace(ws) // over the workspace's TLS
+			if err != nil {
+				stopAll()
+				return err
+			}
 			if err := regions.WaitHealthy(ctx, 30*time.Second); err != nil {
 				stopAll()
 				return err
@@ -156,11 +166,15 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address of the first region; the second uses the next port")
 	cmd.Flags().StringVar(&name, "name", "local", "workspace name (for a new workspace)")
 	cmd.Flags().BoolVar(&noAuth, "no-auth", os.Getenv("TANDEM_NO_AUTH") == "1", "run the regions without authentication (a laptop only; TANDEM_NO_AUTH=1)")
+	cmd.Flags().BoolVar(&useTLS, "tls", false, "for a new workspace: create a local CA and a certificate per region under --dir/tls and serve https")
 	return cmd
 }
 
 // writeLocalWorkspace writes a two-region workspace file and a random peer key.
-func writeLocalWorkspace(dir, name, listen string) error {
+// With useTLS it also creates a local CA and certificates (writeLocalTLS),
+// and the regions and the witness serve https, requiring client
+// certificates of peers.
+func writeLocalWorkspace(dir, name, listen string, useTLS bool) error {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return tandem.Errorf(tandem.EINVALID, "--listen %q: %v", listen, err)
@@ -187,12 +201,28 @@ func writeLocalWorkspace(dir, name, listen string) error {
 	if err := os.WriteFile(filepath.Join(dir, "witness.key"), []byte(hex.EncodeToString(wkey)+"\n"), 0o600); err != nil {
 		return err
 	}
+	scheme, tlsTop := "http", ""
+	if useTLS {
+		if _, err := writeLocalTLS(dir, "east", "west", "witness", "operator"); err != nil {
+			return err
+		}
+		scheme = "https"
+		tlsTop = `# TLS from the local CA (tandem up --tls): each region serves its own
+# certificate and presents it to its peers; peer requests without one are
+# refused. The top-level cert is the CLI's (failover commands).
+tls: {ca: tls/ca.crt, cert: tls/operator.crt, key: tls/operator.key, client_auth: require_for_peers}
+`
+	}
 	region := func(n string, port int) string {
-		return fmt.Sprintf(`  - name: %s
-    url: http://%s
+		r := fmt.Sprintf(`  - name: %s
+    url: %s://%s
     metadata: sqlite://%s
     artifacts: file://%s
-`, n, net.JoinHostPort(host, strconv.Itoa(port)), filepath.Join(dir, n, "tandem.db"), filepath.Join(dir, n, "artifacts"))
+`, n, scheme, net.JoinHostPort(host, strconv.Itoa(port)), filepath.Join(dir, n, "tandem.db"), filepath.Join(dir, n, "artifacts"))
+		if useTLS {
+			r += fmt.Sprintf("    tls: {cert: tls/%s.crt, key: tls/%s.key}\n", n, n)
+		}
+		return r
 	}
 	body := fmt.Sprintf(`# Written by tandem up. Edit freely; tandem up reads it again next time.
 workspace: %s
@@ -206,13 +236,13 @@ replication:
   default: continuous
 # The built-in witness holds the leadership lease: when the primary is lost,
 # the secondary takes over by itself after lease_ttl.
-witness: http://%s
+witness: %s://%s
 witness_key: {file: witness.key}
 failover: automatic
 lease_ttl: 10s
 cooldown: 1m
-regions:
-%s%s`, name, net.JoinHostPort(host, strconv.Itoa(p+2)), region("east", p), region("west", p+1))
+%sregions:
+%s%s`, name, scheme, net.JoinHostPort(host, strconv.Itoa(p+2)), tlsTop, region("east", p), region("west", p+1))
 	return os.WriteFile(filepath.Join(dir, "workspace.yaml"), []byte(body), 0o644)
 }
 
@@ -244,7 +274,8 @@ func upEndpoints(ws *workspace.Workspace, primary string) []string {
 // writeUpConfig writes .tandem/config.json in the current folder: the
 // endpoints, primary first, and the workspace file the failover verbs use.
 func writeUpConfig(ws *workspace.Workspace, primary, wsPath string) error {
-	cc := &client.Config{Workspace: ws.Name, Endpoints: upEndpoints(ws, primary), WorkspaceFile: client.RecordWorkspace(".", wsPath)}
+	cc := &client.Config{Workspace: ws.Name, Endpoints: upEndpoints(ws, primary), WorkspaceFile: client.RecordWorkspace(".", wsPath),
+		CAFile: ws.ClientTLS().CA}
 	_, err := client.WriteConfig(".", cc)
 	return err
 }
@@ -285,6 +316,9 @@ func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir, authNot
 		fmt.Fprintf(out, "  %-8s %-10s %s\n", r.Name, role, r.URL)
 	}
 	fmt.Fprintf(out, "\nPoint MLflow at either region (writes to a secondary are forwarded):\n\n  export MLFLOW_TRACKING_URI=%s\n\n", upEndpoints(ws, primary)[0])
+	if ca := ws.ClientTLS().CA; ca != "" {
+		fmt.Fprintf(out, "The regions serve https with certificates of a local CA; tell MLflow to trust it:\n\n  export MLFLOW_TRACKING_SERVER_CERT_PATH=%s\n  (or REQUESTS_CA_BUNDLE=%s for every Python requests client)\n\n", ca, ca)
+	}
 	fmt.Fprint(out, authNote)
 	fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", dir)
 }

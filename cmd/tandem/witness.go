@@ -9,7 +9,7 @@ import (
 )
 
 func newWitnessCmd() *cobra.Command {
-	var listen, data, keyFile string
+	var listen, data, keyFile, tlsCert, tlsKey, tlsClientCA string
 	cmd := &cobra.Command{
 		Use:   "witness",
 		Short: "Run the built-in witness that holds the leadership lease",
@@ -37,6 +37,9 @@ For production, an etcd cluster (witness: etcd://host:2379,...) is the alternati
 			if err != nil {
 				return tandem.Errorf(tandem.EUNAVAILABLE, "witness: listen %s: %v", listen, err)
 			}
+			if ln, err = listenTLS(ln, tlsCert, tlsKey, tlsClientCA); err != nil { // tls.go
+				return err
+			}
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
@@ -44,5 +47,8 @@ For production, an etcd cluster (witness: etcd://host:2379,...) is the alternati
 	f.StringVar(&listen, "listen", envDefault("TANDEM_WITNESS_LISTEN", "127.0.0.1:7700"), "address to listen on (TANDEM_WITNESS_LISTEN)")
 	f.StringVar(&data, "data", envDefault("TANDEM_WITNESS_DATA", "tandem-data/witness"), "directory for the lease state (TANDEM_WITNESS_DATA)")
 	f.StringVar(&keyFile, "key-file", envDefault("TANDEM_WITNESS_KEY_FILE", ""), "file holding the shared key (else TANDEM_WITNESS_KEY)")
+	f.StringVar(&tlsCert, "tls-cert", "", "serve https with this PEM certificate (re-read when it changes)")
+	f.StringVar(&tlsKey, "tls-key", "", "the certificate's PEM key")
+	f.StringVar(&tlsClientCA, "tls-client-ca", "", "require client certificates signed by this PEM CA")
 	return cmd
 }
