@@ -90,3 +90,30 @@ func TestIdentityVerbs(t *testing.T) {
 		t.Fatalf("ci still listed:\n%s", out)
 	}
 }
+
+// TestTransferVerbsAuthenticate: export and import reach a workspace with
+// authentication on through the CLI's token, and are refused without it.
+func TestTransferVerbsAuthenticate(t *testing.T) {
+	owner, _, err := auth.NewToken("", "", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	r, err := region.Open(t.Context(), region.Config{MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t),
+		Auth: &region.AuthConfig{BootstrapToken: owner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	hs := httptest.NewServer(r.Handler())
+	t.Cleanup(hs.Close)
+	bundle := filepath.Join(t.TempDir(), "ws.tgz")
+	if _, err := run(t, "export", "--all", "--url", hs.URL, "-o", bundle); err == nil || !strings.Contains(err.Error(), "authentication required") {
+		t.Fatalf("export without a token: %v", err)
+	}
+	t.Setenv("TANDEM_TOKEN", owner)
+	mustRun(t, "export", "--all", "--url", hs.URL, "-o", bundle)
+	if out := mustRun(t, "import", bundle, "--url", hs.URL); !strings.Contains(out, "already present") {
+		t.Fatalf("import:\n%s", out)
+	}
+}

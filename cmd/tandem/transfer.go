@@ -48,6 +48,35 @@ func workspaceURL(cmd *cobra.Command) string {
 	return "http://127.0.0.1:5000"
 }
 
+// workspaceHTTP is how the transfer verbs reach the workspace of
+// workspaceURL: the HTTP client of its config (trusting its ca_file) and the
+// bearer token the other verbs send (TANDEM_TOKEN, ~/.tandem/credentials,
+// else MLFLOW_TRACKING_TOKEN, as a workspace migrated from MLflow may use).
+func workspaceHTTP(cmd *cobra.Command) (*http.Client, string) {
+	hc, workspace := http.DefaultClient, ""
+	explicit, _ := cmd.Flags().GetString("config")
+	if c, err := client.FromConfigPath(cmd.Context(), explicit); err == nil {
+		if h, err := client.HTTPClient(c.Config()); err == nil {
+			hc = h
+		}
+		workspace = c.Config().Workspace
+	}
+	tok := client.Token(workspace)
+	if tok == "" {
+		tok = os.Getenv("MLFLOW_TRACKING_TOKEN")
+	}
+	return hc, tok
+}
+
+// sendTo sends req through the workspace's client with its token.
+func sendTo(cmd *cobra.Command, req *http.Request) (*http.Response, error) {
+	hc, tok := workspaceHTTP(cmd)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return hc.Do(req)
+}
+
 // progressLine prints progress to stderr at most once a second, on one
 // line when stderr is a terminal.
 type progressLine struct {
@@ -164,7 +193,12 @@ func exportTo(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, o
 	base := workspaceURL(cmd)
 	pr := newProgress(cmd)
 	pr.show(true, "exporting from %s ...", base)
-	resp, err := http.Post(base+transfer.ExportPath, "application/json", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", base+transfer.ExportPath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := sendTo(cmd, req)
 	if err != nil {
 		return tandem.Errorf(tandem.EUNAVAILABLE, "workspace %s: %v", base, err)
 	}
@@ -425,7 +459,7 @@ func importFrom(ctx context.Context, cmd *cobra.Command, path string, dry bool) 
 	req.Header.Set("Content-Type", "application/x-tar")
 	pr := newProgress(cmd)
 	pr.show(true, "sending %s to %s ...", path, base)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := sendTo(cmd, req)
 	if err != nil {
 		return tandem.Errorf(tandem.EUNAVAILABLE, "workspace %s: %v", base, err)
 	}
