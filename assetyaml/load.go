@@ -33,24 +33,10 @@ func Load(file string, data []byte, kind tandem.AssetKind) (*tandem.Asset, error
 	if spec == nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "%s: unknown asset kind %q", file, kind)
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, tandem.Errorf(tandem.EINVALID, "%s: empty file", file)
-		}
-		return nil, tandem.Errorf(tandem.EINVALID, "%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	root, err := OneDocument(file, data, "asset")
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, d.errf(&extra, "one asset per file: a second YAML document starts here")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, tandem.Errorf(tandem.EINVALID, "%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, d.errf(&doc, "expected one YAML mapping")
-	}
-	root := doc.Content[0]
 	a := &tandem.Asset{Kind: kind, Spec: spec}
 	fields := map[string]func(*yaml.Node) error{
 		"$schema":     func(n *yaml.Node) error { _, err := d.str(n); return err },
@@ -89,6 +75,32 @@ func Load(file string, data []byte, kind tandem.AssetKind) (*tandem.Asset, error
 }
 
 type decoder struct{ file string }
+
+// OneDocument parses data (the contents of file) as exactly one YAML
+// document and returns its top node. An empty file, a syntax error or a
+// second document ("one WHAT per file") is EINVALID naming file, and the
+// line and column where it can.
+func OneDocument(file string, data []byte, what string) (*yaml.Node, error) {
+	d := decoder{file: file}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, tandem.Errorf(tandem.EINVALID, "%s: empty file", file)
+		}
+		return nil, tandem.Errorf(tandem.EINVALID, "%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, d.errf(&extra, "one %s per file: a second YAML document starts here", what)
+	} else if !errors.Is(err, io.EOF) {
+		return nil, tandem.Errorf(tandem.EINVALID, "%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, d.errf(&doc, "expected one YAML mapping")
+	}
+	return doc.Content[0], nil
+}
 
 func (d *decoder) errf(n *yaml.Node, format string, args ...any) error {
 	return tandem.Errorf(tandem.EINVALID, "%s:%d:%d: %s", d.file, n.Line, n.Column, fmt.Sprintf(format, args...))

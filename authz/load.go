@@ -1,12 +1,10 @@
 package authz
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/assetyaml"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -29,24 +27,10 @@ func LoadRole(file string, data []byte) (*tandem.RoleDefinition, error) {
 		return nil, tandem.Errorf(tandem.EINVALID, "%s: larger than %d bytes", file, MaxRoleFileBytes)
 	}
 	d := decoder{file: file}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, tandem.Errorf(tandem.EINVALID, "%s: empty file", file)
-		}
-		return nil, tandem.Errorf(tandem.EINVALID, "%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	root, err := assetyaml.OneDocument(file, data, "role")
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, d.errf(&extra, "one role per file: a second YAML document starts here")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, tandem.Errorf(tandem.EINVALID, "%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, d.errf(&doc, "expected one YAML mapping")
-	}
-	root := doc.Content[0]
 	if err := d.noAlias(root); err != nil {
 		return nil, err
 	}
