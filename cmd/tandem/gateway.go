@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/gateway"
 	"github.com/tandemml/tandem/tlsconf"
 	"github.com/tandemml/tandem/witness"
@@ -42,8 +43,11 @@ first result instead of applying it twice.`,
   MLFLOW_TRACKING_URI=http://127.0.0.1:5050 python train.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if config != "" { // integration: the regions of a workspace file
-				ws, err := workspace.Load(config)
+			// The regions of a workspace file: --workspace, TANDEM_WORKSPACE,
+			// or the one tandem up recorded (client.FindWorkspace), unless
+			// only --region is given.
+			if config != "" || len(regions) == 0 {
+				ws, err := client.LoadWorkspace(config)
 				if err != nil {
 					return err
 				}
