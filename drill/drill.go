@@ -20,10 +20,10 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/gateway"
 	"github.com/tandemml/tandem/leader"
-	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -162,7 +162,7 @@ func (d *drill) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.rs = &regions{names: []string{"r1", "r2", "r3"}, urls: map[string]string{}, hc: &http.Client{Timeout: 10 * time.Second}}
+	d.rs = &regions{names: []string{"r1", "r2", "r3"}, urls: map[string]string{}}
 	var regs []region
 	for _, n := range d.rs.names {
 		addr, err := loopbackPort()
@@ -185,11 +185,9 @@ func (d *drill) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	peerKey, err := ws.Key()
-	if err != nil {
+	if d.rs.peers, err = client.RegionsFromWorkspace(ws); err != nil {
 		return err
 	}
-	d.rs.token = replication.Token(peerKey)
 	d.links = allLinks(d.rs.names)
 	if d.o.Fault == "partition" {
 		d.net = newNetwork()

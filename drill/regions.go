@@ -1,61 +1,30 @@
 package drill
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/leader"
 )
 
 // regions is how the drill talks to its running regions: their failover
-// endpoints with the workspace peer key, every region at once, none
-// allowed to hold the others up.
+// endpoints with the workspace peer key (through package client's one
+// request path), every region at once, none allowed to hold the others up.
 type regions struct {
 	names []string
 	urls  map[string]string
-	token string // bearer token derived from the peer key
-	hc    *http.Client
+	peers *client.Regions // the workspace's regions, with its peer key
 }
 
 // call sends a JSON request to a failover endpoint and decodes the
-// answer into out (when not nil). EUNAVAILABLE when the region is
-// unreachable or answers with an error.
+// answer into out (when not nil).
 func (rs *regions) call(ctx context.Context, method, url string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+rs.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := rs.hc.Do(req)
-	if err != nil {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "%v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if resp.StatusCode != http.StatusOK {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "%s %s: %d %s", method, url, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
+	return rs.peers.Call(ctx, method, url, body, out)
 }
 
 // status reads one region's failover status, waiting at most a second.
