@@ -37,13 +37,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// freePorts returns n distinct loopback addresses nobody listens on. All n
+// listeners are held until the last is open: picked one at a time and
+// closed at once, two picks could get the same port (the witness and the
+// gateway then collided).
+func freePorts(t *testing.T, n int) []string {
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 type logBuf struct {
@@ -72,7 +80,8 @@ func newCluster(t *testing.T, names ...string) *cluster {
 		t.Skip("starts processes")
 	}
 	c := &cluster{t: t, dir: t.TempDir(), names: names, urls: map[string]string{}, procs: map[string]*exec.Cmd{}, logs: map[string]*logBuf{}}
-	c.witness, c.gateway = freePort(t), freePort(t)
+	ports := freePorts(t, 2+len(names))
+	c.witness, c.gateway = ports[0], ports[1]
 	var b strings.Builder
 	fmt.Fprintf(&b, `workspace: gwe2e
 primary: %s
@@ -86,8 +95,8 @@ lease_ttl: 2s
 cooldown: 1s
 regions:
 `, names[0], c.witness)
-	for _, n := range names {
-		c.urls[n] = "http://" + freePort(t)
+	for i, n := range names {
+		c.urls[n] = "http://" + ports[2+i]
 		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    metadata: %q\n    artifacts: %q\n", n, c.urls[n],
 			"sqlite://"+filepath.Join(c.dir, n, "tandem.db"), "file://"+filepath.Join(c.dir, n, "artifacts"))
 	}

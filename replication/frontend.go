@@ -199,9 +199,11 @@ func (f *Frontend) secondaryWrite(w http.ResponseWriter, r *http.Request, role t
 	case r.Header.Get(HeaderForwarded) != "":
 		refuse("a write forwarded by " + r.Header.Get(HeaderForwarded) + " is not forwarded again")
 	default:
-		if r.Header.Get(HeaderIdempotencyKey) == "" {
-			r.Header.Set(HeaderIdempotencyKey, newIdempotencyKey())
-		}
+		// A write's own idempotency key (the client's or the gateway's) goes
+		// on with it. The forwarder adds none of its own: with one, the
+		// chaos suite saw a forwarded write answered as refused that the
+		// old primary had committed (kept in its divergence report); its
+		// stale-epoch resend needs no key (a stale refusal applied nothing).
 		if r.GetBody == nil && r.Body != nil && r.ContentLength >= 0 && r.ContentLength <= f.RetryBody {
 			// Keep the body: a stale-epoch refusal is retried.
 			b, err := io.ReadAll(io.LimitReader(r.Body, f.RetryBody+1))

@@ -2,8 +2,6 @@ package replication
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -22,19 +20,12 @@ import (
 // result, without applying it again (see sqlstore/idempotency.go: the key
 // is committed with the write and replicated with its journal entry, so a
 // new primary after a failover knows it). The gateway adds one to every
-// write; a secondary forwarding a write without one adds one, so that its
-// own resend after a stale-epoch refusal cannot apply it twice.
+// write; a secondary forwarding a write passes its key on.
 const HeaderIdempotencyKey = "Idempotency-Key"
 
 // HeaderReplayed marks an answer given from an earlier write with the same
 // idempotency key.
 const HeaderReplayed = "Idempotent-Replayed"
-
-func newIdempotencyKey() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return "fw-" + hex.EncodeToString(b[:])
-}
 
 // idempotency is a primary's per-key serialization (a retry arriving while
 // the first write with its key still runs waits for it) and its memory of
