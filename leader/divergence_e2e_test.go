@@ -55,6 +55,10 @@ func TestSameTailOnTwoRegions(t *testing.T) {
 	if _, err := c.write("a", "in-flight"); err != nil {
 		t.Fatal(err)
 	}
+	// a answers b's pending long-poll when "in-flight" commits; on a busy
+	// machine that answer can be put together late enough to carry the
+	// first tail write too. Let it go out before the tail is written.
+	time.Sleep(time.Second)
 	var tail []string
 	for i := range 4 {
 		k := fmt.Sprintf("tail-%d", i)
