@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/sqlstore"
@@ -196,5 +197,26 @@ func TestCreateUploads(t *testing.T) {
 	}
 	if code, body := multi(sumA, "x.txt", "a"); code != 201 || !strings.Contains(body, sumA) {
 		t.Fatalf("multipart create: %d %s", code, body)
+	}
+}
+
+// TestListNameFilterRefusesNUL: a NUL in a list's name filter is invalid
+// input on every backend (PostgreSQL cannot compare it: it was a 500 there,
+// found by schemathesis), never a silent empty list.
+func TestListNameFilterRefusesNUL(t *testing.T) {
+	_, _, hs := newServer(t)
+	for _, kind := range []string{"models", "environments", "data"} {
+		resp, err := http.Get(hs.URL + "/api/tandem/v1/" + kind + "?name=%00")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			ErrorCode string `json:"error_code"`
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || e.ErrorCode != tandem.EINVALID {
+			t.Errorf("%s?name=NUL: %d %q, want 400 %s", kind, resp.StatusCode, e.ErrorCode, tandem.EINVALID)
+		}
 	}
 }

@@ -76,8 +76,12 @@ func (s *Server) list(k tandem.AssetKind) func(*http.Request) (ListResponse, err
 		if err != nil {
 			return ListResponse{}, err
 		}
+		name := r.URL.Query().Get("name")
+		if err := tandem.CheckText("name", name); err != nil {
+			return ListResponse{}, err // a NUL is a PostgreSQL error, not a miss
+		}
 		var as []*tandem.Asset
-		if name := r.URL.Query().Get("name"); k == tandem.AssetModel {
+		if k == tandem.AssetModel {
 			as, err = s.modelList(r.Context(), name, archived)
 		} else {
 			as, err = s.store.ListAssets(r.Context(), k, name, archived)
