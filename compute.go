@@ -1,0 +1,85 @@
+package tandem
+
+import (
+	"context"
+	"time"
+)
+
+// ComputeType names the mechanism a compute target runs work with.
+type ComputeType string
+
+const (
+	// ComputeLocal runs attempts as processes on the region's own host.
+	ComputeLocal ComputeType = "local"
+	// ComputeRay sends attempts to a Ray cluster through its job
+	// submission REST API.
+	ComputeRay ComputeType = "ray"
+)
+
+// LaunchSpec is everything an Executor needs to start one attempt of a job
+// (or of one pipeline step): the command with its bindings already
+// resolved, where it runs, what it sees. Secrets reach it only in Env.
+type LaunchSpec struct {
+	// ID names the attempt uniquely in the workspace (job name, step and
+	// attempt number); executors use it as their own submission id where
+	// they have one, so a restarted region finds its attempts again.
+	ID string
+	// Command is run by a shell ("sh -c") in WorkDir.
+	Command string
+	// WorkDir is a local folder holding the job's code snapshot; the Ray
+	// executor ships it as the working_dir of the runtime environment.
+	WorkDir string
+	// Env is added to the process environment (MLFLOW_TRACKING_URI,
+	// MLFLOW_RUN_ID, the scoped token, the job's environment_variables).
+	Env map[string]string
+	// Python is the interpreter of the materialised environment (a venv's
+	// bin/python) for local compute; empty means the host's.
+	Python string
+	// Pip lists the environment's pip requirements, for executors that
+	// build the environment themselves (Ray's runtime_env).
+	Pip []string
+	// Timeout bounds the attempt's run time (limits.timeout); 0 = none.
+	Timeout time.Duration
+	// InstanceCount is resources.instance_count (1 when unset).
+	InstanceCount int
+}
+
+// ProcessState is what an executor knows of one attempt.
+type ProcessState string
+
+const (
+	ProcessPending   ProcessState = "pending"
+	ProcessRunning   ProcessState = "running"
+	ProcessSucceeded ProcessState = "succeeded"
+	ProcessFailed    ProcessState = "failed"
+	ProcessStopped   ProcessState = "stopped"
+	// ProcessLost: the executor has no record of the attempt (the host
+	// restarted, the cluster was replaced).
+	ProcessLost ProcessState = "lost"
+)
+
+// Terminal reports whether the attempt can no longer change state.
+func (s ProcessState) Terminal() bool {
+	return s == ProcessSucceeded || s == ProcessFailed || s == ProcessStopped || s == ProcessLost
+}
+
+// ProcessStatus is one observation of an attempt.
+type ProcessStatus struct {
+	State    ProcessState
+	ExitCode int    // meaningful when State is succeeded or failed
+	Message  string // the executor's own words on why, when it has them
+}
+
+// Executor runs job attempts on one compute target. Handles are opaque
+// strings the caller stores with the attempt (a pid and start time, a Ray
+// submission id) so that a restarted region can find its attempts again.
+type Executor interface {
+	Start(ctx context.Context, spec LaunchSpec) (handle string, err error)
+	Status(ctx context.Context, handle string) (ProcessStatus, error)
+	// Logs returns the attempt's combined stdout/stderr from byte offset
+	// on, and the offset to ask from next time.
+	Logs(ctx context.Context, handle string, offset int64) (data []byte, next int64, err error)
+	// Stop ends the attempt; stopping a finished or unknown one is not an
+	// error.
+	Stop(ctx context.Context, handle string) error
+}
