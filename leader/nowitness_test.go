@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package leader_test
 
 import (

@@ -50,15 +50,13 @@ type Config struct {
 	Roles tandem.Roles
 	// Progress receives bootstrap progress lines (a terminal).
 	Progress io.Writer
-	// TestOps enables the TEST ONLY endpoint POST/PUT
-	// /api/tandem/v1/test/note (see testops.go).
-	TestOps bool
 	// Auth turns on authentication and authorisation (auth.go); nil: off
 	// (tandem server --no-auth, auth: {mode: off}).
 	Auth *AuthConfig
-	// BlobHook (tests only) wraps the blob bytes this region sends to
-	// secondaries, e.g. to corrupt them in transit.
-	BlobHook func(path string, r io.Reader) io.Reader
+	// TestHooks is empty in a release build; built with the tag
+	// tandemtest it holds the test ops switch and fault injectors
+	// (testops.go).
+	TestHooks
 }
 
 // Region is one running region.
@@ -162,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.MLflow.SetOrigin(origin(cfg))
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
-		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, BlobHook: cfg.BlobHook, TLS: peerTLS,
+		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, TestHooks: cfg.replicationHooks(), TLS: peerTLS,
 	})
 	if failoverMode {
 		r.Leader, err = leader.New(ctx, leader.Config{Region: cfg.Name, Workspace: cfg.Workspace, Key: key,
@@ -204,9 +202,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if r.Leader != nil {
 		r.mux.Handle(leader.Prefix, r.Leader.Handler())
 	}
-	if cfg.TestOps {
-		r.routesTestOps()
-	}
+	r.routesTestOps() // a no-op in a release build
 	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}))
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)

@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package region
 
 import (
@@ -7,17 +9,35 @@ import (
 	"slices"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
 )
 
-// routesTestOps registers the TEST ONLY endpoint that drives the
-// test.note.<kind> ops (sqlstore/replication.go), enabled by
-// TANDEM_TEST_OPS=1. It exists so replication can be tested and
-// benchmarked before the tracking and registry ops land; it writes only the
-// test_notes table and its blobs under test-notes/.
+// TestHooks, in a build with the tag tandemtest only, are the test ops
+// switch and the fault injectors a test can turn on (tandem server reads
+// them from TANDEM_TEST_OPS and TANDEM_TEST_CORRUPT_BLOBS).
+type TestHooks struct {
+	// TestOps enables PUT/GET /api/tandem/v1/test/note.
+	TestOps bool
+	// BlobHook wraps the blob bytes this region sends to secondaries,
+	// e.g. to corrupt them in transit.
+	BlobHook func(path string, r io.Reader) io.Reader
+}
+
+func (c Config) replicationHooks() replication.TestHooks {
+	return replication.TestHooks{BlobHook: c.BlobHook}
+}
+
+// routesTestOps registers the endpoint that drives the test.note.<kind>
+// ops (sqlstore/testnotes_tandemtest.go) when TestOps is on. Tests of
+// replication and failover write notes of any size and kind with it; it
+// writes only the test_notes table and its blobs under test-notes/.
 //
 //	PUT /api/tandem/v1/test/note?kind=runs&key=k&value=v   body: blob bytes (optional)
 func (r *Region) routesTestOps() {
+	if !r.cfg.TestOps {
+		return
+	}
 	r.mux.HandleFunc("PUT /api/tandem/v1/test/note", func(w http.ResponseWriter, req *http.Request) {
 		q := req.URL.Query()
 		kind := tandem.Kind(q.Get("kind"))

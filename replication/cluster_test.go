@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package replication_test
 
 import (
@@ -29,7 +31,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	tandemBin = filepath.Join(dir, "tandem")
-	out, err := exec.Command("go", "build", "-o", tandemBin, "../cmd/tandem").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "tandemtest", "-o", tandemBin, "../cmd/tandem").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build tandem: %v\n%s", err, out)
 		os.Exit(1)

@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package replication_test
 
 import (
@@ -40,7 +42,7 @@ regions:
 	west = tandem.NewRoleBox(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: 1, Primary: "east", PrimaryURL: "http://" + eastSrv.Listener.Addr().String()})
 	open := func(name string, roles *tandem.RoleBox) *region.Region {
 		r, err := region.Open(context.Background(), region.Config{Name: name, MetadataURL: storetest.SQLiteURL(t),
-			ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true, Roles: roles})
+			ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestHooks: region.TestHooks{TestOps: true}, Roles: roles})
 		if err != nil {
 			t.Fatal(err)
 		}

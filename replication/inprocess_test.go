@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package replication_test
 
 import (
@@ -38,7 +40,7 @@ regions:
 	// Static roles: this region is not served, so no failover driver runs.
 	roles := tandem.NewRoleBox(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 1, Primary: "east"})
 	r, err := region.Open(context.Background(), region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t),
-		ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true, Roles: roles})
+		ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestHooks: region.TestHooks{TestOps: true}, Roles: roles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +197,7 @@ regions:
 	done := make(chan struct{}, 2)
 	for i, name := range []string{"east", "west"} {
 		r, err := region.Open(ctx, region.Config{Name: name, MetadataURL: storetest.SQLiteURL(t),
-			ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true})
+			ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestHooks: region.TestHooks{TestOps: true}})
 		if err != nil {
 			t.Fatal(err)
 		}

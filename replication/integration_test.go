@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package replication_test
 
 import (

@@ -40,8 +40,8 @@ type Config struct {
 	// certificate), used by the default Client and by forwarded writes;
 	// nil: Go's defaults.
 	TLS *tls.Config
-	// BlobHook, when set (tests only), wraps blob bodies the primary sends.
-	BlobHook func(path string, r io.Reader) io.Reader
+	// TestHooks is empty in a release build (testhooks*.go).
+	TestHooks
 	// StandbySilent: a sync standby that has not asked for journal
 	// entries for this long is replaced by a caught-up secondary even
 	// when no write waits. Zero: 30s (a healthy follower asks at least
@@ -545,10 +545,7 @@ func (s *Service) handleBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(rd.Size(), 10))
-	var src io.Reader = rd
-	if s.cfg.BlobHook != nil {
-		src = s.cfg.BlobHook(path, src)
-	}
+	src := s.cfg.wrapBlob(path, rd)
 	buf := make([]byte, 1<<20)
 	if _, err := io.CopyBuffer(w, src, buf); err != nil {
 		s.log.Debug("blob send interrupted", "path", path, "err", err)

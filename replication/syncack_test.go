@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package replication_test
 
 import (
@@ -77,7 +79,7 @@ regions:
 		t.Fatal(err)
 	}
 	r, err := region.Open(context.Background(), region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t),
-		ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestOps: true})
+		ArtifactsURL: storetest.FileURL(t), Workspace: ws, TestHooks: region.TestHooks{TestOps: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@
 # 1. starts PostgreSQL and versitygw on loopback (scripts/services.sh),
 # 2. creates or reuses the Python venv python/.venv with the pinned stock
 #    mlflow client and pytest,
-# 3. go vet, gofmt check, go test ./... (fuzz seed corpora run as ordinary
+# 3. go vet, gofmt check, go test -tags tandemtest ./... (fuzz seed corpora run as ordinary
 #    tests),
 # 4. builds the tandem binary and runs the MLflow conformance suite
 #    (python/tests) against three targets: tandem on SQLite + folder, tandem on
@@ -106,7 +106,9 @@ step_end $venv_rc
 # --- Go checks ------------------------------------------------------------
 if [ -z "${SKIP_GO:-}" ]; then
   step_begin "go vet"
-  go vet ./... 2>&1 | tee "$out/vet.log"
+  # Both builds: the release one, and the one with the test ops and fault
+  # injectors (build tag tandemtest) that the tests and their binaries use.
+  { go vet ./... && go vet -tags tandemtest ./...; } 2>&1 | tee "$out/vet.log"
   step_end "${PIPESTATUS[0]}"
 
   step_begin "gofmt"
@@ -142,7 +144,9 @@ if [ -z "${SKIP_GO:-}" ]; then
   step_begin "go test"
   # -fuzz is not given: each Fuzz target runs its seed corpus (f.Add and
   # testdata/fuzz) as ordinary tests. -p 2 matches the two-core CI machine.
-  go test -p 2 -count=1 -timeout "$GO_TEST_TIMEOUT" ./... 2>&1 | tee "$out/gotest.log"
+  # -tags tandemtest: the replication and failover tests drive the test ops
+  # (sqlstore/testnotes_tandemtest.go), which a release build has not.
+  go test -tags tandemtest -p 2 -count=1 -timeout "$GO_TEST_TIMEOUT" ./... 2>&1 | tee "$out/gotest.log"
   step_end "${PIPESTATUS[0]}"
 fi
 

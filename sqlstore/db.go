@@ -122,6 +122,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.testSchema(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("test schema: %w", err)
+	}
 	s.registerAll()
 	return s, nil
 }

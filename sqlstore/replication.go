@@ -20,35 +20,9 @@ type SkipPayload struct {
 	Op   string      `json:"op"`
 }
 
-// Test ops (TEST ONLY): "test.note.<kind>" upserts a row of test_notes. They
-// let replication be exercised in every kind before the real ops exist.
-// Reachable over HTTP only when TANDEM_TEST_OPS=1 (region/testops.go).
-var TestNoteKinds = []tandem.Kind{tandem.KindExperiments, tandem.KindRuns, tandem.KindModels, tandem.KindArtifacts}
-
-// TestNote is the payload of a test.note.<kind> op.
-type TestNote struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-	Blob  string `json:"blob,omitempty"` // storage path of its blob, if any
-	SHA   string `json:"sha256,omitempty"`
-}
-
 func (s *Store) registerReplication() {
 	s.register(OpSkip, tandem.KindWorkspace, func(context.Context, *Tx, *tandem.Entry) error { return nil })
-	for _, k := range TestNoteKinds {
-		s.register("test.note."+string(k), k, applyTestNote)
-	}
-}
-
-func applyTestNote(ctx context.Context, tx *Tx, e *tandem.Entry) error {
-	var n TestNote
-	if err := json.Unmarshal(e.Payload, &n); err != nil {
-		return fmt.Errorf("test note payload: %w", err)
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO test_notes (kind, key, value, blob_path, blob_sha256) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, blob_path = excluded.blob_path, blob_sha256 = excluded.blob_sha256`,
-		string(e.Kind), n.Key, n.Value, nullString(n.Blob), nullString(n.SHA))
-	return err
+	s.registerTestOps() // testnotes*.go: nothing in a release build
 }
 
 // KindOf returns the kind an op belongs to, and whether the op is known.

@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 package sqlstore_test
 
 import (

@@ -1,3 +1,5 @@
+//go:build tandemtest
+
 // Command replication benchmarks tandem's replication on this machine (not a
 // timed test; run it by hand and paste the numbers in the issue):
 //
@@ -91,7 +93,7 @@ regions:
 	start := func(name string, record bool) (*node, error) {
 		reg, _ := ws.Region(name)
 		r, err := region.Open(ctx, region.Config{Name: name, Listen: reg.Listen, MetadataURL: reg.MetadataURL,
-			ArtifactsURL: reg.ArtifactURL, Workspace: ws, Logger: log, TestOps: true})
+			ArtifactsURL: reg.ArtifactURL, Workspace: ws, Logger: log, TestHooks: region.TestHooks{TestOps: true}})
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"io"
 	"os"
-	"strconv"
-	"sync/atomic"
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
@@ -50,10 +47,7 @@ server is a single-region workspace.`,
 					cfg.Listen = reg.Listen
 				}
 			}
-			cfg.TestOps = os.Getenv("TANDEM_TEST_OPS") == "1"
-			if cfg.TestOps {
-				cfg.BlobHook = corruptBlobsHook(os.Getenv("TANDEM_TEST_CORRUPT_BLOBS"))
-			}
+			testHooksFromEnv(&cfg) // a no-op in a release build
 			cfg.Progress = cmd.ErrOrStderr()
 			var err error
 			if cfg.Auth, err = af.authConfig(ctx, &cfg); err != nil {
@@ -80,36 +74,4 @@ server is a single-region workspace.`,
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
 	af.register(cmd)
 	return cmd
-}
-
-// corruptBlobsHook is a TEST ONLY fault injector (TANDEM_TEST_OPS=1 and
-// TANDEM_TEST_CORRUPT_BLOBS=N): the first N artifacts this region sends to
-// secondaries have one byte flipped, as if corrupted in transit.
-func corruptBlobsHook(n string) func(string, io.Reader) io.Reader {
-	left, err := strconv.ParseInt(n, 10, 64)
-	if err != nil || left <= 0 {
-		return nil
-	}
-	var remaining atomic.Int64
-	remaining.Store(left)
-	return func(path string, r io.Reader) io.Reader {
-		if remaining.Add(-1) < 0 {
-			return r
-		}
-		return &flipFirst{r: r}
-	}
-}
-
-type flipFirst struct {
-	r    io.Reader
-	done bool
-}
-
-func (f *flipFirst) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if n > 0 && !f.done {
-		p[0] ^= 0xff
-		f.done = true
-	}
-	return n, err
 }

@@ -16,16 +16,3 @@ CREATE TABLE IF NOT EXISTS replication_blobs (
     sha256 TEXT NOT NULL,
     size   BIGINT NOT NULL
 );
-
--- TEST ONLY: rows written by the test.note.* ops, which exist so that
--- replication can be tested before the tracking and registry ops land. The
--- ops are reachable over HTTP only when TANDEM_TEST_OPS=1. Harmless: nothing
--- else reads this table.
-CREATE TABLE IF NOT EXISTS test_notes (
-    kind        TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    value       TEXT NOT NULL,
-    blob_path   TEXT,
-    blob_sha256 TEXT,
-    PRIMARY KEY (kind, key)
-);
