@@ -29,7 +29,7 @@ func TestReleaseBuildHasNoTestHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// (test_notes is named by migration 0021, which drops it.)
-	for _, s := range []string{"test.note.", "TANDEM_TEST_OPS", "TANDEM_TEST_CORRUPT_BLOBS", "CREATE TABLE IF NOT EXISTS test_notes"} {
+	for _, s := range []string{"test.note.", "TANDEM_TEST_OPS", "TANDEM_TEST_CORRUPT_BLOBS", "CREATE TABLE IF NOT EXISTS test_notes", "/test/note"} {
 		if bytes.Contains(exe, []byte(s)) {
 			t.Errorf("the release binary contains %q", s)
 		}
