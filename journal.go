@@ -70,6 +70,9 @@ type Entry struct {
 	// IdempotencyKey is the key the write was sent with, if any: every
 	// region that applies the entry records it (sqlstore/idempotency.go).
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// TraceParent is the W3C traceparent of the request that made the
+	// write, when it was traced: a secondary's apply joins that trace.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // Gate decides whether this region may accept a write now, and in which

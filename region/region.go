@@ -30,6 +30,7 @@ import (
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/telemetry"
 	"github.com/tandemml/tandem/transfer"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -53,6 +54,10 @@ type Config struct {
 	// Auth turns on authentication and authorisation (auth.go); nil: off
 	// (tandem server --no-auth, auth: {mode: off}).
 	Auth *AuthConfig
+	// OTLPEndpoint, when set, overrides the workspace file's
+	// telemetry.otlp_endpoint (and OTEL_EXPORTER_OTLP_ENDPOINT): where this
+	// region's traces go. Empty everywhere: no tracing.
+	OTLPEndpoint string
 	// TestHooks is empty in a release build; built with the tag
 	// tandemtest it holds the test ops switch and fault injectors
 	// (testops.go).
@@ -85,6 +90,7 @@ type Region struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	tls      *tls.Config // nil: plain HTTP (tls.go)
+	tracing  *telemetry.Tracing
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -111,6 +117,10 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	log = log.With("region", cfg.Name)
 	tlsFiles, srvTLS, peerTLS, err := openTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	tracing, err := openTracing(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, Vault: vault, log: log, mux: http.NewServeMux(), tls: srvTLS}
+	r := &Region{cfg: cfg, Store: store, Blobs: blobs, Roles: roles, StaticRoles: box, Metrics: reg, Vault: vault, log: log, mux: http.NewServeMux(), tls: srvTLS, tracing: tracing}
 	if cfg.Auth != nil {
 		r.Identity = sqlstore.NewIdentity(store) // before the leader: its promotion bootstraps the owner
 	}
@@ -160,7 +170,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.MLflow.SetOrigin(origin(cfg))
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
-		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, TestHooks: cfg.replicationHooks(), TLS: peerTLS,
+		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, TestHooks: cfg.replicationHooks(), TLS: peerTLS, Tracing: tracing,
 	})
 	if failoverMode {
 		r.Leader, err = leader.New(ctx, leader.Config{Region: cfg.Name, Workspace: cfg.Workspace, Key: key,
@@ -225,7 +235,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.Close()
 		return nil, fmt.Errorf("bootstrap owner: %w", err)
 	}
-	r.handler = requirePeerCerts(tlsFiles, key, r.handler)
+	r.handler = tracing.Handler(requirePeerCerts(tlsFiles, key, r.handler))
 	return r, nil
 }
 
@@ -258,7 +268,10 @@ func (r *Region) Close() error {
 	if r.audit != nil {
 		aerr = r.audit.Close()
 	}
-	return errors.Join(lerr, aerr, r.Store.Close(), r.Blobs.Close())
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	terr := r.tracing.Shutdown(sctx) // flushes the spans still buffered
+	return errors.Join(lerr, aerr, terr, r.Store.Close(), r.Blobs.Close())
 }
 
 // Serve listens on cfg.Listen (or uses ln when not nil), runs replication,

@@ -16,6 +16,9 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/workspace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Follower is the secondary side: it bootstraps a new region from the
@@ -437,7 +440,26 @@ func (f *Follower) applyBatch(ctx context.Context, es []tandem.Entry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	if _, err := f.s.cfg.Store.ApplyBatch(ctx, es); err != nil {
+	// Traced writes: the apply joins each one's trace (ended below, with
+	// the transaction's outcome).
+	var spans []trace.Span
+	for _, e := range es {
+		if e.TraceParent == "" {
+			continue
+		}
+		_, sp := f.s.cfg.Tracing.StartFromParent(ctx, e.TraceParent, "replication.apply "+e.Op,
+			attribute.String("tandem.region", f.s.cfg.Region), attribute.Int64("tandem.seq", e.Seq),
+			attribute.Int64("tandem.epoch", e.Epoch), attribute.String("tandem.kind", string(e.Kind)))
+		spans = append(spans, sp)
+	}
+	_, err := f.s.cfg.Store.ApplyBatch(ctx, es)
+	for _, sp := range spans {
+		if err != nil {
+			sp.SetStatus(codes.Error, err.Error())
+		}
+		sp.End()
+	}
+	if err != nil {
 		if ctx.Err() == nil {
 			// Loud, never skipped: the follow loop retries this batch.
 			p := es[0].Position

@@ -137,6 +137,9 @@ func NewFrontend(svc *Service, next http.Handler) *Frontend {
 	if svc.cfg.TLS != nil {
 		f.proxy.Transport = tlsconf.Transport(svc.cfg.TLS)
 	}
+	// Traced: the primary's span of a forwarded write is the child of this
+	// region's (telemetry.Tracing.Transport is the transport itself when off).
+	f.proxy.Transport = svc.cfg.Tracing.Transport(f.proxy.Transport)
 	return f
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/telemetry"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -40,6 +41,8 @@ type Config struct {
 	// certificate), used by the default Client and by forwarded writes;
 	// nil: Go's defaults.
 	TLS *tls.Config
+	// Tracing exports spans of forwarded writes and of applies (nil: off).
+	Tracing *telemetry.Tracing
 	// TestHooks is empty in a release build (testhooks*.go).
 	TestHooks
 	// StandbySilent: a sync standby that has not asked for journal

@@ -347,6 +347,7 @@ func (s *Store) runMutation(ctx context.Context, tx *Tx, prepare PrepareFunc, ep
 		Position: tandem.Position{Epoch: epoch, Seq: seq},
 		Kind:     a.kind, Op: c.Op, Key: c.Key, Payload: payload, Blobs: c.Blobs,
 		Time: time.Now().UTC().Truncate(time.Millisecond), IdempotencyKey: idempotencyKeyOf(ctx),
+		TraceParent: tandem.TraceParentOf(ctx),
 	}
 	if err := a.fn(ctx, tx, &e); err != nil {
 		return tandem.Entry{}, false, err
@@ -354,7 +355,7 @@ func (s *Store) runMutation(ctx context.Context, tx *Tx, prepare PrepareFunc, ep
 	return e, false, nil
 }
 
-// journalRowsPerInsert bounds one multi-row journal INSERT (8 arguments a
+// journalRowsPerInsert bounds one multi-row journal INSERT (9 arguments a
 // row); a group is smaller than this.
 const journalRowsPerInsert = 64
 
@@ -364,13 +365,13 @@ func appendJournalRows(ctx context.Context, tx *Tx, ms []*mutation) error {
 	for start := 0; start < len(ms); start += journalRowsPerInsert {
 		chunk := ms[start:min(start+journalRowsPerInsert, len(ms))]
 		var q strings.Builder
-		q.WriteString(`INSERT INTO journal (seq, epoch, kind, op, key, payload, blobs, created_ms) VALUES `)
-		args := make([]any, 0, 8*len(chunk))
+		q.WriteString(`INSERT INTO journal (seq, epoch, kind, op, key, payload, blobs, created_ms, trace_parent) VALUES `)
+		args := make([]any, 0, 9*len(chunk))
 		for i, m := range chunk {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, journalArgs(&m.entry)...)
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {

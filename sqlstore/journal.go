@@ -141,11 +141,11 @@ func journalArgs(e *tandem.Entry) []any {
 	if len(e.Blobs) > 0 {
 		blobs, _ = json.Marshal(e.Blobs)
 	}
-	return []any{e.Seq, e.Epoch, string(e.Kind), e.Op, e.Key, string(e.Payload), nullString(string(blobs)), e.Time.UnixMilli()}
+	return []any{e.Seq, e.Epoch, string(e.Kind), e.Op, e.Key, string(e.Payload), nullString(string(blobs)), e.Time.UnixMilli(), nullString(e.TraceParent)}
 }
 
 func appendJournal(ctx context.Context, tx *Tx, e *tandem.Entry) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO journal (seq, epoch, kind, op, key, payload, blobs, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO journal (seq, epoch, kind, op, key, payload, blobs, created_ms, trace_parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		journalArgs(e)...); err != nil {
 		return fmt.Errorf("journal append: %w", err)
 	}
@@ -167,7 +167,7 @@ func (s *Store) Head(ctx context.Context) (tandem.Position, error) {
 // ReadJournal returns up to limit entries after position after, in order.
 func (s *Store) ReadJournal(ctx context.Context, after int64, limit int) ([]tandem.Entry, error) {
 	rows, err := s.Reader().QueryContext(ctx,
-		`SELECT j.seq, j.epoch, j.kind, j.op, j.key, j.payload, j.blobs, j.created_ms, k.key FROM journal j
+		`SELECT j.seq, j.epoch, j.kind, j.op, j.key, j.payload, j.blobs, j.created_ms, k.key, j.trace_parent FROM journal j
 		 LEFT JOIN idempotency_keys k ON k.seq = j.seq WHERE j.seq > ? ORDER BY j.seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read journal: %w", err)
@@ -177,12 +177,12 @@ func (s *Store) ReadJournal(ctx context.Context, after int64, limit int) ([]tand
 	for rows.Next() {
 		var e tandem.Entry
 		var kind, payload string
-		var blobs, idem sql.NullString
+		var blobs, idem, tp sql.NullString
 		var ms int64
-		if err := rows.Scan(&e.Seq, &e.Epoch, &kind, &e.Op, &e.Key, &payload, &blobs, &ms, &idem); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Epoch, &kind, &e.Op, &e.Key, &payload, &blobs, &ms, &idem, &tp); err != nil {
 			return nil, err
 		}
-		e.IdempotencyKey = idem.String
+		e.IdempotencyKey, e.TraceParent = idem.String, tp.String
 		e.Kind = tandem.Kind(kind)
 		e.Payload = json.RawMessage(payload)
 		if blobs.Valid && blobs.String != "" {

@@ -149,6 +149,8 @@ type Workspace struct {
 	// TLS is the top-level tls: (gateway, CLI, defaults of every region);
 	// see tls.go. Paths as written in the file.
 	TLS tlsconf.Files
+	// Telemetry: where traces go (telemetry.go).
+	Telemetry Telemetry
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -243,6 +245,7 @@ type file struct {
 	Secrets        *secretsFile         `yaml:"secrets"`
 	Auth           *authFile            `yaml:"auth"`
 	TLS            *tlsFile             `yaml:"tls"`
+	Telemetry      *telemetryFile       `yaml:"telemetry"`
 	Extra          map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -356,6 +359,11 @@ func Parse(b []byte) (*Workspace, error) {
 		return nil, aerr
 	}
 	w.Auth = auth
+	tel, terr := parseTelemetry(f.Telemetry)
+	if terr != nil {
+		return nil, terr
+	}
+	w.Telemetry = tel
 	for _, c := range f.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {

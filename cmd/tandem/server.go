@@ -72,6 +72,7 @@ server is a single-region workspace.`,
 	f.StringVar(&cfg.MetadataURL, "metadata", envDefault("TANDEM_METADATA", "sqlite://tandem-data/tandem.db"), "metadata database URL (TANDEM_METADATA)")
 	f.StringVar(&cfg.ArtifactsURL, "artifacts", envDefault("TANDEM_ARTIFACTS", "file://tandem-data/artifacts"), "artifact storage URL (TANDEM_ARTIFACTS)")
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
+	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (OTLP/HTTP base URL) for this region's traces; default: the workspace file's telemetry.otlp_endpoint, else OTEL_EXPORTER_OTLP_ENDPOINT")
 	af.register(cmd)
 	return cmd
 }
