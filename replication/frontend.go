@@ -128,6 +128,7 @@ func NewFrontend(svc *Service, next http.Handler) *Frontend {
 				return
 			}
 			svc.log.Warn("forward to primary failed", "path", r.URL.Path, "err", err)
+			svc.met.refused.WithLabelValues("primary_unreachable").Inc()
 			writeErr(w, &tandem.Error{Code: tandem.EUNAVAILABLE,
 				Message: "this region is a secondary and the primary is unreachable: " + err.Error(),
 				Detail:  map[string]string{"primary_url": svc.primaryURL()}})
@@ -172,6 +173,7 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if from := r.Header.Get(HeaderForwarded); from != "" {
 		if err := f.checkForwardEpoch(r, from, role); err != nil {
+			f.svc.met.refused.WithLabelValues("stale_epoch").Inc()
 			writeErr(w, err)
 			return
 		}
@@ -187,6 +189,7 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *Frontend) secondaryWrite(w http.ResponseWriter, r *http.Request, role tandem.RoleState) {
 	primary := f.svc.primaryURL()
 	refuse := func(why string) {
+		f.svc.met.refused.WithLabelValues("secondary").Inc()
 		msg := "this region (" + f.svc.cfg.Region + ") is a secondary; " + why
 		if primary != "" {
 			msg += "; send writes to the primary at " + primary

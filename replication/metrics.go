@@ -18,6 +18,7 @@ type metrics struct {
 	blobBytes    prometheus.Counter
 	degradations prometheus.Counter
 	applyDelay   prometheus.Histogram
+	refused      *prometheus.CounterVec
 }
 
 func newMetrics(s *Service, reg *prometheus.Registry) *metrics {
@@ -37,9 +38,12 @@ func newMetrics(s *Service, reg *prometheus.Registry) *metrics {
 		applyDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tandem_replication_apply_delay_seconds",
 			Help:    "Time from an entry's commit on the primary to its apply on this secondary.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_writes_refused_total",
+			Help: "Writes this region refused with UNAVAILABLE: reason secondary (not forwarded), primary_unreachable (forward failed), stale_epoch (a forward from an older epoch)."},
+			[]string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applied, m.errors, m.applyErrors, m.blobErrors, m.blobBytes, m.degradations, m.applyDelay, &lagCollector{s: s})
+		reg.MustRegister(m.applied, m.errors, m.applyErrors, m.blobErrors, m.blobBytes, m.degradations, m.applyDelay, m.refused, &lagCollector{s: s})
 	}
 	return m
 }
@@ -63,6 +67,8 @@ var (
 		"1 while a sync primary runs async after a missed acknowledgement.", []string{"region"}, nil)
 	descApplyBlocked = prometheus.NewDesc("tandem_replication_apply_blocked",
 		"1 while this secondary's last attempt to apply the next journal entry failed (status: self.apply_blocked, last_error).", []string{"region"}, nil)
+	descLastSeen = prometheus.NewDesc("tandem_replication_follower_last_seen_timestamp_seconds",
+		"When the primary last heard from the secondary (a journal request; Unix time).", []string{"region", "secondary"}, nil)
 	descBootstrap = prometheus.NewDesc("tandem_replication_bootstrap_remaining_bytes",
 		"Artifact bytes a bootstrapping secondary still has to fetch.", []string{"region"}, nil)
 )
@@ -71,7 +77,7 @@ var (
 type lagCollector struct{ s *Service }
 
 func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLagSeconds, descLagEntries, descLagBytes, descLastApply, descHead, descRole, descEpoch, descDegraded, descApplyBlocked, descBootstrap} {
+	for _, d := range []*prometheus.Desc{descLagSeconds, descLagEntries, descLagBytes, descLastApply, descHead, descRole, descEpoch, descDegraded, descApplyBlocked, descBootstrap, descLastSeen} {
 		ch <- d
 	}
 }
@@ -116,6 +122,9 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLagEntries, float64(f.LagEntries), region, f.Region)
 		if st.Self == nil {
 			gauge(descLagBytes, float64(f.LagBytes), region, f.Region)
+		}
+		if f.LastSeen != nil && st.Self == nil {
+			gauge(descLastSeen, float64(f.LastSeen.UnixMilli())/1000, region, f.Region)
 		}
 		if f.LastApply != nil {
 			gauge(descLastApply, float64(f.LastApply.UnixMilli())/1000, region, f.Region)

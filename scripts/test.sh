@@ -141,6 +141,18 @@ if [ -z "${SKIP_GO:-}" ]; then
   "$TANDEM_DEX" version
   step_end $?
 
+  # Prometheus and promtool (Debian's prometheus package) for deploy/'s
+  # tests: the alert rules' unit tests and a live scrape of two regions.
+  # TANDEM_REQUIRE_PROMETHEUS=1 makes those tests fail without it.
+  step_begin "prometheus"
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } \
+      >"$out/prometheus-install.log" 2>&1 || tail -20 "$out/prometheus-install.log"
+  fi
+  export TANDEM_REQUIRE_PROMETHEUS=1
+  prometheus --version 2>&1 | head -1
+  step_end "${PIPESTATUS[0]}"
+
   step_begin "go test"
   # -fuzz is not given: each Fuzz target runs its seed corpus (f.Add and
   # testdata/fuzz) as ordinary tests. -p 2 matches the two-core CI machine.
