@@ -174,6 +174,10 @@ type Identity interface {
 	// PasswordHash returns a user's password hash (nil: none). ENOTFOUND.
 	// Only authentication may call it.
 	PasswordHash(ctx context.Context, name string) ([]byte, *Principal, error)
+	// SetPassword replaces a user's password hash (nil: none, so the user
+	// can sign in with tokens only). ENOTFOUND; EINVALID for a service
+	// principal.
+	SetPassword(ctx context.Context, name string, passwordHash []byte) error
 	// Principals lists principals by name.
 	Principals(ctx context.Context) ([]*Principal, error)
 	// DeletePrincipal removes a principal, its tokens and its role

@@ -153,6 +153,16 @@ func (a *Authenticator) API(mux *http.ServeMux, auditPath string) {
 			}
 			return map[string]any{"name": c.Name, "via": c.Method, "assignees": c.Assignees}, nil
 		},
+		"PUT /principals/{name}/password": func(w http.ResponseWriter, r *http.Request) (any, error) {
+			return map[string]any{}, setPassword(r, id, r.PathValue("name"))
+		},
+		"PUT /whoami/password": func(w http.ResponseWriter, r *http.Request) (any, error) {
+			c := CallerFrom(r.Context())
+			if c == nil {
+				return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "not authenticated")
+			}
+			return map[string]any{}, setPassword(r, id, c.Name)
+		},
 		"GET /audit": func(w http.ResponseWriter, r *http.Request) (any, error) {
 			recs, err := queryAudit(auditPath, r)
 			return map[string]any{"records": recs}, err
@@ -174,6 +184,25 @@ func (a *Authenticator) API(mux *http.ServeMux, auditPath string) {
 			json.NewEncoder(w).Encode(v)
 		})
 	}
+}
+
+// setPassword sets (or, with an empty password, removes) a user's
+// password from the request body {"password": "..."}.
+func setPassword(r *http.Request, id tandem.Identity, name string) error {
+	var req struct {
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	var hash []byte
+	if req.Password != "" {
+		var err error
+		if hash, err = HashPassword(req.Password); err != nil {
+			return err
+		}
+	}
+	return id.SetPassword(r.Context(), name, hash)
 }
 
 func decodeJSON(r *http.Request, v any) error {

@@ -154,7 +154,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				want = true
 			case who == "anonymous":
 				want = false
-			case path == "/api/tandem/v1/whoami":
+			case path == "/api/tandem/v1/whoami", path == "/api/tandem/v1/whoami/password": // one's own
 				want = true
 			case who == tandem.RoleOwner:
 				want = true

@@ -18,6 +18,7 @@ import (
 const (
 	opPrincipalCreate  = "identity.principal.create"
 	opPrincipalDelete  = "identity.principal.delete"
+	opPrincipalPasswd  = "identity.principal.password"
 	opTokenCreate      = "identity.token.create"
 	opTokenRevoke      = "identity.token.revoke"
 	opRolePut          = "identity.role.put"
@@ -29,6 +30,7 @@ const (
 func (s *Store) registerIdentity() {
 	s.register(opPrincipalCreate, tandem.KindWorkspace, applyPrincipalCreate)
 	s.register(opPrincipalDelete, tandem.KindWorkspace, applyPrincipalDelete)
+	s.register(opPrincipalPasswd, tandem.KindWorkspace, applyPrincipalPassword)
 	s.register(opTokenCreate, tandem.KindWorkspace, applyTokenCreate)
 	s.register(opTokenRevoke, tandem.KindWorkspace, applyTokenRevoke)
 	s.register(opRolePut, tandem.KindWorkspace, applyRolePut)
@@ -158,6 +160,30 @@ func (is *IdentityStore) PasswordHash(ctx context.Context, name string) ([]byte,
 		return nil, p, nil
 	}
 	return []byte(h), p, nil
+}
+
+// SetPassword implements tandem.Identity.
+func (is *IdentityStore) SetPassword(ctx context.Context, name string, passwordHash []byte) error {
+	_, err := is.s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
+		p, err := principalBy(ctx, tx, "name", name)
+		if err != nil {
+			return nil, err
+		}
+		if p.Kind != tandem.PrincipalUser {
+			return nil, tandem.Errorf(tandem.EINVALID, "%q is a service principal: only users have passwords", name)
+		}
+		return &Change{Op: opPrincipalPasswd, Key: name, Payload: principalPayload{Principal: *p, PasswordHash: string(passwordHash)}}, nil
+	})
+	return err
+}
+
+func applyPrincipalPassword(ctx context.Context, tx *Tx, e *tandem.Entry) error {
+	var p principalPayload
+	if err := json.Unmarshal(e.Payload, &p); err != nil {
+		return fmt.Errorf("principal payload: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE identity_principals SET password_hash = ? WHERE id = ?`, p.PasswordHash, p.Principal.ID)
+	return err
 }
 
 // Principals implements tandem.Identity.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -83,6 +84,40 @@ func TestIdentityVerbs(t *testing.T) {
 	if out := mustRun(t, "sp", "token", "list", "ci", "--config", cfg); !strings.Contains(out, tok.TokenInfo.ID) {
 		t.Fatalf("token list:\n%s", out)
 	}
+	// Passwords: the owner resets alice's, then alice changes her own
+	// with a token of hers (the old password stops working each time).
+	basic := func(user, pw string) int {
+		req, _ := http.NewRequest("GET", hs.URL+"/api/2.0/mlflow/experiments/search?max_results=1", nil)
+		req.SetBasicAuth(user, pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	mustRun(t, "role", "assignment", "create", "--role", "Reader", "--assignee", "alice", "--config", cfg)
+	if c := basic("alice", "alice-secret-pw"); c != 200 {
+		t.Fatalf("alice with her first password: %d", c)
+	}
+	t.Setenv("TANDEM_NEW_PASSWORD", "reset-by-owner")
+	mustRun(t, "user", "set-password", "alice", "--config", cfg)
+	if basic("alice", "alice-secret-pw") != 401 || basic("alice", "reset-by-owner") != 200 {
+		t.Fatal("the owner's reset did not replace alice's password")
+	}
+	out = mustRun(t, "user", "token", "create", "alice", "--expires-in", "1h", "--config", cfg, "-o", "json")
+	var aliceTok struct{ Token string }
+	json.Unmarshal([]byte(out), &aliceTok)
+	t.Setenv("TANDEM_TOKEN", aliceTok.Token)
+	if _, err := run(t, "user", "set-password", "ci", "--config", cfg); err == nil {
+		t.Fatal("a Reader set another principal's password")
+	}
+	t.Setenv("TANDEM_NEW_PASSWORD", "alice-chose-this")
+	mustRun(t, "user", "set-password", "--config", cfg)
+	if basic("alice", "reset-by-owner") != 401 || basic("alice", "alice-chose-this") != 200 {
+		t.Fatal("alice's own change did not replace her password")
+	}
+	t.Setenv("TANDEM_TOKEN", owner)
 	mustRun(t, "role", "assignment", "delete", id, "--config", cfg)
 	mustRun(t, "role", "delete", "Run Logger", "--config", cfg)
 	mustRun(t, "sp", "delete", "ci", "--config", cfg)

@@ -139,6 +139,21 @@ func newPrincipalCmd(use string, kind tandem.PrincipalKind) *cobra.Command {
 	tok := &cobra.Command{Use: "token", Short: "Issue, list and revoke tokens"}
 	tok.AddCommand(tokCreate, tokList, tokRevoke)
 	cmd.AddCommand(create, list, del, tok)
+	if kind == tandem.PrincipalUser {
+		setpw := &cobra.Command{Use: "set-password [NAME]", Short: "Set a user's password from TANDEM_NEW_PASSWORD (without NAME: your own)", Args: cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				pw := os.Getenv("TANDEM_NEW_PASSWORD")
+				if pw == "" {
+					return tandem.Errorf(tandem.EINVALID, "set the new password in TANDEM_NEW_PASSWORD (never on the command line)")
+				}
+				path := "/whoami/password"
+				if len(args) == 1 {
+					path = "/principals/" + url.PathEscape(args[0]) + "/password"
+				}
+				return identityCall(cmd, "PUT", path, map[string]any{"password": pw}, nil)
+			}}
+		cmd.AddCommand(setpw)
+	}
 	return cmd
 }
 
