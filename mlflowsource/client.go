@@ -31,6 +31,9 @@ type Client struct {
 	base  string // scheme://host[:port][/prefix], no trailing slash
 	http  *http.Client
 	token string // optional bearer token (MLFLOW_TRACKING_TOKEN); never logged
+	// user and password: optional HTTP basic credentials
+	// (MLFLOW_TRACKING_USERNAME/PASSWORD); never logged.
+	user, password string
 
 	mu    sync.Mutex
 	calls map[string]*CallStat // by endpoint path
@@ -90,6 +93,10 @@ func New(baseURL string, hc *http.Client) (*Client, error) {
 
 // SetToken sets a bearer token sent with every request.
 func (c *Client) SetToken(tok string) { c.token = tok }
+
+// SetBasicAuth sets the user and password (HTTP basic, as the MLflow
+// basic-auth app wants them) sent with every request.
+func (c *Client) SetBasicAuth(user, password string) { c.user, c.password = user, password }
 
 // apiError is MLflow's JSON error body.
 type apiError struct {
@@ -157,6 +164,8 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		}
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
+		} else if c.user != "" {
+			req.SetBasicAuth(c.user, c.password)
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {

@@ -318,7 +318,7 @@ func exportToMLflow(ctx context.Context, cmd *cobra.Command, sel transfer.Select
 }
 
 func newImportCmd() *cobra.Command {
-	var dry bool
+	var dry, users bool
 	var fromMLflow string
 	var opts mlflowsource.Options
 	var save string
@@ -333,7 +333,12 @@ conflict and left untouched (exit code 4). The whole bundle is verified before a
 Running an interrupted import again finishes it without duplicating anything.
 
 With --from-mlflow URL, reads a stock MLflow tracking server through its REST API (read-only) and
-imports what it finds: the migration path onto tandem.`,
+imports what it finds: the migration path onto tandem. A source with authentication is read with
+MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (basic). When the source
+runs MLflow's basic-auth app, its users become tandem users (without a password: each gets a reset
+token, printed once) and their permissions role assignments: admin -> Owner, READ/USE -> Reader,
+EDIT -> the custom role "MLflow Editor" (read and write, no delete), MANAGE -> Owner, at the scope of
+the experiment or registered model (--users=false skips this).`,
 		Example: `  tandem import workspace.tgz --dry-run
   tandem import workspace.tgz
   tandem import --from-mlflow http://127.0.0.1:5001 --all
@@ -355,7 +360,14 @@ imports what it finds: the migration path onto tandem.`,
 			} else {
 				path = args[0]
 			}
-			return importFrom(ctx, cmd, path, dry)
+			if err := importFrom(ctx, cmd, path, dry); err != nil || fromMLflow == "" || dry || !users {
+				return err
+			}
+			src, err := sourceClient(fromMLflow)
+			if err != nil {
+				return err
+			}
+			return importMLflowUsers(ctx, cmd, src)
 		},
 	}
 	f := cmd.Flags()
@@ -366,6 +378,7 @@ imports what it finds: the migration path onto tandem.`,
 	f.BoolVar(&opts.All, "all", false, "with --from-mlflow: everything")
 	f.IntVar(&opts.Parallel, "parallel", 8, "with --from-mlflow: runs read at once")
 	f.StringVar(&save, "save", "", "with --from-mlflow: also keep the bundle read from MLflow at this path")
+	f.BoolVar(&users, "users", true, "with --from-mlflow: also import the users and permissions of MLflow's basic-auth app, when the source runs it (as users with a reset token and role assignments)")
 	f.Bool("profile", false, "with --from-mlflow: print the requests sent to the MLflow server and their time, by endpoint")
 	f.String("url", "", "workspace URL (default: TANDEM_URL, then the workspace config file, then MLFLOW_TRACKING_URI)")
 	f.String("config", "", "workspace config file (default: discovered)")
@@ -375,12 +388,9 @@ imports what it finds: the migration path onto tandem.`,
 // readMLflow reads a stock MLflow server into a bundle (save, or a
 // temporary archive removed by cleanup).
 func readMLflow(ctx context.Context, cmd *cobra.Command, src string, opts mlflowsource.Options, save string) (string, func(), error) {
-	c, err := mlflowsource.New(src, nil)
+	c, err := sourceClient(src)
 	if err != nil {
 		return "", nil, err
-	}
-	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
-		c.SetToken(tok)
 	}
 	cleanup := func() {}
 	path := save

@@ -58,6 +58,34 @@ func Start(t testing.TB) *Server {
 // StartWorkers is Start with that many server worker processes.
 func StartWorkers(t testing.TB, workers int) *Server {
 	t.Helper()
+	return start(t, workers, "", nil)
+}
+
+// StartBasicAuth runs `mlflow server --app-name basic-auth` (MLflow's
+// basic-auth app, which needs the Flask-WTF of mlflow's "auth" extra) with
+// admin as its admin user, every other user without permissions unless
+// granted (default_permission NO_PERMISSIONS).
+func StartBasicAuth(t testing.TB, admin, password string) *Server {
+	t.Helper()
+	venv := Venv(t)
+	if _, err := exec.Command(filepath.Join(venv, "bin", "python"), "-c", "import flask_wtf").CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no Flask-WTF in %s under CI (python/requirements.txt)", venv)
+		}
+		t.Skipf("no Flask-WTF in %s: MLflow's basic-auth app needs it", venv)
+	}
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "basic_auth.ini")
+	body := fmt.Sprintf("[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:///%s\nadmin_username = %s\nadmin_password = %s\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\ngrant_default_workspace_access = false\n",
+		filepath.Join(dir, "auth.db"), admin, password)
+	if err := os.WriteFile(ini, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return start(t, 1, "basic-auth", []string{"MLFLOW_AUTH_CONFIG_PATH=" + ini, "MLFLOW_FLASK_SERVER_SECRET_KEY=test-" + strconv.FormatInt(time.Now().UnixNano(), 36)})
+}
+
+func start(t testing.TB, workers int, app string, env []string) *Server {
+	t.Helper()
 	venv := Venv(t)
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -70,10 +98,13 @@ func StartWorkers(t testing.TB, workers int) *Server {
 		"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "mlflow.db"),
 		"--artifacts-destination", filepath.Join(dir, "artifacts"), "--serve-artifacts",
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers))
+	if app != "" {
+		cmd.Args = append(cmd.Args, "--app-name", app)
+	}
 	cmd.Dir = dir
 	logf, _ := os.Create(filepath.Join(dir, "server.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false")
+	cmd.Env = append(append(os.Environ(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false"), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
