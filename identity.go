@@ -211,3 +211,34 @@ type Identity interface {
 	// cache decisions per generation.
 	Generation() uint64
 }
+
+type visibleKey struct{}
+
+// WithVisibleScopes returns ctx for a list or search request of a caller
+// who may read only these scopes (no workspace-wide read): the handler
+// returns only what they cover, as MLflow's auth app filters searches.
+func WithVisibleScopes(ctx context.Context, scopes []Scope) context.Context {
+	return context.WithValue(ctx, visibleKey{}, scopes)
+}
+
+// VisibleScopes returns the scopes WithVisibleScopes put in ctx; ok is
+// false when the caller's reads are not restricted.
+func VisibleScopes(ctx context.Context) (scopes []Scope, ok bool) {
+	s, ok := ctx.Value(visibleKey{}).([]Scope)
+	return s, ok
+}
+
+// Visible reports whether s is covered by the scopes of ctx (always true
+// when the caller's reads are not restricted).
+func Visible(ctx context.Context, s Scope) bool {
+	scopes, ok := VisibleScopes(ctx)
+	if !ok {
+		return true
+	}
+	for _, v := range scopes {
+		if v.Covers(s) {
+			return true
+		}
+	}
+	return false
+}

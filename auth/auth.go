@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -217,8 +218,11 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 			writeErr(w, err)
 			return
 		}
+		var visible []tandem.Scope
 		if rule.Class == ClassAction {
-			if ok, why := a.authorize(r, st, c, rule); !ok {
+			var ok bool
+			var why string
+			if ok, why, visible = a.authorize(r, st, c, rule); !ok {
 				a.failures.WithLabelValues("denied").Inc()
 				a.audit(r, pattern, rule, c, false, why)
 				writeErr(w, tandem.Errorf(tandem.EFORBIDDEN, "%s may not %s here", c.Name, rule.Action))
@@ -228,7 +232,11 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			a.audit(r, pattern, rule, c, true, "")
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+		ctx := context.WithValue(r.Context(), callerKey{}, c)
+		if visible != nil {
+			ctx = tandem.WithVisibleScopes(ctx, visible)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -369,14 +377,25 @@ const MaxScopeBody = 16 << 20
 
 // authorize decides c's request. The workspace scope is asked first (it
 // covers every experiment and model); only a principal without it pays for
-// resolving the request's own scopes, each of which must be allowed.
-func (a *Authenticator) authorize(r *http.Request, st *state, c *Caller, rule Rule) (bool, string) {
+// resolving the request's own scopes, each of which must be allowed. A
+// filtered list is allowed to a principal holding the action at some
+// narrower scopes, which are returned: the handler shows only those.
+func (a *Authenticator) authorize(r *http.Request, st *state, c *Caller, rule Rule) (bool, string, []tandem.Scope) {
 	if c.Peer {
-		return rule.Action == tandem.ActionStatusRead, "the peer key reads status only"
+		return rule.Action == tandem.ActionStatusRead, "the peer key reads status only", nil
 	}
 	d := st.policy.Decide(c.Assignees, rule.Action, tandem.ScopeWorkspace)
-	if d.Allowed || rule.Scope == nil {
-		return d.Allowed, d.Reason
+	if d.Allowed {
+		return true, d.Reason, nil
+	}
+	if rule.Filter {
+		if scopes := st.policy.Scopes(c.Assignees, rule.Action); len(scopes) > 0 {
+			return true, fmt.Sprintf("allowed at %d scopes; the list shows only those", len(scopes)), scopes
+		}
+		return false, d.Reason, nil
+	}
+	if rule.Scope == nil {
+		return false, d.Reason, nil
 	}
 	var body map[string]any
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil &&
@@ -387,14 +406,14 @@ func (a *Authenticator) authorize(r *http.Request, st *state, c *Caller, rule Ru
 	}
 	scopes := rule.Scope(r.Context(), r, body, a.cfg.Resolver)
 	if len(scopes) == 0 {
-		return false, d.Reason
+		return false, d.Reason, nil
 	}
 	for _, s := range scopes {
 		if d = st.policy.Decide(c.Assignees, rule.Action, s); !d.Allowed {
-			return false, d.Reason
+			return false, d.Reason, nil
 		}
 	}
-	return true, d.Reason
+	return true, d.Reason, nil
 }
 
 type readCloser struct {

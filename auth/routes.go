@@ -31,7 +31,14 @@ type Rule struct {
 	Action string
 	// Scope finds the resources the request touches (nil: the workspace).
 	Scope ScopeFunc
+	// Filter: a list or search that a principal without the action at
+	// workspace scope may still send; it sees only the experiments or
+	// models where a role assignment allows the action
+	// (tandem.VisibleScopes), as MLflow's auth app filters searches.
+	Filter bool
 }
+
+func filtered(action string) Rule { return Rule{Class: ClassAction, Action: action, Filter: true} }
 
 // ScopeFunc resolves the scopes of a request from its query, path values
 // or JSON body (body is nil for GET). An empty result is the workspace.
@@ -137,8 +144,8 @@ func MLflowRules() map[string]Rule {
 		"POST experiments/create":                            act(tandem.ActionExperimentsWrite, nil),
 		"GET experiments/get":                                act(tandem.ActionExperimentsRead, exp),
 		"GET experiments/get-by-name":                        act(tandem.ActionExperimentsRead, nil),
-		"POST experiments/search":                            act(tandem.ActionExperimentsRead, nil),
-		"GET experiments/search":                             act(tandem.ActionExperimentsRead, nil),
+		"POST experiments/search":                            filtered(tandem.ActionExperimentsRead),
+		"GET experiments/search":                             filtered(tandem.ActionExperimentsRead),
 		"POST experiments/update":                            act(tandem.ActionExperimentsWrite, exp),
 		"POST experiments/delete":                            act(tandem.ActionExperimentsDelete, exp),
 		"POST experiments/restore":                           act(tandem.ActionExperimentsWrite, exp),
@@ -176,7 +183,7 @@ func MLflowRules() map[string]Rule {
 		"PATCH registered-models/update":                     act(tandem.ActionModelsWrite, model),
 		"DELETE registered-models/delete":                    act(tandem.ActionModelsDelete, model),
 		"GET registered-models/get":                          act(tandem.ActionModelsRead, model),
-		"GET registered-models/search":                       act(tandem.ActionModelsRead, nil),
+		"GET registered-models/search":                       filtered(tandem.ActionModelsRead),
 		"POST registered-models/get-latest-versions":         act(tandem.ActionModelsRead, model),
 		"GET registered-models/get-latest-versions":          act(tandem.ActionModelsRead, model),
 		"POST registered-models/set-tag":                     act(tandem.ActionModelsWrite, model),
@@ -189,7 +196,7 @@ func MLflowRules() map[string]Rule {
 		"POST model-versions/transition-stage":               act(tandem.ActionModelsWrite, model),
 		"DELETE model-versions/delete":                       act(tandem.ActionModelsDelete, model),
 		"GET model-versions/get":                             act(tandem.ActionModelsRead, model),
-		"GET model-versions/search":                          act(tandem.ActionModelsRead, nil),
+		"GET model-versions/search":                          filtered(tandem.ActionModelsRead),
 		"GET model-versions/get-download-uri":                act(tandem.ActionModelsRead, model),
 		"POST model-versions/set-tag":                        act(tandem.ActionModelsWrite, model),
 		"DELETE model-versions/delete-tag":                   act(tandem.ActionModelsWrite, model),

@@ -76,6 +76,28 @@ func (p *Policy) Decide(assignees []string, action string, resource tandem.Scope
 	return Decision{Reason: fmt.Sprintf("no role assignment allows %s at scope %s%s", action, resource, excluded)}
 }
 
+// Scopes returns the scopes narrower than the workspace at which one of
+// assignees may perform action: what a search by a principal without a
+// workspace-wide grant may show.
+func (p *Policy) Scopes(assignees []string, action string) []tandem.Scope {
+	var out []tandem.Scope
+	seen := map[tandem.Scope]bool{}
+	for _, who := range assignees {
+		for _, a := range p.by[who] {
+			if a.Scope == tandem.ScopeWorkspace || seen[a.Scope] {
+				continue
+			}
+			if r, ok := p.Role(a.Role); ok {
+				if allowed, _ := RoleAllows(r, action); allowed {
+					seen[a.Scope] = true
+					out = append(out, a.Scope)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // RoleAllows reports whether r allows action; when an Actions pattern
 // matched but a NotActions pattern excluded it, why names that pattern.
 func RoleAllows(r *tandem.RoleDefinition, action string) (allowed bool, why string) {

@@ -210,7 +210,9 @@ func (s *Server) searchRegisteredModels(r *http.Request, req *searchRegistryReq)
 	if err := maxResultsAtMost(req.MaxResults, maxSearchRegisteredModels); err != nil {
 		return nil, err
 	}
-	rms, next, err := s.Store.SearchRegisteredModels(r.Context(), req.Filter, req.MaxResults.V, req.OrderBy, req.PageToken)
+	rms, next, err := visiblePages(r.Context(), int(req.MaxResults.V), req.PageToken, func(max int, token string) ([]tandem.RegisteredModel, string, error) {
+		return s.Store.SearchRegisteredModels(r.Context(), req.Filter, int64(max), req.OrderBy, token)
+	}, func(m tandem.RegisteredModel) tandem.Scope { return tandem.ModelScope(m.Name) })
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +389,9 @@ func (s *Server) searchModelVersions(r *http.Request, req *searchRegistryReq) (a
 	if err := maxResultsAtMost(req.MaxResults, maxSearchModelVersions); err != nil {
 		return nil, err
 	}
-	mvs, next, err := s.Store.SearchModelVersions(r.Context(), req.Filter, req.MaxResults.V, req.OrderBy, req.PageToken)
+	mvs, next, err := visiblePages(r.Context(), int(req.MaxResults.V), req.PageToken, func(max int, token string) ([]tandem.ModelVersion, string, error) {
+		return s.Store.SearchModelVersions(r.Context(), req.Filter, int64(max), req.OrderBy, token)
+	}, func(v tandem.ModelVersion) tandem.Scope { return tandem.ModelScope(v.Name) })
 	if err != nil {
 		return nil, err
 	}

@@ -139,8 +139,10 @@ func (s *Server) searchExperiments(r *http.Request, req *searchExperimentsReq) (
 	if err != nil {
 		return nil, err
 	}
-	es, next, err := s.Store.SearchExperiments(r.Context(), sqlstore.SearchExperimentsInput{
-		Filter: req.Filter, ViewType: vt, MaxResults: max, OrderBy: req.OrderBy, PageToken: req.PageToken})
+	es, next, err := visiblePages(r.Context(), max, req.PageToken, func(max int, token string) ([]*tandem.Experiment, string, error) {
+		return s.Store.SearchExperiments(r.Context(), sqlstore.SearchExperimentsInput{
+			Filter: req.Filter, ViewType: vt, MaxResults: max, OrderBy: req.OrderBy, PageToken: token})
+	}, func(e *tandem.Experiment) tandem.Scope { return tandem.ExperimentScope(e.ExperimentID) })
 	if err != nil {
 		return nil, err
 	}

@@ -141,6 +141,15 @@ func TestImportMLflowUsers(t *testing.T) {
 	if c := tandemCall("bob", "GET", "/api/2.0/mlflow/experiments/get-by-name?experiment_name=private", nil); c != 403 {
 		t.Fatalf("bob reading private: %d, want 403", c)
 	}
+	// bob's searches show what he may read, as MLflow's auth app filters them.
+	_, found := call(hs.URL, "", "", tokens["bob"], "POST", "/api/2.0/mlflow/experiments/search", map[string]any{"max_results": 10})
+	if b, _ := json.Marshal(found); !strings.Contains(string(b), `"name":"shared"`) || strings.Contains(string(b), "private") || strings.Contains(string(b), `"Default"`) {
+		t.Fatalf("bob's experiment search: %s", b)
+	}
+	_, found = call(hs.URL, "", "", tokens["bob"], "GET", "/api/2.0/mlflow/registered-models/search", nil)
+	if b, _ := json.Marshal(found); !strings.Contains(string(b), `"name":"churn"`) {
+		t.Fatalf("bob's model search: %s", b)
+	}
 	// carol: READ on every experiment (her DENY could not be carried over).
 	if c := tandemCall("carol", "GET", "/api/2.0/mlflow/experiments/get-by-name?experiment_name=private", nil); c != 200 {
 		t.Fatalf("carol reading private: %d", c)
