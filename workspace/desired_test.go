@@ -84,7 +84,6 @@ func TestDesiredErrors(t *testing.T) {
 	}
 }
 
-
 // TestDesiredAssetErrors: a credential value instead of a reference, and a
 // reference to an undeclared secret, are refused when the files are read.
 func TestDesiredAssetErrors(t *testing.T) {

@@ -250,7 +250,7 @@ type file struct {
 	Secrets        *secretsFile         `yaml:"secrets"`
 	Auth           *authFile            `yaml:"auth"`
 	TLS            *tlsFile             `yaml:"tls"`
-	desiredFile    `yaml:",inline"` // desired.go: compute, datastores, roles, ...
+	desiredFile    `yaml:",inline"`     // desired.go: compute, datastores, roles, ...
 	Extra          map[string]yaml.Node `yaml:",inline"`
 }
 
