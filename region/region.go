@@ -59,6 +59,9 @@ type Config struct {
 	// BlobHook (tests only) wraps the blob bytes this region sends to
 	// secondaries, e.g. to corrupt them in transit.
 	BlobHook func(path string, r io.Reader) io.Reader
+	// DriftInterval is how often the region checks its state against the
+	// last applied desired state (desired.go); 0: DefaultDriftInterval.
+	DriftInterval time.Duration
 }
 
 // Region is one running region.
@@ -86,7 +89,8 @@ type Region struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	handler  http.Handler
-	tls      *tls.Config // nil: plain HTTP (tls.go)
+	tls      *tls.Config   // nil: plain HTTP (tls.go)
+	drift    *driftChecker // desired.go
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -207,6 +211,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if cfg.TestOps {
 		r.routesTestOps()
 	}
+	r.routesDesired() // desired.go: /desired/applied, /desired/drift
 	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}))
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
@@ -285,6 +290,8 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.Replication.Run(rctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.drift.Run(rctx) }()
 	if r.Leader != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.Leader.Run(rctx) }()

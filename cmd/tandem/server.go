@@ -78,6 +78,7 @@ server is a single-region workspace.`,
 	f.StringVar(&cfg.MetadataURL, "metadata", envDefault("TANDEM_METADATA", "sqlite://tandem-data/tandem.db"), "metadata database URL (TANDEM_METADATA)")
 	f.StringVar(&cfg.ArtifactsURL, "artifacts", envDefault("TANDEM_ARTIFACTS", "file://tandem-data/artifacts"), "artifact storage URL (TANDEM_ARTIFACTS)")
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
+	f.DurationVar(&cfg.DriftInterval, "drift-interval", envDuration("TANDEM_DRIFT_INTERVAL", region.DefaultDriftInterval), "how often the region checks its state against the last applied desired state (TANDEM_DRIFT_INTERVAL)")
 	af.register(cmd)
 	return cmd
 }
