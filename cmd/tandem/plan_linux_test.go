@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,7 +74,8 @@ assets:
 
 // TestPlanApplyDrift: a real two-region workspace (tandem up, auth on).
 // plan on the empty workspace lists everything; apply converges; a second
-// plan shows no changes; a role changed by hand is drift in every region's
+// plan shows no changes; an apply killed halfway resumes without doing
+// anything twice and a saved plan older than the state is refused; a role changed by hand is drift in every region's
 // status, /metrics and plan; a saved plan made before it is refused; apply
 // repairs it and the drift clears.
 func TestPlanApplyDrift(t *testing.T) {
@@ -127,9 +130,42 @@ func TestPlanApplyDrift(t *testing.T) {
 	if _, err := u.tandem("plan", "-f", ws, "--out", planFile); exitOf(err) != 2 {
 		t.Fatal(err)
 	}
-	out = u.mustTandem("apply", planFile)
-	if !strings.Contains(out, "[5/5] east: create component \"train:1\" ... done") || !strings.Contains(out, "Apply complete! 5 added, 0 changed, 0 destroyed.") {
-		t.Fatalf("apply:\n%s", out)
+
+	// An apply killed halfway: once it reports its second action done, the
+	// primary is paused (so the next request hangs) and the apply killed.
+	apply := exec.Command(u.bin, "apply", "-f", ws)
+	apply.Dir = u.dir
+	apply.Env = append(os.Environ(), "TANDEM_WORKSPACE=", "TANDEM_CONFIG=")
+	pipe, err := apply.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	east := regionPID(t, u.cmd.Process.Pid, "east")
+	var seen strings.Builder
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "[2/5] ") && strings.HasSuffix(sc.Text(), " done") {
+			syscall.Kill(east, syscall.SIGSTOP)
+			break
+		}
+	}
+	apply.Process.Kill()
+	apply.Wait()
+	syscall.Kill(east, syscall.SIGCONT)
+	if !strings.Contains(seen.String(), "[2/5] ") || strings.Contains(seen.String(), "Apply complete") {
+		t.Fatalf("the interrupted apply:\n%s", seen.String())
+	}
+	// The saved plan was made before: refused. The next apply resumes.
+	if out, err := u.tandem("apply", planFile); exitOf(err) != 4 || !strings.Contains(out, "the regions' state changed since") {
+		t.Fatalf("a stale saved plan: exit %d\n%s", exitOf(err), out)
+	}
+	out = u.mustTandem("apply", "-f", ws)
+	if n := strings.Count(out, " ... done"); n == 0 || n > 3 || !strings.Contains(out, "Apply complete!") || strings.Contains(out, `create role "Run Logger"`) {
+		t.Fatalf("the resumed apply should do only what the killed one left (at most 3 actions):\n%s", out)
 	}
 	out, err = u.tandem("plan", "-f", ws)
 	if exitOf(err) != 0 || !strings.Contains(out, "Total: Plan: 0 to add, 0 to change, 0 to destroy.") {
@@ -154,9 +190,6 @@ func TestPlanApplyDrift(t *testing.T) {
 	if exitOf(err) != 2 || !strings.Contains(out, `~ role "Run Logger"   # drifted: changed outside tandem apply`) ||
 		!strings.Contains(out, `west: role "Run Logger": actions ["*"]`) {
 		t.Fatalf("plan after the hand-made change: exit %d\n%s", exitOf(err), out)
-	}
-	if out, err := u.tandem("apply", planFile); exitOf(err) != 4 || !strings.Contains(out, "the regions' state changed since") {
-		t.Fatalf("a stale saved plan: exit %d\n%s", exitOf(err), out)
 	}
 	out = u.mustTandem("apply", "-f", ws)
 	if !strings.Contains(out, "update role \"Run Logger\" ... done") || !strings.Contains(out, "Apply complete! 0 added, 1 changed, 0 destroyed.") {
