@@ -163,7 +163,7 @@ func (p assets) Apply(ctx context.Context, w Writer, a plan.Action, o *desired.O
 	case a.Op == plan.Delete && p.k.Versioned():
 		return w.ArchiveAsset(ctx, p.k, name, version, true)
 	case a.Op == plan.Delete:
-		return tandem.Errorf(tandem.ENOTIMPLEMENTED, "datastores cannot be deleted (remove them from the plan by declaring them again, or leave them)")
+		return tandem.Errorf(tandem.ENOTIMPLEMENTED, "datastores are never deleted by apply")
 	case a.Op == plan.Update && p.k.Versioned():
 		return w.ArchiveAsset(ctx, p.k, name, version, false)
 	}

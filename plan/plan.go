@@ -305,6 +305,10 @@ func Compute(in Input) *Plan {
 				where = in.Primary
 			}
 			if got, ok := actual[where][o.Key()]; ok {
+				if o.Kind == desired.KindDatastore { // data assets may point into it: never deleted by apply
+					p.Warnings = append(p.Warnings, fmt.Sprintf("datastore %q is no longer declared; apply leaves it (data assets may point into it)", o.Name))
+					continue
+				}
 				o.ID = got.ID
 				dels = append(dels, o)
 			}

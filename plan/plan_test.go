@@ -155,7 +155,9 @@ func TestPlanDeletesOnlyOwned(t *testing.T) {
 		Object{Kind: desired.KindRoleAssignment, Name: "Old Role|bob|/", ID: "ra-7", Spec: map[string]any{}})
 	in := Input{Desired: s, Primary: "eastus", Regions: []string{"eastus", "westus"}, Actual: actual}
 	in.Applied = AppliedFrom(s, in)
-	in.Applied.Objects = append(in.Applied.Objects, extra, Object{Kind: desired.KindRoleAssignment, Name: "Old Role|bob|/", Spec: map[string]any{}})
+	oldDS := Object{Kind: desired.KindDatastore, Name: "old-ds", Spec: map[string]any{"type": "local"}}
+	actual["eastus"].Objects = append(actual["eastus"].Objects, oldDS)
+	in.Applied.Objects = append(in.Applied.Objects, extra, oldDS, Object{Kind: desired.KindRoleAssignment, Name: "Old Role|bob|/", Spec: map[string]any{}})
 	p := Compute(in)
 	var got []string
 	for _, a := range p.Actions() {
@@ -164,6 +166,9 @@ func TestPlanDeletesOnlyOwned(t *testing.T) {
 	// The assignment goes before its role; the role made by hand stays.
 	if strings.Join(got, ";") != "delete role_assignment/Old Role|bob|/ ra-7;delete role/Old Role " {
 		t.Fatalf("actions: %q", got)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], `datastore "old-ds" is no longer declared; apply leaves it`) {
+		t.Fatalf("warnings: %v", p.Warnings)
 	}
 }
 
