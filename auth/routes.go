@@ -256,6 +256,9 @@ func TandemRules() map[string]Rule {
 		"DELETE " + p + "/secrets/{name}":                   act(tandem.ActionSecretsDelete, nil),
 		"POST " + p + "/secrets/{name}/purge":               act(tandem.ActionSecretsDelete, nil),
 		"POST " + p + "/datastores/{name}/check":            act(tandem.ActionDatastoreCheck, nil),
+		"GET " + p + "/desired/applied":                     act(tandem.ActionStatusRead, nil),
+		"PUT " + p + "/desired/applied":                     act(tandem.ActionDesiredApply, nil),
+		"GET " + p + "/desired/drift":                       act(tandem.ActionStatusRead, nil),
 	}
 	for _, k := range tandem.AssetKinds {
 		base := "/" + k.Plural()

@@ -62,6 +62,9 @@ type Config struct {
 	// tandemtest it holds the test ops switch and fault injectors
 	// (testops.go).
 	TestHooks
+	// DriftInterval is how often the region checks its state against the
+	// last applied desired state (desired.go); 0: DefaultDriftInterval.
+	DriftInterval time.Duration
 }
 
 // Region is one running region.
@@ -91,6 +94,7 @@ type Region struct {
 	handler  http.Handler
 	tls      *tls.Config // nil: plain HTTP (tls.go)
 	tracing  *telemetry.Tracing
+	drift    *driftChecker // desired.go
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -213,6 +217,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.mux.Handle(leader.Prefix, r.Leader.Handler())
 	}
 	r.routesTestOps() // a no-op in a release build
+	r.routesDesired() // desired.go: /desired/applied, /desired/drift
 	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}))
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
@@ -294,6 +299,8 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.Replication.Run(rctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.drift.Run(rctx) }()
 	if r.Leader != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.Leader.Run(rctx) }()

@@ -30,6 +30,9 @@ var KeeperSchemes = []string{"base64key", "hashivault", "awskms", "gcpkms", "azu
 
 type secretsFile struct {
 	Keeper yaml.Node `yaml:"keeper"`
+	// Names are the vault secrets the desired state needs (desired.go):
+	// references only, plan checks they exist.
+	Names yaml.Node `yaml:"names"`
 }
 
 func parseSecrets(w *Workspace, f *secretsFile) error {
@@ -39,6 +42,9 @@ func parseSecrets(w *Workspace, f *secretsFile) error {
 	n := &f.Keeper
 	switch n.Kind {
 	case 0:
+		if f.Names.Kind != 0 {
+			return nil // secrets: {names: [...]} alone: the key comes from the environment
+		}
 		return invalid("secrets.keeper", "required (a keeper URL, {file: PATH} or {env: NAME})")
 	case yaml.ScalarNode:
 		u, err := url.Parse(n.Value)

@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/desired"
 	"github.com/tandemml/tandem/tlsconf"
 	"go.yaml.in/yaml/v3"
 )
@@ -106,6 +107,9 @@ type Region struct {
 	// TLS is the region's TLS (tls: at the top, overridden field by field
 	// by the region's own tls:); see tls.go. Paths as written in the file.
 	TLS tlsconf.Files
+	// Registry is the region's container registry (host[:port][/path]):
+	// environments' images are copied there (desired.go).
+	Registry string
 }
 
 // PeerKey says where the key regions use to authenticate to each other
@@ -151,6 +155,9 @@ type Workspace struct {
 	TLS tlsconf.Files
 	// Telemetry: where traces go (telemetry.go).
 	Telemetry Telemetry
+	// Desired is the desired state the file declares besides its regions
+	// (desired.go, package desired); never nil after Parse.
+	Desired *desired.State
 
 	dir string // folder of the file, for relative peer key paths
 }
@@ -217,7 +224,7 @@ func Load(path string) (*Workspace, error) {
 	if err != nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "workspace file: %v", err)
 	}
-	w, err := Parse(b)
+	w, err := parseFile(path, b)
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +253,7 @@ type file struct {
 	Auth           *authFile            `yaml:"auth"`
 	TLS            *tlsFile             `yaml:"tls"`
 	Telemetry      *telemetryFile       `yaml:"telemetry"`
+	desiredFile    `yaml:",inline"`     // desired.go: compute, datastores, roles, ...
 	Extra          map[string]yaml.Node `yaml:",inline"`
 }
 
@@ -255,6 +263,7 @@ type regionFile struct {
 	Listen    string `yaml:"listen"`
 	Metadata  string `yaml:"metadata"`
 	Artifacts string `yaml:"artifacts"`
+	Registry  string `yaml:"registry"` // desired.go: the region's container registry
 
 	TLS *tlsFile `yaml:"tls"` // tls.go
 }
@@ -284,7 +293,9 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Parse parses and validates a workspace file's bytes. Every error is
 // EINVALID and names the field.
-func Parse(b []byte) (*Workspace, error) {
+func Parse(b []byte) (*Workspace, error) { return parseFile("workspace.yaml", b) }
+
+func parseFile(name string, b []byte) (*Workspace, error) {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -450,6 +461,9 @@ func Parse(b []byte) (*Workspace, error) {
 		return nil, err
 	}
 	if err := parseTLS(w, &f); err != nil {
+		return nil, err
+	}
+	if err := parseDesired(w, name, &f); err != nil {
 		return nil, err
 	}
 	return w, nil

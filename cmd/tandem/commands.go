@@ -13,4 +13,5 @@ func addCommands(root *cobra.Command) {
 	root.AddCommand(newFailoverCmd(), newHistoryCmd(), newDivergenceCmd(), newDrillCmd()) // integration: failover.go, drill.go
 	root.AddCommand(newTokenCmd())                                                        // identity.go: token print
 	addIdentityCommands(root)                                                             // identity_verbs.go: user, sp, role, role assignment
+	root.AddCommand(newPlanCmd(), newApplyCmd())                                          // plan.go: desired state
 }

@@ -37,6 +37,10 @@ func main() {
 	defer stop()
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ee exitError // plan.go: an exit code without a message
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
 		var te *tandem.Error
 		if errors.As(err, &te) {
 			fmt.Fprintf(os.Stderr, "tandem: %s\n", te.Message)

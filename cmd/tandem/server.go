@@ -73,6 +73,7 @@ server is a single-region workspace.`,
 	f.StringVar(&cfg.ArtifactsURL, "artifacts", envDefault("TANDEM_ARTIFACTS", "file://tandem-data/artifacts"), "artifact storage URL (TANDEM_ARTIFACTS)")
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (OTLP/HTTP base URL) for this region's traces; default: the workspace file's telemetry.otlp_endpoint, else OTEL_EXPORTER_OTLP_ENDPOINT")
+	f.DurationVar(&cfg.DriftInterval, "drift-interval", envDuration("TANDEM_DRIFT_INTERVAL", region.DefaultDriftInterval), "how often the region checks its state against the last applied desired state (TANDEM_DRIFT_INTERVAL)")
 	af.register(cmd)
 	return cmd
 }

@@ -129,7 +129,8 @@ func newStatusCmd() *cobra.Command {
 				}
 				tw.Flush()
 			}
-			printFailoverStatus(out, sts) // integration: failover.go
+			printFailoverStatus(out, sts)           // integration: failover.go
+			printDrift(cmd.Context(), out, regions) // plan.go: desired state drift
 			return nil
 		},
 	}
