@@ -1,7 +1,10 @@
-package region_test
+// Package auth_test measures what authentication and authorisation cost a
+// request (issue 12): go test ./bench/auth -run '^$' -bench AuthCost
+package auth_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,4 +91,10 @@ func BenchmarkAuthCost(b *testing.B) {
 		}
 		r.Close()
 	}
+}
+
+func bearer(tok string) string { return "Bearer " + tok }
+
+func basic(user, pw string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
 }
