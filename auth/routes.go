@@ -256,9 +256,15 @@ func TandemRules() map[string]Rule {
 		"DELETE " + p + "/secrets/{name}":                   act(tandem.ActionSecretsDelete, nil),
 		"POST " + p + "/secrets/{name}/purge":               act(tandem.ActionSecretsDelete, nil),
 		"POST " + p + "/datastores/{name}/check":            act(tandem.ActionDatastoreCheck, nil),
-		"GET " + p + "/desired/applied":                     act(tandem.ActionStatusRead, nil),
-		"PUT " + p + "/desired/applied":                     act(tandem.ActionDesiredApply, nil),
-		"GET " + p + "/desired/drift":                       act(tandem.ActionStatusRead, nil),
+		// The MLflow UI: its page and static files (any signed-in
+		// principal: they hold no workspace data) and its own downloads.
+		"GET /{$}":                         {Class: ClassAuthenticated},
+		"GET /static-files/{path...}":      {Class: ClassAuthenticated},
+		"GET /get-artifact":                act(tandem.ActionRunsRead, runParam),
+		"GET /model-versions/get-artifact": act(tandem.ActionModelsRead, modelParam("name")),
+		"GET " + p + "/desired/applied":    act(tandem.ActionStatusRead, nil),
+		"PUT " + p + "/desired/applied":    act(tandem.ActionDesiredApply, nil),
+		"GET " + p + "/desired/drift":      act(tandem.ActionStatusRead, nil),
 	}
 	for _, k := range tandem.AssetKinds {
 		base := "/" + k.Plural()

@@ -55,6 +55,9 @@ func (s *Server) routesArtifacts() {
 		s.handleRaw("GET "+p+"presigned/{path...}", s.presignedDownload)
 	}
 	s.handle("GET", "artifacts/list", s.listRunArtifacts)
+	// The MLflow UI's own downloads (artifact preview, model files).
+	s.handleRaw("GET /get-artifact", s.uiRunArtifact)
+	s.handleRaw("GET /model-versions/get-artifact", s.uiModelVersionArtifact)
 }
 
 // storeArtifact streams body to storage at p and then records it. It holds
@@ -133,12 +136,17 @@ func (b uploadBody) Read(p []byte) (int, error) {
 // Content-Disposition, nosniff) plus ETag (the SHA-256), Last-Modified and
 // Range support.
 func (s *Server) downloadArtifact(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	p, err := checkArtifactPath(r.PathValue("path"), false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.serveArtifact(w, r, p)
+}
+
+// serveArtifact answers with the bytes of the artifact stored at p.
+func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, p string) {
+	ctx := r.Context()
 	q := s.Store.Reader()
 	a, err := sqlstore.GetArtifact(ctx, q, p)
 	if tandem.ErrorCode(err) == tandem.ENOTFOUND {

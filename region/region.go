@@ -28,6 +28,7 @@ import (
 	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/leader"
 	"github.com/tandemml/tandem/mlflowapi"
+	"github.com/tandemml/tandem/mlflowui"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/telemetry"
@@ -62,6 +63,9 @@ type Config struct {
 	// tandemtest it holds the test ops switch and fault injectors
 	// (testops.go).
 	TestHooks
+	// MLflowUI is the folder of the MLflow UI's static build to serve at /
+	// (mlflowui.Find resolves "auto"); empty: no UI.
+	MLflowUI string
 	// DriftInterval is how often the region checks its state against the
 	// last applied desired state (desired.go); 0: DefaultDriftInterval.
 	DriftInterval time.Duration
@@ -222,6 +226,17 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
+	r.mux.Handle("GET /get-artifact", r.MLflow)
+	r.mux.Handle("GET /model-versions/get-artifact", r.MLflow)
+	if cfg.MLflowUI != "" {
+		ui, err := mlflowui.New(cfg.MLflowUI)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.mux.Handle("GET /{$}", ui)
+		r.mux.Handle("GET /static-files/{path...}", ui)
+	}
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
 	fe := replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))

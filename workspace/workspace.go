@@ -155,6 +155,9 @@ type Workspace struct {
 	TLS tlsconf.Files
 	// Telemetry: where traces go (telemetry.go).
 	Telemetry Telemetry
+	// MLflowUI (mlflow_ui: auto or a folder): every region serves the
+	// MLflow UI at / (package mlflowui).
+	MLflowUI string
 	// Desired is the desired state the file declares besides its regions
 	// (desired.go, package desired); never nil after Parse.
 	Desired *desired.State
@@ -253,6 +256,7 @@ type file struct {
 	Auth           *authFile            `yaml:"auth"`
 	TLS            *tlsFile             `yaml:"tls"`
 	Telemetry      *telemetryFile       `yaml:"telemetry"`
+	MLflowUI       string               `yaml:"mlflow_ui"`
 	desiredFile    `yaml:",inline"`     // desired.go: compute, datastores, roles, ...
 	Extra          map[string]yaml.Node `yaml:",inline"`
 }
@@ -375,6 +379,7 @@ func parseFile(name string, b []byte) (*Workspace, error) {
 		return nil, terr
 	}
 	w.Telemetry = tel
+	w.MLflowUI = f.MLflowUI
 	for _, c := range f.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {

@@ -5,13 +5,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/mlflowui"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/workspace"
 )
 
 func newServerCmd() *cobra.Command {
 	var cfg region.Config
-	var config string
+	var config, mlflowUI string
 	var af authFlags
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -48,6 +49,16 @@ server is a single-region workspace.`,
 				}
 			}
 			testHooksFromEnv(&cfg) // a no-op in a release build
+			if mlflowUI == "" && cfg.Workspace != nil {
+				mlflowUI = cfg.Workspace.MLflowUI
+			}
+			if mlflowUI != "" {
+				dir, err := mlflowui.Find(ctx, mlflowUI, "")
+				if err != nil {
+					return err
+				}
+				cfg.MLflowUI = dir
+			}
 			cfg.Progress = cmd.ErrOrStderr()
 			var err error
 			if cfg.Auth, err = af.authConfig(ctx, &cfg); err != nil {
@@ -74,6 +85,7 @@ server is a single-region workspace.`,
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (OTLP/HTTP base URL) for this region's traces; default: the workspace file's telemetry.otlp_endpoint, else OTEL_EXPORTER_OTLP_ENDPOINT")
 	f.DurationVar(&cfg.DriftInterval, "drift-interval", envDuration("TANDEM_DRIFT_INTERVAL", region.DefaultDriftInterval), "how often the region checks its state against the last applied desired state (TANDEM_DRIFT_INTERVAL)")
+	f.StringVar(&mlflowUI, "mlflow-ui", os.Getenv("TANDEM_MLFLOW_UI"), "serve the MLflow UI at /: the js/build folder of an installed mlflow package, or auto to ask TANDEM_PYTHON (else python3) where it is (TANDEM_MLFLOW_UI; workspace.yaml mlflow_ui)")
 	af.register(cmd)
 	return cmd
 }
