@@ -211,6 +211,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
+	r.mux.Handle("POST /v1/traces", r.MLflow) // OTLP span ingestion (mlflowapi/traces_otlp.go)
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
 	fe := replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))

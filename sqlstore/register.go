@@ -12,4 +12,5 @@ func (s *Store) registerAll() {
 	s.registerFailover()    // failover.go: change-of-primary records
 	s.registerVault()       // vault.go: key vault secrets, the workspace key check
 	s.registerIdentity()    // identity.go: principals, tokens, roles, role assignments
+	s.registerTraces()      // traces.go: MLflow 3 traces, spans, assessments
 }
