@@ -6,15 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/otlpspan"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -43,7 +42,7 @@ func (s *Server) otlpTraces(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	spans, err := OTLPSpans(req)
+	spans, err := otlpspan.FromRequest(req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -148,74 +147,4 @@ func otlpJSONIDs(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(v)
-}
-
-// MLflow's span attributes (their values are JSON-encoded strings).
-const (
-	attrTraceRequestID = "mlflow.traceRequestId"
-	attrSpanType       = "mlflow.spanType"
-)
-
-// OTLPSpans turns an export request into tandem spans: the MLflow trace
-// id is the span's mlflow.traceRequestId attribute, or "tr-" and the OTLP
-// trace id in hex, as MLflow names traces.
-func OTLPSpans(req *collectortrace.ExportTraceServiceRequest) ([]tandem.Span, error) {
-	var out []tandem.Span
-	for _, rs := range req.GetResourceSpans() {
-		for _, ss := range rs.GetScopeSpans() {
-			for _, sp := range ss.GetSpans() {
-				t, err := otlpSpan(sp)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, t)
-			}
-		}
-	}
-	return out, nil
-}
-
-func otlpSpan(sp *tracepb.Span) (tandem.Span, error) {
-	if len(sp.GetTraceId()) != 16 || len(sp.GetSpanId()) != 8 {
-		return tandem.Span{}, tandem.Errorf(tandem.EINVALID, "Invalid OTLP span %q: trace_id must be 16 bytes and span_id 8", sp.GetName())
-	}
-	out := tandem.Span{TraceID: "tr-" + hex.EncodeToString(sp.GetTraceId()), SpanID: hex.EncodeToString(sp.GetSpanId()),
-		Name: sp.GetName(), StartNanos: int64(sp.GetStartTimeUnixNano()), EndNanos: int64(sp.GetEndTimeUnixNano())}
-	if p := sp.GetParentSpanId(); len(p) > 0 {
-		out.ParentSpanID = hex.EncodeToString(p)
-	}
-	out.Status = strings.TrimPrefix(sp.GetStatus().GetCode().String(), "STATUS_CODE_")
-	for _, kv := range sp.GetAttributes() {
-		switch kv.GetKey() {
-		case attrTraceRequestID:
-			if id := jsonString(kv.GetValue().GetStringValue()); id != "" {
-				out.TraceID = id
-			}
-		case attrSpanType:
-			out.Type = jsonString(kv.GetValue().GetStringValue())
-		}
-	}
-	if err := tandem.ValidateTraceID(out.TraceID); err != nil {
-		return tandem.Span{}, err
-	}
-	b, err := protojson.Marshal(sp)
-	if err != nil {
-		return tandem.Span{}, tandem.Errorf(tandem.EINVALID, "Invalid OTLP span %q: %v", sp.GetName(), err)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, b); err != nil {
-		return tandem.Span{}, errors.Join(tandem.Errorf(tandem.EINTERNAL, "span json"), err)
-	}
-	out.Content = compact.Bytes()
-	return out, nil
-}
-
-// jsonString decodes MLflow's JSON-encoded string attribute; a value that
-// is not JSON is taken as it is.
-func jsonString(s string) string {
-	var v string
-	if json.Unmarshal([]byte(s), &v) == nil {
-		return v
-	}
-	return s
 }

@@ -37,6 +37,7 @@ func (s *Store) registerTraces() {
 	s.register(OpTraceLinkRun, k, applyTraceLinkRun)
 	s.register(OpAssessmentPut, k, applyAssessmentPut)
 	s.register(OpAssessmentDelete, k, applyAssessmentDelete)
+	s.register(OpImportTrace, k, applyImportTrace) // traces_transfer.go
 }
 
 // tpTrace is a trace row and what merges into it.
