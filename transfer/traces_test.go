@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/mlflowsource"
+	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -105,5 +107,50 @@ func TestTraceRoundTrip(t *testing.T) {
 				t.Fatalf("second import: %+v, head %v -> %v", rep.Counts, before, head(t, dst))
 			}
 		})
+	}
+}
+
+// TestTraceMigrateFromStockMLflow: traces the stock client logged to a
+// stock mlflow server (nested spans, a tag, a feedback) are read through
+// its REST API and imported; tandem then serves the same spans, tag and
+// assessment.
+func TestTraceMigrateFromStockMLflow(t *testing.T) {
+	ctx := t.Context()
+	src := mlflowtest.Start(t)
+	sum := mlflowtest.PopulateTraces(t, ctx, src.URL)
+	if sum.Traces != 3 || sum.Spans != 9 {
+		t.Fatalf("source traces: %+v", sum)
+	}
+	c, err := mlflowsource.New(src.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mlflow.tar")
+	w, err := bundle.Create(path, bundle.Meta{Source: "mlflow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Export(ctx, w, mlflowsource.Options{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Traces != 3 {
+		t.Fatalf("read %d traces from the stock server: %+v", st.Traces, st)
+	}
+	dst := newWorkspace(t, storetest.SQLiteURL(t))
+	rep, err := importBundle(t, dst, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts[bundle.KindTrace][sqlstore.ImportNew] != 3 || rep.Conflicts() != 0 {
+		t.Fatalf("import: %+v %+v", rep.Counts, rep.Notes)
+	}
+	tr := callJSON(t, "GET", dst.URL+"/api/3.0/mlflow/traces/get?trace_id="+sum.First, "")["trace"].(map[string]any)
+	info := tr["trace_info"].(map[string]any)
+	if len(tr["spans"].([]any)) != 3 || info["tags"].(map[string]any)["checked"] != "yes" || len(info["assessments"].([]any)) != 1 {
+		t.Fatalf("migrated trace: %v", tr)
 	}
 }
