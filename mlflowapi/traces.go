@@ -2,6 +2,7 @@ package mlflowapi
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -23,6 +24,7 @@ func (s *Server) routesTraces() {
 	s.handle3("GET", "traces/batchGet", handleJSON(s, s.batchGetTraces))
 	s.handle3("POST", "traces/batchGetInfos", handleJSON(s, s.batchGetTraceInfos))
 	s.handle3("POST", "traces/search", handleJSON(s, s.searchTracesV3))
+	s.handle3("POST", "traces/calculate-filter-correlation", handleJSON(s, s.correlateTraceFilters))
 	s.handle3("GET", "traces/{trace_id}", handleCall(s, s.getTraceInfoV3))
 	s.handle3("PATCH", "traces/{trace_id}/tags", handleJSON(s, s.setTraceTag))
 	s.handle3("DELETE", "traces/{trace_id}/tags", handleJSON(s, s.deleteTraceTag))
@@ -577,4 +579,33 @@ func snakeCase(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+type correlationReq struct {
+	ExperimentIDs []string `json:"experiment_ids"`
+	Filter1       string   `json:"filter_string1"`
+	Filter2       string   `json:"filter_string2"`
+	BaseFilter    string   `json:"base_filter"`
+}
+
+// protoDouble writes a double as proto3 JSON does (NaN as "NaN").
+func protoDouble(v float64) json.RawMessage {
+	switch {
+	case math.IsNaN(v):
+		return json.RawMessage(`"NaN"`)
+	case math.IsInf(v, 1):
+		return json.RawMessage(`"Infinity"`)
+	case math.IsInf(v, -1):
+		return json.RawMessage(`"-Infinity"`)
+	}
+	return json.RawMessage(strconv.FormatFloat(v, 'g', -1, 64))
+}
+
+func (s *Server) correlateTraceFilters(r *http.Request, req *correlationReq) (any, error) {
+	c, err := s.Store.CorrelateTraceFilters(r.Context(), req.ExperimentIDs, req.Filter1, req.Filter2, req.BaseFilter)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"npmi": protoDouble(c.NPMI), "npmi_smoothed": protoDouble(c.NPMISmoothed),
+		"filter1_count": c.Filter1Count, "filter2_count": c.Filter2Count, "joint_count": c.JointCount, "total_count": c.Total}, nil
 }

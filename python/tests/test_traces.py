@@ -188,3 +188,20 @@ def test_otlp_requires_experiment_header(server):
     r = requests.post(server.url + "/v1/traces", data=b"", timeout=30,
                       headers={"Content-Type": "application/x-protobuf"})
     assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+
+
+def test_trace_filter_correlation(traced_experiment):
+    _make_traces("c")
+    _make_traces("c")
+    assert len(_wait_traces(traced_experiment, 4)) == 4
+    from mlflow.tracing.client import TracingClient
+
+    res = TracingClient().calculate_trace_filter_correlation(
+        experiment_ids=[traced_experiment], filter_string1="trace.status = 'OK'",
+        filter_string2="tags.team = 'c'")
+    assert (res.filter1_count, res.filter2_count, res.joint_count, res.total_count) == (2, 2, 2, 4)
+    assert res.npmi == pytest.approx(1.0)
+    never = TracingClient().calculate_trace_filter_correlation(
+        experiment_ids=[traced_experiment], filter_string1="trace.status = 'OK'",
+        filter_string2="trace.status = 'ERROR'")
+    assert never.joint_count == 0 and never.npmi == pytest.approx(-1.0)
