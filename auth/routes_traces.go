@@ -102,6 +102,7 @@ func TraceRules() map[string]Rule {
 		"GET traces/batchGet":                                  act(read, traceList),
 		"POST traces/batchGetInfos":                            act(read, traceList),
 		"POST traces/search":                                   act(read, traceLocations),
+		"POST traces/calculate-filter-correlation":             act(read, experimentList),
 		"GET traces/{trace_id}":                                act(read, tracePath),
 		"PATCH traces/{trace_id}/tags":                         act(write, tracePath),
 		"DELETE traces/{trace_id}/tags":                        act(write, tracePath),
