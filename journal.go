@@ -42,11 +42,12 @@ const (
 	KindPipelines    Kind = "pipelines"
 	KindArtifacts    Kind = "artifacts"
 	KindWorkspace    Kind = "workspace" // workspace-level state (roles, settings)
+	KindTraces       Kind = "traces"    // MLflow 3 traces, their spans and assessments
 )
 
 // Kinds lists every asset kind, in a stable order.
 var Kinds = []Kind{KindExperiments, KindRuns, KindModels, KindEnvironments, KindData,
-	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace}
+	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces}
 
 // BlobRef names artifact bytes a journal entry depends on: a secondary
 // fetches and checks them before it applies the entry.

@@ -179,6 +179,9 @@ func AllRules() map[string]Rule {
 	for route, rule := range TandemRules() {
 		out[route] = rule
 	}
+	for route, rule := range TraceRules() { // routes_traces.go
+		out[route] = rule
+	}
 	return out
 }
 

@@ -42,7 +42,7 @@ const (
 )
 
 var knownKinds = map[Kind]bool{KindExperiment: true, KindBlob: true, KindRun: true, KindLoggedModel: true,
-	KindRegisteredModel: true, KindModelVersion: true, KindAsset: true}
+	KindRegisteredModel: true, KindModelVersion: true, KindAsset: true, KindTrace: true}
 
 // Manifest is the first thing in a bundle: who wrote it, from where, and
 // every item that follows with its digest.
@@ -178,7 +178,7 @@ func checkItem(it Item) error {
 	if it.Kind == KindAsset && !safeAssetID(it.ID) {
 		return fmt.Errorf("asset id %q is not <kind>/<name>[/<version>] of letters, digits, '.', '_' and '-'", it.ID)
 	}
-	if (it.Kind == KindExperiment || it.Kind == KindRun || it.Kind == KindLoggedModel) && !SafeID(it.ID) {
+	if (it.Kind == KindExperiment || it.Kind == KindRun || it.Kind == KindLoggedModel || it.Kind == KindTrace) && !SafeID(it.ID) {
 		return fmt.Errorf("id %q: ids of experiments, runs and logged models are letters, digits, '.', '_' and '-'", it.ID)
 	}
 	if it.Size > MaxObjectSize {

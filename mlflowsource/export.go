@@ -43,16 +43,18 @@ type Stats struct {
 	Experiments, Runs, MetricPoints, Params, Tags int64
 	Artifacts, ArtifactBytes                      int64
 	LoggedModels, RegisteredModels, ModelVersions int64
+	Traces                                        int64
 }
 
 type stats struct {
-	experiments, runs, points, params, tags, artifacts, bytes, logged, models, versions atomic.Int64
+	experiments, runs, points, params, tags, artifacts, bytes, logged, models, versions, traces atomic.Int64
 }
 
 func (s *stats) snapshot() Stats {
 	return Stats{Experiments: s.experiments.Load(), Runs: s.runs.Load(), MetricPoints: s.points.Load(),
 		Params: s.params.Load(), Tags: s.tags.Load(), Artifacts: s.artifacts.Load(), ArtifactBytes: s.bytes.Load(),
-		LoggedModels: s.logged.Load(), RegisteredModels: s.models.Load(), ModelVersions: s.versions.Load()}
+		LoggedModels: s.logged.Load(), RegisteredModels: s.models.Load(), ModelVersions: s.versions.Load(),
+		Traces: s.traces.Load()}
 }
 
 // Export reads what opts select from the MLflow server and writes it to
@@ -89,6 +91,9 @@ func (c *Client) Export(ctx context.Context, sink Sink, opts Options) (Stats, er
 			return st.snapshot(), err
 		}
 		if err := c.exportLoggedModels(ctx, sink, e.ExperimentID, opts, &st, progress); err != nil {
+			return st.snapshot(), err
+		}
+		if err := c.exportTraces(ctx, sink, e.ExperimentID, &st, progress); err != nil { // traces.go
 			return st.snapshot(), err
 		}
 	}

@@ -237,6 +237,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.mux.Handle("GET /{$}", ui)
 		r.mux.Handle("GET /static-files/{path...}", ui)
 	}
+	r.mux.Handle("POST /v1/traces", r.MLflow) // OTLP span ingestion (mlflowapi/traces_otlp.go)
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
 	fe := replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))

@@ -40,6 +40,9 @@ func IsWrite(method, path string) bool {
 	if local(path) {
 		return false
 	}
+	if path == "/v1/traces" { // OTLP span ingestion writes
+		return true
+	}
 	if !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/ajax-api/") {
 		return false
 	}
@@ -56,7 +59,7 @@ func IsWrite(method, path string) bool {
 var postReads = []string{
 	"/experiments/search", "/runs/search", "/logged-models/search",
 	"/registered-models/get-latest-versions", "/experiments/search-datasets",
-	"/traces/search", "/traces/batchGetInfos", "/datasets/search", "/issues/search",
+	"/traces/search", "/traces/batchGetInfos", "/traces/metrics", "/traces/calculate-filter-correlation", "/datasets/search", "/issues/search",
 	"/prompt-optimization/jobs/search",
 }
 

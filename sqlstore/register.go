@@ -13,4 +13,5 @@ func (s *Store) registerAll() {
 	s.registerVault()       // vault.go: key vault secrets, the workspace key check
 	s.registerIdentity()    // identity.go: principals, tokens, roles, role assignments
 	s.registerDesired()     // desired.go: the last applied desired state (tandem apply)
+	s.registerTraces()      // traces.go: MLflow 3 traces, spans, assessments
 }

@@ -60,6 +60,7 @@ type ExportStats struct {
 	Models       int   `json:"registered_models"`
 	Versions     int   `json:"model_versions"`
 	Assets       int   `json:"assets"`
+	Traces       int   `json:"traces"`
 }
 
 // Exporter reads one workspace region into bundles.
@@ -209,7 +210,7 @@ func (ex *Exporter) exportExperiment(ctx context.Context, x *exportState, id str
 			return fmt.Errorf("export logged model %s: %w", mid, err)
 		}
 	}
-	return nil
+	return ex.exportTraces(ctx, x, id) // export_traces.go
 }
 
 // exportModel writes a registered model and its versions (or one version)

@@ -278,6 +278,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			p.assets[owner] = a
 			p.status[owner] = res
 			o = outcome(it, res)
+		case bundle.KindTrace: // import_traces.go
+			var err error
+			if o, err = p.planTrace(ctx, q, it, body); err != nil {
+				return err
+			}
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -378,6 +383,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 				}
 			}
 			o = outcome(it, res)
+		case bundle.KindTrace:
+			var err error
+			if o, err = im.importTrace(ctx, p, it, body); err != nil {
+				return err
+			}
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}

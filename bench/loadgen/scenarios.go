@@ -24,7 +24,7 @@ type Config struct {
 }
 
 // Names lists the scenarios in the order they run.
-var Names = []string{"create-run", "log-batch-10", "log-batch-1000", "search-runs", "metric-history", "artifact-upload", "artifact-download"}
+var Names = []string{"create-run", "log-batch-10", "log-batch-1000", "search-runs", "metric-history", "artifact-upload", "artifact-download", "trace-ingest"}
 
 func (c *Config) defaults() {
 	if c.Concurrency <= 0 {
@@ -283,6 +283,9 @@ func Execute(ctx context.Context, c *Client, cfg Config) ([]Result, error) {
 			r.Note = fmt.Sprintf("%d MiB GET", cfg.ArtifactMiB)
 			add(r)
 		}
+	}
+	if want("trace-ingest") {
+		add(traceIngest(ctx, c, exp, cfg, base)) // traces.go
 	}
 	return out, nil
 }

@@ -1,0 +1,207 @@
+"""MLflow 3 tracing through the stock client: traced functions and nested
+spans (sent over OTLP or as trace records), search with the trace filter
+grammar, tags, assessments and deletion. The same tests run against the
+stock server (TANDEM_TARGET=mlflow) as the control."""
+
+import time
+
+import mlflow
+import pytest
+import requests
+from mlflow.entities import AssessmentSource, AssessmentSourceType
+
+from helpers import assert_mlflow_error, unique
+
+
+def _flush():
+    mlflow.flush_trace_async_logging()
+
+
+@pytest.fixture
+def traced_experiment():
+    exp_id = mlflow.create_experiment(unique("traces"))
+    mlflow.set_experiment(experiment_id=exp_id)
+    yield exp_id
+    mlflow.set_experiment(experiment_id="0")
+
+
+def _make_traces(tag_value):
+    @mlflow.trace(span_type="TOOL")
+    def add(a, b):
+        return a + b
+
+    @mlflow.trace(name="pipeline")
+    def pipeline(x):
+        mlflow.update_current_trace(tags={"team": tag_value})
+        with mlflow.start_span(name="inner") as span:
+            span.set_attribute("model", "tiny-" + tag_value)
+            y = add(x, 1)
+        return add(y, 2)
+
+    @mlflow.trace(name="broken")
+    def broken():
+        raise ValueError("boom")
+
+    assert pipeline(1) == 4
+    with pytest.raises(ValueError):
+        broken()
+    _flush()
+
+
+def _wait_traces(exp_id, n, **kw):
+    for _ in range(50):
+        got = mlflow.search_traces(locations=[exp_id], return_type="list", **kw)
+        if len(got) >= n:
+            return got
+        time.sleep(0.2)
+    return got
+
+
+def test_traced_functions_and_nested_spans(traced_experiment):
+    _make_traces("a")
+    traces = _wait_traces(traced_experiment, 2)
+    assert len(traces) == 2
+    by_name = {t.info.tags.get("mlflow.traceName"): t for t in traces}
+    ok = by_name["pipeline"]
+    assert ok.info.state.value == "OK"
+    assert ok.info.tags["team"] == "a"
+    names = sorted(s.name for s in ok.data.spans)
+    assert names == ["add", "add", "inner", "pipeline"]
+    root = [s for s in ok.data.spans if s.parent_id is None]
+    assert len(root) == 1 and root[0].name == "pipeline"
+    inner = next(s for s in ok.data.spans if s.name == "inner")
+    assert inner.parent_id == root[0].span_id
+    assert inner.get_attribute("model") == "tiny-a"
+    assert ok.data.spans[0].inputs == {"x": 1} or root[0].inputs == {"x": 1}
+    assert root[0].outputs == 4
+    assert by_name["broken"].info.state.value == "ERROR"
+
+    got = mlflow.get_trace(ok.info.trace_id)
+    assert got.info.trace_id == ok.info.trace_id
+    assert sorted(s.name for s in got.data.spans) == names
+
+
+def test_search_traces_filters(traced_experiment):
+    _make_traces("f")
+    exp = [traced_experiment]
+    assert len(_wait_traces(traced_experiment, 2)) == 2
+
+    def ids(filter_string, **kw):
+        got = mlflow.search_traces(locations=exp, filter_string=filter_string, return_type="list", **kw)
+        return sorted(t.info.tags.get("mlflow.traceName") for t in got)
+
+    assert ids("trace.status = 'OK'") == ["pipeline"]
+    assert ids("trace.status = 'ERROR'") == ["broken"]
+    assert ids("tags.team = 'f'") == ["pipeline"]
+    assert ids("tags.`team` LIKE 'f%'") == ["pipeline"]
+    assert ids("trace.name = 'broken'") == ["broken"]
+    assert ids("trace.timestamp_ms > 0") == ["broken", "pipeline"]
+    assert ids("trace.timestamp_ms < 1000") == []
+    assert ids("span.name = 'inner'") == ["pipeline"]
+    assert ids("trace.status = 'OK' AND tags.team = 'nope'") == []
+    ordered = mlflow.search_traces(locations=exp, order_by=["timestamp_ms ASC"], return_type="list")
+    assert [t.info.request_time for t in ordered] == sorted(t.info.request_time for t in ordered)
+    page = mlflow.MlflowClient().search_traces(locations=exp, max_results=1)
+    assert len(page) == 1 and page.token
+    rest = mlflow.MlflowClient().search_traces(locations=exp, max_results=1, page_token=page.token)
+    assert len(rest) == 1 and rest[0].info.trace_id != page[0].info.trace_id
+
+
+def test_search_traces_bad_filter(server, traced_experiment):
+    r = requests.post(server.url + "/api/3.0/mlflow/traces/search", timeout=30, json={
+        "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": traced_experiment}}],
+        "filter": "trace.status =="})
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+    r = requests.post(server.url + "/api/3.0/mlflow/traces/search", timeout=30, json={
+        "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": traced_experiment}}],
+        "filter": "nosuch.thing = 'x'"})
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+
+
+def test_trace_tags(traced_experiment):
+    _make_traces("t")
+    trace = next(t for t in _wait_traces(traced_experiment, 2) if t.info.state.value == "OK")
+    client = mlflow.MlflowClient()
+    client.set_trace_tag(trace.info.trace_id, "reviewed", "yes")
+    assert client.get_trace(trace.info.trace_id).info.tags["reviewed"] == "yes"
+    client.delete_trace_tag(trace.info.trace_id, "reviewed")
+    assert "reviewed" not in client.get_trace(trace.info.trace_id).info.tags
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
+        client.set_trace_tag("tr-" + "0" * 32, "k", "v")
+
+
+def test_assessments(traced_experiment):
+    _make_traces("s")
+    trace = next(t for t in _wait_traces(traced_experiment, 2) if t.info.state.value == "OK")
+    tid = trace.info.trace_id
+    human = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="alice")
+    fb = mlflow.log_feedback(trace_id=tid, name="helpful", value=True, source=human, rationale="clear")
+    ex = mlflow.log_expectation(trace_id=tid, name="expected", value="4", source=human)
+    assert fb.assessment_id and ex.assessment_id
+    got = mlflow.get_assessment(tid, fb.assessment_id)
+    assert got.name == "helpful" and got.value is True and got.rationale == "clear"
+    assert got.source.source_id == "alice"
+    assert mlflow.get_assessment(tid, ex.assessment_id).value == "4"
+
+    upd = mlflow.update_assessment(trace_id=tid, assessment_id=fb.assessment_id,
+                                   assessment=mlflow.entities.Feedback(name="helpful", value=False))
+    assert upd.value is False
+    info = mlflow.get_trace(tid).info
+    assert sorted(a.name for a in info.assessments) == ["expected", "helpful"]
+
+    mlflow.delete_assessment(trace_id=tid, assessment_id=ex.assessment_id)
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
+        mlflow.get_assessment(tid, ex.assessment_id)
+
+
+def test_delete_traces(traced_experiment):
+    _make_traces("d")
+    traces = _wait_traces(traced_experiment, 2)
+    client = mlflow.MlflowClient()
+    first = traces[0].info.trace_id
+    assert client.delete_traces(traced_experiment, trace_ids=[first]) == 1
+    left = mlflow.search_traces(locations=[traced_experiment], return_type="list")
+    assert [t.info.trace_id for t in left] == [traces[1].info.trace_id]
+    n = client.delete_traces(traced_experiment, max_timestamp_millis=int(time.time() * 1000) + 1000, max_traces=10)
+    assert n == 1
+    assert mlflow.search_traces(locations=[traced_experiment], return_type="list") == []
+
+
+def test_link_traces_to_run(traced_experiment):
+    _make_traces("r")
+    traces = _wait_traces(traced_experiment, 2)
+    with mlflow.start_run() as run:
+        pass
+    mlflow.MlflowClient().link_traces_to_run([traces[0].info.trace_id], run.info.run_id)
+    got = mlflow.search_traces(locations=[traced_experiment], filter_string=f"run_id = '{run.info.run_id}'",
+                               return_type="list")
+    assert [t.info.trace_id for t in got] == [traces[0].info.trace_id]
+
+
+def test_otlp_requires_experiment_header(server):
+    if server.is_mlflow:
+        pytest.skip("the stock server's answer here is not MLflow's error JSON")
+    r = requests.post(server.url + "/v1/traces", data=b"", timeout=30,
+                      headers={"Content-Type": "application/x-protobuf"})
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+
+
+def test_trace_filter_correlation(traced_experiment):
+    _make_traces("c")
+    _make_traces("c")
+    assert len(_wait_traces(traced_experiment, 4)) == 4
+    from mlflow.tracing.client import TracingClient
+
+    res = TracingClient().calculate_trace_filter_correlation(
+        experiment_ids=[traced_experiment], filter_string1="trace.status = 'OK'",
+        filter_string2="tags.team = 'c'")
+    assert (res.filter1_count, res.filter2_count, res.joint_count, res.total_count) == (2, 2, 2, 4)
+    assert res.npmi == pytest.approx(1.0)
+    never = TracingClient().calculate_trace_filter_correlation(
+        experiment_ids=[traced_experiment], filter_string1="trace.status = 'OK'",
+        filter_string2="trace.status = 'ERROR'")
+    assert never.joint_count == 0 and never.npmi == pytest.approx(-1.0)
