@@ -161,6 +161,7 @@ func MLflowRules() map[string]Rule {
 		"POST runs/outputs":                                  act(tandem.ActionRunsWrite, run),
 		"GET metrics/get-history":                            act(tandem.ActionRunsRead, run),
 		"GET metrics/get-history-bulk-interval":              act(tandem.ActionRunsRead, nil),
+		"GET metrics/get-history-bulk":                       act(tandem.ActionRunsRead, nil),
 		"GET artifacts/list":                                 act(tandem.ActionRunsRead, run),
 		"POST logged-models":                                 act(tandem.ActionModelsWrite, exp),
 		"POST logged-models/search":                          act(tandem.ActionModelsRead, experimentList),

@@ -49,6 +49,7 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 	s.routesTracking()
 	s.routesRegistry()
 	s.routesArtifacts()
+	s.routesAjax()
 	for _, p := range []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"} {
 		s.mux.HandleFunc(p, s.notImplemented)
 	}
