@@ -18,6 +18,7 @@ const (
 // does not.
 func (s *Server) routesAjax() {
 	s.handle("GET", "metrics/get-history-bulk", handleCall(s, s.getMetricHistoryBulk))
+	s.handle("POST", "experiments/search-datasets", handleJSON(s, s.searchDatasets))
 }
 
 // getMetricHistoryBulk returns the full history of one metric for up to 100
@@ -77,5 +78,44 @@ func (s *Server) getMetricHistoryBulk(r *http.Request) (any, error) {
 	}
 	return struct {
 		Metrics []jsonMetric `json:"metrics"`
+	}{out}, nil
+}
+
+// MLflow's bounds for experiments/search-datasets.
+const (
+	maxExperimentsSearchDatasets = 20
+	maxSearchDatasetsResults     = 1000
+)
+
+type searchDatasetsReq struct {
+	ExperimentIDs []string `json:"experiment_ids"`
+}
+
+type jsonDatasetSummary struct {
+	ExperimentID string `json:"experiment_id"`
+	Name         string `json:"name"`
+	Digest       string `json:"digest"`
+	Context      string `json:"context,omitempty"`
+}
+
+// searchDatasets lists the datasets the runs of up to 20 experiments used,
+// with the context of each use.
+func (s *Server) searchDatasets(r *http.Request, req *searchDatasetsReq) (any, error) {
+	if len(req.ExperimentIDs) == 0 {
+		return nil, tandem.Errorf(tandem.EINVALID, "SearchDatasets request must specify at least one experiment_id.")
+	}
+	if len(req.ExperimentIDs) > maxExperimentsSearchDatasets {
+		return nil, tandem.Errorf(tandem.EINVALID, "SearchDatasets request cannot specify more than %d experiment_ids. Received %d experiment_ids.", maxExperimentsSearchDatasets, len(req.ExperimentIDs))
+	}
+	ds, err := s.Store.SearchDatasetSummaries(r.Context(), req.ExperimentIDs, maxSearchDatasetsResults)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]jsonDatasetSummary, len(ds))
+	for i, d := range ds {
+		out[i] = jsonDatasetSummary{ExperimentID: d.ExperimentID, Name: d.Name, Digest: d.Digest, Context: d.Context}
+	}
+	return struct {
+		Summaries []jsonDatasetSummary `json:"dataset_summaries,omitempty"`
 	}{out}, nil
 }

@@ -69,3 +69,47 @@ func TestMetricHistoryBulk(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchDatasets checks experiments/search-datasets: each dataset a run
+// used, once per context, only from the experiments asked for.
+func TestSearchDatasets(t *testing.T) {
+	for name, e := range newEnvs(t) {
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			var exps []string
+			for _, n := range []string{"ds-a", "ds-b"} {
+				exp := e.ok("POST", "experiments/create", map[string]any{"name": n})["experiment_id"].(string)
+				exps = append(exps, exp)
+				for _, ctx := range []string{"training", "eval", "training"} {
+					id := e.ok("POST", "runs/create", map[string]any{"experiment_id": exp})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+					e.ok("POST", "runs/log-inputs", map[string]any{"run_id": id, "datasets": []map[string]any{{
+						"tags":    []map[string]string{{"key": "mlflow.data.context", "value": ctx}},
+						"dataset": map[string]string{"name": "d-" + n, "digest": "abc", "source_type": "local", "source": "{}"},
+					}}})
+				}
+			}
+			b := e.ok("POST", "experiments/search-datasets", map[string]any{"experiment_ids": []string{exps[0]}})
+			var got []string
+			for _, s := range b["dataset_summaries"].([]any) {
+				m := s.(map[string]any)
+				got = append(got, fmt.Sprintf("%v/%v/%v/%v", m["experiment_id"], m["name"], m["digest"], m["context"]))
+			}
+			want := []string{exps[0] + "/d-ds-a/abc/eval", exps[0] + "/d-ds-a/abc/training"}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("summaries = %v, want %v", got, want)
+			}
+			for _, c := range []struct {
+				body map[string]any
+				msg  string
+			}{
+				{map[string]any{}, "SearchDatasets request must specify at least one experiment_id."},
+				{map[string]any{"experiment_ids": make([]string, 21)}, "SearchDatasets request cannot specify more than 20 experiment_ids. Received 21 experiment_ids."},
+			} {
+				st, out := e.call("POST", "experiments/search-datasets", c.body)
+				if st != 400 || out["message"] != c.msg {
+					t.Fatalf("%v: %d %v", c.body, st, out)
+				}
+			}
+		})
+	}
+}

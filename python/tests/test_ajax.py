@@ -45,3 +45,22 @@ def test_metric_history_bulk(server, client, experiment):
               params=[("run_id", lo)] * 101 + [("metric_key", "m")])
     body = assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
     assert "cannot specify more than 100 run_ids" in body["message"]
+
+
+def test_search_datasets(server, client, experiment):
+    import mlflow
+    import pandas as pd
+
+    ds = mlflow.data.from_pandas(pd.DataFrame({"x": [1, 2]}), name="ajax-ds")
+    for ctx in ("training", "eval"):
+        with mlflow.start_run(experiment_id=experiment.experiment_id):
+            mlflow.log_input(ds, context=ctx)
+    r = _ajax(server, "POST", "experiments/search-datasets",
+              json={"experiment_ids": [experiment.experiment_id]})
+    assert r.status_code == 200, r.text
+    got = sorted((s["experiment_id"], s["name"], s["digest"], s.get("context"))
+                 for s in r.json()["dataset_summaries"])
+    assert got == sorted((experiment.experiment_id, "ajax-ds", ds.digest, c) for c in ("training", "eval"))
+    r = _ajax(server, "POST", "experiments/search-datasets", json={"experiment_ids": []})
+    body = assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+    assert "must specify at least one experiment_id" in body["message"]
