@@ -168,6 +168,8 @@ func MLflowRules() map[string]Rule {
 		"POST runs/outputs":                                  act(tandem.ActionRunsWrite, run),
 		"GET metrics/get-history":                            act(tandem.ActionRunsRead, run),
 		"GET metrics/get-history-bulk-interval":              act(tandem.ActionRunsRead, nil),
+		"GET metrics/get-history-bulk":                       act(tandem.ActionRunsRead, nil),
+		"POST experiments/search-datasets":                   act(tandem.ActionRunsRead, experimentList),
 		"GET artifacts/list":                                 act(tandem.ActionRunsRead, run),
 		"POST logged-models":                                 act(tandem.ActionModelsWrite, exp),
 		"POST logged-models/search":                          act(tandem.ActionModelsRead, experimentList),

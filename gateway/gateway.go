@@ -390,6 +390,7 @@ func (g *Gateway) Status() Status {
 // readPosts are MLflow POST endpoints that only read.
 var readPosts = []string{"/runs/search", "/experiments/search", "/registered-models/search",
 	"/model-versions/search", "/logged-models/search", "/metrics/get-history-bulk-interval",
+	"/experiments/search-datasets",
 	"/registered-models/get-latest-versions", "/traces/search"}
 
 // isWrite says whether a request may change state (and must go to the primary).

@@ -1,0 +1,121 @@
+package mlflowapi
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/tandemml/tandem"
+)
+
+// MLflow's bounds for the UI's metrics/get-history-bulk.
+const (
+	maxRunsHistoryBulk    = 100
+	maxResultsHistoryBulk = 25000
+)
+
+// routesAjax registers the endpoints the MLflow UI calls that the client
+// does not.
+func (s *Server) routesAjax() {
+	s.handle("GET", "metrics/get-history-bulk", handleCall(s, s.getMetricHistoryBulk))
+	s.handle("POST", "experiments/search-datasets", handleJSON(s, s.searchDatasets))
+}
+
+// getMetricHistoryBulk returns the full history of one metric for up to 100
+// runs (repeated run_id), runs in id order and each run's points by
+// timestamp, step and value, cut at max_results points in all.
+func (s *Server) getMetricHistoryBulk(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	runIDs := q["run_id"]
+	if len(runIDs) == 0 {
+		return nil, tandem.Errorf(tandem.EINVALID, "GetMetricHistoryBulk request must specify at least one run_id.")
+	}
+	if len(runIDs) > maxRunsHistoryBulk {
+		return nil, tandem.Errorf(tandem.EINVALID, "GetMetricHistoryBulk request cannot specify more than %d run_ids. Received %d run_ids.", maxRunsHistoryBulk, len(runIDs))
+	}
+	if !q.Has("metric_key") {
+		return nil, tandem.Errorf(tandem.EINVALID, "GetMetricHistoryBulk request must specify a metric_key.")
+	}
+	key := q.Get("metric_key")
+	max := maxResultsHistoryBulk
+	if v := q.Get("max_results"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, tandem.Errorf(tandem.EINVALID, "Invalid value %s for parameter 'max_results' supplied.", strconv.Quote(v))
+		}
+		max = min(n, maxResultsHistoryBulk)
+	}
+	ids := append([]string(nil), runIDs...)
+	sort.Strings(ids)
+	out := []jsonMetric{}
+	for _, id := range ids {
+		if len(out) >= max {
+			break
+		}
+		ms, _, err := s.Store.MetricHistory(r.Context(), id, key, max, "")
+		if err != nil {
+			return nil, err
+		}
+		sort.SliceStable(ms, func(i, j int) bool {
+			a, b := ms[i], ms[j]
+			if a.Timestamp != b.Timestamp {
+				return a.Timestamp < b.Timestamp
+			}
+			if a.Step != b.Step {
+				return a.Step < b.Step
+			}
+			return a.Value < b.Value
+		})
+		for _, m := range ms {
+			out = append(out, jsonMetric{Key: m.Key, Value: metricValue(m.Value), Timestamp: m.Timestamp, Step: m.Step, RunID: id})
+		}
+	}
+	if max < 0 {
+		max = 0
+	}
+	if len(out) > max {
+		out = out[:max]
+	}
+	return struct {
+		Metrics []jsonMetric `json:"metrics"`
+	}{out}, nil
+}
+
+// MLflow's bounds for experiments/search-datasets.
+const (
+	maxExperimentsSearchDatasets = 20
+	maxSearchDatasetsResults     = 1000
+)
+
+type searchDatasetsReq struct {
+	ExperimentIDs []string `json:"experiment_ids"`
+}
+
+type jsonDatasetSummary struct {
+	ExperimentID string `json:"experiment_id"`
+	Name         string `json:"name"`
+	Digest       string `json:"digest"`
+	Context      string `json:"context,omitempty"`
+}
+
+// searchDatasets lists the datasets the runs of up to 20 experiments used,
+// with the context of each use.
+func (s *Server) searchDatasets(r *http.Request, req *searchDatasetsReq) (any, error) {
+	if len(req.ExperimentIDs) == 0 {
+		return nil, tandem.Errorf(tandem.EINVALID, "SearchDatasets request must specify at least one experiment_id.")
+	}
+	if len(req.ExperimentIDs) > maxExperimentsSearchDatasets {
+		return nil, tandem.Errorf(tandem.EINVALID, "SearchDatasets request cannot specify more than %d experiment_ids. Received %d experiment_ids.", maxExperimentsSearchDatasets, len(req.ExperimentIDs))
+	}
+	ds, err := s.Store.SearchDatasetSummaries(r.Context(), req.ExperimentIDs, maxSearchDatasetsResults)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]jsonDatasetSummary, len(ds))
+	for i, d := range ds {
+		out[i] = jsonDatasetSummary{ExperimentID: d.ExperimentID, Name: d.Name, Digest: d.Digest, Context: d.Context}
+	}
+	return struct {
+		Summaries []jsonDatasetSummary `json:"dataset_summaries,omitempty"`
+	}{out}, nil
+}
