@@ -1,0 +1,327 @@
+package tandem
+
+import (
+	"context"
+	"regexp"
+	"strings"
+)
+
+// JobStatus is where a job is in its life, with Azure ML's names.
+type JobStatus string
+
+const (
+	JobQueued     JobStatus = "Queued"     // waiting for quota on its compute
+	JobStarting   JobStatus = "Starting"   // environment and code being prepared, process starting
+	JobRunning    JobStatus = "Running"    // its process runs
+	JobFinalizing JobStatus = "Finalizing" // outputs being uploaded and registered
+	JobCompleted  JobStatus = "Completed"
+	JobFailed     JobStatus = "Failed"
+	JobCanceled   JobStatus = "Canceled"
+)
+
+// Terminal reports whether the job can no longer change status.
+func (s JobStatus) Terminal() bool {
+	return s == JobCompleted || s == JobFailed || s == JobCanceled
+}
+
+// AttemptStatus is where one attempt of a job is. Interrupted means the
+// region that ran it was lost (a failover), never that the user's code
+// failed.
+type AttemptStatus string
+
+const (
+	AttemptStarting    AttemptStatus = "Starting"
+	AttemptRunning     AttemptStatus = "Running"
+	AttemptFinalizing  AttemptStatus = "Finalizing"
+	AttemptCompleted   AttemptStatus = "Completed"
+	AttemptFailed      AttemptStatus = "Failed"
+	AttemptCanceled    AttemptStatus = "Canceled"
+	AttemptInterrupted AttemptStatus = "Interrupted"
+)
+
+// Terminal reports whether the attempt can no longer change status.
+func (s AttemptStatus) Terminal() bool {
+	switch s {
+	case AttemptCompleted, AttemptFailed, AttemptCanceled, AttemptInterrupted:
+		return true
+	}
+	return false
+}
+
+// Resubmission policies.
+const (
+	ResubmitAlways          = "always"            // after any attempt that did not complete, except a cancel
+	ResubmitOnRegionFailure = "on_region_failure" // only after an interruption by a failover (the default)
+	ResubmitNever           = "never"
+)
+
+// ResubmitPolicy says what the primary does with a job whose attempt
+// ended without completing.
+type ResubmitPolicy struct {
+	Policy      string `json:"policy"`
+	MaxAttempts int    `json:"max_attempts"` // attempts in all, the first included
+}
+
+// DefaultResubmit is the workspace default policy.
+var DefaultResubmit = ResubmitPolicy{Policy: ResubmitOnRegionFailure, MaxAttempts: 3}
+
+// JobInput is one input of a job: a literal (Value) or data (Type and
+// Path: a local path uploaded with the job, azureml:NAME:VERSION of a data
+// asset, or a URL).
+type JobInput struct {
+	Value *string `json:"value,omitempty"`
+	Type  string  `json:"type,omitempty"`
+	Path  string  `json:"path,omitempty"`
+	Mode  string  `json:"mode,omitempty"`
+}
+
+// JobOutput is one named output: a folder the job writes
+// (${{outputs.NAME}}), uploaded to the run's artifacts under
+// outputs/NAME when the attempt ends. With Name set it is registered as an
+// asset of its type (mlflow_model: a registered model version; uri_folder,
+// uri_file: a data asset). Checkpoint marks the folder whose last upload a
+// resubmitted attempt starts from.
+type JobOutput struct {
+	Type       string `json:"type,omitempty"`
+	Mode       string `json:"mode,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Checkpoint bool   `json:"checkpoint,omitempty"`
+}
+
+// JobSpec is a job as submitted, in Azure ML CLI v2 terms (a command job;
+// a pipeline job carries its Pipeline).
+type JobSpec struct {
+	Type                 string                `json:"type"` // command | pipeline
+	Name                 string                `json:"name,omitempty"`
+	DisplayName          string                `json:"display_name,omitempty"`
+	ExperimentName       string                `json:"experiment_name,omitempty"`
+	Description          string                `json:"description,omitempty"`
+	Tags                 map[string]string     `json:"tags,omitempty"`
+	Command              string                `json:"command,omitempty"`
+	Code                 string                `json:"code,omitempty"`
+	Environment          string                `json:"environment,omitempty"`
+	Inputs               map[string]*JobInput  `json:"inputs,omitempty"`
+	Outputs              map[string]*JobOutput `json:"outputs,omitempty"`
+	EnvironmentVariables map[string]string     `json:"environment_variables,omitempty"`
+	Compute              string                `json:"compute,omitempty"`
+	InstanceCount        int                   `json:"instance_count,omitempty"`  // resources.instance_count
+	TimeoutSeconds       int                   `json:"timeout_seconds,omitempty"` // limits.timeout
+	Priority             int                   `json:"priority,omitempty"`        // higher starts first
+	Resubmit             *ResubmitPolicy       `json:"resubmit,omitempty"`
+	Pipeline             *Pipeline             `json:"pipeline,omitempty"`
+}
+
+// JobAttempt is one try at running a job (or one pipeline step) on one
+// region's compute.
+type JobAttempt struct {
+	N       int           `json:"n"` // 1, 2, ...
+	Step    string        `json:"step,omitempty"`
+	Region  string        `json:"region"`
+	Epoch   int64         `json:"epoch"` // the region's epoch when it started the attempt
+	Compute string        `json:"compute"`
+	Status  AttemptStatus `json:"status"`
+	// Handle is the executor's own id for the attempt (a pid and start
+	// time, a Ray submission id), so a restarted region finds it again.
+	Handle   string `json:"handle,omitempty"`
+	TokenID  string `json:"token_id,omitempty"` // the attempt's scoped token, revoked when it ends
+	StartMS  int64  `json:"start_ms"`
+	EndMS    int64  `json:"end_ms,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Job is a submitted job with its state. Files are the code snapshot
+// uploaded with it (stored under JobFilesPrefix(name)).
+type Job struct {
+	Name         string        `json:"name"`
+	Spec         JobSpec       `json:"spec"`
+	Files        []AssetFile   `json:"files,omitempty"`
+	Status       JobStatus     `json:"status"`
+	ExperimentID string        `json:"experiment_id"`
+	RunID        string        `json:"run_id"`
+	Principal    string        `json:"principal,omitempty"` // who submitted it
+	CreatedMS    int64         `json:"created_ms"`
+	EndMS        int64         `json:"end_ms,omitempty"`
+	Archived     bool          `json:"archived,omitempty"`
+	Attempts     []*JobAttempt `json:"attempts,omitempty"`
+	// Message says why the job is in its status (a queued reason, the
+	// error that failed it).
+	Message string `json:"message,omitempty"`
+}
+
+// LastAttempt returns the newest attempt (of step, "" for a command job),
+// nil before the first.
+func (j *Job) LastAttempt(step string) *JobAttempt {
+	for i := len(j.Attempts) - 1; i >= 0; i-- {
+		if j.Attempts[i].Step == step {
+			return j.Attempts[i]
+		}
+	}
+	return nil
+}
+
+// EffectiveResubmit is the job's policy, or the default.
+func (j *Job) EffectiveResubmit() ResubmitPolicy {
+	if j.Spec.Resubmit != nil {
+		return *j.Spec.Resubmit
+	}
+	return DefaultResubmit
+}
+
+// JobFilesPrefix is where a job's code snapshot is stored in the artifact
+// store.
+func JobFilesPrefix(name string) string { return "jobs/" + name + "/code/" }
+
+var jobNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$`)
+
+// ValidateJobName checks a job name (Azure ML's rule: letters, digits,
+// '-' and '_', starting with a letter or digit).
+func ValidateJobName(n string) error {
+	if !jobNameRE.MatchString(n) {
+		return Errorf(EINVALID, "job name %q: use letters, digits, '-' and '_', starting with a letter or digit, at most 255", n)
+	}
+	return nil
+}
+
+// Validate checks a command job's spec for what needs no workspace
+// lookup: a command, known input and output types, bindings that name a
+// declared input or output, a resubmission policy that exists.
+func (s *JobSpec) Validate() error {
+	switch s.Type {
+	case "command":
+	case "pipeline":
+		if s.Pipeline == nil {
+			return Errorf(EINVALID, "job: a pipeline job needs jobs")
+		}
+		return s.Pipeline.Validate()
+	default:
+		return Errorf(EINVALID, "job: type must be command or pipeline, got %q", s.Type)
+	}
+	if s.Name != "" {
+		if err := ValidateJobName(s.Name); err != nil {
+			return err
+		}
+	}
+	if strings.TrimSpace(s.Command) == "" {
+		return Errorf(EINVALID, "job: command is required")
+	}
+	for _, n := range SortedKeys(s.Inputs) {
+		in := s.Inputs[n]
+		if !portNameRE.MatchString(n) {
+			return Errorf(EINVALID, "job: input %q: names use letters, digits and '_'", n)
+		}
+		if in == nil || (in.Value == nil && in.Path == "") {
+			return Errorf(EINVALID, "job: input %q needs a value or a path", n)
+		}
+		if in.Value == nil && in.Type != "" && !contains(dataPortTypes, in.Type) {
+			return Errorf(EINVALID, "job: input %q: type %q must be one of %s", n, in.Type, strings.Join(dataPortTypes, ", "))
+		}
+	}
+	for _, n := range SortedKeys(s.Outputs) {
+		o := s.Outputs[n]
+		if !portNameRE.MatchString(n) {
+			return Errorf(EINVALID, "job: output %q: names use letters, digits and '_'", n)
+		}
+		if o == nil {
+			return Errorf(EINVALID, "job: output %q is empty", n)
+		}
+		if o.Type == "" {
+			o.Type = "uri_folder"
+		}
+		if !contains(dataPortTypes, o.Type) {
+			return Errorf(EINVALID, "job: output %q: type %q must be one of %s", n, o.Type, strings.Join(dataPortTypes, ", "))
+		}
+		if o.Checkpoint && o.Type != "uri_folder" {
+			return Errorf(EINVALID, "job: output %q: a checkpoint output is a uri_folder", n)
+		}
+	}
+	for _, ref := range CommandBindings(s.Command) {
+		switch ref.Scope {
+		case "inputs":
+			if _, ok := s.Inputs[ref.Name]; !ok {
+				return Errorf(EINVALID, "job: command uses ${{inputs.%s}}, which is not declared in inputs", ref.Name)
+			}
+		case "outputs":
+			if _, ok := s.Outputs[ref.Name]; !ok {
+				return Errorf(EINVALID, "job: command uses ${{outputs.%s}}, which is not declared in outputs", ref.Name)
+			}
+		default:
+			return Errorf(EINVALID, "job: command binding %q must be ${{inputs.NAME}} or ${{outputs.NAME}}", ref.Raw)
+		}
+	}
+	if s.InstanceCount < 0 || s.TimeoutSeconds < 0 {
+		return Errorf(EINVALID, "job: resources.instance_count and limits.timeout cannot be negative")
+	}
+	if r := s.Resubmit; r != nil {
+		switch r.Policy {
+		case ResubmitAlways, ResubmitOnRegionFailure, ResubmitNever:
+		default:
+			return Errorf(EINVALID, "job: resubmit.policy must be always, on_region_failure or never, got %q", r.Policy)
+		}
+		if r.MaxAttempts < 0 {
+			return Errorf(EINVALID, "job: resubmit.max_attempts cannot be negative")
+		}
+	}
+	return nil
+}
+
+// CommandRef is one ${{...}} in a command line.
+type CommandRef struct {
+	Raw   string // the whole ${{ ... }}
+	Scope string // inputs | outputs | anything else it named
+	Name  string
+}
+
+var commandRefRE = regexp.MustCompile(`\$\{\{\s*([^}]*?)\s*\}\}`)
+
+// CommandBindings lists the ${{inputs.x}} and ${{outputs.x}} in a command
+// (in order, repeated as they appear). Anything else in ${{ }} comes back
+// with its first word as Scope, for the caller to refuse.
+func CommandBindings(cmd string) []CommandRef {
+	var out []CommandRef
+	for _, m := range commandRefRE.FindAllStringSubmatch(cmd, -1) {
+		scope, name, _ := strings.Cut(m[1], ".")
+		out = append(out, CommandRef{Raw: m[0], Scope: scope, Name: name})
+	}
+	return out
+}
+
+// ExpandCommand replaces every ${{inputs.x}} and ${{outputs.x}} in cmd by
+// what resolve returns for it.
+func ExpandCommand(cmd string, resolve func(scope, name string) string) string {
+	return commandRefRE.ReplaceAllStringFunc(cmd, func(m string) string {
+		sub := commandRefRE.FindStringSubmatch(m)
+		scope, name, _ := strings.Cut(sub[1], ".")
+		return resolve(scope, name)
+	})
+}
+
+// ComputeTarget is a compute target of one region: a name jobs ask for,
+// its type, and its quota.
+type ComputeTarget struct {
+	Name         string      `json:"name"`
+	Type         ComputeType `json:"type"`
+	Size         string      `json:"size,omitempty"`
+	MaxInstances int         `json:"max_instances"` // concurrent attempts (instances) allowed
+	Address      string      `json:"address,omitempty"` // ray: the dashboard's URL (job submission API)
+	Region       string      `json:"region,omitempty"`
+}
+
+// DefaultCompute is the compute every region has when none is declared:
+// local processes on the region's host.
+const DefaultCompute = "local"
+
+// Jobs is the replicated store of jobs and their attempts. Writes go
+// through the journal (primary only); every region reads its replica.
+type Jobs interface {
+	// CreateJob stores a new job (status Queued). EEXISTS, EINVALID.
+	CreateJob(ctx context.Context, j *Job) (*Job, error)
+	// Job returns a job by name. ENOTFOUND.
+	Job(ctx context.Context, name string) (*Job, error)
+	// ListJobs lists jobs, newest first.
+	ListJobs(ctx context.Context, includeArchived bool) ([]*Job, error)
+	// UpdateJob replaces the job's status, message, end time and attempts
+	// (the scheduler's and runner's writes). ENOTFOUND.
+	UpdateJob(ctx context.Context, j *Job) error
+}
