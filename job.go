@@ -303,7 +303,7 @@ type ComputeTarget struct {
 	Name         string      `json:"name"`
 	Type         ComputeType `json:"type"`
 	Size         string      `json:"size,omitempty"`
-	MaxInstances int         `json:"max_instances"` // concurrent attempts (instances) allowed
+	MaxInstances int         `json:"max_instances"`     // concurrent attempts (instances) allowed
 	Address      string      `json:"address,omitempty"` // ray: the dashboard's URL (job submission API)
 	Region       string      `json:"region,omitempty"`
 }
