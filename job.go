@@ -129,6 +129,9 @@ type JobAttempt struct {
 	EndMS    int64  `json:"end_ms,omitempty"`
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Resubmitted is set when the scheduler queued a new attempt of the
+	// same unit after this one ended.
+	Resubmitted bool `json:"resubmitted,omitempty"`
 }
 
 // Job is a submitted job with its state. Files are the code snapshot
