@@ -13,6 +13,11 @@ const (
 	ActionModelsRead        = "Microsoft.MachineLearningServices/workspaces/models/read"
 	ActionModelsWrite       = "Microsoft.MachineLearningServices/workspaces/models/write"
 	ActionModelsDelete      = "Microsoft.MachineLearningServices/workspaces/models/delete"
+	ActionJobsRead          = "Microsoft.MachineLearningServices/workspaces/jobs/read"
+	ActionJobsWrite         = "Microsoft.MachineLearningServices/workspaces/jobs/write" // create, cancel, archive
+	ActionComputeRead       = "Microsoft.MachineLearningServices/workspaces/computes/read"
+	ActionComputeWrite      = "Microsoft.MachineLearningServices/workspaces/computes/write"
+	ActionComputeDelete     = "Microsoft.MachineLearningServices/workspaces/computes/delete"
 	ActionStatusRead        = "Microsoft.MachineLearningServices/workspaces/status/read" // region status, checksum, history, /metrics
 	ActionExport            = "Microsoft.MachineLearningServices/workspaces/export/action"
 	ActionImport            = "Microsoft.MachineLearningServices/workspaces/import/action"
@@ -61,8 +66,7 @@ const (
 //   - AzureML Data Scientist: every action inside the workspace (experiments,
 //     runs, models, assets), but not managing the workspace itself, its
 //     computes, its secrets or access.
-//   - AzureML Compute Operator: computes only (tandem has none yet), plus
-//     reading the workspace.
+//   - AzureML Compute Operator: computes only, plus reading the workspace.
 func BuiltInRoles() []*RoleDefinition {
 	return []*RoleDefinition{
 		{Name: RoleOwner, Description: "Full access, including granting access to others.", Actions: []string{"*"}, BuiltIn: true},
@@ -79,6 +83,8 @@ func BuiltInRoles() []*RoleDefinition {
 			NotActions: []string{
 				"Microsoft.MachineLearningServices/workspaces/delete",
 				"Microsoft.MachineLearningServices/workspaces/write",
+				"Microsoft.MachineLearningServices/workspaces/computes/write",
+				"Microsoft.MachineLearningServices/workspaces/computes/delete",
 				"Microsoft.MachineLearningServices/workspaces/computes/*/write",
 				"Microsoft.MachineLearningServices/workspaces/computes/*/delete",
 				"Microsoft.MachineLearningServices/workspaces/computes/listKeys/action",

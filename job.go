@@ -121,6 +121,9 @@ type JobAttempt struct {
 	Epoch   int64         `json:"epoch"` // the region's epoch when it started the attempt
 	Compute string        `json:"compute"`
 	Status  AttemptStatus `json:"status"`
+	// RunID is the MLflow run the attempt logs into: the job's run, or a
+	// pipeline step's child run (the same for every attempt of the step).
+	RunID string `json:"run_id,omitempty"`
 	// Handle is the executor's own id for the attempt (a pid and start
 	// time, a Ray submission id), so a restarted region finds it again.
 	Handle   string `json:"handle,omitempty"`
@@ -309,6 +312,31 @@ type ComputeTarget struct {
 	MaxInstances int         `json:"max_instances"`     // concurrent attempts (instances) allowed
 	Address      string      `json:"address,omitempty"` // ray: the dashboard's URL (job submission API)
 	Region       string      `json:"region,omitempty"`
+}
+
+var computeNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{1,31}$`)
+
+// Validate checks a compute target: Azure's name rule (2 to 32 letters,
+// digits and '-', starting with a letter), a known type, a quota, and an
+// address for Ray.
+func (c *ComputeTarget) Validate() error {
+	if !computeNameRE.MatchString(c.Name) {
+		return Errorf(EINVALID, "compute name %q: 2 to 32 letters, digits and '-', starting with a letter", c.Name)
+	}
+	switch c.Type {
+	case "":
+		c.Type = ComputeLocal
+	case ComputeLocal, ComputeRay:
+	default:
+		return Errorf(EINVALID, "compute %s: type %q must be local or ray", c.Name, c.Type)
+	}
+	if c.MaxInstances < 1 {
+		return Errorf(EINVALID, "compute %s: max_instances must be at least 1", c.Name)
+	}
+	if c.Type == ComputeRay && !strings.HasPrefix(c.Address, "http://") && !strings.HasPrefix(c.Address, "https://") {
+		return Errorf(EINVALID, "compute %s: a ray compute needs address, the http(s) URL of its dashboard (job submission API)", c.Name)
+	}
+	return nil
 }
 
 // DefaultCompute is the compute every region has when none is declared:

@@ -54,6 +54,7 @@ type Server struct {
 	// same version's path at once.
 	createLocks [64]sync.Mutex
 	lastSweep   atomic.Int64 // unix ms of the last SweepAssetUploads (assets_cleanup.go)
+	runner      JobRunner    // jobs.go; nil: no runner in this region
 }
 
 // Route is one operation of the API.

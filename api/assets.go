@@ -64,6 +64,7 @@ func (s *Server) addRoutes() {
 	}
 	s.route("GET", "/openapi.json", "This document", "", handle(s, 200, s.openapi))
 	s.addVaultRoutes() // vault.go: /secrets, datastore credential checks
+	s.addJobRoutes()   // jobs.go: /jobs, /compute
 }
 
 // An operation is a function from the request (and for PATCH its decoded

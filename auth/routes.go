@@ -260,13 +260,23 @@ func TandemRules() map[string]Rule {
 		"POST " + p + "/datastores/{name}/check":            act(tandem.ActionDatastoreCheck, nil),
 		// The MLflow UI: its page and static files (any signed-in
 		// principal: they hold no workspace data) and its own downloads.
-		"GET /{$}":                         {Class: ClassAuthenticated},
-		"GET /static-files/{path...}":      {Class: ClassAuthenticated},
-		"GET /get-artifact":                act(tandem.ActionRunsRead, runParam),
-		"GET /model-versions/get-artifact": act(tandem.ActionModelsRead, modelParam("name")),
-		"GET " + p + "/desired/applied":    act(tandem.ActionStatusRead, nil),
-		"PUT " + p + "/desired/applied":    act(tandem.ActionDesiredApply, nil),
-		"GET " + p + "/desired/drift":      act(tandem.ActionStatusRead, nil),
+		"GET /{$}":                           {Class: ClassAuthenticated},
+		"GET /static-files/{path...}":        {Class: ClassAuthenticated},
+		"GET /get-artifact":                  act(tandem.ActionRunsRead, runParam),
+		"GET /model-versions/get-artifact":   act(tandem.ActionModelsRead, modelParam("name")),
+		"GET " + p + "/desired/applied":      act(tandem.ActionStatusRead, nil),
+		"PUT " + p + "/desired/applied":      act(tandem.ActionDesiredApply, nil),
+		"GET " + p + "/desired/drift":        act(tandem.ActionStatusRead, nil),
+		"POST " + p + "/jobs":                act(tandem.ActionJobsWrite, nil),
+		"GET " + p + "/jobs":                 act(tandem.ActionJobsRead, nil),
+		"GET " + p + "/jobs/{name}":          act(tandem.ActionJobsRead, nil),
+		"POST " + p + "/jobs/{name}/cancel":  act(tandem.ActionJobsWrite, nil),
+		"POST " + p + "/jobs/{name}/archive": act(tandem.ActionJobsWrite, nil),
+		"GET " + p + "/jobs/{name}/logs":     act(tandem.ActionJobsRead, nil),
+		"GET " + p + "/compute":              act(tandem.ActionComputeRead, nil),
+		"GET " + p + "/compute/{name}":       act(tandem.ActionComputeRead, nil),
+		"PUT " + p + "/compute/{name}":       act(tandem.ActionComputeWrite, nil),
+		"DELETE " + p + "/compute/{name}":    act(tandem.ActionComputeDelete, nil),
 	}
 	for _, k := range tandem.AssetKinds {
 		base := "/" + k.Plural()

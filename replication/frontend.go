@@ -24,6 +24,7 @@ import (
 //
 //	GET, HEAD, OPTIONS                                         read
 //	/api/tandem/v1/replication/..., /metrics, /health, /version  local (never forwarded)
+//	/api/tandem/v1/compute/...                                  local (region-local compute)
 //	POST .../experiments/search, runs/search, logged-models/search,
 //	     registered-models/get-latest-versions, experiments/search-datasets,
 //	     traces/search, traces/batchGetInfos, datasets/search,
@@ -64,8 +65,14 @@ var postReads = []string{
 }
 
 func local(path string) bool {
-	return strings.HasPrefix(path, Prefix) || path == "/metrics" || path == "/health" || path == "/version"
+	return strings.HasPrefix(path, Prefix) || path == "/metrics" || path == "/health" || path == "/version" ||
+		path == computePrefix || strings.HasPrefix(path, computePrefix+"/")
 }
+
+// computePrefix: compute targets belong to the region that is asked
+// (each region has its own compute and quota), so their writes are served
+// where they are sent, on a secondary too.
+const computePrefix = "/api/tandem/v1/compute"
 
 // Frontend wraps a region's HTTP surface with what a multi-region workspace
 // needs on every request:

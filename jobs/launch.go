@@ -1,0 +1,485 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/sqlstore"
+)
+
+// work is one unit resolved for launching: the command, its code, its
+// environment, its ports.
+type work struct {
+	command     string
+	code        string // folder of the code inside the files, "" for none
+	files       []tandem.AssetFile
+	filesPrefix string
+	environment string
+	inputs      map[string]*tandem.JobInput
+	outputs     map[string]*tandem.JobOutput
+	env         map[string]string
+}
+
+// resolve finds what a unit runs: the command job itself, or the pipeline
+// step's component with its bindings.
+func (r *Runner) resolve(ctx context.Context, j *tandem.Job, step string) (*work, error) {
+	s := &j.Spec
+	if step == "" {
+		return &work{command: s.Command, code: codeDir(s.Code), files: j.Files, filesPrefix: tandem.JobFilesPrefix(j.Name),
+			environment: s.Environment, inputs: s.Inputs, outputs: s.Outputs, env: s.EnvironmentVariables}, nil
+	}
+	p := s.Pipeline
+	st := p.Jobs[step]
+	if st == nil {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "pipeline %s has no step %q", j.Name, step)
+	}
+	ref, err := tandem.ParseAssetRef(st.Component)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.cfg.Store.GetAsset(ctx, tandem.AssetComponent, ref.Name, ref.Version)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := a.Spec.(*tandem.Component)
+	if !ok {
+		return nil, tandem.Errorf(tandem.EINVALID, "%s is not a command component", st.Component)
+	}
+	w := &work{command: c.Command, code: codeDir(c.Code), files: a.Files, filesPrefix: a.StoragePrefix(),
+		environment: c.Environment, inputs: map[string]*tandem.JobInput{}, outputs: map[string]*tandem.JobOutput{}, env: s.EnvironmentVariables}
+	for name, port := range c.Inputs {
+		in := &tandem.JobInput{Type: port.Type, Mode: port.Mode}
+		v, bound := st.Inputs[name]
+		switch {
+		case bound:
+			b, isBinding, err := tandem.ParseBinding(v)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case !isBinding:
+				in.Value = &v
+			case b.Scope == "inputs":
+				pin := p.Inputs[b.Name]
+				if pin.Path != "" {
+					in.Path = pin.Path
+				} else if pin.Default != nil {
+					in.Value = pin.Default
+				}
+				if ji := s.Inputs[b.Name]; ji != nil { // the job's own value wins
+					*in = *ji
+				}
+			case b.Scope == "jobs":
+				in.Path = "tandem-step:" + b.Name + "/" + b.Port
+			}
+		case st.InputPorts[name] != nil:
+			in.Path = st.InputPorts[name].Path
+		case port.Default != nil:
+			in.Value = port.Default
+		case port.Optional:
+			continue
+		default:
+			return nil, tandem.Errorf(tandem.EINVALID, "step %s: input %q of component %s is not bound", step, name, st.Component)
+		}
+		if in.Value != nil && !tandem.IsScalarType(port.Type) {
+			in.Path, in.Value = *in.Value, nil
+		}
+		w.inputs[name] = in
+	}
+	for name, port := range c.Outputs {
+		w.outputs[name] = &tandem.JobOutput{Type: port.Type, Mode: port.Mode}
+	}
+	return w, nil
+}
+
+func codeDir(code string) string {
+	if code == "" {
+		return ""
+	}
+	c, err := tandem.CleanLocalPath(code)
+	if err != nil || c == "." {
+		return ""
+	}
+	return c
+}
+
+// launch prepares the attempt's folder (code, inputs, outputs, the last
+// checkpoint), its environment and token, and starts it.
+func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, target *tandem.ComputeTarget) (string, tandem.Executor, error) {
+	w, err := r.resolve(ctx, j, a.Step)
+	if err != nil {
+		return "", nil, err
+	}
+	ex, err := r.cfg.Executor(target)
+	if err != nil {
+		return "", nil, err
+	}
+	runID, err := r.attemptRun(ctx, j, a)
+	if err != nil {
+		return "", nil, err
+	}
+	a.RunID = runID
+	dir := r.attemptDir(j, a)
+	if err := os.RemoveAll(dir); err != nil {
+		return "", nil, err
+	}
+	codeRoot := filepath.Join(dir, "code")
+	if err := os.MkdirAll(codeRoot, 0o755); err != nil {
+		return "", nil, err
+	}
+	for _, f := range w.files {
+		if err := r.download(ctx, w.filesPrefix+f.Path, filepath.Join(codeRoot, filepath.FromSlash(f.Path))); err != nil {
+			return "", nil, fmt.Errorf("code file %s: %w", f.Path, err)
+		}
+	}
+	workDir := filepath.Join(codeRoot, filepath.FromSlash(w.code))
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return "", nil, err
+	}
+	values := map[string]string{}
+	for name, in := range w.inputs {
+		v, err := r.input(ctx, j, codeRoot, dir, name, in)
+		if err != nil {
+			return "", nil, err
+		}
+		values["inputs."+name] = v
+	}
+	for name, out := range w.outputs {
+		p := filepath.Join(dir, "outputs", name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return "", nil, err
+		}
+		if out.Checkpoint && a.N > 1 {
+			if err := r.restoreCheckpoint(ctx, runID, name, p); err != nil {
+				return "", nil, fmt.Errorf("checkpoint %s: %w", name, err)
+			}
+		}
+		values["outputs."+name] = p
+	}
+	command := tandem.ExpandCommand(w.command, func(scope, name string) string {
+		if v, ok := values[scope+"."+name]; ok {
+			return shellQuote(v)
+		}
+		return ""
+	})
+	env := map[string]string{}
+	for k, v := range w.env {
+		env[k] = v
+	}
+	env["MLFLOW_TRACKING_URI"] = r.cfg.TrackingURI
+	env["MLFLOW_RUN_ID"] = runID
+	env["MLFLOW_EXPERIMENT_ID"] = j.ExperimentID
+	env["TANDEM_JOB_NAME"] = j.Name
+	env["TANDEM_JOB_ATTEMPT"] = fmt.Sprint(a.N)
+	for name, out := range w.outputs {
+		env["AZUREML_OUTPUT_"+name] = values["outputs."+name]
+		if out.Checkpoint {
+			env["TANDEM_CHECKPOINT_DIR"] = values["outputs."+name]
+		}
+	}
+	spec := tandem.LaunchSpec{ID: launchID(j, a), Command: command, WorkDir: workDir, Env: env,
+		Timeout: time.Duration(j.Spec.TimeoutSeconds) * time.Second, InstanceCount: max(1, j.Spec.InstanceCount)}
+	if w.environment != "" {
+		python, pip, err := r.environment(ctx, w.environment, target, io.Discard)
+		if err != nil {
+			return "", nil, err
+		}
+		spec.Python, spec.Pip = python, pip
+	}
+	if r.cfg.Tokens != nil && j.Principal != "" {
+		ttl := 7 * 24 * time.Hour
+		if j.Spec.TimeoutSeconds > 0 {
+			ttl = time.Duration(j.Spec.TimeoutSeconds)*time.Second + time.Hour
+		}
+		tok, id, err := r.cfg.Tokens.Issue(ctx, j.Principal, fmt.Sprintf("job %s attempt %d", j.Name, a.N), ttl)
+		if err != nil {
+			return "", nil, fmt.Errorf("attempt token: %w", err)
+		}
+		a.TokenID = id
+		env["MLFLOW_TRACKING_TOKEN"] = tok
+	}
+	h, err := ex.Start(ctx, spec)
+	if err != nil {
+		return "", nil, err
+	}
+	return h, ex, nil
+}
+
+func launchID(j *tandem.Job, a *tandem.JobAttempt) string {
+	if a.Step == "" {
+		return fmt.Sprintf("%s-%d", j.Name, a.N)
+	}
+	return fmt.Sprintf("%s-%s-%d", j.Name, a.Step, a.N)
+}
+
+// attemptRun is the MLflow run an attempt logs into: the job's run, or the
+// step's child run (created by the step's first attempt).
+func (r *Runner) attemptRun(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt) (string, error) {
+	if a.Step == "" {
+		return j.RunID, nil
+	}
+	for _, b := range j.Attempts {
+		if b.Step == a.Step && b.RunID != "" {
+			return b.RunID, nil
+		}
+	}
+	return r.cfg.Store.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: j.ExperimentID, UserID: j.Principal,
+		StartTime: time.Now().UnixMilli(), RunName: a.Step, Tags: []tandem.Tag{
+			{Key: "mlflow.parentRunId", Value: j.RunID}, {Key: "tandem.job", Value: j.Name}, {Key: "tandem.step", Value: a.Step}}})
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// input resolves one input to what the command sees: a literal's text, or
+// a local path for data (a file or folder uploaded with the job, a data
+// asset's files, a previous step's output), or a URL passed through.
+func (r *Runner) input(ctx context.Context, j *tandem.Job, codeRoot, dir, name string, in *tandem.JobInput) (string, error) {
+	if in.Value != nil {
+		return *in.Value, nil
+	}
+	p := in.Path
+	switch {
+	case strings.HasPrefix(p, "tandem-step:"):
+		step, port, _ := strings.Cut(strings.TrimPrefix(p, "tandem-step:"), "/")
+		var runID string
+		if a := j.LastAttempt(step); a != nil {
+			runID = a.RunID
+		}
+		if runID == "" {
+			return "", tandem.Errorf(tandem.EINVALIDSTATE, "input %s: step %s has no run", name, step)
+		}
+		local := filepath.Join(dir, "inputs", name)
+		if err := r.downloadRunDir(ctx, runID, "outputs/"+port, local); err != nil {
+			return "", fmt.Errorf("input %s from step %s: %w", name, step, err)
+		}
+		return local, nil
+	case strings.HasPrefix(p, "azureml:"):
+		ref, err := tandem.ParseAssetRef(p)
+		if err != nil {
+			return "", err
+		}
+		a, err := r.cfg.Store.GetAsset(ctx, tandem.AssetData, ref.Name, ref.Version)
+		if err != nil {
+			return "", err
+		}
+		d := a.Spec.(*tandem.Data)
+		if !tandem.IsLocalPath(d.Path) {
+			return d.Path, nil
+		}
+		local := filepath.Join(dir, "inputs", name)
+		for _, f := range a.Files {
+			if err := r.download(ctx, a.StoragePrefix()+f.Path, filepath.Join(local, filepath.FromSlash(f.Path))); err != nil {
+				return "", err
+			}
+		}
+		c, _ := tandem.CleanLocalPath(d.Path)
+		return filepath.Join(local, filepath.FromSlash(c)), nil
+	case tandem.IsLocalPath(p):
+		c, err := tandem.CleanLocalPath(p)
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(codeRoot, filepath.FromSlash(c)), nil
+	}
+	return p, nil
+}
+
+// environment materialises an environment reference for the target.
+func (r *Runner) environment(ctx context.Context, ref string, target *tandem.ComputeTarget, progress io.Writer) (python string, pip []string, err error) {
+	ar, err := tandem.ParseAssetRef(ref)
+	if err != nil {
+		return "", nil, err
+	}
+	a, err := r.cfg.Store.GetAsset(ctx, tandem.AssetEnvironment, ar.Name, ar.Version)
+	if err != nil {
+		return "", nil, err
+	}
+	env := a.Spec.(*tandem.Environment)
+	files := map[string][]byte{}
+	for _, f := range a.Files {
+		b, err := r.readBlob(ctx, a.StoragePrefix()+f.Path)
+		if err != nil {
+			return "", nil, err
+		}
+		files[f.Path] = b
+	}
+	if target.Type == tandem.ComputeRay {
+		return "", PipOf(env, files), nil
+	}
+	if r.cfg.Envs == nil {
+		return "", nil, tandem.Errorf(tandem.EINVALID, "environment %s: %v", ref, errNoEnvBuilder)
+	}
+	python, err = r.cfg.Envs.Ensure(ctx, a.Name+":"+a.Version, env, files, progress)
+	return python, nil, err
+}
+
+// PipOf lists the pip requirements of an environment's pip_requirements
+// file (Ray builds its runtime environment from them).
+func PipOf(env *tandem.Environment, files map[string][]byte) []string {
+	var out []string
+	if env.PipRequirements != "" {
+		c, _ := tandem.CleanLocalPath(env.PipRequirements)
+		for _, l := range strings.Split(string(files[c]), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func (r *Runner) readBlob(ctx context.Context, key string) ([]byte, error) {
+	rd, err := r.cfg.Blobs.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
+}
+
+func (r *Runner) download(ctx context.Context, key, dst string) error {
+	rd, err := r.cfg.Blobs.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rd); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// downloadRunDir copies the run's artifacts under rel into dst.
+func (r *Runner) downloadRunDir(ctx context.Context, runID, rel, dst string) error {
+	root, err := r.runArtifactRoot(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		entries, err := sqlstore.ListArtifactDir(ctx, r.cfg.Store.Reader(), dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			p := path.Join(dir, e.Name)
+			if e.IsDir {
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			relp := strings.TrimPrefix(p, root+"/"+rel+"/")
+			if err := r.download(ctx, p, filepath.Join(dst, filepath.FromSlash(relp))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root + "/" + rel)
+}
+
+func (r *Runner) restoreCheckpoint(ctx context.Context, runID, name, dst string) error {
+	return r.downloadRunDir(ctx, runID, "outputs/"+name, dst)
+}
+
+// uploadOutputs copies the attempt's output folders to its run's artifacts
+// under outputs/NAME (only the checkpoint outputs when onlyCheckpoints).
+func (r *Runner) uploadOutputs(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local, onlyCheckpoints bool) error {
+	w, err := r.resolve(ctx, j, a.Step)
+	if err != nil {
+		return err
+	}
+	root, err := r.runArtifactRoot(ctx, a.RunID)
+	if err != nil {
+		return err
+	}
+	for _, name := range tandem.SortedKeys(w.outputs) {
+		if onlyCheckpoints && !w.outputs[name].Checkpoint {
+			continue
+		}
+		base := filepath.Join(l.dir, "outputs", name)
+		err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !d.Type().IsRegular() {
+				return err
+			}
+			rel, _ := filepath.Rel(base, p)
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return r.putArtifact(ctx, root+"/outputs/"+name+"/"+filepath.ToSlash(rel), f)
+		})
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// finalize uploads the outputs and registers the named ones: an
+// mlflow_model output becomes a version of the registered model it names;
+// a uri_folder or uri_file output a data asset version... (registered
+// models only for now: data outputs stay run artifacts).
+func (r *Runner) finalize(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local) error {
+	if err := r.uploadOutputs(ctx, j, a, l, false); err != nil {
+		return err
+	}
+	w, err := r.resolve(ctx, j, a.Step)
+	if err != nil {
+		return err
+	}
+	run, err := r.cfg.Store.GetRun(ctx, a.RunID)
+	if err != nil {
+		return err
+	}
+	for _, name := range tandem.SortedKeys(w.outputs) {
+		o := w.outputs[name]
+		if o.Name == "" || o.Type != "mlflow_model" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(l.dir, "outputs", name, "MLmodel")); err != nil {
+			return tandem.Errorf(tandem.EINVALID, "output %s is an mlflow_model but the job wrote no MLmodel file in it", name)
+		}
+		if _, err := r.cfg.Store.GetRegisteredModel(ctx, o.Name); tandem.ErrorCode(err) == tandem.ENOTFOUND {
+			if _, err := r.cfg.Store.CreateRegisteredModel(ctx, o.Name, "", nil); err != nil && tandem.ErrorCode(err) != tandem.EEXISTS {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		src := strings.TrimSuffix(run.Info.ArtifactURI, "/") + "/outputs/" + name
+		mv, err := r.cfg.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: o.Name, Source: src, RunID: a.RunID, UserID: j.Principal,
+			Tags: []tandem.Tag{{Key: "tandem.job", Value: j.Name}}})
+		if err != nil {
+			return err
+		}
+		r.log.Info("registered model output", "job", j.Name, "model", o.Name, "version", mv.Version)
+	}
+	return nil
+}
