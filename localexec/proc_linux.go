@@ -1,0 +1,61 @@
+package localexec
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+func supported() error { return nil }
+
+// procAttr puts the attempt in a process group of its own, so that one
+// signal reaches everything it started. No parent-death signal: the
+// attempt outlives the region process.
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// procStart reads the start time of pid (field 22 of /proc/PID/stat, in
+// clock ticks since boot) and whether it is a zombie (exited, not yet
+// reaped).
+func procStart(pid int) (ticks uint64, zombie bool, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	return parseStat(b)
+}
+
+// parseStat reads the state (field 3) and start time (field 22) of a
+// /proc/PID/stat line. The command name (field 2) is in parentheses and
+// may itself hold spaces and parentheses, so fields are counted from the
+// last ')'.
+func parseStat(b []byte) (ticks uint64, zombie bool, err error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("malformed /proc stat line")
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 { // fields 3..22
+		return 0, false, fmt.Errorf("malformed /proc stat line: %d fields after the name", len(f))
+	}
+	ticks, err = strconv.ParseUint(string(f[19]), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("malformed /proc stat start time %q", f[19])
+	}
+	state := string(f[0])
+	return ticks, state == "Z" || state == "X", nil
+}
+
+// killGroup signals the process group pgid; a group that no longer exists
+// is not an error.
+func killGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 {
+		return fmt.Errorf("refusing to signal process group %d", pgid)
+	}
+	err := syscall.Kill(-pgid, sig)
+	if err == syscall.ESRCH {
+		return nil
+	}
+	return err
+}
