@@ -14,9 +14,12 @@ const (
 	JobStarting   JobStatus = "Starting"   // environment and code being prepared, process starting
 	JobRunning    JobStatus = "Running"    // its process runs
 	JobFinalizing JobStatus = "Finalizing" // outputs being uploaded and registered
-	JobCompleted  JobStatus = "Completed"
-	JobFailed     JobStatus = "Failed"
-	JobCanceled   JobStatus = "Canceled"
+	// JobCancelRequested: canceled by the user while attempts run; the
+	// runner stops them, then the job is Canceled.
+	JobCancelRequested JobStatus = "CancelRequested"
+	JobCompleted       JobStatus = "Completed"
+	JobFailed          JobStatus = "Failed"
+	JobCanceled        JobStatus = "Canceled"
 )
 
 // Terminal reports whether the job can no longer change status.
@@ -270,6 +273,21 @@ func (s *JobSpec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// LocalPaths are the job's local code folder and local data inputs,
+// relative to its YAML file: they are uploaded with the job.
+func (s *JobSpec) LocalPaths() []string {
+	var out []string
+	if s.Code != "" && IsLocalPath(s.Code) {
+		out = append(out, s.Code)
+	}
+	for _, n := range SortedKeys(s.Inputs) {
+		if in := s.Inputs[n]; in != nil && in.Value == nil && IsLocalPath(in.Path) {
+			out = append(out, in.Path)
+		}
+	}
+	return out
 }
 
 // CommandRef is one ${{...}} in a command line.

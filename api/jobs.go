@@ -346,8 +346,9 @@ func (s *Server) cancelJob(r *http.Request) (*tandem.Job, error) {
 	if j.Status.Terminal() {
 		return j, nil // canceling a finished job changes nothing, as in az ml
 	}
-	j.Status, j.Message = tandem.JobCanceled, "canceled by "+callerName(ctx)
+	j.Status, j.Message = tandem.JobCancelRequested, "canceled by "+callerName(ctx)
 	if !hasActiveAttempt(j) {
+		j.Status = tandem.JobCanceled
 		j.EndMS = time.Now().UnixMilli()
 		killed := "KILLED"
 		end := j.EndMS

@@ -20,7 +20,7 @@ type LocalFile struct {
 // (the YAML file's folder): a file is itself, a folder is every regular
 // file under it. Symbolic links and empty folders are errors, so what is
 // uploaded is exactly what a download writes back.
-func CollectFiles(dir string, spec tandem.Spec) ([]LocalFile, error) {
+func CollectFiles(dir string, spec interface{ LocalPaths() []string }) ([]LocalFile, error) {
 	seen := map[string]bool{}
 	var out []LocalFile
 	for _, p := range spec.LocalPaths() {

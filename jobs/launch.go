@@ -174,7 +174,7 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	for k, v := range w.env {
 		env[k] = v
 	}
-	env["MLFLOW_TRACKING_URI"] = r.cfg.TrackingURI
+	env["MLFLOW_TRACKING_URI"] = r.cfg.TrackingURI()
 	env["MLFLOW_RUN_ID"] = runID
 	env["MLFLOW_EXPERIMENT_ID"] = j.ExperimentID
 	env["TANDEM_JOB_NAME"] = j.Name

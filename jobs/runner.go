@@ -53,8 +53,9 @@ type Config struct {
 	Executor func(t *tandem.ComputeTarget) (tandem.Executor, error)
 	Envs     EnvBuilder // nil: jobs naming an environment fail clearly
 	Tokens   Tokens     // nil: authentication is off; no token is passed
-	// TrackingURI is the URL an attempt's process reaches this region at.
-	TrackingURI string
+	// TrackingURI returns the URL an attempt's process reaches this region
+	// at (known once the region listens).
+	TrackingURI func() string
 	// WorkDir holds the attempts' folders (code, outputs).
 	WorkDir string
 	// DefaultMaxInstances is the quota of the implicit "local" compute
@@ -200,6 +201,9 @@ func (r *Runner) takeOver(ctx context.Context, epoch int64) error {
 		for _, a := range marked {
 			r.revoke(ctx, a)
 			st, msg := schedule.AfterAttempt(j, a)
+			if j.Status == tandem.JobCancelRequested {
+				st, msg = tandem.JobCanceled, j.Message // canceled before the failover: not resubmitted
+			}
 			j.Status, j.Message = st, msg
 			if st.Terminal() {
 				j.EndMS = now
@@ -419,7 +423,7 @@ func (r *Runner) follow(ctx context.Context, j *tandem.Job, epoch int64) error {
 		if err != nil {
 			return err
 		}
-		if j.Status == tandem.JobCanceled {
+		if j.Status == tandem.JobCancelRequested || j.Status == tandem.JobCanceled {
 			_ = l.exec.Stop(ctx, a.Handle)
 			a.Status, a.EndMS, a.Reason = tandem.AttemptCanceled, time.Now().UnixMilli(), "canceled by the user"
 			r.finish(ctx, j, a, l)
@@ -489,8 +493,9 @@ func (r *Runner) finish(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 
 func (r *Runner) afterEnd(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt) {
 	r.revoke(ctx, a)
-	if j.Status == tandem.JobCanceled {
+	if j.Status == tandem.JobCancelRequested || j.Status == tandem.JobCanceled {
 		if !anyActive(j) {
+			j.Status = tandem.JobCanceled
 			j.EndMS = time.Now().UnixMilli()
 			r.endRun(ctx, j)
 		}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ import (
 	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/jobs"
 	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/leader"
 	"github.com/tandemml/tandem/mlflowapi"
@@ -66,6 +68,15 @@ type Config struct {
 	// MLflowUI is the folder of the MLflow UI's static build to serve at /
 	// (mlflowui.Find resolves "auto"); empty: no UI.
 	MLflowUI string
+	// WorkDir holds the folders of the job attempts this region runs
+	// (default: next to a SQLite database, else under the temporary folder).
+	WorkDir string
+	// Environments builds the Python environments of jobs on local compute
+	// (nil: jobs that name an environment fail, saying so).
+	Environments jobs.EnvBuilder
+	// LocalMaxInstances is the quota of the implicit "local" compute
+	// (0: the host's CPU count).
+	LocalMaxInstances int
 	// DriftInterval is how often the region checks its state against the
 	// last applied desired state (desired.go); 0: DefaultDriftInterval.
 	DriftInterval time.Duration
@@ -99,6 +110,9 @@ type Region struct {
 	tls      *tls.Config // nil: plain HTTP (tls.go)
 	tracing  *telemetry.Tracing
 	drift    *driftChecker // desired.go
+	// Jobs runs the workspace's jobs on this region's compute (jobs.go).
+	Jobs      *jobs.Runner
+	listenURL atomic.Value // string: http(s)://addr once Serve listens
 }
 
 // Open opens the stores and builds the HTTP handlers; it does not listen.
@@ -222,7 +236,10 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	r.routesTestOps() // a no-op in a release build
 	r.routesDesired() // desired.go: /desired/applied, /desired/drift
-	r.mux.Handle(api.Prefix+"/", api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}))
+	r.Jobs = r.openJobs()
+	apiServer := api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault})
+	apiServer.SetJobRunner(r.Jobs)
+	r.mux.Handle(api.Prefix+"/", apiServer)
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
@@ -311,8 +328,15 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
+	scheme := "http://"
+	if r.tls != nil {
+		scheme = "https://"
+	}
+	r.listenURL.Store(scheme + ln.Addr().String())
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.Jobs.Run(rctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.Replication.Run(rctx) }()
 	wg.Add(1)

@@ -155,7 +155,7 @@ func Plan(jobs []*tandem.Job, caps map[string]Capacity, workspaceMax int) Decisi
 // (and none at all when a step failed and continue_on_step_failure is
 // off).
 func Ready(j *tandem.Job) []string {
-	if j.Status.Terminal() {
+	if j.Status.Terminal() || j.Status == tandem.JobCancelRequested {
 		return nil
 	}
 	if j.Spec.Pipeline == nil {
@@ -272,7 +272,7 @@ func continueOnFailure(j *tandem.Job) bool {
 // Completed when every step completed, Failed when a step failed and
 // nothing can run any more.
 func Status(j *tandem.Job) tandem.JobStatus {
-	if j.Status.Terminal() {
+	if j.Status.Terminal() || j.Status == tandem.JobCancelRequested {
 		return j.Status
 	}
 	if j.Spec.Pipeline == nil {

@@ -1,0 +1,125 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"os"
+	"strconv"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/api"
+	"github.com/tandemml/tandem/assetyaml"
+)
+
+// SubmitJob submits a job read from a YAML file in dir: its code folder
+// and local inputs are read from dir and sent with it.
+func (c *Client) SubmitJob(ctx context.Context, spec *tandem.JobSpec, dir string) (*tandem.Job, error) {
+	files, err := assetyaml.CollectFiles(dir, spec)
+	if err != nil {
+		return nil, err
+	}
+	req := api.CreateJobRequest{Job: spec}
+	for _, f := range files {
+		b, err := os.ReadFile(f.Abs)
+		if err != nil {
+			return nil, err
+		}
+		req.Files = append(req.Files, api.UploadFile{Path: f.Path, Content: base64.StdEncoding.EncodeToString(b)})
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var out tandem.Job
+	if err := c.do(ctx, "POST", "/jobs", body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Job returns a job with its attempts.
+func (c *Client) Job(ctx context.Context, name string) (*tandem.Job, error) {
+	var out tandem.Job
+	if err := c.do(ctx, "GET", "/jobs/"+url.PathEscape(name), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListJobs lists jobs, newest first.
+func (c *Client) ListJobs(ctx context.Context, includeArchived bool) ([]*tandem.Job, error) {
+	p := "/jobs"
+	if includeArchived {
+		p += "?include_archived=true"
+	}
+	var out api.JobList
+	if err := c.do(ctx, "GET", p, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Jobs, nil
+}
+
+// CancelJob cancels a job (a finished job is left as it is).
+func (c *Client) CancelJob(ctx context.Context, name string) (*tandem.Job, error) {
+	var out tandem.Job
+	if err := c.do(ctx, "POST", "/jobs/"+url.PathEscape(name)+"/cancel", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ArchiveJob hides a finished job from lists.
+func (c *Client) ArchiveJob(ctx context.Context, name string) (*tandem.Job, error) {
+	var out tandem.Job
+	if err := c.do(ctx, "POST", "/jobs/"+url.PathEscape(name)+"/archive", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// JobLogs returns the newest attempt's output from offset.
+func (c *Client) JobLogs(ctx context.Context, name string, offset int64) (*api.JobLogs, error) {
+	var out api.JobLogs
+	if err := c.do(ctx, "GET", "/jobs/"+url.PathEscape(name)+"/logs?offset="+strconv.FormatInt(offset, 10), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListCompute lists the compute targets of the region the client talks to.
+func (c *Client) ListCompute(ctx context.Context) ([]*api.ComputeInfo, error) {
+	var out api.ComputeList
+	if err := c.do(ctx, "GET", "/compute", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Compute, nil
+}
+
+// GetCompute shows one compute target with what runs and waits on it.
+func (c *Client) GetCompute(ctx context.Context, name string) (*api.ComputeInfo, error) {
+	var out api.ComputeInfo
+	if err := c.do(ctx, "GET", "/compute/"+url.PathEscape(name), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PutCompute creates or replaces a compute target of the region.
+func (c *Client) PutCompute(ctx context.Context, t *tandem.ComputeTarget) (*tandem.ComputeTarget, error) {
+	body, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	var out tandem.ComputeTarget
+	if err := c.do(ctx, "PUT", "/compute/"+url.PathEscape(t.Name), body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteCompute deletes a compute target of the region.
+func (c *Client) DeleteCompute(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/compute/"+url.PathEscape(name), nil, nil)
+}

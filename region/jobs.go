@@ -1,0 +1,98 @@
+package region
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/auth"
+	"github.com/tandemml/tandem/jobs"
+	"github.com/tandemml/tandem/localexec"
+)
+
+// workDir is the region's folder for job attempts: Config.WorkDir, else
+// next to a SQLite database, else under the system's temporary folder.
+func (r *Region) workDir() string {
+	if r.cfg.WorkDir != "" {
+		return r.cfg.WorkDir
+	}
+	if p, ok := strings.CutPrefix(r.cfg.MetadataURL, "sqlite://"); ok {
+		p, _, _ = strings.Cut(p, "?")
+		return filepath.Join(filepath.Dir(p), "work-"+r.cfg.Name)
+	}
+	return filepath.Join(os.TempDir(), "tandem-work-"+r.cfg.Name)
+}
+
+// trackingURI is where the region's job processes reach it: the
+// workspace's URL of the region, else the address it listens on.
+func (r *Region) trackingURI() string {
+	if u := origin(r.cfg).Advertised; u != "" {
+		return strings.TrimSuffix(u, "/")
+	}
+	if v, ok := r.listenURL.Load().(string); ok {
+		return v
+	}
+	return "http://" + r.cfg.Listen
+}
+
+// openJobs builds the region's job runner (Serve runs it).
+func (r *Region) openJobs() *jobs.Runner {
+	dir := r.workDir()
+	local := localexec.New(filepath.Join(dir, "attempts"), r.log)
+	ex := &executors{local: local}
+	cfg := jobs.Config{Region: r.cfg.Name, Roles: r.Roles, Store: r.Store, Blobs: r.Blobs, Executor: ex.of,
+		WorkDir: filepath.Join(dir, "jobs"), Log: r.log, Envs: r.cfg.Environments,
+		DefaultMaxInstances: r.cfg.LocalMaxInstances, TrackingURI: r.trackingURI}
+	if r.Identity != nil {
+		cfg.Tokens = &attemptTokens{id: r.Identity}
+	}
+	return jobs.New(cfg)
+}
+
+// executors hands out the executor of each compute target: the region's
+// one local executor, one Ray client per address.
+type executors struct {
+	local tandem.Executor
+	mu    sync.Mutex
+	ray   map[string]tandem.Executor
+}
+
+func (e *executors) of(t *tandem.ComputeTarget) (tandem.Executor, error) {
+	switch t.Type {
+	case tandem.ComputeLocal, "":
+		return e.local, nil
+	case tandem.ComputeRay:
+		return nil, tandem.Errorf(tandem.EINVALID, "compute %s: ray compute is not available in this build", t.Name)
+	}
+	return nil, tandem.Errorf(tandem.EINVALID, "compute %s: unknown type %q", t.Name, t.Type)
+}
+
+// attemptTokens issues each attempt a token of the principal that
+// submitted the job, and revokes it when the attempt ends (or when a new
+// primary interrupts it: the revocation replicates, so the old attempt's
+// process can write no more anywhere).
+type attemptTokens struct{ id tandem.Identity }
+
+func (t *attemptTokens) Issue(ctx context.Context, principal, description string, ttl time.Duration) (string, string, error) {
+	p, err := t.id.Principal(ctx, principal)
+	if err != nil {
+		return "", "", fmt.Errorf("principal %s of the job: %w", principal, err)
+	}
+	raw, tok, err := auth.NewToken(p.ID, description, ttl, time.Now())
+	if err != nil {
+		return "", "", err
+	}
+	if err := t.id.CreateToken(ctx, tok); err != nil {
+		return "", "", err
+	}
+	return raw, tok.ID, nil
+}
+
+func (t *attemptTokens) Revoke(ctx context.Context, id string) error {
+	return t.id.RevokeToken(ctx, id)
+}
