@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"io"
 	"math/big"
 	"net/http"
 	"sort"
@@ -73,6 +74,8 @@ func (s *Server) addJobRoutes() {
 	s.route("POST", "/jobs/{name}/cancel", "Cancel a job", "", handle(s, 200, s.cancelJob))
 	s.route("POST", "/jobs/{name}/archive", "Archive a job (hidden from list)", "", handle(s, 200, s.archiveJob))
 	s.route("GET", "/jobs/{name}/logs", "The newest attempt's output from ?offset=", "", handle(s, 200, s.jobLogs))
+	s.route("GET", "/jobs/{name}/outputs", "List the files of a job's run (outputs, logs, what it logged)", "", handle(s, 200, s.jobOutputs))
+	s.route("GET", "/jobs/{name}/outputs/{path...}", "Download one file of a job's run", "", s.jobOutputFile)
 	s.route("GET", "/compute", "List this region's compute targets with their use", "", handle(s, 200, s.listCompute))
 	s.route("GET", "/compute/{name}", "Show one compute target of this region, what runs and waits on it", "", handle(s, 200, s.showCompute))
 	s.route("PUT", "/compute/{name}", "Create or change a compute target of this region", "", handleJSON(s, 200, s.putCompute))
@@ -519,4 +522,81 @@ func (s *Server) deleteCompute(r *http.Request) (map[string]string, error) {
 		return nil, err
 	}
 	return map[string]string{"deleted": name}, nil
+}
+
+// JobFile is one file of a job's run.
+type JobFile struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+}
+
+// JobFiles is the body of GET /jobs/{name}/outputs.
+type JobFiles struct {
+	RunID string    `json:"run_id"`
+	Files []JobFile `json:"files"`
+}
+
+// jobRunRoot is the artifact-store prefix of the job's run.
+func (s *Server) jobRunRoot(ctx context.Context, name string) (*tandem.Job, string, error) {
+	j, err := s.jobStore().Job(ctx, name)
+	if err != nil {
+		return nil, "", err
+	}
+	run, err := s.store.GetRun(ctx, j.RunID)
+	if err != nil {
+		return nil, "", err
+	}
+	rest, ok := strings.CutPrefix(run.Info.ArtifactURI, "mlflow-artifacts:/")
+	if !ok {
+		return nil, "", tandem.Errorf(tandem.EINVALID, "run %s stores its artifacts outside tandem (%s)", j.RunID, run.Info.ArtifactURI)
+	}
+	return j, strings.Trim(rest, "/"), nil
+}
+
+func (s *Server) jobOutputs(r *http.Request) (*JobFiles, error) {
+	ctx := r.Context()
+	j, root, err := s.jobRunRoot(ctx, r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	out := &JobFiles{RunID: j.RunID, Files: []JobFile{}}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		entries, err := sqlstore.ListArtifactDir(ctx, s.store.Reader(), dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			p := dir + "/" + e.Name
+			if e.IsDir {
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			out.Files = append(out.Files, JobFile{Path: strings.TrimPrefix(p, root+"/"), Size: e.Size})
+		}
+		return nil
+	}
+	return out, walk(root)
+}
+
+func (s *Server) jobOutputFile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	_, root, err := s.jobRunRoot(ctx, r.PathValue("name"))
+	if err == nil {
+		err = tandem.ValidateRelPath(r.PathValue("path"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rd, err := s.blobs.Open(ctx, root+"/"+r.PathValue("path"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer rd.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = io.Copy(w, rd)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/tandemml/tandem"
@@ -122,4 +124,39 @@ func (c *Client) PutCompute(ctx context.Context, t *tandem.ComputeTarget) (*tand
 // DeleteCompute deletes a compute target of the region.
 func (c *Client) DeleteCompute(ctx context.Context, name string) error {
 	return c.do(ctx, "DELETE", "/compute/"+url.PathEscape(name), nil, nil)
+}
+
+// DownloadJobOutputs writes every file of the job's run (outputs, logs,
+// what the job logged) under dir and returns how many.
+func (c *Client) DownloadJobOutputs(ctx context.Context, name, dir string) (int, error) {
+	var list api.JobFiles
+	if err := c.do(ctx, "GET", "/jobs/"+url.PathEscape(name)+"/outputs", nil, &list); err != nil {
+		return 0, err
+	}
+	for _, f := range list.Files {
+		if err := tandem.ValidateRelPath(f.Path); err != nil {
+			return 0, err
+		}
+		resp, err := c.send(ctx, "GET", "/jobs/"+url.PathEscape(name)+"/outputs/"+f.Path, nil)
+		if err != nil {
+			return 0, err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			resp.Body.Close()
+			return 0, err
+		}
+		fd, err := os.Create(dst)
+		if err == nil {
+			_, err = io.Copy(fd, resp.Body)
+			if cerr := fd.Close(); err == nil {
+				err = cerr
+			}
+		}
+		resp.Body.Close()
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(list.Files), nil
 }
