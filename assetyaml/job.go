@@ -84,8 +84,8 @@ var (
 		"identity":     "not supported: a job runs with a token scoped to its run, on behalf of who submitted it",
 		"services":     "interactive services (jupyter, ssh, tensorboard, vs_code) are not supported",
 		"component":    "a command job that runs a component is not supported; write command, code, environment and inputs in the job, or run the component as a step of a pipeline job",
-		"jobs":         "jobs is a field of pipeline jobs: add type: pipeline",
-		"settings":     "settings is a field of pipeline jobs: add type: pipeline",
+		"jobs":         "a field of pipeline jobs: add type: pipeline",
+		"settings":     "a field of pipeline jobs: add type: pipeline",
 	}
 	refusedPipelineFields = map[string]string{
 		"command":               "a pipeline job has no command of its own: put it in a step under jobs",
@@ -412,7 +412,7 @@ func (d *decoder) jobInputs(n *yaml.Node) (map[string]*tandem.JobInput, error) {
 	out := map[string]*tandem.JobInput{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		name, err := d.portName(k, "inputs:")
+		name, err := d.portName(k, "inputs: input")
 		if err != nil {
 			return nil, err
 		}
@@ -530,7 +530,7 @@ func (d *decoder) jobOutputs(n *yaml.Node) (map[string]*tandem.JobOutput, error)
 	out := map[string]*tandem.JobOutput{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		name, err := d.portName(k, "outputs:")
+		name, err := d.portName(k, "outputs: output")
 		if err != nil {
 			return nil, err
 		}
@@ -665,7 +665,6 @@ var inlineKeys = []string{"command", "environment", "code", "display_name"}
 // azureml: prefix, the ports of inline steps, and every binding, each error
 // at its node.
 func (d *decoder) pipelineSteps(jobs *yaml.Node, p *tandem.Pipeline) error {
-	type stepNodes struct{ key, node *yaml.Node }
 	var order []string
 	nodes := map[string]stepNodes{}
 	for i := 0; i+1 < len(jobs.Content); i += 2 {
@@ -739,6 +738,9 @@ func (d *decoder) pipelineSteps(jobs *yaml.Node, p *tandem.Pipeline) error {
 		}
 		_, ok := s.Inline.Outputs[port]
 		return ok, true
+	}
+	if err := d.checkCycles(p, order, nodes); err != nil {
+		return err
 	}
 	for _, name := range order {
 		s, sn := p.Jobs[name], nodes[name].node
@@ -814,6 +816,62 @@ func (d *decoder) pipelineSteps(jobs *yaml.Node, p *tandem.Pipeline) error {
 		}
 		if !written[name] {
 			if err := d.checkStepPorts(s, where, nodes[name].key, ins, outs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type stepNodes struct{ key, node *yaml.Node }
+
+// checkCycles fails at the input binding that closes a cycle of steps.
+func (d *decoder) checkCycles(p *tandem.Pipeline, order []string, nodes map[string]stepNodes) error {
+	type dep struct {
+		step string
+		at   *yaml.Node
+		what string
+	}
+	deps := map[string][]dep{}
+	for _, name := range order {
+		_, ins := field(nodes[name].node, "inputs")
+		if ins == nil || ins.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(ins.Content); i += 2 {
+			k, v := ins.Content[i], ins.Content[i+1]
+			if b, ok, _ := tandem.ParseBinding(v.Value); ok && v.Kind == yaml.ScalarNode && b.Scope == "jobs" && b.Name != name {
+				deps[name] = append(deps[name], dep{b.Name, v, "jobs." + name + ".inputs." + k.Value})
+			}
+		}
+	}
+	state := map[string]int{} // 0 new, 1 on the path, 2 done
+	var path []string
+	var visit func(string) error
+	visit = func(n string) error {
+		state[n] = 1
+		path = append(path, n)
+		for _, dp := range deps[n] {
+			switch state[dp.step] {
+			case 1:
+				i := 0
+				for path[i] != dp.step {
+					i++
+				}
+				return d.errf(dp.at, "%s: the steps form a cycle: %s -> %s", dp.what, strings.Join(path[i:], " -> "), dp.step)
+			case 0:
+				if err := visit(dp.step); err != nil {
+					return err
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = 2
+		return nil
+	}
+	for _, n := range order {
+		if state[n] == 0 {
+			if err := visit(n); err != nil {
 				return err
 			}
 		}
