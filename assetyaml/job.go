@@ -1,6 +1,7 @@
 package assetyaml
 
 import (
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -367,6 +368,9 @@ func (d *decoder) code(n *yaml.Node, what string) (string, error) {
 	if !tandem.IsLocalPath(s) {
 		return "", d.errf(n, "%s %q: only a local folder is supported (a registered code asset or a git URL is not)", what, s)
 	}
+	if path.Clean(s) == "." {
+		return "", d.errf(n, "%s %q: name a folder below the job file's folder (such as ./src): the job file's own folder is not uploaded as code", what, s)
+	}
 	c, err := tandem.CleanLocalPath(s)
 	if err != nil {
 		return "", d.errf(n, "%s: %s", what, tandem.ErrorMessage(err))
@@ -685,6 +689,14 @@ func (d *decoder) pipelineSteps(jobs *yaml.Node, p *tandem.Pipeline) error {
 		}
 		s.Compute = strings.TrimPrefix(s.Compute, "azureml:")
 		_, comp := field(sn, "component")
+		if comp != nil && isNull(comp) {
+			comp = nil
+		}
+		for _, port := range s.InputPorts {
+			if port.Type == "" {
+				port.Type = "uri_folder"
+			}
+		}
 		var direct *yaml.Node
 		for _, k := range inlineKeys {
 			if kn, _ := field(sn, k); kn != nil && direct == nil {
@@ -700,11 +712,6 @@ func (d *decoder) pipelineSteps(jobs *yaml.Node, p *tandem.Pipeline) error {
 			return d.errf(nodes[name].key, "%s: a step needs a component (azureml:NAME:VERSION, a local component file or an inline mapping) or a command", where)
 		case direct != nil:
 			written[name] = true
-			for _, port := range s.InputPorts {
-				if port.Type == "" {
-					port.Type = "uri_folder"
-				}
-			}
 		}
 	}
 	// Output ports first: an input bound to another step's output takes its
@@ -846,26 +853,26 @@ func (d *decoder) checkCycles(p *tandem.Pipeline, order []string, nodes map[stri
 		}
 	}
 	state := map[string]int{} // 0 new, 1 on the path, 2 done
-	var path []string
+	var trail []string
 	var visit func(string) error
 	visit = func(n string) error {
 		state[n] = 1
-		path = append(path, n)
+		trail = append(trail, n)
 		for _, dp := range deps[n] {
 			switch state[dp.step] {
 			case 1:
 				i := 0
-				for path[i] != dp.step {
+				for trail[i] != dp.step {
 					i++
 				}
-				return d.errf(dp.at, "%s: the steps form a cycle: %s -> %s", dp.what, strings.Join(path[i:], " -> "), dp.step)
+				return d.errf(dp.at, "%s: the steps form a cycle: %s -> %s", dp.what, strings.Join(trail[i:], " -> "), dp.step)
 			case 0:
 				if err := visit(dp.step); err != nil {
 					return err
 				}
 			}
 		}
-		path = path[:len(path)-1]
+		trail = trail[:len(trail)-1]
 		state[n] = 2
 		return nil
 	}

@@ -170,6 +170,17 @@ func TestLoadJobPipelineExamples(t *testing.T) {
 	if lp := c.Pipeline.LocalPaths(); !reflect.DeepEqual(lp, []string{"train.yaml"}) {
 		t.Fatalf("local paths = %v", lp)
 	}
+	// A data input of a component step defaults to uri_folder; an empty
+	// component with a command is an inline step.
+	y := "type: pipeline\njobs:\n  a:\n    component: azureml:c:1\n    inputs:\n      d:\n        path: ./data\n" +
+		"  b:\n    component:\n    command: echo\n    environment: azureml:e:1\n"
+	spec, err := assetyaml.LoadJob("job.yml", []byte(y), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := spec.Pipeline.Jobs["a"], spec.Pipeline.Jobs["b"]; a.InputPorts["d"].Type != "uri_folder" || a.InputPorts["d"].Path != "data" || b.Inline == nil || b.Component != "" {
+		t.Fatalf("steps: %+v %+v", a, b)
+	}
 }
 
 // TestLoadJobErrors: each mistake is EINVALID naming the file, line and
@@ -191,7 +202,8 @@ func TestLoadJobErrors(t *testing.T) {
 		{"inline env", "command: x\nenvironment:\n  image: python:3.11\n", nil, "job.yml:3:3: environment: an inline environment is not supported;"},
 		{"bad env ref", "command: x\nenvironment: azureml:env\n", nil, "job.yml:2:14: environment: reference \"azureml:env\" must be"},
 		{"code ref", "command: x\ncode: azureml:code:1\n", nil, "job.yml:2:7: code \"azureml:code:1\": only a local folder is supported"},
-		{"code outside", "command: x\ncode: ../src\n", nil, "job.yml:2:7: code: local path \"../src\" must be inside the YAML file's"},
+		{"code dot", "command: x\ncode: ./\n", nil, "job.yml:2:7: code \"./\": name a folder below the job file's folder"},
+	{"code outside", "command: x\ncode: ../src\n", nil, "job.yml:2:7: code: local path \"../src\" must be inside the YAML file's"},
 		{"input null", "command: x\ninputs:\n  a:\n", nil, "job.yml:3:5: inputs.a: empty value; give a literal, {type, path,"},
 		{"input binding", "command: x\ninputs:\n  a: ${{parent.inputs.x}}\n", nil, "job.yml:3:6: inputs.a: a command job's input is a literal or data,"},
 		{"input no path", "command: x\ninputs:\n  a:\n    type: uri_file\n", nil, "job.yml:4:5: inputs.a needs a path (data) or a value (a literal)"},
