@@ -203,7 +203,7 @@ func TestLoadJobErrors(t *testing.T) {
 		{"bad env ref", "command: x\nenvironment: azureml:env\n", nil, "job.yml:2:14: environment: reference \"azureml:env\" must be"},
 		{"code ref", "command: x\ncode: azureml:code:1\n", nil, "job.yml:2:7: code \"azureml:code:1\": only a local folder is supported"},
 		{"code dot", "command: x\ncode: ./\n", nil, "job.yml:2:7: code \"./\": name a folder below the job file's folder"},
-	{"code outside", "command: x\ncode: ../src\n", nil, "job.yml:2:7: code: local path \"../src\" must be inside the YAML file's"},
+		{"code outside", "command: x\ncode: ../src\n", nil, "job.yml:2:7: code: local path \"../src\" must be inside the YAML file's"},
 		{"input null", "command: x\ninputs:\n  a:\n", nil, "job.yml:3:5: inputs.a: empty value; give a literal, {type, path,"},
 		{"input binding", "command: x\ninputs:\n  a: ${{parent.inputs.x}}\n", nil, "job.yml:3:6: inputs.a: a command job's input is a literal or data,"},
 		{"input no path", "command: x\ninputs:\n  a:\n    type: uri_file\n", nil, "job.yml:4:5: inputs.a needs a path (data) or a value (a literal)"},
