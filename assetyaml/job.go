@@ -19,6 +19,35 @@ const (
 	PriorityHigh   = 1
 )
 
+// Job files (tandem job create -f job.yml [--set k=v ...]) accept:
+//
+// Command job: $schema (not checked), type (command, the default), name,
+// display_name, experiment_name, description, tags, command (required),
+// code (a local folder below the file's), environment (azureml:NAME:VERSION
+// or azureml:NAME@latest; optional), environment_variables, inputs (a
+// literal, {type, path, mode} for data, {type, value} for a typed literal),
+// outputs (empty for a uri_folder, or {type, mode, name, version,
+// checkpoint}), compute (azureml: dropped), resources.instance_count,
+// limits.timeout (seconds), queue_settings.priority (low, medium, high) or
+// tandem's priority (an integer, or low/medium/high), and tandem's
+// resubmit {policy, max_attempts}.
+//
+// Pipeline job: $schema, type: pipeline, name, display_name,
+// experiment_name, description, tags, compute, settings {default_compute,
+// default_datastore, continue_on_step_failure, force_rerun}, inputs,
+// outputs, jobs, priority, queue_settings.priority, resubmit. A step: type
+// (command, the default), compute, inputs, outputs, and either component
+// (azureml:NAME:VERSION, a local component file, or an inline component
+// mapping) or command, environment (required), code and display_name
+// written in the step.
+//
+// Refused with a reason: distribution, identity, services, component (in a
+// command job), resources.instance_type (and shm_size, docker_args,
+// properties, locations, max_instance_count), queue_settings.job_tier,
+// outputs.NAME.path, inline environments, code that is not a local folder,
+// ${{...}} in a command job's inputs, and the other job types (sweep,
+// automl, spark, parallel, import, data_transfer).
+
 // LoadJob parses a job file (Azure ML CLI v2 command or pipeline job, with
 // tandem's resubmit and priority) read from file, after applying sets:
 // "key.path=value" options like az ml's --set, written into the YAML tree
