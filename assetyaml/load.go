@@ -110,6 +110,9 @@ func OneDocument(file string, data []byte, what string) (*yaml.Node, error) {
 }
 
 func (d *decoder) errf(n *yaml.Node, format string, args ...any) error {
+	if n == nil {
+		return tandem.Errorf(tandem.EINVALID, "%s: %s", d.file, fmt.Sprintf(format, args...))
+	}
 	if set, ok := d.origin[n]; ok {
 		return tandem.Errorf(tandem.EINVALID, "%s: --set %s: %s", d.file, set, fmt.Sprintf(format, args...))
 	}
