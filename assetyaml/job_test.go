@@ -352,3 +352,37 @@ func TestLoadJobExamplesValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestJobExamplesFiles: the local paths the examples name exist under
+// testdata/jobs (integration tests run them), and the local component
+// file loads.
+func TestJobExamplesFiles(t *testing.T) {
+	dir := filepath.Join("testdata", "jobs")
+	for _, f := range jobExamples {
+		spec := loadJobFile(t, f)
+		var local []string
+		if spec.Code != "" {
+			local = append(local, spec.Code)
+		}
+		for _, in := range spec.Inputs {
+			if tandem.IsLocalPath(in.Path) {
+				local = append(local, in.Path)
+			}
+		}
+		if spec.Pipeline != nil {
+			local = append(local, spec.Pipeline.LocalPaths()...)
+		}
+		for _, p := range local {
+			if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "train.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := assetyaml.Load("train.yaml", b, tandem.AssetComponent); err != nil {
+		t.Fatal(err)
+	}
+}
