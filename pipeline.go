@@ -20,10 +20,13 @@ type Pipeline struct {
 }
 
 // PipelineStep is one step of a pipeline. Component is a registered
-// component reference (azureml:NAME:VERSION) or a local component YAML file.
+// component reference (azureml:NAME:VERSION) or a local component YAML file;
+// a step of a pipeline job may instead carry its component Inline (Azure
+// ML's inline command step, written in the job file).
 type PipelineStep struct {
 	Type      string            `json:"type"` // command
 	Component string            `json:"component"`
+	Inline    *Component        `json:"inline,omitempty"`
 	Compute   string            `json:"compute,omitempty"`
 	Inputs    map[string]string `json:"inputs,omitempty"`
 	Outputs   map[string]string `json:"outputs,omitempty"`
@@ -96,10 +99,19 @@ func (p *Pipeline) Validate() error {
 		if s.Type != "command" {
 			return Errorf(EINVALID, "%s: type must be command, got %q", where, s.Type)
 		}
-		if s.Component == "" {
+		if s.Inline != nil {
+			if s.Component != "" {
+				return Errorf(EINVALID, "%s: a step has a component reference or an inline component, not both", where)
+			}
+			if err := s.Inline.Validate(); err != nil {
+				return Errorf(EINVALID, "%s: %s", where, ErrorMessage(err))
+			}
+			if err := s.checkInlinePorts(where); err != nil {
+				return err
+			}
+		} else if s.Component == "" {
 			return Errorf(EINVALID, "%s: component is required", where)
-		}
-		if IsLocalPath(s.Component) {
+		} else if IsLocalPath(s.Component) {
 			if err := checkLocal(where+".component", s.Component); err != nil {
 				return err
 			}
@@ -190,11 +202,33 @@ func (p *Pipeline) Validate() error {
 	return nil
 }
 
-// LocalPaths are local component files of the steps.
+// checkInlinePorts: every input and output a step sets is a port of its
+// inline component.
+func (s *PipelineStep) checkInlinePorts(where string) error {
+	for _, n := range append(SortedKeys(s.Inputs), SortedKeys(s.InputPorts)...) {
+		if _, ok := s.Inline.Inputs[n]; !ok {
+			return Errorf(EINVALID, "%s.inputs.%s: the inline component has no such input", where, n)
+		}
+	}
+	for _, n := range append(SortedKeys(s.Outputs), SortedKeys(s.OutputPorts)...) {
+		if _, ok := s.Inline.Outputs[n]; !ok {
+			return Errorf(EINVALID, "%s.outputs.%s: the inline component has no such output", where, n)
+		}
+	}
+	return nil
+}
+
+// LocalPaths are local component files of the steps, and the local code
+// folders of inline components.
 func (p *Pipeline) LocalPaths() []string {
 	var out []string
 	for _, n := range SortedKeys(p.Jobs) {
-		if s := p.Jobs[n]; s != nil && IsLocalPath(s.Component) {
+		s := p.Jobs[n]
+		switch {
+		case s == nil:
+		case s.Inline != nil:
+			out = append(out, s.Inline.LocalPaths()...)
+		case IsLocalPath(s.Component):
 			out = append(out, s.Component)
 		}
 	}

@@ -74,7 +74,14 @@ func Load(file string, data []byte, kind tandem.AssetKind) (*tandem.Asset, error
 	return a, nil
 }
 
-type decoder struct{ file string }
+type decoder struct {
+	file string
+	// origin names the --set that made a node (LoadJob), so errors about
+	// it point at the option rather than at a line of the file.
+	origin map[*yaml.Node]string
+	// inlineSteps accepts inline command steps in pipelines (job files).
+	inlineSteps bool
+}
 
 // OneDocument parses data (the contents of file) as exactly one YAML
 // document and returns its top node. An empty file, a syntax error or a
@@ -103,6 +110,12 @@ func OneDocument(file string, data []byte, what string) (*yaml.Node, error) {
 }
 
 func (d *decoder) errf(n *yaml.Node, format string, args ...any) error {
+	if n == nil {
+		return tandem.Errorf(tandem.EINVALID, "%s: %s", d.file, fmt.Sprintf(format, args...))
+	}
+	if set, ok := d.origin[n]; ok {
+		return tandem.Errorf(tandem.EINVALID, "%s: --set %s: %s", d.file, set, fmt.Sprintf(format, args...))
+	}
 	return tandem.Errorf(tandem.EINVALID, "%s:%d:%d: %s", d.file, n.Line, n.Column, fmt.Sprintf(format, args...))
 }
 
@@ -300,7 +313,10 @@ func (d *decoder) datastoreFields(f map[string]func(*yaml.Node) error, s *tandem
 	f["credentials"] = func(n *yaml.Node) (err error) { s.Credentials, err = d.strMap(n, "credentials"); return err }
 }
 
-func (d *decoder) ports(n *yaml.Node, what string, allowLiteral bool) (map[string]*tandem.Port, error) {
+// ports reads declared ports. allowLiteral takes a scalar as a literal
+// input (its type from the YAML tag); emptyFolder takes an empty value as
+// a uri_folder port (Azure ML's "outputs: {name: }").
+func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder bool) (map[string]*tandem.Port, error) {
 	if n.Tag == "!!null" {
 		return nil, nil
 	}
@@ -321,6 +337,10 @@ func (d *decoder) ports(n *yaml.Node, what string, allowLiteral bool) (map[strin
 			return nil, err
 		}
 		p := &tandem.Port{}
+		if emptyFolder && v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			out[name] = &tandem.Port{Type: "uri_folder"}
+			continue
+		}
 		if v.Kind == yaml.ScalarNode && allowLiteral {
 			// A literal pipeline input: its type comes from the YAML tag.
 			val := v.Value
@@ -371,8 +391,8 @@ func (d *decoder) componentFields(f map[string]func(*yaml.Node) error, c *tandem
 		c.IsDeterministic = &b
 		return err
 	}
-	f["inputs"] = func(n *yaml.Node) (err error) { c.Inputs, err = d.ports(n, "inputs", false); return err }
-	f["outputs"] = func(n *yaml.Node) (err error) { c.Outputs, err = d.ports(n, "outputs", false); return err }
+	f["inputs"] = func(n *yaml.Node) (err error) { c.Inputs, err = d.ports(n, "inputs", false, false); return err }
+	f["outputs"] = func(n *yaml.Node) (err error) { c.Outputs, err = d.ports(n, "outputs", false, false); return err }
 }
 
 func (d *decoder) pipelineFields(f map[string]func(*yaml.Node) error, p *tandem.Pipeline) {
@@ -380,8 +400,8 @@ func (d *decoder) pipelineFields(f map[string]func(*yaml.Node) error, p *tandem.
 	f["display_name"] = d.strInto(&p.DisplayName)
 	f["experiment_name"] = d.strInto(&p.ExperimentName)
 	f["settings"] = func(n *yaml.Node) (err error) { p.Settings, err = d.strMap(n, "settings"); return err }
-	f["inputs"] = func(n *yaml.Node) (err error) { p.Inputs, err = d.ports(n, "inputs", true); return err }
-	f["outputs"] = func(n *yaml.Node) (err error) { p.Outputs, err = d.ports(n, "outputs", false); return err }
+	f["inputs"] = func(n *yaml.Node) (err error) { p.Inputs, err = d.ports(n, "inputs", true, false); return err }
+	f["outputs"] = func(n *yaml.Node) (err error) { p.Outputs, err = d.ports(n, "outputs", false, true); return err }
 	f["jobs"] = func(n *yaml.Node) error {
 		if n.Kind != yaml.MappingNode {
 			return d.errf(n, "jobs must be a mapping of step names to steps")
@@ -399,14 +419,17 @@ func (d *decoder) pipelineFields(f map[string]func(*yaml.Node) error, p *tandem.
 			s := &tandem.PipelineStep{}
 			p.Jobs[name] = s
 			where := "jobs." + name
-			err = d.mapping(v, where, map[string]func(*yaml.Node) error{
+			fields := map[string]func(*yaml.Node) error{
 				"type":      d.strInto(&s.Type),
 				"component": d.pathInto(&s.Component),
 				"compute":   d.strInto(&s.Compute),
 				"inputs":    d.stepPorts(&s.Inputs, &s.InputPorts, where+".inputs", false),
 				"outputs":   d.stepPorts(&s.Outputs, &s.OutputPorts, where+".outputs", true),
-			})
-			if err != nil {
+			}
+			if d.inlineSteps {
+				d.inlineStepFields(fields, s, where)
+			}
+			if err := d.mapping(v, where, fields); err != nil {
 				return err
 			}
 		}
@@ -440,8 +463,8 @@ func (d *decoder) stepPorts(values *map[string]string, ports *map[string]*tandem
 			if err := d.noAlias(v); err != nil {
 				return err
 			}
-			if v.Kind == yaml.MappingNode {
-				m, err := d.ports(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}, what, false)
+			if v.Kind == yaml.MappingNode || (output && v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+				m, err := d.ports(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}, what, false, output)
 				if err != nil {
 					return err
 				}
@@ -465,4 +488,42 @@ func (d *decoder) stepPorts(values *map[string]string, ports *map[string]*tandem
 		}
 		return nil
 	}
+}
+
+// inlineStepFields adds the fields of an inline command step (job files
+// only): the command, environment, code and display name written in the
+// step itself, or a component mapping instead of a reference. The ports of
+// a command written in the step come from the step's inputs and outputs;
+// LoadJob fills them once the whole pipeline is read.
+func (d *decoder) inlineStepFields(f map[string]func(*yaml.Node) error, s *tandem.PipelineStep, where string) {
+	inline := func() *tandem.Component {
+		if s.Inline == nil {
+			s.Inline = &tandem.Component{Type: "command"}
+		}
+		return s.Inline
+	}
+	ref := f["component"]
+	f["component"] = func(n *yaml.Node) error {
+		if n.Kind != yaml.MappingNode {
+			return ref(n)
+		}
+		c := &tandem.Component{}
+		cf := map[string]func(*yaml.Node) error{"$schema": func(n *yaml.Node) error { _, err := d.str(n); return err }}
+		d.componentFields(cf, c)
+		if err := d.mapping(n, where+".component", cf); err != nil {
+			return err
+		}
+		s.Inline = c
+		return nil
+	}
+	f["command"] = func(n *yaml.Node) (err error) { inline().Command, err = d.str(n); return err }
+	f["environment"] = func(n *yaml.Node) (err error) {
+		if n.Kind == yaml.MappingNode {
+			return d.errf(n, "%s.environment: an inline environment is not supported; register it (tandem environment create -f env.yml) and name it as azureml:NAME:VERSION", where)
+		}
+		inline().Environment, err = d.str(n)
+		return err
+	}
+	f["code"] = func(n *yaml.Node) error { return d.pathInto(&inline().Code)(n) }
+	f["display_name"] = func(n *yaml.Node) (err error) { inline().DisplayName, err = d.str(n); return err }
 }
