@@ -386,3 +386,23 @@ func TestJobExamplesFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPipelineAssetAfterJobChanges: the asset loader takes Azure ML's
+// empty outputs (a uri_folder) and keeps refusing inline steps, which only
+// job files have (Marshal has no form for them).
+func TestPipelineAssetAfterJobChanges(t *testing.T) {
+	y := "name: p\ntype: pipeline\noutputs:\n  o:\njobs:\n  a:\n    type: command\n    component: azureml:c:1\n    outputs:\n      x:\n"
+	a, err := assetyaml.Load("p.yaml", []byte(y), tandem.AssetPipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := a.Spec.(*tandem.Pipeline)
+	if p.Outputs["o"].Type != "uri_folder" || p.Jobs["a"].OutputPorts["x"].Type != "uri_folder" {
+		t.Fatalf("empty outputs: %+v %+v", p.Outputs, p.Jobs["a"].OutputPorts)
+	}
+	y = "name: p\ntype: pipeline\njobs:\n  a:\n    type: command\n    command: echo\n"
+	_, err = assetyaml.Load("p.yaml", []byte(y), tandem.AssetPipeline)
+	if err == nil || !strings.HasPrefix(err.Error(), `p.yaml:6:5: unknown field "command" in jobs.a`) {
+		t.Fatalf("inline step in a pipeline asset: %v", err)
+	}
+}
