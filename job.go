@@ -287,6 +287,14 @@ func (s *JobSpec) LocalPaths() []string {
 			out = append(out, in.Path)
 		}
 	}
+	if p := s.Pipeline; p != nil {
+		out = append(out, p.LocalPaths()...) // inline steps' code, local component files
+		for _, n := range SortedKeys(p.Inputs) {
+			if in := p.Inputs[n]; in != nil && IsLocalPath(in.Path) {
+				out = append(out, in.Path)
+			}
+		}
+	}
 	return out
 }
 

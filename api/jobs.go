@@ -222,6 +222,12 @@ func (s *Server) checkJobReferences(ctx context.Context, spec *tandem.JobSpec) e
 	if p := spec.Pipeline; p != nil {
 		for _, n := range tandem.SortedKeys(p.Jobs) {
 			st := p.Jobs[n]
+			if st.Inline != nil {
+				if err := check("jobs."+n+".environment", tandem.AssetEnvironment, st.Inline.Environment); err != nil {
+					return err
+				}
+				continue
+			}
 			if tandem.IsLocalPath(st.Component) {
 				return tandem.Errorf(tandem.EINVALID, "jobs.%s.component: register the component first (tandem component create) and name it azureml:NAME:VERSION", n)
 			}
@@ -238,21 +244,12 @@ func (s *Server) checkJobReferences(ctx context.Context, spec *tandem.JobSpec) e
 // local path has files.
 func jobFiles(spec *tandem.JobSpec, in []UploadFile) ([]tandem.AssetFile, [][]byte, error) {
 	var roots []string
-	if spec.Code != "" {
-		c, err := tandem.CleanLocalPath(spec.Code)
+	for _, p := range spec.LocalPaths() {
+		c, err := tandem.CleanLocalPath(p)
 		if err != nil {
 			return nil, nil, err
 		}
 		roots = append(roots, c)
-	}
-	for _, n := range tandem.SortedKeys(spec.Inputs) {
-		if i := spec.Inputs[n]; i.Value == nil && tandem.IsLocalPath(i.Path) {
-			c, err := tandem.CleanLocalPath(i.Path)
-			if err != nil {
-				return nil, nil, err
-			}
-			roots = append(roots, c)
-		}
 	}
 	under := func(p string) bool {
 		for _, r := range roots {

@@ -41,19 +41,27 @@ func (r *Runner) resolve(ctx context.Context, j *tandem.Job, step string) (*work
 	if st == nil {
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "pipeline %s has no step %q", j.Name, step)
 	}
-	ref, err := tandem.ParseAssetRef(st.Component)
-	if err != nil {
-		return nil, err
+	var c *tandem.Component
+	var files []tandem.AssetFile
+	var prefix string
+	if st.Inline != nil {
+		c, files, prefix = st.Inline, j.Files, tandem.JobFilesPrefix(j.Name)
+	} else {
+		ref, err := tandem.ParseAssetRef(st.Component)
+		if err != nil {
+			return nil, err
+		}
+		a, err := r.cfg.Store.GetAsset(ctx, tandem.AssetComponent, ref.Name, ref.Version)
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		if c, ok = a.Spec.(*tandem.Component); !ok {
+			return nil, tandem.Errorf(tandem.EINVALID, "%s is not a command component", st.Component)
+		}
+		files, prefix = a.Files, a.StoragePrefix()
 	}
-	a, err := r.cfg.Store.GetAsset(ctx, tandem.AssetComponent, ref.Name, ref.Version)
-	if err != nil {
-		return nil, err
-	}
-	c, ok := a.Spec.(*tandem.Component)
-	if !ok {
-		return nil, tandem.Errorf(tandem.EINVALID, "%s is not a command component", st.Component)
-	}
-	w := &work{command: c.Command, code: codeDir(c.Code), files: a.Files, filesPrefix: a.StoragePrefix(),
+	w := &work{command: c.Command, code: codeDir(c.Code), files: files, filesPrefix: prefix,
 		environment: c.Environment, inputs: map[string]*tandem.JobInput{}, outputs: map[string]*tandem.JobOutput{}, env: s.EnvironmentVariables}
 	for name, port := range c.Inputs {
 		in := &tandem.JobInput{Type: port.Type, Mode: port.Mode}

@@ -14,4 +14,5 @@ func addCommands(root *cobra.Command) {
 	root.AddCommand(newTokenCmd())                                                        // identity.go: token print
 	addIdentityCommands(root)                                                             // identity_verbs.go: user, sp, role, role assignment
 	root.AddCommand(newPlanCmd(), newApplyCmd())                                          // plan.go: desired state
+	addJobCommands(root)                                                                  // jobs.go: job, compute
 }
