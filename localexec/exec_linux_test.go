@@ -491,3 +491,22 @@ func TestStartInvalid(t *testing.T) {
 		t.Errorf("foreign handle: %v", err)
 	}
 }
+
+// The caller may keep the attempt's code in its folder.
+func TestWorkDirInAttemptDir(t *testing.T) {
+	e, _ := newExec(t)
+	code := filepath.Join(e.AttemptDir("job-7/1"), "code")
+	if err := os.MkdirAll(code, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(code, "train.sh"), []byte("echo training\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, e, tandem.LaunchSpec{ID: "job-7/1", Command: "sh train.sh", WorkDir: code})
+	if st := waitEnd(t, e, h); st.State != tandem.ProcessSucceeded {
+		t.Fatalf("status %+v: %s", st, allLogs(t, e, h))
+	}
+	if got := allLogs(t, e, h); got != "training\n" {
+		t.Fatalf("logs %q", got)
+	}
+}

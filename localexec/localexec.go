@@ -194,6 +194,11 @@ func FolderName(id string) string {
 	return strings.TrimLeft(b.String(), ".") + "-" + hex.EncodeToString(sum[:5])
 }
 
+// AttemptDir is the folder of the attempt with this ID; a caller may put
+// the attempt's own files there too (its code, its outputs), under names
+// other than this package's.
+func (e *Executor) AttemptDir(id string) string { return filepath.Join(e.dir, FolderName(id)) }
+
 func (e *Executor) grace() time.Duration {
 	if e.Grace > 0 {
 		return e.Grace
@@ -231,16 +236,19 @@ func (e *Executor) Start(ctx context.Context, spec tandem.LaunchSpec) (string, e
 	defer e.mu.Unlock()
 
 	folder := FolderName(spec.ID)
-	adir := filepath.Join(e.dir, folder)
+	adir := e.AttemptDir(spec.ID)
 	if rec, err := readRecord(adir); err == nil {
 		h := handle{folder: folder, pid: rec.Pid, startTicks: rec.StartTicks}
 		e.log.Info("local attempt already started", "attempt", spec.ID, "pid", rec.Pid)
 		return h.String(), nil
 	}
 	// A folder without attempt.json is what a crash before the process
-	// started leaves: start afresh.
-	if err := os.RemoveAll(adir); err != nil {
-		return "", fmt.Errorf("local executor: clear %s: %w", adir, err)
+	// started leaves: start afresh, clearing only this package's files
+	// (the caller may keep other things there, such as the code).
+	for _, f := range []string{exitFile, exitFile + ".tmp", stoppedFile, timeoutFile, attemptFile + ".tmp"} {
+		if err := os.Remove(filepath.Join(adir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("local executor: clear %s: %w", adir, err)
+		}
 	}
 	if err := os.MkdirAll(adir, 0o700); err != nil {
 		return "", fmt.Errorf("local executor: attempt folder: %w", err)
