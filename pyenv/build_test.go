@@ -90,12 +90,17 @@ func TestEnsureBuildsOnceThenCached(t *testing.T) {
 	}
 }
 
-// Concurrent Ensure calls of one environment build it once.
+// Concurrent Ensure calls of one environment build it once, also from two
+// caches on one folder (as two regions on one host): their in-process
+// locks differ, the lock file is shared.
 func TestEnsureConcurrent(t *testing.T) {
 	t.Parallel()
 	base := basePython(t)
-	c := New(t.TempDir(), base, nil)
-	c.Installer = InstallerPip
+	dir := t.TempDir()
+	caches := []*Cache{New(dir, base, nil), New(dir, base, nil)}
+	for _, c := range caches {
+		c.Installer = InstallerPip
+	}
 	env, files := condaEnv(t, "name: empty\ndependencies: [pip]\n")
 	var wg sync.WaitGroup
 	pys := make([]string, 4)
@@ -105,7 +110,7 @@ func TestEnsureConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pys[i], errs[i] = c.Ensure(context.Background(), "empty", env, files, &progress[i])
+			pys[i], errs[i] = caches[i%2].Ensure(context.Background(), "empty", env, files, &progress[i])
 		}()
 	}
 	wg.Wait()

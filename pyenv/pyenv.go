@@ -98,6 +98,9 @@ func (c *Cache) Ensure(ctx context.Context, name string, env *tandem.Environment
 	if progress == nil {
 		progress = io.Discard
 	}
+	if env == nil {
+		return "", tandem.Errorf(tandem.EINVALID, "environment %s: no definition", name)
+	}
 	spec, err := Requirements(name, env, files)
 	if err != nil {
 		return "", err
@@ -224,8 +227,12 @@ func (c *Cache) build(ctx context.Context, name string, spec *Spec, version, dig
 	} else {
 		venv = []string{c.base, "-m", "venv", dir}
 	}
-	if _, err := c.run(ctx, progress, venv...); err != nil {
+	if tail, err := c.run(ctx, progress, venv...); err != nil {
 		os.RemoveAll(dir)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		c.log.Error("creating a virtualenv failed", "environment", name, "digest", short, "err", err, "output", lastLines(tail, 15))
 		return "", fmt.Errorf("pyenv: create virtualenv %s: %w", short, err)
 	}
 	if len(spec.Pip) > 0 {
@@ -267,10 +274,17 @@ func (c *Cache) run(ctx context.Context, progress io.Writer, argv ...string) ([]
 	tail := &tailBuffer{max: 16 << 10}
 	w := io.MultiWriter(progress, tail)
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.Env = append(os.Environ(),
-		"PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_INPUT=1",
-		"UV_PYTHON_DOWNLOADS=never", // the host's python, never one fetched
-		"VIRTUAL_ENV=")
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONHOME", "PYTHONPATH":
+			// tandem's own environment must not redirect the install.
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_INPUT=1",
+		"UV_PYTHON_DOWNLOADS=never") // the host's python, never one fetched
 	err := cmd.Run()
 	return tail.buf.Bytes(), err
 }
