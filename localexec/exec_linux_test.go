@@ -409,10 +409,43 @@ func TestTimeoutAfterRestart(t *testing.T) {
 	waitFor(t, "the child to end", func() bool { return pidGone(child, ticks) })
 }
 
-// A handle whose pid now belongs to another process (here: the same pid
-// with another start time) is lost, and Stop through it signals nothing.
+// An attempt whose pid now belongs to another process (same pid, another
+// start time: what a host restart leaves) is lost, and Stop signals
+// nothing: the other process lives on.
 func TestReusedPid(t *testing.T) {
-	e, _ := newExec(t)
+	e, dir := newExec(t)
+	other := exec.Command("sleep", "300")
+	other.SysProcAttr = procAttr() // a group leader, like an attempt
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+	ticks, _, err := procStart(other.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The record of an attempt that had this pid before the restart.
+	gone := handle{folder: FolderName("before-restart"), pid: other.Process.Pid, startTicks: ticks - 1}
+	adir := filepath.Join(dir, "attempts", gone.folder)
+	if err := os.MkdirAll(adir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRecord(adir, record{ID: "before-restart", Pid: gone.pid, StartTicks: gone.startTicks, Command: "sleep 300"}); err != nil {
+		t.Fatal(err)
+	}
+	st := status(t, e, gone.String())
+	if st.State != tandem.ProcessLost || !strings.Contains(st.Message, "gone") {
+		t.Fatalf("reused pid: %+v", st)
+	}
+	if err := e.Stop(context.Background(), gone.String()); err != nil {
+		t.Fatal(err)
+	}
+	if pidGone(other.Process.Pid, ticks) {
+		t.Fatal("Stop of the lost attempt killed the process that reused its pid")
+	}
+
+	// A live attempt through a handle with a forged start time: lost too,
+	// and untouched by Stop.
 	h := start(t, e, spec(t, "real", `sleep 300`))
 	real, err := parseHandle(h)
 	if err != nil {
@@ -420,15 +453,14 @@ func TestReusedPid(t *testing.T) {
 	}
 	fake := real
 	fake.startTicks++
-	st := status(t, e, fake.String())
-	if st.State != tandem.ProcessLost {
-		t.Fatalf("reused pid: %+v", st)
+	if st := status(t, e, fake.String()); st.State != tandem.ProcessLost {
+		t.Fatalf("forged handle: %+v", st)
 	}
 	if err := e.Stop(context.Background(), fake.String()); err != nil {
 		t.Fatal(err)
 	}
 	if st := status(t, e, h); st.State != tandem.ProcessRunning {
-		t.Fatalf("the real attempt after a stop through the fake handle: %+v", st)
+		t.Fatalf("the real attempt after a stop through the forged handle: %+v", st)
 	}
 	if err := e.Stop(context.Background(), h); err != nil {
 		t.Fatal(err)
@@ -437,7 +469,7 @@ func TestReusedPid(t *testing.T) {
 		t.Fatalf("after stop: %+v", st)
 	}
 	// An attempt folder that does not exist is lost too.
-	unknown := handle{folder: "nothing-here", pid: real.pid, startTicks: real.startTicks + 1}
+	unknown := handle{folder: "nothing-here", pid: real.pid, startTicks: real.startTicks}
 	if st := status(t, e, unknown.String()); st.State != tandem.ProcessLost {
 		t.Fatalf("unknown attempt: %+v", st)
 	}
@@ -449,6 +481,7 @@ func TestStartInvalid(t *testing.T) {
 		"no id":      {Command: "true", WorkDir: t.TempDir()},
 		"no command": {ID: "x", Command: "  ", WorkDir: t.TempDir()},
 		"no workdir": {ID: "x", Command: "true", WorkDir: filepath.Join(t.TempDir(), "missing")},
+		"instances":  {ID: "x", Command: "true", WorkDir: t.TempDir(), InstanceCount: 2},
 	} {
 		if _, err := e.Start(context.Background(), s); tandem.ErrorCode(err) != tandem.EINVALID {
 			t.Errorf("%s: %v, want EINVALID", name, err)
@@ -456,5 +489,24 @@ func TestStartInvalid(t *testing.T) {
 	}
 	if _, err := e.Status(context.Background(), "ray:abc"); tandem.ErrorCode(err) != tandem.EINVALID {
 		t.Errorf("foreign handle: %v", err)
+	}
+}
+
+// The caller may keep the attempt's code in its folder.
+func TestWorkDirInAttemptDir(t *testing.T) {
+	e, _ := newExec(t)
+	code := filepath.Join(e.AttemptDir("job-7/1"), "code")
+	if err := os.MkdirAll(code, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(code, "train.sh"), []byte("echo training\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, e, tandem.LaunchSpec{ID: "job-7/1", Command: "sh train.sh", WorkDir: code})
+	if st := waitEnd(t, e, h); st.State != tandem.ProcessSucceeded {
+		t.Fatalf("status %+v: %s", st, allLogs(t, e, h))
+	}
+	if got := allLogs(t, e, h); got != "training\n" {
+		t.Fatalf("logs %q", got)
 	}
 }

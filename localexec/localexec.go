@@ -194,6 +194,11 @@ func FolderName(id string) string {
 	return strings.TrimLeft(b.String(), ".") + "-" + hex.EncodeToString(sum[:5])
 }
 
+// AttemptDir is the folder of the attempt with this ID; a caller may put
+// the attempt's own files there too (its code, its outputs), under names
+// other than this package's.
+func (e *Executor) AttemptDir(id string) string { return filepath.Join(e.dir, FolderName(id)) }
+
 func (e *Executor) grace() time.Duration {
 	if e.Grace > 0 {
 		return e.Grace
@@ -221,6 +226,9 @@ func (e *Executor) Start(ctx context.Context, spec tandem.LaunchSpec) (string, e
 	if st, err := os.Stat(spec.WorkDir); err != nil || !st.IsDir() {
 		return "", tandem.Errorf(tandem.EINVALID, "local executor: working folder %q of attempt %s is not a folder", spec.WorkDir, spec.ID)
 	}
+	if spec.InstanceCount > 1 {
+		return "", tandem.Errorf(tandem.EINVALID, "local executor: attempt %s asks for %d instances; compute type local runs one process per attempt", spec.ID, spec.InstanceCount)
+	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -228,16 +236,19 @@ func (e *Executor) Start(ctx context.Context, spec tandem.LaunchSpec) (string, e
 	defer e.mu.Unlock()
 
 	folder := FolderName(spec.ID)
-	adir := filepath.Join(e.dir, folder)
+	adir := e.AttemptDir(spec.ID)
 	if rec, err := readRecord(adir); err == nil {
 		h := handle{folder: folder, pid: rec.Pid, startTicks: rec.StartTicks}
 		e.log.Info("local attempt already started", "attempt", spec.ID, "pid", rec.Pid)
 		return h.String(), nil
 	}
 	// A folder without attempt.json is what a crash before the process
-	// started leaves: start afresh.
-	if err := os.RemoveAll(adir); err != nil {
-		return "", fmt.Errorf("local executor: clear %s: %w", adir, err)
+	// started leaves: start afresh, clearing only this package's files
+	// (the caller may keep other things there, such as the code).
+	for _, f := range []string{exitFile, exitFile + ".tmp", stoppedFile, timeoutFile, attemptFile + ".tmp"} {
+		if err := os.Remove(filepath.Join(adir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("local executor: clear %s: %w", adir, err)
+		}
 	}
 	if err := os.MkdirAll(adir, 0o700); err != nil {
 		return "", fmt.Errorf("local executor: attempt folder: %w", err)
@@ -357,6 +368,21 @@ func isDone(c chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// attempt finds the folder of a handle and its record, and checks that
+// they agree: only processes this executor's directory records as
+// attempts are ever signalled.
+func (e *Executor) attempt(h handle) (string, record, bool) {
+	adir := filepath.Join(e.dir, h.folder)
+	rec, err := readRecord(adir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			e.log.Warn("unreadable local attempt record", "folder", adir, "err", err)
+		}
+		return adir, rec, false
+	}
+	return adir, rec, rec.Pid == h.pid && rec.StartTicks == h.startTicks
 }
 
 // alive reports whether the handle's process runs: the pid exists, is not
@@ -485,24 +511,22 @@ func (e *Executor) Status(ctx context.Context, hs string) (tandem.ProcessStatus,
 	if err := ctx.Err(); err != nil {
 		return tandem.ProcessStatus{}, err
 	}
-	adir := filepath.Join(e.dir, h.folder)
-	rec, recErr := readRecord(adir)
-	o := observation{Pid: h.pid, Alive: alive(h)}
-	if recErr == nil {
-		o.TimeoutS = rec.TimeoutS
+	adir, rec, ok := e.attempt(h)
+	if !ok {
+		return tandem.ProcessStatus{State: tandem.ProcessLost, ExitCode: -1,
+			Message: "this host has no record of the attempt (its folder is gone or belongs to another process)"}, nil
 	}
-	if o.Alive && recErr == nil && rec.Pid == h.pid && rec.DeadlineMS > 0 {
+	o := observation{Pid: h.pid, Alive: alive(h), TimeoutS: rec.TimeoutS}
+	if o.Alive && rec.DeadlineMS > 0 {
+		// The executor that started the attempt has a timer for this;
+		// after a restart these calls are the only enforcement.
 		now := time.Now().UnixMilli()
-		if now >= rec.DeadlineMS {
-			if !exists(filepath.Join(adir, timeoutFile)) {
-				markFile(adir, timeoutFile)
-				e.log.Info("local attempt timed out", "attempt", rec.ID, "pid", h.pid)
-			}
-			sig := syscall.SIGTERM
-			if now >= rec.DeadlineMS+e.grace().Milliseconds() {
-				sig = syscall.SIGKILL
-			}
-			_ = signalGroup(h.pid, h.startTicks, true, sig)
+		if now >= rec.DeadlineMS+e.grace().Milliseconds() {
+			_ = signalGroup(h.pid, h.startTicks, true, syscall.SIGKILL)
+		} else if now >= rec.DeadlineMS && !exists(filepath.Join(adir, timeoutFile)) {
+			markFile(adir, timeoutFile)
+			e.log.Info("local attempt timed out", "attempt", rec.ID, "pid", h.pid)
+			_ = signalGroup(h.pid, h.startTicks, true, syscall.SIGTERM)
 		}
 	}
 	// Read the files after looking at the process: the wrapper writes the
@@ -541,7 +565,15 @@ func (e *Executor) Logs(ctx context.Context, hs string, offset int64) ([]byte, i
 		return nil, offset, fmt.Errorf("local executor: open log: %w", err)
 	}
 	defer f.Close()
-	buf := make([]byte, MaxLogChunk)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, offset, fmt.Errorf("local executor: log: %w", err)
+	}
+	size := min(fi.Size()-offset, MaxLogChunk)
+	if size <= 0 {
+		return nil, offset, nil
+	}
+	buf := make([]byte, size)
 	n, err := f.ReadAt(buf, offset)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, offset, fmt.Errorf("local executor: read log: %w", err)
@@ -561,10 +593,10 @@ func (e *Executor) Stop(ctx context.Context, hs string) error {
 	if err != nil {
 		return err
 	}
-	if !alive(h) {
+	adir, _, ok := e.attempt(h)
+	if !ok || !alive(h) {
 		return nil
 	}
-	adir := filepath.Join(e.dir, h.folder)
 	if !exists(filepath.Join(adir, stoppedFile)) {
 		markFile(adir, stoppedFile)
 	}
