@@ -82,6 +82,9 @@ type Runner struct {
 	mu    sync.Mutex
 	epoch int64             // the epoch the runner last saw itself primary in (0: not primary)
 	seen  map[string]*local // attempts this process follows, by attempt key
+	// stopped holds the handles of orphaned attempts already stopped.
+	stopped  map[string]bool
+	lastScan time.Time
 }
 
 // local is what the runner keeps about an attempt it follows.
@@ -109,7 +112,7 @@ func New(cfg Config) *Runner {
 		cfg.DefaultMaxInstances = runtime.NumCPU()
 	}
 	return &Runner{cfg: cfg, jobs: sqlstore.NewJobs(cfg.Store), log: cfg.Log.With("component", "jobs"),
-		wake: make(chan struct{}, 1), seen: map[string]*local{}}
+		wake: make(chan struct{}, 1), seen: map[string]*local{}, stopped: map[string]bool{}}
 }
 
 // Jobs is the runner's job store.
@@ -223,9 +226,13 @@ func (r *Runner) takeOver(ctx context.Context, epoch int64) error {
 // stopOrphans stops the processes this region runs for attempts it no
 // longer owns (it is not primary any more: the new primary interrupted
 // them or will).
+//
+// Two kinds: attempts this process started (it knows their executors),
+// and attempts the replicated state says this region ran that another
+// region has since interrupted (this region was killed and restarted,
+// and finds them again by their handles).
 func (r *Runner) stopOrphans(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for key, l := range r.seen {
 		_, handle, _ := strings.Cut(key, "|")
 		if err := l.exec.Stop(ctx, handle); err != nil {
@@ -234,9 +241,57 @@ func (r *Runner) stopOrphans(ctx context.Context) error {
 		}
 		r.log.Info("stopped an attempt this region no longer owns", "handle", handle)
 		delete(r.seen, key)
+		r.stopped[handle] = true
+	}
+	scan := time.Since(r.lastScan) >= orphanScanEvery
+	if scan {
+		r.lastScan = time.Now()
+	}
+	r.mu.Unlock()
+	if !scan {
+		return nil
+	}
+	list, err := r.jobs.ListJobs(ctx, true)
+	if err != nil {
+		return err
+	}
+	recent := time.Now().Add(-orphanWindow).UnixMilli()
+	for _, j := range list {
+		for _, a := range j.Attempts {
+			if a.Region != r.cfg.Region || a.Handle == "" || a.Status != tandem.AttemptInterrupted || a.EndMS < recent {
+				continue
+			}
+			r.mu.Lock()
+			done := r.stopped[a.Handle]
+			r.mu.Unlock()
+			if done {
+				continue
+			}
+			ex, err := r.executor(ctx, a.Compute)
+			if err != nil {
+				continue
+			}
+			if ps, err := ex.Status(ctx, a.Handle); err == nil && !ps.State.Terminal() {
+				if err := ex.Stop(ctx, a.Handle); err != nil {
+					r.log.Warn("stop orphaned attempt", "job", j.Name, "attempt", a.N, "err", err)
+					continue
+				}
+				r.log.Info("stopped an attempt of this region that the new primary interrupted", "job", j.Name, "attempt", a.N)
+			}
+			r.mu.Lock()
+			r.stopped[a.Handle] = true
+			r.mu.Unlock()
+		}
 	}
 	return nil
 }
+
+// orphanWindow is how far back a secondary looks for interrupted attempts
+// of its own whose processes may still run.
+const orphanWindow = 24 * time.Hour
+
+// orphanScanEvery is how often a secondary looks for them.
+const orphanScanEvery = 5 * time.Second
 
 func (r *Runner) computes(ctx context.Context) (map[string]*tandem.ComputeTarget, error) {
 	list, err := r.jobs.Computes(ctx)

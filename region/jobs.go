@@ -13,6 +13,7 @@ import (
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/jobs"
 	"github.com/tandemml/tandem/localexec"
+	"github.com/tandemml/tandem/pyenv"
 )
 
 // workDir is the region's folder for job attempts: Config.WorkDir, else
@@ -44,14 +45,40 @@ func (r *Region) trackingURI() string {
 func (r *Region) openJobs() *jobs.Runner {
 	dir := r.workDir()
 	local := localexec.New(filepath.Join(dir, "attempts"), r.log)
+	local.BaseEnv = jobEnviron(os.Environ())
 	ex := &executors{local: local}
+	envs := r.cfg.Environments
+	if envs == nil {
+		python := os.Getenv("TANDEM_PYTHON")
+		if python == "" {
+			python = "python3"
+		}
+		envs = pyenv.New(filepath.Join(dir, "envs"), python, r.log)
+	}
 	cfg := jobs.Config{Region: r.cfg.Name, Roles: r.Roles, Store: r.Store, Blobs: r.Blobs, Executor: ex.of,
-		WorkDir: filepath.Join(dir, "jobs"), Log: r.log, Envs: r.cfg.Environments,
+		WorkDir: filepath.Join(dir, "jobs"), Log: r.log, Envs: envs,
 		DefaultMaxInstances: r.cfg.LocalMaxInstances, TrackingURI: r.trackingURI}
 	if r.Identity != nil {
 		cfg.Tokens = &attemptTokens{id: r.Identity}
 	}
 	return jobs.New(cfg)
+}
+
+// jobEnviron is the environment job processes start from: the server's,
+// without tandem's own settings and credentials (TANDEM_*, MLFLOW_TRACKING_*
+// and the cloud credentials the server's storage uses are not the job's).
+func jobEnviron(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "TANDEM_"), strings.HasPrefix(k, "MLFLOW_TRACKING_"),
+			strings.HasPrefix(k, "AWS_"), strings.HasPrefix(k, "AZURE_"), k == "GOOGLE_APPLICATION_CREDENTIALS":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // executors hands out the executor of each compute target: the region's
