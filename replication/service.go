@@ -67,6 +67,9 @@ type Service struct {
 	ackCh     chan struct{}            // closed and replaced when a follower advances
 	degraded  bool
 	standby   SyncStandby // nil: any secondary's acknowledgement counts (no witness)
+	// detachedWait: a write's acknowledgement is still awaited after its
+	// request went away (waitDetached).
+	detachedWait bool
 
 	fol *Follower
 	met *metrics
@@ -403,6 +406,7 @@ func (s *Service) WaitAck(ctx context.Context, seq int64) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			s.waitDetached(seq)
 			return ctx.Err()
 		case <-t.C:
 			if d.OnNoAck == workspace.OnNoAckDegrade {
@@ -418,6 +422,27 @@ func (s *Service) WaitAck(ctx context.Context, seq int64) error {
 			return tandem.Errorf(tandem.EUNAVAILABLE, "the write committed on the primary (seq %d) but no secondary acknowledged it within %s (durability: sync, on_no_ack: fail)", seq, d.Timeout)
 		}
 	}
+}
+
+// waitDetached goes on waiting for the acknowledgement of seq after the
+// request that waited for it went away (its client timed out), so that
+// the timeout's consequence (on_no_ack: degrade names no standby) happens
+// even when every client gives up sooner than durability.timeout: else a
+// primary whose standby died would keep every write waiting for ever.
+// One such wait runs at a time; each is bounded by the timeout (twice it,
+// with a witness to confirm the change).
+func (s *Service) waitDetached(seq int64) {
+	s.mu.Lock()
+	if s.detachedWait {
+		s.mu.Unlock()
+		return
+	}
+	s.detachedWait = true
+	s.mu.Unlock()
+	go func() {
+		defer func() { s.mu.Lock(); s.detachedWait = false; s.mu.Unlock() }()
+		_ = s.WaitAck(context.Background(), seq)
+	}()
 }
 
 // waitStandby is WaitAck with a sync standby named in the witness's lease:
@@ -470,6 +495,7 @@ func (s *Service) waitStandby(ctx context.Context, sb SyncStandby, seq int64) er
 		case <-ch:
 		case <-poll.C:
 		case <-ctx.Done():
+			s.waitDetached(seq)
 			return ctx.Err()
 		case <-t.C:
 			if d.OnNoAck == workspace.OnNoAckDegrade && !degrading {
