@@ -2,7 +2,9 @@ package raytest
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"syscall"
 	"testing"
 )
 
@@ -20,6 +22,9 @@ func TestStartStop(t *testing.T) {
 	c.Stop()
 	if _, err := http.Get(c.Address + "/api/version"); err == nil {
 		t.Fatalf("dashboard %s still answers after Stop", c.Address)
+	}
+	if err := syscall.Kill(-c.pgid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("process group %d still has members (%v)", c.pgid, err)
 	}
 	if left := processesUnder(c.Dir); len(left) != 0 {
 		t.Fatalf("processes left under %s: %v", c.Dir, left)
