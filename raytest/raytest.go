@@ -88,20 +88,37 @@ func Bin(t testing.TB) string {
 // Start runs a Ray head node with one CPU and a small object store on
 // loopback, waits until its dashboard answers, and stops it when the test
 // ends. A cluster takes some seconds to start: share one between the
-// subtests of a test where they can.
+// subtests of a test where they can. On a loaded machine Ray can give up
+// on its own start (its raylet has 30 seconds to register); Start then
+// tries again, twice, each time with a new folder and new ports.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
 	bin := Bin(t)
+	var errs []string
+	for try := 1; try <= 3; try++ {
+		c, err := start(bin)
+		if err == nil {
+			t.Cleanup(c.Stop)
+			return c
+		}
+		errs = append(errs, fmt.Sprintf("try %d: %v", try, err))
+	}
+	t.Fatalf("raytest: no Ray cluster started:\n%s", strings.Join(errs, "\n"))
+	return nil
+}
+
+// start runs one `ray start`; on failure it stops what it started.
+func start(bin string) (*Cluster, error) {
 	dir, err := shortTempDir()
 	if err != nil {
-		t.Fatalf("raytest: %v", err)
+		return nil, err
 	}
 	// The worker ports are a list, not a range: a range could overlap
 	// another cluster's.
 	ports, err := freePorts(11 + 32)
 	if err != nil {
 		os.RemoveAll(dir)
-		t.Fatalf("raytest: %v", err)
+		return nil, err
 	}
 	workers := make([]string, 0, 32)
 	for _, p := range ports[11:] {
@@ -133,7 +150,7 @@ func Start(t testing.TB) *Cluster {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		os.RemoveAll(dir)
-		t.Fatalf("raytest: %v", err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
@@ -158,7 +175,7 @@ func Start(t testing.TB) *Cluster {
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		os.RemoveAll(dir)
-		t.Fatalf("raytest: ray start: %v", err)
+		return nil, fmt.Errorf("ray start: %w", err)
 	}
 	c := &Cluster{
 		Address:    "http://127.0.0.1:" + strconv.Itoa(dash),
@@ -166,16 +183,17 @@ func Start(t testing.TB) *Cluster {
 		Dir:        dir,
 		pgid:       cmd.Process.Pid,
 	}
-	t.Cleanup(c.Stop)
 	werr := cmd.Wait()
 	logf.Close()
+	if werr == nil {
+		werr = c.waitReady(3 * time.Minute)
+	}
 	if werr != nil {
-		t.Fatalf("raytest: ray start: %v\n%s", werr, tail(logPath))
+		msg := tail(logPath)
+		c.Stop()
+		return nil, fmt.Errorf("ray start: %v\n%s", werr, msg)
 	}
-	if err := c.waitReady(3 * time.Minute); err != nil {
-		t.Fatalf("raytest: %v\n%s", err, tail(logPath))
-	}
-	return c
+	return c, nil
 }
 
 // waitReady polls the dashboard's /api/version until it answers.
