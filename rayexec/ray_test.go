@@ -148,6 +148,26 @@ func TestRay(t *testing.T) {
 		}
 	})
 
+	t.Run("output that is not UTF-8", func(t *testing.T) {
+		// Ray's job API cannot serve this log; Logs reads its bytes.
+		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "bytes-1", Command: `printf 'before\n\377\376after\r\n'`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := wait(t, e, h, nil); st.State != tandem.ProcessSucceeded {
+			t.Fatalf("status %+v", st)
+		}
+		b, next, err := e.Logs(ctx, h, 0)
+		if err != nil || next != int64(len(b)) || !strings.Contains(string(b), "before\n\xff\xfeafter\r\n") {
+			t.Fatalf("logs %q next %d: %v", b, next, err)
+		}
+		i := strings.Index(string(b), "after")
+		part, _, err := e.Logs(ctx, h, int64(i))
+		if err != nil || string(part) != string(b[i:]) {
+			t.Fatalf("Logs(%d): %q %v", i, part, err)
+		}
+	})
+
 	t.Run("stop", func(t *testing.T) {
 		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "sleeper", Command: "echo started; sleep 600"})
 		if err != nil {
@@ -199,6 +219,24 @@ func TestRay(t *testing.T) {
 		}
 		if st, err := e.Status(ctx, h); err != nil || st.State != tandem.ProcessFailed || !strings.Contains(st.Message, "timed out") {
 			t.Fatalf("status once stopped: %+v %v", st, err)
+		}
+	})
+
+	t.Run("pip", func(t *testing.T) {
+		// Ray installs the requirements from PyPI into a virtualenv on the
+		// node: this needs the network, so it runs only when asked.
+		if os.Getenv("TANDEM_TEST_RAY_PIP") != "1" {
+			t.Skip("needs PyPI: set TANDEM_TEST_RAY_PIP=1")
+		}
+		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "pip-1", Pip: []string{"tomli_w==1.0.0"},
+			Command: `python -c 'import tomli_w; print("toml:", tomli_w.dumps({"a": 1}).strip())'`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := wait(t, e, h, nil)
+		out := logs(t, e, h)
+		if st.State != tandem.ProcessSucceeded || !strings.Contains(out, "toml: a = 1") {
+			t.Fatalf("status %+v\n%s", st, out)
 		}
 	})
 

@@ -256,6 +256,13 @@ func (e *Executor) job(ctx context.Context, handle string) (jobInfo, bool, error
 // Logs returns the job's log (the entrypoint's stdout and stderr, and Ray's
 // lines on setting up its environment) from byte offset on. Ray serves the
 // whole log on every call; the offset is applied here.
+//
+// The job API reads the log as UTF-8 text (with Python's newline
+// translation: "\r\n" and "\r" become "\n") and fails on a log that is
+// not UTF-8; for such a log, Logs reads the file's bytes through Ray's
+// state API instead. A log changes source at most once, when its first
+// invalid byte is written; offsets from before that count the text, so a
+// log with carriage returns may repeat or skip a few bytes at that point.
 func (e *Executor) Logs(ctx context.Context, handle string, offset int64) ([]byte, int64, error) {
 	if offset < 0 {
 		return nil, 0, tandem.Errorf(tandem.EINVALID, "ray: negative log offset %d", offset)
@@ -268,18 +275,46 @@ func (e *Executor) Logs(ctx context.Context, handle string, offset int64) ([]byt
 	if err != nil {
 		return nil, offset, err
 	}
-	switch status {
-	case http.StatusOK:
-	case http.StatusNotFound:
+	var data []byte
+	switch {
+	case status == http.StatusOK:
+		data = []byte(resp.Logs)
+	case status == http.StatusNotFound:
 		return nil, offset, tandem.Errorf(tandem.ENOTFOUND, "ray: the cluster at %s has no job %s", e.address, handle)
+	case strings.Contains(msg, "UnicodeDecodeError"):
+		if data, err = e.rawLogs(ctx, handle); err != nil {
+			return nil, offset, err
+		}
 	default:
 		return nil, offset, e.refused(http.MethodGet, path, status, msg)
 	}
-	data := []byte(resp.Logs)
 	if offset >= int64(len(data)) {
 		return nil, offset, nil
 	}
 	return data[offset:], int64(len(data)), nil
+}
+
+// rawLogs reads the bytes of the job's log file through Ray's state API
+// (GET /api/v0/logs/file), which serves a file of a node: the node that
+// runs the job's driver.
+func (e *Executor) rawLogs(ctx context.Context, handle string) ([]byte, error) {
+	j, found, err := e.job(ctx, handle)
+	if err != nil {
+		return nil, err
+	} else if !found {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "ray: the cluster at %s has no job %s", e.address, handle)
+	} else if j.DriverNodeID == "" {
+		return nil, nil
+	}
+	path := "/api/v0/logs/file?" + url.Values{"node_id": {j.DriverNodeID}, "submission_id": {handle}, "lines": {"-1"}}.Encode()
+	var data []byte
+	status, msg, err := e.call(ctx, http.MethodGet, path, nil, 0, &data)
+	if err != nil {
+		return nil, err
+	} else if status != http.StatusOK {
+		return nil, e.refused(http.MethodGet, path, status, msg)
+	}
+	return data, nil
 }
 
 // Stop asks the cluster to stop the job (Ray sends SIGTERM to the
@@ -305,7 +340,8 @@ func (e *Executor) Stop(ctx context.Context, handle string) error {
 }
 
 // call sends one request. It returns the HTTP status with, for anything
-// but 200, Ray's message from the body; out is decoded from a 200's body.
+// but 200, Ray's message from the body; out is decoded from a 200's body
+// as JSON, or, when it is a *[]byte, set to the body itself.
 // err is set only when there is no usable answer: the cluster unreachable
 // (EUNAVAILABLE), the context done, a 200 that does not decode.
 func (e *Executor) call(ctx context.Context, method, path string, body io.Reader, size int64, out any) (int, string, error) {
@@ -345,7 +381,13 @@ func (e *Executor) call(ctx context.Context, method, path string, body io.Reader
 		status, msg := rayError(resp.StatusCode, string(b))
 		return status, msg, nil
 	}
-	if out != nil {
+	if raw, ok := out.(*[]byte); ok {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, "", tandem.Errorf(tandem.EUNAVAILABLE, "ray: reading the answer of the cluster at %s to %s %s: %v", e.address, method, path, err)
+		}
+		*raw = b
+	} else if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			return 0, "", tandem.Errorf(tandem.EUNAVAILABLE, "ray: the cluster at %s answered %s %s with a body tandem cannot read: %v", e.address, method, path, err)
 		}

@@ -66,6 +66,7 @@ type jobInfo struct {
 	EndTime        *int64            `json:"end_time"`
 	Metadata       map[string]string `json:"metadata"`
 	DriverExitCode *int              `json:"driver_exit_code"`
+	DriverNodeID   string            `json:"driver_node_id"`
 }
 
 // timeout is the attempt's limit recorded at submission, 0 for none.
