@@ -220,14 +220,33 @@ func (e *Executor) Status(ctx context.Context, handle string) (tandem.ProcessSta
 		return tandem.ProcessStatus{State: tandem.ProcessLost,
 			Message: fmt.Sprintf("the Ray cluster at %s has no job %s", e.address, handle)}, nil
 	}
-	obs, err := observe(j, e.now())
+	// The cluster's clock, not ours, decides a timeout: Ray's start and
+	// end times are on it, and observe compares them with now.
+	now := j.Date
+	if now.IsZero() {
+		now = e.now()
+	}
+	obs, err := observe(j, now)
 	if err != nil {
 		return tandem.ProcessStatus{}, err
 	}
 	if obs.Expire {
 		e.log.Info("ray job timed out; stopping it", "submission_id", handle, "timeout", j.Metadata[metaTimeout])
-		if err := e.Stop(ctx, handle); err != nil {
+		stopped, err := e.stop(ctx, handle)
+		if err != nil {
 			return tandem.ProcessStatus{}, err
+		}
+		if !stopped {
+			// It ended by itself meanwhile: report how.
+			if j, found, err = e.job(ctx, handle); err != nil {
+				return tandem.ProcessStatus{}, err
+			} else if !found {
+				return tandem.ProcessStatus{State: tandem.ProcessLost,
+					Message: fmt.Sprintf("the Ray cluster at %s has no job %s", e.address, handle)}, nil
+			}
+			if obs, err = observe(j, now); err != nil {
+				return tandem.ProcessStatus{}, err
+			}
 		}
 	}
 	return obs.Status, nil
@@ -321,27 +340,34 @@ func (e *Executor) rawLogs(ctx context.Context, handle string) ([]byte, error) {
 // entrypoint's processes, then SIGKILL). Stopping a finished or unknown job
 // is not an error.
 func (e *Executor) Stop(ctx context.Context, handle string) error {
+	_, err := e.stop(ctx, handle)
+	return err
+}
+
+// stop is Stop, and says whether the job was still running.
+func (e *Executor) stop(ctx context.Context, handle string) (bool, error) {
 	var resp struct {
 		Stopped bool `json:"stopped"`
 	}
 	path := "/api/jobs/" + url.PathEscape(handle) + "/stop"
 	status, msg, err := e.call(ctx, http.MethodPost, path, nil, 0, &resp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch status {
 	case http.StatusOK:
 		e.log.Info("ray job stop", "submission_id", handle, "was_running", resp.Stopped)
-		return nil
+		return resp.Stopped, nil
 	case http.StatusNotFound:
-		return nil
+		return false, nil
 	}
-	return e.refused(http.MethodPost, path, status, msg)
+	return false, e.refused(http.MethodPost, path, status, msg)
 }
 
 // call sends one request. It returns the HTTP status with, for anything
 // but 200, Ray's message from the body; out is decoded from a 200's body
-// as JSON, or, when it is a *[]byte, set to the body itself.
+// as JSON, or, when it is a *[]byte, set to the body itself; an out that
+// is dated also gets the answer's Date.
 // err is set only when there is no usable answer: the cluster unreachable
 // (EUNAVAILABLE), the context done, a 200 that does not decode.
 func (e *Executor) call(ctx context.Context, method, path string, body io.Reader, size int64, out any) (int, string, error) {
@@ -392,8 +418,17 @@ func (e *Executor) call(ctx context.Context, method, path string, body io.Reader
 			return 0, "", tandem.Errorf(tandem.EUNAVAILABLE, "ray: the cluster at %s answered %s %s with a body tandem cannot read: %v", e.address, method, path, err)
 		}
 	}
+	if d, ok := out.(dated); ok {
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			d.setDate(t)
+		}
+	}
 	return resp.StatusCode, "", nil
 }
+
+// dated is an answer that wants the cluster's clock: the Date of the
+// response (aiohttp, which serves Ray's dashboard, always sends one).
+type dated interface{ setDate(time.Time) }
 
 // refused is the error for an answer other than the expected ones: Ray's
 // own message, as EINVALID when Ray found the request bad (4xx) and

@@ -67,7 +67,13 @@ type jobInfo struct {
 	Metadata       map[string]string `json:"metadata"`
 	DriverExitCode *int              `json:"driver_exit_code"`
 	DriverNodeID   string            `json:"driver_node_id"`
+
+	// Date is the cluster's clock when it answered (second resolution,
+	// rounded down); zero when unknown.
+	Date time.Time `json:"-"`
 }
+
+func (j *jobInfo) setDate(t time.Time) { j.Date = t }
 
 // timeout is the attempt's limit recorded at submission, 0 for none.
 func (j jobInfo) timeout() time.Duration {

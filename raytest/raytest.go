@@ -245,7 +245,7 @@ func (c *Cluster) Version(ctx context.Context) (string, error) {
 // safe to call more than once (Start also registers it as a cleanup).
 func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
-		signalGroup(c.pgid, syscall.SIGTERM, 10*time.Second)
+		signalGroup(c.pgid, syscall.SIGTERM, 3*time.Second)
 		signalGroup(c.pgid, syscall.SIGKILL, 5*time.Second)
 		// Job drivers run in sessions of their own (Ray's supervisor
 		// starts them so), with their working folder under the
