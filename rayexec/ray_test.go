@@ -240,6 +240,22 @@ func TestRay(t *testing.T) {
 		}
 	})
 
+	t.Run("environment that cannot be built", func(t *testing.T) {
+		// pip refuses the requirement before it downloads anything.
+		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "badpip-1", Pip: []string{"not a requirement!!"}, Command: "echo never"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := wait(t, e, h, nil)
+		if st.State != tandem.ProcessFailed || !strings.Contains(st.Message, "RUNTIME_ENV_SETUP_FAILURE") ||
+			!strings.Contains(st.Message, "Invalid requirement") {
+			t.Fatalf("status %+v", st)
+		}
+		if out := logs(t, e, h); strings.Contains(out, "never") && !strings.Contains(out, "echo never") {
+			t.Fatalf("the command ran:\n%s", out)
+		}
+	})
+
 	t.Run("unknown handle", func(t *testing.T) {
 		st, err := e.Status(ctx, "never-submitted")
 		if err != nil || st.State != tandem.ProcessLost {

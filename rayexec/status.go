@@ -161,15 +161,19 @@ const maxMessage = 1000
 // message is Ray's message on the job, shortened: Ray appends the last
 // 20,000 characters of the log to a failure's message, and the log is
 // served by Logs already. It keeps the first line (without the colon that
-// introduces the log) and the error type.
+// introduces the log), then, for a message that is not about the log (a
+// runtime environment that could not be built, with a traceback), its last
+// error line, and the error type.
 func (j jobInfo) message() string {
 	if j.Message == nil {
 		return ""
 	}
-	msg, _, _ := strings.Cut(*j.Message, "\n")
-	msg = strings.TrimSpace(msg)
+	first, rest, _ := strings.Cut(*j.Message, "\n")
+	msg := strings.TrimSpace(first)
 	if i := strings.Index(msg, ", last available logs"); i >= 0 {
 		msg = msg[:i]
+	} else if last := lastErrorLine(rest); last != "" {
+		msg += "; " + last
 	}
 	msg = strings.TrimSuffix(msg, ":")
 	if len(msg) > maxMessage {
@@ -179,6 +183,19 @@ func (j jobInfo) message() string {
 		msg += " (" + *j.ErrorType + ")"
 	}
 	return msg
+}
+
+// lastErrorLine is the last line of text that reads like an error: pip's
+// "ERROR: ...", or a Python exception.
+func lastErrorLine(text string) string {
+	lines := strings.Split(text, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if strings.HasPrefix(l, "ERROR: ") || pythonError.MatchString(l) {
+			return l
+		}
+	}
+	return ""
 }
 
 // pythonError matches the last line of a Python traceback

@@ -64,8 +64,11 @@ func TestObserve(t *testing.T) {
 			t0, tandem.ProcessFailed, 7, false, "Job entrypoint command failed with exit code 7 (JOB_ENTRYPOINT_COMMAND_ERROR)"},
 		{"failed, old Ray", jobInfo{Status: "FAILED", Message: str("Job entrypoint command failed with exit code 3, last available logs:\nx")},
 			t0, tandem.ProcessFailed, 3, false, "exit code 3"},
-		{"failed before starting", jobInfo{Status: "FAILED", Message: str("Failed to set up runtime environment.\nTraceback ...")},
-			t0, tandem.ProcessFailed, -1, false, "Failed to set up runtime environment."},
+		{"failed before starting", jobInfo{Status: "FAILED", ErrorType: str("RUNTIME_ENV_SETUP_FAILURE"),
+			Message: str("runtime_env setup failed: Failed to set up runtime environment.\n[Node 127.0.0.1] Traceback (most recent call last):\n" +
+				"  File \"pip.py\", line 1\nray.SubprocessCalledProcessError: Run cmd[9] failed\nLast 50 lines of stdout:\n    ERROR: Invalid requirement: 'x!!'\n")},
+			t0, tandem.ProcessFailed, -1, false,
+			"runtime_env setup failed: Failed to set up runtime environment.; ERROR: Invalid requirement: 'x!!' (RUNTIME_ENV_SETUP_FAILURE)"},
 		{"stopped by a user", jobInfo{Status: "STOPPED", StartTime: ms(t0), EndTime: ms(t0.Add(5 * time.Second)), Metadata: timed},
 			t0.Add(time.Hour), tandem.ProcessStopped, -1, false, ""},
 		{"stopped for its timeout", jobInfo{Status: "STOPPED", StartTime: ms(t0), EndTime: ms(t0.Add(11 * time.Second)), Metadata: timed},
@@ -235,5 +238,18 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := e.Start(ctx, tandem.LaunchSpec{ID: "", Command: "true"}); tandem.ErrorCode(err) != tandem.EINVALID {
 		t.Fatalf("no ID: %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	env := map[string]string{"MLFLOW_TRACKING_TOKEN": "tok-0123456789", "N": "1"}
+	err := redactError(tandem.Errorf(tandem.EINVALID, "ray: bad runtime_env {'env_vars': {'MLFLOW_TRACKING_TOKEN': 'tok-0123456789', 'N': '1'}}"), env)
+	if strings.Contains(err.Error(), "tok-0123456789") || tandem.ErrorCode(err) != tandem.EINVALID {
+		t.Fatalf("not redacted: %v", err)
+	}
+	// Short values are left alone: replacing "1" everywhere would garble
+	// the message and hide nothing.
+	if !strings.Contains(err.Error(), "'N': '1'") {
+		t.Fatalf("over-redacted: %v", err)
 	}
 }
