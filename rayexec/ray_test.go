@@ -269,11 +269,25 @@ func TestRay(t *testing.T) {
 		}
 	})
 
-	t.Run("two clusters", func(t *testing.T) {
-		other := raytest.Start(t)
+	t.Run("two clusters, one with token authentication", func(t *testing.T) {
+		const token = "raytest-token-5f1c2a"
+		other := raytest.StartWith(t, raytest.Options{Token: token})
 		if other.Address == cluster.Address {
 			t.Fatal("one address for two clusters")
 		}
+		// Without the token the cluster refuses, and the error says why
+		// without being the caller's 401.
+		_, err := New(other.Address, testLogger(t)).Start(ctx, tandem.LaunchSpec{ID: "no-token", Command: "true"})
+		if tandem.ErrorCode(err) != tandem.EUNAVAILABLE || !strings.Contains(err.Error(), "token") {
+			t.Fatalf("Start without the token: %v", err)
+		}
+		t.Logf("without the token: %v", err)
+		_, err = New(other.Address, testLogger(t)).WithToken("wrong-token-123").Start(ctx, tandem.LaunchSpec{ID: "bad-token", Command: "true"})
+		if tandem.ErrorCode(err) != tandem.EUNAVAILABLE || strings.Contains(err.Error(), "wrong-token-123") {
+			t.Fatalf("Start with a wrong token: %v", err)
+		}
+		t.Logf("with a wrong token: %v", err)
+		tokens := []string{"", token}
 		var wg sync.WaitGroup
 		results := make([]string, 2)
 		errs := make([]error, 2)
@@ -283,7 +297,7 @@ func TestRay(t *testing.T) {
 				defer wg.Done()
 				ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 				defer cancel()
-				ex := New(addr, testLogger(t))
+				ex := New(addr, testLogger(t)).WithToken(tokens[i])
 				region := []string{"east", "west"}[i]
 				// The same attempt ID on both: each cluster has its own jobs.
 				h, err := ex.Start(ctx, tandem.LaunchSpec{ID: "both", Command: `echo "region=$REGION"`, Env: map[string]string{"REGION": region}})

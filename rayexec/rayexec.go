@@ -20,7 +20,8 @@
 // Ray stores the runtime_env, env_vars included, and shows it to whoever
 // can read the cluster's job API (Ray 2.60 masks env_vars only for browser
 // requests to the dashboard): the cluster's dashboard must be reachable by
-// the region only, as its jobs' tokens are.
+// the region only, as its jobs' tokens are. A cluster with Ray's token
+// authentication on (RAY_AUTH_MODE=token) takes the executor WithToken.
 package rayexec
 
 import (
@@ -56,6 +57,7 @@ type Executor struct {
 	log     *slog.Logger
 	now     func() time.Time
 	tmp     string // where packages are zipped; "" is os.TempDir
+	token   string // Ray's authentication token; never logged
 }
 
 // New returns the executor for the Ray cluster whose dashboard is at
@@ -70,6 +72,16 @@ func New(address string, log *slog.Logger) *Executor {
 		log:     log.With("compute", "ray", "address", strings.TrimRight(address, "/")),
 		now:     time.Now,
 	}
+}
+
+// WithToken returns a copy of the executor that authenticates to the
+// cluster with Ray's token authentication (a cluster started with
+// RAY_AUTH_MODE=token): every request carries "Authorization: Bearer
+// token". The token is a secret: it is never logged nor put in an error.
+func (e *Executor) WithToken(token string) *Executor {
+	c := *e
+	c.token = token
+	return &c
 }
 
 var _ tandem.Executor = (*Executor)(nil)
@@ -389,6 +401,9 @@ func (e *Executor) call(ctx context.Context, method, path string, body io.Reader
 		}
 	}
 	req.Header.Set("User-Agent", "tandem-rayexec")
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
 	resp, err := e.hc.Do(req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
@@ -431,18 +446,29 @@ func (e *Executor) call(ctx context.Context, method, path string, body io.Reader
 type dated interface{ setDate(time.Time) }
 
 // refused is the error for an answer other than the expected ones: Ray's
-// own message, as EINVALID when Ray found the request bad (4xx) and
-// EUNAVAILABLE when the cluster failed (5xx).
+// own message, as EINVALID when Ray found the request bad (4xx), and
+// EUNAVAILABLE when the cluster failed (5xx) or refused the region's
+// credentials (401, 403).
 func (e *Executor) refused(method, path string, status int, msg string) error {
 	code := tandem.EUNAVAILABLE
-	if status/100 == 4 {
-		code = tandem.EINVALID
-	}
 	if msg == "" {
 		msg = http.StatusText(status)
 	}
+	msg = redact(msg, map[string]string{"token": e.token})
+	what := "refused"
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		// Not the caller's credentials: the region's, for this compute
+		// target. The target cannot serve until they are fixed.
+		what = "refused tandem's credentials for"
+		if e.token == "" {
+			msg += " (the cluster has token authentication on; the compute target needs its token)"
+		}
+	case status/100 == 4:
+		code = tandem.EINVALID
+	}
 	return &tandem.Error{Code: code,
-		Message: fmt.Sprintf("ray: the cluster at %s refused %s %s (%d): %s", e.address, method, path, status, msg),
+		Message: fmt.Sprintf("ray: the cluster at %s %s %s %s (%d): %s", e.address, what, method, path, status, msg),
 		Detail:  map[string]string{"address": e.address}}
 }
 

@@ -50,6 +50,8 @@ type Cluster struct {
 	GCSAddress string
 	// Dir is the cluster's --temp-dir: sessions, logs, sockets.
 	Dir string
+	// Token is the cluster's authentication token ("" when off).
+	Token string
 
 	pgid     int
 	stopOnce sync.Once
@@ -93,10 +95,26 @@ func Bin(t testing.TB) string {
 // tries again, twice, each time with a new folder and new ports.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Options change how a cluster starts.
+type Options struct {
+	// Token turns on Ray's token authentication (RAY_AUTH_MODE=token)
+	// with this token: every request to the dashboard must then carry
+	// "Authorization: Bearer TOKEN". Without it the cluster has token
+	// authentication off, whatever the user's ~/.ray/auth_token (which
+	// would turn it on by itself).
+	Token string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Cluster {
+	t.Helper()
 	bin := Bin(t)
 	var errs []string
 	for try := 1; try <= 3; try++ {
-		c, err := start(bin)
+		c, err := start(bin, opts)
 		if err == nil {
 			t.Cleanup(c.Stop)
 			return c
@@ -108,7 +126,7 @@ func Start(t testing.TB) *Cluster {
 }
 
 // start runs one `ray start`; on failure it stops what it started.
-func start(bin string) (*Cluster, error) {
+func start(bin string, opts Options) (*Cluster, error) {
 	dir, err := shortTempDir()
 	if err != nil {
 		return nil, err
@@ -155,7 +173,18 @@ func start(bin string) (*Cluster, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(),
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RAY_AUTH_") {
+			env = append(env, kv)
+		}
+	}
+	if opts.Token != "" {
+		env = append(env, "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+opts.Token)
+	} else {
+		env = append(env, "RAY_AUTH_MODE=disabled")
+	}
+	cmd.Env = append(env,
 		// Ray turns a loopback --node-ip-address into the host's address
 		// on Linux; in "not a cluster" mode it keeps loopback, and binds
 		// its metrics servers there too.
@@ -178,6 +207,7 @@ func start(bin string) (*Cluster, error) {
 		return nil, fmt.Errorf("ray start: %w", err)
 	}
 	c := &Cluster{
+		Token:      opts.Token,
 		Address:    "http://127.0.0.1:" + strconv.Itoa(dash),
 		GCSAddress: "127.0.0.1:" + strconv.Itoa(gcs),
 		Dir:        dir,
@@ -199,23 +229,15 @@ func start(bin string) (*Cluster, error) {
 // waitReady polls the dashboard's /api/version until it answers.
 func (c *Cluster) waitReady(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	hc := &http.Client{Timeout: 5 * time.Second}
 	var last error
 	for time.Now().Before(deadline) {
-		resp, err := hc.Get(c.Address + "/api/version")
-		if err == nil {
-			var v struct {
-				RayVersion string `json:"ray_version"`
-			}
-			derr := json.NewDecoder(resp.Body).Decode(&v)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && derr == nil && v.RayVersion != "" {
-				return nil
-			}
-			last = fmt.Errorf("status %d", resp.StatusCode)
-		} else {
-			last = err
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, err := c.Version(ctx)
+		cancel()
+		if err == nil && v != "" {
+			return nil
 		}
+		last = err
 		time.Sleep(250 * time.Millisecond)
 	}
 	return fmt.Errorf("dashboard %s not ready after %s: %v", c.Address, limit, last)
@@ -227,11 +249,17 @@ func (c *Cluster) Version(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /api/version: %s", resp.Status)
+	}
 	var v struct {
 		RayVersion string `json:"ray_version"`
 	}
