@@ -121,6 +121,12 @@ func TestRay(t *testing.T) {
 			t.Fatalf("Logs(end): %q next %d, %v", rest, again, err)
 		}
 
+		// A restarted region (a new executor, the handle alone) sees the
+		// same.
+		if st2, err := New(cluster.Address, nil).Status(ctx, h); err != nil || st2 != st {
+			t.Fatalf("from a new executor: %+v %v", st2, err)
+		}
+
 		// Starting the same attempt again finds it; another job under
 		// the same ID is refused.
 		if h2, err := e.Start(ctx, spec); err != nil || h2 != h {

@@ -54,8 +54,9 @@ func SubmissionID(id string) string {
 
 // jobInfo is the part of Ray's job details (GET /api/jobs/{id}) tandem
 // reads. Times are Unix milliseconds of the cluster's clock;
-// DriverExitCode is reported by Ray 2.40 and later once the entrypoint
-// exits.
+// DriverExitCode is reported by recent Ray releases (2.52 and 2.60 do)
+// once the entrypoint exits; without it the exit code is read from Ray's
+// message.
 type jobInfo struct {
 	SubmissionID   string            `json:"submission_id"`
 	Status         string            `json:"status"`
