@@ -139,6 +139,21 @@ func TestRay(t *testing.T) {
 		}
 	})
 
+	t.Run("working folder of one subfolder", func(t *testing.T) {
+		// Ray strips a lone top folder from some zips it downloads; not
+		// from a package of its own store, which this must stay.
+		dir := t.TempDir()
+		writeTree(t, dir, map[string]string{"only/file.txt": "kept-its-folder"})
+		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "onefolder-1", Command: "cat only/file.txt", WorkDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := wait(t, e, h, nil)
+		if out := logs(t, e, h); st.State != tandem.ProcessSucceeded || !strings.Contains(out, "kept-its-folder") {
+			t.Fatalf("status %+v\n%s", st, out)
+		}
+	})
+
 	t.Run("fails with its exit code", func(t *testing.T) {
 		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "fail-1", Command: "echo to-stdout; echo to-stderr >&2; exit 7"})
 		if err != nil {
