@@ -3,6 +3,7 @@ package region
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/tandemml/tandem/jobs"
 	"github.com/tandemml/tandem/localexec"
 	"github.com/tandemml/tandem/pyenv"
+	"github.com/tandemml/tandem/rayexec"
 )
 
 // workDir is the region's folder for job attempts: Config.WorkDir, else
@@ -46,7 +48,7 @@ func (r *Region) openJobs() *jobs.Runner {
 	dir := r.workDir()
 	local := localexec.New(filepath.Join(dir, "attempts"), r.log)
 	local.BaseEnv = jobEnviron(os.Environ())
-	ex := &executors{local: local}
+	ex := &executors{local: local, log: r.log}
 	envs := r.cfg.Environments
 	if envs == nil {
 		python := os.Getenv("TANDEM_PYTHON")
@@ -85,6 +87,7 @@ func jobEnviron(env []string) []string {
 // one local executor, one Ray client per address.
 type executors struct {
 	local tandem.Executor
+	log   *slog.Logger
 	mu    sync.Mutex
 	ray   map[string]tandem.Executor
 }
@@ -94,7 +97,17 @@ func (e *executors) of(t *tandem.ComputeTarget) (tandem.Executor, error) {
 	case tandem.ComputeLocal, "":
 		return e.local, nil
 	case tandem.ComputeRay:
-		return nil, tandem.Errorf(tandem.EINVALID, "compute %s: ray compute is not available in this build", t.Name)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.ray == nil {
+			e.ray = map[string]tandem.Executor{}
+		}
+		ex, ok := e.ray[t.Address]
+		if !ok {
+			ex = rayexec.New(t.Address, e.log)
+			e.ray[t.Address] = ex
+		}
+		return ex, nil
 	}
 	return nil, tandem.Errorf(tandem.EINVALID, "compute %s: unknown type %q", t.Name, t.Type)
 }

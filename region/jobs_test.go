@@ -102,7 +102,7 @@ func TestCommandJobRunsAsMLflowRun(t *testing.T) {
 	spec := &tandem.JobSpec{Type: "command", Name: "train-1", Code: "./src", ExperimentName: "jobs-test",
 		Command: "python3 train.py ${{inputs.lr}} ${{outputs.model}}",
 		Inputs:  map[string]*tandem.JobInput{"lr": {Value: &lr}}, Outputs: map[string]*tandem.JobOutput{"model": {Type: "uri_folder"}},
-		Tags:    map[string]string{"team": "search"}}
+		Tags: map[string]string{"team": "search"}}
 	j, err := c.SubmitJob(ctx, spec, dir)
 	if err != nil {
 		t.Fatal(err)
