@@ -6,7 +6,7 @@
 # 1. starts PostgreSQL and versitygw on loopback (scripts/services.sh),
 # 2. creates or reuses the Python venv python/.venv with the pinned stock
 #    mlflow client and pytest,
-# 3. go vet, gofmt check, go test -tags tandemtest ./... (fuzz seed corpora run as ordinary
+# 3. go vet, gofmt check, the Ray venv (scripts/ray.sh), go test -tags tandemtest ./... (fuzz seed corpora run as ordinary
 #    tests),
 # 4. builds the tandem binary and runs the MLflow conformance suite
 #    (python/tests) against three targets: tandem on SQLite + folder, tandem on
@@ -152,6 +152,17 @@ if [ -z "${SKIP_GO:-}" ]; then
   export TANDEM_REQUIRE_PROMETHEUS=1
   prometheus --version 2>&1 | head -1
   step_end "${PIPESTATUS[0]}"
+
+  # Ray (ray[default] from PyPI, pinned in scripts/ray.sh) in its own venv,
+  # for rayexec, raytest and the jobs on a type: ray compute, which start
+  # real head nodes on loopback. TANDEM_REQUIRE_RAY=1 makes them fail
+  # without it.
+  step_begin "ray venv"
+  ray_rc=0
+  ray_venv=$(bash scripts/ray.sh "$out/ray-venv" 2>"$out/ray-venv.log") || ray_rc=$?
+  [ "$ray_rc" -ne 0 ] && tail -30 "$out/ray-venv.log"
+  export TANDEM_TEST_RAY_VENV=$ray_venv TANDEM_REQUIRE_RAY=1
+  step_end $ray_rc
 
   step_begin "go test"
   # -fuzz is not given: each Fuzz target runs its seed corpus (f.Add and
