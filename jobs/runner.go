@@ -548,6 +548,7 @@ func (r *Runner) finish(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 
 func (r *Runner) afterEnd(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt) {
 	r.revoke(ctx, a)
+	defer r.endStepRun(ctx, a)
 	if j.Status == tandem.JobCancelRequested || j.Status == tandem.JobCanceled {
 		if !anyActive(j) {
 			j.Status = tandem.JobCanceled
@@ -562,6 +563,9 @@ func (r *Runner) afterEnd(ctx context.Context, j *tandem.Job, a *tandem.JobAttem
 	default:
 		j.Status = schedule.Status(j)
 	}
+	if j.Status == tandem.JobFailed && j.Message == "" {
+		j.Message = failedSteps(j)
+	}
 	if j.Status.Terminal() {
 		for _, b := range j.Attempts { // a failed step without continue: stop the others
 			if !b.Status.Terminal() && b != a {
@@ -570,10 +574,34 @@ func (r *Runner) afterEnd(ctx context.Context, j *tandem.Job, a *tandem.JobAttem
 				}
 				b.Status, b.EndMS, b.Reason = tandem.AttemptCanceled, time.Now().UnixMilli(), "the pipeline failed"
 				r.revoke(ctx, b)
+				r.endStepRun(ctx, b)
 			}
 		}
 		j.EndMS = time.Now().UnixMilli()
 		r.endRun(ctx, j)
+	}
+}
+
+// failedSteps says which steps failed, and why.
+func failedSteps(j *tandem.Job) string {
+	var parts []string
+	for _, a := range j.Attempts {
+		if a.Status == tandem.AttemptFailed && !a.Resubmitted {
+			parts = append(parts, fmt.Sprintf("step %s failed: %s", a.Step, a.Reason))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// endStepRun ends the child run of a pipeline step's attempt.
+func (r *Runner) endStepRun(ctx context.Context, a *tandem.JobAttempt) {
+	if a.Step == "" || a.RunID == "" || a.Resubmitted {
+		return
+	}
+	status := map[tandem.AttemptStatus]string{tandem.AttemptCompleted: "FINISHED", tandem.AttemptFailed: "FAILED",
+		tandem.AttemptCanceled: "KILLED", tandem.AttemptInterrupted: "FAILED"}[a.Status]
+	if status != "" {
+		r.setRunStatus(ctx, a.RunID, status, max(a.EndMS, time.Now().UnixMilli()))
 	}
 }
 

@@ -378,10 +378,11 @@ func (s *Spec) CheckPython(have string) error {
 			return fmt.Errorf("cannot read the python version in %q", s.Python)
 		}
 		cmp := compare(hv, want)
+		majorOnly := !strings.Contains(v, ".") // python=3 is any 3.x, as conda reads it
 		var met bool
 		switch op {
 		case "", "=", "==", "~=":
-			met = cmp == 0 || (op == "~=" && cmp > 0 && hv[0] == want[0])
+			met = cmp == 0 || (op == "~=" && cmp > 0 && hv[0] == want[0]) || (majorOnly && hv[0] == want[0])
 		case ">=":
 			met = cmp >= 0
 		case ">":

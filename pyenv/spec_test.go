@@ -145,6 +145,8 @@ func TestCheckPython(t *testing.T) {
 		{"!=3.11", "3.11.7", false},
 		{"~=3.9", "3.11.7", true},
 		{"==2.7.*", "3.11.7", false},
+		{"==3.*", "3.11.7", true}, // conda python=3
+		{"==2.*", "3.11.7", false},
 	}
 	for _, c := range cases {
 		err := (&Spec{Python: c.want}).CheckPython(c.have)

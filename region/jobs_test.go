@@ -229,3 +229,53 @@ func TestJobFailureQuotaAndCancel(t *testing.T) {
 		t.Fatalf("compute list: %+v %v", cs, err)
 	}
 }
+
+// TestJobSurvivesTandemRestart: tandem is stopped while a job runs (its
+// process lives on, in its own process group); the restarted region finds
+// the attempt again by its handle and follows it to the end: one attempt,
+// Completed, its whole output in the logs.
+func TestJobSurvivesTandemRestart(t *testing.T) {
+	owner, _, err := auth.NewToken("", "", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, arts, work := storetest.SQLiteURL(t), storetest.FileURL(t), t.TempDir()
+	t.Setenv("TANDEM_TEST_JOB_TOKEN", owner)
+	serve := func() (func(), *client.Client) {
+		ctx, cancel := context.WithCancel(context.Background())
+		r, err := region.Open(ctx, region.Config{Name: "local", MetadataURL: meta, ArtifactsURL: arts,
+			Auth: &region.AuthConfig{BootstrapToken: owner}, WorkDir: work})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Serve(ctx, ln) }()
+		c, err := client.New(client.Config{Workspace: "ws", Endpoints: []string{"http://" + ln.Addr().String()},
+			Auth: client.Auth{Type: "bearer_env", TokenEnv: "TANDEM_TEST_JOB_TOKEN"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() { cancel(); <-done; r.Close() }, c
+	}
+	stop, c := serve()
+	ctx := context.Background()
+	if _, err := c.SubmitJob(ctx, &tandem.JobSpec{Type: "command", Name: "survivor", Command: "echo before; sleep 3; echo after"}, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, c, "survivor", func(j *tandem.Job) bool { return j.Status == tandem.JobRunning })
+	stop()
+	stop, c = serve()
+	defer stop()
+	j := waitJob(t, c, "survivor", func(j *tandem.Job) bool { return j.Status.Terminal() })
+	if j.Status != tandem.JobCompleted || len(j.Attempts) != 1 {
+		t.Fatalf("after a restart: %+v", j)
+	}
+	logs, err := c.JobLogs(ctx, "survivor", 0)
+	if err != nil || !strings.Contains(logs.Data, "before") || !strings.Contains(logs.Data, "after") {
+		t.Fatalf("logs %+v %v", logs, err)
+	}
+}
