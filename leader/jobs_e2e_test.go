@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -179,6 +180,19 @@ func jobFailover(t *testing.T, durability string) {
 		n, _ := strconv.Atoi(v)
 		return first.Status == tandem.AttemptRunning && first.Region == "east" && ok && n >= 10, fmt.Sprintf("%s %q", first.Status, v)
 	})
+	// A job on a compute only east has: tandem status warns that west
+	// could not take it over.
+	req, _ := http.NewRequest("PUT", c.urls["east"]+"/api/tandem/v1/compute/gpu", strings.NewReader(`{"type":"local","max_instances":1}`))
+	if resp, err := hc.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("create compute gpu on east: %v %v", resp, err)
+	}
+	if _, err := c.submitJob("east", &tandem.JobSpec{Type: "command", Name: "on-gpu", Command: "sleep 120", Compute: "gpu"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "tandem status warns about west's compute", func() (bool, string) {
+		out, _ := c.cli("status", "--workspace", c.config)
+		return strings.Contains(out, `capacity: west has no compute "gpu"`), out
+	})
 	oldPid := handlePid(first.Handle)
 	if oldPid == 0 {
 		t.Fatalf("handle %q", first.Handle)
@@ -221,6 +235,10 @@ func jobFailover(t *testing.T, durability string) {
 		}
 		return false, fmt.Sprintf("%s %s; %d steps; attempt 2 output: %s", jj.Status, jj.Message, len(c.metricSteps("west", j.RunID)), out)
 	})
+	// The job on gpu was resubmitted too, and failed clearly on west.
+	if g, err := c.job("west", "on-gpu"); err != nil || g.Status != tandem.JobFailed || !strings.Contains(g.Message, `compute "gpu" does not exist`) {
+		t.Fatalf("on-gpu after the failover: %+v %v", g, err)
+	}
 	// Attempt 2 resumed from the checkpoint, not from step 0.
 	log, ok := c.artifact("west", j.ExperimentID+"/"+j.RunID+"/artifacts/user_logs/std_log_attempt_2.txt")
 	if !ok || strings.Contains(log, "resuming from step 0\n") || !strings.Contains(log, "resuming from step") || !strings.Contains(log, "done") {

@@ -17,6 +17,7 @@ import (
 	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/assetyaml"
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/schedule"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -512,4 +513,29 @@ func regionClient(cmd *cobra.Command) (*client.Client, error) {
 		}
 	}
 	return nil, tandem.Errorf(tandem.ENOTFOUND, "no region %q among the endpoints (found: %s)", want, strings.Join(names, ", "))
+}
+
+// printCapacity warns when a secondary's compute cannot take over the
+// work running and queued on the primary's (schedule.AbsorbWarnings).
+func printCapacity(ctx context.Context, out io.Writer, regions *client.Regions, sts []client.RegionStatus) {
+	primary := ""
+	loads := map[string][]schedule.ComputeLoad{}
+	for _, st := range sts {
+		if st.Replication == nil {
+			continue
+		}
+		if st.Replication.Role.Role == tandem.RolePrimary {
+			primary = st.Replication.Region
+		}
+		var list api.ComputeList
+		if err := regions.Call(ctx, "GET", st.URL+"/api/tandem/v1/compute", nil, &list); err != nil {
+			continue
+		}
+		for _, c := range list.Compute {
+			loads[st.Replication.Region] = append(loads[st.Replication.Region], schedule.ComputeLoad{Target: *c.ComputeTarget, InUse: c.InUse, Queued: len(c.Queued)})
+		}
+	}
+	if ws := schedule.AbsorbWarnings(primary, loads); len(ws) > 0 {
+		fmt.Fprintf(out, "\njobs (what a failover would resubmit):\n  %s\n", strings.Join(ws, "\n  "))
+	}
 }

@@ -129,8 +129,9 @@ func newStatusCmd() *cobra.Command {
 				}
 				tw.Flush()
 			}
-			printFailoverStatus(out, sts)           // integration: failover.go
-			printDrift(cmd.Context(), out, regions) // plan.go: desired state drift
+			printFailoverStatus(out, sts)                   // integration: failover.go
+			printDrift(cmd.Context(), out, regions)         // plan.go: desired state drift
+			printCapacity(cmd.Context(), out, regions, sts) // jobs.go: can a secondary absorb the primary's jobs
 			return nil
 		},
 	}
