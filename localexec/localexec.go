@@ -101,6 +101,10 @@ type Executor struct {
 	// BaseEnv is the environment attempts start from before LaunchSpec.Env
 	// is added; nil means tandem's own (os.Environ).
 	BaseEnv []string
+	// OnExit, when set, is called (from the goroutine that reaps it) when
+	// a process this executor started has ended: the job runner looks at
+	// once instead of at its next tick.
+	OnExit func()
 
 	mu sync.Mutex // serialises Start, so one ID starts once
 }
@@ -334,6 +338,9 @@ func (e *Executor) watch(cmd *exec.Cmd, h handle, adir string, timeout time.Dura
 	go func() {
 		_ = cmd.Wait()
 		close(done)
+		if e.OnExit != nil {
+			e.OnExit()
+		}
 	}()
 	if timeout <= 0 {
 		<-done

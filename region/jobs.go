@@ -63,7 +63,9 @@ func (r *Region) openJobs() *jobs.Runner {
 	if r.Identity != nil {
 		cfg.Tokens = &attemptTokens{id: r.Identity}
 	}
-	return jobs.New(cfg)
+	runner := jobs.New(cfg)
+	local.OnExit = runner.Wake
+	return runner
 }
 
 // jobEnviron is the environment job processes start from: the server's,
