@@ -43,11 +43,12 @@ const (
 	KindArtifacts    Kind = "artifacts"
 	KindWorkspace    Kind = "workspace" // workspace-level state (roles, settings)
 	KindTraces       Kind = "traces"    // MLflow 3 traces, their spans and assessments
+	KindEndpoints    Kind = "endpoints" // online endpoints and their deployments
 )
 
 // Kinds lists every asset kind, in a stable order.
 var Kinds = []Kind{KindExperiments, KindRuns, KindModels, KindEnvironments, KindData,
-	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces}
+	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces, KindEndpoints}
 
 // BlobRef names artifact bytes a journal entry depends on: a secondary
 // fetches and checks them before it applies the entry.

@@ -14,4 +14,5 @@ func (s *Store) registerAll() {
 	s.registerIdentity()    // identity.go: principals, tokens, roles, role assignments
 	s.registerDesired()     // desired.go: the last applied desired state (tandem apply)
 	s.registerTraces()      // traces.go: MLflow 3 traces, spans, assessments
+	s.registerEndpoints()   // endpoints.go: online endpoints and deployments
 }
