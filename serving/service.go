@@ -119,6 +119,10 @@ func New(cfg Config) *Service {
 	return s
 }
 
+// SetAuth sets the token checker of aml_token endpoints (a region sets up
+// its authentication after its APIs). Call it before serving.
+func (s *Service) SetAuth(a TokenChecker) { s.cfg.Auth = a }
+
 // Poke asks for a reconciliation now.
 func (s *Service) Poke() {
 	select {
