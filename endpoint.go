@@ -29,16 +29,15 @@ const (
 
 // Actions on online endpoints and their deployments, with Azure ML's names.
 const (
-	ActionEndpointsRead       = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read"
-	ActionEndpointsWrite      = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write"
-	ActionEndpointsDelete     = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/delete"
-	ActionEndpointKeys        = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/listKeys/action"
-	ActionEndpointRegenKeys   = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/regenerateKeys/action"
-	ActionEndpointScore       = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/score/action"
-	ActionDeploymentsRead     = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/read"
-	ActionDeploymentsWrite    = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write"
-	ActionDeploymentsDelete   = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete"
-	ActionDeploymentsReadLogs = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/getLogs/action"
+	ActionEndpointsRead     = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read"
+	ActionEndpointsWrite    = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write"
+	ActionEndpointsDelete   = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/delete"
+	ActionEndpointKeys      = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/listKeys/action"
+	ActionEndpointRegenKeys = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/regenerateKeys/action"
+	ActionEndpointScore     = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/score/action"
+	ActionDeploymentsRead   = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/read"
+	ActionDeploymentsWrite  = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write"
+	ActionDeploymentsDelete = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete"
 )
 
 // AllRegions is the placement of an endpoint served by every region.

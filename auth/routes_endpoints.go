@@ -16,20 +16,20 @@ func EndpointRules() map[string]Rule {
 	ep := func(action string) Rule { return act(action, nil) }
 	self := Rule{Class: ClassPublic}
 	return map[string]Rule{
-		"GET " + p:                                               ep(tandem.ActionEndpointsRead),
-		"GET " + p + "/{name}":                                   ep(tandem.ActionEndpointsRead),
-		"PUT " + p + "/{name}":                                   ep(tandem.ActionEndpointsWrite),
-		"DELETE " + p + "/{name}":                                ep(tandem.ActionEndpointsDelete),
-		"POST " + p + "/{name}/listKeys":                         ep(tandem.ActionEndpointKeys),
-		"POST " + p + "/{name}/regenerateKeys":                   ep(tandem.ActionEndpointRegenKeys),
-		"GET " + p + "/{name}/deployments":                       ep(tandem.ActionDeploymentsRead),
-		"GET " + p + "/{name}/deployments/{deployment}":          ep(tandem.ActionDeploymentsRead),
-		"PUT " + p + "/{name}/deployments/{deployment}":          ep(tandem.ActionDeploymentsWrite),
-		"DELETE " + p + "/{name}/deployments/{deployment}":       ep(tandem.ActionDeploymentsDelete),
-		"GET " + p + "/{name}/deployments/{deployment}/status":   ep(tandem.ActionDeploymentsRead),
-		"POST " + p + "/{name}/deployments/{deployment}/getLogs": ep(tandem.ActionDeploymentsReadLogs),
-		"POST /endpoints/{name}/score":                           self,
-		"POST /endpoints/{name}/invocations":                     self,
+		"GET " + p:                                             ep(tandem.ActionEndpointsRead),
+		"GET " + p + "/{name}":                                 ep(tandem.ActionEndpointsRead),
+		"PUT " + p + "/{name}":                                 ep(tandem.ActionEndpointsWrite),
+		"DELETE " + p + "/{name}":                              ep(tandem.ActionEndpointsDelete),
+		"POST " + p + "/{name}/listKeys":                       ep(tandem.ActionEndpointKeys),
+		"POST " + p + "/{name}/regenerateKeys":                 ep(tandem.ActionEndpointRegenKeys),
+		"GET " + p + "/{name}/deployments":                     ep(tandem.ActionDeploymentsRead),
+		"GET " + p + "/{name}/deployments/{deployment}":        ep(tandem.ActionDeploymentsRead),
+		"PUT " + p + "/{name}/deployments/{deployment}":        ep(tandem.ActionDeploymentsWrite),
+		"DELETE " + p + "/{name}/deployments/{deployment}":     ep(tandem.ActionDeploymentsDelete),
+		"GET " + p + "/{name}/deployments/{deployment}/status": ep(tandem.ActionDeploymentsRead),
+		"GET " + p + "/{name}/deployments/{deployment}/logs":   ep(tandem.ActionDeploymentsRead),
+		"POST /endpoints/{name}/score":                         self,
+		"POST /endpoints/{name}/invocations":                   self,
 	}
 }
 

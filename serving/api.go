@@ -171,11 +171,16 @@ func (s *Service) putEndpoint(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.refreshView(r.Context())
 	return s.response(out), nil
 }
 
 func (s *Service) deleteEndpoint(r *http.Request) (any, error) {
-	return map[string]any{}, s.cfg.Store.DeleteEndpoint(r.Context(), r.PathValue("name"))
+	if err := s.cfg.Store.DeleteEndpoint(r.Context(), r.PathValue("name")); err != nil {
+		return nil, err
+	}
+	s.refreshView(r.Context())
+	return map[string]any{}, nil
 }
 
 func (s *Service) listKeys(r *http.Request) (any, error) {

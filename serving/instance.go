@@ -230,6 +230,7 @@ type instance struct {
 
 	ready    atomic.Bool
 	inflight atomic.Int64
+	served   atomic.Int64 // requests answered, mirrored ones included
 	out      *ring
 
 	mu       sync.Mutex
@@ -272,7 +273,7 @@ func (in *instance) status() InstanceStatus {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return InstanceStatus{ID: in.id, PID: in.pid, Port: in.port, Model: in.model, Ready: in.ready.Load(),
-		Restarts: in.restarts, InFlight: int(in.inflight.Load()), Error: in.err}
+		Restarts: in.restarts, InFlight: int(in.inflight.Load()), Served: in.served.Load(), Error: in.err}
 }
 
 func (in *instance) url(p string) string {

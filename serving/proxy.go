@@ -247,6 +247,7 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, d *deployment,
 		io.Copy(w, resp.Body)
 		resp.Body.Close()
 		in.inflight.Add(-1)
+		in.served.Add(1)
 		return resp.StatusCode
 	}
 }
@@ -278,6 +279,7 @@ func (s *Service) mirror(d *deployment, ctype string, body []byte) {
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			in.served.Add(1)
 			s.metrics.requests.WithLabelValues(d.endpoint, d.name, "mirror_"+strconv.Itoa(resp.StatusCode)).Inc()
 		}
 	}()

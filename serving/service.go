@@ -218,6 +218,25 @@ func (s *Service) reconcile(ctx context.Context) error {
 	return nil
 }
 
+// refreshView reloads the endpoints the router sees, so the region that
+// took an endpoint write routes by it from the next request on.
+func (s *Service) refreshView(ctx context.Context) {
+	eps, err := s.cfg.Store.ListEndpoints(ctx)
+	if err != nil {
+		s.Poke()
+		return
+	}
+	view := map[string]*tandem.OnlineEndpoint{}
+	for _, ep := range eps {
+		view[ep.Name] = ep
+	}
+	s.mu.Lock()
+	if !s.closed {
+		s.endpoints = view
+	}
+	s.mu.Unlock()
+}
+
 func (s *Service) stopAll() {
 	s.mu.Lock()
 	s.closed = true
@@ -259,6 +278,7 @@ type InstanceStatus struct {
 	Ready    bool   `json:"ready"`
 	Restarts int    `json:"restarts"`
 	InFlight int    `json:"in_flight"`
+	Served   int64  `json:"served"` // requests answered (mirrored ones included)
 	Error    string `json:"error,omitempty"`
 }
 

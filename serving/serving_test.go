@@ -74,6 +74,7 @@ func startRegion(t *testing.T, python string) *region1 {
 }
 
 type trained struct {
+	Version     int64       `json:"version"`
 	Columns     []string    `json:"columns"`
 	Data        [][]float64 `json:"data"`
 	Predictions []int       `json:"predictions"`
@@ -287,6 +288,130 @@ func TestScoreStockModel(t *testing.T) {
 		t.Fatalf("while a process restarted: %d ok (%d during the restart), %d failed (first: %v)", okN.Load(), during.Load(), failN.Load(), firstFail.Load())
 	}
 	t.Logf("while a process restarted: %d requests answered (%d during the restart), 0 failed", okN.Load(), during.Load())
+
+	// Blue/green: version 2 of the model as green, at 10% of the traffic.
+	out = mlflowtest.Python(t, ctx, venv, filepath.Join("testdata", "train.py"), rg.srv.URL, "iris")
+	lines = bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	var tr2 trained
+	if err := json.Unmarshal(lines[len(lines)-1], &tr2); err != nil || tr2.Version != 2 || fmt.Sprint(tr2.Predictions) != want {
+		t.Fatalf("second training: %+v %v", tr2, err)
+	}
+	settings := tandem.RequestSettings{RequestTimeoutMS: 30000, MaxConcurrentRequestsPerInstance: 8}
+	if _, err := c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "green", Model: "models:/iris/2", RequestSettings: settings}, "create"); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, c, "iris-ep", "green", 1, nil)
+	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 90, "green": 10}}, "update"); err != nil {
+		t.Fatal(err)
+	}
+	byDep := map[string]int{}
+	for range 1000 {
+		res, err := c.Score(ctx, "iris-ep", key, "", "", split)
+		if err != nil || res.Status != 200 {
+			t.Fatalf("blue/green score: %+v %v", res, err)
+		}
+		byDep[res.Deployment]++
+	}
+	// Binomial(1000, 0.1): mean 100, sd 9.5; 5 sd either side.
+	if byDep["green"] < 52 || byDep["green"] > 148 || byDep["blue"]+byDep["green"] != 1000 {
+		t.Fatalf("90/10 split over 1000 requests: %v", byDep)
+	}
+	t.Logf("90/10 split over 1000 requests: %v", byDep)
+	if res, err := c.Score(ctx, "iris-ep", key, "green", "", split); err != nil || res.Status != 200 || res.Deployment != "green" {
+		t.Fatalf("scoring green by name: %+v %v", res, err)
+	}
+	// Mirror: every live request to blue, half of them copied to green.
+	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 100, "green": 0},
+		MirrorTraffic: map[string]int{"green": 50}}, "update"); err != nil {
+		t.Fatal(err)
+	}
+	greenServed := func() int64 {
+		st, err := c.DeploymentStatus(ctx, "iris-ep", "green")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, in := range st.Instances {
+			n += in.Served
+		}
+		return n
+	}
+	// (The region that took the write routes by it at once.)
+	before := greenServed()
+	for range 200 {
+		res, err := c.Score(ctx, "iris-ep", key, "", "", split)
+		if err != nil || res.Status != 200 || res.Deployment != "blue" {
+			t.Fatalf("with a mirror: %+v %v", res, err)
+		}
+	}
+	// Mirrored copies run in the background: wait until green is idle
+	// and its count stops moving.
+	var mirrored int64
+	for deadline, last := time.Now().Add(30*time.Second), int64(-1); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		st, err := c.DeploymentStatus(ctx, "iris-ep", "green")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mirrored = greenServed() - before; mirrored == last && st.Instances[0].InFlight == 0 {
+			break
+		}
+		last = mirrored
+	}
+	// Binomial(200, 0.5): mean 100, sd 7.1; 5 sd either side.
+	if mirrored < 64 || mirrored > 136 {
+		t.Fatalf("mirrored %d of 200 requests at 50%%", mirrored)
+	}
+	t.Logf("mirrored %d of 200 requests at 50%%", mirrored)
+
+	// Rolling blue to version 2 under load fails no request.
+	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 100}}, "update"); err != nil {
+		t.Fatal(err)
+	}
+	okN.Store(0)
+	failN.Store(0)
+	stop = make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := c.Score(ctx, "iris-ep", key, "", "", split)
+				if err == nil && res.Status == 200 {
+					okN.Add(1)
+				} else {
+					failN.Add(1)
+					if res != nil {
+						firstFail.CompareAndSwap(nil, fmt.Sprintf("%d %s", res.Status, res.Body))
+					} else {
+						firstFail.CompareAndSwap(nil, fmt.Sprint(err))
+					}
+				}
+			}
+		}()
+	}
+	if _, err := c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "models:/iris/2", InstanceCount: 2, RequestSettings: settings}, "update"); err != nil {
+		t.Fatal(err)
+	}
+	rolled := waitReady(t, c, "iris-ep", "blue", 2, func(st *serving.DeploymentStatus) bool {
+		for _, in := range st.Instances {
+			if in.Model != "iris:2" {
+				return false
+			}
+		}
+		return len(st.Instances) == 2
+	})
+	close(stop)
+	wg.Wait()
+	if failN.Load() != 0 || okN.Load() == 0 {
+		t.Fatalf("rollout to version 2: %d ok, %d failed (first: %v)", okN.Load(), failN.Load(), firstFail.Load())
+	}
+	t.Logf("rollout to version 2: %d requests answered, 0 failed", okN.Load())
+	st = rolled
 
 	// Deleting the endpoint stops its processes.
 	if err := c.DeleteEndpoint(ctx, "iris-ep"); err != nil {
