@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/gateway"
 	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/replication"
@@ -167,6 +169,19 @@ regions:
 	}
 	check(east)
 	check(west)
+	// One global URL in front of both (tandem gateway).
+	gw, err := gateway.New(gateway.Config{Regions: []gateway.Region{{Name: "east", URL: east.url}, {Name: "west", URL: west.url}},
+		CheckEvery: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gctx, gcancel := context.WithCancel(ctx)
+	defer gcancel()
+	go gw.Run(gctx)
+	gsrv := httptest.NewServer(gw)
+	defer gsrv.Close()
+	global := &hotRegion{url: gsrv.URL}
+	check(global)
 	if status, resp := score(t, west.url+"/endpoints/east-only/score", keys.PrimaryKey, string(split)); status != 404 {
 		t.Fatalf("east-only endpoint on west: %d %s", status, resp)
 	}
@@ -176,6 +191,7 @@ regions:
 	stopped = true
 	for range 20 {
 		check(west)
+		check(global) // the gateway sends scoring to the region left
 	}
 	if _, err := west.c.GetEndpoint(ctx, "iris-ep"); err != nil {
 		t.Fatalf("show on the secondary without its primary: %v", err)
