@@ -44,11 +44,12 @@ const (
 	KindWorkspace    Kind = "workspace" // workspace-level state (roles, settings)
 	KindTraces       Kind = "traces"    // MLflow 3 traces, their spans and assessments
 	KindJobs         Kind = "jobs"      // submitted jobs, their attempts and steps
+	KindEndpoints    Kind = "endpoints" // online endpoints and their deployments
 )
 
 // Kinds lists every asset kind, in a stable order.
 var Kinds = []Kind{KindExperiments, KindRuns, KindModels, KindEnvironments, KindData,
-	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces, KindJobs}
+	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces, KindJobs, KindEndpoints}
 
 // BlobRef names artifact bytes a journal entry depends on: a secondary
 // fetches and checks them before it applies the entry.

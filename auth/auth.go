@@ -182,6 +182,9 @@ func AllRules() map[string]Rule {
 	for route, rule := range TraceRules() { // routes_traces.go
 		out[route] = rule
 	}
+	for route, rule := range EndpointRules() { // routes_endpoints.go
+		out[route] = rule
+	}
 	return out
 }
 

@@ -391,10 +391,21 @@ func (g *Gateway) Status() Status {
 var readPosts = []string{"/runs/search", "/experiments/search", "/registered-models/search",
 	"/model-versions/search", "/logged-models/search", "/metrics/get-history-bulk-interval",
 	"/experiments/search-datasets",
-	"/registered-models/get-latest-versions", "/traces/search"}
+	"/registered-models/get-latest-versions", "/traces/search", "/listKeys"}
+
+// scoring reports whether r scores with an online endpoint (package
+// serving): every region of the endpoint's placement answers it from its
+// own processes, so it is a read any healthy region serves, and sending it
+// again is harmless (a prediction changes nothing).
+func scoring(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/endpoints/")
+}
 
 // isWrite says whether a request may change state (and must go to the primary).
 func isWrite(r *http.Request) bool {
+	if scoring(r) {
+		return false
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return false
@@ -533,7 +544,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			// Retry when nothing reached the region, or when sending it
 			// again is harmless and the body can be sent again.
-			if replayable && (!sent || idempotent(r.Method)) && ctx.Err() == nil {
+			if replayable && (!sent || idempotent(r.Method) || scoring(r)) && ctx.Err() == nil {
 				g.log.Info("gateway: retrying on another region", "region", target.Name, "err", err, "attempt", attempt+1)
 				avoid[target.Name] = true
 				g.suspect(target)

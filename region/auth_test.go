@@ -119,6 +119,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for route := range auth.IdentityRoutes() {
 		routes = append(routes, route)
 	}
+	for route := range auth.EndpointRules() { // online endpoints (package serving)
+		routes = append(routes, route)
+	}
 	routes = append(routes, "POST /api/tandem/v1/export", "POST /api/tandem/v1/import", "GET /metrics", "GET /health", "GET /version",
 		"GET /api/tandem/v1/version", "GET /api/tandem/v1/replication/status", "GET /api/tandem/v1/replication/checksum",
 		"GET /api/tandem/v1/failover/status", "GET /api/tandem/v1/failover/positions", "GET /api/tandem/v1/failover/history")
@@ -136,7 +139,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		tokens[role] = bearer(a.principal("p"+string(rune('a'+i)), role, tandem.ScopeWorkspace))
 	}
 	fill := strings.NewReplacer("{name}", "nothing-here", "{version}", "1", "{path...}", "0/x/artifacts/f.txt", "{id}", "nope",
-		"{model_id}", "m-nope", "{tag_key...}", "k", "{upload_id}", "u", "{part_number}", "1")
+		"{model_id}", "m-nope", "{tag_key...}", "k", "{upload_id}", "u", "{part_number}", "1", "{deployment}", "nothing-here")
 	for _, rt := range routes {
 		method, pattern, _ := strings.Cut(rt, " ")
 		path := fill.Replace(pattern)
@@ -145,7 +148,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			identityAPI = identityAPI || strings.HasPrefix(path, "/api/tandem/v1"+p)
 		}
 		vaultAPI := strings.HasPrefix(path, "/api/tandem/v1/secrets")
-		public := path == "/health" || path == "/version" || path == "/api/tandem/v1/version" || path == "/api/tandem/v1/openapi.json"
+		// An endpoint's keys are a secret: listing them is an action, not a read.
+		keysAPI := strings.HasSuffix(path, "/listKeys")
+		// Scoring authenticates itself (endpoint keys or tokens): the
+		// middleware lets it through to the router's own 401.
+		public := path == "/health" || path == "/version" || path == "/api/tandem/v1/version" || path == "/api/tandem/v1/openapi.json" ||
+			strings.HasPrefix(path, "/endpoints/")
 		read := !replication.IsWrite(method, path)
 		for who, authz := range tokens {
 			var want bool
@@ -161,7 +169,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			case who == tandem.RoleContributor:
 				want = !identityAPI || read
 			case who == tandem.RoleReader:
-				want = read
+				want = read && !keysAPI
 			case who == tandem.RoleDataScientist:
 				want = !identityAPI && !vaultAPI
 			case who == tandem.RoleComputeOperator:

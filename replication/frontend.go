@@ -29,6 +29,7 @@ import (
 //	     registered-models/get-latest-versions, experiments/search-datasets,
 //	     traces/search, traces/batchGetInfos, datasets/search,
 //	     issues/search, prompt-optimization/jobs/search          read (MLflow's POST reads)
+//	POST /api/tandem/v1/online-endpoints/NAME/listKeys          read
 //	any other POST, PUT, PATCH, DELETE under /api/, /ajax-api/  write
 //
 // Artifact uploads (PUT /api/2.0/mlflow-artifacts/artifacts/...) and
@@ -62,6 +63,7 @@ var postReads = []string{
 	"/registered-models/get-latest-versions", "/experiments/search-datasets",
 	"/traces/search", "/traces/batchGetInfos", "/traces/metrics", "/traces/calculate-filter-correlation", "/datasets/search", "/issues/search",
 	"/prompt-optimization/jobs/search",
+	"/listKeys", // online endpoint keys: any region answers (hot/hot scoring)
 }
 
 func local(path string) bool {

@@ -15,4 +15,5 @@ func (s *Store) registerAll() {
 	s.registerDesired()     // desired.go: the last applied desired state (tandem apply)
 	s.registerTraces()      // traces.go: MLflow 3 traces, spans, assessments
 	s.registerJobs()        // jobs.go: jobs and their attempts
+	s.registerEndpoints()   // endpoints.go: online endpoints and deployments
 }

@@ -3,12 +3,14 @@
 //
 //   - SubmitToRunning: from `POST /jobs` answered to the job's process
 //     running (status Running), environment cached (none named);
+//
 //   - Throughput: 40 short jobs submitted at once on a compute of 4
 //     instances, to all Completed: jobs/s queued, started and finished;
+//
 //   - Plan: the scheduler's decision over 10,000 queued jobs on 10
 //     computes (pure).
 //
-//	go test ./bench/jobs -run '^$' -bench . -benchtime 20x
+//     go test ./bench/jobs -run '^$' -bench . -benchtime 20x
 //
 // The time from a primary's kill to the resubmitted attempt running is
 // measured by the failover test (leader.TestJobResubmittedAfterFailover

@@ -1,0 +1,294 @@
+package serving
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/keyvault"
+	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/strictjson"
+)
+
+// APIPrefix is where the endpoints API is mounted (inside tandem's API).
+const APIPrefix = "/api/tandem/v1/online-endpoints"
+
+// EndpointResponse is an endpoint as the API shows it: with this region's
+// scoring URI, never its keys.
+type EndpointResponse struct {
+	tandem.OnlineEndpoint
+	ScoringURI string `json:"scoring_uri,omitempty"`
+}
+
+// EndpointsResponse is the body of the endpoint list.
+type EndpointsResponse struct {
+	Endpoints []EndpointResponse `json:"endpoints"`
+}
+
+// DeploymentsResponse is the body of a deployment list.
+type DeploymentsResponse struct {
+	Deployments []*tandem.OnlineDeployment `json:"deployments"`
+}
+
+// RegenerateKeysRequest is the body of regenerateKeys (Azure's field).
+type RegenerateKeysRequest struct {
+	KeyType string `json:"keyType"` // Primary or Secondary
+}
+
+// LogsResponse is the body of a deployment's logs in one region.
+type LogsResponse struct {
+	Region string `json:"region"`
+	Logs   string `json:"logs"`
+}
+
+// APIHandler serves the management API: mount it at APIPrefix (both the
+// exact path and APIPrefix+"/"). PUT takes ?mode=create (refused when the
+// object exists) or ?mode=update (refused when it does not); without mode
+// it creates or replaces.
+func (s *Service) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	p := APIPrefix
+	mux.HandleFunc("GET "+p, s.handle(s.listEndpoints))
+	mux.HandleFunc("GET "+p+"/{name}", s.handle(s.showEndpoint))
+	mux.HandleFunc("PUT "+p+"/{name}", s.handle(s.putEndpoint))
+	mux.HandleFunc("DELETE "+p+"/{name}", s.handle(s.deleteEndpoint))
+	mux.HandleFunc("POST "+p+"/{name}/listKeys", s.handle(s.listKeys))
+	mux.HandleFunc("POST "+p+"/{name}/regenerateKeys", s.handle(s.regenerateKeys))
+	mux.HandleFunc("GET "+p+"/{name}/deployments", s.handle(s.listDeployments))
+	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}", s.handle(s.showDeployment))
+	mux.HandleFunc("PUT "+p+"/{name}/deployments/{deployment}", s.handle(s.putDeployment))
+	mux.HandleFunc("DELETE "+p+"/{name}/deployments/{deployment}", s.handle(s.deleteDeployment))
+	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}/status", s.handle(s.deploymentStatus))
+	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}/logs", s.handle(s.deploymentLogs))
+	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Service) handle(fn func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		out, err := fn(r)
+		if err != nil {
+			if tandem.ErrorCode(err) == tandem.EINTERNAL {
+				s.log.Error("online endpoints API", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeErr(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(out)
+	}
+}
+
+// decode reads a JSON body strictly: one object, no unknown or repeated
+// key, every value of its field's type.
+func decode(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	if err != nil {
+		return tandem.Errorf(tandem.EINVALID, "could not read the request body")
+	}
+	if len(b) > 1<<20 {
+		return tandem.Errorf(tandem.ELIMIT, "request body is larger than %d bytes", 1<<20)
+	}
+	err = strictjson.Decode(b, v, strictjson.Options{DisallowUnknown: true})
+	var e *strictjson.Error
+	if errors.As(err, &e) {
+		return tandem.Errorf(tandem.EINVALID, "%s", e.Error())
+	}
+	return err
+}
+
+func putMode(r *http.Request) (sqlstore.PutMode, error) {
+	switch m := r.URL.Query().Get("mode"); m {
+	case "":
+		return sqlstore.PutUpsert, nil
+	case "create":
+		return sqlstore.PutCreate, nil
+	case "update":
+		return sqlstore.PutUpdate, nil
+	default:
+		return "", tandem.Errorf(tandem.EINVALID, "mode %q: create, update or nothing", m)
+	}
+}
+
+func (s *Service) response(ep *tandem.OnlineEndpoint) EndpointResponse {
+	out := EndpointResponse{OnlineEndpoint: *ep}
+	if s.cfg.URL != "" && ep.Serves(s.cfg.Region) {
+		out.ScoringURI = strings.TrimSuffix(s.cfg.URL, "/") + "/endpoints/" + ep.Name + "/score"
+	}
+	return out
+}
+
+func (s *Service) listEndpoints(r *http.Request) (any, error) {
+	eps, err := s.cfg.Store.ListEndpoints(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := EndpointsResponse{Endpoints: []EndpointResponse{}}
+	for _, ep := range eps {
+		out.Endpoints = append(out.Endpoints, s.response(ep))
+	}
+	return out, nil
+}
+
+func (s *Service) showEndpoint(r *http.Request) (any, error) {
+	ep, err := s.cfg.Store.GetEndpoint(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	return s.response(ep), nil
+}
+
+func (s *Service) putEndpoint(r *http.Request) (any, error) {
+	mode, err := putMode(r)
+	if err != nil {
+		return nil, err
+	}
+	var ep tandem.OnlineEndpoint
+	if err := decode(r, &ep); err != nil {
+		return nil, err
+	}
+	name := r.PathValue("name")
+	if ep.Name == "" {
+		ep.Name = name
+	}
+	if ep.Name != name {
+		return nil, tandem.Errorf(tandem.EINVALID, "the body names endpoint %s, the path %s", ep.Name, name)
+	}
+	ep.CreatedMS, ep.UpdatedMS = 0, 0
+	// Keys for a new endpoint; an existing one keeps its own.
+	sealed, err := s.cfg.Vault.SealEndpointKeys(r.Context(), tandem.EndpointKeys{PrimaryKey: keyvault.NewEndpointKey(), SecondaryKey: keyvault.NewEndpointKey()})
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Store.PutEndpoint(r.Context(), ep, sealed, mode)
+	if err != nil {
+		return nil, err
+	}
+	s.refreshView(r.Context())
+	return s.response(out), nil
+}
+
+func (s *Service) deleteEndpoint(r *http.Request) (any, error) {
+	if err := s.cfg.Store.DeleteEndpoint(r.Context(), r.PathValue("name")); err != nil {
+		return nil, err
+	}
+	s.refreshView(r.Context())
+	return map[string]any{}, nil
+}
+
+func (s *Service) listKeys(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	ep, err := s.cfg.Store.GetEndpoint(r.Context(), name)
+	if err != nil {
+		return nil, err
+	}
+	if ep.AuthMode != tandem.EndpointAuthKey {
+		return nil, tandem.Errorf(tandem.EINVALID, "online endpoint %s uses auth_mode %s: score with a tandem token (tandem token print)", name, ep.AuthMode)
+	}
+	return s.endpointKeys(r.Context(), name)
+}
+
+func (s *Service) regenerateKeys(r *http.Request) (any, error) {
+	var req RegenerateKeysRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	name := r.PathValue("name")
+	sealed, err := s.cfg.Store.EndpointKeysSealed(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.cfg.Vault.OpenEndpointKeys(ctx, name, sealed)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(req.KeyType) {
+	case "primary":
+		keys.PrimaryKey = keyvault.NewEndpointKey()
+	case "secondary":
+		keys.SecondaryKey = keyvault.NewEndpointKey()
+	default:
+		return nil, tandem.Errorf(tandem.EINVALID, "keyType %q: Primary or Secondary", req.KeyType)
+	}
+	newSealed, err := s.cfg.Vault.SealEndpointKeys(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.ReplaceEndpointKeys(ctx, name, sealed, newSealed); err != nil {
+		return nil, err
+	}
+	return map[string]any{}, nil
+}
+
+func (s *Service) listDeployments(r *http.Request) (any, error) {
+	ds, err := s.cfg.Store.ListDeployments(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	return DeploymentsResponse{Deployments: ds}, nil
+}
+
+func (s *Service) showDeployment(r *http.Request) (any, error) {
+	return s.cfg.Store.GetDeployment(r.Context(), r.PathValue("name"), r.PathValue("deployment"))
+}
+
+func (s *Service) putDeployment(r *http.Request) (any, error) {
+	mode, err := putMode(r)
+	if err != nil {
+		return nil, err
+	}
+	var d tandem.OnlineDeployment
+	if err := decode(r, &d); err != nil {
+		return nil, err
+	}
+	ep, name := r.PathValue("name"), r.PathValue("deployment")
+	if d.Endpoint == "" {
+		d.Endpoint = ep
+	}
+	if d.Name == "" {
+		d.Name = name
+	}
+	if d.Endpoint != ep || d.Name != name {
+		return nil, tandem.Errorf(tandem.EINVALID, "the body names deployment %s/%s, the path %s/%s", d.Endpoint, d.Name, ep, name)
+	}
+	d.CreatedMS, d.UpdatedMS, d.ModelName, d.ModelVersion = 0, 0, "", 0
+	return s.cfg.Store.PutDeployment(r.Context(), d, mode)
+}
+
+func (s *Service) deleteDeployment(r *http.Request) (any, error) {
+	return map[string]any{}, s.cfg.Store.DeleteDeployment(r.Context(), r.PathValue("name"), r.PathValue("deployment"))
+}
+
+func (s *Service) deploymentStatus(r *http.Request) (any, error) {
+	if _, err := s.cfg.Store.GetDeployment(r.Context(), r.PathValue("name"), r.PathValue("deployment")); err != nil {
+		return nil, err
+	}
+	return s.Status(r.PathValue("name"), r.PathValue("deployment"))
+}
+
+func (s *Service) deploymentLogs(r *http.Request) (any, error) {
+	if _, err := s.cfg.Store.GetDeployment(r.Context(), r.PathValue("name"), r.PathValue("deployment")); err != nil {
+		return nil, err
+	}
+	lines := 100
+	if v := r.URL.Query().Get("lines"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return nil, tandem.Errorf(tandem.EINVALID, "lines %q: between 1 and 10000", v)
+		}
+		lines = n
+	}
+	logs, err := s.Logs(r.PathValue("name"), r.PathValue("deployment"), lines)
+	if err != nil {
+		return nil, err
+	}
+	return LogsResponse{Region: s.cfg.Region, Logs: logs}, nil
+}
