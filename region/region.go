@@ -32,6 +32,7 @@ import (
 	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/mlflowui"
 	"github.com/tandemml/tandem/replication"
+	"github.com/tandemml/tandem/serving"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/telemetry"
 	"github.com/tandemml/tandem/transfer"
@@ -68,6 +69,13 @@ type Config struct {
 	// MLflowUI is the folder of the MLflow UI's static build to serve at /
 	// (mlflowui.Find resolves "auto"); empty: no UI.
 	MLflowUI string
+	// ScoringPython is the interpreter (its environment has mlflow and the
+	// models' libraries) that runs online endpoints' scoring processes;
+	// empty: this region starts none and its scoring answers 503.
+	ScoringPython string
+	// ScoringCache holds model files and scoring processes' folders;
+	// empty: a folder under the system's temporary folder, per region.
+	ScoringCache string
 	// WorkDir holds the folders of the job attempts this region runs
 	// (default: next to a SQLite database, else under the temporary folder).
 	WorkDir string
@@ -111,7 +119,9 @@ type Region struct {
 	tracing  *telemetry.Tracing
 	drift    *driftChecker // desired.go
 	// Jobs runs the workspace's jobs on this region's compute (jobs.go).
-	Jobs      *jobs.Runner
+	Jobs *jobs.Runner
+	// Serving runs this region's online endpoints (package serving).
+	Serving   *serving.Service
 	listenURL atomic.Value // string: http(s)://addr once Serve listens
 }
 
@@ -241,6 +251,11 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	apiServer.SetJobRunner(r.Jobs)
 	r.mux.Handle(api.Prefix+"/", apiServer)
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
+	r.Serving = serving.New(serving.Config{Region: cfg.Name, Store: store, Blobs: blobs, Vault: vault, Python: cfg.ScoringPython,
+		CacheDir: cfg.ScoringCache, URL: origin(cfg).Advertised, Log: log, Metrics: reg})
+	r.mux.Handle(serving.APIPrefix, r.Serving.APIHandler())     // /api/tandem/v1/online-endpoints
+	r.mux.Handle(serving.APIPrefix+"/", r.Serving.APIHandler()) // .../{name}, deployments
+	r.mux.Handle("/endpoints/", r.Serving.ScoringHandler())     // POST /endpoints/{name}/score|invocations
 	r.mux.Handle("/api/", r.MLflow)
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	r.mux.Handle("GET /get-artifact", r.MLflow)
@@ -265,6 +280,9 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if r.handler, err = r.guard(r.handler, key); err != nil {
 		r.Close()
 		return nil, err
+	}
+	if r.Auth != nil {
+		r.Serving.SetAuth(r.Auth) // aml_token endpoints check tandem tokens
 	}
 	if r.Leader != nil {
 		r.handler = r.Leader.Wrap(r.handler)
@@ -341,6 +359,8 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer wg.Done(); r.Replication.Run(rctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.drift.Run(rctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.Serving.Run(rctx) }() // scoring processes stop when it returns
 	if r.Leader != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.Leader.Run(rctx) }()

@@ -14,5 +14,6 @@ func addCommands(root *cobra.Command) {
 	root.AddCommand(newTokenCmd())                                                        // identity.go: token print
 	addIdentityCommands(root)                                                             // identity_verbs.go: user, sp, role, role assignment
 	root.AddCommand(newPlanCmd(), newApplyCmd())                                          // plan.go: desired state
+	addEndpointCommands(root)                                                             // endpoints.go: online-endpoint, online-deployment
 	addJobCommands(root)                                                                  // jobs.go: job, compute
 }

@@ -85,6 +85,10 @@ server is a single-region workspace.`,
 	f.StringVar(&cfg.Name, "region", envDefault("TANDEM_REGION", "local"), "region name (TANDEM_REGION)")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (OTLP/HTTP base URL) for this region's traces; default: the workspace file's telemetry.otlp_endpoint, else OTEL_EXPORTER_OTLP_ENDPOINT")
 	f.DurationVar(&cfg.DriftInterval, "drift-interval", envDuration("TANDEM_DRIFT_INTERVAL", region.DefaultDriftInterval), "how often the region checks its state against the last applied desired state (TANDEM_DRIFT_INTERVAL)")
+	f.StringVar(&cfg.ScoringPython, "scoring-python", envDefault("TANDEM_SCORING_PYTHON", os.Getenv("TANDEM_PYTHON")), "python interpreter whose environment has mlflow, for online endpoints' scoring processes; empty: this region serves no scoring (TANDEM_SCORING_PYTHON, else TANDEM_PYTHON)")
+	f.StringVar(&cfg.ScoringCache, "scoring-cache", os.Getenv("TANDEM_SCORING_CACHE"), "folder for model files and scoring processes (TANDEM_SCORING_CACHE; default: under the temporary folder)")
+	f.StringVar(&cfg.WorkDir, "work-dir", os.Getenv("TANDEM_WORK_DIR"), "folder for the job attempts this region runs (TANDEM_WORK_DIR; default: next to a SQLite database, else under the temporary folder)")
+	f.IntVar(&cfg.LocalMaxInstances, "local-max-instances", 0, "quota of the implicit local compute (default: the CPU count)")
 	f.StringVar(&mlflowUI, "mlflow-ui", os.Getenv("TANDEM_MLFLOW_UI"), "serve the MLflow UI at /: the js/build folder of an installed mlflow package, or auto to ask TANDEM_PYTHON (else python3) where it is (TANDEM_MLFLOW_UI; workspace.yaml mlflow_ui)")
 	af.register(cmd)
 	return cmd
