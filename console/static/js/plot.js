@@ -39,7 +39,7 @@ export function draw(samples, { unit = "" } = {}) {
   }
   if (!isFinite(t0)) { t0 = Date.now() - 60000; t1 = Date.now(); }
   if (t1 - t0 < 60000) t0 = t1 - 60000;
-  const ymax = niceMax(vmax);
+  const ymax = Math.max(4, niceMax(vmax)); // lag counts whole entries: integer grid lines
   const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
   const y = (v) => T + (H - T - B) * (1 - v / ymax);
   for (let i = 0; i <= 4; i++) {

@@ -28,12 +28,12 @@ function lines(v, indent, out) {
   }
   for (const [k, val] of Object.entries(v)) {
     const key = scalar(k);
-    if (isEmpty(val)) { out.push(`${pad}${key}: ${emptyOr(val)}`); continue; }
     if (typeof val === "string" && val.includes("\n")) {
-      out.push(`${pad}${key}: |`);
+      out.push(`${pad}${key}: |${val.endsWith("\n") ? "" : "-"}`);
       for (const l of val.replace(/\n$/, "").split("\n")) out.push(`${pad}  ${l}`);
       continue;
     }
+    if (isEmpty(val)) { out.push(`${pad}${key}: ${emptyOr(val)}`); continue; }
     out.push(`${pad}${key}:`);
     lines(val, indent + 1, out);
   }
