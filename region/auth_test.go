@@ -121,7 +121,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	routes = append(routes, "POST /api/tandem/v1/export", "POST /api/tandem/v1/import", "GET /metrics", "GET /health", "GET /version",
 		"GET /api/tandem/v1/version", "GET /api/tandem/v1/replication/status", "GET /api/tandem/v1/replication/checksum",
-		"GET /api/tandem/v1/failover/status", "GET /api/tandem/v1/failover/positions", "GET /api/tandem/v1/failover/history")
+		"GET /api/tandem/v1/failover/status", "GET /api/tandem/v1/failover/positions", "GET /api/tandem/v1/failover/history",
+		"GET /api/tandem/v1/regions", "GET /console", "GET /console/{path...}")
 	sort.Strings(routes)
 	for _, rt := range routes {
 		if _, ok := rules[rt]; !ok {
@@ -145,7 +146,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			identityAPI = identityAPI || strings.HasPrefix(path, "/api/tandem/v1"+p)
 		}
 		vaultAPI := strings.HasPrefix(path, "/api/tandem/v1/secrets")
-		public := path == "/health" || path == "/version" || path == "/api/tandem/v1/version" || path == "/api/tandem/v1/openapi.json"
+		public := path == "/health" || path == "/version" || path == "/api/tandem/v1/version" || path == "/api/tandem/v1/openapi.json" ||
+			strings.HasPrefix(path, "/console")
 		read := !replication.IsWrite(method, path)
 		for who, authz := range tokens {
 			var want bool
