@@ -142,16 +142,27 @@ func Eval[T any](tab *Tab, expr string) T {
 	return v
 }
 
+// Wait polls a JavaScript predicate in the page until it is truthy, for at
+// most d, and returns the error of a time out.
+func (tab *Tab) Wait(d time.Duration, predicate string) error {
+	_, err := chromedp.Run(tab.Ctx, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(d)))
+	return err
+}
+
+// Text is the page's visible text (its first n characters).
+func (tab *Tab) Text(n int) string {
+	text, _ := chromedp.Run(tab.Ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.body ? document.body.innerText.slice(0, %d) : ""`, n)))
+	return text
+}
+
 // WaitFor polls a JavaScript predicate in the page until it is truthy,
 // for at most d; on time out the test fails with what (and the page's
 // text and problems, to see why).
 func (tab *Tab) WaitFor(what string, d time.Duration, predicate string) {
 	tab.t.Helper()
-	_, err := chromedp.Run(tab.Ctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(d)))
-	if err != nil {
-		text, _ := chromedp.Run(tab.Ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 3000) : ""`))
-		tab.t.Fatalf("waiting for %s: %v\npage text:\n%s\npage problems:\n  %s", what, err, text, strings.Join(tab.Problems(), "\n  "))
+	if err := tab.Wait(d, predicate); err != nil {
+		tab.t.Fatalf("waiting for %s: %v\npage text:\n%s\npage problems:\n  %s", what, err, tab.Text(3000), strings.Join(tab.Problems(), "\n  "))
 	}
 }
 
