@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/regiontest"
+	"github.com/tandemml/tandem/witness/witnesstest"
 )
 
 // call sends one JSON request and fails the test unless it answers 2xx.
@@ -180,4 +183,46 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 		}
 		t.Errorf("page problem: %s", p)
 	}
+}
+
+// TestConsoleShowsAutomaticFailover: a workspace with a witness and
+// automatic failover, authentication off. The console is open on the
+// secondary; the primary is stopped; without a reload the page shows the
+// primary unreachable, the secondary promoted, and the failover on the
+// timeline with its RTO.
+func TestConsoleShowsAutomaticFailover(t *testing.T) {
+	tab := browsertest.New(t)
+	url, key := witnesstest.HTTP(t)
+	keyFile := filepath.Join(t.TempDir(), "witness.key")
+	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := regiontest.Start(t, regiontest.Options{Extra: fmt.Sprintf(
+		"witness: %s\nwitness_key: {file: %q}\nfailover: automatic\nlease_ttl: 2s\ncooldown: 1s\n", url, keyFile)})
+	if _, err := w.Client(t).WaitElected(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	west := w.URLs[1]
+
+	tab.Do("open the console on the secondary", chromedp.Navigate(west+"/console/"))
+	tab.WaitFor("east primary holding the lease, west secondary", 60*time.Second,
+		`!!document.querySelector('[data-region="east"][data-role="primary"][data-health="ok"]') && !!document.querySelector('[data-region="west"][data-role="secondary"][data-health="ok"]')`)
+	if !browsertest.Eval[bool](tab, `document.getElementById("signin").hidden && document.getElementById("whoami").textContent === ""`) {
+		t.Fatal("with authentication off the console asked to sign in")
+	}
+	if h := browsertest.Eval[string](tab, `document.querySelector('[data-region="west"]').textContent`); !strings.Contains(h, "lease holdereast") {
+		t.Fatalf("west's card does not name east as the lease holder: %q", h)
+	}
+	browsertest.Eval[bool](tab, `window.__noReload = true`)
+
+	w.Stop(0) // the primary goes away
+	tab.WaitFor("east unreachable, west primary, same page", 90*time.Second,
+		`window.__noReload === true && !!document.querySelector('[data-region="east"][data-health="down"]') && !!document.querySelector('[data-region="west"][data-role="primary"]')`)
+	tab.Screenshot("console-failover-regions")
+	tab.Do("open the failovers tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#failovers"`))
+	tab.WaitFor("the failover on the timeline with its RTO", 30*time.Second,
+		`window.__noReload === true && (() => { const e = document.querySelector('#timeline li[data-primary="west"]'); return !!e && e.textContent.includes("east \u2192 west") && !!e.querySelector(".rto"); })()`)
+	rto := browsertest.Eval[string](tab, `document.querySelector('#timeline li[data-primary="west"] .rto').textContent`)
+	t.Logf("timeline: %s", rto)
+	tab.Screenshot("console-failover-timeline")
 }

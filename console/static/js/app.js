@@ -24,6 +24,7 @@ const state = {
   history: null,
   assetKind: "environments",
   asset: null, // {kind, name}
+  job: null, // {name, offset, text}: the job whose output is followed
   timer: 0,
   inflight: false,
   again: false,
@@ -125,7 +126,7 @@ function regionCard(r, all) {
     ["journal head", r.replication ? `${r.replication.head.epoch}/${r.replication.head.seq}` : "-"],
   ];
   if (role !== "primary" && p) {
-    rows.push(["lag", `${p.lag_entries} entries, ${fmtSecs(p.lag_seconds)}`]);
+    rows.push([r.replication?.self ? "lag" : "lag (primary's view)", `${p.lag_entries} entries, ${fmtSecs(p.lag_seconds)}`]);
     rows.push(["last apply", fmtTime(p.last_apply || p.last_seen)]);
     if (p.last_error) rows.push(["last error", p.last_error]);
   }
@@ -191,7 +192,7 @@ function renderFailovers() {
   });
   return [h("section", { class: "card" },
     h("h1", null, "Failover history"),
-    notice(`As recorded by ${hist.region} (replicated: every region keeps the same history). RTO is from the fault's detection to the first write the new primary accepted.`),
+    notice(`As recorded by ${hist.region} (replicated: every region keeps the same history). RTO here runs from the new primary's detection of the loss (the old lease expired) to the first write it accepted; clients also waited out the rest of the old lease before that, which tandem drill measures.`),
     h("ol", { class: "timeline", id: "timeline" }, items))];
 }
 
@@ -254,6 +255,60 @@ async function renderRemoteList(path, title, keys) {
     if (e instanceof APIError && e.status === 401) throw e;
     return [h("section", { class: "card" }, h("h1", null, title), unavailable(e, title))];
   }
+}
+
+// ---------- jobs ----------
+
+const MAX_LOG = 256 * 1024; // characters of a job's output the page keeps
+
+function lastAttempt(j) { return j.attempts?.length ? j.attempts[j.attempts.length - 1] : null; }
+
+async function renderJobs() {
+  let doc;
+  try {
+    doc = await get(JOBS_PATH);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    return [h("section", { class: "card" }, h("h1", null, "Jobs"), unavailable(e, "Jobs"))];
+  }
+  const jobs = doc.jobs || [];
+  const rows = jobs.map((j) => {
+    const a = lastAttempt(j);
+    return h("tr", { "data-job": j.name, "data-status": j.status },
+      h("td", null, h("button", { type: "button", class: "link-btn", onclick: () => { state.job = { name: j.name, offset: 0, text: "" }; refresh(); } }, j.name)),
+      h("td", null, j.spec?.type || "-"), h("td", null, j.status), h("td", null, j.spec?.compute || "-"),
+      h("td", { class: "num" }, String(j.attempts?.length || 0)),
+      h("td", null, a ? `${a.region} (epoch ${a.epoch}): ${a.status}` : "-"),
+      h("td", null, fmtTime(j.created_ms)), h("td", null, j.message || ""));
+  });
+  const out = [h("section", { class: "card" }, h("h1", null, "Jobs"),
+    rows.length ? table(["job", "type", "status", "compute", "attempts", "last attempt", "submitted", "message"], rows) : notice("No job has been submitted."))];
+  if (state.job) out.push(await renderJob(state.job));
+  return out;
+}
+
+async function renderJob(sel) {
+  let j;
+  try {
+    j = await get(`${JOBS_PATH}/${encodeURIComponent(sel.name)}`);
+    const logs = await get(`${JOBS_PATH}/${encodeURIComponent(sel.name)}/logs?offset=${sel.offset}`);
+    if (logs.offset < sel.offset) sel.text = ""; // a new attempt started its output afresh
+    sel.text = (sel.text + (logs.data || "")).slice(-MAX_LOG);
+    sel.offset = logs.offset;
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    return h("section", { class: "card" }, h("h2", null, sel.name), unavailable(e, "Job"));
+  }
+  const attempts = (j.attempts || []).map((a) => h("tr", { "data-attempt": a.n },
+    h("td", { class: "num" }, String(a.n)), h("td", null, a.step || "-"), h("td", null, a.region), h("td", { class: "num" }, String(a.epoch)),
+    h("td", null, a.compute), h("td", null, a.status), h("td", null, fmtTime(a.start_ms)), h("td", null, fmtTime(a.end_ms)),
+    h("td", { class: "num" }, a.exit_code ?? "-"), h("td", null, a.reason || "")));
+  return h("section", { class: "card", id: "job-detail", "data-job": j.name },
+    h("h2", null, `${j.name}: ${j.status}`),
+    j.run_id ? notice(`MLflow run ${j.run_id} in experiment ${j.experiment_id}`) : null,
+    attempts.length ? table(["attempt", "step", "region", "epoch", "compute", "status", "started", "ended", "exit", "reason"], attempts) : notice("No attempt yet."),
+    h("h2", null, "Output (live)"),
+    h("pre", { class: "yaml log", id: "job-log" }, sel.text || "(no output yet)"));
 }
 
 // ---------- assets ----------
@@ -334,7 +389,7 @@ async function renderTab() {
     case "failovers": return renderFailovers();
     case "divergence": return renderDivergence();
     case "drills": return renderDrills();
-    case "jobs": return renderRemoteList(JOBS_PATH, "Jobs", ["name", "display_name", "status", "compute", "region", "attempts", "epoch", "created_at"]);
+    case "jobs": return renderJobs();
     case "endpoints": return renderRemoteList(ENDPOINTS_PATH, "Endpoints", ["name", "regions", "traffic", "deployments", "status", "requests"]);
     case "assets": return renderAssets();
     case "drift": return renderDrift();
