@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/browsertest"
 	"github.com/tandemml/tandem/client"
@@ -67,6 +68,7 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 	auditDir := t.TempDir()
 	w := regiontest.Start(t, regiontest.Options{Config: func(name string, cfg *region.Config) {
 		cfg.Auth = &region.AuthConfig{BootstrapToken: owner, AuditPath: filepath.Join(auditDir, name+".audit.jsonl")}
+		cfg.WorkDir = filepath.Join(auditDir, name+"-work")
 	}})
 	east := w.URLs[0]
 	rs := w.Client(t)
@@ -135,6 +137,39 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 	}
 	tab.Screenshot("console-regions")
 
+	// A job, submitted by the owner, seen by the Reader with its attempt
+	// and its output as it comes.
+	t.Setenv("TANDEM_TEST_CONSOLE_TOKEN", owner)
+	oc, err := client.New(client.Config{Workspace: "test", Endpoints: w.URLs, Auth: client.Auth{Type: "bearer_env", TokenEnv: "TANDEM_TEST_CONSOLE_TOKEN"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oc.SubmitJob(ctx, &tandem.JobSpec{Type: "command", Name: "console-job",
+		Command: "echo first line from the job; sleep 2; echo second line from the job"}, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	envDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(envDir, "conda.yaml"), []byte("name: sk\ndependencies:\n  - python=3.11\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oc.CreateAsset(ctx, &tandem.Asset{Kind: tandem.AssetEnvironment, Name: "sk-env", Version: "1", Description: "for the console test",
+		Spec: &tandem.Environment{Image: "python:3.11-slim", CondaFile: "conda.yaml"}}, envDir); err != nil {
+		t.Fatal(err)
+	}
+	tab.Do("jobs tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#jobs"`))
+	tab.WaitFor("the job in the list", 30*time.Second, `!!document.querySelector('tr[data-job="console-job"] button')`)
+	tab.Do("open the job", chromedp.Click(chromedp.CSS(`tr[data-job="console-job"] button`)))
+	tab.WaitFor("the job's attempt on east and its whole output", 90*time.Second,
+		`(() => { const d = document.getElementById("job-detail"); const log = document.getElementById("job-log");
+		  return !!d && !!d.querySelector('tr[data-attempt="1"]') && d.textContent.includes("east") &&
+		    !!log && log.textContent.includes("first line from the job") && log.textContent.includes("second line from the job") &&
+		    d.querySelector("h2").textContent.includes("Completed"); })()`)
+	if n := browsertest.Eval[int](tab, `document.getElementById("job-log").textContent.split("first line from the job").length - 1`); n != 1 {
+		t.Fatalf("the live output shows the first line %d times: the offsets were not followed", n)
+	}
+	tab.Screenshot("console-jobs")
+	tab.Do("back to the regions", chromedp.Evaluate[chromedp.Void](`location.hash = "#regions"`))
+
 	// The page must not reload from here on: a marker in its JS realm
 	// would disappear.
 	browsertest.Eval[bool](tab, `window.__noReload = true`)
@@ -156,11 +191,15 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 	// The other tabs read their APIs with the Reader's credentials.
 	tab.Do("divergence tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#divergence"`))
 	tab.WaitFor("no divergence report, read from both regions", 30*time.Second, `!!document.querySelector("#view .none")`)
-	tab.Do("jobs tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#jobs"`))
-	tab.WaitFor("the jobs section (or its absence from this build)", 30*time.Second,
-		`(() => { const v = document.getElementById("view"); return v.textContent.includes("Jobs") && !v.querySelector(".error"); })()`)
+	tab.Do("endpoints tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#endpoints"`))
+	tab.WaitFor("the endpoints section (or its absence from this build)", 30*time.Second,
+		`(() => { const v = document.getElementById("view"); return v.textContent.includes("Endpoints") && !v.querySelector(".error"); })()`)
 	tab.Do("assets tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#assets"`))
-	tab.WaitFor("the asset kinds", 30*time.Second, `!!document.querySelector('.kindsel button[data-kind="environments"].active') && !document.querySelector("#view .error")`)
+	tab.WaitFor("the environment in the asset list", 30*time.Second, `!!document.querySelector('.kindsel button[data-kind="environments"].active') && !!document.querySelector('button[data-asset="sk-env"]')`)
+	tab.Do("open the environment", chromedp.Click(chromedp.CSS(`button[data-asset="sk-env"]`)))
+	tab.WaitFor("the environment as YAML", 30*time.Second,
+		`(() => { const y = document.querySelector("pre.yaml"); return !!y && y.textContent.includes("name: sk-env") && y.textContent.includes("  image: python:3.11-slim") && y.textContent.includes("  conda_file: conda.yaml"); })()`)
+	tab.Screenshot("console-assets")
 	tab.Do("audit tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#audit"`))
 	tab.WaitFor("the audit log", 30*time.Second, `document.getElementById("view").textContent.includes("Audit log")`)
 	tab.Screenshot("console-audit")

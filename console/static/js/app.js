@@ -328,7 +328,9 @@ async function renderAssets() {
     }, `${a.name}:${a.version}`)))) : notice("None.");
     if (state.asset?.kind === state.assetKind) {
       const a = await get(`${V1}/${state.assetKind}/${encodeURIComponent(state.asset.name)}`);
-      detail = [h("h2", null, `${a.name}:${a.version}`), h("pre", { class: "yaml" }, toYAML(a))];
+      detail = [h("h2", null, `${a.name}:${a.version}`),
+        notice(`The version as the API holds it, in YAML; tandem ${state.assetKind === "data" ? "data" : state.assetKind.replace(/s$/, "")} download writes its az ml YAML file.`),
+        h("pre", { class: "yaml" }, toYAML(a))];
     } else {
       detail = notice("Pick an asset to see it as YAML.");
     }
