@@ -200,8 +200,11 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 	tab.WaitFor("the environment as YAML", 30*time.Second,
 		`(() => { const y = document.querySelector("pre.yaml"); return !!y && y.textContent.includes("name: sk-env") && y.textContent.includes("  image: python:3.11-slim") && y.textContent.includes("  conda_file: conda.yaml"); })()`)
 	tab.Screenshot("console-assets")
+	tab.Do("drift tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#drift"`))
+	tab.WaitFor("the drift report", 30*time.Second, `document.getElementById("view").textContent.includes("No desired state has been applied")`)
 	tab.Do("audit tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#audit"`))
-	tab.WaitFor("the audit log", 30*time.Second, `document.getElementById("view").textContent.includes("Audit log")`)
+	tab.WaitFor("the audit log with the owner's writes", 30*time.Second,
+		`(() => { const v = document.getElementById("view"); return v.textContent.includes("Audit log") && v.textContent.includes("/api/tandem/v1/role-assignments"); })()`)
 	tab.Screenshot("console-audit")
 	if !browsertest.Eval[bool](tab, `window.__noReload === true`) {
 		t.Fatal("the page reloaded")
@@ -210,7 +213,8 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 	// The page ran without an exception or a CSP refusal; the only error
 	// answers it met are the ones it handles (the jobs/endpoints APIs this
 	// build may lack, the first unauthenticated whoami).
-	for _, p := range tab.Problems() {
+	before := tab.Problems()
+	for _, p := range before {
 		if strings.HasPrefix(p, "http 404") && (strings.Contains(p, "/jobs") || strings.Contains(p, "/online-endpoints")) {
 			continue
 		}
@@ -221,6 +225,26 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 			continue // the console's log line for the same answers
 		}
 		t.Errorf("page problem: %s", p)
+	}
+
+	// Sign out, then in with the token of a principal without a role: it
+	// is told it may not read the status, and sees nothing of it.
+	nobody := call(t, "POST", east+"/api/tandem/v1/principals", ob, map[string]any{"name": "nobody", "kind": "service_principal"})["token"].(string)
+	tab.Do("sign out", chromedp.Click(chromedp.CSS("#signout")))
+	tab.WaitFor("the sign-in form again, credentials gone", 30*time.Second,
+		`!document.getElementById("signin").hidden && sessionStorage.getItem("tandem.console.authorization") === null`)
+	tab.Do("sign in with a token", chromedp.Evaluate[chromedp.Void](`location.hash = "#regions"`),
+		chromedp.SendKeys(chromedp.CSS("#signin-token"), nobody),
+		chromedp.Click(chromedp.CSS("#signin-submit")))
+	tab.WaitFor("the refusal, without the regions", 60*time.Second,
+		`document.getElementById("whoami").textContent.startsWith("nobody (token)") && !document.getElementById("banner").hidden &&
+		 document.getElementById("banner").textContent.includes("may not read") && !document.querySelector("[data-region]")`)
+
+	// Signed in without a role, the refusals are the only new problems.
+	for _, p := range tab.Problems()[len(before):] {
+		if !strings.Contains(p, "403") && !strings.Contains(p, "401") {
+			t.Errorf("page problem after the second sign-in: %s", p)
+		}
 	}
 }
 

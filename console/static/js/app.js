@@ -147,7 +147,7 @@ function regionCard(r, all) {
 
 function renderRegions(view) {
   const v = view.regions;
-  if (!v) return [notice("Reading the regions...")];
+  if (!v) return [notice($("banner").hidden ? "Reading the regions..." : "No region status to show.")];
   const legend = h("p", { class: "legend" },
     [...state.lag.series.keys()].map((name, i) => h("span", { class: `k${i % 4}` }, `\u25A0 ${name}`)));
   return [
@@ -408,9 +408,11 @@ async function poll() {
     $("banner").hidden = true;
   } catch (e) {
     if (e instanceof APIError && e.status === 401) throw e;
+    const denied = e instanceof APIError && e.status === 403;
+    if (denied) { state.regions = null; $("summary").textContent = ""; }
     const b = $("banner");
     b.hidden = false;
-    b.textContent = e instanceof APIError && e.status === 403
+    b.textContent = denied
       ? `Your role may not read the workspace's status (${e.message}).`
       : `This region did not answer (${e.message}); showing what it last said. Open the console on another region if it stays down.`;
   }
@@ -452,9 +454,18 @@ function selectTab() {
 
 // ---------- sign-in ----------
 
+// forget drops everything read with the previous credentials.
+function forget() {
+  Object.assign(state, { regions: null, history: null, lag: new Samples(), job: null, asset: null });
+  $("summary").textContent = "";
+  $("workspace-name").textContent = "";
+  $("banner").hidden = true;
+}
+
 function showSignIn(message) {
   clearTimeout(state.timer);
   setCredentials("");
+  forget();
   state.signedIn = false;
   $("signin").hidden = false;
   $("view").replaceChildren();
