@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/regiontest"
+	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/witness/witnesstest"
 )
 
@@ -288,4 +290,25 @@ func TestConsoleShowsAutomaticFailover(t *testing.T) {
 	rto := browsertest.Eval[string](tab, `document.querySelector('#timeline li[data-primary="west"] .rto').textContent`)
 	t.Logf("timeline: %s", rto)
 	tab.Screenshot("console-failover-timeline")
+}
+
+// TestConsoleSingleRegion: a single server without authentication shows
+// itself as the primary and says it has no failover history.
+func TestConsoleSingleRegion(t *testing.T) {
+	tab := browsertest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := region.Open(ctx, region.Config{Name: "local", MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r.Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); r.Close() })
+
+	tab.Do("open the console", chromedp.Navigate(srv.URL+"/console"))
+	tab.WaitFor("the region as primary", 30*time.Second, `!!document.querySelector('[data-region="local"][data-role="primary"][data-health="ok"]')`)
+	if u := browsertest.Eval[string](tab, `location.pathname`); u != "/console/" {
+		t.Fatalf("/console led to %s, want /console/", u)
+	}
+	tab.Do("failovers tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#failovers"`))
+	tab.WaitFor("no failover history", 30*time.Second, `!!document.querySelector("#view .single")`)
 }

@@ -173,6 +173,10 @@ function summarize(view) {
 
 function renderFailovers() {
   const hist = state.history;
+  if (hist instanceof APIError && hist.status === 404) {
+    return [h("section", { class: "card" }, h("h1", null, "Failover history"),
+      notice("This region is not part of a multi-region workspace: it has no failover history.", "muted single"))];
+  }
   if (hist instanceof Error) return [unavailable(hist, "Failover history")];
   if (!hist) return [notice("Reading the failover history...")];
   const epochs = [...hist.epochs].reverse();
