@@ -187,3 +187,35 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptsGetNoChallenge: a 401 challenges with Basic (browsers then
+// prompt, as the MLflow UI relies on), except for a script that says it
+// is one (X-Requested-With: XMLHttpRequest, the console), which shows its
+// own sign-in form instead of the browser's dialog.
+func TestScriptsGetNoChallenge(t *testing.T) {
+	a := openAuthRegion(t)
+	for _, xrw := range []string{"", "XMLHttpRequest"} {
+		req, _ := http.NewRequest("GET", a.srv.URL+"/api/tandem/v1/regions", nil)
+		if xrw != "" {
+			req.Header.Set("X-Requested-With", xrw)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || (resp.Header.Get("WWW-Authenticate") != "") != (xrw == "") {
+			t.Errorf("X-Requested-With %q: %d, WWW-Authenticate %q", xrw, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	req, _ := http.NewRequest("GET", a.srv.URL+"/api/tandem/v1/regions", nil)
+	req.Header.Set("Authorization", bearer(a.owner))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the owner reading the workspace view: %d", resp.StatusCode)
+	}
+}
