@@ -218,7 +218,10 @@ func (a *Authenticator) Wrap(next http.Handler) http.Handler {
 		if err != nil {
 			a.failures.WithLabelValues(reason).Inc()
 			a.audit(r, pattern, rule, c, false, reason)
-			if tandem.ErrorCode(err) == tandem.EUNAUTHORIZED {
+			if tandem.ErrorCode(err) == tandem.EUNAUTHORIZED && r.Header.Get("X-Requested-With") != "XMLHttpRequest" {
+				// A script that says so (the console) handles a 401 with its
+				// own sign-in form: no challenge, so the browser does not
+				// open its password dialog over the page.
 				w.Header().Set("WWW-Authenticate", `Basic realm="tandem", charset="UTF-8"`)
 			}
 			writeErr(w, err)

@@ -279,6 +279,12 @@ func TandemRules() map[string]Rule {
 		"GET " + p + "/compute/{name}":                act(tandem.ActionComputeRead, nil),
 		"PUT " + p + "/compute/{name}":                act(tandem.ActionComputeWrite, nil),
 		"DELETE " + p + "/compute/{name}":             act(tandem.ActionComputeDelete, nil),
+		// The console (package console): its page and files hold no
+		// workspace data, which it reads from the API with the user's own
+		// credentials; its workspace view is a status read.
+		"GET /console":           {Class: ClassPublic},
+		"GET /console/{path...}": {Class: ClassPublic},
+		"GET " + p + "/regions":  act(tandem.ActionStatusRead, nil),
 	}
 	for _, k := range tandem.AssetKinds {
 		base := "/" + k.Plural()

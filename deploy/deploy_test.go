@@ -4,7 +4,6 @@
 package deploy_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -18,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandemml/tandem/region"
-	"github.com/tandemml/tandem/storetest"
-	"github.com/tandemml/tandem/workspace"
+	"github.com/tandemml/tandem/regiontest"
 )
 
 // tool finds a Prometheus binary: env var (TANDEM_PROMETHEUS names the
@@ -175,31 +172,8 @@ func freePort(t *testing.T) net.Listener {
 // secondary stops advancing.
 func TestPrometheusScrapesTwoRegions(t *testing.T) {
 	prom := tool(t, "prometheus")
-	t.Setenv("TANDEM_IT_PEER_KEY", strings.Repeat("p", 32))
-	lns := [2]net.Listener{freePort(t), freePort(t)}
-	ws, err := workspace.Parse([]byte(fmt.Sprintf(`workspace: monitored
-primary: east
-peer_key: {env: TANDEM_IT_PEER_KEY}
-regions:
-  - {name: east, url: "http://%s", metadata: "sqlite://x.db", artifacts: "file://x"}
-  - {name: west, url: "http://%s", metadata: "sqlite://y.db", artifacts: "file://y"}
-`, lns[0].Addr(), lns[1].Addr())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cancels [2]context.CancelFunc
-	var done [2]chan struct{}
-	for i, name := range []string{"east", "west"} {
-		ctx, cancel := context.WithCancel(context.Background())
-		r, err := region.Open(ctx, region.Config{Name: name, MetadataURL: storetest.SQLiteURL(t),
-			ArtifactsURL: storetest.FileURL(t), Workspace: ws})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cancels[i], done[i] = cancel, make(chan struct{})
-		go func() { r.Serve(ctx, lns[i]); r.Close(); close(done[i]) }()
-		t.Cleanup(func() { cancel(); <-done[i] })
-	}
+	w := regiontest.Start(t, regiontest.Options{})
+	east, west := strings.TrimPrefix(w.URLs[0], "http://"), strings.TrimPrefix(w.URLs[1], "http://")
 
 	dir := t.TempDir()
 	rules, err := filepath.Abs("prometheus/alerts.yml")
@@ -214,7 +188,7 @@ rule_files: [%q]
 scrape_configs:
   - job_name: tandem
     static_configs: [{targets: [%q, %q]}]
-`, rules, lns[0].Addr(), lns[1].Addr())
+`, rules, east, west)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -268,9 +242,7 @@ scrape_configs:
 		return len(query(`tandem_replication_follower_last_seen_timestamp_seconds{secondary="west"}`)) == 1
 	})
 
-	cancels[1]() // stop the secondary
-	<-done[1]
-	west := lns[1].Addr().String()
+	w.Stop(1) // stop the secondary
 	waitFor("TandemRegionDown active for west", 60*time.Second, func() bool {
 		resp, err := http.Get("http://" + promAddr + "/api/v1/alerts")
 		if err != nil {

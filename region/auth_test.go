@@ -124,7 +124,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	routes = append(routes, "POST /api/tandem/v1/export", "POST /api/tandem/v1/import", "GET /metrics", "GET /health", "GET /version",
 		"GET /api/tandem/v1/version", "GET /api/tandem/v1/replication/status", "GET /api/tandem/v1/replication/checksum",
-		"GET /api/tandem/v1/failover/status", "GET /api/tandem/v1/failover/positions", "GET /api/tandem/v1/failover/history")
+		"GET /api/tandem/v1/failover/status", "GET /api/tandem/v1/failover/positions", "GET /api/tandem/v1/failover/history",
+		"GET /api/tandem/v1/regions", "GET /console", "GET /console/{path...}")
 	sort.Strings(routes)
 	for _, rt := range routes {
 		if _, ok := rules[rt]; !ok {
@@ -153,7 +154,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		// Scoring authenticates itself (endpoint keys or tokens): the
 		// middleware lets it through to the router's own 401.
 		public := path == "/health" || path == "/version" || path == "/api/tandem/v1/version" || path == "/api/tandem/v1/openapi.json" ||
-			strings.HasPrefix(path, "/endpoints/")
+			strings.HasPrefix(path, "/endpoints/") || strings.HasPrefix(path, "/console")
 		read := !replication.IsWrite(method, path)
 		for who, authz := range tokens {
 			var want bool
@@ -191,5 +192,37 @@ func TestAuthorizationMatrix(t *testing.T) {
 				t.Errorf("%s %s as %s: %d %v; want 403 PERMISSION_DENIED", method, path, who, code, out)
 			}
 		}
+	}
+}
+
+// TestScriptsGetNoChallenge: a 401 challenges with Basic (browsers then
+// prompt, as the MLflow UI relies on), except for a script that says it
+// is one (X-Requested-With: XMLHttpRequest, the console), which shows its
+// own sign-in form instead of the browser's dialog.
+func TestScriptsGetNoChallenge(t *testing.T) {
+	a := openAuthRegion(t)
+	for _, xrw := range []string{"", "XMLHttpRequest"} {
+		req, _ := http.NewRequest("GET", a.srv.URL+"/api/tandem/v1/regions", nil)
+		if xrw != "" {
+			req.Header.Set("X-Requested-With", xrw)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || (resp.Header.Get("WWW-Authenticate") != "") != (xrw == "") {
+			t.Errorf("X-Requested-With %q: %d, WWW-Authenticate %q", xrw, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	req, _ := http.NewRequest("GET", a.srv.URL+"/api/tandem/v1/regions", nil)
+	req.Header.Set("Authorization", bearer(a.owner))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the owner reading the workspace view: %d", resp.StatusCode)
 	}
 }

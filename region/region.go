@@ -26,6 +26,7 @@ import (
 	"github.com/tandemml/tandem/api"
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/console"
 	"github.com/tandemml/tandem/jobs"
 	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/leader"
@@ -270,6 +271,15 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.mux.Handle("GET /static-files/{path...}", ui)
 	}
 	r.mux.Handle("POST /v1/traces", r.MLflow) // OTLP span ingestion (mlflowapi/traces_otlp.go)
+	// The web console (package console) and its workspace view.
+	r.mux.Handle("GET /console", console.Handler())
+	r.mux.Handle("GET "+console.Prefix, console.Handler())
+	wsView, err := console.Regions(console.RegionsConfig{Workspace: cfg.Workspace, Self: cfg.Name, Local: r.Replication.Status})
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.mux.Handle("GET "+console.RegionsPath, wsView)
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
 	fe := replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))

@@ -3,11 +3,9 @@ package telemetry_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,9 +17,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tandemml/tandem/region"
-	"github.com/tandemml/tandem/storetest"
-	"github.com/tandemml/tandem/workspace"
+	"github.com/tandemml/tandem/regiontest"
 )
 
 // collector is an OTLP/HTTP trace receiver written on the protocol's
@@ -98,54 +94,12 @@ func TestForwardedWriteIsOneTrace(t *testing.T) {
 	otlp := httptest.NewServer(col)
 	defer otlp.Close()
 
-	t.Setenv("TANDEM_IT_PEER_KEY", strings.Repeat("k", 32))
-	var lns [2]net.Listener
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i] = ln
-	}
-	ws, err := workspace.Parse([]byte(fmt.Sprintf(`workspace: traced
-primary: east
-peer_key: {env: TANDEM_IT_PEER_KEY}
-telemetry: {otlp_endpoint: %q}
-regions:
-  - {name: east, url: "http://%s", metadata: "sqlite://x.db", artifacts: "file://x"}
-  - {name: west, url: "http://%s", metadata: "sqlite://y.db", artifacts: "file://y"}
-`, otlp.URL, lns[0].Addr(), lns[1].Addr())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var regions [2]*region.Region
-	done := make(chan struct{}, 2)
-	for i, name := range []string{"east", "west"} {
-		r, err := region.Open(ctx, region.Config{Name: name, MetadataURL: storetest.SQLiteURL(t),
-			ArtifactsURL: storetest.FileURL(t), Workspace: ws})
-		if err != nil {
-			t.Fatal(err)
-		}
-		regions[i] = r
-		go func() { r.Serve(ctx, lns[i]); done <- struct{}{} }()
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		<-done
-		<-done
-		regions[0].Close() // flushes the spans
-		regions[1].Close()
-	}
-	defer stop()
+	w := regiontest.Start(t, regiontest.Options{Extra: fmt.Sprintf("telemetry: {otlp_endpoint: %q}\n", otlp.URL)})
+	stop := func() { w.Stop(0); w.Stop(1) } // Close flushes the spans
 
-	west := "http://" + lns[1].Addr().String()
+	west := w.URLs[1]
 	var resp *http.Response
+	var err error
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err = http.Post(west+"/api/2.0/mlflow/experiments/create", "application/json", bytes.NewReader([]byte(`{"name":"traced"}`)))

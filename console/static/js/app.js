@@ -1,0 +1,533 @@
+// tandem console: one page, hash routes per section, every view read from
+// the region's API every 2 s without reloading the page.
+
+import { get, APIError, credentials, setCredentials, basic, bearer } from "./api.js";
+import { Samples, draw } from "./plot.js";
+import { toYAML } from "./yaml.js";
+
+const POLL_MS = 2000;
+const V1 = "/api/tandem/v1";
+// Served by builds that have them; a 404 shows "not available in this build".
+export const JOBS_PATH = V1 + "/jobs";
+export const ENDPOINTS_PATH = V1 + "/online-endpoints";
+const ASSET_KINDS = [
+  ["environments", "Environments"], ["data", "Data"], ["components", "Components"],
+  ["pipelines", "Pipelines"], ["datastores", "Datastores"], ["models", "Models"],
+];
+
+const state = {
+  tab: "regions",
+  authRequired: false,
+  signedIn: false,
+  lag: new Samples(),
+  regions: null,
+  history: null,
+  assetKind: "environments",
+  asset: null, // {kind, name}
+  job: null, // {name, offset, text}: the job whose output is followed
+  timer: 0,
+  inflight: false,
+  again: false,
+};
+
+// h builds an element: h("td", {class: "num"}, "12").
+function h(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const $ = (id) => document.getElementById(id);
+
+function fmtTime(v) {
+  if (!v) return "-";
+  const d = typeof v === "number" ? new Date(v) : new Date(v);
+  if (isNaN(d)) return "-";
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+
+function fmtSecs(s) {
+  if (s === undefined || s === null) return "-";
+  return s < 10 ? s.toFixed(2) + " s" : s.toFixed(1) + " s";
+}
+
+function table(headers, rows, attrs) {
+  return h("table", attrs,
+    h("thead", null, h("tr", null, headers.map((x) => h("th", null, x)))),
+    h("tbody", null, rows));
+}
+
+function notice(text, cls = "muted") { return h("p", { class: cls }, text); }
+
+// unavailable explains an error answer in the view's own words.
+function unavailable(err, what) {
+  if (err instanceof APIError) {
+    if (err.status === 404) return notice(`${what}: not available in this build.`, "muted unavailable");
+    if (err.status === 403) return notice(`${what}: your role may not read this (${err.message}).`, "error denied");
+    if (err.status === 0) return notice(`${what}: ${err.message}`, "error");
+  }
+  return notice(`${what}: ${err.message}`, "error");
+}
+
+// ---------- regions ----------
+
+function roleOf(r) {
+  return r.failover?.role || r.replication?.role?.role || "unknown";
+}
+
+function progressOf(r, all) {
+  // A secondary's own view of its progress; else the primary's view of it.
+  if (r.replication?.self) return r.replication.self;
+  for (const o of all) {
+    for (const f of o.replication?.followers || []) if (f.region === r.name && roleOf(o) === "primary") return f;
+  }
+  return null;
+}
+
+function healthOf(r, p) {
+  if (r.error) return ["down", "unreachable"];
+  if (p?.apply_blocked) return ["degraded", "apply blocked"];
+  if (p?.last_error) return ["degraded", "replication error"];
+  if (r.replication?.degraded) return ["degraded", "sync degraded"];
+  return ["ok", "healthy"];
+}
+
+function recordLag(view) {
+  const t = view.read_ms || Date.now();
+  for (const r of view.regions) {
+    if (r.error || roleOf(r) === "primary") continue;
+    const p = progressOf(r, view.regions);
+    if (p) state.lag.add(r.name, t, Math.max(0, p.lag_entries || 0));
+  }
+}
+
+function regionCard(r, all) {
+  const role = roleOf(r);
+  const p = progressOf(r, all);
+  const [health, healthText] = healthOf(r, p);
+  const fo = r.failover;
+  const lease = fo?.lease;
+  const epoch = fo?.epoch ?? r.replication?.role?.epoch;
+  const rows = [
+    ["epoch", epoch ?? "-"],
+    ["primary", fo?.primary || r.replication?.role?.primary || "-"],
+    ["lease holder", lease?.holder || (fo && !fo.witness ? "no witness (manual failover)" : "-")],
+    ["lease expires", fo?.lease_expires ? fmtTime(fo.lease_expires) : "-"],
+    ["sync standby", lease?.sync && lease.sync !== lease.holder ? lease.sync : "-"],
+    ["writes allowed", fo ? (fo.writes_allowed ? "yes" : "no") : (role === "primary" ? "yes" : "no")],
+    ["journal head", r.replication ? `${r.replication.head.epoch}/${r.replication.head.seq}` : "-"],
+  ];
+  if (role !== "primary" && p) {
+    rows.push([r.replication?.self ? "lag" : "lag (primary's view)", `${p.lag_entries} entries, ${fmtSecs(p.lag_seconds)}`]);
+    rows.push(["last apply", fmtTime(p.last_apply || p.last_seen)]);
+    if (p.last_error) rows.push(["last error", p.last_error]);
+  }
+  if (role === "primary") {
+    for (const f of r.replication?.followers || []) {
+      rows.push([`heard from ${f.region}`, f.last_seen ? fmtTime(f.last_seen) : "never"]);
+    }
+  }
+  if (fo?.mode) rows.push(["failover", fo.mode]);
+  if (r.replication) rows.push(["durability", r.replication.durability], ["metadata", r.replication.metadata]);
+  if (r.url) rows.push(["url", r.url]);
+  return h("article", { class: "card region", "data-region": r.name, "data-role": role, "data-health": health },
+    h("h2", null, r.name, h("span", { class: `role role-${role}` }, role),
+      h("span", { class: `health health-${health}` }, healthText)),
+    r.error ? notice(r.error, "error") : null,
+    h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", null, k), h("dd", null, String(v))])));
+}
+
+function renderRegions(view) {
+  const v = view.regions;
+  if (!v) return [notice($("banner").hidden ? "Reading the regions..." : "No region status to show.")];
+  const legend = h("p", { class: "legend" },
+    [...state.lag.series.keys()].map((name, i) => h("span", { class: `k${i % 4}` }, `\u25A0 ${name}`)));
+  return [
+    h("div", { class: "regions", id: "region-cards" }, v.regions.map((r) => regionCard(r, v.regions))),
+    h("section", { class: "card plot" },
+      h("h2", null, "Replication lag (journal entries behind the primary)"),
+      state.lag.count() ? legend : notice("No secondary has reported its lag yet."),
+      draw(state.lag)),
+  ];
+}
+
+function summarize(view) {
+  if (!view) return;
+  $("workspace-name").textContent = view.workspace || "";
+  const primary = view.regions.find((r) => roleOf(r) === "primary");
+  const epoch = primary?.failover?.epoch ?? primary?.replication?.role?.epoch;
+  const down = view.regions.filter((r) => r.error).map((r) => r.name);
+  $("summary").textContent = (primary ? `primary ${primary.name}, epoch ${epoch}` : "no primary") +
+    (down.length ? ` \u00B7 unreachable: ${down.join(", ")}` : "");
+}
+
+// ---------- failovers ----------
+
+function renderFailovers() {
+  const hist = state.history;
+  if (hist instanceof APIError && hist.status === 404) {
+    return [h("section", { class: "card" }, h("h1", null, "Failover history"),
+      notice("This region is not part of a multi-region workspace: it has no failover history.", "muted single"))];
+  }
+  if (hist instanceof Error) return [unavailable(hist, "Failover history")];
+  if (!hist) return [notice("Reading the failover history...")];
+  const epochs = [...hist.epochs].reverse();
+  if (!epochs.length) return [notice("No change of primary has been recorded.")];
+  const items = epochs.map((e) => {
+    const failover = e.detected_ms > 0;
+    const rto = failover && e.resumed_ms ? (e.resumed_ms - e.detected_ms) / 1000 : null;
+    const title = e.previous ? `${e.previous} \u2192 ${e.primary}` : `${e.primary} primary`;
+    return h("li", { class: e.previous ? "event" : "event initial", "data-epoch": e.epoch, "data-primary": e.primary },
+      h("div", { class: "ev-title" }, `Epoch ${e.epoch}: ${title}`,
+        e.reason ? h("span", { class: "pill" }, e.reason) : null,
+        rto !== null ? h("span", { class: "pill rto" }, `RTO ${fmtSecs(rto)}`) : null),
+      h("dl", { class: "kv" },
+        failover ? [h("dt", null, "fault detected"), h("dd", null, fmtTime(e.detected_ms))] : null,
+        h("dt", null, "writes resumed"), h("dd", null, fmtTime(e.resumed_ms)),
+        h("dt", null, "entries at risk"), h("dd", null, String(e.at_risk || 0))));
+  });
+  return [h("section", { class: "card" },
+    h("h1", null, "Failover history"),
+    notice(`As recorded by ${hist.region} (replicated: every region keeps the same history). RTO here runs from the new primary's detection of the loss (the old lease expired) to the first write it accepted; clients also waited out the rest of the old lease before that, which tandem drill measures.`),
+    h("ol", { class: "timeline", id: "timeline" }, items))];
+}
+
+// ---------- divergence ----------
+
+function renderDivergence() {
+  const v = state.regions;
+  if (!v) return [notice("Reading the regions...")];
+  const rows = [];
+  const errors = [];
+  for (const r of v.regions) {
+    if (r.divergence_error) errors.push(notice(`${r.name}: ${r.divergence_error}`, "error"));
+    for (const rep of r.divergence || []) {
+      rows.push(h("tr", { "data-report": rep.id },
+        h("td", null, rep.id), h("td", null, rep.region), h("td", null, fmtTime(rep.detected_at)),
+        h("td", null, `${rep.new_primary} (epoch ${rep.new_epoch})`),
+        h("td", { class: "num" }, `${rep.fork.epoch}/${rep.fork.seq} \u2192 ${rep.head.epoch}/${rep.head.seq}`),
+        h("td", { class: "num" }, String(rep.count)),
+        h("td", null, Object.entries(rep.kinds || {}).map(([k, n]) => `${k}: ${n}`).join(", ")),
+        h("td", null, h("code", null, `tandem divergence replay ${rep.id}`))));
+    }
+  }
+  return [h("section", { class: "card" },
+    h("h1", null, "Divergence reports"),
+    notice("Writes an old primary acknowledged that the new primary never received. Replaying needs the workspace's peer key: run the command shown from the workspace's folder."),
+    errors,
+    rows.length ? table(["report", "kept by", "detected", "new primary", "fork \u2192 head", "entries", "kinds", "replay"], rows)
+      : notice("No divergence report in any region.", "muted none"))];
+}
+
+// ---------- drills ----------
+
+function renderDrills() {
+  const hist = state.history;
+  const drills = hist && !(hist instanceof Error) ? hist.epochs.filter((e) => /drill/i.test(e.reason || "")) : [];
+  return [h("section", { class: "card" },
+    h("h1", null, "Drills"),
+    notice("A drill (tandem drill --local) runs in a throwaway workspace and prints its RTO/RPO report there; regions do not store drill results in this build. Failovers of this workspace, with their RTO, are on the Failovers tab."),
+    drills.length ? table(["epoch", "primary", "reason"], drills.map((e) => h("tr", null,
+      h("td", null, String(e.epoch)), h("td", null, e.primary), h("td", null, e.reason)))) : null)];
+}
+
+// ---------- generic lists (jobs, endpoints) ----------
+
+function genericList(doc, keys) {
+  const items = Array.isArray(doc) ? doc : Object.values(doc || {}).find(Array.isArray) || [];
+  if (!items.length) return notice("None.");
+  const cols = keys.filter((k) => items.some((it) => it[k] !== undefined));
+  return table(cols, items.map((it) => h("tr", null, cols.map((k) => {
+    const v = it[k];
+    return h("td", null, v !== null && typeof v === "object" ? JSON.stringify(v) : String(v ?? "-"));
+  }))));
+}
+
+async function renderRemoteList(path, title, keys) {
+  try {
+    const doc = await get(path);
+    return [h("section", { class: "card" }, h("h1", null, title), genericList(doc, keys))];
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    return [h("section", { class: "card" }, h("h1", null, title), unavailable(e, title))];
+  }
+}
+
+// ---------- jobs ----------
+
+const MAX_LOG = 256 * 1024; // characters of a job's output the page keeps
+
+function lastAttempt(j) { return j.attempts?.length ? j.attempts[j.attempts.length - 1] : null; }
+
+async function renderJobs() {
+  let doc;
+  try {
+    doc = await get(JOBS_PATH);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    return [h("section", { class: "card" }, h("h1", null, "Jobs"), unavailable(e, "Jobs"))];
+  }
+  const jobs = doc.jobs || [];
+  const rows = jobs.map((j) => {
+    const a = lastAttempt(j);
+    return h("tr", { "data-job": j.name, "data-status": j.status },
+      h("td", null, h("button", { type: "button", class: "link-btn", onclick: () => { state.job = { name: j.name, offset: 0, text: "" }; refresh(); } }, j.name)),
+      h("td", null, j.spec?.type || "-"), h("td", null, j.status), h("td", null, j.spec?.compute || "-"),
+      h("td", { class: "num" }, String(j.attempts?.length || 0)),
+      h("td", null, a ? `${a.region} (epoch ${a.epoch}): ${a.status}` : "-"),
+      h("td", null, fmtTime(j.created_ms)), h("td", null, j.message || ""));
+  });
+  const out = [h("section", { class: "card" }, h("h1", null, "Jobs"),
+    rows.length ? table(["job", "type", "status", "compute", "attempts", "last attempt", "submitted", "message"], rows) : notice("No job has been submitted."))];
+  if (state.job) out.push(await renderJob(state.job));
+  return out;
+}
+
+async function renderJob(sel) {
+  let j;
+  try {
+    j = await get(`${JOBS_PATH}/${encodeURIComponent(sel.name)}`);
+    const logs = await get(`${JOBS_PATH}/${encodeURIComponent(sel.name)}/logs?offset=${sel.offset}`);
+    if (logs.offset < sel.offset) sel.text = ""; // a new attempt started its output afresh
+    sel.text = (sel.text + (logs.data || "")).slice(-MAX_LOG);
+    sel.offset = logs.offset;
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    return h("section", { class: "card" }, h("h2", null, sel.name), unavailable(e, "Job"));
+  }
+  const attempts = (j.attempts || []).map((a) => h("tr", { "data-attempt": a.n },
+    h("td", { class: "num" }, String(a.n)), h("td", null, a.step || "-"), h("td", null, a.region), h("td", { class: "num" }, String(a.epoch)),
+    h("td", null, a.compute), h("td", null, a.status), h("td", null, fmtTime(a.start_ms)), h("td", null, fmtTime(a.end_ms)),
+    h("td", { class: "num" }, a.exit_code ?? "-"), h("td", null, a.reason || "")));
+  return h("section", { class: "card", id: "job-detail", "data-job": j.name },
+    h("h2", null, `${j.name}: ${j.status}`),
+    j.run_id ? notice(`MLflow run ${j.run_id} in experiment ${j.experiment_id}`) : null,
+    attempts.length ? table(["attempt", "step", "region", "epoch", "compute", "status", "started", "ended", "exit", "reason"], attempts) : notice("No attempt yet."),
+    h("h2", null, "Output (live)"),
+    h("pre", { class: "yaml log", id: "job-log" }, sel.text || "(no output yet)"));
+}
+
+// ---------- assets ----------
+
+async function renderAssets() {
+  const kinds = h("p", { class: "kindsel" }, ASSET_KINDS.map(([k, label]) => h("button", {
+    type: "button", class: k === state.assetKind ? "active" : null, "data-kind": k,
+    onclick: () => { state.assetKind = k; state.asset = null; refresh(); },
+  }, label)));
+  let list, detail;
+  try {
+    const doc = await get(`${V1}/${state.assetKind}`);
+    const assets = doc.assets || [];
+    list = assets.length ? h("ul", null, assets.map((a) => h("li", null, h("button", {
+      type: "button", "data-asset": a.name,
+      onclick: () => { state.asset = { kind: state.assetKind, name: a.name }; refresh(); },
+    }, `${a.name}:${a.version}`)))) : notice("None.");
+    if (state.asset?.kind === state.assetKind) {
+      const a = await get(`${V1}/${state.assetKind}/${encodeURIComponent(state.asset.name)}`);
+      detail = [h("h2", null, `${a.name}:${a.version}`),
+        notice(`The version as the API holds it, in YAML; tandem ${state.assetKind === "data" ? "data" : state.assetKind.replace(/s$/, "")} download writes its az ml YAML file.`),
+        h("pre", { class: "yaml" }, toYAML(a))];
+    } else {
+      detail = notice("Pick an asset to see it as YAML.");
+    }
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    list = unavailable(e, "Assets");
+    detail = null;
+  }
+  return [h("section", { class: "card" }, h("h1", null, "Assets"), kinds,
+    h("div", { class: "cols" }, h("div", null, list), h("div", null, detail)))];
+}
+
+// ---------- drift ----------
+
+async function renderDrift() {
+  let body;
+  try {
+    const d = await get(`${V1}/desired/drift`);
+    const rows = (d.drift || []).map((x) => h("tr", null,
+      h("td", null, x.region), h("td", null, x.kind), h("td", null, x.name),
+      h("td", null, x.missing ? "missing" : (x.changes || []).map((c) => `${c.field}: ${JSON.stringify(c.before)} \u2192 ${JSON.stringify(c.after)}`).join("; "))));
+    body = [
+      notice(d.applied ? `Checked ${fmtTime(d.checked_ms)} by ${d.region} against the last applied desired state.` : "No desired state has been applied (tandem apply)."),
+      d.error ? notice(d.error, "error") : null,
+      rows.length ? table(["region", "kind", "name", "change"], rows) : notice("No drift."),
+    ];
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    body = unavailable(e, "Drift");
+  }
+  return [h("section", { class: "card" }, h("h1", null, "Drift from the applied desired state"), body)];
+}
+
+// ---------- audit ----------
+
+async function renderAudit() {
+  let body;
+  try {
+    const d = await get(`${V1}/audit?limit=200`);
+    const recs = [...(d.records || [])].reverse();
+    body = recs.length ? table(["time", "principal", "via", "method", "path", "action", "from", "allowed", "reason"],
+      recs.map((r) => h("tr", null, h("td", null, fmtTime(r.time)), h("td", null, r.principal || "-"), h("td", null, r.via || "-"),
+        h("td", null, r.method), h("td", null, r.path), h("td", null, r.action || "-"), h("td", null, r.from),
+        h("td", { class: r.allowed ? "yes" : "no" }, r.allowed ? "allowed" : "refused"), h("td", null, r.reason || ""))))
+      : notice("No audit record (audit is on when authentication is).");
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    body = unavailable(e, "Audit log");
+  }
+  return [h("section", { class: "card" }, h("h1", null, "Audit log"), notice("Writes and refusals recorded by the region that served them (newest first)."), body)];
+}
+
+// ---------- the loop ----------
+
+async function renderTab() {
+  switch (state.tab) {
+    case "regions": return renderRegions(state);
+    case "failovers": return renderFailovers();
+    case "divergence": return renderDivergence();
+    case "drills": return renderDrills();
+    case "jobs": return renderJobs();
+    case "endpoints": return renderRemoteList(ENDPOINTS_PATH, "Endpoints", ["name", "regions", "traffic", "deployments", "status", "requests"]);
+    case "assets": return renderAssets();
+    case "drift": return renderDrift();
+    case "audit": return renderAudit();
+  }
+  return [notice("No such section.")];
+}
+
+async function poll() {
+  try {
+    state.regions = await get(`${V1}/regions`);
+    recordLag(state.regions);
+    summarize(state.regions);
+    $("banner").hidden = true;
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    const denied = e instanceof APIError && e.status === 403;
+    if (denied) { state.regions = null; $("summary").textContent = ""; }
+    const b = $("banner");
+    b.hidden = false;
+    b.textContent = denied
+      ? `Your role may not read the workspace's status (${e.message}).`
+      : `This region did not answer (${e.message}); showing what it last said. Open the console on another region if it stays down.`;
+  }
+  try {
+    state.history = await get(`${V1}/failover/history`);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    state.history = e;
+  }
+}
+
+async function refresh() {
+  if (state.inflight) { state.again = true; return; }
+  state.inflight = true;
+  clearTimeout(state.timer);
+  try {
+    await poll();
+    const content = await renderTab();
+    $("view").replaceChildren(...content);
+    $("updated").textContent = `Updated ${new Date().toLocaleTimeString()} \u00B7 every ${POLL_MS / 1000} s`;
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) {
+      state.inflight = false;
+      showSignIn(credentials() ? "Your credentials were not accepted: sign in again." : "");
+      return;
+    }
+    $("view").replaceChildren(notice(e.message, "error"));
+  }
+  state.inflight = false;
+  if (state.again) { state.again = false; refresh(); return; }
+  state.timer = setTimeout(refresh, POLL_MS);
+}
+
+function selectTab() {
+  const t = (location.hash || "#regions").slice(1);
+  state.tab = t;
+  for (const a of document.querySelectorAll(".tabs a")) a.classList.toggle("active", a.dataset.tab === t);
+}
+
+// ---------- sign-in ----------
+
+// forget drops everything read with the previous credentials.
+function forget() {
+  Object.assign(state, { regions: null, history: null, lag: new Samples(), job: null, asset: null });
+  $("summary").textContent = "";
+  $("workspace-name").textContent = "";
+  $("banner").hidden = true;
+}
+
+function showSignIn(message) {
+  clearTimeout(state.timer);
+  setCredentials("");
+  forget();
+  state.signedIn = false;
+  $("signin").hidden = false;
+  $("view").replaceChildren();
+  $("signout").hidden = true;
+  $("whoami").textContent = "";
+  $("signin-error").textContent = message || "";
+}
+
+async function whoami(authz) {
+  try {
+    return await get(`${V1}/whoami`, authz);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 404) return null; // authentication is off
+    throw e;
+  }
+}
+
+function signedIn(me) {
+  $("signin").hidden = true;
+  state.signedIn = true;
+  if (me) {
+    $("whoami").textContent = `${me.name} (${me.via})`;
+    $("signout").hidden = false;
+  }
+  refresh();
+}
+
+async function onSignIn(ev) {
+  ev.preventDefault();
+  const user = $("signin-user").value.trim();
+  const pw = $("signin-password").value;
+  const token = $("signin-token").value.trim();
+  const authz = token ? bearer(token) : user ? basic(user, pw) : "";
+  if (!authz) { $("signin-error").textContent = "Enter a user name and password, or a token."; return; }
+  try {
+    const me = await whoami(authz);
+    setCredentials(authz);
+    $("signin-password").value = "";
+    $("signin-token").value = "";
+    signedIn(me);
+  } catch (e) {
+    $("signin-error").textContent = e instanceof APIError && e.status === 401 ? "Not accepted: " + e.message : e.message;
+  }
+}
+
+async function start() {
+  try {
+    const me = await whoami();
+    signedIn(me);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) { showSignIn(credentials() ? "Your session ended: sign in again." : ""); return; }
+    $("view").replaceChildren(notice(e.message, "error"));
+    state.timer = setTimeout(start, POLL_MS);
+  }
+}
+
+$("signin-form").addEventListener("submit", onSignIn);
+$("signout").addEventListener("click", () => showSignIn("Signed out."));
+window.addEventListener("hashchange", () => { selectTab(); if (state.signedIn) refresh(); });
+selectTab();
+start();

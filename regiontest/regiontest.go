@@ -1,0 +1,116 @@
+// Package regiontest starts a multi-region workspace inside a test
+// process: every region a real region.Region serving on its own loopback
+// port, with its own SQLite file and artifact folder. It is test support:
+// only tests import it (nothing in cmd/tandem does).
+package regiontest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/workspace"
+)
+
+// Options shape the workspace.
+type Options struct {
+	// Names are the regions, the first the primary; default east, west.
+	Names []string
+	// Extra is more workspace.yaml, appended at the top level
+	// (durability, telemetry, ...).
+	Extra string
+	// Config adjusts each region's configuration before it opens (auth,
+	// the MLflow UI, ...); nil: none.
+	Config func(name string, cfg *region.Config)
+}
+
+// Workspace is a running workspace.
+type Workspace struct {
+	WS      *workspace.Workspace
+	Names   []string
+	URLs    []string // by region, http://127.0.0.1:PORT
+	Regions []*region.Region
+	cancels []context.CancelFunc
+	done    []chan struct{}
+}
+
+// Start starts the workspace and waits until every region answers
+// /health; the test's cleanup stops what is still running.
+func Start(t testing.TB, o Options) *Workspace {
+	t.Helper()
+	if len(o.Names) == 0 {
+		o.Names = []string{"east", "west"}
+	}
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "peer.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("k", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := &Workspace{Names: o.Names}
+	lns := make([]net.Listener, len(o.Names))
+	var regs strings.Builder
+	for i, name := range o.Names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+		w.URLs = append(w.URLs, "http://"+ln.Addr().String())
+		fmt.Fprintf(&regs, "  - {name: %s, url: %q, metadata: \"sqlite://%s.db\", artifacts: \"file://%s\"}\n", name, w.URLs[i], name, name)
+	}
+	ws, err := workspace.Parse([]byte(fmt.Sprintf("workspace: test\nprimary: %s\npeer_key: {file: %q}\n%s\nregions:\n%s",
+		o.Names[0], keyFile, o.Extra, regs.String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WS = ws
+	for i, name := range o.Names {
+		ctx, cancel := context.WithCancel(context.Background())
+		cfg := region.Config{Name: name, MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t), Workspace: ws}
+		if o.Config != nil {
+			o.Config(name, &cfg)
+		}
+		r, err := region.Open(ctx, cfg)
+		if err != nil {
+			cancel()
+			t.Fatalf("open region %s: %v", name, err)
+		}
+		done := make(chan struct{})
+		w.Regions, w.cancels, w.done = append(w.Regions, r), append(w.cancels, cancel), append(w.done, done)
+		go func() { r.Serve(ctx, lns[i]); r.Close(); close(done) }()
+		t.Cleanup(func() { w.Stop(i) })
+	}
+	rs, err := client.RegionsFromWorkspace(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.WaitHealthy(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Client talks to every region with the workspace's peer key, as the
+// failover verbs do.
+func (w *Workspace) Client(t testing.TB) *client.Regions {
+	t.Helper()
+	rs, err := client.RegionsFromWorkspace(w.WS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// Stop stops region i (its server and stores); stopping twice is a no-op.
+func (w *Workspace) Stop(i int) {
+	w.cancels[i]()
+	<-w.done[i]
+}
