@@ -153,6 +153,17 @@ if [ -z "${SKIP_GO:-}" ]; then
   prometheus --version 2>&1 | head -1
   step_end "${PIPESTATUS[0]}"
 
+  # Chromium for the browser tests (console/, mlflowui/); chromedp drives it
+  # over the DevTools protocol. TANDEM_REQUIRE_CHROMIUM=1: fail, never skip.
+  step_begin "chromium"
+  if ! command -v chromium >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; } \
+      >"$out/chromium-install.log" 2>&1 || tail -20 "$out/chromium-install.log"
+  fi
+  export TANDEM_REQUIRE_CHROMIUM=1
+  chromium --version 2>&1 | head -1
+  step_end "${PIPESTATUS[0]}"
+
   # Ray (ray[default] from PyPI, pinned in scripts/ray.sh) in its own venv,
   # for rayexec, raytest and the jobs on a type: ray compute, which start
   # real head nodes on loopback. TANDEM_REQUIRE_RAY=1 makes them fail
