@@ -156,6 +156,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		public := path == "/health" || path == "/version" || path == "/api/tandem/v1/version" || path == "/api/tandem/v1/openapi.json" ||
 			strings.HasPrefix(path, "/endpoints/") || strings.HasPrefix(path, "/console")
 		read := !replication.IsWrite(method, path)
+		// Compute is region-local (never forwarded, so not a "write" to
+		// IsWrite) and has its own actions, Azure's computes/*.
+		computeAPI := strings.HasPrefix(path, "/api/tandem/v1/compute")
+		if computeAPI {
+			read = method == "GET"
+		}
 		for who, authz := range tokens {
 			var want bool
 			switch {
@@ -172,9 +178,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			case who == tandem.RoleReader:
 				want = read && !keysAPI
 			case who == tandem.RoleDataScientist:
-				want = !identityAPI && !vaultAPI
+				want = !identityAPI && !vaultAPI && (!computeAPI || read)
 			case who == tandem.RoleComputeOperator:
-				want = false
+				want = computeAPI
 			}
 			var body any
 			if method != "GET" {
