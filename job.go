@@ -335,8 +335,9 @@ type ComputeTarget struct {
 	Name         string      `json:"name"`
 	Type         ComputeType `json:"type"`
 	Size         string      `json:"size,omitempty"`
-	MaxInstances int         `json:"max_instances"`     // concurrent attempts (instances) allowed
-	Address      string      `json:"address,omitempty"` // ray: the dashboard's URL (job submission API)
+	MinInstances int         `json:"min_instances,omitempty"` // kept for workspace.yaml's compute (local and Ray keep no idle instances)
+	MaxInstances int         `json:"max_instances"`           // concurrent attempts (instances) allowed
+	Address      string      `json:"address,omitempty"`       // ray: the dashboard's URL (job submission API)
 	Region       string      `json:"region,omitempty"`
 }
 
@@ -358,6 +359,9 @@ func (c *ComputeTarget) Validate() error {
 	}
 	if c.MaxInstances < 1 {
 		return Errorf(EINVALID, "compute %s: max_instances must be at least 1", c.Name)
+	}
+	if c.MinInstances < 0 || c.MinInstances > c.MaxInstances {
+		return Errorf(EINVALID, "compute %s: min_instances must be between 0 and max_instances", c.Name)
 	}
 	if c.Type == ComputeRay && !strings.HasPrefix(c.Address, "http://") && !strings.HasPrefix(c.Address, "https://") {
 		return Errorf(EINVALID, "compute %s: a ray compute needs address, the http(s) URL of its dashboard (job submission API)", c.Name)

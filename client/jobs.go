@@ -160,3 +160,17 @@ func (c *Client) DownloadJobOutputs(ctx context.Context, name, dir string) (int,
 	}
 	return len(list.Files), nil
 }
+
+// Computes lists the region's compute targets without their use (the
+// desired-state reader's view).
+func (c *Client) Computes(ctx context.Context) ([]*tandem.ComputeTarget, error) {
+	list, err := c.ListCompute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tandem.ComputeTarget, len(list))
+	for i, ci := range list {
+		out[i] = ci.ComputeTarget
+	}
+	return out, nil
+}

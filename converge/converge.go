@@ -28,6 +28,8 @@ type Reader interface {
 	ListAssets(ctx context.Context, k tandem.AssetKind, name string, includeArchived bool) ([]*tandem.Asset, error)
 	Roles(ctx context.Context) ([]*tandem.RoleDefinition, error)
 	Assignments(ctx context.Context) ([]*tandem.RoleAssignment, error)
+	// Computes lists the region's compute targets (regional).
+	Computes(ctx context.Context) ([]*tandem.ComputeTarget, error)
 }
 
 // Writer performs changes (package client's *Client).
@@ -38,6 +40,8 @@ type Writer interface {
 	DeleteRole(ctx context.Context, name string) error
 	CreateAssignment(ctx context.Context, a *tandem.RoleAssignment) (*tandem.RoleAssignment, error)
 	DeleteAssignment(ctx context.Context, id string) error
+	PutCompute(ctx context.Context, t *tandem.ComputeTarget) (*tandem.ComputeTarget, error)
+	DeleteCompute(ctx context.Context, name string) error
 }
 
 // Provider lists and changes the objects of one kind.
@@ -53,11 +57,11 @@ type Provider interface {
 	Apply(ctx context.Context, w Writer, a plan.Action, o *desired.Object) error
 }
 
-// Providers are the kinds this build can list and apply. Compute targets
-// and endpoints join here when their services exist.
+// Providers are the kinds this build can list and apply. Endpoints join
+// here when their provider exists.
 func Providers() []Provider {
 	return []Provider{secrets{}, roles{}, assignments{}, assets{tandem.AssetDatastore}, assets{tandem.AssetEnvironment},
-		assets{tandem.AssetData}, assets{tandem.AssetComponent}}
+		assets{tandem.AssetData}, assets{tandem.AssetComponent}, compute{}}
 }
 
 func providerOf(ps []Provider, k desired.Kind) Provider {

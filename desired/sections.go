@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"encoding/json"
+
 	"github.com/tandemml/tandem"
 	"go.yaml.in/yaml/v3"
 )
@@ -140,6 +142,26 @@ type ComputeSpec struct {
 	MinInstances int    `json:"min_instances"`
 	MaxInstances int    `json:"max_instances"` // the region's quota for the target
 	Address      string `json:"address,omitempty"`
+}
+
+// ComputeSpecOf is a region's compute target as plan compares it with a
+// declared one.
+func ComputeSpecOf(t *tandem.ComputeTarget) map[string]any {
+	return canonical(ComputeSpec{Type: string(t.Type), Size: t.Size, MinInstances: t.MinInstances, MaxInstances: t.MaxInstances, Address: t.Address})
+}
+
+// ComputeTargetOf is the compute target a declared spec makes in a region.
+func ComputeTargetOf(name string, spec map[string]any) (*tandem.ComputeTarget, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	var cs ComputeSpec
+	if err := json.Unmarshal(b, &cs); err != nil {
+		return nil, err
+	}
+	return &tandem.ComputeTarget{Name: name, Type: tandem.ComputeType(cs.Type), Size: cs.Size, MinInstances: cs.MinInstances,
+		MaxInstances: cs.MaxInstances, Address: cs.Address}, nil
 }
 
 // ComputeTypes are the compute target types a file may name.

@@ -58,6 +58,10 @@ func (l localReader) Roles(ctx context.Context) ([]*tandem.RoleDefinition, error
 	return l.r.Identity.Roles(ctx)
 }
 
+func (l localReader) Computes(ctx context.Context) ([]*tandem.ComputeTarget, error) {
+	return l.r.Jobs.Computes(ctx)
+}
+
 func (l localReader) Assignments(ctx context.Context) ([]*tandem.RoleAssignment, error) {
 	if l.r.Identity == nil {
 		return nil, tandem.Errorf(tandem.ENOTIMPLEMENTED, "authentication is off: no role assignments")

@@ -114,8 +114,8 @@ func TestPlanApplyDrift(t *testing.T) {
 
 	out, err = u.tandem("plan", "-f", ws)
 	for _, want := range []string{`+ role "Run Logger"`, `+ role_assignment "Run Logger|ci-bot|/"`, `+ datastore "blob"`,
-		`+ environment "sklearn:1"`, `+ component "train:1"`, "Plan: 5 to add, 0 to change, 0 to destroy.",
-		"east: 1 compute object(s) not checked", "Total: Plan: 5 to add, 0 to change, 0 to destroy."} {
+		`+ environment "sklearn:1"`, `+ component "train:1"`, `+ compute "cpu"`, "Plan: 6 to add, 0 to change, 0 to destroy.",
+		"Plan: 1 to add, 0 to change, 0 to destroy.", "Total: Plan: 7 to add, 0 to change, 0 to destroy."} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("plan on the empty workspace lacks %q (exit %d):\n%s", want, exitOf(err), out)
 		}
@@ -148,7 +148,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
 		seen.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "[2/5] ") && strings.HasSuffix(sc.Text(), " done") {
+		if strings.HasPrefix(sc.Text(), "[2/7] ") && strings.HasSuffix(sc.Text(), " done") {
 			syscall.Kill(east, syscall.SIGSTOP)
 			break
 		}
@@ -156,7 +156,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	apply.Process.Kill()
 	apply.Wait()
 	syscall.Kill(east, syscall.SIGCONT)
-	if !strings.Contains(seen.String(), "[2/5] ") || strings.Contains(seen.String(), "Apply complete") {
+	if !strings.Contains(seen.String(), "[2/7] ") || strings.Contains(seen.String(), "Apply complete") {
 		t.Fatalf("the interrupted apply:\n%s", seen.String())
 	}
 	// The saved plan was made before: refused. The next apply resumes.
@@ -164,8 +164,14 @@ func TestPlanApplyDrift(t *testing.T) {
 		t.Fatalf("a stale saved plan: exit %d\n%s", exitOf(err), out)
 	}
 	out = u.mustTandem("apply", "-f", ws)
-	if n := strings.Count(out, " ... done"); n == 0 || n > 3 || !strings.Contains(out, "Apply complete!") || strings.Contains(out, `create role "Run Logger"`) {
-		t.Fatalf("the resumed apply should do only what the killed one left (at most 3 actions):\n%s", out)
+	if n := strings.Count(out, " ... done"); n == 0 || n > 5 || !strings.Contains(out, "Apply complete!") || strings.Contains(out, `create role "Run Logger"`) {
+		t.Fatalf("the resumed apply should do only what the killed one left (at most 5 actions):\n%s", out)
+	}
+	// Each region has its compute, with its own quota.
+	for region, max := range map[string]string{"east": "4", "west": "2"} {
+		if out := u.mustTandem("compute", "show", "-n", "cpu", "--region", region, "-o", "json"); !strings.Contains(out, `"max_instances": `+max) {
+			t.Fatalf("compute cpu in %s:\n%s", region, out)
+		}
 	}
 	out, err = u.tandem("plan", "-f", ws)
 	if exitOf(err) != 0 || !strings.Contains(out, "Total: Plan: 0 to add, 0 to change, 0 to destroy.") {
@@ -199,6 +205,22 @@ func TestPlanApplyDrift(t *testing.T) {
 		t.Fatalf("plan after the repair: exit %d\n%s", exitOf(err), out)
 	}
 	waitFor(t, "no drift in status", func() (bool, string) {
+		out, _ := u.tandem("status", "--workspace", ws)
+		return strings.Contains(out, "east: no drift") && strings.Contains(out, "west: no drift"), out
+	})
+
+	// By hand: compute deleted in one region. West's drift, and only
+	// west's; apply creates it there again.
+	u.mustTandem("compute", "delete", "-n", "cpu", "--region", "west")
+	waitFor(t, "compute drift in west", func() (bool, string) {
+		out, _ := u.tandem("status", "--workspace", ws)
+		return strings.Contains(out, `west: 1 drifted: compute "cpu" missing`) && strings.Contains(out, "east: no drift"), out
+	})
+	out = u.mustTandem("apply", "-f", ws)
+	if !strings.Contains(out, `west: create compute "cpu" ... done`) || !strings.Contains(out, "Apply complete! 1 added, 0 changed, 0 destroyed.") {
+		t.Fatalf("apply repairing the compute:\n%s", out)
+	}
+	waitFor(t, "no compute drift", func() (bool, string) {
 		out, _ := u.tandem("status", "--workspace", ws)
 		return strings.Contains(out, "east: no drift") && strings.Contains(out, "west: no drift"), out
 	})
