@@ -73,8 +73,66 @@ token of its own, so a script using the stock mlflow client logs into its run un
 failover the new primary resubmits interrupted jobs by their resubmit policy.`,
 	}
 	clientFlags(cmd)
-	cmd.AddCommand(newJobCreateCmd(), newJobListCmd(), newJobShowCmd(), newJobStreamCmd(), newJobSimpleCmd("cancel"),
-		newJobSimpleCmd("archive"), newJobDownloadCmd())
+	show := jobNameCmd("show", "Show a job with its attempts", func(cmd *cobra.Command, c *client.Client, name string) error {
+		j, err := c.Job(cmd.Context(), name)
+		if err != nil {
+			return err
+		}
+		return printJob(cmd, j)
+	})
+	stream := jobNameCmd("stream", "Follow a job's output until it ends (a non-zero exit when it did not complete)", func(cmd *cobra.Command, c *client.Client, name string) error {
+		return streamJob(cmd.Context(), c, name, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	cancel := jobNameCmd("cancel", "Cancel a job (its processes are stopped)", func(cmd *cobra.Command, c *client.Client, name string) error {
+		j, err := c.CancelJob(cmd.Context(), name)
+		if err != nil {
+			return err
+		}
+		return printJob(cmd, j)
+	})
+	archive := jobNameCmd("archive", "Archive a finished job (hidden from list)", func(cmd *cobra.Command, c *client.Client, name string) error {
+		j, err := c.ArchiveJob(cmd.Context(), name)
+		if err != nil {
+			return err
+		}
+		return printJob(cmd, j)
+	})
+	var dir string
+	download := jobNameCmd("download", "Download a job's outputs and logs (its run's artifacts) into a folder", func(cmd *cobra.Command, c *client.Client, name string) error {
+		if dir == "" {
+			dir = name
+		}
+		n, err := c.DownloadJobOutputs(cmd.Context(), name, dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "downloaded %d files of job %s to %s\n", n, name, dir)
+		return nil
+	})
+	download.Flags().StringVar(&dir, "download-path", "", "folder to write into (default: the job's name)")
+	cmd.AddCommand(newJobCreateCmd(), newJobListCmd(), show, stream, cancel, archive, download)
+	return cmd
+}
+
+// jobNameCmd is a verb on one job named by --name (required).
+func jobNameCmd(use, short string, run func(cmd *cobra.Command, c *client.Client, name string) error) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return tandem.Errorf(tandem.EINVALID, "--name is required")
+			}
+			c, err := clientFor(cmd)
+			if err != nil {
+				return err
+			}
+			return run(cmd, c, name)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "job name (required)")
 	return cmd
 }
 
@@ -191,52 +249,6 @@ func printJob(cmd *cobra.Command, j *tandem.Job) error {
 	})
 }
 
-func newJobShowCmd() *cobra.Command {
-	var name string
-	cmd := &cobra.Command{
-		Use:   "show",
-		Short: "Show a job with its attempts",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return tandem.Errorf(tandem.EINVALID, "--name is required")
-			}
-			c, err := clientFor(cmd)
-			if err != nil {
-				return err
-			}
-			j, err := c.Job(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			return printJob(cmd, j)
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "job name (required)")
-	return cmd
-}
-
-func newJobStreamCmd() *cobra.Command {
-	var name string
-	cmd := &cobra.Command{
-		Use:   "stream",
-		Short: "Follow a job's output until it ends (exit code 1 when it did not complete)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return tandem.Errorf(tandem.EINVALID, "--name is required")
-			}
-			c, err := clientFor(cmd)
-			if err != nil {
-				return err
-			}
-			return streamJob(cmd.Context(), c, name, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "job name (required)")
-	return cmd
-}
-
 // streamJob prints the newest attempt's output as it comes, and each
 // status change on errw, until the job ends.
 func streamJob(ctx context.Context, c *client.Client, name string, out, errw io.Writer) error {
@@ -277,71 +289,6 @@ func streamJob(ctx context.Context, c *client.Client, name string, out, errw io.
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-func newJobSimpleCmd(verb string) *cobra.Command {
-	var name string
-	short := map[string]string{"cancel": "Cancel a job (its processes are stopped)", "archive": "Archive a finished job (hidden from list)"}[verb]
-	cmd := &cobra.Command{
-		Use:   verb,
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return tandem.Errorf(tandem.EINVALID, "--name is required")
-			}
-			c, err := clientFor(cmd)
-			if err != nil {
-				return err
-			}
-			var j *tandem.Job
-			if verb == "cancel" {
-				j, err = c.CancelJob(cmd.Context(), name)
-			} else {
-				j, err = c.ArchiveJob(cmd.Context(), name)
-			}
-			if err != nil {
-				return err
-			}
-			return printJob(cmd, j)
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "job name (required)")
-	return cmd
-}
-
-func newJobDownloadCmd() *cobra.Command {
-	var name, dir string
-	cmd := &cobra.Command{
-		Use:   "download",
-		Short: "Download a job's outputs and logs (its run's artifacts) into a folder",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return tandem.Errorf(tandem.EINVALID, "--name is required")
-			}
-			c, err := clientFor(cmd)
-			if err != nil {
-				return err
-			}
-			j, err := c.Job(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			if dir == "" {
-				dir = name
-			}
-			n, err := c.DownloadJobOutputs(cmd.Context(), j.Name, dir)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "downloaded %d files of run %s to %s\n", n, j.RunID, dir)
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "job name (required)")
-	cmd.Flags().StringVar(&dir, "download-path", "", "folder to write into (default: the job's name)")
-	return cmd
 }
 
 func newComputeCmd() *cobra.Command {
