@@ -90,13 +90,22 @@ func TestRefuseWritesWhenNotForwarding(t *testing.T) {
 	c := newCluster(t, "forward_writes: false", sqliteSpec(t, "east"), sqliteSpec(t, "west"))
 	c.start("east")
 	c.start("west")
-	resp, body := c.put("west", "runs", "k", "v", nil)
 	var e struct {
 		ErrorCode string            `json:"error_code"`
 		Message   string            `json:"message"`
 		Details   map[string]string `json:"details"`
 	}
-	json.Unmarshal(body, &e)
+	// Until west has heard who is primary it refuses without naming it:
+	// ask again (a refused write changes nothing) until it names east.
+	var resp *http.Response
+	var body []byte
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, body = c.put("west", "runs", "k", "v", nil)
+		json.Unmarshal(body, &e)
+		if e.Details["primary_url"] != "" || time.Now().After(deadline) {
+			break
+		}
+	}
 	if resp.StatusCode != 503 || e.ErrorCode != "TEMPORARILY_UNAVAILABLE" || e.Details["primary_url"] != c.urls["east"] || !strings.Contains(e.Message, c.urls["east"]) {
 		t.Fatalf("%s %s", resp.Status, body)
 	}

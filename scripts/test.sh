@@ -20,7 +20,7 @@
 #   TARGETS="sqlite postgres mlflow"   conformance targets to run
 #   SKIP_GO=1                          skip vet/gofmt/go test
 #   PYTEST_ARGS="-k search"            extra pytest arguments
-#   GO_TEST_TIMEOUT=10m                per-package go test timeout
+#   GO_TEST_TIMEOUT=20m                per-package go test timeout
 #   PYTEST_TIMEOUT=25m                 limit for one conformance target
 # The whole script is one { } block so bash reads it completely before running
 # it: editing the file while a run is in progress cannot derail that run.
@@ -31,7 +31,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 TARGETS=${TARGETS:-"sqlite postgres mlflow"}
-GO_TEST_TIMEOUT=${GO_TEST_TIMEOUT:-10m}
+GO_TEST_TIMEOUT=${GO_TEST_TIMEOUT:-20m}
 PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-25m}
 PYTEST_ARGS=${PYTEST_ARGS:-}
 out=$root/.tandem/test
