@@ -94,11 +94,16 @@ def _tandem(srv, *args, timeout=300):
 def as_owner(jobs_server, monkeypatch):
     import mlflow
 
+    # The session's server is restored afterwards (set_tracking_uri also
+    # sets MLFLOW_TRACKING_URI, which monkeypatch puts back).
+    old, old_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", jobs_server["token"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", jobs_server["url"])
     mlflow.set_tracking_uri(jobs_server["url"])
     mlflow.set_registry_uri(jobs_server["url"])
     yield jobs_server
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", ""))
+    mlflow.set_tracking_uri(old)
+    mlflow.set_registry_uri(old_registry)
 
 
 def test_sklearn_command_job_logs_registers_and_loads(as_owner, tmp_path):
