@@ -105,11 +105,12 @@ func start(t testing.TB, workers int, app string, env []string) *Server {
 	logf, _ := os.Create(filepath.Join(dir, "server.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(append(os.Environ(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false"), env...)
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		killGroup(cmd) // mlflow server's uvicorn workers outlive a kill of mlflow alone
 		cmd.Wait()
 		logf.Close()
 	})
