@@ -158,12 +158,17 @@ func (r *Runner) Tick(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	fresh := r.epoch != st.Epoch
-	r.epoch = st.Epoch
 	r.mu.Unlock()
 	if fresh {
+		// Until the take-over has written its decisions (the write gate may
+		// still refuse for a moment after the role changed) nothing else
+		// runs, and the next pass tries again.
 		if err := r.takeOver(ctx, st.Epoch); err != nil {
 			return fmt.Errorf("take over in epoch %d: %w", st.Epoch, err)
 		}
+		r.mu.Lock()
+		r.epoch = st.Epoch
+		r.mu.Unlock()
 	}
 	active, err := r.jobs.ActiveJobs(ctx)
 	if err != nil {
