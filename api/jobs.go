@@ -17,6 +17,8 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/auth"
+	"github.com/tandemml/tandem/jobs"
+	"github.com/tandemml/tandem/schedule"
 	"github.com/tandemml/tandem/sqlstore"
 )
 
@@ -437,7 +439,7 @@ func (s *Server) computeInfos(ctx context.Context) ([]*ComputeInfo, error) {
 	for _, c := range cs {
 		info := &ComputeInfo{ComputeTarget: c, InUse: used[c.Name]}
 		for _, j := range active {
-			if why, ok := queued[j.Name]; ok && computeOfJob(j) == c.Name {
+			if why, ok := queued[j.Name]; ok && schedule.ComputeOf(j, "") == c.Name {
 				if info.Queued == nil {
 					info.Queued = map[string]string{}
 				}
@@ -447,17 +449,6 @@ func (s *Server) computeInfos(ctx context.Context) ([]*ComputeInfo, error) {
 		out = append(out, info)
 	}
 	return out, nil
-}
-
-func computeOfJob(j *tandem.Job) string {
-	c := strings.TrimPrefix(j.Spec.Compute, "azureml:")
-	if c == "" && j.Spec.Pipeline != nil {
-		c = strings.TrimPrefix(j.Spec.Pipeline.Settings["default_compute"], "azureml:")
-	}
-	if c == "" {
-		c = tandem.DefaultCompute
-	}
-	return c
 }
 
 func (s *Server) listCompute(r *http.Request) (*ComputeList, error) {
@@ -543,11 +534,11 @@ func (s *Server) jobRunRoot(ctx context.Context, name string) (*tandem.Job, stri
 	if err != nil {
 		return nil, "", err
 	}
-	rest, ok := strings.CutPrefix(run.Info.ArtifactURI, "mlflow-artifacts:/")
-	if !ok {
-		return nil, "", tandem.Errorf(tandem.EINVALID, "run %s stores its artifacts outside tandem (%s)", j.RunID, run.Info.ArtifactURI)
+	root, err := jobs.ArtifactKey(run.Info.ArtifactURI)
+	if err != nil {
+		return nil, "", err
 	}
-	return j, strings.Trim(rest, "/"), nil
+	return j, root, nil
 }
 
 func (s *Server) jobOutputs(r *http.Request) (*JobFiles, error) {

@@ -61,11 +61,12 @@ func instances(j *tandem.Job, step string) int {
 }
 
 // ComputeOf is the compute a unit asks for: the step's, the job's, the
-// pipeline's default_compute, or tandem.DefaultCompute.
+// pipeline's default_compute, or tandem.DefaultCompute. Step "" of a
+// pipeline is the pipeline's own (the job's, or its default_compute).
 func ComputeOf(j *tandem.Job, step string) string {
 	c := j.Spec.Compute
-	if p := j.Spec.Pipeline; p != nil && step != "" {
-		if s := p.Jobs[step]; s != nil && s.Compute != "" {
+	if p := j.Spec.Pipeline; p != nil {
+		if s := p.Jobs[step]; step != "" && s != nil && s.Compute != "" {
 			c = s.Compute
 		} else if c == "" {
 			c = p.Settings["default_compute"]

@@ -219,10 +219,7 @@ func computeName(j *tandem.Job) string {
 	if a := lastAttempt(j); a != nil {
 		return a.Compute
 	}
-	if j.Spec.Compute != "" {
-		return strings.TrimPrefix(j.Spec.Compute, "azureml:")
-	}
-	return tandem.DefaultCompute
+	return schedule.ComputeOf(j, "")
 }
 
 func lastAttempt(j *tandem.Job) *tandem.JobAttempt {
