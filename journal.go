@@ -47,9 +47,16 @@ const (
 	KindEndpoints    Kind = "endpoints" // online endpoints and their deployments
 )
 
+// MLflow 3's GenAI kinds (genai.go).
+const (
+	KindEvalDatasets Kind = "evaluation_datasets" // evaluation datasets and their records
+	KindScorers      Kind = "scorers"             // registered scorers and their versions
+)
+
 // Kinds lists every asset kind, in a stable order.
 var Kinds = []Kind{KindExperiments, KindRuns, KindModels, KindEnvironments, KindData,
-	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces, KindJobs, KindEndpoints}
+	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces, KindJobs, KindEndpoints,
+	KindEvalDatasets, KindScorers}
 
 // BlobRef names artifact bytes a journal entry depends on: a secondary
 // fetches and checks them before it applies the entry.

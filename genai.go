@@ -1,0 +1,87 @@
+package tandem
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// MLflow 3's GenAI workspace objects: evaluation datasets with their
+// records, and registered scorers. (Prompts are registered models with
+// MLflow's prompt tags, see registry.go: they need no type of their own.)
+
+// EvaluationDataset is one evaluation dataset (MLflow's
+// mlflow.datasets.Dataset). Times are milliseconds since the epoch. Schema
+// and Profile are JSON texts the server derives from the records ("" until
+// the first record).
+type EvaluationDataset struct {
+	ID            string            `json:"dataset_id"`
+	Name          string            `json:"name"`
+	Tags          map[string]string `json:"tags,omitempty"`
+	Schema        string            `json:"schema,omitempty"`
+	Profile       string            `json:"profile,omitempty"`
+	Digest        string            `json:"digest"`
+	Created       int64             `json:"created_time"`
+	Updated       int64             `json:"last_update_time"`
+	CreatedBy     string            `json:"created_by,omitempty"`
+	LastUpdatedBy string            `json:"last_updated_by,omitempty"`
+	ExperimentIDs []string          `json:"experiment_ids,omitempty"`
+}
+
+// DatasetRecord is one record of an evaluation dataset. Inputs, Outputs,
+// Expectations, Tags and Source are JSON values as the client sent them
+// (nil when absent); a dataset holds at most one record per distinct
+// Inputs (InputHash is their canonical digest).
+type DatasetRecord struct {
+	ID            string          `json:"dataset_record_id"`
+	DatasetID     string          `json:"dataset_id"`
+	Inputs        json.RawMessage `json:"inputs"`
+	Outputs       json.RawMessage `json:"outputs,omitempty"`
+	Expectations  json.RawMessage `json:"expectations,omitempty"`
+	Tags          json.RawMessage `json:"tags,omitempty"`
+	Source        json.RawMessage `json:"source,omitempty"`
+	SourceID      string          `json:"source_id,omitempty"`
+	SourceType    string          `json:"source_type,omitempty"`
+	Created       int64           `json:"created_time"`
+	Updated       int64           `json:"last_update_time"`
+	CreatedBy     string          `json:"created_by,omitempty"`
+	LastUpdatedBy string          `json:"last_updated_by,omitempty"`
+	InputHash     string          `json:"input_hash"`
+}
+
+// ScorerVersion is one registered version of a scorer of an experiment
+// (MLflow's mlflow.Scorer). Serialized is the client's serialized scorer
+// (JSON text), kept as sent; tandem never runs it.
+type ScorerVersion struct {
+	ScorerID     string `json:"scorer_id"`
+	ExperimentID string `json:"experiment_id"`
+	Name         string `json:"scorer_name"`
+	Version      int64  `json:"scorer_version"`
+	Serialized   string `json:"serialized_scorer"`
+	Created      int64  `json:"creation_time"`
+}
+
+// DatasetSourceTypes are the record source types MLflow knows
+// (DatasetRecordSource.SourceType without its proto prefix).
+var DatasetSourceTypes = []string{"TRACE", "HUMAN", "DOCUMENT", "CODE"}
+
+// ValidateDatasetName refuses an empty dataset name (EINVALID).
+func ValidateDatasetName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return Errorf(EINVALID, "Missing value for required parameter 'name'.")
+	}
+	if len(name) > 255 {
+		return Errorf(EINVALID, "Dataset name '%s' exceeds the maximum length of 255 characters.", name)
+	}
+	return nil
+}
+
+// ValidateScorerName refuses a blank scorer name as MLflow does (EINVALID).
+func ValidateScorerName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return Errorf(EINVALID, "Scorer name cannot be empty or contain only whitespace.")
+	}
+	if len(name) > 256 {
+		return Errorf(EINVALID, "Scorer name '%s' exceeds the maximum length of 256 characters.", name)
+	}
+	return nil
+}
