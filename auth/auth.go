@@ -185,6 +185,9 @@ func AllRules() map[string]Rule {
 	for route, rule := range EndpointRules() { // routes_endpoints.go
 		out[route] = rule
 	}
+	for route, rule := range GenAIRules() { // routes_genai.go
+		out[route] = rule
+	}
 	return out
 }
 

@@ -50,6 +50,7 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 	s.routesRegistry()
 	s.routesArtifacts()
 	s.routesTraces() // traces.go
+	s.routesGenAI()  // genai.go
 	s.routesAjax()
 	for _, p := range []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"} {
 		s.mux.HandleFunc(p, s.notImplemented)

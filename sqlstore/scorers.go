@@ -150,20 +150,24 @@ func (s *Store) RegisterScorer(ctx context.Context, experimentID, name, serializ
 }
 
 // ListScorers returns the latest version of every scorer of the given
-// experiments, ordered by experiment and name. Experiments that do not
-// exist have none.
+// experiments that are active, or of every active experiment when ids is
+// nil, ordered by experiment and name.
 func (s *Store) ListScorers(ctx context.Context, experimentIDs []string) ([]tandem.ScorerVersion, error) {
-	if len(experimentIDs) == 0 {
+	if experimentIDs != nil && len(experimentIDs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(experimentIDs))
-	for i, x := range experimentIDs {
-		args[i] = x
+	var args []any
+	q := `SELECT ` + scorerVersionCols + ` FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id
+		JOIN experiments e ON e.experiment_id = s.experiment_id
+		WHERE e.lifecycle_stage = ? AND v.scorer_version = (SELECT MAX(scorer_version) FROM scorer_versions w WHERE w.scorer_id = s.scorer_id)`
+	args = append(args, tandem.LifecycleActive)
+	if experimentIDs != nil {
+		q += ` AND s.experiment_id IN (` + placeholders(len(experimentIDs)) + `)`
+		for _, x := range experimentIDs {
+			args = append(args, x)
+		}
 	}
-	rows, err := s.Reader().QueryContext(ctx, `SELECT `+scorerVersionCols+` FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id
-		WHERE s.experiment_id IN (`+placeholders(len(experimentIDs))+`)
-		AND v.scorer_version = (SELECT MAX(scorer_version) FROM scorer_versions w WHERE w.scorer_id = s.scorer_id)
-		ORDER BY s.experiment_id, s.scorer_name`, args...)
+	rows, err := s.Reader().QueryContext(ctx, q+` ORDER BY s.experiment_id, s.scorer_name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list scorers: %w", err)
 	}
