@@ -38,6 +38,7 @@ func (s *Server) routesGenAI() {
 	both("GET", "scorers/versions", handleJSON(s, s.listScorerVersions))
 	both("GET", "scorers/get", handleJSON(s, s.getScorer))
 	both("DELETE", "scorers/delete", handleJSON(s, s.deleteScorer))
+	both("GET", "scorers/online-configs", handleCall(s, s.onlineScoringConfigs))
 }
 
 // datasetJSON is mlflow.datasets.Dataset in MLflow's JSON: tags is a JSON
@@ -426,4 +427,13 @@ func (s *Server) deleteScorer(r *http.Request, req *scorerReq) (any, error) {
 		return nil, err
 	}
 	return empty{}, s.Store.DeleteScorer(r.Context(), req.ExperimentID, req.Name, v)
+}
+
+// onlineScoringConfigs answers that no scorer has an online scoring
+// configuration: tandem stores scorers but never runs them on incoming
+// traces, so setting one (PUT scorers/online-config) is not served.
+func (s *Server) onlineScoringConfigs(r *http.Request) (any, error) {
+	return struct {
+		Configs []struct{} `json:"configs"`
+	}{Configs: []struct{}{}}, nil
 }

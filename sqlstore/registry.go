@@ -724,7 +724,13 @@ func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tan
 	if err := validateDescription(in.Description); err != nil {
 		return tandem.ModelVersion{}, err
 	}
-	src, err := classifySource(in.Source)
+	var src modelSource // a prompt's source is a placeholder (prompts.go)
+	var err error
+	if isPromptVersion(in.Tags) {
+		err = validatePromptSource(in.Source)
+	} else {
+		src, err = classifySource(in.Source)
+	}
 	if err != nil {
 		return tandem.ModelVersion{}, err
 	}

@@ -215,6 +215,17 @@ func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) 
 		return tandem.ModelVersion{}, err
 	}
 	var v int64
+	if strings.EqualFold(alias, "latest") { // MLflow's reserved alias: the newest version
+		err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE name = ? AND current_stage <> ?`,
+			name, tandem.StageDeletedInternal).Scan(&v)
+		if err != nil {
+			return tandem.ModelVersion{}, fmt.Errorf("read latest version: %w", err)
+		}
+		if v == 0 {
+			return tandem.ModelVersion{}, tandem.Errorf(tandem.ENOTFOUND, "Latest version not found for model %s.", name)
+		}
+		return s.GetModelVersion(ctx, name, v)
+	}
 	err := q.QueryRowContext(ctx, `SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?`, name, alias).Scan(&v)
 	if IsNoRows(err) {
 		return tandem.ModelVersion{}, tandem.Errorf(tandem.EINVALID, "Registered model alias %s not found.", alias)
