@@ -207,21 +207,10 @@ type getRecordsResp struct {
 }
 
 // recordJSON is a record as MLflow's DatasetRecord.to_dict writes it: the
-// JSON values decoded, the source type by name.
+// domain record's JSON without its input hash (tandem's own).
 type recordJSON struct {
-	DatasetRecordID string          `json:"dataset_record_id"`
-	DatasetID       string          `json:"dataset_id"`
-	Inputs          json.RawMessage `json:"inputs"`
-	Outputs         json.RawMessage `json:"outputs,omitempty"`
-	Expectations    json.RawMessage `json:"expectations,omitempty"`
-	Tags            json.RawMessage `json:"tags"`
-	Source          json.RawMessage `json:"source,omitempty"`
-	SourceID        string          `json:"source_id,omitempty"`
-	SourceType      string          `json:"source_type,omitempty"`
-	CreatedTime     int64           `json:"created_time"`
-	LastUpdateTime  int64           `json:"last_update_time"`
-	CreatedBy       string          `json:"created_by,omitempty"`
-	LastUpdatedBy   string          `json:"last_updated_by,omitempty"`
+	tandem.DatasetRecord
+	InputHash string `json:"input_hash,omitempty"`
 }
 
 func (s *Server) getDatasetRecords(r *http.Request, req *getRecordsReq) (any, error) {
@@ -239,9 +228,8 @@ func (s *Server) getDatasetRecords(r *http.Request, req *getRecordsReq) (any, er
 		if tags == nil {
 			tags = json.RawMessage(`{}`)
 		}
-		out = append(out, recordJSON{DatasetRecordID: x.ID, DatasetID: x.DatasetID, Inputs: x.Inputs, Outputs: x.Outputs,
-			Expectations: x.Expectations, Tags: tags, Source: x.Source, SourceID: x.SourceID, SourceType: x.SourceType,
-			CreatedTime: x.Created, LastUpdateTime: x.Updated, CreatedBy: x.CreatedBy, LastUpdatedBy: x.LastUpdatedBy})
+		x.Tags = tags
+		out = append(out, recordJSON{DatasetRecord: x})
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
