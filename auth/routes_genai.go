@@ -46,6 +46,7 @@ func GenAIRules() map[string]Rule {
 		"GET scorers/versions":                          act(read, exp),
 		"GET scorers/get":                               act(read, exp),
 		"DELETE scorers/delete":                         act(write, exp),
+		"GET scorers/online-configs":                    act(read, nil),
 	}
 	out := map[string]Rule{}
 	for route, rule := range rules {
