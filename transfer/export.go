@@ -61,6 +61,9 @@ type ExportStats struct {
 	Versions     int   `json:"model_versions"`
 	Assets       int   `json:"assets"`
 	Traces       int   `json:"traces"`
+
+	EvaluationDatasets int `json:"evaluation_datasets"`
+	Scorers            int `json:"scorers"`
 }
 
 // Exporter reads one workspace region into bundles.
@@ -157,7 +160,7 @@ func (ex *Exporter) export(ctx context.Context, q sqlstore.Querier, w *bundle.Wr
 	if err := ex.exportAssets(ctx, x, sel); err != nil {
 		return err
 	}
-	return nil
+	return ex.exportDatasets(ctx, x, sel.All) // export_genai.go
 }
 
 // exportState remembers what an export already wrote.
@@ -209,6 +212,9 @@ func (ex *Exporter) exportExperiment(ctx context.Context, x *exportState, id str
 		if err := ex.exportLoggedModel(ctx, x, mid); err != nil {
 			return fmt.Errorf("export logged model %s: %w", mid, err)
 		}
+	}
+	if err := ex.exportScorers(ctx, x, id); err != nil { // export_genai.go
+		return err
 	}
 	return ex.exportTraces(ctx, x, id) // export_traces.go
 }

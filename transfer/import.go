@@ -283,6 +283,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if o, err = p.planTrace(ctx, q, it, body); err != nil {
 				return err
 			}
+		case bundle.KindEvaluationDataset, bundle.KindScorer: // import_genai.go
+			var err error
+			if o, err = p.planGenAI(ctx, q, it, body); err != nil {
+				return err
+			}
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -386,6 +391,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 		case bundle.KindTrace:
 			var err error
 			if o, err = im.importTrace(ctx, p, it, body); err != nil {
+				return err
+			}
+		case bundle.KindEvaluationDataset, bundle.KindScorer:
+			var err error
+			if o, err = im.importGenAI(ctx, p, it, body); err != nil {
 				return err
 			}
 		default:
