@@ -21,24 +21,7 @@ func TestGenAIReplicate(t *testing.T) {
 	east, west := w.URLs[0], w.URLs[1]
 	call := func(method, url string, body any) map[string]any {
 		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, url, rd)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s %s: %d %v", method, url, resp.StatusCode, out)
-		}
-		return out
+		return callMLflow(t, method, url, body)
 	}
 	const api = "/api/3.0/mlflow/"
 	exp := call("POST", east+"/api/2.0/mlflow/experiments/create", map[string]any{"name": "genai"})["experiment_id"].(string)
@@ -110,4 +93,28 @@ func TestGenAIReplicate(t *testing.T) {
 	if sc := call("GET", west+api+"scorers/list?experiment_id="+exp, nil)["scorers"].([]any); len(sc) != 0 {
 		t.Fatalf("deleted scorer on the secondary: %v", sc)
 	}
+}
+
+// callMLflow sends body as JSON and returns the JSON answer, failing the
+// test unless the status is 200.
+func callMLflow(t *testing.T, method, url string, body any) map[string]any {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s: %d %v", method, url, resp.StatusCode, out)
+	}
+	return out
 }

@@ -5,7 +5,6 @@ package replication_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -69,24 +68,7 @@ regions:
 
 	call := func(method, url string, body any) map[string]any {
 		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, url, rd)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s %s: %d %v", method, url, resp.StatusCode, out)
-		}
-		return out
+		return callMLflow(t, method, url, body) // genai_test.go
 	}
 	exp := call("POST", east+"/api/2.0/mlflow/experiments/create", map[string]any{"name": "traced"})["experiment_id"].(string)
 
