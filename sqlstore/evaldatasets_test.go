@@ -286,3 +286,37 @@ func TestScorers(t *testing.T) {
 		})
 	}
 }
+
+// TestPromptVersions: a prompt version (tagged as MLflow's client tags it)
+// has a placeholder source, which a model version may not have; the
+// reserved alias latest names the newest version.
+func TestPromptVersions(t *testing.T) {
+	for name, s := range openStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			prompt := []tandem.Tag{{Key: "mlflow.prompt.is_prompt", Value: "true"}}
+			_, err := s.CreateRegisteredModel(ctx, "greet", "", prompt)
+			must(t, err)
+			for _, src := range []string{"dummy-source", "prompt-template"} {
+				_, err := s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: src, Tags: prompt})
+				must(t, err)
+			}
+			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: "/etc/passwd", Tags: prompt})
+			wantCode(t, err, tandem.EINVALID)
+			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: "dummy-source"})
+			wantCode(t, err, tandem.EINVALID) // not a prompt: a local path
+			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: "dummy-source",
+				Tags: append(append([]tandem.Tag{}, prompt...), tandem.Tag{Key: "mlflow.prompt.is_prompt", Value: "false"})})
+			wantCode(t, err, tandem.EINVALID) // the last value of the tag decides
+			mv, err := s.GetModelVersionByAlias(ctx, "greet", "latest")
+			must(t, err)
+			if mv.Version != 2 {
+				t.Fatalf("latest is version %d, want 2", mv.Version)
+			}
+			_, err = s.CreateRegisteredModel(ctx, "empty", "", prompt)
+			must(t, err)
+			_, err = s.GetModelVersionByAlias(ctx, "empty", "LATEST")
+			wantCode(t, err, tandem.ENOTFOUND)
+		})
+	}
+}
