@@ -48,8 +48,46 @@ type Token struct {
 	CreatedMS   int64  `json:"created_ms"`
 	ExpiresMS   int64  `json:"expires_ms"`           // 0: never
 	RevokedMS   int64  `json:"revoked_ms,omitempty"` // 0: not revoked
-	Salt        []byte `json:"-"`
-	Hash        []byte `json:"-"`
+	// Grants restrict the token to less than its principal may do: a
+	// request is allowed when the principal's roles allow it and one grant
+	// covers it. None: the token carries all of its principal's rights.
+	// (A job's attempt token is restricted to its run's experiment.)
+	Grants []TokenGrant `json:"grants,omitempty"`
+	Salt   []byte       `json:"-"`
+	Hash   []byte       `json:"-"`
+}
+
+// TokenGrant is one restriction of a token: actions (patterns as in role
+// definitions) at a scope.
+type TokenGrant struct {
+	Actions []string `json:"actions"`
+	Scope   Scope    `json:"scope"`
+}
+
+// MaxTokenGrants bounds a token's grants.
+const MaxTokenGrants = 16
+
+// ValidateGrants checks a token's grants.
+func ValidateGrants(gs []TokenGrant) error {
+	if len(gs) > MaxTokenGrants {
+		return Errorf(EINVALID, "token: at most %d grants", MaxTokenGrants)
+	}
+	for i := range gs {
+		if len(gs[i].Actions) == 0 {
+			return Errorf(EINVALID, "token grant %d: actions are required", i)
+		}
+		for _, a := range gs[i].Actions {
+			if len(a) > 256 || !actionPattern.MatchString(a) {
+				return Errorf(EINVALID, "token grant %d: action %q: segments of letters, digits, '.' and '*' separated by '/'", i, a)
+			}
+		}
+		sc, err := ParseScope(string(gs[i].Scope))
+		if err != nil {
+			return err
+		}
+		gs[i].Scope = sc
+	}
+	return nil
 }
 
 // Usable reports whether the token may authenticate at now.

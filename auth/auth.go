@@ -95,6 +95,8 @@ type Caller struct {
 	Method    string   // "token", "basic", "oidc", "peer"
 	Assignees []string // what role assignments may name
 	Peer      bool
+	// Grants restrict a token (a job attempt's): nil for a full one.
+	Grants []tandem.TokenGrant
 }
 
 type callerKey struct{}
@@ -325,7 +327,7 @@ func (a *Authenticator) token(ctx context.Context, st *state, id, secret string)
 		} else if err != nil {
 			return nil, "error", err
 		}
-		ct = &cachedToken{token: t, caller: &Caller{Name: p.Name, Method: "token", Assignees: []string{p.Name}}}
+		ct = &cachedToken{token: t, caller: &Caller{Name: p.Name, Method: "token", Assignees: []string{p.Name}, Grants: t.Grants}}
 		st.mu.Lock()
 		if len(st.tokens) < maxCache {
 			st.tokens[id] = ct
@@ -397,16 +399,24 @@ func (a *Authenticator) authorize(r *http.Request, st *state, c *Caller, rule Ru
 		return rule.Action == tandem.ActionStatusRead || rule.Action == tandem.ActionComputeRead, "the peer key reads status and compute only", nil
 	}
 	d := st.policy.Decide(c.Assignees, rule.Action, tandem.ScopeWorkspace)
-	if d.Allowed {
+	wide := authz.GrantsAtWorkspace(c.Grants, rule.Action)
+	if d.Allowed && wide {
 		return true, d.Reason, nil
 	}
+	const narrow = "the token's grants do not cover this request"
 	if rule.Filter {
+		if !wide {
+			return false, narrow, nil
+		}
 		if scopes := st.policy.Scopes(c.Assignees, rule.Action); len(scopes) > 0 {
 			return true, fmt.Sprintf("allowed at %d scopes; the list shows only those", len(scopes)), scopes
 		}
 		return false, d.Reason, nil
 	}
 	if rule.Scope == nil {
+		if !wide {
+			return false, narrow, nil
+		}
 		return false, d.Reason, nil
 	}
 	var body map[string]any
@@ -418,7 +428,16 @@ func (a *Authenticator) authorize(r *http.Request, st *state, c *Caller, rule Ru
 	}
 	scopes := rule.Scope(r.Context(), r, body, a.cfg.Resolver)
 	if len(scopes) == 0 {
+		if !wide {
+			return false, narrow, nil
+		}
 		return false, d.Reason, nil
+	}
+	if !authz.GrantsAllow(c.Grants, rule.Action, scopes) {
+		return false, narrow, nil
+	}
+	if d.Allowed {
+		return true, d.Reason, nil
 	}
 	for _, s := range scopes {
 		if d = st.policy.Decide(c.Assignees, rule.Action, s); !d.Allowed {

@@ -148,3 +148,44 @@ func Match(pattern, action string) bool {
 	}
 	return pi == len(p)
 }
+
+// GrantsAllow reports whether a restricted token's grants cover action on
+// every one of resources (the request's scopes; the workspace when it has
+// none of its own). No grants: the token is not restricted. A grant at the
+// workspace covers every resource; a narrower one only its own scope, so
+// a request whose scope cannot be resolved is refused to a token limited
+// to one experiment.
+func GrantsAllow(grants []tandem.TokenGrant, action string, resources []tandem.Scope) bool {
+	if len(grants) == 0 {
+		return true
+	}
+	if len(resources) == 0 {
+		resources = []tandem.Scope{tandem.ScopeWorkspace}
+	}
+	for _, res := range resources {
+		if !grantCovers(grants, action, res) {
+			return false
+		}
+	}
+	return true
+}
+
+func grantCovers(grants []tandem.TokenGrant, action string, res tandem.Scope) bool {
+	for _, g := range grants {
+		if !g.Scope.Covers(res) {
+			continue
+		}
+		for _, a := range g.Actions {
+			if Match(a, action) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// GrantsAtWorkspace reports whether one of grants allows action across the
+// whole workspace (then the request's own scopes need not be resolved).
+func GrantsAtWorkspace(grants []tandem.TokenGrant, action string) bool {
+	return len(grants) == 0 || grantCovers(grants, action, tandem.ScopeWorkspace)
+}

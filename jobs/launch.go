@@ -207,7 +207,7 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		if j.Spec.TimeoutSeconds > 0 {
 			ttl = time.Duration(j.Spec.TimeoutSeconds)*time.Second + time.Hour
 		}
-		tok, id, err := r.cfg.Tokens.Issue(ctx, j.Principal, fmt.Sprintf("job %s attempt %d", j.Name, a.N), ttl)
+		tok, id, err := r.cfg.Tokens.Issue(ctx, j.Principal, fmt.Sprintf("job %s attempt %d", j.Name, a.N), ttl, AttemptGrants(j.ExperimentID))
 		if err != nil {
 			return "", nil, fmt.Errorf("attempt token: %w", err)
 		}
@@ -219,6 +219,21 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		return "", nil, err
 	}
 	return h, ex, nil
+}
+
+// AttemptGrants restrict an attempt's token to what a training script
+// needs: reading the workspace (data, models, other runs), writing runs,
+// artifacts and tags in the job's own experiment, and registering models.
+// It cannot delete experiments or models, submit jobs, touch compute,
+// identity or secrets, or write into another experiment, whatever its
+// submitter may do (the submitter's roles still bound it).
+func AttemptGrants(experimentID string) []tandem.TokenGrant {
+	const ws = "Microsoft.MachineLearningServices/workspaces/"
+	return []tandem.TokenGrant{
+		{Actions: []string{ws + "*/read"}, Scope: tandem.ScopeWorkspace},
+		{Actions: []string{ws + "experiments/write", ws + "experiments/runs/*"}, Scope: tandem.ExperimentScope(experimentID)},
+		{Actions: []string{tandem.ActionModelsWrite}, Scope: tandem.ScopeWorkspace},
+	}
 }
 
 func launchID(j *tandem.Job, a *tandem.JobAttempt) string {

@@ -36,9 +36,10 @@ type EnvBuilder interface {
 }
 
 // Tokens issues and revokes the token an attempt's process uses to reach
-// the workspace as the principal that submitted the job.
+// the workspace as the principal that submitted the job, restricted by
+// grants (AttemptGrants).
 type Tokens interface {
-	Issue(ctx context.Context, principal, description string, ttl time.Duration) (token, id string, err error)
+	Issue(ctx context.Context, principal, description string, ttl time.Duration, grants []tandem.TokenGrant) (token, id string, err error)
 	Revoke(ctx context.Context, id string) error
 }
 

@@ -120,7 +120,7 @@ func (e *executors) of(t *tandem.ComputeTarget) (tandem.Executor, error) {
 // process can write no more anywhere).
 type attemptTokens struct{ id tandem.Identity }
 
-func (t *attemptTokens) Issue(ctx context.Context, principal, description string, ttl time.Duration) (string, string, error) {
+func (t *attemptTokens) Issue(ctx context.Context, principal, description string, ttl time.Duration, grants []tandem.TokenGrant) (string, string, error) {
 	p, err := t.id.Principal(ctx, principal)
 	if err != nil {
 		return "", "", fmt.Errorf("principal %s of the job: %w", principal, err)
@@ -129,6 +129,7 @@ func (t *attemptTokens) Issue(ctx context.Context, principal, description string
 	if err != nil {
 		return "", "", err
 	}
+	tok.Grants = grants
 	if err := t.id.CreateToken(ctx, tok); err != nil {
 		return "", "", err
 	}

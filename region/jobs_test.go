@@ -16,6 +16,7 @@ import (
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 )
 
@@ -75,6 +76,19 @@ req = urllib.request.Request(base + "/api/2.0/mlflow/runs/log-metric", method="P
     data=json.dumps({"run_id": run, "key": "loss", "value": float(sys.argv[1]), "timestamp": 1, "step": 0}).encode(),
     headers={"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
 urllib.request.urlopen(req).read()
+def call(path, body):
+    req = urllib.request.Request(base + "/api/2.0/mlflow/" + path, method="POST", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
+    try:
+        return urllib.request.urlopen(req).status
+    except urllib.error.HTTPError as e:
+        return e.code
+# The token is restricted to the job's experiment: reads anywhere, writes
+# only there.
+if os.environ.get("OTHER_RUN"):
+    print("probe search", call("experiments/search", {"max_results": 10}))
+    print("probe other-run", call("runs/log-metric", {"run_id": os.environ["OTHER_RUN"], "key": "x", "value": 1, "timestamp": 1, "step": 0}))
+    print("probe create-experiment", call("experiments/create", {"name": "made-by-a-job"}))
 out = sys.argv[2]
 open(os.path.join(out, "result.txt"), "w").write("lr=" + sys.argv[1])
 print("trained with", sys.argv[1], "in", os.path.basename(os.getcwd()))
@@ -103,6 +117,16 @@ func TestCommandJobRunsAsMLflowRun(t *testing.T) {
 		Command: "python3 train.py ${{inputs.lr}} ${{outputs.model}}",
 		Inputs:  map[string]*tandem.JobInput{"lr": {Value: &lr}}, Outputs: map[string]*tandem.JobOutput{"model": {Type: "uri_folder"}},
 		Tags: map[string]string{"team": "search"}}
+	// A run in another experiment, which the job's token may not write.
+	otherExp, err := r.Store.CreateExperiment(ctx, "not-the-jobs", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := r.Store.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: otherExp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.EnvironmentVariables = map[string]string{"OTHER_RUN": other}
 	j, err := c.SubmitJob(ctx, spec, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +175,11 @@ func TestCommandJobRunsAsMLflowRun(t *testing.T) {
 	logs, err := c.JobLogs(ctx, "train-1", 0)
 	if err != nil || !strings.Contains(logs.Data, "trained with 0.25") {
 		t.Fatalf("job logs: %+v %v", logs, err)
+	}
+	for _, want := range []string{"probe search 200", "probe other-run 403", "probe create-experiment 403"} {
+		if !strings.Contains(logs.Data, want) {
+			t.Errorf("job logs lack %q: %s", want, logs.Data)
+		}
 	}
 	// The attempt's token was revoked when it ended.
 	tok, err := r.Identity.Token(ctx, j.Attempts[0].TokenID)

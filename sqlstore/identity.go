@@ -243,6 +243,9 @@ func (is *IdentityStore) CreateToken(ctx context.Context, t *tandem.Token) error
 	if len(t.Description) > 256 {
 		return tandem.Errorf(tandem.EINVALID, "token description: at most 256 characters")
 	}
+	if err := tandem.ValidateGrants(t.Grants); err != nil {
+		return err
+	}
 	_, err := is.s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		if _, err := principalBy(ctx, tx, "id", t.PrincipalID); err != nil {
 			return nil, err
@@ -262,18 +265,32 @@ func applyTokenCreate(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		return fmt.Errorf("token payload: %w", err)
 	}
 	t := p.Token
-	_, err := tx.ExecContext(ctx, `INSERT INTO identity_tokens (id, principal_id, description, salt, token_hash, created_ms, expires_ms, revoked_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 0)`, t.ID, t.PrincipalID, t.Description, p.Salt, p.Hash, t.CreatedMS, t.ExpiresMS)
+	var grants sql.NullString
+	if len(t.Grants) > 0 {
+		b, err := json.Marshal(t.Grants)
+		if err != nil {
+			return fmt.Errorf("token grants: %w", err)
+		}
+		grants = sql.NullString{String: string(b), Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO identity_tokens (id, principal_id, description, salt, token_hash, created_ms, expires_ms, revoked_ms, grants)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)`, t.ID, t.PrincipalID, t.Description, p.Salt, p.Hash, t.CreatedMS, t.ExpiresMS, grants)
 	return err
 }
 
-const tokenCols = `id, principal_id, description, salt, token_hash, created_ms, expires_ms, revoked_ms`
+const tokenCols = `id, principal_id, description, salt, token_hash, created_ms, expires_ms, revoked_ms, grants`
 
 func scanToken(sc interface{ Scan(...any) error }) (*tandem.Token, error) {
 	var t tandem.Token
 	var salt, hash string
-	if err := sc.Scan(&t.ID, &t.PrincipalID, &t.Description, &salt, &hash, &t.CreatedMS, &t.ExpiresMS, &t.RevokedMS); err != nil {
+	var grants sql.NullString
+	if err := sc.Scan(&t.ID, &t.PrincipalID, &t.Description, &salt, &hash, &t.CreatedMS, &t.ExpiresMS, &t.RevokedMS, &grants); err != nil {
 		return nil, err
+	}
+	if grants.Valid && grants.String != "" {
+		if err := json.Unmarshal([]byte(grants.String), &t.Grants); err != nil {
+			return nil, fmt.Errorf("token %s grants: %w", t.ID, err)
+		}
 	}
 	t.Salt, _ = hex.DecodeString(salt)
 	t.Hash, _ = hex.DecodeString(hash)
