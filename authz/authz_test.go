@@ -175,3 +175,39 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestGrantsAllow(t *testing.T) {
+	const ws = "Microsoft.MachineLearningServices/workspaces/"
+	grants := []tandem.TokenGrant{
+		{Actions: []string{ws + "*/read"}, Scope: tandem.ScopeWorkspace},
+		{Actions: []string{ws + "experiments/runs/*"}, Scope: tandem.ExperimentScope("7")},
+	}
+	exp7, exp8 := tandem.ExperimentScope("7"), tandem.ExperimentScope("8")
+	for _, c := range []struct {
+		name   string
+		grants []tandem.TokenGrant
+		action string
+		scopes []tandem.Scope
+		want   bool
+	}{
+		{"no grants leave the roles alone", nil, ws + "experiments/delete", nil, true},
+		{"read anywhere", grants, ws + "experiments/runs/read", []tandem.Scope{exp8}, true},
+		{"read at the workspace", grants, ws + "models/read", nil, true},
+		{"write in the granted experiment", grants, ws + "experiments/runs/write", []tandem.Scope{exp7}, true},
+		{"write in another experiment", grants, ws + "experiments/runs/write", []tandem.Scope{exp8}, false},
+		{"write at the workspace (no scope) is not the experiment's", grants, ws + "experiments/runs/write", nil, false},
+		{"every scope of the request must be covered", grants, ws + "experiments/runs/write", []tandem.Scope{exp7, exp8}, false},
+		{"an action no grant names", grants, ws + "experiments/write", []tandem.Scope{exp7}, false},
+		{"identity is never granted", grants, "Microsoft.Authorization/roleAssignments/write", nil, false},
+	} {
+		if got := GrantsAllow(c.grants, c.action, c.scopes); got != c.want {
+			t.Errorf("%s: GrantsAllow(%s, %v) = %v, want %v", c.name, c.action, c.scopes, got, c.want)
+		}
+	}
+	if !GrantsAtWorkspace(grants, ws+"jobs/read") || GrantsAtWorkspace(grants, ws+"experiments/runs/write") {
+		t.Error("GrantsAtWorkspace: reads are granted workspace-wide, run writes only in experiment 7")
+	}
+	if !GrantsAtWorkspace(nil, ws+"experiments/runs/write") {
+		t.Error("GrantsAtWorkspace: a token without grants is limited by its roles only")
+	}
+}
