@@ -2,8 +2,9 @@ package gateway
 
 import "time"
 
-// The gateway's two decisions, kept free of I/O so that they can be tested
-// step by step on a fake clock: where a request goes (route), and whether a
+// The gateway's three decisions, kept free of I/O so that they can be tested
+// step by step on a fake clock: where a write goes (primary), which region
+// answers a request every region answers alike (nearest), and whether a
 // request already sent to a region as the primary must be given up
 // (abandon). The gateway feeds them what it last learned from the regions'
 // status endpoints and headers and from the witness, and the time.
@@ -28,6 +29,9 @@ type regionView struct {
 	// primarySeen is when the region last answered that it is primary
 	// with writes allowed (zero: never).
 	primarySeen time.Time
+	// rtt is the smoothed round trip of its status checks (zero: not
+	// measured yet).
+	rtt time.Duration
 }
 
 // leaseView is the lease as the gateway last read it from the witness.
@@ -136,4 +140,31 @@ func (v view) abandon(f flight, now time.Time) (bool, string) {
 		}
 	}
 	return false, ""
+}
+
+// nearest returns the healthy region not in avoid with the shortest
+// measured round trip: where a request that every region answers alike
+// (scoring with an online endpoint) goes. A region not measured yet counts
+// as the farthest; ties keep the configured order. "" when none is healthy.
+func (v view) nearest(avoid map[string]bool) string {
+	best, bestRTT := "", time.Duration(0)
+	for _, r := range v.regions {
+		if !r.healthy || avoid[r.name] {
+			continue
+		}
+		if best == "" || (r.rtt > 0 && (bestRTT == 0 || r.rtt < bestRTT)) {
+			best, bestRTT = r.name, r.rtt
+		}
+	}
+	return best
+}
+
+// smoothRTT folds a new round-trip sample into the running estimate
+// (an exponentially weighted mean giving the sample a quarter), so that one
+// slow check on a noisy host does not move scoring to another region.
+func smoothRTT(old, sample time.Duration) time.Duration {
+	if old <= 0 {
+		return sample
+	}
+	return old + (sample-old)/4
 }

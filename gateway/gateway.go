@@ -107,6 +107,7 @@ type regionState struct {
 	// primarySeen: when the region last said it is primary with writes
 	// allowed.
 	primarySeen time.Time
+	rtt         time.Duration // smoothed round trip of the status checks
 }
 
 // Gateway is an http.Handler. Run its health checks with Run.
@@ -209,10 +210,14 @@ func (g *Gateway) Check(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			began := time.Now()
 			role, epoch, err := g.probe(ctx, r)
 			g.mu.Lock()
 			defer g.mu.Unlock()
 			r.checkedAt = time.Now()
+			if err == nil {
+				r.rtt = smoothRTT(r.rtt, r.checkedAt.Sub(began))
+			}
 			if err == nil && role == "primary" {
 				r.primarySeen = r.checkedAt
 			}
@@ -302,23 +307,55 @@ func parseStatus(r io.Reader) (string, int64, error) {
 func (g *Gateway) viewLocked() view {
 	v := view{lease: g.lease, ttl: g.cfg.LeaseTTL}
 	for _, r := range g.rs {
-		v.regions = append(v.regions, regionView{name: r.Name, healthy: r.healthy, role: r.role, epoch: r.epoch, primarySeen: r.primarySeen})
+		v.regions = append(v.regions, regionView{name: r.Name, healthy: r.healthy, role: r.role, epoch: r.epoch, primarySeen: r.primarySeen, rtt: r.rtt})
 	}
 	return v
 }
 
+// reqClass is what a request needs from the region that answers it.
+type reqClass int
+
+const (
+	classRead  reqClass = iota // the primary while it is healthy (read your writes), else any region
+	classWrite                 // the primary only
+	classScore                 // the nearest healthy region: every region answers alike
+)
+
+// classOf classifies a request.
+func classOf(r *http.Request) reqClass {
+	switch {
+	case scoring(r):
+		return classScore
+	case isWrite(r):
+		return classWrite
+	}
+	return classRead
+}
+
 // pick chooses a region for a request, or nil when none fits now; for a
 // request sent to the primary it also returns the epoch it is sent in.
-func (g *Gateway) pick(write bool, avoid map[string]bool) (*regionState, bool, int64) {
+func (g *Gateway) pick(class reqClass, avoid map[string]bool) (*regionState, bool, int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var primary *regionState
-	name, epoch := g.viewLocked().primary(time.Now(), avoid)
+	v := g.viewLocked()
+	var primary, nearest *regionState
+	name, epoch := v.primary(time.Now(), avoid)
+	near := ""
+	if class == classScore {
+		near = v.nearest(avoid)
+	}
 	for _, r := range g.rs {
 		if r.Name == name {
 			primary = r
 		}
+		if r.Name == near {
+			nearest = r
+		}
 	}
+	if class == classScore {
+		return nearest, false, 0
+	}
+	write := class == classWrite
 	if write || (primary != nil && !g.cfg.SpreadReads) {
 		return primary, primary != nil, epoch
 	}
@@ -363,12 +400,15 @@ type RegionStatus struct {
 	Epoch     int64     `json:"epoch"`
 	CheckedAt time.Time `json:"checked_at"`
 	Error     string    `json:"error,omitempty"`
+	// RTTMillis is the smoothed round trip of its status checks, which
+	// chooses the region that scores.
+	RTTMillis float64 `json:"rtt_ms,omitempty"`
 }
 
 // Status returns the last health-check results.
 func (g *Gateway) Status() Status {
 	var st Status
-	if p, _, _ := g.pick(true, nil); p != nil {
+	if p, _, _ := g.pick(classWrite, nil); p != nil {
 		st.Primary = p.Name
 	}
 	g.mu.Lock()
@@ -382,7 +422,7 @@ func (g *Gateway) Status() Status {
 	}
 	for _, r := range g.rs {
 		st.Regions = append(st.Regions, RegionStatus{Name: r.Name, URL: r.URL, Healthy: r.healthy, Role: r.role,
-			Epoch: r.epoch, CheckedAt: r.checkedAt, Error: r.err})
+			Epoch: r.epoch, CheckedAt: r.checkedAt, Error: r.err, RTTMillis: float64(r.rtt.Microseconds()) / 1000})
 	}
 	return st
 }
@@ -446,7 +486,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("OK"))
 		return
 	}
-	write := isWrite(r)
+	class := classOf(r)
+	write := class == classWrite
 	// Keep small bodies so that the request can be sent again.
 	var body []byte
 	replayable := true
@@ -493,7 +534,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	backoff := 50 * time.Millisecond
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		target, asPrimary, epoch := g.pick(write, avoid)
+		target, asPrimary, epoch := g.pick(class, avoid)
 		if target == nil {
 			if len(avoid) > 0 {
 				avoid = map[string]bool{} // every region was tried: start over after a check
