@@ -10,7 +10,8 @@
 #    tests),
 # 4. builds the tandem binary and runs the MLflow conformance suite
 #    (python/tests) against three targets: tandem on SQLite + folder, tandem on
-#    PostgreSQL + S3 (versitygw), and the stock `mlflow server`,
+#    PostgreSQL + S3 (versitygw), both with authentication on (the stock client
+#    signed in with a token), and the stock `mlflow server`,
 #    then fuzzes tandem's own API against its OpenAPI document (schemathesis)
 #    on the two tandem targets,
 # 5. prints a summary and exits non-zero if any step failed.
@@ -22,6 +23,7 @@
 #   PYTEST_ARGS="-k search"            extra pytest arguments
 #   GO_TEST_TIMEOUT=20m                per-package go test timeout
 #   PYTEST_TIMEOUT=25m                 limit for one conformance target
+#   TANDEM_CONFORMANCE_AUTH=0          run the conformance suite against tandem with --no-auth
 # The whole script is one { } block so bash reads it completely before running
 # it: editing the file while a run is in progress cannot derail that run.
 {
@@ -216,7 +218,7 @@ done
 for target in $TARGETS; do
   [ "$target" = mlflow ] && continue
   step_begin "api fuzz: $target"
-  (cd python && TANDEM_APIFUZZ=1 TANDEM_TARGET=$target TANDEM_BIN=$bin timeout -k 30 10m \
+  (cd python && TANDEM_APIFUZZ=1 TANDEM_CONFORMANCE_AUTH=0 TANDEM_TARGET=$target TANDEM_BIN=$bin timeout -k 30 10m \
     "$venv/bin/python" -m pytest -p no:cacheprovider -q tests/test_openapi_fuzz.py) \
     >"$out/apifuzz-$target.log" 2>&1
   rc=$?

@@ -14,6 +14,7 @@ server is chosen by ``TANDEM_TARGET``:
 ``TANDEM_SHOW_SERVER_LOG=1`` prints its tail.
 """
 
+import base64
 import os
 import secrets
 import shutil
@@ -66,15 +67,39 @@ def _drop_pg_database(base, name):
 class Server:
     """A server under test: its base URL and which target it is."""
 
-    def __init__(self, target, url):
+    def __init__(self, target, url, token=None):
         self.target = target
         self.url = url.rstrip("/")
         self.is_mlflow = target == "mlflow"
+        # headers: what a request the tests prepare by hand must carry
+        self.headers = {"Authorization": "Bearer " + token} if token else {}
 
     def api(self, method, path, **kw):
         """Call the REST API directly (path below /api/2.0/)."""
         kw.setdefault("timeout", 60)
         return requests.request(method, f"{self.url}/api/2.0/{path.lstrip('/')}", **kw)
+
+
+def _bootstrap_token():
+    """A token in tandem's form, for the first owner of a fresh server."""
+    return ("tdm_" + secrets.token_hex(8) + "_"
+            + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+
+
+def _send_token_to(base, token):
+    """Make every plain `requests` call to base carry the bearer token unless
+    it sends its own Authorization header, as a signed-in user's would."""
+    original = requests.Session.request
+
+    def request(self, method, url, *args, **kw):
+        if str(url).startswith(base + "/"):
+            headers = dict(kw.get("headers") or {})
+            if not any(k.lower() == "authorization" for k in headers) and kw.get("auth") is None:
+                headers["Authorization"] = "Bearer " + token
+                kw["headers"] = headers
+        return original(self, method, url, *args, **kw)
+
+    requests.Session.request = request
 
 
 def _wait_ready(url, proc, logfile, timeout):
@@ -106,6 +131,12 @@ def server(tmp_path_factory):
         yield Server(target, os.environ["TANDEM_TARGET_URL"])
         return
 
+    # With authentication on (tandem's default, and the conformance run's
+    # unless TANDEM_CONFORMANCE_AUTH=0), the suite runs as a signed-in
+    # owner: the stock client sends MLFLOW_TRACKING_TOKEN, and the tests'
+    # own requests to the server carry the same bearer token.
+    auth = target != "mlflow" and os.environ.get("TANDEM_CONFORMANCE_AUTH", "1") != "0"
+    owner = None
     work = tmp_path_factory.mktemp("server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -136,7 +167,12 @@ def server(tmp_path_factory):
             sep = "&" if "?" in s3 else "?"
             artifacts = s3 + sep + "prefix=" + urllib.parse.quote("conf-" + secrets.token_hex(6) + "/")
         cmd = [binary, "server", "--listen", f"127.0.0.1:{port}",
-               "--metadata", metadata, "--artifacts", artifacts, "--no-auth"]
+               "--metadata", metadata, "--artifacts", artifacts]
+        if auth:
+            owner = _bootstrap_token()
+            env["TANDEM_BOOTSTRAP_TOKEN"] = owner
+        else:
+            cmd.append("--no-auth")
         ready_timeout = 60
     logfile = work / "server.log"
     with open(logfile, "wb") as log:
@@ -144,7 +180,10 @@ def server(tmp_path_factory):
                                 start_new_session=True)
     try:
         _wait_ready(url, proc, logfile, ready_timeout)
-        yield Server(target, url)
+        if owner:
+            os.environ["MLFLOW_TRACKING_TOKEN"] = owner
+            _send_token_to(url, owner)
+        yield Server(target, url, owner)
     finally:
         proc.terminate()
         try:

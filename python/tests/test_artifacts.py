@@ -121,12 +121,12 @@ def test_proxy_rejects_dot_dot(server, path):
     url = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{path}"
     s = requests.Session()
     # send the path as written: no client-side normalisation of dot segments
-    req = requests.Request("PUT", url, data=b"evil").prepare()
+    req = requests.Request("PUT", url, data=b"evil", headers=server.headers).prepare()
     req.url = url
     r = s.send(req, timeout=30)
     assert r.status_code == 400
     assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
-    req = requests.Request("GET", url).prepare()
+    req = requests.Request("GET", url, headers=server.headers).prepare()
     req.url = url
     r = s.send(req, timeout=30)
     assert r.status_code in (400, 404)
