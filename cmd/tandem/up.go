@@ -26,7 +26,7 @@ import (
 )
 
 func newUpCmd() *cobra.Command {
-	var dir, listen, name string
+	var dir, listen, name, scoringPython string
 	var noAuth, useTLS bool
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -113,7 +113,11 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				return err
 			}
 			for _, r := range ws.Regions {
-				c := exec.Command(exe, append([]string{"server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat}, authArgs...)...)
+				args := append([]string{"server", "--config", wsPath, "--region", r.Name, "--log-level", logLevel, "--log-format", logFormat}, authArgs...)
+				if scoringPython != "" {
+					args = append(args, "--scoring-python", scoringPython)
+				}
+				c := exec.Command(exe, args...)
 				c.Stdout, c.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 				c.Env = append(os.Environ(), authEnv...)
 				// Own process group: the terminal's Ctrl-C reaches us, and we
@@ -149,7 +153,7 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 				return err
 			}
 			out := cmd.OutOrStdout()
-			printUpBanner(out, ws, primary, abs, authNote)
+			printUpBanner(out, ws, primary, abs, authNote, scoringPython)
 			go followPrimary(ctx, out, ws, regions, primary, wsPath)
 			select {
 			case <-ctx.Done():
@@ -166,6 +170,8 @@ The workspace file it writes (--dir/workspace.yaml) is kept: edit it and run tan
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address of the first region; the second uses the next port")
 	cmd.Flags().StringVar(&name, "name", "local", "workspace name (for a new workspace)")
 	cmd.Flags().BoolVar(&noAuth, "no-auth", os.Getenv("TANDEM_NO_AUTH") == "1", "run the regions without authentication (a laptop only; TANDEM_NO_AUTH=1)")
+	cmd.Flags().StringVar(&scoringPython, "scoring-python", envDefault("TANDEM_SCORING_PYTHON", os.Getenv("TANDEM_PYTHON")),
+		"python interpreter whose environment has mlflow, for online endpoints' scoring processes in every region (TANDEM_SCORING_PYTHON, else TANDEM_PYTHON; empty: no scoring)")
 	cmd.Flags().BoolVar(&useTLS, "tls", false, "for a new workspace: create a local CA and a certificate per region under --dir/tls and serve https")
 	return cmd
 }
@@ -306,7 +312,7 @@ func followPrimary(ctx context.Context, out io.Writer, ws *workspace.Workspace, 
 
 // printUpBanner says the workspace is up: each region with its role, the
 // URL for MLflow (the primary's) and where things are.
-func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir, authNote string) {
+func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir, authNote, scoringPython string) {
 	fmt.Fprintf(out, "\ntandem is up: workspace %q, %d regions.\n\n", ws.Name, len(ws.Regions))
 	for _, r := range ws.Regions {
 		role := "secondary"
@@ -320,6 +326,11 @@ func printUpBanner(out io.Writer, ws *workspace.Workspace, primary, dir, authNot
 		fmt.Fprintf(out, "The regions serve https with certificates of a local CA; tell MLflow to trust it:\n\n  export MLFLOW_TRACKING_SERVER_CERT_PATH=%s\n  (or REQUESTS_CA_BUNDLE=%s for every Python requests client)\n\n", ca, ca)
 	}
 	fmt.Fprint(out, authNote)
+	if scoringPython != "" {
+		fmt.Fprintf(out, "Online endpoints score with the mlflow of %s in every region.\n", scoringPython)
+	} else {
+		fmt.Fprintf(out, "Online endpoints are not served: start with --scoring-python PATH (a python with mlflow) to serve them.\n")
+	}
 	fmt.Fprintf(out, "Status: tandem status   Data: %s   Config: .tandem/config.json   Stop: Ctrl-C\n", dir)
 }
 

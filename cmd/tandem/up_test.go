@@ -53,6 +53,7 @@ type upWorkspace struct {
 	bin  string
 	dir  string // the project folder (.tandem/ and the data folder "data")
 	addr string // the first region's address
+	args []string // more arguments of tandem up
 	cmd  *exec.Cmd
 	out  *lockedBuffer
 	// exited is closed once tandem up has exited, with waitErr.
@@ -97,7 +98,7 @@ func newUpWorkspace(t *testing.T) *upWorkspace {
 func (u *upWorkspace) start() string {
 	u.t.Helper()
 	u.out = &lockedBuffer{}
-	u.cmd = exec.Command(u.bin, "up", "--dir", "data", "--listen", u.addr, "--no-auth")
+	u.cmd = exec.Command(u.bin, append([]string{"up", "--dir", "data", "--listen", u.addr, "--no-auth"}, u.args...)...)
 	u.cmd.Dir = u.dir
 	u.cmd.Stdout, u.cmd.Stderr = u.out, u.out
 	if err := u.cmd.Start(); err != nil {
@@ -228,7 +229,13 @@ func repeatedLines(out string) []string {
 // that a caught-up secondary shows no stale error.
 func TestUpRestartsAfterSwitchover(t *testing.T) {
 	u := newUpWorkspace(t)
+	py := filepath.Join(t.TempDir(), "venv", "bin", "python")
+	u.args = []string{"--scoring-python", py}
 	first := u.start()
+	if !strings.Contains(first, "Online endpoints score with the mlflow of "+py) {
+		t.Errorf("the banner should say which python scores endpoints:\n%s", first)
+	}
+	u.args = nil
 	t.Run("child lines printed once", func(t *testing.T) {
 		if dup := repeatedLines(first); len(dup) > 0 {
 			t.Fatalf("tandem up printed these lines twice (once logged, once again):\n%s\n--- output\n%s", strings.Join(dup, "\n"), first)
