@@ -103,6 +103,7 @@ func TraceRules() map[string]Rule {
 		"POST traces/batchGetInfos":                            act(read, traceList),
 		"POST traces/search":                                   act(read, traceLocations),
 		"POST traces/calculate-filter-correlation":             act(read, experimentList),
+		"POST traces/metrics":                                  act(read, experimentList),
 		"GET traces/{trace_id}":                                act(read, tracePath),
 		"PATCH traces/{trace_id}/tags":                         act(write, tracePath),
 		"DELETE traces/{trace_id}/tags":                        act(write, tracePath),

@@ -431,7 +431,8 @@ func (g *Gateway) Status() Status {
 var readPosts = []string{"/runs/search", "/experiments/search", "/registered-models/search",
 	"/model-versions/search", "/logged-models/search", "/metrics/get-history-bulk-interval",
 	"/experiments/search-datasets",
-	"/registered-models/get-latest-versions", "/traces/search", "/listKeys"}
+	"/registered-models/get-latest-versions", "/traces/search", "/traces/metrics",
+	"/traces/calculate-filter-correlation", "/listKeys"}
 
 // scoring reports whether r scores with an online endpoint (package
 // serving): every region of the endpoint's placement answers it from its

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/tracemetrics"
 )
 
 // MLflow 3 traces: the v3 trace API under /api/3.0/mlflow/ (and
@@ -25,6 +26,7 @@ func (s *Server) routesTraces() {
 	s.handle3("POST", "traces/batchGetInfos", handleJSON(s, s.batchGetTraceInfos))
 	s.handle3("POST", "traces/search", handleJSON(s, s.searchTracesV3))
 	s.handle3("POST", "traces/calculate-filter-correlation", handleJSON(s, s.correlateTraceFilters))
+	s.handle3("POST", "traces/metrics", handleJSON(s, s.queryTraceMetrics))
 	s.handle3("GET", "traces/{trace_id}", handleCall(s, s.getTraceInfoV3))
 	s.handle3("PATCH", "traces/{trace_id}/tags", handleJSON(s, s.setTraceTag))
 	s.handle3("DELETE", "traces/{trace_id}/tags", handleJSON(s, s.deleteTraceTag))
@@ -608,4 +610,67 @@ func (s *Server) correlateTraceFilters(r *http.Request, req *correlationReq) (an
 	}
 	return map[string]any{"npmi": protoDouble(c.NPMI), "npmi_smoothed": protoDouble(c.NPMISmoothed),
 		"filter1_count": c.Filter1Count, "filter2_count": c.Filter2Count, "joint_count": c.JointCount, "total_count": c.Total}, nil
+}
+
+// queryTraceMetricsReq is MLflow's QueryTraceMetrics (enums by name or
+// number, int64s as numbers or strings).
+type queryTraceMetricsReq struct {
+	ExperimentIDs []string `json:"experiment_ids"`
+	ViewType      enumStr  `json:"view_type"`
+	MetricName    string   `json:"metric_name"`
+	Aggregations  []struct {
+		AggregationType enumStr `json:"aggregation_type"`
+		PercentileValue Float64 `json:"percentile_value"`
+	} `json:"aggregations"`
+	Dimensions          []string `json:"dimensions"`
+	Filters             []string `json:"filters"`
+	TimeIntervalSeconds Int64    `json:"time_interval_seconds"`
+	StartTimeMs         Int64    `json:"start_time_ms"`
+	EndTimeMs           Int64    `json:"end_time_ms"`
+	MaxResults          Int64    `json:"max_results"`
+	PageToken           string   `json:"page_token"`
+}
+
+type metricDataPointJSON struct {
+	MetricName string             `json:"metric_name"`
+	Dimensions map[string]string  `json:"dimensions,omitempty"`
+	Values     map[string]float64 `json:"values,omitempty"`
+}
+
+func (s *Server) queryTraceMetrics(r *http.Request, req *queryTraceMetricsReq) (any, error) {
+	q := tracemetrics.Query{ExperimentIDs: req.ExperimentIDs, Metric: req.MetricName,
+		Dimensions: req.Dimensions, Filters: req.Filters, MaxResults: int(req.MaxResults.V)}
+	if req.ViewType == "" {
+		return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'view_type'. See the API docs for more information about request parameters.")
+	}
+	v, ok := tracemetrics.ParseView(string(req.ViewType))
+	if !ok {
+		return nil, tandem.Errorf(tandem.EINVALID, "Invalid value %s for parameter 'view_type' supplied.", req.ViewType)
+	}
+	q.View = v
+	for _, a := range req.Aggregations {
+		t, ok := tracemetrics.ParseAgg(string(a.AggregationType))
+		if !ok {
+			return nil, tandem.Errorf(tandem.EINVALID, "Invalid value %s for parameter 'aggregation_type' supplied.", a.AggregationType)
+		}
+		q.Aggregations = append(q.Aggregations, tracemetrics.Aggregation{Type: t, Percentile: a.PercentileValue.V})
+	}
+	if req.TimeIntervalSeconds.Set {
+		q.IntervalSeconds = req.TimeIntervalSeconds.V
+	}
+	if req.StartTimeMs.Set {
+		q.Start = &req.StartTimeMs.V
+	}
+	if req.EndTimeMs.Set {
+		q.End = &req.EndTimeMs.V
+	}
+	points, err := s.Store.QueryTraceMetrics(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]metricDataPointJSON, len(points))
+	for i, p := range points {
+		out[i] = metricDataPointJSON{MetricName: p.Metric, Dimensions: p.Dimensions, Values: p.Values}
+	}
+	return map[string]any{"data_points": out}, nil
 }

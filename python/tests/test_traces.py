@@ -205,3 +205,71 @@ def test_trace_filter_correlation(traced_experiment):
         experiment_ids=[traced_experiment], filter_string1="trace.status = 'OK'",
         filter_string2="trace.status = 'ERROR'")
     assert never.joint_count == 0 and never.npmi == pytest.approx(-1.0)
+
+
+def _trace_metrics(exp_id, view, metric, aggs, **kw):
+    from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    aggregations = [MetricAggregation(aggregation_type=AggregationType(a)) if isinstance(a, str)
+                    else MetricAggregation(aggregation_type=AggregationType(a[0]), percentile_value=a[1])
+                    for a in aggs]
+    return _get_store().query_trace_metrics(experiment_ids=[exp_id], view_type=MetricViewType(view),
+                                            metric_name=metric, aggregations=aggregations, **kw)
+
+
+def test_trace_metrics(traced_experiment):
+    """QueryTraceMetrics, as the UI's overview charts ask it: counts by name
+    and status, latency, spans by type, assessments by name, time buckets,
+    filters, and MLflow's error for a bad aggregation."""
+    _make_traces("m")
+    _make_traces("n")
+    traces = _wait_traces(traced_experiment, 4)
+    assert len(traces) == 4
+    by_name = _trace_metrics(traced_experiment, "TRACES", "trace_count", ["COUNT"], dimensions=["trace_name"])
+    assert [(p.dimensions, p.values) for p in by_name] == [
+        ({"trace_name": "broken"}, {"COUNT": 2.0}), ({"trace_name": "pipeline"}, {"COUNT": 2.0})]
+    by_status = _trace_metrics(traced_experiment, "TRACES", "trace_count", ["COUNT"], dimensions=["trace_status"])
+    assert {p.dimensions["trace_status"]: p.values["COUNT"] for p in by_status} == {"ERROR": 2.0, "OK": 2.0}
+    ok = _trace_metrics(traced_experiment, "TRACES", "trace_count", ["COUNT"], filters=['trace.status = "OK"'])
+    assert [p.values for p in ok] == [{"COUNT": 2.0}]
+    tagged = _trace_metrics(traced_experiment, "TRACES", "trace_count", ["COUNT"], filters=["trace.tag.team = 'm'"])
+    assert [p.values for p in tagged] == [{"COUNT": 1.0}]
+
+    latencies = sorted(t.info.execution_duration for t in traces)
+    lat = _trace_metrics(traced_experiment, "TRACES", "latency", ["MIN", "MAX", "AVG", ("PERCENTILE", 50.0)])
+    assert len(lat) == 1
+    v = lat[0].values
+    assert v["MIN"] == latencies[0] and v["MAX"] == latencies[-1]
+    assert v["AVG"] == pytest.approx(sum(latencies) / 4)
+    assert v["P50.0"] == pytest.approx((latencies[1] + latencies[2]) / 2)
+
+    spans = _trace_metrics(traced_experiment, "SPANS", "span_count", ["COUNT"], dimensions=["span_type"])
+    counts = {p.dimensions["span_type"]: p.values["COUNT"] for p in spans}
+    assert counts["TOOL"] == 4.0  # add() twice per pipeline
+    named = _trace_metrics(traced_experiment, "SPANS", "span_count", ["COUNT"], filters=['span.name = "inner"'])
+    assert [p.values for p in named] == [{"COUNT": 2.0}]
+
+    ok_ids = [t.info.trace_id for t in traces if t.info.state.value == "OK"]
+    mlflow.log_feedback(trace_id=ok_ids[0], name="helpful", value=True)
+    mlflow.log_feedback(trace_id=ok_ids[1], name="helpful", value=False)
+    mlflow.log_feedback(trace_id=ok_ids[1], name="score", value=0.5)
+    assess = _trace_metrics(traced_experiment, "ASSESSMENTS", "assessment_count", ["COUNT"], dimensions=["assessment_name"])
+    assert [(p.dimensions, p.values) for p in assess] == [
+        ({"assessment_name": "helpful"}, {"COUNT": 2.0}), ({"assessment_name": "score"}, {"COUNT": 1.0})]
+    values = _trace_metrics(traced_experiment, "ASSESSMENTS", "assessment_value", ["AVG"], dimensions=["assessment_name"])
+    assert {p.dimensions["assessment_name"]: p.values["AVG"] for p in values} == {"helpful": 0.5, "score": 0.5}
+    by_value = _trace_metrics(traced_experiment, "ASSESSMENTS", "assessment_count", ["COUNT"],
+                              dimensions=["assessment_value"], filters=["assessment.name = 'helpful'"])
+    assert {p.dimensions["assessment_value"]: p.values["COUNT"] for p in by_value} == {"false": 1.0, "true": 1.0}
+
+    start = min(t.info.request_time for t in traces)
+    buckets = _trace_metrics(traced_experiment, "TRACES", "trace_count", ["COUNT"], time_interval_seconds=86400,
+                             start_time_ms=start - 86_400_000, end_time_ms=start + 86_400_000)
+    assert sum(p.values["COUNT"] for p in buckets) == 4.0
+    assert all(p.dimensions["time_bucket"].endswith("T00:00:00+00:00") for p in buckets)
+
+    with pytest.raises(mlflow.exceptions.MlflowException) as e:
+        _trace_metrics(traced_experiment, "TRACES", "trace_count", ["SUM"])
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "Found invalid aggregation_type(s): ['SUM']. Supported aggregation types: ['COUNT']" in e.value.message
