@@ -84,8 +84,12 @@ type Runner struct {
 	w     tandem.Witness
 	mux   *http.ServeMux
 
-	mu       sync.Mutex
-	gen      int64                // incremented at every Follow: a newer one supersedes a rejoin in progress
+	mu  sync.Mutex
+	gen int64 // incremented at every Follow: a newer one supersedes a rejoin in progress
+	// followed is the primary and epoch a finished Follow (after its
+	// divergence check) pointed replication at; cleared when this region
+	// writes. Roles cannot tell: StopWrites already names the new primary.
+	followed followMark
 	peers    map[string]peerState // last known status per peer
 	poked    string               // switchover target already told to take the lease
 	runCtx   context.Context
@@ -331,6 +335,7 @@ func (d *Runner) act(ctx context.Context, a failover.Action) {
 	case failover.StartWrites:
 		d.mu.Lock()
 		d.gen++ // a rejoin in progress must not make us follow anyone now
+		d.followed = followMark{}
 		d.mu.Unlock()
 		d.saveEpoch(ctx, a.Epoch, d.cfg.Region)
 		// Primary: the follower stops (it watches Roles) before the gate
@@ -351,13 +356,17 @@ func (d *Runner) act(ctx context.Context, a failover.Action) {
 		d.mu.Lock()
 		d.gen++
 		gen := d.gen
+		followed := d.followed
 		d.mu.Unlock()
-		cur := d.cfg.Roles.Current()
 		head, err := d.cfg.Store.Head(ctx)
-		if err == nil && (head.Seq == 0 || cur.Primary == a.Target && cur.Epoch == a.Epoch) {
-			// Nothing can have diverged (an empty journal, or the primary
-			// and epoch this region already follows): keep replicating and
-			// forwarding writes without a gap.
+		if err == nil && !followNeedsCheck(head, followed, a.Target, a.Epoch) {
+			// Nothing can have diverged: keep replicating and forwarding
+			// writes without a gap.
+			d.mu.Lock()
+			if d.gen == gen {
+				d.followed = followMark{target: a.Target, epoch: a.Epoch}
+			}
+			d.mu.Unlock()
 			d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: a.Epoch, Primary: a.Target, PrimaryURL: d.regionURL(a.Target)})
 			return
 		}

@@ -39,8 +39,29 @@ func (d *Runner) rejoin(ctx context.Context, gen int64, target string, epoch int
 	if d.gen != gen {
 		return
 	}
+	d.followed = followMark{target: target, epoch: epoch}
 	d.cfg.Roles.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: epoch, Primary: target, PrimaryURL: d.regionURL(target)})
 	d.log.Info("following the primary", "primary", target, "epoch", epoch)
+}
+
+// followMark is the primary and epoch replication follows after a
+// finished Follow.
+type followMark struct {
+	target string
+	epoch  int64
+}
+
+// followNeedsCheck decides whether a Follow of target in epoch must first
+// compare this region's journal with the new primary's: always, unless the
+// journal is empty or this region already follows that primary in that
+// epoch through a Follow that was checked. Being told to stop writing does
+// not count (a primary that lost its lease learns the new primary then,
+// and its own last writes may be the ones the new primary never got).
+func followNeedsCheck(head tandem.Position, followed followMark, target string, epoch int64) bool {
+	if head.Seq == 0 {
+		return false
+	}
+	return followed.target != target || followed.epoch != epoch
 }
 
 func (d *Runner) superseded(gen int64) bool {
