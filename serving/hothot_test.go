@@ -17,11 +17,11 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/gateway"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/serving"
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/workspace"
 )
 

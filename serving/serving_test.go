@@ -19,10 +19,10 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/serving"
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // venvWithSklearn is the stock MLflow environment, when it has scikit-learn.

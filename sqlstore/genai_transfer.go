@@ -6,7 +6,7 @@ import (
 	"reflect"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Bundles of MLflow 3's GenAI objects: evaluation datasets (ids, times and

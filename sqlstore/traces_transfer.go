@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // OpImportTrace writes a whole trace from a bundle (kind traces).

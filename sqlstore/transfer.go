@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Import ops: each writes one whole object (or object graph) taken from a

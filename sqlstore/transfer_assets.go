@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Asset import: import.asset.<kind> writes one asset version (or datastore

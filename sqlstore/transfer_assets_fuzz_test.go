@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // FuzzAssetFromRecord: any bundle asset record either is refused with

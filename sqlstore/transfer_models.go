@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Import and export of logged models and registered models (with their

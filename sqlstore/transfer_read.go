@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Reads for export and for the import's comparisons: whole objects as

@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/transfer"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // storedSecret stands for a datastore's encrypted credentials as the

@@ -7,8 +7,8 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Selection says what to export.

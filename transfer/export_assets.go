@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // exportAssets writes the selected assets (every one with sel.All), each

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // exportScorers writes the registered scorers of an experiment.

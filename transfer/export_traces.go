@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // exportTraces writes every trace of an experiment, with its spans and

@@ -6,9 +6,9 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // TestGenAIRoundTrip: an evaluation dataset (tags, records, links to two

@@ -16,8 +16,8 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Routes of the transfer API, under tandem's API prefix.

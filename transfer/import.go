@@ -22,8 +22,8 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Status aliases the store's import statuses.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Evaluation datasets are workspace objects: planned by id, their links

@@ -6,9 +6,9 @@ import (
 	"io"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/otlpspan"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 func decodeTrace(it bundle.Item, body io.Reader) (bundle.Trace, []tandem.Span, error) {

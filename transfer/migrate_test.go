@@ -17,13 +17,13 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/bundle"
-	"github.com/tandemml/tandem/mlflowsource"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/transfer"
+	"github.com/tandemml/tandem/transfer/bundle"
+	"github.com/tandemml/tandem/transfer/mlflowsource"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // TestMigrateFromStockMLflow: a stock mlflow server populated by the stock

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/transfer"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // TestExportIsOneSnapshot: a writer creates runs and logs metric points

@@ -11,12 +11,12 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/transfer"
+	"github.com/tandemml/tandem/transfer/bundle"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // workspace is an in-process region served over loopback HTTP.

@@ -4,12 +4,12 @@
 #   (b) mlflow-export-import (PyPI)        export-all + import-all into a
 #       second stock MLflow server,
 # timed in the same run, then compared with the stock client
-# (mlflowsource/testdata/compare.py): what each keeps.
+# (transfer/mlflowsource/testdata/compare.py): what each keeps.
 #
 #   bash bench/transfer/run.sh                 # 500 runs, 10,000-point histories
 #   RUNS=40 POINTS=1000 bash bench/transfer/run.sh
 #
-# The source is populated by mlflowsource/testdata/populate.py: some runs
+# The source is populated by transfer/mlflowsource/testdata/populate.py: some runs
 # with 150 params, some with long metric histories, NaN values, nested and
 # deleted runs, a dataset input, artifacts, a logged model, registered
 # models with versions (one deleted: a hole in the numbering), a stage,
@@ -55,7 +55,7 @@ wait_up "$A"; wait_up "$B"; wait_up "$T"
 
 echo "populating the source with $RUNS runs ($POINTS-point histories) ..."
 t0=$(now)
-POPULATE_THREADS=8 "$py" "$root/mlflowsource/testdata/populate.py" "$A" "$RUNS" "$POINTS" >"$work/populate.json" 2>"$work/populate.log"
+POPULATE_THREADS=8 "$py" "$root/transfer/mlflowsource/testdata/populate.py" "$A" "$RUNS" "$POINTS" >"$work/populate.json" 2>"$work/populate.log"
 echo "populated in $(echo "$(now) - $t0" | bc) s"
 
 echo "tandem import --from-mlflow ...   (load: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -72,8 +72,8 @@ PYTHONPATH=$mei MLFLOW_TRACKING_URI=$B "$py" -m mlflow_export_import.bulk.import
 t_mei=$(echo "$(now) - $t0" | bc)
 echo "done (load: $(cut -d' ' -f1-3 /proc/loadavg)); comparing with the stock client ..."
 
-"$py" "$root/mlflowsource/testdata/compare.py" "$A" "$T" >"$work/compare-tandem.json" || true
-"$py" "$root/mlflowsource/testdata/compare.py" "$A" "$B" >"$work/compare-mei.json" || true
+"$py" "$root/transfer/mlflowsource/testdata/compare.py" "$A" "$T" >"$work/compare-tandem.json" || true
+"$py" "$root/transfer/mlflowsource/testdata/compare.py" "$A" "$B" >"$work/compare-mei.json" || true
 
 "$py" - "$work" "$t_tandem" "$t_mei" "$RUNS" "$POINTS" <<'PY'
 import collections, json, re, sys

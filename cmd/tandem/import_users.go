@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/mlflowsource"
+	"github.com/tandemml/tandem/transfer/mlflowsource"
 )
 
 // sourceClient is the client of the stock MLflow server an import reads:

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem/auth"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // TestImportMLflowUsers migrates a stock MLflow server that runs its

@@ -16,11 +16,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
 	"github.com/tandemml/tandem/client"
-	"github.com/tandemml/tandem/mlflowdest"
-	"github.com/tandemml/tandem/mlflowsource"
 	"github.com/tandemml/tandem/transfer"
+	"github.com/tandemml/tandem/transfer/bundle"
+	"github.com/tandemml/tandem/transfer/mlflowdest"
+	"github.com/tandemml/tandem/transfer/mlflowsource"
 )
 
 func addTransferCommands(root *cobra.Command) {

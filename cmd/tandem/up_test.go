@@ -51,8 +51,8 @@ var tandemBinary = sync.OnceValues(func() (string, error) {
 type upWorkspace struct {
 	t    *testing.T
 	bin  string
-	dir  string // the project folder (.tandem/ and the data folder "data")
-	addr string // the first region's address
+	dir  string   // the project folder (.tandem/ and the data folder "data")
+	addr string   // the first region's address
 	args []string // more arguments of tandem up
 	cmd  *exec.Cmd
 	out  *lockedBuffer

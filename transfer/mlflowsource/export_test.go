@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tandemml/tandem/bundle"
-	"github.com/tandemml/tandem/mlflowsource"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
+	"github.com/tandemml/tandem/transfer/bundle"
+	"github.com/tandemml/tandem/transfer/mlflowsource"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // sourceURL is a populated stock MLflow server: TANDEM_TEST_MLFLOW_URL (an

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandemml/tandem/bundle"
-	"github.com/tandemml/tandem/mlflowdest"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
+	"github.com/tandemml/tandem/transfer/bundle"
+	"github.com/tandemml/tandem/transfer/mlflowdest"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 func get(t *testing.T, u string, out any) {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // MLflow 3 traces of an experiment: found with SearchTracesV3, read whole

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Report says what was written and what MLflow could not keep.

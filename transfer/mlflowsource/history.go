@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/bundle"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Reading metric histories is where a migration from MLflow spends its

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tandemml/tandem/bundle"
-	"github.com/tandemml/tandem/mlflowsource"
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
+	"github.com/tandemml/tandem/transfer/bundle"
+	"github.com/tandemml/tandem/transfer/mlflowsource"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // populateMisleadingSteps logs histories whose latest step says nothing
