@@ -115,6 +115,7 @@ func TraceRules() map[string]Rule {
 	}
 	v2 := map[string]Rule{
 		"POST traces":                   act(write, experimentParam("experiment_id")),
+		"GET traces":                    act(read, experimentList),
 		"PATCH traces/{trace_id}":       act(write, tracePath),
 		"GET traces/{trace_id}/info":    act(read, tracePath),
 		"PATCH traces/{trace_id}/tags":  act(write, tracePath),

@@ -37,6 +37,7 @@ func (s *Server) routesTraces() {
 	s.handle3("DELETE", "traces/{trace_id}/assessments/{assessment_id}", handleCall(s, s.deleteAssessment))
 
 	s.handle("POST", "traces", handleJSON(s, s.startTraceV2))
+	s.handle("GET", "traces", handleJSON(s, s.searchTracesV2))
 	s.handle("PATCH", "traces/{trace_id}", handleJSON(s, s.endTraceV2))
 	s.handle("GET", "traces/{trace_id}/info", handleCall(s, s.getTraceInfoV2))
 	s.handle("PATCH", "traces/{trace_id}/tags", handleJSON(s, s.setTraceTag))
@@ -673,4 +674,37 @@ func (s *Server) queryTraceMetrics(r *http.Request, req *queryTraceMetricsReq) (
 		out[i] = metricDataPointJSON{MetricName: p.Metric, Dimensions: p.Dimensions, Values: p.Values}
 	}
 	return map[string]any{"data_points": out}, nil
+}
+
+// searchTracesV2Req is MLflow 2's SearchTraces (GET traces), which MLflow
+// 3 still serves: at most 500 results a page, 100 by default.
+type searchTracesV2Req struct {
+	ExperimentIDs []string `json:"experiment_ids" mlflow:"required"`
+	Filter        string   `json:"filter"`
+	MaxResults    Int64    `json:"max_results"`
+	OrderBy       []string `json:"order_by"`
+	PageToken     string   `json:"page_token"`
+}
+
+func (s *Server) searchTracesV2(r *http.Request, req *searchTracesV2Req) (any, error) {
+	if err := maxResultsAtMost(req.MaxResults, 500); err != nil {
+		return nil, err
+	}
+	max := 100
+	if req.MaxResults.Set {
+		max = int(req.MaxResults.V)
+	}
+	infos, next, err := s.Store.SearchTraces(r.Context(), req.ExperimentIDs, req.Filter, max, req.OrderBy, req.PageToken)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]map[string]any, 0, len(infos))
+	for _, t := range infos {
+		list = append(list, traceInfoV2(t))
+	}
+	out := map[string]any{"traces": list}
+	if next != "" {
+		out["next_page_token"] = next
+	}
+	return out, nil
 }

@@ -273,3 +273,25 @@ def test_trace_metrics(traced_experiment):
         _trace_metrics(traced_experiment, "TRACES", "trace_count", ["SUM"])
     assert e.value.error_code == "INVALID_PARAMETER_VALUE"
     assert "Found invalid aggregation_type(s): ['SUM']. Supported aggregation types: ['COUNT']" in e.value.message
+
+
+def test_search_traces_v2(server, traced_experiment):
+    """MLflow 2's GET traces, which MLflow 3 servers still answer: v2 trace
+    infos (request_id, status), its filter grammar, pages, and its bound."""
+    _make_traces("v2")
+    _wait_traces(traced_experiment, 2)
+    url = server.url + "/api/2.0/mlflow/traces"
+    r = requests.get(url, params={"experiment_ids": traced_experiment, "filter": "trace.status = 'ERROR'"}, timeout=30)
+    assert r.status_code == 200, r.text
+    traces = r.json()["traces"]
+    assert len(traces) == 1 and traces[0]["status"] == "ERROR"
+    assert traces[0]["request_id"].startswith("tr-") and traces[0]["experiment_id"] == traced_experiment
+    first = requests.get(url, params={"experiment_ids": traced_experiment, "max_results": 1}, timeout=30).json()
+    assert len(first["traces"]) == 1 and first["next_page_token"]
+    second = requests.get(url, params={"experiment_ids": traced_experiment, "max_results": 1,
+                                       "page_token": first["next_page_token"]}, timeout=30).json()
+    assert len(second["traces"]) == 1 and second["traces"][0]["request_id"] != first["traces"][0]["request_id"]
+    r = requests.get(url, params={"experiment_ids": traced_experiment, "max_results": 501}, timeout=30)
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+    r = requests.get(url, timeout=30)
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
