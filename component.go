@@ -22,7 +22,10 @@ type Component struct {
 }
 
 // Port is a declared input or output. Default holds the default value's
-// text (a scalar); Path names data for a pipeline-level data input.
+// text (a scalar); Path names data for a pipeline-level data input. Name
+// and Version (outputs of a pipeline job or of one of its steps) register
+// the output as an asset when the step completes, as a command job's
+// JobOutput does.
 type Port struct {
 	Type        string  `json:"type"`
 	Description string  `json:"description,omitempty"`
@@ -30,6 +33,8 @@ type Port struct {
 	Default     *string `json:"default,omitempty"`
 	Path        string  `json:"path,omitempty"`
 	Mode        string  `json:"mode,omitempty"`
+	Name        string  `json:"name,omitempty"`
+	Version     string  `json:"version,omitempty"`
 }
 
 // Port types.
@@ -88,6 +93,14 @@ func validatePort(where, name string, p *Port, output bool) error {
 	}
 	if p.Path != "" {
 		if err := ValidateDataPath(p.Path); err != nil {
+			return Errorf(EINVALID, "%s %q: %s", where, name, ErrorMessage(err))
+		}
+	}
+	if p.Name != "" || p.Version != "" {
+		if !output {
+			return Errorf(EINVALID, "%s %q: name and version register an output; an input has none", where, name)
+		}
+		if err := ValidateOutputAsset(p.Type, p.Name, p.Version); err != nil {
 			return Errorf(EINVALID, "%s %q: %s", where, name, ErrorMessage(err))
 		}
 	}

@@ -3,6 +3,8 @@ package tandem
 import (
 	"context"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -90,6 +92,93 @@ type JobOutput struct {
 	Name       string `json:"name,omitempty"`
 	Version    string `json:"version,omitempty"`
 	Checkpoint bool   `json:"checkpoint,omitempty"`
+}
+
+// OutputAssetKind is the kind of asset a named output of type t is
+// registered as when its attempt completes: a model version for
+// mlflow_model, a data asset version for uri_folder, uri_file and mltable;
+// "" for the types tandem does not register.
+func OutputAssetKind(t string) AssetKind {
+	switch t {
+	case "mlflow_model":
+		return AssetModel
+	case DataURIFolder, DataURIFile, DataMLTable:
+		return AssetData
+	}
+	return ""
+}
+
+// ValidateOutputAsset checks the name and version that register an output
+// of type t: a name of the kind's form, a version only with a name (a
+// number for a model: the registry numbers versions, and the output gets
+// that number only if it is the model's next).
+func ValidateOutputAsset(t, name, version string) error {
+	k := OutputAssetKind(t)
+	switch {
+	case name == "":
+		return Errorf(EINVALID, "a version needs a name (the asset the output is registered as)")
+	case k == "":
+		return Errorf(EINVALID, "a %s output cannot be registered (name it only on mlflow_model, uri_folder, uri_file or mltable outputs)", t)
+	case k == AssetModel:
+		if err := ValidateModelName(name); err != nil {
+			return err
+		}
+		if n, err := strconv.ParseInt(version, 10, 64); version != "" && (err != nil || n < 1) {
+			return Errorf(EINVALID, "an mlflow_model output's version is the registered model's version number, got %q", version)
+		}
+		return nil
+	}
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if version != "" {
+		return ValidateVersion(version)
+	}
+	return nil
+}
+
+// OutputAsset is an asset a job's output registers when it completes.
+type OutputAsset struct {
+	Where   string // outputs.NAME, jobs.STEP.outputs.NAME
+	Type    string
+	Name    string
+	Version string // "" for the next version
+}
+
+// OutputAssets lists the outputs of the job that register an asset: its
+// own named outputs, and a pipeline's step outputs named in the step or
+// through the pipeline output they bind. Sorted by Where.
+func (s *JobSpec) OutputAssets() []OutputAsset {
+	var out []OutputAsset
+	for _, n := range SortedKeys(s.Outputs) {
+		if o := s.Outputs[n]; o != nil && o.Name != "" {
+			out = append(out, OutputAsset{Where: "outputs." + n, Type: o.Type, Name: o.Name, Version: o.Version})
+		}
+	}
+	p := s.Pipeline
+	if p == nil {
+		return out
+	}
+	for _, step := range SortedKeys(p.Jobs) {
+		st := p.Jobs[step]
+		if st == nil {
+			continue
+		}
+		for _, n := range SortedKeys(st.OutputPorts) {
+			if op := st.OutputPorts[n]; op != nil && op.Name != "" {
+				out = append(out, OutputAsset{Where: "jobs." + step + ".outputs." + n, Type: op.Type, Name: op.Name, Version: op.Version})
+			}
+		}
+		for _, n := range SortedKeys(st.Outputs) {
+			if b, ok, err := ParseBinding(st.Outputs[n]); err == nil && ok && b.Scope == "outputs" {
+				if po := p.Outputs[b.Name]; po != nil && po.Name != "" {
+					out = append(out, OutputAsset{Where: "jobs." + step + ".outputs." + n, Type: po.Type, Name: po.Name, Version: po.Version})
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Where < out[b].Where })
+	return out
 }
 
 // JobSpec is a job as submitted, in Azure ML CLI v2 terms (a command job;
@@ -243,6 +332,11 @@ func (s *JobSpec) Validate() error {
 		}
 		if o.Checkpoint && o.Type != "uri_folder" {
 			return Errorf(EINVALID, "job: output %q: a checkpoint output is a uri_folder", n)
+		}
+		if o.Name != "" || o.Version != "" {
+			if err := ValidateOutputAsset(o.Type, o.Name, o.Version); err != nil {
+				return Errorf(EINVALID, "job: output %q: %s", n, ErrorMessage(err))
+			}
 		}
 	}
 	for _, ref := range CommandBindings(s.Command) {

@@ -221,6 +221,9 @@ func (s *Server) checkJobReferences(ctx context.Context, spec *tandem.JobSpec) e
 			}
 		}
 	}
+	if err := s.checkOutputAssets(ctx, spec); err != nil {
+		return err
+	}
 	if p := spec.Pipeline; p != nil {
 		for _, n := range tandem.SortedKeys(p.Jobs) {
 			st := p.Jobs[n]
@@ -236,6 +239,29 @@ func (s *Server) checkJobReferences(ctx context.Context, spec *tandem.JobSpec) e
 			if err := check("jobs."+n+".component", tandem.AssetComponent, st.Component); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// checkOutputAssets: no two outputs register the same data asset version,
+// and none names a data asset version that exists already (versions
+// cannot change: the job would fail only once it has run).
+func (s *Server) checkOutputAssets(ctx context.Context, spec *tandem.JobSpec) error {
+	seen := map[string]string{}
+	for _, o := range spec.OutputAssets() {
+		if tandem.OutputAssetKind(o.Type) != tandem.AssetData || o.Version == "" {
+			continue
+		}
+		key := o.Name + ":" + o.Version
+		if other, dup := seen[key]; dup {
+			return tandem.Errorf(tandem.EINVALID, "%s and %s both register data %s version %s", other, o.Where, o.Name, o.Version)
+		}
+		seen[key] = o.Where
+		if _, err := s.store.GetAsset(ctx, tandem.AssetData, o.Name, o.Version); err == nil {
+			return tandem.Errorf(tandem.EEXISTS, "%s: data %s version %s already exists; versions cannot be changed (give another version, or none for the next)", o.Where, o.Name, o.Version)
+		} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
+			return err
 		}
 	}
 	return nil

@@ -576,40 +576,28 @@ func (d *decoder) jobOutputs(n *yaml.Node) (map[string]*tandem.JobOutput, error)
 		what := "outputs." + name
 		o := &tandem.JobOutput{}
 		out[name] = o
-		var typeN, modeN, versionN, checkpointN *yaml.Node
+		var typeN, modeN, nameN, versionN, checkpointN *yaml.Node
 		err = d.subMapping(v, what, refusedOutputFields, map[string]func(*yaml.Node) error{
-			"type": func(n *yaml.Node) (err error) { typeN = n; o.Type, err = d.str(n); return err },
-			"mode": func(n *yaml.Node) (err error) { modeN = n; o.Mode, err = d.str(n); return err },
-			"name": func(n *yaml.Node) (err error) {
-				if o.Name, err = d.str(n); err == nil && o.Name != "" {
-					if err := tandem.ValidateName(o.Name); err != nil {
-						return d.errf(n, "%s.name: %s", what, tandem.ErrorMessage(err))
-					}
-				}
-				return err
-			},
-			"version": func(n *yaml.Node) (err error) {
-				versionN = n
-				if o.Version, err = d.str(n); err == nil && o.Version != "" {
-					if err := tandem.ValidateVersion(o.Version); err != nil {
-						return d.errf(n, "%s.version: %s", what, tandem.ErrorMessage(err))
-					}
-				}
-				return err
-			},
+			"type":       func(n *yaml.Node) (err error) { typeN = n; o.Type, err = d.str(n); return err },
+			"mode":       func(n *yaml.Node) (err error) { modeN = n; o.Mode, err = d.str(n); return err },
+			"name":       func(n *yaml.Node) (err error) { nameN = n; o.Name, err = d.str(n); return err },
+			"version":    func(n *yaml.Node) (err error) { versionN = n; o.Version, err = d.str(n); return err },
 			"checkpoint": func(n *yaml.Node) (err error) { checkpointN = n; o.Checkpoint, err = d.boolean(n); return err },
 		})
 		if err != nil {
 			return nil, err
 		}
-		if err := d.checkOutput(o, what, typeN, modeN, versionN, checkpointN); err != nil {
+		if err := d.checkOutput(o, what, typeN, modeN, checkpointN); err != nil {
+			return nil, err
+		}
+		if err := d.checkOutputAsset(o.Type, o.Name, o.Version, what, nameN, versionN); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (d *decoder) checkOutput(o *tandem.JobOutput, what string, typeN, modeN, versionN, checkpointN *yaml.Node) error {
+func (d *decoder) checkOutput(o *tandem.JobOutput, what string, typeN, modeN, checkpointN *yaml.Node) error {
 	if o.Type == "" {
 		o.Type = "uri_folder"
 	}
@@ -618,12 +606,28 @@ func (d *decoder) checkOutput(o *tandem.JobOutput, what string, typeN, modeN, ve
 		return d.errf(typeN, "%s.type must be one of %s, got %q", what, strings.Join(jobDataTypes, ", "), o.Type)
 	case o.Mode != "" && !oneOf(jobOutModes, o.Mode):
 		return d.errf(modeN, "%s.mode must be one of %s, got %q", what, strings.Join(jobOutModes, ", "), o.Mode)
-	case o.Version != "" && o.Name == "":
-		return d.errf(versionN, "%s.version: a version needs a name (the asset the output is registered as)", what)
 	case o.Checkpoint && o.Type != "uri_folder":
 		return d.errf(checkpointN, "%s.checkpoint: a checkpoint output is a uri_folder, not %s", what, o.Type)
 	}
 	return nil
+}
+
+// checkOutputAsset checks the name and version that register an output
+// (tandem.ValidateOutputAsset), the error at the version when there is no
+// name or the version is wrong, else at the name.
+func (d *decoder) checkOutputAsset(typ, name, version, what string, nameN, versionN *yaml.Node) error {
+	if name == "" && version == "" {
+		return nil
+	}
+	err := tandem.ValidateOutputAsset(typ, name, version)
+	if err == nil {
+		return nil
+	}
+	at, field := nameN, "name"
+	if versionN != nil && (name == "" || tandem.ValidateOutputAsset(typ, name, "") == nil) {
+		at, field = versionN, "version"
+	}
+	return d.errf(at, "%s.%s: %s", what, field, tandem.ErrorMessage(err))
 }
 
 // pipelineJob reads a pipeline job: the pipeline as the asset loader reads

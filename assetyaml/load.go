@@ -314,8 +314,10 @@ func (d *decoder) datastoreFields(f map[string]func(*yaml.Node) error, s *tandem
 }
 
 // ports reads declared ports. allowLiteral takes a scalar as a literal
-// input (its type from the YAML tag); emptyFolder takes an empty value as
-// a uri_folder port (Azure ML's "outputs: {name: }").
+// input (its type from the YAML tag); emptyFolder (the outputs of a
+// pipeline or of a step) takes an empty value as a uri_folder port (Azure
+// ML's "outputs: {name: }") and reads name and version, which register
+// the output as an asset.
 func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder bool) (map[string]*tandem.Port, error) {
 	if n.Tag == "!!null" {
 		return nil, nil
@@ -360,7 +362,7 @@ func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder boo
 			out[name] = p
 			continue
 		}
-		err = d.mapping(v, what+"."+name, map[string]func(*yaml.Node) error{
+		fields := map[string]func(*yaml.Node) error{
 			"type":        d.strInto(&p.Type),
 			"description": d.strInto(&p.Description),
 			"optional":    func(n *yaml.Node) (err error) { p.Optional, err = d.boolean(n); return err },
@@ -371,8 +373,20 @@ func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder boo
 			},
 			"path": d.pathInto(&p.Path),
 			"mode": d.strInto(&p.Mode),
-		})
-		if err != nil {
+		}
+		var nameN, versionN *yaml.Node
+		if emptyFolder { // a pipeline's or a step's output: name and version register it
+			fields["name"] = func(n *yaml.Node) (err error) { nameN = n; p.Name, err = d.str(n); return err }
+			fields["version"] = func(n *yaml.Node) (err error) { versionN = n; p.Version, err = d.str(n); return err }
+		}
+		if err := d.mapping(v, what+"."+name, fields); err != nil {
+			return nil, err
+		}
+		typ := p.Type
+		if typ == "" {
+			typ = "uri_folder"
+		}
+		if err := d.checkOutputAsset(typ, p.Name, p.Version, what+"."+name, nameN, versionN); err != nil {
 			return nil, err
 		}
 		out[name] = p

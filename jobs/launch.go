@@ -8,6 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,9 +106,24 @@ func (r *Runner) resolve(ctx context.Context, j *tandem.Job, step string) (*work
 		w.inputs[name] = in
 	}
 	for name, port := range c.Outputs {
-		w.outputs[name] = &tandem.JobOutput{Type: port.Type, Mode: port.Mode}
+		w.outputs[name] = stepOutput(p, st, name, port)
 	}
 	return w, nil
+}
+
+// stepOutput is what a step's output is: its component's port, registered
+// under the name and version the step's own mapping for it gives, else
+// those of the pipeline output it binds (${{parent.outputs.NAME}}).
+func stepOutput(p *tandem.Pipeline, st *tandem.PipelineStep, name string, port *tandem.Port) *tandem.JobOutput {
+	o := &tandem.JobOutput{Type: port.Type, Mode: port.Mode}
+	if op := st.OutputPorts[name]; op != nil && op.Name != "" {
+		o.Name, o.Version = op.Name, op.Version
+	} else if b, ok, err := tandem.ParseBinding(st.Outputs[name]); err == nil && ok && b.Scope == "outputs" {
+		if po := p.Outputs[b.Name]; po != nil && po.Name != "" {
+			o.Name, o.Version = po.Name, po.Version
+		}
+	}
+	return o
 }
 
 func codeDir(code string) string {
@@ -299,6 +317,13 @@ func (r *Runner) input(ctx context.Context, j *tandem.Job, codeRoot, dir, name s
 			return "", err
 		}
 		d := a.Spec.(*tandem.Data)
+		if rest, ok := strings.CutPrefix(d.Path, "runs:/"); ok { // a job's registered output
+			v, err := r.runInput(ctx, rest, filepath.Join(dir, "inputs", name))
+			if err != nil {
+				return "", fmt.Errorf("input %s (%s): %w", name, p, err)
+			}
+			return v, nil
+		}
 		if !tandem.IsLocalPath(d.Path) {
 			return d.Path, nil
 		}
@@ -426,6 +451,31 @@ func (r *Runner) downloadRunDir(ctx context.Context, runID, rel, dst string) err
 	return walk(root + "/" + rel)
 }
 
+// runInput copies what runs:/RUN_ID/PATH names (rest is RUN_ID/PATH)
+// into dst: one file, whose local path it returns, or a folder.
+func (r *Runner) runInput(ctx context.Context, rest, dst string) (string, error) {
+	runID, rel, _ := strings.Cut(rest, "/")
+	rel = strings.Trim(rel, "/")
+	root, err := r.runArtifactRoot(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	if _, err := sqlstore.GetArtifact(ctx, r.cfg.Store.Reader(), root+"/"+rel); err == nil {
+		local := filepath.Join(dst, path.Base(rel))
+		return local, r.download(ctx, root+"/"+rel, local)
+	} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		return "", err
+	}
+	files, err := sqlstore.ArtifactsUnder(ctx, r.cfg.Store.Reader(), root+"/"+rel)
+	if err != nil {
+		return "", err
+	}
+	if len(files) == 0 {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "run %s has no artifacts under %s in region %s", runID, rel, r.cfg.Region)
+	}
+	return dst, r.downloadRunDir(ctx, runID, rel, dst)
+}
+
 func (r *Runner) restoreCheckpoint(ctx context.Context, runID, name, dst string) error {
 	return r.downloadRunDir(ctx, runID, "outputs/"+name, dst)
 }
@@ -467,8 +517,10 @@ func (r *Runner) uploadOutputs(ctx context.Context, j *tandem.Job, a *tandem.Job
 
 // finalize uploads the outputs and registers the named ones: an
 // mlflow_model output becomes a version of the registered model it names;
-// a uri_folder or uri_file output a data asset version... (registered
-// models only for now: data outputs stay run artifacts).
+// a uri_folder, uri_file or mltable output a version of the data asset it
+// names, whose path is the output in the run's artifacts (runs:/RUN_ID/
+// outputs/NAME[/FILE]), so it replicates with the run and reads the same
+// in every region.
 func (r *Runner) finalize(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local) error {
 	if err := r.uploadOutputs(ctx, j, a, l, false); err != nil {
 		return err
@@ -477,32 +529,154 @@ func (r *Runner) finalize(ctx context.Context, j *tandem.Job, a *tandem.JobAttem
 	if err != nil {
 		return err
 	}
+	for _, name := range tandem.SortedKeys(w.outputs) {
+		o := w.outputs[name]
+		if o.Name == "" {
+			continue
+		}
+		switch tandem.OutputAssetKind(o.Type) {
+		case tandem.AssetModel:
+			err = r.registerModel(ctx, j, a, l, name, o)
+		case tandem.AssetData:
+			err = r.registerData(ctx, j, a, l, name, o)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) registerModel(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local, name string, o *tandem.JobOutput) error {
+	if _, err := os.Stat(filepath.Join(l.dir, "outputs", name, "MLmodel")); err != nil {
+		return tandem.Errorf(tandem.EINVALID, "output %s is an mlflow_model but the job wrote no MLmodel file in it", name)
+	}
 	run, err := r.cfg.Store.GetRun(ctx, a.RunID)
 	if err != nil {
 		return err
 	}
-	for _, name := range tandem.SortedKeys(w.outputs) {
-		o := w.outputs[name]
-		if o.Name == "" || o.Type != "mlflow_model" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(l.dir, "outputs", name, "MLmodel")); err != nil {
-			return tandem.Errorf(tandem.EINVALID, "output %s is an mlflow_model but the job wrote no MLmodel file in it", name)
-		}
-		if _, err := r.cfg.Store.GetRegisteredModel(ctx, o.Name); tandem.ErrorCode(err) == tandem.ENOTFOUND {
-			if _, err := r.cfg.Store.CreateRegisteredModel(ctx, o.Name, "", nil); err != nil && tandem.ErrorCode(err) != tandem.EEXISTS {
-				return err
-			}
-		} else if err != nil {
+	if _, err := r.cfg.Store.GetRegisteredModel(ctx, o.Name); tandem.ErrorCode(err) == tandem.ENOTFOUND {
+		if _, err := r.cfg.Store.CreateRegisteredModel(ctx, o.Name, "", nil); err != nil && tandem.ErrorCode(err) != tandem.EEXISTS {
 			return err
 		}
-		src := strings.TrimSuffix(run.Info.ArtifactURI, "/") + "/outputs/" + name
-		mv, err := r.cfg.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: o.Name, Source: src, RunID: a.RunID, UserID: j.Principal,
-			Tags: []tandem.Tag{{Key: "tandem.job", Value: j.Name}}})
+	} else if err != nil {
+		return err
+	}
+	src := strings.TrimSuffix(run.Info.ArtifactURI, "/") + "/outputs/" + name
+	if o.Version != "" {
+		want, _ := strconv.ParseInt(o.Version, 10, 64)
+		if mv, err := r.cfg.Store.GetModelVersion(ctx, o.Name, want); err == nil {
+			if mv.RunID == a.RunID && mv.Source == src {
+				return nil // registered by an earlier pass
+			}
+			return tandem.Errorf(tandem.EEXISTS, "output %s: model %s version %d already exists", name, o.Name, want)
+		} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
+			return err
+		}
+		next, err := r.cfg.Store.NextModelVersion(ctx, o.Name)
 		if err != nil {
 			return err
 		}
-		r.log.Info("registered model output", "job", j.Name, "model", o.Name, "version", mv.Version)
+		if next != want {
+			return tandem.Errorf(tandem.ECONFLICT, "output %s: model %s's next version is %d, not %d (the registry numbers versions; give no version to take the next)", name, o.Name, next, want)
+		}
 	}
+	mv, err := r.cfg.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: o.Name, Source: src, RunID: a.RunID, UserID: j.Principal,
+		Tags: []tandem.Tag{{Key: "tandem.job", Value: j.Name}}})
+	if err != nil {
+		return err
+	}
+	r.log.Info("registered model output", "job", j.Name, "model", o.Name, "version", mv.Version)
 	return nil
+}
+
+// registerData registers a data output as a version of the data asset it
+// names. Registering again what an earlier pass registered (tandem
+// restarted while the attempt was finalizing) finds that version and
+// changes nothing.
+func (r *Runner) registerData(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local, name string, o *tandem.JobOutput) error {
+	files, err := outputFiles(filepath.Join(l.dir, "outputs", name))
+	if err != nil {
+		return err
+	}
+	p, err := DataOutputPath(a.RunID, name, o.Type, files)
+	if err != nil {
+		return err
+	}
+	if o.Version != "" {
+		old, err := r.cfg.Store.GetAsset(ctx, tandem.AssetData, o.Name, o.Version)
+		switch {
+		case err == nil && old.Spec.(*tandem.Data).Path == p:
+			return nil
+		case err == nil:
+			return tandem.Errorf(tandem.EEXISTS, "output %s: data %s version %s already exists (versions cannot be changed)", name, o.Name, o.Version)
+		case tandem.ErrorCode(err) != tandem.ENOTFOUND:
+			return err
+		}
+	} else {
+		olds, err := r.cfg.Store.ListAssets(ctx, tandem.AssetData, o.Name, true)
+		if err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND {
+			return err
+		}
+		for _, old := range olds {
+			if d, ok := old.Spec.(*tandem.Data); ok && d.Path == p {
+				return nil
+			}
+		}
+	}
+	what := "job " + j.Name
+	if a.Step != "" {
+		what += " step " + a.Step
+	}
+	as, err := r.cfg.Store.CreateAsset(ctx, &tandem.Asset{Kind: tandem.AssetData, Name: o.Name, Version: o.Version,
+		Description: fmt.Sprintf("output %s of %s", name, what),
+		Tags:        map[string]string{"tandem.job": j.Name, "tandem.output": name},
+		Spec:        &tandem.Data{Type: o.Type, Path: p}}, "", nil)
+	if err != nil {
+		return fmt.Errorf("register output %s as data %s: %w", name, o.Name, err)
+	}
+	r.log.Info("registered data output", "job", j.Name, "step", a.Step, "data", as.Name, "version", as.Version, "path", p)
+	return nil
+}
+
+// outputFiles lists the regular files under an output folder, as slash
+// paths relative to it, sorted.
+func outputFiles(base string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		out = append(out, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// DataOutputPath is the path of the data asset a data output registers:
+// the output folder in the run's artifacts (uri_folder; mltable, whose
+// folder must hold an MLTable file), or the one file the job wrote in it
+// (uri_file). files are the output's files, relative to its folder.
+func DataOutputPath(runID, output, typ string, files []string) (string, error) {
+	base := "runs:/" + runID + "/outputs/" + output
+	if len(files) == 0 {
+		return "", tandem.Errorf(tandem.EINVALID, "output %s is registered as data but the job wrote no file in it", output)
+	}
+	switch typ {
+	case tandem.DataURIFile:
+		if len(files) != 1 {
+			return "", tandem.Errorf(tandem.EINVALID, "output %s is a uri_file but the job wrote %d files in it (%s, ...): write exactly one, or make it a uri_folder", output, len(files), files[0])
+		}
+		return base + "/" + files[0], nil
+	case tandem.DataMLTable:
+		if !slices.Contains(files, "MLTable") {
+			return "", tandem.Errorf(tandem.EINVALID, "output %s is an mltable but the job wrote no MLTable file in it", output)
+		}
+	}
+	return base, nil
 }
