@@ -29,6 +29,7 @@ type JobRunner interface {
 	Logs(ctx context.Context, j *tandem.Job, offset int64) ([]byte, int64, error)
 	Computes(ctx context.Context) ([]*tandem.ComputeTarget, error)
 	Usage(ctx context.Context) (used map[string]int, queued map[string]string, err error)
+	WorkspaceQuota(ctx context.Context) (max, inUse int, err error)
 }
 
 // SetJobRunner connects the jobs API to the region's runner (nil: jobs are
@@ -54,11 +55,16 @@ type JobLogs struct {
 	Status tandem.JobStatus `json:"status"`
 }
 
-// ComputeInfo is a compute target with what runs and waits on it.
+// ComputeInfo is a compute target with what runs and waits on it, and
+// the workspace quota (jobs.max_instances) every compute shares.
 type ComputeInfo struct {
 	*tandem.ComputeTarget
 	InUse  int               `json:"in_use"`
 	Queued map[string]string `json:"queued,omitempty"` // job -> why it waits
+	// WorkspaceMaxInstances is the workspace quota (0: none) and
+	// WorkspaceInUse the instances all of the region's compute take from it.
+	WorkspaceMaxInstances int `json:"workspace_max_instances,omitempty"`
+	WorkspaceInUse        int `json:"workspace_in_use,omitempty"`
 }
 
 // ComputeList is the body of GET /compute.
@@ -457,13 +463,20 @@ func (s *Server) computeInfos(ctx context.Context) ([]*ComputeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	wsMax, wsUsed, err := s.runner.WorkspaceQuota(ctx)
+	if err != nil {
+		return nil, err
+	}
 	active, err := s.jobStore().ActiveJobs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*ComputeInfo, 0, len(cs))
 	for _, c := range cs {
-		info := &ComputeInfo{ComputeTarget: c, InUse: used[c.Name]}
+		info := &ComputeInfo{ComputeTarget: c, InUse: used[c.Name], WorkspaceMaxInstances: wsMax}
+		if wsMax > 0 {
+			info.WorkspaceInUse = wsUsed
+		}
 		for _, j := range active {
 			if why, ok := queued[j.Name]; ok && schedule.ComputeOf(j, "") == c.Name {
 				if info.Queued == nil {

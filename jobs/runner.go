@@ -62,8 +62,9 @@ type Config struct {
 	// DefaultMaxInstances is the quota of the implicit "local" compute
 	// when the region declares none (0: the number of CPUs).
 	DefaultMaxInstances int
-	// WorkspaceMaxInstances bounds the instances the region runs at once
-	// (0: no limit).
+	// WorkspaceMaxInstances bounds the instances the region runs at once,
+	// all its compute together (workspace.yaml's jobs.max_instances; 0: no
+	// limit).
 	WorkspaceMaxInstances int
 	// Interval is how often the runner looks at its jobs (0: 1s).
 	Interval time.Duration
@@ -339,6 +340,19 @@ func (r *Runner) executor(ctx context.Context, compute string) (tandem.Executor,
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "compute %q does not exist in region %s", compute, r.cfg.Region)
 	}
 	return r.cfg.Executor(c)
+}
+
+// WorkspaceQuota is the workspace quota (0: none) and the instances the
+// region's active attempts take from it.
+func (r *Runner) WorkspaceQuota(ctx context.Context) (max, inUse int, err error) {
+	active, err := r.jobs.ActiveJobs(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, n := range schedule.Used(active, r.cfg.Region) {
+		inUse += n
+	}
+	return r.cfg.WorkspaceMaxInstances, inUse, nil
 }
 
 // Usage is what Plan would decide now: per compute, the instances in use,

@@ -63,6 +63,9 @@ func (r *Region) openJobs() *jobs.Runner {
 	if r.Identity != nil {
 		cfg.Tokens = &attemptTokens{id: r.Identity}
 	}
+	if ws := r.cfg.Workspace; ws != nil {
+		cfg.WorkspaceMaxInstances = ws.Jobs.MaxInstances // jobs.max_instances
+	}
 	runner := jobs.New(cfg)
 	local.OnExit = runner.Wake
 	return runner

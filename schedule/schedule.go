@@ -87,11 +87,13 @@ func trimAzureML(s string) string {
 
 // Plan decides which ready units start now. Jobs are taken in priority
 // order (higher first), then oldest first; a unit starts when its compute
-// has MaxInstances minus Used instances free, and workspaceMax (0: no
-// limit) is not reached by the region's active instances. Later units may
-// start when an earlier, larger one does not fit (a small job is not held
-// behind a big one), but never on a compute an earlier job of higher
-// priority is waiting for.
+// has MaxInstances minus Used instances free, and workspaceMax (the
+// workspace quota, jobs.max_instances; 0: no limit) is not reached by the
+// region's active instances. Later units may start when an earlier,
+// larger one does not fit (a small job is not held behind a big one), but
+// never on a compute an earlier job of higher priority is waiting for,
+// nor while one of higher priority waits for the workspace quota. A unit
+// larger than its compute's or the workspace's quota fails.
 func Plan(jobs []*tandem.Job, caps map[string]Capacity, workspaceMax int) Decision {
 	d := Decision{Queued: map[string]string{}, Fail: map[string]string{}}
 	free := map[string]int{}
@@ -111,6 +113,7 @@ func Plan(jobs []*tandem.Job, caps map[string]Capacity, workspaceMax int) Decisi
 		return order[a].Name < order[b].Name
 	})
 	blocked := map[string]int{} // compute -> priority of a waiting job
+	wsBlocked, wsWaiting := 0, false // priority of the first job waiting for the workspace quota
 	for _, j := range order {
 		if j.Status.Terminal() {
 			continue
@@ -126,12 +129,23 @@ func Plan(jobs []*tandem.Job, caps map[string]Capacity, workspaceMax int) Decisi
 				d.Fail[j.Name] = fmt.Sprintf("needs %d instances; compute %q allows at most %d", u.Instances, u.Compute, c.Target.MaxInstances)
 				break
 			}
+			if workspaceMax > 0 && u.Instances > workspaceMax {
+				d.Fail[j.Name] = fmt.Sprintf("needs %d instances; the workspace quota (jobs.max_instances) allows at most %d", u.Instances, workspaceMax)
+				break
+			}
 			if p, ok := blocked[u.Compute]; ok && p > j.Spec.Priority {
 				d.Queued[j.Name] = fmt.Sprintf("waiting behind a job of higher priority on compute %q", u.Compute)
 				continue
 			}
+			if wsWaiting && wsBlocked > j.Spec.Priority {
+				d.Queued[j.Name] = "waiting behind a job of higher priority for the workspace quota (jobs.max_instances)"
+				continue
+			}
 			if workspaceMax > 0 && total+u.Instances > workspaceMax {
-				d.Queued[j.Name] = fmt.Sprintf("workspace quota: %d of %d instances in use", total, workspaceMax)
+				d.Queued[j.Name] = fmt.Sprintf("workspace quota (jobs.max_instances): %d of %d instances in use, needs %d", total, workspaceMax, u.Instances)
+				if !wsWaiting {
+					wsBlocked, wsWaiting = j.Spec.Priority, true
+				}
 				continue
 			}
 			if free[u.Compute] < u.Instances {

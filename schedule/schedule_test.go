@@ -49,8 +49,51 @@ func TestPlanQuotaPriorityAndOrder(t *testing.T) {
 	}
 	// The workspace quota bounds the whole region.
 	d = Plan(jobs, caps(map[string]int{"local": 8}, nil), 3)
-	if got := started(d); len(got) != 3 || !strings.Contains(d.Queued["new"], "workspace quota: 3 of 3") {
+	if got := started(d); len(got) != 3 || d.Queued["new"] != "workspace quota (jobs.max_instances): 3 of 3 instances in use, needs 1" {
 		t.Fatalf("workspace quota: started %v, queued %v", got, d.Queued)
+	}
+}
+
+// TestPlanWorkspaceQuota, step by step: the workspace quota counts every
+// compute's instances; a job waiting for it holds back jobs of lower
+// priority (on any compute) but not of equal priority that fit; a job
+// larger than the quota fails; no quota (0) starts everything the
+// computes allow.
+func TestPlanWorkspaceQuota(t *testing.T) {
+	two := map[string]int{"local": 4, "cpu": 4}
+	wide := cmdJob("wide", 1, 5, "local")
+	wide.Spec.InstanceCount = 3
+	small := cmdJob("small", 2, 5, "cpu")
+	low := cmdJob("low", 3, 0, "cpu")
+	jobs := []*tandem.Job{wide, small, low}
+
+	// 2 of 4 in use on the other compute: wide (3) waits, small (1, same
+	// priority) fits beside it, low waits behind wide.
+	d := Plan(jobs, caps(two, map[string]int{"cpu": 2}), 4)
+	if got := started(d); !reflect.DeepEqual(got, []string{"small/"}) {
+		t.Fatalf("started %v, queued %v", got, d.Queued)
+	}
+	if d.Queued["wide"] != "workspace quota (jobs.max_instances): 2 of 4 instances in use, needs 3" ||
+		d.Queued["low"] != "waiting behind a job of higher priority for the workspace quota (jobs.max_instances)" {
+		t.Fatalf("queued %v", d.Queued)
+	}
+	// Nothing in use: wide starts, then small; low finds the quota full.
+	d = Plan(jobs, caps(two, nil), 4)
+	if got := started(d); !reflect.DeepEqual(got, []string{"wide/", "small/"}) || d.Queued["low"] != "workspace quota (jobs.max_instances): 4 of 4 instances in use, needs 1" {
+		t.Fatalf("started %v, queued %v", got, d.Queued)
+	}
+	// Larger than the quota: fails, saying so; the others go on.
+	d = Plan(jobs, caps(two, nil), 2)
+	if !strings.Contains(d.Fail["wide"], "needs 3 instances; the workspace quota (jobs.max_instances) allows at most 2") {
+		t.Fatalf("fail %v", d.Fail)
+	}
+	if got := started(d); !reflect.DeepEqual(got, []string{"small/", "low/"}) {
+		t.Fatalf("started %v", got)
+	}
+	// No workspace quota.
+	d = Plan(jobs, caps(two, map[string]int{"cpu": 2}), 0)
+	if got := started(d); !reflect.DeepEqual(got, []string{"wide/", "small/", "low/"}) || len(d.Queued) != 0 {
+		t.Fatalf("no quota: started %v, queued %v", got, d.Queued)
 	}
 }
 

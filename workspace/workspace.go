@@ -158,6 +158,8 @@ type Workspace struct {
 	// MLflowUI (mlflow_ui: auto or a folder): every region serves the
 	// MLflow UI at / (package mlflowui).
 	MLflowUI string
+	// Jobs: workspace-wide job settings, the workspace quota (jobs.go).
+	Jobs Jobs
 	// Desired is the desired state the file declares besides its regions
 	// (desired.go, package desired); never nil after Parse.
 	Desired *desired.State
@@ -257,6 +259,7 @@ type file struct {
 	TLS            *tlsFile             `yaml:"tls"`
 	Telemetry      *telemetryFile       `yaml:"telemetry"`
 	MLflowUI       string               `yaml:"mlflow_ui"`
+	Jobs           yaml.Node            `yaml:"jobs"` // jobs.go
 	desiredFile    `yaml:",inline"`     // desired.go: compute, datastores, roles, ...
 	Extra          map[string]yaml.Node `yaml:",inline"`
 }
@@ -380,6 +383,11 @@ func parseFile(name string, b []byte) (*Workspace, error) {
 	}
 	w.Telemetry = tel
 	w.MLflowUI = f.MLflowUI
+	jobs, jerr := parseJobs(name, &f.Jobs)
+	if jerr != nil {
+		return nil, jerr
+	}
+	w.Jobs = jobs
 	for _, c := range f.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {

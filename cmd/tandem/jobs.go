@@ -369,6 +369,10 @@ compute of that name. Every region has "local" (processes on its host) unless de
 			}
 			return printOut(cmd, info, func() [][]string {
 				rows := computeRows([]*api.ComputeInfo{info})
+				if info.WorkspaceMaxInstances > 0 {
+					rows = append(rows, []string{""}, []string{"WORKSPACE QUOTA", "IN_USE"},
+						[]string{strconv.Itoa(info.WorkspaceMaxInstances), strconv.Itoa(info.WorkspaceInUse)})
+				}
 				if len(info.Queued) > 0 {
 					rows = append(rows, []string{""}, []string{"QUEUED JOB", "WHY"})
 					for _, n := range tandem.SortedKeys(info.Queued) {
