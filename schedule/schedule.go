@@ -112,7 +112,7 @@ func Plan(jobs []*tandem.Job, caps map[string]Capacity, workspaceMax int) Decisi
 		}
 		return order[a].Name < order[b].Name
 	})
-	blocked := map[string]int{} // compute -> priority of a waiting job
+	blocked := map[string]int{}      // compute -> priority of a waiting job
 	wsBlocked, wsWaiting := 0, false // priority of the first job waiting for the workspace quota
 	for _, j := range order {
 		if j.Status.Terminal() {
