@@ -42,6 +42,10 @@ type LaunchSpec struct {
 	Timeout time.Duration
 	// InstanceCount is resources.instance_count (1 when unset).
 	InstanceCount int
+	// Processes, when set, makes the attempt a distributed one: one
+	// process per entry, each with the entry's variables added to Env
+	// (its rank). Executors that cannot run several refuse it.
+	Processes []map[string]string
 }
 
 // ProcessState is what an executor knows of one attempt.

@@ -137,6 +137,45 @@ func ValidateOutputAsset(t, name, version string) error {
 	return nil
 }
 
+// Distribution is how a command job runs several processes (Azure ML's
+// distribution: {type: pytorch, process_count_per_instance: N}): on local
+// compute, resources.instance_count times ProcessCountPerInstance
+// processes, each with the variables PyTorch's distributed launcher sets
+// (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK,
+// LOCAL_WORLD_SIZE), each taking one instance of the compute's quota.
+type Distribution struct {
+	Type                    string `json:"type"` // pytorch
+	ProcessCountPerInstance int    `json:"process_count_per_instance,omitempty"`
+}
+
+// DistributionPyTorch is the one distribution type tandem runs.
+const DistributionPyTorch = "pytorch"
+
+// Validate checks the type and the process count.
+func (d *Distribution) Validate() error {
+	switch d.Type {
+	case DistributionPyTorch:
+	case "mpi", "tensorflow":
+		return Errorf(EINVALID, "job: distribution type %s is not supported yet (pytorch is)", d.Type)
+	default:
+		return Errorf(EINVALID, "job: distribution.type must be pytorch, got %q", d.Type)
+	}
+	if d.ProcessCountPerInstance < 0 || d.ProcessCountPerInstance > 1024 {
+		return Errorf(EINVALID, "job: distribution.process_count_per_instance must be between 1 and 1024, got %d", d.ProcessCountPerInstance)
+	}
+	return nil
+}
+
+// Processes is the number of processes a command job runs: instance_count
+// times the distribution's processes per instance (1 each when unset).
+func (s *JobSpec) Processes() int {
+	n := max(1, s.InstanceCount)
+	if s.Distribution != nil {
+		n *= max(1, s.Distribution.ProcessCountPerInstance)
+	}
+	return n
+}
+
 // OutputAsset is an asset a job's output registers when it completes.
 type OutputAsset struct {
 	Where   string // outputs.NAME, jobs.STEP.outputs.NAME
@@ -200,6 +239,7 @@ type JobSpec struct {
 	InstanceCount        int                   `json:"instance_count,omitempty"`  // resources.instance_count
 	TimeoutSeconds       int                   `json:"timeout_seconds,omitempty"` // limits.timeout
 	Priority             int                   `json:"priority,omitempty"`        // higher starts first
+	Distribution         *Distribution         `json:"distribution,omitempty"`
 	Resubmit             *ResubmitPolicy       `json:"resubmit,omitempty"`
 	Pipeline             *Pipeline             `json:"pipeline,omitempty"`
 }
@@ -355,6 +395,11 @@ func (s *JobSpec) Validate() error {
 	}
 	if s.InstanceCount < 0 || s.TimeoutSeconds < 0 {
 		return Errorf(EINVALID, "job: resources.instance_count and limits.timeout cannot be negative")
+	}
+	if s.Distribution != nil {
+		if err := s.Distribution.Validate(); err != nil {
+			return err
+		}
 	}
 	if r := s.Resubmit; r != nil {
 		switch r.Policy {

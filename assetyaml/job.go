@@ -27,21 +27,26 @@ const (
 // or azureml:NAME@latest; optional), environment_variables, inputs (a
 // literal, {type, path, mode} for data, {type, value} for a typed literal),
 // outputs (empty for a uri_folder, or {type, mode, name, version,
-// checkpoint}), compute (azureml: dropped), resources.instance_count,
-// limits.timeout (seconds), queue_settings.priority (low, medium, high) or
+// checkpoint}; name and version register an mlflow_model, uri_folder,
+// uri_file or mltable output as an asset), compute (azureml: dropped),
+// resources.instance_count, distribution {type: pytorch,
+// process_count_per_instance}, limits.timeout (seconds), queue_settings.priority (low, medium, high) or
 // tandem's priority (an integer, or low/medium/high), and tandem's
 // resubmit {policy, max_attempts}.
 //
 // Pipeline job: $schema, type: pipeline, name, display_name,
 // experiment_name, description, tags, compute, settings {default_compute,
 // default_datastore, continue_on_step_failure, force_rerun}, inputs,
-// outputs, jobs, priority, queue_settings.priority, resubmit. A step: type
-// (command, the default), compute, inputs, outputs, and either component
+// outputs (as a step's, with name and version), jobs, priority,
+// queue_settings.priority, resubmit. A step: type (command, the default),
+// compute, inputs, outputs (a binding, or {type, mode, name, version}),
+// and either component
 // (azureml:NAME:VERSION, a local component file, or an inline component
 // mapping) or command, environment (required), code and display_name
 // written in the step.
 //
-// Refused with a reason: distribution, identity, services, component (in a
+// Refused with a reason: distribution types other than pytorch (and
+// distribution in a pipeline job), identity, services, component (in a
 // command job), resources.instance_type (and shm_size, docker_args,
 // properties, locations, max_instance_count), queue_settings.job_tier,
 // outputs.NAME.path, inline environments, code that is not a local folder,
@@ -110,12 +115,11 @@ func LoadJob(file string, data []byte, sets []string) (*tandem.JobSpec, error) {
 // Fields of Azure ML jobs that tandem refuses, with the reason given.
 var (
 	refusedCommandFields = map[string]string{
-		"distribution": "distributed training (mpi, pytorch, tensorflow) is not supported yet; run a single process, or several independent ones with resources.instance_count",
-		"identity":     "not supported: a job runs with a token scoped to its run, on behalf of who submitted it",
-		"services":     "interactive services (jupyter, ssh, tensorboard, vs_code) are not supported",
-		"component":    "a command job that runs a component is not supported; write command, code, environment and inputs in the job, or run the component as a step of a pipeline job",
-		"jobs":         "a field of pipeline jobs: add type: pipeline",
-		"settings":     "a field of pipeline jobs: add type: pipeline",
+		"identity":  "not supported: a job runs with a token scoped to its run, on behalf of who submitted it",
+		"services":  "interactive services (jupyter, ssh, tensorboard, vs_code) are not supported",
+		"component": "a command job that runs a component is not supported; write command, code, environment and inputs in the job, or run the component as a step of a pipeline job",
+		"jobs":      "a field of pipeline jobs: add type: pipeline",
+		"settings":  "a field of pipeline jobs: add type: pipeline",
 	}
 	refusedPipelineFields = map[string]string{
 		"command":               "a pipeline job has no command of its own: put it in a step under jobs",
@@ -124,7 +128,7 @@ var (
 		"environment_variables": "not supported for pipeline jobs",
 		"resources":             "not supported for pipeline jobs",
 		"limits":                "not supported for pipeline jobs",
-		"distribution":          refusedCommandFields["distribution"],
+		"distribution":          "a pipeline job has no distribution of its own (and its steps run one process each)",
 		"identity":              refusedCommandFields["identity"],
 		"services":              refusedCommandFields["services"],
 	}
@@ -334,6 +338,38 @@ func (d *decoder) commandJob(root *yaml.Node) (*tandem.JobSpec, error) {
 				return err
 			},
 		})
+	}
+	f["distribution"] = func(n *yaml.Node) error {
+		if isNull(n) {
+			return nil
+		}
+		d0 := &tandem.Distribution{}
+		var typeN, countN *yaml.Node
+		err := d.subMapping(n, "distribution", nil, map[string]func(*yaml.Node) error{
+			"type": func(n *yaml.Node) (err error) { typeN = n; d0.Type, err = d.str(n); return err },
+			"process_count_per_instance": func(n *yaml.Node) (err error) {
+				countN = n
+				if d0.ProcessCountPerInstance, err = d.integer(n); err == nil && d0.ProcessCountPerInstance < 1 {
+					err = d.errf(n, "distribution.process_count_per_instance must be at least 1, got %d", d0.ProcessCountPerInstance)
+				}
+				return err
+			},
+		})
+		if err != nil {
+			return err
+		}
+		if typeN == nil {
+			return d.errf(n, "distribution.type is required (pytorch)")
+		}
+		if err := d0.Validate(); err != nil {
+			at := typeN
+			if d0.Type == tandem.DistributionPyTorch && countN != nil {
+				at = countN
+			}
+			return d.errf(at, "%s", strings.TrimPrefix(tandem.ErrorMessage(err), "job: "))
+		}
+		spec.Distribution = d0
+		return nil
 	}
 	f["limits"] = func(n *yaml.Node) error {
 		return d.subMapping(n, "limits", nil, map[string]func(*yaml.Node) error{

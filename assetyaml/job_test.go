@@ -230,7 +230,11 @@ func TestLoadJobErrors(t *testing.T) {
 		{"instance_count 0", "command: x\nresources:\n  instance_count: 0\n", nil, "job.yml:3:19: resources.instance_count must be at least 1, got 0"},
 		{"timeout negative", "command: x\nlimits:\n  timeout: -1\n", nil, "job.yml:3:12: limits.timeout is in seconds and cannot be negative,"},
 		{"timeout text", "command: x\nlimits:\n  timeout: 1h\n", nil, "job.yml:3:12: expected an integer, got \"1h\""},
-		{"distribution", "command: x\ndistribution:\n  type: pytorch\n  process_count_per_instance: 2\n", nil, "job.yml:2:1: distribution: distributed training (mpi, pytorch,"},
+		{"distribution mpi", "command: x\ndistribution:\n  type: mpi\n  process_count_per_instance: 2\n", nil, "job.yml:3:9: distribution type mpi is not supported yet (pytorch is)"},
+		{"distribution tensorflow", "command: x\ndistribution:\n  type: tensorflow\n  worker_count: 2\n", nil, "job.yml:4:3: unknown field \"worker_count\" in distribution"},
+		{"distribution no type", "command: x\ndistribution:\n  process_count_per_instance: 2\n", nil, "job.yml:3:3: distribution.type is required (pytorch)"},
+		{"distribution count 0", "command: x\ndistribution:\n  type: pytorch\n  process_count_per_instance: 0\n", nil, "job.yml:4:31: distribution.process_count_per_instance must be at least 1"},
+		{"distribution in pipeline", "type: pipeline\ndistribution:\n  type: pytorch\njobs:\n  a:\n    command: echo\n    environment: azureml:e:1\n", nil, "job.yml:2:1: distribution: a pipeline job has no distribution of its own"},
 		{"identity", "command: x\nidentity:\n  type: user_identity\n", nil, "job.yml:2:1: identity: not supported: a job runs with a token scoped"},
 		{"resubmit policy", "command: x\nresubmit:\n  policy: sometimes\n", nil, "job.yml:3:11: resubmit.policy must be always, on_region_failure or"},
 		{"resubmit attempts", "command: x\nresubmit:\n  max_attempts: 0\n", nil, "job.yml:3:17: resubmit.max_attempts counts attempts in all, the first"},
@@ -410,5 +414,22 @@ func TestPipelineAssetAfterJobChanges(t *testing.T) {
 	_, err = assetyaml.Load("p.yaml", []byte(y), tandem.AssetPipeline)
 	if err == nil || !strings.HasPrefix(err.Error(), `p.yaml:6:5: unknown field "command" in jobs.a`) {
 		t.Fatalf("inline step in a pipeline asset: %v", err)
+	}
+}
+
+func TestLoadJobDistribution(t *testing.T) {
+	spec, err := assetyaml.LoadJob("job.yml", []byte("command: python train.py\nresources:\n  instance_count: 2\ndistribution:\n  type: pytorch\n  process_count_per_instance: 3\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(spec.Distribution, &tandem.Distribution{Type: "pytorch", ProcessCountPerInstance: 3}) || spec.Processes() != 6 {
+		t.Fatalf("distribution %+v, %d processes", spec.Distribution, spec.Processes())
+	}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	spec, err = assetyaml.LoadJob("job.yml", []byte("command: x\ndistribution:\n  type: pytorch\n"), []string{"distribution.process_count_per_instance=4"})
+	if err != nil || spec.Distribution.ProcessCountPerInstance != 4 || spec.Processes() != 4 {
+		t.Fatalf("--set: %+v %v", spec, err)
 	}
 }

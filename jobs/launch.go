@@ -213,6 +213,11 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	}
 	spec := tandem.LaunchSpec{ID: launchID(j, a), Command: command, WorkDir: workDir, Env: env,
 		Timeout: time.Duration(j.Spec.TimeoutSeconds) * time.Second, InstanceCount: max(1, j.Spec.InstanceCount)}
+	if a.Step == "" {
+		if spec.Processes, err = rankProcesses(&j.Spec, target); err != nil {
+			return "", nil, err
+		}
+	}
 	if w.environment != "" {
 		python, pip, err := r.environment(ctx, w.environment, target, io.Discard)
 		if err != nil {

@@ -10,6 +10,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -112,6 +113,15 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.DefaultMaxInstances <= 0 {
 		cfg.DefaultMaxInstances = runtime.NumCPU()
+	}
+	if of := cfg.Executor; of != nil {
+		cfg.Executor = func(t *tandem.ComputeTarget) (tandem.Executor, error) {
+			ex, err := of(t)
+			if err != nil {
+				return nil, err
+			}
+			return distributed{ex}, nil
+		}
 	}
 	return &Runner{cfg: cfg, jobs: sqlstore.NewJobs(cfg.Store), log: cfg.Log.With("component", "jobs"),
 		wake: make(chan struct{}, 1), seen: map[string]*local{}, stopped: map[string]bool{}}
@@ -757,6 +767,24 @@ func (r *Runner) copyLogs(ctx context.Context, j *tandem.Job, a *tandem.JobAttem
 	if err := r.putArtifact(ctx, root+"/user_logs/"+LogName(a), f); err != nil {
 		r.log.Warn("upload logs", "job", j.Name, "err", err)
 	}
+	if hs, ok := RankHandles(a.Handle); ok {
+		for k, h := range hs {
+			data, _, err := l.exec.Logs(ctx, h, 0)
+			if err != nil {
+				continue
+			}
+			if err := r.putArtifact(ctx, root+"/user_logs/"+ProcessLogName(a, k), bytes.NewReader(data)); err != nil {
+				r.log.Warn("upload logs", "job", j.Name, "rank", k, "err", err)
+			}
+		}
+	}
+}
+
+// ProcessLogName is the file name under user_logs/ of the log of one
+// process (by rank) of a distributed attempt: LogName's, with
+// _process_RANK before .txt.
+func ProcessLogName(a *tandem.JobAttempt, rank int) string {
+	return fmt.Sprintf("%s_process_%d.txt", strings.TrimSuffix(LogName(a), ".txt"), rank)
 }
 
 // LogName is the file name of an attempt's log under user_logs/.

@@ -53,9 +53,12 @@ func Used(jobs []*tandem.Job, region string) map[string]int {
 	return used
 }
 
+// instances is what a unit takes from its compute's quota: every process
+// of a command job (instance_count times the distribution's processes per
+// instance), one for a pipeline step.
 func instances(j *tandem.Job, step string) int {
-	if j.Spec.InstanceCount > 0 && step == "" {
-		return j.Spec.InstanceCount
+	if step == "" {
+		return j.Spec.Processes()
 	}
 	return 1
 }
