@@ -231,7 +231,7 @@ func (e *Executor) Start(ctx context.Context, spec tandem.LaunchSpec) (string, e
 		return "", tandem.Errorf(tandem.EINVALID, "local executor: working folder %q of attempt %s is not a folder", spec.WorkDir, spec.ID)
 	}
 	if spec.InstanceCount > 1 {
-		return "", tandem.Errorf(tandem.EINVALID, "local executor: attempt %s asks for %d instances; compute type local runs one process per attempt", spec.ID, spec.InstanceCount)
+		return "", tandem.Errorf(tandem.EINVALID, "local executor: attempt %s asks for %d instances; compute type local runs one process per instance only for a distributed job (distribution: {type: pytorch})", spec.ID, spec.InstanceCount)
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err
