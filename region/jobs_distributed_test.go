@@ -3,8 +3,6 @@ package region_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -78,17 +76,7 @@ distribution:
 	if !strings.Contains(logs.Data, "rank 0 met [1, 2, 3]") {
 		t.Fatalf("rank 0's log (the job's): %s", logs.Data)
 	}
-	get := func(path string) (int, string) {
-		req, _ := http.NewRequest("GET", base+"/api/2.0/mlflow-artifacts/artifacts/"+j.ExperimentID+"/"+j.RunID+"/artifacts/"+path, nil)
-		req.Header.Set("Authorization", "Bearer "+owner)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return runArtifact(t, base, owner, j, path) }
 	for rank, want := range []string{"rank 0 local 0 node 0 world 4 local_world 2 master 127.0.0.1", "rank 1 local 1 node 0 world 4",
 		"rank 2 local 0 node 1 world 4", "rank 3 local 1 node 1 world 4"} {
 		code, body := get(fmt.Sprintf("user_logs/std_log_process_%d.txt", rank))

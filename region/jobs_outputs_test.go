@@ -4,13 +4,11 @@ import (
 	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/assetyaml"
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/regiontest"
@@ -24,6 +22,17 @@ open(os.path.join(clean, "a.csv"), "w").write("x,y\n1,2\n")
 open(os.path.join(clean, "part", "b.csv"), "w").write("x,y\n3,4\n")
 open(os.path.join(report, "report.json"), "w").write('{"rows": 2}')
 print("made data")
+`
+
+// makeJob runs makeData: clean registers clean-data:1, report the next
+// version of data-report, scratch nothing.
+const makeJob = `name: make-data
+code: ./src
+command: python3 make.py ${{outputs.clean}} ${{outputs.report}}
+outputs:
+  clean: {type: uri_folder, name: clean-data, version: "1"}
+  report: {type: uri_file, name: data-report}
+  scratch: {type: uri_folder}
 `
 
 // readData reads what the registered outputs hold, as a later job's
@@ -61,14 +70,7 @@ func TestJobDataOutputsRegisterDataAssets(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "src/make.py", makeData)
 	writeFile(t, dir, "src/read.py", readData)
-	spec := loadJob(t, dir, "make.yml", `name: make-data
-code: ./src
-command: python3 make.py ${{outputs.clean}} ${{outputs.report}}
-outputs:
-  clean: {type: uri_folder, name: clean-data, version: "1"}
-  report: {type: uri_file, name: data-report}
-  scratch: {type: uri_folder}
-`)
+	spec := loadJob(t, dir, "make.yml", makeJob)
 	if _, err := c.SubmitJob(ctx, spec, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -149,16 +151,7 @@ func TestPipelineStepOutputsRegisterDataAssets(t *testing.T) {
 	}
 	r, c, _, _ := jobRegion(t, 2)
 	ctx := context.Background()
-	dir := setupPipelines(t)
-	envFile := filepath.Join(dir, "env", "environment.yaml")
-	b, _ := os.ReadFile(envFile)
-	env, err := assetyaml.Load(envFile, b, tandem.AssetEnvironment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateAsset(ctx, env, filepath.Dir(envFile)); err != nil {
-		t.Fatal(err)
-	}
+	dir := setupPipelines(t, c)
 	spec := loadJob(t, dir, "pipeline.yml", `type: pipeline
 name: named-steps
 outputs:
@@ -226,13 +219,7 @@ func TestDataOutputReplicates(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	writeFile(t, dir, "src/make.py", makeData)
-	spec := loadJob(t, dir, "make.yml", `name: make-data
-code: ./src
-command: python3 make.py ${{outputs.clean}} ${{outputs.report}}
-outputs:
-  clean: {type: uri_folder, name: clean-data, version: "1"}
-  report: {type: uri_folder}
-`)
+	spec := loadJob(t, dir, "make.yml", makeJob)
 	if _, err := c.SubmitJob(ctx, spec, dir); err != nil {
 		t.Fatal(err)
 	}

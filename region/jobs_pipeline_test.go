@@ -9,6 +9,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/assetyaml"
+	"github.com/tandemml/tandem/client"
 )
 
 const pipelineYAML = `type: pipeline
@@ -60,13 +61,23 @@ jobs:
 // setupPipelines registers an environment built from a conda file (a
 // virtualenv with no packages: its python runs the steps) and writes the
 // steps' code.
-func setupPipelines(t *testing.T) (dir string) {
+func setupPipelines(t *testing.T, c *client.Client) (dir string) {
+	t.Helper()
 	dir = t.TempDir()
 	writeFile(t, dir, "src/prep.py", "import os, sys\nos.makedirs(sys.argv[1], exist_ok=True)\nopen(os.path.join(sys.argv[1], 'data.txt'), 'w').write('1 2 3')\nprint('prepared')\n")
 	writeFile(t, dir, "src/train.py", "import os, sys\nn = sum(int(x) for x in open(os.path.join(sys.argv[1], 'data.txt')).read().split())\nopen(os.path.join(sys.argv[2], 'model.txt'), 'w').write(str(n))\nprint('trained', n, 'with', sys.executable)\n")
 	writeFile(t, dir, "src/evaluate.py", "import os, sys\nprint('score=' + open(os.path.join(sys.argv[1], 'model.txt')).read())\n")
 	writeFile(t, dir, "env/conda.yaml", "name: stdlib\ndependencies:\n  - python=3\n  - pip\n")
 	writeFile(t, dir, "env/environment.yaml", "name: stdlib\nversion: \"1\"\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\nconda_file: conda.yaml\n")
+	envFile := filepath.Join(dir, "env", "environment.yaml")
+	b, _ := os.ReadFile(envFile)
+	env, err := assetyaml.Load(envFile, b, tandem.AssetEnvironment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAsset(context.Background(), env, filepath.Dir(envFile)); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 
@@ -93,16 +104,7 @@ func TestPipelineJobPassesDataBetweenSteps(t *testing.T) {
 	}
 	r, c, _, _ := jobRegion(t, 2)
 	ctx := context.Background()
-	dir := setupPipelines(t)
-	envFile := filepath.Join(dir, "env", "environment.yaml")
-	b, _ := os.ReadFile(envFile)
-	env, err := assetyaml.Load(envFile, b, tandem.AssetEnvironment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateAsset(ctx, env, filepath.Dir(envFile)); err != nil {
-		t.Fatal(err)
-	}
+	dir := setupPipelines(t, c)
 	spec := loadJob(t, dir, "pipeline.yml", pipelineYAML)
 	spec.Name = "three-steps"
 	if _, err := c.SubmitJob(ctx, spec, dir); err != nil {
@@ -155,16 +157,7 @@ func TestPipelineStepFailure(t *testing.T) {
 	}
 	_, c, _, _ := jobRegion(t, 1) // one instance: the steps run one at a time
 	ctx := context.Background()
-	dir := setupPipelines(t)
-	envFile := filepath.Join(dir, "env", "environment.yaml")
-	b, _ := os.ReadFile(envFile)
-	env, err := assetyaml.Load(envFile, b, tandem.AssetEnvironment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateAsset(ctx, env, filepath.Dir(envFile)); err != nil {
-		t.Fatal(err)
-	}
+	dir := setupPipelines(t, c)
 	for _, cont := range []string{"true", "false"} {
 		spec := loadJob(t, dir, "fail.yml", strings.Replace(failingPipelineYAML, "%s", cont, 1))
 		spec.Name = "fail-continue-" + cont

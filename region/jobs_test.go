@@ -66,6 +66,21 @@ func waitJob(t *testing.T, c *client.Client, name string, ok func(*tandem.Job) b
 	}
 }
 
+// runArtifact reads a file of the job's run through the MLflow artifact
+// proxy.
+func runArtifact(t *testing.T, base, token string, j *tandem.Job, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/2.0/mlflow-artifacts/artifacts/"+j.ExperimentID+"/"+j.RunID+"/artifacts/"+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // A training script that logs to its own run through the MLflow REST API
 // with the environment tandem gives it (no mlflow package needed here: the
 // stock client's test is in python/tests).
@@ -154,22 +169,10 @@ func TestCommandJobRunsAsMLflowRun(t *testing.T) {
 		t.Fatalf("run tags %v", tags)
 	}
 	// Output and logs in the run's artifacts, through the MLflow API.
-	get := func(path string) (int, string) {
-		req, _ := http.NewRequest("GET", base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+owner)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	exp := j.ExperimentID
-	if code, body := get("/api/2.0/mlflow-artifacts/artifacts/" + exp + "/" + j.RunID + "/artifacts/outputs/model/result.txt"); code != 200 || body != "lr=0.25" {
+	if code, body := runArtifact(t, base, owner, j, "outputs/model/result.txt"); code != 200 || body != "lr=0.25" {
 		t.Fatalf("output artifact: %d %q", code, body)
 	}
-	if code, body := get("/api/2.0/mlflow-artifacts/artifacts/" + exp + "/" + j.RunID + "/artifacts/user_logs/std_log.txt"); code != 200 || !strings.Contains(body, "trained with 0.25 in src") {
+	if code, body := runArtifact(t, base, owner, j, "user_logs/std_log.txt"); code != 200 || !strings.Contains(body, "trained with 0.25 in src") {
 		t.Fatalf("log artifact: %d %q", code, body)
 	}
 	logs, err := c.JobLogs(ctx, "train-1", 0)
