@@ -149,3 +149,32 @@ resubmit: {policy: never}
 		t.Fatalf("too-big: %s %q", j.Status, j.Message)
 	}
 }
+
+// TestDistributedJobSurvivesTandemRestart: the ranks of a distributed
+// attempt live on while tandem restarts; the restarted region finds them
+// again through the attempt's handle and follows them to the end, every
+// rank's whole log under user_logs.
+func TestDistributedJobSurvivesTandemRestart(t *testing.T) {
+	serve := restartable(t)
+	stop, c, _, _ := serve()
+	ctx := context.Background()
+	spec := &tandem.JobSpec{Type: "command", Name: "ddp-survivor", Command: "echo before $RANK; sleep 3; echo after $RANK",
+		Distribution: &tandem.Distribution{Type: tandem.DistributionPyTorch, ProcessCountPerInstance: 2}}
+	if _, err := c.SubmitJob(ctx, spec, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, c, "ddp-survivor", func(j *tandem.Job) bool { return j.Status == tandem.JobRunning })
+	stop()
+	stop, c, base, owner := serve()
+	defer stop()
+	j := waitJob(t, c, "ddp-survivor", func(j *tandem.Job) bool { return j.Status.Terminal() })
+	if j.Status != tandem.JobCompleted || len(j.Attempts) != 1 {
+		t.Fatalf("after a restart: %s %q %+v", j.Status, j.Message, j.Attempts)
+	}
+	for rank := 0; rank < 2; rank++ {
+		code, body := runArtifact(t, base, owner, j, fmt.Sprintf("user_logs/std_log_process_%d.txt", rank))
+		if code != 200 || !strings.Contains(body, fmt.Sprintf("before %d", rank)) || !strings.Contains(body, fmt.Sprintf("after %d", rank)) {
+			t.Errorf("rank %d's log: %d %q", rank, code, body)
+		}
+	}
+}

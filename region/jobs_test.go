@@ -262,18 +262,18 @@ func TestJobFailureQuotaAndCancel(t *testing.T) {
 	}
 }
 
-// TestJobSurvivesTandemRestart: tandem is stopped while a job runs (its
-// process lives on, in its own process group); the restarted region finds
-// the attempt again by its handle and follows it to the end: one attempt,
-// Completed, its whole output in the logs.
-func TestJobSurvivesTandemRestart(t *testing.T) {
+// restartable returns a function that opens and serves one region on the
+// same database, artifacts and work folder each time it is called, with
+// a stop function and a client holding the owner's token.
+func restartable(t *testing.T) func() (stop func(), c *client.Client, base, owner string) {
+	t.Helper()
 	owner, _, err := auth.NewToken("", "", 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	meta, arts, work := storetest.SQLiteURL(t), storetest.FileURL(t), t.TempDir()
 	t.Setenv("TANDEM_TEST_JOB_TOKEN", owner)
-	serve := func() (func(), *client.Client) {
+	return func() (func(), *client.Client, string, string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		r, err := region.Open(ctx, region.Config{Name: "local", MetadataURL: meta, ArtifactsURL: arts,
 			Auth: &region.AuthConfig{BootstrapToken: owner}, WorkDir: work})
@@ -286,21 +286,30 @@ func TestJobSurvivesTandemRestart(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- r.Serve(ctx, ln) }()
-		c, err := client.New(client.Config{Workspace: "ws", Endpoints: []string{"http://" + ln.Addr().String()},
+		base := "http://" + ln.Addr().String()
+		c, err := client.New(client.Config{Workspace: "ws", Endpoints: []string{base},
 			Auth: client.Auth{Type: "bearer_env", TokenEnv: "TANDEM_TEST_JOB_TOKEN"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return func() { cancel(); <-done; r.Close() }, c
+		return func() { cancel(); <-done; r.Close() }, c, base, owner
 	}
-	stop, c := serve()
+}
+
+// TestJobSurvivesTandemRestart: tandem is stopped while a job runs (its
+// process lives on, in its own process group); the restarted region finds
+// the attempt again by its handle and follows it to the end: one attempt,
+// Completed, its whole output in the logs.
+func TestJobSurvivesTandemRestart(t *testing.T) {
+	serve := restartable(t)
+	stop, c, _, _ := serve()
 	ctx := context.Background()
 	if _, err := c.SubmitJob(ctx, &tandem.JobSpec{Type: "command", Name: "survivor", Command: "echo before; sleep 3; echo after"}, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	waitJob(t, c, "survivor", func(j *tandem.Job) bool { return j.Status == tandem.JobRunning })
 	stop()
-	stop, c = serve()
+	stop, c, _, _ = serve()
 	defer stop()
 	j := waitJob(t, c, "survivor", func(j *tandem.Job) bool { return j.Status.Terminal() })
 	if j.Status != tandem.JobCompleted || len(j.Attempts) != 1 {
