@@ -262,3 +262,39 @@ func TestDataOutputReplicates(t *testing.T) {
 		t.Fatalf("west's a.csv = %q", b)
 	}
 }
+
+// TestModelOutputVersion: an mlflow_model output's version is honoured
+// when it is the model's next number, and fails the attempt, saying what
+// the next is, when it is not.
+func TestModelOutputVersion(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("needs python3")
+	}
+	r, c, _, _ := jobRegion(t, 2)
+	ctx := context.Background()
+	job := func(name, version string) *tandem.Job {
+		spec := &tandem.JobSpec{Type: "command", Name: name,
+			Command: `python3 -c "import sys; open(sys.argv[1] + '/MLmodel', 'w').write('flavors: {}')" ${{outputs.model}}`,
+			Outputs: map[string]*tandem.JobOutput{"model": {Type: "mlflow_model", Name: "versioned", Version: version}}}
+		if _, err := c.SubmitJob(ctx, spec, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		return waitJob(t, c, name, func(j *tandem.Job) bool { return j.Status.Terminal() })
+	}
+	if j := job("v1", "1"); j.Status != tandem.JobCompleted {
+		t.Fatalf("v1: %s %q", j.Status, j.Message)
+	}
+	mv, err := r.Store.GetModelVersion(ctx, "versioned", 1)
+	if err != nil || !strings.HasSuffix(mv.Source, "/outputs/model") {
+		t.Fatalf("versioned 1: %+v %v", mv, err)
+	}
+	if j := job("v3", "3"); j.Status != tandem.JobFailed || !strings.Contains(j.Attempts[0].Reason, "model versioned's next version is 2, not 3") {
+		t.Fatalf("v3: %s %q %+v", j.Status, j.Message, j.Attempts[0])
+	}
+	if j := job("next", ""); j.Status != tandem.JobCompleted {
+		t.Fatalf("next: %s %q", j.Status, j.Message)
+	}
+	if _, err := r.Store.GetModelVersion(ctx, "versioned", 2); err != nil {
+		t.Fatalf("versioned 2: %v", err)
+	}
+}
