@@ -186,3 +186,55 @@ def test_failing_job_and_unknown_environment(as_owner, tmp_path):
     (tmp_path / "env.yml").write_text("type: command\ncommand: echo hi\nenvironment: azureml:nope:1\n")
     res = _tandem(as_owner, "job", "create", "-f", str(tmp_path / "env.yml"))
     assert res.returncode != 0 and "nope" in res.stderr, res.stderr
+
+
+def test_data_output_registered_and_read_by_stock_client(as_owner, tmp_path):
+    """A named uri_folder output becomes a data asset version whose path is
+    a runs:/ URI: the stock client downloads it as it is, and a later job
+    takes it as an azureml:NAME:VERSION input."""
+    import mlflow
+
+    data_name = unique("clean")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "prep.py").write_text(textwrap.dedent("""
+        import os, sys
+        open(os.path.join(sys.argv[1], "rows.csv"), "w").write("x\\n1\\n2\\n3\\n")
+    """))
+    (tmp_path / "src" / "count.py").write_text(textwrap.dedent("""
+        import os, sys
+        print("rows:", len(open(os.path.join(sys.argv[1], "rows.csv")).read().split()) - 1)
+    """))
+    (tmp_path / "prep.yml").write_text(textwrap.dedent(f"""
+        type: command
+        code: ./src
+        command: python prep.py ${{{{outputs.clean}}}}
+        outputs:
+          clean:
+            type: uri_folder
+            name: {data_name}
+            version: "1"
+    """))
+    res = _tandem(as_owner, "job", "create", "-f", str(tmp_path / "prep.yml"), "--stream")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    show = _tandem(as_owner, "data", "show", "-n", data_name, "-v", "1", "-o", "json")
+    assert show.returncode == 0, show.stderr
+    path = json.loads(show.stdout)["spec"]["path"]
+    assert path.startswith("runs:/") and path.endswith("/outputs/clean"), path
+    local = mlflow.artifacts.download_artifacts(artifact_uri=path, dst_path=str(tmp_path / "dl"))
+    assert open(os.path.join(local, "rows.csv")).read() == "x\n1\n2\n3\n"
+
+    (tmp_path / "count.yml").write_text(textwrap.dedent(f"""
+        type: command
+        code: ./src
+        command: python count.py ${{{{inputs.data}}}}
+        inputs:
+          data:
+            type: uri_folder
+            path: azureml:{data_name}:1
+    """))
+    res = _tandem(as_owner, "job", "create", "-f", str(tmp_path / "count.yml"), "--stream")
+    assert res.returncode == 0 and "rows: 3" in res.stdout, res.stdout + res.stderr
+    # The same version again is refused before anything runs.
+    res = _tandem(as_owner, "job", "create", "-f", str(tmp_path / "prep.yml"))
+    assert res.returncode != 0 and "already exists" in res.stderr, res.stderr
