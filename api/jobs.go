@@ -30,6 +30,7 @@ type JobRunner interface {
 	Computes(ctx context.Context) ([]*tandem.ComputeTarget, error)
 	Usage(ctx context.Context) (used map[string]int, queued map[string]string, err error)
 	WorkspaceQuota(ctx context.Context) (max, inUse int, err error)
+	DefaultResubmit() *tandem.ResubmitPolicy
 }
 
 // SetJobRunner connects the jobs API to the region's runner (nil: jobs are
@@ -111,6 +112,11 @@ func (s *Server) createJob(r *http.Request) (*tandem.Job, error) {
 	}
 	if spec.Name == "" {
 		spec.Name = generatedJobName()
+	}
+	if spec.Resubmit == nil && s.runner != nil {
+		// The workspace default, recorded with the job: every region
+		// resubmits it by the same policy after a failover.
+		spec.Resubmit = s.runner.DefaultResubmit()
 	}
 	js := s.jobStore()
 	if _, err := js.Job(ctx, spec.Name); err == nil {

@@ -67,6 +67,9 @@ type Config struct {
 	// all its compute together (workspace.yaml's jobs.max_instances; 0: no
 	// limit).
 	WorkspaceMaxInstances int
+	// DefaultResubmit is the workspace's resubmission policy for jobs that
+	// set none (workspace.yaml's jobs.resubmit; nil: tandem.DefaultResubmit).
+	DefaultResubmit *tandem.ResubmitPolicy
 	// Interval is how often the runner looks at its jobs (0: 1s).
 	Interval time.Duration
 	// CheckpointInterval is how often checkpoint outputs are uploaded
@@ -350,6 +353,17 @@ func (r *Runner) executor(ctx context.Context, compute string) (tandem.Executor,
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "compute %q does not exist in region %s", compute, r.cfg.Region)
 	}
 	return r.cfg.Executor(c)
+}
+
+// DefaultResubmit is the workspace's resubmission policy for jobs that
+// set none (nil: tandem.DefaultResubmit applies); the jobs API writes it
+// into such a job when it is submitted.
+func (r *Runner) DefaultResubmit() *tandem.ResubmitPolicy {
+	if p := r.cfg.DefaultResubmit; p != nil {
+		c := *p
+		return &c
+	}
+	return nil
 }
 
 // WorkspaceQuota is the workspace quota (0: none) and the instances the

@@ -65,6 +65,7 @@ func (r *Region) openJobs() *jobs.Runner {
 	}
 	if ws := r.cfg.Workspace; ws != nil {
 		cfg.WorkspaceMaxInstances = ws.Jobs.MaxInstances // jobs.max_instances
+		cfg.DefaultResubmit = ws.Jobs.Resubmit           // jobs.resubmit
 	}
 	runner := jobs.New(cfg)
 	local.OnExit = runner.Wake
