@@ -67,7 +67,8 @@ type ResubmitPolicy struct {
 	MaxAttempts int    `json:"max_attempts"` // attempts in all, the first included
 }
 
-// DefaultResubmit is the workspace default policy.
+// DefaultResubmit is the policy of a job that sets none when the
+// workspace file gives no other (jobs.resubmit).
 var DefaultResubmit = ResubmitPolicy{Policy: ResubmitOnRegionFailure, MaxAttempts: 3}
 
 // JobInput is one input of a job: a literal (Value) or data (Type and
