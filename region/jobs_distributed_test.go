@@ -111,24 +111,22 @@ resubmit: {policy: never}
 		t.Fatalf("ddp-fail: %s %q %+v", j.Status, j.Message, j.Attempts[0])
 	}
 	// The other ranks' processes are gone (their handles name their pids).
-	hs, ok := jobs.RankHandles(j.Attempts[0].Handle)
-	if !ok || len(hs) != 4 {
-		t.Fatalf("handle %q", j.Attempts[0].Handle)
+	waitRanksGone(t, j.Attempts[0].Handle, 4)
+	// Canceling a distributed job stops every rank.
+	sleeper := &tandem.JobSpec{Type: "command", Name: "ddp-cancel", Command: "sleep 600", InstanceCount: 2,
+		Distribution: &tandem.Distribution{Type: tandem.DistributionPyTorch}}
+	if _, err := c.SubmitJob(ctx, sleeper, dir); err != nil {
+		t.Fatal(err)
 	}
-	for rank, h := range hs {
-		parts := strings.Split(h, ":")
-		pid := parts[len(parts)-2]
-		deadline := time.Now().Add(time.Minute)
-		for {
-			if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("rank %d (pid %s) still runs after the attempt failed", rank, pid)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	waitJob(t, c, "ddp-cancel", func(j *tandem.Job) bool { return j.Status == tandem.JobRunning })
+	if _, err := c.CancelJob(ctx, "ddp-cancel"); err != nil {
+		t.Fatal(err)
 	}
+	j = waitJob(t, c, "ddp-cancel", func(j *tandem.Job) bool { return j.Status.Terminal() })
+	if j.Status != tandem.JobCanceled {
+		t.Fatalf("ddp-cancel: %s %q", j.Status, j.Message)
+	}
+	waitRanksGone(t, j.Attempts[0].Handle, 2)
 	// The quota is free again: a job taking all four instances starts.
 	all := &tandem.JobSpec{Type: "command", Name: "all-four", Command: "echo rank $RANK", InstanceCount: 4,
 		Distribution: &tandem.Distribution{Type: tandem.DistributionPyTorch}}
@@ -175,6 +173,30 @@ func TestDistributedJobSurvivesTandemRestart(t *testing.T) {
 		code, body := runArtifact(t, base, owner, j, fmt.Sprintf("user_logs/std_log_process_%d.txt", rank))
 		if code != 200 || !strings.Contains(body, fmt.Sprintf("before %d", rank)) || !strings.Contains(body, fmt.Sprintf("after %d", rank)) {
 			t.Errorf("rank %d's log: %d %q", rank, code, body)
+		}
+	}
+}
+
+// waitRanksGone waits until the processes of every rank of a distributed
+// attempt's handle have exited (each rank's handle names its pid).
+func waitRanksGone(t *testing.T, handle string, n int) {
+	t.Helper()
+	hs, ok := jobs.RankHandles(handle)
+	if !ok || len(hs) != n {
+		t.Fatalf("handle %q: want %d ranks", handle, n)
+	}
+	for rank, h := range hs {
+		parts := strings.Split(h, ":")
+		pid := parts[len(parts)-2]
+		deadline := time.Now().Add(time.Minute)
+		for {
+			if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rank %d (pid %s) still runs after its attempt ended", rank, pid)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
