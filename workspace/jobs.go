@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/tandemml/tandem"
 	"go.yaml.in/yaml/v3"
@@ -26,6 +27,9 @@ type Jobs struct {
 	Resubmit     *tandem.ResubmitPolicy // nil: tandem.DefaultResubmit
 }
 
+// posErr makes errors that name file, line and column.
+type posErr func(at *yaml.Node, format string, args ...any) error
+
 // parseJobs reads the jobs: section; its errors name file, line and
 // column.
 func parseJobs(file string, n *yaml.Node) (Jobs, error) {
@@ -33,72 +37,74 @@ func parseJobs(file string, n *yaml.Node) (Jobs, error) {
 	if n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 		return out, nil
 	}
-	errf := func(at *yaml.Node, format string, args ...any) error {
+	errf := posErr(func(at *yaml.Node, format string, args ...any) error {
 		return tandem.Errorf(tandem.EINVALID, "%s:%d:%d: "+format, append([]any{file, at.Line, at.Column}, args...)...)
-	}
+	})
 	if n.Kind != yaml.MappingNode {
 		return out, errf(n, "jobs must be a mapping (jobs: {max_instances: N})")
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if seen[k.Value] {
-			return out, errf(k, "jobs.%s is repeated", k.Value)
-		}
-		seen[k.Value] = true
-		switch k.Value {
-		case "max_instances":
-			m, err := strconv.Atoi(v.Value)
-			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || m < 1 {
-				return out, errf(v, "jobs.max_instances must be a whole number of instances, at least 1 (leave it out for no limit), got %q", v.Value)
-			}
-			out.MaxInstances = m
-		case "resubmit":
-			r, err := parseResubmit(v, errf)
-			if err != nil {
-				return out, err
-			}
-			out.Resubmit = r
-		default:
-			return out, errf(k, "unknown field %q in jobs (allowed: max_instances, resubmit)", k.Value)
-		}
-	}
-	return out, nil
+	err := errf.fields(n, "jobs", map[string]func(v *yaml.Node) error{
+		"max_instances": func(v *yaml.Node) (err error) {
+			out.MaxInstances, err = errf.count(v, "jobs.max_instances must be a whole number of instances, at least 1 (leave it out for no limit)")
+			return err
+		},
+		"resubmit": func(v *yaml.Node) (err error) { out.Resubmit, err = parseResubmit(v, errf); return err },
+	})
+	return out, err
 }
 
 // parseResubmit reads jobs.resubmit, as a job file's resubmit: (fields it
 // leaves out take tandem.DefaultResubmit's).
-func parseResubmit(n *yaml.Node, errf func(*yaml.Node, string, ...any) error) (*tandem.ResubmitPolicy, error) {
+func parseResubmit(n *yaml.Node, errf posErr) (*tandem.ResubmitPolicy, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, errf(n, "jobs.resubmit must be a mapping ({policy: always|on_region_failure|never, max_attempts: N})")
 	}
 	r := tandem.DefaultResubmit
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if seen[k.Value] {
-			return nil, errf(k, "jobs.resubmit.%s is repeated", k.Value)
-		}
-		seen[k.Value] = true
-		switch k.Value {
-		case "policy":
+	err := errf.fields(n, "jobs.resubmit", map[string]func(v *yaml.Node) error{
+		"policy": func(v *yaml.Node) error {
 			switch v.Value {
 			case tandem.ResubmitAlways, tandem.ResubmitOnRegionFailure, tandem.ResubmitNever:
 				if v.Kind == yaml.ScalarNode {
 					r.Policy = v.Value
-					continue
+					return nil
 				}
 			}
-			return nil, errf(v, "jobs.resubmit.policy must be always, on_region_failure or never, got %q", v.Value)
-		case "max_attempts":
-			m, err := strconv.Atoi(v.Value)
-			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || m < 1 {
-				return nil, errf(v, "jobs.resubmit.max_attempts counts attempts in all, the first included: a whole number, at least 1, got %q", v.Value)
-			}
-			r.MaxAttempts = m
-		default:
-			return nil, errf(k, "unknown field %q in jobs.resubmit (allowed: policy, max_attempts)", k.Value)
+			return errf(v, "jobs.resubmit.policy must be always, on_region_failure or never, got %q", v.Value)
+		},
+		"max_attempts": func(v *yaml.Node) (err error) {
+			r.MaxAttempts, err = errf.count(v, "jobs.resubmit.max_attempts counts attempts in all, the first included: a whole number, at least 1")
+			return err
+		},
+	})
+	return &r, err
+}
+
+// fields calls each key's handler with its value, refusing a key given
+// twice and one that has no handler.
+func (errf posErr) fields(n *yaml.Node, what string, handlers map[string]func(v *yaml.Node) error) error {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			return errf(k, "%s.%s is repeated", what, k.Value)
+		}
+		seen[k.Value] = true
+		h, ok := handlers[k.Value]
+		if !ok {
+			return errf(k, "unknown field %q in %s (allowed: %s)", k.Value, what, strings.Join(tandem.SortedKeys(handlers), ", "))
+		}
+		if err := h(v); err != nil {
+			return err
 		}
 	}
-	return &r, nil
+	return nil
+}
+
+// count reads a whole number of at least 1.
+func (errf posErr) count(v *yaml.Node, what string) (int, error) {
+	m, err := strconv.Atoi(v.Value)
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || m < 1 {
+		return 0, errf(v, "%s, got %q", what, v.Value)
+	}
+	return m, nil
 }
