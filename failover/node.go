@@ -132,11 +132,16 @@ func orUnknown(s string) string {
 	return s
 }
 
-// Status returns the state after the last event.
+// Status returns the state after the last event. WritesAllowed is what
+// the write gate does: the machine allows writes and the handler has
+// completed this epoch's StartWrites (before that a write is refused, so
+// the status must not invite one).
 func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.status
+	st := n.status
+	st.WritesAllowed = st.WritesAllowed && n.armed == st.Epoch
+	return st
 }
 
 // Peer, Local, Fenced, Switchover, CaughtUp and Poke feed the machine

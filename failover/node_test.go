@@ -147,7 +147,8 @@ func TestNodeWitnessUnreachable(t *testing.T) {
 }
 
 // TestGateOpensAfterStartWritesHandled: the handler stops the applier in
-// StartWrites; no write may pass the gate before it returns.
+// StartWrites; no write may pass the gate, nor the status say writes are
+// allowed, before it returns.
 func TestGateOpensAfterStartWritesHandled(t *testing.T) {
 	w := witness.NewMemory(nil)
 	release := make(chan struct{})
@@ -171,12 +172,16 @@ func TestGateOpensAfterStartWritesHandled(t *testing.T) {
 	if a.Epoch != 1 {
 		t.Fatalf("StartWrites %v", a)
 	}
-	if n.Status().WritesAllowed != true {
-		t.Fatal("machine not writable")
+	// The status says what the gate does: primary, but no writes yet
+	// (a client reading it must not be invited to write and refused).
+	if st := n.Status(); st.Role != tandem.RolePrimary || st.WritesAllowed {
+		close(release)
+		t.Fatalf("while StartWrites is handled: status %+v, want primary without writes allowed", st)
 	}
 	if _, err := n.WriteEpoch(ctx); err == nil {
+		close(release)
 		t.Fatal("gate open while StartWrites is still being handled")
 	}
 	close(release)
-	waitFor(t, "gate to open", time.Second, func() bool { _, err := n.WriteEpoch(ctx); return err == nil })
+	waitFor(t, "gate to open", time.Second, func() bool { _, err := n.WriteEpoch(ctx); return err == nil && n.Status().WritesAllowed })
 }
