@@ -81,7 +81,7 @@ func missing(field string) error {
 // invalidValue is MLflow's error for a request field of the wrong type or
 // out of range: the value as JSON, and its type as MLflow (Python) names it.
 func invalidValue(field string, v any) error {
-	return tandem.Errorf(tandem.EINVALID, "Invalid value %s for parameter '%s' supplied: Hint: Value was of type '%s'."+apiDocs,
+	return tandem.Errorf(tandem.EINVALID, "Invalid value %s for parameter '%s' supplied:  Hint: Value was of type '%s'."+apiDocs,
 		strictjson.FormatValue(v), field, pythonType(v))
 }
 

@@ -362,7 +362,8 @@ func metricFrom(m reqMetric, path string) (tandem.Metric, error) {
 	case !m.Timestamp.Set:
 		return tandem.Metric{}, missing(path + "timestamp")
 	}
-	return tandem.Metric{Key: *m.Key, Value: m.Value.V, Timestamp: m.Timestamp.V, Step: m.Step.V}, nil
+	return tandem.Metric{Key: *m.Key, Value: m.Value.V, Timestamp: m.Timestamp.V, Step: m.Step.V,
+		ModelID: m.ModelID, DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest}, nil
 }
 
 type logMetricReq struct {
