@@ -3,6 +3,7 @@ package mlflowapi
 import (
 	"context"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -76,7 +77,13 @@ func (s *Server) createExperiment(r *http.Request, req *createExperimentReq) (an
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.Store.CreateExperiment(r.Context(), req.Name, req.ArtifactLocation, tags)
+	// A relative local location is made absolute against the server's
+	// working directory, as MLflow's server does, before it is journalled.
+	loc := req.ArtifactLocation
+	if dir, err := os.Getwd(); err == nil {
+		loc = tandem.ResolveArtifactLocation(loc, dir)
+	}
+	id, err := s.Store.CreateExperiment(r.Context(), req.Name, loc, tags)
 	if err != nil {
 		return nil, err
 	}
