@@ -119,7 +119,7 @@ func (e *enumStr) UnmarshalJSON(b []byte) error {
 }
 
 type createLoggedModelReq struct {
-	ExperimentID versionStr `json:"experiment_id" mlflow:"required"`
+	ExperimentID versionStr `json:"experiment_id" mlflow:"required,typefirst"`
 	Name         string     `json:"name"`
 	ModelType    string     `json:"model_type"`
 	SourceRunID  string     `json:"source_run_id"`
@@ -149,8 +149,8 @@ func (s *Server) getLoggedModel(r *http.Request) (any, error) {
 // MLflow's finalize and log-params endpoints require model_id in the body
 // as well as in the path; the path's value is the one used.
 type finalizeLoggedModelReq struct {
-	ModelID string  `json:"model_id" mlflow:"required"`
-	Status  enumStr `json:"status" mlflow:"required"`
+	ModelID string  `json:"model_id" mlflow:"required,typefirst"`
+	Status  enumStr `json:"status" mlflow:"required,typefirst"`
 }
 
 func (s *Server) finalizeLoggedModel(r *http.Request, req *finalizeLoggedModelReq) (any, error) {
@@ -178,7 +178,7 @@ func (s *Server) deleteLoggedModelTag(r *http.Request) (any, error) {
 }
 
 type logLoggedModelParamsReq struct {
-	ModelID string    `json:"model_id" mlflow:"required"`
+	ModelID string    `json:"model_id" mlflow:"required,typefirst"`
 	Params  []tagJSON `json:"params"`
 }
 

@@ -166,7 +166,7 @@ func required(v reflect.Value) error {
 			}
 			continue
 		}
-		if f.Tag.Get("mlflow") != "required" {
+		if req, _ := requiredTag(f); !req {
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -175,6 +175,104 @@ func required(v reflect.Value) error {
 		}
 	}
 	return nil
+}
+
+// inFieldOrder makes a wrong-typed field's error (err, from decoding into
+// v) the one MLflow's server gives: MLflow checks the fields of a request
+// one after the other, each for presence (when required) and then for its
+// type, so a required field declared before the wrong-typed one and left
+// out is reported instead, and of two wrong-typed fields the first
+// declared. redecode decodes the request again into fresh without the
+// top-level keys in drop; it is called until the rest decodes.
+func inFieldOrder(v any, err error, redecode func(drop map[string]bool, fresh any) error) error {
+	var e *strictjson.Error
+	if !errors.As(err, &e) || e.Kind != strictjson.WrongType {
+		return err
+	}
+	wrong := map[string]error{}
+	drop := map[string]bool{}
+	fresh := reflect.New(reflect.TypeOf(v).Elem())
+	for cur := err; cur != nil; {
+		var ce *strictjson.Error
+		if !errors.As(cur, &ce) || ce.Kind != strictjson.WrongType {
+			return err
+		}
+		key := topKey(ce.Path)
+		if drop[key] {
+			return err
+		}
+		drop[key], wrong[key] = true, cur
+		fresh = reflect.New(reflect.TypeOf(v).Elem())
+		cur = redecode(drop, fresh.Interface())
+	}
+	if first := firstInOrder(fresh.Interface(), fresh.Elem(), wrong); first != nil {
+		return first
+	}
+	return err
+}
+
+// topKey is the top-level key of a JSON path: "tags" of "tags[0].key".
+func topKey(path string) string {
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		return path[:i]
+	}
+	return path
+}
+
+// firstInOrder walks the fields of the request struct v in declaration
+// order and returns the first problem: a wrong-typed field (wrong, by JSON
+// name) or a required one left out. An embedded struct with a check()
+// method (runIDReq) is checked after its own fields (by calling the
+// method as promoted to top, the whole request).
+func firstInOrder(top any, v reflect.Value, wrong map[string]error) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if err := firstInOrder(top, v.Field(i), wrong); err != nil {
+				return err
+			}
+			_, own := reflect.Zero(f.Type).Interface().(interface{ check() error })
+			if c, ok := top.(interface{ check() error }); own && ok {
+				if err := c.check(); err != nil {
+					// embedded with mlflow:"typefirst": as a required
+					// field tagged so (see requiredTag)
+					if tf, ok := top.(interface{ checkTypeFirst() error }); ok && f.Tag.Get("mlflow") == "typefirst" {
+						return tf.checkTypeFirst()
+					}
+					return err
+				}
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if err, ok := wrong[name]; ok {
+			return err
+		}
+		if req, typeFirst := requiredTag(f); req && absent(v.Field(i)) {
+			if typeFirst {
+				// MLflow checks this field's type before its presence:
+				// an absent one is a null of the wrong type.
+				return invalidValue(name, nil)
+			}
+			return missing(name)
+		}
+	}
+	return nil
+}
+
+// requiredTag reads a field's mlflow tag: "required", or
+// "required,typefirst" where MLflow's handler checks the field's type
+// before its presence (which shows only when another field has the wrong
+// type: see inFieldOrder).
+func requiredTag(f reflect.StructField) (required, typeFirst bool) {
+	switch f.Tag.Get("mlflow") {
+	case "required":
+		return true, false
+	case "required,typefirst":
+		return true, true
+	}
+	return false, false
 }
 
 // presence is implemented by the request field types that know whether

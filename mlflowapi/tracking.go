@@ -165,7 +165,7 @@ func (s *Server) searchExperiments(r *http.Request, req *searchExperimentsReq) (
 
 type updateExperimentReq struct {
 	ExperimentID string `json:"experiment_id" mlflow:"required"`
-	NewName      string `json:"new_name" mlflow:"required"`
+	NewName      string `json:"new_name" mlflow:"required,typefirst"`
 }
 
 func (s *Server) updateExperiment(r *http.Request, req *updateExperimentReq) (any, error) {
@@ -181,7 +181,7 @@ func (s *Server) restoreExperiment(r *http.Request, req *experimentIDReq) (any, 
 }
 
 type experimentTagReq struct {
-	ExperimentID string  `json:"experiment_id"`
+	ExperimentID string  `json:"experiment_id" mlflow:"required"`
 	Key          string  `json:"key" mlflow:"required"`
 	Value        *string `json:"value"`
 }
@@ -213,6 +213,15 @@ func (q runIDReq) id() string {
 		return q.RunUUID
 	}
 	return q.RunID
+}
+
+// checkTypeFirst is check's error where MLflow's handler checks run_id's
+// type before its presence (see firstInOrder).
+func (q runIDReq) checkTypeFirst() error {
+	if q.id() == "" {
+		return invalidValue("run_id", nil)
+	}
+	return nil
 }
 
 // check requires one of run_id and run_uuid (see checkRequired).
@@ -423,10 +432,10 @@ func logBatchTooLarge(size int64) error {
 }
 
 type logBatchReq struct {
-	runIDReq
-	Metrics []reqMetric `json:"metrics"`
-	Params  []reqTag    `json:"params"`
-	Tags    []reqTag    `json:"tags"`
+	runIDReq `mlflow:"typefirst"`
+	Metrics  []reqMetric `json:"metrics"`
+	Params   []reqTag    `json:"params"`
+	Tags     []reqTag    `json:"tags"`
 }
 
 func (s *Server) logBatch(r *http.Request, req *logBatchReq) (any, error) {
@@ -461,8 +470,8 @@ func (s *Server) logBatch(r *http.Request, req *logBatchReq) (any, error) {
 }
 
 type logModelReq struct {
-	runIDReq
-	ModelJSON string `json:"model_json" mlflow:"required"`
+	runIDReq  `mlflow:"typefirst"`
+	ModelJSON string `json:"model_json" mlflow:"required,typefirst"`
 }
 
 func (s *Server) logModel(r *http.Request, req *logModelReq) (any, error) {
@@ -512,8 +521,8 @@ func (s *Server) logOutputs(r *http.Request, req *logOutputsReq) (any, error) {
 // Metrics.
 
 type getMetricHistoryReq struct {
-	runIDReq
-	MetricKey  string `json:"metric_key" mlflow:"required"`
+	runIDReq   `mlflow:"typefirst"`
+	MetricKey  string `json:"metric_key" mlflow:"required,typefirst"`
 	PageToken  string `json:"page_token"`
 	MaxResults Int64  `json:"max_results"`
 }
