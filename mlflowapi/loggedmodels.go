@@ -187,7 +187,7 @@ func (s *Server) logLoggedModelParams(r *http.Request, req *logLoggedModelParams
 }
 
 type searchLoggedModelsReq struct {
-	ExperimentIDs []string `json:"experiment_ids" mlflow:"required"`
+	ExperimentIDs []string `json:"experiment_ids" mlflow:"required,typefirst"`
 	Filter        string   `json:"filter"`
 	Datasets      []struct {
 		DatasetName   string `json:"dataset_name"`

@@ -118,9 +118,15 @@ func requestError(err error) error {
 
 // positiveMaxResults refuses a max_results that is set but not positive,
 // or (limit > 0) above limit, as MLflow's server does; 0 is "not set".
-func positiveMaxResults(m Int64, limit int64) (int, error) {
+// (MLflow ends the first message with a period for metric history only:
+// period says so.)
+func positiveMaxResults(m Int64, limit int64, period bool) (int, error) {
 	if m.Set && m.V <= 0 {
-		return 0, tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a positive integer.", m.V)
+		end := ""
+		if period {
+			end = "."
+		}
+		return 0, tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a positive integer%s", m.V, end)
 	}
 	if limit > 0 {
 		if err := maxResultsAtMost(m, limit); err != nil {
@@ -131,9 +137,12 @@ func positiveMaxResults(m Int64, limit int64) (int, error) {
 }
 
 // maxResultsAtMost refuses a max_results above limit, as MLflow's search
-// handlers do before the search runs.
+// handlers do before the search runs, naming the value as it was sent.
 func maxResultsAtMost(m Int64, limit int64) error {
 	if m.Set && m.V > limit {
+		if m.Str {
+			return invalidValue("max_results", strconv.FormatInt(m.V, 10))
+		}
 		return invalidValue("max_results", json.Number(strconv.FormatInt(m.V, 10)))
 	}
 	return nil

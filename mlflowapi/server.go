@@ -176,6 +176,9 @@ func decode(r *http.Request, v any) error {
 type Int64 struct {
 	V   int64
 	Set bool
+	// Str: the request sent it as a string (every query-string value is
+	// one), which MLflow's messages show as a str.
+	Str bool
 }
 
 func (i *Int64) UnmarshalJSON(b []byte) error {
@@ -194,7 +197,7 @@ func (i *Int64) UnmarshalJSON(b []byte) error {
 		}
 		v = int64(f)
 	}
-	i.V, i.Set = v, true
+	i.V, i.Set, i.Str = v, true, strings.HasPrefix(string(b), `"`)
 	return nil
 }
 

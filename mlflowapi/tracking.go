@@ -142,7 +142,7 @@ func (s *Server) searchExperiments(r *http.Request, req *searchExperimentsReq) (
 	if err != nil {
 		return nil, err
 	}
-	max, err := positiveMaxResults(req.MaxResults, 0)
+	max, err := positiveMaxResults(req.MaxResults, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func (s *Server) searchRuns(r *http.Request, req *searchRunsReq) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	max, err := positiveMaxResults(req.MaxResults, sqlstore.SearchMaxResultsThreshold)
+	max, err := positiveMaxResults(req.MaxResults, sqlstore.SearchMaxResultsThreshold, false)
 	if err != nil {
 		return nil, err
 	}
@@ -529,7 +529,7 @@ type getMetricHistoryReq struct {
 
 func (s *Server) getMetricHistory(r *http.Request, req *getMetricHistoryReq) (any, error) {
 	id := req.id()
-	max, err := positiveMaxResults(req.MaxResults, 0)
+	max, err := positiveMaxResults(req.MaxResults, 0, true)
 	if err != nil {
 		return nil, err
 	}

@@ -472,6 +472,9 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 // name, version_number, creation_timestamp, last_updated_timestamp
 // (default last_updated_timestamp DESC, name ASC, version DESC, as MLflow). max 0 means 10000 (limit 200000).
 func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int64, orderBy []string, pageToken string) ([]tandem.ModelVersion, string, error) {
+	if max < 0 {
+		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value for max_results. It must be a positive integer, but got %d", max)
+	}
 	max, err := checkMaxResults(max, 10000, 200000)
 	if err != nil {
 		return nil, "", err
