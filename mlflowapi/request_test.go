@@ -53,8 +53,8 @@ func TestBadRequestBodies(t *testing.T) {
 				// max_results limits, as MLflow's handlers word them.
 				{"POST", "runs/search", `{"experiment_ids":["0"],"max_results":50001}`, "Invalid value 50001 for parameter 'max_results' supplied"},
 				{"POST", "runs/search", `{"experiment_ids":["0"],"max_results":-1}`, "Invalid value -1 for parameter 'max_results' supplied. It must be a positive integer"},
-				{"GET", "registered-models/search?max_results=1001", ``, "Invalid value 1001 for parameter 'max_results' supplied"},
-				{"GET", "model-versions/search?max_results=200001", ``, "Invalid value 200001 for parameter 'max_results' supplied"},
+				{"GET", "registered-models/search?max_results=1001", ``, `Invalid value "1001" for parameter 'max_results' supplied`},
+				{"GET", "model-versions/search?max_results=200001", ``, `Invalid value "200001" for parameter 'max_results' supplied`},
 				{"GET", "metrics/get-history?run_id=" + run + "&metric_key=m&max_results=0", ``, "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer."},
 				{"GET", "metrics/get-history-bulk-interval?run_ids=" + run + "&metric_key=m&max_results=2501", ``, "max_results must be between 1 and 2500."},
 				{"GET", "experiments/search?max_results=x", ``, `Invalid value "x" for parameter 'max_results' supplied`},

@@ -101,6 +101,27 @@ func TestLoggedModelMetrics(t *testing.T) {
 				}
 			}
 
+			// a bundle carries them: imported elsewhere, the model has them
+			rec, ok, err := sqlstore.TransferLoggedModel(ctx, s.Reader(), good)
+			if err != nil || !ok || len(rec.Metrics) != 2 || rec.Metrics[0].RunID != run {
+				t.Fatalf("exported: %v %v %+v", ok, err, rec.Metrics)
+			}
+			dst, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
+			must(err)
+			if _, err := dst.ImportLoggedModel(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := s.GetLoggedModel(ctx, good, false)
+			imported, err := dst.GetLoggedModel(ctx, good, false)
+			must(err)
+			if fmt.Sprint(a.Metrics) != fmt.Sprint(imported.Metrics) {
+				t.Fatalf("imported metrics:\n%+v\nwant\n%+v", imported.Metrics, a.Metrics)
+			}
+			if res, err := dst.ImportLoggedModel(ctx, rec); err != nil || res.Status != sqlstore.ImportPresent {
+				t.Fatalf("re-import: %+v %v", res, err)
+			}
+			dst.Close()
+
 			// a secondary applying the journal ends with the same metrics
 			for _, url := range []string{storetest.SQLiteURL(t), storetest.PostgresURL(t)} {
 				if url == "" {
