@@ -1,21 +1,15 @@
 package mlflowapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/mlflowapi"
 	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 )
 
@@ -111,25 +105,9 @@ func (p *paritySide) setup(t *testing.T) {
 // the README ("Where tandem differs from stock MLflow") and not here.
 func TestParityWithStockMLflow(t *testing.T) {
 	stock := mlflowtest.Start(t)
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	blobs, err := blobstore.Open(ctx, storetest.FileURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	api := mlflowapi.New(store, blobs, slog.New(slog.DiscardHandler))
-	if err := api.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(mlflowapi.Guard(api))
-	t.Cleanup(srv.Close)
+	tandemSide := newArtEnv(t, storetest.FileURL(t)) // tandem with its artifact proxy, behind Guard
 
-	sides := []*paritySide{{url: stock.URL}, {url: srv.URL}}
+	sides := []*paritySide{{url: stock.URL}, {url: tandemSide.url}}
 	for _, s := range sides {
 		s.setup(t)
 	}
