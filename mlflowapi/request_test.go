@@ -35,7 +35,13 @@ func TestBadRequestBodies(t *testing.T) {
 				{"POST", "runs/create", `[1,2]`, "the body must be a JSON object"},
 				{"POST", "runs/create", `"run"`, "the body must be a JSON object"},
 				{"POST", "experiments/create", `{"name":`, "malformed JSON request"},
-				// Values of the wrong type, in MLflow's words.
+				// Values of the wrong type, in MLflow's words and order: a
+				// required field declared earlier and left out comes first,
+				// as a null where MLflow checks its type first.
+				{"POST", "experiments/create", `{"artifact_location":31}`, "Missing value for required parameter 'name'."},
+				{"POST", "registered-models/create", `{"tags":31}`, "Invalid value null for parameter 'name' supplied:  Hint: Value was of type 'NoneType'."},
+				{"POST", "runs/log-batch", `{"metrics":31}`, "Invalid value null for parameter 'run_id' supplied:  Hint: Value was of type 'NoneType'."},
+				{"POST", "runs/log-batch", `{"run_id":"r","metrics":31,"params":"x"}`, "Invalid value 31 for parameter 'metrics' supplied"},
 				{"POST", "runs/update", `{"run_id":31}`, "Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of type 'int'."},
 				{"POST", "experiments/create", `{"name":5}`, "Invalid value 5 for parameter 'name' supplied"},
 				{"POST", "experiments/create", `{"name":"a","tags":{"k":"v"}}`, `Invalid value {"k":"v"} for parameter 'tags' supplied:  Hint: Value was of type 'dict'.`},
