@@ -103,3 +103,45 @@ func ValidateArtifactLocation(loc string) error {
 	}
 	return nil
 }
+
+// ResolveArtifactLocation makes a relative local artifact location
+// absolute against dir (the server's working directory), as MLflow's
+// server does when an experiment is created: a path without a scheme
+// becomes dir/path, a file: URI with a relative path becomes
+// file://dir/path. "." segments and repeated slashes are dropped, ".."
+// segments kept (as Python's pathlib joins). Anything else, absolute
+// paths and other schemes included, is returned unchanged.
+func ResolveArtifactLocation(loc, dir string) string {
+	if loc == "" {
+		return loc
+	}
+	scheme, rest, hasScheme := strings.Cut(loc, ":")
+	if !hasScheme || !uriSchemeRE.MatchString(scheme) {
+		if strings.HasPrefix(loc, "/") {
+			return loc
+		}
+		return joinPathLike(dir, loc)
+	}
+	if !strings.EqualFold(scheme, "file") || strings.HasPrefix(rest, "/") {
+		return loc
+	}
+	// file:relative[?query]: the path ends at a query or a fragment.
+	path, tail := rest, ""
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		path, tail = rest[:i], rest[i:]
+	}
+	return scheme + "://" + joinPathLike(dir, path) + tail
+}
+
+var uriSchemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// joinPathLike joins rel to the absolute dir as pathlib does.
+func joinPathLike(dir, rel string) string {
+	segs := []string{}
+	for _, s := range strings.Split(dir+"/"+rel, "/") {
+		if s != "" && s != "." {
+			segs = append(segs, s)
+		}
+	}
+	return "/" + strings.Join(segs, "/")
+}

@@ -105,6 +105,15 @@ type LoggedModel struct {
 	LifecycleStage   string
 	Tags             []Tag
 	Params           []Tag
+	Metrics          []LoggedModelMetric // every point logged with this model's id
+}
+
+// LoggedModelMetric is a metric point logged with a model_id: the run that
+// logged it, and (Metric.DatasetName/DatasetDigest) the dataset it was
+// computed on.
+type LoggedModelMetric struct {
+	Metric
+	RunID string
 }
 
 // ValidateModelName checks a registered model name as MLflow does: required,

@@ -77,6 +77,12 @@ type Metric struct {
 	Value     float64 `json:"value"`
 	Timestamp int64   `json:"timestamp"`
 	Step      int64   `json:"step"`
+	// ModelID, when set, names the logged model the metric evaluates: the
+	// point is kept on that model too (LoggedModel.Metrics), with the
+	// dataset it was computed on.
+	ModelID       string `json:"model_id,omitempty"`
+	DatasetName   string `json:"dataset_name,omitempty"`
+	DatasetDigest string `json:"dataset_digest,omitempty"`
 }
 
 // Param is a run parameter: set once, never changed.

@@ -31,7 +31,8 @@ func checkArtifactPath(p string, allowRoot bool) (string, error) {
 		return "", tandem.Errorf(tandem.EINVALID, "Invalid path: an artifact path is required")
 	}
 	if err := blobstore.CheckPath(p); err != nil {
-		return "", err
+		// MLflow's words for every unsafe path (absolute, "..", "#", ...)
+		return "", tandem.Errorf(tandem.EINVALID, "Invalid path")
 	}
 	if first, _, _ := strings.Cut(p, "/"); first == reservedPrefix {
 		return "", tandem.Errorf(tandem.EINVALID, "invalid artifact path %q: %q is reserved", p, reservedPrefix)
@@ -126,7 +127,7 @@ func Guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if Handles(r.URL.Path) && !cleanURLPath(r.URL.Path) {
 			writeJSON(w, http.StatusBadRequest, errorBody{ErrorCode: tandem.MLflowName(tandem.EINVALID),
-				Message: "Invalid path: '.' and '..' segments, empty segments and NUL are not allowed"})
+				Message: "Invalid path"}) // MLflow's words; the README says which paths are refused
 			return
 		}
 		next.ServeHTTP(w, r)

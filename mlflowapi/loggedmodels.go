@@ -64,7 +64,21 @@ type loggedModelInfoJSON struct {
 }
 
 type loggedModelDataJSON struct {
-	Params []tagJSON `json:"params,omitempty"`
+	Params  []tagJSON               `json:"params,omitempty"`
+	Metrics []loggedModelMetricJSON `json:"metrics,omitempty"`
+}
+
+// loggedModelMetricJSON is MLflow's Metric message as a logged model
+// carries it: with the run, model and dataset of the point.
+type loggedModelMetricJSON struct {
+	Key           string      `json:"key"`
+	Value         metricValue `json:"value"`
+	Timestamp     int64       `json:"timestamp"`
+	Step          int64       `json:"step"`
+	DatasetName   string      `json:"dataset_name,omitempty"`
+	DatasetDigest string      `json:"dataset_digest,omitempty"`
+	ModelID       string      `json:"model_id"`
+	RunID         string      `json:"run_id"`
 }
 
 type loggedModelJSON struct {
@@ -78,8 +92,17 @@ func lmJSON(lm tandem.LoggedModel) loggedModelJSON {
 			CreationTimestampMs: lm.CreationTime, LastUpdatedTimestampMs: lm.LastUpdatedTime, ArtifactURI: lm.ArtifactLocation,
 			Status: lm.Status, ModelType: lm.ModelType, SourceRunID: lm.SourceRunID, StatusMessage: lm.StatusMessage,
 			Tags: tagsJSON(lm.Tags)},
-		Data: loggedModelDataJSON{Params: tagsJSON(lm.Params)},
+		Data: loggedModelDataJSON{Params: tagsJSON(lm.Params), Metrics: lmMetricsJSON(lm.Metrics)},
 	}
+}
+
+func lmMetricsJSON(ms []tandem.LoggedModelMetric) []loggedModelMetricJSON {
+	out := make([]loggedModelMetricJSON, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, loggedModelMetricJSON{Key: m.Key, Value: metricValue(m.Value), Timestamp: m.Timestamp, Step: m.Step,
+			DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest, ModelID: m.ModelID, RunID: m.RunID})
+	}
+	return out
 }
 
 // enumStr reads a proto enum field sent by name or by number ("" when
@@ -96,7 +119,7 @@ func (e *enumStr) UnmarshalJSON(b []byte) error {
 }
 
 type createLoggedModelReq struct {
-	ExperimentID versionStr `json:"experiment_id" mlflow:"required"`
+	ExperimentID versionStr `json:"experiment_id" mlflow:"required,typefirst"`
 	Name         string     `json:"name"`
 	ModelType    string     `json:"model_type"`
 	SourceRunID  string     `json:"source_run_id"`
@@ -126,8 +149,8 @@ func (s *Server) getLoggedModel(r *http.Request) (any, error) {
 // MLflow's finalize and log-params endpoints require model_id in the body
 // as well as in the path; the path's value is the one used.
 type finalizeLoggedModelReq struct {
-	ModelID string  `json:"model_id" mlflow:"required"`
-	Status  enumStr `json:"status" mlflow:"required"`
+	ModelID string  `json:"model_id" mlflow:"required,typefirst"`
+	Status  enumStr `json:"status" mlflow:"required,typefirst"`
 }
 
 func (s *Server) finalizeLoggedModel(r *http.Request, req *finalizeLoggedModelReq) (any, error) {
@@ -155,7 +178,7 @@ func (s *Server) deleteLoggedModelTag(r *http.Request) (any, error) {
 }
 
 type logLoggedModelParamsReq struct {
-	ModelID string    `json:"model_id" mlflow:"required"`
+	ModelID string    `json:"model_id" mlflow:"required,typefirst"`
 	Params  []tagJSON `json:"params"`
 }
 
@@ -164,7 +187,7 @@ func (s *Server) logLoggedModelParams(r *http.Request, req *logLoggedModelParams
 }
 
 type searchLoggedModelsReq struct {
-	ExperimentIDs []string `json:"experiment_ids" mlflow:"required"`
+	ExperimentIDs []string `json:"experiment_ids" mlflow:"required,typefirst"`
 	Filter        string   `json:"filter"`
 	Datasets      []struct {
 		DatasetName   string `json:"dataset_name"`
@@ -195,9 +218,13 @@ func (s *Server) searchLoggedModels(r *http.Request, req *searchLoggedModelsReq)
 		if o.Ascending != nil && o.Ascending.Set {
 			asc = o.Ascending.V
 		}
-		order = append(order, sqlstore.LoggedModelOrder{Field: o.FieldName, Ascending: asc})
+		order = append(order, sqlstore.LoggedModelOrder{Field: o.FieldName, Ascending: asc, DatasetName: o.DatasetName, DatasetDigest: o.DatasetDigest})
 	}
-	lms, next, err := s.Store.SearchLoggedModels(r.Context(), req.ExperimentIDs, req.Filter, order, req.MaxResults.V, req.PageToken)
+	var datasets []sqlstore.LoggedModelDataset
+	for _, d := range req.Datasets {
+		datasets = append(datasets, sqlstore.LoggedModelDataset{Name: d.DatasetName, Digest: d.DatasetDigest})
+	}
+	lms, next, err := s.Store.SearchLoggedModels(r.Context(), req.ExperimentIDs, req.Filter, datasets, order, req.MaxResults.V, req.PageToken)
 	if err != nil {
 		return nil, err
 	}

@@ -131,13 +131,13 @@ func fromTagsJSON(tags []tagJSON) []tandem.Tag {
 
 // modelNameReq is a request that names a registered model only.
 type modelNameReq struct {
-	Name string `json:"name" mlflow:"required"`
+	Name string `json:"name" mlflow:"required,typefirst"`
 }
 
 // aliasReq names an alias of a registered model.
 type aliasReq struct {
-	Name  string `json:"name" mlflow:"required"`
-	Alias string `json:"alias" mlflow:"required"`
+	Name  string `json:"name" mlflow:"required,typefirst"`
+	Alias string `json:"alias" mlflow:"required,typefirst"`
 }
 
 // searchRegistryReq is a search of registered models or model versions.
@@ -155,7 +155,7 @@ const (
 )
 
 type createRegisteredModelReq struct {
-	Name        string    `json:"name" mlflow:"required"`
+	Name        string    `json:"name" mlflow:"required,typefirst"`
 	Tags        []tagJSON `json:"tags"`
 	Description string    `json:"description"`
 }
@@ -169,8 +169,8 @@ func (s *Server) createRegisteredModel(r *http.Request, req *createRegisteredMod
 }
 
 type renameRegisteredModelReq struct {
-	Name    string `json:"name" mlflow:"required"`
-	NewName string `json:"new_name" mlflow:"required"`
+	Name    string `json:"name" mlflow:"required,typefirst"`
+	NewName string `json:"new_name" mlflow:"required,typefirst"`
 }
 
 func (s *Server) renameRegisteredModel(r *http.Request, req *renameRegisteredModelReq) (any, error) {
@@ -182,7 +182,7 @@ func (s *Server) renameRegisteredModel(r *http.Request, req *renameRegisteredMod
 }
 
 type updateRegisteredModelReq struct {
-	Name        string  `json:"name" mlflow:"required"`
+	Name        string  `json:"name" mlflow:"required,typefirst"`
 	Description *string `json:"description"`
 }
 
@@ -227,7 +227,7 @@ func (s *Server) searchRegisteredModels(r *http.Request, req *searchRegistryReq)
 }
 
 type getLatestVersionsReq struct {
-	Name   string   `json:"name" mlflow:"required"`
+	Name   string   `json:"name" mlflow:"required,typefirst"`
 	Stages []string `json:"stages"`
 }
 
@@ -246,8 +246,8 @@ func (s *Server) getLatestVersions(r *http.Request, req *getLatestVersionsReq) (
 }
 
 type setRegisteredModelTagReq struct {
-	Name  string `json:"name" mlflow:"required"`
-	Key   string `json:"key" mlflow:"required"`
+	Name  string `json:"name" mlflow:"required,typefirst"`
+	Key   string `json:"key" mlflow:"required,typefirst"`
 	Value string `json:"value"`
 }
 
@@ -256,8 +256,8 @@ func (s *Server) setRegisteredModelTag(r *http.Request, req *setRegisteredModelT
 }
 
 type deleteRegisteredModelTagReq struct {
-	Name string `json:"name" mlflow:"required"`
-	Key  string `json:"key" mlflow:"required"`
+	Name string `json:"name" mlflow:"required,typefirst"`
+	Key  string `json:"key" mlflow:"required,typefirst"`
 }
 
 func (s *Server) deleteRegisteredModelTag(r *http.Request, req *deleteRegisteredModelTagReq) (any, error) {
@@ -266,7 +266,7 @@ func (s *Server) deleteRegisteredModelTag(r *http.Request, req *deleteRegistered
 
 type setRegisteredModelAliasReq struct {
 	aliasReq
-	Version versionStr `json:"version" mlflow:"required"`
+	Version versionStr `json:"version" mlflow:"required,typefirst"`
 }
 
 func (s *Server) setRegisteredModelAlias(r *http.Request, req *setRegisteredModelAliasReq) (any, error) {
@@ -299,8 +299,8 @@ func (s *Server) getModelVersionByAlias(r *http.Request, req *aliasReq) (any, er
 
 // nameVersion reads the name and version every model-version request has.
 type nameVersion struct {
-	Name    string     `json:"name" mlflow:"required"`
-	Version versionStr `json:"version" mlflow:"required"`
+	Name    string     `json:"name" mlflow:"required,typefirst"`
+	Version versionStr `json:"version" mlflow:"required,typefirst"`
 }
 
 func (nv nameVersion) parse() (string, int64, error) {
@@ -312,8 +312,8 @@ func (nv nameVersion) parse() (string, int64, error) {
 }
 
 type createModelVersionReq struct {
-	Name        string    `json:"name" mlflow:"required"`
-	Source      string    `json:"source" mlflow:"required"`
+	Name        string    `json:"name" mlflow:"required,typefirst"`
+	Source      string    `json:"source" mlflow:"required,typefirst"`
 	RunID       string    `json:"run_id"`
 	Tags        []tagJSON `json:"tags"`
 	RunLink     string    `json:"run_link"`
@@ -349,7 +349,7 @@ func (s *Server) updateModelVersion(r *http.Request, req *updateModelVersionReq)
 
 type transitionModelVersionStageReq struct {
 	nameVersion
-	Stage   string `json:"stage" mlflow:"required"`
+	Stage   string `json:"stage" mlflow:"required,typefirst"`
 	Archive Bool   `json:"archive_existing_versions"`
 }
 
@@ -419,7 +419,7 @@ func (s *Server) getModelVersionDownloadURI(r *http.Request, req *nameVersion) (
 
 type setModelVersionTagReq struct {
 	nameVersion
-	Key   string `json:"key" mlflow:"required"`
+	Key   string `json:"key" mlflow:"required,typefirst"`
 	Value string `json:"value"`
 }
 
@@ -433,7 +433,7 @@ func (s *Server) setModelVersionTag(r *http.Request, req *setModelVersionTagReq)
 
 type deleteModelVersionTagReq struct {
 	nameVersion
-	Key string `json:"key" mlflow:"required"`
+	Key string `json:"key" mlflow:"required,typefirst"`
 }
 
 func (s *Server) deleteModelVersionTag(r *http.Request, req *deleteModelVersionTagReq) (any, error) {

@@ -81,7 +81,7 @@ func missing(field string) error {
 // invalidValue is MLflow's error for a request field of the wrong type or
 // out of range: the value as JSON, and its type as MLflow (Python) names it.
 func invalidValue(field string, v any) error {
-	return tandem.Errorf(tandem.EINVALID, "Invalid value %s for parameter '%s' supplied: Hint: Value was of type '%s'."+apiDocs,
+	return tandem.Errorf(tandem.EINVALID, "Invalid value %s for parameter '%s' supplied:  Hint: Value was of type '%s'."+apiDocs,
 		strictjson.FormatValue(v), field, pythonType(v))
 }
 
@@ -118,9 +118,15 @@ func requestError(err error) error {
 
 // positiveMaxResults refuses a max_results that is set but not positive,
 // or (limit > 0) above limit, as MLflow's server does; 0 is "not set".
-func positiveMaxResults(m Int64, limit int64) (int, error) {
+// (MLflow ends the first message with a period for metric history only:
+// period says so.)
+func positiveMaxResults(m Int64, limit int64, period bool) (int, error) {
 	if m.Set && m.V <= 0 {
-		return 0, tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a positive integer.", m.V)
+		end := ""
+		if period {
+			end = "."
+		}
+		return 0, tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a positive integer%s", m.V, end)
 	}
 	if limit > 0 {
 		if err := maxResultsAtMost(m, limit); err != nil {
@@ -131,9 +137,12 @@ func positiveMaxResults(m Int64, limit int64) (int, error) {
 }
 
 // maxResultsAtMost refuses a max_results above limit, as MLflow's search
-// handlers do before the search runs.
+// handlers do before the search runs, naming the value as it was sent.
 func maxResultsAtMost(m Int64, limit int64) error {
 	if m.Set && m.V > limit {
+		if m.Str {
+			return invalidValue("max_results", strconv.FormatInt(m.V, 10))
+		}
 		return invalidValue("max_results", json.Number(strconv.FormatInt(m.V, 10)))
 	}
 	return nil
@@ -166,7 +175,7 @@ func required(v reflect.Value) error {
 			}
 			continue
 		}
-		if f.Tag.Get("mlflow") != "required" {
+		if req, _ := requiredTag(f); !req {
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -175,6 +184,104 @@ func required(v reflect.Value) error {
 		}
 	}
 	return nil
+}
+
+// inFieldOrder makes a wrong-typed field's error (err, from decoding into
+// v) the one MLflow's server gives: MLflow checks the fields of a request
+// one after the other, each for presence (when required) and then for its
+// type, so a required field declared before the wrong-typed one and left
+// out is reported instead, and of two wrong-typed fields the first
+// declared. redecode decodes the request again into fresh without the
+// top-level keys in drop; it is called until the rest decodes.
+func inFieldOrder(v any, err error, redecode func(drop map[string]bool, fresh any) error) error {
+	var e *strictjson.Error
+	if !errors.As(err, &e) || e.Kind != strictjson.WrongType {
+		return err
+	}
+	wrong := map[string]error{}
+	drop := map[string]bool{}
+	fresh := reflect.New(reflect.TypeOf(v).Elem())
+	for cur := err; cur != nil; {
+		var ce *strictjson.Error
+		if !errors.As(cur, &ce) || ce.Kind != strictjson.WrongType {
+			return err
+		}
+		key := topKey(ce.Path)
+		if drop[key] {
+			return err
+		}
+		drop[key], wrong[key] = true, cur
+		fresh = reflect.New(reflect.TypeOf(v).Elem())
+		cur = redecode(drop, fresh.Interface())
+	}
+	if first := firstInOrder(fresh.Interface(), fresh.Elem(), wrong); first != nil {
+		return first
+	}
+	return err
+}
+
+// topKey is the top-level key of a JSON path: "tags" of "tags[0].key".
+func topKey(path string) string {
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		return path[:i]
+	}
+	return path
+}
+
+// firstInOrder walks the fields of the request struct v in declaration
+// order and returns the first problem: a wrong-typed field (wrong, by JSON
+// name) or a required one left out. An embedded struct with a check()
+// method (runIDReq) is checked after its own fields (by calling the
+// method as promoted to top, the whole request).
+func firstInOrder(top any, v reflect.Value, wrong map[string]error) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if err := firstInOrder(top, v.Field(i), wrong); err != nil {
+				return err
+			}
+			_, own := reflect.Zero(f.Type).Interface().(interface{ check() error })
+			if c, ok := top.(interface{ check() error }); own && ok {
+				if err := c.check(); err != nil {
+					// embedded with mlflow:"typefirst": as a required
+					// field tagged so (see requiredTag)
+					if tf, ok := top.(interface{ checkTypeFirst() error }); ok && f.Tag.Get("mlflow") == "typefirst" {
+						return tf.checkTypeFirst()
+					}
+					return err
+				}
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if err, ok := wrong[name]; ok {
+			return err
+		}
+		if req, typeFirst := requiredTag(f); req && absent(v.Field(i)) {
+			if typeFirst {
+				// MLflow checks this field's type before its presence:
+				// an absent one is a null of the wrong type.
+				return invalidValue(name, nil)
+			}
+			return missing(name)
+		}
+	}
+	return nil
+}
+
+// requiredTag reads a field's mlflow tag: "required", or
+// "required,typefirst" where MLflow's handler checks the field's type
+// before its presence (which shows only when another field has the wrong
+// type: see inFieldOrder).
+func requiredTag(f reflect.StructField) (required, typeFirst bool) {
+	switch f.Tag.Get("mlflow") {
+	case "required":
+		return true, false
+	case "required,typefirst":
+		return true, true
+	}
+	return false, false
 }
 
 // presence is implemented by the request field types that know whether

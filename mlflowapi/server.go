@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -135,7 +136,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // as MLflow's server words it (INVALID_PARAMETER_VALUE).
 func decode(r *http.Request, v any) error {
 	if r.Method == http.MethodGet {
-		return requestError(strictjson.DecodeQuery(r.URL.Query(), v))
+		q := r.URL.Query()
+		return requestError(inFieldOrder(v, strictjson.DecodeQuery(q, v), func(drop map[string]bool, fresh any) error {
+			kept := url.Values{}
+			for k, vs := range q {
+				if !drop[k] {
+					kept[k] = vs
+				}
+			}
+			return strictjson.DecodeQuery(kept, fresh)
+		}))
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
@@ -148,7 +158,17 @@ func decode(r *http.Request, v any) error {
 	if len(b) > MaxBodyBytes {
 		return tandem.Errorf(tandem.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
 	}
-	return requestError(strictjson.Decode(b, v, strictjson.Options{}))
+	return requestError(inFieldOrder(v, strictjson.Decode(b, v, strictjson.Options{}), func(drop map[string]bool, fresh any) error {
+		tree, err := strictjson.Parse(b)
+		if err != nil {
+			return err
+		}
+		obj, _ := tree.(map[string]any)
+		for k := range drop {
+			delete(obj, k)
+		}
+		return strictjson.DecodeValue(obj, fresh, strictjson.Options{})
+	}))
 }
 
 // Int64 is an int64 request field that accepts a JSON number or a string
@@ -156,6 +176,9 @@ func decode(r *http.Request, v any) error {
 type Int64 struct {
 	V   int64
 	Set bool
+	// Str: the request sent it as a string (every query-string value is
+	// one), which MLflow's messages show as a str.
+	Str bool
 }
 
 func (i *Int64) UnmarshalJSON(b []byte) error {
@@ -174,7 +197,7 @@ func (i *Int64) UnmarshalJSON(b []byte) error {
 		}
 		v = int64(f)
 	}
-	i.V, i.Set = v, true
+	i.V, i.Set, i.Str = v, true, strings.HasPrefix(string(b), `"`)
 	return nil
 }
 

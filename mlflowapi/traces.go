@@ -333,6 +333,9 @@ type searchTracesV3Req struct {
 	PageToken  string   `json:"page_token"`
 }
 
+// maxSearchTraces is MLflow's limit on a trace search's max_results.
+const maxSearchTraces = 500
+
 func (s *Server) searchTracesV3(r *http.Request, req *searchTracesV3Req) (any, error) {
 	var exps []string
 	for _, l := range req.Locations {
@@ -343,7 +346,7 @@ func (s *Server) searchTracesV3(r *http.Request, req *searchTracesV3Req) (any, e
 			exps = append(exps, l.MlflowExperiment.ExperimentID)
 		}
 	}
-	max, err := positiveMaxResults(req.MaxResults, 0)
+	max, err := positiveMaxResults(req.MaxResults, maxSearchTraces, false)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package mlflowapi
 import (
 	"context"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -76,7 +77,13 @@ func (s *Server) createExperiment(r *http.Request, req *createExperimentReq) (an
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.Store.CreateExperiment(r.Context(), req.Name, req.ArtifactLocation, tags)
+	// A relative local location is made absolute against the server's
+	// working directory, as MLflow's server does, before it is journalled.
+	loc := req.ArtifactLocation
+	if dir, err := os.Getwd(); err == nil {
+		loc = tandem.ResolveArtifactLocation(loc, dir)
+	}
+	id, err := s.Store.CreateExperiment(r.Context(), req.Name, loc, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +142,7 @@ func (s *Server) searchExperiments(r *http.Request, req *searchExperimentsReq) (
 	if err != nil {
 		return nil, err
 	}
-	max, err := positiveMaxResults(req.MaxResults, 0)
+	max, err := positiveMaxResults(req.MaxResults, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +165,7 @@ func (s *Server) searchExperiments(r *http.Request, req *searchExperimentsReq) (
 
 type updateExperimentReq struct {
 	ExperimentID string `json:"experiment_id" mlflow:"required"`
-	NewName      string `json:"new_name" mlflow:"required"`
+	NewName      string `json:"new_name" mlflow:"required,typefirst"`
 }
 
 func (s *Server) updateExperiment(r *http.Request, req *updateExperimentReq) (any, error) {
@@ -174,7 +181,7 @@ func (s *Server) restoreExperiment(r *http.Request, req *experimentIDReq) (any, 
 }
 
 type experimentTagReq struct {
-	ExperimentID string  `json:"experiment_id"`
+	ExperimentID string  `json:"experiment_id" mlflow:"required"`
 	Key          string  `json:"key" mlflow:"required"`
 	Value        *string `json:"value"`
 }
@@ -206,6 +213,15 @@ func (q runIDReq) id() string {
 		return q.RunUUID
 	}
 	return q.RunID
+}
+
+// checkTypeFirst is check's error where MLflow's handler checks run_id's
+// type before its presence (see firstInOrder).
+func (q runIDReq) checkTypeFirst() error {
+	if q.id() == "" {
+		return invalidValue("run_id", nil)
+	}
+	return nil
 }
 
 // check requires one of run_id and run_uuid (see checkRequired).
@@ -334,7 +350,7 @@ func (s *Server) searchRuns(r *http.Request, req *searchRunsReq) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	max, err := positiveMaxResults(req.MaxResults, sqlstore.SearchMaxResultsThreshold)
+	max, err := positiveMaxResults(req.MaxResults, sqlstore.SearchMaxResultsThreshold, false)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +378,8 @@ func metricFrom(m reqMetric, path string) (tandem.Metric, error) {
 	case !m.Timestamp.Set:
 		return tandem.Metric{}, missing(path + "timestamp")
 	}
-	return tandem.Metric{Key: *m.Key, Value: m.Value.V, Timestamp: m.Timestamp.V, Step: m.Step.V}, nil
+	return tandem.Metric{Key: *m.Key, Value: m.Value.V, Timestamp: m.Timestamp.V, Step: m.Step.V,
+		ModelID: m.ModelID, DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest}, nil
 }
 
 type logMetricReq struct {
@@ -415,10 +432,10 @@ func logBatchTooLarge(size int64) error {
 }
 
 type logBatchReq struct {
-	runIDReq
-	Metrics []reqMetric `json:"metrics"`
-	Params  []reqTag    `json:"params"`
-	Tags    []reqTag    `json:"tags"`
+	runIDReq `mlflow:"typefirst"`
+	Metrics  []reqMetric `json:"metrics"`
+	Params   []reqTag    `json:"params"`
+	Tags     []reqTag    `json:"tags"`
 }
 
 func (s *Server) logBatch(r *http.Request, req *logBatchReq) (any, error) {
@@ -453,8 +470,8 @@ func (s *Server) logBatch(r *http.Request, req *logBatchReq) (any, error) {
 }
 
 type logModelReq struct {
-	runIDReq
-	ModelJSON string `json:"model_json" mlflow:"required"`
+	runIDReq  `mlflow:"typefirst"`
+	ModelJSON string `json:"model_json" mlflow:"required,typefirst"`
 }
 
 func (s *Server) logModel(r *http.Request, req *logModelReq) (any, error) {
@@ -504,15 +521,15 @@ func (s *Server) logOutputs(r *http.Request, req *logOutputsReq) (any, error) {
 // Metrics.
 
 type getMetricHistoryReq struct {
-	runIDReq
-	MetricKey  string `json:"metric_key" mlflow:"required"`
+	runIDReq   `mlflow:"typefirst"`
+	MetricKey  string `json:"metric_key" mlflow:"required,typefirst"`
 	PageToken  string `json:"page_token"`
 	MaxResults Int64  `json:"max_results"`
 }
 
 func (s *Server) getMetricHistory(r *http.Request, req *getMetricHistoryReq) (any, error) {
 	id := req.id()
-	max, err := positiveMaxResults(req.MaxResults, 0)
+	max, err := positiveMaxResults(req.MaxResults, 0, true)
 	if err != nil {
 		return nil, err
 	}

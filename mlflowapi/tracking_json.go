@@ -190,10 +190,13 @@ type reqTag struct {
 }
 
 type reqMetric struct {
-	Key       *string     `json:"key"`
-	Value     metricInput `json:"value"`
-	Timestamp Int64       `json:"timestamp"`
-	Step      Int64       `json:"step"`
+	Key           *string     `json:"key"`
+	Value         metricInput `json:"value"`
+	Timestamp     Int64       `json:"timestamp"`
+	Step          Int64       `json:"step"`
+	ModelID       string      `json:"model_id"`
+	DatasetName   string      `json:"dataset_name"`
+	DatasetDigest string      `json:"dataset_digest"`
 }
 
 type reqDatasetInput struct {

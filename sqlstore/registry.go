@@ -729,7 +729,7 @@ func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tan
 	if isPromptVersion(in.Tags) {
 		err = validatePromptSource(in.Source)
 	} else {
-		src, err = classifySource(in.Source)
+		src, err = classifySource(in.Source, in.ModelID != "")
 	}
 	if err != nil {
 		return tandem.ModelVersion{}, err
@@ -857,9 +857,12 @@ type modelSource struct {
 }
 
 // classifySource checks a model version source the way MLflow's server
-// does: no local paths, no ".." segments, and models:/ URIs naming a logged
-// model or a registered version.
-func classifySource(source string) (modelSource, error) {
+// does: no local paths (named after model_id when the request gives one,
+// else run_id), no ".." or "." segments even percent-encoded, and models:/
+// URIs naming a logged model or a registered version. tandem refuses a
+// local path even inside a run's local artifact folder: the server never
+// reads its own files for a model version.
+func classifySource(source string, withModelID bool) (modelSource, error) {
 	bad := func(why string) error {
 		return tandem.Errorf(tandem.EINVALID, "Invalid model version source: '%s'. %s", source, why)
 	}
@@ -868,14 +871,16 @@ func classifySource(source string) (modelSource, error) {
 		scheme = strings.ToLower(source[:i])
 	}
 	if scheme == "" || scheme == "file" || len(scheme) == 1 { // len 1: a Windows drive letter
-		return modelSource{}, bad("To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id.")
+		id := "run_id"
+		if withModelID {
+			id = "model_id"
+		}
+		return modelSource{}, bad(fmt.Sprintf("To use a local path as a model version source, the %[1]s request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the %[1]s.", id))
+	}
+	if relativeSource(source) {
+		return modelSource{}, bad("If supplying a source as an http, https, local file path, ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without relative path references present. Please provide an absolute path.")
 	}
 	rest := source[len(scheme)+1:]
-	for _, seg := range strings.FieldsFunc(rest, func(r rune) bool { return r == '/' || r == '\\' }) {
-		if seg == ".." {
-			return modelSource{}, bad("Invalid source: relative paths are not allowed.")
-		}
-	}
 	switch scheme {
 	case "models":
 		if strings.HasPrefix(rest, "//") {
@@ -907,6 +912,37 @@ func classifySource(source string) (modelSource, error) {
 		}
 	}
 	return modelSource{}, nil
+}
+
+// relativeSource reports whether a source, percent-decoded until it no
+// longer changes, has a NUL, a ".." segment, or a path that "." segments
+// change.
+func relativeSource(source string) bool {
+	for range 10 {
+		u, err := url.QueryUnescape(source)
+		if err != nil || u == source {
+			break
+		}
+		source = u
+	}
+	if strings.ContainsRune(source, 0) {
+		return true
+	}
+	for _, seg := range strings.Split(source, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	p := source
+	if u, err := url.Parse(source); err == nil {
+		p = u.Path
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." {
+			return true
+		}
+	}
+	return false
 }
 
 // uriWithin reports whether source lies inside root: same scheme and host,

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -471,6 +472,9 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 // name, version_number, creation_timestamp, last_updated_timestamp
 // (default last_updated_timestamp DESC, name ASC, version DESC, as MLflow). max 0 means 10000 (limit 200000).
 func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int64, orderBy []string, pageToken string) ([]tandem.ModelVersion, string, error) {
+	if max < 0 {
+		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value for max_results. It must be a positive integer, but got %d", max)
+	}
 	max, err := checkMaxResults(max, 10000, 200000)
 	if err != nil {
 		return nil, "", err
@@ -626,22 +630,53 @@ func fillLM(ctx context.Context, q Querier, lm *tandem.LoggedModel) error {
 		return err
 	}
 	lm.Tags, lm.Params = tags, params
-	return nil
+	rows, err := q.QueryContext(ctx, `SELECT key, value, is_nan, timestamp, step, run_id, dataset_name, dataset_digest
+		FROM logged_model_metrics WHERE model_id = ? ORDER BY key, timestamp, step, run_id`, lm.ModelID)
+	if err != nil {
+		return fmt.Errorf("read logged model metrics: %w", err)
+	}
+	defer rows.Close()
+	lm.Metrics = nil
+	for rows.Next() {
+		m := tandem.LoggedModelMetric{Metric: tandem.Metric{ModelID: lm.ModelID}}
+		var nan int
+		if err := rows.Scan(&m.Key, &m.Value, &nan, &m.Timestamp, &m.Step, &m.RunID, &m.DatasetName, &m.DatasetDigest); err != nil {
+			return fmt.Errorf("read logged model metrics: %w", err)
+		}
+		if nan == 1 {
+			m.Value = math.NaN()
+		}
+		lm.Metrics = append(lm.Metrics, m)
+	}
+	return rows.Err()
 }
 
-// LoggedModelOrder is one order_by entry of SearchLoggedModels.
+// LoggedModelOrder is one order_by entry of SearchLoggedModels. Ordering
+// by metrics.<key> uses each model's latest point of the metric (greatest
+// timestamp, then step; the smallest run id breaks a tie), from the dataset
+// named when DatasetName/DatasetDigest are set; models without one come last.
 type LoggedModelOrder struct {
-	Field     string
-	Ascending bool
+	Field         string
+	Ascending     bool
+	DatasetName   string
+	DatasetDigest string
+}
+
+// LoggedModelDataset is one entry of SearchLoggedModels' datasets: a
+// dataset name, and its digest if set.
+type LoggedModelDataset struct {
+	Name, Digest string
 }
 
 // SearchLoggedModels finds active logged models of the given experiments.
 // filter: attributes name, model_id, model_type, status, source_run_id
 // (strings), creation_time / creation_timestamp, last_updated_timestamp
-// (numbers), params.<key>, tags.<key>. tandem keeps no logged-model
-// metrics: a metric condition matches nothing and ordering by a metric
-// keeps the default order. max 0 means 100; pages hold at most 10000.
-func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, orderBy []LoggedModelOrder, max int64, pageToken string) ([]tandem.LoggedModel, string, error) {
+// (numbers), params.<key>, tags.<key>, metrics.<key> (a model matches
+// when any point of the metric it was logged with satisfies the
+// comparison, on one of datasets when they are given). datasets without a
+// metric condition keep the models with a metric on one of them. max 0
+// means 100; pages hold at most 10000.
+func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, datasets []LoggedModelDataset, orderBy []LoggedModelOrder, max int64, pageToken string) ([]tandem.LoggedModel, string, error) {
 	if len(experimentIDs) == 0 {
 		return nil, "", tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_ids'. See the API docs for more information about request parameters.")
 	}
@@ -672,6 +707,22 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 	numCols := map[string]string{"creation_time": "l.creation_time", "creation_timestamp": "l.creation_time",
 		"creation_timestamp_ms": "l.creation_time", "last_updated_timestamp": "l.last_updated_time",
 		"last_updated_timestamp_ms": "l.last_updated_time", "last_updated_time": "l.last_updated_time"}
+	// The datasets a metric condition must be on (any of them).
+	dsSQL, dsArgs := "", []any(nil)
+	if len(datasets) > 0 {
+		var ors []string
+		for _, ds := range datasets {
+			if ds.Digest != "" {
+				ors = append(ors, "(mm.dataset_name = ? AND mm.dataset_digest = ?)")
+				dsArgs = append(dsArgs, ds.Name, ds.Digest)
+			} else {
+				ors = append(ors, "mm.dataset_name = ?")
+				dsArgs = append(dsArgs, ds.Name)
+			}
+		}
+		dsSQL = "(" + strings.Join(ors, " OR ") + ")"
+	}
+	hasMetric := false
 	for _, c := range conds {
 		var sql string
 		var a []any
@@ -697,9 +748,16 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 			sql = "EXISTS (SELECT 1 FROM " + table + " t WHERE t.model_id = l.model_id AND t.key = ? AND " + inner + ")"
 			a = append([]any{c.Key}, a...)
 		case "metric":
-			// tandem records no metrics against logged models (the tracking
-			// store keeps metrics per run), so no model has the metric.
-			sql = "1 = 0"
+			hasMetric = true
+			var inner string
+			inner, a, err = lmMetricCond(c)
+			sql = "EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_id = l.model_id AND mm.key = ? AND " + inner
+			a = append([]any{c.Key}, a...)
+			if dsSQL != "" {
+				sql += " AND " + dsSQL
+				a = append(a, dsArgs...)
+			}
+			sql += ")"
 		default:
 			return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid entity '%s' in filter.", c.Entity)
 		}
@@ -709,7 +767,12 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 		where = append(where, sql)
 		args = append(args, a...)
 	}
+	if dsSQL != "" && !hasMetric {
+		where = append(where, "EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_id = l.model_id AND "+dsSQL+")")
+		args = append(args, dsArgs...)
+	}
 	var order []string
+	var orderArgs []any
 	for _, ob := range orderBy {
 		f := strings.TrimPrefix(strings.TrimPrefix(ob.Field, "attributes."), "attribute.")
 		col := strCols[f]
@@ -717,10 +780,26 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 			col = numCols[f]
 		}
 		if col == "" {
-			if strings.HasPrefix(f, "metrics.") {
-				continue // no model has metrics in tandem: MLflow orders models without the metric last, in default order
+			key, ok := strings.CutPrefix(f, "metrics.")
+			if !ok {
+				return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid order by field name '%s'.", ob.Field)
 			}
-			return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid order by field name '%s'.", ob.Field)
+			// The model's latest point of the metric (on the dataset
+			// asked for); NULL, sorted last, for a model without one.
+			ds, a := "", []any{key}
+			if ob.DatasetName != "" {
+				ds += " AND mm.dataset_name = ?"
+				a = append(a, ob.DatasetName)
+			}
+			if ob.DatasetDigest != "" {
+				ds += " AND mm.dataset_digest = ?"
+				a = append(a, ob.DatasetDigest)
+			}
+			col = "(SELECT mm.value FROM logged_model_metrics mm WHERE mm.model_id = l.model_id AND mm.key = ?" + ds +
+				" ORDER BY mm.timestamp DESC, mm.step DESC, mm.run_id ASC LIMIT 1)"
+			order = append(order, "CASE WHEN "+col+" IS NULL THEN 1 ELSE 0 END ASC")
+			orderArgs = append(orderArgs, a...)
+			orderArgs = append(orderArgs, a...)
 		}
 		dir := " ASC"
 		if !ob.Ascending {
@@ -731,7 +810,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 	order = append(order, "l.creation_time DESC", "l.model_id ASC")
 	q := `SELECT l.` + strings.ReplaceAll(strings.ReplaceAll(lmColumns, "\n\t", " "), ", ", ", l.") + ` FROM logged_models l WHERE ` +
 		strings.Join(where, " AND ") + " ORDER BY " + strings.Join(order, ", ") + " LIMIT ? OFFSET ?"
-	args = append(args, max+1, offset)
+	args = append(append(args, orderArgs...), max+1, offset)
 	r := s.Reader()
 	rows, err := r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -761,6 +840,25 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 		}
 	}
 	return out, next, nil
+}
+
+// lmMetricCond is the SQL of a metric comparison on logged_model_metrics mm:
+// a number compared with the point's value (a NaN point matches nothing).
+func lmMetricCond(c regCond) (string, []any, error) {
+	switch c.Op {
+	case "=", "!=", "<", "<=", ">", ">=":
+	default:
+		return "", nil, tandem.Errorf(tandem.EINVALID, "Invalid comparator '%s' for metric '%s'", c.Op, c.Key)
+	}
+	v, err := strconv.ParseFloat(c.Values[0], 64)
+	if err != nil || !c.Number {
+		return "", nil, tandem.Errorf(tandem.EINVALID, "Invalid value '%s' for metric '%s': expected a number", c.Values[0], c.Key)
+	}
+	op := c.Op
+	if op == "!=" {
+		op = "<>"
+	}
+	return "mm.is_nan = 0 AND mm.value " + op + " ?", []any{v}, nil
 }
 
 // tagIsPrompt marks registered models and versions that are MLflow prompts.

@@ -234,7 +234,7 @@ func TestRegistryLifecycle(t *testing.T) {
 				t.Fatalf("search versions by run: %+v %v", mvs, err)
 			}
 
-			lms, _, err := s.SearchLoggedModels(ctx, []string{"1"}, "params.lr = '0.1' AND name = 'model'", nil, 0, "")
+			lms, _, err := s.SearchLoggedModels(ctx, []string{"1"}, "params.lr = '0.1' AND name = 'model'", nil, nil, 0, "")
 			if err != nil || len(lms) != 1 || lms[0].ModelID != lm.ModelID {
 				t.Fatalf("search logged models: %+v %v", lms, err)
 			}

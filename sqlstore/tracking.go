@@ -105,6 +105,10 @@ type metricPoint struct {
 	Value     json.RawMessage `json:"value"`
 	Timestamp int64           `json:"timestamp"`
 	Step      int64           `json:"step"`
+	// A point logged with a model_id is kept on that logged model too.
+	ModelID       string `json:"model_id,omitempty"`
+	DatasetName   string `json:"dataset_name,omitempty"`
+	DatasetDigest string `json:"dataset_digest,omitempty"`
 }
 
 func toPoint(m tandem.Metric) metricPoint {
@@ -120,11 +124,13 @@ func toPoint(m tandem.Metric) metricPoint {
 		b, _ := json.Marshal(m.Value)
 		v = string(b)
 	}
-	return metricPoint{Key: m.Key, Value: json.RawMessage(v), Timestamp: m.Timestamp, Step: m.Step}
+	return metricPoint{Key: m.Key, Value: json.RawMessage(v), Timestamp: m.Timestamp, Step: m.Step,
+		ModelID: m.ModelID, DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest}
 }
 
 func (p metricPoint) metric() (tandem.Metric, error) {
-	m := tandem.Metric{Key: p.Key, Timestamp: p.Timestamp, Step: p.Step}
+	m := tandem.Metric{Key: p.Key, Timestamp: p.Timestamp, Step: p.Step,
+		ModelID: p.ModelID, DatasetName: p.DatasetName, DatasetDigest: p.DatasetDigest}
 	switch string(p.Value) {
 	case `"NaN"`:
 		m.Value = math.NaN()
@@ -410,6 +416,9 @@ func applyRunLog(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 			return fmt.Errorf("log metrics: %w", err)
 		}
 	}
+	if err := insertModelMetrics(ctx, tx, p.RunID, ms); err != nil {
+		return err
+	}
 	// The latest point of each key: the greatest (step, timestamp, value).
 	best := map[string]tandem.Metric{}
 	var keys []string
@@ -493,6 +502,44 @@ func newerMetric(a, b tandem.Metric) bool {
 		return a.Timestamp > b.Timestamp
 	}
 	return a.Value > b.Value
+}
+
+// insertModelMetrics keeps the points of ms logged with a model_id on
+// their logged model as well (the first point of a model, key, timestamp,
+// step and run wins, as in MLflow's store).
+func insertModelMetrics(ctx context.Context, tx *Tx, runID string, ms []tandem.Metric) error {
+	var withModel []tandem.Metric
+	for _, m := range ms {
+		if m.ModelID != "" {
+			withModel = append(withModel, m)
+		}
+	}
+	if len(withModel) == 0 {
+		return nil
+	}
+	var expID string
+	if err := tx.QueryRowContext(ctx, `SELECT experiment_id FROM runs WHERE run_id = ?`, runID).Scan(&expID); err != nil {
+		return fmt.Errorf("log model metrics: read run: %w", err)
+	}
+	for start := 0; start < len(withModel); start += metricRowsPerInsert {
+		end := min(start+metricRowsPerInsert, len(withModel))
+		var q strings.Builder
+		q.WriteString(`INSERT INTO logged_model_metrics (model_id, key, timestamp, step, run_id, value, is_nan, experiment_id, dataset_name, dataset_digest) VALUES `)
+		args := make([]any, 0, 10*(end-start))
+		for i, m := range withModel[start:end] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			v, nan := storedValue(m.Value)
+			args = append(args, m.ModelID, m.Key, m.Timestamp, m.Step, runID, v, nan, expID, m.DatasetName, m.DatasetDigest)
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("log model metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 func storedValue(v float64) (float64, int) {

@@ -493,6 +493,9 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []tandem.Met
 		if err := checkRunAndParams(ctx, tx, runID, np); err != nil {
 			return nil, err
 		}
+		if err := checkMetricModels(ctx, tx, metrics); err != nil {
+			return nil, err
+		}
 		p := runLogPayload{RunID: runID, Params: np, Tags: nt}
 		for _, m := range metrics {
 			// MLflow's SQL store keeps infinities as the largest finite doubles.
@@ -506,6 +509,26 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []tandem.Met
 		return &Change{Op: "run.log", Key: runID, Payload: p}, nil
 	})
 	return err
+}
+
+// checkMetricModels refuses metrics logged with the id of a logged model
+// that does not exist (ENOTFOUND; MLflow's store refuses them too).
+func checkMetricModels(ctx context.Context, tx *Tx, metrics []tandem.Metric) error {
+	seen := map[string]bool{}
+	for _, m := range metrics {
+		if m.ModelID == "" || seen[m.ModelID] {
+			continue
+		}
+		seen[m.ModelID] = true
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM logged_models WHERE model_id = ?`, m.ModelID).Scan(&one)
+		if IsNoRows(err) {
+			return errLMNotFound(m.ModelID)
+		} else if err != nil {
+			return fmt.Errorf("read logged model: %w", err)
+		}
+	}
+	return nil
 }
 
 func pyList(keys []string) string {

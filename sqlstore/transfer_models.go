@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 
@@ -56,15 +57,42 @@ func TransferLoggedModel(ctx context.Context, q Querier, id string) (bundle.Logg
 	if m.Params, err = readKV(ctx, q, `SELECT key, value FROM logged_model_params WHERE model_id = ? ORDER BY key`, id); err != nil {
 		return m, false, fmt.Errorf("read logged model %s params: %w", id, err)
 	}
+	if m.Metrics, err = transferLoggedModelMetrics(ctx, q, id); err != nil {
+		return m, false, fmt.Errorf("read logged model %s metrics: %w", id, err)
+	}
 	if m.Artifacts, err = TransferArtifacts(ctx, q, LoggedModelArtifactPrefix(m.ExperimentID, m.ModelID)); err != nil {
 		return m, false, fmt.Errorf("read logged model %s artifacts: %w", id, err)
 	}
 	return m, true, nil
 }
 
+func transferLoggedModelMetrics(ctx context.Context, q Querier, id string) ([]bundle.Metric, error) {
+	rows, err := q.QueryContext(ctx, `SELECT key, value, is_nan, timestamp, step, run_id, dataset_name, dataset_digest
+		FROM logged_model_metrics WHERE model_id = ? ORDER BY key, timestamp, step, run_id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []bundle.Metric
+	for rows.Next() {
+		m := bundle.Metric{ModelID: id}
+		var v float64
+		var nan int
+		if err := rows.Scan(&m.Key, &v, &nan, &m.Timestamp, &m.Step, &m.RunID, &m.DatasetName, &m.DatasetDigest); err != nil {
+			return nil, err
+		}
+		if nan == 1 {
+			v = math.NaN()
+		}
+		m.Value = bundle.Float(v)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // DiffLoggedModel returns "" when two records describe the same logged
-// model (metrics are not compared: tandem keeps a logged model's metrics on
-// its runs), or the first difference.
+// model, or the first difference. Metrics are not compared: runs may log
+// more of them with the model's id after a bundle was made.
 func DiffLoggedModel(a, b bundle.LoggedModel) string {
 	a.Metrics, b.Metrics = nil, nil
 	if a.LifecycleStage == "" {
@@ -122,7 +150,6 @@ func (s *Store) ImportLoggedModel(ctx context.Context, rec bundle.LoggedModel) (
 		for _, f := range rec.Artifacts {
 			blobs = append(blobs, tandem.BlobRef{Path: prefix + f.Path, SHA256: f.SHA256, Size: f.Size})
 		}
-		rec.Metrics = nil
 		return &Change{Op: "import.logged_model", Key: rec.ModelID, Payload: rec, Blobs: blobs}, nil
 	})
 	if err == errImportNoop {
@@ -163,6 +190,17 @@ func applyImportLoggedModel(ctx context.Context, tx *Tx, e *tandem.Entry) error 
 	for _, t := range m.Params {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value`, m.ModelID, t.Key, t.Value); err != nil {
 			return fmt.Errorf("import logged model param: %w", err)
+		}
+	}
+	for _, mt := range m.Metrics {
+		v, nan := storedValue(float64(mt.Value))
+		if math.IsInf(v, 0) { // as LogBatch stores them
+			v = math.Copysign(math.MaxFloat64, v)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO logged_model_metrics (model_id, key, timestamp, step, run_id, value, is_nan, experiment_id, dataset_name, dataset_digest)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			m.ModelID, mt.Key, mt.Timestamp, mt.Step, mt.RunID, v, nan, m.ExperimentID, mt.DatasetName, mt.DatasetDigest); err != nil {
+			return fmt.Errorf("import logged model metric: %w", err)
 		}
 	}
 	prefix := LoggedModelArtifactPrefix(m.ExperimentID, m.ModelID)

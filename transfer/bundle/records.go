@@ -84,6 +84,7 @@ type Metric struct {
 	DatasetName   string `json:"dataset_name,omitempty"`
 	DatasetDigest string `json:"dataset_digest,omitempty"`
 	ModelID       string `json:"model_id,omitempty"`
+	RunID         string `json:"run_id,omitempty"` // a logged model's metric: the run that logged it
 }
 
 // Dataset is a dataset as MLflow records it for a run input.

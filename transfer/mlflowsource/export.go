@@ -173,11 +173,12 @@ type mlMetric struct {
 	DatasetName   string       `json:"dataset_name"`
 	DatasetDigest string       `json:"dataset_digest"`
 	ModelID       string       `json:"model_id"`
+	RunID         string       `json:"run_id"`
 }
 
 func (m mlMetric) record() bundle.Metric {
 	return bundle.Metric{Key: m.Key, Value: m.Value, Timestamp: int64(m.Timestamp), Step: int64(m.Step),
-		DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest, ModelID: m.ModelID}
+		DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest, ModelID: m.ModelID, RunID: m.RunID}
 }
 
 type mlRun struct {
