@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandemml/tandem/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // paritySide is one server of the differential test: its URL and the ids
