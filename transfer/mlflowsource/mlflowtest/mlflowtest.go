@@ -34,7 +34,7 @@ func Venv(t testing.TB) string {
 	venv := os.Getenv("TANDEM_TEST_MLFLOW_VENV")
 	if venv == "" {
 		_, file, _, _ := runtime.Caller(0)
-		venv = filepath.Join(filepath.Dir(file), "..", "..", "python", ".venv")
+		venv = filepath.Join(filepath.Dir(file), "..", "..", "..", "python", ".venv")
 		if _, err := os.Stat(filepath.Join(venv, "bin", "mlflow")); err != nil {
 			venv = "/tmp/venvprobe"
 		}
