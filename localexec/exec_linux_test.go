@@ -338,7 +338,8 @@ func TestStartIdempotent(t *testing.T) {
 	s := spec(t, "once", `echo run >> ../runs; sleep 300`)
 	h1 := start(t, e, s)
 	runs := filepath.Join(s.WorkDir, "..", "runs")
-	waitFor(t, "the first run", func() bool { return exists(runs) })
+	// The shell creates the file before echo writes to it: wait for the line.
+	waitFor(t, "the first run", func() bool { b, _ := os.ReadFile(runs); return string(b) == "run\n" })
 	h2 := start(t, New(filepath.Join(dir, "attempts"), nil), s)
 	if h1 != h2 {
 		t.Fatalf("handles differ: %q, %q", h1, h2)
