@@ -260,10 +260,14 @@ func TandemRules() map[string]Rule {
 		"POST " + p + "/datastores/{name}/check":            act(tandem.ActionDatastoreCheck, nil),
 		// The MLflow UI: its page and static files (any signed-in
 		// principal: they hold no workspace data) and its own downloads.
-		"GET /{$}":                                    {Class: ClassAuthenticated},
-		"GET /static-files/{path...}":                 {Class: ClassAuthenticated},
-		"GET /get-artifact":                           act(tandem.ActionRunsRead, runParam),
-		"GET /model-versions/get-artifact":            act(tandem.ActionModelsRead, modelParam("name")),
+		"GET /{$}":                         {Class: ClassAuthenticated},
+		"GET /static-files/{path...}":      {Class: ClassAuthenticated},
+		"GET /get-artifact":                act(tandem.ActionRunsRead, runParam),
+		"GET /model-versions/get-artifact": act(tandem.ActionModelsRead, modelParam("name")),
+		// GraphQL reads runs and experiments; each object is checked
+		// against what the caller may read (mlflowapi/graphql.go).
+		"POST /graphql":                               filtered(tandem.ActionExperimentsRead),
+		"GET /graphql":                                filtered(tandem.ActionExperimentsRead),
 		"GET " + p + "/desired/applied":               act(tandem.ActionStatusRead, nil),
 		"PUT " + p + "/desired/applied":               act(tandem.ActionDesiredApply, nil),
 		"GET " + p + "/desired/drift":                 act(tandem.ActionStatusRead, nil),

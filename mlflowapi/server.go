@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 
+	graphql "github.com/graph-gophers/graphql-go"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/sqlstore"
@@ -38,6 +39,8 @@ type Server struct {
 	prefix []string
 	art    *artifactState // artifacts.go
 	routes []string       // "METHOD /full/pattern", in registration order
+	// graphql is the schema /graphql answers (graphql.go).
+	graphql *graphql.Schema
 }
 
 // New returns a Server with every route registered.
@@ -53,6 +56,9 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 	s.routesTraces() // traces.go
 	s.routesGenAI()  // genai.go
 	s.routesAjax()
+	s.graphql = s.newGraphQL()
+	s.handleRaw("POST /graphql", s.serveGraphQL)
+	s.handleRaw("GET /graphql", s.serveGraphQL)
 	for _, p := range []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"} {
 		s.mux.HandleFunc(p, s.notImplemented)
 	}

@@ -102,11 +102,8 @@ func TestMLflowUIBrowsesTandem(t *testing.T) {
 	text := func(s string) string {
 		return fmt.Sprintf(`document.body && document.body.innerText.includes(%q)`, s)
 	}
-	// The views that load an experiment or a run through MLflow's GraphQL
-	// endpoint (issue 19 item 2) cannot work until tandem serves it; they
-	// must fail for that reason (a request to it refused), and are
-	// checked in full the day it exists (remove gap).
-	const graphQL = "/graphql"
+	// The run table, run page and artifact preview load the experiment
+	// and the run through MLflow's GraphQL endpoint (/graphql).
 	views := []struct {
 		name, hash, what, predicate string
 		// gap, when set, is the endpoint tandem does not serve yet that
@@ -114,13 +111,13 @@ func TestMLflowUIBrowsesTandem(t *testing.T) {
 		gap string
 	}{
 		{name: "experiments", hash: "/experiments", what: "the experiment in the list", predicate: text("ui-browse")},
-		{name: "runs", hash: "/experiments/" + ids.ExperimentID, what: "the run in the experiment's run table", predicate: text("ui-run"), gap: graphQL},
+		{name: "runs", hash: "/experiments/" + ids.ExperimentID, what: "the run in the experiment's run table", predicate: text("ui-run")},
 		{name: "run", hash: fmt.Sprintf("/experiments/%s/runs/%s", ids.ExperimentID, ids.RunID), what: "the run page with its metric and parameter",
-			predicate: text("ui-run") + " && " + text("ui_loss") + " && " + text("learning_rate"), gap: graphQL},
+			predicate: text("ui-run") + " && " + text("ui_loss") + " && " + text("learning_rate")},
 		{name: "metric", hash: fmt.Sprintf(`/metric?runs=[%q]&metric="ui_loss"&experiments=[%q]&plot_metric_keys=["ui_loss"]`, ids.RunID, ids.ExperimentID),
 			what: "the metric chart drawn", predicate: `!!document.querySelector(".js-plotly-plot .main-svg, svg.main-svg, canvas")`},
 		{name: "artifact", hash: fmt.Sprintf("/experiments/%s/runs/%s/artifacts/notes/hello.txt", ids.ExperimentID, ids.RunID),
-			what: "the artifact preview", predicate: text("hello from the tandem UI test"), gap: graphQL},
+			what: "the artifact preview", predicate: text("hello from the tandem UI test")},
 		{name: "models", hash: "/models", what: "the registered model in the list", predicate: text("ui-model")},
 		{name: "model", hash: "/models/ui-model", what: "the registered model's page with its version",
 			predicate: text("ui-model") + ` && /Version\s*` + ids.Version + `/.test(document.body.innerText)`},

@@ -261,6 +261,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.mux.Handle("/ajax-api/", r.MLflow)
 	r.mux.Handle("GET /get-artifact", r.MLflow)
 	r.mux.Handle("GET /model-versions/get-artifact", r.MLflow)
+	r.mux.Handle("/graphql", r.MLflow) // the MLflow UI's GraphQL (mlflowapi/graphql.go)
 	if cfg.MLflowUI != "" {
 		ui, err := mlflowui.New(cfg.MLflowUI)
 		if err != nil {

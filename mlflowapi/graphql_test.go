@@ -1,0 +1,158 @@
+package mlflowapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The MLflow UI's own GraphQL documents (the run page, the run table, the
+// experiment page, the metric charts), as its build sends them.
+const (
+	uiGetRun = `query GetRun($data: MlflowGetRunInput!) @component(name: "MLflow.ExperimentRunTracking") {
+  mlflowGetRun(input: $data) {
+    apiError { helpUrl code message }
+    run {
+      info { runName status runUuid experimentId artifactUri endTime lifecycleStage startTime userId }
+      experiment { experimentId name tags { key value } artifactLocation lifecycleStage lastUpdateTime }
+      modelVersions { status version name source }
+      data { metrics { key value step timestamp } params { key value } tags { key value } }
+      inputs { datasetInputs { dataset { digest name profile schema source sourceType } tags { key value } } modelInputs { modelId } }
+      outputs { modelOutputs { modelId step } }
+    }
+  }
+}`
+	uiSearchRuns = `query SearchRuns($data: MlflowSearchRunsInput!) {
+  mlflowSearchRuns(input: $data) {
+    apiError { helpUrl code message }
+    runs { info { runName runUuid experimentId status } data { metrics { key value } params { key value } } modelVersions { version name creationTimestamp status source } }
+    nextPageToken
+  }
+}`
+	uiGetExperiment = `query MlflowGetExperimentQuery($input: MlflowGetExperimentInput!) @component(name: "MLflow.ExperimentRunTracking") {
+  mlflowGetExperiment(input: $input) {
+    apiError { code message }
+    experiment { artifactLocation creationTime effectiveTraceArchivalRetention experimentId lastUpdateTime lifecycleStage name tags { key value } }
+  }
+}`
+	uiBulkInterval = `query GetMetricHistoryBulkInterval($data: MlflowGetMetricHistoryBulkIntervalInput!) @component(name: "MLflow.ExperimentRunTracking") {
+  mlflowGetMetricHistoryBulkInterval(input: $data) { __typename metrics { timestamp step runId key value } apiError { code message } }
+}`
+)
+
+type gqlAnswer struct {
+	Data   map[string]any `json:"data"`
+	Errors []string       `json:"errors"`
+}
+
+func (e *env) graphql(query string, vars map[string]any) gqlAnswer {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	resp, err := http.Post(e.srv.URL+"/graphql", "application/json", bytes.NewReader(b))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a gqlAnswer
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("graphql: HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func gdig(v any, path ...string) any {
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+// TestGraphQLAsTheUIAsks runs the UI's queries against a run with
+// metrics (one NaN), params and a registered version: the answers carry
+// what the REST API has, 64-bit integers as strings, NaN as null, the
+// run's experiment and model versions; errors come back in MLflow's form.
+func TestGraphQLAsTheUIAsks(t *testing.T) {
+	for name, e := range newEnvs(t) {
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			exp := e.ok("POST", "experiments/create", map[string]any{"name": "gql"})["experiment_id"].(string)
+			run := e.ok("POST", "runs/create", map[string]any{"experiment_id": exp, "run_name": "gql-run"})["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+			e.ok("POST", "runs/log-batch", map[string]any{"run_id": run,
+				"metrics": []map[string]any{{"key": "loss", "value": 0.5, "timestamp": 1700000000123, "step": 1}, {"key": "loss", "value": 0.25, "timestamp": 1700000000456, "step": 2}, {"key": "bad", "value": "NaN", "timestamp": 1, "step": 0}},
+				"params":  []map[string]any{{"key": "lr", "value": "0.1"}}})
+			e.ok("POST", "registered-models/create", map[string]any{"name": "gql-model"})
+			e.ok("POST", "model-versions/create", map[string]any{"name": "gql-model", "source": "runs:/" + run + "/model", "run_id": run})
+
+			a := e.graphql(uiGetRun, map[string]any{"data": map[string]any{"runId": run}})
+			if len(a.Errors) != 0 {
+				t.Fatalf("GetRun errors: %v", a.Errors)
+			}
+			r := gdig(a.Data, "mlflowGetRun", "run")
+			if gdig(r, "info", "runName") != "gql-run" || gdig(r, "info", "status") != "RUNNING" || gdig(r, "info", "experimentId") != exp {
+				t.Fatalf("run info: %v", gdig(r, "info"))
+			}
+			if _, ok := gdig(r, "info", "startTime").(string); !ok {
+				t.Fatalf("startTime is a LongString: %#v", gdig(r, "info", "startTime"))
+			}
+			if gdig(r, "experiment", "name") != "gql" {
+				t.Fatalf("run's experiment: %v", gdig(r, "experiment"))
+			}
+			mvs, _ := gdig(r, "modelVersions").([]any)
+			if len(mvs) != 1 || gdig(mvs[0], "name") != "gql-model" || gdig(mvs[0], "version") != "1" {
+				t.Fatalf("model versions: %v", mvs)
+			}
+			got := map[string]any{}
+			for _, m := range gdig(r, "data", "metrics").([]any) {
+				got[gdig(m, "key").(string)] = gdig(m, "value")
+			}
+			if got["loss"] != 0.25 || got["bad"] != nil {
+				t.Fatalf("latest metrics (NaN as null): %v", got)
+			}
+			if ps := gdig(r, "data", "params").([]any); len(ps) != 1 || gdig(ps[0], "value") != "0.1" {
+				t.Fatalf("params: %v", ps)
+			}
+
+			a = e.graphql(uiSearchRuns, map[string]any{"data": map[string]any{"experimentIds": []string{exp}, "filter": "metrics.loss < 1", "runViewType": "ACTIVE_ONLY", "maxResults": 10}})
+			runs, _ := gdig(a.Data, "mlflowSearchRuns", "runs").([]any)
+			if len(a.Errors) != 0 || len(runs) != 1 || gdig(runs[0], "info", "runUuid") != run {
+				t.Fatalf("SearchRuns: %v %v", a.Errors, runs)
+			}
+
+			a = e.graphql(uiGetExperiment, map[string]any{"input": map[string]any{"experimentId": exp}})
+			if len(a.Errors) != 0 || gdig(a.Data, "mlflowGetExperiment", "experiment", "name") != "gql" {
+				t.Fatalf("GetExperiment: %v %v", a.Errors, a.Data)
+			}
+
+			a = e.graphql(uiBulkInterval, map[string]any{"data": map[string]any{"runIds": []string{run}, "metricKey": "loss", "maxResults": 100}})
+			pts, _ := gdig(a.Data, "mlflowGetMetricHistoryBulkInterval", "metrics").([]any)
+			if len(a.Errors) != 0 || len(pts) != 2 || gdig(pts[0], "runId") != run || gdig(pts[0], "timestamp") != "1700000000123" {
+				t.Fatalf("bulk interval: %v %v", a.Errors, pts)
+			}
+
+			// Two root fields (aliases) in one request: the UI's batching.
+			a = e.graphql(`query { a: mlflowGetExperiment(input: {experimentId: "`+exp+`"}) { experiment { name } } b: mlflowGetExperiment(input: {experimentId: "0"}) { experiment { name } } }`, nil)
+			if gdig(a.Data, "a", "experiment", "name") != "gql" || gdig(a.Data, "b", "experiment", "name") != "Default" {
+				t.Fatalf("two root fields: %v %v", a.Errors, a.Data)
+			}
+
+			// A REST error is the field's error, in MLflow's words.
+			a = e.graphql(uiGetRun, map[string]any{"data": map[string]any{"runId": "nope"}})
+			if len(a.Errors) != 1 || !strings.Contains(a.Errors[0], "nope") || gdig(a.Data, "mlflowGetRun") != nil {
+				t.Fatalf("unknown run: %v %v", a.Errors, a.Data)
+			}
+			// A query that does not parse, or names an unknown field.
+			if a = e.graphql(`query { nope }`, nil); len(a.Errors) == 0 {
+				t.Fatal("an unknown field gave no error")
+			}
+		})
+	}
+}
