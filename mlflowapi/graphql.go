@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -688,7 +689,38 @@ func (s *Server) gqlCall(ctx context.Context, method, name string, q url.Values,
 		}
 		return fmt.Errorf("%s", e.Message)
 	}
-	return json.Unmarshal(rec.Body.Bytes(), out)
+	if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
+		return err
+	}
+	emptyLists(reflect.ValueOf(out))
+	return nil
+}
+
+// emptyLists turns every absent list of v into an empty one: the REST JSON
+// leaves empty repeated fields out, while MLflow's GraphQL answers [] for
+// them (the UI maps over them).
+func emptyLists(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			if v.Type().Elem().Kind() == reflect.Slice && v.CanSet() {
+				v.Set(reflect.New(v.Type().Elem()))
+				v.Elem().Set(reflect.MakeSlice(v.Type().Elem(), 0, 0))
+			}
+			return
+		}
+		emptyLists(v.Elem())
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				emptyLists(f)
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			emptyLists(v.Index(i))
+		}
+	}
 }
 
 // graphqlMaxDepth and graphqlMaxBody bound a query, as MLflow bounds its
