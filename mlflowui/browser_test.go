@@ -111,7 +111,7 @@ func TestMLflowUIBrowsesTandem(t *testing.T) {
 		gap string
 	}{
 		{name: "experiments", hash: "/experiments", what: "the experiment in the list", predicate: text("ui-browse")},
-		{name: "runs", hash: "/experiments/" + ids.ExperimentID, what: "the run in the experiment's run table", predicate: text("ui-run")},
+		{name: "runs", hash: "/experiments/" + ids.ExperimentID + "/runs", what: "the run in the experiment's run table", predicate: text("ui-run")},
 		{name: "run", hash: fmt.Sprintf("/experiments/%s/runs/%s", ids.ExperimentID, ids.RunID), what: "the run page with its metric and parameter",
 			predicate: text("ui-run") + " && " + text("ui_loss") + " && " + text("learning_rate")},
 		{name: "metric", hash: fmt.Sprintf(`/metric?runs=[%q]&metric="ui_loss"&experiments=[%q]&plot_metric_keys=["ui_loss"]`, ids.RunID, ids.ExperimentID),
