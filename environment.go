@@ -120,3 +120,27 @@ func (e *Environment) LocalPaths() []string {
 	}
 	return out
 }
+
+// Image states of an environment's image in one region's registry.
+const (
+	ImagePresent = "present" // the region's registry has the digest
+	ImageCopying = "copying" // a copy is under way
+	ImageMissing = "missing" // not there and not copied yet (replication off for environments, or not checked)
+	ImageFailed  = "failed"  // the last copy failed; it is tried again on the next pass
+)
+
+// ImageStatus is one environment image in one region's registry, as the
+// region's image sync reports it (GET /api/tandem/v1/images).
+type ImageStatus struct {
+	Environment string `json:"environment"`
+	Version     string `json:"version"`
+	Source      string `json:"source"`      // the environment's image: as written
+	Digest      string `json:"digest"`      // recorded when the environment was created
+	Destination string `json:"destination"` // the region's copy, repository@digest
+	State       string `json:"state"`
+	BytesDone   int64  `json:"bytes_done,omitempty"`
+	BytesTotal  int64  `json:"bytes_total,omitempty"`
+	From        string `json:"from,omitempty"`  // where the copy came from
+	Error       string `json:"error,omitempty"` // why the last copy failed, per source tried
+	UpdatedMS   int64  `json:"updated_ms"`
+}

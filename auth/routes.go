@@ -271,6 +271,8 @@ func TandemRules() map[string]Rule {
 		"GET " + p + "/desired/applied":               act(tandem.ActionStatusRead, nil),
 		"PUT " + p + "/desired/applied":               act(tandem.ActionDesiredApply, nil),
 		"GET " + p + "/desired/drift":                 act(tandem.ActionStatusRead, nil),
+		"GET " + p + "/images":                        act(tandem.AssetAction(tandem.AssetEnvironment, "read"), nil),
+		"POST " + p + "/images/sync":                  act(tandem.AssetAction(tandem.AssetEnvironment, "write"), nil),
 		"POST " + p + "/jobs":                         act(tandem.ActionJobsWrite, nil),
 		"GET " + p + "/jobs":                          act(tandem.ActionJobsRead, nil),
 		"GET " + p + "/jobs/{name}":                   act(tandem.ActionJobsRead, nil),

@@ -89,6 +89,10 @@ type Config struct {
 	// DriftInterval is how often the region checks its state against the
 	// last applied desired state (desired.go); 0: DefaultDriftInterval.
 	DriftInterval time.Duration
+	// ImageSyncInterval is how often a region with a registry checks that
+	// it holds every environment's image (images.go); 0:
+	// DefaultImageSyncInterval.
+	ImageSyncInterval time.Duration
 }
 
 // Region is one running region.
@@ -119,6 +123,7 @@ type Region struct {
 	tls      *tls.Config // nil: plain HTTP (tls.go)
 	tracing  *telemetry.Tracing
 	drift    *driftChecker // desired.go
+	images   *imageSync    // images.go
 	// Jobs runs the workspace's jobs on this region's compute (jobs.go).
 	Jobs *jobs.Runner
 	// Serving runs this region's online endpoints (package serving).
@@ -247,6 +252,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	r.routesTestOps() // a no-op in a release build
 	r.routesDesired() // desired.go: /desired/applied, /desired/drift
+	r.images = r.openImages()
 	r.Jobs = r.openJobs()
 	apiServer := api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault})
 	apiServer.SetJobRunner(r.Jobs)
@@ -370,6 +376,8 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer wg.Done(); r.Replication.Run(rctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.drift.Run(rctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.images.Run(rctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.Serving.Run(rctx) }() // scoring processes stop when it returns
 	if r.Leader != nil {

@@ -25,6 +25,7 @@ import (
 //	GET, HEAD, OPTIONS                                         read
 //	/api/tandem/v1/replication/..., /metrics, /health, /version  local (never forwarded)
 //	/api/tandem/v1/compute/...                                  local (region-local compute)
+//	/api/tandem/v1/images/...                                   local (the region's registry)
 //	POST .../experiments/search, runs/search, logged-models/search,
 //	     registered-models/get-latest-versions, experiments/search-datasets,
 //	     traces/search, traces/batchGetInfos, datasets/search,
@@ -68,8 +69,13 @@ var postReads = []string{
 
 func local(path string) bool {
 	return strings.HasPrefix(path, Prefix) || path == "/metrics" || path == "/health" || path == "/version" ||
-		path == computePrefix || strings.HasPrefix(path, computePrefix+"/")
+		path == computePrefix || strings.HasPrefix(path, computePrefix+"/") || path == imagesPrefix || strings.HasPrefix(path, imagesPrefix+"/")
 }
+
+// imagesPrefix: each region keeps its own registry's copies of the
+// environments' images (region/images.go); a sync is asked of the region
+// that is asked.
+const imagesPrefix = "/api/tandem/v1/images"
 
 // computePrefix: compute targets belong to the region that is asked
 // (each region has its own compute and quota), so their writes are served
