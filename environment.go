@@ -144,3 +144,15 @@ type ImageStatus struct {
 	Error       string `json:"error,omitempty"` // why the last copy failed, per source tried
 	UpdatedMS   int64  `json:"updated_ms"`
 }
+
+// ImagesReport is one region's image sync: its registry, whether it
+// copies (not under the replication policy environments: none), and each
+// image's state (GET /api/tandem/v1/images).
+type ImagesReport struct {
+	Region    string        `json:"region"`
+	Registry  string        `json:"registry,omitempty"`
+	Copies    bool          `json:"copies"`
+	CheckedMS int64         `json:"checked_ms"` // 0: not checked yet
+	Error     string        `json:"error,omitempty"`
+	Images    []ImageStatus `json:"images"`
+}

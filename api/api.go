@@ -10,6 +10,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"hash/fnv"
@@ -39,6 +40,13 @@ type Config struct {
 	Keeper *secrets.Keeper
 	// MetadataURL locates the default secrets key file of a SQLite region.
 	MetadataURL string
+	// ResolveImage, when set (the workspace names container registries),
+	// resolves an environment's image tag to the digest it names now, which
+	// the new version records (imagecopy.Client.Resolve).
+	ResolveImage func(ctx context.Context, ref string) (string, error)
+	// EnvironmentCreated, when set, is called after an environment version
+	// is created (the region's image sync copies its image at once).
+	EnvironmentCreated func()
 }
 
 // Server is tandem's API of one region.
@@ -55,6 +63,8 @@ type Server struct {
 	createLocks [64]sync.Mutex
 	lastSweep   atomic.Int64 // unix ms of the last SweepAssetUploads (assets_cleanup.go)
 	runner      JobRunner    // jobs.go; nil: no runner in this region
+	resolveRef  func(ctx context.Context, ref string) (string, error)
+	envCreated  func()
 }
 
 // Route is one operation of the API.
@@ -73,7 +83,8 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: cfg.Store, blobs: cfg.Blobs, log: log, vault: cfg.Vault, mux: http.NewServeMux()}
+	s := &Server{store: cfg.Store, blobs: cfg.Blobs, log: log, vault: cfg.Vault, mux: http.NewServeMux(),
+		resolveRef: cfg.ResolveImage, envCreated: cfg.EnvironmentCreated}
 	if s.vault == nil {
 		s.vault = s.openVault(cfg)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tandemml/tandem"
 )
@@ -150,6 +151,25 @@ func (s *Server) create(k tandem.AssetKind) func(*http.Request) (*tandem.Asset, 
 	return func(r *http.Request) (*tandem.Asset, error) { return s.doCreate(r, k) }
 }
 
+// resolveImage records the digest an environment's image tag names now,
+// when the workspace has registries to copy it to: every region then
+// copies exactly that image, whatever the tag names later.
+func (s *Server) resolveImage(ctx context.Context, a *tandem.Asset) error {
+	e, ok := a.Spec.(*tandem.Environment)
+	if !ok || s.resolveRef == nil || e.Image == "" || e.ImageDigest != "" {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, err := s.resolveRef(rctx, e.Image)
+	if err != nil {
+		return tandem.Errorf(tandem.ErrorCode(err), "environment %s: cannot resolve image %s to a digest (the workspace copies images to every region's registry; pin one with @sha256:... to skip this): %s",
+			a.Name, e.Image, tandem.ErrorMessage(err))
+	}
+	e.ImageDigest = d
+	return nil
+}
+
 // putFunc writes every uploaded file under prefix (bytes checked against
 // the declared SHA-256) and returns their refs by file path.
 type putFunc func(ctx context.Context, prefix string) (map[string]tandem.BlobRef, error)
@@ -192,6 +212,9 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 		return nil, err
 	}
 	if err := checkFilesMatchSpec(a); err != nil {
+		return nil, err
+	}
+	if err := s.resolveImage(ctx, a); err != nil {
 		return nil, err
 	}
 	if err := s.checkReferences(r, a); err != nil {
@@ -241,6 +264,9 @@ func (s *Server) doCreate(r *http.Request, k tandem.AssetKind) (*tandem.Asset, e
 		// Refused: nothing committed. (An internal error may hide a
 		// commit; its files are left to SweepAssetUploads.)
 		s.dropFiles(ctx, a)
+	}
+	if err == nil && k == tandem.AssetEnvironment && s.envCreated != nil {
+		s.envCreated()
 	}
 	if err != nil || k != tandem.AssetDatastore {
 		return out, err

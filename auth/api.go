@@ -266,3 +266,14 @@ func queryAudit(path string, r *http.Request) ([]AuditRecord, error) {
 	}
 	return out, sc.Err()
 }
+
+// OffAPI answers the identity routes of a region with authentication off
+// (tandem server --no-auth): NOT_IMPLEMENTED, which plan and apply read
+// as "this region has no roles to compare", rather than an unknown route.
+func OffAPI(mux *http.ServeMux) {
+	for route := range IdentityRoutes() {
+		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
+			writeErr(w, tandem.Errorf(tandem.ENOTIMPLEMENTED, "authentication is off in this region (tandem server --no-auth): no principals, roles or tokens"))
+		})
+	}
+}

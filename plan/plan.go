@@ -70,6 +70,31 @@ type Input struct {
 	Regions []string           // in workspace order
 	Actual  map[string]*Actual // by region
 	Applied *Applied           // nil: never applied
+	// ImageGaps are the environments' images a region's registry lacks
+	// (imagecopy.Check asked every registry); plan reports them.
+	ImageGaps []ImageGap
+}
+
+// ImageGap is one environment image missing from one region's registry,
+// or a registry that could not be asked (Error).
+type ImageGap struct {
+	Region, Environment, Version, Destination, Error string
+}
+
+// ImageWarnings says, per region, which environment images its registry
+// lacks: the region copies them itself unless the replication policy of
+// environments is none, where they stay missing until copied by hand or
+// the policy changes.
+func ImageWarnings(gaps []ImageGap) []string {
+	var out []string
+	for _, g := range gaps {
+		if g.Error != "" {
+			out = append(out, fmt.Sprintf("%s: cannot check image %s of environment %s:%s: %s", g.Region, g.Destination, g.Environment, g.Version, g.Error))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: its registry lacks image %s of environment %s:%s", g.Region, g.Destination, g.Environment, g.Version))
+	}
+	return out
 }
 
 // Change is one field that differs.
@@ -353,6 +378,7 @@ func Compute(in Input) *Plan {
 		}
 	}
 	p.Warnings = append(p.Warnings, CapacityWarnings(in)...)
+	p.Warnings = append(p.Warnings, ImageWarnings(in.ImageGaps)...)
 	return p
 }
 

@@ -32,6 +32,7 @@ const BootstrapPrincipal = "bootstrap"
 // guard wraps h with authentication when cfg.Auth is set.
 func (r *Region) guard(h http.Handler, key []byte) (http.Handler, error) {
 	if r.cfg.Auth == nil {
+		auth.OffAPI(r.mux)
 		return h, nil
 	}
 	ac := auth.Config{Identity: r.Identity, Resolver: r.Identity, Verifier: r.cfg.Auth.Verifier,

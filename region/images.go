@@ -76,21 +76,11 @@ func (r *Region) openImages() *imageSync {
 	return s
 }
 
-// ImagesReport is GET /api/tandem/v1/images.
-type ImagesReport struct {
-	Region    string               `json:"region"`
-	Registry  string               `json:"registry,omitempty"`
-	Copies    bool                 `json:"copies"` // false under environments: none, or without a registry
-	CheckedMS int64                `json:"checked_ms"`
-	Error     string               `json:"error,omitempty"`
-	Images    []tandem.ImageStatus `json:"images"`
-}
-
-func (s *imageSync) report() ImagesReport {
+func (s *imageSync) report() tandem.ImagesReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	own := s.registries[s.r.cfg.Name]
-	rep := ImagesReport{Region: s.r.cfg.Name, Registry: own, Copies: own != "" && s.copyImages, CheckedMS: s.checkedMS,
+	rep := tandem.ImagesReport{Region: s.r.cfg.Name, Registry: own, Copies: own != "" && s.copyImages, CheckedMS: s.checkedMS,
 		Error: s.lastErr, Images: []tandem.ImageStatus{}}
 	for _, st := range s.status {
 		rep.Images = append(rep.Images, *st)
@@ -137,13 +127,7 @@ func (s *imageSync) images(ctx context.Context) ([]imagecopy.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []imagecopy.Image
-	for _, a := range envs {
-		if e, ok := a.Spec.(*tandem.Environment); ok && e.Image != "" && e.ImageDigest != "" {
-			out = append(out, imagecopy.Image{Environment: a.Name, Version: a.Version, Source: e.Image, Digest: e.ImageDigest})
-		}
-	}
-	return out, nil
+	return imagecopy.FromAssets(envs), nil
 }
 
 func (s *imageSync) pass(ctx context.Context) {

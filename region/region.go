@@ -254,7 +254,11 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.routesDesired() // desired.go: /desired/applied, /desired/drift
 	r.images = r.openImages()
 	r.Jobs = r.openJobs()
-	apiServer := api.New(api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault})
+	apiCfg := api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}
+	if len(r.images.registries) > 0 {
+		apiCfg.ResolveImage, apiCfg.EnvironmentCreated = r.images.client.Resolve, r.images.Kick
+	}
+	apiServer := api.New(apiCfg)
 	apiServer.SetJobRunner(r.Jobs)
 	r.mux.Handle(api.Prefix+"/", apiServer)
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}

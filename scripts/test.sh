@@ -143,6 +143,19 @@ if [ -z "${SKIP_GO:-}" ]; then
   "$TANDEM_DEX" version
   step_end $?
 
+  # An OCI registry (CNCF distribution v3.1.2, built from its Go module;
+  # cached) for the image copy tests (imagecopy/, region/, cmd/tandem/),
+  # one per region on loopback. TANDEM_REQUIRE_REGISTRY=1: fail, never skip.
+  step_begin "registry"
+  if [ -z "${TANDEM_REGISTRY:-}" ]; then
+    [ -x "$root/.tandem/bin/registry" ] ||
+      GOBIN=$root/.tandem/bin go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+    export TANDEM_REGISTRY=$root/.tandem/bin/registry
+  fi
+  export TANDEM_REQUIRE_REGISTRY=1
+  "$TANDEM_REGISTRY" --version
+  step_end $?
+
   # Prometheus and promtool (Debian's prometheus package) for deploy/'s
   # tests: the alert rules' unit tests and a live scrape of two regions.
   # TANDEM_REQUIRE_PROMETHEUS=1 makes those tests fail without it.

@@ -80,6 +80,7 @@ func exampleFile(k tandem.AssetKind) string { return string(k) + ".yaml" }
 
 func newCreateCmd(k tandem.AssetKind) *cobra.Command {
 	var file, name, version string
+	var wait time.Duration
 	ex := fmt.Sprintf("  tandem %s create -f %s", k, exampleFile(k))
 	if k.Versioned() {
 		ex += fmt.Sprintf("\n  tandem %s create -f %s --name my-%s --version 2", k, exampleFile(k), k)
@@ -122,8 +123,14 @@ func newCreateCmd(k tandem.AssetKind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printAsset(cmd, out)
+			if err := printAsset(cmd, out); err != nil {
+				return err
+			}
+			return waitAssetImage(cmd.Context(), cmd.ErrOrStderr(), c, out, wait)
 		},
+	}
+	if k == tandem.AssetEnvironment {
+		cmd.Flags().DurationVar(&wait, "wait", 10*time.Minute, "with image: and registries in the workspace, how long to follow the image's copy into every region's registry (0: do not wait)")
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML definition (required)")
 	cmd.Flags().StringVarP(&name, "name", "n", "", "name, overriding the file's")

@@ -14,6 +14,7 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/converge"
+	"github.com/tandemml/tandem/imagecopy"
 	"github.com/tandemml/tandem/plan"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -87,7 +88,32 @@ func makePlan(ctx context.Context, file string) (*planned, error) {
 		}
 		in.Actual[r.Name] = a
 	}
+	if in.ImageGaps, err = imageGaps(ctx, ws, clients[primary]); err != nil {
+		return nil, err
+	}
 	return &planned{ws: ws, file: p, clients: clients, in: in, plan: plan.Compute(in)}, nil
+}
+
+// imageGaps asks every region's registry for the images of the
+// environments the primary has.
+func imageGaps(ctx context.Context, ws *workspace.Workspace, primary *client.Client) ([]plan.ImageGap, error) {
+	regs := workspaceRegistries(ws)
+	if len(regs) == 0 {
+		return nil, nil
+	}
+	envs, err := primary.ListAssets(ctx, tandem.AssetEnvironment, "", false)
+	if err != nil {
+		return nil, err
+	}
+	missing, err := imagecopy.New().Check(ctx, imagecopy.FromAssets(envs), regs)
+	if err != nil {
+		return nil, err
+	}
+	var out []plan.ImageGap
+	for _, m := range missing {
+		out = append(out, plan.ImageGap{Region: m.Region, Environment: m.Environment, Version: m.Version, Destination: m.Destination, Error: m.Error})
+	}
+	return out, nil
 }
 
 func newPlanCmd() *cobra.Command {
@@ -156,6 +182,7 @@ func writeSaved(path string, pl *planned) error {
 
 func newApplyCmd() *cobra.Command {
 	var file string
+	var imagesWait time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply [plan.json]",
 		Short: "Change every region to match workspace.yaml (or perform a saved plan)",
@@ -225,10 +252,12 @@ region then reports drift from it.`,
 				return err
 			}
 			fmt.Fprintf(out, "\nApply complete! %d added, %d changed, %d destroyed.\n", p.Total.Add, p.Total.Change, p.Total.Destroy)
+			waitAppliedImages(ctx, out, pl, imagesWait)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "workspace file (default: the saved plan's, TANDEM_WORKSPACE, the one tandem up recorded)")
+	cmd.Flags().DurationVar(&imagesWait, "images-wait", 10*time.Minute, "with regions[].registry, how long to follow the declared environments' images into every region's registry after the apply (0: do not wait)")
 	cmd.SetFlagErrorFunc(usageError)
 	return cmd
 }

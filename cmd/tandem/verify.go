@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -8,14 +9,71 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/imagecopy"
 	"github.com/tandemml/tandem/replication"
+	"github.com/tandemml/tandem/workspace"
 )
 
 // verifyReport is what `tandem verify --json` prints.
 type verifyReport struct {
 	Primary     string       `json:"primary"`
 	Secondaries []verifyPair `json:"secondaries"`
-	OK          bool         `json:"ok"`
+	// Images lists the environments' images a region's registry lacks
+	// (absent when the workspace names no registries).
+	Images *verifyImages `json:"images,omitempty"`
+	OK     bool          `json:"ok"`
+}
+
+type verifyImages struct {
+	Checked int                 `json:"checked"` // images x regions asked
+	Missing []imagecopy.Missing `json:"missing"`
+}
+
+// workspaceRegistries is each region's registry in the workspace file.
+func workspaceRegistries(ws *workspace.Workspace) map[string]string {
+	regs := map[string]string{}
+	if ws == nil {
+		return regs
+	}
+	for _, r := range ws.Regions {
+		if r.Registry != "" {
+			regs[r.Name] = r.Registry
+		}
+	}
+	return regs
+}
+
+// checkImages asks every region's registry for the digest of every
+// environment version the primary has.
+func checkImages(ctx context.Context, ws *workspace.Workspace, primary string) (*verifyImages, error) {
+	regs := workspaceRegistries(ws)
+	if len(regs) == 0 {
+		return nil, nil
+	}
+	cs, err := client.RegionClients(ws)
+	if err != nil {
+		return nil, err
+	}
+	c := cs[primary]
+	if c == nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "the primary %s is not a region of the workspace file", primary)
+	}
+	envs, err := c.ListAssets(ctx, tandem.AssetEnvironment, "", false)
+	if err != nil {
+		return nil, err
+	}
+	ims := imagecopy.FromAssets(envs)
+	missing, err := imagecopy.New().Check(ctx, ims, regs)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for r := range regs {
+		if ws, err := imagecopy.Wants(ims, r, regs); err == nil {
+			n += len(ws)
+		}
+	}
+	return &verifyImages{Checked: n, Missing: missing}, nil
 }
 
 type verifyPair struct {
@@ -27,14 +85,16 @@ type verifyPair struct {
 
 func newVerifyCmd() *cobra.Command {
 	var rf regionFlags
-	var asJSON, artifacts bool
+	var asJSON, artifacts, images bool
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Compare regions: metadata checksums per kind up to a common position, and artifact digests",
 		Long: `Compare every secondary with the primary: per-kind checksums of the journal up to the newest
 position both have, table checksums when both are at the same position, and the SHA-256 of every
-artifact the journal references (re-read from each region's storage). Prints the first difference.
+artifact the journal references (re-read from each region's storage), and, when the workspace names
+container registries, that every environment's image digest is in every region's registry. Prints the
+first difference.
 Exits 4 when the regions differ.`,
 		Example: `  tandem verify
   tandem verify --json --workspace workspace.yaml`,
@@ -87,6 +147,14 @@ Exits 4 when the regions differ.`,
 				}
 				rep.Secondaries = append(rep.Secondaries, pair)
 			}
+			if images {
+				if rep.Images, err = checkImages(ctx, regions.Workspace, primary.Name); err != nil {
+					return err
+				}
+				if rep.Images != nil && len(rep.Images.Missing) > 0 {
+					rep.OK = false
+				}
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -109,8 +177,27 @@ Exits 4 when the regions differ.`,
 					}
 					fmt.Fprintln(out)
 				}
+				if im := rep.Images; im != nil {
+					if len(im.Missing) == 0 {
+						fmt.Fprintf(out, "images: every environment's image is in every region's registry (%d checked)\n", im.Checked)
+					}
+					for _, m := range im.Missing {
+						why := "lacks"
+						if m.Error != "" {
+							why = "cannot be asked for"
+						}
+						fmt.Fprintf(out, "%s's registry %s %s (environment %s:%s)", m.Region, why, m.Destination, m.Environment, m.Version)
+						if m.Error != "" {
+							fmt.Fprintf(out, ": %s", m.Error)
+						}
+						fmt.Fprintln(out)
+					}
+				}
 			}
 			if !rep.OK {
+				if rep.Images != nil && len(rep.Images.Missing) > 0 {
+					return tandem.Errorf(tandem.ECONFLICT, "regions differ: %d environment images missing from a region's registry", len(rep.Images.Missing))
+				}
 				return tandem.Errorf(tandem.ECONFLICT, "regions differ")
 			}
 			return nil
@@ -119,6 +206,7 @@ Exits 4 when the regions differ.`,
 	rf.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&artifacts, "artifacts", true, "also re-read and compare artifact digests")
+	cmd.Flags().BoolVar(&images, "images", true, "also check that every environment's image digest is in every region's registry (regions[].registry)")
 	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for both regions to reach the same position")
 	return cmd
 }
