@@ -198,3 +198,22 @@ func TestPlanMissingSecretAndCapacity(t *testing.T) {
 		t.Fatalf("warnings: %v", p.Warnings)
 	}
 }
+
+func TestImageWarnings(t *testing.T) {
+	got := ImageWarnings([]ImageGap{
+		{Region: "west", Environment: "train", Version: "1", Destination: "w:5000/ml/train@sha256:ab"},
+		{Region: "east", Environment: "train", Version: "1", Destination: "e:5000/ml/train@sha256:ab", Error: "registry unreachable"},
+	})
+	want := []string{"west: its registry lacks image w:5000/ml/train@sha256:ab of environment train:1",
+		"east: cannot check image e:5000/ml/train@sha256:ab of environment train:1: registry unreachable"}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("ImageWarnings = %q", got)
+	}
+	in := Input{Primary: "east", Regions: []string{"east"}, Actual: map[string]*Actual{"east": {Region: "east"}},
+		ImageGaps: []ImageGap{{Region: "east", Environment: "e", Version: "2", Destination: "d"}}}
+	in.Desired = &desired.State{Regions: []string{"east"}}
+	p := Compute(in)
+	if p.Changed() || len(p.Warnings) != 1 || p.Warnings[0] != "east: its registry lacks image d of environment e:2" {
+		t.Fatalf("plan with a gap: changed %v, warnings %q", p.Changed(), p.Warnings)
+	}
+}

@@ -30,6 +30,8 @@ type Options struct {
 	// Config adjusts each region's configuration before it opens (auth,
 	// the MLflow UI, ...); nil: none.
 	Config func(name string, cfg *region.Config)
+	// Registries gives regions a container registry (regions[].registry).
+	Registries map[string]string
 }
 
 // Workspace is a running workspace.
@@ -64,7 +66,11 @@ func Start(t testing.TB, o Options) *Workspace {
 		}
 		lns[i] = ln
 		w.URLs = append(w.URLs, "http://"+ln.Addr().String())
-		fmt.Fprintf(&regs, "  - {name: %s, url: %q, metadata: \"sqlite://%s.db\", artifacts: \"file://%s\"}\n", name, w.URLs[i], name, name)
+		reg := ""
+		if r := o.Registries[name]; r != "" {
+			reg = fmt.Sprintf(", registry: %q", r)
+		}
+		fmt.Fprintf(&regs, "  - {name: %s, url: %q, metadata: \"sqlite://%s.db\", artifacts: \"file://%s\"%s}\n", name, w.URLs[i], name, name, reg)
 	}
 	ws, err := workspace.Parse([]byte(fmt.Sprintf("workspace: test\nprimary: %s\npeer_key: {file: %q}\n%s\nregions:\n%s",
 		o.Names[0], keyFile, o.Extra, regs.String())))

@@ -130,6 +130,9 @@ func FuzzParseDesired(f *testing.F) {
 	} {
 		f.Add([]byte(head + s))
 	}
+	// Registries: a path prefix, and one that is not host[:port][/path].
+	f.Add([]byte(strings.Replace(string(b), "registry: 127.0.0.1:5500", "registry: 127.0.0.1:5500/tandem/images", 1)))
+	f.Add([]byte(strings.Replace(string(b), "registry: 127.0.0.1:5500", "registry: 'https://x y'", 1)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w, err := Parse(b)
 		if err != nil {
