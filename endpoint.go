@@ -84,9 +84,18 @@ type OnlineDeployment struct {
 	// ModelName and ModelVersion are the registered version Model named
 	// when the deployment was written (an alias is resolved then, so every
 	// region serves the same version).
-	ModelName            string            `json:"model_name,omitempty"`
-	ModelVersion         int64             `json:"model_version,omitempty"`
-	InstanceCount        int               `json:"instance_count"`
+	ModelName     string `json:"model_name,omitempty"`
+	ModelVersion  int64  `json:"model_version,omitempty"`
+	InstanceCount int    `json:"instance_count"`
+	// InstanceCounts overrides InstanceCount per region (workspace.yaml's
+	// regions.<name>.instance_count); 0 runs none there.
+	InstanceCounts map[string]int `json:"instance_counts,omitempty"`
+	// Environment and Compute are what the deployment was declared with
+	// (workspace.yaml): the environment asset version and the compute
+	// whose quota its instances count against (plan's capacity check).
+	// MLflow models are served by the region's scoring python.
+	Environment          string            `json:"environment,omitempty"`
+	Compute              string            `json:"compute,omitempty"`
 	RequestSettings      RequestSettings   `json:"request_settings"`
 	LivenessProbe        Probe             `json:"liveness_probe"`
 	ReadinessProbe       Probe             `json:"readiness_probe"`
@@ -241,6 +250,14 @@ var (
 // Normalize fills a deployment's defaults (instance_count 1, Azure ML's
 // request settings and probes) and validates it. The model reference is
 // parsed but not resolved (the store resolves it against the registry).
+// InstancesIn is how many scoring processes the deployment runs in region.
+func (d *OnlineDeployment) InstancesIn(region string) int {
+	if n, ok := d.InstanceCounts[region]; ok {
+		return n
+	}
+	return d.InstanceCount
+}
+
 func (d *OnlineDeployment) Normalize() error {
 	if err := ValidateEndpointName(d.Endpoint); err != nil {
 		return err
@@ -259,6 +276,17 @@ func (d *OnlineDeployment) Normalize() error {
 	}
 	if d.InstanceCount < 0 || d.InstanceCount > MaxInstanceCount {
 		return Errorf(EINVALID, "deployment %s: instance_count %d: between 1 and %d", d.Name, d.InstanceCount, MaxInstanceCount)
+	}
+	for _, r := range SortedKeys(d.InstanceCounts) {
+		if n := d.InstanceCounts[r]; r == "" || n < 0 || n > MaxInstanceCount {
+			return Errorf(EINVALID, "deployment %s: instance_counts.%s = %d: a region's count is between 0 and %d", d.Name, r, n, MaxInstanceCount)
+		}
+	}
+	if err := CheckText("environment", d.Environment); err != nil {
+		return err
+	}
+	if err := CheckText("compute", d.Compute); err != nil {
+		return err
 	}
 	rs := &d.RequestSettings
 	if rs.RequestTimeoutMS == 0 {

@@ -169,3 +169,55 @@ func (c *Client) Score(ctx context.Context, name, key, deployment, contentType s
 	}
 	return nil, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: "no region of workspace " + c.cfg.Workspace + " answered: " + strings.Join(errs, "; ")}
 }
+
+// Endpoint returns an online endpoint as the workspace stores it.
+func (c *Client) Endpoint(ctx context.Context, name string) (*tandem.OnlineEndpoint, error) {
+	r, err := c.GetEndpoint(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &r.OnlineEndpoint, nil
+}
+
+// Endpoints lists the online endpoints (converge.Reader).
+func (c *Client) Endpoints(ctx context.Context) ([]*tandem.OnlineEndpoint, error) {
+	rs, err := c.ListEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tandem.OnlineEndpoint, len(rs))
+	for i := range rs {
+		out[i] = &rs[i].OnlineEndpoint
+	}
+	return out, nil
+}
+
+// Deployments lists every deployment of every online endpoint
+// (converge.Reader).
+func (c *Client) Deployments(ctx context.Context) ([]*tandem.OnlineDeployment, error) {
+	eps, err := c.ListEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*tandem.OnlineDeployment
+	for _, ep := range eps {
+		ds, err := c.ListDeployments(ctx, ep.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ds...)
+	}
+	return out, nil
+}
+
+// SetEndpoint creates or replaces an online endpoint (converge.Writer).
+func (c *Client) SetEndpoint(ctx context.Context, ep tandem.OnlineEndpoint) error {
+	_, err := c.PutEndpoint(ctx, ep, "")
+	return err
+}
+
+// SetDeployment creates or replaces a deployment (converge.Writer).
+func (c *Client) SetDeployment(ctx context.Context, d tandem.OnlineDeployment) error {
+	_, err := c.PutDeployment(ctx, d, "")
+	return err
+}

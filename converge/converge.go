@@ -30,6 +30,10 @@ type Reader interface {
 	Assignments(ctx context.Context) ([]*tandem.RoleAssignment, error)
 	// Computes lists the region's compute targets (regional).
 	Computes(ctx context.Context) ([]*tandem.ComputeTarget, error)
+	// Endpoints and Deployments list the online endpoints and every
+	// deployment of them.
+	Endpoints(ctx context.Context) ([]*tandem.OnlineEndpoint, error)
+	Deployments(ctx context.Context) ([]*tandem.OnlineDeployment, error)
 }
 
 // Writer performs changes (package client's *Client).
@@ -42,6 +46,12 @@ type Writer interface {
 	DeleteAssignment(ctx context.Context, id string) error
 	PutCompute(ctx context.Context, t *tandem.ComputeTarget) (*tandem.ComputeTarget, error)
 	DeleteCompute(ctx context.Context, name string) error
+	Endpoint(ctx context.Context, name string) (*tandem.OnlineEndpoint, error)
+	SetEndpoint(ctx context.Context, ep tandem.OnlineEndpoint) error
+	DeleteEndpoint(ctx context.Context, name string) error
+	GetDeployment(ctx context.Context, endpoint, name string) (*tandem.OnlineDeployment, error)
+	SetDeployment(ctx context.Context, d tandem.OnlineDeployment) error
+	DeleteDeployment(ctx context.Context, endpoint, name string) error
 }
 
 // Provider lists and changes the objects of one kind.
@@ -57,11 +67,14 @@ type Provider interface {
 	Apply(ctx context.Context, w Writer, a plan.Action, o *desired.Object) error
 }
 
-// Providers are the kinds this build can list and apply. Endpoints join
-// here when their provider exists.
-func Providers() []Provider {
+// Providers are the kinds this build can list and apply; regions are the
+// workspace's, in file order (an endpoint placed "all" serves in each).
+// Make them anew for each apply: the deployments provider keeps the
+// endpoints' traffic as the apply's actions leave it.
+func Providers(regions []string) []Provider {
 	return []Provider{secrets{}, roles{}, assignments{}, assets{tandem.AssetDatastore}, assets{tandem.AssetEnvironment},
-		assets{tandem.AssetData}, assets{tandem.AssetComponent}, compute{}}
+		assets{tandem.AssetData}, assets{tandem.AssetComponent}, compute{}, endpoints{regions},
+		&deployments{regions: regions, traffic: map[string]map[string]int{}}}
 }
 
 func providerOf(ps []Provider, k desired.Kind) Provider {

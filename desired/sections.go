@@ -264,8 +264,12 @@ func (p *parser) endpoints(n *yaml.Node) error {
 		if authMode == "" {
 			authMode = "key"
 		}
-		if authMode != "key" && authMode != "aad_token" && authMode != "token" {
-			return p.errf(it, "endpoint %q: auth_mode %q must be key or token", o.Name, authMode)
+		switch authMode {
+		case "key":
+		case "aml_token", "aad_token", "token":
+			authMode = tandem.EndpointAuthToken // tandem tokens (Azure ML's aml_token)
+		default:
+			return p.errf(it, "endpoint %q: auth_mode %q must be key or aml_token", o.Name, authMode)
 		}
 		if regions != nil {
 			if err := p.placement(o, regions, nil); err != nil {
@@ -275,15 +279,35 @@ func (p *parser) endpoints(n *yaml.Node) error {
 		if err := p.add(o, it); err != nil {
 			return err
 		}
+		// The placement in the workspace's region order, so the same set
+		// always compares equal to what a region stores.
+		placed := []string{}
+		for _, r := range p.regions {
+			if o.Placed(r) {
+				placed = append(placed, r)
+			}
+		}
+		o.Regions = placed
 		o.Spec = canonical(map[string]any{"auth_mode": authMode, "regions": o.Regions})
 		if deps == nil {
 			return nil
 		}
-		return p.list(deps, "endpoints[].deployments", func(d *yaml.Node) error { return p.deployment(o, d) })
+		sum := 0
+		err = p.list(deps, "endpoints[].deployments", func(d *yaml.Node) error {
+			dep, err := p.deployment(o, d)
+			if err == nil {
+				sum += dep.Traffic
+			}
+			return err
+		})
+		if err == nil && sum != 0 && sum != 100 {
+			return p.errf(deps, "endpoint %q: its deployments' traffic sums to %d: the percents must sum to 100 (or 0 to route nothing)", o.Name, sum)
+		}
+		return err
 	})
 }
 
-func (p *parser) deployment(ep *Object, n *yaml.Node) error {
+func (p *parser) deployment(ep *Object, n *yaml.Node) (*DeploymentSpec, error) {
 	o := &Object{Kind: KindDeployment, Regions: ep.Regions}
 	var name string
 	var count int = 1
@@ -300,13 +324,19 @@ func (p *parser) deployment(ep *Object, n *yaml.Node) error {
 		"depends_on":     p.dependsOn(o),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if name == "" {
-		return p.errf(n, "deployment: name is required")
+		return nil, p.errf(n, "deployment: name is required")
+	}
+	if ds.Model == "" {
+		return nil, p.errf(n, "deployment %q: model is required (azureml:NAME:VERSION, models:/NAME/VERSION or models:/NAME@ALIAS)", name)
+	}
+	if _, _, _, err := tandem.ParseModelRef(ds.Model); err != nil {
+		return nil, p.errf(n, "deployment %q: %s", name, tandem.ErrorMessage(err))
 	}
 	if ds.Traffic > 100 {
-		return p.errf(n, "deployment %q: traffic %d is more than 100", name, ds.Traffic)
+		return nil, p.errf(n, "deployment %q: traffic %d is more than 100", name, ds.Traffic)
 	}
 	for _, r := range ep.Regions {
 		ds.InstanceCount[r] = count
@@ -314,18 +344,18 @@ func (p *parser) deployment(ep *Object, n *yaml.Node) error {
 	if regions != nil {
 		// Per-region values only: a deployment runs where its endpoint does.
 		if regions.Kind != yaml.MappingNode {
-			return p.errf(regions, "deployment %q: regions must map region names of the endpoint to {instance_count: N}", name)
+			return nil, p.errf(regions, "deployment %q: regions must map region names of the endpoint to {instance_count: N}", name)
 		}
 		for i := 0; i+1 < len(regions.Content); i += 2 {
 			k, v := regions.Content[i], regions.Content[i+1]
 			if !ep.Placed(k.Value) {
-				return p.errf(k, "deployment %q: region %q is not in endpoint %q's regions", name, k.Value, ep.Name)
+				return nil, p.errf(k, "deployment %q: region %q is not in endpoint %q's regions", name, k.Value, ep.Name)
 			}
 			c := count
 			if err := p.fields(v, "deployment "+name+" regions."+k.Value, map[string]func(*yaml.Node) error{
 				"instance_count": p.intInto(&c, 0),
 			}); err != nil {
-				return err
+				return nil, err
 			}
 			ds.InstanceCount[k.Value] = c
 		}
@@ -336,5 +366,5 @@ func (p *parser) deployment(ep *Object, n *yaml.Node) error {
 		o.DependsOn = append(o.DependsOn, Ref{KindCompute, ds.Compute})
 	}
 	o.Spec = canonical(ds)
-	return p.add(o, n)
+	return &ds, p.add(o, n)
 }

@@ -62,6 +62,14 @@ func (l localReader) Computes(ctx context.Context) ([]*tandem.ComputeTarget, err
 	return l.r.Jobs.Computes(ctx)
 }
 
+func (l localReader) Endpoints(ctx context.Context) ([]*tandem.OnlineEndpoint, error) {
+	return l.r.Store.ListEndpoints(ctx)
+}
+
+func (l localReader) Deployments(ctx context.Context) ([]*tandem.OnlineDeployment, error) {
+	return l.r.Store.ListDeployments(ctx, "")
+}
+
 func (l localReader) Assignments(ctx context.Context) ([]*tandem.RoleAssignment, error) {
 	if l.r.Identity == nil {
 		return nil, tandem.Errorf(tandem.ENOTIMPLEMENTED, "authentication is off: no role assignments")
@@ -144,7 +152,7 @@ func (d *driftChecker) check(ctx context.Context) {
 		rep.Error = "the applied desired state is not readable"
 	default:
 		rep.Applied = true
-		actual, err := converge.List(ctx, d.r.cfg.Name, localReader{d.r}, converge.Providers(), converge.Names(nil, &ap))
+		actual, err := converge.List(ctx, d.r.cfg.Name, localReader{d.r}, converge.Providers(d.r.regionNames()), converge.Names(nil, &ap))
 		if err != nil {
 			rep.Error = tandem.ErrorMessage(err)
 			break
@@ -177,4 +185,17 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(tandem.HTTPStatus(code))
 	json.NewEncoder(w).Encode(map[string]string{"error_code": tandem.MLflowName(code), "message": tandem.ErrorMessage(err)})
+}
+
+// regionNames are the workspace's regions in file order (this one alone
+// without a workspace file).
+func (r *Region) regionNames() []string {
+	if r.cfg.Workspace == nil {
+		return []string{r.cfg.Name}
+	}
+	out := make([]string, len(r.cfg.Workspace.Regions))
+	for i, x := range r.cfg.Workspace.Regions {
+		out[i] = x.Name
+	}
+	return out
 }

@@ -83,13 +83,13 @@ func (d *deployment) reconcile(ctx context.Context) error {
 		}
 	}
 	var stop []*instance
-	for len(cur) < spec.InstanceCount {
+	for len(cur) < spec.InstancesIn(d.s.cfg.Region) {
 		d.nextID++
 		in := newInstance(d, d.nextID, gen, dir, spec)
 		cur = append(cur, in)
 		go in.run()
 	}
-	if extra := len(cur) - spec.InstanceCount; extra > 0 {
+	if extra := len(cur) - spec.InstancesIn(d.s.cfg.Region); extra > 0 {
 		// Stop the ones not ready first.
 		keep := cur[:0:0]
 		for i := len(cur) - 1; i >= 0; i-- {
@@ -113,7 +113,7 @@ func (d *deployment) reconcile(ctx context.Context) error {
 			ready++
 		}
 	}
-	if len(old) > 0 && ready >= spec.InstanceCount {
+	if len(old) > 0 && ready >= spec.InstancesIn(d.s.cfg.Region) {
 		stop = append(stop, old...)
 		old = nil
 	}
@@ -188,7 +188,7 @@ func (d *deployment) acquire(tried map[*instance]bool) (in *instance, full bool)
 func (d *deployment) status() *DeploymentStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := &DeploymentStatus{Endpoint: d.endpoint, Name: d.name, Wanted: d.spec.InstanceCount, Error: d.lastErr, Instances: []InstanceStatus{}}
+	st := &DeploymentStatus{Endpoint: d.endpoint, Name: d.name, Wanted: d.spec.InstancesIn(d.s.cfg.Region), Error: d.lastErr, Instances: []InstanceStatus{}}
 	for _, in := range d.insts {
 		is := in.status()
 		if is.Ready {

@@ -55,7 +55,7 @@ func TestDesiredErrors(t *testing.T) {
 	head := string(base[:strings.Index(string(base), "secrets:")])
 	lines := strings.Count(head, "\n")
 	for _, c := range []struct{ name, body, want string }{
-		{"undeclared compute", "endpoints:\n  - name: e\n    deployments:\n      - {name: d, compute: gpu}\n", ":+4:9: deployment \"e/d\" refers to compute \"gpu\", which is not declared"},
+		{"undeclared compute", "endpoints:\n  - name: e\n    deployments:\n      - {name: d, model: azureml:m:1, compute: gpu}\n", ":+4:9: deployment \"e/d\" refers to compute \"gpu\", which is not declared"},
 		{"undeclared role", "role_assignments:\n  - {role: Nope, assignee: bob}\n", ":+2:5: role_assignment \"Nope|bob|/\" refers to role \"Nope\", which is not declared"},
 		{"region twice", "compute:\n  - name: c\n    regions: [eastus, eastus]\n", ":+3:23: compute \"c\": region \"eastus\" is named twice"},
 		{"unknown region", "compute:\n  - name: c\n    regions: {mars: {}}\n", ":+3:15: compute \"c\": region \"mars\" is not one of"},
@@ -63,7 +63,7 @@ func TestDesiredErrors(t *testing.T) {
 		{"unknown field", "compute:\n  - name: c\n    sise: big\n", ":+3:5: unknown field \"sise\""},
 		{"twice", "secrets: {names: [a, a]}\n", ":+1:22: secret \"a\" is declared twice (first at "},
 		{"bad type", "compute:\n  - {name: c, type: quantum}\n", ":+2:5: compute \"c\": type \"quantum\""},
-		{"compute not placed", "compute:\n  - {name: c, regions: [eastus]}\nendpoints:\n  - name: e\n    deployments: [{name: d, compute: c}]\n", ":+5:19: deployment \"e/d\" runs in westus, where compute \"c\" is not placed"},
+		{"compute not placed", "compute:\n  - {name: c, regions: [eastus]}\nendpoints:\n  - name: e\n    deployments: [{name: d, model: azureml:m:1, compute: c}]\n", ":+5:19: deployment \"e/d\" runs in westus, where compute \"c\" is not placed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := parseFile("ws.yaml", []byte(head+c.body))
@@ -123,7 +123,7 @@ func FuzzParseDesired(f *testing.F) {
 	for _, s := range []string{
 		"compute:\n  - {name: c, regions: {eastus: {max_instances: 1, min_instances: 2}}}\n",
 		"roles:\n  - {name: A, actions: [a/read], depends_on: [role/A]}\n",
-		"endpoints:\n  - {name: e, regions: [westus], deployments: [{name: d, regions: {eastus: {instance_count: 1}}}]}\n",
+		"endpoints:\n  - {name: e, regions: [westus], deployments: [{name: d, model: azureml:m:1, regions: {eastus: {instance_count: 1}}}]}\n",
 		"assets: {environments: [{file: x.yaml, depends_on: [compute/c]}]}\ncompute: [{name: c}]\n",
 		"secrets: {names: [&a x, *a]}\n",
 		"role_assignments: [{role: Reader, assignee: 'oidc:group:ml', scope: /models/m}]\n",

@@ -42,7 +42,7 @@ func file(n int) []byte {
 	}
 	b.WriteString("endpoints:\n")
 	for i := range (n - 3*per) / 2 {
-		fmt.Fprintf(&b, "  - {name: e%d, deployments: [{name: blue, compute: c%d, instance_count: 2}]}\n", i, i%per)
+		fmt.Fprintf(&b, "  - {name: e%d, deployments: [{name: blue, model: \"azureml:m:1\", compute: c%d, instance_count: 2}]}\n", i, i%per)
 	}
 	return []byte(b.String())
 }

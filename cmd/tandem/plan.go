@@ -79,7 +79,7 @@ func makePlan(ctx context.Context, file string) (*planned, error) {
 	}
 	names := converge.Names(ws.Desired, in.Applied)
 	for _, r := range ws.Regions {
-		a, err := converge.List(ctx, r.Name, clients[r.Name], converge.Providers(), names)
+		a, err := converge.List(ctx, r.Name, clients[r.Name], converge.Providers(in.Regions), names)
 		if err != nil {
 			if r.Name == primary {
 				return nil, err
@@ -235,7 +235,7 @@ region then reports drift from it.`,
 				targets[name] = c
 			}
 			fmt.Fprintln(out)
-			done, err := converge.Apply(ctx, p, pl.ws.Desired, converge.Providers(), targets, out)
+			done, err := converge.Apply(ctx, p, pl.ws.Desired, converge.Providers(pl.in.Regions), targets, out)
 			if err != nil {
 				acts := p.Actions()
 				fmt.Fprintf(out, "\nApply stopped: %d of %d actions done.\n", done, len(acts))

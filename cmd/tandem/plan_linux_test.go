@@ -66,7 +66,8 @@ role_assignments:
   - {role: Run Logger, assignee: ci-bot, scope: /}
 endpoints:
   - name: iris
-    deployments: [{name: blue, environment: "sklearn:1", compute: cpu, instance_count: 1}]
+    deployments: [{name: blue, model: "azureml:iris-model:1", environment: "sklearn:1", compute: cpu, instance_count: 1, traffic: 100,
+                   regions: {west: {instance_count: 2}}}]
 assets:
   environments: [sklearn.yaml]
   components: [train.yaml]
@@ -111,11 +112,13 @@ func TestPlanApplyDrift(t *testing.T) {
 	}
 	u.mustTandem("secret", "set", "blob-key", "--value-file", filepath.Join(data, "secret.txt"))
 	u.mustTandem("sp", "create", "ci-bot")
+	abs, _ := filepath.Abs(filepath.Join(projectDir, "model.yaml"))
+	u.mustTandem("model", "create", "-f", abs) // iris-model version 1, which the deployment serves
 
 	out, err = u.tandem("plan", "-f", ws)
 	for _, want := range []string{`+ role "Run Logger"`, `+ role_assignment "Run Logger|ci-bot|/"`, `+ datastore "blob"`,
-		`+ environment "sklearn:1"`, `+ component "train:1"`, `+ compute "cpu"`, "Plan: 6 to add, 0 to change, 0 to destroy.",
-		"Plan: 1 to add, 0 to change, 0 to destroy.", "Total: Plan: 7 to add, 0 to change, 0 to destroy."} {
+		`+ environment "sklearn:1"`, `+ component "train:1"`, `+ compute "cpu"`, `+ endpoint "iris"`, `+ deployment "iris/blue"`,
+		"Plan: 8 to add, 0 to change, 0 to destroy.", "Plan: 1 to add, 0 to change, 0 to destroy.", "Total: Plan: 9 to add, 0 to change, 0 to destroy."} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("plan on the empty workspace lacks %q (exit %d):\n%s", want, exitOf(err), out)
 		}
@@ -148,7 +151,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
 		seen.WriteString(sc.Text() + "\n")
-		if strings.HasPrefix(sc.Text(), "[2/7] ") && strings.HasSuffix(sc.Text(), " done") {
+		if strings.HasPrefix(sc.Text(), "[2/9] ") && strings.HasSuffix(sc.Text(), " done") {
 			syscall.Kill(east, syscall.SIGSTOP)
 			break
 		}
@@ -156,7 +159,7 @@ func TestPlanApplyDrift(t *testing.T) {
 	apply.Process.Kill()
 	apply.Wait()
 	syscall.Kill(east, syscall.SIGCONT)
-	if !strings.Contains(seen.String(), "[2/7] ") || strings.Contains(seen.String(), "Apply complete") {
+	if !strings.Contains(seen.String(), "[2/9] ") || strings.Contains(seen.String(), "Apply complete") {
 		t.Fatalf("the interrupted apply:\n%s", seen.String())
 	}
 	// The saved plan was made before: refused. The next apply resumes.
@@ -164,8 +167,17 @@ func TestPlanApplyDrift(t *testing.T) {
 		t.Fatalf("a stale saved plan: exit %d\n%s", exitOf(err), out)
 	}
 	out = u.mustTandem("apply", "-f", ws)
-	if n := strings.Count(out, " ... done"); n == 0 || n > 5 || !strings.Contains(out, "Apply complete!") || strings.Contains(out, `create role "Run Logger"`) {
-		t.Fatalf("the resumed apply should do only what the killed one left (at most 5 actions):\n%s", out)
+	if n := strings.Count(out, " ... done"); n == 0 || n > 7 || !strings.Contains(out, "Apply complete!") || strings.Contains(out, `create role "Run Logger"`) {
+		t.Fatalf("the resumed apply should do only what the killed one left (at most 7 actions):\n%s", out)
+	}
+	// The endpoint serves everywhere, its deployment with all the traffic,
+	// one instance in east and two in west.
+	if out := u.mustTandem("online-deployment", "show", "--endpoint-name", "iris", "-n", "blue", "-o", "json"); !strings.Contains(out, `"instance_counts": {`) ||
+		!strings.Contains(out, `"west": 2`) || !strings.Contains(out, `"compute": "cpu"`) {
+		t.Fatalf("the applied deployment:\n%s", out)
+	}
+	if out := u.mustTandem("online-endpoint", "show", "-n", "iris", "-o", "json"); !strings.Contains(out, `"blue": 100`) {
+		t.Fatalf("the applied endpoint's traffic:\n%s", out)
 	}
 	// Each region has its compute, with its own quota.
 	for region, max := range map[string]string{"east": "4", "west": "2"} {
