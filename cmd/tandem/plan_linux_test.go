@@ -172,8 +172,8 @@ func TestPlanApplyDrift(t *testing.T) {
 	}
 	// The endpoint serves everywhere, its deployment with all the traffic,
 	// one instance in east and two in west.
-	if out := u.mustTandem("online-deployment", "show", "--endpoint-name", "iris", "-n", "blue", "-o", "json"); !strings.Contains(out, `"instance_counts": {`) ||
-		!strings.Contains(out, `"west": 2`) || !strings.Contains(out, `"compute": "cpu"`) {
+	if out := u.mustTandem("online-deployment", "show", "--endpoint-name", "iris", "-n", "blue", "-o", "json"); !strings.Contains(out, `"instance_count": 2,`) ||
+		!strings.Contains(out, "\"instance_counts\": {\n    \"east\": 1\n  }") || !strings.Contains(out, `"compute": "cpu"`) {
 		t.Fatalf("the applied deployment:\n%s", out)
 	}
 	if out := u.mustTandem("online-endpoint", "show", "-n", "iris", "-o", "json"); !strings.Contains(out, `"blue": 100`) {
