@@ -92,7 +92,7 @@ func TestRay(t *testing.T) {
 			}
 		}
 		// The package is in the cluster under the name we computed.
-		pkg, err := packDir(dir, "")
+		pkg, err := packDir(dir, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -163,11 +163,11 @@ func TestPackDir(t *testing.T) {
 	os.Symlink(filepath.Join(d2, "train.py"), filepath.Join(d2, "link.py"))
 	os.Symlink("/", filepath.Join(d1, "root"))
 
-	p1, err := packDir(d1, t.TempDir())
+	p1, err := packDir(d1, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := packDir(d2, t.TempDir())
+	p2, err := packDir(d2, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,14 +202,14 @@ func TestPackDir(t *testing.T) {
 
 	// One byte more is another package.
 	os.WriteFile(filepath.Join(d2, "data/a.txt"), []byte("ab"), 0o644)
-	p3, err := packDir(d2, t.TempDir())
+	p3, err := packDir(d2, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p3.Name == p1.Name {
 		t.Fatal("different content, same package name")
 	}
-	if _, err := packDir(filepath.Join(d1, "nope"), ""); tandem.ErrorCode(err) != tandem.EINVALID {
+	if _, err := packDir(filepath.Join(d1, "nope"), "", nil); tandem.ErrorCode(err) != tandem.EINVALID {
 		t.Fatalf("missing folder: %v", err)
 	}
 }
