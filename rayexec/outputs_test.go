@@ -1,7 +1,6 @@
 package rayexec
 
 import (
-	"archive/zip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -57,22 +56,9 @@ func TestPackDirExtra(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove(pkg.Path)
-	zr, err := zip.OpenReader(pkg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	var names []string
-	for _, f := range zr.File {
-		names = append(names, f.Name)
-		if f.Name == uploaderName {
-			rc, _ := f.Open()
-			b, _ := io.ReadAll(rc)
-			rc.Close()
-			if string(b) != "script" {
-				t.Fatalf("%s holds %q", uploaderName, b)
-			}
-		}
+	names, content := zipEntries(t, pkg.Path)
+	if content[uploaderName] != "script" {
+		t.Fatalf("%s holds %q", uploaderName, content[uploaderName])
 	}
 	if got := strings.Join(names, " "); got != "train.py z/ z/last.txt "+uploaderName {
 		t.Fatalf("entries: %s", got)
