@@ -173,8 +173,12 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	// On compute whose processes do not see this host's filesystem, the
 	// attempt makes its output folders and uploads them itself.
 	selfUpload := uploadsOwnOutputs(target)
-	values := map[string]string{} // local paths and literals, quoted for the shell below
-	refs := map[string]string{}   // shell text as it is
+	values := map[string]string{} // local paths and literals
+	refs := map[string]string{}   // shell text
+	var selfOutputs []tandem.LaunchOutput
+	if selfUpload {
+		selfOutputs, refs = launchOutputs(w.outputs, a.N)
+	}
 	for name, in := range w.inputs {
 		v, err := r.input(ctx, j, codeRoot, dir, name, in)
 		if err != nil {
@@ -182,13 +186,9 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		}
 		values["inputs."+name] = v
 	}
-	var selfOutputs []tandem.LaunchOutput
-	for _, name := range tandem.SortedKeys(w.outputs) {
-		out := w.outputs[name]
+	for name, out := range w.outputs {
 		if selfUpload {
-			selfOutputs = append(selfOutputs, tandem.LaunchOutput{Name: name, Checkpoint: out.Checkpoint, Restore: out.Checkpoint && a.N > 1})
-			refs["outputs."+name] = tandem.OutputRef(name)
-			continue
+			break // the attempt makes its own folders
 		}
 		p := filepath.Join(dir, "outputs", name)
 		if err := os.MkdirAll(p, 0o755); err != nil {
@@ -201,15 +201,7 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		}
 		values["outputs."+name] = p
 	}
-	command := tandem.ExpandCommand(w.command, func(scope, name string) string {
-		if v, ok := refs[scope+"."+name]; ok {
-			return v
-		}
-		if v, ok := values[scope+"."+name]; ok {
-			return tandem.ShellQuote(v)
-		}
-		return ""
-	})
+	command := bindCommand(w.command, values, refs)
 	env := map[string]string{}
 	for k, v := range w.env {
 		env[k] = v
@@ -221,7 +213,7 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	env["TANDEM_JOB_ATTEMPT"] = fmt.Sprint(a.N)
 	for name, out := range w.outputs {
 		if selfUpload {
-			break // the attempt sets these to its own folders
+			break // the attempt sets these, to its own folders
 		}
 		env["AZUREML_OUTPUT_"+name] = values["outputs."+name]
 		if out.Checkpoint {
@@ -304,6 +296,36 @@ func (r *Runner) attemptRun(ctx context.Context, j *tandem.Job, a *tandem.JobAtt
 	return r.cfg.Store.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: j.ExperimentID, UserID: j.Principal,
 		StartTime: time.Now().UnixMilli(), RunName: a.Step, Tags: []tandem.Tag{
 			{Key: "mlflow.parentRunId", Value: j.RunID}, {Key: "tandem.job", Value: j.Name}, {Key: "tandem.step", Value: a.Step}}})
+}
+
+// launchOutputs is what an attempt that uploads its outputs itself is told
+// of them (by name), and the shell text of each ${{outputs.NAME}}: the
+// folder the attempt makes. A checkpoint is restored from the second
+// attempt on.
+func launchOutputs(outputs map[string]*tandem.JobOutput, attempt int) ([]tandem.LaunchOutput, map[string]string) {
+	var los []tandem.LaunchOutput
+	refs := map[string]string{}
+	for _, name := range tandem.SortedKeys(outputs) {
+		ckpt := outputs[name].Checkpoint
+		los = append(los, tandem.LaunchOutput{Name: name, Checkpoint: ckpt, Restore: ckpt && attempt > 1})
+		refs["outputs."+name] = tandem.OutputRef(name)
+	}
+	return los, refs
+}
+
+// bindCommand replaces a command's ${{inputs.x}} and ${{outputs.x}}: by
+// refs["inputs.x"] as it is (shell text), else by values["inputs.x"] as
+// one shell word, else by nothing.
+func bindCommand(command string, values, refs map[string]string) string {
+	return tandem.ExpandCommand(command, func(scope, name string) string {
+		if v, ok := refs[scope+"."+name]; ok {
+			return v
+		}
+		if v, ok := values[scope+"."+name]; ok {
+			return tandem.ShellQuote(v)
+		}
+		return ""
+	})
 }
 
 // uploadsOwnOutputs says whether attempts on target make and upload their
