@@ -24,13 +24,14 @@ var uploaderScript []byte
 // entrypoint is the Ray job's entrypoint for spec: the command itself,
 // or, for an attempt with outputs, the uploader running it, which keeps
 // the command's exit code. Ray runs it with a shell in the working folder,
-// where the uploader is shipped.
+// where the uploader is shipped; the shell execs the uploader, so that
+// Ray's signals and exit code are the uploader's own.
 func entrypoint(spec tandem.LaunchSpec) string {
 	if len(spec.Outputs) == 0 {
 		return spec.Command
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "python %s --path %s", uploaderName, tandem.ShellQuote(spec.OutputsArtifactPath))
+	fmt.Fprintf(&b, "exec python %s --path %s", uploaderName, tandem.ShellQuote(spec.OutputsArtifactPath))
 	if spec.CheckpointInterval > 0 {
 		fmt.Fprintf(&b, " --interval %g", spec.CheckpointInterval.Seconds())
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,13 +28,13 @@ func TestEntrypoint(t *testing.T) {
 	spec := tandem.LaunchSpec{ID: "j", Command: `python train.py --out "$TANDEM_OUTPUTS"/model && echo 'done'`,
 		Outputs:             []tandem.LaunchOutput{{Name: "model"}, {Name: "ckpt", Checkpoint: true, Restore: true}, {Name: "state", Checkpoint: true}},
 		OutputsArtifactPath: "3/abc/artifacts/outputs", CheckpointInterval: 2500 * time.Millisecond}
-	want := `python _tandem_outputs.py --path 3/abc/artifacts/outputs --interval 2.5 --output model --restore ckpt --checkpoint state -- ` +
+	want := `exec python _tandem_outputs.py --path 3/abc/artifacts/outputs --interval 2.5 --output model --restore ckpt --checkpoint state -- ` +
 		`'python train.py --out "$TANDEM_OUTPUTS"/model && echo '\''done'\'''`
 	if got := entrypoint(spec); got != want {
 		t.Fatalf("entrypoint\n%s\nwant\n%s", got, want)
 	}
 	// The shell gives the uploader the command as it was, as one word.
-	out, err := exec.Command("sh", "-c", `set -- `+strings.TrimPrefix(want, "python ")+`; shift 12; printf %s "$*"`).Output()
+	out, err := exec.Command("sh", "-c", `set -- `+strings.TrimPrefix(want, "exec python ")+`; shift 12; printf %s "$*"`).Output()
 	if err != nil || string(out) != spec.Command {
 		t.Fatalf("the command through sh: %q %v", out, err)
 	}
@@ -144,11 +145,11 @@ func (p *proxy) got() map[string]string {
 	return out
 }
 
-// runWrapped runs spec's entrypoint as Ray would (sh in a working folder
-// holding the package's extra files), against the proxy at url, and
-// returns its exit code and output. A `python` on PATH is the host's
+// wrapped is spec's entrypoint as Ray would run it (sh in a working
+// folder holding the package's extra files), against the proxy at url,
+// with its temporary folders in tmp. A `python` on PATH is the host's
 // python3, as Ray's runtime environment has one.
-func runWrapped(t *testing.T, spec tandem.LaunchSpec, url string) (int, string) {
+func wrapped(t *testing.T, spec tandem.LaunchSpec, url, tmp string) *exec.Cmd {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -165,16 +166,26 @@ func runWrapped(t *testing.T, spec tandem.LaunchSpec, url string) (int, string) 
 	}
 	cmd := exec.Command("sh", "-c", entrypoint(spec))
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "TMPDIR="+t.TempDir(),
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "TMPDIR="+tmp,
 		"MLFLOW_TRACKING_URI="+url+"/", "MLFLOW_TRACKING_TOKEN=tok-1")
-	out, err := cmd.CombinedOutput()
-	code := 0
+	return cmd
+}
+
+// runWrapped runs wrapped and returns its exit code and output.
+func runWrapped(t *testing.T, spec tandem.LaunchSpec, url string) (int, string) {
+	t.Helper()
+	out, err := wrapped(t, spec, url, t.TempDir()).CombinedOutput()
+	return exitCode(t, err), string(out)
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+		return ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return code, string(out)
+	return 0
 }
 
 func TestUploader(t *testing.T) {
@@ -254,6 +265,44 @@ func TestUploader(t *testing.T) {
 		}
 		if got := p.got(); got[base+"/ckpt/epoch.txt"] != "5\n" || got[base+"/ckpt/deep/w.bin"] != "weights" {
 			t.Fatalf("after the run: %q", got)
+		}
+	})
+
+	t.Run("stopped: no upload, its folder removed", func(t *testing.T) {
+		// Ray stops a job with SIGTERM to its process group.
+		p, url := newProxy()
+		tmp, marker := t.TempDir(), filepath.Join(t.TempDir(), "started")
+		spec := tandem.LaunchSpec{OutputsArtifactPath: base, Outputs: []tandem.LaunchOutput{{Name: "model"}, {Name: "ckpt", Checkpoint: true}},
+			Command: `echo m > "$AZUREML_OUTPUT_model/m"; echo c > "$TANDEM_CHECKPOINT_DIR/c"; touch ` + marker + `; sleep 30`}
+		cmd := wrapped(t, spec, url, tmp)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			if _, err := os.Stat(marker); err == nil {
+				break
+			} else if i == 200 {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				t.Fatalf("the command did not start: %s", out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		start := time.Now()
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		code := exitCode(t, cmd.Wait())
+		if code != 128+int(syscall.SIGTERM) || time.Since(start) > 10*time.Second {
+			t.Fatalf("exit %d after %s: %s", code, time.Since(start), out.String())
+		}
+		if got := p.got(); len(got) != 0 {
+			t.Fatalf("a stopped job uploaded %q", got)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Fatalf("left in the temporary folder: %v", left)
 		}
 	})
 
