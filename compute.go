@@ -46,6 +46,44 @@ type LaunchSpec struct {
 	// process per entry, each with the entry's variables added to Env
 	// (its rank). Executors that cannot run several refuse it.
 	Processes []map[string]string
+	// Outputs are the attempt's named output folders when the executor's
+	// processes do not see the region's filesystem (Ray): the executor
+	// makes each a fresh folder beside the process, under the folder that
+	// OutputsVar names in the command's environment (a command's
+	// ${{outputs.NAME}} is OutputRef(NAME)), and the attempt itself
+	// uploads them to its run's artifacts under OutputsArtifactPath/NAME
+	// through the region's artifact proxy, with the token in Env, before
+	// it ends. Empty for executors on the region's host: the region
+	// uploads their folders.
+	Outputs []LaunchOutput
+	// OutputsArtifactPath is where Outputs go in the run's artifacts, as
+	// the artifact proxy names it: "EXP_ID/RUN_ID/artifacts/outputs".
+	OutputsArtifactPath string
+	// CheckpointInterval is how often the attempt uploads its checkpoint
+	// Outputs while it runs (0: only when it ends).
+	CheckpointInterval time.Duration
+}
+
+// LaunchOutput is one output folder an attempt uploads itself.
+type LaunchOutput struct {
+	Name string
+	// Checkpoint outputs are uploaded while the attempt runs, and when it
+	// fails too.
+	Checkpoint bool
+	// Restore fills the folder from the run's artifacts before the command
+	// starts: the last checkpoint of an earlier attempt.
+	Restore bool
+}
+
+// OutputsVar is the environment variable that names, for an attempt with
+// LaunchSpec.Outputs, the folder holding its output folders.
+const OutputsVar = "TANDEM_OUTPUTS"
+
+// OutputRef is the shell text a command's ${{outputs.name}} becomes for
+// an attempt with LaunchSpec.Outputs: the output's folder, which only the
+// process knows. name is a port name (letters, digits, '_').
+func OutputRef(name string) string {
+	return `"$` + OutputsVar + `"/` + ShellQuote(name)
 }
 
 // ProcessState is what an executor knows of one attempt.

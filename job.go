@@ -459,6 +459,15 @@ func CommandBindings(cmd string) []CommandRef {
 	return out
 }
 
+// ShellQuote quotes s as one word for sh, leaving plain words (letters,
+// digits and -_./:=+,) as they are.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // ExpandCommand replaces every ${{inputs.x}} and ${{outputs.x}} in cmd by
 // what resolve returns for it.
 func ExpandCommand(cmd string, resolve func(scope, name string) string) string {

@@ -170,7 +170,15 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return "", nil, err
 	}
-	values := map[string]string{}
+	// On compute whose processes do not see this host's filesystem, the
+	// attempt makes its output folders and uploads them itself.
+	selfUpload := uploadsOwnOutputs(target)
+	values := map[string]string{} // local paths and literals
+	refs := map[string]string{}   // shell text
+	var selfOutputs []tandem.LaunchOutput
+	if selfUpload {
+		selfOutputs, refs = launchOutputs(w.outputs, a.N)
+	}
 	for name, in := range w.inputs {
 		v, err := r.input(ctx, j, codeRoot, dir, name, in)
 		if err != nil {
@@ -179,6 +187,9 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		values["inputs."+name] = v
 	}
 	for name, out := range w.outputs {
+		if selfUpload {
+			break // the attempt makes its own folders
+		}
 		p := filepath.Join(dir, "outputs", name)
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return "", nil, err
@@ -190,12 +201,7 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		}
 		values["outputs."+name] = p
 	}
-	command := tandem.ExpandCommand(w.command, func(scope, name string) string {
-		if v, ok := values[scope+"."+name]; ok {
-			return shellQuote(v)
-		}
-		return ""
-	})
+	command := bindCommand(w.command, values, refs)
 	env := map[string]string{}
 	for k, v := range w.env {
 		env[k] = v
@@ -206,6 +212,9 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	env["TANDEM_JOB_NAME"] = j.Name
 	env["TANDEM_JOB_ATTEMPT"] = fmt.Sprint(a.N)
 	for name, out := range w.outputs {
+		if selfUpload {
+			break // the attempt sets these, to its own folders
+		}
 		env["AZUREML_OUTPUT_"+name] = values["outputs."+name]
 		if out.Checkpoint {
 			env["TANDEM_CHECKPOINT_DIR"] = values["outputs."+name]
@@ -213,6 +222,13 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	}
 	spec := tandem.LaunchSpec{ID: launchID(j, a), Command: command, WorkDir: workDir, Env: env,
 		Timeout: time.Duration(j.Spec.TimeoutSeconds) * time.Second, InstanceCount: max(1, j.Spec.InstanceCount)}
+	if len(selfOutputs) > 0 {
+		root, err := r.runArtifactRoot(ctx, runID)
+		if err != nil {
+			return "", nil, err
+		}
+		spec.Outputs, spec.OutputsArtifactPath, spec.CheckpointInterval = selfOutputs, root+"/outputs", r.cfg.CheckpointInterval
+	}
 	if a.Step == "" {
 		if spec.Processes, err = rankProcesses(&j.Spec, target); err != nil {
 			return "", nil, err
@@ -282,11 +298,42 @@ func (r *Runner) attemptRun(ctx context.Context, j *tandem.Job, a *tandem.JobAtt
 			{Key: "mlflow.parentRunId", Value: j.RunID}, {Key: "tandem.job", Value: j.Name}, {Key: "tandem.step", Value: a.Step}}})
 }
 
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+,") == "" {
-		return s
+// launchOutputs is what an attempt that uploads its outputs itself is told
+// of them (by name), and the shell text of each ${{outputs.NAME}}: the
+// folder the attempt makes. A checkpoint is restored from the second
+// attempt on.
+func launchOutputs(outputs map[string]*tandem.JobOutput, attempt int) ([]tandem.LaunchOutput, map[string]string) {
+	var los []tandem.LaunchOutput
+	refs := map[string]string{}
+	for _, name := range tandem.SortedKeys(outputs) {
+		ckpt := outputs[name].Checkpoint
+		los = append(los, tandem.LaunchOutput{Name: name, Checkpoint: ckpt, Restore: ckpt && attempt > 1})
+		refs["outputs."+name] = tandem.OutputRef(name)
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return los, refs
+}
+
+// bindCommand replaces a command's ${{inputs.x}} and ${{outputs.x}}: by
+// refs["inputs.x"] as it is (shell text), else by values["inputs.x"] as
+// one shell word, else by nothing.
+func bindCommand(command string, values, refs map[string]string) string {
+	return tandem.ExpandCommand(command, func(scope, name string) string {
+		if v, ok := refs[scope+"."+name]; ok {
+			return v
+		}
+		if v, ok := values[scope+"."+name]; ok {
+			return tandem.ShellQuote(v)
+		}
+		return ""
+	})
+}
+
+// uploadsOwnOutputs says whether attempts on target make and upload their
+// output folders themselves (LaunchSpec.Outputs): a Ray worker need not
+// share this host's filesystem. Local processes write into the attempt's
+// folder here, and the region uploads it.
+func uploadsOwnOutputs(target *tandem.ComputeTarget) bool {
+	return target.Type == tandem.ComputeRay
 }
 
 // input resolves one input to what the command sees: a literal's text, or
@@ -487,7 +534,12 @@ func (r *Runner) restoreCheckpoint(ctx context.Context, runID, name, dst string)
 
 // uploadOutputs copies the attempt's output folders to its run's artifacts
 // under outputs/NAME (only the checkpoint outputs when onlyCheckpoints).
+// An attempt that uploads its outputs itself (l.selfUpload) has no folders
+// here: nothing to do.
 func (r *Runner) uploadOutputs(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local, onlyCheckpoints bool) error {
+	if l.selfUpload {
+		return nil
+	}
 	w, err := r.resolve(ctx, j, a.Step)
 	if err != nil {
 		return err
@@ -520,7 +572,8 @@ func (r *Runner) uploadOutputs(ctx context.Context, j *tandem.Job, a *tandem.Job
 	return nil
 }
 
-// finalize uploads the outputs and registers the named ones: an
+// finalize uploads the outputs and registers the named ones, from what
+// reached the run's artifacts (uploaded here, or by the attempt): an
 // mlflow_model output becomes a version of the registered model it names;
 // a uri_folder, uri_file or mltable output a version of the data asset it
 // names, whose path is the output in the run's artifacts (runs:/RUN_ID/
@@ -541,9 +594,9 @@ func (r *Runner) finalize(ctx context.Context, j *tandem.Job, a *tandem.JobAttem
 		}
 		switch tandem.OutputAssetKind(o.Type) {
 		case tandem.AssetModel:
-			err = r.registerModel(ctx, j, a, l, name, o)
+			err = r.registerModel(ctx, j, a, name, o)
 		case tandem.AssetData:
-			err = r.registerData(ctx, j, a, l, name, o)
+			err = r.registerData(ctx, j, a, name, o)
 		}
 		if err != nil {
 			return err
@@ -552,8 +605,12 @@ func (r *Runner) finalize(ctx context.Context, j *tandem.Job, a *tandem.JobAttem
 	return nil
 }
 
-func (r *Runner) registerModel(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local, name string, o *tandem.JobOutput) error {
-	if _, err := os.Stat(filepath.Join(l.dir, "outputs", name, "MLmodel")); err != nil {
+func (r *Runner) registerModel(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, name string, o *tandem.JobOutput) error {
+	files, err := r.outputFiles(ctx, a.RunID, name)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(files, "MLmodel") {
 		return tandem.Errorf(tandem.EINVALID, "output %s is an mlflow_model but the job wrote no MLmodel file in it", name)
 	}
 	run, err := r.cfg.Store.GetRun(ctx, a.RunID)
@@ -599,8 +656,8 @@ func (r *Runner) registerModel(ctx context.Context, j *tandem.Job, a *tandem.Job
 // names. Registering again what an earlier pass registered (tandem
 // restarted while the attempt was finalizing) finds that version and
 // changes nothing.
-func (r *Runner) registerData(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, l *local, name string, o *tandem.JobOutput) error {
-	files, err := outputFiles(filepath.Join(l.dir, "outputs", name))
+func (r *Runner) registerData(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt, name string, o *tandem.JobOutput) error {
+	files, err := r.outputFiles(ctx, a.RunID, name)
 	if err != nil {
 		return err
 	}
@@ -644,20 +701,23 @@ func (r *Runner) registerData(ctx context.Context, j *tandem.Job, a *tandem.JobA
 	return nil
 }
 
-// outputFiles lists the regular files under an output folder, as slash
-// paths relative to it, sorted.
-func outputFiles(base string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !d.Type().IsRegular() {
-			return err
-		}
-		rel, _ := filepath.Rel(base, p)
-		out = append(out, filepath.ToSlash(rel))
-		return nil
-	})
-	if err != nil && !os.IsNotExist(err) {
+// outputFiles lists the files of the run's output name in its artifacts,
+// as slash paths relative to the output's folder, sorted.
+func (r *Runner) outputFiles(ctx context.Context, runID, name string) ([]string, error) {
+	root, err := r.runArtifactRoot(ctx, runID)
+	if err != nil {
 		return nil, err
+	}
+	base := root + "/outputs/" + name
+	arts, err := sqlstore.ArtifactsUnder(ctx, r.cfg.Store.Reader(), base)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range arts {
+		if rel, ok := strings.CutPrefix(a.Path, base+"/"); ok {
+			out = append(out, rel)
+		}
 	}
 	sort.Strings(out)
 	return out, nil

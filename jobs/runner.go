@@ -101,6 +101,9 @@ type local struct {
 	lastUpload time.Time
 	lastCkpt   time.Time
 	dir        string
+	// selfUpload: the attempt uploads its outputs itself (its compute's
+	// processes do not see this host's filesystem); dir has none.
+	selfUpload bool
 }
 
 // New returns a runner; Run starts it.
@@ -344,15 +347,24 @@ func (r *Runner) Computes(ctx context.Context) ([]*tandem.ComputeTarget, error) 
 }
 
 func (r *Runner) executor(ctx context.Context, compute string) (tandem.Executor, error) {
+	c, err := r.compute(ctx, compute)
+	if err != nil {
+		return nil, err
+	}
+	return r.cfg.Executor(c)
+}
+
+// compute is the region's compute target of that name.
+func (r *Runner) compute(ctx context.Context, name string) (*tandem.ComputeTarget, error) {
 	cs, err := r.computes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c, ok := cs[compute]
+	c, ok := cs[name]
 	if !ok {
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "compute %q does not exist in region %s", compute, r.cfg.Region)
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "compute %q does not exist in region %s", name, r.cfg.Region)
 	}
-	return r.cfg.Executor(c)
+	return c, nil
 }
 
 // DefaultResubmit is the workspace's resubmission policy for jobs that
@@ -483,7 +495,8 @@ func (r *Runner) start(ctx context.Context, j *tandem.Job, u schedule.Unit, epoc
 	a.Handle, a.Status = handle, tandem.AttemptRunning
 	j.Status = schedule.Status(j)
 	r.mu.Lock()
-	r.seen[attemptKey(j, a)] = &local{exec: ex, dir: r.attemptDir(j, a), logFile: filepath.Join(r.attemptDir(j, a), "std_log.txt"), lastUpload: time.Now(), lastCkpt: time.Now()}
+	r.seen[attemptKey(j, a)] = &local{exec: ex, dir: r.attemptDir(j, a), logFile: filepath.Join(r.attemptDir(j, a), "std_log.txt"), lastUpload: time.Now(), lastCkpt: time.Now(),
+		selfUpload: uploadsOwnOutputs(&target)}
 	r.mu.Unlock()
 	r.log.Info("attempt started", "job", j.Name, "step", a.Step, "attempt", a.N, "compute", a.Compute, "handle", handle)
 	return r.jobs.UpdateJob(ctx, j)
@@ -668,12 +681,17 @@ func (r *Runner) localOf(ctx context.Context, j *tandem.Job, a *tandem.JobAttemp
 	if ok {
 		return l, nil
 	}
-	ex, err := r.executor(ctx, a.Compute)
+	c, err := r.compute(ctx, a.Compute)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := r.cfg.Executor(c)
 	if err != nil {
 		return nil, err
 	}
 	dir := r.attemptDir(j, a)
-	l = &local{exec: ex, dir: dir, logFile: filepath.Join(dir, "std_log.txt"), lastUpload: time.Now(), lastCkpt: time.Now()}
+	l = &local{exec: ex, dir: dir, logFile: filepath.Join(dir, "std_log.txt"), lastUpload: time.Now(), lastCkpt: time.Now(),
+		selfUpload: uploadsOwnOutputs(c)}
 	if st, err := os.Stat(l.logFile); err == nil {
 		l.logOffset = st.Size()
 	}

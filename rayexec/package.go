@@ -45,12 +45,23 @@ func (p workdirPackage) URI() string { return "gcs://" + p.Name }
 // their content, symbolic links to files with their target's content;
 // folders get entries of their own; links to folders and special files are
 // skipped (a link could point outside the snapshot or loop).
-func packDir(dir, tmp string) (workdirPackage, error) {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return workdirPackage{}, tandem.Errorf(tandem.EINVALID, "ray: working folder: %v", err)
-	} else if !st.IsDir() {
-		return workdirPackage{}, tandem.Errorf(tandem.EINVALID, "ray: working folder %s is not a folder", dir)
+//
+// extra are files tandem adds at the top of the folder (by name, after
+// dir's own entries, in lexical order); a dir that holds one of their
+// names is refused. dir "" packs only extra.
+func packDir(dir, tmp string, extra map[string][]byte) (workdirPackage, error) {
+	if dir != "" {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return workdirPackage{}, tandem.Errorf(tandem.EINVALID, "ray: working folder: %v", err)
+		} else if !st.IsDir() {
+			return workdirPackage{}, tandem.Errorf(tandem.EINVALID, "ray: working folder %s is not a folder", dir)
+		}
+		for name := range extra {
+			if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+				return workdirPackage{}, tandem.Errorf(tandem.EINVALID, "ray: working folder %s has a file %s, a name tandem takes for its own file in the job's folder; rename it", dir, name)
+			}
+		}
 	}
 	f, err := os.CreateTemp(tmp, "tandem-raypkg-*.zip")
 	if err != nil {
@@ -66,50 +77,63 @@ func packDir(dir, tmp string) (workdirPackage, error) {
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(f, h)}
 	zw := zip.NewWriter(cw)
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	if dir != "" {
+		err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path == dir {
+				return nil
+			}
+			rel, err := filepath.Rel(dir, path)
+			if err != nil {
+				return err
+			}
+			name := filepath.ToSlash(rel)
+			info, err := os.Stat(path) // follows links
+			if err != nil {
+				return err
+			}
+			switch {
+			case d.Type()&fs.ModeSymlink != 0 && info.IsDir():
+				return nil
+			case info.IsDir():
+				hdr := &zip.FileHeader{Name: name + "/", Method: zip.Store, Modified: time.Unix(packageTime, 0).UTC()}
+				hdr.SetMode(fs.ModeDir | info.Mode().Perm())
+				_, err := zw.CreateHeader(hdr)
+				return err
+			case !info.Mode().IsRegular():
+				return nil
+			}
+			hdr := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(packageTime, 0).UTC()}
+			hdr.SetMode(info.Mode().Perm())
+			w, err := zw.CreateHeader(hdr)
+			if err != nil {
+				return err
+			}
+			src, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(w, src)
+			src.Close()
+			if err == nil && cw.n >= maxPackageSize {
+				return errTooLarge
+			}
+			return err
+		})
+	}
+	for _, name := range tandem.SortedKeys(extra) {
 		if err != nil {
-			return err
-		}
-		if path == dir {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		name := filepath.ToSlash(rel)
-		info, err := os.Stat(path) // follows links
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.Type()&fs.ModeSymlink != 0 && info.IsDir():
-			return nil
-		case info.IsDir():
-			hdr := &zip.FileHeader{Name: name + "/", Method: zip.Store, Modified: time.Unix(packageTime, 0).UTC()}
-			hdr.SetMode(fs.ModeDir | info.Mode().Perm())
-			_, err := zw.CreateHeader(hdr)
-			return err
-		case !info.Mode().IsRegular():
-			return nil
+			break
 		}
 		hdr := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(packageTime, 0).UTC()}
-		hdr.SetMode(info.Mode().Perm())
-		w, err := zw.CreateHeader(hdr)
-		if err != nil {
-			return err
+		hdr.SetMode(0o644)
+		var w io.Writer
+		if w, err = zw.CreateHeader(hdr); err == nil {
+			_, err = w.Write(extra[name])
 		}
-		src, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(w, src)
-		src.Close()
-		if err == nil && cw.n >= maxPackageSize {
-			return errTooLarge
-		}
-		return err
-	})
+	}
 	if err == nil {
 		err = zw.Close()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -92,7 +93,7 @@ func TestRay(t *testing.T) {
 			}
 		}
 		// The package is in the cluster under the name we computed.
-		pkg, err := packDir(dir, "")
+		pkg, err := packDir(dir, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,6 +167,29 @@ func TestRay(t *testing.T) {
 		}
 		if !strings.Contains(out, "to-stdout") || !strings.Contains(out, "to-stderr") {
 			t.Fatalf("logs:\n%s", out)
+		}
+	})
+
+	t.Run("outputs uploaded by the job, its exit code kept", func(t *testing.T) {
+		// No working folder of its own: the package holds the uploader
+		// alone. The command fails: the checkpoint goes up, the other
+		// output does not, and the job ends with the command's code.
+		p := &proxy{files: map[string]string{}, auth: map[string]string{}}
+		srv := httptest.NewServer(p)
+		defer srv.Close()
+		spec := tandem.LaunchSpec{ID: "outputs-1", Env: map[string]string{"MLFLOW_TRACKING_URI": srv.URL, "MLFLOW_TRACKING_TOKEN": "tok-2"},
+			OutputsArtifactPath: "1/r/artifacts/outputs", Outputs: []tandem.LaunchOutput{{Name: "model"}, {Name: "ckpt", Checkpoint: true}},
+			Command: `echo m > ` + tandem.OutputRef("model") + `/m.txt && echo epoch-3 > "$TANDEM_CHECKPOINT_DIR/state.txt" && exit 5`}
+		h, err := e.Start(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := wait(t, e, h, nil)
+		if out := logs(t, e, h); st.State != tandem.ProcessFailed || st.ExitCode != 5 {
+			t.Fatalf("status %+v\n%s", st, out)
+		}
+		if got := p.got(); len(got) != 1 || got["1/r/artifacts/outputs/ckpt/state.txt"] != "epoch-3\n" || p.auth["1/r/artifacts/outputs/ckpt/state.txt"] != "Bearer tok-2" {
+			t.Fatalf("uploaded %q (auth %q)", got, p.auth)
 		}
 	})
 

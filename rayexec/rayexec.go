@@ -12,6 +12,11 @@
 // environment). The command is the job's entrypoint, which Ray runs with a
 // shell in the unpacked working folder.
 //
+// A Ray worker need not share the region's filesystem: an attempt's named
+// outputs (LaunchSpec.Outputs) are folders the job makes on its worker,
+// and the job uploads them itself to its run's artifacts through the
+// region's artifact proxy (outputs.go) before it ends.
+//
 // Ray has no run-time limit of its own, so Timeout is recorded in the
 // job's metadata and enforced by Status: past it, Status stops the job and
 // reports it failed. Ray runs one driver per job: InstanceCount above 1 is
@@ -115,7 +120,7 @@ func newSubmitRequest(spec tandem.LaunchSpec, workingDir string) submitRequest {
 	if spec.Timeout > 0 {
 		meta[metaTimeout] = spec.Timeout.String()
 	}
-	return submitRequest{Entrypoint: spec.Command, SubmissionID: SubmissionID(spec.ID), RuntimeEnv: env, Metadata: meta}
+	return submitRequest{Entrypoint: entrypoint(spec), SubmissionID: SubmissionID(spec.ID), RuntimeEnv: env, Metadata: meta}
 }
 
 // Start uploads the attempt's folder (unless the cluster has it already)
@@ -131,9 +136,12 @@ func (e *Executor) Start(ctx context.Context, spec tandem.LaunchSpec) (string, e
 	if spec.InstanceCount > 1 {
 		e.log.Info("ray runs one driver per job; instance_count is left to the program", "attempt", spec.ID, "instance_count", spec.InstanceCount)
 	}
+	if len(spec.Outputs) > 0 && spec.OutputsArtifactPath == "" {
+		return "", tandem.Errorf(tandem.EINVALID, "ray: attempt %s has outputs but no artifact path to upload them to", spec.ID)
+	}
 	workingDir := ""
-	if spec.WorkDir != "" {
-		uri, err := e.upload(ctx, spec.WorkDir)
+	if extra := extraFiles(spec); spec.WorkDir != "" || len(extra) > 0 {
+		uri, err := e.upload(ctx, spec.WorkDir, extra)
 		if err != nil {
 			return "", err
 		}
@@ -178,10 +186,11 @@ func (e *Executor) resume(ctx context.Context, req submitRequest) (string, error
 	return "", tandem.Errorf(tandem.EEXISTS, "ray: the cluster at %s has another job with submission id %s", e.address, req.SubmissionID)
 }
 
-// upload zips dir and puts it into the cluster unless a package of the same
-// content is there already; it returns the package's URI.
-func (e *Executor) upload(ctx context.Context, dir string) (string, error) {
-	pkg, err := packDir(dir, e.tmp)
+// upload zips dir with extra (packDir) and puts it into the cluster unless
+// a package of the same content is there already; it returns the
+// package's URI.
+func (e *Executor) upload(ctx context.Context, dir string, extra map[string][]byte) (string, error) {
+	pkg, err := packDir(dir, e.tmp, extra)
 	if err != nil {
 		return "", err
 	}

@@ -150,6 +150,32 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
+// zipEntries lists a zip's entries in order, and their contents by name.
+func zipEntries(t *testing.T, path string) ([]string, map[string]string) {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	content := map[string]string{}
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		content[f.Name] = string(b)
+	}
+	return names, content
+}
+
 func TestPackDir(t *testing.T) {
 	files := map[string]string{"train.py": "print(1)\n", "data/a.txt": "a", "data/deep/b.txt": "b"}
 	d1, d2 := t.TempDir(), t.TempDir()
@@ -163,11 +189,11 @@ func TestPackDir(t *testing.T) {
 	os.Symlink(filepath.Join(d2, "train.py"), filepath.Join(d2, "link.py"))
 	os.Symlink("/", filepath.Join(d1, "root"))
 
-	p1, err := packDir(d1, t.TempDir())
+	p1, err := packDir(d1, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := packDir(d2, t.TempDir())
+	p2, err := packDir(d2, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,22 +205,9 @@ func TestPackDir(t *testing.T) {
 	if !regexp.MustCompile(`^_ray_pkg_[0-9a-f]{32}\.zip$`).MatchString(p1.Name) || p1.URI() != "gcs://"+p1.Name {
 		t.Fatalf("package name %q", p1.Name)
 	}
-	zr, err := zip.OpenReader(p1.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	var names []string
-	for _, f := range zr.File {
-		names = append(names, f.Name)
-		if f.Name == "link.py" {
-			rc, _ := f.Open()
-			b, _ := io.ReadAll(rc)
-			rc.Close()
-			if string(b) != "print(1)\n" {
-				t.Fatalf("link.py holds %q", b)
-			}
-		}
+	names, content := zipEntries(t, p1.Path)
+	if content["link.py"] != "print(1)\n" {
+		t.Fatalf("link.py holds %q", content["link.py"])
 	}
 	if got := strings.Join(names, " "); got != "data/ data/a.txt data/deep/ data/deep/b.txt empty/ link.py train.py" {
 		t.Fatalf("entries: %s", got)
@@ -202,14 +215,14 @@ func TestPackDir(t *testing.T) {
 
 	// One byte more is another package.
 	os.WriteFile(filepath.Join(d2, "data/a.txt"), []byte("ab"), 0o644)
-	p3, err := packDir(d2, t.TempDir())
+	p3, err := packDir(d2, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p3.Name == p1.Name {
 		t.Fatal("different content, same package name")
 	}
-	if _, err := packDir(filepath.Join(d1, "nope"), ""); tandem.ErrorCode(err) != tandem.EINVALID {
+	if _, err := packDir(filepath.Join(d1, "nope"), "", nil); tandem.ErrorCode(err) != tandem.EINVALID {
 		t.Fatalf("missing folder: %v", err)
 	}
 }

@@ -24,13 +24,19 @@ import (
 // returns a client holding the owner's token.
 func jobRegion(t *testing.T, maxLocal int) (*region.Region, *client.Client, string, string) {
 	t.Helper()
+	return jobRegionAt(t, maxLocal, t.TempDir())
+}
+
+// jobRegionAt is jobRegion with the attempts' folders in workDir.
+func jobRegionAt(t *testing.T, maxLocal int, workDir string) (*region.Region, *client.Client, string, string) {
+	t.Helper()
 	owner, _, err := auth.NewToken("", "", 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r, err := region.Open(ctx, region.Config{Name: "local", MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t),
-		Auth: &region.AuthConfig{BootstrapToken: owner}, WorkDir: t.TempDir(), LocalMaxInstances: maxLocal})
+		Auth: &region.AuthConfig{BootstrapToken: owner}, WorkDir: workDir, LocalMaxInstances: maxLocal})
 	if err != nil {
 		t.Fatal(err)
 	}
