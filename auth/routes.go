@@ -204,6 +204,7 @@ func MLflowRules() map[string]Rule {
 		// who may read (GET) or write (POST, an invocation) some runs.
 		"GET gateway-proxy":                          filtered(tandem.ActionRunsRead),
 		"POST gateway-proxy":                         {Class: ClassAction, Action: tandem.ActionRunsWrite, Filter: true},
+		"GET users/current":                          filtered(tandem.ActionExperimentsRead),
 		"POST registered-models/create":              act(tandem.ActionModelsWrite, model),
 		"POST registered-models/rename":              act(tandem.ActionModelsWrite, model),
 		"PATCH registered-models/update":             act(tandem.ActionModelsWrite, model),
@@ -290,10 +291,11 @@ func TandemRules() map[string]Rule {
 		"GET /model-versions/get-artifact": act(tandem.ActionModelsRead, modelParam("name")),
 		// MLflow 3's server description and the UI's telemetry switch hold
 		// no workspace data: anyone who may read some experiment.
-		"GET /api/3.0/mlflow/server-info":        filtered(tandem.ActionExperimentsRead),
-		"GET /ajax-api/3.0/mlflow/server-info":   filtered(tandem.ActionExperimentsRead),
-		"GET /ajax-api/3.0/mlflow/ui-telemetry":  filtered(tandem.ActionExperimentsRead),
-		"POST /ajax-api/3.0/mlflow/ui-telemetry": filtered(tandem.ActionExperimentsRead),
+		"GET /api/3.0/mlflow/server-info":                    filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/server-info":               filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/ui-telemetry":              filtered(tandem.ActionExperimentsRead),
+		"POST /ajax-api/3.0/mlflow/ui-telemetry":             filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/users/current/permissions": filtered(tandem.ActionExperimentsRead),
 		// GraphQL reads runs and experiments; each object is checked
 		// against what the caller may read (mlflowapi/graphql.go).
 		"POST /graphql":                               filtered(tandem.ActionExperimentsRead),

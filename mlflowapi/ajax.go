@@ -27,6 +27,12 @@ func (s *Server) routesAjax() {
 	for _, p := range []string{"/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"} {
 		s.handleRaw("GET "+p+"server-info", handleCall(s, s.serverInfo))
 	}
+	// The account menu's identity, which MLflow serves only with its
+	// basic-auth app: without it these are unknown endpoints (404), which
+	// the UI takes as "no accounts here". tandem's own identity API is
+	// /api/tandem/v1/whoami.
+	s.handle("GET", "users/current", noAuthApp)
+	s.handleRaw("GET /ajax-api/3.0/mlflow/users/current/permissions", noAuthApp)
 	s.handleRaw("GET /ajax-api/3.0/mlflow/ui-telemetry", handleCall(s, uiTelemetryConfig))
 	s.handleRaw("POST /ajax-api/3.0/mlflow/ui-telemetry", handleCall(s, uiTelemetryRecords))
 }
@@ -47,6 +53,13 @@ func (s *Server) serverInfo(*http.Request) (any, error) {
 		"presigned_upload_model_id_supported": false,
 		"features_enabled":                    map[string]bool{"gateway": false},
 	}, nil
+}
+
+// noAuthApp answers 404 ENDPOINT_NOT_FOUND, MLflow's code for a path it
+// does not serve.
+func noAuthApp(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: "ENDPOINT_NOT_FOUND",
+		Message: "No API found for '" + r.URL.Path + "': MLflow serves it with its basic-auth app; tandem's is /api/tandem/v1/whoami"})
 }
 
 // noGateway is gateway-proxy as MLflow answers it when no deployments

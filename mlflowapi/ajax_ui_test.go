@@ -376,6 +376,15 @@ func TestUIFeatureEndpoints(t *testing.T) {
 					t.Errorf("%s %s: %d %s, want %s", c.method, c.path, st, b, c.want)
 				}
 			}
+			// MLflow serves these with its auth app only: 404 without it.
+			for _, p := range []string{ajax + "users/current", "/api/2.0/mlflow/users/current", "/ajax-api/3.0/mlflow/users/current/permissions"} {
+				st, _, b := e.raw("GET", p, "", "")
+				var out map[string]any
+				json.Unmarshal(b, &out)
+				if st != 404 || out["error_code"] != "ENDPOINT_NOT_FOUND" {
+					t.Errorf("%s: %d %s", p, st, b)
+				}
+			}
 		})
 	}
 }

@@ -159,3 +159,6 @@ def test_ui_load_endpoints(server):
     assert r.status_code == 200 and set(r.json()) == {"disable_ui_telemetry", "disable_ui_events", "ui_rollout_percentage"}
     r = _ajax(server, "GET", "gateway-proxy", params={"gateway_path": "api/2.0/endpoints"})
     assert r.status_code == 200 and r.json() == {"endpoints": []}, r.text
+    # The account menu's identity: MLflow serves it only with its basic-auth app.
+    r = requests.get(f"{server.url}/ajax-api/2.0/mlflow/users/current", timeout=60)
+    assert r.status_code == 404, (r.status_code, r.text[:200])
