@@ -296,6 +296,8 @@ func TandemRules() map[string]Rule {
 		"GET /ajax-api/3.0/mlflow/ui-telemetry":              filtered(tandem.ActionExperimentsRead),
 		"POST /ajax-api/3.0/mlflow/ui-telemetry":             filtered(tandem.ActionExperimentsRead),
 		"GET /ajax-api/3.0/mlflow/users/current/permissions": filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/assistant/config":          filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/assistant/providers":       filtered(tandem.ActionExperimentsRead),
 		// GraphQL reads runs and experiments; each object is checked
 		// against what the caller may read (mlflowapi/graphql.go).
 		"POST /graphql":                               filtered(tandem.ActionExperimentsRead),

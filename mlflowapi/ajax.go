@@ -34,6 +34,8 @@ func (s *Server) routesAjax() {
 	s.handle("GET", "users/current", noAuthApp)
 	s.handleRaw("GET /ajax-api/3.0/mlflow/users/current/permissions", noAuthApp)
 	s.handleRaw("GET /ajax-api/3.0/mlflow/ui-telemetry", handleCall(s, uiTelemetryConfig))
+	s.handleRaw("GET /ajax-api/3.0/mlflow/assistant/config", handleCall(s, noAssistantConfig))
+	s.handleRaw("GET /ajax-api/3.0/mlflow/assistant/providers", handleCall(s, noAssistantProviders))
 	s.handleRaw("POST /ajax-api/3.0/mlflow/ui-telemetry", handleCall(s, uiTelemetryRecords))
 }
 
@@ -60,6 +62,17 @@ func (s *Server) serverInfo(*http.Request) (any, error) {
 func noAuthApp(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: "ENDPOINT_NOT_FOUND",
 		Message: "No API found for '" + r.URL.Path + "': MLflow serves it with its basic-auth app; tandem's is /api/tandem/v1/whoami"})
+}
+
+// noAssistantConfig and noAssistantProviders are the UI's assistant as
+// MLflow's server answers with nothing set up, and with no provider at
+// all: tandem runs no coding assistant (MLflow's start local CLIs).
+func noAssistantConfig(*http.Request) (any, error) {
+	return map[string]any{"providers": map[string]any{}, "projects": map[string]any{}, "remote_access_allowed": false}, nil
+}
+
+func noAssistantProviders(*http.Request) (any, error) {
+	return map[string]any{"providers": []any{}}, nil
 }
 
 // noGateway is gateway-proxy as MLflow answers it when no deployments

@@ -371,6 +371,8 @@ func TestUIFeatureEndpoints(t *testing.T) {
 				{"POST", "/ajax-api/3.0/mlflow/ui-telemetry", `{"records":[{"event_name":"x"}]}`, `{"status":"disabled"}`},
 				{"GET", ajax + "gateway-proxy?gateway_path=api/2.0/endpoints", "", `{"endpoints":[]}`},
 				{"POST", ajax + "gateway-proxy", `{"gateway_path":"gateway/x/invocations"}`, `{"endpoints":[]}`},
+				{"GET", "/ajax-api/3.0/mlflow/assistant/config", "", `{"projects":{},"providers":{},"remote_access_allowed":false}`},
+				{"GET", "/ajax-api/3.0/mlflow/assistant/providers", "", `{"providers":[]}`},
 			} {
 				if st, _, b := e.raw(c.method, c.path, "application/json", c.body); st != 200 || string(b) != c.want {
 					t.Errorf("%s %s: %d %s, want %s", c.method, c.path, st, b, c.want)
