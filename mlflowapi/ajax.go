@@ -33,6 +33,9 @@ func (s *Server) routesAjax() {
 	// /api/tandem/v1/whoami.
 	s.handle("GET", "users/current", noAuthApp)
 	s.handleRaw("GET /ajax-api/3.0/mlflow/users/current/permissions", noAuthApp)
+	for _, v := range []string{"2.0", "3.0"} {
+		s.handleRaw("GET /ajax-api/"+v+"/mlflow/get-trace-artifact", s.uiTraceArtifact) // uitraces.go
+	}
 	s.handleRaw("GET /ajax-api/3.0/mlflow/ui-telemetry", handleCall(s, uiTelemetryConfig))
 	s.handleRaw("GET /ajax-api/3.0/mlflow/assistant/config", handleCall(s, noAssistantConfig))
 	s.handleRaw("GET /ajax-api/3.0/mlflow/assistant/providers", handleCall(s, noAssistantProviders))

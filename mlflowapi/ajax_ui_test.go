@@ -390,3 +390,65 @@ func TestUIFeatureEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceArtifactUI: get-trace-artifact gives the spans ingested over
+// OTLP as MLflow's traces.json (ids in base64, status by name, attributes
+// as an object), an unknown trace and a missing request_id MLflow's errors.
+func TestTraceArtifactUI(t *testing.T) {
+	for name, e := range newEnvs(t) {
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			exp := e.ok("POST", "experiments/create", map[string]any{"name": "tr"})["experiment_id"].(string)
+			body := `{"resourceSpans":[{"scopeSpans":[{"spans":[
+				{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"1112131415161718","name":"root",
+				 "startTimeUnixNano":"1000000","endTimeUnixNano":"3000000","status":{"code":1},
+				 "attributes":[{"key":"mlflow.traceRequestId","value":{"stringValue":"\"tr-0102030405060708090a0b0c0d0e0f10\""}},
+				   {"key":"mlflow.spanType","value":{"stringValue":"\"AGENT\""}},{"key":"n","value":{"intValue":"7"}}],
+				 "events":[{"name":"ev","timeUnixNano":"2000000","attributes":[{"key":"k","value":{"boolValue":true}}]}]},
+				{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"2122232425262728","parentSpanId":"1112131415161718","name":"child",
+				 "startTimeUnixNano":"1500000","endTimeUnixNano":"2500000",
+				 "attributes":[{"key":"mlflow.traceRequestId","value":{"stringValue":"\"tr-0102030405060708090a0b0c0d0e0f10\""}}]}]}]}]}`
+			req, _ := http.NewRequest("POST", e.srv.URL+"/v1/traces", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Mlflow-Experiment-Id", exp)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("OTLP ingest: %d", resp.StatusCode)
+			}
+			for _, v := range []string{"2.0", "3.0"} {
+				st, h, b := e.raw("GET", "/ajax-api/"+v+"/mlflow/get-trace-artifact?request_id=tr-0102030405060708090a0b0c0d0e0f10", "", "")
+				if st != 200 || h.Get("Content-Type") != "application/octet-stream" || !strings.Contains(h.Get("Content-Disposition"), "traces.json") {
+					t.Fatalf("%s: %d %v %s", v, st, h, b)
+				}
+				var data struct {
+					Spans []map[string]any `json:"spans"`
+				}
+				if err := json.Unmarshal(b, &data); err != nil || len(data.Spans) != 2 {
+					t.Fatalf("%s: %s %v", v, b, err)
+				}
+				byName := map[string]map[string]any{}
+				for _, sp := range data.Spans {
+					byName[sp["name"].(string)] = sp
+				}
+				root, child := byName["root"], byName["child"]
+				if root["trace_id"] != "AQIDBAUGBwgJCgsMDQ4PEA==" || root["span_id"] != "ERITFBUWFxg=" || root["parent_span_id"] != nil ||
+					child["parent_span_id"] != "ERITFBUWFxg=" || root["start_time_unix_nano"] != float64(1000000) ||
+					dig(root, "status", "code") != "STATUS_CODE_OK" || dig(child, "status", "code") != "STATUS_CODE_UNSET" ||
+					dig(root, "attributes", "mlflow.spanType") != `"AGENT"` || dig(root, "attributes", "n") != float64(7) {
+					t.Fatalf("%s: spans %s", v, b)
+				}
+				if evs := root["events"].([]any); len(evs) != 1 || dig(evs[0].(map[string]any), "attributes", "k") != true {
+					t.Fatalf("%s: events %v", v, root["events"])
+				}
+			}
+			st, _, b := e.raw("GET", "/ajax-api/3.0/mlflow/get-trace-artifact?request_id=tr-nope", "", "")
+			e.wantError("unknown trace", st, b, 404, "RESOURCE_DOES_NOT_EXIST", "Trace with ID tr-nope is not found.")
+			st, _, b = e.raw("GET", "/ajax-api/3.0/mlflow/get-trace-artifact", "", "")
+			e.wantError("no request_id", st, b, 400, "BAD_REQUEST", `Request must include the "request_id" query parameter.`)
+		})
+	}
+}

@@ -162,3 +162,36 @@ def test_ui_load_endpoints(server):
     # The account menu's identity: MLflow serves it only with its basic-auth app.
     r = requests.get(f"{server.url}/ajax-api/2.0/mlflow/users/current", timeout=60)
     assert r.status_code == 404, (r.status_code, r.text[:200])
+
+
+def test_get_trace_artifact(server, client, experiment):
+    """The UI's trace view reads the spans as MLflow's traces.json."""
+    import mlflow
+    from mlflow.entities.trace_data import TraceData
+
+    @mlflow.trace(span_type="AGENT")
+    def outer(x):
+        return inner(x) + 1
+
+    @mlflow.trace
+    def inner(x):
+        return x * 2
+
+    assert outer(3) == 7
+    trace_id = mlflow.get_last_active_trace_id()
+    mlflow.flush_trace_async_logging()
+    for version in ("2.0", "3.0"):
+        r = requests.get(f"{server.url}/ajax-api/{version}/mlflow/get-trace-artifact",
+                         params={"request_id": trace_id}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert "traces.json" in r.headers["Content-Disposition"]
+        data = TraceData.from_dict(r.json())
+        spans = {s.name: s for s in data.spans}
+        assert set(spans) == {"outer", "inner"}
+        assert spans["inner"].parent_id == spans["outer"].span_id
+        assert spans["outer"].span_type == "AGENT" and spans["outer"].outputs == 7
+        assert spans["inner"].inputs == {"x": 3}
+    r = requests.get(f"{server.url}/ajax-api/3.0/mlflow/get-trace-artifact", params={"request_id": "tr-nope"}, timeout=60)
+    assert_mlflow_error(r, "RESOURCE_DOES_NOT_EXIST", 404)
+    r = requests.get(f"{server.url}/ajax-api/3.0/mlflow/get-trace-artifact", timeout=60)
+    assert_mlflow_error(r, "BAD_REQUEST", 400)
