@@ -420,7 +420,7 @@ func (a *Authenticator) authorize(r *http.Request, st *state, c *Caller, rule Ru
 		return false, d.Reason, nil
 	}
 	var body map[string]any
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil &&
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && !rule.RawBody &&
 		!strings.HasPrefix(r.URL.Path, "/api/2.0/mlflow-artifacts/") && !strings.HasPrefix(r.URL.Path, "/ajax-api/2.0/mlflow-artifacts/") {
 		b, _ := io.ReadAll(io.LimitReader(r.Body, MaxScopeBody))
 		r.Body = readCloser{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}

@@ -36,6 +36,10 @@ type Rule struct {
 	// models where a role assignment allows the action
 	// (tandem.VisibleScopes), as MLflow's auth app filters searches.
 	Filter bool
+	// RawBody: the body is a file's bytes, not JSON; it is neither read
+	// nor consulted to find the scope (a file that happens to hold
+	// {"run_id": ...} must not choose what is authorised).
+	RawBody bool
 }
 
 func filtered(action string) Rule { return Rule{Class: ClassAction, Action: action, Filter: true} }
@@ -96,6 +100,19 @@ func runParam(ctx context.Context, r *http.Request, body map[string]any, res Res
 	if id == "" {
 		id = param(r, body, "run_uuid")
 	}
+	if id == "" || res == nil {
+		return nil
+	}
+	if exp, err := res.RunExperiment(ctx, id); err == nil {
+		return []tandem.Scope{tandem.ExperimentScope(exp)}
+	}
+	return nil
+}
+
+// runUUIDQuery: the run named by run_uuid in the query string only (the
+// UI's upload-artifact, whose body is the file).
+func runUUIDQuery(ctx context.Context, r *http.Request, _ map[string]any, res Resolver) []tandem.Scope {
+	id := r.URL.Query().Get("run_uuid")
 	if id == "" || res == nil {
 		return nil
 	}
@@ -180,28 +197,36 @@ func MLflowRules() map[string]Rule {
 		"DELETE logged-models/{model_id}/tags/{tag_key...}":  act(tandem.ActionModelsWrite, nil),
 		"POST logged-models/{model_id}/params":               act(tandem.ActionModelsWrite, nil),
 		"GET logged-models/{model_id}/artifacts/directories": act(tandem.ActionModelsRead, nil),
-		"POST registered-models/create":                      act(tandem.ActionModelsWrite, model),
-		"POST registered-models/rename":                      act(tandem.ActionModelsWrite, model),
-		"PATCH registered-models/update":                     act(tandem.ActionModelsWrite, model),
-		"DELETE registered-models/delete":                    act(tandem.ActionModelsDelete, model),
-		"GET registered-models/get":                          act(tandem.ActionModelsRead, model),
-		"GET registered-models/search":                       filtered(tandem.ActionModelsRead),
-		"POST registered-models/get-latest-versions":         act(tandem.ActionModelsRead, model),
-		"GET registered-models/get-latest-versions":          act(tandem.ActionModelsRead, model),
-		"POST registered-models/set-tag":                     act(tandem.ActionModelsWrite, model),
-		"DELETE registered-models/delete-tag":                act(tandem.ActionModelsWrite, model),
-		"POST registered-models/alias":                       act(tandem.ActionModelsWrite, model),
-		"DELETE registered-models/alias":                     act(tandem.ActionModelsWrite, model),
-		"GET registered-models/alias":                        act(tandem.ActionModelsRead, model),
-		"POST model-versions/create":                         act(tandem.ActionModelsWrite, model),
-		"PATCH model-versions/update":                        act(tandem.ActionModelsWrite, model),
-		"POST model-versions/transition-stage":               act(tandem.ActionModelsWrite, model),
-		"DELETE model-versions/delete":                       act(tandem.ActionModelsDelete, model),
-		"GET model-versions/get":                             act(tandem.ActionModelsRead, model),
-		"GET model-versions/search":                          filtered(tandem.ActionModelsRead),
-		"GET model-versions/get-download-uri":                act(tandem.ActionModelsRead, model),
-		"POST model-versions/set-tag":                        act(tandem.ActionModelsWrite, model),
-		"DELETE model-versions/delete-tag":                   act(tandem.ActionModelsWrite, model),
+		"GET logged-models/{model_id}/artifacts/files":       act(tandem.ActionModelsRead, nil),
+		"POST upload-artifact":                               {Class: ClassAction, Action: tandem.ActionRunsWrite, Scope: runUUIDQuery, RawBody: true},
+		"POST runs/create-promptlab-run":                     act(tandem.ActionRunsWrite, exp),
+		// gateway-proxy answers an empty gateway (tandem has none): anyone
+		// who may read (GET) or write (POST, an invocation) some runs.
+		"GET gateway-proxy":                          filtered(tandem.ActionRunsRead),
+		"POST gateway-proxy":                         {Class: ClassAction, Action: tandem.ActionRunsWrite, Filter: true},
+		"GET users/current":                          filtered(tandem.ActionExperimentsRead),
+		"POST registered-models/create":              act(tandem.ActionModelsWrite, model),
+		"POST registered-models/rename":              act(tandem.ActionModelsWrite, model),
+		"PATCH registered-models/update":             act(tandem.ActionModelsWrite, model),
+		"DELETE registered-models/delete":            act(tandem.ActionModelsDelete, model),
+		"GET registered-models/get":                  act(tandem.ActionModelsRead, model),
+		"GET registered-models/search":               filtered(tandem.ActionModelsRead),
+		"POST registered-models/get-latest-versions": act(tandem.ActionModelsRead, model),
+		"GET registered-models/get-latest-versions":  act(tandem.ActionModelsRead, model),
+		"POST registered-models/set-tag":             act(tandem.ActionModelsWrite, model),
+		"DELETE registered-models/delete-tag":        act(tandem.ActionModelsWrite, model),
+		"POST registered-models/alias":               act(tandem.ActionModelsWrite, model),
+		"DELETE registered-models/alias":             act(tandem.ActionModelsWrite, model),
+		"GET registered-models/alias":                act(tandem.ActionModelsRead, model),
+		"POST model-versions/create":                 act(tandem.ActionModelsWrite, model),
+		"PATCH model-versions/update":                act(tandem.ActionModelsWrite, model),
+		"POST model-versions/transition-stage":       act(tandem.ActionModelsWrite, model),
+		"DELETE model-versions/delete":               act(tandem.ActionModelsDelete, model),
+		"GET model-versions/get":                     act(tandem.ActionModelsRead, model),
+		"GET model-versions/search":                  filtered(tandem.ActionModelsRead),
+		"GET model-versions/get-download-uri":        act(tandem.ActionModelsRead, model),
+		"POST model-versions/set-tag":                act(tandem.ActionModelsWrite, model),
+		"DELETE model-versions/delete-tag":           act(tandem.ActionModelsWrite, model),
 	}
 }
 
@@ -264,6 +289,15 @@ func TandemRules() map[string]Rule {
 		"GET /static-files/{path...}":      {Class: ClassAuthenticated},
 		"GET /get-artifact":                act(tandem.ActionRunsRead, runParam),
 		"GET /model-versions/get-artifact": act(tandem.ActionModelsRead, modelParam("name")),
+		// MLflow 3's server description and the UI's telemetry switch hold
+		// no workspace data: anyone who may read some experiment.
+		"GET /api/3.0/mlflow/server-info":                    filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/server-info":               filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/ui-telemetry":              filtered(tandem.ActionExperimentsRead),
+		"POST /ajax-api/3.0/mlflow/ui-telemetry":             filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/users/current/permissions": filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/assistant/config":          filtered(tandem.ActionExperimentsRead),
+		"GET /ajax-api/3.0/mlflow/assistant/providers":       filtered(tandem.ActionExperimentsRead),
 		// GraphQL reads runs and experiments; each object is checked
 		// against what the caller may read (mlflowapi/graphql.go).
 		"POST /graphql":                               filtered(tandem.ActionExperimentsRead),

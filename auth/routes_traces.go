@@ -45,6 +45,11 @@ func traceParam(ctx context.Context, r *http.Request, body map[string]any, res R
 	return traceScopes(ctx, res, param(r, body, "trace_id"))
 }
 
+// traceRequestID: the trace named by request_id in the query.
+func traceRequestID(ctx context.Context, r *http.Request, _ map[string]any, res Resolver) []tandem.Scope {
+	return traceScopes(ctx, res, r.URL.Query().Get("request_id"))
+}
+
 // traceList: every trace of trace_ids (query or body).
 func traceList(ctx context.Context, r *http.Request, body map[string]any, res Resolver) []tandem.Scope {
 	ids := r.URL.Query()["trace_ids"]
@@ -123,7 +128,11 @@ func TraceRules() map[string]Rule {
 		"POST traces/delete-traces":     act(del, experimentParam("experiment_id")),
 		"POST traces/link-to-run":       act(write, runParam),
 	}
-	out := map[string]Rule{"POST /v1/traces": act(write, otlpExperiment)}
+	out := map[string]Rule{"POST /v1/traces": act(write, otlpExperiment),
+		// The UI's trace view: the spans of request_id (a trace id).
+		"GET /ajax-api/2.0/mlflow/get-trace-artifact": act(read, traceRequestID),
+		"GET /ajax-api/3.0/mlflow/get-trace-artifact": act(read, traceRequestID),
+	}
 	for prefixes, rules := range map[[2]string]map[string]Rule{
 		{"/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"}: v3,
 		{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}: v2,

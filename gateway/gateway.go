@@ -432,7 +432,7 @@ var readPosts = []string{"/runs/search", "/experiments/search", "/registered-mod
 	"/model-versions/search", "/logged-models/search", "/metrics/get-history-bulk-interval",
 	"/experiments/search-datasets",
 	"/registered-models/get-latest-versions", "/traces/search", "/traces/metrics",
-	"/traces/calculate-filter-correlation", "/listKeys", "/graphql"}
+	"/traces/calculate-filter-correlation", "/listKeys", "/graphql", "/ui-telemetry"}
 
 // scoring reports whether r scores with an online endpoint (package
 // serving): every region of the endpoint's placement answers it from its

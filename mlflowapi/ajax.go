@@ -19,6 +19,80 @@ const (
 func (s *Server) routesAjax() {
 	s.handle("GET", "metrics/get-history-bulk", handleCall(s, s.getMetricHistoryBulk))
 	s.handle("POST", "experiments/search-datasets", handleJSON(s, s.searchDatasets))
+	s.handle("POST", "upload-artifact", s.uiUploadArtifact)                              // uiartifacts.go
+	s.handle("GET", "logged-models/{model_id}/artifacts/files", s.uiLoggedModelArtifact) // uiartifacts.go
+	s.handle("POST", "runs/create-promptlab-run", s.createPromptlabRun)                  // promptlab.go
+	s.handle("GET", "gateway-proxy", handleCall(s, noGateway))
+	s.handle("POST", "gateway-proxy", handleCall(s, noGateway))
+	for _, p := range []string{"/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"} {
+		s.handleRaw("GET "+p+"server-info", handleCall(s, s.serverInfo))
+	}
+	// The account menu's identity, which MLflow serves only with its
+	// basic-auth app: without it these are unknown endpoints (404), which
+	// the UI takes as "no accounts here". tandem's own identity API is
+	// /api/tandem/v1/whoami.
+	s.handle("GET", "users/current", noAuthApp)
+	s.handleRaw("GET /ajax-api/3.0/mlflow/users/current/permissions", noAuthApp)
+	for _, v := range []string{"2.0", "3.0"} {
+		s.handleRaw("GET /ajax-api/"+v+"/mlflow/get-trace-artifact", s.uiTraceArtifact) // uitraces.go
+	}
+	s.handleRaw("GET /ajax-api/3.0/mlflow/ui-telemetry", handleCall(s, uiTelemetryConfig))
+	s.handleRaw("GET /ajax-api/3.0/mlflow/assistant/config", handleCall(s, noAssistantConfig))
+	s.handleRaw("GET /ajax-api/3.0/mlflow/assistant/providers", handleCall(s, noAssistantProviders))
+	s.handleRaw("POST /ajax-api/3.0/mlflow/ui-telemetry", handleCall(s, uiTelemetryRecords))
+}
+
+// serverInfo is MLflow 3's server-info: what this server is and serves,
+// read by the client (multipart uploads) and the UI before anything else.
+// tandem keeps its metadata in SQL (the UI's FileStore limits do not
+// apply), serves multipart uploads through its artifact proxy, and has no
+// MLflow workspaces, trace archival or AI gateway.
+func (s *Server) serverInfo(*http.Request) (any, error) {
+	return map[string]any{
+		"store_type":                          "SqlStore",
+		"workspaces_enabled":                  false,
+		"trace_archival_enabled":              false,
+		"multipart_uploads_enabled":           true,
+		"multipart_downloads_enabled":         false,
+		"presigned_upload_run_id_supported":   false,
+		"presigned_upload_model_id_supported": false,
+		"features_enabled":                    map[string]bool{"gateway": false},
+	}, nil
+}
+
+// noAuthApp answers 404 ENDPOINT_NOT_FOUND, MLflow's code for a path it
+// does not serve.
+func noAuthApp(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: "ENDPOINT_NOT_FOUND",
+		Message: "No API found for '" + r.URL.Path + "': MLflow serves it with its basic-auth app; tandem's is /api/tandem/v1/whoami"})
+}
+
+// noAssistantConfig and noAssistantProviders are the UI's assistant as
+// MLflow's server answers with nothing set up, and with no provider at
+// all: tandem runs no coding assistant (MLflow's start local CLIs).
+func noAssistantConfig(*http.Request) (any, error) {
+	return map[string]any{"providers": map[string]any{}, "projects": map[string]any{}, "remote_access_allowed": false}, nil
+}
+
+func noAssistantProviders(*http.Request) (any, error) {
+	return map[string]any{"providers": []any{}}, nil
+}
+
+// noGateway is gateway-proxy as MLflow answers it when no deployments
+// target is configured: an empty gateway.
+func noGateway(*http.Request) (any, error) {
+	return map[string]any{"endpoints": []any{}}, nil
+}
+
+// uiTelemetryConfig and uiTelemetryRecords are MLflow's UI telemetry
+// endpoints as MLflow answers them with telemetry off: tandem sends
+// nothing to MLflow's telemetry service.
+func uiTelemetryConfig(*http.Request) (any, error) {
+	return map[string]any{"disable_ui_telemetry": true, "disable_ui_events": []string{}, "ui_rollout_percentage": 0}, nil
+}
+
+func uiTelemetryRecords(*http.Request) (any, error) {
+	return map[string]string{"status": "disabled"}, nil
 }
 
 // getMetricHistoryBulk returns the full history of one metric for up to 100

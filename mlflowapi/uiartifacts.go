@@ -1,8 +1,12 @@
 package mlflowapi
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/tandemml/tandem"
@@ -26,16 +30,7 @@ func (s *Server) uiRunArtifact(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var uri string
-	err = s.Store.Reader().QueryRowContext(r.Context(), `SELECT artifact_uri FROM runs WHERE run_id = ?`, id).Scan(&uri)
-	if sqlstore.IsNoRows(err) {
-		s.writeError(w, r, tandem.Errorf(tandem.ENOTFOUND, "Run with id=%s not found", id))
-		return
-	} else if err != nil {
-		s.writeError(w, r, fmt.Errorf("get-artifact: run %s: %w", id, err))
-		return
-	}
-	root, err := ParseArtifactURI(uri)
+	root, err := s.runArtifactRoot(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -66,6 +61,125 @@ func (s *Server) uiModelVersionArtifact(w http.ResponseWriter, r *http.Request) 
 	root, err := ParseArtifactURI(uri)
 	if err != nil {
 		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "model version %s/%d is stored outside this workspace (%s)", name, v, uri))
+		return
+	}
+	s.serveArtifact(w, r, joinArtifactPath(root, rel))
+}
+
+// maxUIUpload bounds one upload-artifact body, as MLflow bounds it (10 MB).
+const maxUIUpload = 10 << 20
+
+// uiUploadArtifact: POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=ID&path=P
+// with the file's bytes as the body, the MLflow UI's upload of one file
+// into a run's artifacts (its evaluation tables). As MLflow: the path is
+// percent-decoded, then refused when unsafe; the body must be non-empty
+// and at most 10 MB; the run must exist (in any lifecycle stage). The
+// answer is an empty body.
+func (s *Server) uiUploadArtifact(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	id := q.Get("run_uuid")
+	if id == "" {
+		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Request must specify run_uuid."))
+		return
+	}
+	raw := q.Get("path")
+	if raw == "" {
+		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Request must specify path."))
+		return
+	}
+	rel, err := checkArtifactPath(unescapeFully(raw), false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tooLarge := tandem.Errorf(tandem.EINVALID, "Artifact size is too large. Max size is 10MB.")
+	if r.ContentLength > maxUIUpload {
+		s.writeError(w, r, tooLarge)
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(uploadBody{r.Body}, maxUIUpload+1))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(data) == 0 {
+		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Request must specify data."))
+		return
+	}
+	if len(data) > maxUIUpload {
+		s.writeError(w, r, tooLarge)
+		return
+	}
+	root, err := s.runArtifactRoot(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	full, err := checkWritableArtifactPath(joinArtifactPath(root, rel), false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.storeArtifact(r.Context(), full, bytes.NewReader(data)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+}
+
+// runArtifactRoot is the path under the artifact root of run id's
+// artifacts (ENOTFOUND in MLflow's words when there is no such run).
+func (s *Server) runArtifactRoot(ctx context.Context, id string) (string, error) {
+	var uri string
+	err := s.Store.Reader().QueryRowContext(ctx, `SELECT artifact_uri FROM runs WHERE run_id = ?`, id).Scan(&uri)
+	if sqlstore.IsNoRows(err) {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "Run with id=%s not found", id)
+	} else if err != nil {
+		return "", fmt.Errorf("run %s: %w", id, err)
+	}
+	return ParseArtifactURI(uri)
+}
+
+// unescapeFully undoes percent-encoding until the path stops changing (at
+// most 10 rounds), as MLflow decodes a path before it judges it: a path
+// whose escapes hide ".." is refused, not stored under a literal name.
+func unescapeFully(p string) string {
+	for range 10 {
+		d, err := url.PathUnescape(p)
+		if err != nil || d == p {
+			return p
+		}
+		p = d
+	}
+	return p
+}
+
+// uiLoggedModelArtifact: GET /ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files?artifact_file_path=P,
+// one file of a logged model (the UI's model page), with the download
+// headers of every artifact.
+func (s *Server) uiLoggedModelArtifact(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Query().Get("artifact_file_path")
+	if p == "" {
+		// MLflow answers this one with its BAD_REQUEST code, which tandem's
+		// error codes do not name.
+		writeJSON(w, http.StatusBadRequest, errorBody{ErrorCode: "BAD_REQUEST",
+			Message: `Request must include the "artifact_file_path" query parameter.`})
+		return
+	}
+	rel, err := checkArtifactPath(p, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	lm, err := s.Store.GetLoggedModel(r.Context(), r.PathValue("model_id"), false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	root, err := ParseArtifactURI(lm.ArtifactLocation)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	s.serveArtifact(w, r, joinArtifactPath(root, rel))

@@ -5,6 +5,7 @@ package otlpspan
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -97,4 +99,70 @@ func FromJSON(raw []byte) (tandem.Span, error) {
 		return tandem.Span{}, tandem.Errorf(tandem.EINVALID, "Invalid span JSON: %v", err)
 	}
 	return FromProto(&sp)
+}
+
+// MLflowDict turns a span in proto3 JSON into the form MLflow's Span.to_dict
+// writes and its traces.json holds (what the MLflow UI's trace view reads
+// from get-trace-artifact): ids in base64, times as integers, the status
+// code by its OTLP name, attributes as an object of their values.
+func MLflowDict(raw []byte) (map[string]any, error) {
+	var sp tracepb.Span
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, &sp); err != nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "Invalid span JSON: %v", err)
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	var parent any
+	if len(sp.ParentSpanId) > 0 {
+		parent = b64(sp.ParentSpanId)
+	}
+	events := []any{}
+	for _, ev := range sp.Events {
+		events = append(events, map[string]any{"name": ev.Name, "time_unix_nano": ev.TimeUnixNano, "attributes": attrValues(ev.Attributes)})
+	}
+	links := []any{}
+	for _, l := range sp.Links {
+		links = append(links, map[string]any{"trace_id": "tr-" + hex.EncodeToString(l.TraceId),
+			"span_id": hex.EncodeToString(l.SpanId), "attributes": attrValues(l.Attributes)})
+	}
+	status := map[string]any{"code": tracepb.Status_STATUS_CODE_UNSET.String(), "message": ""}
+	if st := sp.Status; st != nil {
+		status = map[string]any{"code": st.Code.String(), "message": st.Message}
+	}
+	return map[string]any{
+		"trace_id": b64(sp.TraceId), "span_id": b64(sp.SpanId), "parent_span_id": parent,
+		"name": sp.Name, "start_time_unix_nano": sp.StartTimeUnixNano, "end_time_unix_nano": sp.EndTimeUnixNano,
+		"events": events, "status": status, "attributes": attrValues(sp.Attributes), "links": links,
+	}, nil
+}
+
+func attrValues(kvs []*commonpb.KeyValue) map[string]any {
+	out := make(map[string]any, len(kvs))
+	for _, kv := range kvs {
+		out[kv.Key] = anyValue(kv.Value)
+	}
+	return out
+}
+
+func anyValue(v *commonpb.AnyValue) any {
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		return x.StringValue
+	case *commonpb.AnyValue_BoolValue:
+		return x.BoolValue
+	case *commonpb.AnyValue_IntValue:
+		return x.IntValue
+	case *commonpb.AnyValue_DoubleValue:
+		return x.DoubleValue
+	case *commonpb.AnyValue_BytesValue:
+		return base64.StdEncoding.EncodeToString(x.BytesValue)
+	case *commonpb.AnyValue_ArrayValue:
+		out := []any{}
+		for _, e := range x.ArrayValue.GetValues() {
+			out = append(out, anyValue(e))
+		}
+		return out
+	case *commonpb.AnyValue_KvlistValue:
+		return attrValues(x.KvlistValue.GetValues())
+	}
+	return nil
 }

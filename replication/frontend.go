@@ -31,6 +31,7 @@ import (
 //	     traces/search, traces/batchGetInfos, datasets/search,
 //	     issues/search, prompt-optimization/jobs/search          read (MLflow's POST reads)
 //	POST /api/tandem/v1/online-endpoints/NAME/listKeys          read
+//	POST /ajax-api/3.0/mlflow/ui-telemetry                      read (tandem keeps no UI telemetry)
 //	any other POST, PUT, PATCH, DELETE under /api/, /ajax-api/  write
 //
 // Artifact uploads (PUT /api/2.0/mlflow-artifacts/artifacts/...) and
@@ -64,7 +65,8 @@ var postReads = []string{
 	"/registered-models/get-latest-versions", "/experiments/search-datasets",
 	"/traces/search", "/traces/batchGetInfos", "/traces/metrics", "/traces/calculate-filter-correlation", "/datasets/search", "/issues/search",
 	"/prompt-optimization/jobs/search",
-	"/listKeys", // online endpoint keys: any region answers (hot/hot scoring)
+	"/listKeys",     // online endpoint keys: any region answers (hot/hot scoring)
+	"/ui-telemetry", // the MLflow UI's telemetry records: tandem keeps none
 }
 
 func local(path string) bool {
