@@ -10,8 +10,8 @@ import (
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/imagecopy"
 	"github.com/tandemml/tandem/region"
-	"github.com/tandemml/tandem/registrytest"
 	"github.com/tandemml/tandem/regiontest"
+	"github.com/tandemml/tandem/registrytest"
 )
 
 func envAsset(name, image string) *tandem.Asset {
