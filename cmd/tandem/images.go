@@ -128,7 +128,7 @@ func waitAppliedImages(ctx context.Context, out io.Writer, pl *planned, wait tim
 	declared := map[string]bool{}
 	for _, o := range pl.ws.Desired.Objects {
 		if o.Kind == desired.KindEnvironment {
-			declared[o.Name] = true
+			declared[o.Name] = true // NAME:VERSION
 		}
 	}
 	envs, err := pl.clients[pl.in.Primary].ListAssets(ctx, tandem.AssetEnvironment, "", false)
@@ -138,7 +138,7 @@ func waitAppliedImages(ctx context.Context, out io.Writer, pl *planned, wait tim
 	}
 	var mine []*tandem.Asset
 	for _, a := range envs {
-		if declared[a.Name] {
+		if declared[a.Name+":"+a.Version] {
 			mine = append(mine, a)
 		}
 	}

@@ -112,4 +112,39 @@ func TestEnvironmentImagesInEveryRegion(t *testing.T) {
 	if out := u.mustTandem("verify", "--workspace", ws); !strings.Contains(out, "(2 checked)") {
 		t.Fatalf("verify with the origin down:\n%s", out)
 	}
+
+	// Two more images declared in the workspace file: plan lists them,
+	// apply creates them and follows their copies into both registries,
+	// verify finds all three in both, a second plan has nothing to do.
+	other := registrytest.Start(t)
+	registrytest.Push(t, other.Host+"/serve:1", registrytest.Image(t, 2, 32<<10))
+	registrytest.Push(t, other.Host+"/gpu/base:2", registrytest.Index(t, []string{"linux/amd64", "linux/arm64"}, 1, 32<<10))
+	data := filepath.Dir(ws)
+	os.WriteFile(filepath.Join(data, "serve.yaml"), []byte("name: serve\nversion: \"1\"\nimage: "+other.Host+"/serve:1\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "gpu.yaml"), []byte("name: gpu\nversion: \"1\"\nimage: "+other.Host+"/gpu/base:2\n"), 0o644)
+	b, _ = os.ReadFile(ws)
+	if err := os.WriteFile(ws, append(b, []byte("assets:\n  environments: [serve.yaml, gpu.yaml]\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = u.tandem("plan", "-f", ws)
+	if exitOf(err) != 2 || !strings.Contains(out, `+ environment "serve:1"`) || !strings.Contains(out, `+ environment "gpu:1"`) {
+		t.Fatalf("plan with two images declared: exit %d\n%s", exitOf(err), out)
+	}
+	out = u.mustTandem("apply", "-f", ws)
+	for _, want := range []string{"Images: following 2 environment image(s) into every region's registry",
+		"east: gpu:1: " + east.Host + "/tandem/gpu/base@", "west: gpu:1: " + west.Host + "/gpu/base@",
+		"east: serve:1: " + east.Host + "/tandem/serve@", "west: serve:1: " + west.Host + "/serve@"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("apply lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Warning:") {
+		t.Fatalf("apply warned:\n%s", out)
+	}
+	if out := u.mustTandem("verify", "--workspace", ws); !strings.Contains(out, "(6 checked)") {
+		t.Fatalf("verify after apply:\n%s", out)
+	}
+	if out, err := u.tandem("plan", "-f", ws); exitOf(err) != 0 {
+		t.Fatalf("plan after apply: exit %d\n%s", exitOf(err), out)
+	}
 }
