@@ -65,17 +65,6 @@ func (e *env) graphql(query string, vars map[string]any) gqlAnswer {
 	return a
 }
 
-func gdig(v any, path ...string) any {
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	return v
-}
-
 // TestGraphQLAsTheUIAsks runs the UI's queries against a run with
 // metrics (one NaN), params and a registered version: the answers carry
 // what the REST API has, 64-bit integers as strings, NaN as null, the
@@ -96,57 +85,57 @@ func TestGraphQLAsTheUIAsks(t *testing.T) {
 			if len(a.Errors) != 0 {
 				t.Fatalf("GetRun errors: %v", a.Errors)
 			}
-			r := gdig(a.Data, "mlflowGetRun", "run")
-			if gdig(r, "info", "runName") != "gql-run" || gdig(r, "info", "status") != "RUNNING" || gdig(r, "info", "experimentId") != exp {
-				t.Fatalf("run info: %v", gdig(r, "info"))
+			r := dig(a.Data, "mlflowGetRun", "run")
+			if dig(r, "info", "runName") != "gql-run" || dig(r, "info", "status") != "RUNNING" || dig(r, "info", "experimentId") != exp {
+				t.Fatalf("run info: %v", dig(r, "info"))
 			}
-			if _, ok := gdig(r, "info", "startTime").(string); !ok {
-				t.Fatalf("startTime is a LongString: %#v", gdig(r, "info", "startTime"))
+			if _, ok := dig(r, "info", "startTime").(string); !ok {
+				t.Fatalf("startTime is a LongString: %#v", dig(r, "info", "startTime"))
 			}
-			if gdig(r, "experiment", "name") != "gql" {
-				t.Fatalf("run's experiment: %v", gdig(r, "experiment"))
+			if dig(r, "experiment", "name") != "gql" {
+				t.Fatalf("run's experiment: %v", dig(r, "experiment"))
 			}
-			mvs, _ := gdig(r, "modelVersions").([]any)
-			if len(mvs) != 1 || gdig(mvs[0], "name") != "gql-model" || gdig(mvs[0], "version") != "1" {
+			mvs, _ := dig(r, "modelVersions").([]any)
+			if len(mvs) != 1 || dig(mvs[0], "name") != "gql-model" || dig(mvs[0], "version") != "1" {
 				t.Fatalf("model versions: %v", mvs)
 			}
 			got := map[string]any{}
-			for _, m := range gdig(r, "data", "metrics").([]any) {
-				got[gdig(m, "key").(string)] = gdig(m, "value")
+			for _, m := range dig(r, "data", "metrics").([]any) {
+				got[dig(m, "key").(string)] = dig(m, "value")
 			}
 			if got["loss"] != 0.25 || got["bad"] != nil {
 				t.Fatalf("latest metrics (NaN as null): %v", got)
 			}
-			if ps := gdig(r, "data", "params").([]any); len(ps) != 1 || gdig(ps[0], "value") != "0.1" {
+			if ps := dig(r, "data", "params").([]any); len(ps) != 1 || dig(ps[0], "value") != "0.1" {
 				t.Fatalf("params: %v", ps)
 			}
 
 			a = e.graphql(uiSearchRuns, map[string]any{"data": map[string]any{"experimentIds": []string{exp}, "filter": "metrics.loss < 1", "runViewType": "ACTIVE_ONLY", "maxResults": 10}})
-			runs, _ := gdig(a.Data, "mlflowSearchRuns", "runs").([]any)
-			if len(a.Errors) != 0 || len(runs) != 1 || gdig(runs[0], "info", "runUuid") != run {
+			runs, _ := dig(a.Data, "mlflowSearchRuns", "runs").([]any)
+			if len(a.Errors) != 0 || len(runs) != 1 || dig(runs[0], "info", "runUuid") != run {
 				t.Fatalf("SearchRuns: %v %v", a.Errors, runs)
 			}
 
 			a = e.graphql(uiGetExperiment, map[string]any{"input": map[string]any{"experimentId": exp}})
-			if len(a.Errors) != 0 || gdig(a.Data, "mlflowGetExperiment", "experiment", "name") != "gql" {
+			if len(a.Errors) != 0 || dig(a.Data, "mlflowGetExperiment", "experiment", "name") != "gql" {
 				t.Fatalf("GetExperiment: %v %v", a.Errors, a.Data)
 			}
 
 			a = e.graphql(uiBulkInterval, map[string]any{"data": map[string]any{"runIds": []string{run}, "metricKey": "loss", "maxResults": 100}})
-			pts, _ := gdig(a.Data, "mlflowGetMetricHistoryBulkInterval", "metrics").([]any)
-			if len(a.Errors) != 0 || len(pts) != 2 || gdig(pts[0], "runId") != run || gdig(pts[0], "timestamp") != "1700000000123" {
+			pts, _ := dig(a.Data, "mlflowGetMetricHistoryBulkInterval", "metrics").([]any)
+			if len(a.Errors) != 0 || len(pts) != 2 || dig(pts[0], "runId") != run || dig(pts[0], "timestamp") != "1700000000123" {
 				t.Fatalf("bulk interval: %v %v", a.Errors, pts)
 			}
 
 			// Two root fields (aliases) in one request: the UI's batching.
 			a = e.graphql(`query { a: mlflowGetExperiment(input: {experimentId: "`+exp+`"}) { experiment { name } } b: mlflowGetExperiment(input: {experimentId: "0"}) { experiment { name } } }`, nil)
-			if gdig(a.Data, "a", "experiment", "name") != "gql" || gdig(a.Data, "b", "experiment", "name") != "Default" {
+			if dig(a.Data, "a", "experiment", "name") != "gql" || dig(a.Data, "b", "experiment", "name") != "Default" {
 				t.Fatalf("two root fields: %v %v", a.Errors, a.Data)
 			}
 
 			// A REST error is the field's error, in MLflow's words.
 			a = e.graphql(uiGetRun, map[string]any{"data": map[string]any{"runId": "nope"}})
-			if len(a.Errors) != 1 || !strings.Contains(a.Errors[0], "nope") || gdig(a.Data, "mlflowGetRun") != nil {
+			if len(a.Errors) != 1 || !strings.Contains(a.Errors[0], "nope") || dig(a.Data, "mlflowGetRun") != nil {
 				t.Fatalf("unknown run: %v %v", a.Errors, a.Data)
 			}
 			// A query that does not parse, or names an unknown field.

@@ -109,8 +109,9 @@ func q(kv ...string) string {
 	return "?" + v.Encode()
 }
 
-func dig(m map[string]any, path ...string) any {
-	var cur any = m
+// dig follows path through nested JSON objects (nil where one is missing).
+func dig(v any, path ...string) any {
+	cur := v
 	for _, p := range path {
 		mm, ok := cur.(map[string]any)
 		if !ok {
