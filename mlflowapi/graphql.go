@@ -731,7 +731,9 @@ const (
 )
 
 func (s *Server) newGraphQL() *graphql.Schema {
-	return graphql.MustParseSchema(graphqlSchema, &gqlResolver{s: s}, graphql.UseFieldResolvers(), graphql.MaxDepth(graphqlMaxDepth))
+	s.graphqlBounds = graphqlBoundsFromEnv()
+	return graphql.MustParseSchema(graphqlSchema, &gqlResolver{s: s}, graphql.UseFieldResolvers(), graphql.MaxDepth(graphqlMaxDepth),
+		graphql.MaxSelections(graphqlMaxSelections))
 }
 
 // serveGraphQL answers POST (and GET) /graphql: {"query", "variables",
@@ -764,6 +766,12 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.TrimSpace(req.Query) == "" {
 		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'query'."))
+		return
+	}
+	if why := s.graphqlBounds.check(req.Query); why != "" {
+		// Refused whole, before any field runs, as MLflow refuses it.
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []string{why}})
 		return
 	}
 	res := s.graphql.Exec(r.Context(), req.Query, req.OperationName, req.Variables)

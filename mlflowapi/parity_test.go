@@ -247,6 +247,42 @@ func TestParityWithStockMLflow(t *testing.T) {
 			}
 		}
 	}
+	// GraphQL queries over MLflow's bounds: refused whole, in its words.
+	many := func(n int, f string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "a%d: %s ", i, f)
+		}
+		return b.String()
+	}
+	for _, q := range []string{
+		"query { " + many(11, `mlflowGetExperiment(input: {experimentId: "0"}) { experiment { name } }`) + "}",
+		`query { mlflowGetExperiment(input: {experimentId: "0"}) { experiment { ` + many(11, "name") + "} } }",
+		"query { " + strings.Repeat("a { ", 11) + "b" + strings.Repeat(" }", 11) + " }",
+	} {
+		body, _ := json.Marshal(map[string]string{"query": q})
+		var got [2]string
+		for i, side := range sides {
+			resp, err := http.Post(side.url+"/graphql", "application/json", strings.NewReader(string(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var out struct {
+				Data   any      `json:"data"`
+				Errors []string `json:"errors"`
+			}
+			json.Unmarshal(b, &out)
+			got[i] = fmt.Sprintf("%d data=%v errors=%q", resp.StatusCode, out.Data, out.Errors)
+		}
+		if !strings.Contains(got[0], "at most 10") && !strings.Contains(got[0], "maximum depth of 10") {
+			t.Errorf("the stock server did not refuse graphql %.60s...: %s", q, got[0])
+		}
+		if got[0] != got[1] {
+			t.Errorf("graphql %.60s...\n  stock : %s\n  tandem: %s", q, got[0], got[1])
+		}
+	}
 	for _, c := range cases {
 		ss, sc, sm := sides[0].send(t, c.method, c.path, c.body)
 		ts, tc, tm := sides[1].send(t, c.method, c.path, c.body)

@@ -41,6 +41,9 @@ type Server struct {
 	routes []string       // "METHOD /full/pattern", in registration order
 	// graphql is the schema /graphql answers (graphql.go).
 	graphql *graphql.Schema
+	// graphqlBounds are the root field and alias limits of /graphql
+	// (graphql_limits.go).
+	graphqlBounds graphqlBounds
 }
 
 // New returns a Server with every route registered.
