@@ -482,7 +482,9 @@ async function whoami(authz) {
   try {
     return await get(`${V1}/whoami`, authz);
   } catch (e) {
-    if (e instanceof APIError && e.status === 404) return null; // authentication is off
+    // Authentication is off: the identity routes answer NOT_IMPLEMENTED
+    // (404 from a region without them).
+    if (e instanceof APIError && (e.status === 501 || e.status === 404)) return null;
     throw e;
   }
 }
