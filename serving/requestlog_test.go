@@ -1,0 +1,121 @@
+package serving
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// TestRequestLogLine: the fields of a line, its JSON names, bodies left
+// out when their collection is off, and cut at MaxLoggedBody (never in the
+// middle of a character) with the cut said.
+func TestRequestLogLine(t *testing.T) {
+	at := time.Date(2026, 12, 4, 19, 5, 6, 7000000, time.FixedZone("x", 3600))
+	in := []byte(`{"inputs": [[1, 2]]}`)
+	l := NewRequestLogLine(at, "west", "iris-ep", "blue", "req-1", 200, 1500*time.Microsecond, in, nil)
+	b := l.Marshal()
+	if !bytes.HasSuffix(b, []byte("}\n")) || bytes.Count(b, []byte("\n")) != 1 {
+		t.Fatalf("not one line: %q", b)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"time": "2026-12-04T18:05:06.007Z", "region": "west", "endpoint": "iris-ep", "deployment": "blue",
+		"request_id": "req-1", "status": 200.0, "latency_ms": 1.5, "model_inputs": string(in)}
+	if len(got) != len(want) {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	// Outputs only, and an empty body is still logged as "".
+	l = NewRequestLogLine(at, "west", "iris-ep", "blue", "req-2", 400, 0, nil, []byte{})
+	if l.ModelInputs != nil || l.ModelOutputs == nil || *l.ModelOutputs != "" || !strings.Contains(string(l.Marshal()), `"model_outputs":""`) {
+		t.Fatalf("outputs only: %s", l.Marshal())
+	}
+	// A long body with a multi-byte character across the cut.
+	long := append(bytes.Repeat([]byte("a"), MaxLoggedBody-1), []byte("é and more")...)
+	l = NewRequestLogLine(at, "west", "iris-ep", "blue", "req-3", 200, 0, long, long)
+	if !l.ModelInputsTruncated || !l.ModelOutputsTruncated || len(*l.ModelInputs) != MaxLoggedBody-1 || !utf8.ValidString(*l.ModelInputs) {
+		t.Fatalf("truncation: %d bytes, truncated %v", len(*l.ModelInputs), l.ModelInputsTruncated)
+	}
+	exact := bytes.Repeat([]byte("b"), MaxLoggedBody)
+	if l := NewRequestLogLine(at, "w", "e", "d", "r", 200, 0, exact, nil); l.ModelInputsTruncated || len(*l.ModelInputs) != MaxLoggedBody {
+		t.Fatal("a body of exactly MaxLoggedBody is kept whole")
+	}
+	// What the router captures of a response: one byte more than kept,
+	// so that the line says it was cut.
+	c := newCapture()
+	c.Write(long[:10])
+	c.Write(long[10:])
+	if l := NewRequestLogLine(at, "w", "e", "d", "r", 200, 0, nil, c.buf); !l.ModelOutputsTruncated || c.n != len(long) {
+		t.Fatalf("captured %d of %d bytes, truncated %v", len(c.buf), c.n, l.ModelOutputsTruncated)
+	}
+}
+
+func TestRequestLogPath(t *testing.T) {
+	at := time.Date(2026, 12, 4, 23, 59, 0, 0, time.FixedZone("x", -3600)) // 00:59 UTC the next day
+	if got := RequestLogPath("east", at, 0); got != "request_logs/east/2026-12-05/00.jsonl" {
+		t.Errorf("part 0: %s", got)
+	}
+	if got := RequestLogPath("east", at, 2); got != "request_logs/east/2026-12-05/00.2.jsonl" {
+		t.Errorf("part 2: %s", got)
+	}
+}
+
+// TestRequestID: a caller's plain x-request-id is kept; anything else
+// (missing, too long, with spaces or quotes) gets a new one.
+func TestRequestID(t *testing.T) {
+	draw := func() uint64 { return 0xabc }
+	for _, c := range []struct{ header, want string }{
+		{"", "0000000000000abc"},
+		{"client-42:a.b_c", "client-42:a.b_c"},
+		{"has space", "0000000000000abc"},
+		{`"quoted"`, "0000000000000abc"},
+		{strings.Repeat("x", 129), "0000000000000abc"},
+	} {
+		r := httptest.NewRequest("POST", "/endpoints/e/score", nil)
+		if c.header != "" {
+			r.Header.Set(RequestIDHeader, c.header)
+		}
+		if got := requestID(r, draw); got != c.want {
+			t.Errorf("%q: %q, want %q", c.header, got, c.want)
+		}
+	}
+}
+
+// TestLogBuffer: the buffer is bounded in bytes (add refuses, never
+// waits), take empties it, and lines put back after a failed write go
+// first, as many as fit.
+func TestLogBuffer(t *testing.T) {
+	b := newLogBuffer(10)
+	line := func(s string) logLine { return logLine{endpoint: "e", deployment: "d", data: []byte(s)} }
+	if !b.add(line("aaaa")) || !b.add(line("bbbb")) || b.add(line("ccc")) {
+		t.Fatal("8 of 10 bytes used: a 3-byte line does not fit")
+	}
+	if !b.add(line("cc")) {
+		t.Fatal("a 2-byte line fits")
+	}
+	got := b.take()
+	if len(got) != 3 || b.size != 0 || len(b.take()) != 0 {
+		t.Fatalf("take: %d lines, %d bytes left", len(got), b.size)
+	}
+	b.add(line("new"))
+	if dropped := b.putBack(got); dropped != 1 {
+		t.Fatalf("put back 10 bytes beside 3: dropped %d, want 1", dropped)
+	}
+	var order []string
+	for _, l := range b.take() {
+		order = append(order, string(l.data))
+	}
+	if strings.Join(order, ",") != "aaaa,cc,new" {
+		t.Fatalf("order after put back: %v", order)
+	}
+}
