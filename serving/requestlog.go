@@ -233,7 +233,8 @@ func (s *Service) flushLoop(ctx context.Context) {
 // flushLogs writes (primary) or sends (secondary) what is buffered, one
 // batch per deployment and hour. Batches that fail for a reason that may
 // pass (no primary, a lost role) go back into the buffer; those refused
-// for good (the deployment is gone) are dropped and counted.
+// for good (the deployment is gone) are dropped and counted. One flush at
+// a time: the flush loop, then Run's last flush after it.
 func (s *Service) flushLogs(ctx context.Context) {
 	lines := s.logs.take()
 	if len(lines) == 0 {
@@ -267,7 +268,10 @@ func (s *Service) flushLogs(ctx context.Context) {
 			s.log.Warn("request logs refused; dropped", "endpoint", k.endpoint, "deployment", k.deployment, "lines", len(b), "err", err)
 			s.metrics.logsDropped.Add(float64(len(b)))
 		default:
-			s.log.Warn("request logs not written yet; kept to retry", "endpoint", k.endpoint, "deployment", k.deployment, "lines", len(b), "err", err)
+			if time.Since(s.logWarned) > time.Minute { // once a minute while the primary is away
+				s.logWarned = time.Now()
+				s.log.Warn("request logs not written yet; kept to retry", "endpoint", k.endpoint, "deployment", k.deployment, "lines", len(b), "err", err)
+			}
 			retry = append(retry, b...)
 		}
 	}

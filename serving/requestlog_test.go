@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestRequestLogLine: the fields of a line, its JSON names, bodies left
@@ -117,5 +120,25 @@ func TestLogBuffer(t *testing.T) {
 	}
 	if strings.Join(order, ",") != "aaaa,cc,new" {
 		t.Fatalf("order after put back: %v", order)
+	}
+}
+
+// TestLogDropsCounted: a line that does not fit the buffer is dropped at
+// once (the scoring request does not wait) and counted in /metrics.
+func TestLogDropsCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := &Service{logs: newLogBuffer(300), metrics: newMetrics("west", reg)}
+	at := time.Now()
+	l := NewRequestLogLine(at, "west", "iris-ep", "blue", "r", 200, time.Millisecond, []byte(`{"inputs": [[1]]}`), nil)
+	s.logRequest(l, at)
+	s.logRequest(l, at) // about 170 bytes each: the second does not fit
+	if got := testutil.ToFloat64(s.metrics.logsDropped); got != 1 {
+		t.Fatalf("dropped %v, want 1", got)
+	}
+	if n, err := testutil.GatherAndCount(reg, "tandem_endpoint_request_logs_dropped_total"); err != nil || n != 1 {
+		t.Fatalf("metric not exported: %d %v", n, err)
+	}
+	if got := s.logs.take(); len(got) != 1 || got[0].hour != at.UTC().Truncate(time.Hour) || got[0].deployment != "blue" {
+		t.Fatalf("kept: %+v", got)
 	}
 }

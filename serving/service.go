@@ -102,10 +102,11 @@ type Service struct {
 	mirrors chan struct{} // bounds mirrored requests in flight
 	client  *http.Client
 
-	logs    *logBuffer        // request logs waiting to be written (requestlog.go)
-	peer    *http.Client      // sends request logs to the primary
-	logMu   sync.Mutex        // serialises request log appends on the primary
-	logRuns map[string]string // "endpoint/deployment" -> its run's artifact root (under logMu)
+	logs      *logBuffer        // request logs waiting to be written (requestlog.go)
+	peer      *http.Client      // sends request logs to the primary
+	logMu     sync.Mutex        // serialises request log appends on the primary
+	logRuns   map[string]string // "endpoint/deployment" -> its run's artifact root (under logMu)
+	logWarned time.Time         // the last warning of a failed flush (flushes run one at a time)
 }
 
 type openedKeys struct {
