@@ -2,6 +2,7 @@ package serving
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/blobstore"
+	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/storetest"
 )
 
 // TestRequestLogLine: the fields of a line, its JSON names, bodies left
@@ -140,5 +145,137 @@ func TestLogDropsCounted(t *testing.T) {
 	}
 	if got := s.logs.take(); len(got) != 1 || got[0].hour != at.UTC().Truncate(time.Hour) || got[0].deployment != "blue" {
 		t.Fatalf("kept: %+v", got)
+	}
+}
+
+// testService is a Service on a fresh SQLite store and artifact folder
+// with one deployment, blue of iris-ep (no scoring processes).
+func testService(t *testing.T, peerToken string) *Service {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	blobs, err := blobstore.Open(ctx, storetest.FileURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	if _, err := store.CreateRegisteredModel(ctx, "iris", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://elsewhere/iris"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed", sqlstore.PutCreate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "models:/iris/1"}, sqlstore.PutCreate); err != nil {
+		t.Fatal(err)
+	}
+	return New(Config{Region: "east", Store: store, Blobs: blobs, CacheDir: t.TempDir(), PeerToken: peerToken})
+}
+
+// TestAppendRequestLogs: batches of one hour append to one file of the
+// deployment's run (created once, in online-endpoints/iris-ep); an hour
+// past MaxRequestLogFile continues in its next part; lines of an unknown
+// deployment are refused (ENOTFOUND: the flusher drops them).
+func TestAppendRequestLogs(t *testing.T) {
+	ctx := context.Background()
+	s := testService(t, "")
+	hour := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+	read := func(rel string) string {
+		t.Helper()
+		root := s.logRuns["iris-ep/blue"]
+		rd, err := s.cfg.Blobs.Open(ctx, root+"/"+rel)
+		if err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		defer rd.Close()
+		var b bytes.Buffer
+		b.ReadFrom(rd)
+		return b.String()
+	}
+	for _, l := range []string{"{\"n\":1}\n", "{\"n\":2}\n"} {
+		if err := s.appendRequestLogs(ctx, "iris-ep", "blue", "west", hour, []byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := read("request_logs/west/2026-12-04/19.jsonl"); got != "{\"n\":1}\n{\"n\":2}\n" {
+		t.Fatalf("appended file: %q", got)
+	}
+	exp, err := s.cfg.Store.GetExperimentByName(ctx, "online-endpoints/iris-ep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := s.cfg.Store.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp.ExperimentID}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs: %d %v", len(runs), err)
+	}
+	// A new Service (a restart, or a new primary) finds the same run and file.
+	s2 := New(Config{Region: "east", Store: s.cfg.Store, Blobs: s.cfg.Blobs, CacheDir: t.TempDir()})
+	if err := s2.appendRequestLogs(ctx, "iris-ep", "blue", "west", hour, []byte("{\"n\":3}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("request_logs/west/2026-12-04/19.jsonl"); got != "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n" || s2.logRuns["iris-ep/blue"] != s.logRuns["iris-ep/blue"] {
+		t.Fatalf("after a restart: %q", got)
+	}
+	// Past the size bound: the next part.
+	big := []byte("{\"pad\":\"" + strings.Repeat("x", MaxRequestLogFile-20) + "\"}\n")
+	if err := s.appendRequestLogs(ctx, "iris-ep", "blue", "west", hour, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.appendRequestLogs(ctx, "iris-ep", "blue", "west", hour, []byte("{\"n\":4}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("request_logs/west/2026-12-04/19.1.jsonl"); len(got) != len(big)+8 || !strings.HasSuffix(got, "{\"n\":4}\n") {
+		t.Fatalf("part 1: %d bytes", len(got))
+	}
+	if got := read("request_logs/west/2026-12-04/19.jsonl"); len(got) != 24 {
+		t.Fatalf("part 0 changed: %d bytes", len(got))
+	}
+	if err := s.appendRequestLogs(ctx, "iris-ep", "green", "west", hour, []byte("{}\n")); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		t.Fatalf("unknown deployment: %v", err)
+	}
+}
+
+// TestReceiveLogs: the primary takes a region's lines only with the peer
+// key, and only as JSON lines; what it takes lands in the region's file.
+func TestReceiveLogs(t *testing.T) {
+	s := testService(t, "peer-token")
+	h := s.APIHandler()
+	post := func(token, query, body string) (int, string) {
+		r := httptest.NewRequest("POST", APIPrefix+"/iris-ep/deployments/blue/request-logs?"+query, strings.NewReader(body))
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	ok := "region=west&hour=2026-12-04T19"
+	for _, c := range []struct {
+		token, query, body string
+		status             int
+		says               string
+	}{
+		{"", ok, "{}\n", 401, "peer key"},
+		{"wrong", ok, "{}\n", 401, "peer key"},
+		{"peer-token", "region=../x&hour=2026-12-04T19", "{}\n", 400, "not a region name"},
+		{"peer-token", "region=west&hour=today", "{}\n", 400, "hour"},
+		{"peer-token", ok, "{}", 400, "ending with a newline"},
+		{"peer-token", ok, "{}\nnot json\n", 400, "line 2 is not a JSON object"},
+		{"peer-token", ok, "{\"n\":1}\n", 200, ""},
+	} {
+		status, resp := post(c.token, c.query, c.body)
+		if status != c.status || !strings.Contains(resp, c.says) {
+			t.Errorf("%q %q %q: %d %s; want %d %q", c.token, c.query, c.body, status, resp, c.status, c.says)
+		}
+	}
+	root := s.logRuns["iris-ep/blue"]
+	if ok, err := s.cfg.Blobs.Exists(context.Background(), root+"/request_logs/west/2026-12-04/19.jsonl"); err != nil || !ok {
+		t.Fatalf("the accepted batch is not in west's file: %v %v", ok, err)
 	}
 }
