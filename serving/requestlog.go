@@ -407,7 +407,9 @@ func (s *Service) appendRequestLogs(ctx context.Context, endpoint, deployment, r
 		if err != nil {
 			return err
 		}
-		body, err = io.ReadAll(rd)
+		// Only what the record covers: bytes of a write whose record
+		// failed are not there for readers, and the retry brings them again.
+		body, err = io.ReadAll(io.LimitReader(rd, sizes[key]))
 		rd.Close()
 		if err != nil {
 			return err
