@@ -1,7 +1,6 @@
 package serving_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -21,7 +20,6 @@ import (
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/serving"
 	"github.com/tandemml/tandem/storetest"
-	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -128,12 +126,7 @@ regions:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out := mlflowtest.Python(t, ctx, venv, filepath.Join("testdata", "train.py"), east.url, "iris")
-	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
-	var tr trained
-	if err := json.Unmarshal(lines[len(lines)-1], &tr); err != nil {
-		t.Fatalf("train output: %v\n%s", err, out)
-	}
+	tr := train(t, ctx, venv, east.url)
 	if _, err := east.c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Regions: []string{"all"}}, "create"); err != nil {
 		t.Fatal(err)
 	}

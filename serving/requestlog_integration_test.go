@@ -15,7 +15,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/serving"
-	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // mlflowGet calls a region's MLflow REST API and decodes the answer; a
@@ -138,24 +137,15 @@ func waitLogs(t *testing.T, base, endpoint, deployment, region string, n int) ([
 // scoreWithID scores once with an x-request-id and returns the answer.
 func scoreWithID(t *testing.T, url, key, deployment, id, body string) string {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set(serving.RequestIDHeader, id)
+	h := map[string]string{serving.RequestIDHeader: id}
 	if deployment != "" {
-		req.Header.Set(serving.DeploymentHeader, deployment)
+		h[serving.DeploymentHeader] = deployment
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	status, header, resp := scoreWith(t, url, key, body, h)
+	if status != 200 || header.Get(serving.RequestIDHeader) != id {
+		t.Fatalf("score %s: %d %s (x-request-id %q)", id, status, resp, header.Get(serving.RequestIDHeader))
 	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	if resp.StatusCode != 200 || resp.Header.Get(serving.RequestIDHeader) != id {
-		t.Fatalf("score %s: %d %s (x-request-id %q)", id, resp.StatusCode, b.String(), resp.Header.Get(serving.RequestIDHeader))
-	}
-	return b.String()
+	return resp
 }
 
 // checkLines: every request of ids is in lines exactly once, with its
@@ -204,12 +194,7 @@ func TestRequestLogs(t *testing.T) {
 	venv := venvWithSklearn(t)
 	rg := startRegion(t, filepath.Join(venv, "bin", "python"))
 	ctx := context.Background()
-	out := mlflowtest.Python(t, ctx, venv, filepath.Join("testdata", "train.py"), rg.srv.URL, "iris")
-	outLines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
-	var tr trained
-	if err := json.Unmarshal(outLines[len(outLines)-1], &tr); err != nil {
-		t.Fatalf("train output: %v\n%s", err, out)
-	}
+	tr := train(t, ctx, venv, rg.srv.URL)
 	c := rg.c
 	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "logs-ep"}, "create"); err != nil {
 		t.Fatal(err)
