@@ -100,8 +100,82 @@ type OnlineDeployment struct {
 	LivenessProbe        Probe             `json:"liveness_probe"`
 	ReadinessProbe       Probe             `json:"readiness_probe"`
 	EnvironmentVariables map[string]string `json:"environment_variables,omitempty"`
-	CreatedMS            int64             `json:"created_ms,omitempty"`
-	UpdatedMS            int64             `json:"updated_ms,omitempty"`
+	// DataCollector, when set, samples scoring requests into request logs
+	// in the deployment's MLflow run (nil: no request logs).
+	DataCollector *DataCollector `json:"data_collector,omitempty"`
+	CreatedMS     int64          `json:"created_ms,omitempty"`
+	UpdatedMS     int64          `json:"updated_ms,omitempty"`
+}
+
+// DataCollector is the subset of Azure ML's data_collector that tandem
+// carries out: each region's scoring router logs SamplingRate of the
+// requests routed to the deployment, one JSON line each, with the request
+// body (collection model_inputs) and the response body (model_outputs)
+// when those collections are enabled. The lines go to the deployment's
+// MLflow run, rolled hourly (Azure's rolling_rate: hour).
+type DataCollector struct {
+	// SamplingRate is the share of requests logged, 0.0 to 1.0; nil on
+	// input is Azure's default, 1.0 (Normalize fills it).
+	SamplingRate *float64                  `json:"sampling_rate,omitempty"`
+	RollingRate  string                    `json:"rolling_rate,omitempty"`
+	Collections  map[string]DataCollection `json:"collections,omitempty"`
+}
+
+// DataCollection is one collection of a data collector.
+type DataCollection struct {
+	Enabled bool `json:"enabled"`
+}
+
+// The collections a data collector may name: the request body and the
+// response body of a scoring request.
+const (
+	CollectionModelInputs  = "model_inputs"
+	CollectionModelOutputs = "model_outputs"
+)
+
+// Rate is the sampling rate (1.0 when unset).
+func (c *DataCollector) Rate() float64 {
+	if c == nil {
+		return 0
+	}
+	if c.SamplingRate == nil {
+		return 1
+	}
+	return *c.SamplingRate
+}
+
+// Collects reports whether collection name is enabled.
+func (c *DataCollector) Collects(name string) bool {
+	return c != nil && c.Collections[name].Enabled
+}
+
+func (c *DataCollector) normalize() error {
+	if c.SamplingRate == nil {
+		one := 1.0
+		c.SamplingRate = &one
+	}
+	if r := *c.SamplingRate; !(r >= 0 && r <= 1) {
+		return Errorf(EINVALID, "data_collector.sampling_rate %v: between 0.0 and 1.0", r)
+	}
+	switch c.RollingRate {
+	case "", "hour", "Hour":
+		c.RollingRate = "hour"
+	default:
+		return Errorf(EINVALID, "data_collector.rolling_rate %q: tandem rolls request logs hourly (hour only)", c.RollingRate)
+	}
+	for _, k := range SortedKeys(c.Collections) {
+		if k != CollectionModelInputs && k != CollectionModelOutputs {
+			return Errorf(EINVALID, "data_collector.collections.%s: tandem collects %s (the request body) and %s (the response body) only", k, CollectionModelInputs, CollectionModelOutputs)
+		}
+	}
+	return nil
+}
+
+// SampleRequest decides whether one scoring request is logged, given the
+// sampling rate and r drawn uniformly from [0, 1): rate 1 logs every
+// request, rate 0 none.
+func SampleRequest(rate, r float64) bool {
+	return rate > 0 && r < rate
 }
 
 // RequestSettings bound one scoring request and an instance's load.
@@ -316,6 +390,11 @@ func (d *OnlineDeployment) Normalize() error {
 		}
 		if strings.ContainsRune(d.EnvironmentVariables[k], 0) {
 			return Errorf(EINVALID, "deployment %s: environment_variables.%s holds a NUL byte", d.Name, k)
+		}
+	}
+	if d.DataCollector != nil {
+		if err := d.DataCollector.normalize(); err != nil {
+			return Errorf(EINVALID, "deployment %s: %s", d.Name, ErrorMessage(err))
 		}
 	}
 	return nil

@@ -184,3 +184,56 @@ func TestParseModelRef(t *testing.T) {
 		}
 	}
 }
+
+// TestDataCollectorNormalize: the API path (JSON) is checked as the YAML
+// one is, with messages that name the field.
+func TestDataCollectorNormalize(t *testing.T) {
+	rate := func(r float64) *float64 { return &r }
+	for _, c := range []struct {
+		dc   tandem.DataCollector
+		want string
+	}{
+		{tandem.DataCollector{SamplingRate: rate(-0.1)}, "deployment blue: data_collector.sampling_rate -0.1: between 0.0 and 1.0"},
+		{tandem.DataCollector{SamplingRate: rate(2)}, "data_collector.sampling_rate 2"},
+		{tandem.DataCollector{RollingRate: "day"}, "data_collector.rolling_rate \"day\""},
+		{tandem.DataCollector{Collections: map[string]tandem.DataCollection{"headers": {Enabled: true}}}, "data_collector.collections.headers: tandem collects model_inputs"},
+	} {
+		d := tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "azureml:iris:1", DataCollector: &c.dc}
+		err := d.Normalize()
+		if tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(tandem.ErrorMessage(err), c.want) {
+			t.Errorf("%+v: got %v, want EINVALID containing %q", c.dc, err, c.want)
+		}
+	}
+	d := tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "azureml:iris:1", DataCollector: &tandem.DataCollector{}}
+	if err := d.Normalize(); err != nil || d.DataCollector.SamplingRate == nil || *d.DataCollector.SamplingRate != 1 || d.DataCollector.RollingRate != "hour" {
+		t.Fatalf("defaults: %+v %v", d.DataCollector, err)
+	}
+	var none *tandem.DataCollector
+	if none.Rate() != 0 || none.Collects(tandem.CollectionModelInputs) {
+		t.Fatal("no data collector samples nothing")
+	}
+}
+
+// TestSampleRequest: the decision at the edges, and its rate over many
+// draws from a seeded source (binomial bounds, 5 sd).
+func TestSampleRequest(t *testing.T) {
+	for _, c := range []struct {
+		rate, r float64
+		want    bool
+	}{{1, 0, true}, {1, 0.99999, true}, {0, 0, false}, {0, 0.5, false}, {0.3, 0.29, true}, {0.3, 0.3, false}} {
+		if got := tandem.SampleRequest(c.rate, c.r); got != c.want {
+			t.Errorf("rate %v r %v: %v", c.rate, c.r, got)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 0
+	for range 10000 {
+		if tandem.SampleRequest(0.1, rng.Float64()) {
+			n++
+		}
+	}
+	// Binomial(10000, 0.1): mean 1000, sd 30.
+	if n < 850 || n > 1150 {
+		t.Fatalf("sampled %d of 10000 at 0.1", n)
+	}
+}

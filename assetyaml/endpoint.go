@@ -1,6 +1,8 @@
 package assetyaml
 
 import (
+	"strconv"
+
 	"github.com/tandemml/tandem"
 	"go.yaml.in/yaml/v3"
 )
@@ -63,7 +65,8 @@ func LoadEndpoint(file string, data []byte) (*tandem.OnlineEndpoint, error) {
 // of managed online deployments (managedOnlineDeployment.schema.json):
 // name, endpoint_name, model, instance_count, request_settings,
 // liveness_probe, readiness_probe, environment_variables, description,
-// tags. instance_type and app_insights_enabled are accepted and have no
+// tags, data_collector (sampling_rate, rolling_rate: hour, collections
+// model_inputs and model_outputs with enabled). instance_type and app_insights_enabled are accepted and have no
 // effect (instances are local processes); scale_settings takes its only
 // type, default. Custom code and environments are refused by name: tandem
 // serves MLflow models with the stock scoring server.
@@ -128,7 +131,8 @@ func LoadDeployment(file string, data []byte) (*tandem.OnlineDeployment, error) 
 			return err
 		},
 	}
-	for _, f := range []string{"code_configuration", "environment", "model_mount_path", "data_collector", "egress_public_network_access"} {
+	fields["data_collector"] = func(n *yaml.Node) (err error) { dep.DataCollector, err = d.dataCollector(n); return err }
+	for _, f := range []string{"code_configuration", "environment", "model_mount_path", "egress_public_network_access"} {
 		f := f
 		fields[f] = func(n *yaml.Node) error {
 			return d.errf(n, "%s is not supported: tandem serves MLflow models with the stock MLflow scoring server in each region's scoring environment", f)
@@ -149,6 +153,65 @@ func LoadDeployment(file string, data []byte) (*tandem.OnlineDeployment, error) 
 		return nil, tandem.Errorf(tandem.EINVALID, "%s: %s", file, tandem.ErrorMessage(err))
 	}
 	return dep, nil
+}
+
+// dataCollector reads data_collector: Azure's sampling_rate, rolling_rate
+// and collections.{model_inputs,model_outputs}.enabled. A collection's
+// data (a data asset as destination) and request_logging are refused:
+// request logs go to the deployment's MLflow run, and headers are never
+// logged (they carry the endpoint's keys).
+func (d *decoder) dataCollector(n *yaml.Node) (*tandem.DataCollector, error) {
+	dc := &tandem.DataCollector{}
+	err := d.mapping(n, "data_collector", map[string]func(*yaml.Node) error{
+		"sampling_rate": func(n *yaml.Node) error {
+			s, err := d.str(n)
+			if err != nil {
+				return err
+			}
+			r, perr := strconv.ParseFloat(s, 64)
+			if perr != nil || !(r >= 0 && r <= 1) {
+				return d.errf(n, "data_collector.sampling_rate %q: a number between 0.0 and 1.0", s)
+			}
+			dc.SamplingRate = &r
+			return nil
+		},
+		"rolling_rate": d.strInto(&dc.RollingRate),
+		"collections": func(n *yaml.Node) error {
+			if n.Kind != yaml.MappingNode {
+				return d.errf(n, "data_collector.collections must map collection names (model_inputs, model_outputs) to {enabled: true|false}")
+			}
+			dc.Collections = map[string]tandem.DataCollection{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				name, err := d.str(k)
+				if err != nil {
+					return err
+				}
+				if name != tandem.CollectionModelInputs && name != tandem.CollectionModelOutputs {
+					return d.errf(k, "data_collector.collections.%s: tandem collects model_inputs (the request body) and model_outputs (the response body) only", name)
+				}
+				if _, dup := dc.Collections[name]; dup {
+					return d.errf(k, "data_collector.collections: %s is repeated", name)
+				}
+				var c tandem.DataCollection
+				what := "data_collector.collections." + name
+				if err := d.mapping(v, what, map[string]func(*yaml.Node) error{
+					"enabled": func(n *yaml.Node) (err error) { c.Enabled, err = d.boolean(n); return err },
+					"data": func(n *yaml.Node) error {
+						return d.errf(n, "%s.data is not supported: request logs go to the deployment's MLflow run", what)
+					},
+				}); err != nil {
+					return err
+				}
+				dc.Collections[name] = c
+			}
+			return nil
+		},
+		"request_logging": func(n *yaml.Node) error {
+			return d.errf(n, "data_collector.request_logging is not supported: request headers are never logged")
+		},
+	})
+	return dc, err
 }
 
 // modelRef reads a model reference and checks its form where it stands.

@@ -102,3 +102,47 @@ func TestEndpointYAMLErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadDeploymentDataCollector: Azure's data_collector (with its
+// quoted 'True'), defaults filled, and the parts tandem does not carry out
+// refused where they stand.
+func TestLoadDeploymentDataCollector(t *testing.T) {
+	d, err := assetyaml.LoadDeployment("blue.yml", []byte(`name: blue
+endpoint_name: iris-ep
+model: azureml:iris:1
+data_collector:
+  sampling_rate: 0.25
+  collections:
+    model_inputs:
+      enabled: 'True'
+    model_outputs:
+      enabled: false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := d.DataCollector
+	if dc == nil || dc.Rate() != 0.25 || dc.RollingRate != "hour" || !dc.Collects(tandem.CollectionModelInputs) || dc.Collects(tandem.CollectionModelOutputs) {
+		t.Fatalf("data_collector: %+v", dc)
+	}
+	d, err = assetyaml.LoadDeployment("blue.yml", []byte("name: blue\nendpoint_name: iris-ep\nmodel: azureml:iris:1\ndata_collector:\n  collections: {model_outputs: {enabled: true}}\n"))
+	if err != nil || d.DataCollector.Rate() != 1 || !d.DataCollector.Collects(tandem.CollectionModelOutputs) {
+		t.Fatalf("default sampling_rate: %+v %v", d.DataCollector, err)
+	}
+	base := "name: blue\nendpoint_name: iris-ep\nmodel: azureml:iris:1\ndata_collector:\n"
+	for _, c := range []struct{ yaml, want string }{
+		{"  sampling_rate: 1.5\n", "dep.yml:5:18: data_collector.sampling_rate \"1.5\": a number between 0.0 and 1.0"},
+		{"  sampling_rate: lots\n", "dep.yml:5:18: data_collector.sampling_rate \"lots\""},
+		{"  rolling_rate: minute\n", "dep.yml: deployment blue: data_collector.rolling_rate \"minute\": tandem rolls request logs hourly"},
+		{"  collections: {request: {enabled: true}}\n", "dep.yml:5:17: data_collector.collections.request: tandem collects model_inputs"},
+		{"  collections: {model_inputs: {enabled: maybe}}\n", "dep.yml:5:41: expected true or false"},
+		{"  collections: {model_inputs: {enabled: true, data: {name: x}}}\n", "data_collector.collections.model_inputs.data is not supported"},
+		{"  request_logging: {capture_headers: [Authorization]}\n", "dep.yml:5:20: data_collector.request_logging is not supported"},
+		{"  sample: 1\n", "dep.yml:5:3: unknown field \"sample\" in data_collector"},
+	} {
+		_, err := assetyaml.LoadDeployment("dep.yml", []byte(base+c.yaml))
+		if err == nil || tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant EINVALID containing %q", c.yaml, err, c.want)
+		}
+	}
+}

@@ -28,8 +28,10 @@ func EndpointRules() map[string]Rule {
 		"DELETE " + p + "/{name}/deployments/{deployment}":     ep(tandem.ActionDeploymentsDelete),
 		"GET " + p + "/{name}/deployments/{deployment}/status": ep(tandem.ActionDeploymentsRead),
 		"GET " + p + "/{name}/deployments/{deployment}/logs":   ep(tandem.ActionDeploymentsRead),
-		"POST /endpoints/{name}/score":                         self,
-		"POST /endpoints/{name}/invocations":                   self,
+		// A secondary's request logs, sent to the primary with the peer key.
+		"POST " + p + "/{name}/deployments/{deployment}/request-logs": {Class: ClassPeer},
+		"POST /endpoints/{name}/score":                                self,
+		"POST /endpoints/{name}/invocations":                          self,
 	}
 }
 

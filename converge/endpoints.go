@@ -177,10 +177,11 @@ func (p *deployments) Apply(ctx context.Context, w Writer, a plan.Action, o *des
 		d.InstanceCounts = nil
 	}
 	// Keep what the declaration does not say (request settings, probes,
-	// variables set with tandem online-deployment update).
+	// variables, data collector set with tandem online-deployment update).
 	if cur, err := w.GetDeployment(ctx, epName, name); err == nil {
 		d.Description, d.Tags, d.RequestSettings = cur.Description, cur.Tags, cur.RequestSettings
 		d.LivenessProbe, d.ReadinessProbe, d.EnvironmentVariables = cur.LivenessProbe, cur.ReadinessProbe, cur.EnvironmentVariables
+		d.DataCollector = cur.DataCollector
 	} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
 		return err
 	}

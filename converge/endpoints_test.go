@@ -160,11 +160,19 @@ func TestDeploymentsTraffic(t *testing.T) {
 	if got := f.eps["iris"]; got.AuthMode != tandem.EndpointAuthToken || got.Traffic["blue"] != 90 {
 		t.Fatalf("after the endpoint's update: %+v", got)
 	}
-	// All traffic to green, blue deleted (the plan's order: update, then delete).
+	// All traffic to green, blue deleted (the plan's order: update, then
+	// delete). Green's data collector, set outside the workspace file
+	// (tandem online-deployment update), is kept.
+	g := f.deps["iris/green"]
+	g.DataCollector = &tandem.DataCollector{Collections: map[string]tandem.DataCollection{tandem.CollectionModelInputs: {Enabled: true}}}
+	f.deps["iris/green"] = g
 	p = Providers(regions)[9].(*deployments)
 	f.writes = nil
 	if err := p.Apply(ctx, f, plan.Action{Op: plan.Update, Name: "iris/green"}, depObj("iris/green", "azureml:m:2", 100, map[string]int{"east": 1, "west": 1})); err != nil {
 		t.Fatal(err)
+	}
+	if !f.deps["iris/green"].DataCollector.Collects(tandem.CollectionModelInputs) {
+		t.Fatal("apply dropped the deployment's data_collector")
 	}
 	if err := p.Apply(ctx, f, plan.Action{Op: plan.Delete, Name: "iris/blue"}, nil); err != nil {
 		t.Fatal(err)

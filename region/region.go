@@ -262,8 +262,13 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	apiServer.SetJobRunner(r.Jobs)
 	r.mux.Handle(api.Prefix+"/", apiServer)
 	transfer.NewHandler(store, blobs, "", cfg.Name, log).Register(r.mux) // /api/tandem/v1/{export,import}
+	var peerToken string
+	if len(key) > 0 {
+		peerToken = replication.Token(key)
+	}
 	r.Serving = serving.New(serving.Config{Region: cfg.Name, Store: store, Blobs: blobs, Vault: vault, Python: cfg.ScoringPython,
-		CacheDir: cfg.ScoringCache, URL: origin(cfg).Advertised, Log: log, Metrics: reg})
+		CacheDir: cfg.ScoringCache, URL: origin(cfg).Advertised, Log: log, Metrics: reg,
+		Roles: roles, PeerToken: peerToken, PeerTLS: peerTLS}) // request logs: a secondary sends them to the primary
 	r.mux.Handle(serving.APIPrefix, r.Serving.APIHandler())     // /api/tandem/v1/online-endpoints
 	r.mux.Handle(serving.APIPrefix+"/", r.Serving.APIHandler()) // .../{name}, deployments
 	r.mux.Handle("/endpoints/", r.Serving.ScoringHandler())     // POST /endpoints/{name}/score|invocations

@@ -64,6 +64,7 @@ func (s *Service) APIHandler() http.Handler {
 	mux.HandleFunc("DELETE "+p+"/{name}/deployments/{deployment}", s.handle(s.deleteDeployment))
 	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}/status", s.handle(s.deploymentStatus))
 	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}/logs", s.handle(s.deploymentLogs))
+	mux.HandleFunc("POST "+p+"/{name}/deployments/{deployment}/request-logs", s.handle(s.receiveLogs)) // regions only (peer key)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})

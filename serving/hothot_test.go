@@ -1,7 +1,6 @@
 package serving_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -21,7 +20,6 @@ import (
 	"github.com/tandemml/tandem/replication"
 	"github.com/tandemml/tandem/serving"
 	"github.com/tandemml/tandem/storetest"
-	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -78,6 +76,10 @@ regions:
 	if err != nil {
 		t.Fatal(err)
 	}
+	peerKey, err := ws.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var hs [2]*hotRegion
 	for i, name := range []string{"east", "west"} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -87,7 +89,7 @@ regions:
 		}
 		h := &hotRegion{r: r, url: "http://" + lns[i].Addr().String(), cancel: cancel, done: make(chan struct{}, 3)}
 		h.svc = serving.New(serving.Config{Region: name, Store: r.Store, Blobs: r.Blobs, Vault: r.Vault, Python: python,
-			CacheDir: t.TempDir(), URL: h.url, Reconcile: 2 * time.Second})
+			CacheDir: t.TempDir(), URL: h.url, Reconcile: 2 * time.Second, Roles: r.Roles, PeerToken: replication.Token(peerKey)})
 		api := replication.NewFrontend(r.Replication, h.svc.APIHandler())
 		mux := http.NewServeMux()
 		mux.Handle("/", r.Handler())
@@ -124,18 +126,15 @@ regions:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out := mlflowtest.Python(t, ctx, venv, filepath.Join("testdata", "train.py"), east.url, "iris")
-	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
-	var tr trained
-	if err := json.Unmarshal(lines[len(lines)-1], &tr); err != nil {
-		t.Fatalf("train output: %v\n%s", err, out)
-	}
+	tr := train(t, ctx, venv, east.url)
 	if _, err := east.c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Regions: []string{"all"}}, "create"); err != nil {
 		t.Fatal(err)
 	}
 	// Written through the secondary: forwarded to the primary.
 	if _, err := west.c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "models:/iris/1",
-		RequestSettings: tandem.RequestSettings{RequestTimeoutMS: 30000, MaxConcurrentRequestsPerInstance: 8}}, "create"); err != nil {
+		RequestSettings: tandem.RequestSettings{RequestTimeoutMS: 30000, MaxConcurrentRequestsPerInstance: 8},
+		DataCollector: &tandem.DataCollector{Collections: map[string]tandem.DataCollection{ // sampling_rate: 1.0 by default
+			tandem.CollectionModelInputs: {Enabled: true}, tandem.CollectionModelOutputs: {Enabled: true}}}}, "create"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := east.c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 100}}, "update"); err != nil {
@@ -169,6 +168,25 @@ regions:
 	}
 	check(east)
 	check(west)
+	// Request logs: the secondary writes no metadata, so it sends its
+	// lines to the primary, which appends them to the deployment's run
+	// under request_logs/west/; they replicate back like any artifact.
+	answers := map[string]string{}
+	for i := range 10 {
+		id := fmt.Sprintf("west-%d", i)
+		answers[id] = scoreWithID(t, west.url+"/endpoints/iris-ep/score", keys.PrimaryKey, "", id, string(split))
+	}
+	logLines, raw := waitLogs(t, east.url, "iris-ep", "blue", "west", 11)
+	checkLines(t, logLines, raw, "west", "iris-ep", "blue", string(split), answers, keys.PrimaryKey, keys.SecondaryKey)
+	if len(logLines) != 11 { // with check(west)'s request
+		t.Fatalf("%d lines of west in the primary's run, want 11", len(logLines))
+	}
+	if lines, _ := waitLogs(t, east.url, "iris-ep", "blue", "east", 1); len(lines) != 1 || lines[0].Region != "east" {
+		t.Fatalf("east's own lines: %+v", lines)
+	}
+	if lines, _ := waitLogs(t, west.url, "iris-ep", "blue", "west", 11); len(lines) != 11 {
+		t.Fatalf("west's lines as west reads them (replicated): %d, want 11", len(lines))
+	}
 	// One global URL in front of both (tandem gateway).
 	gw, err := gateway.New(gateway.Config{Regions: []gateway.Region{{Name: "east", URL: east.url}, {Name: "west", URL: west.url}},
 		CheckEvery: 200 * time.Millisecond})

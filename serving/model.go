@@ -104,6 +104,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	restarts *prometheus.CounterVec
+	// Request logs (requestlog.go).
+	logsWritten prometheus.Counter
+	logsDropped prometheus.Counter
 }
 
 func newMetrics(region string, reg prometheus.Registerer) *metrics {
@@ -116,9 +119,13 @@ func newMetrics(region string, reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"endpoint", "deployment"}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_endpoint_instance_restarts_total",
 			Help: "Scoring processes restarted after they exited or failed their liveness probe.", ConstLabels: labels}, []string{"endpoint", "deployment"}),
+		logsWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_endpoint_request_logs_total",
+			Help: "Request log lines of this region written to their deployment's run (by this region or by the primary it sent them to).", ConstLabels: labels}),
+		logsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_endpoint_request_logs_dropped_total",
+			Help: "Request log lines dropped: the buffer was full, or the primary refused them for good.", ConstLabels: labels}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.restarts)
+		reg.MustRegister(m.requests, m.latency, m.restarts, m.logsWritten, m.logsDropped)
 	}
 	return m
 }

@@ -134,7 +134,26 @@ func (s *Service) score(w http.ResponseWriter, r *http.Request) {
 	if m, ok := tandem.MirrorRequest(ep.MirrorTraffic, rand.Float64()); ok && deps[m] != nil && m != dep {
 		s.mirror(deps[m], r.Header.Get("Content-Type"), body)
 	}
-	code = s.forward(w, r, deps[dep], body)
+	reqID := requestID(r, rand.Uint64)
+	w.Header().Set(RequestIDHeader, reqID)
+	dc := deps[dep].currentSpec().DataCollector
+	if !tandem.SampleRequest(dc.Rate(), rand.Float64()) {
+		code = s.forward(w, r, deps[dep], body, nil)
+		return
+	}
+	var out *capture
+	if dc.Collects(tandem.CollectionModelOutputs) {
+		out = newCapture()
+	}
+	code = s.forward(w, r, deps[dep], body, out)
+	var in, outb []byte
+	if dc.Collects(tandem.CollectionModelInputs) {
+		in = body
+	}
+	if out != nil {
+		outb = out.buf
+	}
+	s.logRequest(NewRequestLogLine(start, s.cfg.Region, name, dep, reqID, code, time.Since(start), in, outb), start)
 }
 
 func sum(m map[string]int) int {
@@ -195,8 +214,9 @@ func (s *Service) endpointKeys(ctx context.Context, name string) (tandem.Endpoin
 // forward sends the request to a ready process of d, retrying on another
 // one when a process cannot be reached (it died: scoring is a pure
 // function of the body, so trying again elsewhere is safe). It returns the
-// status written.
-func (s *Service) forward(w http.ResponseWriter, r *http.Request, d *deployment, body []byte) int {
+// status written; out, when not nil, keeps the start of the scoring
+// server's answer (for the request log).
+func (s *Service) forward(w http.ResponseWriter, r *http.Request, d *deployment, body []byte, out *capture) int {
 	spec := d.currentSpec()
 	timeout := time.Duration(spec.RequestSettings.RequestTimeoutMS) * time.Millisecond
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
@@ -244,7 +264,11 @@ func (s *Service) forward(w http.ResponseWriter, r *http.Request, d *deployment,
 		}
 		h.Set(DeploymentHeader, d.name)
 		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		if out != nil {
+			io.Copy(w, io.TeeReader(resp.Body, out))
+		} else {
+			io.Copy(w, resp.Body)
+		}
 		resp.Body.Close()
 		in.inflight.Add(-1)
 		in.served.Add(1)

@@ -19,6 +19,7 @@ package serving
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/tlsconf"
 )
 
 // Config is what a Service needs.
@@ -61,6 +63,20 @@ type Config struct {
 	// Reconcile is the period of the full reconciliation (default 10s);
 	// commits of endpoint and model entries trigger one at once.
 	Reconcile time.Duration
+	// Roles tells whether this region is primary (it writes request logs
+	// itself) or secondary (it sends them to the primary's URL); nil: a
+	// single region, always primary.
+	Roles tandem.Roles
+	// PeerToken is the workspace peer token (replication.Token of the peer
+	// key): a secondary sends request logs with it and the primary takes
+	// them only with it. Empty: single region.
+	PeerToken string
+	// PeerTLS is the peer links' TLS client configuration (nil: Go's
+	// defaults).
+	PeerTLS *tls.Config
+	// FlushEvery is how often buffered request logs are written (default
+	// 2s); they are also written when Run ends.
+	FlushEvery time.Duration
 }
 
 // TokenChecker authenticates a request's tandem credentials and decides
@@ -85,6 +101,12 @@ type Service struct {
 
 	mirrors chan struct{} // bounds mirrored requests in flight
 	client  *http.Client
+
+	logs      *logBuffer        // request logs waiting to be written (requestlog.go)
+	peer      *http.Client      // sends request logs to the primary
+	logMu     sync.Mutex        // serialises request log appends on the primary
+	logRuns   map[string]string // "endpoint/deployment" -> its run's artifact root (under logMu)
+	logWarned time.Time         // the last warning of a failed flush (flushes run one at a time)
 }
 
 type openedKeys struct {
@@ -100,6 +122,9 @@ func New(cfg Config) *Service {
 	if cfg.Reconcile <= 0 {
 		cfg.Reconcile = 10 * time.Second
 	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = 2 * time.Second
+	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(os.TempDir(), "tandem-serving-"+cfg.Region)
 	}
@@ -109,7 +134,8 @@ func New(cfg Config) *Service {
 	s := &Service{cfg: cfg, log: cfg.Log.With("component", "serving"), wake: make(chan struct{}, 1),
 		endpoints: map[string]*tandem.OnlineEndpoint{}, deps: map[string]*deployment{}, keys: map[string]openedKeys{},
 		mirrors: make(chan struct{}, 64),
-		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}}
+		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}},
+		logs:    newLogBuffer(maxLogBuffer), peer: &http.Client{Transport: tlsconf.Transport(cfg.PeerTLS)}, logRuns: map[string]string{}}
 	s.metrics = newMetrics(cfg.Region, cfg.Metrics)
 	cfg.Store.OnCommit(func(e tandem.Entry) {
 		if e.Kind == tandem.KindEndpoints || e.Kind == tandem.KindModels || e.Kind == tandem.KindArtifacts {
@@ -131,9 +157,18 @@ func (s *Service) Poke() {
 	}
 }
 
-// Run reconciles until ctx ends, then stops every scoring process.
+// Run reconciles until ctx ends, then stops every scoring process and
+// writes the request logs still buffered.
 func (s *Service) Run(ctx context.Context) {
-	defer s.stopAll()
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); s.flushLoop(ctx) }()
+	defer func() {
+		s.stopAll()
+		<-flushed
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		s.flushLogs(fctx)
+	}()
 	if n := reapOrphans(s.cfg.CacheDir); n > 0 {
 		s.log.Warn("killed scoring processes left by a previous run", "count", n, "cache", s.cfg.CacheDir)
 	}

@@ -80,6 +80,19 @@ type trained struct {
 	Predictions []int       `json:"predictions"`
 }
 
+// train runs testdata/train.py with the stock client against a region:
+// it registers the next version of model iris and prints what it trained.
+func train(t *testing.T, ctx context.Context, venv, url string) trained {
+	t.Helper()
+	out := mlflowtest.Python(t, ctx, venv, filepath.Join("testdata", "train.py"), url, "iris")
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	var tr trained
+	if err := json.Unmarshal(lines[len(lines)-1], &tr); err != nil {
+		t.Fatalf("train output: %v\n%s", err, out)
+	}
+	return tr
+}
+
 func waitReady(t *testing.T, c *client.Client, ep, dep string, n int, cond func(*serving.DeploymentStatus) bool) *serving.DeploymentStatus {
 	t.Helper()
 	ctx := context.Background()
@@ -102,10 +115,21 @@ func waitReady(t *testing.T, c *client.Client, ep, dep string, n int, cond func(
 
 func score(t *testing.T, url, key string, body string) (int, string) {
 	t.Helper()
+	status, _, resp := scoreWith(t, url, key, body, nil)
+	return status, resp
+}
+
+// scoreWith scores once with extra request headers and returns the
+// answer's status, headers and body.
+func scoreWith(t *testing.T, url, key, body string, headers map[string]string) (int, http.Header, string) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -114,7 +138,7 @@ func score(t *testing.T, url, key string, body string) (int, string) {
 	defer resp.Body.Close()
 	var b bytes.Buffer
 	b.ReadFrom(resp.Body)
-	return resp.StatusCode, b.String()
+	return resp.StatusCode, resp.Header, b.String()
 }
 
 // TestScoreStockModel: a scikit-learn model registered with the stock
@@ -128,12 +152,7 @@ func TestScoreStockModel(t *testing.T) {
 	python := filepath.Join(venv, "bin", "python")
 	rg := startRegion(t, python)
 	ctx := context.Background()
-	out := mlflowtest.Python(t, ctx, venv, filepath.Join("testdata", "train.py"), rg.srv.URL, "iris")
-	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
-	var tr trained
-	if err := json.Unmarshal(lines[len(lines)-1], &tr); err != nil {
-		t.Fatalf("train output: %v\n%s", err, out)
-	}
+	tr := train(t, ctx, venv, rg.srv.URL)
 	c := rg.c
 
 	// A deployment of a version that does not exist is refused, and
@@ -290,11 +309,8 @@ func TestScoreStockModel(t *testing.T) {
 	t.Logf("while a process restarted: %d requests answered (%d during the restart), 0 failed", okN.Load(), during.Load())
 
 	// Blue/green: version 2 of the model as green, at 10% of the traffic.
-	out = mlflowtest.Python(t, ctx, venv, filepath.Join("testdata", "train.py"), rg.srv.URL, "iris")
-	lines = bytes.Split(bytes.TrimSpace(out), []byte("\n"))
-	var tr2 trained
-	if err := json.Unmarshal(lines[len(lines)-1], &tr2); err != nil || tr2.Version != 2 || fmt.Sprint(tr2.Predictions) != want {
-		t.Fatalf("second training: %+v %v", tr2, err)
+	if tr2 := train(t, ctx, venv, rg.srv.URL); tr2.Version != 2 || fmt.Sprint(tr2.Predictions) != want {
+		t.Fatalf("second training: %+v", tr2)
 	}
 	settings := tandem.RequestSettings{RequestTimeoutMS: 30000, MaxConcurrentRequestsPerInstance: 8}
 	if _, err := c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "green", Model: "models:/iris/2", RequestSettings: settings}, "create"); err != nil {

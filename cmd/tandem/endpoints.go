@@ -659,6 +659,16 @@ func printDeployments(cmd *cobra.Command, v any, list bool) error {
 		for _, k := range tandem.SortedKeys(d.EnvironmentVariables) {
 			fmt.Fprintf(tw, "Env %s\t%s\n", k, d.EnvironmentVariables[k])
 		}
+		if dc := d.DataCollector; dc != nil {
+			var on []string
+			for _, c := range []string{tandem.CollectionModelInputs, tandem.CollectionModelOutputs} {
+				if dc.Collects(c) {
+					on = append(on, c)
+				}
+			}
+			fmt.Fprintf(tw, "Request logs	sampling rate %g, collecting %s, in run %q of experiment %s%s\n", dc.Rate(),
+				strings.Join(append(on, "status and latency"), ", "), d.Name, serving.RequestLogExperimentPrefix, d.Endpoint)
+		}
 		fmt.Fprintf(tw, "Updated\t%s\n", time.UnixMilli(d.UpdatedMS).UTC().Format(time.RFC3339))
 		return tw.Flush()
 	})
