@@ -9,9 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/region"
@@ -161,5 +163,59 @@ func TestForwarderRetriesAfterStaleEpoch(t *testing.T) {
 	}
 	if !hasNote(t, eastSrv.URL, "k") {
 		t.Fatal("the retried write is not on the primary")
+	}
+}
+
+// A write forwarded to a primary that stops answering (paused, cut off)
+// ends as soon as this region learns that the primary changed, with a
+// retryable refusal, instead of waiting on the old primary (the gateway's
+// chaos test saw a write hang there for the rest of the run).
+func TestForwardEndsWhenThePrimaryChanges(t *testing.T) {
+	_, west, _, westSrv, _, _ := twoRegions(t)
+	var reached atomic.Int32
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(func() { hung.CloseClientConnections(); hung.Close() })
+	west.Set(tandem.RoleState{Role: tandem.RoleSecondary, Epoch: 1, Primary: "east", PrimaryURL: hung.URL})
+	type answer struct {
+		code int
+		body map[string]any
+	}
+	done := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", westSrv.URL+"/api/tandem/v1/test/note?kind=runs&key=k&value=v", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- answer{code: -1, body: map[string]any{"err": err.Error()}}
+			return
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		done <- answer{resp.StatusCode, body}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for reached.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the write was not forwarded to the primary")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case a := <-done:
+		t.Fatalf("answered while the primary was still the same: %+v", a)
+	case <-time.After(300 * time.Millisecond):
+	}
+	west.Set(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 2, Primary: "west", PrimaryURL: westSrv.URL})
+	select {
+	case a := <-done:
+		msg, _ := a.body["message"].(string)
+		if a.code != http.StatusServiceUnavailable || !strings.Contains(msg, "the primary changed while the write was forwarded") {
+			t.Fatalf("the forward's answer: %d %v", a.code, a.body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the forward still waits on the old primary after this region became the primary")
 	}
 }

@@ -147,6 +147,14 @@ func NewFrontend(svc *Service, next http.Handler) *Frontend {
 				f.retryForward(w, r, stale)
 				return
 			}
+			var moved errPrimaryChanged
+			if errors.As(context.Cause(r.Context()), &moved) {
+				svc.log.Warn("forward to the old primary ended: the primary changed", "path", r.URL.Path, "epoch", moved.now.Epoch)
+				svc.met.refused.WithLabelValues("primary_changed").Inc()
+				writeErr(w, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: moved.Error(),
+					Detail: map[string]string{"primary_url": svc.primaryURL(), "reason": "primary_changed"}})
+				return
+			}
 			svc.log.Warn("forward to primary failed", "path", r.URL.Path, "err", err)
 			svc.met.refused.WithLabelValues("primary_unreachable").Inc()
 			writeErr(w, &tandem.Error{Code: tandem.EUNAVAILABLE,
@@ -240,8 +248,42 @@ func (f *Frontend) secondaryWrite(w http.ResponseWriter, r *http.Request, role t
 			r.Body = io.NopCloser(bytes.NewReader(b))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		}
-		ctx := context.WithValue(r.Context(), primaryKey{}, primary)
+		// A forward waits on the primary it was sent to. When this region
+		// learns a newer epoch or becomes the primary meanwhile, that
+		// primary's answer no longer matters (it may be paused or cut off
+		// for good): the forward ends at once, and the client is told to
+		// retry, so the write goes to the new primary instead of hanging.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		go f.watchForward(ctx, cancel, role)
+		ctx = context.WithValue(ctx, primaryKey{}, primary)
 		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, inboundKey{}, r)))
+	}
+}
+
+// errPrimaryChanged ends a forward whose primary was replaced meanwhile.
+type errPrimaryChanged struct{ now tandem.RoleState }
+
+func (e errPrimaryChanged) Error() string {
+	return fmt.Sprintf("the primary changed while the write was forwarded (now epoch %d, primary %s): its outcome is unknown; retry it (a write with an idempotency key is applied once)",
+		e.now.Epoch, e.now.Primary)
+}
+
+// watchForward cancels a forward sent in role's epoch once this region is
+// in a newer epoch or is the primary itself.
+func (f *Frontend) watchForward(ctx context.Context, cancel context.CancelCauseFunc, role tandem.RoleState) {
+	for {
+		changed := f.svc.cfg.Roles.Changed()
+		cur := f.svc.cfg.Roles.Current()
+		if cur.Epoch > role.Epoch || cur.Role == tandem.RolePrimary {
+			cancel(errPrimaryChanged{now: cur})
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
