@@ -249,7 +249,7 @@ func (f *Frontend) secondaryWrite(w http.ResponseWriter, r *http.Request, role t
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		}
 		// A forward waits on the primary it was sent to. When this region
-		// learns a newer epoch or becomes the primary meanwhile, that
+		// follows a new primary or becomes the primary meanwhile, that
 		// primary's answer no longer matters (it may be paused or cut off
 		// for good): the forward ends at once, and the client is told to
 		// retry, so the write goes to the new primary instead of hanging.
@@ -269,13 +269,16 @@ func (e errPrimaryChanged) Error() string {
 		e.now.Epoch, e.now.Primary)
 }
 
-// watchForward cancels a forward sent in role's epoch once this region is
-// in a newer epoch or is the primary itself.
+// watchForward cancels a forward sent to role's primary once this region
+// follows another primary in a newer epoch, or is the primary itself. A
+// newer epoch of the same primary (a region learning the current epoch
+// as it starts) leaves the forward alone: its stale-epoch refusal is
+// retried (retryForward).
 func (f *Frontend) watchForward(ctx context.Context, cancel context.CancelCauseFunc, role tandem.RoleState) {
 	for {
 		changed := f.svc.cfg.Roles.Changed()
 		cur := f.svc.cfg.Roles.Current()
-		if cur.Epoch > role.Epoch || cur.Role == tandem.RolePrimary {
+		if cur.Role == tandem.RolePrimary || (cur.Epoch > role.Epoch && cur.Primary != "" && cur.Primary != role.Primary) {
 			cancel(errPrimaryChanged{now: cur})
 			return
 		}
