@@ -55,8 +55,11 @@ func TestDexToken(t *testing.T) {
 	// A bad signature: the token with its signature's bytes changed.
 	parts := strings.Split(tk.IDToken, ".")
 	sig := []byte(parts[2])
-	sig[len(sig)/2] ^= 1
-	if sig[len(sig)/2] == '.' || sig[len(sig)/2] > 'z' {
+	// Another base64url letter in the middle (flipping a bit could make
+	// '-' or '_' a character base64url has not, a malformed token).
+	if sig[len(sig)/2] == 'A' {
+		sig[len(sig)/2] = 'B'
+	} else {
 		sig[len(sig)/2] = 'A'
 	}
 	refused("bad signature", parts[0]+"."+parts[1]+"."+string(sig), "signature")
