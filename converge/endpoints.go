@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/desired"
@@ -116,12 +117,11 @@ func (p *deployments) List(ctx context.Context, r Reader, _ []string) ([]plan.Ob
 }
 
 func splitDeployment(name string) (string, string, error) {
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' {
-			return name[:i], name[i+1:], nil
-		}
+	ep, dep, ok := strings.Cut(name, "/")
+	if !ok {
+		return "", "", tandem.Errorf(tandem.EINVALID, "deployment %q: not ENDPOINT/NAME", name)
 	}
-	return "", "", tandem.Errorf(tandem.EINVALID, "deployment %q: not ENDPOINT/NAME", name)
+	return ep, dep, nil
 }
 
 func (p *deployments) Apply(ctx context.Context, w Writer, a plan.Action, o *desired.Object) error {

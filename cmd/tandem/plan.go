@@ -14,7 +14,6 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/converge"
-	"github.com/tandemml/tandem/imagecopy"
 	"github.com/tandemml/tandem/plan"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -95,17 +94,9 @@ func makePlan(ctx context.Context, file string) (*planned, error) {
 }
 
 // imageGaps asks every region's registry for the images of the
-// environments the primary has.
+// environments the primary has (the check tandem verify makes).
 func imageGaps(ctx context.Context, ws *workspace.Workspace, primary *client.Client) ([]plan.ImageGap, error) {
-	regs := workspaceRegistries(ws)
-	if len(regs) == 0 {
-		return nil, nil
-	}
-	envs, err := primary.ListAssets(ctx, tandem.AssetEnvironment, "", false)
-	if err != nil {
-		return nil, err
-	}
-	missing, err := imagecopy.New().Check(ctx, imagecopy.FromAssets(envs), regs)
+	missing, _, err := missingImages(ctx, ws, primary)
 	if err != nil {
 		return nil, err
 	}

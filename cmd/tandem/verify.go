@@ -29,6 +29,33 @@ type verifyImages struct {
 	Missing []imagecopy.Missing `json:"missing"`
 }
 
+// missingImages asks every region's registry for the digest of every
+// environment version the primary (c) has: what is missing, and how many
+// image x region pairs were asked. Nothing when the workspace names no
+// registries.
+func missingImages(ctx context.Context, ws *workspace.Workspace, c *client.Client) ([]imagecopy.Missing, int, error) {
+	regs := workspaceRegistries(ws)
+	if len(regs) == 0 {
+		return nil, 0, nil
+	}
+	envs, err := c.ListAssets(ctx, tandem.AssetEnvironment, "", false)
+	if err != nil {
+		return nil, 0, err
+	}
+	ims := imagecopy.FromAssets(envs)
+	missing, err := imagecopy.New().Check(ctx, ims, regs)
+	if err != nil {
+		return nil, 0, err
+	}
+	n := 0
+	for r := range regs {
+		if ws, err := imagecopy.Wants(ims, r, regs); err == nil {
+			n += len(ws)
+		}
+	}
+	return missing, n, nil
+}
+
 // workspaceRegistries is each region's registry in the workspace file.
 func workspaceRegistries(ws *workspace.Workspace) map[string]string {
 	regs := map[string]string{}
@@ -58,20 +85,9 @@ func checkImages(ctx context.Context, ws *workspace.Workspace, primary string) (
 	if c == nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "the primary %s is not a region of the workspace file", primary)
 	}
-	envs, err := c.ListAssets(ctx, tandem.AssetEnvironment, "", false)
+	missing, n, err := missingImages(ctx, ws, c)
 	if err != nil {
 		return nil, err
-	}
-	ims := imagecopy.FromAssets(envs)
-	missing, err := imagecopy.New().Check(ctx, ims, regs)
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for r := range regs {
-		if ws, err := imagecopy.Wants(ims, r, regs); err == nil {
-			n += len(ws)
-		}
 	}
 	return &verifyImages{Checked: n, Missing: missing}, nil
 }
