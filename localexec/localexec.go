@@ -360,9 +360,15 @@ func (e *Executor) watch(cmd *exec.Cmd, h handle, adir string, timeout time.Dura
 	}
 	g := time.NewTimer(e.grace())
 	defer g.Stop()
-	select {
-	case <-done:
-	case <-g.C:
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+grace:
+	for groupLive(h.pid, h.startTicks) { // as in Stop: the whole group
+		select {
+		case <-tick.C:
+		case <-g.C:
+			break grace
+		}
 	}
 	_ = signalGroup(h.pid, h.startTicks, !isDone(done), syscall.SIGKILL)
 	<-done
@@ -413,6 +419,18 @@ func signalGroup(pid int, ticks uint64, leaderAlive bool, sig syscall.Signal) er
 		}
 	}
 	return killGroup(pid, sig)
+}
+
+// graceOver reports whether the grace period has passed since the
+// attempt was asked to stop or timed out (the earlier of its marks).
+func (e *Executor) graceOver(adir string) bool {
+	var since time.Time
+	for _, name := range []string{stoppedFile, timeoutFile} {
+		if fi, err := os.Stat(filepath.Join(adir, name)); err == nil && (since.IsZero() || fi.ModTime().Before(since)) {
+			since = fi.ModTime()
+		}
+	}
+	return !since.IsZero() && time.Since(since) >= e.grace()
 }
 
 func markFile(adir, name string) {
@@ -544,9 +562,10 @@ func (e *Executor) Status(ctx context.Context, hs string) (tandem.ProcessStatus,
 		o.Exit = &c
 	}
 	st := decide(o)
-	if !o.Alive && (o.Stopped || o.TimedOut) {
+	if !o.Alive && (o.Stopped || o.TimedOut) && e.graceOver(adir) {
 		// Members of the group that outlived its leader (a background
-		// child that ignored SIGTERM) end with it.
+		// child that ignored SIGTERM) end with it, once they have had
+		// the grace period since the SIGTERM.
 		_ = signalGroup(h.pid, h.startTicks, false, syscall.SIGKILL)
 	}
 	return st, nil
@@ -616,8 +635,11 @@ func (e *Executor) Stop(ctx context.Context, hs string) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var ctxErr error
+	// Wait for the whole group, not only its leader: the wrapper dies of
+	// the SIGTERM itself when it comes before the wrapper set its trap,
+	// while the command may still be running its own TERM handler.
 wait:
-	for alive(h) {
+	for groupLive(h.pid, h.startTicks) {
 		select {
 		case <-tick.C:
 		case <-deadline.C:

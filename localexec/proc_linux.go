@@ -47,6 +47,57 @@ func parseStat(b []byte) (ticks uint64, zombie bool, err error) {
 	return ticks, state == "Z" || state == "X", nil
 }
 
+// parseGroup reads the state (field 3) and process group (field 5) of a
+// /proc/PID/stat line.
+func parseGroup(b []byte) (pgrp int, zombie bool, err error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("malformed /proc stat line")
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 3 { // fields 3..5
+		return 0, false, fmt.Errorf("malformed /proc stat line: %d fields after the name", len(f))
+	}
+	pgrp, err = strconv.Atoi(string(f[2]))
+	if err != nil {
+		return 0, false, fmt.Errorf("malformed /proc stat process group %q", f[2])
+	}
+	state := string(f[0])
+	return pgrp, state == "Z" || state == "X", nil
+}
+
+// groupLive reports whether a process of the group that pid led (started
+// at ticks) still runs: the leader itself, or any member that outlived
+// it. Zombies do not count. A pid now held by another process means the
+// group is gone (the kernel does not reuse the id of a live group).
+func groupLive(pid int, ticks uint64) bool {
+	if t, zombie, err := procStart(pid); err == nil {
+		if t != ticks {
+			return false
+		}
+		if !zombie {
+			return true
+		}
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		if g, zombie, err := parseGroup(b); err == nil && g == pid && !zombie {
+			return true
+		}
+	}
+	return false
+}
+
 // killGroup signals the process group pgid; a group that no longer exists
 // is not an error.
 func killGroup(pgid int, sig syscall.Signal) error {

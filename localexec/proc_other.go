@@ -20,3 +20,5 @@ func procStart(pid int) (uint64, bool, error) {
 }
 
 func killGroup(pgid int, sig syscall.Signal) error { return supported() }
+
+func groupLive(pid int, ticks uint64) bool { return false }

@@ -2,6 +2,8 @@ package localexec
 
 import (
 	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -24,4 +26,39 @@ func TestParseStat(t *testing.T) {
 	if err != nil || a == 0 || a != b {
 		t.Fatalf("procStart(self) = %d, %d, %v", a, b, err)
 	}
+}
+
+func TestParseGroup(t *testing.T) {
+	g, zombie, err := parseGroup([]byte("4243 (a (weird) name) S 1 4242 4242 0 -1 4194560\n"))
+	if err != nil || g != 4242 || zombie {
+		t.Fatalf("parseGroup = %d %v %v, want 4242 false nil", g, zombie, err)
+	}
+	if _, zombie, _ := parseGroup([]byte("7 (sh) Z 1 7 7 0\n")); !zombie {
+		t.Fatal("state Z not seen as a zombie")
+	}
+	if _, _, err := parseGroup([]byte("12 (x) S 1")); err == nil {
+		t.Fatal("a short line parsed")
+	}
+}
+
+// A member of the group that outlives its leader keeps the group live;
+// once it ends, the group is gone.
+func TestGroupLiveOutlivesTheLeader(t *testing.T) {
+	e, _ := newExec(t)
+	s := spec(t, "orphan", `sleep 300 & echo $! > child.pid`)
+	h := start(t, e, s)
+	child, ticks := readPid(t, filepath.Join(s.WorkDir, "child.pid"))
+	hd, err := parseHandle(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the leader to end", func() bool { return !alive(hd) })
+	if !groupLive(hd.pid, hd.startTicks) {
+		t.Fatal("the group is not live while its background child runs")
+	}
+	if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child to end", func() bool { return pidGone(child, ticks) })
+	waitFor(t, "the group to end", func() bool { return !groupLive(hd.pid, hd.startTicks) })
 }
