@@ -280,6 +280,10 @@ func TestRegistryAPIErrors(t *testing.T) {
 		{"POST", "logged-models/m-00000000000000000000000000000000/params", map[string]any{"params": []any{}}, 400, "INVALID_PARAMETER_VALUE"},
 		{"DELETE", "logged-models/m-00000000000000000000000000000000", nil, 404, "RESOURCE_DOES_NOT_EXIST"},
 		{"GET", "registered-models/nope", nil, 501, "NOT_IMPLEMENTED"},
+		// A served path with another method: 405, as MLflow answers.
+		{"GET", "registered-models/create", nil, 405, "BAD_REQUEST"},
+		{"POST", "registered-models/get", map[string]any{"name": "E"}, 405, "BAD_REQUEST"},
+		{"PUT", "logged-models/m-00000000000000000000000000000000", map[string]any{}, 405, "BAD_REQUEST"},
 	}
 	for _, c := range cases {
 		before := e.head()

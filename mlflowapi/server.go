@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -100,8 +101,34 @@ func (s *Server) handleRaw(pattern string, h http.HandlerFunc) {
 func (s *Server) Routes() []string { return s.routes }
 
 func (s *Server) notImplemented(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowed(r); len(allow) > 0 {
+		// A served path asked with another method: 405 with the methods
+		// it has, as MLflow's server answers (in MLflow's error format).
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_ = json.NewEncoder(w).Encode(errorBody{ErrorCode: "BAD_REQUEST",
+			Message: fmt.Sprintf("The method %s is not allowed for %s (allowed: %s).", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+		return
+	}
 	s.writeError(w, r, tandem.Errorf(tandem.ENOTIMPLEMENTED,
 		"tandem does not implement %s %s", r.Method, r.URL.Path))
+}
+
+// allowed lists the methods that have a route of their own for r's path
+// (none when the path has no route at all).
+func (s *Server) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && !strings.HasSuffix(pattern, ".0/") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // errorBody is MLflow's JSON error format.
