@@ -12,7 +12,6 @@ import (
 	"image/png"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tandemml/tandem/testbin"
 )
 
 // RequireEnv makes a missing browser a failure instead of a skip (CI sets
@@ -34,20 +35,9 @@ const RequireEnv = "TANDEM_REQUIRE_CHROMIUM"
 // is skipped, or fails when TANDEM_REQUIRE_CHROMIUM=1.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("TANDEM_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium on PATH (apt-get install chromium chromium-driver, or set TANDEM_CHROMIUM)"
-	if os.Getenv(RequireEnv) == "1" {
-		t.Fatalf("%s, and %s=1", msg, RequireEnv)
-	}
-	t.Skip(msg)
-	return ""
+	return testbin.Find(t, testbin.Tool{Name: "Chromium", Env: "TANDEM_CHROMIUM",
+		Path:    []string{"chromium", "chromium-browser", "google-chrome"},
+		Require: RequireEnv, Hint: "apt-get install chromium chromium-driver"})
 }
 
 // Tab is one browser tab with what its pages reported.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem/regiontest"
+	"github.com/tandemml/tandem/testbin"
 )
 
 // tool finds a Prometheus binary: env var (TANDEM_PROMETHEUS names the
@@ -26,17 +27,11 @@ import (
 // prometheus package and sets it).
 func tool(t *testing.T, name string) string {
 	t.Helper()
+	tool := testbin.Tool{Name: name, Path: []string{name}, Require: "TANDEM_REQUIRE_PROMETHEUS", Hint: "apt-get install prometheus"}
 	if d := os.Getenv("TANDEM_PROMETHEUS"); d != "" {
-		return filepath.Join(d, name)
+		tool.Repo, tool.Path = []string{filepath.Join(d, name)}, nil
 	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("TANDEM_REQUIRE_PROMETHEUS") == "1" {
-			t.Fatalf("%s not found and TANDEM_REQUIRE_PROMETHEUS=1", name)
-		}
-		t.Skipf("%s not installed (apt-get install prometheus)", name)
-	}
-	return p
+	return testbin.Find(t, tool)
 }
 
 var metricName = regexp.MustCompile(`\btandem_[a-z_]+`)

@@ -13,6 +13,7 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/testbin"
 )
 
 // toxi runs a toxiproxy server (v2.12.0) for one test and the proxies the
@@ -34,32 +35,19 @@ type toxi struct {
 // skipped, or fails when TANDEM_REQUIRE_TOXIPROXY=1 (CI).
 func toxiproxyServer(t *testing.T) string {
 	t.Helper()
-	var cands []string
-	if p := os.Getenv("TANDEM_TOXIPROXY"); p != "" {
-		cands = append(cands, p)
-	}
-	for _, n := range []string{"toxiproxy-server", "server"} {
-		if p, err := exec.LookPath(n); err == nil {
-			cands = append(cands, p)
-		}
-	}
+	var gobin []string
 	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
 		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			cands = append(cands, filepath.Join(dir, "bin", "server"))
+			gobin = append(gobin, filepath.Join(dir, "bin", "server"))
 		}
 	}
-	for _, p := range cands {
-		out, err := exec.Command(p, "-version").CombinedOutput()
-		if err == nil && strings.Contains(string(out), "toxiproxy") {
-			return p
-		}
-	}
-	msg := "no toxiproxy server (set TANDEM_TOXIPROXY, or go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0)"
-	if os.Getenv("TANDEM_REQUIRE_TOXIPROXY") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testbin.Find(t, testbin.Tool{Name: "toxiproxy server", Env: "TANDEM_TOXIPROXY",
+		Repo: gobin, Path: []string{"toxiproxy-server", "server"}, Require: "TANDEM_REQUIRE_TOXIPROXY",
+		Hint: "go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0",
+		Accept: func(p string) bool {
+			out, err := exec.Command(p, "-version").CombinedOutput()
+			return err == nil && strings.Contains(string(out), "toxiproxy")
+		}})
 }
 
 func startToxiproxy(t *testing.T) *toxi {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tandemml/tandem/testbin"
 )
 
 // dexBinary finds Dex: $TANDEM_DEX, else .tandem/bin/dex at the repository
@@ -23,18 +25,7 @@ import (
 // test skips, unless TANDEM_REQUIRE_OIDC=1 (CI), when it fails.
 func dexBinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("TANDEM_DEX"); p != "" {
-		return p
-	}
-	p, _ := filepath.Abs("../.tandem/bin/dex")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if os.Getenv("TANDEM_REQUIRE_OIDC") == "1" {
-		t.Fatalf("Dex not found (TANDEM_DEX or %s); build it: cd scripts/dex && go build -o ../../.tandem/bin/dex github.com/dexidp/dex/cmd/dex", p)
-	}
-	t.Skipf("Dex not found (TANDEM_DEX or %s); TANDEM_REQUIRE_OIDC=1 makes this a failure", p)
-	return ""
+	return testbin.Find(t, testbin.Dex())
 }
 
 func freePort(t *testing.T) int {

@@ -22,18 +22,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandemml/tandem/freeport"
+	"github.com/tandemml/tandem/testbin"
 )
 
 // Version is the Ray release scripts/ray.sh installs and the tests are
@@ -57,34 +58,17 @@ type Cluster struct {
 	stopOnce sync.Once
 }
 
-// Bin returns the path of the `ray` command, or skips the test (fails it
-// under TANDEM_REQUIRE_RAY=1) when there is none.
+// Bin returns the path of the `ray` command ($TANDEM_TEST_RAY_VENV/bin/ray,
+// else .tandem/test/ray-venv/bin/ray, else ray on PATH), or skips the test
+// (fails it under TANDEM_REQUIRE_RAY=1) when there is none.
 func Bin(t testing.TB) string {
 	t.Helper()
-	var tried []string
+	tool := testbin.Tool{Name: "Ray", Repo: []string{".tandem/test/ray-venv/bin/ray"}, Path: []string{"ray"},
+		Require: "TANDEM_REQUIRE_RAY", Hint: "run scripts/ray.sh and set TANDEM_TEST_RAY_VENV"}
 	if venv := os.Getenv("TANDEM_TEST_RAY_VENV"); venv != "" {
-		tried = append(tried, filepath.Join(venv, "bin", "ray"))
-	} else {
-		_, file, _, _ := runtime.Caller(0)
-		tried = append(tried, filepath.Join(filepath.Dir(file), "..", ".tandem", "test", "ray-venv", "bin", "ray"))
+		tool.Repo, tool.Path = []string{filepath.Join(venv, "bin", "ray")}, nil
 	}
-	for _, p := range tried {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	if os.Getenv("TANDEM_TEST_RAY_VENV") == "" {
-		if p, err := exec.LookPath("ray"); err == nil {
-			return p
-		}
-		tried = append(tried, "ray on PATH")
-	}
-	msg := fmt.Sprintf("no Ray installed (looked for %s); run scripts/ray.sh and set TANDEM_TEST_RAY_VENV", strings.Join(tried, ", "))
-	if os.Getenv("TANDEM_REQUIRE_RAY") == "1" {
-		t.Fatalf("%s (TANDEM_REQUIRE_RAY=1)", msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testbin.Find(t, tool)
 }
 
 // Start runs a Ray head node with one CPU and a small object store on
@@ -133,7 +117,7 @@ func start(bin string, opts Options) (*Cluster, error) {
 	}
 	// The worker ports are a list, not a range: a range could overlap
 	// another cluster's.
-	ports, err := freePorts(11 + 32)
+	ports, err := freeport.Many(11 + 32)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -348,26 +332,6 @@ func shortTempDir() (string, error) {
 		base = "/tmp"
 	}
 	return os.MkdirTemp(base, "ray")
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	ls := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // tail returns the end of a log file, for failure messages.

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +31,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/tandemml/tandem/testbin"
 )
 
 // Registry is one running registry.
@@ -41,31 +42,14 @@ type Registry struct {
 	cmd  *exec.Cmd
 }
 
-// Bin returns the registry binary, or skips the test (fails it under
-// TANDEM_REQUIRE_REGISTRY=1).
+// Bin returns the registry binary ($TANDEM_REGISTRY, else
+// .tandem/bin/registry, which scripts/test.sh builds, else registry on
+// PATH), or skips the test (fails it under TANDEM_REQUIRE_REGISTRY=1).
 func Bin(t testing.TB) string {
 	t.Helper()
-	var tried []string
-	if p := os.Getenv("TANDEM_REGISTRY"); p != "" {
-		tried = append(tried, p)
-	} else {
-		_, file, _, _ := runtime.Caller(0)
-		tried = append(tried, filepath.Join(filepath.Dir(file), "..", ".tandem", "bin", "registry"))
-	}
-	for _, p := range tried {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("registry"); err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("no OCI registry binary (looked for %s and registry on PATH); scripts/test.sh builds it", strings.Join(tried, ", "))
-	if os.Getenv("TANDEM_REQUIRE_REGISTRY") == "1" {
-		t.Fatalf("%s (TANDEM_REQUIRE_REGISTRY=1)", msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testbin.Find(t, testbin.Tool{Name: "OCI registry binary", Env: "TANDEM_REGISTRY",
+		Repo: []string{".tandem/bin/registry"}, Path: []string{"registry"},
+		Require: "TANDEM_REQUIRE_REGISTRY", Hint: "scripts/test.sh builds it"})
 }
 
 // Start runs a registry with filesystem storage in a temporary folder on a

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/testbin"
 	"github.com/tandemml/tandem/workspace"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // startTestDex runs Dex ($TANDEM_DEX, else .tandem/bin/dex, which
@@ -29,16 +31,7 @@ import (
 // Without Dex the test is skipped (TANDEM_REQUIRE_OIDC=1: failed).
 func startTestDex(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("TANDEM_DEX")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../.tandem/bin/dex")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("TANDEM_REQUIRE_OIDC") == "1" {
-			t.Fatalf("Dex not found (TANDEM_DEX or %s)", bin)
-		}
-		t.Skipf("Dex not found (TANDEM_DEX or %s)", bin)
-	}
+	bin := testbin.Find(t, testbin.Dex())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

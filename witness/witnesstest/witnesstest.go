@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/testbin"
 	"github.com/tandemml/tandem/witness"
 )
 
@@ -42,13 +43,8 @@ func Etcd(t testing.TB) string {
 	if ep := os.Getenv("TANDEM_TEST_ETCD"); ep != "" {
 		return ep
 	}
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("TANDEM_REQUIRE_ETCD") != "" {
-			t.Fatal("no etcd in PATH and TANDEM_REQUIRE_ETCD is set: install etcd-server")
-		}
-		t.Skip("no etcd: install etcd-server or set TANDEM_TEST_ETCD=host:port")
-	}
+	bin := testbin.Find(t, testbin.Tool{Name: "etcd", Path: []string{"etcd"}, Require: "TANDEM_REQUIRE_ETCD",
+		Hint: "install etcd-server, or set TANDEM_TEST_ETCD=host:port"})
 	client, peer := freePort(t), freePort(t)
 	dir := t.TempDir()
 	curl, purl := "http://127.0.0.1:"+client, "http://127.0.0.1:"+peer
