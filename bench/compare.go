@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,7 +20,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/tandemml/tandem/bench/loadgen"
+	"github.com/tandemml/tandem/freeport"
 )
 
 // compareConfig is what `bench compare` was asked to do.
@@ -376,15 +377,6 @@ type server struct {
 	version   string
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // pgURL returns the admin URL with the database replaced, in the scheme a
 // server wants.
 func pgURL(admin, db, scheme string, keepQuery bool) (string, error) {
@@ -401,7 +393,7 @@ func pgURL(admin, db, scheme string, keepQuery bool) (string, error) {
 }
 
 func startServer(ctx context.Context, cfg *compareConfig, name, backend, stamp string) (_ *server, err error) {
-	port, err := freePort()
+	port, err := freeport.One()
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/freeport"
 	"github.com/tandemml/tandem/schedule"
 )
 
@@ -122,7 +122,7 @@ func rankProcesses(spec *tandem.JobSpec, target *tandem.ComputeTarget) ([]map[st
 	if target.Type != tandem.ComputeLocal && target.Type != "" {
 		return nil, tandem.Errorf(tandem.EINVALID, "distribution %s runs on local compute; compute %s is %s", d.Type, target.Name, target.Type)
 	}
-	port, err := freePort()
+	port, err := freeport.One()
 	if err != nil {
 		return nil, fmt.Errorf("distribution: a port for MASTER_PORT: %w", err)
 	}
@@ -131,14 +131,4 @@ func rankProcesses(spec *tandem.JobSpec, target *tandem.ComputeTarget) ([]map[st
 		out = append(out, r.TorchEnv(port))
 	}
 	return out, nil
-}
-
-// freePort is a loopback TCP port free a moment ago (rank 0 listens on it).
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

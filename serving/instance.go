@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/freeport"
 )
 
 // deployment is one deployment as this region runs it: its scoring
@@ -327,20 +327,11 @@ func (in *instance) run() {
 	}
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // once runs the process until it exits, fails its liveness probe, or is
 // stopped. It is ready from its first successful /ping until a readiness
 // probe fails.
 func (in *instance) once() error {
-	port, err := freePort()
+	port, err := freeport.One()
 	if err != nil {
 		return fmt.Errorf("no free port: %w", err)
 	}
