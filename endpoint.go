@@ -149,7 +149,9 @@ func (c *DataCollector) Collects(name string) bool {
 	return c != nil && c.Collections[name].Enabled
 }
 
-func (c *DataCollector) normalize() error {
+// Normalize fills the defaults (sampling rate 1.0, rolling hourly) and
+// checks the values.
+func (c *DataCollector) Normalize() error {
 	if c.SamplingRate == nil {
 		one := 1.0
 		c.SamplingRate = &one
@@ -393,7 +395,7 @@ func (d *OnlineDeployment) Normalize() error {
 		}
 	}
 	if d.DataCollector != nil {
-		if err := d.DataCollector.normalize(); err != nil {
+		if err := d.DataCollector.Normalize(); err != nil {
 			return Errorf(EINVALID, "deployment %s: %s", d.Name, ErrorMessage(err))
 		}
 	}

@@ -155,6 +155,13 @@ func LoadDeployment(file string, data []byte) (*tandem.OnlineDeployment, error) 
 	return dep, nil
 }
 
+// DataCollector reads a data_collector mapping (as in a deployment file)
+// found in file, such as the deployments of workspace.yaml.
+func DataCollector(file string, n *yaml.Node) (*tandem.DataCollector, error) {
+	d := &decoder{file: file}
+	return d.dataCollector(n)
+}
+
 // dataCollector reads data_collector: Azure's sampling_rate, rolling_rate
 // and collections.{model_inputs,model_outputs}.enabled. A collection's
 // data (a data asset as destination) and request_logging are refused:

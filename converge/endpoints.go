@@ -2,6 +2,7 @@ package converge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -111,6 +112,9 @@ func (p *deployments) List(ctx context.Context, r Reader, _ []string) ([]plan.Ob
 				spec[k] = v
 			}
 		}
+		if d.DataCollector != nil {
+			spec["data_collector"] = jsonValue(d.DataCollector)
+		}
 		out = append(out, plan.Object{Kind: desired.KindDeployment, Name: d.Endpoint + "/" + d.Name, Spec: spec})
 	}
 	return out, nil
@@ -185,6 +189,13 @@ func (p *deployments) Apply(ctx context.Context, w Writer, a plan.Action, o *des
 	} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
 		return err
 	}
+	if v, ok := o.Spec["data_collector"]; ok { // declared: the file's wins
+		dc := &tandem.DataCollector{}
+		if err := fromJSONValue(v, dc); err != nil {
+			return tandem.Errorf(tandem.EINVALID, "deployment %s: data_collector: %v", a.Name, err)
+		}
+		d.DataCollector = dc
+	}
 	if err := w.SetDeployment(ctx, d); err != nil {
 		return err
 	}
@@ -250,4 +261,25 @@ func (p *deployments) writeTraffic(ctx context.Context, w Writer, epName string,
 	}
 	ep.CreatedMS, ep.UpdatedMS = 0, 0
 	return w.SetEndpoint(ctx, ep)
+}
+
+// jsonValue is v as plan objects hold specs: decoded JSON (maps, lists,
+// float64 numbers), so that it compares with a parsed workspace.yaml.
+func jsonValue(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+// fromJSONValue reads a spec value into dst.
+func fromJSONValue(v any, dst any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
 }

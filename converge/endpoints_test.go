@@ -3,11 +3,13 @@ package converge
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/desired"
 	"github.com/tandemml/tandem/plan"
+	"go.yaml.in/yaml/v3"
 )
 
 // fakeEndpoints is a workspace's endpoints and deployments in memory,
@@ -183,5 +185,58 @@ func TestDeploymentsTraffic(t *testing.T) {
 	// A delete that has already happened is success (a resumed apply).
 	if err := p.Apply(ctx, f, plan.Action{Op: plan.Delete, Name: "iris/blue"}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeploymentDataCollectorDeclared: a data_collector declared in
+// workspace.yaml is applied (the file's wins over what the CLI set), reads
+// back as declared (so a second plan has nothing to change), and a bad one
+// is refused with its position.
+func TestDeploymentDataCollectorDeclared(t *testing.T) {
+	ctx := context.Background()
+	regions := []string{"east", "west"}
+	parse := func(dc string) (*desired.State, error) {
+		var n yaml.Node
+		src := "- name: iris\n  deployments:\n  - name: blue\n    model: azureml:m:1\n    traffic: 100\n    data_collector:\n" + dc
+		if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+			t.Fatal(err)
+		}
+		return desired.Parse(desired.Input{File: "ws.yaml", Regions: regions, Endpoints: *n.Content[0]})
+	}
+	st, err := parse("      sampling_rate: 0.25\n      collections:\n        model_inputs: {enabled: 'True'}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := st.Find(desired.Ref{Kind: desired.KindDeployment, Name: "iris/blue"})
+	if dep == nil {
+		t.Fatal("no deployment parsed")
+	}
+	f := &fakeEndpoints{eps: map[string]tandem.OnlineEndpoint{}, deps: map[string]tandem.OnlineDeployment{}}
+	if err := (endpoints{regions}).Apply(ctx, f, plan.Action{Op: plan.Create, Name: "iris"}, st.Find(desired.Ref{Kind: desired.KindEndpoint, Name: "iris"})); err != nil {
+		t.Fatal(err)
+	}
+	// What the CLI set before: outputs only, every request.
+	f.deps["iris/blue"] = tandem.OnlineDeployment{Endpoint: "iris", Name: "blue", Model: "azureml:m:1",
+		DataCollector: &tandem.DataCollector{Collections: map[string]tandem.DataCollection{tandem.CollectionModelOutputs: {Enabled: true}}}}
+	p := Providers(regions)[9].(*deployments)
+	if err := p.Apply(ctx, f, plan.Action{Op: plan.Update, Name: dep.Name}, dep); err != nil {
+		t.Fatal(err)
+	}
+	dc := f.deps["iris/blue"].DataCollector
+	if dc.Rate() != 0.25 || !dc.Collects(tandem.CollectionModelInputs) || dc.Collects(tandem.CollectionModelOutputs) {
+		t.Fatalf("applied data_collector %+v, want the declared one", dc)
+	}
+	objs, err := p.List(ctx, f, nil)
+	if err != nil || len(objs) != 1 {
+		t.Fatal(objs, err)
+	}
+	if got, want := objs[0].Spec["data_collector"], dep.Spec["data_collector"]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("listed data_collector %v, declared %v", got, want)
+	}
+	if _, err := parse("      sampling_rate: 2\n"); err == nil || !strings.Contains(err.Error(), "ws.yaml:7:") {
+		t.Fatalf("a sampling rate of 2: %v", err)
+	}
+	if _, err := parse("      collections:\n        request_headers: {enabled: true}\n"); err == nil || !strings.Contains(err.Error(), "model_inputs") {
+		t.Fatalf("an unknown collection: %v", err)
 	}
 }

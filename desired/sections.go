@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/assetyaml"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -244,6 +245,9 @@ type DeploymentSpec struct {
 	Compute       string         `json:"compute,omitempty"`
 	Traffic       int            `json:"traffic"`
 	InstanceCount map[string]int `json:"instance_count"` // region -> instances
+	// DataCollector is compared and applied only when declared: without
+	// it, apply keeps what tandem online-deployment update set.
+	DataCollector *tandem.DataCollector `json:"data_collector,omitempty"`
 }
 
 func (p *parser) endpoints(n *yaml.Node) error {
@@ -322,6 +326,17 @@ func (p *parser) deployment(ep *Object, n *yaml.Node) (*DeploymentSpec, error) {
 		"instance_count": p.intInto(&count, 1),
 		"regions":        func(v *yaml.Node) error { regions = v; return nil },
 		"depends_on":     p.dependsOn(o),
+		"data_collector": func(v *yaml.Node) error {
+			dc, err := assetyaml.DataCollector(p.file, v) // its errors name file:line:column
+			if err != nil {
+				return err
+			}
+			if err := dc.Normalize(); err != nil {
+				return p.errf(v, "deployment %q: %s", name, tandem.ErrorMessage(err))
+			}
+			ds.DataCollector = dc
+			return nil
+		},
 	})
 	if err != nil {
 		return nil, err
