@@ -127,6 +127,7 @@ func TraceRules() map[string]Rule {
 		"DELETE traces/{trace_id}/tags": act(write, tracePath),
 		"POST traces/delete-traces":     act(del, experimentParam("experiment_id")),
 		"POST traces/link-to-run":       act(write, runParam),
+		"POST traces/link-prompts":      act(write, traceParam),
 	}
 	out := map[string]Rule{"POST /v1/traces": act(write, otlpExperiment),
 		// The UI's trace view: the spans of request_id (a trace id).

@@ -44,6 +44,7 @@ func (s *Server) routesTraces() {
 	s.handle("DELETE", "traces/{trace_id}/tags", handleJSON(s, s.deleteTraceTag))
 	s.handle("POST", "traces/delete-traces", handleJSON(s, s.deleteTraces))
 	s.handle("POST", "traces/link-to-run", handleJSON(s, s.linkTracesToRun))
+	s.handle("POST", "traces/link-prompts", handleJSON(s, s.linkPromptsToTrace))
 
 	s.handleRaw("POST /v1/traces", s.otlpTraces)
 }
@@ -397,6 +398,29 @@ func (s *Server) deleteTraces(r *http.Request, req *deleteTracesReq) (any, error
 type linkTracesReq struct {
 	TraceIDs []string `json:"trace_ids"`
 	RunID    string   `json:"run_id" mlflow:"required"`
+}
+
+type linkPromptsReq struct {
+	TraceID        string `json:"trace_id" mlflow:"required"`
+	PromptVersions []struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"prompt_versions" mlflow:"required"`
+}
+
+// linkPromptsToTrace links prompt versions to a trace (what the stock
+// client does when a traced call loads a prompt); search_traces' filter
+// prompt = "NAME/VERSION" finds them.
+func (s *Server) linkPromptsToTrace(r *http.Request, req *linkPromptsReq) (any, error) {
+	ids := make([]string, 0, len(req.PromptVersions))
+	for _, pv := range req.PromptVersions {
+		v, err := strconv.Atoi(pv.Version)
+		if pv.Name == "" || err != nil || v < 1 {
+			return nil, tandem.Errorf(tandem.EINVALID, "Invalid prompt version %q of prompt %q: a name and a version number are required.", pv.Version, pv.Name)
+		}
+		ids = append(ids, pv.Name+"/"+strconv.Itoa(v))
+	}
+	return empty{}, s.Store.LinkPromptsToTrace(r.Context(), req.TraceID, ids)
 }
 
 func (s *Server) linkTracesToRun(r *http.Request, req *linkTracesReq) (any, error) {

@@ -21,6 +21,7 @@ const (
 	OpTraceDeleteTag    = "trace.delete_tag"
 	OpTraceDelete       = "trace.delete"
 	OpTraceLinkRun      = "trace.link_run"
+	OpTraceLinkPrompts  = "trace.link_prompts"
 	OpAssessmentPut     = "assessment.put"
 	OpAssessmentDelete  = "assessment.delete"
 	traceArtifactSuffix = "/artifacts"
@@ -35,6 +36,7 @@ func (s *Store) registerTraces() {
 	s.register(OpTraceDeleteTag, k, applyTraceDeleteTag)
 	s.register(OpTraceDelete, k, applyTraceDelete)
 	s.register(OpTraceLinkRun, k, applyTraceLinkRun)
+	s.register(OpTraceLinkPrompts, k, applyTraceLinkPrompts)
 	s.register(OpAssessmentPut, k, applyAssessmentPut)
 	s.register(OpAssessmentDelete, k, applyAssessmentDelete)
 	s.register(OpImportTrace, k, applyImportTrace) // traces_transfer.go
@@ -64,6 +66,8 @@ type tpTraceKey struct {
 	Key      string   `json:"key,omitempty"`
 	Value    string   `json:"value,omitempty"`
 	RunID    string   `json:"run_id,omitempty"`
+	// Prompts are "NAME/VERSION" (trace.link_prompts).
+	Prompts []string `json:"prompts,omitempty"`
 }
 
 type tpAssessment struct {
@@ -183,7 +187,7 @@ func applyTraceDelete(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		return err
 	}
 	for _, id := range p.TraceIDs {
-		for _, t := range []string{"traces", "trace_tags", "trace_metadata", "trace_spans", "trace_assessments", "trace_runs"} {
+		for _, t := range []string{"traces", "trace_tags", "trace_metadata", "trace_spans", "trace_assessments", "trace_runs", "trace_prompts"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE trace_id = ?`, id); err != nil {
 				return fmt.Errorf("delete trace from %s: %w", t, err)
 			}
@@ -201,6 +205,22 @@ func applyTraceLinkRun(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO trace_runs (trace_id, run_id) VALUES (?, ?) ON CONFLICT (trace_id, run_id) DO NOTHING`,
 			id, p.RunID); err != nil {
 			return fmt.Errorf("link trace to run: %w", err)
+		}
+	}
+	return nil
+}
+
+func applyTraceLinkPrompts(ctx context.Context, tx *Tx, e *tandem.Entry) error {
+	var p tpTraceKey
+	if err := decodePayload(e, &p); err != nil {
+		return err
+	}
+	for _, id := range p.TraceIDs {
+		for _, pr := range p.Prompts {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO trace_prompts (trace_id, prompt_id) VALUES (?, ?) ON CONFLICT (trace_id, prompt_id) DO NOTHING`,
+				id, pr); err != nil {
+				return fmt.Errorf("link prompt to trace: %w", err)
+			}
 		}
 	}
 	return nil
@@ -547,6 +567,22 @@ func (s *Store) LinkTracesToRun(ctx context.Context, ids []string, runID string)
 			}
 		}
 		return &Change{Op: OpTraceLinkRun, Key: runID, Payload: tpTraceKey{TraceIDs: ids, RunID: runID}}, nil
+	})
+	return err
+}
+
+// LinkPromptsToTrace links prompt versions ("NAME/VERSION") to an
+// existing trace; links it has already are kept once. The prompts are not
+// looked up, as on MLflow's server: a link names a version by its name.
+func (s *Store) LinkPromptsToTrace(ctx context.Context, traceID string, prompts []string) error {
+	if len(prompts) == 0 {
+		return nil
+	}
+	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
+		if _, err := traceExperiment(ctx, tx, traceID); err != nil {
+			return nil, err
+		}
+		return &Change{Op: OpTraceLinkPrompts, Key: traceID, Payload: tpTraceKey{TraceIDs: []string{traceID}, Prompts: prompts}}, nil
 	})
 	return err
 }

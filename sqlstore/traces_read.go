@@ -316,6 +316,10 @@ func traceClauseSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error
 	}
 	switch c.Entity {
 	case tracefilter.Tag:
+		if c.Key == tracefilter.LinkedPrompts { // the links, not the tag
+			*args = append(*args, c.Str)
+			return "EXISTS (SELECT 1 FROM trace_prompts p WHERE p.trace_id = t.trace_id AND p.prompt_id = ?)", nil
+		}
 		return kv("trace_tags", c.Key), nil
 	case tracefilter.Metadata:
 		return kv("trace_metadata", c.Key), nil

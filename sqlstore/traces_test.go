@@ -70,6 +70,14 @@ func TestTraces(t *testing.T) {
 			run, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, StartTime: 1})
 			must(t, err)
 			must(t, s.LinkTracesToRun(ctx, []string{"tr-b"}, run))
+			must(t, s.LinkPromptsToTrace(ctx, "tr-c", []string{"greet/1", "greet/2"}))
+			must(t, s.LinkPromptsToTrace(ctx, "tr-c", []string{"greet/1"})) // once is enough
+			if err := s.LinkPromptsToTrace(ctx, "tr-nope", []string{"greet/1"}); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+				t.Fatalf("link prompts to an unknown trace: %v", err)
+			}
+			if rec, _, err := sqlstore.TransferTrace(ctx, s.Reader(), "tr-c"); err != nil || strings.Join(rec.Prompts, ",") != "greet/1,greet/2" {
+				t.Fatalf("bundle record's prompts: %v %v", rec.Prompts, err)
+			}
 
 			search := func(filter string, order ...string) []string {
 				t.Helper()
@@ -97,6 +105,8 @@ func TestTraces(t *testing.T) {
 				"tags.team IS NULL":                   "tr-b,tr-c",
 				"trace.request_id IN ('tr-a','tr-c')": "tr-c,tr-a",
 				"trace.execution_time_ms >= 3":        "tr-a",
+				`prompt = "greet/2"`:                  "tr-c",
+				`prompt = "greet/3"`:                  "",
 			} {
 				if got := strings.Join(search(filter), ","); got != want {
 					t.Errorf("search %q = %s; want %s", filter, got, want)

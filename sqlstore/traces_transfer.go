@@ -16,8 +16,9 @@ import (
 const OpImportTrace = "import.trace"
 
 type importTracePayload struct {
-	Trace tpTrace  `json:"trace"`
-	Runs  []string `json:"runs,omitempty"`
+	Trace   tpTrace  `json:"trace"`
+	Runs    []string `json:"runs,omitempty"`
+	Prompts []string `json:"prompts,omitempty"`
 }
 
 func applyImportTrace(ctx context.Context, tx *Tx, e *tandem.Entry) error {
@@ -32,6 +33,12 @@ func applyImportTrace(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO trace_runs (trace_id, run_id) VALUES (?, ?) ON CONFLICT (trace_id, run_id) DO NOTHING`,
 			p.Trace.TraceID, r); err != nil {
 			return fmt.Errorf("import trace run: %w", err)
+		}
+	}
+	for _, pr := range p.Prompts {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO trace_prompts (trace_id, prompt_id) VALUES (?, ?) ON CONFLICT (trace_id, prompt_id) DO NOTHING`,
+			p.Trace.TraceID, pr); err != nil {
+			return fmt.Errorf("import trace prompt: %w", err)
 		}
 	}
 	return nil
@@ -96,6 +103,19 @@ func TransferTrace(ctx context.Context, q Querier, id string) (bundle.Trace, boo
 		rec.Runs = append(rec.Runs, r)
 	}
 	rows.Close()
+	rows, err = q.QueryContext(ctx, `SELECT prompt_id FROM trace_prompts WHERE trace_id = ? ORDER BY prompt_id`, id)
+	if err != nil {
+		return rec, false, err
+	}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return rec, false, err
+		}
+		rec.Prompts = append(rec.Prompts, p)
+	}
+	rows.Close()
 	rows, err = q.QueryContext(ctx, `SELECT content FROM trace_spans WHERE trace_id = ? ORDER BY start_ns, span_id`, id)
 	if err != nil {
 		return rec, false, err
@@ -143,6 +163,7 @@ func normalizeTrace(rec bundle.Trace) bundle.Trace {
 	sort.Slice(as, func(i, j int) bool { return string(as[i]) < string(as[j]) })
 	rec.Assessments = as
 	sort.Strings(rec.Runs)
+	sort.Strings(rec.Prompts)
 	return rec
 }
 
@@ -188,7 +209,7 @@ func (s *Store) ImportTrace(ctx context.Context, rec bundle.Trace, spans []tande
 		p := importTracePayload{Trace: tpTrace{TraceID: rec.TraceID, ExperimentID: rec.ExperimentID,
 			ClientRequestID: rec.ClientRequestID, RequestPreview: rec.RequestPreview, ResponsePreview: rec.ResponsePreview,
 			RequestTime: rec.RequestTime, ExecutionDuration: rec.ExecutionDuration, State: rec.State,
-			Tags: map[string]string{}, Metadata: map[string]string{}, Spans: spans}, Runs: rec.Runs}
+			Tags: map[string]string{}, Metadata: map[string]string{}, Spans: spans}, Runs: rec.Runs, Prompts: rec.Prompts}
 		for _, kv := range rec.Tags {
 			p.Trace.Tags[kv.Key] = kv.Value
 		}

@@ -45,7 +45,12 @@ var attributeAliases = map[string]string{
 	"end_time": "end_time_ms", "end_time_ms": "end_time_ms",
 	"status": "status", "state": "status", "client_request_id": "client_request_id",
 	"name": "name", "run_id": "run_id", "text": "text", "experiment_id": "experiment_id",
+	"prompt": "prompt",
 }
+
+// LinkedPrompts is the tag key that the attribute prompt stands for: a
+// filter on it matches the prompt versions linked to a trace.
+const LinkedPrompts = "mlflow.linkedPrompts"
 
 // Numeric attributes compare with < <= > >= = !=.
 var numeric = map[string]bool{"timestamp_ms": true, "execution_time_ms": true, "end_time_ms": true}
@@ -146,6 +151,10 @@ func check(c *Clause) error {
 			return invalid("Invalid attribute key '%s' specified.", c.Key)
 		}
 		c.Key = k
+		if k == "prompt" {
+			c.Entity, c.Key = Tag, LinkedPrompts
+			return checkPrompt(c)
+		}
 		switch {
 		case numeric[k]:
 			if !c.IsNum || !oneOf(c.Op, "=", "!=", "<", "<=", ">", ">=") {
@@ -161,6 +170,9 @@ func check(c *Clause) error {
 			}
 		}
 	case Tag, Metadata:
+		if c.Entity == Tag && c.Key == LinkedPrompts {
+			return checkPrompt(c)
+		}
 		if !oneOf(c.Op, "=", "!=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL") {
 			return invalid("Invalid comparator '%s' not one of '['!=', '=', 'LIKE', 'ILIKE', 'IS NULL', 'IS NOT NULL']' for %s '%s'", c.Op, c.Entity, c.Key)
 		}
@@ -175,6 +187,18 @@ func check(c *Clause) error {
 		if !oneOf(c.Op, "=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL") {
 			return invalid("Invalid comparator '%s' for %s '%s'", c.Op, c.Entity, c.Key)
 		}
+	}
+	return nil
+}
+
+// checkPrompt checks a filter on linked prompts: only = with a value
+// NAME/VERSION.
+func checkPrompt(c *Clause) error {
+	if c.Op != "=" {
+		return invalid(`Invalid comparator '%s' for prompts filter. Only '=' is supported with format: prompt = "name/version"`, c.Op)
+	}
+	if strings.Count(c.Str, "/") != 1 || c.IsNum {
+		return invalid(`Invalid prompts filter value '%s'. Expected format: prompt = "name/version"`, c.Str)
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ func TestParse(t *testing.T) {
 		{"feedback.helpful = 'true'", []Clause{{Entity: Feedback, Key: "helpful", Op: "=", Str: "true"}}},
 		{"expectation.`exp x` IS NULL", []Clause{{Entity: Expectation, Key: "exp x", Op: "IS NULL"}}},
 		{"trace.name NOT IN ('x')", []Clause{{Entity: Attribute, Key: "name", Op: "NOT IN", List: []string{"x"}}}},
+		// The prompt attribute is the linked prompts.
+		{`prompt = "greeting/2"`, []Clause{{Entity: Tag, Key: LinkedPrompts, Op: "=", Str: "greeting/2"}}},
+		{"tags.`mlflow.linkedPrompts` = 'g/1'", []Clause{{Entity: Tag, Key: LinkedPrompts, Op: "=", Str: "g/1"}}},
 	} {
 		got, err := Parse(tc.in)
 		if err != nil {
@@ -44,6 +47,7 @@ func TestParseRefuses(t *testing.T) {
 		"trace.timestamp_ms LIKE '1%'", "tags.x > 'a'", "trace.status = 'OK' OR tags.a = 'b'",
 		"trace.text = 'x'", "span.bogus = 'x'", "tags.x = 'unterminated", "trace.status IN ('a'",
 		"tags. = 'a'", "trace.status = 'OK' trace.name = 'x'", "trace.status !",
+		`prompt != "g/1"`, `prompt = "g"`, `prompt = "a/b/1"`, "tags.`mlflow.linkedPrompts` LIKE 'g/%'",
 	} {
 		_, err := Parse(in)
 		if tandem.ErrorCode(err) != tandem.EINVALID {

@@ -295,3 +295,42 @@ def test_search_traces_v2(server, traced_experiment):
     assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
     r = requests.get(url, timeout=30)
     assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+
+
+def test_link_prompts_to_trace(traced_experiment):
+    name = unique("greeting")
+    pv = mlflow.genai.register_prompt(name=name, template="Hello {{name}}")
+    _make_traces("p")
+    traces = _wait_traces(traced_experiment, 2)
+    client = mlflow.MlflowClient()
+    client.link_prompt_versions_to_trace(prompt_versions=[pv], trace_id=traces[0].info.trace_id)
+    # Twice is the same as once.
+    client.link_prompt_versions_to_trace(prompt_versions=[pv], trace_id=traces[0].info.trace_id)
+    got = mlflow.search_traces(locations=[traced_experiment], filter_string=f'prompt = "{name}/1"',
+                               return_type="list")
+    assert [t.info.trace_id for t in got] == [traces[0].info.trace_id]
+    assert mlflow.search_traces(locations=[traced_experiment], filter_string=f'prompt = "{name}/2"',
+                                return_type="list") == []
+
+    # A prompt loaded inside a traced call is linked by the client itself.
+    @mlflow.trace(name="uses-prompt")
+    def greet(who):
+        return mlflow.genai.load_prompt(f"prompts:/{name}/1").format(name=who)
+
+    assert greet("ada") == "Hello ada"
+    _flush()
+    for _ in range(50):
+        got = mlflow.search_traces(locations=[traced_experiment], filter_string=f'prompt = "{name}/1"',
+                                   return_type="list")
+        if len(got) == 2:
+            break
+        time.sleep(0.2)
+    assert len(got) == 2
+
+    with pytest.raises(mlflow.exceptions.MlflowException, match="prompts filter"):
+        mlflow.search_traces(locations=[traced_experiment], filter_string=f'prompt != "{name}/1"')
+    with pytest.raises(mlflow.exceptions.MlflowException, match="prompts filter value"):
+        mlflow.search_traces(locations=[traced_experiment], filter_string='prompt = "no-version"')
+    with pytest.raises(mlflow.exceptions.MlflowException) as e:
+        client.link_prompt_versions_to_trace(prompt_versions=[pv], trace_id="tr-00000000000000000000000000000000")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"

@@ -22,4 +22,6 @@ type Trace struct {
 	Spans             []json.RawMessage `json:"spans,omitempty"`
 	Assessments       []json.RawMessage `json:"assessments,omitempty"`
 	Runs              []string          `json:"linked_runs,omitempty"`
+	// Prompts are the linked prompt versions, "NAME/VERSION".
+	Prompts []string `json:"linked_prompts,omitempty"`
 }
