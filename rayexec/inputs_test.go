@@ -80,14 +80,7 @@ func TestWrapperDownloadsInputs(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(out, "1\n2\n\x00\x01{\"n\": 2}x\nyy\n") {
 			t.Fatalf("exit %d: %q", code, out)
 		}
-		_, folder, _ := strings.Cut(out, "folder=")
-		folder = strings.TrimSpace(folder)
-		if !strings.Contains(folder, "tandem-inputs-") {
-			t.Fatalf("input folder %q", folder)
-		}
-		if _, err := os.Stat(folder); !os.IsNotExist(err) {
-			t.Fatalf("input folder %s left behind: %v", folder, err)
-		}
+		checkJobFolder(t, out, "tandem-inputs-")
 		for _, g := range p.gets {
 			if !strings.HasSuffix(g, " Bearer tok-1") {
 				t.Fatalf("a download without the token: %s", g)

@@ -109,7 +109,8 @@ class Proxy:
     def call(self, method, url, body=None, size=None, sink=None):
         """One request, tried again on a connection error or a 5xx. The
         answer's body is returned, or, with sink (a file opened for writing),
-        streamed into it (emptied before each try)."""
+        streamed into it (emptied before each try) and its SHA-256 (hex)
+        returned."""
         headers = dict(self.headers)
         if body is not None:
             headers["Content-Type"] = "application/octet-stream"
@@ -124,8 +125,11 @@ class Proxy:
                         return resp.read()
                     sink.seek(0)
                     sink.truncate()
-                    shutil.copyfileobj(resp, sink, 1 << 20)
-                    return None
+                    h = hashlib.sha256()
+                    for chunk in iter(lambda: resp.read(1 << 20), b""):
+                        h.update(chunk)
+                        sink.write(chunk)
+                    return h.hexdigest()
             except urllib.error.HTTPError as e:
                 detail = e.read()[:500].decode("utf-8", "replace")
                 if e.code < 500 or attempt == 3:
@@ -140,10 +144,11 @@ class Proxy:
             self.call("PUT", self.url(path), f, os.fstat(f.fileno()).st_size)
 
     def get(self, url, dst):
-        """Writes what url answers into the file dst (its folders made)."""
+        """Writes what url answers into the file dst (its folders made) and
+        returns its SHA-256 (hex)."""
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         with open(dst, "wb") as f:
-            self.call("GET", url, sink=f)
+            return self.call("GET", url, sink=f)
 
     def download(self, path, dst):
         """Copies the artifacts under path into the folder dst."""
@@ -167,14 +172,6 @@ def inside(folder, rel):
     return p
 
 
-def sha256_of(p):
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download_input(proxy, entry, folder):
     """Downloads one input (an entry of --inputs) into folder."""
     os.makedirs(folder, exist_ok=True)
@@ -188,9 +185,9 @@ def download_input(proxy, entry, folder):
     base = proxy.base + "/" + entry["files_path"].strip("/") + "/"
     for f in entry.get("files", []):
         dst = inside(folder, f["path"])
-        proxy.get(base + urllib.parse.quote(f["path"], safe="/"), dst)
+        digest = proxy.get(base + urllib.parse.quote(f["path"], safe="/"), dst)
         size = os.path.getsize(dst)
-        if size != f.get("size", size) or (f.get("sha256") and sha256_of(dst) != f["sha256"]):
+        if size != f.get("size", size) or f.get("sha256", digest) != digest:
             raise RuntimeError("file %s arrived with %d bytes and another digest than the data asset's" % (f["path"], size))
 
 
