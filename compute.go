@@ -62,6 +62,14 @@ type LaunchSpec struct {
 	// CheckpointInterval is how often the attempt uploads its checkpoint
 	// Outputs while it runs (0: only when it ends).
 	CheckpointInterval time.Duration
+	// Inputs are the attempt's data inputs when the executor's processes
+	// do not see the region's filesystem (Ray): before the command starts,
+	// the attempt downloads each from the region, with the token in Env,
+	// into a fresh folder of its own (InputsVar/NAME; a command's
+	// ${{inputs.NAME}} is an InputRef), and removes them when it ends.
+	// Nothing of them travels in WorkDir. Empty for executors on the
+	// region's host: the region copies inputs into the attempt's folder.
+	Inputs []LaunchInput
 }
 
 // LaunchOutput is one output folder an attempt uploads itself.
@@ -73,6 +81,41 @@ type LaunchOutput struct {
 	// Restore fills the folder from the run's artifacts before the command
 	// starts: the last checkpoint of an earlier attempt.
 	Restore bool
+}
+
+// LaunchInput is one data input an attempt downloads itself into its
+// folder InputsVar/Name, from one of two sources.
+type LaunchInput struct {
+	Name string
+	// ArtifactPath is a folder of a run's artifacts (an earlier step's
+	// output, a data asset registered from a job's output), or with File
+	// one file of them, as the artifact proxy names it:
+	// "EXP_ID/RUN_ID/artifacts/outputs/PORT". A file lands in the input's
+	// folder under its own name.
+	ArtifactPath string
+	File         bool
+	// FilesPath is where the region's API serves the files of a data asset
+	// version uploaded from a local path, each under its own path
+	// ("/api/tandem/v1/data/NAME/versions/VERSION/files/"); Files lists
+	// them (each lands in the input's folder under its path, checked
+	// against its size and digest).
+	FilesPath string
+	Files     []AssetFile
+}
+
+// InputsVar is the environment variable that names, for an attempt with
+// LaunchSpec.Inputs, the folder holding its downloaded inputs.
+const InputsVar = "TANDEM_INPUTS"
+
+// InputRef is the shell text a command's ${{inputs.name}} becomes for an
+// input of LaunchSpec.Inputs: rel (a slash path; "" or "." for the folder
+// itself) in the input's folder, which only the process knows.
+func InputRef(name, rel string) string {
+	p := name
+	if rel != "" && rel != "." {
+		p += "/" + rel
+	}
+	return `"$` + InputsVar + `"/` + ShellQuote(p)
 }
 
 // OutputsVar is the environment variable that names, for an attempt with

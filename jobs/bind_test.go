@@ -29,7 +29,7 @@ func TestLaunchOutputsAndBinding(t *testing.T) {
 	if got := bindCommand(`python t.py ${{outputs.model}}`, values, nil); got != `python t.py /work/j/_/1/outputs/model` {
 		t.Fatalf("local: %s", got)
 	}
-	if uploadsOwnOutputs(&tandem.ComputeTarget{Type: tandem.ComputeLocal}) || !uploadsOwnOutputs(&tandem.ComputeTarget{Type: tandem.ComputeRay}) {
+	if offHost(&tandem.ComputeTarget{Type: tandem.ComputeLocal}) || !offHost(&tandem.ComputeTarget{Type: tandem.ComputeRay}) {
 		t.Fatal("only Ray attempts upload their outputs themselves")
 	}
 }

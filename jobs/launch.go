@@ -171,23 +171,37 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		return "", nil, err
 	}
 	// On compute whose processes do not see this host's filesystem, the
-	// attempt makes its output folders and uploads them itself.
-	selfUpload := uploadsOwnOutputs(target)
+	// attempt makes its output folders and uploads them itself, and
+	// downloads its data inputs itself.
+	remote := offHost(target)
 	values := map[string]string{} // local paths and literals
 	refs := map[string]string{}   // shell text
 	var selfOutputs []tandem.LaunchOutput
-	if selfUpload {
+	var selfInputs []tandem.LaunchInput
+	if remote {
 		selfOutputs, refs = launchOutputs(w.outputs, a.N)
 	}
+	ins := map[string]dataInput{}
 	for name, in := range w.inputs {
-		v, err := r.input(ctx, j, codeRoot, dir, name, in)
-		if err != nil {
+		if ins[name], err = r.resolveInput(ctx, j, name, in); err != nil {
 			return "", nil, err
 		}
-		values["inputs."+name] = v
+	}
+	if remote {
+		if selfInputs, err = launchInputs(ins, w.code, values, refs); err != nil {
+			return "", nil, err
+		}
+	} else {
+		for name, d := range ins {
+			v, err := r.stageInput(ctx, codeRoot, filepath.Join(dir, "inputs", name), name, d)
+			if err != nil {
+				return "", nil, err
+			}
+			values["inputs."+name] = v
+		}
 	}
 	for name, out := range w.outputs {
-		if selfUpload {
+		if remote {
 			break // the attempt makes its own folders
 		}
 		p := filepath.Join(dir, "outputs", name)
@@ -212,7 +226,7 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 	env["TANDEM_JOB_NAME"] = j.Name
 	env["TANDEM_JOB_ATTEMPT"] = fmt.Sprint(a.N)
 	for name, out := range w.outputs {
-		if selfUpload {
+		if remote {
 			break // the attempt sets these, to its own folders
 		}
 		env["AZUREML_OUTPUT_"+name] = values["outputs."+name]
@@ -221,7 +235,7 @@ func (r *Runner) launch(ctx context.Context, j *tandem.Job, a *tandem.JobAttempt
 		}
 	}
 	spec := tandem.LaunchSpec{ID: launchID(j, a), Command: command, WorkDir: workDir, Env: env,
-		Timeout: time.Duration(j.Spec.TimeoutSeconds) * time.Second, InstanceCount: max(1, j.Spec.InstanceCount)}
+		Timeout: time.Duration(j.Spec.TimeoutSeconds) * time.Second, InstanceCount: max(1, j.Spec.InstanceCount), Inputs: selfInputs}
 	if len(selfOutputs) > 0 {
 		root, err := r.runArtifactRoot(ctx, runID)
 		if err != nil {
@@ -328,20 +342,48 @@ func bindCommand(command string, values, refs map[string]string) string {
 	})
 }
 
-// uploadsOwnOutputs says whether attempts on target make and upload their
-// output folders themselves (LaunchSpec.Outputs): a Ray worker need not
-// share this host's filesystem. Local processes write into the attempt's
-// folder here, and the region uploads it.
-func uploadsOwnOutputs(target *tandem.ComputeTarget) bool {
+// offHost says whether attempts on target run where this host's
+// filesystem is not (a Ray worker): they make and upload their output
+// folders (LaunchSpec.Outputs) and download their data inputs
+// (LaunchSpec.Inputs) themselves. Local processes read and write the
+// attempt's folder here, and the region copies inputs in and outputs out.
+func offHost(target *tandem.ComputeTarget) bool {
 	return target.Type == tandem.ComputeRay
 }
 
-// input resolves one input to what the command sees: a literal's text, or
-// a local path for data (a file or folder uploaded with the job, a data
-// asset's files, a previous step's output), or a URL passed through.
-func (r *Runner) input(ctx context.Context, j *tandem.Job, codeRoot, dir, name string, in *tandem.JobInput) (string, error) {
+// dataInput is one input as the region resolved it, before anything is
+// copied: what it is and where its data lives.
+type dataInput struct {
+	kind inputKind
+	// value is a literal's text or a URL (inputValue), or a slash path in
+	// the job's code snapshot (inputCode).
+	value string
+	// artifacts is a folder of a run's artifacts, or with file one file,
+	// as the artifact proxy names it (inputArtifacts).
+	artifacts string
+	file      bool
+	// asset is a data asset version uploaded from a local path, and sub
+	// the slash path in its files that the input names (inputAssetFiles).
+	asset *tandem.Asset
+	sub   string
+}
+
+type inputKind int
+
+const (
+	inputValue      inputKind = iota // passed as it is
+	inputCode                        // uploaded with the job
+	inputArtifacts                   // an earlier step's output, a registered job output
+	inputAssetFiles                  // a data asset's own files
+)
+
+// resolveInput finds what an input is: a literal, a URL, a file or folder
+// uploaded with the job, an earlier step's output or a job output
+// registered as a data asset (in a run's artifacts), or a data asset's
+// files.
+func (r *Runner) resolveInput(ctx context.Context, j *tandem.Job, name string, in *tandem.JobInput) (dataInput, error) {
 	if in.Value != nil {
-		return *in.Value, nil
+		return dataInput{kind: inputValue, value: *in.Value}, nil
 	}
 	p := in.Path
 	switch {
@@ -352,49 +394,131 @@ func (r *Runner) input(ctx context.Context, j *tandem.Job, codeRoot, dir, name s
 			runID = a.RunID
 		}
 		if runID == "" {
-			return "", tandem.Errorf(tandem.EINVALIDSTATE, "input %s: step %s has no run", name, step)
+			return dataInput{}, tandem.Errorf(tandem.EINVALIDSTATE, "input %s: step %s has no run", name, step)
 		}
-		local := filepath.Join(dir, "inputs", name)
-		if err := r.downloadRunDir(ctx, runID, "outputs/"+port, local); err != nil {
-			return "", fmt.Errorf("input %s from step %s: %w", name, step, err)
+		root, err := r.runArtifactRoot(ctx, runID)
+		if err != nil {
+			return dataInput{}, fmt.Errorf("input %s from step %s: %w", name, step, err)
 		}
-		return local, nil
+		return dataInput{kind: inputArtifacts, artifacts: root + "/outputs/" + port}, nil
 	case strings.HasPrefix(p, "azureml:"):
 		ref, err := tandem.ParseAssetRef(p)
 		if err != nil {
-			return "", err
+			return dataInput{}, err
 		}
 		a, err := r.cfg.Store.GetAsset(ctx, tandem.AssetData, ref.Name, ref.Version)
 		if err != nil {
-			return "", err
+			return dataInput{}, err
 		}
 		d := a.Spec.(*tandem.Data)
 		if rest, ok := strings.CutPrefix(d.Path, "runs:/"); ok { // a job's registered output
-			v, err := r.runInput(ctx, rest, filepath.Join(dir, "inputs", name))
+			key, file, err := r.runArtifacts(ctx, rest)
 			if err != nil {
-				return "", fmt.Errorf("input %s (%s): %w", name, p, err)
+				return dataInput{}, fmt.Errorf("input %s (%s): %w", name, p, err)
 			}
-			return v, nil
+			return dataInput{kind: inputArtifacts, artifacts: key, file: file}, nil
 		}
 		if !tandem.IsLocalPath(d.Path) {
-			return d.Path, nil
-		}
-		local := filepath.Join(dir, "inputs", name)
-		for _, f := range a.Files {
-			if err := r.download(ctx, a.StoragePrefix()+f.Path, filepath.Join(local, filepath.FromSlash(f.Path))); err != nil {
-				return "", err
-			}
+			return dataInput{kind: inputValue, value: d.Path}, nil
 		}
 		c, _ := tandem.CleanLocalPath(d.Path)
-		return filepath.Join(local, filepath.FromSlash(c)), nil
+		return dataInput{kind: inputAssetFiles, asset: a, sub: c}, nil
 	case tandem.IsLocalPath(p):
 		c, err := tandem.CleanLocalPath(p)
 		if err != nil {
-			return "", err
+			return dataInput{}, err
 		}
-		return filepath.Join(codeRoot, filepath.FromSlash(c)), nil
+		return dataInput{kind: inputCode, value: c}, nil
 	}
-	return p, nil
+	return dataInput{kind: inputValue, value: p}, nil
+}
+
+// stageInput copies an input onto this host, for a local process: into
+// dst (the attempt's inputs/NAME), or, for a file or folder uploaded with
+// the job, nowhere (it is in the code snapshot at codeRoot). It returns the
+// local path the command sees, or a value's text.
+func (r *Runner) stageInput(ctx context.Context, codeRoot, dst, name string, d dataInput) (string, error) {
+	local := dst
+	var err error
+	switch d.kind {
+	case inputCode:
+		return filepath.Join(codeRoot, filepath.FromSlash(d.value)), nil
+	case inputArtifacts:
+		if d.file {
+			local = filepath.Join(dst, path.Base(d.artifacts))
+			err = r.download(ctx, d.artifacts, local)
+		} else {
+			err = r.downloadDir(ctx, d.artifacts, dst)
+		}
+	case inputAssetFiles:
+		for _, f := range d.asset.Files {
+			if err = r.download(ctx, d.asset.StoragePrefix()+f.Path, filepath.Join(dst, filepath.FromSlash(f.Path))); err != nil {
+				break
+			}
+		}
+		local = filepath.Join(dst, filepath.FromSlash(d.sub))
+	default:
+		return d.value, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("input %s: %w", name, err)
+	}
+	return local, nil
+}
+
+// apiPrefix is where the region serves tandem's API (api.Prefix; api
+// imports this package).
+const apiPrefix = "/api/tandem/v1"
+
+// launchInputs decides, for an attempt that downloads its data inputs
+// itself, what it downloads (the returned entries, by name) and what each
+// ${{inputs.NAME}} becomes: refs["inputs.NAME"] (shell text) names a
+// downloaded input's path in the attempt's own folder; values["inputs.NAME"]
+// (one shell word) is a literal or a URL as it is, or a file or folder
+// uploaded with the job as a path relative to the working folder, where it
+// travels with the code. Such a path outside the code folder (code, a
+// slash path in the snapshot; "" for all of it) does not travel: EINVALID.
+func launchInputs(ins map[string]dataInput, code string, values, refs map[string]string) ([]tandem.LaunchInput, error) {
+	var out []tandem.LaunchInput
+	for _, name := range tandem.SortedKeys(ins) {
+		d, key := ins[name], "inputs."+name
+		switch d.kind {
+		case inputValue:
+			values[key] = d.value
+		case inputCode:
+			rel, ok := codeRelative(d.value, code)
+			if !ok {
+				return nil, tandem.Errorf(tandem.EINVALID, "input %s: ./%s is outside the code folder ./%s, and on Ray compute only the code folder travels with the job: move it into ./%s or register it as a data asset", name, d.value, code, code)
+			}
+			values[key] = rel
+		case inputArtifacts:
+			out = append(out, tandem.LaunchInput{Name: name, ArtifactPath: d.artifacts, File: d.file})
+			rel := ""
+			if d.file {
+				rel = path.Base(d.artifacts)
+			}
+			refs[key] = tandem.InputRef(name, rel)
+		case inputAssetFiles:
+			a := d.asset
+			out = append(out, tandem.LaunchInput{Name: name, Files: slices.Clone(a.Files),
+				FilesPath: apiPrefix + "/" + a.Kind.Plural() + "/" + a.Name + "/versions/" + a.Version + "/files/"})
+			refs[key] = tandem.InputRef(name, d.sub)
+		}
+	}
+	return out, nil
+}
+
+// codeRelative is p (a slash path in the code snapshot) relative to the
+// code folder code ("" is the whole snapshot), and whether p lies in it.
+func codeRelative(p, code string) (string, bool) {
+	switch {
+	case code == "":
+		return p, true
+	case p == code:
+		return ".", true
+	}
+	rel, ok := strings.CutPrefix(p, code+"/")
+	return rel, ok
 }
 
 // environment materialises an environment reference for the target.
@@ -476,6 +600,11 @@ func (r *Runner) downloadRunDir(ctx context.Context, runID, rel, dst string) err
 	if err != nil {
 		return err
 	}
+	return r.downloadDir(ctx, root+"/"+rel, dst)
+}
+
+// downloadDir copies the artifacts under the folder key into dst.
+func (r *Runner) downloadDir(ctx context.Context, key, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
@@ -493,39 +622,39 @@ func (r *Runner) downloadRunDir(ctx context.Context, runID, rel, dst string) err
 				}
 				continue
 			}
-			relp := strings.TrimPrefix(p, root+"/"+rel+"/")
+			relp := strings.TrimPrefix(p, key+"/")
 			if err := r.download(ctx, p, filepath.Join(dst, filepath.FromSlash(relp))); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return walk(root + "/" + rel)
+	return walk(key)
 }
 
-// runInput copies what runs:/RUN_ID/PATH names (rest is RUN_ID/PATH)
-// into dst: one file, whose local path it returns, or a folder.
-func (r *Runner) runInput(ctx context.Context, rest, dst string) (string, error) {
+// runArtifacts finds what runs:/RUN_ID/PATH names (rest is RUN_ID/PATH):
+// the artifacts' key of one file (file), or of a folder holding some.
+func (r *Runner) runArtifacts(ctx context.Context, rest string) (key string, file bool, err error) {
 	runID, rel, _ := strings.Cut(rest, "/")
 	rel = strings.Trim(rel, "/")
 	root, err := r.runArtifactRoot(ctx, runID)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if _, err := sqlstore.GetArtifact(ctx, r.cfg.Store.Reader(), root+"/"+rel); err == nil {
-		local := filepath.Join(dst, path.Base(rel))
-		return local, r.download(ctx, root+"/"+rel, local)
+	key = root + "/" + rel
+	if _, err := sqlstore.GetArtifact(ctx, r.cfg.Store.Reader(), key); err == nil {
+		return key, true, nil
 	} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
-		return "", err
+		return "", false, err
 	}
-	files, err := sqlstore.ArtifactsUnder(ctx, r.cfg.Store.Reader(), root+"/"+rel)
+	files, err := sqlstore.ArtifactsUnder(ctx, r.cfg.Store.Reader(), key)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if len(files) == 0 {
-		return "", tandem.Errorf(tandem.ENOTFOUND, "run %s has no artifacts under %s in region %s", runID, rel, r.cfg.Region)
+		return "", false, tandem.Errorf(tandem.ENOTFOUND, "run %s has no artifacts under %s in region %s", runID, rel, r.cfg.Region)
 	}
-	return dst, r.downloadRunDir(ctx, runID, rel, dst)
+	return key, false, nil
 }
 
 func (r *Runner) restoreCheckpoint(ctx context.Context, runID, name, dst string) error {

@@ -496,7 +496,7 @@ func (r *Runner) start(ctx context.Context, j *tandem.Job, u schedule.Unit, epoc
 	j.Status = schedule.Status(j)
 	r.mu.Lock()
 	r.seen[attemptKey(j, a)] = &local{exec: ex, dir: r.attemptDir(j, a), logFile: filepath.Join(r.attemptDir(j, a), "std_log.txt"), lastUpload: time.Now(), lastCkpt: time.Now(),
-		selfUpload: uploadsOwnOutputs(&target)}
+		selfUpload: offHost(&target)}
 	r.mu.Unlock()
 	r.log.Info("attempt started", "job", j.Name, "step", a.Step, "attempt", a.N, "compute", a.Compute, "handle", handle)
 	return r.jobs.UpdateJob(ctx, j)
@@ -691,7 +691,7 @@ func (r *Runner) localOf(ctx context.Context, j *tandem.Job, a *tandem.JobAttemp
 	}
 	dir := r.attemptDir(j, a)
 	l = &local{exec: ex, dir: dir, logFile: filepath.Join(dir, "std_log.txt"), lastUpload: time.Now(), lastCkpt: time.Now(),
-		selfUpload: uploadsOwnOutputs(c)}
+		selfUpload: offHost(c)}
 	if st, err := os.Stat(l.logFile); err == nil {
 		l.logOffset = st.Size()
 	}

@@ -1,13 +1,24 @@
-"""tandem's output uploader for a job on Ray (standard library only).
+"""tandem's wrapper of a job on Ray: it downloads the job's inputs and
+uploads its outputs (standard library only).
 
 The Ray executor ships this file in the job's working folder and makes it
 the job's entrypoint:
 
-    python _tandem_outputs.py --path EXP/RUN/artifacts/outputs \
+    python _tandem_outputs.py [--inputs _tandem_inputs.json] \
+        [--path EXP/RUN/artifacts/outputs] \
         [--interval SECONDS] [--output NAME | --checkpoint NAME | --restore NAME]... \
         -- COMMAND
 
-It makes a fresh temporary folder holding one folder per output (named by
+With --inputs, it first makes a fresh temporary folder (named by
+TANDEM_INPUTS) and downloads into it each input the file lists, in a
+folder of the input's name: a folder or a file of a run's artifacts
+("artifact_path", "file") through the tracking server's artifact proxy,
+or a data asset's files ("files_path", "files": each GET
+$MLFLOW_TRACKING_URI + files_path + its path, checked against its size and
+sha256) from the region's API. A failed download ends the job (exit 1)
+before COMMAND starts. The folder is removed when the job ends.
+
+For outputs, it makes a fresh temporary folder holding one folder per output (named by
 TANDEM_OUTPUTS, and by AZUREML_OUTPUT_<NAME> and, for the checkpoint,
 TANDEM_CHECKPOINT_DIR), fills the --restore ones from the run's artifacts,
 runs COMMAND with sh, and uploads the folders to the run's artifacts under
@@ -21,6 +32,7 @@ their last upload are sent again; symbolic links and special files are
 skipped, as the region does for local compute.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -42,7 +54,7 @@ def log(msg):
 
 
 def parse(argv):
-    opts = {"path": "", "interval": 0.0, "outputs": [], "checkpoints": set(), "restore": set()}
+    opts = {"inputs": "", "path": "", "interval": 0.0, "outputs": [], "checkpoints": set(), "restore": set()}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -51,7 +63,9 @@ def parse(argv):
         if i + 1 >= len(argv):
             break
         v = argv[i + 1]
-        if a == "--path":
+        if a == "--inputs":
+            opts["inputs"] = v
+        elif a == "--path":
             opts["path"] = v.strip("/")
         elif a == "--interval":
             opts["interval"] = float(v)
@@ -64,7 +78,7 @@ def parse(argv):
         else:
             break
         i += 2
-    raise SystemExit("usage: _tandem_outputs.py --path P [--interval S] [--output|--checkpoint|--restore NAME]... -- COMMAND")
+    raise SystemExit("usage: _tandem_outputs.py [--inputs FILE] [--path P] [--interval S] [--output|--checkpoint|--restore NAME]... -- COMMAND")
 
 
 class Proxy:
@@ -92,8 +106,11 @@ class Proxy:
             u += "?" + urllib.parse.urlencode(query)
         return u
 
-    def call(self, method, url, body=None, size=None):
-        """One request, tried again on a connection error or a 5xx."""
+    def call(self, method, url, body=None, size=None, sink=None):
+        """One request, tried again on a connection error or a 5xx. The
+        answer's body is returned, or, with sink (a file opened for writing),
+        streamed into it (emptied before each try) and its SHA-256 (hex)
+        returned."""
         headers = dict(self.headers)
         if body is not None:
             headers["Content-Type"] = "application/octet-stream"
@@ -104,7 +121,15 @@ class Proxy:
             req = urllib.request.Request(url, data=body, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, context=self.ctx, timeout=300) as resp:
-                    return resp.read()
+                    if sink is None:
+                        return resp.read()
+                    sink.seek(0)
+                    sink.truncate()
+                    h = hashlib.sha256()
+                    for chunk in iter(lambda: resp.read(1 << 20), b""):
+                        h.update(chunk)
+                        sink.write(chunk)
+                    return h.hexdigest()
             except urllib.error.HTTPError as e:
                 detail = e.read()[:500].decode("utf-8", "replace")
                 if e.code < 500 or attempt == 3:
@@ -118,19 +143,52 @@ class Proxy:
         with open(local, "rb") as f:
             self.call("PUT", self.url(path), f, os.fstat(f.fileno()).st_size)
 
+    def get(self, url, dst):
+        """Writes what url answers into the file dst (its folders made) and
+        returns its SHA-256 (hex)."""
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with open(dst, "wb") as f:
+            return self.call("GET", url, sink=f)
+
     def download(self, path, dst):
         """Copies the artifacts under path into the folder dst."""
+        os.makedirs(dst, exist_ok=True)
         listing = json.loads(self.call("GET", self.url("", {"path": path})) or b"{}")
         for e in listing.get("files", []):
             name = e["path"].rsplit("/", 1)[-1]
             if name in ("", ".", ".."):
                 continue
             if e.get("is_dir"):
-                os.makedirs(os.path.join(dst, name), exist_ok=True)
                 self.download(path + "/" + name, os.path.join(dst, name))
             else:
-                with open(os.path.join(dst, name), "wb") as f:
-                    f.write(self.call("GET", self.url(path + "/" + name)))
+                self.get(self.url(path + "/" + name), os.path.join(dst, name))
+
+
+def inside(folder, rel):
+    """folder/rel, refused unless it stays inside folder."""
+    p = os.path.normpath(os.path.join(folder, *rel.split("/")))
+    if rel.startswith("/") or not p.startswith(os.path.join(folder, "")):
+        raise RuntimeError("path %r leaves the input's folder" % rel)
+    return p
+
+
+def download_input(proxy, entry, folder):
+    """Downloads one input (an entry of --inputs) into folder."""
+    os.makedirs(folder, exist_ok=True)
+    if entry.get("artifact_path"):
+        path = entry["artifact_path"].strip("/")
+        if entry.get("file"):
+            proxy.get(proxy.url(path), inside(folder, path.rsplit("/", 1)[-1]))
+        else:
+            proxy.download(path, folder)
+        return
+    base = proxy.base + "/" + entry["files_path"].strip("/") + "/"
+    for f in entry.get("files", []):
+        dst = inside(folder, f["path"])
+        digest = proxy.get(base + urllib.parse.quote(f["path"], safe="/"), dst)
+        size = os.path.getsize(dst)
+        if size != f.get("size", size) or f.get("sha256", digest) != digest:
+            raise RuntimeError("file %s arrived with %d bytes and another digest than the data asset's" % (f["path"], size))
 
 
 def files(folder):
@@ -182,8 +240,21 @@ def main(argv):
         raise SystemExit("tandem: no command")
     env = dict(os.environ)
     proxy = Proxy(env)
+    inputs = []
+    if opts["inputs"]:
+        with open(opts["inputs"]) as f:
+            inputs = json.load(f).get("inputs", [])
+    in_root = tempfile.mkdtemp(prefix="tandem-inputs-") if inputs else None
     root = tempfile.mkdtemp(prefix="tandem-outputs-")
     try:
+        if in_root:
+            env["TANDEM_INPUTS"] = in_root
+        for entry in inputs:
+            try:
+                download_input(proxy, entry, inside(in_root, entry["name"]))
+            except Exception as e:  # noqa: BLE001
+                log("downloading input %s: %s" % (entry.get("name"), e))
+                return 1
         env["TANDEM_OUTPUTS"] = root
         for name in opts["outputs"]:
             os.makedirs(os.path.join(root, name), exist_ok=True)
@@ -234,6 +305,8 @@ def main(argv):
         return rc
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if in_root:
+            shutil.rmtree(in_root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -88,13 +88,22 @@ type proxy struct {
 	files  map[string]string // path -> content
 	auth   map[string]string // path -> Authorization of its PUT
 	refuse string
-	marker string // a file created when the first PUT arrives
+	marker string            // a file created when the first PUT arrives
+	api    map[string]string // URL path -> content, served outside the artifact proxy (the region's API)
+	gets   []string          // the URL paths asked for, with their Authorization
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	const root = "/api/2.0/mlflow-artifacts/artifacts"
+	if r.Method == http.MethodGet {
+		p.gets = append(p.gets, r.URL.Path+" "+r.Header.Get("Authorization"))
+	}
+	if b, ok := p.api[r.URL.Path]; ok && r.Method == http.MethodGet {
+		w.Write([]byte(b))
+		return
+	}
 	rel := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, root), "/")
 	switch {
 	case r.Method == http.MethodPut:
@@ -178,6 +187,20 @@ func runWrapped(t *testing.T, spec tandem.LaunchSpec, url string) (int, string) 
 	return exitCode(t, err), string(out)
 }
 
+// checkJobFolder: the folder the command printed last as "folder=PATH" is
+// a temporary one of the wrapper's (named with prefix), removed at the end.
+func checkJobFolder(t *testing.T, out, prefix string) {
+	t.Helper()
+	_, folder, _ := strings.Cut(out, "folder=")
+	folder = strings.TrimSpace(folder)
+	if !strings.Contains(folder, prefix) {
+		t.Fatalf("the job's folder %q is not one named %s*", folder, prefix)
+	}
+	if _, err := os.Stat(folder); !os.IsNotExist(err) {
+		t.Fatalf("the job's folder %s is left behind: %v", folder, err)
+	}
+}
+
 func exitCode(t *testing.T, err error) int {
 	t.Helper()
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -215,14 +238,7 @@ func TestUploader(t *testing.T) {
 			t.Fatalf("Authorization %q", a)
 		}
 		// The folder was a temporary one of the job's, removed at the end.
-		_, folder, _ := strings.Cut(out, "folder=")
-		folder = strings.TrimSpace(folder)
-		if !strings.Contains(folder, "tandem-outputs-") {
-			t.Fatalf("output folder %q", folder)
-		}
-		if _, err := os.Stat(folder); !os.IsNotExist(err) {
-			t.Fatalf("output folder %s left behind: %v", folder, err)
-		}
+		checkJobFolder(t, out, "tandem-outputs-")
 	})
 
 	t.Run("a failed command uploads only its checkpoints", func(t *testing.T) {

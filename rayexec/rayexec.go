@@ -12,10 +12,14 @@
 // environment). The command is the job's entrypoint, which Ray runs with a
 // shell in the unpacked working folder.
 //
-// A Ray worker need not share the region's filesystem: an attempt's named
-// outputs (LaunchSpec.Outputs) are folders the job makes on its worker,
-// and the job uploads them itself to its run's artifacts through the
-// region's artifact proxy (outputs.go) before it ends.
+// A Ray worker need not share the region's filesystem: an attempt's data
+// inputs (LaunchSpec.Inputs) are downloaded by the job itself, before its
+// command starts, from the region (its artifact proxy, its asset API) into
+// a folder of its own on the worker, and its named outputs
+// (LaunchSpec.Outputs) are folders the job makes on its worker and uploads
+// itself to its run's artifacts through the region's artifact proxy
+// before it ends (outputs.go, outputs.py). Neither travels in the working
+// folder's package.
 //
 // Ray has no run-time limit of its own, so Timeout is recorded in the
 // job's metadata and enforced by Status: past it, Status stops the job and
