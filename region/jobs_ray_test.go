@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/assetyaml"
@@ -16,6 +18,7 @@ import (
 	"github.com/tandemml/tandem/raytest"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 // TestCommandJobOnRay: the command job of TestCommandJobRunsAsMLflowRun,
@@ -342,4 +345,89 @@ func TestCommandJobOnRayReadsDataAssets(t *testing.T) {
 		t.Fatalf("the data assets were at %q, not in a folder of the job's", paths[:2])
 	}
 	noStagedInputs(t, filepath.Join(workDir, "jobs", "ray-assets", "_", "1"))
+}
+
+// sklearnTrain is a training script that uses only the stock mlflow
+// client and scikit-learn, as a data scientist writes it: it logs into the
+// job's run (MLFLOW_RUN_ID), saves the model as the job's mlflow_model
+// output, and prints its predictions for the first rows.
+const sklearnTrain = `import sys, mlflow, mlflow.sklearn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+C, out = float(sys.argv[1]), sys.argv[2]
+X, y = load_iris(return_X_y=True)
+with mlflow.start_run():
+    mlflow.log_param("C", C)
+    clf = LogisticRegression(C=C, max_iter=500).fit(X, y)
+    mlflow.log_metric("accuracy", clf.score(X, y))
+    mlflow.sklearn.save_model(clf, out)
+    print("predictions", ",".join(str(int(p)) for p in clf.predict(X[:20])), flush=True)
+`
+
+// TestSklearnJobOnRay: the stock client's scikit-learn training on a Ray
+// compute, end to end: the job logs its param and metric into its run,
+// its mlflow_model output becomes a model version, and the stock
+// mlflow.pyfunc.load_model of that version (from the region, with a
+// token) predicts what the job's model predicted.
+func TestSklearnJobOnRay(t *testing.T) {
+	ray := raytest.Start(t)
+	if err := exec.Command(filepath.Join(filepath.Dir(raytest.Bin(t)), "python"), "-c", "import mlflow.sklearn, sklearn").Run(); err != nil {
+		t.Fatalf("the Ray venv has no mlflow and scikit-learn (scripts/ray.sh installs them): %v", err)
+	}
+	venv := mlflowtest.Venv(t)
+	r, c, base, owner := jobRegionAt(t, 2, t.TempDir())
+	ctx := context.Background()
+	if _, err := c.PutCompute(ctx, &tandem.ComputeTarget{Name: "ray", Type: tandem.ComputeRay, Address: ray.Address, MaxInstances: 1}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "src/train.py", sklearnTrain)
+	c0 := "0.5"
+	spec := &tandem.JobSpec{Type: "command", Name: "iris-on-ray", Code: "./src", Compute: "azureml:ray",
+		Command: "python train.py ${{inputs.C}} ${{outputs.model}}",
+		Inputs:  map[string]*tandem.JobInput{"C": {Value: &c0}},
+		Outputs: map[string]*tandem.JobOutput{"model": {Type: "mlflow_model", Name: "ray-iris"}}}
+	if _, err := c.SubmitJob(ctx, spec, dir); err != nil {
+		t.Fatal(err)
+	}
+	j := waitJobFor(t, c, "iris-on-ray", 4*time.Minute, func(j *tandem.Job) bool { return j.Status.Terminal() })
+	logs, lerr := c.JobLogs(ctx, "iris-on-ray", 0)
+	if lerr != nil {
+		t.Logf("job logs: %v", lerr)
+	}
+	if j.Status != tandem.JobCompleted || j.Attempts[0].Compute != "ray" {
+		t.Fatalf("job: %+v; logs:\n%s", j, logs.Data)
+	}
+	run, err := r.Store.GetRun(ctx, j.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Params) != 1 || run.Params[0].Value != "0.5" {
+		t.Fatalf("params %+v", run.Params)
+	}
+	if acc := metric(t, r, j.RunID, "accuracy"); acc < 0.9 || acc > 1 {
+		t.Fatalf("accuracy %v", acc)
+	}
+	m := regexp.MustCompile(`predictions (\S+)`).FindStringSubmatch(logs.Data)
+	if m == nil {
+		t.Fatalf("no predictions in the logs:\n%s", logs.Data)
+	}
+	mv, err := r.Store.GetModelVersion(ctx, "ray-iris", 1)
+	if err != nil || mv.RunID != j.RunID {
+		t.Fatalf("ray-iris version 1: %+v %v", mv, err)
+	}
+	load := exec.Command(filepath.Join(venv, "bin", "python"), "-c", `import mlflow.pyfunc
+from sklearn.datasets import load_iris
+X, _ = load_iris(return_X_y=True)
+m = mlflow.pyfunc.load_model("models:/ray-iris/1")
+print(",".join(str(int(p)) for p in m.predict(X[:20])))`)
+	load.Env = append(os.Environ(), "MLFLOW_TRACKING_URI="+base, "MLFLOW_TRACKING_TOKEN="+owner)
+	out, err := load.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pyfunc.load_model: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if got := lines[len(lines)-1]; got != m[1] {
+		t.Fatalf("the loaded model predicts %s, the job's predicted %s", got, m[1])
+	}
 }

@@ -58,7 +58,14 @@ func jobRegionAt(t *testing.T, maxLocal int, workDir string) (*region.Region, *c
 
 func waitJob(t *testing.T, c *client.Client, name string, ok func(*tandem.Job) bool) *tandem.Job {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return waitJobFor(t, c, name, 60*time.Second, ok)
+}
+
+// waitJobFor is waitJob with its own patience (a job that installs or
+// trains for a while).
+func waitJobFor(t *testing.T, c *client.Client, name string, patience time.Duration, ok func(*tandem.Job) bool) *tandem.Job {
+	t.Helper()
+	deadline := time.Now().Add(patience)
 	for {
 		j, err := c.Job(context.Background(), name)
 		if err == nil && ok(j) {

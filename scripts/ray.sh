@@ -12,12 +12,16 @@
 set -euo pipefail
 
 RAY_VERSION=2.60.0
+# What a Ray node's image has for training jobs: the stock MLflow client
+# (skinny: no server), scikit-learn and skops (the sklearn flavour saves
+# with it), at the versions of the client venv (python/requirements.txt).
+ML_PACKAGES="mlflow-skinny==3.17.2 scikit-learn==1.9.1 skops==0.16.0"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${1:-$root/.tandem/test/ray-venv}
 case $venv in /*) ;; *) venv=$(pwd)/$venv ;; esac
 python=${PYTHON:-python3}
-want="ray[default]==$RAY_VERSION $("$python" --version 2>&1)"
+want="ray[default]==$RAY_VERSION $ML_PACKAGES $("$python" --version 2>&1)"
 stamp=$venv/.tandem-ray
 
 if [ -x "$venv/bin/ray" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
@@ -42,7 +46,8 @@ make_venv() {
     make_venv
   fi
   t0=$(date +%s)
-  "$venv/bin/pip" install -q --disable-pip-version-check "ray[default]==$RAY_VERSION"
+  # shellcheck disable=SC2086 # ML_PACKAGES is a list
+  "$venv/bin/pip" install -q --disable-pip-version-check "ray[default]==$RAY_VERSION" $ML_PACKAGES
   "$venv/bin/ray" --version
   echo "installed in $(( $(date +%s) - t0 ))s, $(du -sh "$venv" | cut -f1)"
 } >&2
