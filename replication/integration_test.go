@@ -34,6 +34,16 @@ func TestThreeRegions(t *testing.T) {
 	}
 	c.start("west")
 	c.start("north")
+	// A region answers /health before it has learnt who the primary is
+	// (until then a write sent to it is a retryable 503, which clients
+	// retry): wait for that, as a client's retry would.
+	deadline := time.Now().Add(30 * time.Second)
+	for c.status("west").Role.PrimaryURL == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("west never learnt the primary")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	// A write sent to a secondary is forwarded; the same secondary then
 	// reads it (read-your-writes), and headers name the serving region.
 	resp, body := c.put("west", "experiments", "fwd", "hello", []byte("forwarded bytes"))
