@@ -79,8 +79,12 @@ func (e protoEnum) value(field, enumType string, names []string) (string, error)
 }
 
 // The enums' names by number (0 is the unspecified value).
-func entityNames() []string { return append([]string{"entity_unspecified"}, tandem.WebhookEntities()...) }
-func actionNames() []string { return append([]string{"action_unspecified"}, tandem.WebhookActions()...) }
+func entityNames() []string {
+	return append([]string{"entity_unspecified"}, tandem.WebhookEntities()...)
+}
+func actionNames() []string {
+	return append([]string{"action_unspecified"}, tandem.WebhookActions()...)
+}
 func statusNames() []string { return []string{"", tandem.WebhookActive, tandem.WebhookDisabled} }
 
 type webhookEventJSON struct {

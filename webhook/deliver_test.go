@@ -32,7 +32,9 @@ func (f fakeStore) WebhooksForEvent(_ context.Context, e tandem.WebhookEvent) ([
 // what is stored and the opened one what signs.
 type fakeSecrets struct{}
 
-func (fakeSecrets) SealWebhookSecret(_ context.Context, s string) (string, error) { return "sealed:" + s, nil }
+func (fakeSecrets) SealWebhookSecret(_ context.Context, s string) (string, error) {
+	return "sealed:" + s, nil
+}
 func (fakeSecrets) OpenWebhookSecret(_ context.Context, _, sealed string) (string, error) {
 	return strings.TrimPrefix(sealed, "sealed:"), nil
 }
@@ -66,7 +68,9 @@ func receiver(t *testing.T, statuses ...int) (*httptest.Server, func() []receive
 	}
 }
 
-func fastPolicy() Policy { return Policy{MaxRetries: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond} }
+func fastPolicy() Policy {
+	return Policy{MaxRetries: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+}
 
 // TestDeliverRetriesAndSigns: a committed event reaches the subscribed
 // webhook after two 503s, each attempt the same signed request (one
