@@ -29,7 +29,9 @@ func reverse(s string) string {
 	return string(r)
 }
 
-func (reversing) SealWebhookSecret(_ context.Context, s string) (string, error) { return "x" + reverse(s), nil }
+func (reversing) SealWebhookSecret(_ context.Context, s string) (string, error) {
+	return "x" + reverse(s), nil
+}
 func (reversing) OpenWebhookSecret(_ context.Context, _, sealed string) (string, error) {
 	return reverse(strings.TrimPrefix(sealed, "x")), nil
 }
