@@ -174,12 +174,12 @@ type Request struct {
 func Build(url, secret string, ev tandem.WebhookEvent, data Object, deliveryID string, now time.Time) Request {
 	body := Body(ev, data, now)
 	ts := strconv.FormatInt(now.Unix(), 10)
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(HeaderDeliveryID, deliveryID)
-	h.Set(HeaderTimestamp, ts)
+	// MLflow's header names are not in Go's canonical form (X-Mlflow-...):
+	// they are set as MLflow writes them, for receivers that read them
+	// case-sensitively.
+	h := http.Header{"Content-Type": {"application/json"}, HeaderDeliveryID: {deliveryID}, HeaderTimestamp: {ts}}
 	if secret != "" {
-		h.Set(HeaderSignature, Sign(secret, deliveryID, ts, body))
+		h[HeaderSignature] = []string{Sign(secret, deliveryID, ts, body)}
 	}
 	return Request{URL: url, Header: h, Body: body}
 }

@@ -63,14 +63,19 @@ func TestBody(t *testing.T) {
 func TestBuild(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	req := Build("https://h/x", "s3", mvCreated, Object{{"name", "m"}}, "d-1", now)
-	if req.Header.Get(HeaderDeliveryID) != "d-1" || req.Header.Get(HeaderTimestamp) != "1700000000" ||
-		req.Header.Get("Content-Type") != "application/json" {
+	one := func(k string) string { // MLflow's spelling, not Go's canonical one
+		if v := req.Header[k]; len(v) == 1 {
+			return v[0]
+		}
+		return ""
+	}
+	if one("X-MLflow-Delivery-Id") != "d-1" || one("X-MLflow-Timestamp") != "1700000000" || one("Content-Type") != "application/json" {
 		t.Fatalf("headers %v", req.Header)
 	}
-	if got, want := req.Header.Get(HeaderSignature), Sign("s3", "d-1", "1700000000", req.Body); got != want {
+	if got, want := one("X-MLflow-Signature"), Sign("s3", "d-1", "1700000000", req.Body); got != want {
 		t.Fatalf("signature %s, want %s", got, want)
 	}
-	if req := Build("https://h/x", "", mvCreated, nil, "d-1", now); req.Header.Get(HeaderSignature) != "" {
+	if req := Build("https://h/x", "", mvCreated, nil, "d-1", now); len(req.Header[HeaderSignature]) != 0 {
 		t.Fatal("signed without a secret")
 	}
 }
