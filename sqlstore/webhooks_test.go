@@ -75,20 +75,7 @@ func TestWebhooks(t *testing.T) {
 				}
 			}
 
-			replica, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
-			must(t, err)
-			defer replica.Close()
-			es, err := s.ReadJournal(ctx, 0, 10000)
-			must(t, err)
-			kinds := 0
-			for _, e := range es {
-				if e.Kind == tandem.KindWebhooks {
-					kinds++
-				}
-				if _, err := replica.Apply(ctx, e); err != nil {
-					t.Fatalf("apply %s: %v", e.Op, err)
-				}
-			}
+			replica, kinds := replayed(t, s, tandem.KindWebhooks)
 			if kinds != 3 {
 				t.Fatalf("%d entries of kind webhooks, want 3", kinds)
 			}
@@ -108,4 +95,26 @@ func TestWebhooks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// replayed returns a fresh SQLite store that has applied s's whole
+// journal, and how many of its entries were of kind.
+func replayed(t *testing.T, s *sqlstore.Store, kind tandem.Kind) (*sqlstore.Store, int) {
+	t.Helper()
+	ctx := context.Background()
+	replica, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
+	must(t, err)
+	t.Cleanup(func() { replica.Close() })
+	es, err := s.ReadJournal(ctx, 0, 10000)
+	must(t, err)
+	n := 0
+	for _, e := range es {
+		if e.Kind == kind {
+			n++
+		}
+		if _, err := replica.Apply(ctx, e); err != nil {
+			t.Fatalf("apply %s: %v", e.Op, err)
+		}
+	}
+	return replica, n
 }
