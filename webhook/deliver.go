@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tandemml/tandem"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	Workers      int           // concurrent deliveries (default 10)
 	Queue        int           // deliveries waiting beyond those (default 1000)
 	Resolver     *net.Resolver // nil: net.DefaultResolver
+	// Metrics, when set, gets tandem_webhook_deliveries_total by outcome
+	// (delivered, refused: a 4xx or 5xx in the end, failed: no response,
+	// dropped: the queue was full).
+	Metrics prometheus.Registerer
 }
 
 // Service checks webhook URLs, seals secrets, and delivers events: Notify
@@ -56,6 +61,7 @@ type Service struct {
 	log    *slog.Logger
 	queue  chan delivery
 	client *http.Client
+	count  *prometheus.CounterVec
 }
 
 type delivery struct {
@@ -88,7 +94,12 @@ func New(cfg Config) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: log, queue: make(chan delivery, cfg.Queue)}
+	s := &Service{cfg: cfg, log: log, queue: make(chan delivery, cfg.Queue),
+		count: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_webhook_deliveries_total",
+			Help: "Webhook deliveries of registry events, by outcome (delivered, refused, failed, dropped)."}, []string{"outcome"})}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(s.count)
+	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout}
 	if !cfg.AllowPrivate {
 		// The address checked is the one connected to, so a name that
@@ -170,6 +181,7 @@ func (s *Service) Notify(ctx context.Context, ev tandem.WebhookEvent, data Objec
 		select {
 		case s.queue <- delivery{hook: h, ev: ev, data: data}:
 		default:
+			s.count.WithLabelValues("dropped").Inc()
 			s.log.Warn("webhooks: delivery queue full, delivery dropped", "webhook_id", h.ID, "event", ev.String())
 		}
 	}
@@ -200,10 +212,13 @@ func (s *Service) deliver(ctx context.Context, d delivery) {
 	res := s.send(ctx, d.hook, d.ev, d.data)
 	switch {
 	case res.Err != nil:
+		s.count.WithLabelValues("failed").Inc()
 		s.log.Warn("webhooks: delivery failed", "webhook_id", d.hook.ID, "event", d.ev.String(), "attempts", res.Attempts, "err", res.Err)
 	case res.Status >= 400:
+		s.count.WithLabelValues("refused").Inc()
 		s.log.Warn("webhooks: delivery refused", "webhook_id", d.hook.ID, "event", d.ev.String(), "attempts", res.Attempts, "status", res.Status)
 	default:
+		s.count.WithLabelValues("delivered").Inc()
 		s.log.Debug("webhooks: delivered", "webhook_id", d.hook.ID, "event", d.ev.String(), "attempts", res.Attempts, "status", res.Status)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tandemml/tandem"
 )
 
@@ -114,6 +115,9 @@ func TestDeliverRetriesAndSigns(t *testing.T) {
 	if n := len(offGot()); n != 0 {
 		t.Fatalf("the disabled webhook got %d requests", n)
 	}
+	if n := testutil.ToFloat64(s.count.WithLabelValues("delivered")); n != 1 {
+		t.Fatalf("delivered counter %v, want 1", n)
+	}
 }
 
 // TestTestGivesUpOn4xx: a 400 is not retried; the result has the status
@@ -191,5 +195,8 @@ func TestQueueIsBounded(t *testing.T) {
 	}
 	if n := len(s.queue); n != 2 {
 		t.Fatalf("%d deliveries queued, want 2", n)
+	}
+	if n := testutil.ToFloat64(s.count.WithLabelValues("dropped")); n != 3 {
+		t.Fatalf("dropped counter %v, want 3", n)
 	}
 }
