@@ -21,12 +21,15 @@ from helpers import assert_mlflow_error, unique
 
 # The session's server starts after collection: let it send webhooks to
 # this test's receiver on loopback over http, with MLflow's own settings for
-# local development (tandem reads the same variables). The stock server
-# also needs one secret key for its workers and no cache of the webhook
-# list (it would hide a webhook created after a model's first event).
+# local development (tandem reads the same variables). Webhook secrets are
+# sealed with the workspace key: tandem on PostgreSQL has none unless given
+# one (on SQLite it makes one beside the database). The stock server needs
+# one key for its workers and no cache of the webhook list (it would hide a
+# webhook created after a model's first event).
 os.environ.setdefault("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
 os.environ.setdefault("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
 os.environ.setdefault("MLFLOW_WEBHOOK_CACHE_TTL", "0")
+os.environ.setdefault("TANDEM_SECRETS_KEY", base64.b64encode(b"tandem-conformance-secrets-key!!").decode())
 os.environ.setdefault("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
                       base64.urlsafe_b64encode(b"tandem-conformance-webhook-key!!").decode())
 
