@@ -275,3 +275,46 @@ def test_refusals_in_mlflows_words(client, server, receiver):
     r = server.api("GET", "mlflow/webhooks", params={"max_results": 1001})
     assert assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)["message"] == "max_results must be between 1 and 1000."
     assert_mlflow_error(server.api("POST", "mlflow/webhooks/nope/test", json={}), "RESOURCE_DOES_NOT_EXIST", 404)
+
+
+def test_prompt_events(client, receiver):
+    import mlflow
+
+    hook = create(client, receiver, "/prompts", [
+        "prompt.created", "prompt_version.created", "prompt_alias.created", "prompt_tag.set",
+        "registered_model.created", "model_version.created"])
+    name = unique("prompt").replace("-", "_")
+    try:
+        mlflow.genai.register_prompt(name=name, template="Hello {{name}}!", commit_message="first",
+                                     tags={"team": "nlp"})
+        mlflow.genai.set_prompt_alias(name, alias="prod", version=1)
+        client.set_prompt_tag(name, "owner", "ann")
+
+        def mine(c):
+            return c[0] == "/prompts" and json.loads(c[2])["data"].get("name") == name
+
+        def owner_tag(c):
+            return mine(c) and json.loads(c[2])["data"].get("key") == "owner"
+
+        receiver.wait(owner_tag, 1)
+        calls = receiver.wait(mine, 4)
+        docs, tags_set = {}, []
+        for _, _, body, _ in calls:
+            doc = json.loads(body)
+            if (doc["entity"], doc["action"]) == ("prompt_tag", "set"):
+                tags_set.append(doc["data"])  # the client also links the prompt to its experiment with a tag
+            else:
+                docs[f"{doc['entity']}.{doc['action']}"] = doc["data"]
+        # The prompt's own tags, without MLflow's internal ones; no
+        # registered_model or model_version event for a prompt.
+        assert docs == {
+            "prompt.created": {"name": name, "tags": {"team": "nlp"}, "description": "first"},
+            "prompt_version.created": {"name": name, "version": "1", "template": "Hello {{name}}!",
+                                       "tags": {"team": "nlp"}, "description": "first"},
+            "prompt_alias.created": {"name": name, "alias": "prod", "version": "1"},
+        }
+        assert {"name": name, "key": "owner", "value": "ann"} in tags_set, tags_set
+        assert not receiver.wait(lambda c: mine(c) and json.loads(c[2])["entity"] in (
+            "registered_model", "model_version"), 1, timeout=1)
+    finally:
+        client.delete_webhook(hook.webhook_id)
