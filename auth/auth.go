@@ -190,6 +190,9 @@ func AllRules() map[string]Rule {
 	for route, rule := range GenAIRules() { // routes_genai.go
 		out[route] = rule
 	}
+	for route, rule := range WebhookRules() { // routes_webhooks.go
+		out[route] = rule
+	}
 	return out
 }
 

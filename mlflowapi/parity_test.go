@@ -214,6 +214,24 @@ func TestParityWithStockMLflow(t *testing.T) {
 		{"POST", "model-versions/create", `{"name":"{rm}","source":"mlflow-artifacts:/x","run_id":"{run}"}`},
 		{"POST", "model-versions/create", `{"name":"{rm}","source":"runs:/other/x","run_id":"{run}"}`},
 		{"POST", "model-versions/create", `{"name":"{rm}","source":"models:/m-0123456789abcdef0123456789abcdef"}`},
+		// webhooks (webhooks.go): required fields, MLflow's order of checks
+		// (name, URL, events), URL rules, not found, page sizes
+		{"POST", "webhooks", `{"url":"https://h.example/x"}`},
+		{"POST", "webhooks", `{"name":"a"}`},
+		{"POST", "webhooks", `{"name":"a","url":"https://h.example/x"}`},
+		{"POST", "webhooks", `{"name":31,"url":"https://h.example/x","events":[]}`},
+		{"POST", "webhooks", `{"name":"-a","url":"http://127.0.0.1/x","events":[]}`},
+		{"POST", "webhooks", `{"name":"a","url":"http://h.example/x","events":[{"entity":"REGISTERED_MODEL","action":"CREATED"}]}`},
+		{"POST", "webhooks", `{"name":"a","url":"https://127.0.0.1:8/x","events":[]}`},
+		{"POST", "webhooks", `{"name":"a","url":"https://","events":[{"entity":"REGISTERED_MODEL","action":"CREATED"}]}`},
+		{"POST", "webhooks", `{"name":"a","url":"https://127.0.0.1/x","events":[{"entity":"REGISTERED_MODEL","action":"DELETED"}]}`},
+		{"POST", "webhooks", `{"name":"a","url":"https://127.0.0.1/x","events":[{"entity":"MODEL_VERSION_TAG","action":"CREATED"}]}`},
+		{"GET", "webhooks/nope", ``},
+		{"PATCH", "webhooks/nope", `{"name":"-x"}`},
+		{"DELETE", "webhooks/nope", ``},
+		{"POST", "webhooks/nope/test", `{}`},
+		{"GET", "webhooks?max_results=1001", ``},
+		{"GET", "webhooks?max_results=-1", ``},
 	}
 	// A relative artifact location is made absolute against each
 	// server's working directory.

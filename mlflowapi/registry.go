@@ -165,6 +165,7 @@ func (s *Server) createRegisteredModel(r *http.Request, req *createRegisteredMod
 	if err != nil {
 		return nil, err
 	}
+	s.eventRegisteredModelCreated(r, req) // webhooks_events.go
 	return map[string]any{"registered_model": rmJSON(rm)}, nil
 }
 
@@ -252,7 +253,11 @@ type setRegisteredModelTagReq struct {
 }
 
 func (s *Server) setRegisteredModelTag(r *http.Request, req *setRegisteredModelTagReq) (any, error) {
-	return empty{}, s.Store.SetRegisteredModelTag(r.Context(), req.Name, req.Key, req.Value)
+	if err := s.Store.SetRegisteredModelTag(r.Context(), req.Name, req.Key, req.Value); err != nil {
+		return nil, err
+	}
+	s.eventRegisteredModelTag(r, req.Name, req.Key, &req.Value) // webhooks_events.go
+	return empty{}, nil
 }
 
 type deleteRegisteredModelTagReq struct {
@@ -261,7 +266,11 @@ type deleteRegisteredModelTagReq struct {
 }
 
 func (s *Server) deleteRegisteredModelTag(r *http.Request, req *deleteRegisteredModelTagReq) (any, error) {
-	return empty{}, s.Store.DeleteRegisteredModelTag(r.Context(), req.Name, req.Key)
+	if err := s.Store.DeleteRegisteredModelTag(r.Context(), req.Name, req.Key); err != nil {
+		return nil, err
+	}
+	s.eventRegisteredModelTag(r, req.Name, req.Key, nil) // webhooks_events.go
+	return empty{}, nil
 }
 
 type setRegisteredModelAliasReq struct {
@@ -280,11 +289,19 @@ func (s *Server) setRegisteredModelAlias(r *http.Request, req *setRegisteredMode
 	if err != nil {
 		return nil, err
 	}
-	return empty{}, s.Store.SetRegisteredModelAlias(r.Context(), req.Name, req.Alias, v)
+	if err := s.Store.SetRegisteredModelAlias(r.Context(), req.Name, req.Alias, v); err != nil {
+		return nil, err
+	}
+	s.eventAlias(r, req.Name, req.Alias, string(req.Version), false) // webhooks_events.go
+	return empty{}, nil
 }
 
 func (s *Server) deleteRegisteredModelAlias(r *http.Request, req *aliasReq) (any, error) {
-	return empty{}, s.Store.DeleteRegisteredModelAlias(r.Context(), req.Name, req.Alias)
+	if err := s.Store.DeleteRegisteredModelAlias(r.Context(), req.Name, req.Alias); err != nil {
+		return nil, err
+	}
+	s.eventAlias(r, req.Name, req.Alias, "", true) // webhooks_events.go
+	return empty{}, nil
 }
 
 func (s *Server) getModelVersionByAlias(r *http.Request, req *aliasReq) (any, error) {
@@ -327,6 +344,7 @@ func (s *Server) createModelVersion(r *http.Request, req *createModelVersionReq)
 	if err != nil {
 		return nil, err
 	}
+	s.eventModelVersionCreated(r, req, mv) // webhooks_events.go
 	return map[string]any{"model_version": mvJSON(mv)}, nil
 }
 
@@ -428,7 +446,11 @@ func (s *Server) setModelVersionTag(r *http.Request, req *setModelVersionTagReq)
 	if err != nil {
 		return nil, err
 	}
-	return empty{}, s.Store.SetModelVersionTag(r.Context(), name, v, req.Key, req.Value)
+	if err := s.Store.SetModelVersionTag(r.Context(), name, v, req.Key, req.Value); err != nil {
+		return nil, err
+	}
+	s.eventModelVersionTag(r, name, string(req.Version), req.Key, &req.Value) // webhooks_events.go
+	return empty{}, nil
 }
 
 type deleteModelVersionTagReq struct {
@@ -441,5 +463,9 @@ func (s *Server) deleteModelVersionTag(r *http.Request, req *deleteModelVersionT
 	if err != nil {
 		return nil, err
 	}
-	return empty{}, s.Store.DeleteModelVersionTag(r.Context(), name, v, req.Key)
+	if err := s.Store.DeleteModelVersionTag(r.Context(), name, v, req.Key); err != nil {
+		return nil, err
+	}
+	s.eventModelVersionTag(r, name, string(req.Version), req.Key, nil) // webhooks_events.go
+	return empty{}, nil
 }

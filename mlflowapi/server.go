@@ -25,6 +25,7 @@ import (
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/strictjson"
+	"github.com/tandemml/tandem/webhook"
 )
 
 // MaxBodyBytes bounds a JSON request body (artifact uploads stream and are
@@ -45,6 +46,9 @@ type Server struct {
 	// graphqlBounds are the root field and alias limits of /graphql
 	// (graphql_limits.go).
 	graphqlBounds graphqlBounds
+	// hooks checks webhook URLs and delivers the registry's events
+	// (webhooks.go; the region sets its own with SetWebhooks).
+	hooks *webhook.Service
 }
 
 // New returns a Server with every route registered.
@@ -54,11 +58,13 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 	}
 	s := &Server{Store: store, Blobs: blobs, Log: log, mux: http.NewServeMux(),
 		prefix: []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}}
+	s.hooks = webhook.New(webhook.Config{Store: store, Log: log})
 	s.routesTracking()
 	s.routesRegistry()
 	s.routesArtifacts()
-	s.routesTraces() // traces.go
-	s.routesGenAI()  // genai.go
+	s.routesTraces()   // traces.go
+	s.routesGenAI()    // genai.go
+	s.routesWebhooks() // webhooks.go
 	s.routesAjax()
 	s.graphql = s.newGraphQL()
 	s.handleRaw("POST /graphql", s.serveGraphQL)

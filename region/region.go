@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ import (
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/telemetry"
 	"github.com/tandemml/tandem/transfer"
+	"github.com/tandemml/tandem/webhook"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -206,6 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	r.MLflow = mlflowapi.New(store, blobs, log)
 	r.MLflow.SetOrigin(origin(cfg))
+	r.MLflow.SetWebhooks(webhook.New(webhook.FromEnv(webhook.Config{Store: store, Secrets: vault, Log: log, Metrics: reg}, os.Getenv)))
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
 		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, TestHooks: cfg.replicationHooks(), TLS: peerTLS, Tracing: tracing,
@@ -389,6 +392,8 @@ func (r *Region) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer wg.Done(); r.images.Run(rctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); r.Serving.Run(rctx) }() // scoring processes stop when it returns
+	wg.Add(1)
+	go func() { defer wg.Done(); r.MLflow.Webhooks().Run(rctx) }() // webhook deliveries of this region's registry writes
 	if r.Leader != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.Leader.Run(rctx) }()

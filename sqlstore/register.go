@@ -19,4 +19,5 @@ func (s *Store) registerAll() {
 
 	s.registerEvalDatasets() // evaldatasets.go: MLflow 3 evaluation datasets and records
 	s.registerScorers()      // scorers.go: MLflow 3 registered scorers
+	s.registerWebhooks()     // webhooks.go: MLflow 3 model-registry webhooks
 }
