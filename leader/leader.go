@@ -17,12 +17,16 @@
 //	GET  status                 failover.Status plus journal head (flat role/epoch/writes_allowed)
 //	GET  positions?after=&limit= journal positions, for divergence checks
 //	GET  history                changes of primary (sqlstore.EpochRecord)
-//	GET  divergence             divergence reports kept here (summaries)      [peer key]
-//	GET  divergence/{id}        one report (failover.Report JSON)            [peer key]
+//	GET  divergence             divergence reports kept here (summaries)      [peer key or admin]
+//	GET  divergence/{id}        one report (failover.Report JSON)            [peer key or admin]
 //	POST switchover             {"target": R, "force": bool}                 [peer key]
 //	POST poke[?reason=new-primary] read the lease now (a switchover target;
 //	                            or any region, told by a new primary)          [peer key]
 //	POST replay                 {"entries": [...]} re-commit entries here    [peer key]
+//	                            {"report": ID, "seqs": [...]} a report's entries [peer key or admin]
+//
+// "admin": a caller the region's guard (SetGuard: package auth's route
+// table, tandem.ActionWorkspaceWrite) admits.
 package leader
 
 import (
@@ -104,6 +108,9 @@ type Runner struct {
 	// recording counts epoch records (and OnPrimary) in progress.
 	recording sync.WaitGroup
 	replaying sync.Mutex // one replay at a time (replay.go)
+	// guard admits callers without the peer key to the divergence and
+	// replay endpoints (SetGuard); nil: none.
+	guard func(http.Handler) http.Handler
 }
 
 type peerState struct {
@@ -709,7 +716,7 @@ func (d *Runner) routes() {
 		}
 		writeJSON(w, 200, map[string]any{"region": d.cfg.Region, "epochs": es})
 	})
-	d.mux.HandleFunc("GET "+Prefix+"divergence", d.auth(func(w http.ResponseWriter, r *http.Request) {
+	d.mux.HandleFunc("GET "+Prefix+"divergence", d.admin(func(w http.ResponseWriter, r *http.Request) {
 		reps, err := d.reports(r.Context(), "")
 		if err != nil {
 			writeErr(w, err)
@@ -720,7 +727,7 @@ func (d *Runner) routes() {
 		}
 		writeJSON(w, 200, map[string]any{"region": d.cfg.Region, "reports": reps})
 	}))
-	d.mux.HandleFunc("GET "+Prefix+"divergence/{id}", d.auth(func(w http.ResponseWriter, r *http.Request) {
+	d.mux.HandleFunc("GET "+Prefix+"divergence/{id}", d.admin(func(w http.ResponseWriter, r *http.Request) {
 		reps, err := d.reports(r.Context(), r.PathValue("id"))
 		if err != nil {
 			writeErr(w, err)
@@ -778,7 +785,7 @@ func (d *Runner) routes() {
 		d.node.Poke()
 		writeJSON(w, 200, map[string]bool{"ok": true})
 	}))
-	d.mux.HandleFunc("POST "+Prefix+"replay", d.auth(d.handleReplay))
+	d.mux.HandleFunc("POST "+Prefix+"replay", d.admin(d.handleReplay))
 	d.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no failover endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -788,6 +795,25 @@ func (d *Runner) routes() {
 func (d *Runner) peer(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return d.token != "" && ok && subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) == 1
+}
+
+// SetGuard lets the divergence and replay endpoints also answer a caller
+// without the peer key whom guard lets through: the region's auth
+// middleware, which finds these routes' rules (an administrator's action)
+// in package auth's table, or, with authentication off, nothing. Nil (the
+// default): the peer key only. Call before serving.
+func (d *Runner) SetGuard(guard func(http.Handler) http.Handler) { d.guard = guard }
+
+// admin serves h to the peer key, or to whom the guard admits.
+func (d *Runner) admin(h http.HandlerFunc) http.HandlerFunc {
+	peerOnly := d.auth(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d.peer(r) || d.guard == nil {
+			peerOnly(w, r)
+			return
+		}
+		d.guard(h).ServeHTTP(w, r)
+	}
 }
 
 func (d *Runner) auth(h http.HandlerFunc) http.HandlerFunc {
