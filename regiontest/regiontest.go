@@ -6,6 +6,7 @@ package regiontest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -119,4 +123,29 @@ func (w *Workspace) Client(t testing.TB) *client.Regions {
 func (w *Workspace) Stop(i int) {
 	w.cancels[i]()
 	<-w.done[i]
+}
+
+// KeepDivergence stores in region i a divergence report whose divergent
+// tail is entries (positions after fork, in order), as a region that
+// rejoined the first region as the new primary in newEpoch keeps one, and
+// returns it: for tests
+// of what reads and replays reports, without staging a real fork.
+func (w *Workspace) KeepDivergence(t testing.TB, i int, fork tandem.Position, entries []tandem.Entry, newEpoch int64) failover.Report {
+	t.Helper()
+	rep := failover.NewReport(w.Names[i], w.Names[0], newEpoch, failover.Divergence{Fork: fork, Tail: entries}, time.Now())
+	body, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := failover.ParseReport(body); err != nil {
+		t.Fatalf("KeepDivergence: %v", err)
+	}
+	err = w.Regions[i].Store.WriteLocal(context.Background(), func(ctx context.Context, tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO failover_divergence (id, created_ms, body) VALUES (?, ?, ?)`, rep.ID, time.Now().UnixMilli(), string(body))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

@@ -1,0 +1,234 @@
+package region_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/auth"
+	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/regiontest"
+	"github.com/tandemml/tandem/replication"
+)
+
+// send is one JSON request with an Authorization header ("" : none); it
+// returns the status and the decoded body.
+func send(t *testing.T, method, url, authz string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func drillDoc(fault string) map[string]any {
+	now := time.Now().UnixMilli()
+	return map[string]any{"target": "workspace", "started_ms": now - 3000, "finished_ms": now, "fault": fault, "durability": "sync",
+		"old_primary": "east", "new_primary": "west", "rounds": 1, "rto_seconds": 0.05, "acknowledged_writes": 42,
+		"rpo_missing_writes": 0, "rpo_missing_in_divergence": 0, "rpo_lost_writes": 0, "failed_back": true, "verify_ok": true,
+		"passed": true, "report": map[string]any{"fault": fault}}
+}
+
+// drillIDs lists the recorded drills' ids on base, newest first.
+func drillIDs(t *testing.T, base, authz string) []string {
+	t.Helper()
+	code, out := send(t, "GET", base+"/api/tandem/v1/drills", authz, nil)
+	if code != 200 {
+		t.Fatalf("list drills on %s: %d %v", base, code, out)
+	}
+	var ids []string
+	for _, d := range out["drills"].([]any) {
+		ids = append(ids, d.(map[string]any)["id"].(string))
+	}
+	return ids
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// authWorkspace is a two-region workspace with authentication on, and
+// the owner's token once west has it too.
+func authWorkspace(t *testing.T) (*regiontest.Workspace, string) {
+	owner, _, err := auth.NewToken("", "", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w := regiontest.Start(t, regiontest.Options{Config: func(name string, cfg *region.Config) {
+		cfg.Auth = &region.AuthConfig{BootstrapToken: owner, AuditPath: filepath.Join(dir, name+".audit.jsonl")}
+		cfg.WorkDir = filepath.Join(dir, name+"-work")
+	}})
+	if _, err := w.Client(t).WaitElected(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ob := bearer(owner)
+	for _, u := range w.URLs {
+		waitUntil(t, "the owner on "+u, func() bool { code, _ := send(t, "GET", u+"/api/tandem/v1/whoami", ob, nil); return code == 200 })
+	}
+	return w, ob
+}
+
+// principalIn creates a service principal with role at the workspace
+// scope through base and returns its Authorization header.
+func principalIn(t *testing.T, base, ob, name, role string) string {
+	t.Helper()
+	code, out := send(t, "POST", base+"/api/tandem/v1/principals", ob, map[string]any{"name": name, "kind": "service_principal"})
+	if code != 200 {
+		t.Fatalf("create %s: %d %v", name, code, out)
+	}
+	if code, o := send(t, "POST", base+"/api/tandem/v1/role-assignments", ob, map[string]any{"role": role, "assignee": name, "scope": "/"}); code != 200 {
+		t.Fatalf("assign %s: %d %v", name, code, o)
+	}
+	return bearer(out["token"].(string))
+}
+
+// TestDrillRecordsReplicated: a drill report recorded on the primary by
+// an administrator (Contributor) or with the workspace peer key is listed
+// on the secondary once replicated, newest first; a Reader may list but
+// not record; a bad record is refused in the API's error format and
+// nothing is stored.
+func TestDrillRecordsReplicated(t *testing.T) {
+	w, ob := authWorkspace(t)
+	east, west := w.URLs[0], w.URLs[1]
+	admin := principalIn(t, east, ob, "ops", tandem.RoleContributor)
+	reader := principalIn(t, east, ob, "viewer", tandem.RoleReader)
+	waitUntil(t, "the principals on west", func() bool { code, _ := send(t, "GET", west+"/api/tandem/v1/whoami", reader, nil); return code == 200 })
+
+	code, out := send(t, "POST", east+"/api/tandem/v1/drills", admin, drillDoc("switchover"))
+	if code != 201 || out["id"] == "" || out["recorded_by"] != "ops" || out["fault"] != "switchover" {
+		t.Fatalf("record as ops: %d %v", code, out)
+	}
+	first := out["id"].(string)
+	key, err := w.WS.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out = send(t, "POST", east+"/api/tandem/v1/drills", bearer(replication.Token(key)), drillDoc("kill"))
+	if code != 201 || out["recorded_by"] != "peer" {
+		t.Fatalf("record with the peer key: %d %v", code, out)
+	}
+	second := out["id"].(string)
+	waitUntil(t, "both drills on west", func() bool { return len(drillIDs(t, west, reader)) == 2 })
+	if ids := drillIDs(t, west, reader); ids[0] != second || ids[1] != first {
+		t.Fatalf("west lists %v, want [%s %s] (newest first)", ids, second, first)
+	}
+
+	if code, out := send(t, "POST", east+"/api/tandem/v1/drills", reader, drillDoc("kill")); code != 403 || out["error_code"] != "PERMISSION_DENIED" {
+		t.Fatalf("record as a Reader: %d %v", code, out)
+	}
+	if code, out := send(t, "POST", east+"/api/tandem/v1/drills", "", drillDoc("kill")); code != 401 {
+		t.Fatalf("record anonymously: %d %v", code, out)
+	}
+	badFault := drillDoc("flood")
+	unknownField := drillDoc("kill")
+	unknownField["rto"] = 3
+	lostMismatch := drillDoc("kill")
+	lostMismatch["rpo_missing_writes"] = 5
+	for name, bad := range map[string]map[string]any{"fault": badFault, "unknown field": unknownField, "rpo sums": lostMismatch} {
+		code, out := send(t, "POST", east+"/api/tandem/v1/drills", admin, bad)
+		if code != 400 || out["error_code"] != tandem.EINVALID || out["message"] == "" {
+			t.Errorf("bad record (%s): %d %v; want 400 invalid (the API's format) with a message", name, code, out)
+		}
+	}
+	if code, out := send(t, "GET", east+"/api/tandem/v1/drills?limit=0", reader, nil); code != 400 || out["error_code"] != tandem.EINVALID {
+		t.Errorf("limit=0: %d %v", code, out)
+	}
+	time.Sleep(200 * time.Millisecond) // what was refused would have replicated by now
+	for _, u := range w.URLs {
+		if ids := drillIDs(t, u, admin); len(ids) != 2 {
+			t.Fatalf("%s lists %v after refused records: want the two recorded", u, ids)
+		}
+	}
+}
+
+// TestReplayWithUserToken: a divergence report kept on the secondary is
+// listed, read and replayed by an administrator's token (the console's
+// way): replay names the report, the secondary reads it and forwards its
+// entries to the primary, which commits them once (a second replay says
+// already replayed). A Reader and an anonymous caller are refused, and
+// entries sent with the request need the peer key.
+func TestReplayWithUserToken(t *testing.T) {
+	w, ob := authWorkspace(t)
+	east, west := w.URLs[0], w.URLs[1]
+	admin := principalIn(t, east, ob, "ops", tandem.RoleContributor)
+	reader := principalIn(t, east, ob, "viewer", tandem.RoleReader)
+	waitUntil(t, "the principals on west", func() bool { code, _ := send(t, "GET", west+"/api/tandem/v1/whoami", reader, nil); return code == 200 })
+
+	rec := drillDoc("pause")
+	rec["id"], rec["recorded_ms"] = "drill-from-the-old-primary", time.Now().UnixMilli()
+	payload, _ := json.Marshal(rec)
+	head, err := w.Regions[1].Store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork := tandem.Position{Epoch: 1, Seq: head.Seq + 10}
+	rep := w.KeepDivergence(t, 1, fork, []tandem.Entry{{Position: tandem.Position{Epoch: 1, Seq: fork.Seq + 1}, Kind: tandem.KindWorkspace,
+		Op: "drill.record", Key: "drill-from-the-old-primary", Payload: payload, Time: time.Now()}}, 2)
+
+	for who, authz := range map[string]string{"anonymous": "", "a Reader": reader} {
+		if code, out := send(t, "GET", west+"/api/tandem/v1/failover/divergence/"+rep.ID, authz, nil); code != 401 && code != 403 {
+			t.Errorf("%s reads the report: %d %v", who, code, out)
+		}
+		if code, out := send(t, "POST", west+"/api/tandem/v1/failover/replay", authz, map[string]any{"report": rep.ID}); code != 401 && code != 403 {
+			t.Errorf("%s replays: %d %v", who, code, out)
+		}
+	}
+	code, out := send(t, "GET", west+"/api/tandem/v1/failover/divergence", admin, nil)
+	if reps, _ := out["reports"].([]any); code != 200 || len(reps) != 1 || reps[0].(map[string]any)["id"] != rep.ID {
+		t.Fatalf("list as an administrator: %d %v", code, out)
+	}
+	if code, out := send(t, "GET", west+"/api/tandem/v1/failover/divergence/"+rep.ID, admin, nil); code != 200 || out["count"] != 1.0 {
+		t.Fatalf("report as an administrator: %d %v", code, out)
+	}
+	if code, out := send(t, "POST", west+"/api/tandem/v1/failover/replay", admin, map[string]any{"entries": rep.Entries}); code != 403 {
+		t.Fatalf("entries sent by an administrator without the peer key: %d %v", code, out)
+	}
+	for i, wantAgain := range []bool{false, true} {
+		code, out := send(t, "POST", west+"/api/tandem/v1/failover/replay", admin, map[string]any{"report": rep.ID})
+		res, _ := out["results"].([]any)
+		if code != 200 || len(res) != 1 || out["primary"] != "east" {
+			t.Fatalf("replay %d: %d %v", i, code, out)
+		}
+		r := res[0].(map[string]any)
+		if r["error"] != nil || (r["already_replayed"] == true) != wantAgain || r["position"] == nil {
+			t.Fatalf("replay %d result %v; want already_replayed=%v", i, r, wantAgain)
+		}
+	}
+	for _, u := range []string{east, west} {
+		waitUntil(t, "the replayed drill on "+u, func() bool {
+			ids := drillIDs(t, u, reader)
+			return len(ids) == 1 && ids[0] == "drill-from-the-old-primary"
+		})
+	}
+	if code, out := send(t, "POST", west+"/api/tandem/v1/failover/replay", admin, map[string]any{"report": "west-e9-s9"}); code != 404 {
+		t.Fatalf("replay of a report nobody keeps: %d %v", code, out)
+	}
+}
