@@ -33,6 +33,7 @@ type writers struct {
 	hc    *http.Client // direct clients
 	gwhc  *http.Client // gateway clients: the gateway may hold a request through a failover
 	names func() string
+	token string // bearer token of every write ("" : none)
 }
 
 func newWriters(ctx context.Context, gatewayWait time.Duration) *writers {
@@ -106,6 +107,9 @@ func (w *writers) create(hc *http.Client, base, name string) (int, string, http.
 		return 0, "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if w.token != "" {
+		req.Header.Set("Authorization", "Bearer "+w.token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", nil, err
