@@ -190,8 +190,8 @@ func TestReplayWithUserToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	fork := tandem.Position{Epoch: 1, Seq: head.Seq + 10}
-	rep := w.KeepDivergence(t, 1, fork, []tandem.Entry{{Position: tandem.Position{Epoch: 1, Seq: fork.Seq + 1}, Kind: tandem.KindWorkspace,
-		Op: "drill.record", Key: "drill-from-the-old-primary", Payload: payload, Time: time.Now()}}, 2)
+	rep := w.KeepDivergence(t, 1, "east", 2, fork, []tandem.Entry{{Position: tandem.Position{Epoch: 1, Seq: fork.Seq + 1}, Kind: tandem.KindWorkspace,
+		Op: "drill.record", Key: "drill-from-the-old-primary", Payload: payload, Time: time.Now()}})
 
 	for who, authz := range map[string]string{"anonymous": "", "a Reader": reader} {
 		if code, out := send(t, "GET", west+"/api/tandem/v1/failover/divergence/"+rep.ID, authz, nil); code != 401 && code != 403 {

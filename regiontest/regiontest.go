@@ -127,12 +127,11 @@ func (w *Workspace) Stop(i int) {
 
 // KeepDivergence stores in region i a divergence report whose divergent
 // tail is entries (positions after fork, in order), as a region that
-// rejoined the first region as the new primary in newEpoch keeps one, and
-// returns it: for tests
-// of what reads and replays reports, without staging a real fork.
-func (w *Workspace) KeepDivergence(t testing.TB, i int, fork tandem.Position, entries []tandem.Entry, newEpoch int64) failover.Report {
+// rejoined newPrimary in newEpoch keeps one, and returns it: for tests of
+// what reads and replays reports, without staging a real fork.
+func (w *Workspace) KeepDivergence(t testing.TB, i int, newPrimary string, newEpoch int64, fork tandem.Position, entries []tandem.Entry) failover.Report {
 	t.Helper()
-	rep := failover.NewReport(w.Names[i], w.Names[0], newEpoch, failover.Divergence{Fork: fork, Tail: entries}, time.Now())
+	rep := failover.NewReport(w.Names[i], newPrimary, newEpoch, failover.Divergence{Fork: fork, Tail: entries}, time.Now())
 	body, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
