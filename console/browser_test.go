@@ -3,12 +3,10 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,27 +29,10 @@ import (
 // call sends one JSON request and fails the test unless it answers 2xx.
 func call(t *testing.T, method, url, authz string, body any) map[string]any {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	code, out := regiontest.Send(t, method, url, authz, body)
+	if code/100 != 2 {
+		t.Fatalf("%s %s: %d %v", method, url, code, out)
 	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
-	}
-	var out map[string]any
-	json.Unmarshal(b, &out)
 	return out
 }
 

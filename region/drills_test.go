@@ -1,11 +1,8 @@
 package region_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,29 +14,7 @@ import (
 	"github.com/tandemml/tandem/replication"
 )
 
-// send is one JSON request with an Authorization header ("" : none); it
-// returns the status and the decoded body.
-func send(t *testing.T, method, url, authz string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
+var send = regiontest.Send
 
 func drillDoc(fault string) map[string]any {
 	now := time.Now().UnixMilli()
@@ -75,14 +50,15 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // authWorkspace is a two-region workspace with authentication on, and
-// the owner's token once west has it too.
-func authWorkspace(t *testing.T) (*regiontest.Workspace, string) {
+// the Authorization headers of an administrator (Contributor) and a
+// Reader, once both regions know them.
+func authWorkspace(t *testing.T) (w *regiontest.Workspace, admin, reader string) {
 	owner, _, err := auth.NewToken("", "", 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	w := regiontest.Start(t, regiontest.Options{Config: func(name string, cfg *region.Config) {
+	w = regiontest.Start(t, regiontest.Options{Config: func(name string, cfg *region.Config) {
 		cfg.Auth = &region.AuthConfig{BootstrapToken: owner, AuditPath: filepath.Join(dir, name+".audit.jsonl")}
 		cfg.WorkDir = filepath.Join(dir, name+"-work")
 	}})
@@ -90,10 +66,14 @@ func authWorkspace(t *testing.T) (*regiontest.Workspace, string) {
 		t.Fatal(err)
 	}
 	ob := bearer(owner)
-	for _, u := range w.URLs {
-		waitUntil(t, "the owner on "+u, func() bool { code, _ := send(t, "GET", u+"/api/tandem/v1/whoami", ob, nil); return code == 200 })
-	}
-	return w, ob
+	waitUntil(t, "the owner on east", func() bool { code, _ := send(t, "GET", w.URLs[0]+"/api/tandem/v1/whoami", ob, nil); return code == 200 })
+	admin = principalIn(t, w.URLs[0], ob, "ops", tandem.RoleContributor)
+	reader = principalIn(t, w.URLs[0], ob, "viewer", tandem.RoleReader)
+	waitUntil(t, "the principals on west", func() bool {
+		code, _ := send(t, "GET", w.URLs[1]+"/api/tandem/v1/whoami", reader, nil)
+		return code == 200
+	})
+	return w, admin, reader
 }
 
 // principalIn creates a service principal with role at the workspace
@@ -116,11 +96,8 @@ func principalIn(t *testing.T, base, ob, name, role string) string {
 // not record; a bad record is refused in the API's error format and
 // nothing is stored.
 func TestDrillRecordsReplicated(t *testing.T) {
-	w, ob := authWorkspace(t)
+	w, admin, reader := authWorkspace(t)
 	east, west := w.URLs[0], w.URLs[1]
-	admin := principalIn(t, east, ob, "ops", tandem.RoleContributor)
-	reader := principalIn(t, east, ob, "viewer", tandem.RoleReader)
-	waitUntil(t, "the principals on west", func() bool { code, _ := send(t, "GET", west+"/api/tandem/v1/whoami", reader, nil); return code == 200 })
 
 	code, out := send(t, "POST", east+"/api/tandem/v1/drills", admin, drillDoc("switchover"))
 	if code != 201 || out["id"] == "" || out["recorded_by"] != "ops" || out["fault"] != "switchover" {
@@ -176,11 +153,8 @@ func TestDrillRecordsReplicated(t *testing.T) {
 // already replayed). A Reader and an anonymous caller are refused, and
 // entries sent with the request need the peer key.
 func TestReplayWithUserToken(t *testing.T) {
-	w, ob := authWorkspace(t)
+	w, admin, reader := authWorkspace(t)
 	east, west := w.URLs[0], w.URLs[1]
-	admin := principalIn(t, east, ob, "ops", tandem.RoleContributor)
-	reader := principalIn(t, east, ob, "viewer", tandem.RoleReader)
-	waitUntil(t, "the principals on west", func() bool { code, _ := send(t, "GET", west+"/api/tandem/v1/whoami", reader, nil); return code == 200 })
 
 	rec := drillDoc("pause")
 	rec["id"], rec["recorded_ms"] = "drill-from-the-old-primary", time.Now().UnixMilli()

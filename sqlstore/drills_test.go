@@ -58,28 +58,39 @@ func TestDrillRecords(t *testing.T) {
 			_, err = s.Drills(ctx, sqlstore.MaxDrillList+1)
 			wantCode(t, err, tandem.EINVALID)
 
-			replica, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
-			must(t, err)
-			defer replica.Close()
-			es, err := s.ReadJournal(ctx, 0, 1000)
-			must(t, err)
-			n := 0
-			for _, e := range es {
-				if e.Op == "drill.record" {
-					n++
-					if e.Kind != tandem.KindWorkspace || e.Key == "" {
-						t.Fatalf("entry %+v", e)
-					}
-				}
-				if _, err := replica.Apply(ctx, e); err != nil {
-					t.Fatalf("apply %s: %v", e.Op, err)
+			replica, entries := replicate(t, s, "drill.record")
+			for _, e := range entries {
+				if e.Kind != tandem.KindWorkspace || e.Key == "" {
+					t.Fatalf("entry %+v", e)
 				}
 			}
 			rds, err := replica.Drills(ctx, 0)
 			must(t, err)
-			if n != 2 || len(rds) != 2 || rds[0].ID != second.ID || rds[1].RTOSeconds != 0.04 {
-				t.Fatalf("%d entries; replica lists %+v", n, rds)
+			if len(entries) != 2 || len(rds) != 2 || rds[0].ID != second.ID || rds[1].RTOSeconds != 0.04 {
+				t.Fatalf("%d entries; replica lists %+v", len(entries), rds)
 			}
 		})
 	}
+}
+
+// replicate applies s's journal to a new SQLite store, as a secondary
+// does, and returns it with the entries of op.
+func replicate(t *testing.T, s *sqlstore.Store, op string) (*sqlstore.Store, []tandem.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	replica, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
+	must(t, err)
+	t.Cleanup(func() { replica.Close() })
+	es, err := s.ReadJournal(ctx, 0, 1000)
+	must(t, err)
+	var out []tandem.Entry
+	for _, e := range es {
+		if e.Op == op {
+			out = append(out, e)
+		}
+		if _, err := replica.Apply(ctx, e); err != nil {
+			t.Fatalf("apply %s: %v", e.Op, err)
+		}
+	}
+	return replica, out
 }
