@@ -151,7 +151,8 @@ func TestDrillRecordsReplicated(t *testing.T) {
 // way): replay names the report, the secondary reads it and forwards its
 // entries to the primary, which commits them once (a second replay says
 // already replayed). A Reader and an anonymous caller are refused, and
-// entries sent with the request need the peer key.
+// entries sent with the request need the peer key. (The failover status
+// reads need a role as well: a Reader's.)
 func TestReplayWithUserToken(t *testing.T) {
 	w, admin, reader := authWorkspace(t)
 	east, west := w.URLs[0], w.URLs[1]
@@ -173,6 +174,15 @@ func TestReplayWithUserToken(t *testing.T) {
 		}
 		if code, out := send(t, "POST", west+"/api/tandem/v1/failover/replay", authz, map[string]any{"report": rep.ID}); code != 401 && code != 403 {
 			t.Errorf("%s replays: %d %v", who, code, out)
+		}
+	}
+	// The status reads of the failover endpoints need a role too.
+	for _, p := range []string{"status", "history", "positions?after=0&limit=5"} {
+		if code, out := send(t, "GET", west+"/api/tandem/v1/failover/"+p, "", nil); code != 401 {
+			t.Errorf("anonymous %s: %d %v", p, code, out)
+		}
+		if code, out := send(t, "GET", west+"/api/tandem/v1/failover/"+p, reader, nil); code != 200 {
+			t.Errorf("a Reader's %s: %d %v", p, code, out)
 		}
 	}
 	code, out := send(t, "GET", west+"/api/tandem/v1/failover/divergence", admin, nil)
