@@ -297,6 +297,12 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 		d.say("gateway at %s; clients write through it too", gw)
 	}
 	d.say("primary %s in epoch %d; clients writing for %s", first, firstE, o.Load)
+	// A fault injected while no client can write would wait out every
+	// timeout for nothing (a live workspace that refuses the token).
+	if err := waitUntil(ctx, 15*time.Second, "a first acknowledged write", d.dir, func() bool { acks, _ := d.w.snapshot(""); return len(acks) > 0 }); err != nil {
+		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "drill: the clients could not write to %s (last answer: %s); with authentication on, TANDEM_TOKEN must hold a token that may create experiments",
+			first, d.w.lastFailure())
+	}
 	cur, curE := first, firstE
 	for i := range o.Rounds {
 		r, err := d.round(ctx, cur, curE)
