@@ -32,8 +32,9 @@ func (u *upWorkspace) drillsOn(name string) []tandem.DrillRecord {
 // TestLiveSwitchoverDrill: `tandem drill --workspace` on the two regions
 // tandem up runs switches the primary over to west under the drill's
 // client load, measures it, fails back to east, verifies, and records the
-// report in the workspace, where both regions list it; a kill drill is
-// refused on the live workspace before anything happens.
+// report in the workspace, where both regions list it, after a local
+// drill's report recorded there with --record; a kill drill is refused
+// on the live workspace before anything happens.
 func TestLiveSwitchoverDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs tandem up")
@@ -68,12 +69,20 @@ func TestLiveSwitchoverDrill(t *testing.T) {
 	if id == "" {
 		t.Fatalf("the drill did not say it recorded its report:\n%s", out)
 	}
+	// A throwaway drill recorded into the same workspace, labelled local.
+	out = u.mustTandem("drill", "--local", "--fault", "switchover", "--lease-ttl", "2s", "--load", "300ms", "--record", ws)
+	if !strings.Contains(out, "drill: report recorded as ") {
+		t.Fatalf("the local drill did not record its report:\n%s", out)
+	}
+	if ds := u.drillsOn("east"); len(ds) != 2 || ds[0].Target != tandem.DrillTargetLocal || ds[0].Fault != "switchover" || ds[1].ID != id {
+		t.Fatalf("east lists %+v: want the local drill, then %s", ds, id)
+	}
 	for _, region := range []string{"east", "west"} {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			ds := u.drillsOn(region)
-			if len(ds) == 1 && ds[0].ID == id && ds[0].Target == tandem.DrillTargetWorkspace && ds[0].Fault == "switchover" &&
-				ds[0].Passed && ds[0].Acknowledged == rep.Acknowledged && ds[0].RTOSeconds == rep.RTOSeconds {
+			if len(ds) == 2 && ds[1].ID == id && ds[1].Target == tandem.DrillTargetWorkspace && ds[1].Fault == "switchover" &&
+				ds[1].Passed && ds[1].Acknowledged == rep.Acknowledged && ds[1].RTOSeconds == rep.RTOSeconds {
 				break
 			}
 			if time.Now().After(deadline) {
