@@ -109,8 +109,8 @@ type Runner struct {
 	// recording counts epoch records (and OnPrimary) in progress.
 	recording sync.WaitGroup
 	replaying sync.Mutex // one replay at a time (replay.go)
-	// guard admits callers without the peer key to the divergence and
-	// replay endpoints (SetGuard); nil: none.
+	// guard admits callers without the peer key to the status reads and
+	// the divergence and replay endpoints (SetGuard).
 	guard func(http.Handler) http.Handler
 }
 

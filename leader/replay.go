@@ -27,7 +27,9 @@ import (
 // as the region that keeps it (the prefix of ID) holds them, so a
 // principal allowed to replay (package auth's table) replays nothing but
 // a report's own entries; a region that is not the primary reads the
-// report and forwards the entries to the primary with the peer key.
+// report and forwards the entries to the primary with the peer key (the
+// entries form is answered where it is sent: a secondary reports each
+// entry refused).
 //
 // Replay is idempotent per divergent entry: the same tail may be kept in
 // reports on several regions (failover.Distinct), and replaying both must
@@ -66,7 +68,10 @@ func (d *Runner) handleReplay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if st := d.cfg.Roles.Current(); st.Role != tandem.RolePrimary {
+	// Only the console's form is forwarded: the entries form (the CLI's,
+	// and what a forward sends) is never sent on again, so two regions
+	// that each believe the other primary cannot bounce it.
+	if st := d.cfg.Roles.Current(); st.Role != tandem.RolePrimary && req.Report != "" {
 		var out struct {
 			Results []replayResult `json:"results"`
 		}
