@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/auth"
+	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/regiontest"
 	"github.com/tandemml/tandem/replication"
@@ -143,6 +145,28 @@ func TestDrillRecordsReplicated(t *testing.T) {
 		if ids := drillIDs(t, u, admin); len(ids) != 2 {
 			t.Fatalf("%s lists %v after refused records: want the two recorded", u, ids)
 		}
+	}
+
+	// The Go client (tandem drill --record URL) through the secondary,
+	// which forwards the write to the primary.
+	t.Setenv("TANDEM_TEST_DRILL_TOKEN", strings.TrimPrefix(admin, "Bearer "))
+	c, err := client.New(client.Config{Workspace: "test", Endpoints: []string{west}, Auth: client.Auth{Type: "bearer_env", TokenEnv: "TANDEM_TEST_DRILL_TOKEN"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec tandem.DrillRecord
+	b, _ := json.Marshal(drillDoc("partition"))
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Target = tandem.DrillTargetLocal
+	stored, err := c.RecordDrill(context.Background(), rec)
+	if err != nil || stored.Target != tandem.DrillTargetLocal || stored.RecordedBy != "ops" {
+		t.Fatalf("record through the client: %+v %v", stored, err)
+	}
+	ds, err := c.Drills(context.Background())
+	if err != nil || len(ds) != 3 || ds[0].ID != stored.ID {
+		t.Fatalf("the client lists %+v %v: want the new drill first of three", ds, err)
 	}
 }
 
