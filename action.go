@@ -21,6 +21,10 @@ const (
 	ActionStatusRead        = "Microsoft.MachineLearningServices/workspaces/status/read" // region status, checksum, history, /metrics
 	ActionExport            = "Microsoft.MachineLearningServices/workspaces/export/action"
 	ActionImport            = "Microsoft.MachineLearningServices/workspaces/import/action"
+	// ActionWorkspaceWrite is managing the workspace itself (Owner and
+	// Contributor; not AzureML Data Scientist): reading divergence reports
+	// with their entries, replaying them, recording drill reports.
+	ActionWorkspaceWrite = "Microsoft.MachineLearningServices/workspaces/write"
 
 	ActionPrincipalsRead    = "Microsoft.Authorization/principals/read"
 	ActionPrincipalsWrite   = "Microsoft.Authorization/principals/write"

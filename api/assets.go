@@ -66,6 +66,7 @@ func (s *Server) addRoutes() {
 	s.route("GET", "/openapi.json", "This document", "", handle(s, 200, s.openapi))
 	s.addVaultRoutes() // vault.go: /secrets, datastore credential checks
 	s.addJobRoutes()   // jobs.go: /jobs, /compute
+	s.addDrillRoutes() // drills.go: /drills
 }
 
 // An operation is a function from the request (and for PATCH its decoded

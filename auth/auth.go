@@ -398,8 +398,9 @@ const MaxScopeBody = 16 << 20
 // filtered list is allowed to a principal holding the action at some
 // narrower scopes, which are returned: the handler shows only those.
 func (a *Authenticator) authorize(r *http.Request, st *state, c *Caller, rule Rule) (bool, string, []tandem.Scope) {
-	if c.Peer { // status, and each region's compute (tandem status's capacity check)
-		return rule.Action == tandem.ActionStatusRead || rule.Action == tandem.ActionComputeRead, "the peer key reads status and compute only", nil
+	if c.Peer { // status, each region's compute (tandem status's capacity check), and managing the workspace (drills, divergence)
+		return rule.Action == tandem.ActionStatusRead || rule.Action == tandem.ActionComputeRead || rule.Action == tandem.ActionWorkspaceWrite,
+			"the peer key reads status and compute and manages failover only", nil
 	}
 	d := st.policy.Decide(c.Assignees, rule.Action, tandem.ScopeWorkspace)
 	wide := authz.GrantsAtWorkspace(c.Grants, rule.Action)

@@ -3,12 +3,10 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,27 +29,10 @@ import (
 // call sends one JSON request and fails the test unless it answers 2xx.
 func call(t *testing.T, method, url, authz string, body any) map[string]any {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	code, out := regiontest.Send(t, method, url, authz, body)
+	if code/100 != 2 {
+		t.Fatalf("%s %s: %d %v", method, url, code, out)
 	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
-	}
-	var out map[string]any
-	json.Unmarshal(b, &out)
 	return out
 }
 
@@ -193,6 +174,22 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 	// The other tabs read their APIs with the Reader's credentials.
 	tab.Do("divergence tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#divergence"`))
 	tab.WaitFor("no divergence report, read from both regions", 30*time.Second, `!!document.querySelector("#view .none")`)
+
+	// East, now a secondary, keeps a divergent tail (one drill.record
+	// entry): the Reader sees the report, and no Replay button.
+	kept := keptDrill(t, w, 0)
+	tab.WaitFor("east's report, without a Replay button for the Reader", 30*time.Second,
+		fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-report=%q]'); return !!r && !r.querySelector("button[data-replay]") && r.textContent.includes("tandem divergence replay"); })()`, kept.ID))
+
+	// A drill recorded by the owner is listed for the Reader.
+	now := time.Now()
+	recorded := call(t, "POST", east+"/api/tandem/v1/drills", ob, tandem.DrillRecord{Target: tandem.DrillTargetWorkspace, StartedMS: now.Add(-8 * time.Second).UnixMilli(),
+		FinishedMS: now.UnixMilli(), Fault: "switchover", Durability: "async", OldPrimary: "east", NewPrimary: "west", Rounds: 1, RTOSeconds: 0.07,
+		Acknowledged: 321, FailedBack: true, VerifyOK: true, Passed: true})
+	tab.Do("drills tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#drills"`))
+	tab.WaitFor("the recorded drill with its figures", 30*time.Second,
+		fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-drill=%q][data-passed="yes"]'); return !!r && r.textContent.includes("switchover") && r.textContent.includes("0.07 s") && r.textContent.includes("321") && r.textContent.includes("pass"); })()`, recorded["id"]))
+	tab.Screenshot("console-drills")
 	tab.Do("endpoints tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#endpoints"`))
 	tab.WaitFor("the endpoints section (or its absence from this build)", 30*time.Second,
 		`(() => { const v = document.getElementById("view"); return v.textContent.includes("Endpoints") && !v.querySelector(".error"); })()`)
@@ -226,8 +223,35 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 		if strings.Contains(p, "status of 401") || strings.Contains(p, "status of 404") {
 			continue // the console's log line for the same answers
 		}
+		if strings.Contains(p, "403") && strings.HasSuffix(strings.TrimSuffix(p, ")"), "/api/tandem/v1/failover/divergence") {
+			continue // asking once whether the Reader may replay
+		}
 		t.Errorf("page problem: %s", p)
 	}
+
+	// An administrator (Contributor) signs in with a token: east's report
+	// has a Replay button, which replays its entry on the primary (west);
+	// a second press says it was already replayed; the replayed drill is
+	// then listed too, below the newer one.
+	ops := call(t, "POST", east+"/api/tandem/v1/principals", ob, map[string]any{"name": "ops", "kind": "service_principal"})["token"].(string)
+	call(t, "POST", east+"/api/tandem/v1/role-assignments", ob, map[string]any{"role": "Contributor", "assignee": "ops", "scope": "/"})
+	tab.Do("sign out", chromedp.Click(chromedp.CSS("#signout")))
+	tab.WaitFor("the sign-in form", 30*time.Second, `!document.getElementById("signin").hidden`)
+	tab.Do("sign in as ops", chromedp.Evaluate[chromedp.Void](`location.hash = "#divergence"`),
+		chromedp.SendKeys(chromedp.CSS("#signin-token"), ops),
+		chromedp.Click(chromedp.CSS("#signin-submit")))
+	tab.WaitFor("a Replay button for the administrator", 60*time.Second,
+		fmt.Sprintf(`document.getElementById("whoami").textContent.startsWith("ops") && !!document.querySelector('button[data-replay=%q]')`, kept.ID))
+	tab.Screenshot("console-divergence-replay")
+	tab.Do("replay", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-replay=%q]`, kept.ID))))
+	tab.WaitFor("the entry replayed on west", 30*time.Second,
+		fmt.Sprintf(`(() => { const p = document.querySelector('[data-replayed=%q]'); return !!p && p.textContent.startsWith("On west: 1 replayed (drill.record"); })()`, kept.ID))
+	tab.Do("replay again", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-replay=%q]`, kept.ID))))
+	tab.WaitFor("already replayed", 30*time.Second,
+		fmt.Sprintf(`(() => { const p = document.querySelector('[data-replayed=%q]'); return !!p && p.textContent.includes("0 replayed, 1 already replayed"); })()`, kept.ID))
+	tab.Do("drills tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#drills"`))
+	tab.WaitFor("both drills, newest first", 30*time.Second,
+		fmt.Sprintf(`(() => { const ids = [...document.querySelectorAll("tr[data-drill]")].map(r => r.dataset.drill); return ids.length === 2 && ids[0] === %q && ids[1] === %q; })()`, recorded["id"], kept.DrillID))
 
 	// Sign out, then in with the token of a principal without a role: it
 	// is told it may not read the status, and sees nothing of it.
@@ -311,4 +335,38 @@ func TestConsoleSingleRegion(t *testing.T) {
 	}
 	tab.Do("failovers tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#failovers"`))
 	tab.WaitFor("no failover history", 30*time.Second, `!!document.querySelector("#view .single")`)
+}
+
+// keptReport is a divergence report planted by keptDrill, with the id of
+// the drill its entry records.
+type keptReport struct {
+	ID, DrillID string
+}
+
+// keptDrill makes region i keep a divergence report whose tail is one
+// drill.record entry (a drill recorded an hour ago), as an old primary
+// that rejoined the current primary would.
+func keptDrill(t *testing.T, w *regiontest.Workspace, i int) keptReport {
+	t.Helper()
+	ctx := context.Background()
+	at := time.Now().Add(-time.Hour)
+	d := tandem.DrillRecord{ID: "drill-kept-by-" + w.Names[i], RecordedMS: at.UnixMilli(), Target: tandem.DrillTargetLocal, StartedMS: at.UnixMilli() - 5000,
+		FinishedMS: at.UnixMilli(), Fault: "kill", Durability: "async", Rounds: 1, RTOSeconds: 8.2, Acknowledged: 77, Passed: true}
+	payload, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := w.Regions[i].Store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := w.Client(t)
+	primary := client.PrimaryOf(rs.FailoverStatuses(ctx))
+	if primary == nil {
+		t.Fatal("no primary")
+	}
+	fork := tandem.Position{Epoch: 1, Seq: head.Seq + 100}
+	rep := w.KeepDivergence(t, i, primary.Name, max(primary.Failover.Epoch, 2), fork, []tandem.Entry{{Position: tandem.Position{Epoch: 1, Seq: fork.Seq + 1},
+		Kind: tandem.KindWorkspace, Op: "drill.record", Key: d.ID, Payload: payload, Time: at}})
+	return keptReport{ID: rep.ID, DrillID: d.ID}
 }

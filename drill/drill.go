@@ -44,6 +44,14 @@ type Options struct {
 	Gateway bool
 	Keep    bool      // keep the workspace directory
 	Log     io.Writer // progress lines; default io.Discard
+	// To is the switchover target ("" : the next region, or on a live
+	// workspace the most caught-up secondary).
+	To string
+	// NoFailback leaves the new primary in place (a live drill only).
+	NoFailback bool
+	// Token is sent as a bearer token with the clients' writes (a live
+	// workspace with authentication on; "" : none).
+	Token string
 }
 
 func (o *Options) defaults() error {
@@ -98,6 +106,7 @@ type drill struct {
 	net     *network // partition drills only
 	links   []link
 	w       *writers
+	live    bool // a live workspace (RunLive): no processes of its own
 }
 
 // Run starts a throwaway workspace (a witness and three regions, each a
@@ -259,8 +268,12 @@ func (d *drill) startGateway(ctx context.Context) (string, error) {
 
 func (d *drill) run(ctx context.Context) (*Report, error) {
 	o := d.o
-	d.say("workspace in %s: witness and regions %s starting (lease %s)", d.dir, d.rs, o.Lease)
-	if err := waitUntil(ctx, 30*time.Second+2*o.Lease, "a primary", d.dir, func() bool { return d.rs.settled(ctx) }); err != nil {
+	if d.live {
+		d.say("live workspace %s: regions %s (lease %s)", d.config, d.rs, o.Lease)
+	} else {
+		d.say("workspace in %s: witness and regions %s starting (lease %s)", d.dir, d.rs, o.Lease)
+	}
+	if err := waitUntil(ctx, 30*time.Second+2*o.Lease, "a primary that every region follows", d.dir, func() bool { return d.rs.settled(ctx) }); err != nil {
 		return nil, err
 	}
 	first, firstE := d.rs.primary(ctx)
@@ -268,6 +281,7 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.w = newWriters(cctx, gatewayRetryFor)
+	d.w.token = o.Token
 	defer d.w.halt()
 	for i := range 3 {
 		d.w.direct(i, d.rs)
@@ -283,6 +297,12 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 		d.say("gateway at %s; clients write through it too", gw)
 	}
 	d.say("primary %s in epoch %d; clients writing for %s", first, firstE, o.Load)
+	// A fault injected while no client can write would wait out every
+	// timeout for nothing (a live workspace that refuses the token).
+	if err := waitUntil(ctx, 15*time.Second, "a first acknowledged write", d.dir, func() bool { acks, _ := d.w.snapshot(""); return len(acks) > 0 }); err != nil {
+		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "drill: the clients could not write to %s (last answer: %s); with authentication on, TANDEM_TOKEN must hold a token that may create experiments",
+			first, d.w.lastFailure())
+	}
 	cur, curE := first, firstE
 	for i := range o.Rounds {
 		r, err := d.round(ctx, cur, curE)
@@ -300,7 +320,12 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 	d.measureRPO(ctx, rep, cur)
 	d.timeline(ctx, rep, cur)
 	rep.DetectionSeconds, rep.ResumedSeconds = rep.Rounds[0].DetectionSeconds, rep.Rounds[0].ResumedSeconds
-	rep.FailedBack = d.failBack(ctx, first, cur)
+	if o.NoFailback {
+		d.say("not failing back (--no-failback): %s stays the primary", cur)
+		rep.FailedBack = true
+	} else {
+		rep.FailedBack = d.failBack(ctx, first, cur)
+	}
 	rep.VerifyOK, rep.VerifyOutput = d.verify(ctx)
 	if o.Keep {
 		rep.WorkspaceDir = d.dir
@@ -335,7 +360,15 @@ func (d *drill) round(ctx context.Context, old string, oldE int64) (Round, error
 			return r, err
 		}
 	case "switchover":
-		to := d.rs.names[(slices.Index(d.rs.names, old)+1)%len(d.rs.names)]
+		to := d.o.To
+		if to == "" || to == old {
+			to = d.rs.names[(slices.Index(d.rs.names, old)+1)%len(d.rs.names)]
+			if d.live {
+				if to = bestSecondary(d.rs.names, d.rs.statuses(ctx), old); to == "" {
+					return r, tandem.Errorf(tandem.EUNAVAILABLE, "drill: no secondary of %s is reachable and following it", old)
+				}
+			}
+		}
 		d.say("planned switchover %s -> %s", old, to)
 		if err := d.rs.call(ctx, "POST", d.rs.urls[old]+leader.Prefix+"switchover", map[string]any{"target": to}, nil); err != nil {
 			return r, err

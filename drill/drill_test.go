@@ -98,3 +98,23 @@ func TestReportPrint(t *testing.T) {
 		}
 	}
 }
+
+// A report becomes a record the workspace accepts, with its figures and
+// the whole report; a failed drill is recorded as not passed.
+func TestReportRecord(t *testing.T) {
+	rep := &Report{Fault: "kill", DurabilityMode: "async", OldPrimary: "r1", NewPrimary: "r2", RTOSeconds: 8.5, Acknowledged: 900,
+		MissingAfter: 3, MissingInReport: 2, Lost: 1, Rounds: []Round{{}}, VerifyOK: true, FailedBack: true,
+		VerifyOutput: strings.Repeat("x", 300<<10)}
+	rep.Failure = failure(rep)
+	start := time.Now().Add(-time.Minute)
+	rec := rep.Record("local", start, time.Now())
+	if err := rec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Passed || rec.Failure == "" || rec.Missing != 3 || rec.Lost != 1 || rec.RTOSeconds != 8.5 || rec.Rounds != 1 || rec.StartedMS != start.UnixMilli() {
+		t.Fatalf("record %+v", rec)
+	}
+	if !strings.Contains(string(rec.Report), `"rpo_lost_writes":1`) || len(rec.Report) > 64<<10 {
+		t.Fatalf("report %d bytes: %.200s", len(rec.Report), rec.Report)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/leader"
 )
 
 // The drill's decisions, kept apart from its processes so that tests can
@@ -16,7 +17,7 @@ import (
 // the clients' acknowledgements become an RTO and an RPO.
 
 // Faults are the faults `tandem drill --fault` injects.
-var Faults = []string{"kill", "pause", "partition", "switchover"}
+var Faults = tandem.DrillFaults
 
 // faultHold is how long a pause or a partition lasts at least: longer than
 // the lease, so that the old primary's lease expires and another region
@@ -170,3 +171,20 @@ func workspaceFile(mode string, lease time.Duration, witness string, regions []r
 }
 
 func ValidFault(f string) bool { return slices.Contains(Faults, f) }
+
+// bestSecondary is the switchover target of a live drill: of the regions
+// (in the workspace file's order) that answered and follow primary as
+// secondaries, the one that has applied the most; "" when none does.
+func bestSecondary(names []string, sts map[string]*leader.StatusDoc, primary string) string {
+	best := ""
+	for _, n := range names {
+		st := sts[n]
+		if n == primary || st == nil || st.Role != tandem.RoleSecondary || st.Primary != primary {
+			continue
+		}
+		if best == "" || st.Head.Seq > sts[best].Head.Seq {
+			best = n
+		}
+	}
+	return best
+}

@@ -1,13 +1,16 @@
 package drill
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/leader"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -130,5 +133,41 @@ func TestDrillWorkspace(t *testing.T) {
 	r2, _ = ws.Region("r2")
 	if r2.URL != "http://127.0.0.1:1002" || ws.Witness != "http://127.0.0.1:1000" || ws.LeaseTTL != 3*time.Second {
 		t.Fatalf("operator's view: %+v witness %s", r2, ws.Witness)
+	}
+}
+
+// A live drill switches over to the secondary that has applied the most
+// (the workspace file's order breaks ties), never to a region that is
+// unreachable, the primary itself, or one following another primary.
+func TestBestSecondary(t *testing.T) {
+	st := func(role tandem.Role, primary string, seq int64) *leader.StatusDoc {
+		d := &leader.StatusDoc{Head: tandem.Position{Epoch: 1, Seq: seq}}
+		d.Role, d.Primary = role, primary
+		return d
+	}
+	names := []string{"a", "b", "c", "d"}
+	for _, c := range []struct {
+		sts  map[string]*leader.StatusDoc
+		want string
+	}{
+		{map[string]*leader.StatusDoc{"a": st(tandem.RolePrimary, "a", 10), "b": st(tandem.RoleSecondary, "a", 8), "c": st(tandem.RoleSecondary, "a", 9)}, "c"},
+		{map[string]*leader.StatusDoc{"a": st(tandem.RolePrimary, "a", 10), "b": st(tandem.RoleSecondary, "a", 9), "c": st(tandem.RoleSecondary, "a", 9)}, "b"},
+		{map[string]*leader.StatusDoc{"a": st(tandem.RolePrimary, "a", 10), "b": st(tandem.RoleSecondary, "x", 10), "d": st(tandem.RoleSecondary, "a", 1)}, "d"},
+		{map[string]*leader.StatusDoc{"a": st(tandem.RolePrimary, "a", 10), "b": st(tandem.RoleCandidate, "a", 10)}, ""},
+	} {
+		if got := bestSecondary(names, c.sts, "a"); got != c.want {
+			t.Errorf("bestSecondary = %q, want %q", got, c.want)
+		}
+	}
+}
+
+// Kill, pause and partition are refused on a live workspace before its
+// file is even read.
+func TestRunLiveRefusesHarmfulFaults(t *testing.T) {
+	for _, f := range []string{"kill", "pause", "partition"} {
+		_, err := RunLive(context.Background(), Options{Exe: "tandem", Fault: f}, "/nonexistent/workspace.yaml")
+		if tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(tandem.ErrorMessage(err), "--local") {
+			t.Errorf("--fault %s: %v", f, err)
+		}
 	}
 }

@@ -116,6 +116,9 @@ func waitUntil(ctx context.Context, d time.Duration, what, dir string, cond func
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	if dir == "" {
+		return tandem.Errorf(tandem.EUNAVAILABLE, "drill: timed out waiting for %s", what)
+	}
 	return tandem.Errorf(tandem.EUNAVAILABLE, "drill: timed out waiting for %s (logs in %s)", what, dir)
 }
 

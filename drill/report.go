@@ -1,9 +1,12 @@
 package drill
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/tandemml/tandem"
 )
 
 // Report is what a drill measured; `tandem drill --json` prints it. The
@@ -97,4 +100,21 @@ func (rep *Report) Print(out io.Writer) {
 	if rep.WorkspaceDir != "" {
 		fmt.Fprintf(out, "  workspace kept in %s\n", rep.WorkspaceDir)
 	}
+}
+
+// Record is the report as a workspace records it (POST
+// /api/tandem/v1/drills): its figures, the whole report, where it ran
+// (tandem.DrillTargetLocal or DrillTargetWorkspace) and when.
+func (rep *Report) Record(target string, started, finished time.Time) tandem.DrillRecord {
+	doc, _ := json.Marshal(rep)
+	if len(doc) > tandem.MaxDrillReport { // verify's output is the only long field
+		short := *rep
+		short.VerifyOutput = short.VerifyOutput[:min(len(short.VerifyOutput), 4<<10)] + " [cut]"
+		doc, _ = json.Marshal(&short)
+	}
+	return tandem.DrillRecord{Target: target, StartedMS: started.UnixMilli(), FinishedMS: finished.UnixMilli(),
+		Fault: rep.Fault, Durability: rep.DurabilityMode, OldPrimary: rep.OldPrimary, NewPrimary: rep.NewPrimary,
+		Rounds: len(rep.Rounds), RTOSeconds: rep.RTOSeconds, Acknowledged: rep.Acknowledged, Missing: rep.MissingAfter,
+		InDivergence: rep.MissingInReport, Lost: rep.Lost, FailedBack: rep.FailedBack, VerifyOK: rep.VerifyOK,
+		Passed: rep.Failure == "", Failure: rep.Failure, Report: doc}
 }

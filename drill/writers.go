@@ -24,15 +24,17 @@ const (
 // writers are the drill's clients: each creates experiments with unique
 // names, one after the other, and records every acknowledgement.
 type writers struct {
-	mu    sync.Mutex
-	acks  []ack
-	dups  int // writes a gateway client was told already existed: applied, answered as failed, sent again
-	stop  context.CancelFunc
-	ctx   context.Context
-	wg    sync.WaitGroup
-	hc    *http.Client // direct clients
-	gwhc  *http.Client // gateway clients: the gateway may hold a request through a failover
-	names func() string
+	mu     sync.Mutex
+	acks   []ack
+	dups   int // writes a gateway client was told already existed: applied, answered as failed, sent again
+	stop   context.CancelFunc
+	ctx    context.Context
+	wg     sync.WaitGroup
+	hc     *http.Client // direct clients
+	gwhc   *http.Client // gateway clients: the gateway may hold a request through a failover
+	names  func() string
+	token  string // bearer token of every write ("" : none)
+	failed string // the last refused or failed write's answer (under mu)
 }
 
 func newWriters(ctx context.Context, gatewayWait time.Duration) *writers {
@@ -55,8 +57,14 @@ func (w *writers) direct(i int, rs *regions) {
 				}
 			}
 			name := fmt.Sprintf("drill-%d-%d-%d", i, j, time.Now().UnixNano())
-			code, _, h, err := w.create(w.hc, rs.urls[target], name)
+			code, errCode, h, err := w.create(w.hc, rs.urls[target], name)
 			if err != nil || code != http.StatusOK {
+				w.mu.Lock()
+				w.failed = fmt.Sprintf("%d %s", code, errCode)
+				if err != nil {
+					w.failed = err.Error()
+				}
+				w.mu.Unlock()
 				if err == nil {
 					sleep(w.ctx, 20*time.Millisecond)
 				}
@@ -106,6 +114,9 @@ func (w *writers) create(hc *http.Client, base, name string) (int, string, http.
 		return 0, "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if w.token != "" {
+		req.Header.Set("Authorization", "Bearer "+w.token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", nil, err
@@ -148,4 +159,15 @@ func (w *writers) snapshot(via string) ([]ack, int) {
 func (w *writers) halt() {
 	w.stop()
 	w.wg.Wait()
+}
+
+// lastFailure is the answer to the last write a direct client saw fail
+// ("none" when none did).
+func (w *writers) lastFailure() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed == "" {
+		return "none"
+	}
+	return w.failed
 }

@@ -14,15 +14,20 @@
 //
 // HTTP (mounted at Prefix; operator calls need the workspace peer key):
 //
-//	GET  status                 failover.Status plus journal head (flat role/epoch/writes_allowed)
-//	GET  positions?after=&limit= journal positions, for divergence checks
-//	GET  history                changes of primary (sqlstore.EpochRecord)
-//	GET  divergence             divergence reports kept here (summaries)      [peer key]
-//	GET  divergence/{id}        one report (failover.Report JSON)            [peer key]
+//	GET  status                 failover.Status plus journal head (flat role/epoch/writes_allowed) [peer key or reader]
+//	GET  positions?after=&limit= journal positions, for divergence checks  [peer key or reader]
+//	GET  history                changes of primary (sqlstore.EpochRecord)  [peer key or reader]
+//	GET  divergence             divergence reports kept here (summaries)      [peer key or admin]
+//	GET  divergence/{id}        one report (failover.Report JSON)            [peer key or admin]
 //	POST switchover             {"target": R, "force": bool}                 [peer key]
 //	POST poke[?reason=new-primary] read the lease now (a switchover target;
 //	                            or any region, told by a new primary)          [peer key]
 //	POST replay                 {"entries": [...]} re-commit entries here    [peer key]
+//	                            {"report": ID, "seqs": [...]} a report's entries [peer key or admin]
+//
+// "admin", "reader": a caller the region's guard (SetGuard: package auth's
+// route table, tandem.ActionWorkspaceWrite, tandem.ActionStatusRead)
+// admits; with authentication off, anyone.
 package leader
 
 import (
@@ -104,6 +109,9 @@ type Runner struct {
 	// recording counts epoch records (and OnPrimary) in progress.
 	recording sync.WaitGroup
 	replaying sync.Mutex // one replay at a time (replay.go)
+	// guard admits callers without the peer key to the status reads and
+	// the divergence and replay endpoints (SetGuard).
+	guard func(http.Handler) http.Handler
 }
 
 type peerState struct {
@@ -681,10 +689,10 @@ func (d *Runner) Wrap(next http.Handler) http.Handler {
 func (d *Runner) Handler() http.Handler { return d.mux }
 
 func (d *Runner) routes() {
-	d.mux.HandleFunc("GET "+Prefix+"status", func(w http.ResponseWriter, r *http.Request) {
+	d.mux.HandleFunc("GET "+Prefix+"status", d.guarded(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, d.Status(r.Context()))
-	})
-	d.mux.HandleFunc("GET "+Prefix+"positions", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	d.mux.HandleFunc("GET "+Prefix+"positions", d.guarded(func(w http.ResponseWriter, r *http.Request) {
 		after, err1 := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 		limit, err2 := strconv.Atoi(r.URL.Query().Get("limit"))
 		if err := errors.Join(err1, err2); err != nil || limit <= 0 || limit > 100000 || after < 0 {
@@ -697,8 +705,8 @@ func (d *Runner) routes() {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"positions": ps})
-	})
-	d.mux.HandleFunc("GET "+Prefix+"history", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	d.mux.HandleFunc("GET "+Prefix+"history", d.guarded(func(w http.ResponseWriter, r *http.Request) {
 		es, err := d.cfg.Store.Epochs(r.Context())
 		if err != nil {
 			writeErr(w, err)
@@ -708,8 +716,8 @@ func (d *Runner) routes() {
 			es = []sqlstore.EpochRecord{}
 		}
 		writeJSON(w, 200, map[string]any{"region": d.cfg.Region, "epochs": es})
-	})
-	d.mux.HandleFunc("GET "+Prefix+"divergence", d.auth(func(w http.ResponseWriter, r *http.Request) {
+	}))
+	d.mux.HandleFunc("GET "+Prefix+"divergence", d.admin(func(w http.ResponseWriter, r *http.Request) {
 		reps, err := d.reports(r.Context(), "")
 		if err != nil {
 			writeErr(w, err)
@@ -720,7 +728,7 @@ func (d *Runner) routes() {
 		}
 		writeJSON(w, 200, map[string]any{"region": d.cfg.Region, "reports": reps})
 	}))
-	d.mux.HandleFunc("GET "+Prefix+"divergence/{id}", d.auth(func(w http.ResponseWriter, r *http.Request) {
+	d.mux.HandleFunc("GET "+Prefix+"divergence/{id}", d.admin(func(w http.ResponseWriter, r *http.Request) {
 		reps, err := d.reports(r.Context(), r.PathValue("id"))
 		if err != nil {
 			writeErr(w, err)
@@ -778,7 +786,7 @@ func (d *Runner) routes() {
 		d.node.Poke()
 		writeJSON(w, 200, map[string]bool{"ok": true})
 	}))
-	d.mux.HandleFunc("POST "+Prefix+"replay", d.auth(d.handleReplay))
+	d.mux.HandleFunc("POST "+Prefix+"replay", d.admin(d.handleReplay))
 	d.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no failover endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -788,6 +796,40 @@ func (d *Runner) routes() {
 func (d *Runner) peer(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return d.token != "" && ok && subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) == 1
+}
+
+// SetGuard lets the divergence and replay endpoints also answer a caller
+// without the peer key whom guard lets through, and makes the status
+// reads need the same: the region's auth middleware, which finds these
+// routes' rules (an administrator's action; a status read) in package
+// auth's table, or, with authentication off, nothing. Nil (the default):
+// divergence and replay need the peer key, status reads nothing. Call
+// before serving.
+func (d *Runner) SetGuard(guard func(http.Handler) http.Handler) { d.guard = guard }
+
+// guarded serves the status reads (status, positions, history) to the
+// peer key and to whom the guard admits (a role that reads status, with
+// authentication on); without a guard, to anyone.
+func (d *Runner) guarded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d.guard == nil || d.peer(r) {
+			h(w, r)
+			return
+		}
+		d.guard(h).ServeHTTP(w, r)
+	}
+}
+
+// admin serves h to the peer key, or to whom the guard admits.
+func (d *Runner) admin(h http.HandlerFunc) http.HandlerFunc {
+	peerOnly := d.auth(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d.peer(r) || d.guard == nil {
+			peerOnly(w, r)
+			return
+		}
+		d.guard(h).ServeHTTP(w, r)
+	}
 }
 
 func (d *Runner) auth(h http.HandlerFunc) http.HandlerFunc {

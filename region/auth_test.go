@@ -128,7 +128,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	routes = append(routes, "POST /api/tandem/v1/export", "POST /api/tandem/v1/import", "GET /metrics", "GET /health", "GET /version",
 		"GET /api/tandem/v1/version", "GET /api/tandem/v1/replication/status", "GET /api/tandem/v1/replication/checksum",
 		"GET /api/tandem/v1/failover/status", "GET /api/tandem/v1/failover/positions", "GET /api/tandem/v1/failover/history",
-		"GET /api/tandem/v1/regions", "GET /console", "GET /console/{path...}")
+		"GET /api/tandem/v1/regions", "GET /console", "GET /console/{path...}",
+		"GET /api/tandem/v1/failover/divergence", "GET /api/tandem/v1/failover/divergence/{id}", "POST /api/tandem/v1/failover/replay")
 	sort.Strings(routes)
 	for _, rt := range routes {
 		if _, ok := rules[rt]; !ok {
@@ -162,6 +163,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		// Compute is region-local (never forwarded, so not a "write" to
 		// IsWrite) and has its own actions, Azure's computes/*.
 		computeAPI := strings.HasPrefix(path, "/api/tandem/v1/compute")
+		// Managing the workspace (Azure's workspaces/write): divergence
+		// reports with their entries, replay, recording drills.
+		adminAPI := strings.HasPrefix(path, "/api/tandem/v1/failover/divergence") || path == "/api/tandem/v1/failover/replay" ||
+			(method == "POST" && path == "/api/tandem/v1/drills")
 		if computeAPI {
 			read = method == "GET"
 		}
@@ -176,6 +181,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				want = true
 			case who == tandem.RoleOwner:
 				want = true
+			case adminAPI:
+				want = who == tandem.RoleContributor
 			case who == tandem.RoleContributor:
 				want = !identityAPI || read
 			case who == tandem.RoleReader:

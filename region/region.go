@@ -314,6 +314,13 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.Serving.SetAuth(r.Auth) // aml_token endpoints check tandem tokens
 	}
 	if r.Leader != nil {
+		// Divergence reports and replay: the peer key, or whom auth admits
+		// (anyone with authentication off, as every other route).
+		if r.Auth != nil {
+			r.Leader.SetGuard(r.Auth.Wrap)
+		} else {
+			r.Leader.SetGuard(func(h http.Handler) http.Handler { return h })
+		}
 		r.handler = r.Leader.Wrap(r.handler)
 	}
 	if err := r.bootstrapOwner(ctx); err != nil {

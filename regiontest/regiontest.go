@@ -5,17 +5,24 @@
 package regiontest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -119,4 +126,58 @@ func (w *Workspace) Client(t testing.TB) *client.Regions {
 func (w *Workspace) Stop(i int) {
 	w.cancels[i]()
 	<-w.done[i]
+}
+
+// KeepDivergence stores in region i a divergence report whose divergent
+// tail is entries (positions after fork, in order), as a region that
+// rejoined newPrimary in newEpoch keeps one, and returns it: for tests of
+// what reads and replays reports, without staging a real fork.
+func (w *Workspace) KeepDivergence(t testing.TB, i int, newPrimary string, newEpoch int64, fork tandem.Position, entries []tandem.Entry) failover.Report {
+	t.Helper()
+	rep := failover.NewReport(w.Names[i], newPrimary, newEpoch, failover.Divergence{Fork: fork, Tail: entries}, time.Now())
+	body, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := failover.ParseReport(body); err != nil {
+		t.Fatalf("KeepDivergence: %v", err)
+	}
+	err = w.Regions[i].Store.WriteLocal(context.Background(), func(ctx context.Context, tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO failover_divergence (id, created_ms, body) VALUES (?, ?, ?)`, rep.ID, time.Now().UnixMilli(), string(body))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// Send is one JSON request (body nil: none) with an Authorization header
+// ("" : none); it returns the status and the decoded JSON answer.
+func Send(t testing.TB, method, url, authz string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
-	"github.com/tandemml/tandem/storetest"
 )
 
 // TestDesiredApplied: the last applied desired state is journalled (kind
@@ -27,27 +25,16 @@ func TestDesiredApplied(t *testing.T) {
 			if ms == 0 || string(doc) != `{"objects":[{"kind":"role","name":"b","spec":{}}]}` {
 				t.Fatalf("applied %s at %d", doc, ms)
 			}
-			replica, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
-			must(t, err)
-			defer replica.Close()
-			es, err := s.ReadJournal(ctx, 0, 1000)
-			must(t, err)
-			n := 0
-			for _, e := range es {
-				if e.Op == "desired.applied" {
-					n++
-					if e.Kind != tandem.KindWorkspace {
-						t.Fatalf("entry kind %s", e.Kind)
-					}
-				}
-				if _, err := replica.Apply(ctx, e); err != nil {
-					t.Fatalf("apply %s: %v", e.Op, err)
+			replica, entries := replicate(t, s, "desired.applied")
+			for _, e := range entries {
+				if e.Kind != tandem.KindWorkspace {
+					t.Fatalf("entry kind %s", e.Kind)
 				}
 			}
 			rdoc, _, err := replica.DesiredApplied(ctx)
 			must(t, err)
-			if n != 2 || string(rdoc) != string(doc) {
-				t.Fatalf("%d entries; replica has %s", n, rdoc)
+			if len(entries) != 2 || string(rdoc) != string(doc) {
+				t.Fatalf("%d entries; replica has %s", len(entries), rdoc)
 			}
 		})
 	}

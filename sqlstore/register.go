@@ -16,6 +16,7 @@ func (s *Store) registerAll() {
 	s.registerTraces()      // traces.go: MLflow 3 traces, spans, assessments
 	s.registerJobs()        // jobs.go: jobs and their attempts
 	s.registerEndpoints()   // endpoints.go: online endpoints and deployments
+	s.registerDrills()      // drills.go: recorded drill reports
 
 	s.registerEvalDatasets() // evaldatasets.go: MLflow 3 evaluation datasets and records
 	s.registerScorers()      // scorers.go: MLflow 3 registered scorers

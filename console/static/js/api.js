@@ -37,21 +37,28 @@ export function bearer(token) { return "Bearer " + token.trim(); }
 // get reads a JSON document; an error answer becomes an APIError with the
 // API's own error code and message. authz overrides the stored credentials
 // (the sign-in form checks them before keeping them).
-export async function get(path, authz) {
+export function get(path, authz) { return request("GET", path, undefined, authz); }
+
+// post sends a JSON document and reads the JSON answer, as get does.
+export function post(path, body) { return request("POST", path, body); }
+
+async function request(method, path, body, authz) {
   const headers = { "Accept": "application/json", "X-Requested-With": "XMLHttpRequest" };
   const a = authz ?? (credentials() || memory);
   if (a) headers["Authorization"] = a;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   let resp;
   try {
-    resp = await fetch(path, { headers, credentials: "same-origin", cache: "no-store" });
+    resp = await fetch(path, { method, headers, credentials: "same-origin", cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     throw new APIError(0, "UNREACHABLE", "the region did not answer: " + e.message);
   }
-  let body = null;
+  let doc = null;
   const text = await resp.text();
-  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  try { doc = text ? JSON.parse(text) : null; } catch { doc = null; }
   if (!resp.ok) {
-    throw new APIError(resp.status, body?.error_code, body?.message || text.slice(0, 200));
+    throw new APIError(resp.status, doc?.error_code, doc?.message || text.slice(0, 200));
   }
-  return body;
+  return doc;
 }

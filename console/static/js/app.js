@@ -1,7 +1,7 @@
 // tandem console: one page, hash routes per section, every view read from
 // the region's API every 2 s without reloading the page.
 
-import { get, APIError, credentials, setCredentials, basic, bearer } from "./api.js";
+import { get, post, APIError, credentials, setCredentials, basic, bearer } from "./api.js";
 import { Samples, draw } from "./plot.js";
 import { toYAML } from "./yaml.js";
 
@@ -25,6 +25,8 @@ const state = {
   assetKind: "environments",
   asset: null, // {kind, name}
   job: null, // {name, offset, text}: the job whose output is followed
+  replays: {}, // report id -> {busy, text, error}: what the Replay button did
+  mayReplay: null, // whether this principal may replay (mayReplay); null: not asked yet
   timer: 0,
   inflight: false,
   again: false,
@@ -202,26 +204,75 @@ function renderFailovers() {
 
 // ---------- divergence ----------
 
-function renderDivergence() {
+// mayReplay asks the region, once per sign-in, whether this principal may
+// read divergence reports with their entries and replay them (an
+// administrator's action, package auth's table): the console shows Replay
+// buttons only then. Once: a refusal is an audit record.
+async function mayReplay() {
+  if (state.mayReplay === null) {
+    try {
+      await get(`${V1}/failover/divergence`);
+      state.mayReplay = true;
+    } catch (e) {
+      // 403: a role without it; 404 or 501: a single region. Anything
+      // else (the region did not answer) is asked again next time.
+      if (e instanceof APIError && [401, 403, 404, 501].includes(e.status)) state.mayReplay = false;
+      else return false;
+    }
+  }
+  return state.mayReplay;
+}
+
+async function replay(id) {
+  state.replays[id] = { busy: true, text: "replaying..." };
+  refresh();
+  try {
+    const doc = await post(`${V1}/failover/replay`, { report: id });
+    const res = doc.results || [];
+    const done = res.filter((r) => !r.error && !r.already_replayed);
+    const again = res.filter((r) => r.already_replayed);
+    const failed = res.filter((r) => r.error);
+    const at = (r) => `${r.op} \u2192 ${r.position.epoch}/${r.position.seq}`;
+    state.replays[id] = {
+      text: `On ${doc.primary}: ${done.length} replayed${done.length ? " (" + done.map(at).join(", ") + ")" : ""}` +
+        `${again.length ? `, ${again.length} already replayed (${again.map(at).join(", ")})` : ""}` +
+        `${failed.length ? `, ${failed.length} not replayed: ${failed.map((r) => `seq ${r.seq} ${r.op}: ${r.error}`).join("; ")}` : ""}.`,
+      error: failed.length > 0,
+    };
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) { showSignIn("Your credentials were not accepted: sign in again."); return; }
+    state.replays[id] = { text: `Replay failed: ${e.message}`, error: true };
+  }
+  refresh();
+}
+
+async function renderDivergence() {
   const v = state.regions;
   if (!v) return [notice("Reading the regions...")];
+  const can = await mayReplay();
   const rows = [];
   const errors = [];
   for (const r of v.regions) {
     if (r.divergence_error) errors.push(notice(`${r.name}: ${r.divergence_error}`, "error"));
     for (const rep of r.divergence || []) {
+      const done = state.replays[rep.id];
       rows.push(h("tr", { "data-report": rep.id },
         h("td", null, rep.id), h("td", null, rep.region), h("td", null, fmtTime(rep.detected_at)),
         h("td", null, `${rep.new_primary} (epoch ${rep.new_epoch})`),
         h("td", { class: "num" }, `${rep.fork.epoch}/${rep.fork.seq} \u2192 ${rep.head.epoch}/${rep.head.seq}`),
         h("td", { class: "num" }, String(rep.count)),
         h("td", null, Object.entries(rep.kinds || {}).map(([k, n]) => `${k}: ${n}`).join(", ")),
-        h("td", null, h("code", null, `tandem divergence replay ${rep.id}`))));
+        h("td", null,
+          can ? h("button", { type: "button", "data-replay": rep.id, disabled: !!done?.busy, onclick: () => replay(rep.id) }, "Replay") : null,
+          can ? null : h("code", null, `tandem divergence replay ${rep.id}`),
+          done ? h("p", { class: done.error ? "error replay-result" : "muted replay-result", "data-replayed": rep.id }, done.text) : null)));
     }
   }
   return [h("section", { class: "card" },
     h("h1", null, "Divergence reports"),
-    notice("Writes an old primary acknowledged that the new primary never received. Replaying needs the workspace's peer key: run the command shown from the workspace's folder."),
+    notice(can
+      ? "Writes an old primary acknowledged that the new primary never received. Replay commits a report's entries again on the current primary; an entry already replayed is not committed twice."
+      : "Writes an old primary acknowledged that the new primary never received. Replaying needs a role that manages the workspace (Owner, Contributor) or the workspace's peer key: run the command shown from the workspace's folder."),
     errors,
     rows.length ? table(["report", "kept by", "detected", "new primary", "fork \u2192 head", "entries", "kinds", "replay"], rows)
       : notice("No divergence report in any region.", "muted none"))];
@@ -229,14 +280,31 @@ function renderDivergence() {
 
 // ---------- drills ----------
 
-function renderDrills() {
-  const hist = state.history;
-  const drills = hist && !(hist instanceof Error) ? hist.epochs.filter((e) => /drill/i.test(e.reason || "")) : [];
+async function renderDrills() {
+  let body;
+  try {
+    const doc = await get(`${V1}/drills`);
+    const ds = doc.drills || [];
+    body = ds.length ? table(["when", "where", "fault", "durability", "primary", "RTO", "RPO (missing)", "in divergence", "lost", "writes acked", "result"],
+      ds.map((d) => h("tr", { "data-drill": d.id, "data-passed": d.passed ? "yes" : "no" },
+        h("td", null, fmtTime(d.finished_ms || d.recorded_ms)), h("td", null, d.target),
+        h("td", null, d.fault), h("td", null, d.durability),
+        h("td", null, d.old_primary && d.new_primary ? `${d.old_primary} \u2192 ${d.new_primary}` : "-"),
+        h("td", { class: "num" }, fmtSecs(d.rto_seconds)),
+        h("td", { class: "num" }, String(d.rpo_missing_writes)),
+        h("td", { class: "num" }, String(d.rpo_missing_in_divergence)),
+        h("td", { class: "num" }, String(d.rpo_lost_writes)),
+        h("td", { class: "num" }, String(d.acknowledged_writes)),
+        h("td", { class: d.passed ? "yes" : "no", title: d.failure || "" }, d.passed ? "pass" : `fail: ${d.failure}`))))
+      : notice("No drill has been recorded in this workspace.", "muted none");
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    body = unavailable(e, "Drills");
+  }
   return [h("section", { class: "card" },
     h("h1", null, "Drills"),
-    notice("A drill (tandem drill --local) runs in a throwaway workspace and prints its RTO/RPO report there; regions do not store drill results in this build. Failovers of this workspace, with their RTO, are on the Failovers tab."),
-    drills.length ? table(["epoch", "primary", "reason"], drills.map((e) => h("tr", null,
-      h("td", null, String(e.epoch)), h("td", null, e.primary), h("td", null, e.reason)))) : null)];
+    notice("Recorded drills, newest first (replicated: every region lists the same). tandem drill --workspace workspace.yaml runs a planned switchover on this workspace under client load and records its RTO/RPO here; tandem drill --local ... --record URL records a throwaway workspace's drill (where: local)."),
+    body)];
 }
 
 // ---------- generic lists (jobs, endpoints) ----------
@@ -460,7 +528,7 @@ function selectTab() {
 
 // forget drops everything read with the previous credentials.
 function forget() {
-  Object.assign(state, { regions: null, history: null, lag: new Samples(), job: null, asset: null });
+  Object.assign(state, { regions: null, history: null, lag: new Samples(), job: null, asset: null, replays: {}, mayReplay: null });
   $("summary").textContent = "";
   $("workspace-name").textContent = "";
   $("banner").hidden = true;
