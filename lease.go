@@ -89,3 +89,17 @@ type Witness interface {
 	CompareAndSwap(ctx context.Context, prev, next Lease) (Lease, error)
 	Close() error
 }
+
+// EpochRecord is one change of primary, as the journal records it (the
+// failover.epoch entry a new primary commits first) and `tandem history`
+// shows it.
+type EpochRecord struct {
+	Epoch      int64  `json:"epoch"`
+	Primary    string `json:"primary"`
+	Previous   string `json:"previous"`
+	Reason     string `json:"reason"`
+	DetectedMS int64  `json:"detected_ms"` // when the old primary's loss was detected (0: not a failover)
+	ResumedMS  int64  `json:"resumed_ms"`  // when the new primary accepted its first write
+	AtRisk     int64  `json:"at_risk"`     // entries known to exist that the new primary did not hold
+	Seq        int64  `json:"seq,omitempty"`
+}

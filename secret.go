@@ -99,3 +99,11 @@ func ParseSecretRef(v string) (string, bool, error) {
 
 // SecretRefString is the reference to name, as ParseSecretRef reads it.
 func SecretRefString(name string) string { return "${{secrets." + name + "}}" }
+
+// KeyCheck is the workspace key check: a known plaintext encrypted with the
+// workspace key, written once by the first primary that had a key.
+type KeyCheck struct {
+	Ciphertext string `json:"ciphertext"`
+	Region     string `json:"region"`
+	CreatedMS  int64  `json:"created_ms"`
+}

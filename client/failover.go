@@ -6,7 +6,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/leader"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // FailoverOptions says which region to make primary and how.
@@ -124,8 +123,8 @@ func (r *Regions) waitPrimary(ctx context.Context, target Region, p *RegionStatu
 // History is the record of every change of primary, as one region keeps
 // it.
 type History struct {
-	Region string                 `json:"region"`
-	Epochs []sqlstore.EpochRecord `json:"epochs"`
+	Region string               `json:"region"`
+	Epochs []tandem.EpochRecord `json:"epochs"`
 }
 
 // History reads the failover history from the primary, or the first

@@ -24,7 +24,6 @@ import (
 	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/gateway"
 	"github.com/tandemml/tandem/leader"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/workspace"
 )
 
@@ -477,7 +476,7 @@ func (d *drill) timeline(ctx context.Context, rep *Report, primary string) {
 		return
 	}
 	var hist struct {
-		Epochs []sqlstore.EpochRecord `json:"epochs"`
+		Epochs []tandem.EpochRecord `json:"epochs"`
 	}
 	if d.rs.call(ctx, "GET", d.rs.urls[primary]+leader.Prefix+"history", nil, &hist) != nil {
 		return

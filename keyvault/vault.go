@@ -86,7 +86,7 @@ func (v *Vault) CheckKey(ctx context.Context) error {
 	return nil
 }
 
-func (v *Vault) verify(ctx context.Context, kc *sqlstore.KeyCheck) error {
+func (v *Vault) verify(ctx context.Context, kc *tandem.KeyCheck) error {
 	if v.keeper == nil {
 		return tandem.Errorf(tandem.EINVALIDSTATE, "workspace key missing: this region has no secrets key, but the workspace's secrets are encrypted with the workspace key (key check written by region %s); give every region the same key (secrets: {keeper: ...} in workspace.yaml); refusing to start", kc.Region)
 	}
@@ -118,7 +118,7 @@ func (v *Vault) EnsureKeyCheck(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if kc, err = v.store.SetKeyCheck(ctx, sqlstore.KeyCheck{Ciphertext: ct, Region: v.region}); err != nil {
+		if kc, err = v.store.SetKeyCheck(ctx, tandem.KeyCheck{Ciphertext: ct, Region: v.region}); err != nil {
 			return err
 		}
 	}

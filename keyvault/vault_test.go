@@ -179,7 +179,7 @@ func TestKeyCheck(t *testing.T) {
 	if _, err := keyvault.New(st, newKeeper(t), "west", "x").SetSecret(ctx, "b", []byte("y"), tandem.Secret{}); code(err) != tandem.EINVALIDSTATE {
 		t.Fatalf("set with another key: %v", err)
 	}
-	again, _ := st.SetKeyCheck(ctx, sqlstore.KeyCheck{Ciphertext: "AAAA", Region: "west"})
+	again, _ := st.SetKeyCheck(ctx, tandem.KeyCheck{Ciphertext: "AAAA", Region: "west"})
 	if again.Ciphertext != kc.Ciphertext {
 		t.Fatal("key check replaced")
 	}

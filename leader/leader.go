@@ -16,7 +16,7 @@
 //
 //	GET  status                 failover.Status plus journal head (flat role/epoch/writes_allowed) [peer key or reader]
 //	GET  positions?after=&limit= journal positions, for divergence checks  [peer key or reader]
-//	GET  history                changes of primary (sqlstore.EpochRecord)  [peer key or reader]
+//	GET  history                changes of primary (tandem.EpochRecord)  [peer key or reader]
 //	GET  divergence             divergence reports kept here (summaries)      [peer key or admin]
 //	GET  divergence/{id}        one report (failover.Report JSON)            [peer key or admin]
 //	POST switchover             {"target": R, "force": bool}                 [peer key]
@@ -389,7 +389,7 @@ func (d *Runner) act(ctx context.Context, a failover.Action) {
 // recordEpoch commits the first entry of the new epoch, recording the
 // change of primary, then runs OnPrimary.
 func (d *Runner) recordEpoch(ctx context.Context, a failover.Action) {
-	rec := sqlstore.EpochRecord{Epoch: a.Epoch, Primary: d.cfg.Region, Previous: a.Previous, Reason: "bootstrap", AtRisk: a.AtRisk}
+	rec := tandem.EpochRecord{Epoch: a.Epoch, Primary: d.cfg.Region, Previous: a.Previous, Reason: "bootstrap", AtRisk: a.AtRisk}
 	if !a.DetectedTime.IsZero() {
 		rec.DetectedMS = a.DetectedTime.UnixMilli()
 	}
@@ -713,7 +713,7 @@ func (d *Runner) routes() {
 			return
 		}
 		if es == nil {
-			es = []sqlstore.EpochRecord{}
+			es = []tandem.EpochRecord{}
 		}
 		writeJSON(w, 200, map[string]any{"region": d.cfg.Region, "epochs": es})
 	}))

@@ -9,27 +9,16 @@ import (
 )
 
 // OpEpoch is the first entry a new primary commits in its epoch: it records
-// the change of primary for `tandem history`. Its payload is EpochRecord.
+// the change of primary for `tandem history`. Its payload is
+// tandem.EpochRecord.
 const OpEpoch = "failover.epoch"
-
-// EpochRecord is one change of primary.
-type EpochRecord struct {
-	Epoch      int64  `json:"epoch"`
-	Primary    string `json:"primary"`
-	Previous   string `json:"previous"`
-	Reason     string `json:"reason"`
-	DetectedMS int64  `json:"detected_ms"` // when the old primary's loss was detected (0: not a failover)
-	ResumedMS  int64  `json:"resumed_ms"`  // when the new primary accepted its first write
-	AtRisk     int64  `json:"at_risk"`     // entries known to exist that the new primary did not hold
-	Seq        int64  `json:"seq,omitempty"`
-}
 
 func (s *Store) registerFailover() {
 	s.register(OpEpoch, tandem.KindWorkspace, applyEpoch)
 }
 
 func applyEpoch(ctx context.Context, tx *Tx, e *tandem.Entry) error {
-	var r EpochRecord
+	var r tandem.EpochRecord
 	if err := json.Unmarshal(e.Payload, &r); err != nil {
 		return fmt.Errorf("epoch record payload: %w", err)
 	}
@@ -40,15 +29,15 @@ func applyEpoch(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 }
 
 // Epochs lists the recorded changes of primary, oldest first.
-func (s *Store) Epochs(ctx context.Context) ([]EpochRecord, error) {
+func (s *Store) Epochs(ctx context.Context) ([]tandem.EpochRecord, error) {
 	rows, err := s.Reader().QueryContext(ctx, `SELECT epoch, primary_name, previous, reason, detected_ms, resumed_ms, at_risk, seq FROM epochs ORDER BY epoch`)
 	if err != nil {
 		return nil, fmt.Errorf("epochs: %w", err)
 	}
 	defer rows.Close()
-	var out []EpochRecord
+	var out []tandem.EpochRecord
 	for rows.Next() {
-		var r EpochRecord
+		var r tandem.EpochRecord
 		if err := rows.Scan(&r.Epoch, &r.Primary, &r.Previous, &r.Reason, &r.DetectedMS, &r.ResumedMS, &r.AtRisk, &r.Seq); err != nil {
 			return nil, err
 		}

@@ -48,14 +48,6 @@ type vaultPurgePayload struct {
 	Name string `json:"name"`
 }
 
-// KeyCheck is the workspace key check: a known plaintext encrypted with the
-// workspace key, written once by the first primary that had a key.
-type KeyCheck struct {
-	Ciphertext string `json:"ciphertext"`
-	Region     string `json:"region"`
-	CreatedMS  int64  `json:"created_ms"`
-}
-
 // SetSecret records a new version of sec.Name holding ciphertext (the
 // value already encrypted). The version is the next integer. Errors:
 // EINVALID, EINVALIDSTATE when the name is soft-deleted.
@@ -306,12 +298,12 @@ WHERE name = ? AND enabled = 1 AND deleted_ms = 0 ORDER BY seq DESC LIMIT 1`, na
 }
 
 // KeyCheck returns the workspace key check, or nil when none is stored.
-func (s *Store) KeyCheck(ctx context.Context) (*KeyCheck, error) {
+func (s *Store) KeyCheck(ctx context.Context) (*tandem.KeyCheck, error) {
 	return keyCheck(ctx, s.Reader())
 }
 
-func keyCheck(ctx context.Context, q Querier) (*KeyCheck, error) {
-	var k KeyCheck
+func keyCheck(ctx context.Context, q Querier) (*tandem.KeyCheck, error) {
+	var k tandem.KeyCheck
 	err := q.QueryRowContext(ctx, `SELECT ciphertext, region, created_ms FROM vault_keycheck WHERE id = 'workspace'`).Scan(&k.Ciphertext, &k.Region, &k.CreatedMS)
 	if IsNoRows(err) {
 		return nil, nil
@@ -324,7 +316,7 @@ func keyCheck(ctx context.Context, q Querier) (*KeyCheck, error) {
 
 // SetKeyCheck stores the workspace key check when none is stored and
 // returns the one stored (the existing one, unchanged, when there is one).
-func (s *Store) SetKeyCheck(ctx context.Context, k KeyCheck) (*KeyCheck, error) {
+func (s *Store) SetKeyCheck(ctx context.Context, k tandem.KeyCheck) (*tandem.KeyCheck, error) {
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		old, err := keyCheck(ctx, tx)
 		if err != nil {
@@ -343,7 +335,7 @@ func (s *Store) SetKeyCheck(ctx context.Context, k KeyCheck) (*KeyCheck, error) 
 }
 
 func applyVaultKeyCheck(ctx context.Context, tx *Tx, e *tandem.Entry) error {
-	var k KeyCheck
+	var k tandem.KeyCheck
 	if err := json.Unmarshal(e.Payload, &k); err != nil {
 		return fmt.Errorf("key check payload: %w", err)
 	}
