@@ -19,7 +19,6 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/workspace"
 	"gocloud.dev/secrets"
 	"gocloud.dev/secrets/localsecrets"
@@ -189,7 +188,7 @@ func ConfigFor(ws *workspace.Workspace, metadataURL string) (Config, error) {
 // OpenRegion opens the workspace key of a region and its vault, and
 // verifies the stored key check: a region whose key cannot decrypt the
 // workspace's secrets gets the refusal error and must not start.
-func OpenRegion(ctx context.Context, store *sqlstore.Store, ws *workspace.Workspace, metadataURL, region string) (*Vault, error) {
+func OpenRegion(ctx context.Context, store tandem.VaultStore, ws *workspace.Workspace, metadataURL, region string) (*Vault, error) {
 	c, err := ConfigFor(ws, metadataURL)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 	"gocloud.dev/secrets"
 )
 
@@ -21,7 +20,7 @@ const keyCheckPlaintext = "tandem workspace key check v1"
 // credentials. Values are encrypted before they reach the store and are
 // decrypted only for server-side use.
 type Vault struct {
-	store   *sqlstore.Store
+	store   tandem.VaultStore
 	keeper  *secrets.Keeper // nil: this region has no workspace key
 	region  string
 	source  string // where the key came from, for messages
@@ -33,7 +32,7 @@ var _ tandem.SecretService = (*Vault)(nil)
 // New returns the vault of a region. keeper may be nil (no key); source
 // says where the key came from ("secrets.keeper file workspace.key"), for
 // error messages.
-func New(store *sqlstore.Store, keeper *secrets.Keeper, region, source string) *Vault {
+func New(store tandem.VaultStore, keeper *secrets.Keeper, region, source string) *Vault {
 	return &Vault{store: store, keeper: keeper, region: region, source: source}
 }
 

@@ -19,6 +19,8 @@ const (
 	opVaultKeyCheck = "vault.keycheck"
 )
 
+var _ tandem.VaultStore = (*Store)(nil)
+
 func (s *Store) registerVault() {
 	s.register(opVaultSet, tandem.KindWorkspace, applyVaultSet)
 	s.register(opVaultUpdate, tandem.KindWorkspace, applyVaultUpdate)
