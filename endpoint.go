@@ -530,3 +530,12 @@ func MirrorRequest(mirror map[string]int, r float64) (string, bool) {
 	}
 	return "", false
 }
+
+// PutMode says whether a put may create, replace, or both.
+type PutMode string
+
+const (
+	PutUpsert PutMode = ""       // create or replace
+	PutCreate PutMode = "create" // EEXISTS when it exists
+	PutUpdate PutMode = "update" // ENOTFOUND when it does not
+)

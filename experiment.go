@@ -145,3 +145,13 @@ func joinPathLike(dir, rel string) string {
 	}
 	return "/" + strings.Join(segs, "/")
 }
+
+// ViewType selects runs or experiments by lifecycle stage.
+type ViewType int
+
+// View types, numbered as MLflow's proto enum.
+const (
+	ActiveOnly  ViewType = 1
+	DeletedOnly ViewType = 2
+	AllStages   ViewType = 3
+)

@@ -275,3 +275,23 @@ func ValidateDatasetInput(d DatasetInput) error {
 // IsNaN reports whether v is NaN; metric storage keeps NaN as a flag
 // because SQLite cannot store it.
 func IsNaN(v float64) bool { return math.IsNaN(v) }
+
+// SearchRunsInput is a SearchRuns request.
+type SearchRunsInput struct {
+	ExperimentIDs []string
+	Filter        string
+	ViewType      ViewType
+	MaxResults    int // 0 means the store's default (1000, as MLflow)
+	OrderBy       []string
+	PageToken     string
+}
+
+// CreateRunInput is what a create-run needs. StartTime is kept as given (the
+// MLflow client always sends one; MLflow stores 0 when it is absent).
+type CreateRunInput struct {
+	ExperimentID string
+	UserID       string
+	StartTime    int64
+	RunName      string
+	Tags         []Tag
+}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/keyvault"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/strictjson"
 )
 
@@ -105,14 +104,14 @@ func decode(r *http.Request, v any) error {
 	return err
 }
 
-func putMode(r *http.Request) (sqlstore.PutMode, error) {
+func putMode(r *http.Request) (tandem.PutMode, error) {
 	switch m := r.URL.Query().Get("mode"); m {
 	case "":
-		return sqlstore.PutUpsert, nil
+		return tandem.PutUpsert, nil
 	case "create":
-		return sqlstore.PutCreate, nil
+		return tandem.PutCreate, nil
 	case "update":
-		return sqlstore.PutUpdate, nil
+		return tandem.PutUpdate, nil
 	default:
 		return "", tandem.Errorf(tandem.EINVALID, "mode %q: create, update or nothing", m)
 	}

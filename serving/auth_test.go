@@ -15,7 +15,6 @@ import (
 	"github.com/tandemml/tandem/keyvault"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/serving"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 )
 
@@ -69,7 +68,7 @@ func TestScoringAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ep := range []tandem.OnlineEndpoint{{Name: "key-ep"}, {Name: "token-ep", AuthMode: tandem.EndpointAuthToken}} {
-		if _, err := r.Store.PutEndpoint(ctx, ep, sealed, sqlstore.PutCreate); err != nil {
+		if _, err := r.Store.PutEndpoint(ctx, ep, sealed, tandem.PutCreate); err != nil {
 			t.Fatal(err)
 		}
 	}

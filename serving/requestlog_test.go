@@ -169,10 +169,10 @@ func testService(t *testing.T, peerToken string) *Service {
 	if _, err := store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://elsewhere/iris"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed", sqlstore.PutCreate); err != nil {
+	if _, err := store.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed", tandem.PutCreate); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "models:/iris/1"}, sqlstore.PutCreate); err != nil {
+	if _, err := store.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "models:/iris/1"}, tandem.PutCreate); err != nil {
 		t.Fatal(err)
 	}
 	return New(Config{Region: "east", Store: store, Blobs: blobs, CacheDir: t.TempDir(), PeerToken: peerToken})

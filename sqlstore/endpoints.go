@@ -26,15 +26,6 @@ func (s *Store) registerEndpoints() {
 	s.register(opDeploymentDelete, k, applyDeploymentDelete)
 }
 
-// PutMode says whether a put may create, replace, or both.
-type PutMode string
-
-const (
-	PutUpsert PutMode = ""       // create or replace
-	PutCreate PutMode = "create" // EEXISTS when it exists
-	PutUpdate PutMode = "update" // ENOTFOUND when it does not
-)
-
 type endpointRow struct {
 	Endpoint   tandem.OnlineEndpoint `json:"endpoint"`
 	KeysSealed string                `json:"keys_sealed"`
@@ -53,7 +44,7 @@ type endpointKey struct {
 // the sealed keys a new endpoint gets; an existing one keeps its own (and
 // its creation time). The traffic must name existing deployments. Returns
 // the endpoint as stored. Primary only.
-func (s *Store) PutEndpoint(ctx context.Context, ep tandem.OnlineEndpoint, newKeys string, mode PutMode) (*tandem.OnlineEndpoint, error) {
+func (s *Store) PutEndpoint(ctx context.Context, ep tandem.OnlineEndpoint, newKeys string, mode tandem.PutMode) (*tandem.OnlineEndpoint, error) {
 	if err := ep.Normalize(); err != nil {
 		return nil, err
 	}
@@ -64,9 +55,9 @@ func (s *Store) PutEndpoint(ctx context.Context, ep tandem.OnlineEndpoint, newKe
 		switch {
 		case err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND:
 			return nil, err
-		case exists && mode == PutCreate:
+		case exists && mode == tandem.PutCreate:
 			return nil, tandem.Errorf(tandem.EEXISTS, "online endpoint %s already exists: use update", ep.Name)
-		case !exists && mode == PutUpdate:
+		case !exists && mode == tandem.PutUpdate:
 			return nil, err
 		}
 		names, err := deploymentNames(ctx, tx, ep.Name)
@@ -129,7 +120,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, name string) error {
 // (an alias to its current version), so every region serves the same
 // version; a model version that does not exist is EINVALID and nothing is
 // written. Primary only.
-func (s *Store) PutDeployment(ctx context.Context, d tandem.OnlineDeployment, mode PutMode) (*tandem.OnlineDeployment, error) {
+func (s *Store) PutDeployment(ctx context.Context, d tandem.OnlineDeployment, mode tandem.PutMode) (*tandem.OnlineDeployment, error) {
 	if err := d.Normalize(); err != nil {
 		return nil, err
 	}
@@ -143,9 +134,9 @@ func (s *Store) PutDeployment(ctx context.Context, d tandem.OnlineDeployment, mo
 		switch {
 		case err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND:
 			return nil, err
-		case exists && mode == PutCreate:
+		case exists && mode == tandem.PutCreate:
 			return nil, tandem.Errorf(tandem.EEXISTS, "deployment %s of online endpoint %s already exists: use update", d.Name, d.Endpoint)
-		case !exists && mode == PutUpdate:
+		case !exists && mode == tandem.PutUpdate:
 			return nil, err
 		}
 		name, version, err := resolveModelRef(ctx, tx, d.Model)

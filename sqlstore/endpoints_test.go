@@ -26,30 +26,30 @@ func TestEndpointsKind(t *testing.T) {
 			must(t, s.SetRegisteredModelAlias(ctx, "iris", "champion", 2))
 
 			// Traffic to a deployment that does not exist yet is refused.
-			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 100}}, "sealed-1", sqlstore.PutCreate)
+			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 100}}, "sealed-1", tandem.PutCreate)
 			wantCode(t, err, tandem.EINVALID)
 			_, err = s.GetEndpoint(ctx, "iris-ep")
 			wantCode(t, err, tandem.ENOTFOUND)
-			ep, err := s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed-1", sqlstore.PutCreate)
+			ep, err := s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed-1", tandem.PutCreate)
 			must(t, err)
 			if ep.AuthMode != tandem.EndpointAuthKey || ep.CreatedMS == 0 {
 				t.Fatalf("created %+v", ep)
 			}
-			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed-x", sqlstore.PutCreate)
+			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed-x", tandem.PutCreate)
 			wantCode(t, err, tandem.EEXISTS)
-			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "other-ep"}, "sealed-x", sqlstore.PutUpdate)
+			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "other-ep"}, "sealed-x", tandem.PutUpdate)
 			wantCode(t, err, tandem.ENOTFOUND)
 
 			// Deployments: a missing model version or alias writes nothing.
-			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "azureml:iris:9"}, sqlstore.PutCreate)
+			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "azureml:iris:9"}, tandem.PutCreate)
 			wantCode(t, err, tandem.EINVALID)
-			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "models:/iris@nope"}, sqlstore.PutCreate)
+			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "models:/iris@nope"}, tandem.PutCreate)
 			wantCode(t, err, tandem.EINVALID)
-			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "no-ep", Name: "blue", Model: "azureml:iris:1"}, sqlstore.PutCreate)
+			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "no-ep", Name: "blue", Model: "azureml:iris:1"}, tandem.PutCreate)
 			wantCode(t, err, tandem.ENOTFOUND)
-			blue, err := s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "azureml:iris:1", InstanceCount: 2}, sqlstore.PutCreate)
+			blue, err := s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "blue", Model: "azureml:iris:1", InstanceCount: 2}, tandem.PutCreate)
 			must(t, err)
-			green, err := s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "green", Model: "models:/iris@champion"}, sqlstore.PutCreate)
+			green, err := s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "iris-ep", Name: "green", Model: "models:/iris@champion"}, tandem.PutCreate)
 			must(t, err)
 			if blue.ModelName != "iris" || blue.ModelVersion != 1 || green.ModelVersion != 2 || blue.InstanceCount != 2 {
 				t.Fatalf("resolved %+v %+v", blue, green)
@@ -61,7 +61,7 @@ func TestEndpointsKind(t *testing.T) {
 			}
 
 			// Update the traffic: keys and creation time stay.
-			ep2, err := s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 90, "green": 10}}, "sealed-ignored", sqlstore.PutUpdate)
+			ep2, err := s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 90, "green": 10}}, "sealed-ignored", tandem.PutUpdate)
 			must(t, err)
 			sealed, err := s.EndpointKeysSealed(ctx, "iris-ep")
 			must(t, err)
@@ -72,13 +72,13 @@ func TestEndpointsKind(t *testing.T) {
 			must(t, s.ReplaceEndpointKeys(ctx, "iris-ep", "sealed-1", "sealed-2"))
 			// A deployment with traffic cannot be deleted.
 			wantCode(t, s.DeleteDeployment(ctx, "iris-ep", "green"), tandem.ECONFLICT)
-			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 100}}, "", sqlstore.PutUpdate)
+			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep", Traffic: map[string]int{"blue": 100}}, "", tandem.PutUpdate)
 			must(t, err)
 			must(t, s.DeleteDeployment(ctx, "iris-ep", "green"))
 			wantCode(t, s.DeleteDeployment(ctx, "iris-ep", "green"), tandem.ENOTFOUND)
-			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "gone-ep", Regions: []string{"east"}}, "sealed-g", sqlstore.PutCreate)
+			_, err = s.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "gone-ep", Regions: []string{"east"}}, "sealed-g", tandem.PutCreate)
 			must(t, err)
-			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "gone-ep", Name: "blue", Model: "models:/iris/2"}, sqlstore.PutCreate)
+			_, err = s.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "gone-ep", Name: "blue", Model: "models:/iris/2"}, tandem.PutCreate)
 			must(t, err)
 			must(t, s.DeleteEndpoint(ctx, "gone-ep"))
 			wantCode(t, s.DeleteEndpoint(ctx, "gone-ep"), tandem.ENOTFOUND)

@@ -139,7 +139,7 @@ func (s *Store) SearchExperiments(ctx context.Context, in SearchExperimentsInput
 	if err != nil {
 		return nil, "", err
 	}
-	stages := in.ViewType.stages()
+	stages := viewStages(in.ViewType)
 	args := append([]any{}, stages...)
 	page := `SELECT e.* FROM experiments e WHERE e.lifecycle_stage IN (` + placeholders(len(stages)) + `)`
 	if where != "" {

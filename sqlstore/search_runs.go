@@ -12,21 +12,26 @@ import (
 	"github.com/tandemml/tandem"
 )
 
-// ViewType selects runs or experiments by lifecycle stage.
-type ViewType int
-
-// View types, numbered as MLflow's proto enum.
-const (
-	ActiveOnly  ViewType = 1
-	DeletedOnly ViewType = 2
-	AllStages   ViewType = 3
+// The root's search types, kept here while mlflowapi, api and jobs name
+// them so.
+type (
+	ViewType        = tandem.ViewType
+	SearchRunsInput = tandem.SearchRunsInput
 )
 
-func (v ViewType) stages() []any {
+// View types: tandem's.
+const (
+	ActiveOnly  = tandem.ActiveOnly
+	DeletedOnly = tandem.DeletedOnly
+	AllStages   = tandem.AllStages
+)
+
+// viewStages are the lifecycle stages a view type selects.
+func viewStages(v tandem.ViewType) []any {
 	switch v {
-	case DeletedOnly:
+	case tandem.DeletedOnly:
 		return []any{tandem.LifecycleDeleted}
-	case AllStages:
+	case tandem.AllStages:
 		return []any{tandem.LifecycleActive, tandem.LifecycleDeleted}
 	default:
 		return []any{tandem.LifecycleActive}
@@ -38,16 +43,6 @@ const (
 	SearchMaxResultsDefault   = 1000
 	SearchMaxResultsThreshold = 50000
 )
-
-// SearchRunsInput is a SearchRuns request.
-type SearchRunsInput struct {
-	ExperimentIDs []string
-	Filter        string
-	ViewType      ViewType
-	MaxResults    int // 0 means SearchMaxResultsDefault
-	OrderBy       []string
-	PageToken     string
-}
 
 // run attributes: filter/order name -> column, and whether it is numeric.
 var runAttributes = map[string]struct {
@@ -347,7 +342,7 @@ func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.R
 		exps[i] = e
 	}
 	args = append(args, exps...)
-	stages := in.ViewType.stages()
+	stages := viewStages(in.ViewType)
 	args = append(args, stages...)
 	q := `SELECT r.run_id FROM runs r` + joins +
 		` WHERE r.experiment_id IN (` + placeholders(len(exps)) + `) AND r.lifecycle_stage IN (` + placeholders(len(stages)) + `)`

@@ -309,15 +309,9 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 	return err
 }
 
-// CreateRunInput is what CreateRun needs. StartTime is kept as given (the
-// MLflow client always sends one; MLflow stores 0 when it is absent).
-type CreateRunInput struct {
-	ExperimentID string
-	UserID       string
-	StartTime    int64
-	RunName      string
-	Tags         []tandem.Tag
-}
+// CreateRunInput is tandem.CreateRunInput, kept here while mlflowapi, api
+// and jobs name it so.
+type CreateRunInput = tandem.CreateRunInput
 
 // CreateRun creates a run in an active experiment and returns its id. The
 // run gets the mlflow.runName tag (a generated name when none is given).
