@@ -50,3 +50,81 @@ type VaultStore interface {
 	// to arrive.
 	Changed() <-chan struct{}
 }
+
+// EndpointStore is the replicated store of online endpoints and their
+// deployments (endpoint keys sealed by keyvault). Implemented by sqlstore;
+// used by serving (its management API and reconciler) and by region (the
+// drift check reads the List methods).
+type EndpointStore interface {
+	// ListEndpoints returns every endpoint, by name (never their keys).
+	ListEndpoints(ctx context.Context) ([]*OnlineEndpoint, error)
+	// GetEndpoint returns an endpoint (never its keys). ENOTFOUND.
+	GetEndpoint(ctx context.Context, name string) (*OnlineEndpoint, error)
+	// PutEndpoint creates or replaces an endpoint as mode allows (EEXISTS,
+	// ENOTFOUND); newKeys are the sealed keys a new endpoint gets, an
+	// existing one keeps its own. Its traffic must name existing
+	// deployments (EINVALID). Returns the endpoint as stored.
+	PutEndpoint(ctx context.Context, ep OnlineEndpoint, newKeys string, mode PutMode) (*OnlineEndpoint, error)
+	// DeleteEndpoint deletes an endpoint and its deployments. ENOTFOUND.
+	DeleteEndpoint(ctx context.Context, name string) error
+	// EndpointKeysSealed returns an endpoint's sealed keys, for the code
+	// that opens them (scoring checks, get-credentials). ENOTFOUND.
+	EndpointKeysSealed(ctx context.Context, name string) (string, error)
+	// ReplaceEndpointKeys stores newKeys if the keys are still oldKeys
+	// (ECONFLICT otherwise: another regeneration won).
+	ReplaceEndpointKeys(ctx context.Context, name, oldKeys, newKeys string) error
+	// ListDeployments returns the deployments of endpoint ("": of every
+	// endpoint), by endpoint and name. ENOTFOUND for an unknown endpoint.
+	ListDeployments(ctx context.Context, endpoint string) ([]*OnlineDeployment, error)
+	// GetDeployment returns one deployment. ENOTFOUND.
+	GetDeployment(ctx context.Context, endpoint, name string) (*OnlineDeployment, error)
+	// PutDeployment creates or replaces a deployment of an existing
+	// endpoint as mode allows; its model reference is resolved to a version
+	// now (EINVALID when there is none). Returns it as stored.
+	PutDeployment(ctx context.Context, d OnlineDeployment, mode PutMode) (*OnlineDeployment, error)
+	// DeleteDeployment deletes a deployment; one that still receives
+	// traffic is ECONFLICT. ENOTFOUND.
+	DeleteDeployment(ctx context.Context, endpoint, name string) error
+}
+
+// TrackingStore is the replicated store of experiments and runs, as far as
+// code outside the MLflow API uses it. Implemented by sqlstore; used by
+// serving (the request log's experiment and runs).
+type TrackingStore interface {
+	// GetExperimentByName returns the experiment of that name, deleted or
+	// not. ENOTFOUND.
+	GetExperimentByName(ctx context.Context, name string) (*Experiment, error)
+	// CreateExperiment creates an experiment and returns its id; an empty
+	// artifactLocation means mlflow-artifacts:/<id>. EEXISTS, EINVALID.
+	CreateExperiment(ctx context.Context, name, artifactLocation string, tags []Tag) (string, error)
+	// SearchRuns returns one page of matching runs and the next page token
+	// ("" at the end). EINVALID for a bad filter, order or token.
+	SearchRuns(ctx context.Context, in SearchRunsInput) ([]*Run, string, error)
+	// CreateRunFull creates a run in an active experiment and returns it as
+	// a read would. ENOTFOUND, EINVALID.
+	CreateRunFull(ctx context.Context, in CreateRunInput) (*Run, error)
+}
+
+// RegistryStore is the replicated model registry, as far as code outside
+// the MLflow API uses it. Implemented by sqlstore; used by serving (where a
+// deployment's model files are).
+type RegistryStore interface {
+	// GetModelVersionDownloadURI is where a model version's files are: the
+	// logged model's artifact location for a "models:/m-..." source, the
+	// source otherwise. ENOTFOUND.
+	GetModelVersionDownloadURI(ctx context.Context, name string, version int64) (string, error)
+}
+
+// ArtifactIndex is the replicated index of artifact files: one record per
+// file whose bytes are already in the artifact store (blobstore), written
+// after the bytes. Implemented by sqlstore; used by serving (model files
+// and request logs).
+type ArtifactIndex interface {
+	// PutArtifact records a published file; its journal entry names the
+	// bytes so replication ships them. EINVALID when a.Path is a directory
+	// or lies under a file.
+	PutArtifact(ctx context.Context, a Artifact) (Entry, error)
+	// ArtifactsUnder returns the records of every file at or under p (""
+	// is every file), sorted by path.
+	ArtifactsUnder(ctx context.Context, p string) ([]Artifact, error)
+}

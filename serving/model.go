@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/mlflowapi"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // modelDir returns a local folder holding the files of a registered model
@@ -36,7 +35,7 @@ func (s *Service) modelDir(ctx context.Context, name string, version int64) (str
 	if err != nil {
 		return "", tandem.Errorf(tandem.EINVALID, "model %s version %d is stored at %s, outside this workspace's artifact store", name, version, uri)
 	}
-	arts, err := sqlstore.ArtifactsUnder(ctx, s.cfg.Store.Reader(), root)
+	arts, err := s.cfg.Store.ArtifactsUnder(ctx, root)
 	if err != nil {
 		return "", err
 	}
@@ -72,7 +71,7 @@ func (s *Service) modelDir(ctx context.Context, name string, version int64) (str
 	return dst, nil
 }
 
-func (s *Service) copyArtifact(ctx context.Context, a sqlstore.Artifact, dst string) error {
+func (s *Service) copyArtifact(ctx context.Context, a tandem.Artifact, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/mlflowapi"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // Request logs (a deployment's data_collector): each region's router
@@ -384,7 +383,7 @@ func (s *Service) appendRequestLogs(ctx context.Context, endpoint, deployment, r
 	if err != nil {
 		return err
 	}
-	arts, err := sqlstore.ArtifactsUnder(ctx, s.cfg.Store.Reader(), path.Dir(root+"/"+RequestLogPath(region, hour, 0)))
+	arts, err := s.cfg.Store.ArtifactsUnder(ctx, path.Dir(root+"/"+RequestLogPath(region, hour, 0)))
 	if err != nil {
 		return err
 	}
@@ -420,7 +419,7 @@ func (s *Service) appendRequestLogs(ctx context.Context, endpoint, deployment, r
 	if err != nil {
 		return err
 	}
-	_, err = s.cfg.Store.PutArtifact(ctx, sqlstore.Artifact{Path: key, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: time.Now().UnixMilli()})
+	_, err = s.cfg.Store.PutArtifact(ctx, tandem.Artifact{Path: key, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: time.Now().UnixMilli()})
 	return err
 }
 
@@ -446,7 +445,7 @@ func (s *Service) deploymentRunRoot(ctx context.Context, endpoint, deployment st
 	if exp.LifecycleStage != tandem.LifecycleActive {
 		return "", tandem.Errorf(tandem.EINVALID, "experiment %s, where online endpoint %s logs its requests, is deleted: restore it", name, endpoint)
 	}
-	runs, _, err := s.cfg.Store.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp.ExperimentID},
+	runs, _, err := s.cfg.Store.SearchRuns(ctx, tandem.SearchRunsInput{ExperimentIDs: []string{exp.ExperimentID},
 		Filter: `tags."tandem.deployment" = '` + deployment + `'`, OrderBy: []string{"attributes.start_time ASC"}, MaxResults: 1})
 	if err != nil {
 		return "", err
@@ -455,7 +454,7 @@ func (s *Service) deploymentRunRoot(ctx context.Context, endpoint, deployment st
 	if len(runs) > 0 {
 		uri = runs[0].Info.ArtifactURI
 	} else {
-		run, err := s.cfg.Store.CreateRunFull(ctx, sqlstore.CreateRunInput{ExperimentID: exp.ExperimentID, StartTime: time.Now().UnixMilli(),
+		run, err := s.cfg.Store.CreateRunFull(ctx, tandem.CreateRunInput{ExperimentID: exp.ExperimentID, StartTime: time.Now().UnixMilli(),
 			RunName: deployment, Tags: []tandem.Tag{{Key: "tandem.endpoint", Value: endpoint}, {Key: "tandem.deployment", Value: deployment}}})
 		if err != nil {
 			return "", err

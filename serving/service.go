@@ -34,14 +34,28 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/keyvault"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/tlsconf"
 )
+
+// Store is what a Service needs of its region's store (sqlstore implements
+// it): the endpoints and deployments, where a model version's files are,
+// the artifact index (model files, request logs), the experiment and runs
+// that request logs go to, and a call after every commit (a commit of an
+// endpoint or model entry starts a reconciliation).
+type Store interface {
+	tandem.EndpointStore
+	tandem.RegistryStore
+	tandem.ArtifactIndex
+	tandem.TrackingStore
+	// OnCommit registers fn to be called after every committed entry, in
+	// commit order.
+	OnCommit(fn func(tandem.Entry))
+}
 
 // Config is what a Service needs.
 type Config struct {
 	Region string
-	Store  *sqlstore.Store
+	Store  Store
 	Blobs  *blobstore.Store
 	Vault  *keyvault.Vault
 	// Auth checks tandem tokens for aml_token endpoints (and nothing else:

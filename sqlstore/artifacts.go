@@ -15,6 +15,8 @@ import (
 // name it so.
 type Artifact = tandem.Artifact
 
+var _ tandem.ArtifactIndex = (*Store)(nil)
+
 // ArtifactEntry is one child of an artifact directory: a file (with its
 // size) or a subdirectory.
 type ArtifactEntry struct {
@@ -288,6 +290,12 @@ func ListArtifactDir(ctx context.Context, q Querier, dir string) ([]ArtifactEntr
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// ArtifactsUnder returns the records of every file at or under p ("" is
+// everything) in the region's replica, sorted by path.
+func (s *Store) ArtifactsUnder(ctx context.Context, p string) ([]Artifact, error) {
+	return ArtifactsUnder(ctx, s.Reader(), p)
 }
 
 // ArtifactsUnder returns the records of every file at or under p ("" is

@@ -26,6 +26,8 @@ func (s *Store) registerEndpoints() {
 	s.register(opDeploymentDelete, k, applyDeploymentDelete)
 }
 
+var _ tandem.EndpointStore = (*Store)(nil)
+
 type endpointRow struct {
 	Endpoint   tandem.OnlineEndpoint `json:"endpoint"`
 	KeysSealed string                `json:"keys_sealed"`

@@ -236,6 +236,8 @@ func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) 
 	return s.GetModelVersion(ctx, name, v)
 }
 
+var _ tandem.RegistryStore = (*Store)(nil)
+
 // GetModelVersionDownloadURI is where the client downloads a version's
 // files from: the logged model's artifact location for a "models:/m-..."
 // source, the source itself otherwise. ENOTFOUND.

@@ -313,6 +313,8 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 // and jobs name it so.
 type CreateRunInput = tandem.CreateRunInput
 
+var _ tandem.TrackingStore = (*Store)(nil)
+
 // CreateRun creates a run in an active experiment and returns its id. The
 // run gets the mlflow.runName tag (a generated name when none is given).
 func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error) {
