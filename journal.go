@@ -86,6 +86,21 @@ type Entry struct {
 	TraceParent string `json:"traceparent,omitempty"`
 }
 
+// The journal ops that the failover and replication machinery write
+// themselves, not a change a user asked for: neither is ever replayed.
+const (
+	// OpEpoch is the first entry a new primary commits in its epoch: it
+	// records the change of primary for `tandem history`. Its payload is
+	// an EpochRecord.
+	OpEpoch = "failover.epoch"
+	// OpSkip is the placeholder a secondary applies instead of an entry
+	// whose kind it does not replicate continuously (policy none or
+	// snapshot): it advances the high-water mark and changes nothing else,
+	// so the journal stays a prefix with no holes. Its payload is
+	// sqlstore.SkipPayload.
+	OpSkip = "replication.skip"
+)
+
 // Gate decides whether this region may accept a write now, and in which
 // epoch. The store asks it before every write transaction commits. A region
 // that is not primary, or whose lease can no longer be confirmed, returns an

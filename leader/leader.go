@@ -410,7 +410,7 @@ func (d *Runner) recordEpoch(ctx context.Context, a failover.Action) {
 	}
 	for i := 0; i < 50 && ctx.Err() == nil; i++ {
 		rec.ResumedMS = time.Now().UnixMilli()
-		_, err := d.cfg.Store.Write(ctx, &sqlstore.Change{Op: sqlstore.OpEpoch, Key: strconv.FormatInt(a.Epoch, 10), Payload: rec})
+		_, err := d.cfg.Store.Write(ctx, &sqlstore.Change{Op: tandem.OpEpoch, Key: strconv.FormatInt(a.Epoch, 10), Payload: rec})
 		if err == nil {
 			d.log.Info("writes resumed", "epoch", a.Epoch, "previous", a.Previous, "reason", rec.Reason, "at_risk", a.AtRisk)
 			break

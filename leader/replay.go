@@ -105,7 +105,7 @@ func (d *Runner) replay(ctx context.Context, entries []tandem.Entry) []replayRes
 	out := []replayResult{}
 	for _, e := range entries {
 		res := replayResult{Seq: e.Seq, Op: e.Op}
-		if e.Op == sqlstore.OpSkip || e.Op == sqlstore.OpEpoch {
+		if e.Op == tandem.OpSkip || e.Op == tandem.OpEpoch {
 			res.Error = "not replayable"
 		} else if len(e.Blobs) > 0 {
 			res.Error = "references artifact bytes; replay it from the client that wrote it"

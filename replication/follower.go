@@ -568,7 +568,7 @@ func (f *Follower) SnapshotKind(ctx context.Context, k tandem.Kind) error {
 // skipped lists the seqs of skip placeholders of kind k in this region's journal.
 func skipped(ctx context.Context, store *sqlstore.Store, k tandem.Kind) ([]int64, error) {
 	rows, err := store.Reader().QueryContext(ctx, `SELECT seq FROM journal WHERE op = ? AND payload LIKE ? ORDER BY seq`,
-		sqlstore.OpSkip, `%"kind":"`+string(k)+`"%`)
+		tandem.OpSkip, `%"kind":"`+string(k)+`"%`)
 	if err != nil {
 		return nil, err
 	}
@@ -620,7 +620,7 @@ func (f *Follower) status(head tandem.Position) FollowerStatus {
 // skippedCounts counts skip placeholders per kind: policy none kinds are
 // what this region lacks; snapshot kinds are waiting for the next catch-up.
 func (f *Follower) skippedCounts(ctx context.Context) (lacking, deferred map[string]int) {
-	rows, err := f.s.cfg.Store.Reader().QueryContext(ctx, `SELECT payload FROM journal WHERE op = ?`, sqlstore.OpSkip)
+	rows, err := f.s.cfg.Store.Reader().QueryContext(ctx, `SELECT payload FROM journal WHERE op = ?`, tandem.OpSkip)
 	if err != nil {
 		return nil, nil
 	}

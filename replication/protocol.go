@@ -7,7 +7,7 @@
 //
 //	GET journal?after=SEQ&after_epoch=E&epoch=E&region=NAME&wait=MS&limit=N
 //	    entries after SEQ (long-poll up to wait). Entries of kinds whose
-//	    policy is not continuous arrive as sqlstore.OpSkip placeholders.
+//	    policy is not continuous arrive as tandem.OpSkip placeholders.
 //	    409 (INVALID_STATE) when the caller's history diverges at SEQ or the
 //	    caller knows a newer epoch than this region (this primary is stale).
 //	GET deferred?kind=K&after=SEQ&upto=SEQ&limit=N  real entries of a

@@ -288,11 +288,11 @@ func (s *Service) handleJournal(w http.ResponseWriter, r *http.Request) {
 // filter replaces an entry of a kind that does not replicate continuously
 // by a skip placeholder (payload and blobs are not shipped).
 func (s *Service) filter(e tandem.Entry) tandem.Entry {
-	if e.Op == sqlstore.OpSkip || s.policy(e.Kind).Policy == workspace.Continuous {
+	if e.Op == tandem.OpSkip || s.policy(e.Kind).Policy == workspace.Continuous {
 		return e
 	}
 	p, _ := json.Marshal(sqlstore.SkipPayload{Kind: e.Kind, Op: e.Op})
-	return tandem.Entry{Position: e.Position, Kind: tandem.KindWorkspace, Op: sqlstore.OpSkip, Key: e.Key, Payload: p, Time: e.Time}
+	return tandem.Entry{Position: e.Position, Kind: tandem.KindWorkspace, Op: tandem.OpSkip, Key: e.Key, Payload: p, Time: e.Time}
 }
 
 func (s *Service) sawFollower(region string, applied tandem.Position, epoch int64) {
@@ -552,7 +552,7 @@ func (s *Service) handleDeferred(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			after = e.Seq
-			if e.Kind == kind && e.Op != sqlstore.OpSkip {
+			if e.Kind == kind && e.Op != tandem.OpSkip {
 				out = append(out, e)
 			}
 		}

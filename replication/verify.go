@@ -73,7 +73,7 @@ func (s *Service) Checksums(ctx context.Context, upto int64, artifacts, detail b
 			if err := rows.Scan(&seq, &epoch, &kind, &op, &key, &payload, &blobs, &ms); err != nil {
 				return err
 			}
-			if op == sqlstore.OpSkip {
+			if op == tandem.OpSkip {
 				var sp sqlstore.SkipPayload
 				json.Unmarshal([]byte(payload), &sp)
 				out.Skipped[string(sp.Kind)]++

@@ -8,13 +8,8 @@ import (
 	"github.com/tandemml/tandem"
 )
 
-// OpEpoch is the first entry a new primary commits in its epoch: it records
-// the change of primary for `tandem history`. Its payload is
-// tandem.EpochRecord.
-const OpEpoch = "failover.epoch"
-
 func (s *Store) registerFailover() {
-	s.register(OpEpoch, tandem.KindWorkspace, applyEpoch)
+	s.register(tandem.OpEpoch, tandem.KindWorkspace, applyEpoch)
 }
 
 func applyEpoch(ctx context.Context, tx *Tx, e *tandem.Entry) error {

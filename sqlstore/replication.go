@@ -8,20 +8,14 @@ import (
 	"github.com/tandemml/tandem"
 )
 
-// OpSkip is the placeholder a secondary applies instead of an entry whose
-// kind it does not replicate continuously (policy none or snapshot): it
-// advances the high-water mark and changes nothing else, so the journal
-// stays a prefix with no holes. Its payload is SkipPayload.
-const OpSkip = "replication.skip"
-
-// SkipPayload is the payload of an OpSkip entry: what was skipped.
+// SkipPayload is the payload of a tandem.OpSkip entry: what was skipped.
 type SkipPayload struct {
 	Kind tandem.Kind `json:"kind"`
 	Op   string      `json:"op"`
 }
 
 func (s *Store) registerReplication() {
-	s.register(OpSkip, tandem.KindWorkspace, func(context.Context, *Tx, *tandem.Entry) error { return nil })
+	s.register(tandem.OpSkip, tandem.KindWorkspace, func(context.Context, *Tx, *tandem.Entry) error { return nil })
 	s.registerTestOps() // testnotes*.go: nothing in a release build
 }
 
@@ -31,7 +25,7 @@ func (s *Store) KindOf(op string) (tandem.Kind, bool) {
 	return a.kind, ok
 }
 
-// ApplyDeferred applies, on a secondary, entries it had skipped (OpSkip)
+// ApplyDeferred applies, on a secondary, entries it had skipped (tandem.OpSkip)
 // because their kind replicates by snapshot: in one transaction each
 // entry's applier runs and its journal row is replaced by the real entry.
 // Entries must be in sequence order and of kinds whose tables no later
@@ -66,7 +60,7 @@ func (s *Store) ApplyDeferred(ctx context.Context, es []tandem.Entry) (int, erro
 		if op == e.Op && epoch == e.Epoch {
 			continue
 		}
-		if op != OpSkip || epoch != e.Epoch {
+		if op != tandem.OpSkip || epoch != e.Epoch {
 			return 0, tandem.Errorf(tandem.EINVALIDSTATE, "apply deferred %s: journal row is %s in epoch %d, not a skipped %s", e.Position, op, epoch, e.Op)
 		}
 		e.Kind = a.kind
