@@ -128,3 +128,50 @@ type ArtifactIndex interface {
 	// is every file), sorted by path.
 	ArtifactsUnder(ctx context.Context, p string) ([]Artifact, error)
 }
+
+// JournalStore is the region's journal as its readers see it. Implemented
+// by sqlstore; used by leader (through FailoverStore).
+type JournalStore interface {
+	// Head returns the position of the last committed entry.
+	Head(ctx context.Context) (Position, error)
+	// ReadJournal returns up to limit entries after seq after, in order.
+	ReadJournal(ctx context.Context, after int64, limit int) ([]Entry, error)
+	// OnCommit registers fn to be called after every committed entry
+	// (primary writes and applied entries alike), in commit order.
+	OnCommit(fn func(Entry))
+}
+
+// FailoverStore is what running failover needs of a region's store: the
+// journal, the write gate, the replicated record of changes of primary,
+// and the region's own (not replicated) failover state and divergence
+// reports. Implemented by sqlstore; used by leader.
+type FailoverStore interface {
+	JournalStore
+	// SetGate replaces the write gate that every write transaction asks.
+	SetGate(g Gate)
+	// LockedHead reads the journal head under the journal lock: every
+	// write that passed the gate before it closed has committed by then.
+	LockedHead(ctx context.Context) (Position, error)
+	// JournalPositions lists the positions of up to limit entries after
+	// seq after, in order.
+	JournalPositions(ctx context.Context, after int64, limit int) ([]Position, error)
+	// RecordEpoch commits rec as the OpEpoch entry of its epoch.
+	RecordEpoch(ctx context.Context, rec EpochRecord) (Entry, error)
+	// Epochs lists the recorded changes of primary, oldest first.
+	Epochs(ctx context.Context) ([]EpochRecord, error)
+	// Replay commits an entry's op, key and payload again as a new entry.
+	Replay(ctx context.Context, e Entry) (Entry, error)
+	// FailoverState returns the region's own value of key and whether it
+	// has one. Local, never journalled (as the two below).
+	FailoverState(ctx context.Context, key string) (string, bool, error)
+	// SetFailoverState stores every key and value of kv, replacing.
+	SetFailoverState(ctx context.Context, kv map[string]string) error
+	// AddFailoverState stores key = value unless key has a value.
+	AddFailoverState(ctx context.Context, key, value string) error
+	// KeepDivergence stores a divergence report and rewinds the region to
+	// an empty journal (to bootstrap again), in one local transaction.
+	KeepDivergence(ctx context.Context, id string, body []byte) error
+	// DivergenceReports returns the stored reports' bodies, oldest first;
+	// only the one of id when id is not "".
+	DivergenceReports(ctx context.Context, id string) ([][]byte, error)
+}

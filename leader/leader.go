@@ -47,7 +47,6 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/failover"
 	"github.com/tandemml/tandem/replication"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/tlsconf"
 	"github.com/tandemml/tandem/witness"
 	"github.com/tandemml/tandem/workspace"
@@ -65,7 +64,7 @@ type Config struct {
 	Region    string
 	Workspace *workspace.Workspace // must name a witness
 	Key       []byte               // peer key
-	Store     *sqlstore.Store
+	Store     tandem.FailoverStore
 	Roles     *tandem.RoleBox // the region's role; the driver sets it
 	Log       *slog.Logger
 	// OnPrimary runs (in its own goroutine) once writes are open after this
@@ -410,7 +409,7 @@ func (d *Runner) recordEpoch(ctx context.Context, a failover.Action) {
 	}
 	for i := 0; i < 50 && ctx.Err() == nil; i++ {
 		rec.ResumedMS = time.Now().UnixMilli()
-		_, err := d.cfg.Store.Write(ctx, &sqlstore.Change{Op: tandem.OpEpoch, Key: strconv.FormatInt(a.Epoch, 10), Payload: rec})
+		_, err := d.cfg.Store.RecordEpoch(ctx, rec)
 		if err == nil {
 			d.log.Info("writes resumed", "epoch", a.Epoch, "previous", a.Previous, "reason", rec.Reason, "at_risk", a.AtRisk)
 			break
@@ -438,23 +437,19 @@ func (d *Runner) announce(ctx context.Context) {
 }
 
 func (d *Runner) savedEpoch(ctx context.Context) (int64, error) {
-	var v string
-	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = 'epoch'`).Scan(&v)
-	if sqlstore.IsNoRows(err) {
-		return 0, nil
-	} else if err != nil {
+	v, ok, err := d.cfg.Store.FailoverState(ctx, "epoch")
+	if err != nil {
 		return 0, fmt.Errorf("leader: saved epoch: %w", err)
+	} else if !ok {
+		return 0, nil
 	}
 	return strconv.ParseInt(v, 10, 64)
 }
 
 // savedPrimary is the primary this region last recorded ("" if none).
 func (d *Runner) savedPrimary(ctx context.Context) (string, error) {
-	var v string
-	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = 'primary'`).Scan(&v)
-	if sqlstore.IsNoRows(err) {
-		return "", nil
-	} else if err != nil {
+	v, _, err := d.cfg.Store.FailoverState(ctx, "primary")
+	if err != nil {
 		return "", fmt.Errorf("leader: saved primary: %w", err)
 	}
 	return v, nil
@@ -462,38 +457,16 @@ func (d *Runner) savedPrimary(ctx context.Context) (string, error) {
 
 // saveEpoch persists the newest epoch seen and its primary.
 func (d *Runner) saveEpoch(ctx context.Context, epoch int64, primary string) {
-	err := d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-		for k, v := range map[string]string{"epoch": strconv.FormatInt(epoch, 10), "primary": primary} {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO failover_state (key, value) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := d.cfg.Store.SetFailoverState(ctx, map[string]string{"epoch": strconv.FormatInt(epoch, 10), "primary": primary})
 	if err != nil {
 		d.log.Error("save epoch", "epoch", epoch, "err", err)
 	}
 }
 
-// lockedHead reads the journal head under the journal lock: every write
-// that passed the gate before it closed has committed by then.
-func (d *Runner) lockedHead(ctx context.Context) (tandem.Position, error) {
-	var p tandem.Position
-	err := d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-		q := `SELECT last_epoch, last_seq FROM journal_state WHERE id = 1`
-		if d.cfg.Store.Dialect() == sqlstore.Postgres {
-			q += ` FOR UPDATE`
-		}
-		return tx.QueryRowContext(ctx, q).Scan(&p.Epoch, &p.Seq)
-	})
-	return p, err
-}
-
 // catchUp waits until target has applied every entry of this primary, then
 // tells the node (planned switchover).
 func (d *Runner) catchUp(ctx context.Context, target string) {
-	head, err := d.lockedHead(ctx)
+	head, err := d.cfg.Store.LockedHead(ctx)
 	if err != nil {
 		d.log.Error("switchover: journal head", "err", err)
 		return
@@ -699,7 +672,7 @@ func (d *Runner) routes() {
 			writeErr(w, tandem.Errorf(tandem.EINVALID, "positions: after and limit (1..100000) are required integers"))
 			return
 		}
-		ps, err := positions(r.Context(), d.cfg.Store, after, limit)
+		ps, err := d.cfg.Store.JournalPositions(r.Context(), after, limit)
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -842,48 +815,20 @@ func (d *Runner) auth(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func positions(ctx context.Context, store *sqlstore.Store, after int64, limit int) ([]tandem.Position, error) {
-	rows, err := store.Reader().QueryContext(ctx, `SELECT epoch, seq FROM journal WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("positions: %w", err)
-	}
-	defer rows.Close()
-	out := []tandem.Position{}
-	for rows.Next() {
-		var p tandem.Position
-		if err := rows.Scan(&p.Epoch, &p.Seq); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
 func (d *Runner) reports(ctx context.Context, id string) ([]failover.Report, error) {
-	q := `SELECT body FROM failover_divergence ORDER BY created_ms, id`
-	args := []any{}
-	if id != "" {
-		q = `SELECT body FROM failover_divergence WHERE id = ?`
-		args = append(args, id)
-	}
-	rows, err := d.cfg.Store.Reader().QueryContext(ctx, q, args...)
+	bodies, err := d.cfg.Store.DivergenceReports(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("divergence reports: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := []failover.Report{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		rep, err := failover.ParseReport([]byte(body))
+	for _, body := range bodies {
+		rep, err := failover.ParseReport(body)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rep)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func writeErr(w http.ResponseWriter, err error) {

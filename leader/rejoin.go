@@ -8,7 +8,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/failover"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // rejoin runs after a Follow: it compares this region's journal with the
@@ -110,24 +109,9 @@ func (d *Runner) checkDivergence(ctx context.Context, target string, epoch int64
 		if err != nil {
 			return err
 		}
-		err = store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO failover_divergence (id, created_ms, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-				rep.ID, time.Now().UnixMilli(), string(body)); err != nil {
-				return fmt.Errorf("store divergence report: %w", err)
-			}
-			// Rewind: an empty journal and no bootstrap state make the
-			// follower load the new primary's snapshot (which replaces
-			// every replicated table) and follow from there.
-			if _, err := tx.ExecContext(ctx, `UPDATE journal_state SET last_epoch = 0, last_seq = 0 WHERE id = 1`); err != nil {
-				return fmt.Errorf("rewind: %w", err)
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM replication_state`); err != nil {
-				return fmt.Errorf("rewind: %w", err)
-			}
-			_, err := tx.ExecContext(ctx, `DELETE FROM replication_blobs`)
-			return err
-		})
-		if err != nil {
+		// Rewind with the report: an empty journal and no bootstrap state
+		// make the follower load the new primary's snapshot.
+		if err := store.KeepDivergence(ctx, rep.ID, body); err != nil {
 			return err
 		}
 		d.node.Rewound(tandem.Position{})

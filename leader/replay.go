@@ -12,7 +12,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/failover"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // handleReplay re-commits chosen divergent entries on the primary, each as
@@ -113,7 +112,7 @@ func (d *Runner) replay(ctx context.Context, entries []tandem.Entry) []replayRes
 			res.Error = tandem.ErrorMessage(err)
 		} else if done != nil {
 			res.Position, res.Again = *done, true
-		} else if ne, err := d.cfg.Store.Write(ctx, &sqlstore.Change{Op: e.Op, Key: e.Key, Payload: e.Payload}); err != nil {
+		} else if ne, err := d.cfg.Store.Replay(ctx, e); err != nil {
 			res.Error = tandem.ErrorMessage(err)
 		} else {
 			res.Position = ne.Position
@@ -179,12 +178,11 @@ func replayKey(orig tandem.Position) string {
 
 // replayed is where the divergent entry at orig was replayed here, or nil.
 func (d *Runner) replayed(ctx context.Context, orig tandem.Position) (*tandem.Position, error) {
-	var v string
-	err := d.cfg.Store.Reader().QueryRowContext(ctx, `SELECT value FROM failover_state WHERE key = ?`, replayKey(orig)).Scan(&v)
-	if sqlstore.IsNoRows(err) {
-		return nil, nil
-	} else if err != nil {
+	v, ok, err := d.cfg.Store.FailoverState(ctx, replayKey(orig))
+	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
+	} else if !ok {
+		return nil, nil
 	}
 	var p tandem.Position
 	if _, err := fmt.Sscanf(v, "%d/%d", &p.Epoch, &p.Seq); err != nil {
@@ -194,9 +192,5 @@ func (d *Runner) replayed(ctx context.Context, orig tandem.Position) (*tandem.Po
 }
 
 func (d *Runner) markReplayed(ctx context.Context, orig, at tandem.Position) error {
-	return d.cfg.Store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO failover_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
-			replayKey(orig), fmt.Sprintf("%d/%d", at.Epoch, at.Seq))
-		return err
-	})
+	return d.cfg.Store.AddFailoverState(ctx, replayKey(orig), fmt.Sprintf("%d/%d", at.Epoch, at.Seq))
 }
