@@ -11,9 +11,10 @@ import "context"
 // through the journal: it is primary-only, and where this region may not
 // write now it fails with the Gate's EUNAVAILABLE.
 //
-// Areas not listed here (tracking, registry, traces, assets, journal,
-// transfer) are still used through *sqlstore.Store directly; they move here
-// as their consumers are switched.
+// TrackingStore and RegistryStore hold only what code outside the MLflow
+// API uses; mlflowapi, api, jobs, replication and transfer still take
+// *sqlstore.Store itself, and their methods (and the areas of traces,
+// assets, replication and transfer) join here as they are switched.
 
 // VaultStore is the replicated store of the workspace key vault: secret
 // versions with their values already encrypted, and the workspace key
@@ -53,8 +54,7 @@ type VaultStore interface {
 
 // EndpointStore is the replicated store of online endpoints and their
 // deployments (endpoint keys sealed by keyvault). Implemented by sqlstore;
-// used by serving (its management API and reconciler) and by region (the
-// drift check reads the List methods).
+// used by serving (its management API, reconciler and scoring key checks).
 type EndpointStore interface {
 	// ListEndpoints returns every endpoint, by name (never their keys).
 	ListEndpoints(ctx context.Context) ([]*OnlineEndpoint, error)
