@@ -90,32 +90,12 @@ func TransferTrace(ctx context.Context, q Querier, id string) (bundle.Trace, boo
 		rec.Metadata = append(rec.Metadata, kv)
 	}
 	rows.Close()
-	rows, err = q.QueryContext(ctx, `SELECT run_id FROM trace_runs WHERE trace_id = ? ORDER BY run_id`, id)
-	if err != nil {
+	if rec.Runs, err = queryStrings(ctx, q, `SELECT run_id FROM trace_runs WHERE trace_id = ? ORDER BY run_id`, id); err != nil {
 		return rec, false, err
 	}
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			rows.Close()
-			return rec, false, err
-		}
-		rec.Runs = append(rec.Runs, r)
-	}
-	rows.Close()
-	rows, err = q.QueryContext(ctx, `SELECT prompt_id FROM trace_prompts WHERE trace_id = ? ORDER BY prompt_id`, id)
-	if err != nil {
+	if rec.Prompts, err = queryStrings(ctx, q, `SELECT prompt_id FROM trace_prompts WHERE trace_id = ? ORDER BY prompt_id`, id); err != nil {
 		return rec, false, err
 	}
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			rows.Close()
-			return rec, false, err
-		}
-		rec.Prompts = append(rec.Prompts, p)
-	}
-	rows.Close()
 	rows, err = q.QueryContext(ctx, `SELECT content FROM trace_spans WHERE trace_id = ? ORDER BY start_ns, span_id`, id)
 	if err != nil {
 		return rec, false, err
