@@ -118,6 +118,24 @@ func (e *enumStr) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// loggedModelNameBadChars are the characters MLflow refuses in a logged
+// model's name, in its order (its message lists them as a Python tuple).
+const loggedModelNameBadChars = `/:.%"'`
+
+// checkLoggedModelName refuses a logged model name as MLflow does, in its
+// words. An empty name is not refused: the server picks one.
+func checkLoggedModelName(name string) error {
+	if name == "" || !strings.ContainsAny(name, loggedModelNameBadChars) {
+		return nil
+	}
+	var reprs []string
+	for _, c := range loggedModelNameBadChars {
+		reprs = append(reprs, pythonRepr(string(c)))
+	}
+	return tandem.Errorf(tandem.EINVALID, "Invalid model name (%s) provided. Model name must be a non-empty string and cannot contain the following characters: (%s)",
+		pythonRepr(name), strings.Join(reprs, ", "))
+}
+
 type createLoggedModelReq struct {
 	ExperimentID versionStr `json:"experiment_id" mlflow:"required,typefirst"`
 	Name         string     `json:"name"`
@@ -128,6 +146,9 @@ type createLoggedModelReq struct {
 }
 
 func (s *Server) createLoggedModel(r *http.Request, req *createLoggedModelReq) (any, error) {
+	if err := checkLoggedModelName(req.Name); err != nil {
+		return nil, err
+	}
 	lm, err := s.Store.CreateLoggedModel(r.Context(), sqlstore.NewLoggedModel{ExperimentID: string(req.ExperimentID),
 		Name: req.Name, ModelType: req.ModelType, SourceRunID: req.SourceRunID,
 		Tags: fromTagsJSON(req.Tags), Params: fromTagsJSON(req.Params)})

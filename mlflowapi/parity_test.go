@@ -149,6 +149,11 @@ func TestParityWithStockMLflow(t *testing.T) {
 		{"POST", "model-versions/create", `{"name":"{rm}","source":31}`},
 		{"POST", "model-versions/create", `{"name":"{rm}"}`},
 		{"POST", "logged-models", `{"name":31}`},
+		{"POST", "logged-models", `{"experiment_id":"{exp}","name":"model/path/0"}`},
+		{"POST", "logged-models", `{"experiment_id":"{exp}","name":"a.b"}`},
+		{"POST", "logged-models", `{"experiment_id":"{exp}","name":"it's"}`},
+		{"POST", "logged-models", `{"experiment_id":"{exp}","name":"say \"x\" 'y'"}`},
+		{"POST", "logged-models", `{"experiment_id":"99999","name":"50%"}`},
 		{"POST", "logged-models/search", `{"max_results":"abc"}`},
 		// max_results limits
 		{"POST", "runs/search", `{"experiment_ids":["{exp}"],"max_results":50001}`},
