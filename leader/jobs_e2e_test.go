@@ -4,6 +4,7 @@ package leader_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,9 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/api"
+	"github.com/tandemml/tandem/assetyaml"
+	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/jobs"
 )
 
 // ckptScript counts steps 0..N-1, one every 0.2 s, logging metric "step"
@@ -41,6 +45,24 @@ for step in range(start, int(sys.argv[1])):
     os.replace(ckpt + ".tmp", ckpt)
     time.sleep(0.2)
 print("done", flush=True)
+`
+
+// failoverPipeline is a pipeline whose second step runs long enough to
+// be cut by the failover. (Inline steps' outputs take no checkpoint:
+// train starts again from its beginning, with prep's output.)
+const failoverPipeline = `type: pipeline
+experiment_name: failover
+jobs:
+  prep:
+    environment: azureml:stdlib:1
+    command: python -c "import os, sys; os.makedirs(sys.argv[1], exist_ok=True); open(os.path.join(sys.argv[1], 'd.txt'), 'w').write('x')" ${{outputs.out}}
+    outputs:
+      out:
+  train:
+    environment: azureml:stdlib:1
+    command: python -c "import sys, time; print('reading', sys.argv[1], flush=True); [time.sleep(0.2) for _ in range(100)]; print('done')" ${{inputs.data}}
+    inputs:
+      data: ${{parent.jobs.prep.outputs.out}}
 `
 
 func (c *cluster) submitJob(region string, spec *tandem.JobSpec, files map[string]string) (*tandem.Job, error) {
@@ -139,7 +161,9 @@ func handlePid(h string) int {
 // attempt 2 on its own local compute, from the last checkpoint that
 // reached it; the job completes in the same MLflow run, whose metric
 // history continues rather than restarting from step 0; when east comes
-// back as a secondary, the orphaned process of attempt 1 is stopped.
+// back as a secondary, the orphaned process of attempt 1 is stopped. A
+// pipeline cut in its second step resumes there on west: its first step
+// is not run again, and its second runs with the first's output.
 // Both durability modes.
 func TestJobResubmittedAfterFailover(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
@@ -193,6 +217,44 @@ func jobFailover(t *testing.T, durability string) {
 		out, _ := c.cli("status", "--workspace", c.config)
 		return strings.Contains(out, `capacity: west has no compute "gpu"`), out
 	})
+	// A pipeline in its second step: prep has finished, train runs.
+	envDir := t.TempDir()
+	for name, content := range map[string]string{"conda.yaml": "name: stdlib\ndependencies:\n  - python=3\n  - pip\n",
+		"environment.yaml": "name: stdlib\nversion: \"1\"\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\nconda_file: conda.yaml\n"} {
+		if err := os.WriteFile(filepath.Join(envDir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	envFile := filepath.Join(envDir, "environment.yaml")
+	envYAML, _ := os.ReadFile(envFile)
+	envSpec, err := assetyaml.Load(envFile, envYAML, tandem.AssetEnvironment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(client.Config{Workspace: "ws", Endpoints: []string{c.urls["east"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateAsset(context.Background(), envSpec, envDir); err != nil {
+		t.Fatalf("environment create: %v", err)
+	}
+	pipe, err := assetyaml.LoadJob("pipeline.yml", []byte(failoverPipeline), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pj, err := c.submitJob("east", pipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the pipeline's train step running on east", func() (bool, string) {
+		jj, err := c.job("west", pj.Name)
+		if err != nil {
+			return false, err.Error()
+		}
+		prep, train := jj.LastAttempt("prep"), jj.LastAttempt("train")
+		return prep != nil && prep.Status == tandem.AttemptCompleted && train != nil && train.Status == tandem.AttemptRunning,
+			fmt.Sprintf("prep %+v train %+v", prep, train)
+	})
 	oldPid := handlePid(first.Handle)
 	if oldPid == 0 {
 		t.Fatalf("handle %q", first.Handle)
@@ -235,6 +297,35 @@ func jobFailover(t *testing.T, durability string) {
 		}
 		return false, fmt.Sprintf("%s %s; %d steps; attempt 2 output: %s", jj.Status, jj.Message, len(c.metricSteps("west", j.RunID)), out)
 	})
+	// The pipeline resumed on west from its unfinished step: prep ran once,
+	// train's attempt 2 ran on west with prep's output, and it completed.
+	waitFor(t, 90*time.Second, "the pipeline completed on west", func() (bool, string) {
+		jj, err := c.job("west", pj.Name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return jj.Status == tandem.JobCompleted, fmt.Sprintf("%s %s", jj.Status, jj.Message)
+	})
+	pjj, _ := c.job("west", pj.Name)
+	var preps, trains []*tandem.JobAttempt
+	for _, a := range pjj.Attempts {
+		switch a.Step {
+		case "prep":
+			preps = append(preps, a)
+		case "train":
+			trains = append(trains, a)
+		}
+	}
+	if len(preps) != 1 || preps[0].Region != "east" {
+		t.Fatalf("prep ran again after the failover: %+v", preps)
+	}
+	if len(trains) != 2 || trains[0].Status != tandem.AttemptInterrupted || trains[1].Region != "west" || trains[1].Status != tandem.AttemptCompleted {
+		t.Fatalf("train's attempts: %+v", trains)
+	}
+	if log, ok := c.artifact("west", pjj.ExperimentID+"/"+pjj.RunID+"/artifacts/user_logs/"+jobs.LogName(trains[1])); !ok ||
+		!strings.Contains(log, "reading ") || !strings.Contains(log, "done") {
+		t.Fatalf("train's attempt 2 log: %q", log)
+	}
 	// The job on gpu was resubmitted too, and failed clearly on west.
 	if g, err := c.job("west", "on-gpu"); err != nil || g.Status != tandem.JobFailed || !strings.Contains(g.Message, `compute "gpu" does not exist`) {
 		t.Fatalf("on-gpu after the failover: %+v %v", g, err)
