@@ -71,9 +71,16 @@ func authWorkspace(t *testing.T) (w *regiontest.Workspace, admin, reader string)
 	waitUntil(t, "the owner on east", func() bool { code, _ := send(t, "GET", w.URLs[0]+"/api/tandem/v1/whoami", ob, nil); return code == 200 })
 	admin = principalIn(t, w.URLs[0], ob, "ops", tandem.RoleContributor)
 	reader = principalIn(t, w.URLs[0], ob, "viewer", tandem.RoleReader)
-	waitUntil(t, "the principals on west", func() bool {
+	// West has the principals and their role assignments (written after
+	// them) once it has applied everything east has.
+	waitUntil(t, "the principals and their roles on west", func() bool {
 		code, _ := send(t, "GET", w.URLs[1]+"/api/tandem/v1/whoami", reader, nil)
-		return code == 200
+		if code != 200 {
+			return false
+		}
+		he, err1 := w.Regions[0].Store.Head(context.Background())
+		hw, err2 := w.Regions[1].Store.Head(context.Background())
+		return err1 == nil && err2 == nil && hw.Seq >= he.Seq
 	})
 	return w, admin, reader
 }

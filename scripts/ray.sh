@@ -13,9 +13,10 @@ set -euo pipefail
 
 RAY_VERSION=2.60.0
 # What a Ray node's image has for training jobs: the stock MLflow client
-# (skinny: no server), scikit-learn and skops (the sklearn flavour saves
-# with it), at the versions of the client venv (python/requirements.txt).
-ML_PACKAGES="mlflow-skinny==3.17.2 scikit-learn==1.9.1 skops==0.16.0"
+# (skinny: no server), scikit-learn, skops (the sklearn flavour saves
+# with it) and pandas (which skinny leaves out but its model code imports),
+# at the versions of the client venv (python/requirements.txt).
+ML_PACKAGES="mlflow-skinny==3.17.2 scikit-learn==1.9.1 skops==0.16.0 pandas==3.1.1"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${1:-$root/.tandem/test/ray-venv}
