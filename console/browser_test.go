@@ -215,16 +215,8 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 		    c.querySelector('table.deployments tr[data-deployment="blue"] td[data-region="east"]')?.textContent.startsWith("0/1 ready") &&
 		    c.querySelector('tr[data-region="east"][data-requests="0"]') && c.querySelector('tr[data-region="west"][data-requests="0"]'); })()`)
 	for range 2 {
-		req, _ := http.NewRequest("POST", east+"/endpoints/console-ep/score", strings.NewReader(`{"inputs": [[1]]}`))
-		req.Header.Set("Authorization", ob)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 503 {
-			t.Fatalf("scoring without a process: %d, want 503", resp.StatusCode)
+		if code, out := regiontest.Send(t, "POST", east+"/endpoints/console-ep/score", ob, map[string]any{"inputs": [][]int{{1}}}); code != 503 {
+			t.Fatalf("scoring without a process: %d %v, want 503", code, out)
 		}
 	}
 	tab.WaitFor("east's row counting the two requests, west's still none", 30*time.Second,

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -58,15 +57,11 @@ type TrafficView struct {
 // region at once, each within the timeout; a region that does not answer
 // is listed with its error) and RegionTrafficPath (this region alone).
 func EndpointTraffic(cfg EndpointsConfig) (view, region http.Handler, err error) {
-	var regs *client.Regions
-	if cfg.Workspace != nil && len(cfg.Workspace.Regions) > 1 {
-		if regs, err = client.RegionsFromWorkspace(cfg.Workspace); err != nil {
-			return nil, nil, err
-		}
+	regs, err := peers(cfg.Workspace)
+	if err != nil {
+		return nil, nil, err
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = client.StatusTimeout
-	}
+	cfg.Timeout = timeout(cfg.Timeout)
 	local := func() RegionTrafficView {
 		v := RegionTrafficView{Name: cfg.Self, Endpoints: []serving.EndpointTraffic{}}
 		if cfg.Local != nil {
@@ -89,12 +84,6 @@ func EndpointTraffic(cfg EndpointsConfig) (view, region http.Handler, err error)
 		writeJSON(w, local())
 	})
 	return view, region, nil
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(v)
 }
 
 // readTraffic reads every region's RegionTrafficPath concurrently.

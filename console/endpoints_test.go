@@ -26,18 +26,8 @@ func startWithSecrets(t *testing.T, config func(string, *region.Config)) *region
 
 func readTraffic(t *testing.T, url string) console.TrafficView {
 	t.Helper()
-	resp, err := http.Get(url + console.EndpointTrafficPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("GET %s: %d %v", console.EndpointTrafficPath, resp.StatusCode, resp.Header)
-	}
 	var v console.TrafficView
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatal(err)
-	}
+	getView(t, url+console.EndpointTrafficPath, &v)
 	return v
 }
 
