@@ -328,10 +328,15 @@ func TandemRules() map[string]Rule {
 		"DELETE " + p + "/compute/{name}":             act(tandem.ActionComputeDelete, nil),
 		// The console (package console): its page and files hold no
 		// workspace data, which it reads from the API with the user's own
-		// credentials; its workspace view is a status read.
-		"GET /console":           {Class: ClassPublic},
-		"GET /console/{path...}": {Class: ClassPublic},
-		"GET " + p + "/regions":  act(tandem.ActionStatusRead, nil),
+		// credentials; its workspace view is a status read; its endpoints
+		// view shows every region's deployment status (a deployment read),
+		// which it reads in each region with the peer key from that
+		// region's own part (a status read: /metrics has the same counts).
+		"GET /console":                          {Class: ClassPublic},
+		"GET /console/{path...}":                {Class: ClassPublic},
+		"GET " + p + "/regions":                 act(tandem.ActionStatusRead, nil),
+		"GET " + p + "/endpoint-traffic":        act(tandem.ActionDeploymentsRead, nil),
+		"GET " + p + "/endpoint-traffic/region": act(tandem.ActionStatusRead, nil),
 	}
 	for _, k := range tandem.AssetKinds {
 		base := "/" + k.Plural()

@@ -49,10 +49,10 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	auditDir := t.TempDir()
-	w := regiontest.Start(t, regiontest.Options{Config: func(name string, cfg *region.Config) {
+	w := startWithSecrets(t, func(name string, cfg *region.Config) {
 		cfg.Auth = &region.AuthConfig{BootstrapToken: owner, AuditPath: filepath.Join(auditDir, name+".audit.jsonl")}
 		cfg.WorkDir = filepath.Join(auditDir, name+"-work")
-	}})
+	})
 	east := w.URLs[0]
 	rs := w.Client(t)
 	ctx := context.Background()
@@ -190,9 +190,40 @@ func TestConsoleShowsFailoverLive(t *testing.T) {
 	tab.WaitFor("the recorded drill with its figures", 30*time.Second,
 		fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-drill=%q][data-passed="yes"]'); return !!r && r.textContent.includes("switchover") && r.textContent.includes("0.07 s") && r.textContent.includes("321") && r.textContent.includes("pass"); })()`, recorded["id"]))
 	tab.Screenshot("console-drills")
+	// An endpoint placed in both regions with two deployments split 70/30
+	// and a third that gets a 10% mirror (no scoring process: the regions have no Python);
+	// two requests scored on east show in east's row only, live.
+	call(t, "POST", east+"/api/2.0/mlflow/registered-models/create", ob, map[string]any{"name": "console-model"})
+	call(t, "POST", east+"/api/2.0/mlflow/model-versions/create", ob, map[string]any{"name": "console-model", "source": "s3://no-such-bucket/model"})
+	epURL := east + "/api/tandem/v1/online-endpoints/console-ep"
+	epSpec := map[string]any{"name": "console-ep", "auth_mode": "aml_token", "regions": []string{"east", "west"}}
+	call(t, "PUT", epURL, ob, epSpec)
+	for _, d := range []string{"blue", "green", "shadow"} {
+		call(t, "PUT", epURL+"/deployments/"+d, ob, map[string]any{"endpoint": "console-ep", "name": d, "model": "models:/console-model/1",
+			"instance_count": 1, "instance_counts": map[string]int{"west": 2}})
+	}
+	epSpec["traffic"], epSpec["mirror_traffic"] = map[string]int{"blue": 70, "green": 30}, map[string]int{"shadow": 10}
+	call(t, "PUT", epURL, ob, epSpec)
 	tab.Do("endpoints tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#endpoints"`))
-	tab.WaitFor("the endpoints section (or its absence from this build)", 30*time.Second,
-		`(() => { const v = document.getElementById("view"); return v.textContent.includes("Endpoints") && !v.querySelector(".error"); })()`)
+	tab.WaitFor("the endpoint with its split, deployments and both regions", 60*time.Second,
+		`(() => { const c = document.querySelector('article.endpoint[data-endpoint="console-ep"]'); if (!c) return false;
+		  const seg = (k, d) => c.querySelector('svg[data-split="' + k + '"] rect[data-deployment="' + d + '"]');
+		  return seg("traffic", "blue")?.getAttribute("width") === "70" && seg("traffic", "green")?.getAttribute("x") === "70" &&
+		    seg("mirror", "shadow")?.getAttribute("width") === "10" && !seg("traffic", "shadow") &&
+		    c.textContent.includes("aml_token") && c.querySelector("dl").textContent.includes("east, west") &&
+		    c.querySelector('table.deployments tr[data-deployment="green"] td[data-region="west"]')?.textContent.startsWith("0/2 ready") &&
+		    c.querySelector('table.deployments tr[data-deployment="blue"] td[data-region="east"]')?.textContent.startsWith("0/1 ready") &&
+		    c.querySelector('tr[data-region="east"][data-requests="0"]') && c.querySelector('tr[data-region="west"][data-requests="0"]'); })()`)
+	for range 2 {
+		if code, out := regiontest.Send(t, "POST", east+"/endpoints/console-ep/score", ob, map[string]any{"inputs": [][]int{{1}}}); code != 503 {
+			t.Fatalf("scoring without a process: %d %v, want 503", code, out)
+		}
+	}
+	tab.WaitFor("east's row counting the two requests, west's still none", 30*time.Second,
+		`(() => { const c = document.querySelector('article.endpoint[data-endpoint="console-ep"]');
+		  const e = c?.querySelector('tr[data-region="east"][data-requests="2"]');
+		  return !!e && e.querySelector("td.rate").textContent !== "0/s" && !!c.querySelector('tr[data-region="west"][data-requests="0"]'); })()`)
+	tab.Screenshot("console-endpoints")
 	tab.Do("assets tab", chromedp.Evaluate[chromedp.Void](`location.hash = "#assets"`))
 	tab.WaitFor("the environment in the asset list", 30*time.Second, `!!document.querySelector('.kindsel button[data-kind="environments"].active') && !!document.querySelector('button[data-asset="sk-env"]')`)
 	tab.Do("open the environment", chromedp.Click(chromedp.CSS(`button[data-asset="sk-env"]`)))

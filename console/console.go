@@ -1,7 +1,8 @@
 // Package console is tandem's own web console: a few static files (plain
 // HTML, CSS and JavaScript modules, no build step) embedded in the binary
-// and served under /console/, and the one read the console needs that no
-// other endpoint answers: every region's status at once (regions.go).
+// and served under /console/, and the reads the console needs that no
+// other endpoint answers: every region's status at once (regions.go) and
+// every region's endpoints with their request counts (endpoints.go).
 //
 // The page holds no workspace data and no secret: it reads the region's
 // authenticated API with the user's own credentials (a bearer token or a

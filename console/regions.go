@@ -64,16 +64,11 @@ type WorkspaceView struct {
 // could read region by region. A region that does not answer is listed
 // with its error and never holds up the others.
 func Regions(cfg RegionsConfig) (http.Handler, error) {
-	var regs *client.Regions
-	if cfg.Workspace != nil && len(cfg.Workspace.Regions) > 1 {
-		var err error
-		if regs, err = client.RegionsFromWorkspace(cfg.Workspace); err != nil {
-			return nil, err
-		}
+	regs, err := peers(cfg.Workspace)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = client.StatusTimeout
-	}
+	cfg.Timeout = timeout(cfg.Timeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		view := WorkspaceView{Served: cfg.Self, ReadMS: time.Now().UnixMilli(), Regions: []RegionView{}}
 		if cfg.Workspace != nil {
@@ -95,10 +90,32 @@ func Regions(cfg RegionsConfig) (http.Handler, error) {
 		} else {
 			view.Regions = readAll(ctx, regs)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(view)
+		writeJSON(w, view)
 	}), nil
+}
+
+// peers reads every region of a workspace with its peer key; nil for a
+// single region.
+func peers(ws *workspace.Workspace) (*client.Regions, error) {
+	if ws == nil || len(ws.Regions) < 2 {
+		return nil, nil
+	}
+	return client.RegionsFromWorkspace(ws)
+}
+
+// timeout is a view's bound on reading one region (0: client.StatusTimeout).
+func timeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return client.StatusTimeout
+	}
+	return d
+}
+
+// writeJSON answers a view, never cached.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(v)
 }
 
 // readAll reads every region's statuses and divergence reports

@@ -16,20 +16,26 @@ import (
 	"github.com/tandemml/tandem/replication"
 )
 
-func readView(t *testing.T, url string) console.WorkspaceView {
+// getView reads one of the console's views (never cached) into v.
+func getView(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url + console.RegionsPath)
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("GET %s: %d %v", console.RegionsPath, resp.StatusCode, resp.Header)
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, resp.Header)
 	}
-	var v console.WorkspaceView
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func readView(t *testing.T, url string) console.WorkspaceView {
+	t.Helper()
+	var v console.WorkspaceView
+	getView(t, url+console.RegionsPath, &v)
 	return v
 }
 

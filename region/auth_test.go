@@ -128,7 +128,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	routes = append(routes, "POST /api/tandem/v1/export", "POST /api/tandem/v1/import", "GET /metrics", "GET /health", "GET /version",
 		"GET /api/tandem/v1/version", "GET /api/tandem/v1/replication/status", "GET /api/tandem/v1/replication/checksum",
 		"GET /api/tandem/v1/failover/status", "GET /api/tandem/v1/failover/positions", "GET /api/tandem/v1/failover/history",
-		"GET /api/tandem/v1/regions", "GET /console", "GET /console/{path...}",
+		"GET /api/tandem/v1/regions", "GET /api/tandem/v1/endpoint-traffic", "GET /api/tandem/v1/endpoint-traffic/region", "GET /console", "GET /console/{path...}",
 		"GET /api/tandem/v1/failover/divergence", "GET /api/tandem/v1/failover/divergence/{id}", "POST /api/tandem/v1/failover/replay")
 	sort.Strings(routes)
 	for _, rt := range routes {

@@ -299,6 +299,13 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		return nil, err
 	}
 	r.mux.Handle("GET "+console.RegionsPath, wsView)
+	epView, epRegion, err := console.EndpointTraffic(console.EndpointsConfig{Workspace: cfg.Workspace, Self: cfg.Name, Local: r.Serving.Traffic})
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.mux.Handle("GET "+console.EndpointTrafficPath, epView)
+	r.mux.Handle("GET "+console.RegionTrafficPath, epRegion)
 	// The frontend is outermost: role headers on every response, and writes
 	// leave a secondary before anything else runs.
 	fe := replication.NewFrontend(r.Replication, mlflowapi.Guard(r.mux))

@@ -68,11 +68,14 @@ func refuse(status int, code, format string, args ...any) error {
 func (s *Service) score(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	name := r.PathValue("name")
-	dep, code := "", 0
+	dep, code, known := "", 0, false
 	defer func() {
 		if code != 0 {
 			s.metrics.requests.WithLabelValues(name, dep, strconv.Itoa(code)).Inc()
 			s.metrics.latency.WithLabelValues(name, dep).Observe(time.Since(start).Seconds())
+			if known { // names nobody created are not kept (the console's counts)
+				s.count(name, dep, code, time.Now())
+			}
 		}
 	}()
 	fail := func(err error) {
@@ -89,6 +92,7 @@ func (s *Service) score(w http.ResponseWriter, r *http.Request) {
 		fail(tandem.Errorf(tandem.ENOTFOUND, "online endpoint %s not found", name))
 		return
 	}
+	known = true
 	if !ep.Serves(s.cfg.Region) {
 		fail(tandem.Errorf(tandem.ENOTFOUND, "online endpoint %s is not served in region %s (its regions: %v)", name, s.cfg.Region, ep.Regions))
 		return

@@ -113,6 +113,9 @@ type Service struct {
 	keys      map[string]openedKeys             // endpoint -> keys opened from the sealed text
 	closed    bool
 
+	trafficMu sync.Mutex
+	traffic   map[string]*requestCounter // "endpoint/deployment" -> its scoring requests here (traffic.go)
+
 	mirrors chan struct{} // bounds mirrored requests in flight
 	client  *http.Client
 
@@ -147,9 +150,9 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg, log: cfg.Log.With("component", "serving"), wake: make(chan struct{}, 1),
 		endpoints: map[string]*tandem.OnlineEndpoint{}, deps: map[string]*deployment{}, keys: map[string]openedKeys{},
-		mirrors: make(chan struct{}, 64),
-		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}},
-		logs:    newLogBuffer(maxLogBuffer), peer: &http.Client{Transport: tlsconf.Transport(cfg.PeerTLS)}, logRuns: map[string]string{}}
+		traffic: map[string]*requestCounter{}, mirrors: make(chan struct{}, 64),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}},
+		logs:   newLogBuffer(maxLogBuffer), peer: &http.Client{Transport: tlsconf.Transport(cfg.PeerTLS)}, logRuns: map[string]string{}}
 	s.metrics = newMetrics(cfg.Region, cfg.Metrics)
 	cfg.Store.OnCommit(func(e tandem.Entry) {
 		if e.Kind == tandem.KindEndpoints || e.Kind == tandem.KindModels || e.Kind == tandem.KindArtifacts {
@@ -340,6 +343,9 @@ type DeploymentStatus struct {
 	Wanted    int              `json:"wanted"`
 	Error     string           `json:"error,omitempty"`
 	Instances []InstanceStatus `json:"instances"`
+	// Requests counts the scoring requests this region routed to the
+	// deployment (and their rate).
+	Requests RequestCounts `json:"requests"`
 }
 
 // Status reports a deployment's processes in this region; ENOTFOUND when
@@ -353,6 +359,7 @@ func (s *Service) Status(endpoint, name string) (*DeploymentStatus, error) {
 	}
 	st := d.status()
 	st.Region = s.cfg.Region
+	st.Requests = s.requestCounts(endpoint, name, time.Now())
 	return st, nil
 }
 

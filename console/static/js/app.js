@@ -4,12 +4,14 @@
 import { get, post, APIError, credentials, setCredentials, basic, bearer } from "./api.js";
 import { Samples, draw } from "./plot.js";
 import { toYAML } from "./yaml.js";
+import { splitOf, colorOf, drawSplit, instancesIn, placementOf, perRegion, fmtRate } from "./endpoints.js";
 
 const POLL_MS = 2000;
 const V1 = "/api/tandem/v1";
 // Served by builds that have them; a 404 shows "not available in this build".
 export const JOBS_PATH = V1 + "/jobs";
 export const ENDPOINTS_PATH = V1 + "/online-endpoints";
+const ENDPOINT_TRAFFIC_PATH = V1 + "/endpoint-traffic";
 const ASSET_KINDS = [
   ["environments", "Environments"], ["data", "Data"], ["components", "Components"],
   ["pipelines", "Pipelines"], ["datastores", "Datastores"], ["models", "Models"],
@@ -307,26 +309,86 @@ async function renderDrills() {
     body)];
 }
 
-// ---------- generic lists (jobs, endpoints) ----------
+// ---------- endpoints ----------
 
-function genericList(doc, keys) {
-  const items = Array.isArray(doc) ? doc : Object.values(doc || {}).find(Array.isArray) || [];
-  if (!items.length) return notice("None.");
-  const cols = keys.filter((k) => items.some((it) => it[k] !== undefined));
-  return table(cols, items.map((it) => h("tr", null, cols.map((k) => {
-    const v = it[k];
-    return h("td", null, v !== null && typeof v === "object" ? JSON.stringify(v) : String(v ?? "-"));
-  }))));
+function splitLegend(segs, names, label) {
+  return h("p", { class: "legend split-legend" }, h("span", { class: "muted" }, label + ": "),
+    segs.length ? segs.map((s) => h("span", { class: colorOf(names, s.name), "data-deployment": s.name }, `\u25A0 ${s.name} ${s.percent}%`)) : "none");
 }
 
-async function renderRemoteList(path, title, keys) {
+function endpointCard(ep, deps, view) {
+  const names = Array.isArray(deps) ? deps.map((d) => d.name).sort() : Object.keys(ep.traffic || {}).sort();
+  const split = splitOf(ep.traffic), mirror = splitOf(ep.mirror_traffic);
+  const regions = placementOf(ep, view);
+  const rows = perRegion(ep, view);
+  const byRegion = Object.fromEntries(rows.map((r) => [r.region, r]));
+  let depTable;
+  if (!Array.isArray(deps)) depTable = unavailable(deps, "Deployments");
+  else if (!deps.length) depTable = notice("No deployment yet.");
+  else {
+    depTable = table(["deployment", "model", "traffic", "mirror", ...regions.map((r) => `instances in ${r}`)],
+      [...deps].sort((a, b) => a.name.localeCompare(b.name)).map((d) => h("tr", { "data-deployment": d.name },
+        h("td", null, h("span", { class: colorOf(names, d.name) }, "\u25A0 "), d.name),
+        h("td", null, d.model_name ? `${d.model_name}:${d.model_version}` : d.model || "-"),
+        h("td", { class: "num" }, `${ep.traffic?.[d.name] || 0}%`),
+        h("td", { class: "num" }, ep.mirror_traffic?.[d.name] ? `${ep.mirror_traffic[d.name]}%` : "-"),
+        regions.map((r) => {
+          const st = byRegion[r]?.traffic?.deployments?.find((x) => x.name === d.name);
+          const want = instancesIn(d, r);
+          return h("td", { class: "num", "data-region": r },
+            st ? [`${st.ready}/${st.wanted} ready`, st.error ? h("div", { class: "muted" }, st.error) : null] : `${want} wanted`);
+        }))), { class: "deployments" });
+  }
+  const regionRows = rows.map((r) => {
+    const c = r.traffic?.requests;
+    const ready = (r.traffic?.deployments || []).reduce((n, d) => n + d.ready, 0);
+    return h("tr", { "data-endpoint": ep.name, "data-region": r.region, "data-requests": c ? c.requests : "" },
+      h("td", null, r.region),
+      r.error ? h("td", { class: "error", colspan: 6 }, r.error)
+        : !r.traffic ? h("td", { class: "muted", colspan: 6 }, view ? "this region does not know the endpoint yet (replicating)" : "-")
+        : [h("td", { class: "num rate" }, fmtRate(c.per_second)),
+          h("td", { class: "num" }, `${c.recent} (${c.recent_errors} errors)`),
+          h("td", { class: "num" }, String(c.requests)),
+          h("td", { class: c.errors ? "num no" : "num" }, String(c.errors)),
+          h("td", { class: "num" }, String(c.client_errors)),
+          h("td", { class: "num" }, String(ready))]);
+  });
+  return h("article", { class: "card endpoint", "data-endpoint": ep.name },
+    h("h2", null, ep.name, h("span", { class: "role role-secondary" }, ep.auth_mode)),
+    h("dl", { class: "kv" },
+      h("dt", null, "auth mode"), h("dd", null, ep.auth_mode === "key" ? "key (endpoint keys)" : `${ep.auth_mode} (tandem tokens)`),
+      h("dt", null, "placement"), h("dd", null, ep.regions?.length ? ep.regions.join(", ") : "every region"),
+      ep.scoring_uri ? [h("dt", null, "scoring URI"), h("dd", null, ep.scoring_uri)] : null),
+    h("h3", null, "Traffic split"),
+    drawSplit(split, names, "traffic"), splitLegend(split, names, "traffic"),
+    mirror.length ? [drawSplit(mirror, names, "mirror"), splitLegend(mirror, names, "mirror (copies, answers dropped)")] : null,
+    h("h3", null, "Deployments"), depTable,
+    h("h3", null, "Requests per region"),
+    table(["region", "rate (last minute)", "last minute", "total", "errors (5xx)", "refused (4xx)", "instances ready"], regionRows, { class: "per-region" }));
+}
+
+async function renderEndpoints() {
+  const title = "Endpoints";
+  let eps;
   try {
-    const doc = await get(path);
-    return [h("section", { class: "card" }, h("h1", null, title), genericList(doc, keys))];
+    eps = (await get(ENDPOINTS_PATH)).endpoints || [];
   } catch (e) {
     if (e instanceof APIError && e.status === 401) throw e;
     return [h("section", { class: "card" }, h("h1", null, title), unavailable(e, title))];
   }
+  let view = null, viewNote = null;
+  try {
+    view = await get(ENDPOINT_TRAFFIC_PATH);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) throw e;
+    viewNote = unavailable(e, "Request rates per region");
+  }
+  const deps = await Promise.all(eps.map((ep) => get(`${ENDPOINTS_PATH}/${encodeURIComponent(ep.name)}/deployments`)
+    .then((d) => d.deployments || [], (e) => { if (e instanceof APIError && e.status === 401) throw e; return e; })));
+  return [h("section", { class: "card" }, h("h1", null, title),
+    notice(view ? `Online endpoints; request counts as each region's router answered them since it started, read by ${view.served_by} from every region at ${fmtTime(view.read_ms)}.` : "Online endpoints."),
+    viewNote, eps.length ? null : notice("No online endpoint.", "muted none")),
+    ...eps.map((ep, i) => endpointCard(ep, deps[i], view))];
 }
 
 // ---------- jobs ----------
@@ -464,7 +526,7 @@ async function renderTab() {
     case "divergence": return renderDivergence();
     case "drills": return renderDrills();
     case "jobs": return renderJobs();
-    case "endpoints": return renderRemoteList(ENDPOINTS_PATH, "Endpoints", ["name", "regions", "traffic", "deployments", "status", "requests"]);
+    case "endpoints": return renderEndpoints();
     case "assets": return renderAssets();
     case "drift": return renderDrift();
     case "audit": return renderAudit();
