@@ -164,6 +164,23 @@ func (c *cluster) start(name string) {
 	}
 }
 
+// following waits until a secondary has finished its bootstrap and names
+// the primary it follows.
+func (c *cluster) following(name string) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := c.status(name)
+		if st.Role.PrimaryURL != "" && st.Self != nil && (st.Self.Bootstrap == nil || st.Self.Bootstrap.Phase == "done") {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s is not following a primary: %+v", name, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // kill sends SIGKILL (kill -9) to a region's process.
 func (c *cluster) kill(name string) {
 	c.mu.Lock()
