@@ -26,44 +26,50 @@ func procStart(pid int) (ticks uint64, zombie bool, err error) {
 	return parseStat(b)
 }
 
-// parseStat reads the state (field 3) and start time (field 22) of a
-// /proc/PID/stat line. The command name (field 2) is in parentheses and
-// may itself hold spaces and parentheses, so fields are counted from the
-// last ')'.
-func parseStat(b []byte) (ticks uint64, zombie bool, err error) {
+// statFields splits a /proc/PID/stat line into its fields from field 3
+// (the state) on, at least n of them. The command name (field 2) is in
+// parentheses and may itself hold spaces and parentheses, so fields are
+// counted from the last ')'.
+func statFields(b []byte, n int) ([][]byte, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, false, fmt.Errorf("malformed /proc stat line")
+		return nil, fmt.Errorf("malformed /proc stat line")
 	}
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 20 { // fields 3..22
-		return 0, false, fmt.Errorf("malformed /proc stat line: %d fields after the name", len(f))
+	if len(f) < n {
+		return nil, fmt.Errorf("malformed /proc stat line: %d fields after the name", len(f))
+	}
+	return f, nil
+}
+
+func zombieState(f [][]byte) bool { return string(f[0]) == "Z" || string(f[0]) == "X" }
+
+// parseStat reads the state (field 3) and start time (field 22) of a
+// /proc/PID/stat line.
+func parseStat(b []byte) (ticks uint64, zombie bool, err error) {
+	f, err := statFields(b, 20) // fields 3..22
+	if err != nil {
+		return 0, false, err
 	}
 	ticks, err = strconv.ParseUint(string(f[19]), 10, 64)
 	if err != nil {
 		return 0, false, fmt.Errorf("malformed /proc stat start time %q", f[19])
 	}
-	state := string(f[0])
-	return ticks, state == "Z" || state == "X", nil
+	return ticks, zombieState(f), nil
 }
 
 // parseGroup reads the state (field 3) and process group (field 5) of a
 // /proc/PID/stat line.
 func parseGroup(b []byte) (pgrp int, zombie bool, err error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false, fmt.Errorf("malformed /proc stat line")
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 3 { // fields 3..5
-		return 0, false, fmt.Errorf("malformed /proc stat line: %d fields after the name", len(f))
+	f, err := statFields(b, 3) // fields 3..5
+	if err != nil {
+		return 0, false, err
 	}
 	pgrp, err = strconv.Atoi(string(f[2]))
 	if err != nil {
 		return 0, false, fmt.Errorf("malformed /proc stat process group %q", f[2])
 	}
-	state := string(f[0])
-	return pgrp, state == "Z" || state == "X", nil
+	return pgrp, zombieState(f), nil
 }
 
 // groupLive reports whether a process of the group that pid led (started

@@ -17,6 +17,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,7 +70,7 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 	s.graphql = s.newGraphQL()
 	s.handleRaw("POST /graphql", s.serveGraphQL)
 	s.handleRaw("GET /graphql", s.serveGraphQL)
-	for _, p := range []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"} {
+	for _, p := range apiPrefixes() {
 		s.mux.HandleFunc(p, s.notImplemented)
 	}
 	return s
@@ -78,9 +79,15 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 // ServeHTTP serves the MLflow API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// apiPrefixes are the paths under which MLflow's API lives; each is also
+// the catch-all pattern that answers what tandem does not serve.
+func apiPrefixes() []string {
+	return []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"}
+}
+
 // Handles reports whether path belongs to this API (callers mount it at /).
 func Handles(path string) bool {
-	for _, p := range []string{"/api/2.0/", "/ajax-api/2.0/", "/api/3.0/", "/ajax-api/3.0/"} {
+	for _, p := range apiPrefixes() {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
@@ -130,7 +137,7 @@ func (s *Server) allowed(r *http.Request) []string {
 			continue
 		}
 		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
-		if _, pattern := s.mux.Handler(probe); pattern != "" && !strings.HasSuffix(pattern, ".0/") {
+		if _, pattern := s.mux.Handler(probe); pattern != "" && !slices.Contains(apiPrefixes(), pattern) {
 			out = append(out, m)
 		}
 	}
