@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -28,7 +29,14 @@ func (s *Store) RecordDrill(ctx context.Context, d tandem.DrillRecord, by string
 	if err := tandem.CheckText("recorded_by", by); err != nil {
 		return nil, err
 	}
-	d.ID, d.RecordedMS, d.RecordedBy = "drill-"+newUUIDHex()[:16], nowMillis(), by
+	// Two drills recorded in one millisecond would list in id order, not
+	// in the order they were recorded: each one is at least a millisecond
+	// after the newest one before it.
+	var last sql.NullInt64
+	if err := s.Reader().QueryRowContext(ctx, `SELECT MAX(recorded_ms) FROM drills`).Scan(&last); err != nil {
+		return nil, fmt.Errorf("drills: %w", err)
+	}
+	d.ID, d.RecordedMS, d.RecordedBy = "drill-"+newUUIDHex()[:16], max(nowMillis(), last.Int64+1), by
 	if _, err := s.Write(ctx, &Change{Op: opDrillRecord, Key: d.ID, Payload: &d}); err != nil {
 		return nil, err
 	}
