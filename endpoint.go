@@ -51,6 +51,11 @@ const (
 	MaxMirrorPercent      = 50 // Azure mirrors at most half the traffic
 )
 
+// EndpointQuota maps a region to the most scoring instances it may run
+// for all its endpoints' deployments together (workspace.yaml's
+// quotas.endpoint_instances); a region with no entry has no limit.
+type EndpointQuota map[string]int
+
 // OnlineEndpoint is a scoring URL and its traffic rules. Its keys are not
 // part of it: they are sealed with the workspace key in the store and shown
 // only by get-credentials.

@@ -77,3 +77,32 @@ func intOf(v any) int {
 	}
 	return 0
 }
+
+// QuotaProblems checks the declared deployments against the workspace's
+// endpoint quota: the instances the deployments placed in a region run
+// there, summed, must fit its quotas.endpoint_instances, or apply would
+// be refused part way. Pure.
+func QuotaProblems(in Input) []string {
+	if in.Desired == nil || len(in.EndpointQuota) == 0 {
+		return nil
+	}
+	var out []string
+	for _, r := range in.Regions {
+		limit := in.EndpointQuota[r]
+		if limit <= 0 {
+			continue
+		}
+		total := 0
+		for _, o := range in.Desired.Objects {
+			if o.Kind != desired.KindDeployment || !o.Placed(r) {
+				continue
+			}
+			counts, _ := o.Spec["instance_count"].(map[string]any)
+			total += intOf(counts[r])
+		}
+		if total > limit {
+			out = append(out, fmt.Sprintf("quota: the deployments placed in %s run %d scoring instances there; its quotas.endpoint_instances allows %d", r, total, limit))
+		}
+	}
+	return out
+}

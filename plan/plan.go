@@ -19,6 +19,7 @@ import (
 	"reflect"
 	"sort"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/desired"
 )
 
@@ -73,6 +74,10 @@ type Input struct {
 	// ImageGaps are the environments' images a region's registry lacks
 	// (imagecopy.Check asked every registry); plan reports them.
 	ImageGaps []ImageGap
+	// EndpointQuota is the workspace's limit on scoring instances per
+	// region (workspace.yaml quotas:); a desired state over it is a
+	// problem.
+	EndpointQuota tandem.EndpointQuota
 }
 
 // ImageGap is one environment image missing from one region's registry,
@@ -377,6 +382,7 @@ func Compute(in Input) *Plan {
 			}
 		}
 	}
+	p.Problems = append(p.Problems, QuotaProblems(in)...)
 	p.Warnings = append(p.Warnings, CapacityWarnings(in)...)
 	p.Warnings = append(p.Warnings, ImageWarnings(in.ImageGaps)...)
 	return p

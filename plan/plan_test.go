@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/desired"
 	"github.com/tandemml/tandem/workspace"
 )
@@ -215,5 +216,28 @@ func TestImageWarnings(t *testing.T) {
 	p := Compute(in)
 	if p.Changed() || len(p.Warnings) != 1 || p.Warnings[0] != "east: its registry lacks image d of environment e:2" {
 		t.Fatalf("plan with a gap: changed %v, warnings %q", p.Changed(), p.Warnings)
+	}
+}
+
+// TestPlanEndpointQuota: declared deployments that run more scoring
+// instances in a region than its quota allow are a problem (apply stops);
+// a quota they fit is none, and a region without a quota has no limit.
+func TestPlanEndpointQuota(t *testing.T) {
+	s := loadDesired(t)
+	actual := converged(s)
+	in := Input{Desired: s, Primary: "eastus", Regions: []string{"eastus", "westus"}, Actual: actual}
+	// iris/blue runs 2 instances in eastus.
+	in.EndpointQuota = tandem.EndpointQuota{"eastus": 2}
+	if p := Compute(in); len(p.Problems) != 0 {
+		t.Fatalf("within the quota: %v", p.Problems)
+	}
+	in.EndpointQuota = tandem.EndpointQuota{"eastus": 1}
+	p := Compute(in)
+	if len(p.Problems) != 1 || !strings.Contains(p.Problems[0], "quota: the deployments placed in eastus run 2 scoring instances there; its quotas.endpoint_instances allows 1") {
+		t.Fatalf("problems: %v", p.Problems)
+	}
+	in.EndpointQuota = tandem.EndpointQuota{"centralus": 1}
+	if p := Compute(in); len(p.Problems) != 0 {
+		t.Fatalf("no quota in the deployment's regions: %v", p.Problems)
 	}
 }

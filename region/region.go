@@ -269,9 +269,18 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	if len(key) > 0 {
 		peerToken = replication.Token(key)
 	}
+	var wsRegions []string
+	var quota tandem.EndpointQuota
+	if cfg.Workspace != nil {
+		for _, wr := range cfg.Workspace.Regions {
+			wsRegions = append(wsRegions, wr.Name)
+		}
+		quota = cfg.Workspace.EndpointQuota()
+	}
 	r.Serving = serving.New(serving.Config{Region: cfg.Name, Store: store, Blobs: blobs, Vault: vault, Python: cfg.ScoringPython,
 		CacheDir: cfg.ScoringCache, URL: origin(cfg).Advertised, Log: log, Metrics: reg,
-		Roles: roles, PeerToken: peerToken, PeerTLS: peerTLS}) // request logs: a secondary sends them to the primary
+		Roles: roles, PeerToken: peerToken, PeerTLS: peerTLS, // request logs: a secondary sends them to the primary
+		Regions: wsRegions, Quota: quota})
 	r.mux.Handle(serving.APIPrefix, r.Serving.APIHandler())     // /api/tandem/v1/online-endpoints
 	r.mux.Handle(serving.APIPrefix+"/", r.Serving.APIHandler()) // .../{name}, deployments
 	r.mux.Handle("/endpoints/", r.Serving.ScoringHandler())     // POST /endpoints/{name}/score|invocations

@@ -88,6 +88,11 @@ type Config struct {
 	// PeerTLS is the peer links' TLS client configuration (nil: Go's
 	// defaults).
 	PeerTLS *tls.Config
+	// Regions are the workspace's regions (for the quota check; empty:
+	// Region alone) and Quota each one's limit on scoring instances
+	// (empty: no limit): a write that would exceed it is refused.
+	Regions []string
+	Quota   tandem.EndpointQuota
 	// FlushEvery is how often buffered request logs are written (default
 	// 2s); they are also written when Run ends.
 	FlushEvery time.Duration

@@ -160,6 +160,8 @@ type Workspace struct {
 	MLflowUI string
 	// Jobs: workspace-wide job settings, the workspace quota (jobs.go).
 	Jobs Jobs
+	// Quotas: limits on the scoring instances each region runs (quotas.go).
+	Quotas Quotas
 	// Desired is the desired state the file declares besides its regions
 	// (desired.go, package desired); never nil after Parse.
 	Desired *desired.State
@@ -259,7 +261,8 @@ type file struct {
 	TLS            *tlsFile             `yaml:"tls"`
 	Telemetry      *telemetryFile       `yaml:"telemetry"`
 	MLflowUI       string               `yaml:"mlflow_ui"`
-	Jobs           yaml.Node            `yaml:"jobs"` // jobs.go
+	Jobs           yaml.Node            `yaml:"jobs"`   // jobs.go
+	Quotas         yaml.Node            `yaml:"quotas"` // quotas.go
 	desiredFile    `yaml:",inline"`     // desired.go: compute, datastores, roles, ...
 	Extra          map[string]yaml.Node `yaml:",inline"`
 }
@@ -388,6 +391,11 @@ func parseFile(name string, b []byte) (*Workspace, error) {
 		return nil, jerr
 	}
 	w.Jobs = jobs
+	quotas, qerr := parseQuotas(name, &f.Quotas, seen)
+	if qerr != nil {
+		return nil, qerr
+	}
+	w.Quotas = quotas
 	for _, c := range f.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {

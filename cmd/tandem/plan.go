@@ -60,7 +60,7 @@ func makePlan(ctx context.Context, file string) (*planned, error) {
 	if primary == "" {
 		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "no primary region is reachable: plan needs the primary's state")
 	}
-	in := plan.Input{Desired: ws.Desired, Primary: primary, Actual: map[string]*plan.Actual{}}
+	in := plan.Input{Desired: ws.Desired, Primary: primary, Actual: map[string]*plan.Actual{}, EndpointQuota: ws.EndpointQuota()}
 	for _, r := range ws.Regions {
 		in.Regions = append(in.Regions, r.Name)
 	}

@@ -1,0 +1,90 @@
+package serving_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/region"
+	"github.com/tandemml/tandem/serving"
+	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/storetest"
+)
+
+// TestEndpointInstanceQuota: with a quota of 3 scoring instances in east
+// (none in west), deployments that fit are written; one that would take
+// east to 4 is refused with an invalid error and nothing is written; a
+// placement that moves an endpoint into east past the quota is refused
+// too; scaling down is always allowed.
+func TestEndpointInstanceQuota(t *testing.T) {
+	ctx := context.Background()
+	r, err := region.Open(ctx, region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	svc := serving.New(serving.Config{Region: "east", Store: r.Store, Blobs: r.Blobs, Vault: r.Vault, CacheDir: t.TempDir(),
+		Reconcile: time.Hour, Regions: []string{"east", "west"}, Quota: tandem.EndpointQuota{"east": 3}})
+	mux := http.NewServeMux()
+	mux.Handle(serving.APIPrefix, svc.APIHandler())
+	mux.Handle(serving.APIPrefix+"/", svc.APIHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{Workspace: "quota", Endpoints: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Store.CreateRegisteredModel(ctx, "iris", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model"}); err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(err error, want string) {
+		t.Helper()
+		if tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(err.Error(), want) {
+			t.Fatalf("got %v, want invalid with %q", err, want)
+		}
+	}
+	_, err = c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "both"}, "create")
+	must(err)
+	_, err = c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "westonly", Regions: []string{"west"}}, "create")
+	must(err)
+	_, err = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "both", Name: "blue", Model: "azureml:iris:1", InstanceCount: 2}, "create")
+	must(err)
+	// West has no limit: ten instances there are fine.
+	_, err = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "westonly", Name: "big", Model: "azureml:iris:1", InstanceCount: 10}, "create")
+	must(err)
+	_, err = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "both", Name: "green", Model: "azureml:iris:1", InstanceCount: 2}, "create")
+	refused(err, "online deployment both/green would run 4 scoring instances in region east, over its quota of 3")
+	if _, err := c.GetDeployment(ctx, "both", "green"); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		t.Fatalf("the refused deployment exists: %v", err)
+	}
+	// The same deployment with west only in east's place fits.
+	_, err = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "both", Name: "green", Model: "azureml:iris:1", InstanceCount: 2, InstanceCounts: map[string]int{"east": 1}}, "create")
+	must(err)
+	// Placing westonly in east too would add its ten instances there.
+	_, err = c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "westonly"}, "update")
+	refused(err, "online endpoint westonly would run 13 scoring instances in region east")
+	ep, err := c.GetEndpoint(ctx, "westonly")
+	must(err)
+	if len(ep.Regions) != 1 || ep.Regions[0] != "west" {
+		t.Fatalf("the refused placement was written: %+v", ep)
+	}
+	// Scaling blue up is refused; down is fine.
+	_, err = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "both", Name: "blue", Model: "azureml:iris:1", InstanceCount: 3}, "update")
+	refused(err, "over its quota of 3")
+	_, err = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "both", Name: "blue", Model: "azureml:iris:1", InstanceCount: 1}, "update")
+	must(err)
+}
