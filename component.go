@@ -35,6 +35,11 @@ type Port struct {
 	Mode        string  `json:"mode,omitempty"`
 	Name        string  `json:"name,omitempty"`
 	Version     string  `json:"version,omitempty"`
+	// Checkpoint (outputs of a component or a pipeline step, uri_folder
+	// only) marks the folder a step keeps its checkpoints in: uploaded
+	// while the step runs, and restored into the step's next attempt
+	// after a failover, as a command job's checkpoint output.
+	Checkpoint bool `json:"checkpoint,omitempty"`
 }
 
 // Port types.
@@ -94,6 +99,14 @@ func validatePort(where, name string, p *Port, output bool) error {
 	if p.Path != "" {
 		if err := ValidateDataPath(p.Path); err != nil {
 			return Errorf(EINVALID, "%s %q: %s", where, name, ErrorMessage(err))
+		}
+	}
+	if p.Checkpoint {
+		if !output {
+			return Errorf(EINVALID, "%s %q: checkpoint marks an output folder; an input has none", where, name)
+		}
+		if p.Type != "uri_folder" {
+			return Errorf(EINVALID, "%s %q: a checkpoint output is a uri_folder, not %s", where, name, p.Type)
 		}
 	}
 	if p.Name != "" || p.Version != "" {

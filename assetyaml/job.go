@@ -856,7 +856,7 @@ func (d *decoder) pipelineSteps(jobs *yaml.Node, p *tandem.Pipeline) error {
 				if port.Type == "" {
 					port.Type = "uri_folder"
 				}
-				c.Outputs[out] = &tandem.Port{Type: port.Type}
+				c.Outputs[out] = &tandem.Port{Type: port.Type, Checkpoint: port.Checkpoint}
 			}
 		}
 		holder := sn

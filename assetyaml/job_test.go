@@ -243,6 +243,9 @@ func TestLoadJobErrors(t *testing.T) {
 		{"queue priority number", "command: x\nqueue_settings:\n  priority: 3\n", nil, "job.yml:3:13: queue_settings.priority must be low, medium or high,"},
 		{"job_tier", "command: x\nqueue_settings:\n  job_tier: Spot\n", nil, "job.yml:3:3: queue_settings.job_tier: not supported: tandem has no"},
 		{"bad name", "name: -bad\ncommand: x\n", nil, "job.yml:1:7: name: job name \"-bad\": use letters, digits, '-' and '_',"},
+		{"p step checkpoint model", "type: pipeline\njobs:\n  a:\n    command: echo ${{outputs.o}}\n    environment: azureml:e:1\n    outputs:\n      o:\n        type: mlflow_model\n        checkpoint: true\n", nil, "job.yml:9:21: jobs.a.outputs.o.checkpoint: a checkpoint output is a uri_folder, not mlflow_model"},
+		{"p step checkpoint not bool", "type: pipeline\njobs:\n  a:\n    command: echo ${{outputs.o}}\n    environment: azureml:e:1\n    outputs:\n      o:\n        checkpoint: often\n", nil, "job.yml:8:21:"},
+		{"p checkpoint input", "type: pipeline\njobs:\n  a:\n    command: echo ${{inputs.i}}\n    environment: azureml:e:1\n    inputs:\n      i:\n        type: uri_folder\n        path: ./d\n        checkpoint: true\n", nil, "job.yml:10:9: unknown field \"checkpoint\""},
 		{"sweep", "type: sweep\ncommand: x\n", nil, "job.yml:1:7: type sweep: tandem runs command and pipeline jobs only"},
 		{"bogus type", "type: bogus\n", nil, "job.yml:1:7: type must be command or pipeline, got \"bogus\""},
 		{"jobs in command", "command: x\njobs:\n  a:\n    command: y\n", nil, "job.yml:2:1: jobs: a field of pipeline jobs: add type: pipeline"},
@@ -431,5 +434,61 @@ func TestLoadJobDistribution(t *testing.T) {
 	spec, err = assetyaml.LoadJob("job.yml", []byte("command: x\ndistribution:\n  type: pytorch\n"), []string{"distribution.process_count_per_instance=4"})
 	if err != nil || spec.Distribution.ProcessCountPerInstance != 4 || spec.Processes() != 4 {
 		t.Fatalf("--set: %+v %v", spec, err)
+	}
+}
+
+// TestLoadJobPipelineCheckpoint: a step's output (written in the step or
+// declared by an inline component) may be its checkpoint folder; it
+// round-trips through the job's YAML form.
+func TestLoadJobPipelineCheckpoint(t *testing.T) {
+	src := `type: pipeline
+jobs:
+  train:
+    command: python train.py --ckpt ${{outputs.ckpt}}
+    environment: azureml:e:1
+    outputs:
+      ckpt:
+        checkpoint: true
+  score:
+    component:
+      type: command
+      command: python score.py --state ${{outputs.state}}
+      environment: azureml:e:1
+      outputs:
+        state:
+          type: uri_folder
+          checkpoint: true
+`
+	spec, err := assetyaml.LoadJob("job.yml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, score := spec.Pipeline.Jobs["train"], spec.Pipeline.Jobs["score"]
+	if !train.OutputPorts["ckpt"].Checkpoint || !train.Inline.Outputs["ckpt"].Checkpoint || train.Inline.Outputs["ckpt"].Type != "uri_folder" {
+		t.Fatalf("train: %+v inline %+v", train.OutputPorts["ckpt"], train.Inline.Outputs["ckpt"])
+	}
+	if !score.Inline.Outputs["state"].Checkpoint {
+		t.Fatalf("score: %+v", score.Inline.Outputs["state"])
+	}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// A component asset's checkpoint output round-trips through its
+	// canonical YAML.
+	comp := "name: trainer\nversion: \"1\"\ntype: command\ncommand: python t.py --ckpt ${{outputs.ckpt}}\nenvironment: azureml:e:1\noutputs:\n  ckpt:\n    type: uri_folder\n    checkpoint: true\n"
+	a, err := assetyaml.Load("c.yml", []byte(comp), tandem.AssetComponent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := assetyaml.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := assetyaml.Load("again.yml", b, tandem.AssetComponent)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if !again.Spec.(*tandem.Component).Outputs["ckpt"].Checkpoint {
+		t.Fatalf("the checkpoint did not round-trip:\n%s", b)
 	}
 }

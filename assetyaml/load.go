@@ -318,7 +318,8 @@ func (d *decoder) datastoreFields(f map[string]func(*yaml.Node) error, s *tandem
 // pipeline or of a step) takes an empty value as a uri_folder port (Azure
 // ML's "outputs: {name: }") and reads name and version, which register
 // the output as an asset.
-func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder bool) (map[string]*tandem.Port, error) {
+// checkpoint (the outputs of a component or a step) reads checkpoint.
+func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder, checkpoint bool) (map[string]*tandem.Port, error) {
 	if n.Tag == "!!null" {
 		return nil, nil
 	}
@@ -374,7 +375,10 @@ func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder boo
 			"path": d.pathInto(&p.Path),
 			"mode": d.strInto(&p.Mode),
 		}
-		var nameN, versionN *yaml.Node
+		var nameN, versionN, checkpointN *yaml.Node
+		if checkpoint {
+			fields["checkpoint"] = func(n *yaml.Node) (err error) { checkpointN = n; p.Checkpoint, err = d.boolean(n); return err }
+		}
 		if emptyFolder { // a pipeline's or a step's output: name and version register it
 			fields["name"] = func(n *yaml.Node) (err error) { nameN = n; p.Name, err = d.str(n); return err }
 			fields["version"] = func(n *yaml.Node) (err error) { versionN = n; p.Version, err = d.str(n); return err }
@@ -388,6 +392,9 @@ func (d *decoder) ports(n *yaml.Node, what string, allowLiteral, emptyFolder boo
 		}
 		if err := d.checkOutputAsset(typ, p.Name, p.Version, what+"."+name, nameN, versionN); err != nil {
 			return nil, err
+		}
+		if p.Checkpoint && typ != "uri_folder" {
+			return nil, d.errf(checkpointN, "%s.%s.checkpoint: a checkpoint output is a uri_folder, not %s", what, name, typ)
 		}
 		out[name] = p
 	}
@@ -405,8 +412,8 @@ func (d *decoder) componentFields(f map[string]func(*yaml.Node) error, c *tandem
 		c.IsDeterministic = &b
 		return err
 	}
-	f["inputs"] = func(n *yaml.Node) (err error) { c.Inputs, err = d.ports(n, "inputs", false, false); return err }
-	f["outputs"] = func(n *yaml.Node) (err error) { c.Outputs, err = d.ports(n, "outputs", false, false); return err }
+	f["inputs"] = func(n *yaml.Node) (err error) { c.Inputs, err = d.ports(n, "inputs", false, false, false); return err }
+	f["outputs"] = func(n *yaml.Node) (err error) { c.Outputs, err = d.ports(n, "outputs", false, false, true); return err }
 }
 
 func (d *decoder) pipelineFields(f map[string]func(*yaml.Node) error, p *tandem.Pipeline) {
@@ -414,8 +421,8 @@ func (d *decoder) pipelineFields(f map[string]func(*yaml.Node) error, p *tandem.
 	f["display_name"] = d.strInto(&p.DisplayName)
 	f["experiment_name"] = d.strInto(&p.ExperimentName)
 	f["settings"] = func(n *yaml.Node) (err error) { p.Settings, err = d.strMap(n, "settings"); return err }
-	f["inputs"] = func(n *yaml.Node) (err error) { p.Inputs, err = d.ports(n, "inputs", true, false); return err }
-	f["outputs"] = func(n *yaml.Node) (err error) { p.Outputs, err = d.ports(n, "outputs", false, true); return err }
+	f["inputs"] = func(n *yaml.Node) (err error) { p.Inputs, err = d.ports(n, "inputs", true, false, false); return err }
+	f["outputs"] = func(n *yaml.Node) (err error) { p.Outputs, err = d.ports(n, "outputs", false, true, false); return err }
 	f["jobs"] = func(n *yaml.Node) error {
 		if n.Kind != yaml.MappingNode {
 			return d.errf(n, "jobs must be a mapping of step names to steps")
@@ -478,7 +485,7 @@ func (d *decoder) stepPorts(values *map[string]string, ports *map[string]*tandem
 				return err
 			}
 			if v.Kind == yaml.MappingNode || (output && v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
-				m, err := d.ports(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}, what, false, output)
+				m, err := d.ports(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}, what, false, output, output)
 				if err != nil {
 					return err
 				}

@@ -230,5 +230,10 @@ func portNode(p *tandem.Port) *yaml.Node {
 	}
 	pm.str("path", p.Path)
 	pm.str("mode", p.Mode)
+	pm.str("name", p.Name)
+	pm.str("version", p.Version)
+	if p.Checkpoint {
+		pm.scalar("checkpoint", "true", "!!bool")
+	}
 	return pm.n()
 }

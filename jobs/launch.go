@@ -115,7 +115,10 @@ func (r *Runner) resolve(ctx context.Context, j *tandem.Job, step string) (*work
 // under the name and version the step's own mapping for it gives, else
 // those of the pipeline output it binds (${{parent.outputs.NAME}}).
 func stepOutput(p *tandem.Pipeline, st *tandem.PipelineStep, name string, port *tandem.Port) *tandem.JobOutput {
-	o := &tandem.JobOutput{Type: port.Type, Mode: port.Mode}
+	o := &tandem.JobOutput{Type: port.Type, Mode: port.Mode, Checkpoint: port.Checkpoint}
+	if op := st.OutputPorts[name]; op != nil && op.Checkpoint {
+		o.Checkpoint = true
+	}
 	if op := st.OutputPorts[name]; op != nil && op.Name != "" {
 		o.Name, o.Version = op.Name, op.Version
 	} else if b, ok, err := tandem.ParseBinding(st.Outputs[name]); err == nil && ok && b.Scope == "outputs" {

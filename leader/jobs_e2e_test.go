@@ -48,8 +48,8 @@ print("done", flush=True)
 `
 
 // failoverPipeline is a pipeline whose second step runs long enough to
-// be cut by the failover. (Inline steps' outputs take no checkpoint:
-// train starts again from its beginning, with prep's output.)
+// be cut by the failover; it keeps its progress in a checkpoint output,
+// so its next attempt resumes where the last upload left it.
 const failoverPipeline = `type: pipeline
 experiment_name: failover
 jobs:
@@ -60,9 +60,16 @@ jobs:
       out:
   train:
     environment: azureml:stdlib:1
-    command: python -c "import sys, time; print('reading', sys.argv[1], flush=True); [time.sleep(0.2) for _ in range(100)]; print('done')" ${{inputs.data}}
+    command: >-
+      python -c "import os, sys, time; p = os.path.join(sys.argv[2], 'next'); s = int(open(p).read()) if os.path.exists(p) else 0;
+      print('reading', sys.argv[1], 'resuming from step', s, flush=True);
+      [(time.sleep(0.2), open(p + '.t', 'w').write(str(i + 1)), os.replace(p + '.t', p)) for i in range(s, 100)]; print('done')"
+      ${{inputs.data}} ${{outputs.ckpt}}
     inputs:
       data: ${{parent.jobs.prep.outputs.out}}
+    outputs:
+      ckpt:
+        checkpoint: true
 `
 
 func (c *cluster) submitJob(region string, spec *tandem.JobSpec, files map[string]string) (*tandem.Job, error) {
@@ -246,14 +253,18 @@ func jobFailover(t *testing.T, durability string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the pipeline's train step running on east", func() (bool, string) {
+	waitFor(t, 60*time.Second, "the pipeline's train step running on east, a checkpoint of it on west", func() (bool, string) {
 		jj, err := c.job("west", pj.Name)
 		if err != nil {
 			return false, err.Error()
 		}
 		prep, train := jj.LastAttempt("prep"), jj.LastAttempt("train")
-		return prep != nil && prep.Status == tandem.AttemptCompleted && train != nil && train.Status == tandem.AttemptRunning,
-			fmt.Sprintf("prep %+v train %+v", prep, train)
+		if prep == nil || prep.Status != tandem.AttemptCompleted || train == nil || train.Status != tandem.AttemptRunning || train.RunID == "" {
+			return false, fmt.Sprintf("prep %+v train %+v", prep, train)
+		}
+		v, _ := c.artifact("west", jj.ExperimentID+"/"+train.RunID+"/artifacts/outputs/ckpt/next")
+		n, _ := strconv.Atoi(v)
+		return n >= 5, fmt.Sprintf("train's checkpoint on west: %q", v)
 	})
 	oldPid := handlePid(first.Handle)
 	if oldPid == 0 {
@@ -323,8 +334,8 @@ func jobFailover(t *testing.T, durability string) {
 		t.Fatalf("train's attempts: %+v", trains)
 	}
 	if log, ok := c.artifact("west", pjj.ExperimentID+"/"+pjj.RunID+"/artifacts/user_logs/"+jobs.LogName(trains[1])); !ok ||
-		!strings.Contains(log, "reading ") || !strings.Contains(log, "done") {
-		t.Fatalf("train's attempt 2 log: %q", log)
+		!strings.Contains(log, "reading ") || !strings.Contains(log, "resuming from step ") || strings.Contains(log, "resuming from step 0\n") || !strings.Contains(log, "done") {
+		t.Fatalf("train's attempt 2 log (it resumes from its checkpoint, not from step 0): %q", log)
 	}
 	// The job on gpu was resubmitted too, and failed clearly on west.
 	if g, err := c.job("west", "on-gpu"); err != nil || g.Status != tandem.JobFailed || !strings.Contains(g.Message, `compute "gpu" does not exist`) {
