@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
+	"github.com/tandemml/tandem/workspace"
 )
 
 // A snapshot is NDJSON, one record a line, read in one consistent read
@@ -28,7 +29,9 @@ import (
 //
 // It holds every replicated table (including the journal, so that verify
 // can compare histories) and the artifacts the journal references that
-// still exist. Region-local tables (localTable) are left out.
+// still exist. Region-local tables (localTable) are left out, and so are
+// the rows of kinds whose policy is none (keptKinds): their journal
+// entries come as skip placeholders.
 type snapRecord struct {
 	T        string           `json:"t"`
 	Position *tandem.Position `json:"position,omitempty"`
@@ -216,6 +219,7 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		}
 		var nrows int64
 		blobs := map[string]tandem.BlobRef{}
+		kept := s.keptKinds()
 		for _, t := range names {
 			header := false
 			err := scanTable(ctx, tx, t, func(cols []string, vals []value) error {
@@ -224,6 +228,12 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 					if err := enc.Encode(snapRecord{T: "table", Name: t, Columns: cols}); err != nil {
 						return err
 					}
+				}
+				if k, ok := sqlstore.RowKind(t, rowText(cols, vals)); ok && kept[k] {
+					if t != "journal" {
+						return nil // the kind stays in this region
+					}
+					vals = skipRow(cols, vals, k)
 				}
 				nrows++
 				if t == "journal" {
@@ -269,6 +279,58 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		return // the secondary sees no "end" record and retries
 	}
 	bw.Flush()
+}
+
+// keptKinds are the kinds whose replication policy is none: they never
+// leave the primary, so a bootstrap snapshot leaves out their rows (and
+// the artifacts only they reference) and ships their journal entries as
+// skip placeholders, as the journal stream does.
+func (s *Service) keptKinds() map[tandem.Kind]bool {
+	out := map[tandem.Kind]bool{}
+	for _, k := range tandem.Kinds {
+		if s.policy(k).Policy == workspace.None {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// rowText reads a row's column as text (empty when absent or not text).
+func rowText(cols []string, vals []value) func(string) string {
+	return func(name string) string {
+		for i, c := range cols {
+			if c == name && vals[i].S != nil {
+				return *vals[i].S
+			}
+			if c == name && vals[i].B != nil {
+				return string(vals[i].B)
+			}
+		}
+		return ""
+	}
+}
+
+// skipRow turns a journal row of kind k into the skip placeholder the
+// journal stream sends for it: kind workspace, op skip, the original kind
+// and op as payload, no blobs; its position and time are kept.
+func skipRow(cols []string, vals []value, k tandem.Kind) []value {
+	out := make([]value, len(vals))
+	copy(out, vals)
+	op := rowText(cols, vals)("op")
+	payload, _ := json.Marshal(sqlstore.SkipPayload{Kind: k, Op: op})
+	for i, c := range cols {
+		switch c {
+		case "kind":
+			out[i] = toValue(string(tandem.KindWorkspace))
+		case "op":
+			out[i] = toValue(tandem.OpSkip)
+		case "payload":
+			out[i] = toValue(string(payload))
+		case "blobs", "trace_parent":
+			out[i] = value{}
+		}
+	}
+	return out
 }
 
 func columns(ctx context.Context, tx *sqlstore.Tx, table string) ([]string, error) {

@@ -96,6 +96,7 @@ type verifyPair struct {
 	Region         string                   `json:"region"`
 	UpTo           int64                    `json:"upto"`
 	TablesCompared bool                     `json:"tables_compared"`
+	TablesReason   string                   `json:"tables_reason,omitempty"` // why they were not compared
 	Differences    []replication.Difference `json:"differences"`
 }
 
@@ -148,7 +149,14 @@ Exits 4 when the regions differ.`,
 					return err
 				}
 				pair.UpTo = a.UpTo
-				pair.TablesCompared = a.Head == b.Head
+				pair.TablesCompared = replication.TablesComparable(a, b, primary.Replication.Policies)
+				switch {
+				case pair.TablesCompared:
+				case a.Head != b.Head:
+					pair.TablesReason = "regions kept moving"
+				default:
+					pair.TablesReason = "not every kind replicates continuously"
+				}
 				pair.Differences = replication.Compare(a, b, primary.Replication.Policies)
 				if len(pair.Differences) > 0 {
 					rep.OK = false
@@ -181,7 +189,7 @@ Exits 4 when the regions differ.`,
 					if len(p.Differences) == 0 {
 						tables := "tables compared"
 						if !p.TablesCompared {
-							tables = "tables not compared (regions kept moving)"
+							tables = "tables not compared: " + p.TablesReason
 						}
 						fmt.Fprintf(out, "%s = %s up to seq %d (%s)\n", p.Region, rep.Primary, p.UpTo, tables)
 						continue
