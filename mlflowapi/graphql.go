@@ -591,6 +591,19 @@ func (g *gqlResolver) MlflowListArtifacts(ctx context.Context, args struct {
 	if err := g.s.gqlCall(ctx, "GET", "artifacts/list", q, nil, &out); err != nil {
 		return nil, err
 	}
+	// MLflow's GraphQL reads proto fields, so a field REST leaves out
+	// (a folder's size) reads as its zero value.
+	if out.Files != nil {
+		for i := range *out.Files {
+			f := &(*out.Files)[i]
+			if f.FileSize == nil {
+				f.FileSize = &LongString{}
+			}
+			if f.IsDir == nil {
+				f.IsDir = new(bool)
+			}
+		}
+	}
 	return &out, nil
 }
 
@@ -646,6 +659,13 @@ func (g *gqlResolver) MlflowSearchDatasets(ctx context.Context, args struct {
 	var out gqlDatasetsResponse
 	if err := g.s.gqlCall(ctx, "POST", "experiments/search-datasets", nil, map[string]any{"experiment_ids": ids}, &out); err != nil {
 		return nil, err
+	}
+	if out.DatasetSummaries != nil { // proto zero values, as for files above
+		for i := range *out.DatasetSummaries {
+			if d := &(*out.DatasetSummaries)[i]; d.Context == nil {
+				d.Context = new(string)
+			}
+		}
 	}
 	return &out, nil
 }

@@ -3,6 +3,7 @@ package mlflowapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -125,6 +126,30 @@ func TestGraphQLAsTheUIAsks(t *testing.T) {
 			pts, _ := dig(a.Data, "mlflowGetMetricHistoryBulkInterval", "metrics").([]any)
 			if len(a.Errors) != 0 || len(pts) != 2 || dig(pts[0], "runId") != run || dig(pts[0], "timestamp") != "1700000000123" {
 				t.Fatalf("bulk interval: %v %v", a.Errors, pts)
+			}
+
+			// Artifact listing: a folder's size reads as "0" and a file's
+			// isDir as false (proto zero values, as MLflow's GraphQL); a
+			// dataset logged without a context tag has context "".
+			for _, p := range []string{"dir/a.txt", "top.txt"} {
+				if st, _, b := e.raw("POST", ajax+"upload-artifact?run_uuid="+run+"&path="+p, "application/json", "abc"); st != 200 {
+					t.Fatalf("upload %s: %d %s", p, st, b)
+				}
+			}
+			a = e.graphql(`query { mlflowListArtifacts(input: {runId: "`+run+`"}) { files { path isDir fileSize } } }`, nil)
+			files := map[string]string{}
+			for _, f := range dig(a.Data, "mlflowListArtifacts", "files").([]any) {
+				files[dig(f, "path").(string)] = fmt.Sprint(dig(f, "isDir"), " ", dig(f, "fileSize"))
+			}
+			if len(a.Errors) != 0 || files["dir"] != "true 0" || files["top.txt"] != "false 3" {
+				t.Fatalf("list artifacts: %v %v", a.Errors, files)
+			}
+			e.ok("POST", "runs/log-inputs", map[string]any{"run_id": run, "datasets": []map[string]any{{"dataset": map[string]any{
+				"name": "ds", "digest": "d1", "source_type": "local", "source": "{}"}}}})
+			a = e.graphql(`mutation { mlflowSearchDatasets(input: {experimentIds: ["`+exp+`"]}) { datasetSummaries { name digest context } } }`, nil)
+			ds, _ := dig(a.Data, "mlflowSearchDatasets", "datasetSummaries").([]any)
+			if len(a.Errors) != 0 || len(ds) != 1 || dig(ds[0], "name") != "ds" || dig(ds[0], "context") != "" {
+				t.Fatalf("search datasets: %v %v", a.Errors, ds)
 			}
 
 			// Two root fields (aliases) in one request: the UI's batching.
