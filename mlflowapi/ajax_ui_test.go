@@ -392,8 +392,9 @@ func TestUIFeatureEndpoints(t *testing.T) {
 }
 
 // TestTraceArtifactUI: get-trace-artifact gives the spans ingested over
-// OTLP as MLflow's traces.json (ids in base64, status by name, attributes
-// as an object), an unknown trace and a missing request_id MLflow's errors.
+// OTLP (typed attribute values, as the stock client sends them) as
+// MLflow's traces.json (ids in base64, status by name, each attribute
+// value as JSON text), an unknown trace and a missing request_id MLflow's errors.
 func TestTraceArtifactUI(t *testing.T) {
 	for name, e := range newEnvs(t) {
 		t.Run(name, func(t *testing.T) {
@@ -402,12 +403,12 @@ func TestTraceArtifactUI(t *testing.T) {
 			body := `{"resourceSpans":[{"scopeSpans":[{"spans":[
 				{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"1112131415161718","name":"root",
 				 "startTimeUnixNano":"1000000","endTimeUnixNano":"3000000","status":{"code":1},
-				 "attributes":[{"key":"mlflow.traceRequestId","value":{"stringValue":"\"tr-0102030405060708090a0b0c0d0e0f10\""}},
-				   {"key":"mlflow.spanType","value":{"stringValue":"\"AGENT\""}},{"key":"n","value":{"intValue":"7"}}],
+				 "attributes":[{"key":"mlflow.traceRequestId","value":{"stringValue":"tr-0102030405060708090a0b0c0d0e0f10"}},
+				   {"key":"mlflow.spanType","value":{"stringValue":"AGENT"}},{"key":"n","value":{"intValue":"7"}}],
 				 "events":[{"name":"ev","timeUnixNano":"2000000","attributes":[{"key":"k","value":{"boolValue":true}}]}]},
 				{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"2122232425262728","parentSpanId":"1112131415161718","name":"child",
 				 "startTimeUnixNano":"1500000","endTimeUnixNano":"2500000",
-				 "attributes":[{"key":"mlflow.traceRequestId","value":{"stringValue":"\"tr-0102030405060708090a0b0c0d0e0f10\""}}]}]}]}]}`
+				 "attributes":[{"key":"mlflow.traceRequestId","value":{"stringValue":"tr-0102030405060708090a0b0c0d0e0f10"}}]}]}]}]}`
 			req, _ := http.NewRequest("POST", e.srv.URL+"/v1/traces", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("X-Mlflow-Experiment-Id", exp)
@@ -438,7 +439,7 @@ func TestTraceArtifactUI(t *testing.T) {
 				if root["trace_id"] != "AQIDBAUGBwgJCgsMDQ4PEA==" || root["span_id"] != "ERITFBUWFxg=" || root["parent_span_id"] != nil ||
 					child["parent_span_id"] != "ERITFBUWFxg=" || root["start_time_unix_nano"] != float64(1000000) ||
 					dig(root, "status", "code") != "STATUS_CODE_OK" || dig(child, "status", "code") != "STATUS_CODE_UNSET" ||
-					dig(root, "attributes", "mlflow.spanType") != `"AGENT"` || dig(root, "attributes", "n") != float64(7) {
+					dig(root, "attributes", "mlflow.spanType") != `"AGENT"` || dig(root, "attributes", "n") != "7" {
 					t.Fatalf("%s: spans %s", v, b)
 				}
 				if evs := root["events"].([]any); len(evs) != 1 || dig(evs[0].(map[string]any), "attributes", "k") != true {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/otlpspan"
 	"github.com/tandemml/tandem/tracemetrics"
 )
 
@@ -259,7 +260,11 @@ func (s *Server) fullTraces(r *http.Request, ids []string) ([]traceJSON, error) 
 	for _, t := range infos {
 		tj := traceJSON{TraceInfo: toTraceInfoJSON(t), Spans: []json.RawMessage{}}
 		for _, sp := range spans[t.TraceID] {
-			tj.Spans = append(tj.Spans, sp.Content)
+			j, err := otlpspan.MLflowJSON(sp.Content)
+			if err != nil {
+				return nil, err
+			}
+			tj.Spans = append(tj.Spans, j)
 		}
 		out = append(out, tj)
 	}

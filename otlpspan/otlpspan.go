@@ -9,6 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/tandemml/tandem"
@@ -131,8 +134,110 @@ func MLflowDict(raw []byte) (map[string]any, error) {
 	return map[string]any{
 		"trace_id": b64(sp.TraceId), "span_id": b64(sp.SpanId), "parent_span_id": parent,
 		"name": sp.Name, "start_time_unix_nano": sp.StartTimeUnixNano, "end_time_unix_nano": sp.EndTimeUnixNano,
-		"events": events, "status": status, "attributes": attrValues(sp.Attributes), "links": links,
+		"events": events, "status": status, "attributes": attrJSONText(sp.Attributes), "links": links,
 	}, nil
+}
+
+// attrJSONText is a span's attributes as MLflow keeps them: each value
+// JSON text, as Python's json.dumps writes it (a string attribute "LLM"
+// is "\"LLM\"", a list [1, 2] is "[1, 2]").
+func attrJSONText(kvs []*commonpb.KeyValue) map[string]any {
+	out := make(map[string]any, len(kvs))
+	for _, kv := range kvs {
+		var b strings.Builder
+		pyJSON(&b, kv.Value)
+		out[kv.Key] = b.String()
+	}
+	return out
+}
+
+// pyJSON writes v as Python's json.dumps(v, ensure_ascii=False) does:
+// ", " and ": " between items, floats as Python prints them, objects in
+// their order.
+func pyJSON(b *strings.Builder, v *commonpb.AnyValue) {
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		pyString(b, x.StringValue)
+	case *commonpb.AnyValue_BoolValue:
+		b.WriteString(strconv.FormatBool(x.BoolValue))
+	case *commonpb.AnyValue_IntValue:
+		b.WriteString(strconv.FormatInt(x.IntValue, 10))
+	case *commonpb.AnyValue_DoubleValue:
+		b.WriteString(pyFloat(x.DoubleValue))
+	case *commonpb.AnyValue_BytesValue:
+		pyString(b, base64.StdEncoding.EncodeToString(x.BytesValue))
+	case *commonpb.AnyValue_ArrayValue:
+		b.WriteByte('[')
+		for i, e := range x.ArrayValue.GetValues() {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			pyJSON(b, e)
+		}
+		b.WriteByte(']')
+	case *commonpb.AnyValue_KvlistValue:
+		b.WriteByte('{')
+		for i, kv := range x.KvlistValue.GetValues() {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			pyString(b, kv.GetKey())
+			b.WriteString(": ")
+			pyJSON(b, kv.GetValue())
+		}
+		b.WriteByte('}')
+	default:
+		b.WriteString("null")
+	}
+}
+
+func pyString(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
+
+// pyFloat is Python's repr of a float, as json.dumps writes it.
+func pyFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	if a := math.Abs(f); a == 0 || (a >= 1e-4 && a < 1e16) {
+		s := strconv.FormatFloat(f, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
+		}
+		return s
+	}
+	return strconv.FormatFloat(f, 'e', -1, 64)
 }
 
 func attrValues(kvs []*commonpb.KeyValue) map[string]any {
@@ -165,4 +270,58 @@ func anyValue(v *commonpb.AnyValue) any {
 		return attrValues(x.KvlistValue.GetValues())
 	}
 	return nil
+}
+
+// int64Fields are the OTLP span's 64-bit integer fields: proto3 JSON
+// writes them as strings, MLflow's answers as numbers.
+var int64Fields = map[string]bool{"start_time_unix_nano": true, "end_time_unix_nano": true, "time_unix_nano": true, "int_value": true}
+
+// MLflowJSON turns a span in proto3 JSON into the form MLflow's Trace
+// message carries it in a REST answer: proto field names (trace_id,
+// start_time_unix_nano, string_value) and 64-bit integers as numbers.
+func MLflowJSON(raw []byte) (json.RawMessage, error) {
+	var sp tracepb.Span
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, &sp); err != nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "Invalid span JSON: %v", err)
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(&sp)
+	if err != nil {
+		return nil, errors.Join(tandem.Errorf(tandem.EINTERNAL, "span json"), err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, errors.Join(tandem.Errorf(tandem.EINTERNAL, "span json"), err)
+	}
+	numbers64(v)
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, errors.Join(tandem.Errorf(tandem.EINTERNAL, "span json"), err)
+	}
+	return bytes.TrimRight(out.Bytes(), "\n"), nil
+}
+
+// numbers64 rewrites, in place, the int64 fields written as strings.
+func numbers64(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && int64Fields[k] {
+				if _, err := json.Number(s).Int64(); err == nil {
+					x[k] = json.Number(s)
+				} else if _, err := strconv.ParseUint(s, 10, 64); err == nil {
+					x[k] = json.Number(s)
+				}
+				continue
+			}
+			numbers64(e)
+		}
+	case []any:
+		for _, e := range x {
+			numbers64(e)
+		}
+	}
 }

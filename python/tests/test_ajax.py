@@ -191,6 +191,10 @@ def test_get_trace_artifact(server, client, experiment):
         assert spans["inner"].parent_id == spans["outer"].span_id
         assert spans["outer"].span_type == "AGENT" and spans["outer"].outputs == 7
         assert spans["inner"].inputs == {"x": 3}
+        # The file keeps every attribute value as JSON text, as MLflow does.
+        raw = {s["name"]: s for s in r.json()["spans"]}
+        assert raw["outer"]["attributes"]["mlflow.spanType"] == '"AGENT"', raw["outer"]["attributes"]
+        assert raw["inner"]["attributes"]["mlflow.spanInputs"] == '{"x": 3}', raw["inner"]["attributes"]
     r = requests.get(f"{server.url}/ajax-api/3.0/mlflow/get-trace-artifact", params={"request_id": "tr-nope"}, timeout=60)
     assert_mlflow_error(r, "RESOURCE_DOES_NOT_EXIST", 404)
     r = requests.get(f"{server.url}/ajax-api/3.0/mlflow/get-trace-artifact", timeout=60)
