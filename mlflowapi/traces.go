@@ -1,6 +1,7 @@
 package mlflowapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/otlpspan"
+	"github.com/tandemml/tandem/pyjson"
 	"github.com/tandemml/tandem/tracemetrics"
 )
 
@@ -174,6 +176,35 @@ func (in *traceInfoIn) info() (tandem.TraceInfo, error) {
 	return t, nil
 }
 
+// expectationOut is an assessment's expectation as MLflow keeps it: a
+// string, number or boolean stays its value; any other value (an object,
+// a list, null) is kept as JSON text under serialized_value, as MLflow's
+// ExpectationValue writes it (json.dumps, numbers read as doubles). raw is
+// the assessment's JSON; an expectation already serialized stays so.
+func expectationOut(raw json.RawMessage) (json.RawMessage, error) {
+	var a struct {
+		Expectation json.RawMessage `json:"expectation"`
+	}
+	var e map[string]json.RawMessage
+	if json.Unmarshal(raw, &a) != nil || json.Unmarshal(a.Expectation, &e) != nil || e == nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "Invalid value for parameter 'expectation' supplied: expected an object.")
+	}
+	v, ok := e["value"]
+	if !ok {
+		return a.Expectation, nil
+	}
+	switch t := bytes.TrimSpace(v); {
+	case len(t) > 0 && (t[0] == '{' || t[0] == '[' || t[0] == 'n'):
+		text, err := pyjson.Dumps(t, true, true)
+		if err != nil {
+			return nil, tandem.Errorf(tandem.EINVALID, "Invalid value for parameter 'expectation' supplied: %v", err)
+		}
+		delete(e, "value")
+		e["serialized_value"], _ = json.Marshal(map[string]string{"serialization_format": "JSON_FORMAT", "value": text})
+	}
+	return json.Marshal(e)
+}
+
 // assessmentIn reads an assessment's JSON: its name, its trace and the
 // assessment it overrides; the body is kept as sent less the fields the
 // server chooses.
@@ -192,6 +223,13 @@ func assessmentIn(raw json.RawMessage) (tandem.Assessment, string, error) {
 	}
 	if _, ok := m["valid"]; !ok {
 		m["valid"] = true
+	}
+	if ex {
+		e, err := expectationOut(raw)
+		if err != nil {
+			return tandem.Assessment{}, "", err
+		}
+		m["expectation"] = e
 	}
 	delete(m, "create_time")
 	delete(m, "last_update_time")
@@ -504,6 +542,11 @@ func (s *Server) updateAssessment(r *http.Request, req *updateAssessmentReq) (an
 	}
 	if _, ok := fields["expectation"]; ok && m["expectation"] != nil {
 		fields["feedback"] = nil
+		e, err := expectationOut(req.Assessment)
+		if err != nil {
+			return nil, err
+		}
+		fields["expectation"] = e
 	}
 	a, err := s.Store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"), fields)
 	if err != nil {

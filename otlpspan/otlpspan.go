@@ -9,12 +9,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/pyjson"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -151,21 +150,20 @@ func attrJSONText(kvs []*commonpb.KeyValue) map[string]any {
 	return out
 }
 
-// pyJSON writes v as Python's json.dumps(v, ensure_ascii=False) does:
-// ", " and ": " between items, floats as Python prints them, objects in
-// their order.
+// pyJSON writes v as Python's json.dumps(v, ensure_ascii=False) does
+// (package pyjson), objects in their order.
 func pyJSON(b *strings.Builder, v *commonpb.AnyValue) {
 	switch x := v.GetValue().(type) {
 	case *commonpb.AnyValue_StringValue:
-		pyString(b, x.StringValue)
+		pyjson.String(b, x.StringValue, false)
 	case *commonpb.AnyValue_BoolValue:
 		b.WriteString(strconv.FormatBool(x.BoolValue))
 	case *commonpb.AnyValue_IntValue:
 		b.WriteString(strconv.FormatInt(x.IntValue, 10))
 	case *commonpb.AnyValue_DoubleValue:
-		b.WriteString(pyFloat(x.DoubleValue))
+		b.WriteString(pyjson.Float(x.DoubleValue))
 	case *commonpb.AnyValue_BytesValue:
-		pyString(b, base64.StdEncoding.EncodeToString(x.BytesValue))
+		pyjson.String(b, base64.StdEncoding.EncodeToString(x.BytesValue), false)
 	case *commonpb.AnyValue_ArrayValue:
 		b.WriteByte('[')
 		for i, e := range x.ArrayValue.GetValues() {
@@ -181,7 +179,7 @@ func pyJSON(b *strings.Builder, v *commonpb.AnyValue) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			pyString(b, kv.GetKey())
+			pyjson.String(b, kv.GetKey(), false)
 			b.WriteString(": ")
 			pyJSON(b, kv.GetValue())
 		}
@@ -189,55 +187,6 @@ func pyJSON(b *strings.Builder, v *commonpb.AnyValue) {
 	default:
 		b.WriteString("null")
 	}
-}
-
-func pyString(b *strings.Builder, s string) {
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(b, `\u%04x`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-}
-
-// pyFloat is Python's repr of a float, as json.dumps writes it.
-func pyFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	if a := math.Abs(f); a == 0 || (a >= 1e-4 && a < 1e16) {
-		s := strconv.FormatFloat(f, 'f', -1, 64)
-		if !strings.Contains(s, ".") {
-			s += ".0"
-		}
-		return s
-	}
-	return strconv.FormatFloat(f, 'e', -1, 64)
 }
 
 func attrValues(kvs []*commonpb.KeyValue) map[string]any {

@@ -158,6 +158,32 @@ def test_assessments(traced_experiment):
         mlflow.get_assessment(tid, ex.assessment_id)
 
 
+def test_expectation_object_values(server, traced_experiment):
+    """An expectation whose value is an object or a list is kept as JSON text
+    under serialized_value, as MLflow's ExpectationValue writes it; the
+    client reads the value back either way."""
+    _make_traces("x")
+    tid = _wait_traces(traced_experiment, 2)[0].info.trace_id
+    human = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="bob")
+    ex = mlflow.log_expectation(trace_id=tid, name="facts", value={"city": "Paris", "n": [1, 2]}, source=human)
+    assert mlflow.get_assessment(tid, ex.assessment_id).value == {"city": "Paris", "n": [1, 2]}
+    # Sent over REST as a plain value, an object comes back serialized.
+    body = {"assessment": {"assessment_name": "raw", "trace_id": tid,
+                           "source": {"source_type": "HUMAN", "source_id": "bob"},
+                           "expectation": {"value": {"b": 1.5, "a": ["x", True, None]}}}}
+    r = requests.post(f"{server.url}/api/3.0/mlflow/traces/{tid}/assessments", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    got = r.json()["assessment"]["expectation"]
+    assert got == {"serialized_value": {"serialization_format": "JSON_FORMAT",
+                                        "value": '{"b": 1.5, "a": ["x", true, null]}'}}, got
+    aid = r.json()["assessment"]["assessment_id"]
+    assert mlflow.get_assessment(tid, aid).value == {"b": 1.5, "a": ["x", True, None]}
+    # A string stays a plain value.
+    body["assessment"]["expectation"] = {"value": "4"}
+    r = requests.post(f"{server.url}/api/3.0/mlflow/traces/{tid}/assessments", json=body, timeout=60)
+    assert r.status_code == 200 and r.json()["assessment"]["expectation"] == {"value": "4"}, r.text
+
+
 def test_delete_traces(traced_experiment):
     _make_traces("d")
     traces = _wait_traces(traced_experiment, 2)
