@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/tandemml/tandem"
 )
@@ -334,7 +333,7 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM metrics WHERE `+where, args...).Scan(&total); err != nil {
 				return fmt.Errorf("count metric history: %w", err)
 			}
-			want := evenlySpaced(total, maxResults)
+			want := sampledIndices(total, maxResults)
 			if len(want) == 0 {
 				continue
 			}
@@ -369,10 +368,14 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 	return out, err
 }
 
-// evenlySpaced returns at most n evenly spaced indices into total items,
-// always with the first and last (only the last when n is 1).
-func evenlySpaced(total, n int) []int {
-	if total <= 0 {
+// sampledIndices picks at most n of total ordered points the way MLflow's
+// store samples a metric's history: the points are cut into n buckets as
+// SQL's NTILE(n) cuts them (the first total%n buckets one point larger),
+// the first point of each bucket is kept, and the last point is kept too,
+// in place of the last sampled one when there are n already (so with n =
+// 1 only the last point is returned).
+func sampledIndices(total, n int) []int {
+	if total <= 0 || n <= 0 {
 		return nil
 	}
 	if total <= n {
@@ -382,18 +385,13 @@ func evenlySpaced(total, n int) []int {
 		}
 		return out
 	}
-	if n == 1 {
-		return []int{total - 1}
+	q, r := total/n, total%n
+	out := make([]int, 0, n)
+	for b := 0; b < n; b++ {
+		out = append(out, b*q+min(b, r))
 	}
-	step := float64(total-1) / float64(n-1)
-	set := map[int]bool{}
-	for i := 0; i < n; i++ {
-		set[int(math.RoundToEven(float64(i)*step))] = true
+	if last := total - 1; out[len(out)-1] != last {
+		out[len(out)-1] = last // len(out) == n here
 	}
-	out := make([]int, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Ints(out)
 	return out
 }
