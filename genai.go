@@ -85,3 +85,58 @@ func ValidateScorerName(name string) error {
 	}
 	return nil
 }
+
+// Issue is a quality or operational problem found in an experiment's
+// traces (MLflow 3's mlflow.entities.Issue). Traces are linked to it by
+// assessments of type issue named by its id; TraceCount counts them when
+// a search asks for it.
+type Issue struct {
+	IssueID      string   `json:"issue_id"`
+	ExperimentID string   `json:"experiment_id"`
+	Name         string   `json:"name"`
+	Description  string   `json:"description"`
+	Status       string   `json:"status"`
+	Severity     string   `json:"severity,omitempty"`
+	RootCauses   []string `json:"root_causes,omitempty"`
+	SourceRunID  string   `json:"source_run_id,omitempty"`
+	Categories   []string `json:"categories,omitempty"`
+	CreatedBy    string   `json:"created_by,omitempty"`
+	Created      int64    `json:"created_timestamp"`
+	Updated      int64    `json:"last_updated_timestamp"`
+	TraceCount   *int64   `json:"trace_count,omitempty"`
+}
+
+// Issue statuses and severities, as MLflow names them; severities from
+// the lowest.
+var (
+	IssueStatuses   = []string{"pending", "rejected", "resolved"}
+	IssueSeverities = []string{"not_an_issue", "low", "medium", "high"}
+)
+
+// IssueSeverityRank is a severity's place in IssueSeverities (-1: none).
+func IssueSeverityRank(s string) int {
+	for i, x := range IssueSeverities {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// ValidateIssueStatus and ValidateIssueSeverity refuse values MLflow's
+// enums do not have.
+func ValidateIssueStatus(s string) error {
+	for _, x := range IssueStatuses {
+		if x == s {
+			return nil
+		}
+	}
+	return Errorf(EINVALID, "Invalid value '%s' for parameter 'status' supplied: must be one of %s.", s, strings.Join(IssueStatuses, ", "))
+}
+
+func ValidateIssueSeverity(s string) error {
+	if IssueSeverityRank(s) < 0 {
+		return Errorf(EINVALID, "Invalid value '%s' for parameter 'severity' supplied: must be one of %s.", s, strings.Join(IssueSeverities, ", "))
+	}
+	return nil
+}

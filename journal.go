@@ -52,12 +52,13 @@ const (
 	KindEvalDatasets Kind = "evaluation_datasets" // evaluation datasets and their records
 	KindScorers      Kind = "scorers"             // registered scorers and their versions
 	KindWebhooks     Kind = "webhooks"            // model-registry webhooks (webhook.go)
+	KindIssues       Kind = "issues"              // quality issues found in an experiment's traces
 )
 
 // Kinds lists every asset kind, in a stable order.
 var Kinds = []Kind{KindExperiments, KindRuns, KindModels, KindEnvironments, KindData,
 	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces, KindJobs, KindEndpoints,
-	KindEvalDatasets, KindScorers, KindWebhooks}
+	KindEvalDatasets, KindScorers, KindWebhooks, KindIssues}
 
 // BlobRef names artifact bytes a journal entry depends on: a secondary
 // fetches and checks them before it applies the entry.

@@ -23,7 +23,7 @@ func experimentOrList(ctx context.Context, r *http.Request, body map[string]any,
 	return experimentList(ctx, r, body, res)
 }
 
-// GenAIRules guards the evaluation dataset and scorer routes, by full
+// GenAIRules guards the evaluation dataset, scorer and issue routes, by full
 // pattern, under the 2.0 and 3.0 prefixes as mlflowapi registers them.
 func GenAIRules() map[string]Rule {
 	read, write, del := tandem.ActionExperimentsRead, tandem.ActionExperimentsWrite, tandem.ActionExperimentsDelete
@@ -48,10 +48,25 @@ func GenAIRules() map[string]Rule {
 		"DELETE scorers/delete":                         act(write, exp),
 		"GET scorers/online-configs":                    act(read, nil),
 	}
+	// Issues are served under the 3.0 prefixes only, as MLflow serves
+	// them; one named by id needs the action at workspace scope, as a
+	// dataset does.
+	v3 := map[string]Rule{
+		"POST issues":             act(write, exp),
+		"POST issues/search":      act(read, exp),
+		"GET issues/{issue_id}":   act(read, nil),
+		"PATCH issues/{issue_id}": act(write, nil),
+	}
 	out := map[string]Rule{}
 	for route, rule := range rules {
 		method, name, _ := strings.Cut(route, " ")
 		for _, p := range []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"} {
+			out[method+" "+p+name] = rule
+		}
+	}
+	for route, rule := range v3 {
+		method, name, _ := strings.Cut(route, " ")
+		for _, p := range []string{"/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"} {
 			out[method+" "+p+name] = rule
 		}
 	}

@@ -65,6 +65,7 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 	s.routesArtifacts()
 	s.routesTraces()   // traces.go
 	s.routesGenAI()    // genai.go
+	s.routesIssues()   // issues.go
 	s.routesWebhooks() // webhooks.go
 	s.routesAjax()
 	s.graphql = s.newGraphQL()

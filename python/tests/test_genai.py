@@ -117,3 +117,61 @@ def test_prompt_registry():
     assert [p.name for p in mlflow.genai.search_prompts(filter_string=f"name = '{name}'")] == [name]
     # Prompts are not registered models to a model search.
     assert name not in [m.name for m in mlflow.search_registered_models()]
+
+
+def _issues_store():
+    return mlflow.MlflowClient()._tracking_client.store
+
+
+def test_issues(genai_experiment):
+    """MLflow 3 issues through the client's own store calls: create (pending
+    by default), get, update, search by experiment, filter and page, with
+    the count of traces linked by issue assessments."""
+    from mlflow.entities import IssueReference, IssueSeverity, IssueStatus
+    from mlflow.exceptions import MlflowException
+
+    store = _issues_store()
+    low = store.create_issue(experiment_id=genai_experiment, name="slow", description="p99 over 2 s",
+                             severity=IssueSeverity.LOW, root_causes=["cold cache"], categories=["latency"],
+                             created_by="ann")
+    assert low.issue_id.startswith("iss-") and low.status == IssueStatus.PENDING
+    assert low.root_causes == ["cold cache"] and low.categories == ["latency"] and low.created_by == "ann"
+    with mlflow.start_run() as run:  # the run that found it
+        pass
+    run_id = run.info.run_id
+    high = store.create_issue(experiment_id=genai_experiment, name="wrong", description="bad answers",
+                              severity=IssueSeverity.HIGH, source_run_id=run_id)
+    none = store.create_issue(experiment_id=genai_experiment, name="odd", description="no severity yet")
+    got = store.get_issue(low.issue_id)
+    assert got.name == "slow" and got.severity == IssueSeverity.LOW and got.created_timestamp == low.created_timestamp
+
+    upd = store.update_issue(issue_id=none.issue_id, status=IssueStatus.RESOLVED, name="odd but fine")
+    assert upd.status == IssueStatus.RESOLVED and upd.name == "odd but fine" and upd.description == "no severity yet"
+    assert upd.last_updated_timestamp >= none.last_updated_timestamp
+
+    # Severity first (highest first, none last), then newest first.
+    found = store.search_issues(experiment_id=genai_experiment)
+    assert [i.issue_id for i in found] == [high.issue_id, low.issue_id, none.issue_id]
+    assert [i.issue_id for i in store.search_issues(experiment_id=genai_experiment, filter_string="status = 'resolved'")] == [none.issue_id]
+    assert [i.issue_id for i in store.search_issues(experiment_id=genai_experiment,
+                                                     filter_string=f"status != 'resolved' AND source_run_id = '{run_id}'")] == [high.issue_id]
+    page = store.search_issues(experiment_id=genai_experiment, max_results=2)
+    assert len(page) == 2 and page.token
+    rest = store.search_issues(experiment_id=genai_experiment, max_results=2, page_token=page.token)
+    assert [i.issue_id for i in rest] == [none.issue_id] and not rest.token
+
+    # Two traces linked to "slow" by issue assessments.
+    for _ in range(2):
+        with mlflow.start_span("call") as span:
+            span.set_inputs({"q": "x"})
+        mlflow.flush_trace_async_logging()
+        mlflow.log_assessment(span.trace_id, IssueReference(issue_id=low.issue_id, issue_name="slow"))
+    counted = store.search_issues(experiment_id=genai_experiment, include_trace_count=True)
+    assert {i.issue_id: i.trace_count for i in counted} == {high.issue_id: 0, low.issue_id: 2, none.issue_id: 0}
+
+    with pytest.raises(MlflowException) as e:
+        store.get_issue("iss-" + "0" * 32)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MlflowException) as e:
+        store.search_issues(experiment_id=genai_experiment, filter_string="name = 'slow'")
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
