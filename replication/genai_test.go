@@ -13,7 +13,7 @@ import (
 )
 
 // TestGenAIReplicate: an evaluation dataset with its records, tags and
-// experiment links, and a registered scorer, written on the primary (and
+// experiment links, a registered scorer and an issue, written on the primary (and
 // some through the secondary, which forwards writes) read the same from
 // the secondary; deletes reach it too.
 func TestGenAIReplicate(t *testing.T) {
@@ -43,6 +43,9 @@ func TestGenAIReplicate(t *testing.T) {
 	if v["version"] != 1.0 {
 		t.Fatalf("register scorer: %v", v)
 	}
+	iss := call("POST", west+api+"issues", map[string]any{"experiment_id": exp, "name": "slow", "description": "p99"})["issue"].(map[string]any)
+	issID := iss["issue_id"].(string)
+	call("PATCH", west+api+"issues/"+issID, map[string]any{"status": "resolved", "severity": "low"})
 
 	// Sync durability: what was acknowledged is on the secondary already.
 	for _, base := range []string{east, west} {
@@ -72,6 +75,12 @@ func TestGenAIReplicate(t *testing.T) {
 			"filter_string": "tags.owner = 'ann'"})["datasets"].([]any)
 		if len(found) != 1 {
 			t.Errorf("%s: search %v", base, found)
+		}
+		if got := call("GET", base+api+"issues/"+issID, nil)["issue"].(map[string]any); got["status"] != "resolved" || got["severity"] != "low" {
+			t.Errorf("%s: issue %v", base, got)
+		}
+		if found := call("POST", base+api+"issues/search", map[string]any{"experiment_id": exp, "filter_string": "status = 'resolved'"})["issues"].([]any); len(found) != 1 {
+			t.Errorf("%s: issue search %v", base, found)
 		}
 		sc := call("GET", base+api+"scorers/list?experiment_id="+exp, nil)["scorers"].([]any)
 		if len(sc) != 1 || sc[0].(map[string]any)["scorer_name"] != "polite" {

@@ -371,3 +371,73 @@ func (s *Store) SearchIssues(ctx context.Context, in IssueSearch) ([]tandem.Issu
 	}
 	return out, next, nil
 }
+
+// TransferIssues reads the issues of an experiment as bundle records,
+// oldest first (no trace counts: traces travel on their own).
+func TransferIssues(ctx context.Context, q Querier, experimentID string) ([]tandem.Issue, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+issueCols+` FROM issues i WHERE i.experiment_id = ? ORDER BY i.created_ms, i.issue_id`, experimentID)
+	if err != nil {
+		return nil, fmt.Errorf("list issues: %w", err)
+	}
+	defer rows.Close()
+	var out []tandem.Issue
+	for rows.Next() {
+		is, err := scanIssue(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("list issues: %w", err)
+		}
+		out = append(out, is)
+	}
+	return out, rows.Err()
+}
+
+// PlanIssue compares a bundle's issue (its experiment already the one it
+// is imported into) with this workspace: new, present (the same issue) or
+// conflict (the id holds another).
+func PlanIssue(ctx context.Context, q Querier, rec tandem.Issue) (ImportResult, error) {
+	rec.TraceCount = nil
+	cur, err := loadIssue(ctx, q, rec.IssueID)
+	switch {
+	case tandem.ErrorCode(err) == tandem.ENOTFOUND:
+		return ImportResult{Status: ImportNew}, nil
+	case err != nil:
+		return ImportResult{}, err
+	}
+	a, _ := json.Marshal(cur)
+	b, _ := json.Marshal(rec)
+	if string(a) == string(b) {
+		return ImportResult{Status: ImportPresent}, nil
+	}
+	return ImportResult{Status: ImportConflict, Reason: fmt.Sprintf("issue %s exists with different content", rec.IssueID)}, nil
+}
+
+// ImportIssue writes a bundle's issue with its id and times kept. Its
+// source run need not be here (a bundle may hold the experiment's issues
+// without the run that found them).
+func (s *Store) ImportIssue(ctx context.Context, rec tandem.Issue) (ImportResult, error) {
+	rec.TraceCount = nil
+	if !strings.HasPrefix(rec.IssueID, "iss-") {
+		return ImportResult{}, tandem.Errorf(tandem.EINVALID, "import issue %q: an issue id starts with iss-", rec.IssueID)
+	}
+	if err := validateIssue(&rec); err != nil {
+		return ImportResult{}, err
+	}
+	var res ImportResult
+	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
+		if _, _, err := experimentStage(ctx, tx, rec.ExperimentID); err != nil {
+			return nil, err
+		}
+		var err error
+		if res, err = PlanIssue(ctx, tx, rec); err != nil {
+			return nil, err
+		}
+		if res.Status != ImportNew {
+			return nil, errImportNoop
+		}
+		return &Change{Op: OpIssueImport, Key: rec.IssueID, Payload: &rec}, nil
+	})
+	if err == errImportNoop {
+		return res, nil
+	}
+	return res, err
+}

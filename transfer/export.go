@@ -64,6 +64,7 @@ type ExportStats struct {
 
 	EvaluationDatasets int `json:"evaluation_datasets"`
 	Scorers            int `json:"scorers"`
+	Issues             int `json:"issues"`
 }
 
 // Exporter reads one workspace region into bundles.
@@ -214,6 +215,9 @@ func (ex *Exporter) exportExperiment(ctx context.Context, x *exportState, id str
 		}
 	}
 	if err := ex.exportScorers(ctx, x, id); err != nil { // export_genai.go
+		return err
+	}
+	if err := ex.exportIssues(ctx, x, id); err != nil { // export_genai.go
 		return err
 	}
 	return ex.exportTraces(ctx, x, id) // export_traces.go

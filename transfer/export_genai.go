@@ -23,6 +23,21 @@ func (ex *Exporter) exportScorers(ctx context.Context, x *exportState, expID str
 	return nil
 }
 
+// exportIssues writes the issues of an experiment.
+func (ex *Exporter) exportIssues(ctx context.Context, x *exportState, expID string) error {
+	is, err := sqlstore.TransferIssues(ctx, x.q, expID)
+	if err != nil {
+		return err
+	}
+	for _, i := range is {
+		if _, err := x.w.AddObject(bundle.KindIssue, i.IssueID, i); err != nil {
+			return err
+		}
+		x.st.Issues++
+	}
+	return nil
+}
+
 // exportDatasets writes the evaluation datasets linked to the exported
 // experiments, or every dataset when all, after the experiments they
 // refer to.

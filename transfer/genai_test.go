@@ -12,7 +12,7 @@ import (
 )
 
 // TestGenAIRoundTrip: an evaluation dataset (tags, records, links to two
-// experiments) and a scorer with two versions are exported with the whole
+// experiments), a scorer with two versions and an issue are exported with the whole
 // workspace and imported into an empty one on SQLite and PostgreSQL,
 // identical record by record and served again; a second import finds them
 // present and writes nothing.
@@ -28,9 +28,11 @@ func TestGenAIRoundTrip(t *testing.T) {
 	for _, v := range []string{"1", "2"} {
 		callJSON(t, "POST", src.URL+api+"scorers/register", `{"experiment_id":"`+exp+`","name":"polite","serialized_scorer":"{\"v\": `+v+`}"}`)
 	}
+	iss := callJSON(t, "POST", src.URL+api+"issues", `{"experiment_id":"`+exp+`","name":"slow","description":"p99","severity":"high","categories":["latency"]}`)["issue"].(map[string]any)
+	issID := iss["issue_id"].(string)
 
 	path := filepath.Join(t.TempDir(), "ws.tgz")
-	if st := exportAll(t, src, path); st.EvaluationDatasets != 1 || st.Scorers != 1 {
+	if st := exportAll(t, src, path); st.EvaluationDatasets != 1 || st.Scorers != 1 || st.Issues != 1 {
 		t.Fatalf("export stats %+v", st)
 	}
 	want, _, err := sqlstore.TransferDataset(t.Context(), src.Store.Reader(), id)
@@ -48,7 +50,8 @@ func TestGenAIRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Counts[bundle.KindEvaluationDataset][sqlstore.ImportNew] != 1 || rep.Counts[bundle.KindScorer][sqlstore.ImportNew] != 1 || rep.Conflicts() != 0 {
+			if rep.Counts[bundle.KindEvaluationDataset][sqlstore.ImportNew] != 1 || rep.Counts[bundle.KindScorer][sqlstore.ImportNew] != 1 ||
+				rep.Counts[bundle.KindIssue][sqlstore.ImportNew] != 1 || rep.Conflicts() != 0 {
 				t.Fatalf("import: %+v %+v", rep.Counts, rep.Notes)
 			}
 			got, ok, err := sqlstore.TransferDataset(t.Context(), dst.Store.Reader(), id)
@@ -68,12 +71,17 @@ func TestGenAIRoundTrip(t *testing.T) {
 			if sc["scorer_version"] != 2.0 || sc["serialized_scorer"] != `{"v": 2}` {
 				t.Fatalf("scorer served after import: %v", sc)
 			}
+			got2 := callJSON(t, "GET", dst.URL+api+"issues/"+issID, "")["issue"].(map[string]any)
+			if !reflect.DeepEqual(got2, iss) {
+				t.Fatalf("issue served after import:\n%v\nwant\n%v", got2, iss)
+			}
 			before := head(t, dst)
 			rep, err = importBundle(t, dst, path, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Counts[bundle.KindEvaluationDataset][sqlstore.ImportPresent] != 1 || rep.Counts[bundle.KindScorer][sqlstore.ImportPresent] != 1 || head(t, dst) != before {
+			if rep.Counts[bundle.KindEvaluationDataset][sqlstore.ImportPresent] != 1 || rep.Counts[bundle.KindScorer][sqlstore.ImportPresent] != 1 ||
+				rep.Counts[bundle.KindIssue][sqlstore.ImportPresent] != 1 || head(t, dst) != before {
 				t.Fatalf("second import: %+v, head %v -> %v", rep.Counts, before, head(t, dst))
 			}
 		})

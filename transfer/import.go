@@ -288,6 +288,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if o, err = p.planGenAI(ctx, q, it, body); err != nil {
 				return err
 			}
+		case bundle.KindIssue:
+			var err error
+			if o, err = p.planIssue(ctx, q, it, body); err != nil {
+				return err
+			}
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -396,6 +401,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 		case bundle.KindEvaluationDataset, bundle.KindScorer:
 			var err error
 			if o, err = im.importGenAI(ctx, p, it, body); err != nil {
+				return err
+			}
+		case bundle.KindIssue:
+			var err error
+			if o, err = im.importIssue(ctx, p, it, body); err != nil {
 				return err
 			}
 		default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/transfer/bundle"
 )
@@ -78,6 +79,44 @@ func (im *Importer) importGenAI(ctx context.Context, p *plan, it bundle.Item, bo
 	if res.Status == sqlstore.ImportNew {
 		if res, err = im.Store.ImportScorer(ctx, sqlstore.TargetScorer(sc, p.target(owner))); err != nil {
 			return Outcome{}, fmt.Errorf("import scorer %s: %w", sc.ScorerID, err)
+		}
+	}
+	return outcome(it, res), nil
+}
+
+// Issues belong to an experiment and follow it like scorers.
+
+func decodeIssue(it bundle.Item, body io.Reader) (tandem.Issue, error) {
+	var is tandem.Issue
+	if err := bundle.Decode(body, &is); err != nil {
+		return is, fmt.Errorf("%s: %w", it.Path, err)
+	}
+	return is, sameID(it, is.IssueID)
+}
+
+func (p *plan) planIssue(ctx context.Context, q sqlstore.Querier, it bundle.Item, body io.Reader) (Outcome, error) {
+	is, err := decodeIssue(it, body)
+	if err != nil {
+		return Outcome{}, err
+	}
+	res, err := p.planOwned(ctx, q, "issue/"+is.IssueID, is.ExperimentID, func(target string) (sqlstore.ImportResult, error) {
+		is.ExperimentID = target
+		return sqlstore.PlanIssue(ctx, q, is)
+	})
+	return outcome(it, res), err
+}
+
+func (im *Importer) importIssue(ctx context.Context, p *plan, it bundle.Item, body io.Reader) (Outcome, error) {
+	is, err := decodeIssue(it, body)
+	if err != nil {
+		return Outcome{}, err
+	}
+	owner := "issue/" + is.IssueID
+	res := p.status[owner]
+	if res.Status == sqlstore.ImportNew {
+		is.ExperimentID = p.target(owner)
+		if res, err = im.Store.ImportIssue(ctx, is); err != nil {
+			return Outcome{}, fmt.Errorf("import issue %s: %w", is.IssueID, err)
 		}
 	}
 	return outcome(it, res), nil

@@ -10,6 +10,9 @@ const (
 	// KindScorer is a registered scorer of an experiment with every
 	// version.
 	KindScorer Kind = "scorer"
+	// KindIssue is an issue of an experiment (tandem.Issue, without trace
+	// counts).
+	KindIssue Kind = "issue"
 )
 
 // EvaluationDataset is the record of one evaluation dataset.
