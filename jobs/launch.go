@@ -781,6 +781,9 @@ func (r *Runner) registerModel(ctx context.Context, j *tandem.Job, a *tandem.Job
 		return err
 	}
 	r.log.Info("registered model output", "job", j.Name, "model", o.Name, "version", mv.Version)
+	if r.cfg.ModelVersionCreated != nil {
+		r.cfg.ModelVersionCreated(ctx, mv)
+	}
 	return nil
 }
 

@@ -75,7 +75,11 @@ type Config struct {
 	// CheckpointInterval is how often checkpoint outputs are uploaded
 	// while an attempt runs (0: 5s).
 	CheckpointInterval time.Duration
-	Log                *slog.Logger
+	// ModelVersionCreated is told of each model version a job's
+	// mlflow_model output registers, as the registry's own create raises
+	// its webhook event (nil: nothing is told).
+	ModelVersionCreated func(ctx context.Context, mv tandem.ModelVersion)
+	Log                 *slog.Logger
 }
 
 // Runner runs jobs in one region.

@@ -1,6 +1,7 @@
 package mlflowapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -80,23 +81,41 @@ func (s *Server) eventRegisteredModelCreated(r *http.Request, req *createRegiste
 }
 
 func (s *Server) eventModelVersionCreated(r *http.Request, req *createModelVersionReq, mv tandem.ModelVersion) {
+	s.modelVersionCreated(r.Context(), req.Name, req.Tags, req.Description, mv)
+}
+
+// ModelVersionCreated raises the event of a model version this region
+// registered itself (a job's mlflow_model output), as a REST create of
+// it would.
+func (s *Server) ModelVersionCreated(ctx context.Context, mv tandem.ModelVersion) {
+	tags := make([]tagJSON, len(mv.Tags))
+	for i, t := range mv.Tags {
+		tags[i] = tagJSON{Key: t.Key, Value: t.Value}
+	}
+	s.modelVersionCreated(ctx, mv.Name, tags, mv.Description, mv)
+}
+
+func (s *Server) modelVersionCreated(ctx context.Context, name string, tags []tagJSON, description string, mv tandem.ModelVersion) {
 	version := strconv.FormatInt(mv.Version, 10)
-	if isPromptTags(req.Tags) {
+	notify := func(entity string, data webhook.Object) {
+		s.hooks.Notify(ctx, tandem.WebhookEvent{Entity: entity, Action: tandem.WebhookCreated}, data)
+	}
+	if isPromptTags(tags) {
 		var template any
-		for _, t := range req.Tags {
+		for _, t := range tags {
 			if t.Key == tagPromptText {
 				template = t.Value
 			}
 		}
-		s.notify(r, tandem.WebhookPromptVersion, tandem.WebhookCreated, webhook.Object{{Key: "name", Value: req.Name},
+		notify(tandem.WebhookPromptVersion, webhook.Object{{Key: "name", Value: name},
 			{Key: "version", Value: version}, {Key: "template", Value: template},
-			{Key: "tags", Value: tagsWithout(req.Tags, tagPromptText, "mlflow.prompt.is_prompt", tagPromptType)},
-			{Key: "description", Value: orNull(req.Description)}})
+			{Key: "tags", Value: tagsWithout(tags, tagPromptText, "mlflow.prompt.is_prompt", tagPromptType)},
+			{Key: "description", Value: orNull(description)}})
 		return
 	}
-	s.notify(r, tandem.WebhookModelVersion, tandem.WebhookCreated, webhook.Object{{Key: "name", Value: req.Name},
+	notify(tandem.WebhookModelVersion, webhook.Object{{Key: "name", Value: name},
 		{Key: "version", Value: version}, {Key: "source", Value: mv.Source}, {Key: "run_id", Value: orNull(mv.RunID)},
-		{Key: "tags", Value: tagsWithout(req.Tags)}, {Key: "description", Value: orNull(req.Description)}})
+		{Key: "tags", Value: tagsWithout(tags)}, {Key: "description", Value: orNull(description)}})
 }
 
 func (s *Server) eventRegisteredModelTag(r *http.Request, name, key string, value *string) {

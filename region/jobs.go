@@ -60,6 +60,9 @@ func (r *Region) openJobs() *jobs.Runner {
 	cfg := jobs.Config{Region: r.cfg.Name, Roles: r.Roles, Store: r.Store, Blobs: r.Blobs, Executor: ex.of,
 		WorkDir: filepath.Join(dir, "jobs"), Log: r.log, Envs: envs,
 		DefaultMaxInstances: r.cfg.LocalMaxInstances, TrackingURI: r.trackingURI}
+	if r.MLflow != nil { // webhook events of the versions jobs register
+		cfg.ModelVersionCreated = r.MLflow.ModelVersionCreated
+	}
 	if r.Identity != nil {
 		cfg.Tokens = &attemptTokens{id: r.Identity}
 	}

@@ -27,6 +27,7 @@ import requests
 
 from conftest import _free_port
 from helpers import unique
+from test_webhooks import Receiver  # also lets this module's server send webhooks to loopback
 
 pytestmark = pytest.mark.skipif(os.environ.get("TANDEM_TARGET", "mlflow") == "mlflow" or not os.environ.get("TANDEM_BIN"),
                                 reason="jobs are tandem's (the stock server runs none)")
@@ -134,6 +135,9 @@ def test_sklearn_command_job_logs_registers_and_loads(as_owner, tmp_path):
         tags:
           purpose: conformance
     """))
+    # A webhook on model_version.created hears of the version the job registers.
+    receiver = Receiver()
+    hook = MlflowClient().create_webhook(name=unique("jobs-hook"), url=receiver.url + "/jobs", events=["model_version.created"])
     # A bad override is refused before anything is sent, naming the field.
     bad = _tandem(as_owner, "job", "create", "-f", str(tmp_path / "job.yml"), "--set", "resources.gpus=1")
     assert bad.returncode != 0 and "gpus" in bad.stderr, bad.stderr
@@ -167,6 +171,15 @@ def test_sklearn_command_job_logs_registers_and_loads(as_owner, tmp_path):
     loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/1")
     logged = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert np.array_equal(loaded.predict(X[:20]), logged.predict(X[:20]))
+
+    calls = receiver.wait(lambda c: c[0] == "/jobs", 1)
+    receiver.close()
+    MlflowClient().delete_webhook(hook.webhook_id)
+    assert len(calls) == 1, calls
+    event = json.loads(calls[0][2])
+    assert (event["entity"], event["action"]) == ("model_version", "created"), event
+    assert event["data"]["name"] == model_name and event["data"]["version"] == "1", event
+    assert event["data"]["run_id"] == run.info.run_id and event["data"]["tags"] == {"tandem.job": job["name"]}, event
 
     # Download the job's files as az ml job download does.
     dl = _tandem(as_owner, "job", "download", "-n", job["name"], "--download-path", str(tmp_path / "dl"))
