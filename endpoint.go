@@ -56,6 +56,17 @@ const (
 // quotas.endpoint_instances); a region with no entry has no limit.
 type EndpointQuota map[string]int
 
+// Fleet is every online endpoint and deployment of the workspace.
+type Fleet struct {
+	Endpoints   []*OnlineEndpoint
+	Deployments []*OnlineDeployment
+}
+
+// FleetCheck decides whether a write of an endpoint or a deployment may
+// be done, given the fleet before it and as it would leave it; the store
+// runs it inside the write's transaction.
+type FleetCheck func(before, after Fleet) error
+
 // OnlineEndpoint is a scoring URL and its traffic rules. Its keys are not
 // part of it: they are sealed with the workspace key in the store and shown
 // only by get-credentials.

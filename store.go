@@ -64,7 +64,9 @@ type EndpointStore interface {
 	// ENOTFOUND); newKeys are the sealed keys a new endpoint gets, an
 	// existing one keeps its own. Its traffic must name existing
 	// deployments (EINVALID). Returns the endpoint as stored.
-	PutEndpoint(ctx context.Context, ep OnlineEndpoint, newKeys string, mode PutMode) (*OnlineEndpoint, error)
+	// checks run in the write's transaction, on the endpoints and
+	// deployments before it and as it leaves them (a quota).
+	PutEndpoint(ctx context.Context, ep OnlineEndpoint, newKeys string, mode PutMode, checks ...FleetCheck) (*OnlineEndpoint, error)
 	// DeleteEndpoint deletes an endpoint and its deployments. ENOTFOUND.
 	DeleteEndpoint(ctx context.Context, name string) error
 	// EndpointKeysSealed returns an endpoint's sealed keys, for the code
@@ -81,7 +83,8 @@ type EndpointStore interface {
 	// PutDeployment creates or replaces a deployment of an existing
 	// endpoint as mode allows; its model reference is resolved to a version
 	// now (EINVALID when there is none). Returns it as stored.
-	PutDeployment(ctx context.Context, d OnlineDeployment, mode PutMode) (*OnlineDeployment, error)
+	// checks as for PutEndpoint.
+	PutDeployment(ctx context.Context, d OnlineDeployment, mode PutMode, checks ...FleetCheck) (*OnlineDeployment, error)
 	// DeleteDeployment deletes a deployment; one that still receives
 	// traffic is ECONFLICT. ENOTFOUND.
 	DeleteDeployment(ctx context.Context, endpoint, name string) error

@@ -162,20 +162,14 @@ func (s *Service) putEndpoint(r *http.Request) (any, error) {
 		return nil, tandem.Errorf(tandem.EINVALID, "the body names endpoint %s, the path %s", ep.Name, name)
 	}
 	ep.CreatedMS, ep.UpdatedMS = 0, 0
-	// A placement that adds regions starts the deployments there.
-	if n := ep; n.Normalize() == nil {
-		if err := s.checkQuota(r.Context(), quotaWhat("endpoint", name), func(eps []*tandem.OnlineEndpoint, ds []*tandem.OnlineDeployment) ([]*tandem.OnlineEndpoint, []*tandem.OnlineDeployment) {
-			return withEndpoint(eps, &n), ds
-		}); err != nil {
-			return nil, err
-		}
-	}
 	// Keys for a new endpoint; an existing one keeps its own.
 	sealed, err := s.cfg.Vault.SealEndpointKeys(r.Context(), tandem.EndpointKeys{PrimaryKey: keyvault.NewEndpointKey(), SecondaryKey: keyvault.NewEndpointKey()})
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Store.PutEndpoint(r.Context(), ep, sealed, mode)
+	// A placement that adds regions starts the deployments there: the
+	// quota is checked in the write's own transaction.
+	out, err := s.cfg.Store.PutEndpoint(r.Context(), ep, sealed, mode, s.quotaChecks("endpoint", name)...)
 	if err != nil {
 		return nil, err
 	}
@@ -268,14 +262,7 @@ func (s *Service) putDeployment(r *http.Request) (any, error) {
 		return nil, tandem.Errorf(tandem.EINVALID, "the body names deployment %s/%s, the path %s/%s", d.Endpoint, d.Name, ep, name)
 	}
 	d.CreatedMS, d.UpdatedMS, d.ModelName, d.ModelVersion = 0, 0, "", 0
-	if n := d; n.Normalize() == nil {
-		if err := s.checkQuota(r.Context(), quotaWhat("deployment", ep+"/"+name), func(eps []*tandem.OnlineEndpoint, ds []*tandem.OnlineDeployment) ([]*tandem.OnlineEndpoint, []*tandem.OnlineDeployment) {
-			return eps, withDeployment(ds, &n)
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return s.cfg.Store.PutDeployment(r.Context(), d, mode)
+	return s.cfg.Store.PutDeployment(r.Context(), d, mode, s.quotaChecks("deployment", ep+"/"+name)...)
 }
 
 func (s *Service) deleteDeployment(r *http.Request) (any, error) {

@@ -2,9 +2,11 @@ package serving_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,4 +89,62 @@ func TestEndpointInstanceQuota(t *testing.T) {
 	refused(err, "over its quota of 3")
 	_, err = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "both", Name: "blue", Model: "azureml:iris:1", InstanceCount: 1}, "update")
 	must(err)
+}
+
+// TestEndpointInstanceQuotaConcurrent: twelve deployments of one instance
+// each, written at once against a quota of 3, leave exactly three: the
+// quota is checked inside each write's transaction.
+func TestEndpointInstanceQuotaConcurrent(t *testing.T) {
+	ctx := context.Background()
+	r, err := region.Open(ctx, region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	svc := serving.New(serving.Config{Region: "east", Store: r.Store, Blobs: r.Blobs, Vault: r.Vault, CacheDir: t.TempDir(),
+		Reconcile: time.Hour, Quota: tandem.EndpointQuota{"east": 3}})
+	mux := http.NewServeMux()
+	mux.Handle(serving.APIPrefix, svc.APIHandler())
+	mux.Handle(serving.APIPrefix+"/", svc.APIHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{Workspace: "quota", Endpoints: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Store.CreateRegisteredModel(ctx, "iris", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "ep-quota"}, "create"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 12)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "ep-quota", Name: fmt.Sprintf("dep%d", i), Model: "azureml:iris:1"}, "create")
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case tandem.ErrorCode(err) != tandem.EINVALID:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	ds, err := c.ListDeployments(ctx, "ep-quota")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != 3 || len(ds) != 3 {
+		t.Fatalf("%d writes passed, %d deployments stored; want 3 and 3", ok, len(ds))
+	}
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/tandemml/tandem"
 )
 
-func TestFleetOf(t *testing.T) {
+func TestInstancesOf(t *testing.T) {
 	regions := []string{"east", "west"}
 	eps := []*tandem.OnlineEndpoint{{Name: "both"}, {Name: "west-only", Regions: []string{"west"}}}
 	ds := []*tandem.OnlineDeployment{
@@ -16,7 +16,7 @@ func TestFleetOf(t *testing.T) {
 		{Endpoint: "west-only", Name: "a", InstanceCount: 4},
 		{Endpoint: "gone", Name: "orphan", InstanceCount: 9},
 	}
-	f := FleetOf(regions, eps, ds)
+	f := InstancesOf(regions, tandem.Fleet{Endpoints: eps, Deployments: ds})
 	if f["east"] != 3 || f["west"] != 9 || len(f) != 2 {
 		t.Fatalf("fleet %v, want east 3 (2+1), west 9 (2+3+4)", f)
 	}
@@ -27,15 +27,15 @@ func TestCheckQuota(t *testing.T) {
 	quota := tandem.EndpointQuota{"east": 4}
 	for _, c := range []struct {
 		name          string
-		before, after Fleet
+		before, after Instances
 		refused       string
 	}{
-		{"within", Fleet{"east": 1}, Fleet{"east": 4}, ""},
-		{"over", Fleet{"east": 3}, Fleet{"east": 5}, "5 scoring instances in region east, over its quota of 4"},
-		{"no limit in west", Fleet{}, Fleet{"west": 50}, ""},
-		{"scale down above the quota", Fleet{"east": 8}, Fleet{"east": 6}, ""},
-		{"unchanged above the quota", Fleet{"east": 8}, Fleet{"east": 8}, ""},
-		{"grow above the quota", Fleet{"east": 8}, Fleet{"east": 9}, "over its quota of 4"},
+		{"within", Instances{"east": 1}, Instances{"east": 4}, ""},
+		{"over", Instances{"east": 3}, Instances{"east": 5}, "5 scoring instances in region east, over its quota of 4"},
+		{"no limit in west", Instances{}, Instances{"west": 50}, ""},
+		{"scale down above the quota", Instances{"east": 8}, Instances{"east": 6}, ""},
+		{"unchanged above the quota", Instances{"east": 8}, Instances{"east": 8}, ""},
+		{"grow above the quota", Instances{"east": 8}, Instances{"east": 9}, "over its quota of 4"},
 	} {
 		err := CheckQuota(regions, quota, c.before, c.after, "online deployment e/d")
 		switch {
@@ -45,7 +45,7 @@ func TestCheckQuota(t *testing.T) {
 			t.Errorf("%s: got %v, want EINVALID with %q", c.name, err, c.refused)
 		}
 	}
-	if err := CheckQuota(regions, nil, Fleet{}, Fleet{"east": 100}, "x"); err != nil {
+	if err := CheckQuota(regions, nil, Instances{}, Instances{"east": 100}, "x"); err != nil {
 		t.Fatalf("no quota: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ type endpointKey struct {
 // the sealed keys a new endpoint gets; an existing one keeps its own (and
 // its creation time). The traffic must name existing deployments. Returns
 // the endpoint as stored. Primary only.
-func (s *Store) PutEndpoint(ctx context.Context, ep tandem.OnlineEndpoint, newKeys string, mode tandem.PutMode) (*tandem.OnlineEndpoint, error) {
+func (s *Store) PutEndpoint(ctx context.Context, ep tandem.OnlineEndpoint, newKeys string, mode tandem.PutMode, checks ...tandem.FleetCheck) (*tandem.OnlineEndpoint, error) {
 	if err := ep.Normalize(); err != nil {
 		return nil, err
 	}
@@ -77,6 +77,9 @@ func (s *Store) PutEndpoint(ctx context.Context, ep tandem.OnlineEndpoint, newKe
 		}
 		if row.KeysSealed == "" {
 			return nil, tandem.Errorf(tandem.EINVALID, "online endpoint %s: no keys to store", ep.Name)
+		}
+		if err := checkFleet(ctx, tx, checks, &row.Endpoint, nil); err != nil {
+			return nil, err
 		}
 		out = row.Endpoint
 		return &Change{Op: opEndpointPut, Key: ep.Name, Payload: row}, nil
@@ -122,7 +125,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, name string) error {
 // (an alias to its current version), so every region serves the same
 // version; a model version that does not exist is EINVALID and nothing is
 // written. Primary only.
-func (s *Store) PutDeployment(ctx context.Context, d tandem.OnlineDeployment, mode tandem.PutMode) (*tandem.OnlineDeployment, error) {
+func (s *Store) PutDeployment(ctx context.Context, d tandem.OnlineDeployment, mode tandem.PutMode, checks ...tandem.FleetCheck) (*tandem.OnlineDeployment, error) {
 	if err := d.Normalize(); err != nil {
 		return nil, err
 	}
@@ -151,6 +154,9 @@ func (s *Store) PutDeployment(ctx context.Context, d tandem.OnlineDeployment, mo
 		row.CreatedMS = row.UpdatedMS
 		if exists {
 			row.CreatedMS = cur.CreatedMS
+		}
+		if err := checkFleet(ctx, tx, checks, nil, &row); err != nil {
+			return nil, err
 		}
 		out = row
 		return &Change{Op: opDeploymentPut, Key: d.Endpoint + "/" + d.Name, Payload: deploymentRow{Deployment: row}}, nil
@@ -321,7 +327,11 @@ func (s *Store) EndpointKeysSealed(ctx context.Context, name string) (string, er
 
 // ListEndpoints returns every endpoint, by name.
 func (s *Store) ListEndpoints(ctx context.Context) ([]*tandem.OnlineEndpoint, error) {
-	rows, err := s.Reader().QueryContext(ctx, `SELECT body FROM online_endpoints ORDER BY name`)
+	return listEndpoints(ctx, s.Reader())
+}
+
+func listEndpoints(ctx context.Context, q Querier) ([]*tandem.OnlineEndpoint, error) {
+	rows, err := q.QueryContext(ctx, `SELECT body FROM online_endpoints ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list online endpoints: %w", err)
 	}
@@ -349,7 +359,10 @@ func (s *Store) GetDeployment(ctx context.Context, endpoint, name string) (*tand
 // ListDeployments returns the deployments of endpoint ("" : of every
 // endpoint), by endpoint and name. An unknown endpoint is ENOTFOUND.
 func (s *Store) ListDeployments(ctx context.Context, endpoint string) ([]*tandem.OnlineDeployment, error) {
-	q := s.Reader()
+	return listDeployments(ctx, s.Reader(), endpoint)
+}
+
+func listDeployments(ctx context.Context, q Querier, endpoint string) ([]*tandem.OnlineDeployment, error) {
 	var rows *sql.Rows
 	var err error
 	if endpoint == "" {
@@ -377,4 +390,54 @@ func (s *Store) ListDeployments(ctx context.Context, endpoint string) ([]*tandem
 		out = append(out, &d)
 	}
 	return out, rows.Err()
+}
+
+// checkFleet runs checks on every endpoint and deployment as they are and
+// as the write of ep or d would leave them, read in the write's own
+// transaction: two writes cannot both pass a check each would pass alone.
+func checkFleet(ctx context.Context, tx *Tx, checks []tandem.FleetCheck, ep *tandem.OnlineEndpoint, d *tandem.OnlineDeployment) error {
+	if len(checks) == 0 {
+		return nil
+	}
+	eps, err := listEndpoints(ctx, tx)
+	if err != nil {
+		return err
+	}
+	ds, err := listDeployments(ctx, tx, "")
+	if err != nil {
+		return err
+	}
+	afterEps, afterDs := append([]*tandem.OnlineEndpoint(nil), eps...), append([]*tandem.OnlineDeployment(nil), ds...)
+	if ep != nil {
+		afterEps = replaceEndpoint(afterEps, ep)
+	}
+	if d != nil {
+		afterDs = replaceDeployment(afterDs, d)
+	}
+	for _, c := range checks {
+		if err := c(tandem.Fleet{Endpoints: eps, Deployments: ds}, tandem.Fleet{Endpoints: afterEps, Deployments: afterDs}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func replaceEndpoint(eps []*tandem.OnlineEndpoint, ep *tandem.OnlineEndpoint) []*tandem.OnlineEndpoint {
+	for i, x := range eps {
+		if x.Name == ep.Name {
+			eps[i] = ep
+			return eps
+		}
+	}
+	return append(eps, ep)
+}
+
+func replaceDeployment(ds []*tandem.OnlineDeployment, d *tandem.OnlineDeployment) []*tandem.OnlineDeployment {
+	for i, x := range ds {
+		if x.Endpoint == d.Endpoint && x.Name == d.Name {
+			ds[i] = d
+			return ds
+		}
+	}
+	return append(ds, d)
 }
