@@ -145,21 +145,43 @@ func ValidateOutputAsset(t, name, version string) error {
 // (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, NODE_RANK,
 // LOCAL_WORLD_SIZE), each taking one instance of the compute's quota.
 type Distribution struct {
-	Type                    string `json:"type"` // pytorch
+	Type                    string `json:"type"` // pytorch or tensorflow
 	ProcessCountPerInstance int    `json:"process_count_per_instance,omitempty"`
+	// WorkerCount (tensorflow) is the number of workers in all (0:
+	// instance_count), ParameterServerCount the parameter servers besides
+	// them.
+	WorkerCount          int `json:"worker_count,omitempty"`
+	ParameterServerCount int `json:"parameter_server_count,omitempty"`
 }
 
-// DistributionPyTorch is the one distribution type tandem runs.
-const DistributionPyTorch = "pytorch"
+// The distribution types tandem runs: PyTorch's env:// rendezvous
+// (MASTER_ADDR, RANK, ...) and TensorFlow's TF_CONFIG cluster.
+const (
+	DistributionPyTorch    = "pytorch"
+	DistributionTensorFlow = "tensorflow"
+)
 
-// Validate checks the type and the process count.
+// Validate checks the type and the counts each type has.
 func (d *Distribution) Validate() error {
 	switch d.Type {
 	case DistributionPyTorch:
-	case "mpi", "tensorflow":
-		return Errorf(EINVALID, "job: distribution type %s is not supported yet (pytorch is)", d.Type)
+		if d.WorkerCount != 0 || d.ParameterServerCount != 0 {
+			return Errorf(EINVALID, "job: distribution pytorch has no worker_count or parameter_server_count (process_count_per_instance sets its processes)")
+		}
+	case DistributionTensorFlow:
+		if d.ProcessCountPerInstance != 0 {
+			return Errorf(EINVALID, "job: distribution tensorflow has no process_count_per_instance (worker_count and parameter_server_count set its processes)")
+		}
+		if d.WorkerCount < 0 || d.WorkerCount > 1024 {
+			return Errorf(EINVALID, "job: distribution.worker_count must be between 1 and 1024, got %d", d.WorkerCount)
+		}
+		if d.ParameterServerCount < 0 || d.ParameterServerCount > 1024 {
+			return Errorf(EINVALID, "job: distribution.parameter_server_count must be between 0 and 1024, got %d", d.ParameterServerCount)
+		}
+	case "mpi":
+		return Errorf(EINVALID, "job: distribution type mpi needs an MPI launcher (mpirun) to start its ranks, which tandem does not run: use pytorch or tensorflow, or call mpirun in a one-process command")
 	default:
-		return Errorf(EINVALID, "job: distribution.type must be pytorch, got %q", d.Type)
+		return Errorf(EINVALID, "job: distribution.type must be pytorch or tensorflow, got %q", d.Type)
 	}
 	if d.ProcessCountPerInstance < 0 || d.ProcessCountPerInstance > 1024 {
 		return Errorf(EINVALID, "job: distribution.process_count_per_instance must be between 1 and 1024, got %d", d.ProcessCountPerInstance)
@@ -167,10 +189,25 @@ func (d *Distribution) Validate() error {
 	return nil
 }
 
+// TensorFlowTasks is the number of workers and parameter servers of a
+// tensorflow distribution of a job with instances instances.
+func (d *Distribution) TensorFlowTasks(instances int) (workers, ps int) {
+	workers = d.WorkerCount
+	if workers == 0 {
+		workers = max(1, instances)
+	}
+	return workers, d.ParameterServerCount
+}
+
 // Processes is the number of processes a command job runs: instance_count
 // times the distribution's processes per instance (1 each when unset).
+// A tensorflow distribution runs its workers and parameter servers.
 func (s *JobSpec) Processes() int {
 	n := max(1, s.InstanceCount)
+	if d := s.Distribution; d != nil && d.Type == DistributionTensorFlow {
+		w, ps := d.TensorFlowTasks(n)
+		return w + ps
+	}
 	if s.Distribution != nil {
 		n *= max(1, s.Distribution.ProcessCountPerInstance)
 	}

@@ -30,7 +30,8 @@ const (
 // checkpoint}; name and version register an mlflow_model, uri_folder,
 // uri_file or mltable output as an asset), compute (azureml: dropped),
 // resources.instance_count, distribution {type: pytorch,
-// process_count_per_instance}, limits.timeout (seconds), queue_settings.priority (low, medium, high) or
+// process_count_per_instance} or {type: tensorflow, worker_count,
+// parameter_server_count}, limits.timeout (seconds), queue_settings.priority (low, medium, high) or
 // tandem's priority (an integer, or low/medium/high), and tandem's
 // resubmit {policy, max_attempts}.
 //
@@ -45,8 +46,8 @@ const (
 // mapping) or command, environment (required), code and display_name
 // written in the step.
 //
-// Refused with a reason: distribution types other than pytorch (and
-// distribution in a pipeline job), identity, services, component (in a
+// Refused with a reason: distribution mpi (its ranks need mpirun), a
+// distribution in a pipeline job, identity, services, component (in a
 // command job), resources.instance_type (and shm_size, docker_args,
 // properties, locations, max_instance_count), queue_settings.job_tier,
 // outputs.NAME.path, inline environments, code that is not a local folder,
@@ -344,27 +345,35 @@ func (d *decoder) commandJob(root *yaml.Node) (*tandem.JobSpec, error) {
 			return nil
 		}
 		d0 := &tandem.Distribution{}
-		var typeN, countN *yaml.Node
-		err := d.subMapping(n, "distribution", nil, map[string]func(*yaml.Node) error{
-			"type": func(n *yaml.Node) (err error) { typeN = n; d0.Type, err = d.str(n); return err },
-			"process_count_per_instance": func(n *yaml.Node) (err error) {
-				countN = n
-				if d0.ProcessCountPerInstance, err = d.integer(n); err == nil && d0.ProcessCountPerInstance < 1 {
-					err = d.errf(n, "distribution.process_count_per_instance must be at least 1, got %d", d0.ProcessCountPerInstance)
+		var typeN, countN, workersN, psN *yaml.Node
+		count := func(field string, min int, at **yaml.Node, dst *int) func(*yaml.Node) error {
+			return func(n *yaml.Node) (err error) {
+				*at = n
+				if *dst, err = d.integer(n); err == nil && *dst < min {
+					err = d.errf(n, "distribution.%s must be at least %d, got %d", field, min, *dst)
 				}
 				return err
-			},
+			}
+		}
+		err := d.subMapping(n, "distribution", nil, map[string]func(*yaml.Node) error{
+			"type":                       func(n *yaml.Node) (err error) { typeN = n; d0.Type, err = d.str(n); return err },
+			"process_count_per_instance": count("process_count_per_instance", 1, &countN, &d0.ProcessCountPerInstance),
+			"worker_count":               count("worker_count", 1, &workersN, &d0.WorkerCount),
+			"parameter_server_count":     count("parameter_server_count", 0, &psN, &d0.ParameterServerCount),
 		})
 		if err != nil {
 			return err
 		}
 		if typeN == nil {
-			return d.errf(n, "distribution.type is required (pytorch)")
+			return d.errf(n, "distribution.type is required (pytorch or tensorflow)")
 		}
 		if err := d0.Validate(); err != nil {
 			at := typeN
-			if d0.Type == tandem.DistributionPyTorch && countN != nil {
-				at = countN
+			for _, f := range []*yaml.Node{countN, workersN, psN} {
+				if f != nil && (d0.Type == tandem.DistributionPyTorch || d0.Type == tandem.DistributionTensorFlow) {
+					at = f
+					break
+				}
 			}
 			return d.errf(at, "%s", strings.TrimPrefix(tandem.ErrorMessage(err), "job: "))
 		}

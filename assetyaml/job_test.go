@@ -230,9 +230,12 @@ func TestLoadJobErrors(t *testing.T) {
 		{"instance_count 0", "command: x\nresources:\n  instance_count: 0\n", nil, "job.yml:3:19: resources.instance_count must be at least 1, got 0"},
 		{"timeout negative", "command: x\nlimits:\n  timeout: -1\n", nil, "job.yml:3:12: limits.timeout is in seconds and cannot be negative,"},
 		{"timeout text", "command: x\nlimits:\n  timeout: 1h\n", nil, "job.yml:3:12: expected an integer, got \"1h\""},
-		{"distribution mpi", "command: x\ndistribution:\n  type: mpi\n  process_count_per_instance: 2\n", nil, "job.yml:3:9: distribution type mpi is not supported yet (pytorch is)"},
-		{"distribution tensorflow", "command: x\ndistribution:\n  type: tensorflow\n  worker_count: 2\n", nil, "job.yml:4:3: unknown field \"worker_count\" in distribution"},
-		{"distribution no type", "command: x\ndistribution:\n  process_count_per_instance: 2\n", nil, "job.yml:3:3: distribution.type is required (pytorch)"},
+		{"distribution mpi", "command: x\ndistribution:\n  type: mpi\n  process_count_per_instance: 2\n", nil, "job.yml:3:9: distribution type mpi needs an MPI launcher (mpirun)"},
+		{"distribution tensorflow per instance", "command: x\ndistribution:\n  type: tensorflow\n  process_count_per_instance: 2\n", nil, "job.yml:4:31: distribution tensorflow has no process_count_per_instance"},
+		{"distribution pytorch workers", "command: x\ndistribution:\n  type: pytorch\n  worker_count: 2\n", nil, "job.yml:4:17: distribution pytorch has no worker_count"},
+		{"distribution tensorflow workers 0", "command: x\ndistribution:\n  type: tensorflow\n  worker_count: 0\n", nil, "job.yml:4:17: distribution.worker_count must be at least 1"},
+		{"distribution tensorflow ps -1", "command: x\ndistribution:\n  type: tensorflow\n  parameter_server_count: -1\n", nil, "job.yml:4:27: distribution.parameter_server_count must be at least 0"},
+		{"distribution no type", "command: x\ndistribution:\n  process_count_per_instance: 2\n", nil, "job.yml:3:3: distribution.type is required (pytorch or tensorflow)"},
 		{"distribution count 0", "command: x\ndistribution:\n  type: pytorch\n  process_count_per_instance: 0\n", nil, "job.yml:4:31: distribution.process_count_per_instance must be at least 1"},
 		{"distribution in pipeline", "type: pipeline\ndistribution:\n  type: pytorch\njobs:\n  a:\n    command: echo\n    environment: azureml:e:1\n", nil, "job.yml:2:1: distribution: a pipeline job has no distribution of its own"},
 		{"identity", "command: x\nidentity:\n  type: user_identity\n", nil, "job.yml:2:1: identity: not supported: a job runs with a token scoped"},
@@ -434,6 +437,16 @@ func TestLoadJobDistribution(t *testing.T) {
 	spec, err = assetyaml.LoadJob("job.yml", []byte("command: x\ndistribution:\n  type: pytorch\n"), []string{"distribution.process_count_per_instance=4"})
 	if err != nil || spec.Distribution.ProcessCountPerInstance != 4 || spec.Processes() != 4 {
 		t.Fatalf("--set: %+v %v", spec, err)
+	}
+	// TensorFlow: workers (instance_count when not given) and parameter
+	// servers.
+	spec, err = assetyaml.LoadJob("job.yml", []byte("command: x\nresources:\n  instance_count: 3\ndistribution:\n  type: tensorflow\n  parameter_server_count: 1\n"), nil)
+	if err != nil || spec.Processes() != 4 || spec.Validate() != nil {
+		t.Fatalf("tensorflow: %+v %v", spec, err)
+	}
+	spec, err = assetyaml.LoadJob("job.yml", []byte("command: x\ndistribution:\n  type: tensorflow\n  worker_count: 2\n"), []string{"distribution.parameter_server_count=2"})
+	if err != nil || !reflect.DeepEqual(spec.Distribution, &tandem.Distribution{Type: "tensorflow", WorkerCount: 2, ParameterServerCount: 2}) || spec.Processes() != 4 {
+		t.Fatalf("tensorflow --set: %+v %v", spec, err)
 	}
 }
 

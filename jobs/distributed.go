@@ -122,6 +122,14 @@ func rankProcesses(spec *tandem.JobSpec, target *tandem.ComputeTarget) ([]map[st
 	if target.Type != tandem.ComputeLocal && target.Type != "" {
 		return nil, tandem.Errorf(tandem.EINVALID, "distribution %s runs on local compute; compute %s is %s", d.Type, target.Name, target.Type)
 	}
+	if d.Type == tandem.DistributionTensorFlow {
+		workers, ps := d.TensorFlowTasks(spec.InstanceCount)
+		ports, err := freeport.Many(workers + ps)
+		if err != nil {
+			return nil, fmt.Errorf("distribution: ports for the TensorFlow cluster: %w", err)
+		}
+		return schedule.TensorFlowEnv(workers, ps, ports)
+	}
 	port, err := freeport.One()
 	if err != nil {
 		return nil, fmt.Errorf("distribution: a port for MASTER_PORT: %w", err)

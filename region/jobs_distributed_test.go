@@ -200,3 +200,88 @@ func waitRanksGone(t *testing.T, handle string, n int) {
 		}
 	}
 }
+
+// tfMesh: every task of the TF_CONFIG cluster listens at its own address
+// and every other task connects to it, as TensorFlow's gRPC servers do;
+// each prints whom it met.
+const tfMesh = `import json, os, socket, sys, threading, time
+c = json.loads(os.environ["TF_CONFIG"])
+me, workers = c["task"], c["cluster"]["worker"]
+addrs = workers + c["cluster"].get("ps", [])
+idx = me["index"] + (0 if me["type"] == "worker" else len(workers))
+host, port = addrs[idx].rsplit(":", 1)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((host, int(port))); s.listen(16)
+got = []
+def accept():
+    for _ in range(len(addrs) - 1):
+        conn, _ = s.accept(); got.append(conn.recv(32).decode()); conn.close()
+th = threading.Thread(target=accept); th.start()
+for j, a in enumerate(addrs):
+    if j == idx:
+        continue
+    h, p = a.rsplit(":", 1)
+    for _ in range(600):
+        try:
+            x = socket.create_connection((h, int(p))); break
+        except OSError:
+            time.sleep(0.05)
+    x.sendall((me["type"] + str(me["index"])).encode()); x.close()
+th.join()
+print(me["type"], me["index"], "met", " ".join(sorted(got)), "rank", os.environ["RANK"], flush=True)
+if me["type"] == "worker" and me["index"] == 0:
+    open(os.path.join(sys.argv[1], "cluster.txt"), "w").write(",".join(addrs))
+`
+
+// TestTensorFlowJobOnLocalCompute: distribution {type: tensorflow,
+// worker_count: 2, parameter_server_count: 1} runs three processes, each
+// with the whole cluster and its own task in TF_CONFIG; they meet at the
+// addresses it names, and the three take three instances of the quota.
+func TestTensorFlowJobOnLocalCompute(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("needs python3")
+	}
+	_, c, base, owner := jobRegion(t, 3)
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, dir, "src/mesh.py", tfMesh)
+	spec := loadJob(t, dir, "tf.yml", `name: tf-mesh
+code: ./src
+command: python3 mesh.py ${{outputs.out}}
+outputs:
+  out:
+distribution:
+  type: tensorflow
+  worker_count: 2
+  parameter_server_count: 1
+`)
+	if spec.Processes() != 3 {
+		t.Fatalf("processes %d", spec.Processes())
+	}
+	if _, err := c.SubmitJob(ctx, spec, dir); err != nil {
+		t.Fatal(err)
+	}
+	j := waitJob(t, c, "tf-mesh", func(j *tandem.Job) bool { return j.Status.Terminal() })
+	logs, _ := c.JobLogs(ctx, "tf-mesh", 0)
+	if j.Status != tandem.JobCompleted {
+		t.Fatalf("tf-mesh: %s %q %+v\n%s", j.Status, j.Message, j.Attempts, logs.Data)
+	}
+	for rank, want := range []string{"worker 0 met ps0 worker1 rank 0", "worker 1 met ps0 worker0 rank 1", "ps 0 met worker0 worker1 rank 2"} {
+		code, body := runArtifact(t, base, owner, j, fmt.Sprintf("user_logs/std_log_process_%d.txt", rank))
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("process %d's log: %d %q, want %q", rank, code, body, want)
+		}
+	}
+	if code, body := runArtifact(t, base, owner, j, "outputs/out/cluster.txt"); code != 200 || strings.Count(body, "127.0.0.1:") != 3 {
+		t.Errorf("cluster: %d %q", code, body)
+	}
+	// Four tasks cannot fit three instances.
+	big := &tandem.JobSpec{Type: "command", Name: "tf-too-big", Command: "true",
+		Distribution: &tandem.Distribution{Type: tandem.DistributionTensorFlow, WorkerCount: 3, ParameterServerCount: 1}}
+	if _, err := c.SubmitJob(ctx, big, dir); err != nil {
+		t.Fatal(err)
+	}
+	j = waitJob(t, c, "tf-too-big", func(j *tandem.Job) bool { return j.Status.Terminal() })
+	if j.Status != tandem.JobFailed || !strings.Contains(j.Message, "needs 4 instances") {
+		t.Fatalf("tf-too-big: %s %q", j.Status, j.Message)
+	}
+}

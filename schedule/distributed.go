@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -41,6 +42,39 @@ func (r Rank) TorchEnv(masterPort int) map[string]string {
 		"GROUP_RANK":       strconv.Itoa(r.NodeRank),
 		"LOCAL_WORLD_SIZE": strconv.Itoa(r.LocalWorldSize),
 	}
+}
+
+// TensorFlowEnv is what TensorFlow's cluster resolvers read, one process
+// each: TF_CONFIG naming every task at 127.0.0.1 and its port (the
+// workers first, then the parameter servers, as ports lists them) and the
+// process's own task, as Azure ML sets it for a tensorflow distribution.
+// RANK and WORLD_SIZE number the processes as for PyTorch.
+func TensorFlowEnv(workers, ps int, ports []int) ([]map[string]string, error) {
+	if workers < 1 || ps < 0 || len(ports) != workers+ps {
+		return nil, fmt.Errorf("tensorflow: %d workers and %d parameter servers need %d ports, have %d", workers, ps, workers+ps, len(ports))
+	}
+	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	cluster := map[string][]string{}
+	for i, p := range ports {
+		kind := "worker"
+		if i >= workers {
+			kind = "ps"
+		}
+		cluster[kind] = append(cluster[kind], addr(p))
+	}
+	out := make([]map[string]string, 0, len(ports))
+	for i := range ports {
+		task := map[string]any{"type": "worker", "index": i}
+		if i >= workers {
+			task = map[string]any{"type": "ps", "index": i - workers}
+		}
+		b, err := json.Marshal(map[string]any{"cluster": cluster, "task": task, "environment": "cloud"})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, map[string]string{"TF_CONFIG": string(b), "RANK": strconv.Itoa(i), "WORLD_SIZE": strconv.Itoa(len(ports))})
+	}
+	return out, nil
 }
 
 // Combine is the state of a distributed attempt from its processes'

@@ -1,6 +1,8 @@
 package schedule
 
 import (
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -95,5 +97,46 @@ func TestPlanDistributedCountsProcesses(t *testing.T) {
 	dist.Attempts = []*tandem.JobAttempt{{N: 1, Region: "r", Compute: "local", Status: tandem.AttemptRunning}}
 	if u := Used([]*tandem.Job{dist}, "r"); u["local"] != 4 {
 		t.Fatalf("used %v", u)
+	}
+}
+
+// TestTensorFlowEnv: every process gets the whole cluster (workers first,
+// then parameter servers, at their ports on 127.0.0.1) and its own task.
+func TestTensorFlowEnv(t *testing.T) {
+	envs, err := TensorFlowEnv(2, 1, []int{7001, 7002, 7003})
+	if err != nil || len(envs) != 3 {
+		t.Fatalf("%v %v", envs, err)
+	}
+	type tf struct {
+		Cluster map[string][]string `json:"cluster"`
+		Task    struct {
+			Type  string `json:"type"`
+			Index int    `json:"index"`
+		} `json:"task"`
+		Environment string `json:"environment"`
+	}
+	for i, want := range []string{"worker 0", "worker 1", "ps 0"} {
+		var c tf
+		if err := json.Unmarshal([]byte(envs[i]["TF_CONFIG"]), &c); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(c.Task.Type, " ", c.Task.Index); got != want || c.Environment != "cloud" {
+			t.Errorf("process %d: task %s, want %s", i, got, want)
+		}
+		if !reflect.DeepEqual(c.Cluster, map[string][]string{"worker": {"127.0.0.1:7001", "127.0.0.1:7002"}, "ps": {"127.0.0.1:7003"}}) {
+			t.Errorf("process %d: cluster %v", i, c.Cluster)
+		}
+		if envs[i]["RANK"] != fmt.Sprint(i) || envs[i]["WORLD_SIZE"] != "3" {
+			t.Errorf("process %d: %v", i, envs[i])
+		}
+	}
+	if _, ps := (&tandem.Distribution{Type: "tensorflow"}).TensorFlowTasks(0); ps != 0 {
+		t.Fatal("parameter servers by default")
+	}
+	if envs, _ := TensorFlowEnv(1, 0, []int{9}); !strings.Contains(envs[0]["TF_CONFIG"], `"cluster":{"worker":["127.0.0.1:9"]}`) {
+		t.Fatalf("no ps key without parameter servers: %s", envs[0]["TF_CONFIG"])
+	}
+	if _, err := TensorFlowEnv(2, 0, []int{1}); err == nil {
+		t.Fatal("too few ports accepted")
 	}
 }
