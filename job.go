@@ -572,3 +572,30 @@ type Jobs interface {
 	// (the scheduler's and runner's writes). ENOTFOUND.
 	UpdateJob(ctx context.Context, j *Job) error
 }
+
+// JobSettings are the workspace-wide job settings (workspace.yaml's jobs:
+// section): the workspace quota (0: none) and the resubmission policy of
+// jobs that set none (nil: DefaultResubmit). tandem apply writes them to
+// the workspace, so every region uses the same without a restart.
+type JobSettings struct {
+	MaxInstances int             `json:"max_instances"`
+	Resubmit     *ResubmitPolicy `json:"resubmit,omitempty"`
+}
+
+// Validate checks the quota and the policy.
+func (s *JobSettings) Validate() error {
+	if s.MaxInstances < 0 || s.MaxInstances > 1<<20 {
+		return Errorf(EINVALID, "jobs.max_instances must be between 0 (no limit) and %d, got %d", 1<<20, s.MaxInstances)
+	}
+	if r := s.Resubmit; r != nil {
+		switch r.Policy {
+		case ResubmitAlways, ResubmitOnRegionFailure, ResubmitNever:
+		default:
+			return Errorf(EINVALID, "jobs.resubmit.policy must be always, on_region_failure or never, got %q", r.Policy)
+		}
+		if r.MaxAttempts < 1 || r.MaxAttempts > 1000 {
+			return Errorf(EINVALID, "jobs.resubmit.max_attempts counts attempts in all, the first included: between 1 and 1000, got %d", r.MaxAttempts)
+		}
+	}
+	return nil
+}

@@ -326,6 +326,9 @@ func TandemRules() map[string]Rule {
 		"GET " + p + "/compute/{name}":                act(tandem.ActionComputeRead, nil),
 		"PUT " + p + "/compute/{name}":                act(tandem.ActionComputeWrite, nil),
 		"DELETE " + p + "/compute/{name}":             act(tandem.ActionComputeDelete, nil),
+		"GET " + p + "/settings/jobs":                 act(tandem.ActionStatusRead, nil),
+		"PUT " + p + "/settings/jobs":                 act(tandem.ActionWorkspaceWrite, nil),
+		"DELETE " + p + "/settings/jobs":              act(tandem.ActionWorkspaceWrite, nil),
 		// The console (package console): its page and files hold no
 		// workspace data, which it reads from the API with the user's own
 		// credentials; its workspace view is a status read; its endpoints

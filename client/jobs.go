@@ -174,3 +174,28 @@ func (c *Client) Computes(ctx context.Context) ([]*tandem.ComputeTarget, error) 
 	}
 	return out, nil
 }
+
+// JobSettings returns the workspace-wide job settings apply wrote
+// (ENOTFOUND when none were).
+func (c *Client) JobSettings(ctx context.Context) (*tandem.JobSettings, error) {
+	var out tandem.JobSettings
+	if err := c.do(ctx, "GET", "/settings/jobs", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PutJobSettings writes the workspace-wide job settings (through the
+// primary).
+func (c *Client) PutJobSettings(ctx context.Context, js tandem.JobSettings) error {
+	body, err := json.Marshal(js)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, "PUT", "/settings/jobs", body, nil)
+}
+
+// DeleteJobSettings removes the applied job settings.
+func (c *Client) DeleteJobSettings(ctx context.Context) error {
+	return c.do(ctx, "DELETE", "/settings/jobs", nil, nil)
+}

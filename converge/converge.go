@@ -34,6 +34,9 @@ type Reader interface {
 	// deployment of them.
 	Endpoints(ctx context.Context) ([]*tandem.OnlineEndpoint, error)
 	Deployments(ctx context.Context) ([]*tandem.OnlineDeployment, error)
+	// JobSettings returns the workspace-wide job settings apply wrote
+	// (ENOTFOUND: none).
+	JobSettings(ctx context.Context) (*tandem.JobSettings, error)
 }
 
 // Writer performs changes (package client's *Client).
@@ -52,6 +55,8 @@ type Writer interface {
 	GetDeployment(ctx context.Context, endpoint, name string) (*tandem.OnlineDeployment, error)
 	SetDeployment(ctx context.Context, d tandem.OnlineDeployment) error
 	DeleteDeployment(ctx context.Context, endpoint, name string) error
+	PutJobSettings(ctx context.Context, js tandem.JobSettings) error
+	DeleteJobSettings(ctx context.Context) error
 }
 
 // Provider lists and changes the objects of one kind.
@@ -72,7 +77,7 @@ type Provider interface {
 // Make them anew for each apply: the deployments provider keeps the
 // endpoints' traffic as the apply's actions leave it.
 func Providers(regions []string) []Provider {
-	return []Provider{secrets{}, roles{}, assignments{}, assets{tandem.AssetDatastore}, assets{tandem.AssetEnvironment},
+	return []Provider{settings{}, secrets{}, roles{}, assignments{}, assets{tandem.AssetDatastore}, assets{tandem.AssetEnvironment},
 		assets{tandem.AssetData}, assets{tandem.AssetComponent}, compute{}, endpoints{regions},
 		&deployments{regions: regions, traffic: map[string]map[string]int{}}}
 }

@@ -121,7 +121,7 @@ func TestDeploymentsTraffic(t *testing.T) {
 	}
 	blue := depObj("iris/blue", "azureml:m:1", 90, map[string]int{"east": 2, "west": 1})
 	green := depObj("iris/green", "azureml:m:2", 10, map[string]int{"east": 1, "west": 1})
-	p := Providers(regions)[9].(*deployments)
+	p := providerOf(Providers(regions), desired.KindDeployment).(*deployments)
 	for _, o := range []*desired.Object{blue, green} {
 		if err := p.Apply(ctx, f, plan.Action{Op: plan.Create, Name: o.Name}, o); err != nil {
 			t.Fatal(err)
@@ -168,7 +168,7 @@ func TestDeploymentsTraffic(t *testing.T) {
 	g := f.deps["iris/green"]
 	g.DataCollector = &tandem.DataCollector{Collections: map[string]tandem.DataCollection{tandem.CollectionModelInputs: {Enabled: true}}}
 	f.deps["iris/green"] = g
-	p = Providers(regions)[9].(*deployments)
+	p = providerOf(Providers(regions), desired.KindDeployment).(*deployments)
 	f.writes = nil
 	if err := p.Apply(ctx, f, plan.Action{Op: plan.Update, Name: "iris/green"}, depObj("iris/green", "azureml:m:2", 100, map[string]int{"east": 1, "west": 1})); err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestDeploymentDataCollectorDeclared(t *testing.T) {
 	// What the CLI set before: outputs only, every request.
 	f.deps["iris/blue"] = tandem.OnlineDeployment{Endpoint: "iris", Name: "blue", Model: "azureml:m:1",
 		DataCollector: &tandem.DataCollector{Collections: map[string]tandem.DataCollection{tandem.CollectionModelOutputs: {Enabled: true}}}}
-	p := Providers(regions)[9].(*deployments)
+	p := providerOf(Providers(regions), desired.KindDeployment).(*deployments)
 	if err := p.Apply(ctx, f, plan.Action{Op: plan.Update, Name: dep.Name}, dep); err != nil {
 		t.Fatal(err)
 	}

@@ -71,10 +71,14 @@ const (
 	KindCompute        Kind = "compute"
 	KindEndpoint       Kind = "endpoint"
 	KindDeployment     Kind = "deployment"
+	// KindSettings holds the workspace-wide settings workspace.yaml
+	// declares outside the object sections: one object, "jobs" (the jobs:
+	// section), applied through the primary.
+	KindSettings Kind = "settings"
 )
 
 // Kinds lists every kind in apply order.
-var Kinds = []Kind{KindSecret, KindRole, KindRoleAssignment, KindDatastore, KindEnvironment,
+var Kinds = []Kind{KindSettings, KindSecret, KindRole, KindRoleAssignment, KindDatastore, KindEnvironment,
 	KindData, KindComponent, KindCompute, KindEndpoint, KindDeployment}
 
 // Rank is k's place in Kinds (creates go in rising, deletes in falling rank).
@@ -452,4 +456,39 @@ func canonical(v any) map[string]any {
 	out := map[string]any{}
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// JobSettingsName is the settings object of workspace.yaml's jobs: section.
+const JobSettingsName = "jobs"
+
+// JobSettingsSpec is the canonical spec of the job settings: every field
+// given (the default resubmission policy written out), so a field the
+// file drops is changed back, not left as it was.
+func JobSettingsSpec(js tandem.JobSettings) map[string]any {
+	r := tandem.DefaultResubmit
+	if js.Resubmit != nil {
+		r = *js.Resubmit
+	}
+	return map[string]any{"max_instances": float64(js.MaxInstances),
+		"resubmit": map[string]any{"policy": r.Policy, "max_attempts": float64(r.MaxAttempts)}}
+}
+
+// JobSettingsOf reads a settings spec back.
+func JobSettingsOf(spec map[string]any) (tandem.JobSettings, error) {
+	var js tandem.JobSettings
+	b, err := json.Marshal(spec)
+	if err == nil {
+		err = json.Unmarshal(b, &js)
+	}
+	if err != nil {
+		return js, tandem.Errorf(tandem.EINVALID, "job settings: %v", err)
+	}
+	return js, js.Validate()
+}
+
+// AddJobSettings puts the jobs: section's settings first in the state
+// (they are applied before anything else), placed in every region.
+func (s *State) AddJobSettings(js tandem.JobSettings, pos Pos) {
+	o := &Object{Kind: KindSettings, Name: JobSettingsName, Regions: append([]string(nil), s.Regions...), Spec: JobSettingsSpec(js), Pos: pos}
+	s.Objects = append([]*Object{o}, s.Objects...)
 }

@@ -70,6 +70,11 @@ type Config struct {
 	// DefaultResubmit is the workspace's resubmission policy for jobs that
 	// set none (workspace.yaml's jobs.resubmit; nil: tandem.DefaultResubmit).
 	DefaultResubmit *tandem.ResubmitPolicy
+	// Settings, when set, gives the current workspace job settings (those
+	// tandem apply wrote) in place of WorkspaceMaxInstances and
+	// DefaultResubmit; it is asked at every scheduling pass, so a change
+	// takes effect without a restart.
+	Settings func(ctx context.Context) tandem.JobSettings
 	// Interval is how often the runner looks at its jobs (0: 1s).
 	Interval time.Duration
 	// CheckpointInterval is how often checkpoint outputs are uploaded
@@ -374,12 +379,20 @@ func (r *Runner) compute(ctx context.Context, name string) (*tandem.ComputeTarge
 // DefaultResubmit is the workspace's resubmission policy for jobs that
 // set none (nil: tandem.DefaultResubmit applies); the jobs API writes it
 // into such a job when it is submitted.
-func (r *Runner) DefaultResubmit() *tandem.ResubmitPolicy {
-	if p := r.cfg.DefaultResubmit; p != nil {
+func (r *Runner) DefaultResubmit(ctx context.Context) *tandem.ResubmitPolicy {
+	if p := r.settings(ctx).Resubmit; p != nil {
 		c := *p
 		return &c
 	}
 	return nil
+}
+
+// settings are the workspace job settings in force now.
+func (r *Runner) settings(ctx context.Context) tandem.JobSettings {
+	if r.cfg.Settings != nil {
+		return r.cfg.Settings(ctx)
+	}
+	return tandem.JobSettings{MaxInstances: r.cfg.WorkspaceMaxInstances, Resubmit: r.cfg.DefaultResubmit}
 }
 
 // WorkspaceQuota is the workspace quota (0: none) and the instances the
@@ -392,7 +405,7 @@ func (r *Runner) WorkspaceQuota(ctx context.Context) (max, inUse int, err error)
 	for _, n := range schedule.Used(active, r.cfg.Region) {
 		inUse += n
 	}
-	return r.cfg.WorkspaceMaxInstances, inUse, nil
+	return r.settings(ctx).MaxInstances, inUse, nil
 }
 
 // Usage is what Plan would decide now: per compute, the instances in use,
@@ -406,7 +419,7 @@ func (r *Runner) Usage(ctx context.Context) (used map[string]int, queued map[str
 	if err != nil {
 		return nil, nil, err
 	}
-	d := schedule.Plan(active, caps, r.cfg.WorkspaceMaxInstances)
+	d := schedule.Plan(active, caps, r.settings(ctx).MaxInstances)
 	used = schedule.Used(active, r.cfg.Region)
 	queued = d.Queued
 	for _, u := range d.Start {
@@ -438,7 +451,7 @@ func (r *Runner) startReady(ctx context.Context, epoch int64) error {
 	if err != nil {
 		return err
 	}
-	d := schedule.Plan(active, caps, r.cfg.WorkspaceMaxInstances)
+	d := schedule.Plan(active, caps, r.settings(ctx).MaxInstances)
 	byName := map[string]*tandem.Job{}
 	for _, j := range active {
 		byName[j.Name] = j

@@ -164,9 +164,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		// IsWrite) and has its own actions, Azure's computes/*.
 		computeAPI := strings.HasPrefix(path, "/api/tandem/v1/compute")
 		// Managing the workspace (Azure's workspaces/write): divergence
-		// reports with their entries, replay, recording drills.
+		// reports with their entries, replay, recording drills, writing
+		// the workspace-wide settings.
 		adminAPI := strings.HasPrefix(path, "/api/tandem/v1/failover/divergence") || path == "/api/tandem/v1/failover/replay" ||
-			(method == "POST" && path == "/api/tandem/v1/drills")
+			(method == "POST" && path == "/api/tandem/v1/drills") || (method != "GET" && strings.HasPrefix(path, "/api/tandem/v1/settings/"))
 		if computeAPI {
 			read = method == "GET"
 		}

@@ -62,6 +62,10 @@ func (l localReader) Computes(ctx context.Context) ([]*tandem.ComputeTarget, err
 	return l.r.Jobs.Computes(ctx)
 }
 
+func (l localReader) JobSettings(ctx context.Context) (*tandem.JobSettings, error) {
+	return l.r.Store.JobSettings(ctx)
+}
+
 func (l localReader) Endpoints(ctx context.Context) ([]*tandem.OnlineEndpoint, error) {
 	return l.r.Store.ListEndpoints(ctx)
 }

@@ -70,6 +70,19 @@ func (r *Region) openJobs() *jobs.Runner {
 		cfg.WorkspaceMaxInstances = ws.Jobs.MaxInstances // jobs.max_instances
 		cfg.DefaultResubmit = ws.Jobs.Resubmit           // jobs.resubmit
 	}
+	// The settings tandem apply wrote (replicated) win over the file's as
+	// read at start, so a change reaches every region without a restart.
+	file := tandem.JobSettings{MaxInstances: cfg.WorkspaceMaxInstances, Resubmit: cfg.DefaultResubmit}
+	cfg.Settings = func(ctx context.Context) tandem.JobSettings {
+		js, err := r.Store.JobSettings(ctx)
+		if err != nil {
+			if tandem.ErrorCode(err) != tandem.ENOTFOUND {
+				r.log.Warn("job settings: using the workspace file's", "err", err)
+			}
+			return file
+		}
+		return *js
+	}
 	runner := jobs.New(cfg)
 	local.OnExit = runner.Wake
 	return runner

@@ -206,3 +206,62 @@ func (js *JobStore) Computes(ctx context.Context) ([]*tandem.ComputeTarget, erro
 	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
 	return out, rows.Err()
 }
+
+// The workspace-wide job settings tandem apply writes (kind workspace),
+// kept in workspace_meta under metaJobSettings.
+const (
+	opJobSettingsPut    = "settings.jobs.put"
+	opJobSettingsDelete = "settings.jobs.delete"
+	metaJobSettings     = "settings.jobs"
+)
+
+func (s *Store) registerJobSettings() {
+	s.register(opJobSettingsPut, tandem.KindWorkspace, func(ctx context.Context, tx *Tx, e *tandem.Entry) error {
+		var js tandem.JobSettings
+		if err := decodePayload(e, &js); err != nil {
+			return err
+		}
+		b, _ := json.Marshal(js)
+		_, err := tx.ExecContext(ctx, `INSERT INTO workspace_meta (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, metaJobSettings, string(b))
+		return err
+	})
+	s.register(opJobSettingsDelete, tandem.KindWorkspace, func(ctx context.Context, tx *Tx, _ *tandem.Entry) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM workspace_meta WHERE key = ?`, metaJobSettings)
+		return err
+	})
+}
+
+// JobSettings returns the job settings last applied to the workspace
+// (ENOTFOUND when none were: regions use their workspace file's).
+func (s *Store) JobSettings(ctx context.Context) (*tandem.JobSettings, error) {
+	var v string
+	err := s.Reader().QueryRowContext(ctx, `SELECT value FROM workspace_meta WHERE key = ?`, metaJobSettings).Scan(&v)
+	if IsNoRows(err) {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no job settings were applied to the workspace")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job settings: %w", err)
+	}
+	var js tandem.JobSettings
+	if err := json.Unmarshal([]byte(v), &js); err != nil {
+		return nil, fmt.Errorf("job settings: %w", err)
+	}
+	return &js, nil
+}
+
+// PutJobSettings writes the workspace's job settings (primary only).
+func (s *Store) PutJobSettings(ctx context.Context, js tandem.JobSettings) error {
+	if err := js.Validate(); err != nil {
+		return err
+	}
+	_, err := s.Write(ctx, &Change{Op: opJobSettingsPut, Key: metaJobSettings, Payload: &js})
+	return err
+}
+
+// DeleteJobSettings removes the applied job settings: regions use their
+// workspace file's again.
+func (s *Store) DeleteJobSettings(ctx context.Context) error {
+	_, err := s.Write(ctx, &Change{Op: opJobSettingsDelete, Key: metaJobSettings})
+	return err
+}

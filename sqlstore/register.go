@@ -21,5 +21,6 @@ func (s *Store) registerAll() {
 	s.registerEvalDatasets() // evaldatasets.go: MLflow 3 evaluation datasets and records
 	s.registerScorers()      // scorers.go: MLflow 3 registered scorers
 	s.registerIssues()       // issues.go: MLflow 3 issues
+	s.registerJobSettings()  // jobs.go: the workspace-wide job settings apply writes
 	s.registerWebhooks()     // webhooks.go: MLflow 3 model-registry webhooks
 }

@@ -487,6 +487,10 @@ func parseFile(name string, b []byte) (*Workspace, error) {
 	if err := parseDesired(w, name, &f); err != nil {
 		return nil, err
 	}
+	if f.Jobs.Kind != 0 && f.Jobs.Tag != "!!null" { // apply writes the jobs: section to every region
+		w.Desired.AddJobSettings(tandem.JobSettings{MaxInstances: w.Jobs.MaxInstances, Resubmit: w.Jobs.Resubmit},
+			desired.Pos{File: name, Line: f.Jobs.Line, Column: f.Jobs.Column})
+	}
 	return w, nil
 }
 

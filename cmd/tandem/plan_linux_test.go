@@ -236,6 +236,47 @@ func TestPlanApplyDrift(t *testing.T) {
 		out, _ := u.tandem("status", "--workspace", ws)
 		return strings.Contains(out, "east: no drift") && strings.Contains(out, "west: no drift"), out
 	})
+
+	// The jobs: section is applied to every region, running as they are:
+	// both schedule by the new workspace quota with no restart.
+	withJobs := body + desiredSections + "jobs:\n  max_instances: 3\n  resubmit: {policy: never, max_attempts: 1}\n"
+	if err := os.WriteFile(ws, []byte(withJobs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = u.tandem("plan", "-f", ws)
+	if exitOf(err) != 2 || !strings.Contains(out, `+ settings "jobs"`) {
+		t.Fatalf("plan with a jobs: section: exit %d\n%s", exitOf(err), out)
+	}
+	out = u.mustTandem("apply", "-f", ws)
+	if !strings.Contains(out, `create settings "jobs" ... done`) {
+		t.Fatalf("apply of the jobs: section:\n%s", out)
+	}
+	for _, region := range []string{"east", "west"} {
+		waitFor(t, region+" schedules by the applied quota", func() (bool, string) {
+			out, _ := u.tandem("compute", "show", "-n", "local", "--region", region, "-o", "json")
+			return strings.Contains(out, `"workspace_max_instances": 3`), out
+		})
+	}
+	if out, err := u.tandem("plan", "-f", ws); exitOf(err) != 0 {
+		t.Fatalf("plan after applying the jobs: section: exit %d\n%s", exitOf(err), out)
+	}
+	// A changed quota is an update; the section dropped, the settings go.
+	if err := os.WriteFile(ws, []byte(strings.Replace(withJobs, "max_instances: 3", "max_instances: 5", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := u.mustTandem("apply", "-f", ws); !strings.Contains(out, `update settings "jobs" ... done`) {
+		t.Fatalf("apply of a changed quota:\n%s", out)
+	}
+	if err := os.WriteFile(ws, []byte(body+desiredSections), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := u.mustTandem("apply", "-f", ws); !strings.Contains(out, `delete settings "jobs" ... done`) {
+		t.Fatalf("apply without the jobs: section:\n%s", out)
+	}
+	waitFor(t, "west back to no workspace quota", func() (bool, string) {
+		out, _ := u.tandem("compute", "show", "-n", "local", "--region", "west", "-o", "json")
+		return !strings.Contains(out, `"workspace_max_instances"`), out
+	})
 }
 
 func waitFor(t *testing.T, what string, ok func() (bool, string)) {
