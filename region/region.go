@@ -210,7 +210,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.MLflow.SetOrigin(origin(cfg))
 	r.MLflow.SetWebhooks(webhook.New(webhook.FromEnv(webhook.Config{Store: store, Secrets: vault, Log: log, Metrics: reg}, os.Getenv)))
 	r.Replication = replication.New(replication.Config{
-		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store, Blobs: blobs,
+		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store.Replica(), Blobs: blobs,
 		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, TestHooks: cfg.replicationHooks(), TLS: peerTLS, Tracing: tracing,
 	})
 	if failoverMode {

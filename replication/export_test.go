@@ -10,6 +10,6 @@ import (
 
 // LoadSnapshotForTest exposes loadSnapshot to the fuzz test.
 func LoadSnapshotForTest(ctx context.Context, st *sqlstore.Store, r io.Reader) (tandem.Position, error) {
-	pos, _, err := loadSnapshot(ctx, st, r, nil)
+	pos, _, err := loadSnapshot(ctx, st.Replica(), r, nil)
 	return pos, err
 }

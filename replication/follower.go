@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/workspace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -80,7 +79,7 @@ func (f *Follower) runSecondary(ctx context.Context) error {
 	b := backoff{}
 	started := false
 	for {
-		phase, err := getState(ctx, store.Reader(), "bootstrap")
+		phase, err := store.State(ctx, "bootstrap")
 		if err == nil {
 			var head tandem.Position
 			head, err = store.Head(ctx)
@@ -92,9 +91,7 @@ func (f *Follower) runSecondary(ctx context.Context) error {
 				err = f.bootstrapArtifacts(ctx)
 			default:
 				if phase != "done" {
-					err = store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-						return setState(ctx, tx, map[string]string{"bootstrap": "done"})
-					})
+					err = store.SetState(ctx, map[string]string{"bootstrap": "done"})
 					if err != nil {
 						break
 					}
@@ -222,31 +219,21 @@ func (f *Follower) bootstrapMetadata(ctx context.Context) error {
 // fetched is removed from the list, so a restart resumes with the rest.
 func (f *Follower) bootstrapArtifacts(ctx context.Context) error {
 	store := f.s.cfg.Store
-	posStr, _ := getState(ctx, store.Reader(), "bootstrap_position")
-	rowsStr, _ := getState(ctx, store.Reader(), "bootstrap_rows")
-	totalStr, _ := getState(ctx, store.Reader(), "bootstrap_blobs_total")
+	posStr, _ := store.State(ctx, "bootstrap_position")
+	rowsStr, _ := store.State(ctx, "bootstrap_rows")
+	totalStr, _ := store.State(ctx, "bootstrap_blobs_total")
 	p := &Progress{Phase: "artifacts", Position: parsePos(posStr)}
 	p.Rows, _ = strconv.ParseInt(rowsStr, 10, 64)
-	var remain []tandem.BlobRef
-	rows, err := store.Reader().QueryContext(ctx, `SELECT path, sha256, size FROM replication_blobs ORDER BY path`)
+	remain, err := store.PendingBlobs(ctx)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var b tandem.BlobRef
-		if err := rows.Scan(&b.Path, &b.SHA256, &b.Size); err != nil {
-			rows.Close()
-			return err
-		}
-		remain = append(remain, b)
+	for _, b := range remain {
 		p.BytesTotal += b.Size
 	}
-	rows.Close()
 	// Totals survive restarts so progress reads "done of total" across them.
 	if totalStr == "" {
-		err := store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-			return setState(ctx, tx, map[string]string{"bootstrap_blobs_total": fmt.Sprintf("%d %d", len(remain), p.BytesTotal)})
-		})
+		err := store.SetState(ctx, map[string]string{"bootstrap_blobs_total": fmt.Sprintf("%d %d", len(remain), p.BytesTotal)})
 		if err != nil {
 			return err
 		}
@@ -275,19 +262,14 @@ func (f *Follower) bootstrapArtifacts(ctx context.Context) error {
 				return fmt.Errorf("bootstrap: %w", err)
 			}
 		}
-		if err := store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-			_, err := tx.ExecContext(ctx, `DELETE FROM replication_blobs WHERE path = ?`, b.Path)
-			return err
-		}); err != nil {
+		if err := store.BlobFetched(ctx, b.Path); err != nil {
 			return err
 		}
 		f.mu.Lock()
 		f.progress.BlobsDone++
 		f.mu.Unlock()
 	}
-	if err := store.WriteLocal(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-		return setState(ctx, tx, map[string]string{"bootstrap": "done"})
-	}); err != nil {
+	if err := store.SetState(ctx, map[string]string{"bootstrap": "done"}); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -520,7 +502,7 @@ func (f *Follower) snapshotKinds(ctx context.Context) {
 // SnapshotKind brings kind k up to this region's head now.
 func (f *Follower) SnapshotKind(ctx context.Context, k tandem.Kind) error {
 	store := f.s.cfg.Store
-	pending, err := skipped(ctx, store, k)
+	pending, err := store.SkippedSeqs(ctx, k)
 	if err != nil || len(pending) == 0 {
 		return err
 	}
@@ -565,25 +547,6 @@ func (f *Follower) SnapshotKind(ctx context.Context, k tandem.Kind) error {
 	return nil
 }
 
-// skipped lists the seqs of skip placeholders of kind k in this region's journal.
-func skipped(ctx context.Context, store *sqlstore.Store, k tandem.Kind) ([]int64, error) {
-	rows, err := store.Reader().QueryContext(ctx, `SELECT seq FROM journal WHERE op = ? AND payload LIKE ? ORDER BY seq`,
-		tandem.OpSkip, `%"kind":"`+string(k)+`"%`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var s int64
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
 func (f *Follower) status(head tandem.Position) FollowerStatus {
 	lacking, deferred := f.skippedCounts(context.Background())
 	f.mu.Lock()
@@ -620,27 +583,21 @@ func (f *Follower) status(head tandem.Position) FollowerStatus {
 // skippedCounts counts skip placeholders per kind: policy none kinds are
 // what this region lacks; snapshot kinds are waiting for the next catch-up.
 func (f *Follower) skippedCounts(ctx context.Context) (lacking, deferred map[string]int) {
-	rows, err := f.s.cfg.Store.Reader().QueryContext(ctx, `SELECT payload FROM journal WHERE op = ?`, tandem.OpSkip)
+	counts, err := f.s.cfg.Store.SkippedCounts(ctx)
 	if err != nil {
 		return nil, nil
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var p string
-		var sp sqlstore.SkipPayload
-		if rows.Scan(&p) != nil || json.Unmarshal([]byte(p), &sp) != nil {
-			continue
-		}
-		if f.s.policy(sp.Kind).Policy == workspace.Snapshot {
+	for k, n := range counts {
+		if f.s.policy(k).Policy == workspace.Snapshot {
 			if deferred == nil {
 				deferred = map[string]int{}
 			}
-			deferred[string(sp.Kind)]++
+			deferred[string(k)] += n
 		} else {
 			if lacking == nil {
 				lacking = map[string]int{}
 			}
-			lacking[string(sp.Kind)]++
+			lacking[string(k)] += n
 		}
 	}
 	return lacking, deferred

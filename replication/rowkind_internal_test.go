@@ -19,7 +19,11 @@ func TestEveryReplicatedTableHasAKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	names, err := tables(ctx, s.Reader())
+	var names []string
+	err = s.Replica().Read(ctx, func(rd sqlstore.ReplicaReader) (err error) {
+		names, err = rd.Tables()
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

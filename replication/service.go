@@ -30,7 +30,7 @@ type Config struct {
 	Region    string
 	Workspace *workspace.Workspace // nil: a single-region server
 	Key       []byte               // peer key; nil when single-region
-	Store     *sqlstore.Store
+	Store     *sqlstore.Replica // the store as replication uses it (sqlstore/replica.go)
 	Blobs     *blobstore.Store
 	Roles     tandem.Roles
 	Log       *slog.Logger
@@ -592,29 +592,10 @@ func (s *Service) handleSuperseded(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	quoted, _ := json.Marshal(path)
-	rows, err := s.cfg.Store.Reader().QueryContext(r.Context(),
-		`SELECT seq, blobs FROM journal WHERE seq > ? AND blobs LIKE ? ORDER BY seq`, after, "%"+string(quoted[1:len(quoted)-1])+"%")
+	by, err := s.cfg.Store.SupersededBy(r.Context(), path, after)
 	if err != nil {
 		writeErr(w, err)
 		return
-	}
-	defer rows.Close()
-	var by int64
-	for rows.Next() && by == 0 {
-		var seq int64
-		var blobs string
-		if err := rows.Scan(&seq, &blobs); err != nil {
-			writeErr(w, err)
-			return
-		}
-		var bs []tandem.BlobRef
-		json.Unmarshal([]byte(blobs), &bs)
-		for _, b := range bs {
-			if b.Path == path {
-				by = seq
-			}
-		}
 	}
 	writeJSON(w, 200, map[string]int64{"superseded_by": by})
 }
@@ -627,7 +608,7 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("status: %w", err)
 	}
 	st := Status{Region: s.cfg.Region, Role: role, Head: head, Durability: workspace.Async,
-		Metadata: s.cfg.Store.Dialect().String(), Artifacts: s.cfg.Blobs.URL()}
+		Metadata: s.cfg.Store.Backend(), Artifacts: s.cfg.Blobs.URL()}
 	if ws := s.cfg.Workspace; ws != nil {
 		st.Workspace = ws.Name
 		st.Durability = ws.Durability.Mode
@@ -691,37 +672,15 @@ func (s *Service) behind(ctx context.Context, applied, head int64) (int64, float
 	if applied >= head {
 		return 0, 0, nil
 	}
-	rows, err := s.cfg.Store.Reader().QueryContext(ctx,
-		`SELECT seq, LENGTH(payload), blobs, created_ms FROM journal WHERE seq > ? ORDER BY seq LIMIT 100000`, applied)
+	bytes, oldest, err := s.cfg.Store.Lag(ctx, applied)
 	if err != nil {
-		return 0, 0, fmt.Errorf("lag: %w", err)
-	}
-	defer rows.Close()
-	var bytes int64
-	var oldest int64
-	for rows.Next() {
-		var seq, n, ms int64
-		var blobs *string
-		if err := rows.Scan(&seq, &n, &blobs, &ms); err != nil {
-			return 0, 0, err
-		}
-		if oldest == 0 {
-			oldest = ms
-		}
-		bytes += n
-		if blobs != nil && *blobs != "" {
-			var bs []tandem.BlobRef
-			json.Unmarshal([]byte(*blobs), &bs)
-			for _, b := range bs {
-				bytes += b.Size
-			}
-		}
+		return 0, 0, err
 	}
 	age := 0.0
 	if oldest > 0 {
 		age = max(0, time.Since(time.UnixMilli(oldest)).Seconds())
 	}
-	return bytes, age, rows.Err()
+	return bytes, age, nil
 }
 
 func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) {

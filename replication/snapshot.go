@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
@@ -29,7 +28,7 @@ import (
 //
 // It holds every replicated table (including the journal, so that verify
 // can compare histories) and the artifacts the journal references that
-// still exist. Region-local tables (localTable) are left out, and so are
+// still exist. Region-local tables (sqlstore.LocalTable) are left out, and so are
 // the rows of kinds whose policy is none (keptKinds): their journal
 // entries come as skip placeholders.
 type snapRecord struct {
@@ -50,6 +49,15 @@ type value struct {
 	F *string `json:"f,omitempty"`
 	S *string `json:"s,omitempty"`
 	B []byte  `json:"b,omitempty"`
+}
+
+// toValues converts a row as database/sql gives it.
+func toValues(raw []any) []value {
+	vals := make([]value, len(raw))
+	for i, v := range raw {
+		vals[i] = toValue(v)
+	}
+	return vals
 }
 
 func toValue(v any) value {
@@ -122,80 +130,6 @@ func (v value) canonical() string {
 	return "n"
 }
 
-// localTable reports whether a table belongs to one region only and is
-// never copied or compared: schema bookkeeping, the journal head,
-// replication's and failover's own state.
-func localTable(name string) bool {
-	name = strings.ToLower(name)
-	if name == "tandem_schema" || name == "journal_state" {
-		return true
-	}
-	for _, p := range []string{"replication_", "failover_", "region_", "witness_", "sqlite_"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// tables lists the replicated tables (journal included), sorted.
-func tables(ctx context.Context, q sqlstore.Querier) ([]string, error) {
-	query := `SELECT name FROM sqlite_master WHERE type = 'table'`
-	if q.Dialect() == sqlstore.Postgres {
-		query = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
-	}
-	rows, err := q.QueryContext(ctx, query)
-	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		if !localTable(n) {
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out, rows.Err()
-}
-
-// scanTable calls fn for every row of table, with its column names.
-func scanTable(ctx context.Context, q sqlstore.Querier, table string, fn func(cols []string, vals []value) error) error {
-	rows, err := q.QueryContext(ctx, `SELECT * FROM `+quoteIdent(table))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", table, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return err
-	}
-	raw := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("read %s: %w", table, err)
-		}
-		vals := make([]value, len(cols))
-		for i, v := range raw {
-			vals[i] = toValue(v)
-		}
-		if err := fn(cols, vals); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
 // handleSnapshot streams a consistent snapshot of this primary.
 func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.requirePrimary(w); !ok {
@@ -205,15 +139,12 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
-	err := s.cfg.Store.ReadTx(ctx, func(tx *sqlstore.Tx) error {
-		var pos tandem.Position
-		if err := tx.QueryRowContext(ctx, `SELECT last_epoch, last_seq FROM journal_state WHERE id = 1`).Scan(&pos.Epoch, &pos.Seq); err != nil {
-			return fmt.Errorf("snapshot head: %w", err)
-		}
+	err := s.cfg.Store.Read(ctx, func(rd sqlstore.ReplicaReader) error {
+		pos := rd.Head()
 		if err := enc.Encode(snapRecord{T: "header", Position: &pos}); err != nil {
 			return err
 		}
-		names, err := tables(ctx, tx)
+		names, err := rd.Tables()
 		if err != nil {
 			return err
 		}
@@ -222,13 +153,14 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		kept := s.keptKinds()
 		for _, t := range names {
 			header := false
-			err := scanTable(ctx, tx, t, func(cols []string, vals []value) error {
+			err := rd.Scan(t, func(cols []string, raw []any) error {
 				if !header {
 					header = true
 					if err := enc.Encode(snapRecord{T: "table", Name: t, Columns: cols}); err != nil {
 						return err
 					}
 				}
+				vals := toValues(raw)
 				if k, ok := sqlstore.RowKind(t, rowText(cols, vals)); ok && kept[k] {
 					if t != "journal" {
 						return nil // the kind stays in this region
@@ -245,7 +177,7 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			if !header { // an empty table is still cleared on the secondary
-				cols, err := columns(ctx, tx, t)
+				cols, err := rd.Columns(t)
 				if err != nil {
 					return err
 				}
@@ -333,15 +265,6 @@ func skipRow(cols []string, vals []value, k tandem.Kind) []value {
 	return out
 }
 
-func columns(ctx context.Context, tx *sqlstore.Tx, table string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT * FROM `+quoteIdent(table)+` WHERE 1 = 0`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return rows.Columns()
-}
-
 // collectBlobs adds the blob refs of a journal row (skip entries have none);
 // a later entry's ref for a path replaces an earlier one.
 func collectBlobs(cols []string, vals []value, into map[string]tandem.BlobRef) {
@@ -359,107 +282,62 @@ func collectBlobs(cols []string, vals []value, into map[string]tandem.BlobRef) {
 
 // loadSnapshot reads a snapshot stream into the store in one transaction:
 // every replicated table is replaced, journal_state set to the snapshot's
-// position, the artifacts to fetch listed in replication_blobs and the
-// bootstrap phase set to "artifacts". Nothing is visible unless the whole
-// stream arrived.
-func loadSnapshot(ctx context.Context, store *sqlstore.Store, body io.Reader, progress func(rows int64)) (tandem.Position, int64, error) {
+// position, the artifacts to fetch listed and the bootstrap phase set to
+// "artifacts". Nothing is visible unless the whole stream arrived.
+func loadSnapshot(ctx context.Context, store *sqlstore.Replica, body io.Reader, progress func(rows int64)) (tandem.Position, int64, error) {
 	dec := json.NewDecoder(bufio.NewReaderSize(body, 256<<10))
 	var pos tandem.Position
 	var rows int64
-	err := store.ReplaceState(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
-		local, err := tables(ctx, tx)
-		if err != nil {
-			return err
-		}
-		for _, t := range local {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(t)); err != nil {
-				return fmt.Errorf("clear %s: %w", t, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM replication_blobs`); err != nil {
-			return err
-		}
-		var insert string
-		var table string
+	err := store.Load(ctx, func(ld sqlstore.ReplicaLoader) (tandem.Position, map[string]string, error) {
 		gotHeader, gotEnd := false, false
 		for !gotEnd {
 			var rec snapRecord
 			if err := dec.Decode(&rec); err != nil {
-				return fmt.Errorf("snapshot stream: %w", err)
+				return pos, nil, fmt.Errorf("snapshot stream: %w", err)
 			}
 			switch rec.T {
 			case "header":
 				if rec.Position == nil {
-					return fmt.Errorf("snapshot: header without position")
+					return pos, nil, fmt.Errorf("snapshot: header without position")
 				}
 				pos, gotHeader = *rec.Position, true
 			case "table":
-				if !gotHeader || localTable(rec.Name) {
-					return fmt.Errorf("snapshot: unexpected table %q", rec.Name)
+				if !gotHeader {
+					return pos, nil, fmt.Errorf("snapshot: unexpected table %q", rec.Name)
 				}
-				table = rec.Name
-				quoted := make([]string, len(rec.Columns))
-				marks := make([]string, len(rec.Columns))
-				for i, c := range rec.Columns {
-					quoted[i], marks[i] = quoteIdent(c), "?"
+				if err := ld.Table(rec.Name, rec.Columns); err != nil {
+					return pos, nil, err
 				}
-				insert = `INSERT INTO ` + quoteIdent(table) + ` (` + strings.Join(quoted, ", ") + `) VALUES (` + strings.Join(marks, ", ") + `)`
 			case "row":
-				if insert == "" {
-					return fmt.Errorf("snapshot: row before table")
-				}
 				args := make([]any, len(rec.V))
 				for i, v := range rec.V {
 					args[i] = v.sql()
 				}
-				if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
-					return fmt.Errorf("load %s: %w (is this region's schema the primary's?)", table, err)
+				if err := ld.Row(args); err != nil {
+					return pos, nil, err
 				}
 				rows++
 				if rows%5000 == 0 && progress != nil {
 					progress(rows)
 				}
 			case "blob":
-				b := rec.Blob
-				if b == nil {
-					return fmt.Errorf("snapshot: blob record without blob")
+				if rec.Blob == nil {
+					return pos, nil, fmt.Errorf("snapshot: blob record without blob")
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO replication_blobs (path, sha256, size) VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size`,
-					b.Path, b.SHA256, b.Size); err != nil {
-					return err
+				if err := ld.PendingBlob(*rec.Blob); err != nil {
+					return pos, nil, err
 				}
 			case "end":
 				gotEnd = true
 			default:
-				return fmt.Errorf("snapshot: unknown record %q", rec.T)
+				return pos, nil, fmt.Errorf("snapshot: unknown record %q", rec.T)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE journal_state SET last_epoch = ?, last_seq = ? WHERE id = 1`, pos.Epoch, pos.Seq); err != nil {
-			return err
-		}
-		return setState(ctx, tx, map[string]string{
+		return pos, map[string]string{
 			"bootstrap":          "artifacts",
 			"bootstrap_position": pos.String(),
 			"bootstrap_rows":     strconv.FormatInt(rows, 10),
-		})
+		}, nil
 	})
 	return pos, rows, err
-}
-
-func setState(ctx context.Context, tx *sqlstore.Tx, kv map[string]string) error {
-	for k, v := range kv {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO replication_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, v); err != nil {
-			return fmt.Errorf("replication state %s: %w", k, err)
-		}
-	}
-	return nil
-}
-
-func getState(ctx context.Context, q sqlstore.Querier, key string) (string, error) {
-	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM replication_state WHERE key = ?`, key).Scan(&v)
-	if sqlstore.IsNoRows(err) {
-		return "", nil
-	}
-	return v, err
 }

@@ -36,7 +36,7 @@ func TestSilentStandbyReplacedWhenIdle(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	ws := &workspace.Workspace{Name: "w", Primary: "east",
 		Regions: []workspace.Region{{Name: "east"}, {Name: "west"}, {Name: "north"}}}
-	s := New(Config{Region: "east", Workspace: ws, Store: st, StandbySilent: 100 * time.Millisecond,
+	s := New(Config{Region: "east", Workspace: ws, Store: st.Replica(), StandbySilent: 100 * time.Millisecond,
 		Roles: tandem.NewRoleBox(tandem.RoleState{Role: tandem.RolePrimary, Epoch: 1, Primary: "east"})})
 	sb := &recordStandby{v: failover.SyncView{Enabled: true, Primary: true, Self: "east", Confirmed: "west", Standbys: []string{"west"}}}
 	s.SetSyncStandby(sb)

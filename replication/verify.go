@@ -52,60 +52,48 @@ func (s *Service) Checksums(ctx context.Context, upto int64, artifacts, detail b
 	if detail {
 		out.Entries = map[string]string{}
 	}
-	err := s.cfg.Store.ReadTx(ctx, func(tx *sqlstore.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT last_epoch, last_seq FROM journal_state WHERE id = 1`).Scan(&out.Head.Epoch, &out.Head.Seq); err != nil {
-			return err
-		}
+	err := s.cfg.Store.Read(ctx, func(rd sqlstore.ReplicaReader) error {
+		out.Head = rd.Head()
 		if upto <= 0 || upto > out.Head.Seq {
 			upto = out.Head.Seq
 		}
 		out.UpTo = upto
 		hs := map[string]*runningDigest{}
-		rows, err := tx.QueryContext(ctx, `SELECT seq, epoch, kind, op, key, payload, blobs, created_ms FROM journal WHERE seq <= ? ORDER BY seq`, upto)
-		if err != nil {
-			return fmt.Errorf("checksum journal: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var seq, epoch, ms int64
-			var kind, op, key, payload string
-			var blobs *string
-			if err := rows.Scan(&seq, &epoch, &kind, &op, &key, &payload, &blobs, &ms); err != nil {
-				return err
-			}
-			if op == tandem.OpSkip {
+		err := rd.Journal(upto, func(j sqlstore.JournalRow) error {
+			if j.Op == tandem.OpSkip {
 				var sp sqlstore.SkipPayload
-				json.Unmarshal([]byte(payload), &sp)
+				json.Unmarshal([]byte(j.Payload), &sp)
 				out.Skipped[string(sp.Kind)]++
-				continue
+				return nil
 			}
 			var bl []tandem.BlobRef
-			if blobs != nil && *blobs != "" {
-				json.Unmarshal([]byte(*blobs), &bl)
+			if j.Blobs != nil && *j.Blobs != "" {
+				json.Unmarshal([]byte(*j.Blobs), &bl)
 			}
 			for _, b := range bl {
-				refs[b.Path] = ref{b, tandem.Kind(kind)}
+				refs[b.Path] = ref{b, tandem.Kind(j.Kind)}
 			}
 			bj, _ := json.Marshal(bl)
-			line := fmt.Sprintf("%d|%d|%s|%s|%q|%s|%s|%d\n", seq, epoch, kind, op, key, canonJSON(payload), bj, ms)
-			d := hs[kind]
+			line := fmt.Sprintf("%d|%d|%s|%s|%q|%s|%s|%d\n", j.Seq, j.Epoch, j.Kind, j.Op, j.Key, canonJSON(j.Payload), bj, j.CreatedMS)
+			d := hs[j.Kind]
 			if d == nil {
 				d = &runningDigest{}
-				hs[kind] = d
+				hs[j.Kind] = d
 			}
 			d.add(line)
 			if detail {
 				sum := sha256.Sum256([]byte(line))
-				out.Entries[strconv.FormatInt(seq, 10)] = hex.EncodeToString(sum[:8])
+				out.Entries[strconv.FormatInt(j.Seq, 10)] = hex.EncodeToString(sum[:8])
 			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("checksum journal: %w", err)
 		}
 		for k, d := range hs {
 			out.Kinds[k] = d.digest()
 		}
-		names, err := tables(ctx, tx)
+		names, err := rd.Tables()
 		if err != nil {
 			return err
 		}
@@ -114,9 +102,9 @@ func (s *Service) Checksums(ctx context.Context, upto int64, artifacts, detail b
 				continue
 			}
 			var lines []string
-			if err := scanTable(ctx, tx, t, func(cols []string, vals []value) error {
+			if err := rd.Scan(t, func(cols []string, raw []any) error {
 				var b strings.Builder
-				for i, v := range vals {
+				for i, v := range toValues(raw) {
 					b.WriteString(cols[i])
 					b.WriteByte('=')
 					b.WriteString(v.canonical())
