@@ -30,7 +30,7 @@ type Config struct {
 	Region    string
 	Workspace *workspace.Workspace // nil: a single-region server
 	Key       []byte               // peer key; nil when single-region
-	Store     *sqlstore.Replica // the store as replication uses it (sqlstore/replica.go)
+	Store     *sqlstore.Replica    // the store as replication uses it (sqlstore/replica.go)
 	Blobs     *blobstore.Store
 	Roles     tandem.Roles
 	Log       *slog.Logger
