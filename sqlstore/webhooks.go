@@ -3,9 +3,12 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // Journal ops of MLflow 3 model-registry webhooks (kind webhooks). A
@@ -285,4 +288,89 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 		return &Change{Op: OpWebhookDelete, Key: id, Payload: &tpWebhook{ID: id, Delete: true}}, nil
 	})
 	return err
+}
+
+// TransferWebhooks reads every webhook as bundle records, by id, without
+// their secrets.
+func TransferWebhooks(ctx context.Context, q Querier) ([]bundle.Webhook, error) {
+	hooks, err := readWebhooks(ctx, q, `SELECT `+webhookCols+` FROM webhooks ORDER BY webhook_id`)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bundle.Webhook, 0, len(hooks))
+	for _, w := range hooks {
+		out = append(out, webhookRecord(w))
+	}
+	return out, nil
+}
+
+func webhookRecord(w tandem.Webhook) bundle.Webhook {
+	rec := bundle.Webhook{ID: w.ID, Name: w.Name, Description: w.Description, URL: w.URL, Status: w.Status,
+		Created: w.Created, Updated: w.Updated, HasSecret: w.SealedSecret != "", Events: []string{}}
+	for _, e := range w.Events {
+		rec.Events = append(rec.Events, e.Entity+"."+e.Action)
+	}
+	return rec
+}
+
+// PlanWebhook compares a bundle's webhook with this workspace: new,
+// present (the same webhook; a secret set here counts as the same), or
+// conflict (the id holds another).
+func PlanWebhook(ctx context.Context, q Querier, rec bundle.Webhook) (ImportResult, error) {
+	cur, err := getWebhook(ctx, q, rec.ID)
+	switch {
+	case tandem.ErrorCode(err) == tandem.ENOTFOUND:
+		res := ImportResult{Status: ImportNew}
+		if rec.HasSecret && rec.Status == tandem.WebhookActive {
+			res.Reason = "imported DISABLED: its secret is not in bundles; set it (update_webhook(secret=...)) and set the status ACTIVE"
+		}
+		return res, nil
+	case err != nil:
+		return ImportResult{}, err
+	}
+	got := webhookRecord(*cur)
+	got.HasSecret, got.Status = rec.HasSecret, rec.Status // the secret, and the status an import chose, are this workspace's
+	if reflect.DeepEqual(got, rec) {
+		return ImportResult{Status: ImportPresent}, nil
+	}
+	return ImportResult{Status: ImportConflict, Reason: fmt.Sprintf("webhook %s exists with different content", rec.ID)}, nil
+}
+
+// ImportWebhook writes a bundle's webhook with its id and times kept and
+// no secret; one that had a secret is written DISABLED (its receivers
+// would refuse unsigned deliveries).
+func (s *Store) ImportWebhook(ctx context.Context, rec bundle.Webhook) (ImportResult, error) {
+	w := tandem.Webhook{ID: rec.ID, Name: rec.Name, Description: rec.Description, URL: rec.URL, Status: rec.Status,
+		Created: rec.Created, Updated: rec.Updated}
+	for _, e := range rec.Events {
+		entity, action, ok := strings.Cut(e, ".")
+		if !ok {
+			return ImportResult{}, tandem.Errorf(tandem.EINVALID, "import webhook %s: event %q is not entity.action", rec.ID, e)
+		}
+		w.Events = append(w.Events, tandem.WebhookEvent{Entity: entity, Action: action})
+	}
+	if rec.ID == "" || rec.URL == "" || len(w.Events) == 0 || (w.Status != tandem.WebhookActive && w.Status != tandem.WebhookDisabled) {
+		return ImportResult{}, tandem.Errorf(tandem.EINVALID, "import webhook %q: an id, a URL, events and a status are required", rec.ID)
+	}
+	if err := tandem.CheckText("name", w.Name); err != nil {
+		return ImportResult{}, err
+	}
+	if rec.HasSecret {
+		w.Status = tandem.WebhookDisabled
+	}
+	var res ImportResult
+	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
+		var err error
+		if res, err = PlanWebhook(ctx, tx, rec); err != nil {
+			return nil, err
+		}
+		if res.Status != ImportNew {
+			return nil, errImportNoop
+		}
+		return &Change{Op: OpWebhookCreate, Key: w.ID, Payload: webhookPayload(&w)}, nil
+	})
+	if err == errImportNoop {
+		return res, nil
+	}
+	return res, err
 }

@@ -65,6 +65,7 @@ type ExportStats struct {
 	EvaluationDatasets int `json:"evaluation_datasets"`
 	Scorers            int `json:"scorers"`
 	Issues             int `json:"issues"`
+	Webhooks           int `json:"webhooks"`
 }
 
 // Exporter reads one workspace region into bundles.
@@ -160,6 +161,11 @@ func (ex *Exporter) export(ctx context.Context, q sqlstore.Querier, w *bundle.Wr
 	}
 	if err := ex.exportAssets(ctx, x, sel); err != nil {
 		return err
+	}
+	if sel.All { // workspace objects: only with the whole workspace
+		if err := ex.exportWebhooks(ctx, x); err != nil { // export_genai.go
+			return err
+		}
 	}
 	return ex.exportDatasets(ctx, x, sel.All) // export_genai.go
 }

@@ -38,6 +38,21 @@ func (ex *Exporter) exportIssues(ctx context.Context, x *exportState, expID stri
 	return nil
 }
 
+// exportWebhooks writes every webhook, without its secret.
+func (ex *Exporter) exportWebhooks(ctx context.Context, x *exportState) error {
+	hooks, err := sqlstore.TransferWebhooks(ctx, x.q)
+	if err != nil {
+		return err
+	}
+	for _, h := range hooks {
+		if _, err := x.w.AddObject(bundle.KindWebhook, h.ID, h); err != nil {
+			return err
+		}
+		x.st.Webhooks++
+	}
+	return nil
+}
+
 // exportDatasets writes the evaluation datasets linked to the exported
 // experiments, or every dataset when all, after the experiments they
 // refer to.

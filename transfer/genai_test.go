@@ -6,13 +6,15 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/transfer/bundle"
 )
 
 // TestGenAIRoundTrip: an evaluation dataset (tags, records, links to two
-// experiments), a scorer with two versions and an issue are exported with the whole
+// experiments), a scorer with two versions, an issue and a webhook (its
+// secret left behind: it arrives disabled) are exported with the whole
 // workspace and imported into an empty one on SQLite and PostgreSQL,
 // identical record by record and served again; a second import finds them
 // present and writes nothing.
@@ -28,11 +30,16 @@ func TestGenAIRoundTrip(t *testing.T) {
 	for _, v := range []string{"1", "2"} {
 		callJSON(t, "POST", src.URL+api+"scorers/register", `{"experiment_id":"`+exp+`","name":"polite","serialized_scorer":"{\"v\": `+v+`}"}`)
 	}
+	hook, err := src.Store.CreateWebhook(t.Context(), tandem.Webhook{Name: "ci", URL: "https://93.184.216.34/hook", Status: tandem.WebhookActive,
+		Events: []tandem.WebhookEvent{{Entity: "model_version", Action: "created"}}, SealedSecret: "sealed-by-the-source-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	iss := callJSON(t, "POST", src.URL+api+"issues", `{"experiment_id":"`+exp+`","name":"slow","description":"p99","severity":"high","categories":["latency"]}`)["issue"].(map[string]any)
 	issID := iss["issue_id"].(string)
 
 	path := filepath.Join(t.TempDir(), "ws.tgz")
-	if st := exportAll(t, src, path); st.EvaluationDatasets != 1 || st.Scorers != 1 || st.Issues != 1 {
+	if st := exportAll(t, src, path); st.EvaluationDatasets != 1 || st.Scorers != 1 || st.Issues != 1 || st.Webhooks != 1 {
 		t.Fatalf("export stats %+v", st)
 	}
 	want, _, err := sqlstore.TransferDataset(t.Context(), src.Store.Reader(), id)
@@ -51,7 +58,7 @@ func TestGenAIRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if rep.Counts[bundle.KindEvaluationDataset][sqlstore.ImportNew] != 1 || rep.Counts[bundle.KindScorer][sqlstore.ImportNew] != 1 ||
-				rep.Counts[bundle.KindIssue][sqlstore.ImportNew] != 1 || rep.Conflicts() != 0 {
+				rep.Counts[bundle.KindIssue][sqlstore.ImportNew] != 1 || rep.Counts[bundle.KindWebhook][sqlstore.ImportNew] != 1 || rep.Conflicts() != 0 {
 				t.Fatalf("import: %+v %+v", rep.Counts, rep.Notes)
 			}
 			got, ok, err := sqlstore.TransferDataset(t.Context(), dst.Store.Reader(), id)
@@ -71,6 +78,12 @@ func TestGenAIRoundTrip(t *testing.T) {
 			if sc["scorer_version"] != 2.0 || sc["serialized_scorer"] != `{"v": 2}` {
 				t.Fatalf("scorer served after import: %v", sc)
 			}
+			// The webhook came without its secret, so disabled until one is set.
+			gotHook, err := dst.Store.GetWebhook(t.Context(), hook.ID)
+			if err != nil || gotHook.SealedSecret != "" || gotHook.Status != tandem.WebhookDisabled || gotHook.URL != hook.URL ||
+				gotHook.Created != hook.Created || len(gotHook.Events) != 1 {
+				t.Fatalf("imported webhook: %+v %v", gotHook, err)
+			}
 			got2 := callJSON(t, "GET", dst.URL+api+"issues/"+issID, "")["issue"].(map[string]any)
 			if !reflect.DeepEqual(got2, iss) {
 				t.Fatalf("issue served after import:\n%v\nwant\n%v", got2, iss)
@@ -81,7 +94,7 @@ func TestGenAIRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if rep.Counts[bundle.KindEvaluationDataset][sqlstore.ImportPresent] != 1 || rep.Counts[bundle.KindScorer][sqlstore.ImportPresent] != 1 ||
-				rep.Counts[bundle.KindIssue][sqlstore.ImportPresent] != 1 || head(t, dst) != before {
+				rep.Counts[bundle.KindIssue][sqlstore.ImportPresent] != 1 || rep.Counts[bundle.KindWebhook][sqlstore.ImportPresent] != 1 || head(t, dst) != before {
 				t.Fatalf("second import: %+v, head %v -> %v", rep.Counts, before, head(t, dst))
 			}
 		})

@@ -293,6 +293,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			if o, err = p.planIssue(ctx, q, it, body); err != nil {
 				return err
 			}
+		case bundle.KindWebhook:
+			var err error
+			if o, err = p.planWebhook(ctx, q, it, body); err != nil {
+				return err
+			}
 		default:
 			o = Outcome{Kind: it.Kind, ID: it.ID, Status: sqlstore.ImportUnsupported,
 				Reason: fmt.Sprintf("this tandem does not import %s objects yet", it.Kind)}
@@ -406,6 +411,11 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 		case bundle.KindIssue:
 			var err error
 			if o, err = im.importIssue(ctx, p, it, body); err != nil {
+				return err
+			}
+		case bundle.KindWebhook:
+			var err error
+			if o, err = im.importWebhook(ctx, p, it, body); err != nil {
 				return err
 			}
 		default:

@@ -121,3 +121,37 @@ func (im *Importer) importIssue(ctx context.Context, p *plan, it bundle.Item, bo
 	}
 	return outcome(it, res), nil
 }
+
+// Webhooks are workspace objects, planned by id.
+
+func decodeWebhook(it bundle.Item, body io.Reader) (bundle.Webhook, error) {
+	var h bundle.Webhook
+	if err := bundle.Decode(body, &h); err != nil {
+		return h, fmt.Errorf("%s: %w", it.Path, err)
+	}
+	return h, sameID(it, h.ID)
+}
+
+func (p *plan) planWebhook(ctx context.Context, q sqlstore.Querier, it bundle.Item, body io.Reader) (Outcome, error) {
+	h, err := decodeWebhook(it, body)
+	if err != nil {
+		return Outcome{}, err
+	}
+	res, err := sqlstore.PlanWebhook(ctx, q, h)
+	p.status["webhook/"+h.ID] = res
+	return outcome(it, res), err
+}
+
+func (im *Importer) importWebhook(ctx context.Context, p *plan, it bundle.Item, body io.Reader) (Outcome, error) {
+	h, err := decodeWebhook(it, body)
+	if err != nil {
+		return Outcome{}, err
+	}
+	res := p.status["webhook/"+h.ID]
+	if res.Status == sqlstore.ImportNew {
+		if res, err = im.Store.ImportWebhook(ctx, h); err != nil {
+			return Outcome{}, fmt.Errorf("import webhook %s: %w", h.ID, err)
+		}
+	}
+	return outcome(it, res), nil
+}

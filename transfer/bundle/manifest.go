@@ -43,7 +43,7 @@ const (
 
 var knownKinds = map[Kind]bool{KindExperiment: true, KindBlob: true, KindRun: true, KindLoggedModel: true,
 	KindRegisteredModel: true, KindModelVersion: true, KindAsset: true, KindTrace: true,
-	KindEvaluationDataset: true, KindScorer: true, KindIssue: true}
+	KindEvaluationDataset: true, KindScorer: true, KindIssue: true, KindWebhook: true}
 
 // Manifest is the first thing in a bundle: who wrote it, from where, and
 // every item that follows with its digest.
