@@ -47,16 +47,20 @@ type Config struct {
 	// EnvironmentCreated, when set, is called after an environment version
 	// is created (the region's image sync copies its image at once).
 	EnvironmentCreated func()
+	// Elsewhere are the operations other packages serve below Prefix (the
+	// online endpoints), documented in this API's OpenAPI document.
+	Elsewhere []DocRoute
 }
 
 // Server is tandem's API of one region.
 type Server struct {
-	store  *sqlstore.Store
-	blobs  *blobstore.Store
-	log    *slog.Logger
-	vault  *keyvault.Vault
-	mux    *http.ServeMux
-	routes []Route
+	elsewhere []DocRoute
+	store     *sqlstore.Store
+	blobs     *blobstore.Store
+	log       *slog.Logger
+	vault     *keyvault.Vault
+	mux       *http.ServeMux
+	routes    []Route
 	// createLocks serialise creates of the same asset name in this process
 	// (striped by name hash), so two creates never write bytes under the
 	// same version's path at once.
@@ -83,7 +87,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: cfg.Store, blobs: cfg.Blobs, log: log, vault: cfg.Vault, mux: http.NewServeMux(),
+	s := &Server{store: cfg.Store, blobs: cfg.Blobs, log: log, vault: cfg.Vault, mux: http.NewServeMux(), elsewhere: cfg.Elsewhere,
 		resolveRef: cfg.ResolveImage, envCreated: cfg.EnvironmentCreated}
 	if s.vault == nil {
 		s.vault = s.openVault(cfg)

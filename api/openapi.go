@@ -84,6 +84,18 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		paths[p][strings.ToLower(r.Method)] = op
 	}
+	if len(s.elsewhere) > 0 {
+		for n, sc := range endpointSchemas() {
+			schemas[n] = sc
+		}
+	}
+	for _, r := range s.elsewhere {
+		p := OpenAPIPath(r.Path)
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
+		}
+		paths[p][strings.ToLower(r.Method)] = endpointOperation(r)
+	}
 	return map[string]any{
 		"openapi":    "3.0.3",
 		"info":       map[string]any{"title": "tandem API", "version": tandem.Version},

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,6 +259,11 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.images = r.openImages()
 	r.Jobs = r.openJobs()
 	apiCfg := api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}
+	for _, rt := range serving.Routes() { // the online endpoints, in the API's OpenAPI document
+		if !rt.Internal {
+			apiCfg.Elsewhere = append(apiCfg.Elsewhere, api.DocRoute{Method: rt.Method, Path: strings.TrimPrefix(serving.APIPrefix, api.Prefix) + rt.Path, Summary: rt.Summary})
+		}
+	}
 	if len(r.images.registries) > 0 {
 		apiCfg.ResolveImage, apiCfg.EnvironmentCreated = r.images.client.Resolve, r.images.Kick
 	}

@@ -50,24 +50,55 @@ type LogsResponse struct {
 // it creates or replaces.
 func (s *Service) APIHandler() http.Handler {
 	mux := http.NewServeMux()
-	p := APIPrefix
-	mux.HandleFunc("GET "+p, s.handle(s.listEndpoints))
-	mux.HandleFunc("GET "+p+"/{name}", s.handle(s.showEndpoint))
-	mux.HandleFunc("PUT "+p+"/{name}", s.handle(s.putEndpoint))
-	mux.HandleFunc("DELETE "+p+"/{name}", s.handle(s.deleteEndpoint))
-	mux.HandleFunc("POST "+p+"/{name}/listKeys", s.handle(s.listKeys))
-	mux.HandleFunc("POST "+p+"/{name}/regenerateKeys", s.handle(s.regenerateKeys))
-	mux.HandleFunc("GET "+p+"/{name}/deployments", s.handle(s.listDeployments))
-	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}", s.handle(s.showDeployment))
-	mux.HandleFunc("PUT "+p+"/{name}/deployments/{deployment}", s.handle(s.putDeployment))
-	mux.HandleFunc("DELETE "+p+"/{name}/deployments/{deployment}", s.handle(s.deleteDeployment))
-	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}/status", s.handle(s.deploymentStatus))
-	mux.HandleFunc("GET "+p+"/{name}/deployments/{deployment}/logs", s.handle(s.deploymentLogs))
-	mux.HandleFunc("POST "+p+"/{name}/deployments/{deployment}/request-logs", s.handle(s.receiveLogs)) // regions only (peer key)
-	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
+	handlers := map[string]func(*http.Request) (any, error){
+		"GET ":                                               s.listEndpoints,
+		"GET /{name}":                                        s.showEndpoint,
+		"PUT /{name}":                                        s.putEndpoint,
+		"DELETE /{name}":                                     s.deleteEndpoint,
+		"POST /{name}/listKeys":                              s.listKeys,
+		"POST /{name}/regenerateKeys":                        s.regenerateKeys,
+		"GET /{name}/deployments":                            s.listDeployments,
+		"GET /{name}/deployments/{deployment}":               s.showDeployment,
+		"PUT /{name}/deployments/{deployment}":               s.putDeployment,
+		"DELETE /{name}/deployments/{deployment}":            s.deleteDeployment,
+		"GET /{name}/deployments/{deployment}/status":        s.deploymentStatus,
+		"GET /{name}/deployments/{deployment}/logs":          s.deploymentLogs,
+		"POST /{name}/deployments/{deployment}/request-logs": s.receiveLogs, // regions only (peer key)
+	}
+	for _, rt := range Routes() {
+		mux.HandleFunc(rt.Method+" "+APIPrefix+rt.Path, s.handle(handlers[rt.Method+" "+rt.Path]))
+	}
+	mux.HandleFunc(APIPrefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, tandem.Errorf(tandem.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// Route is one operation of the management API, its path below
+// APIPrefix; Internal ones are for regions only (the peer key) and left
+// out of the API's OpenAPI document.
+type Route struct {
+	Method, Path, Summary string
+	Internal              bool
+}
+
+// Routes lists the management API's operations (APIHandler serves each).
+func Routes() []Route {
+	return []Route{
+		{Method: "GET", Path: "", Summary: "List the online endpoints"},
+		{Method: "GET", Path: "/{name}", Summary: "Show an online endpoint (never its keys)"},
+		{Method: "PUT", Path: "/{name}", Summary: "Create or replace an online endpoint (?mode=create|update)"},
+		{Method: "DELETE", Path: "/{name}", Summary: "Delete an online endpoint and its deployments"},
+		{Method: "POST", Path: "/{name}/listKeys", Summary: "The endpoint's two keys (get-credentials)"},
+		{Method: "POST", Path: "/{name}/regenerateKeys", Summary: "Replace the endpoint's Primary or Secondary key"},
+		{Method: "GET", Path: "/{name}/deployments", Summary: "List an endpoint's deployments"},
+		{Method: "GET", Path: "/{name}/deployments/{deployment}", Summary: "Show a deployment"},
+		{Method: "PUT", Path: "/{name}/deployments/{deployment}", Summary: "Create or replace a deployment (?mode=create|update)"},
+		{Method: "DELETE", Path: "/{name}/deployments/{deployment}", Summary: "Delete a deployment"},
+		{Method: "GET", Path: "/{name}/deployments/{deployment}/status", Summary: "A deployment's scoring processes in this region"},
+		{Method: "GET", Path: "/{name}/deployments/{deployment}/logs", Summary: "A deployment's scoring logs in this region (?lines=)"},
+		{Method: "POST", Path: "/{name}/deployments/{deployment}/request-logs", Summary: "Request log lines a secondary sends the primary", Internal: true},
+	}
 }
 
 func (s *Service) handle(fn func(r *http.Request) (any, error)) http.HandlerFunc {

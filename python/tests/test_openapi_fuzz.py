@@ -9,11 +9,18 @@ phase; in the conformance run it is skipped. TANDEM_APIFUZZ_SEED picks the
 seed (fixed by default, so a failure reproduces); SCHEMATHESIS names the
 executable when it is not beside this Python."""
 
+import base64
 import os
 import subprocess
 import sys
 
 import pytest
+
+# The session's server starts after collection: give it a workspace
+# secrets key (on PostgreSQL tandem has none unless given one), so the
+# online endpoint routes can store their keys; without one they answer 503
+# by design.
+os.environ.setdefault("TANDEM_SECRETS_KEY", base64.b64encode(b"tandem-apifuzz-secrets-key-32b!!").decode())
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TANDEM_APIFUZZ"),
                                 reason="the API fuzz runs in its own step (TANDEM_APIFUZZ=1)")
