@@ -22,8 +22,8 @@ func (s *Server) routesAjax() {
 	s.handle("POST", "upload-artifact", s.uiUploadArtifact)                              // uiartifacts.go
 	s.handle("GET", "logged-models/{model_id}/artifacts/files", s.uiLoggedModelArtifact) // uiartifacts.go
 	s.handle("POST", "runs/create-promptlab-run", s.createPromptlabRun)                  // promptlab.go
-	s.handle("GET", "gateway-proxy", handleCall(s, noGateway))
-	s.handle("POST", "gateway-proxy", handleCall(s, noGateway))
+	s.handle("GET", "gateway-proxy", handleCall(s, s.gatewayProxy))                      // gateway.go
+	s.handle("POST", "gateway-proxy", handleCall(s, s.gatewayProxy))
 	for _, p := range []string{"/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"} {
 		s.handleRaw("GET "+p+"server-info", handleCall(s, s.serverInfo))
 	}
@@ -76,12 +76,6 @@ func noAssistantConfig(*http.Request) (any, error) {
 
 func noAssistantProviders(*http.Request) (any, error) {
 	return map[string]any{"providers": []any{}}, nil
-}
-
-// noGateway is gateway-proxy as MLflow answers it when no deployments
-// target is configured: an empty gateway.
-func noGateway(*http.Request) (any, error) {
-	return map[string]any{"endpoints": []any{}}, nil
 }
 
 // uiTelemetryConfig and uiTelemetryRecords are MLflow's UI telemetry

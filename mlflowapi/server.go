@@ -50,6 +50,9 @@ type Server struct {
 	// hooks checks webhook URLs and delivers the registry's events
 	// (webhooks.go; the region sets its own with SetWebhooks).
 	hooks *webhook.Service
+	// deployments is the deployments server gateway-proxy forwards to
+	// ("": none; gateway.go).
+	deployments string
 }
 
 // New returns a Server with every route registered.

@@ -208,6 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 		r.Identity = sqlstore.NewIdentity(store) // before the leader: its promotion bootstraps the owner
 	}
 	r.MLflow = mlflowapi.New(store, blobs, log)
+	r.MLflow.SetDeploymentsTarget(os.Getenv("MLFLOW_DEPLOYMENTS_TARGET")) // the UI's gateway-proxy, as MLflow's server reads it
 	r.MLflow.SetOrigin(origin(cfg))
 	r.MLflow.SetWebhooks(webhook.New(webhook.FromEnv(webhook.Config{Store: store, Secrets: vault, Log: log, Metrics: reg}, os.Getenv)))
 	r.Replication = replication.New(replication.Config{
