@@ -32,9 +32,10 @@ var Stages = []string{StageNone, StageStaging, StageProduction, StageArchived}
 
 // Logged model statuses, as the MLflow API names them.
 const (
-	LoggedModelPending      = "LOGGED_MODEL_PENDING"
-	LoggedModelReady        = "LOGGED_MODEL_READY"
-	LoggedModelUploadFailed = "LOGGED_MODEL_UPLOAD_FAILED"
+	LoggedModelStatusUnspecified = "LOGGED_MODEL_STATUS_UNSPECIFIED"
+	LoggedModelPending           = "LOGGED_MODEL_PENDING"
+	LoggedModelReady             = "LOGGED_MODEL_READY"
+	LoggedModelUploadFailed      = "LOGGED_MODEL_UPLOAD_FAILED"
 )
 
 // Lifecycle stages of a logged model (the same words as for experiments
@@ -213,6 +214,8 @@ func ValidModelID(id string) bool { return modelIDRE.MatchString(id) }
 // proto JSON may send) and returns its name. Returns EINVALID.
 func ParseLoggedModelStatus(s string) (string, error) {
 	switch s {
+	case LoggedModelStatusUnspecified, "0": // accepted, as MLflow's server does
+		return LoggedModelStatusUnspecified, nil
 	case LoggedModelPending, "1":
 		return LoggedModelPending, nil
 	case LoggedModelReady, "2":

@@ -60,3 +60,24 @@ def test_metrics_on_logged_model(client, server):
         experiment_ids=[exp],
         order_by=[{"field_name": "metrics.accuracy", "ascending": False, "dataset_name": "eval"}])
     assert [m.name for m in ordered] == ["good", "bad", "plain"]
+
+
+
+def test_finalize_logged_model_statuses(client, server):
+    """A logged model is finalized READY or FAILED; UNSPECIFIED is taken too,
+    as the stock server takes it; tandem refuses an unknown status number
+    (the stock server ignores it)."""
+    from mlflow.entities import LoggedModelStatus
+
+    exp = client.create_experiment(unique("finalize"))
+    for status in (LoggedModelStatus.READY, LoggedModelStatus.FAILED, LoggedModelStatus.UNSPECIFIED):
+        m = client.create_logged_model(experiment_id=exp)
+        assert m.status == LoggedModelStatus.PENDING
+        assert client.finalize_logged_model(m.model_id, status).status == status
+        assert client.get_logged_model(m.model_id).status == status
+    if server.is_mlflow:
+        return  # the stock server takes any number (protobuf drops an unknown enum value)
+    m = client.create_logged_model(experiment_id=exp)
+    r = server.api("PATCH", f"mlflow/logged-models/{m.model_id}", json={"model_id": m.model_id, "status": 7})
+    assert r.status_code == 400, r.text
+    assert client.get_logged_model(m.model_id).status == LoggedModelStatus.PENDING
