@@ -1,18 +1,12 @@
 package mlflowapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/mlflowapi"
-	"github.com/tandemml/tandem/sqlstore"
-	"github.com/tandemml/tandem/storetest"
 )
 
 // TestGatewayProxyToDeploymentsTarget: with a deployments target, the UI's
@@ -34,19 +28,9 @@ func TestGatewayProxyToDeploymentsTarget(t *testing.T) {
 		}
 	}))
 	t.Cleanup(target.Close)
-	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, storetest.SQLiteURL(t), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := blobstore.Open(ctx, storetest.FileURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := mlflowapi.New(st, blobs, nil)
-	api.SetDeploymentsTarget(target.URL + "/")
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() { srv.Close(); blobs.Close(); st.Close() })
+	e := newEnvs(t)["sqlite"]
+	e.api.SetDeploymentsTarget(target.URL + "/")
+	srv := e.srv
 	call := func(method, query, body string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+"/ajax-api/2.0/mlflow/gateway-proxy"+query, strings.NewReader(body))

@@ -22,6 +22,7 @@ import (
 type env struct {
 	t     *testing.T
 	store *sqlstore.Store
+	api   *mlflowapi.Server
 	srv   *httptest.Server
 }
 
@@ -47,7 +48,7 @@ func newEnvs(t *testing.T) map[string]*env {
 		}
 		srv := httptest.NewServer(api)
 		t.Cleanup(func() { srv.Close(); blobs.Close(); st.Close() })
-		out[b.Name] = &env{store: st, srv: srv}
+		out[b.Name] = &env{store: st, api: api, srv: srv}
 	}
 	return out
 }

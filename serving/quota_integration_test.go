@@ -18,12 +18,11 @@ import (
 	"github.com/tandemml/tandem/storetest"
 )
 
-// TestEndpointInstanceQuota: with a quota of 3 scoring instances in east
-// (none in west), deployments that fit are written; one that would take
-// east to 4 is refused with an invalid error and nothing is written; a
-// placement that moves an endpoint into east past the quota is refused
-// too; scaling down is always allowed.
-func TestEndpointInstanceQuota(t *testing.T) {
+// quotaRegion is a region serving the endpoints API with a quota of 3
+// scoring instances in east (regions: the workspace's; nil: east alone),
+// and registered model iris version 1 to deploy.
+func quotaRegion(t *testing.T, regions []string) *client.Client {
+	t.Helper()
 	ctx := context.Background()
 	r, err := region.Open(ctx, region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t)})
 	if err != nil {
@@ -31,7 +30,7 @@ func TestEndpointInstanceQuota(t *testing.T) {
 	}
 	t.Cleanup(func() { r.Close() })
 	svc := serving.New(serving.Config{Region: "east", Store: r.Store, Blobs: r.Blobs, Vault: r.Vault, CacheDir: t.TempDir(),
-		Reconcile: time.Hour, Regions: []string{"east", "west"}, Quota: tandem.EndpointQuota{"east": 3}})
+		Reconcile: time.Hour, Regions: regions, Quota: tandem.EndpointQuota{"east": 3}})
 	mux := http.NewServeMux()
 	mux.Handle(serving.APIPrefix, svc.APIHandler())
 	mux.Handle(serving.APIPrefix+"/", svc.APIHandler())
@@ -47,6 +46,18 @@ func TestEndpointInstanceQuota(t *testing.T) {
 	if _, err := r.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model"}); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// TestEndpointInstanceQuota: with a quota of 3 scoring instances in east
+// (none in west), deployments that fit are written; one that would take
+// east to 4 is refused with an invalid error and nothing is written; a
+// placement that moves an endpoint into east past the quota is refused
+// too; scaling down is always allowed.
+func TestEndpointInstanceQuota(t *testing.T) {
+	ctx := context.Background()
+	c := quotaRegion(t, []string{"east", "west"})
+	var err error
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -96,28 +107,7 @@ func TestEndpointInstanceQuota(t *testing.T) {
 // quota is checked inside each write's transaction.
 func TestEndpointInstanceQuotaConcurrent(t *testing.T) {
 	ctx := context.Background()
-	r, err := region.Open(ctx, region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	svc := serving.New(serving.Config{Region: "east", Store: r.Store, Blobs: r.Blobs, Vault: r.Vault, CacheDir: t.TempDir(),
-		Reconcile: time.Hour, Quota: tandem.EndpointQuota{"east": 3}})
-	mux := http.NewServeMux()
-	mux.Handle(serving.APIPrefix, svc.APIHandler())
-	mux.Handle(serving.APIPrefix+"/", svc.APIHandler())
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	c, err := client.New(client.Config{Workspace: "quota", Endpoints: []string{srv.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Store.CreateRegisteredModel(ctx, "iris", "", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model"}); err != nil {
-		t.Fatal(err)
-	}
+	c := quotaRegion(t, nil)
 	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "ep-quota"}, "create"); err != nil {
 		t.Fatal(err)
 	}
