@@ -274,3 +274,121 @@ func numbers64(v any) {
 		}
 	}
 }
+
+// MLflowText is the span's text as MLflow's store keeps it and its
+// trace.text and span.content filters match: Python's json.dumps of the
+// span's Span.to_dict form (the fields in its order, each attribute value
+// as JSON text), non-ASCII characters kept.
+func MLflowText(raw []byte) (string, error) {
+	var sp tracepb.Span
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, &sp); err != nil {
+		return "", tandem.Errorf(tandem.EINVALID, "Invalid span JSON: %v", err)
+	}
+	var b strings.Builder
+	o := &pyObject{b: &b}
+	b64 := base64.StdEncoding.EncodeToString
+	o.key("trace_id")
+	pyjson.String(&b, b64(sp.TraceId), false)
+	o.key("span_id")
+	pyjson.String(&b, b64(sp.SpanId), false)
+	o.key("parent_span_id")
+	if len(sp.ParentSpanId) > 0 {
+		pyjson.String(&b, b64(sp.ParentSpanId), false)
+	} else {
+		b.WriteString("null")
+	}
+	o.key("name")
+	pyjson.String(&b, sp.Name, false)
+	o.key("start_time_unix_nano")
+	b.WriteString(strconv.FormatUint(sp.StartTimeUnixNano, 10))
+	o.key("end_time_unix_nano")
+	b.WriteString(strconv.FormatUint(sp.EndTimeUnixNano, 10))
+	o.key("events")
+	b.WriteByte('[')
+	for i, ev := range sp.Events {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		e := &pyObject{b: &b}
+		e.key("name")
+		pyjson.String(&b, ev.Name, false)
+		e.key("time_unix_nano")
+		b.WriteString(strconv.FormatUint(ev.TimeUnixNano, 10))
+		e.key("attributes")
+		writeAttrs(&b, ev.Attributes, false)
+		e.end()
+	}
+	b.WriteByte(']')
+	o.key("status")
+	st := &pyObject{b: &b}
+	code, msg := tracepb.Status_STATUS_CODE_UNSET.String(), ""
+	if sp.Status != nil {
+		code, msg = sp.Status.Code.String(), sp.Status.Message
+	}
+	st.key("code")
+	pyjson.String(&b, code, false)
+	st.key("message")
+	pyjson.String(&b, msg, false)
+	st.end()
+	o.key("attributes")
+	writeAttrs(&b, sp.Attributes, true)
+	o.key("links")
+	b.WriteByte('[')
+	for i, l := range sp.Links {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		lo := &pyObject{b: &b}
+		lo.key("trace_id")
+		pyjson.String(&b, "tr-"+hex.EncodeToString(l.TraceId), false)
+		lo.key("span_id")
+		pyjson.String(&b, hex.EncodeToString(l.SpanId), false)
+		lo.key("attributes")
+		writeAttrs(&b, l.Attributes, false)
+		lo.end()
+	}
+	b.WriteByte(']')
+	o.end()
+	return b.String(), nil
+}
+
+// pyObject writes a JSON object's keys as json.dumps does.
+type pyObject struct {
+	b    *strings.Builder
+	open bool
+}
+
+func (o *pyObject) key(k string) {
+	if !o.open {
+		o.b.WriteByte('{')
+		o.open = true
+	} else {
+		o.b.WriteString(", ")
+	}
+	pyjson.String(o.b, k, false)
+	o.b.WriteString(": ")
+}
+
+func (o *pyObject) end() {
+	if !o.open {
+		o.b.WriteByte('{')
+	}
+	o.b.WriteByte('}')
+}
+
+// writeAttrs writes attributes as an object of their values (text: each
+// value as its JSON text, as a span's own attributes are kept).
+func writeAttrs(b *strings.Builder, kvs []*commonpb.KeyValue, text bool) {
+	o := &pyObject{b: b}
+	for _, kv := range kvs {
+		o.key(kv.Key)
+		if text {
+			var v strings.Builder
+			pyJSON(&v, kv.Value)
+			pyjson.String(b, v.String(), false)
+		} else {
+			pyJSON(b, kv.Value)
+		}
+	}
+	o.end()
+}

@@ -87,3 +87,18 @@ func TestMLflowJSON(t *testing.T) {
 		t.Fatal("malformed span accepted")
 	}
 }
+
+// TestMLflowText: a span's text is what MLflow 3.17.2 writes for the same
+// span (json.dumps(Span.from_otel_proto(span).to_dict()), taken from the
+// stock client once and kept here).
+func TestMLflowText(t *testing.T) {
+	raw := []byte(`{"traceId":"AQIDBAUGBwgJCgsMDQ4PEA==","spanId":"ERITFBUWFxg=","parentSpanId":"ERITFBUWFxk=","name":"call é","startTimeUnixNano":"5","endTimeUnixNano":"9","status":{"code":"STATUS_CODE_OK"},"attributes":[{"key":"mlflow.traceRequestId","value":{"stringValue":"tr-0102030405060708090a0b0c0d0e0f10"}},{"key":"mlflow.spanType","value":{"stringValue":"LLM"}},{"key":"mlflow.spanInputs","value":{"kvlistValue":{"values":[{"key":"q","value":{"stringValue":"hello \"world\""}},{"key":"n","value":{"intValue":"2"}}]}}}],"events":[{"name":"ev","timeUnixNano":"7","attributes":[{"key":"k","value":{"boolValue":true}}]}]}`)
+	want := `{"trace_id": "AQIDBAUGBwgJCgsMDQ4PEA==", "span_id": "ERITFBUWFxg=", "parent_span_id": "ERITFBUWFxk=", "name": "call é", "start_time_unix_nano": 5, "end_time_unix_nano": 9, "events": [{"name": "ev", "time_unix_nano": 7, "attributes": {"k": true}}], "status": {"code": "STATUS_CODE_OK", "message": ""}, "attributes": {"mlflow.traceRequestId": "\"tr-0102030405060708090a0b0c0d0e0f10\"", "mlflow.spanType": "\"LLM\"", "mlflow.spanInputs": "{\"q\": \"hello \\\"world\\\"\", \"n\": 2}"}, "links": []}`
+	got, err := MLflowText(raw)
+	if err != nil || got != want {
+		t.Fatalf("got  %s\nwant %s (%v)", got, want, err)
+	}
+	if _, err := MLflowText([]byte(`{"spanId":7}`)); err == nil {
+		t.Fatal("malformed span accepted")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
+	"github.com/tandemml/tandem/otlpspan"
 )
 
 // Journal ops of MLflow 3 traces (kind "traces"). Payloads are the tp*
@@ -114,11 +115,17 @@ func writeTrace(ctx context.Context, tx *Tx, p *tpTrace) error {
 		}
 	}
 	for _, sp := range p.Spans {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, span_type, status, start_ns, end_ns, content)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id,
+		// The text the full-text filters match, as MLflow's store keeps it
+		// (every region computes the same from the same span).
+		var text any
+		if t, err := otlpspan.MLflowText(sp.Content); err == nil {
+			text = t
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, span_type, status, start_ns, end_ns, content, text)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id,
 			name = excluded.name, span_type = excluded.span_type, status = excluded.status, start_ns = excluded.start_ns,
-			end_ns = excluded.end_ns, content = excluded.content`,
-			sp.TraceID, sp.SpanID, sp.ParentSpanID, sp.Name, sp.Type, sp.Status, sp.StartNanos, sp.EndNanos, string(sp.Content)); err != nil {
+			end_ns = excluded.end_ns, content = excluded.content, text = excluded.text`,
+			sp.TraceID, sp.SpanID, sp.ParentSpanID, sp.Name, sp.Type, sp.Status, sp.StartNanos, sp.EndNanos, string(sp.Content), text); err != nil {
 			return fmt.Errorf("write span: %w", err)
 		}
 	}

@@ -324,7 +324,7 @@ func traceClauseSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error
 	case tracefilter.Metadata:
 		return kv("trace_metadata", c.Key), nil
 	case tracefilter.Span:
-		col := map[string]string{"name": "s.name", "type": "s.span_type", "status": "s.status", "content": "s.content"}[c.Key]
+		col := map[string]string{"name": "s.name", "type": "s.span_type", "status": "s.status", "content": spanText}[c.Key]
 		if col == "" {
 			return spanAttributeSQL(d, c, args)
 		}
@@ -376,7 +376,7 @@ func traceClauseSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error
 		l := "EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id AND " + strCompare(d, "r.run_id", asClause(c), args) + ")"
 		return "(" + m + " OR " + l + ")", nil
 	case "text":
-		return "EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND " + strCompare(d, "s.content", asClause(c), args) + ")", nil
+		return "EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND " + strCompare(d, spanText, asClause(c), args) + ")", nil
 	}
 	return "", tandem.Errorf(tandem.EINVALID, "Invalid attribute key '%s' specified.", c.Key)
 }
@@ -386,6 +386,10 @@ func traceClauseSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error
 // attribute values JSON-encoded ("\"hello\"" for hello), other OTLP
 // senders plain. = and != match either form exactly; LIKE and ILIKE match
 // the value's text anywhere in it.
+// spanText is what trace.text and span.content match: a span's text in
+// MLflow's form, or its OTLP JSON for spans stored before it was kept.
+const spanText = "COALESCE(s.text, s.content)"
+
 func spanAttributeSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error) {
 	key := strings.TrimPrefix(c.Key, "attributes.")
 	esc := func(s string) string {

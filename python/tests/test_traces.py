@@ -100,6 +100,13 @@ def test_search_traces_filters(traced_experiment):
     assert ids("trace.timestamp_ms < 1000") == []
     assert ids("span.name = 'inner'") == ["pipeline"]
     assert ids("trace.status = 'OK' AND tags.team = 'nope'") == []
+    # Full text matches the span as MLflow keeps it (its to_dict JSON):
+    # attribute names and values, not the field names of the OTLP wire form.
+    assert ids("trace.text LIKE '%tiny-f%'") == ["pipeline"]
+    assert ids("trace.text ILIKE '%mlflow.spanType%'") == ["broken", "pipeline"]
+    assert ids("trace.text LIKE '%start_time_unix_nano%'") == ["broken", "pipeline"]
+    assert ids("trace.text LIKE '%stringValue%'") == []
+    assert ids("span.content LIKE '%boom%'") == ["broken"]
     ordered = mlflow.search_traces(locations=exp, order_by=["timestamp_ms ASC"], return_type="list")
     assert [t.info.request_time for t in ordered] == sorted(t.info.request_time for t in ordered)
     page = mlflow.MlflowClient().search_traces(locations=exp, max_results=1)
