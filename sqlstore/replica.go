@@ -85,22 +85,12 @@ func (r *Replica) SetState(ctx context.Context, kv map[string]string) error {
 }
 
 func setReplicationState(ctx context.Context, tx *Tx, kv map[string]string) error {
-	for _, k := range SortedStringKeys(kv) {
+	for _, k := range tandem.SortedKeys(kv) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO replication_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, kv[k]); err != nil {
 			return fmt.Errorf("replication state %s: %w", k, err)
 		}
 	}
 	return nil
-}
-
-// SortedStringKeys is m's keys, sorted.
-func SortedStringKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // PendingBlobs lists the artifacts a bootstrap still has to fetch, by path.
