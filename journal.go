@@ -53,12 +53,13 @@ const (
 	KindScorers      Kind = "scorers"             // registered scorers and their versions
 	KindWebhooks     Kind = "webhooks"            // model-registry webhooks (webhook.go)
 	KindIssues       Kind = "issues"              // quality issues found in an experiment's traces
+	KindAIGateway    Kind = "ai_gateway"          // AI gateway secrets, model definitions, endpoints, bindings
 )
 
 // Kinds lists every asset kind, in a stable order.
 var Kinds = []Kind{KindExperiments, KindRuns, KindModels, KindEnvironments, KindData,
 	KindDatastores, KindComponents, KindPipelines, KindArtifacts, KindWorkspace, KindTraces, KindJobs, KindEndpoints,
-	KindEvalDatasets, KindScorers, KindWebhooks, KindIssues}
+	KindEvalDatasets, KindScorers, KindWebhooks, KindIssues, KindAIGateway}
 
 // BlobRef names artifact bytes a journal entry depends on: a secondary
 // fetches and checks them before it applies the entry.

@@ -193,6 +193,9 @@ func AllRules() map[string]Rule {
 	for route, rule := range WebhookRules() { // routes_webhooks.go
 		out[route] = rule
 	}
+	for route, rule := range AIGatewayRules() { // routes_aigateway.go
+		out[route] = rule
+	}
 	return out
 }
 

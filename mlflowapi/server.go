@@ -53,6 +53,9 @@ type Server struct {
 	// deployments is the deployments server gateway-proxy forwards to
 	// ("": none; gateway.go).
 	deployments string
+	// gatewaySecrets seals AI gateway secret values (aigateway.go; the
+	// region sets its vault with SetGatewaySecrets).
+	gatewaySecrets GatewaySecrets
 }
 
 // New returns a Server with every route registered.
@@ -66,10 +69,11 @@ func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Serve
 	s.routesTracking()
 	s.routesRegistry()
 	s.routesArtifacts()
-	s.routesTraces()   // traces.go
-	s.routesGenAI()    // genai.go
-	s.routesIssues()   // issues.go
-	s.routesWebhooks() // webhooks.go
+	s.routesTraces()    // traces.go
+	s.routesGenAI()     // genai.go
+	s.routesIssues()    // issues.go
+	s.routesAIGateway() // aigateway.go
+	s.routesWebhooks()  // webhooks.go
 	s.routesAjax()
 	s.graphql = s.newGraphQL()
 	s.handleRaw("POST /graphql", s.serveGraphQL)

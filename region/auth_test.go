@@ -152,7 +152,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		for _, p := range []string{"/principals", "/tokens", "/roles", "/role-assignments", "/audit"} {
 			identityAPI = identityAPI || strings.HasPrefix(path, "/api/tandem/v1"+p)
 		}
-		vaultAPI := strings.HasPrefix(path, "/api/tandem/v1/secrets")
+		// AI gateway secrets hold provider credentials: key vault secrets too.
+		vaultAPI := strings.HasPrefix(path, "/api/tandem/v1/secrets") || strings.Contains(path, "/mlflow/gateway/secrets/")
 		// An endpoint's keys are a secret: listing them is an action, not a read.
 		keysAPI := strings.HasSuffix(path, "/listKeys")
 		// Scoring authenticates itself (endpoint keys or tokens): the

@@ -211,6 +211,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.MLflow.SetDeploymentsTarget(os.Getenv("MLFLOW_DEPLOYMENTS_TARGET")) // the UI's gateway-proxy, as MLflow's server reads it
 	r.MLflow.SetOrigin(origin(cfg))
 	r.MLflow.SetWebhooks(webhook.New(webhook.FromEnv(webhook.Config{Store: store, Secrets: vault, Log: log, Metrics: reg}, os.Getenv)))
+	r.MLflow.SetGatewaySecrets(vault)
 	r.Replication = replication.New(replication.Config{
 		Region: cfg.Name, Workspace: cfg.Workspace, Key: key, Store: store.Replica(), Blobs: blobs,
 		Roles: roles, Log: log, Metrics: reg, Progress: cfg.Progress, TestHooks: cfg.replicationHooks(), TLS: peerTLS, Tracing: tracing,

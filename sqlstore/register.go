@@ -21,6 +21,7 @@ func (s *Store) registerAll() {
 	s.registerEvalDatasets() // evaldatasets.go: MLflow 3 evaluation datasets and records
 	s.registerScorers()      // scorers.go: MLflow 3 registered scorers
 	s.registerIssues()       // issues.go: MLflow 3 issues
+	s.registerAIGateway()    // aigateway.go: MLflow 3 AI gateway configuration
 	s.registerJobSettings()  // jobs.go: the workspace-wide job settings apply writes
 	s.registerWebhooks()     // webhooks.go: MLflow 3 model-registry webhooks
 }

@@ -38,6 +38,8 @@ func RowKind(table string, col func(name string) string) (kind tandem.Kind, ok b
 		return tandem.KindWebhooks, true
 	case "issues":
 		return tandem.KindIssues, true
+	case "gateway_secrets", "gateway_model_definitions", "gateway_endpoints", "gateway_bindings":
+		return tandem.KindAIGateway, true
 	case "identity_principals", "identity_roles", "identity_assignments", "identity_tokens", "vault_secrets", "vault_keycheck",
 		"workspace_meta", "desired_applied", "drills", "epochs", "idempotency_keys":
 		return tandem.KindWorkspace, true
