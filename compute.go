@@ -168,3 +168,13 @@ type Executor interface {
 	// error.
 	Stop(ctx context.Context, handle string) error
 }
+
+// A ProcessPlacer is an Executor that runs a distributed attempt's
+// Processes itself, as one attempt with one handle: it places the ranks
+// on its cluster and fills in the rank addresses their variables name
+// (schedule.HostOf, PortOf). Other executors are given one process per
+// rank (package jobs).
+type ProcessPlacer interface {
+	Executor
+	PlacesProcesses()
+}

@@ -35,7 +35,7 @@ func RankHandles(handle string) ([]string, bool) {
 }
 
 func (d distributed) Start(ctx context.Context, spec tandem.LaunchSpec) (string, error) {
-	if len(spec.Processes) == 0 {
+	if _, places := d.Executor.(tandem.ProcessPlacer); places || len(spec.Processes) == 0 {
 		return d.Executor.Start(ctx, spec)
 	}
 	var hs []string
@@ -112,15 +112,21 @@ func (d distributed) Stop(ctx context.Context, handle string) error {
 }
 
 // rankProcesses is LaunchSpec.Processes of a distributed command job on
-// target: each rank's torch.distributed variables, meeting at a free
-// loopback port. Only local compute runs them.
+// target: each rank's torch.distributed variables (or TF_CONFIG). On
+// local compute the ranks meet at free loopback ports; on a Ray cluster
+// at the addresses of the nodes Ray places them on, which the executor
+// fills in (schedule.PlacedEnv).
 func rankProcesses(spec *tandem.JobSpec, target *tandem.ComputeTarget) ([]map[string]string, error) {
 	d := spec.Distribution
 	if d == nil {
 		return nil, nil
 	}
-	if target.Type != tandem.ComputeLocal && target.Type != "" {
-		return nil, tandem.Errorf(tandem.EINVALID, "distribution %s runs on local compute; compute %s is %s", d.Type, target.Name, target.Type)
+	switch target.Type {
+	case tandem.ComputeRay:
+		return schedule.PlacedEnv(d, spec.InstanceCount)
+	case tandem.ComputeLocal, "":
+	default:
+		return nil, tandem.Errorf(tandem.EINVALID, "distribution %s runs on local or ray compute; compute %s is %s", d.Type, target.Name, target.Type)
 	}
 	if d.Type == tandem.DistributionTensorFlow {
 		workers, ps := d.TensorFlowTasks(spec.InstanceCount)

@@ -19,8 +19,13 @@ func TestRankProcesses(t *testing.T) {
 			t.Fatalf("rank %d: %v", k, env)
 		}
 	}
-	if _, err := rankProcesses(spec, &tandem.ComputeTarget{Name: "ray", Type: tandem.ComputeRay}); tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(err.Error(), "runs on local compute; compute ray is ray") {
-		t.Fatalf("ray: %v", err)
+	// On Ray the ranks meet where rank 0 is placed, which the executor fills in.
+	ps, err = rankProcesses(spec, &tandem.ComputeTarget{Name: "ray", Type: tandem.ComputeRay})
+	if err != nil || len(ps) != 4 || ps[3]["MASTER_ADDR"] != "{{tandem.rank.0.host}}" || ps[3]["MASTER_PORT"] != "{{tandem.rank.0.port}}" || ps[3]["RANK"] != "3" {
+		t.Fatalf("ray: %v %v", ps, err)
+	}
+	if _, err := rankProcesses(spec, &tandem.ComputeTarget{Name: "k8s", Type: "kubernetes"}); tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(err.Error(), "runs on local or ray compute; compute k8s is kubernetes") {
+		t.Fatalf("other: %v", err)
 	}
 	spec.Distribution = nil
 	if ps, err := rankProcesses(spec, &tandem.ComputeTarget{Name: "local", Type: tandem.ComputeLocal}); ps != nil || err != nil {

@@ -35,6 +35,15 @@ var uploaderScript []byte
 // folder, where the wrapper is shipped; the shell execs the wrapper, so
 // that Ray's signals and exit code are the wrapper's own.
 func entrypoint(spec tandem.LaunchSpec) string {
+	if len(spec.Processes) > 0 {
+		return "exec python " + ranksName + " " + ranksSpecName
+	}
+	return rankEntrypoint(spec)
+}
+
+// rankEntrypoint is what one process of the attempt runs: the command, or
+// the wrapper running it.
+func rankEntrypoint(spec tandem.LaunchSpec) string {
 	if len(spec.Outputs) == 0 && len(spec.Inputs) == 0 {
 		return spec.Command
 	}
@@ -86,12 +95,43 @@ func inputsFile(spec tandem.LaunchSpec) []byte {
 
 // extraFiles are the files tandem adds to the attempt's working folder.
 func extraFiles(spec tandem.LaunchSpec) map[string][]byte {
-	if len(spec.Outputs) == 0 && len(spec.Inputs) == 0 {
-		return nil
+	extra := map[string][]byte{}
+	if len(spec.Processes) > 0 {
+		extra[ranksName], extra[ranksSpecName] = ranksScript, ranksFile(spec)
 	}
-	extra := map[string][]byte{uploaderName: uploaderScript}
+	if len(spec.Outputs) > 0 || len(spec.Inputs) > 0 {
+		extra[uploaderName] = uploaderScript
+	}
 	if len(spec.Inputs) > 0 {
 		extra[inputsName] = inputsFile(spec)
 	}
+	if len(extra) == 0 {
+		return nil
+	}
 	return extra
+}
+
+// ranksName is the launcher of a distributed attempt's ranks (ranks.py),
+// ranksSpecName the file, beside it, naming what each rank runs.
+const (
+	ranksName     = "_tandem_ranks.py"
+	ranksSpecName = "_tandem_ranks.json"
+)
+
+// ranksScript runs a distributed attempt's ranks as Ray actors spread over
+// the cluster, filling in the rank addresses (schedule.HostOf, PortOf)
+// once Ray has placed them; see its docstring.
+//
+//go:embed ranks.py
+var ranksScript []byte
+
+// ranksFile is the content of ranksSpecName: the command every rank runs
+// and each rank's own variables (the attempt's are the job's, in its
+// runtime environment).
+func ranksFile(spec tandem.LaunchSpec) []byte {
+	b, _ := json.Marshal(struct {
+		Command string              `json:"command"`
+		Ranks   []map[string]string `json:"ranks"`
+	}{rankEntrypoint(spec), spec.Processes})
+	return b
 }

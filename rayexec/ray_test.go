@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/raytest"
+	"github.com/tandemml/tandem/schedule"
 )
 
 // These tests run against a real Ray head node on loopback (package
@@ -151,6 +152,63 @@ func TestRay(t *testing.T) {
 		}
 		st := wait(t, e, h, nil)
 		if out := logs(t, e, h); st.State != tandem.ProcessSucceeded || !strings.Contains(out, "kept-its-folder") {
+			t.Fatalf("status %+v\n%s", st, out)
+		}
+	})
+
+	t.Run("distributed ranks meet where Ray placed rank 0", func(t *testing.T) {
+		// Rank 0 listens at MASTER_ADDR:MASTER_PORT, the others connect
+		// and send their RANK: the placeholders were filled in with the
+		// placed address, and every rank ran.
+		ranks, err := schedule.PlacedEnv(&tandem.Distribution{Type: tandem.DistributionPyTorch, ProcessCountPerInstance: 1}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog := `import os, socket, time
+r, n = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+addr = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+if r == 0:
+    s = socket.create_server(addr)
+    got = sorted(s.accept()[0].recv(16).decode() for _ in range(n - 1))
+    print("rank 0 heard", ",".join(got), "job", os.environ["JOB_VAR"])
+else:
+    for _ in range(200):
+        try:
+            c = socket.create_connection(addr)
+            break
+        except OSError:
+            time.sleep(0.1)
+    c.sendall(os.environ["RANK"].encode())
+`
+		dir := t.TempDir()
+		writeTree(t, dir, map[string]string{"meet.py": prog})
+		spec := tandem.LaunchSpec{ID: "dist/a1", Command: "python meet.py", WorkDir: dir, InstanceCount: 3,
+			Env: map[string]string{"JOB_VAR": "shared"}, Processes: ranks}
+		h, err := e.Start(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := wait(t, e, h, nil)
+		out := logs(t, e, h)
+		if st.State != tandem.ProcessSucceeded || !strings.Contains(out, "rank 0 heard 1,2 job shared") || !strings.Contains(out, "all 3 ranks succeeded") {
+			t.Fatalf("status %+v\n%s", st, out)
+		}
+	})
+
+	t.Run("distributed: the first failed rank stops the others", func(t *testing.T) {
+		ranks, err := schedule.PlacedEnv(&tandem.Distribution{Type: tandem.DistributionTensorFlow, WorkerCount: 2}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := `python -c 'import json, os, sys, time; c = json.loads(os.environ["TF_CONFIG"]); assert ":" in c["cluster"]["worker"][1] and "{{" not in os.environ["TF_CONFIG"]; sys.exit(4) if c["task"]["index"] == 1 else time.sleep(600)'`
+		// Rank 0 would sleep for 10 minutes, past wait's bound.
+		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "dist/a2", Command: cmd, InstanceCount: 2, Processes: ranks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := wait(t, e, h, nil)
+		out := logs(t, e, h)
+		if st.State != tandem.ProcessFailed || st.ExitCode != 4 || !strings.Contains(out, "rank 1 exited with code 4") {
 			t.Fatalf("status %+v\n%s", st, out)
 		}
 	})

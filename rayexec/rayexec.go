@@ -127,6 +127,10 @@ func newSubmitRequest(spec tandem.LaunchSpec, workingDir string) submitRequest {
 	return submitRequest{Entrypoint: entrypoint(spec), SubmissionID: SubmissionID(spec.ID), RuntimeEnv: env, Metadata: meta}
 }
 
+// PlacesProcesses: a distributed attempt is one Ray job whose ranks are
+// actors spread over the cluster (ranks.py), not one job per rank.
+func (e *Executor) PlacesProcesses() {}
+
 // Start uploads the attempt's folder (unless the cluster has it already)
 // and submits the job. Starting an attempt that is already on the cluster
 // (a retry after a lost answer, a restarted region) returns its handle;
@@ -137,8 +141,8 @@ func (e *Executor) Start(ctx context.Context, spec tandem.LaunchSpec) (string, e
 	} else if strings.TrimSpace(spec.Command) == "" {
 		return "", tandem.Errorf(tandem.EINVALID, "ray: attempt %s has no command", spec.ID)
 	}
-	if spec.InstanceCount > 1 {
-		e.log.Info("ray runs one driver per job; instance_count is left to the program", "attempt", spec.ID, "instance_count", spec.InstanceCount)
+	if spec.InstanceCount > 1 && len(spec.Processes) == 0 {
+		e.log.Info("ray runs one driver per job; instance_count without a distribution is left to the program", "attempt", spec.ID, "instance_count", spec.InstanceCount)
 	}
 	if len(spec.Outputs) > 0 && spec.OutputsArtifactPath == "" {
 		return "", tandem.Errorf(tandem.EINVALID, "ray: attempt %s has outputs but no artifact path to upload them to", spec.ID)

@@ -431,3 +431,50 @@ print(",".join(str(int(p)) for p in m.predict(X[:20])))`)
 		t.Fatalf("the loaded model predicts %s, the job's predicted %s", got, m[1])
 	}
 }
+
+// TestDistributedJobOnRay: a pytorch-distributed command job on a ray
+// compute runs its ranks as one Ray job, spread by Ray, each with
+// torch.distributed's variables meeting at the address Ray placed rank 0
+// at; every rank logs into the job's one run.
+func TestDistributedJobOnRay(t *testing.T) {
+	ray := raytest.Start(t)
+	r, c, _, _ := jobRegionAt(t, 2, t.TempDir())
+	ctx := context.Background()
+	if _, err := c.PutCompute(ctx, &tandem.ComputeTarget{Name: "ray", Type: tandem.ComputeRay, Address: ray.Address, MaxInstances: 2}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "src/rank.py", `import json, os, urllib.request
+rank, world = os.environ["RANK"], os.environ["WORLD_SIZE"]
+req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric", method="POST",
+    data=json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "rank" + rank, "value": float(world), "timestamp": 1, "step": 0}).encode(),
+    headers={"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
+urllib.request.urlopen(req).read()
+print("rank", rank, "of", world, "meets at", os.environ["MASTER_ADDR"] + ":" + os.environ["MASTER_PORT"])
+`)
+	spec := &tandem.JobSpec{Type: "command", Name: "dist-ray", Code: "./src", Compute: "azureml:ray", Command: "python3 rank.py",
+		InstanceCount: 2, Distribution: &tandem.Distribution{Type: tandem.DistributionPyTorch, ProcessCountPerInstance: 1}}
+	if _, err := c.SubmitJob(ctx, spec, dir); err != nil {
+		t.Fatal(err)
+	}
+	j := waitJob(t, c, "dist-ray", func(j *tandem.Job) bool { return j.Status.Terminal() })
+	logs, err := c.JobLogs(ctx, "dist-ray", 0)
+	if err != nil || j.Status != tandem.JobCompleted {
+		t.Fatalf("job: %+v; logs %+v %v", j, logs, err)
+	}
+	m := regexp.MustCompile(`rank 1 of 2 meets at (\S+)`).FindStringSubmatch(logs.Data)
+	if m == nil || strings.Contains(m[1], "{{") || !strings.Contains(logs.Data, "all 2 ranks succeeded") {
+		t.Fatalf("logs:\n%s", logs.Data)
+	}
+	run, err := r.Store.GetRun(ctx, j.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mt := range run.Metrics {
+		got[mt.Key] = mt.Value
+	}
+	if got["rank0"] != 2 || got["rank1"] != 2 {
+		t.Fatalf("metrics %v", got)
+	}
+}

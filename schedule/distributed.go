@@ -32,9 +32,15 @@ func Ranks(instances, perInstance int) []Rank {
 // TorchEnv is what torch.distributed's env:// initialisation reads, for
 // processes that all run on this host and meet at 127.0.0.1:masterPort.
 func (r Rank) TorchEnv(masterPort int) map[string]string {
+	return r.TorchEnvAt("127.0.0.1", strconv.Itoa(masterPort))
+}
+
+// TorchEnvAt is TorchEnv for processes that meet at host:port (on a
+// cluster, rank 0's: HostOf(0) and PortOf(0)).
+func (r Rank) TorchEnvAt(host, port string) map[string]string {
 	return map[string]string{
-		"MASTER_ADDR":      "127.0.0.1",
-		"MASTER_PORT":      strconv.Itoa(masterPort),
+		"MASTER_ADDR":      host,
+		"MASTER_PORT":      port,
 		"WORLD_SIZE":       strconv.Itoa(r.WorldSize),
 		"RANK":             strconv.Itoa(r.Rank),
 		"LOCAL_RANK":       strconv.Itoa(r.LocalRank),
@@ -50,20 +56,29 @@ func (r Rank) TorchEnv(masterPort int) map[string]string {
 // process's own task, as Azure ML sets it for a tensorflow distribution.
 // RANK and WORLD_SIZE number the processes as for PyTorch.
 func TensorFlowEnv(workers, ps int, ports []int) ([]map[string]string, error) {
-	if workers < 1 || ps < 0 || len(ports) != workers+ps {
-		return nil, fmt.Errorf("tensorflow: %d workers and %d parameter servers need %d ports, have %d", workers, ps, workers+ps, len(ports))
-	}
-	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
-	cluster := map[string][]string{}
+	addrs := make([]string, len(ports))
 	for i, p := range ports {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(p)
+	}
+	return TensorFlowEnvAt(workers, ps, addrs)
+}
+
+// TensorFlowEnvAt is TensorFlowEnv with each task at its own host:port
+// (on a cluster, HostOf(k)+":"+PortOf(k)).
+func TensorFlowEnvAt(workers, ps int, addrs []string) ([]map[string]string, error) {
+	if workers < 1 || ps < 0 || len(addrs) != workers+ps {
+		return nil, fmt.Errorf("tensorflow: %d workers and %d parameter servers need %d addresses, have %d", workers, ps, workers+ps, len(addrs))
+	}
+	cluster := map[string][]string{}
+	for i, a := range addrs {
 		kind := "worker"
 		if i >= workers {
 			kind = "ps"
 		}
-		cluster[kind] = append(cluster[kind], addr(p))
+		cluster[kind] = append(cluster[kind], a)
 	}
-	out := make([]map[string]string, 0, len(ports))
-	for i := range ports {
+	out := make([]map[string]string, 0, len(addrs))
+	for i := range addrs {
 		task := map[string]any{"type": "worker", "index": i}
 		if i >= workers {
 			task = map[string]any{"type": "ps", "index": i - workers}
@@ -72,7 +87,36 @@ func TensorFlowEnv(workers, ps int, ports []int) ([]map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, map[string]string{"TF_CONFIG": string(b), "RANK": strconv.Itoa(i), "WORLD_SIZE": strconv.Itoa(len(ports))})
+		out = append(out, map[string]string{"TF_CONFIG": string(b), "RANK": strconv.Itoa(i), "WORLD_SIZE": strconv.Itoa(len(addrs))})
+	}
+	return out, nil
+}
+
+// HostOf and PortOf stand, in a rank's variables, for the address of the
+// node rank k runs on and a port free there, where only the cluster knows
+// them when the ranks are placed (Ray): the executor replaces them in
+// every rank's variables once every rank has its place. Any text around
+// them is kept (TF_CONFIG's JSON).
+func HostOf(k int) string { return "{{tandem.rank." + strconv.Itoa(k) + ".host}}" }
+
+// PortOf: see HostOf.
+func PortOf(k int) string { return "{{tandem.rank." + strconv.Itoa(k) + ".port}}" }
+
+// PlacedEnv is the variables of a distributed attempt's ranks placed on a
+// cluster: PyTorch's meet at rank 0's host and port, TensorFlow's name
+// every task's (HostOf, PortOf).
+func PlacedEnv(d *tandem.Distribution, instances int) ([]map[string]string, error) {
+	if d.Type == tandem.DistributionTensorFlow {
+		workers, ps := d.TensorFlowTasks(instances)
+		addrs := make([]string, workers+ps)
+		for k := range addrs {
+			addrs[k] = HostOf(k) + ":" + PortOf(k)
+		}
+		return TensorFlowEnvAt(workers, ps, addrs)
+	}
+	var out []map[string]string
+	for _, r := range Ranks(instances, d.ProcessCountPerInstance) {
+		out = append(out, r.TorchEnvAt(HostOf(0), PortOf(0)))
 	}
 	return out, nil
 }

@@ -140,3 +140,28 @@ func TestTensorFlowEnv(t *testing.T) {
 		t.Fatal("too few ports accepted")
 	}
 }
+
+func TestPlacedEnv(t *testing.T) {
+	tf, err := PlacedEnv(&tandem.Distribution{Type: tandem.DistributionTensorFlow, WorkerCount: 2, ParameterServerCount: 1}, 1)
+	if err != nil || len(tf) != 3 {
+		t.Fatalf("%v %v", tf, err)
+	}
+	var cfg struct {
+		Cluster map[string][]string `json:"cluster"`
+		Task    struct {
+			Type  string `json:"type"`
+			Index int    `json:"index"`
+		} `json:"task"`
+	}
+	if err := json.Unmarshal([]byte(tf[2]["TF_CONFIG"]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster["worker"][1] != "{{tandem.rank.1.host}}:{{tandem.rank.1.port}}" || cfg.Cluster["ps"][0] != HostOf(2)+":"+PortOf(2) ||
+		cfg.Task.Type != "ps" || cfg.Task.Index != 0 {
+		t.Fatalf("TF_CONFIG %s", tf[2]["TF_CONFIG"])
+	}
+	pt, err := PlacedEnv(&tandem.Distribution{Type: tandem.DistributionPyTorch}, 3)
+	if err != nil || len(pt) != 3 || pt[2]["MASTER_ADDR"] != HostOf(0) || pt[2]["NODE_RANK"] != "2" {
+		t.Fatalf("%v %v", pt, err)
+	}
+}
