@@ -122,6 +122,7 @@ func (w *Writer) call(ctx context.Context, method, path string, body, out any) e
 func (w *Writer) Write(ctx context.Context, r *bundle.Reader) (*Report, error) {
 	var models []bundle.RegisteredModel
 	versions := map[string][]bundle.ModelVersion{}
+	notWritten := map[string]int{}
 	// Pass 1: objects (experiments, runs, logged models), collecting the
 	// registry for the end.
 	err := r.Walk(ctx, func(it bundle.Item, body io.Reader) error {
@@ -158,11 +159,19 @@ func (w *Writer) Write(ctx context.Context, r *bundle.Reader) (*Report, error) {
 			versions[x.Name] = append(versions[x.Name], x)
 		case bundle.KindAsset:
 			w.rep.Skipped = append(w.rep.Skipped, fmt.Sprintf("asset %s: MLflow has no such object", it.ID))
+		case bundle.KindBlob:
+		default:
+			notWritten[string(it.Kind)]++
 		}
 		return nil
 	})
 	if err != nil {
 		return &w.rep, err
+	}
+	// MLflow 3 has these (traces, evaluation datasets, scorers, issues,
+	// webhooks), but this writer does not write them: said once per kind.
+	for _, k := range tandem.SortedKeys(notWritten) {
+		w.rep.Skipped = append(w.rep.Skipped, fmt.Sprintf("%d %s object(s): not written (tandem writes experiments, runs, logged models and the model registry into MLflow, not this kind yet)", notWritten[k], k))
 	}
 	for child, parent := range w.parents {
 		if p, ok := w.runs[parent]; ok {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,8 @@ func TestWriteIntoStockMLflow(t *testing.T) {
 	w.AddObject(bundle.KindRegisteredModel, "m", bundle.RegisteredModel{Name: "m", Description: "d", Aliases: []bundle.Alias{{Alias: "prod", Version: "3"}}})
 	w.AddObject(bundle.KindModelVersion, "m/2", bundle.ModelVersion{Name: "m", Version: "2", Source: "runs:/parent/dir", RunID: "parent", CurrentStage: "Staging"})
 	w.AddObject(bundle.KindModelVersion, "m/3", bundle.ModelVersion{Name: "m", Version: "3", Source: "runs:/parent/dir", RunID: "parent", Tags: []bundle.KV{{Key: "k", Value: "v"}}})
+	w.AddObject(bundle.KindIssue, "iss-1", map[string]string{"issue_id": "iss-1"})
+	w.AddObject(bundle.KindIssue, "iss-2", map[string]string{"issue_id": "iss-2"})
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +74,10 @@ func TestWriteIntoStockMLflow(t *testing.T) {
 	parent, child := rep.Changed["run"]["parent"], rep.Changed["run"]["child"]
 	if rep.Runs != 2 || rep.Versions != 2 || parent == "" || child == "" || len(rep.Lost) == 0 {
 		t.Fatalf("report %+v", rep)
+	}
+	// What the writer does not write is said, once per kind.
+	if !slices.ContainsFunc(rep.Skipped, func(s string) bool { return strings.HasPrefix(s, "2 issue object(s): not written") }) {
+		t.Fatalf("skipped %q", rep.Skipped)
 	}
 	var h struct {
 		Metrics []struct {
