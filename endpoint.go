@@ -56,6 +56,52 @@ const (
 // quotas.endpoint_instances); a region with no entry has no limit.
 type EndpointQuota map[string]int
 
+// QuotaSettings are the workspace's quotas (workspace.yaml's quotas:
+// section) as tandem apply writes them to the workspace, so that every
+// region checks the same without a restart: EndpointInstances is each
+// region's limit, Regions a region's own (0: no limit).
+type QuotaSettings struct {
+	EndpointInstances int                    `json:"endpoint_instances"`
+	Regions           map[string]QuotaRegion `json:"regions,omitempty"`
+}
+
+// QuotaRegion is one region's own quotas.
+type QuotaRegion struct {
+	EndpointInstances int `json:"endpoint_instances"`
+}
+
+// MaxQuota bounds a quota (a larger one is a mistake, not a limit).
+const MaxQuota = 1 << 20
+
+// Validate checks the quotas' counts.
+func (q QuotaSettings) Validate() error {
+	if q.EndpointInstances < 0 || q.EndpointInstances > MaxQuota {
+		return Errorf(EINVALID, "quotas.endpoint_instances must be between 0 (no limit) and %d, got %d", MaxQuota, q.EndpointInstances)
+	}
+	for _, r := range SortedKeys(q.Regions) {
+		if n := q.Regions[r].EndpointInstances; n < 0 || n > MaxQuota {
+			return Errorf(EINVALID, "quotas.regions.%s.endpoint_instances must be between 0 (no limit) and %d, got %d", r, MaxQuota, n)
+		}
+	}
+	return nil
+}
+
+// EndpointQuota is each of regions' limit (a region without one has no
+// entry).
+func (q QuotaSettings) EndpointQuota(regions []string) EndpointQuota {
+	out := EndpointQuota{}
+	for _, r := range regions {
+		n := q.EndpointInstances
+		if own, ok := q.Regions[r]; ok {
+			n = own.EndpointInstances
+		}
+		if n > 0 {
+			out[r] = n
+		}
+	}
+	return out
+}
+
 // Fleet is every online endpoint and deployment of the workspace.
 type Fleet struct {
 	Endpoints   []*OnlineEndpoint

@@ -64,9 +64,10 @@ func (s *Server) addRoutes() {
 		s.route("GET", v+"/files/{path...}", "Download one file of a "+string(k)+" version", k, s.file(k))
 	}
 	s.route("GET", "/openapi.json", "This document", "", handle(s, 200, s.openapi))
-	s.addVaultRoutes() // vault.go: /secrets, datastore credential checks
-	s.addJobRoutes()   // jobs.go: /jobs, /compute
-	s.addDrillRoutes() // drills.go: /drills
+	s.addVaultRoutes()    // vault.go: /secrets, datastore credential checks
+	s.addJobRoutes()      // jobs.go: /jobs, /compute
+	s.addSettingsRoutes() // settings.go: /settings/jobs, /settings/quotas
+	s.addDrillRoutes()    // drills.go: /drills
 }
 
 // An operation is a function from the request (and for PATCH its decoded

@@ -89,33 +89,6 @@ func (s *Server) addJobRoutes() {
 	s.route("GET", "/compute/{name}", "Show one compute target of this region, what runs and waits on it", "", handle(s, 200, s.showCompute))
 	s.route("PUT", "/compute/{name}", "Create or change a compute target of this region", "", handleJSON(s, 200, s.putCompute))
 	s.route("DELETE", "/compute/{name}", "Delete a compute target of this region", "", handle(s, 200, s.deleteCompute))
-	s.route("GET", "/settings/jobs", "The workspace-wide job settings tandem apply wrote (404: none; regions use their workspace file's)", "", handle(s, 200, s.getJobSettings))
-	s.route("PUT", "/settings/jobs", "Write the workspace-wide job settings (jobs.max_instances, jobs.resubmit): every region schedules by them at once", "", handleJSON(s, 200, s.putJobSettings))
-	s.route("DELETE", "/settings/jobs", "Remove the applied job settings: regions use their workspace file's again", "", handle(s, 200, s.deleteJobSettings))
-}
-
-func (s *Server) getJobSettings(r *http.Request) (*tandem.JobSettings, error) {
-	return s.store.JobSettings(r.Context())
-}
-
-func (s *Server) putJobSettings(r *http.Request, js *tandem.JobSettings) (*tandem.JobSettings, error) {
-	if err := s.store.PutJobSettings(r.Context(), *js); err != nil {
-		return nil, err
-	}
-	if s.runner != nil {
-		s.runner.Wake()
-	}
-	return js, nil
-}
-
-func (s *Server) deleteJobSettings(r *http.Request) (map[string]string, error) {
-	if err := s.store.DeleteJobSettings(r.Context()); err != nil {
-		return nil, err
-	}
-	if s.runner != nil {
-		s.runner.Wake()
-	}
-	return map[string]string{}, nil
 }
 
 func (s *Server) jobStore() *sqlstore.JobStore { return sqlstore.NewJobs(s.store) }

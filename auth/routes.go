@@ -329,6 +329,9 @@ func TandemRules() map[string]Rule {
 		"GET " + p + "/settings/jobs":                 act(tandem.ActionStatusRead, nil),
 		"PUT " + p + "/settings/jobs":                 act(tandem.ActionWorkspaceWrite, nil),
 		"DELETE " + p + "/settings/jobs":              act(tandem.ActionWorkspaceWrite, nil),
+		"GET " + p + "/settings/quotas":               act(tandem.ActionStatusRead, nil),
+		"PUT " + p + "/settings/quotas":               act(tandem.ActionWorkspaceWrite, nil),
+		"DELETE " + p + "/settings/quotas":            act(tandem.ActionWorkspaceWrite, nil),
 		// The console (package console): its page and files hold no
 		// workspace data, which it reads from the API with the user's own
 		// credentials; its workspace view is a status read; its endpoints

@@ -199,3 +199,27 @@ func (c *Client) PutJobSettings(ctx context.Context, js tandem.JobSettings) erro
 func (c *Client) DeleteJobSettings(ctx context.Context) error {
 	return c.do(ctx, "DELETE", "/settings/jobs", nil, nil)
 }
+
+// QuotaSettings returns the workspace's quotas apply wrote (ENOTFOUND
+// when none were).
+func (c *Client) QuotaSettings(ctx context.Context) (*tandem.QuotaSettings, error) {
+	var out tandem.QuotaSettings
+	if err := c.do(ctx, "GET", "/settings/quotas", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PutQuotaSettings writes the workspace's quotas (through the primary).
+func (c *Client) PutQuotaSettings(ctx context.Context, q tandem.QuotaSettings) error {
+	body, err := json.Marshal(q)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, "PUT", "/settings/quotas", body, nil)
+}
+
+// DeleteQuotaSettings removes the applied quotas.
+func (c *Client) DeleteQuotaSettings(ctx context.Context) error {
+	return c.do(ctx, "DELETE", "/settings/quotas", nil, nil)
+}

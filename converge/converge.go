@@ -37,6 +37,8 @@ type Reader interface {
 	// JobSettings returns the workspace-wide job settings apply wrote
 	// (ENOTFOUND: none).
 	JobSettings(ctx context.Context) (*tandem.JobSettings, error)
+	// QuotaSettings returns the quotas apply wrote (ENOTFOUND: none).
+	QuotaSettings(ctx context.Context) (*tandem.QuotaSettings, error)
 }
 
 // Writer performs changes (package client's *Client).
@@ -57,6 +59,8 @@ type Writer interface {
 	DeleteDeployment(ctx context.Context, endpoint, name string) error
 	PutJobSettings(ctx context.Context, js tandem.JobSettings) error
 	DeleteJobSettings(ctx context.Context) error
+	PutQuotaSettings(ctx context.Context, q tandem.QuotaSettings) error
+	DeleteQuotaSettings(ctx context.Context) error
 }
 
 // Provider lists and changes the objects of one kind.

@@ -486,6 +486,42 @@ func JobSettingsOf(spec map[string]any) (tandem.JobSettings, error) {
 	return js, js.Validate()
 }
 
+// QuotaSettingsName is the settings object of workspace.yaml's quotas:
+// section.
+const QuotaSettingsName = "quotas"
+
+// QuotaSettingsSpec is the canonical spec of the quota settings.
+func QuotaSettingsSpec(q tandem.QuotaSettings) map[string]any {
+	regions := map[string]any{}
+	for r, own := range q.Regions {
+		regions[r] = map[string]any{"endpoint_instances": float64(own.EndpointInstances)}
+	}
+	return map[string]any{"endpoint_instances": float64(q.EndpointInstances), "regions": regions}
+}
+
+// QuotaSettingsOf reads a quota settings spec back.
+func QuotaSettingsOf(spec map[string]any) (tandem.QuotaSettings, error) {
+	var q tandem.QuotaSettings
+	b, err := json.Marshal(spec)
+	if err == nil {
+		err = json.Unmarshal(b, &q)
+	}
+	if err != nil {
+		return q, tandem.Errorf(tandem.EINVALID, "quota settings: %v", err)
+	}
+	if len(q.Regions) == 0 {
+		q.Regions = nil
+	}
+	return q, q.Validate()
+}
+
+// AddQuotaSettings puts the quotas: section's settings first in the state
+// (before the deployments they limit), placed in every region.
+func (s *State) AddQuotaSettings(q tandem.QuotaSettings, pos Pos) {
+	o := &Object{Kind: KindSettings, Name: QuotaSettingsName, Regions: append([]string(nil), s.Regions...), Spec: QuotaSettingsSpec(q), Pos: pos}
+	s.Objects = append([]*Object{o}, s.Objects...)
+}
+
 // AddJobSettings puts the jobs: section's settings first in the state
 // (they are applied before anything else), placed in every region.
 func (s *State) AddJobSettings(js tandem.JobSettings, pos Pos) {

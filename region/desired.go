@@ -66,6 +66,10 @@ func (l localReader) JobSettings(ctx context.Context) (*tandem.JobSettings, erro
 	return l.r.Store.JobSettings(ctx)
 }
 
+func (l localReader) QuotaSettings(ctx context.Context) (*tandem.QuotaSettings, error) {
+	return l.r.Store.QuotaSettings(ctx)
+}
+
 func (l localReader) Endpoints(ctx context.Context) ([]*tandem.OnlineEndpoint, error) {
 	return l.r.Store.ListEndpoints(ctx)
 }

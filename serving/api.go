@@ -200,7 +200,11 @@ func (s *Service) putEndpoint(r *http.Request) (any, error) {
 	}
 	// A placement that adds regions starts the deployments there: the
 	// quota is checked in the write's own transaction.
-	out, err := s.cfg.Store.PutEndpoint(r.Context(), ep, sealed, mode, s.quotaChecks("endpoint", name)...)
+	checks, err := s.quotaChecks(r.Context(), "endpoint", name)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Store.PutEndpoint(r.Context(), ep, sealed, mode, checks...)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +297,11 @@ func (s *Service) putDeployment(r *http.Request) (any, error) {
 		return nil, tandem.Errorf(tandem.EINVALID, "the body names deployment %s/%s, the path %s/%s", d.Endpoint, d.Name, ep, name)
 	}
 	d.CreatedMS, d.UpdatedMS, d.ModelName, d.ModelVersion = 0, 0, "", 0
-	return s.cfg.Store.PutDeployment(r.Context(), d, mode, s.quotaChecks("deployment", ep+"/"+name)...)
+	checks, err := s.quotaChecks(r.Context(), "deployment", ep+"/"+name)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Store.PutDeployment(r.Context(), d, mode, checks...)
 }
 
 func (s *Service) deleteDeployment(r *http.Request) (any, error) {

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/tandemml/tandem"
@@ -46,7 +47,7 @@ func CheckQuota(regions []string, quota tandem.EndpointQuota, before, after Inst
 			continue
 		}
 		if after[r] > before[r] && after[r] > limit {
-			return tandem.Errorf(tandem.EINVALID, "%s would run %d scoring instances in region %s, over its quota of %d (quotas.endpoint_instances in workspace.yaml; %d run there now)", what, after[r], r, limit, before[r])
+			return tandem.Errorf(tandem.EINVALID, "%s would run %d scoring instances in region %s, over its quota of %d (quotas.endpoint_instances; %d run there now)", what, after[r], r, limit, before[r])
 		}
 	}
 	return nil
@@ -54,16 +55,25 @@ func CheckQuota(regions []string, quota tandem.EndpointQuota, before, after Inst
 
 // quotaChecks are the checks a write of the endpoint or deployment named
 // what runs in its transaction: the workspace's instance quota, if any.
-func (s *Service) quotaChecks(kind, name string) []tandem.FleetCheck {
-	if len(s.cfg.Quota) == 0 {
-		return nil
-	}
+// The quotas tandem apply wrote win over the region's workspace file's.
+func (s *Service) quotaChecks(ctx context.Context, kind, name string) ([]tandem.FleetCheck, error) {
 	regions := s.cfg.Regions
 	if len(regions) == 0 {
 		regions = []string{s.cfg.Region}
 	}
+	quota := s.cfg.Quota
+	applied, err := s.cfg.Store.QuotaSettings(ctx)
+	switch {
+	case err == nil:
+		quota = applied.EndpointQuota(regions)
+	case tandem.ErrorCode(err) != tandem.ENOTFOUND:
+		return nil, err
+	}
+	if len(quota) == 0 {
+		return nil, nil
+	}
 	what := fmt.Sprintf("online %s %s", kind, name)
 	return []tandem.FleetCheck{func(before, after tandem.Fleet) error {
-		return CheckQuota(regions, s.cfg.Quota, InstancesOf(regions, before), InstancesOf(regions, after), what)
-	}}
+		return CheckQuota(regions, quota, InstancesOf(regions, before), InstancesOf(regions, after), what)
+	}}, nil
 }

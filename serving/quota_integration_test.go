@@ -21,7 +21,7 @@ import (
 // quotaRegion is a region serving the endpoints API with a quota of 3
 // scoring instances in east (regions: the workspace's; nil: east alone),
 // and registered model iris version 1 to deploy.
-func quotaRegion(t *testing.T, regions []string) *client.Client {
+func quotaRegion(t *testing.T, regions []string) (*client.Client, *region.Region) {
 	t.Helper()
 	ctx := context.Background()
 	r, err := region.Open(ctx, region.Config{Name: "east", MetadataURL: storetest.SQLiteURL(t), ArtifactsURL: storetest.FileURL(t)})
@@ -46,7 +46,7 @@ func quotaRegion(t *testing.T, regions []string) *client.Client {
 	if _, err := r.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model"}); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, r
 }
 
 // TestEndpointInstanceQuota: with a quota of 3 scoring instances in east
@@ -56,7 +56,7 @@ func quotaRegion(t *testing.T, regions []string) *client.Client {
 // too; scaling down is always allowed.
 func TestEndpointInstanceQuota(t *testing.T) {
 	ctx := context.Background()
-	c := quotaRegion(t, []string{"east", "west"})
+	c, _ := quotaRegion(t, []string{"east", "west"})
 	var err error
 	must := func(err error) {
 		t.Helper()
@@ -107,7 +107,7 @@ func TestEndpointInstanceQuota(t *testing.T) {
 // quota is checked inside each write's transaction.
 func TestEndpointInstanceQuotaConcurrent(t *testing.T) {
 	ctx := context.Background()
-	c := quotaRegion(t, nil)
+	c, _ := quotaRegion(t, nil)
 	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "ep-quota"}, "create"); err != nil {
 		t.Fatal(err)
 	}
@@ -136,5 +136,42 @@ func TestEndpointInstanceQuotaConcurrent(t *testing.T) {
 	}
 	if ok != 3 || len(ds) != 3 {
 		t.Fatalf("%d writes passed, %d deployments stored; want 3 and 3", ok, len(ds))
+	}
+}
+
+// TestAppliedQuotaWins: the quotas tandem apply wrote replace the
+// region's file's at once (no restart): raised, a deployment the file's
+// quota refuses fits; lowered in one region only, that region's count is
+// checked; removed, the file's quota holds again.
+func TestAppliedQuotaWins(t *testing.T) {
+	ctx := context.Background()
+	c, r := quotaRegion(t, []string{"east", "west"})
+	if _, err := c.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "both"}, "create"); err != nil {
+		t.Fatal(err)
+	}
+	deploy := func(name string, n int) error {
+		_, err := c.PutDeployment(ctx, tandem.OnlineDeployment{Endpoint: "both", Name: name, Model: "azureml:iris:1", InstanceCount: n}, "create")
+		return err
+	}
+	if err := deploy("big", 4); tandem.ErrorCode(err) != tandem.EINVALID {
+		t.Fatalf("4 instances under the file's quota of 3: %v", err)
+	}
+	if err := r.Store.PutQuotaSettings(ctx, tandem.QuotaSettings{EndpointInstances: 6, Regions: map[string]tandem.QuotaRegion{"west": {EndpointInstances: 5}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deploy("big", 4); err != nil {
+		t.Fatalf("4 instances under an applied quota of 6: %v", err)
+	}
+	if err := deploy("more", 2); tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(err.Error(), "region west, over its quota of 5") {
+		t.Fatalf("6 instances in west, whose own quota is 5: %v", err)
+	}
+	if err := r.Store.PutQuotaSettings(ctx, tandem.QuotaSettings{EndpointInstances: -1}); tandem.ErrorCode(err) != tandem.EINVALID {
+		t.Fatalf("a negative quota: %v", err)
+	}
+	if err := r.Store.DeleteQuotaSettings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := deploy("one", 1); tandem.ErrorCode(err) != tandem.EINVALID || !strings.Contains(err.Error(), "over its quota of 3") {
+		t.Fatalf("the file's quota again: %v", err)
 	}
 }

@@ -50,6 +50,9 @@ type Store interface {
 	// OnCommit registers fn to be called after every committed entry, in
 	// commit order.
 	OnCommit(fn func(tandem.Entry))
+	// QuotaSettings returns the quotas tandem apply wrote (ENOTFOUND:
+	// none, the region's workspace file's apply).
+	QuotaSettings(ctx context.Context) (*tandem.QuotaSettings, error)
 }
 
 // Config is what a Service needs.

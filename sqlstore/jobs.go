@@ -207,47 +207,58 @@ func (js *JobStore) Computes(ctx context.Context) ([]*tandem.ComputeTarget, erro
 	return out, rows.Err()
 }
 
-// The workspace-wide job settings tandem apply writes (kind workspace),
-// kept in workspace_meta under metaJobSettings.
+// The workspace-wide settings tandem apply writes (kind workspace), each
+// kept in workspace_meta under its key: the job settings and the quotas.
 const (
-	opJobSettingsPut    = "settings.jobs.put"
-	opJobSettingsDelete = "settings.jobs.delete"
-	metaJobSettings     = "settings.jobs"
+	opJobSettingsPut      = "settings.jobs.put"
+	opJobSettingsDelete   = "settings.jobs.delete"
+	metaJobSettings       = "settings.jobs"
+	opQuotaSettingsPut    = "settings.quotas.put"
+	opQuotaSettingsDelete = "settings.quotas.delete"
+	metaQuotaSettings     = "settings.quotas"
 )
 
 func (s *Store) registerJobSettings() {
-	s.register(opJobSettingsPut, tandem.KindWorkspace, func(ctx context.Context, tx *Tx, e *tandem.Entry) error {
-		var js tandem.JobSettings
-		if err := decodePayload(e, &js); err != nil {
-			return err
-		}
-		b, _ := json.Marshal(js)
+	s.registerSetting(opJobSettingsPut, opJobSettingsDelete, metaJobSettings)
+	s.registerSetting(opQuotaSettingsPut, opQuotaSettingsDelete, metaQuotaSettings)
+}
+
+// registerSetting registers the ops that write and delete the setting
+// kept under key (the put's payload is the setting's JSON, kept as is).
+func (s *Store) registerSetting(putOp, deleteOp, key string) {
+	s.register(putOp, tandem.KindWorkspace, func(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO workspace_meta (key, value) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, metaJobSettings, string(b))
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, string(e.Payload))
 		return err
 	})
-	s.register(opJobSettingsDelete, tandem.KindWorkspace, func(ctx context.Context, tx *Tx, _ *tandem.Entry) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM workspace_meta WHERE key = ?`, metaJobSettings)
+	s.register(deleteOp, tandem.KindWorkspace, func(ctx context.Context, tx *Tx, _ *tandem.Entry) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM workspace_meta WHERE key = ?`, key)
 		return err
 	})
+}
+
+// readSetting reads the setting kept under key into a new T (ENOTFOUND
+// naming what when none was applied).
+func readSetting[T any](ctx context.Context, s *Store, key, what string) (*T, error) {
+	var v string
+	err := s.Reader().QueryRowContext(ctx, `SELECT value FROM workspace_meta WHERE key = ?`, key).Scan(&v)
+	if IsNoRows(err) {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no %s were applied to the workspace", what)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	out := new(T)
+	if err := json.Unmarshal([]byte(v), out); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // JobSettings returns the job settings last applied to the workspace
 // (ENOTFOUND when none were: regions use their workspace file's).
 func (s *Store) JobSettings(ctx context.Context) (*tandem.JobSettings, error) {
-	var v string
-	err := s.Reader().QueryRowContext(ctx, `SELECT value FROM workspace_meta WHERE key = ?`, metaJobSettings).Scan(&v)
-	if IsNoRows(err) {
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "no job settings were applied to the workspace")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read job settings: %w", err)
-	}
-	var js tandem.JobSettings
-	if err := json.Unmarshal([]byte(v), &js); err != nil {
-		return nil, fmt.Errorf("job settings: %w", err)
-	}
-	return &js, nil
+	return readSetting[tandem.JobSettings](ctx, s, metaJobSettings, "job settings")
 }
 
 // PutJobSettings writes the workspace's job settings (primary only).
@@ -263,5 +274,27 @@ func (s *Store) PutJobSettings(ctx context.Context, js tandem.JobSettings) error
 // workspace file's again.
 func (s *Store) DeleteJobSettings(ctx context.Context) error {
 	_, err := s.Write(ctx, &Change{Op: opJobSettingsDelete, Key: metaJobSettings})
+	return err
+}
+
+// QuotaSettings returns the quotas last applied to the workspace
+// (ENOTFOUND when none were: regions use their workspace file's).
+func (s *Store) QuotaSettings(ctx context.Context) (*tandem.QuotaSettings, error) {
+	return readSetting[tandem.QuotaSettings](ctx, s, metaQuotaSettings, "quota settings")
+}
+
+// PutQuotaSettings writes the workspace's quotas (primary only).
+func (s *Store) PutQuotaSettings(ctx context.Context, q tandem.QuotaSettings) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	_, err := s.Write(ctx, &Change{Op: opQuotaSettingsPut, Key: metaQuotaSettings, Payload: &q})
+	return err
+}
+
+// DeleteQuotaSettings removes the applied quotas: regions use their
+// workspace file's again.
+func (s *Store) DeleteQuotaSettings(ctx context.Context) error {
+	_, err := s.Write(ctx, &Change{Op: opQuotaSettingsDelete, Key: metaQuotaSettings})
 	return err
 }

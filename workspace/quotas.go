@@ -22,20 +22,26 @@ type Quotas struct {
 	Regions           map[string]int // region -> its endpoint_instances
 }
 
+// Settings are the section as apply writes it to the workspace.
+func (q Quotas) Settings() tandem.QuotaSettings {
+	out := tandem.QuotaSettings{EndpointInstances: q.EndpointInstances}
+	for r, n := range q.Regions {
+		if out.Regions == nil {
+			out.Regions = map[string]tandem.QuotaRegion{}
+		}
+		out.Regions[r] = tandem.QuotaRegion{EndpointInstances: n}
+	}
+	return out
+}
+
 // EndpointQuota is each region's limit on scoring instances (a region
 // with no limit has no entry).
 func (w *Workspace) EndpointQuota() tandem.EndpointQuota {
-	q := tandem.EndpointQuota{}
+	names := make([]string, 0, len(w.Regions))
 	for _, r := range w.Regions {
-		n := w.Quotas.EndpointInstances
-		if m, ok := w.Quotas.Regions[r.Name]; ok {
-			n = m
-		}
-		if n > 0 {
-			q[r.Name] = n
-		}
+		names = append(names, r.Name)
 	}
-	return q
+	return w.Quotas.Settings().EndpointQuota(names)
 }
 
 // parseQuotas reads the quotas: section; errors name file, line and

@@ -491,6 +491,9 @@ func parseFile(name string, b []byte) (*Workspace, error) {
 		w.Desired.AddJobSettings(tandem.JobSettings{MaxInstances: w.Jobs.MaxInstances, Resubmit: w.Jobs.Resubmit},
 			desired.Pos{File: name, Line: f.Jobs.Line, Column: f.Jobs.Column})
 	}
+	if f.Quotas.Kind != 0 && f.Quotas.Tag != "!!null" { // and the quotas: section
+		w.Desired.AddQuotaSettings(w.Quotas.Settings(), desired.Pos{File: name, Line: f.Quotas.Line, Column: f.Quotas.Column})
+	}
 	return w, nil
 }
 

@@ -277,6 +277,35 @@ func TestPlanApplyDrift(t *testing.T) {
 		out, _ := u.tandem("compute", "show", "-n", "local", "--region", "west", "-o", "json")
 		return !strings.Contains(out, `"workspace_max_instances"`), out
 	})
+
+	// So is the quotas: section; a quota the declared deployments do not
+	// fit is a plan problem, not a half-done apply.
+	withQuotas := body + desiredSections + "quotas:\n  endpoint_instances: 7\n  regions: {west: {endpoint_instances: 2}}\n"
+	if err := os.WriteFile(ws, []byte(withQuotas), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = u.tandem("plan", "-f", ws)
+	if exitOf(err) != 2 || !strings.Contains(out, `+ settings "quotas"`) {
+		t.Fatalf("plan with a quotas: section: exit %d\n%s", exitOf(err), out)
+	}
+	if out := u.mustTandem("apply", "-f", ws); !strings.Contains(out, `create settings "quotas" ... done`) {
+		t.Fatalf("apply of the quotas: section:\n%s", out)
+	}
+	if out, err := u.tandem("plan", "-f", ws); exitOf(err) != 0 {
+		t.Fatalf("plan after applying the quotas: section: exit %d\n%s", exitOf(err), out)
+	}
+	if err := os.WriteFile(ws, []byte(strings.Replace(withQuotas, "west: {endpoint_instances: 2}", "west: {endpoint_instances: 1}", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := u.tandem("plan", "-f", ws); exitOf(err) != 1 || !strings.Contains(out, "quotas.endpoint_instances allows 1") {
+		t.Fatalf("plan with a quota the deployments do not fit: exit %d\n%s", exitOf(err), out)
+	}
+	if err := os.WriteFile(ws, []byte(body+desiredSections), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := u.mustTandem("apply", "-f", ws); !strings.Contains(out, `delete settings "quotas" ... done`) {
+		t.Fatalf("apply without the quotas: section:\n%s", out)
+	}
 }
 
 func waitFor(t *testing.T, what string, ok func() (bool, string)) {
