@@ -8,3 +8,11 @@ type Artifact struct {
 	SHA256    string `json:"sha256"`
 	CreatedMs int64  `json:"created_ms"`
 }
+
+// ArtifactEntry is one child of an artifact directory: a file (with its
+// size) or a subdirectory.
+type ArtifactEntry struct {
+	Name  string
+	IsDir bool
+	Size  int64
+}

@@ -71,6 +71,20 @@ type Alias struct {
 	Version int64
 }
 
+// NewModelVersion is what a create-model-version needs: the registered
+// model, where the files are (Source, with the run or logged model they
+// belong to), and who creates it.
+type NewModelVersion struct {
+	Name        string
+	Source      string
+	RunID       string
+	RunLink     string
+	Description string
+	ModelID     string
+	UserID      string
+	Tags        []Tag
+}
+
 // ModelVersion is one numbered version of a registered model.
 type ModelVersion struct {
 	Name            string

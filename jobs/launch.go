@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // work is one unit resolved for launching: the command, its code, its
@@ -310,7 +309,7 @@ func (r *Runner) attemptRun(ctx context.Context, j *tandem.Job, a *tandem.JobAtt
 			return b.RunID, nil
 		}
 	}
-	return r.cfg.Store.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: j.ExperimentID, UserID: j.Principal,
+	return r.cfg.Store.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: j.ExperimentID, UserID: j.Principal,
 		StartTime: time.Now().UnixMilli(), RunName: a.Step, Tags: []tandem.Tag{
 			{Key: "mlflow.parentRunId", Value: j.RunID}, {Key: "tandem.job", Value: j.Name}, {Key: "tandem.step", Value: a.Step}}})
 }
@@ -613,7 +612,7 @@ func (r *Runner) downloadDir(ctx context.Context, key, dst string) error {
 	}
 	var walk func(dir string) error
 	walk = func(dir string) error {
-		entries, err := sqlstore.ListArtifactDir(ctx, r.cfg.Store.Reader(), dir)
+		entries, err := r.cfg.Store.ListArtifactDir(ctx, dir)
 		if err != nil {
 			return err
 		}
@@ -645,12 +644,12 @@ func (r *Runner) runArtifacts(ctx context.Context, rest string) (key string, fil
 		return "", false, err
 	}
 	key = root + "/" + rel
-	if _, err := sqlstore.GetArtifact(ctx, r.cfg.Store.Reader(), key); err == nil {
+	if _, err := r.cfg.Store.GetArtifact(ctx, key); err == nil {
 		return key, true, nil
 	} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
 		return "", false, err
 	}
-	files, err := sqlstore.ArtifactsUnder(ctx, r.cfg.Store.Reader(), key)
+	files, err := r.cfg.Store.ArtifactsUnder(ctx, key)
 	if err != nil {
 		return "", false, err
 	}
@@ -775,7 +774,7 @@ func (r *Runner) registerModel(ctx context.Context, j *tandem.Job, a *tandem.Job
 			return tandem.Errorf(tandem.ECONFLICT, "output %s: model %s's next version is %d, not %d (the registry numbers versions; give no version to take the next)", name, o.Name, next, want)
 		}
 	}
-	mv, err := r.cfg.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: o.Name, Source: src, RunID: a.RunID, UserID: j.Principal,
+	mv, err := r.cfg.Store.CreateModelVersion(ctx, tandem.NewModelVersion{Name: o.Name, Source: src, RunID: a.RunID, UserID: j.Principal,
 		Tags: []tandem.Tag{{Key: "tandem.job", Value: j.Name}}})
 	if err != nil {
 		return err
@@ -844,7 +843,7 @@ func (r *Runner) outputFiles(ctx context.Context, runID, name string) ([]string,
 		return nil, err
 	}
 	base := root + "/outputs/" + name
-	arts, err := sqlstore.ArtifactsUnder(ctx, r.cfg.Store.Reader(), base)
+	arts, err := r.cfg.Store.ArtifactsUnder(ctx, base)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,6 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/schedule"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // EnvBuilder materialises an environment asset for local compute: it
@@ -48,7 +47,8 @@ type Tokens interface {
 type Config struct {
 	Region string
 	Roles  tandem.Roles
-	Store  *sqlstore.Store
+	Store  Store
+	Jobs   JobStore
 	Blobs  *blobstore.Store
 	// Executor returns the executor of a compute target (local processes,
 	// a Ray cluster).
@@ -90,7 +90,7 @@ type Config struct {
 // Runner runs jobs in one region.
 type Runner struct {
 	cfg  Config
-	jobs *sqlstore.JobStore
+	jobs JobStore
 	log  *slog.Logger
 	wake chan struct{}
 
@@ -138,12 +138,9 @@ func New(cfg Config) *Runner {
 			return distributed{ex}, nil
 		}
 	}
-	return &Runner{cfg: cfg, jobs: sqlstore.NewJobs(cfg.Store), log: cfg.Log.With("component", "jobs"),
+	return &Runner{cfg: cfg, jobs: cfg.Jobs, log: cfg.Log.With("component", "jobs"),
 		wake: make(chan struct{}, 1), seen: map[string]*local{}, stopped: map[string]bool{}}
 }
-
-// Jobs is the runner's job store.
-func (r *Runner) Jobs() *sqlstore.JobStore { return r.jobs }
 
 // Wake makes the runner look at its jobs now (a job was created or
 // canceled).
@@ -779,7 +776,7 @@ func (r *Runner) putArtifact(ctx context.Context, key string, body io.Reader) er
 	if err != nil {
 		return err
 	}
-	_, err = r.cfg.Store.PutArtifact(ctx, sqlstore.Artifact{Path: key, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: time.Now().UnixMilli()})
+	_, err = r.cfg.Store.PutArtifact(ctx, tandem.Artifact{Path: key, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: time.Now().UnixMilli()})
 	return err
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/tandemml/tandem/localexec"
 	"github.com/tandemml/tandem/pyenv"
 	"github.com/tandemml/tandem/rayexec"
+	"github.com/tandemml/tandem/sqlstore"
 )
 
 // workDir is the region's folder for job attempts: Config.WorkDir, else
@@ -57,7 +58,7 @@ func (r *Region) openJobs() *jobs.Runner {
 		}
 		envs = pyenv.New(filepath.Join(dir, "envs"), python, r.log)
 	}
-	cfg := jobs.Config{Region: r.cfg.Name, Roles: r.Roles, Store: r.Store, Blobs: r.Blobs, Executor: ex.of,
+	cfg := jobs.Config{Region: r.cfg.Name, Roles: r.Roles, Store: r.Store, Jobs: sqlstore.NewJobs(r.Store), Blobs: r.Blobs, Executor: ex.of,
 		WorkDir: filepath.Join(dir, "jobs"), Log: r.log, Envs: envs,
 		DefaultMaxInstances: r.cfg.LocalMaxInstances, TrackingURI: r.trackingURI}
 	if r.MLflow != nil { // webhook events of the versions jobs register

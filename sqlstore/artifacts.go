@@ -17,13 +17,8 @@ type Artifact = tandem.Artifact
 
 var _ tandem.ArtifactIndex = (*Store)(nil)
 
-// ArtifactEntry is one child of an artifact directory: a file (with its
-// size) or a subdirectory.
-type ArtifactEntry struct {
-	Name  string
-	IsDir bool
-	Size  int64
-}
+// ArtifactEntry is tandem.ArtifactEntry.
+type ArtifactEntry = tandem.ArtifactEntry
 
 // artifactDelete is the payload of "artifact.delete": the path the user
 // deleted and every file it removed, so that a secondary (and replication,
@@ -223,6 +218,11 @@ func applyArtifactDelete(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 
 // GetArtifact returns the record of the file at p; ENOTFOUND when there is
 // none (p may still be a directory: see IsArtifactDir).
+func (s *Store) GetArtifact(ctx context.Context, p string) (Artifact, error) {
+	return GetArtifact(ctx, s.Reader(), p)
+}
+
+// GetArtifact is Store.GetArtifact on q (in or out of a transaction).
 func GetArtifact(ctx context.Context, q Querier, p string) (Artifact, error) {
 	a := Artifact{Path: p}
 	err := q.QueryRowContext(ctx, `SELECT size, sha256, created_ms FROM artifacts WHERE path = ?`, p).
@@ -255,6 +255,11 @@ func IsArtifactDir(ctx context.Context, q Querier, p string) (bool, error) {
 // its files with their sizes and its subdirectories, sorted by name. A
 // directory that does not exist (or a file) lists as empty, as MLflow's
 // artifact repositories do.
+func (s *Store) ListArtifactDir(ctx context.Context, dir string) ([]ArtifactEntry, error) {
+	return ListArtifactDir(ctx, s.Reader(), dir)
+}
+
+// ListArtifactDir is Store.ListArtifactDir on q.
 func ListArtifactDir(ctx context.Context, q Querier, dir string) ([]ArtifactEntry, error) {
 	var out []ArtifactEntry
 	rows, err := q.QueryContext(ctx, `SELECT name, size FROM artifacts WHERE dir = ?`, dir)

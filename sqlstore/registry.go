@@ -689,17 +689,9 @@ func (s *Store) DeleteRegisteredModelAlias(ctx context.Context, name, alias stri
 
 // Model versions.
 
-// NewModelVersion is the input of CreateModelVersion.
-type NewModelVersion struct {
-	Name        string
-	Source      string
-	RunID       string
-	RunLink     string
-	Description string
-	ModelID     string
-	UserID      string
-	Tags        []tandem.Tag
-}
+// NewModelVersion is tandem.NewModelVersion, the input of
+// CreateModelVersion.
+type NewModelVersion = tandem.NewModelVersion
 
 // CreateModelVersion adds the next version of a registered model. The
 // version number is max(existing, including deleted) + 1, chosen inside the
