@@ -48,6 +48,9 @@ func (e *APIError) Error() string { return fmt.Sprintf("HTTP %d: %.300s", e.Stat
 // /api/2.0/mlflow/<path> and decodes the answer into out (when not nil).
 func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
 	u := c.Base + "/api/2.0/mlflow/" + path
+	if strings.HasPrefix(path, "/") { // a full path (the 3.0 API)
+		u = c.Base + path
+	}
 	var body io.Reader
 	if method == http.MethodGet {
 		if q, ok := in.(url.Values); ok && len(q) > 0 {

@@ -24,7 +24,7 @@ type Config struct {
 }
 
 // Names lists the scenarios in the order they run.
-var Names = []string{"create-run", "log-batch-10", "log-batch-1000", "search-runs", "metric-history", "artifact-upload", "artifact-download", "trace-ingest"}
+var Names = []string{"create-run", "log-batch-10", "log-batch-1000", "search-runs", "metric-history", "artifact-upload", "artifact-download", "trace-ingest", "search-traces", "graphql-run-page"}
 
 func (c *Config) defaults() {
 	if c.Concurrency <= 0 {
@@ -286,6 +286,16 @@ func Execute(ctx context.Context, c *Client, cfg Config) ([]Result, error) {
 	}
 	if want("trace-ingest") {
 		add(traceIngest(ctx, c, exp, cfg, base)) // traces.go
+	}
+	if want("search-traces") {
+		add(searchTraces(ctx, c, exp, cfg)) // traces.go: over the traces trace-ingest wrote
+	}
+	if want("graphql-run-page") {
+		r, err := graphqlRunPage(ctx, c, exp, cfg, base) // graphql.go
+		if err != nil {
+			return out, err
+		}
+		add(r)
 	}
 	return out, nil
 }

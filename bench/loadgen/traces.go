@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,5 +73,40 @@ func traceIngest(ctx context.Context, c *Client, expID string, cfg Config, base 
 		return c.LogSpans(ctx, expID, OTLPTrace(uint64(base+int64(i))*1_000_000))
 	})
 	r.Note = fmt.Sprintf("POST /v1/traces, %d spans a request", SpansPerTrace)
+	return r
+}
+
+// SearchTraces asks for one page of the experiment's traces, newest
+// first, with a filter on their state, as mlflow.search_traces does
+// (POST /api/3.0/mlflow/traces/search); it returns how many came back.
+func (c *Client) SearchTraces(ctx context.Context, expID string, max int) (int, error) {
+	in := map[string]any{
+		"locations":   []any{map[string]any{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": map[string]any{"experiment_id": expID}}},
+		"filter":      "trace.status = 'OK'",
+		"max_results": max,
+		"order_by":    []string{"timestamp_ms DESC"},
+	}
+	var out struct {
+		Traces []json.RawMessage `json:"traces"`
+	}
+	if err := c.Call(ctx, http.MethodPost, "/api/3.0/mlflow/traces/search", in, &out); err != nil {
+		return 0, err
+	}
+	return len(out.Traces), nil
+}
+
+// searchTraces times searches of the experiment's traces (a page of 100
+// newest first, those trace-ingest wrote: run it first), one per ten
+// ingest operations.
+func searchTraces(ctx context.Context, c *Client, expID string, cfg Config) Result {
+	n := max(10, cfg.Ops/10)
+	r := timed(ctx, "search-traces", n, cfg.Concurrency, func(ctx context.Context, i int) error {
+		got, err := c.SearchTraces(ctx, expID, 100)
+		if err == nil && got == 0 {
+			err = fmt.Errorf("search-traces found no trace")
+		}
+		return err
+	})
+	r.Note = "POST traces/search, 100 newest of the experiment's, filter trace.status"
 	return r
 }
