@@ -22,7 +22,6 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
 	"github.com/tandemml/tandem/keyvault"
-	"github.com/tandemml/tandem/sqlstore"
 	"gocloud.dev/secrets"
 )
 
@@ -31,7 +30,9 @@ const Prefix = "/api/tandem/v1"
 
 // Config is what a Server needs.
 type Config struct {
-	Store *sqlstore.Store
+	Store Store
+	// Jobs is the region's job store (sqlstore.NewJobs of Store).
+	Jobs  JobStore
 	Blobs *blobstore.Store
 	Log   *slog.Logger
 	// Vault is the region's key vault; nil: one on Keeper, or (Keeper nil)
@@ -55,7 +56,8 @@ type Config struct {
 // Server is tandem's API of one region.
 type Server struct {
 	elsewhere []DocRoute
-	store     *sqlstore.Store
+	store     Store
+	jobs      JobStore
 	blobs     *blobstore.Store
 	log       *slog.Logger
 	vault     *keyvault.Vault
@@ -87,7 +89,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{store: cfg.Store, blobs: cfg.Blobs, log: log, vault: cfg.Vault, mux: http.NewServeMux(), elsewhere: cfg.Elsewhere,
+	s := &Server{store: cfg.Store, jobs: cfg.Jobs, blobs: cfg.Blobs, log: log, vault: cfg.Vault, mux: http.NewServeMux(), elsewhere: cfg.Elsewhere,
 		resolveRef: cfg.ResolveImage, envCreated: cfg.EnvironmentCreated}
 	if s.vault == nil {
 		s.vault = s.openVault(cfg)

@@ -34,7 +34,7 @@ func newServer(t *testing.T) (*api.Server, *sqlstore.Store, *httptest.Server) {
 	}
 	var key [32]byte
 	rand.Read(key[:])
-	s := api.New(api.Config{Store: st, Blobs: bl, Keeper: localsecrets.NewKeeper(key)})
+	s := api.New(api.Config{Store: st, Jobs: sqlstore.NewJobs(st), Blobs: bl, Keeper: localsecrets.NewKeeper(key)})
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return s, st, hs

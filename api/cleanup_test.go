@@ -40,7 +40,7 @@ func TestFailedAssetUploadLeavesNothing(t *testing.T) {
 	defer bl.Close()
 	var key [32]byte
 	rand.Read(key[:])
-	s := api.New(api.Config{Store: st, Blobs: bl, Keeper: localsecrets.NewKeeper(key)})
+	s := api.New(api.Config{Store: st, Jobs: sqlstore.NewJobs(st), Blobs: bl, Keeper: localsecrets.NewKeeper(key)})
 	hs := httptest.NewServer(s)
 	defer hs.Close()
 	const sumA = "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb" // sha256("a")

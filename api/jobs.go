@@ -19,7 +19,6 @@ import (
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/jobs"
 	"github.com/tandemml/tandem/schedule"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // JobRunner is what the jobs API asks of the region's job runner (package
@@ -91,7 +90,7 @@ func (s *Server) addJobRoutes() {
 	s.route("DELETE", "/compute/{name}", "Delete a compute target of this region", "", handle(s, 200, s.deleteCompute))
 }
 
-func (s *Server) jobStore() *sqlstore.JobStore { return sqlstore.NewJobs(s.store) }
+func (s *Server) jobStore() JobStore { return s.jobs }
 
 func (s *Server) createJob(r *http.Request) (*tandem.Job, error) {
 	ctx := r.Context()
@@ -167,7 +166,7 @@ func (s *Server) createJob(r *http.Request) (*tandem.Job, error) {
 	for _, k := range tandem.SortedKeys(spec.Tags) {
 		tags = append(tags, tandem.Tag{Key: k, Value: spec.Tags[k]})
 	}
-	runID, err := s.store.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: expID, UserID: principal, StartTime: time.Now().UnixMilli(), RunName: runName, Tags: tags})
+	runID, err := s.store.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: expID, UserID: principal, StartTime: time.Now().UnixMilli(), RunName: runName, Tags: tags})
 	if err != nil {
 		return nil, err
 	}
@@ -595,7 +594,7 @@ func (s *Server) jobOutputs(r *http.Request) (*JobFiles, error) {
 	out := &JobFiles{RunID: j.RunID, Files: []JobFile{}}
 	var walk func(dir string) error
 	walk = func(dir string) error {
-		entries, err := sqlstore.ListArtifactDir(ctx, s.store.Reader(), dir)
+		entries, err := s.store.ListArtifactDir(ctx, dir)
 		if err != nil {
 			return err
 		}

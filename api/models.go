@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // Models are the MLflow model registry seen as assets: a "model" asset
@@ -214,7 +213,7 @@ func (s *Server) modelCreate(ctx context.Context, a *tandem.Asset, put putFunc) 
 			return nil, err
 		}
 		for _, ref := range refs {
-			if _, err := s.store.PutArtifact(ctx, sqlstore.Artifact{Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}); err != nil {
+			if _, err := s.store.PutArtifact(ctx, tandem.Artifact{Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}); err != nil {
 				return nil, err
 			}
 		}
@@ -232,7 +231,7 @@ func (s *Server) modelCreate(ctx context.Context, a *tandem.Asset, put putFunc) 
 		mv, err = s.store.CreateAssetModelVersion(ctx, a.Name, next, source, a.Description, tags)
 	} else {
 		// A URL path is checked as an MLflow client's source would be.
-		mv, err = s.store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: a.Name, Source: source, Description: a.Description, Tags: tags})
+		mv, err = s.store.CreateModelVersion(ctx, tandem.NewModelVersion{Name: a.Name, Source: source, Description: a.Description, Tags: tags})
 	}
 	if err != nil {
 		return nil, err

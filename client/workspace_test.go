@@ -80,7 +80,7 @@ func startWorkspace(t *testing.T, metadataURL, artifactsURL string) *workspace {
 	t.Cleanup(func() { bl.Close() })
 	var key [32]byte
 	rand.Read(key[:])
-	srv := api.New(api.Config{Store: st, Blobs: bl, Log: log, Keeper: localsecrets.NewKeeper(key)})
+	srv := api.New(api.Config{Store: st, Jobs: sqlstore.NewJobs(st), Blobs: bl, Log: log, Keeper: localsecrets.NewKeeper(key)})
 	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		log.Debug("request", "method", r.Method, "path", r.URL.String())
 		srv.ServeHTTP(teeWriter{rw, w}, r)

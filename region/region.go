@@ -260,7 +260,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	r.routesDesired() // desired.go: /desired/applied, /desired/drift
 	r.images = r.openImages()
 	r.Jobs = r.openJobs()
-	apiCfg := api.Config{Store: store, Blobs: blobs, Log: log, Vault: vault}
+	apiCfg := api.Config{Store: store, Jobs: sqlstore.NewJobs(store), Blobs: blobs, Log: log, Vault: vault}
 	for _, rt := range serving.Routes() { // the online endpoints, in the API's OpenAPI document
 		if !rt.Internal {
 			apiCfg.Elsewhere = append(apiCfg.Elsewhere, api.DocRoute{Method: rt.Method, Path: strings.TrimPrefix(serving.APIPrefix, api.Prefix) + rt.Path, Summary: rt.Summary})
