@@ -231,3 +231,26 @@ func BenchmarkArtifactDownload100MiB(b *testing.B) {
 	}
 	lat.report(b)
 }
+
+// BenchmarkSearchTraces2k: a page of the 100 newest of 2,000 traces (10
+// spans each, ingested over OTLP), filtered on their status, as
+// mlflow.search_traces asks.
+func BenchmarkSearchTraces2k(b *testing.B) {
+	e := newBenchEnv(b)
+	ctx := context.Background()
+	fill(b, 2000, func(i int) error { return e.c.LogSpans(ctx, e.exp, loadgen.OTLPTrace(uint64(i+1)*1_000_000)) })
+	var lat latencies
+	for b.Loop() {
+		err := lat.time(func() error {
+			got, err := e.c.SearchTraces(ctx, e.exp, 100)
+			if err == nil && got != 100 {
+				err = fmt.Errorf("got %d traces", got)
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat.report(b)
+}
