@@ -43,16 +43,14 @@ func loadTraceInfos(ctx context.Context, q Querier, ids []string) ([]*tandem.Tra
 	for i, id := range ids {
 		args[i] = id
 	}
-	in := placeholders(len(ids))
-	rows, err := q.QueryContext(ctx, `SELECT `+traceColumns+` FROM traces WHERE trace_id IN (`+in+`)`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+traceColumns+` FROM traces WHERE trace_id IN (`+placeholders(len(ids))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read traces: %w", err)
 	}
 	byID := map[string]*tandem.TraceInfo{}
 	for rows.Next() {
-		t := &tandem.TraceInfo{Tags: map[string]string{}, Metadata: map[string]string{}}
-		if err := rows.Scan(&t.TraceID, &t.ExperimentID, &t.ClientRequestID, &t.RequestPreview, &t.ResponsePreview,
-			&t.RequestTime, &t.ExecutionDuration, &t.State); err != nil {
+		t, err := scanTraceRow(rows)
+		if err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -62,65 +60,6 @@ func loadTraceInfos(ctx context.Context, q Querier, ids []string) ([]*tandem.Tra
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, table := range []string{"trace_tags", "trace_metadata"} {
-		rows, err := q.QueryContext(ctx, `SELECT trace_id, key, value FROM `+table+` WHERE trace_id IN (`+in+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", table, err)
-		}
-		for rows.Next() {
-			var id, k, v string
-			if err := rows.Scan(&id, &k, &v); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if t := byID[id]; t != nil {
-				if table == "trace_tags" {
-					t.Tags[k] = v
-				} else {
-					t.Metadata[k] = v
-				}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	rows, err = q.QueryContext(ctx, `SELECT assessment_id, trace_id, name, create_ms, update_ms, body FROM trace_assessments
-		WHERE trace_id IN (`+in+`) ORDER BY create_ms, assessment_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read assessments: %w", err)
-	}
-	for rows.Next() {
-		a, err := scanAssessment(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if t := byID[a.TraceID]; t != nil {
-			t.Assessments = append(t.Assessments, *a)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	// Linked runs show as MLflow shows a trace's run: its source run.
-	rows, err = q.QueryContext(ctx, `SELECT trace_id, run_id FROM trace_runs WHERE trace_id IN (`+in+`) ORDER BY run_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read trace runs: %w", err)
-	}
-	for rows.Next() {
-		var id, run string
-		if err := rows.Scan(&id, &run); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if t := byID[id]; t != nil && t.Metadata[tandem.TraceMetadataSourceRun] == "" {
-			t.Metadata[tandem.TraceMetadataSourceRun] = run
-		}
-	}
-	rows.Close()
 	out := make([]*tandem.TraceInfo, 0, len(byID))
 	for _, id := range ids {
 		if t := byID[id]; t != nil {
@@ -128,7 +67,89 @@ func loadTraceInfos(ctx context.Context, q Querier, ids []string) ([]*tandem.Tra
 			delete(byID, id)
 		}
 	}
-	return out, rows.Err()
+	return out, fillTraceInfos(ctx, q, out)
+}
+
+// scanTraceRow reads one row of traceColumns.
+func scanTraceRow(r scanner) (*tandem.TraceInfo, error) {
+	t := &tandem.TraceInfo{Tags: map[string]string{}, Metadata: map[string]string{}}
+	err := r.Scan(&t.TraceID, &t.ExperimentID, &t.ClientRequestID, &t.RequestPreview, &t.ResponsePreview,
+		&t.RequestTime, &t.ExecutionDuration, &t.State)
+	return t, err
+}
+
+// fillTraceInfos reads the tags, metadata, assessments and linked runs of
+// traces read from their table (one query for tags and metadata together,
+// one each for the others).
+func fillTraceInfos(ctx context.Context, q Querier, ts []*tandem.TraceInfo) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	byID := make(map[string]*tandem.TraceInfo, len(ts))
+	args := make([]any, len(ts))
+	for i, t := range ts {
+		byID[t.TraceID], args[i] = t, t.TraceID
+	}
+	in := placeholders(len(ts))
+	rows, err := q.QueryContext(ctx, `SELECT 0, trace_id, key, value FROM trace_tags WHERE trace_id IN (`+in+`)
+		UNION ALL SELECT 1, trace_id, key, value FROM trace_metadata WHERE trace_id IN (`+in+`)`, append(args, args...)...)
+	if err != nil {
+		return fmt.Errorf("read trace tags and metadata: %w", err)
+	}
+	for rows.Next() {
+		var meta int
+		var id, k, v string
+		if err := rows.Scan(&meta, &id, &k, &v); err != nil {
+			rows.Close()
+			return err
+		}
+		if t := byID[id]; t != nil {
+			if meta == 0 {
+				t.Tags[k] = v
+			} else {
+				t.Metadata[k] = v
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT assessment_id, trace_id, name, create_ms, update_ms, body FROM trace_assessments
+		WHERE trace_id IN (`+in+`) ORDER BY create_ms, assessment_id`, args...)
+	if err != nil {
+		return fmt.Errorf("read assessments: %w", err)
+	}
+	for rows.Next() {
+		a, err := scanAssessment(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		if t := byID[a.TraceID]; t != nil {
+			t.Assessments = append(t.Assessments, *a)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Linked runs show as MLflow shows a trace's run: its source run.
+	rows, err = q.QueryContext(ctx, `SELECT trace_id, run_id FROM trace_runs WHERE trace_id IN (`+in+`) ORDER BY run_id`, args...)
+	if err != nil {
+		return fmt.Errorf("read trace runs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, run string
+		if err := rows.Scan(&id, &run); err != nil {
+			return err
+		}
+		if t := byID[id]; t != nil && t.Metadata[tandem.TraceMetadataSourceRun] == "" {
+			t.Metadata[tandem.TraceMetadataSourceRun] = run
+		}
+	}
+	return rows.Err()
 }
 
 type scanner interface{ Scan(...any) error }
@@ -245,31 +266,34 @@ func (s *Store) SearchTraces(ctx context.Context, experimentIDs []string, filter
 		}
 	}
 	order = append(order, "t.request_time DESC", "t.trace_id ASC")
-	q := `SELECT t.trace_id FROM traces t WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + strings.Join(order, ", ") +
+	// The page's rows come with the search itself; their tags, metadata,
+	// assessments and runs after.
+	cols := "t." + strings.ReplaceAll(traceColumns, ", ", ", t.")
+	q := `SELECT ` + cols + ` FROM traces t WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + strings.Join(order, ", ") +
 		fmt.Sprintf(` LIMIT %d OFFSET %d`, maxResults+1, offset)
-	rows, err := s.Reader().QueryContext(ctx, q, args...)
+	rd := s.Reader()
+	rows, err := rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("search traces: %w", err)
 	}
-	var ids []string
+	var infos []*tandem.TraceInfo
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		t, err := scanTraceRow(rows)
+		if err != nil {
 			rows.Close()
 			return nil, "", err
 		}
-		ids = append(ids, id)
+		infos = append(infos, t)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
 	next := ""
-	if len(ids) > maxResults {
-		ids, next = ids[:maxResults], encodePageToken(offset+maxResults)
+	if len(infos) > maxResults {
+		infos, next = infos[:maxResults], encodePageToken(offset+maxResults)
 	}
-	infos, err := loadTraceInfos(ctx, s.Reader(), ids)
-	return infos, next, err
+	return infos, next, fillTraceInfos(ctx, rd, infos)
 }
 
 // sqlQuote quotes a string literal (order_by tag keys come from the
