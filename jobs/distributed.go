@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tandemml/tandem"
@@ -128,21 +129,9 @@ func rankProcesses(spec *tandem.JobSpec, target *tandem.ComputeTarget) ([]map[st
 	default:
 		return nil, tandem.Errorf(tandem.EINVALID, "distribution %s runs on local or ray compute; compute %s is %s", d.Type, target.Name, target.Type)
 	}
-	if d.Type == tandem.DistributionTensorFlow {
-		workers, ps := d.TensorFlowTasks(spec.InstanceCount)
-		ports, err := freeport.Many(workers + ps)
-		if err != nil {
-			return nil, fmt.Errorf("distribution: ports for the TensorFlow cluster: %w", err)
-		}
-		return schedule.TensorFlowEnv(workers, ps, ports)
-	}
-	port, err := freeport.One()
+	ports, err := freeport.Many(schedule.RankAddresses(d, spec.InstanceCount))
 	if err != nil {
-		return nil, fmt.Errorf("distribution: a port for MASTER_PORT: %w", err)
+		return nil, fmt.Errorf("distribution: free ports for the ranks to meet at: %w", err)
 	}
-	var out []map[string]string
-	for _, r := range schedule.Ranks(spec.InstanceCount, d.ProcessCountPerInstance) {
-		out = append(out, r.TorchEnv(port))
-	}
-	return out, nil
+	return schedule.RankEnv(d, spec.InstanceCount, func(k int) (string, string) { return "127.0.0.1", strconv.Itoa(ports[k]) })
 }

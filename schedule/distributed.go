@@ -29,14 +29,8 @@ func Ranks(instances, perInstance int) []Rank {
 	return out
 }
 
-// TorchEnv is what torch.distributed's env:// initialisation reads, for
-// processes that all run on this host and meet at 127.0.0.1:masterPort.
-func (r Rank) TorchEnv(masterPort int) map[string]string {
-	return r.TorchEnvAt("127.0.0.1", strconv.Itoa(masterPort))
-}
-
-// TorchEnvAt is TorchEnv for processes that meet at host:port (on a
-// cluster, rank 0's: HostOf(0) and PortOf(0)).
+// TorchEnvAt is what torch.distributed's env:// initialisation reads, for
+// processes that meet at host:port.
 func (r Rank) TorchEnvAt(host, port string) map[string]string {
 	return map[string]string{
 		"MASTER_ADDR":      host,
@@ -50,21 +44,11 @@ func (r Rank) TorchEnvAt(host, port string) map[string]string {
 	}
 }
 
-// TensorFlowEnv is what TensorFlow's cluster resolvers read, one process
-// each: TF_CONFIG naming every task at 127.0.0.1 and its port (the
-// workers first, then the parameter servers, as ports lists them) and the
+// TensorFlowEnvAt is what TensorFlow's cluster resolvers read, one
+// process each: TF_CONFIG naming every task at its host:port (the workers
+// first, then the parameter servers, as addrs lists them) and the
 // process's own task, as Azure ML sets it for a tensorflow distribution.
 // RANK and WORLD_SIZE number the processes as for PyTorch.
-func TensorFlowEnv(workers, ps int, ports []int) ([]map[string]string, error) {
-	addrs := make([]string, len(ports))
-	for i, p := range ports {
-		addrs[i] = "127.0.0.1:" + strconv.Itoa(p)
-	}
-	return TensorFlowEnvAt(workers, ps, addrs)
-}
-
-// TensorFlowEnvAt is TensorFlowEnv with each task at its own host:port
-// (on a cluster, HostOf(k)+":"+PortOf(k)).
 func TensorFlowEnvAt(workers, ps int, addrs []string) ([]map[string]string, error) {
 	if workers < 1 || ps < 0 || len(addrs) != workers+ps {
 		return nil, fmt.Errorf("tensorflow: %d workers and %d parameter servers need %d addresses, have %d", workers, ps, workers+ps, len(addrs))
@@ -102,23 +86,41 @@ func HostOf(k int) string { return "{{tandem.rank." + strconv.Itoa(k) + ".host}}
 // PortOf: see HostOf.
 func PortOf(k int) string { return "{{tandem.rank." + strconv.Itoa(k) + ".port}}" }
 
-// PlacedEnv is the variables of a distributed attempt's ranks placed on a
-// cluster: PyTorch's meet at rank 0's host and port, TensorFlow's name
-// every task's (HostOf, PortOf).
-func PlacedEnv(d *tandem.Distribution, instances int) ([]map[string]string, error) {
+// RankAddresses is how many addresses a distributed attempt's ranks meet
+// at: PyTorch's one (rank 0's), TensorFlow's one per task.
+func RankAddresses(d *tandem.Distribution, instances int) int {
+	if d.Type == tandem.DistributionTensorFlow {
+		workers, ps := d.TensorFlowTasks(instances)
+		return workers + ps
+	}
+	return 1
+}
+
+// RankEnv is the variables of a distributed attempt's ranks, with the k-th
+// of its RankAddresses at at(k): PyTorch's ranks meet at address 0,
+// TensorFlow's name every task's.
+func RankEnv(d *tandem.Distribution, instances int, at func(k int) (host, port string)) ([]map[string]string, error) {
 	if d.Type == tandem.DistributionTensorFlow {
 		workers, ps := d.TensorFlowTasks(instances)
 		addrs := make([]string, workers+ps)
 		for k := range addrs {
-			addrs[k] = HostOf(k) + ":" + PortOf(k)
+			host, port := at(k)
+			addrs[k] = host + ":" + port
 		}
 		return TensorFlowEnvAt(workers, ps, addrs)
 	}
+	host, port := at(0)
 	var out []map[string]string
 	for _, r := range Ranks(instances, d.ProcessCountPerInstance) {
-		out = append(out, r.TorchEnvAt(HostOf(0), PortOf(0)))
+		out = append(out, r.TorchEnvAt(host, port))
 	}
 	return out, nil
+}
+
+// PlacedEnv is RankEnv for ranks placed on a cluster: their addresses are
+// HostOf and PortOf, filled in by the executor.
+func PlacedEnv(d *tandem.Distribution, instances int) ([]map[string]string, error) {
+	return RankEnv(d, instances, func(k int) (string, string) { return HostOf(k), PortOf(k) })
 }
 
 // Combine is the state of a distributed attempt from its processes'

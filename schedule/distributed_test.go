@@ -27,7 +27,7 @@ func TestRanksAndTorchEnv(t *testing.T) {
 	if got := Ranks(0, 0); len(got) != 1 || got[0] != (Rank{WorldSize: 1, LocalWorldSize: 1}) {
 		t.Fatalf("unset counts: %+v", got)
 	}
-	env := rs[4].TorchEnv(29500)
+	env := rs[4].TorchEnvAt("127.0.0.1", "29500")
 	want := map[string]string{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500", "WORLD_SIZE": "6", "RANK": "4",
 		"LOCAL_RANK": "1", "NODE_RANK": "1", "GROUP_RANK": "1", "LOCAL_WORLD_SIZE": "3"}
 	if !reflect.DeepEqual(env, want) {
@@ -103,7 +103,7 @@ func TestPlanDistributedCountsProcesses(t *testing.T) {
 // TestTensorFlowEnv: every process gets the whole cluster (workers first,
 // then parameter servers, at their ports on 127.0.0.1) and its own task.
 func TestTensorFlowEnv(t *testing.T) {
-	envs, err := TensorFlowEnv(2, 1, []int{7001, 7002, 7003})
+	envs, err := TensorFlowEnvAt(2, 1, []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"})
 	if err != nil || len(envs) != 3 {
 		t.Fatalf("%v %v", envs, err)
 	}
@@ -133,10 +133,10 @@ func TestTensorFlowEnv(t *testing.T) {
 	if _, ps := (&tandem.Distribution{Type: "tensorflow"}).TensorFlowTasks(0); ps != 0 {
 		t.Fatal("parameter servers by default")
 	}
-	if envs, _ := TensorFlowEnv(1, 0, []int{9}); !strings.Contains(envs[0]["TF_CONFIG"], `"cluster":{"worker":["127.0.0.1:9"]}`) {
+	if envs, _ := TensorFlowEnvAt(1, 0, []string{"127.0.0.1:9"}); !strings.Contains(envs[0]["TF_CONFIG"], `"cluster":{"worker":["127.0.0.1:9"]}`) {
 		t.Fatalf("no ps key without parameter servers: %s", envs[0]["TF_CONFIG"])
 	}
-	if _, err := TensorFlowEnv(2, 0, []int{1}); err == nil {
+	if _, err := TensorFlowEnvAt(2, 0, []string{"127.0.0.1:1"}); err == nil {
 		t.Fatal("too few ports accepted")
 	}
 }
