@@ -20,14 +20,8 @@ func NewEndpointKey() string {
 // SealEndpointKeys encrypts an online endpoint's keys with the workspace
 // key, into the text the store keeps and replicates.
 func (v *Vault) SealEndpointKeys(ctx context.Context, keys tandem.EndpointKeys) (string, error) {
-	if v.keeper == nil {
-		return "", v.noKey("store online endpoint keys")
-	}
-	if err := v.EnsureKeyCheck(ctx); err != nil {
-		return "", err
-	}
 	plain, _ := json.Marshal(keys)
-	return v.encrypt(ctx, plain)
+	return v.seal(ctx, "store online endpoint keys", plain)
 }
 
 // OpenEndpointKeys decrypts sealed endpoint keys, for checking a scoring

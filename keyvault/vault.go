@@ -43,6 +43,19 @@ func (v *Vault) noKey(what string) error {
 	return tandem.Errorf(tandem.EUNAVAILABLE, "this region has no workspace secrets key, so it cannot %s: name one in workspace.yaml (secrets: {keeper: ...}) or set TANDEM_SECRETS_KEY", what)
 }
 
+// seal encrypts plain with the workspace key for storing (what the caller
+// stores, for the error when this region has no key), once the key has
+// passed its check.
+func (v *Vault) seal(ctx context.Context, what string, plain []byte) (string, error) {
+	if v.keeper == nil {
+		return "", v.noKey(what)
+	}
+	if err := v.EnsureKeyCheck(ctx); err != nil {
+		return "", err
+	}
+	return v.encrypt(ctx, plain)
+}
+
 // encrypt returns base64 of the keeper's ciphertext of plain.
 func (v *Vault) encrypt(ctx context.Context, plain []byte) (string, error) {
 	ct, err := v.keeper.Encrypt(ctx, plain)
@@ -161,13 +174,7 @@ func (v *Vault) SetSecret(ctx context.Context, name string, value []byte, meta t
 	if len(value) > tandem.MaxSecretBytes {
 		return nil, tandem.Errorf(tandem.ELIMIT, "secret %s: the value is larger than %d bytes", name, tandem.MaxSecretBytes)
 	}
-	if v.keeper == nil {
-		return nil, v.noKey("store secrets")
-	}
-	if err := v.EnsureKeyCheck(ctx); err != nil {
-		return nil, err
-	}
-	ct, err := v.encrypt(ctx, value)
+	ct, err := v.seal(ctx, "store secrets", value)
 	if err != nil {
 		return nil, err
 	}
@@ -236,14 +243,8 @@ func (v *Vault) SealCredentials(ctx context.Context, creds map[string]string) (s
 			return "", err
 		}
 	}
-	if v.keeper == nil {
-		return "", v.noKey("store datastore credentials")
-	}
-	if err := v.EnsureKeyCheck(ctx); err != nil {
-		return "", err
-	}
 	plain, _ := json.Marshal(creds)
-	return v.encrypt(ctx, plain)
+	return v.seal(ctx, "store datastore credentials", plain)
 }
 
 // OpenCredentials decrypts sealed datastore credentials and resolves their

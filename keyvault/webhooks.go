@@ -9,13 +9,7 @@ func (v *Vault) SealWebhookSecret(ctx context.Context, secret string) (string, e
 	if secret == "" {
 		return "", nil
 	}
-	if v.keeper == nil {
-		return "", v.noKey("store a webhook secret")
-	}
-	if err := v.EnsureKeyCheck(ctx); err != nil {
-		return "", err
-	}
-	return v.encrypt(ctx, []byte(secret))
+	return v.seal(ctx, "store a webhook secret", []byte(secret))
 }
 
 // OpenWebhookSecret decrypts a sealed webhook secret, for signing one
