@@ -136,7 +136,7 @@ type LoggedModelMetric struct {
 // are refused too (PostgreSQL cannot store them). Returns EINVALID.
 func ValidateModelName(name string) error {
 	if name == "" {
-		return Errorf(EINVALID, "Missing value for required parameter 'name'. See the API docs for more information about request parameters.")
+		return MissingParam("name")
 	}
 	if strings.ContainsAny(name, "/:") {
 		return Errorf(EINVALID, "Invalid model name '%s'. Names cannot contain '/' or ':'.", name)
@@ -150,7 +150,7 @@ func ValidateModelName(name string) error {
 // ValidateRegistryTag checks a tag key and value. Returns EINVALID.
 func ValidateRegistryTag(key, value string) error {
 	if key == "" {
-		return Errorf(EINVALID, "Missing value for required parameter 'key'. See the API docs for more information about request parameters.")
+		return MissingParam("key")
 	}
 	if len(key) > MaxRegistryTagKey {
 		return Errorf(EINVALID, "Tag key '%s' had length %d, which exceeded length limit of %d", key, len(key), MaxRegistryTagKey)
@@ -175,7 +175,7 @@ var aliasRE = regexp.MustCompile(`^[\w\-]*$`)
 // "v<number>" (those would shadow version references). Returns EINVALID.
 func ValidateAlias(alias string) error {
 	if alias == "" {
-		return Errorf(EINVALID, "Missing value for required parameter 'alias'. See the API docs for more information about request parameters.")
+		return MissingParam("alias")
 	}
 	if len(alias) > MaxAliasLength {
 		return Errorf(EINVALID, "Alias name '%s' had length %d, which exceeded length limit of %d", alias, len(alias), MaxAliasLength)
@@ -198,7 +198,7 @@ func ValidateAlias(alias string) error {
 // MLflow does.
 func ParseVersion(s string) (int64, error) {
 	if s == "" {
-		return 0, Errorf(EINVALID, "Missing value for required parameter 'version'. See the API docs for more information about request parameters.")
+		return 0, MissingParam("version")
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil {

@@ -27,6 +27,34 @@ func CheckText(field, s string) error {
 	return nil
 }
 
+// CheckTexts is CheckText on each field -> value, in field order, so the
+// first refused is always the same one.
+func CheckTexts(fields map[string]string) error {
+	for _, k := range SortedKeys(fields) {
+		if err := CheckText(k, fields[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MissingParam is MLflow's error for a required request parameter that is
+// absent or empty (EINVALID).
+func MissingParam(field string) error {
+	return Errorf(EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", field)
+}
+
+// RequireParams takes field, value pairs and returns MissingParam for the
+// first whose value is "" (nil when none is).
+func RequireParams(fieldValues ...string) error {
+	for i := 0; i+1 < len(fieldValues); i += 2 {
+		if fieldValues[i+1] == "" {
+			return MissingParam(fieldValues[i])
+		}
+	}
+	return nil
+}
+
 // nulEscape is how encoding/json writes a NUL character in a string.
 var nulEscape = []byte(`\u0000`)
 

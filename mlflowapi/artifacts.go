@@ -303,7 +303,7 @@ func (s *Server) listRunArtifacts(w http.ResponseWriter, r *http.Request) {
 		id = req.RunUUID
 	}
 	if id == "" {
-		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'run_id'. See the API docs for more information about request parameters."))
+		s.writeError(w, r, tandem.MissingParam("run_id"))
 		return
 	}
 	var uri string

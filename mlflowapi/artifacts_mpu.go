@@ -73,7 +73,7 @@ func mpuTarget(r *http.Request, localFile string) (string, error) {
 		return "", err
 	}
 	if localFile == "" {
-		return "", tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'path'. See the API docs for more information about request parameters.")
+		return "", tandem.MissingParam("path")
 	}
 	base := localFile
 	if i := strings.LastIndexAny(base, `/\`); i >= 0 {

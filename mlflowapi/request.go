@@ -74,9 +74,7 @@ type empty struct{}
 const apiDocs = " See the API docs for more information about request parameters."
 
 // missing is MLflow's error for an absent required request field.
-func missing(field string) error {
-	return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'."+apiDocs, field)
-}
+func missing(field string) error { return tandem.MissingParam(field) }
 
 // invalidValue is MLflow's error for a request field of the wrong type or
 // out of range: the value as JSON, and its type as MLflow (Python) names it.

@@ -717,7 +717,7 @@ func (s *Server) queryTraceMetrics(r *http.Request, req *queryTraceMetricsReq) (
 	q := tracemetrics.Query{ExperimentIDs: req.ExperimentIDs, Metric: req.MetricName,
 		Dimensions: req.Dimensions, Filters: req.Filters, MaxResults: int(req.MaxResults.V)}
 	if req.ViewType == "" {
-		return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'view_type'. See the API docs for more information about request parameters.")
+		return nil, tandem.MissingParam("view_type")
 	}
 	v, ok := tracemetrics.ParseView(string(req.ViewType))
 	if !ok {

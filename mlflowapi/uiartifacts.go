@@ -22,7 +22,7 @@ func (s *Server) uiRunArtifact(w http.ResponseWriter, r *http.Request) {
 		id = q.Get("run_uuid")
 	}
 	if id == "" {
-		s.writeError(w, r, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'run_id'. See the API docs for more information about request parameters."))
+		s.writeError(w, r, tandem.MissingParam("run_id"))
 		return
 	}
 	rel, err := checkArtifactPath(q.Get("path"), false)

@@ -36,11 +36,12 @@ func applyIssue(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	return putIssue(ctx, tx, is)
 }
 
-func jsonList(l []string) string {
-	if len(l) == 0 {
+// jsonOrEmpty is the JSON text of a list or map column, "" when empty.
+func jsonOrEmpty[T ~[]string | ~map[string]string](v T) string {
+	if len(v) == 0 {
 		return ""
 	}
-	b, _ := json.Marshal(l)
+	b, _ := json.Marshal(v)
 	return string(b)
 }
 
@@ -51,8 +52,8 @@ func putIssue(ctx context.Context, tx *Tx, is tandem.Issue) error {
 		description = excluded.description, status = excluded.status, severity = excluded.severity,
 		root_causes = excluded.root_causes, source_run_id = excluded.source_run_id, categories = excluded.categories,
 		created_by = excluded.created_by, created_ms = excluded.created_ms, updated_ms = excluded.updated_ms`,
-		is.IssueID, is.ExperimentID, is.Name, is.Description, is.Status, is.Severity, jsonList(is.RootCauses),
-		is.SourceRunID, jsonList(is.Categories), is.CreatedBy, is.Created, is.Updated)
+		is.IssueID, is.ExperimentID, is.Name, is.Description, is.Status, is.Severity, jsonOrEmpty(is.RootCauses),
+		is.SourceRunID, jsonOrEmpty(is.Categories), is.CreatedBy, is.Created, is.Updated)
 	if err != nil {
 		return fmt.Errorf("write issue: %w", err)
 	}
@@ -104,10 +105,8 @@ func loadIssue(ctx context.Context, q Querier, id string) (*tandem.Issue, error)
 // validateIssue checks what MLflow requires of an issue and the text
 // every backend can store.
 func validateIssue(is *tandem.Issue) error {
-	for _, f := range []struct{ name, v string }{{"name", is.Name}, {"description", is.Description}} {
-		if f.v == "" {
-			return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", f.name)
-		}
+	if err := tandem.RequireParams("name", is.Name, "description", is.Description); err != nil {
+		return err
 	}
 	if err := tandem.ValidateIssueStatus(is.Status); err != nil {
 		return err
@@ -124,12 +123,7 @@ func validateIssue(is *tandem.Issue) error {
 	for i, c := range is.Categories {
 		texts[fmt.Sprintf("categories[%d]", i)] = c
 	}
-	for _, k := range tandem.SortedKeys(texts) {
-		if err := tandem.CheckText(k, texts[k]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tandem.CheckTexts(texts)
 }
 
 // CreateIssue creates an issue in an active experiment (status pending
@@ -137,7 +131,7 @@ func validateIssue(is *tandem.Issue) error {
 // digits) and times.
 func (s *Store) CreateIssue(ctx context.Context, is tandem.Issue) (*tandem.Issue, error) {
 	if is.ExperimentID == "" {
-		return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_id'. See the API docs for more information about request parameters.")
+		return nil, tandem.MissingParam("experiment_id")
 	}
 	if is.Status == "" {
 		is.Status = "pending"

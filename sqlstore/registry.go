@@ -553,7 +553,7 @@ func (s *Store) RenameRegisteredModel(ctx context.Context, name, newName string)
 		return tandem.RegisteredModel{}, err
 	}
 	if newName == "" {
-		return tandem.RegisteredModel{}, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'new_name'. See the API docs for more information about request parameters.")
+		return tandem.RegisteredModel{}, tandem.MissingParam("new_name")
 	}
 	if err := tandem.ValidateModelName(newName); err != nil {
 		return tandem.RegisteredModel{}, err
@@ -676,7 +676,7 @@ func (s *Store) DeleteRegisteredModelAlias(ctx context.Context, name, alias stri
 		return err
 	}
 	if alias == "" {
-		return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'alias'. See the API docs for more information about request parameters.")
+		return tandem.MissingParam("alias")
 	}
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		if err := rmExists(ctx, tx, name); err != nil {
@@ -708,7 +708,7 @@ func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tan
 		return tandem.ModelVersion{}, err
 	}
 	if in.Source == "" {
-		return tandem.ModelVersion{}, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'source'. See the API docs for more information about request parameters.")
+		return tandem.ModelVersion{}, tandem.MissingParam("source")
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return tandem.ModelVersion{}, err
@@ -1090,7 +1090,7 @@ func NewModelID() string {
 // (experiment), EINVALIDSTATE (deleted experiment), EINVALID.
 func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tandem.LoggedModel, error) {
 	if in.ExperimentID == "" {
-		return tandem.LoggedModel{}, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_id'. See the API docs for more information about request parameters.")
+		return tandem.LoggedModel{}, tandem.MissingParam("experiment_id")
 	}
 	for _, p := range append(append([]tandem.Tag{}, in.Tags...), in.Params...) {
 		if err := validateLMParam(p); err != nil {

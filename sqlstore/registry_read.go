@@ -209,7 +209,7 @@ func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) 
 		return tandem.ModelVersion{}, err
 	}
 	if alias == "" {
-		return tandem.ModelVersion{}, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'alias'. See the API docs for more information about request parameters.")
+		return tandem.ModelVersion{}, tandem.MissingParam("alias")
 	}
 	q := s.Reader()
 	if err := rmExists(ctx, q, name); err != nil {
@@ -680,7 +680,7 @@ type LoggedModelDataset struct {
 // means 100; pages hold at most 10000.
 func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, datasets []LoggedModelDataset, orderBy []LoggedModelOrder, max int64, pageToken string) ([]tandem.LoggedModel, string, error) {
 	if len(experimentIDs) == 0 {
-		return nil, "", tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'experiment_ids'. See the API docs for more information about request parameters.")
+		return nil, "", tandem.MissingParam("experiment_ids")
 	}
 	// MLflow sets no upper bound; pages of at most 10000 keep memory
 	// bounded, and the page token carries on.
