@@ -1,6 +1,7 @@
 package tandem
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -240,15 +241,15 @@ func NormalizeGatewayAuthConfig(c map[string]string) (map[string]string, error) 
 }
 
 func checkGatewayAPIBase(base string) error {
-	rest, ok := strings.CutPrefix(base, "https://")
-	if !ok {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return Errorf(EINVALID, "Gateway secret api_base is not a URL: %q", base)
+	case u.Scheme != "https":
 		return Errorf(EINVALID, "Invalid Gateway secret api_base scheme: %q. Allowed schemes are: 'https'.", base)
-	}
-	host, _, _ := strings.Cut(rest, "/")
-	if strings.Contains(host, "@") {
+	case u.User != nil:
 		return Errorf(EINVALID, "Gateway secret api_base must not include embedded credentials: %q", base)
-	}
-	if host == "" || strings.HasPrefix(host, ":") {
+	case u.Hostname() == "":
 		return Errorf(EINVALID, "Gateway secret api_base must include a hostname: %q", base)
 	}
 	return nil

@@ -475,15 +475,25 @@ func JobSettingsSpec(js tandem.JobSettings) map[string]any {
 
 // JobSettingsOf reads a settings spec back.
 func JobSettingsOf(spec map[string]any) (tandem.JobSettings, error) {
-	var js tandem.JobSettings
-	b, err := json.Marshal(spec)
-	if err == nil {
-		err = json.Unmarshal(b, &js)
-	}
+	js, err := specOf[tandem.JobSettings](spec, "job settings")
 	if err != nil {
-		return js, tandem.Errorf(tandem.EINVALID, "job settings: %v", err)
+		return js, err
 	}
 	return js, js.Validate()
+}
+
+// specOf reads a spec back into a T through its JSON form (EINVALID
+// naming what).
+func specOf[T any](spec map[string]any, what string) (T, error) {
+	var v T
+	b, err := json.Marshal(spec)
+	if err == nil {
+		err = json.Unmarshal(b, &v)
+	}
+	if err != nil {
+		return v, tandem.Errorf(tandem.EINVALID, "%s: %v", what, err)
+	}
+	return v, nil
 }
 
 // QuotaSettingsName is the settings object of workspace.yaml's quotas:
@@ -501,13 +511,9 @@ func QuotaSettingsSpec(q tandem.QuotaSettings) map[string]any {
 
 // QuotaSettingsOf reads a quota settings spec back.
 func QuotaSettingsOf(spec map[string]any) (tandem.QuotaSettings, error) {
-	var q tandem.QuotaSettings
-	b, err := json.Marshal(spec)
-	if err == nil {
-		err = json.Unmarshal(b, &q)
-	}
+	q, err := specOf[tandem.QuotaSettings](spec, "quota settings")
 	if err != nil {
-		return q, tandem.Errorf(tandem.EINVALID, "quota settings: %v", err)
+		return q, err
 	}
 	if len(q.Regions) == 0 {
 		q.Regions = nil

@@ -72,9 +72,10 @@ func (s *Server) sealGatewaySecret(ctx context.Context, v map[string]string) (st
 	if err := tandem.ValidateGatewaySecretValue(v); err != nil {
 		return "", nil, err
 	}
-	if s.gatewaySecrets == nil || !s.gatewaySecrets.HasKey() {
-		return "", nil, tandem.Errorf(tandem.EUNAVAILABLE, "this region has no workspace secrets key, so it cannot store a gateway secret: name one in workspace.yaml (secrets: {keeper: ...}) or set TANDEM_SECRETS_KEY")
+	if s.gatewaySecrets == nil {
+		return "", nil, tandem.Errorf(tandem.EUNAVAILABLE, "this server has no key vault to seal gateway secrets with")
 	}
+	// Without a workspace key the vault refuses, saying how to give one.
 	sealed, err := s.gatewaySecrets.SealGatewaySecret(ctx, v)
 	if err != nil {
 		return "", nil, err
@@ -300,11 +301,8 @@ type gatewayEndpointResp struct {
 }
 
 func (s *Server) createGatewayEndpoint(r *http.Request, req *createGatewayEndpointReq) (any, error) {
-	if err := tandem.ValidateGatewayEndpointName(req.Name); err != nil {
-		return nil, err
-	}
 	if req.ModelConfigs == nil {
-		return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'model_configs'. See the API docs for more information about request parameters.")
+		return nil, tandem.MissingParam("model_configs")
 	}
 	tracking := true // MLflow's default
 	if req.UsageTracking.Set {
@@ -385,7 +383,7 @@ type attachGatewayModelReq struct {
 
 func (s *Server) attachGatewayModel(r *http.Request, req *attachGatewayModelReq) (any, error) {
 	if req.ModelConfig == nil {
-		return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'model_config'. See the API docs for more information about request parameters.")
+		return nil, tandem.MissingParam("model_config")
 	}
 	m, err := s.Store.AttachGatewayModel(r.Context(), req.EndpointID, req.ModelConfig.config(), req.CreatedBy)
 	if err != nil {

@@ -10,13 +10,12 @@ reports its node's address and a port free there; the placeholders
 are replaced by rank K's, then each rank runs the command with its
 variables, in the job's working folder, its output forwarded to the job's
 log by Ray. The first rank to fail stops the others and its exit code is
-the job's; the command of a rank dies with the actor that runs it.
+the job's; the command of a rank dies with the actor that runs it (Ray
+stops the child processes of a worker it kills).
 """
 
-import ctypes
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,15 +29,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _die_with_parent():
-    # The command must not outlive the actor (killed when a rank fails or
-    # the job is stopped). Linux only; elsewhere it is left to Ray.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 @ray.remote(num_cpus=0)
 class Rank:
     def place(self):
@@ -48,7 +38,7 @@ class Rank:
         full = dict(os.environ)
         full.update(env)
         sys.stdout.flush()
-        proc = subprocess.Popen(["/bin/sh", "-c", command], env=full, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(["/bin/sh", "-c", command], env=full)
         code = proc.wait()
         return 128 - code if code < 0 else code
 

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,9 +202,28 @@ else:
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := `python -c 'import json, os, sys, time; c = json.loads(os.environ["TF_CONFIG"]); assert ":" in c["cluster"]["worker"][1] and "{{" not in os.environ["TF_CONFIG"]; sys.exit(4) if c["task"]["index"] == 1 else time.sleep(600)'`
-		// Rank 0 would sleep for 10 minutes, past wait's bound.
-		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "dist/a2", Command: cmd, InstanceCount: 2, Processes: ranks})
+		// Rank 0 writes its pid and sleeps for 10 minutes; rank 1 fails
+		// once rank 0 is up. The job fails with rank 1's code, and rank 0's
+		// process is gone (the cluster runs on this host).
+		pidFile := t.TempDir() + "/rank0.pid"
+		prog := `import json, os, sys, time
+c = json.loads(os.environ["TF_CONFIG"])
+assert ":" in c["cluster"]["worker"][1] and "{{" not in os.environ["TF_CONFIG"]
+pid = os.environ["PID_FILE"]
+if c["task"]["index"] == 0:
+    open(pid + ".tmp", "w").write(str(os.getpid()))
+    os.rename(pid + ".tmp", pid)
+    time.sleep(600)
+for _ in range(600):
+    if os.path.exists(pid):
+        break
+    time.sleep(0.1)
+sys.exit(4)
+`
+		dir := t.TempDir()
+		writeTree(t, dir, map[string]string{"ranks.py": prog})
+		h, err := e.Start(ctx, tandem.LaunchSpec{ID: "dist/a2", Command: "python ranks.py", WorkDir: dir, InstanceCount: 2,
+			Env: map[string]string{"PID_FILE": pidFile}, Processes: ranks})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,6 +231,22 @@ else:
 		out := logs(t, e, h)
 		if st.State != tandem.ProcessFailed || st.ExitCode != 4 || !strings.Contains(out, "rank 1 exited with code 4") {
 			t.Fatalf("status %+v\n%s", st, out)
+		}
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatalf("rank 0 never started: %v\n%s", err, out)
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		for syscall.Kill(pid, 0) == nil {
+			if ctx.Err() != nil {
+				t.Fatalf("rank 0 (pid %d) still runs after the job failed", pid)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 

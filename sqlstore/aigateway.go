@@ -52,14 +52,6 @@ type tpGatewayBinding struct {
 	Delete bool `json:"delete,omitempty"`
 }
 
-func jsonMap(m map[string]string) string {
-	if len(m) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
-}
-
 func readJSONMap(s string) map[string]string {
 	if s == "" {
 		return nil
@@ -90,7 +82,7 @@ func applyGatewaySecret(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		masked_values = excluded.masked_values, provider = excluded.provider, auth_config = excluded.auth_config,
 		created_by = excluded.created_by, created_ms = excluded.created_ms, updated_by = excluded.updated_by,
 		updated_ms = excluded.updated_ms`,
-		p.SecretID, p.SecretName, p.Sealed, jsonMap(p.MaskedValues), p.Provider, jsonMap(p.AuthConfig), p.CreatedBy,
+		p.SecretID, p.SecretName, p.Sealed, jsonOrEmpty(p.MaskedValues), p.Provider, jsonOrEmpty(p.AuthConfig), p.CreatedBy,
 		p.Created, p.UpdatedBy, p.Updated)
 	if err != nil {
 		return fmt.Errorf("write gateway secret: %w", err)
@@ -166,6 +158,23 @@ func applyGatewayBinding(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	return nil
 }
 
+// equalsWhere is the WHERE clause ("" when none) of the column, value
+// pairs whose value is not "", each matched for equality, and its args.
+func equalsWhere(colValues ...string) (string, []any) {
+	var conds []string
+	var args []any
+	for i := 0; i+1 < len(colValues); i += 2 {
+		if colValues[i+1] != "" {
+			conds = append(conds, colValues[i]+" = ?")
+			args = append(args, colValues[i+1])
+		}
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
 // ---- secrets ----
 
 func notFoundGateway(what string, kv ...string) error {
@@ -200,24 +209,15 @@ func loadGatewaySecret(ctx context.Context, q Querier, col, v string) (*tandem.G
 	return &g, nil
 }
 
-func gatewayTexts(fields map[string]string) error {
-	for _, k := range tandem.SortedKeys(fields) {
-		if err := tandem.CheckText(k, fields[k]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // CreateGatewaySecret stores a gateway secret whose values the caller has
 // checked, sealed (sealed) and masked (g.MaskedValues). It returns the
 // secret's metadata with its id ("s-" and 32 hex digits). EEXISTS when the
 // name is taken.
 func (s *Store) CreateGatewaySecret(ctx context.Context, g tandem.GatewaySecret, sealed string) (*tandem.GatewaySecret, error) {
 	if g.SecretName == "" {
-		return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'secret_name'. See the API docs for more information about request parameters.")
+		return nil, tandem.MissingParam("secret_name")
 	}
-	if err := gatewayTexts(map[string]string{"secret_name": g.SecretName, "provider": g.Provider, "created_by": g.CreatedBy}); err != nil {
+	if err := tandem.CheckTexts(map[string]string{"secret_name": g.SecretName, "provider": g.Provider, "created_by": g.CreatedBy}); err != nil {
 		return nil, err
 	}
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
@@ -245,13 +245,8 @@ func (s *Store) GetGatewaySecret(ctx context.Context, id string) (*tandem.Gatewa
 // ListGatewaySecrets lists the secrets' metadata (of one provider when
 // provider is not ""), oldest first.
 func (s *Store) ListGatewaySecrets(ctx context.Context, provider string) ([]tandem.GatewaySecret, error) {
-	q := `SELECT ` + gatewaySecretCols + ` FROM gateway_secrets`
-	var args []any
-	if provider != "" {
-		q += ` WHERE provider = ?`
-		args = append(args, provider)
-	}
-	rows, err := s.Reader().QueryContext(ctx, q+` ORDER BY created_ms, secret_id`, args...)
+	where, args := equalsWhere("provider", provider)
+	rows, err := s.Reader().QueryContext(ctx, `SELECT `+gatewaySecretCols+` FROM gateway_secrets`+where+` ORDER BY created_ms, secret_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list gateway secrets: %w", err)
 	}
@@ -379,12 +374,10 @@ func gatewayModelNameTaken(ctx context.Context, q Querier, name, except string) 
 // CreateGatewayModelDefinition creates a model definition on an existing
 // secret, with its id ("d-" and 32 hex digits). EEXISTS for a taken name.
 func (s *Store) CreateGatewayModelDefinition(ctx context.Context, d tandem.GatewayModelDefinition) (*tandem.GatewayModelDefinition, error) {
-	for _, f := range []struct{ name, v string }{{"name", d.Name}, {"secret_id", d.SecretID}, {"provider", d.Provider}, {"model_name", d.ModelName}} {
-		if f.v == "" {
-			return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", f.name)
-		}
+	if err := tandem.RequireParams("name", d.Name, "secret_id", d.SecretID, "provider", d.Provider, "model_name", d.ModelName); err != nil {
+		return nil, err
 	}
-	if err := gatewayTexts(map[string]string{"name": d.Name, "secret_id": d.SecretID, "provider": d.Provider,
+	if err := tandem.CheckTexts(map[string]string{"name": d.Name, "secret_id": d.SecretID, "provider": d.Provider,
 		"model_name": d.ModelName, "created_by": d.CreatedBy}); err != nil {
 		return nil, err
 	}
@@ -418,15 +411,7 @@ func (s *Store) GetGatewayModelDefinition(ctx context.Context, id string) (*tand
 // ListGatewayModelDefinitions lists model definitions, of one provider
 // and/or on one secret when those are not "".
 func (s *Store) ListGatewayModelDefinitions(ctx context.Context, provider, secretID string) ([]tandem.GatewayModelDefinition, error) {
-	where, args := ` WHERE 1 = 1`, []any{}
-	if provider != "" {
-		where += ` AND d.provider = ?`
-		args = append(args, provider)
-	}
-	if secretID != "" {
-		where += ` AND d.secret_id = ?`
-		args = append(args, secretID)
-	}
+	where, args := equalsWhere("d.provider", provider, "d.secret_id", secretID)
 	return loadGatewayModels(ctx, s.Reader(), where, args...)
 }
 
@@ -438,7 +423,7 @@ type GatewayModelUpdate struct {
 // UpdateGatewayModelDefinition changes a model definition (ENOTFOUND for it
 // or a new secret, EEXISTS for a taken name).
 func (s *Store) UpdateGatewayModelDefinition(ctx context.Context, id string, u GatewayModelUpdate) (*tandem.GatewayModelDefinition, error) {
-	if err := gatewayTexts(map[string]string{"name": u.Name, "secret_id": u.SecretID, "provider": u.Provider,
+	if err := tandem.CheckTexts(map[string]string{"name": u.Name, "secret_id": u.SecretID, "provider": u.Provider,
 		"model_name": u.ModelName, "updated_by": u.UpdatedBy}); err != nil {
 		return nil, err
 	}
@@ -555,9 +540,23 @@ func loadGatewayEndpointRow(ctx context.Context, q Querier, col, v string) (*tan
 	return &eps[0], nil
 }
 
-// withGatewayModels fills in each mapping's model definition.
+// withGatewayModels fills in each mapping's model definition (reading
+// only the definitions the endpoints name).
 func withGatewayModels(ctx context.Context, q Querier, eps []tandem.GatewayEndpoint) ([]tandem.GatewayEndpoint, error) {
-	ds, err := loadGatewayModels(ctx, q, "")
+	var ids []any
+	seen := map[string]bool{}
+	for _, ep := range eps {
+		for _, m := range ep.Mappings {
+			if !seen[m.ModelDefinitionID] {
+				seen[m.ModelDefinitionID] = true
+				ids = append(ids, m.ModelDefinitionID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return eps, nil
+	}
+	ds, err := loadGatewayModels(ctx, q, ` WHERE d.model_definition_id IN (`+placeholders(len(ids))+`)`, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -671,7 +670,7 @@ func (s *Store) gatewayExperiment(ctx context.Context, expID, name, endpointID s
 // (at least one), with its id ("e-" and 32 hex digits).
 func (s *Store) CreateGatewayEndpoint(ctx context.Context, in GatewayEndpointInput) (*tandem.GatewayEndpoint, error) {
 	if in.Name == "" {
-		return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'name'. See the API docs for more information about request parameters.")
+		return nil, tandem.MissingParam("name")
 	}
 	if err := tandem.ValidateGatewayEndpointName(in.Name); err != nil {
 		return nil, err
@@ -685,16 +684,19 @@ func (s *Store) CreateGatewayEndpoint(ctx context.Context, in GatewayEndpointInp
 	if err := tandem.ValidateGatewayStrategies(in.RoutingStrategy, in.Fallback); err != nil {
 		return nil, err
 	}
-	if err := gatewayTexts(map[string]string{"created_by": in.CreatedBy, "experiment_id": in.ExperimentID}); err != nil {
+	if err := tandem.CheckTexts(map[string]string{"created_by": in.CreatedBy, "experiment_id": in.ExperimentID}); err != nil {
 		return nil, err
 	}
-	// Checked before the experiment is made, so a bad request makes none.
-	q := s.Reader()
-	if err := gatewayEndpointNameTaken(ctx, q, in.Name, ""); err != nil {
-		return nil, err
-	}
-	if err := gatewayModelsExist(ctx, q, in.Configs); err != nil {
-		return nil, err
+	if in.UsageTracking && in.ExperimentID == "" {
+		// Checked before the usage experiment is made, so a request
+		// refused in the write makes none (the write checks again).
+		q := s.Reader()
+		if err := gatewayEndpointNameTaken(ctx, q, in.Name, ""); err != nil {
+			return nil, err
+		}
+		if err := gatewayModelsExist(ctx, q, in.Configs); err != nil {
+			return nil, err
+		}
 	}
 	id := "e-" + newUUIDHex()
 	expID, err := s.gatewayExperiment(ctx, in.ExperimentID, in.Name, id, in.UsageTracking)
@@ -792,45 +794,41 @@ func (s *Store) UpdateGatewayEndpoint(ctx context.Context, id string, u GatewayE
 	if err := tandem.ValidateGatewayStrategies(u.RoutingStrategy, u.Fallback); err != nil {
 		return nil, err
 	}
-	if err := gatewayTexts(map[string]string{"updated_by": u.UpdatedBy, "experiment_id": u.ExperimentID}); err != nil {
+	if err := tandem.CheckTexts(map[string]string{"updated_by": u.UpdatedBy, "experiment_id": u.ExperimentID}); err != nil {
 		return nil, err
 	}
 	cur, err := loadGatewayEndpointRow(ctx, s.Reader(), "endpoint_id", id)
 	if err != nil {
 		return nil, err
 	}
-	if u.Name != "" {
-		if err := gatewayEndpointNameTaken(ctx, s.Reader(), u.Name, id); err != nil {
-			return nil, err
-		}
-	}
-	if err := gatewayModelsExist(ctx, s.Reader(), u.Configs); err != nil {
-		return nil, err
-	}
 	expID := ""
 	if u.ExperimentID != "" || (u.UsageTracking != nil && *u.UsageTracking && cur.ExperimentID == "") {
+		// As for a create: the checks the write makes, made before the
+		// usage experiment is, so a refused update makes none.
 		name := cur.Name
 		if u.Name != "" {
+			if err := gatewayEndpointNameTaken(ctx, s.Reader(), u.Name, id); err != nil {
+				return nil, err
+			}
 			name = u.Name
+		}
+		if err := gatewayModelsExist(ctx, s.Reader(), u.Configs); err != nil {
+			return nil, err
 		}
 		if expID, err = s.gatewayExperiment(ctx, u.ExperimentID, name, id, true); err != nil {
 			return nil, err
 		}
 	}
 	var ep tandem.GatewayEndpoint
-	_, err = s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
-		cur, err := loadGatewayEndpointRow(ctx, tx, "endpoint_id", id)
-		if err != nil {
-			return nil, err
-		}
+	err = s.changeGatewayEndpoint(ctx, id, func(ctx context.Context, tx *Tx, cur *tandem.GatewayEndpoint) error {
 		if u.Name != "" {
 			if err := gatewayEndpointNameTaken(ctx, tx, u.Name, id); err != nil {
-				return nil, err
+				return err
 			}
 			cur.Name = u.Name
 		}
 		if err := gatewayModelsExist(ctx, tx, u.Configs); err != nil {
-			return nil, err
+			return err
 		}
 		now := max(nowMillis(), cur.Updated)
 		if u.UsageTracking != nil {
@@ -853,7 +851,7 @@ func (s *Store) UpdateGatewayEndpoint(ctx context.Context, id string, u GatewayE
 			cur.UpdatedBy = u.UpdatedBy
 		}
 		ep = *cur
-		return &Change{Op: OpGatewayEndpoint, Key: id, Payload: &tpGatewayEndpoint{GatewayEndpoint: ep}}, nil
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -946,9 +944,9 @@ func (s *Store) DetachGatewayModel(ctx context.Context, endpointID, modelDefinit
 // SetGatewayEndpointTag sets one tag of an endpoint.
 func (s *Store) SetGatewayEndpointTag(ctx context.Context, endpointID, key, value string) error {
 	if key == "" {
-		return tandem.Errorf(tandem.EINVALID, "Missing value for required parameter 'key'. See the API docs for more information about request parameters.")
+		return tandem.MissingParam("key")
 	}
-	if err := gatewayTexts(map[string]string{"key": key, "value": value}); err != nil {
+	if err := tandem.CheckTexts(map[string]string{"key": key, "value": value}); err != nil {
 		return err
 	}
 	return s.changeGatewayEndpoint(ctx, endpointID, func(_ context.Context, _ *Tx, ep *tandem.GatewayEndpoint) error {
@@ -976,15 +974,13 @@ const gatewayBindingCols = `endpoint_id, resource_type, resource_id, created_by,
 // CreateGatewayBinding binds an endpoint to a resource (EEXISTS when it is
 // bound to it already).
 func (s *Store) CreateGatewayBinding(ctx context.Context, b tandem.GatewayBinding) (*tandem.GatewayBinding, error) {
-	for _, f := range []struct{ name, v string }{{"endpoint_id", b.EndpointID}, {"resource_type", b.ResourceType}, {"resource_id", b.ResourceID}} {
-		if f.v == "" {
-			return nil, tandem.Errorf(tandem.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", f.name)
-		}
+	if err := tandem.RequireParams("endpoint_id", b.EndpointID, "resource_type", b.ResourceType, "resource_id", b.ResourceID); err != nil {
+		return nil, err
 	}
 	if err := tandem.ValidateGatewayResourceType(b.ResourceType); err != nil {
 		return nil, err
 	}
-	if err := gatewayTexts(map[string]string{"resource_id": b.ResourceID, "created_by": b.CreatedBy}); err != nil {
+	if err := tandem.CheckTexts(map[string]string{"resource_id": b.ResourceID, "created_by": b.CreatedBy}); err != nil {
 		return nil, err
 	}
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
@@ -1029,13 +1025,7 @@ func (s *Store) ListGatewayBindings(ctx context.Context, endpointID, resourceTyp
 }
 
 func loadGatewayBindings(ctx context.Context, q Querier, endpointID, resourceType, resourceID string) ([]tandem.GatewayBinding, error) {
-	where, args := ` WHERE 1 = 1`, []any{}
-	for _, f := range []struct{ col, v string }{{"endpoint_id", endpointID}, {"resource_type", resourceType}, {"resource_id", resourceID}} {
-		if f.v != "" {
-			where += ` AND ` + f.col + ` = ?`
-			args = append(args, f.v)
-		}
-	}
+	where, args := equalsWhere("endpoint_id", endpointID, "resource_type", resourceType, "resource_id", resourceID)
 	rows, err := q.QueryContext(ctx, `SELECT `+gatewayBindingCols+` FROM gateway_bindings`+where+` ORDER BY created_ms, endpoint_id, resource_type, resource_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read gateway bindings: %w", err)

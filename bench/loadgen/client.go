@@ -48,7 +48,7 @@ func (e *APIError) Error() string { return fmt.Sprintf("HTTP %d: %.300s", e.Stat
 // /api/2.0/mlflow/<path> and decodes the answer into out (when not nil).
 func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
 	u := c.Base + "/api/2.0/mlflow/" + path
-	if strings.HasPrefix(path, "/") { // a full path (the 3.0 API)
+	if strings.HasPrefix(path, "/") { // a full path (the 3.0 API, /graphql)
 		u = c.Base + path
 	}
 	var body io.Reader

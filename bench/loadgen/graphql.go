@@ -1,11 +1,9 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 )
 
@@ -24,21 +22,7 @@ const runPageQuery = `query RunPage($data: MlflowGetRunInput!) {
 // RunPage posts the run page's GraphQL query for runID and returns how
 // many metrics came back (an error in the answer is an error).
 func (c *Client) RunPage(ctx context.Context, runID string) (int, error) {
-	body, _ := json.Marshal(map[string]any{"query": runPageQuery, "variables": map[string]any{"data": map[string]string{"runId": runID}}})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base+"/graphql", bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("POST /graphql: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("POST /graphql: %w", &APIError{Status: resp.StatusCode, Body: string(b)})
-	}
+	in := map[string]any{"query": runPageQuery, "variables": map[string]any{"data": map[string]string{"runId": runID}}}
 	var out struct {
 		Data struct {
 			Get struct {
@@ -52,11 +36,11 @@ func (c *Client) RunPage(ctx context.Context, runID string) (int, error) {
 		} `json:"data"`
 		Errors []json.RawMessage `json:"errors"`
 	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return 0, fmt.Errorf("POST /graphql: %w", err)
+	if err := c.Call(ctx, http.MethodPost, "/graphql", in, &out); err != nil {
+		return 0, err
 	}
 	if len(out.Errors) > 0 || out.Data.Get.APIError != nil || out.Data.Get.Run == nil {
-		return 0, fmt.Errorf("POST /graphql: %.300s", b)
+		return 0, fmt.Errorf("POST /graphql: errors %s, apiError %v", out.Errors, out.Data.Get.APIError)
 	}
 	return len(out.Data.Get.Run.Data.Metrics), nil
 }
