@@ -250,3 +250,40 @@ regions:
 		t.Fatalf("differences %v (%d artifacts)", d, len(a.Artifacts))
 	}
 }
+
+// A journal long-poll ends when the region stops, with an empty batch: a
+// stopping primary does not wait out its followers' polls (which kept a
+// region's shutdown waiting for its server's timeout).
+func TestLongPollEndsWhenTheRegionStops(t *testing.T) {
+	r, srv := openPrimary(t)
+	head, _ := r.Store.Head(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { r.Replication.Run(ctx); close(ran) }()
+	type answer struct {
+		resp *http.Response
+		body string
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, body := peerGet(t, srv.URL+replication.Prefix+fmt.Sprintf("journal?after=%d&after_epoch=%d&wait=60000&region=west", head.Seq, head.Epoch))
+		got <- answer{resp, body}
+	}()
+	time.Sleep(300 * time.Millisecond) // the poll is waiting
+	select {
+	case a := <-got:
+		t.Fatalf("the poll answered before the region stopped: %s %s", a.resp.Status, a.body)
+	default:
+	}
+	cancel()
+	<-ran
+	select {
+	case a := <-got:
+		var jr replication.JournalResponse
+		if err := json.Unmarshal([]byte(a.body), &jr); a.resp.StatusCode != 200 || err != nil || len(jr.Entries) != 0 {
+			t.Fatalf("after the stop: %s %s", a.resp.Status, a.body)
+		}
+	case <-time.After(30 * time.Second): // half the poll's wait: the stop ended it
+		t.Fatal("the poll still waits after the region stopped")
+	}
+}

@@ -73,6 +73,12 @@ type Service struct {
 
 	fol *Follower
 	met *metrics
+
+	// stopping is closed when Run returns: journal long-polls answer at
+	// once then, so a stopping primary's server shuts down without waiting
+	// out its followers' polls.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 type followerSeen struct {
@@ -112,7 +118,7 @@ func New(cfg Config) *Service {
 			TLSClientConfig: cfg.TLS, ForceAttemptHTTP2: cfg.TLS != nil}}
 	}
 	s := &Service{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(),
-		followers: map[string]*followerSeen{}, ackCh: make(chan struct{})}
+		followers: map[string]*followerSeen{}, ackCh: make(chan struct{}), stopping: make(chan struct{})}
 	if len(cfg.Key) > 0 {
 		s.token = Token(cfg.Key)
 	}
@@ -149,7 +155,10 @@ func (s *Service) Handler() http.Handler { return s.mux }
 func (s *Service) Follower() *Follower { return s.fol }
 
 // Run runs the follower whenever the region is a secondary, until ctx ends.
-func (s *Service) Run(ctx context.Context) error { return s.fol.Run(ctx) }
+func (s *Service) Run(ctx context.Context) error {
+	defer s.stopOnce.Do(func() { close(s.stopping) })
+	return s.fol.Run(ctx)
+}
 
 // policy returns the replication policy of kind k.
 func (s *Service) policy(k tandem.Kind) workspace.KindPolicy {
@@ -258,13 +267,25 @@ func (s *Service) handleJournal(w http.ResponseWriter, r *http.Request) {
 		limit = 500
 	}
 	wait := min(time.Duration(waitMS)*time.Millisecond, 60*time.Second)
-	es, err := s.cfg.Store.WaitJournal(ctx, after, int(limit), wait)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	es, err := s.cfg.Store.WaitJournal(wctx, after, int(limit), wait)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		writeErr(w, err)
-		return
+		if wctx.Err() == nil {
+			writeErr(w, err)
+			return
+		}
+		es = nil // this region is stopping: an empty batch, the follower polls again
 	}
 	head, err := s.cfg.Store.Head(ctx)
 	if err != nil {

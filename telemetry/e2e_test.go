@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -98,9 +99,23 @@ func TestForwardedWriteIsOneTrace(t *testing.T) {
 	stop := func() { w.Stop(0); w.Stop(1) } // Close flushes the spans
 
 	west := w.URLs[1]
+	deadline := time.Now().Add(30 * time.Second)
+	// The write must reach the secondary once it follows the primary's
+	// epoch: before that, its forward is refused as stale and it
+	// bootstraps again, so the experiment arrives in a snapshot and no
+	// apply span exists to check.
+	for rs := w.Client(t); ; {
+		st := rs.Statuses(context.Background())[1].Replication
+		if st != nil && st.Role.Epoch >= 1 && st.Head.Epoch >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the secondary never followed epoch 1: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	var resp *http.Response
 	var err error
-	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err = http.Post(west+"/api/2.0/mlflow/experiments/create", "application/json", bytes.NewReader([]byte(`{"name":"traced"}`)))
 		if err == nil && resp.StatusCode == http.StatusOK {
