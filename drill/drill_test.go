@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem/gateway"
+	"github.com/tandemml/tandem/replication"
 )
 
 func TestTail(t *testing.T) {
@@ -116,5 +117,26 @@ func TestReportRecord(t *testing.T) {
 	}
 	if !strings.Contains(string(rec.Report), `"rpo_lost_writes":1`) || len(rec.Report) > 64<<10 {
 		t.Fatalf("report %d bytes: %.200s", len(rec.Report), rec.Report)
+	}
+}
+
+// A direct client still writing to the old primary after a switchover is
+// served by the new primary through it: the acknowledgement names the
+// region that committed the write, so the RTO is measured to the new
+// primary's first write (before, the old primary was taken for the new
+// one and the drill waited for it to rejoin itself).
+func TestForwardedWriteIsTheNewPrimarys(t *testing.T) {
+	w := newWriters(context.Background(), time.Second)
+	old := http.Header{}
+	old.Set("X-Tandem-Position", "1/9")
+	w.record(viaDirect, "east", "a", old)
+	fwd := http.Header{}
+	fwd.Set("X-Tandem-Position", "2/10")
+	fwd.Set(replication.HeaderPrimary, "west")
+	w.record(viaDirect, "east", "b", fwd)
+	acks, _ := w.snapshot(viaDirect)
+	first, lastOld, ok := measureRTO(acks, "east", 1)
+	if !ok || first.region != "west" || first.pos.Epoch != 2 || lastOld != acks[0].at {
+		t.Fatalf("first %+v lastOld %v ok %v from %+v", first, lastOld, ok, acks)
 	}
 }

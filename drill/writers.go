@@ -12,6 +12,7 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/gateway"
+	"github.com/tandemml/tandem/replication"
 )
 
 // Where a write went: to the primary the client found itself, or through
@@ -132,7 +133,16 @@ func (w *writers) create(hc *http.Client, base, name string) (int, string, http.
 	return resp.StatusCode, e.Code, resp.Header, nil
 }
 
+// record keeps one acknowledgement. region is the region the write was
+// sent to; a secondary that forwarded it to the primary names the primary
+// that committed it (X-Tandem-Primary), and that is the region recorded:
+// after a switchover a client still writing to the old primary is served
+// by the new one, whose first write in the new epoch is what the RTO is
+// measured to.
 func (w *writers) record(via, region, name string, h http.Header) {
+	if p := h.Get(replication.HeaderPrimary); p != "" {
+		region = p
+	}
 	var pos tandem.Position
 	fmt.Sscanf(h.Get("X-Tandem-Position"), "%d/%d", &pos.Epoch, &pos.Seq)
 	w.mu.Lock()
