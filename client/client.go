@@ -89,13 +89,18 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 // sendBody is send with a body made anew for each endpoint tried: the
 // endpoints in order from the one that answered last (sender.sendAny).
 func (c *Client) sendBody(ctx context.Context, method, path string, mkBody func() (io.ReadCloser, string)) (*http.Response, error) {
+	return c.sendRoot(ctx, method, api.Prefix+path, mkBody)
+}
+
+// sendRoot is sendBody with a path from the server's root.
+func (c *Client) sendRoot(ctx context.Context, method, path string, mkBody func() (io.ReadCloser, string)) (*http.Response, error) {
 	c.mu.Lock()
 	start := c.current
 	c.mu.Unlock()
 	n := len(c.cfg.Endpoints)
 	urls := make([]string, n)
 	for i := range urls {
-		urls[i] = strings.TrimSuffix(c.cfg.Endpoints[(start+i)%n], "/") + api.Prefix + path
+		urls[i] = strings.TrimSuffix(c.cfg.Endpoints[(start+i)%n], "/") + path
 	}
 	resp, i, err := c.s.sendAny(ctx, method, urls, mkBody)
 	if i >= 0 {
@@ -105,7 +110,11 @@ func (c *Client) sendBody(ctx context.Context, method, path string, mkBody func(
 	}
 	var ue *unreachableError
 	if errors.As(err, &ue) {
-		return nil, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: fmt.Sprintf("no endpoint of workspace %s is reachable: %s", c.cfg.Workspace, tandem.ErrorMessage(err))}
+		name := c.cfg.Workspace
+		if name == "" {
+			name = c.cfg.Endpoints[0]
+		}
+		return nil, &tandem.Error{Code: tandem.EUNAVAILABLE, Message: fmt.Sprintf("no endpoint of workspace %s is reachable: %s", name, tandem.ErrorMessage(err))}
 	}
 	return resp, err
 }

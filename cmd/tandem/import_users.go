@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -34,42 +31,6 @@ func sourceClient(src string) (*mlflowsource.Client, error) {
 	return c, nil
 }
 
-// workspaceJSON sends one JSON request to the target workspace with the
-// CLI's credentials (sendTo) and decodes the answer.
-func workspaceJSON(ctx context.Context, cmd *cobra.Command, method, path string, in, out any) error {
-	var body *bytes.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	var req *http.Request
-	var err error
-	if body != nil {
-		req, err = http.NewRequestWithContext(ctx, method, workspaceURL(cmd)+path, body)
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, workspaceURL(cmd)+path, nil)
-	}
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := sendTo(cmd, req)
-	if err != nil {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "workspace %s: %v", workspaceURL(cmd), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return apiError(resp)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
 // importMLflowUsers carries the users and per-resource permissions of the
 // source's basic-auth app over after its data was imported: each user
 // becomes a tandem user without a password and gets a reset token (valid
@@ -77,6 +38,10 @@ func workspaceJSON(ctx context.Context, cmd *cobra.Command, method, path string,
 // grant a role assignment (mlflowsource.PlanAssignments). Idempotent: what
 // exists already is kept.
 func importMLflowUsers(ctx context.Context, cmd *cobra.Command, src *mlflowsource.Client) error {
+	c, err := workspaceClient(cmd)
+	if err != nil {
+		return err
+	}
 	users, ok, err := src.ReadUsers(ctx)
 	if err != nil {
 		return err
@@ -106,7 +71,7 @@ func importMLflowUsers(ctx context.Context, cmd *cobra.Command, src *mlflowsourc
 					ID string `json:"experiment_id"`
 				} `json:"experiment"`
 			}
-			if workspaceJSON(ctx, cmd, "GET", "/api/2.0/mlflow/experiments/get-by-name?experiment_name="+url.QueryEscape(name), nil, &got) == nil {
+			if c.Call(ctx, "GET", "/api/2.0/mlflow/experiments/get-by-name?experiment_name="+url.QueryEscape(name), nil, &got) == nil {
 				ids[g.Resource] = got.Experiment.ID
 			}
 		}
@@ -116,7 +81,7 @@ func importMLflowUsers(ctx context.Context, cmd *cobra.Command, src *mlflowsourc
 	const p = "/api/tandem/v1"
 	for _, a := range plan {
 		if a.Role == mlflowsource.EditorRoleName {
-			if err := workspaceJSON(ctx, cmd, "PUT", p+"/roles/"+url.PathEscape(a.Role), mlflowsource.EditorRole(), nil); err != nil {
+			if err := c.Call(ctx, "PUT", p+"/roles/"+url.PathEscape(a.Role), mlflowsource.EditorRole(), nil); err != nil {
 				return fmt.Errorf("role %q: %w", a.Role, err)
 			}
 			break
@@ -125,7 +90,7 @@ func importMLflowUsers(ctx context.Context, cmd *cobra.Command, src *mlflowsourc
 	var existing struct {
 		RoleAssignments []struct{ Role, Assignee, Scope string } `json:"role_assignments"`
 	}
-	if err := workspaceJSON(ctx, cmd, "GET", p+"/role-assignments", nil, &existing); err != nil {
+	if err := c.Call(ctx, "GET", p+"/role-assignments", nil, &existing); err != nil {
 		return err
 	}
 	have := map[string]bool{}
@@ -135,17 +100,17 @@ func importMLflowUsers(ctx context.Context, cmd *cobra.Command, src *mlflowsourc
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tSTATUS\tRESET TOKEN (shown once, valid 72h)")
 	for _, u := range users {
-		if workspaceJSON(ctx, cmd, "GET", p+"/principals/"+url.PathEscape(u.Name), nil, nil) == nil {
+		if c.Call(ctx, "GET", p+"/principals/"+url.PathEscape(u.Name), nil, nil) == nil {
 			fmt.Fprintf(tw, "%s\talready present\t-\n", u.Name)
 			continue
 		}
-		if err := workspaceJSON(ctx, cmd, "POST", p+"/principals", map[string]any{"name": u.Name, "kind": tandem.PrincipalUser}, nil); err != nil {
+		if err := c.Call(ctx, "POST", p+"/principals", map[string]any{"name": u.Name, "kind": tandem.PrincipalUser}, nil); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
 		var tok struct {
 			Token string `json:"token"`
 		}
-		if err := workspaceJSON(ctx, cmd, "POST", p+"/principals/"+url.PathEscape(u.Name)+"/tokens",
+		if err := c.Call(ctx, "POST", p+"/principals/"+url.PathEscape(u.Name)+"/tokens",
 			map[string]any{"description": "reset token from the MLflow import: set a password with tandem user set-password", "expires_in": "72h"}, &tok); err != nil {
 			return fmt.Errorf("reset token of %q: %w", u.Name, err)
 		}
@@ -157,7 +122,7 @@ func importMLflowUsers(ctx context.Context, cmd *cobra.Command, src *mlflowsourc
 		if have[a.Role+"\x00"+a.Assignee+"\x00"+string(a.Scope)] {
 			continue
 		}
-		if err := workspaceJSON(ctx, cmd, "POST", p+"/role-assignments",
+		if err := c.Call(ctx, "POST", p+"/role-assignments",
 			map[string]any{"role": a.Role, "assignee": a.Assignee, "scope": a.Scope}, nil); err != nil {
 			return fmt.Errorf("assignment %s to %s at %s (from %s): %w", a.Role, a.Assignee, a.Scope, a.From, err)
 		}

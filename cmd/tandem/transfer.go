@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,33 +44,17 @@ func workspaceURL(cmd *cobra.Command) string {
 	return "http://127.0.0.1:5000"
 }
 
-// workspaceHTTP is how the transfer verbs reach the workspace of
-// workspaceURL: the HTTP client of its config (trusting its ca_file) and the
-// bearer token the other verbs send (TANDEM_TOKEN, ~/.tandem/credentials,
-// else MLFLOW_TRACKING_TOKEN, as a workspace migrated from MLflow may use).
-func workspaceHTTP(cmd *cobra.Command) (*http.Client, string) {
-	hc, workspace := http.DefaultClient, ""
+// workspaceClient is the client of the workspace at workspaceURL, with
+// the HTTP client and token of the config file found as for every CLI
+// verb (client.ForURL).
+func workspaceClient(cmd *cobra.Command) (*client.Client, error) {
+	var cfg *client.Config
 	explicit, _ := cmd.Flags().GetString("config")
 	if c, err := client.FromConfigPath(cmd.Context(), explicit); err == nil {
-		if h, err := client.HTTPClient(c.Config()); err == nil {
-			hc = h
-		}
-		workspace = c.Config().Workspace
+		cc := c.Config()
+		cfg = &cc
 	}
-	tok := client.Token(workspace)
-	if tok == "" {
-		tok = os.Getenv("MLFLOW_TRACKING_TOKEN")
-	}
-	return hc, tok
-}
-
-// sendTo sends req through the workspace's client with its token.
-func sendTo(cmd *cobra.Command, req *http.Request) (*http.Response, error) {
-	hc, tok := workspaceHTTP(cmd)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	return hc.Do(req)
+	return client.ForURL(workspaceURL(cmd), cfg)
 }
 
 // progressLine prints progress to stderr at most once a second, on one
@@ -189,23 +169,12 @@ func exportTo(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, o
 			return tandem.Errorf(tandem.EEXISTS, "%s already exists", out)
 		}
 	}
-	body, _ := json.Marshal(sel)
-	base := workspaceURL(cmd)
-	pr := newProgress(cmd)
-	pr.show(true, "exporting from %s ...", base)
-	req, err := http.NewRequestWithContext(ctx, "POST", base+transfer.ExportPath, bytes.NewReader(body))
+	c, err := workspaceClient(cmd)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := sendTo(cmd, req)
-	if err != nil {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "workspace %s: %v", base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return apiError(resp)
-	}
+	pr := newProgress(cmd)
+	pr.show(true, "exporting from %s ...", c.TrackingURI())
 	// The archive is received beside out, checked, then renamed (or
 	// extracted into the folder out).
 	tmp := out + ".partial"
@@ -217,26 +186,11 @@ func exportTo(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, o
 		return err
 	}
 	defer os.Remove(tmp)
-	var n int64
-	buf := make([]byte, 1<<20)
-	for {
-		k, rerr := resp.Body.Read(buf)
-		if k > 0 {
-			if _, err := f.Write(buf[:k]); err != nil {
-				f.Close()
-				return err
-			}
-			n += int64(k)
-			pr.show(false, "exporting: %s received", humanBytes(n))
-		}
-		if rerr == io.EOF {
-			break
-		} else if rerr != nil {
-			f.Close()
-			return tandem.Errorf(tandem.EUNAVAILABLE, "export interrupted after %s: %v", humanBytes(n), rerr)
-		}
+	n, err := c.Export(ctx, sel, f, func(n int64) { pr.show(false, "exporting: %s received", humanBytes(n)) })
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	pr.done()
@@ -254,9 +208,9 @@ func exportTo(ctx context.Context, cmd *cobra.Command, sel transfer.Selection, o
 	} else if err := r.Extract(ctx, out); err != nil {
 		return err
 	}
-	c := r.Manifest().Counts()
+	counts := r.Manifest().Counts()
 	fmt.Fprintf(cmd.OutOrStdout(), "Exported %d experiments, %d runs, %d registered models, %d assets, %d files (%s) to %s (journal position %v)\n",
-		c[bundle.KindExperiment], c[bundle.KindRun], c[bundle.KindRegisteredModel], c[bundle.KindAsset], c[bundle.KindBlob], humanBytes(n), out, r.Manifest().Position)
+		counts[bundle.KindExperiment], counts[bundle.KindRun], counts[bundle.KindRegisteredModel], counts[bundle.KindAsset], counts[bundle.KindBlob], humanBytes(n), out, r.Manifest().Position)
 	return nil
 }
 
@@ -442,71 +396,36 @@ func importFrom(ctx context.Context, cmd *cobra.Command, path string, dry bool) 
 	if err != nil {
 		return err
 	}
-	base := workspaceURL(cmd)
-	u := base + transfer.ImportPath
-	if dry {
-		u += "?dry_run=true"
-	}
-	var body io.Reader
-	var size int64 = -1
-	if st, err := os.Stat(path); err == nil && !st.IsDir() {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		body, size = f, st.Size()
-	} else {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(r.WriteTar(ctx, pw)) }()
-		body = pr
-	}
-	req, err := http.NewRequestWithContext(ctx, "POST", u, body)
+	c, err := workspaceClient(cmd)
 	if err != nil {
 		return err
 	}
-	req.ContentLength = size
-	req.Header.Set("Content-Type", "application/x-tar")
+	open := func() io.ReadCloser {
+		if st, err := os.Stat(path); err == nil && !st.IsDir() {
+			if f, err := os.Open(path); err == nil {
+				return f
+			}
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(r.WriteTar(ctx, pw)) }()
+		return pr
+	}
 	pr := newProgress(cmd)
-	pr.show(true, "sending %s to %s ...", path, base)
-	resp, err := sendTo(cmd, req)
+	pr.show(true, "sending %s to %s ...", path, c.TrackingURI())
+	rep, err := c.Import(ctx, open, dry, func(p transfer.Progress) {
+		pr.show(p.Done == p.Total, "%s: %d/%d objects", p.Phase, p.Done, p.Total)
+	})
+	pr.done()
+	if rep != nil {
+		printReport(cmd.OutOrStdout(), rep)
+	}
 	if err != nil {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "workspace %s: %v", base, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return apiError(resp)
+	if n := rep.Conflicts(); n > 0 {
+		return tandem.Errorf(tandem.ECONFLICT, "%d objects were not imported (conflicts listed above)", n)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var ev transfer.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return fmt.Errorf("import: bad answer line: %w", err)
-		}
-		switch ev.Event {
-		case "progress":
-			p := ev.Progress
-			pr.show(p.Done == p.Total, "%s: %d/%d objects", p.Phase, p.Done, p.Total)
-		case "error":
-			pr.done()
-			if ev.Report != nil {
-				printReport(cmd.OutOrStdout(), ev.Report)
-			}
-			return &tandem.Error{Code: ev.ErrorCode, Message: "import: " + ev.Message}
-		case "report":
-			pr.done()
-			printReport(cmd.OutOrStdout(), ev.Report)
-			if n := ev.Report.Conflicts(); n > 0 {
-				return tandem.Errorf(tandem.ECONFLICT, "%d objects were not imported (conflicts listed above)", n)
-			}
-			return nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return tandem.Errorf(tandem.EUNAVAILABLE, "import interrupted: %v (run the same import again to finish it)", err)
-	}
-	return tandem.Errorf(tandem.EUNAVAILABLE, "import interrupted: the workspace closed the connection (run the same import again to finish it)")
+	return nil
 }
 
 func printReport(w io.Writer, rep *transfer.Report) {
@@ -539,18 +458,6 @@ func printReport(w io.Writer, rep *transfer.Report) {
 		}
 		fmt.Fprintf(w, "  %s %s %s: %s\n", n.Kind, n.ID, n.Status, reason)
 	}
-}
-
-func apiError(resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e struct {
-		ErrorCode string `json:"error_code"`
-		Message   string `json:"message"`
-	}
-	if json.Unmarshal(b, &e) == nil && e.Message != "" {
-		return &tandem.Error{Code: e.ErrorCode, Message: e.Message}
-	}
-	return tandem.Errorf(tandem.EINTERNAL, "workspace answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 }
 
 func humanBytes(n int64) string {
