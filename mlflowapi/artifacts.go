@@ -87,14 +87,13 @@ func (s *Server) storeArtifact(ctx context.Context, p string, body io.Reader) (s
 // checkPlacement refuses a file at p when p is a directory or lies under a
 // recorded file.
 func (s *Server) checkPlacement(ctx context.Context, p string) error {
-	q := s.Store.Reader()
-	if dir, err := sqlstore.IsArtifactDir(ctx, q, p); err != nil {
+	if dir, err := s.Store.IsArtifactDir(ctx, p); err != nil {
 		return err
 	} else if dir {
 		return tandem.Errorf(tandem.EINVALID, "artifact path %q is a directory", p)
 	}
 	for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
-		if _, err := sqlstore.GetArtifact(ctx, q, d); err == nil {
+		if _, err := s.Store.GetArtifact(ctx, d); err == nil {
 			return tandem.Errorf(tandem.EINVALID, "artifact path %q lies under the file %q", p, d)
 		} else if tandem.ErrorCode(err) != tandem.ENOTFOUND {
 			return err
@@ -147,10 +146,9 @@ func (s *Server) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 // serveArtifact answers with the bytes of the artifact stored at p.
 func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, p string) {
 	ctx := r.Context()
-	q := s.Store.Reader()
-	a, err := sqlstore.GetArtifact(ctx, q, p)
+	a, err := s.Store.GetArtifact(ctx, p)
 	if tandem.ErrorCode(err) == tandem.ENOTFOUND {
-		if dir, derr := sqlstore.IsArtifactDir(ctx, q, p); derr == nil && dir {
+		if dir, derr := s.Store.IsArtifactDir(ctx, p); derr == nil && dir {
 			err = tandem.Errorf(tandem.EINVALID, "Artifact path refers to a directory, not a file: '%s'", p)
 		} else {
 			err = tandem.Errorf(tandem.ENOTFOUND, "No such artifact: '%s'", p)
@@ -217,7 +215,7 @@ func (s *Server) listArtifactsProxy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entries, err := sqlstore.ListArtifactDir(r.Context(), s.Store.Reader(), p)
+	entries, err := s.Store.ListArtifactDir(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -270,7 +268,7 @@ func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteBytes(ctx context.Context, files []string) {
 	for _, f := range files {
 		unlock := s.art.locks.lock(f)
-		_, err := sqlstore.GetArtifact(ctx, s.Store.Reader(), f)
+		_, err := s.Store.GetArtifact(ctx, f)
 		if tandem.ErrorCode(err) == tandem.ENOTFOUND {
 			err = s.Blobs.Delete(ctx, f)
 		}
@@ -306,13 +304,9 @@ func (s *Server) listRunArtifacts(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, tandem.MissingParam("run_id"))
 		return
 	}
-	var uri string
-	err := s.Store.Reader().QueryRowContext(ctx, `SELECT artifact_uri FROM runs WHERE run_id = ?`, id).Scan(&uri)
-	if sqlstore.IsNoRows(err) {
-		s.writeError(w, r, tandem.Errorf(tandem.ENOTFOUND, "Run with id=%s not found", id))
-		return
-	} else if err != nil {
-		s.writeError(w, r, fmt.Errorf("artifacts/list: run %s: %w", id, err))
+	uri, err := s.Store.RunArtifactURI(ctx, id)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	root, err := ParseArtifactURI(uri)
@@ -327,7 +321,7 @@ func (s *Server) listRunArtifacts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	entries, err := sqlstore.ListArtifactDir(ctx, s.Store.Reader(), joinArtifactPath(root, rel))
+	entries, err := s.Store.ListArtifactDir(ctx, joinArtifactPath(root, rel))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -412,7 +406,7 @@ func (s *Server) presignedDownload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	a, err := sqlstore.GetArtifact(r.Context(), s.Store.Reader(), p)
+	a, err := s.Store.GetArtifact(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -282,7 +282,7 @@ func (s *Server) listLoggedModelArtifacts(r *http.Request, req *listLoggedModelA
 			return nil, tandem.Errorf(tandem.EINVALID, "Invalid path")
 		}
 	}
-	entries, err := sqlstore.ListArtifactDir(r.Context(), s.Store.Reader(), joinArtifactPath(root, rel))
+	entries, err := s.Store.ListArtifactDir(r.Context(), joinArtifactPath(root, rel))
 	if err != nil {
 		return nil, err
 	}

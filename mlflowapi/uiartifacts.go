@@ -3,14 +3,12 @@ package mlflowapi
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // uiRunArtifact: GET /get-artifact?path=P&run_uuid=ID (or run_id), the
@@ -131,12 +129,9 @@ func (s *Server) uiUploadArtifact(w http.ResponseWriter, r *http.Request) {
 // runArtifactRoot is the path under the artifact root of run id's
 // artifacts (ENOTFOUND in MLflow's words when there is no such run).
 func (s *Server) runArtifactRoot(ctx context.Context, id string) (string, error) {
-	var uri string
-	err := s.Store.Reader().QueryRowContext(ctx, `SELECT artifact_uri FROM runs WHERE run_id = ?`, id).Scan(&uri)
-	if sqlstore.IsNoRows(err) {
-		return "", tandem.Errorf(tandem.ENOTFOUND, "Run with id=%s not found", id)
-	} else if err != nil {
-		return "", fmt.Errorf("run %s: %w", id, err)
+	uri, err := s.Store.RunArtifactURI(ctx, id)
+	if err != nil {
+		return "", err
 	}
 	return ParseArtifactURI(uri)
 }

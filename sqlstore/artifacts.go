@@ -237,6 +237,11 @@ func GetArtifact(ctx context.Context, q Querier, p string) (Artifact, error) {
 
 // IsArtifactDir reports whether p is a directory holding at least one
 // artifact. The root ("") always is.
+func (s *Store) IsArtifactDir(ctx context.Context, p string) (bool, error) {
+	return IsArtifactDir(ctx, s.Reader(), p)
+}
+
+// IsArtifactDir is Store.IsArtifactDir on q.
 func IsArtifactDir(ctx context.Context, q Querier, p string) (bool, error) {
 	if p == "" {
 		return true, nil
@@ -319,4 +324,17 @@ func ArtifactsUnder(ctx context.Context, q Querier, p string) ([]Artifact, error
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// RunArtifactURI returns the artifact URI of run id (ENOTFOUND in MLflow's
+// words when there is no such run, deleted runs included).
+func (s *Store) RunArtifactURI(ctx context.Context, id string) (string, error) {
+	var uri string
+	err := s.Reader().QueryRowContext(ctx, `SELECT artifact_uri FROM runs WHERE run_id = ?`, id).Scan(&uri)
+	if IsNoRows(err) {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "Run with id=%s not found", id)
+	} else if err != nil {
+		return "", fmt.Errorf("run %s: %w", id, err)
+	}
+	return uri, nil
 }
