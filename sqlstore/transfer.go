@@ -585,3 +585,16 @@ func importArtifactRow(ctx context.Context, tx *Tx, key string, f bundle.File, c
 	}
 	return nil
 }
+
+// MaxExperimentNum is the highest numeric experiment id taken, -1 when
+// there is none: an import plans new experiment ids after it.
+func (s *Store) MaxExperimentNum(ctx context.Context) (int64, error) {
+	var max *int64
+	if err := s.Reader().QueryRowContext(ctx, `SELECT MAX(num_id) FROM experiments`).Scan(&max); err != nil {
+		return 0, fmt.Errorf("import plan: %w", err)
+	}
+	if max == nil {
+		return -1, nil
+	}
+	return *max, nil
+}

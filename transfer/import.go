@@ -142,7 +142,7 @@ func (im *Importer) Import(ctx context.Context, r *bundle.Reader, opts ImportOpt
 			blobIndex[it.Owner+"\x00"+it.ID] = it
 		}
 	}
-	reserved, err := maxExperimentNum(ctx, im.Store) // numbers handed out by this plan
+	reserved, err := im.Store.MaxExperimentNum(ctx) // numbers handed out by this plan
 	if err != nil {
 		return nil, err
 	}
@@ -503,17 +503,6 @@ func (p *plan) target(owner string) string {
 		return t
 	}
 	return exp // not in the bundle: already here under its own id
-}
-
-func maxExperimentNum(ctx context.Context, st *sqlstore.Store) (int64, error) {
-	var max *int64
-	if err := st.Reader().QueryRowContext(ctx, `SELECT MAX(num_id) FROM experiments`).Scan(&max); err != nil {
-		return 0, fmt.Errorf("import plan: %w", err)
-	}
-	if max == nil {
-		return -1, nil
-	}
-	return *max, nil
 }
 
 // planOwned plans a run or logged model of experiment exp (a bundle id):

@@ -93,10 +93,13 @@ func TestEnvironmentImagesInEveryRegion(t *testing.T) {
 		out, err := u.tandem("verify", "--workspace", ws)
 		return err == nil, out
 	})
-	if m := regionMetrics(t, u.regionURL("west")+"/metrics"); !strings.Contains(m, `tandem_images_missing{region="west"} 0`) ||
-		!strings.Contains(m, `tandem_image_copies_total{region="west",result="ok"} 2`) {
-		t.Fatalf("west's metrics:\n%s", grepLines(m, "tandem_image"))
-	}
+	// The copy is counted once it returns, which may be a moment after its
+	// manifest is in the registry for verify to see.
+	waitFor(t, "west's metrics count the second copy", func() (bool, string) {
+		m := regionMetrics(t, u.regionURL("west")+"/metrics")
+		return strings.Contains(m, `tandem_images_missing{region="west"} 0`) &&
+			strings.Contains(m, `tandem_image_copies_total{region="west",result="ok"} 2`), grepLines(m, "tandem_image")
+	})
 
 	// The team's registry down: a tag cannot be resolved, nothing is created.
 	origin.Stop()
