@@ -74,11 +74,10 @@ type Service struct {
 	fol *Follower
 	met *metrics
 
-	// stopping is closed when Run returns: journal long-polls answer at
-	// once then, so a stopping primary's server shuts down without waiting
-	// out its followers' polls.
+	// stopping (under mu) is closed when Run returns, and replaced for a
+	// later Run: the journal long-polls waiting then answer at once, so a
+	// stopping primary's server does not wait out its followers' polls.
 	stopping chan struct{}
-	stopOnce sync.Once
 }
 
 type followerSeen struct {
@@ -156,7 +155,12 @@ func (s *Service) Follower() *Follower { return s.fol }
 
 // Run runs the follower whenever the region is a secondary, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.stopOnce.Do(func() { close(s.stopping) })
+	defer func() {
+		s.mu.Lock()
+		close(s.stopping)
+		s.stopping = make(chan struct{})
+		s.mu.Unlock()
+	}()
 	return s.fol.Run(ctx)
 }
 
@@ -267,11 +271,14 @@ func (s *Service) handleJournal(w http.ResponseWriter, r *http.Request) {
 		limit = 500
 	}
 	wait := min(time.Duration(waitMS)*time.Millisecond, 60*time.Second)
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
-		case <-s.stopping:
+		case <-stopping:
 			cancel()
 		case <-wctx.Done():
 		}
