@@ -155,3 +155,44 @@ const (
 	DeletedOnly ViewType = 2
 	AllStages   ViewType = 3
 )
+
+// hostAddressedSchemes are the URI schemes whose storage is reached by
+// connecting to the host the URI names (mlflow-artifacts only with an
+// authority: mlflow-artifacts:/path is this server's own proxy).
+var hostAddressedSchemes = map[string]bool{"ftp": true, "sftp": true, "hdfs": true, "viewfs": true, "http": true, "https": true,
+	"mlflow-artifacts": true, "r2": true, "b2": true, "abfss": true}
+
+// HostAddressedScheme returns uri's scheme, lower-cased, when storage at
+// uri would be reached by connecting to a host the URI names; "" when not
+// (object stores, local paths, runs:/, models:/, mlflow-artifacts:/).
+func HostAddressedScheme(uri string) string {
+	scheme, rest, ok := strings.Cut(uri, ":")
+	if !ok || !uriSchemeRE.MatchString(scheme) {
+		return ""
+	}
+	scheme = strings.ToLower(scheme)
+	if !hostAddressedSchemes[scheme] || scheme == "mlflow-artifacts" && !strings.HasPrefix(rest, "//") {
+		return ""
+	}
+	return scheme
+}
+
+// CheckHostAddressed refuses a location a client gives in field (an
+// experiment's artifact_location, a model version's source) that names a
+// host to connect to, as MLflow 3's server does, unless its scheme is one
+// of allowed (the server's MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES).
+// A workspace keeps artifacts in its own storage: such a location would
+// send clients, and anything that reads the location on the workspace's
+// behalf, to a host of the client's choosing. EINVALID.
+func CheckHostAddressed(uri, field string, allowed []string) error {
+	scheme := HostAddressedScheme(uri)
+	if scheme == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(strings.TrimSpace(a), scheme) {
+			return nil
+		}
+	}
+	return Errorf(EINVALID, "'%s' cannot use the '%s' scheme: the '%s' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it.", field, scheme, scheme)
+}

@@ -1,6 +1,7 @@
 package tandem_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tandemml/tandem"
@@ -25,6 +26,32 @@ func TestResolveArtifactLocation(t *testing.T) {
 	} {
 		if got := tandem.ResolveArtifactLocation(in, "/srv"); got != want {
 			t.Errorf("ResolveArtifactLocation(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCheckHostAddressed(t *testing.T) {
+	for uri, scheme := range map[string]string{
+		"http://evil:8080/x": "http", "HTTPS://h/x": "https", "ftp://h/x": "ftp", "sftp://h/x": "sftp", "hdfs://h/x": "hdfs",
+		"viewfs://h/x": "viewfs", "mlflow-artifacts://h:9000/x": "mlflow-artifacts", "r2://b@acct.r2.cloudflarestorage.com/x": "r2",
+		"b2://b@h/x": "b2", "abfss://fs@acct.dfs.core.windows.net/x": "abfss",
+		"mlflow-artifacts:/models": "", "s3://b/x": "", "gs://b/x": "", "wasbs://c@a.blob.core.windows.net/x": "", "file:///tmp": "",
+		"/tmp/x": "", "relative/x": "", "runs:/abc/model": "", "models:/m/1": "", "": "", "C:\\x": "", "1http://h": "",
+	} {
+		if got := tandem.HostAddressedScheme(uri); got != scheme {
+			t.Errorf("tandem.HostAddressedScheme(%q) = %q, want %q", uri, got, scheme)
+		}
+		err := tandem.CheckHostAddressed(uri, "source", nil)
+		if (err != nil) != (scheme != "") {
+			t.Errorf("tandem.CheckHostAddressed(%q): %v", uri, err)
+		}
+		if scheme != "" {
+			if tandem.ErrorCode(err) != tandem.EINVALID || tandem.ErrorMessage(err) != "'source' cannot use the '"+scheme+"' scheme: the '"+scheme+"' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it." {
+				t.Errorf("tandem.CheckHostAddressed(%q): %v", uri, err)
+			}
+			if err := tandem.CheckHostAddressed(uri, "source", []string{"x", " " + strings.ToUpper(scheme) + " "}); err != nil {
+				t.Errorf("tandem.CheckHostAddressed(%q) with its scheme allowed: %v", uri, err)
+			}
 		}
 	}
 }

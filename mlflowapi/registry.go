@@ -339,6 +339,9 @@ type createModelVersionReq struct {
 }
 
 func (s *Server) createModelVersion(r *http.Request, req *createModelVersionReq) (any, error) {
+	if err := tandem.CheckHostAddressed(req.Source, "source", s.hostSchemes); err != nil {
+		return nil, err
+	}
 	mv, err := s.Store.CreateModelVersion(r.Context(), sqlstore.NewModelVersion{Name: req.Name, Source: req.Source,
 		RunID: req.RunID, RunLink: req.RunLink, Description: req.Description, ModelID: req.ModelID, Tags: fromTagsJSON(req.Tags)})
 	if err != nil {

@@ -56,7 +56,16 @@ type Server struct {
 	// gatewaySecrets seals AI gateway secret values (aigateway.go; the
 	// region sets its vault with SetGatewaySecrets).
 	gatewaySecrets GatewaySecrets
+	// hostSchemes are the host-addressed schemes a client may name in an
+	// artifact location or a model version source (tandem.CheckHostAddressed;
+	// the region sets them with SetAllowedHostSchemes).
+	hostSchemes []string
 }
+
+// SetAllowedHostSchemes sets the host-addressed URI schemes (http, ftp,
+// ...) clients may name in an experiment's artifact_location or a model
+// version's source; none by default, as MLflow's server has it.
+func (s *Server) SetAllowedHostSchemes(schemes []string) { s.hostSchemes = schemes }
 
 // New returns a Server with every route registered.
 func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Server {

@@ -77,6 +77,9 @@ func (s *Server) createExperiment(r *http.Request, req *createExperimentReq) (an
 	if err != nil {
 		return nil, err
 	}
+	if err := tandem.CheckHostAddressed(req.ArtifactLocation, "artifact_location", s.hostSchemes); err != nil {
+		return nil, err
+	}
 	// A relative local location is made absolute against the server's
 	// working directory, as MLflow's server does, before it is journalled.
 	loc := req.ArtifactLocation

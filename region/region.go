@@ -209,6 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Region, error) {
 	}
 	r.MLflow = mlflowapi.New(store, blobs, log)
 	r.MLflow.SetDeploymentsTarget(os.Getenv("MLFLOW_DEPLOYMENTS_TARGET")) // the UI's gateway-proxy, as MLflow's server reads it
+	r.MLflow.SetAllowedHostSchemes(strings.Split(os.Getenv("MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES"), ","))
 	r.MLflow.SetOrigin(origin(cfg))
 	r.MLflow.SetWebhooks(webhook.New(webhook.FromEnv(webhook.Config{Store: store, Secrets: vault, Log: log, Metrics: reg}, os.Getenv)))
 	r.MLflow.SetGatewaySecrets(vault)

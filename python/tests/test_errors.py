@@ -204,3 +204,28 @@ def test_unserved_endpoint_is_an_error(server):
     """An API path the server does not have is an error, never a success."""
     r = server.api("POST", "mlflow/no-such-endpoint/at-all", json={})
     assert r.status_code in (404, 405, 501)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https", "ftp", "sftp", "hdfs", "mlflow-artifacts"])
+def test_host_addressed_locations_refused(server, client, experiment, scheme):
+    """A location naming a host to connect to is refused, as MLflow 3's
+    server refuses it (the server would connect wherever a client says);
+    object stores and mlflow-artifacts:/ paths are not."""
+    name = unique("hostexp")
+    r = server.api("POST", "mlflow/experiments/create",
+                   json={"name": name, "artifact_location": f"{scheme}://elsewhere:9000/x"})
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+    assert f"'artifact_location' cannot use the '{scheme}' scheme" in r.json()["message"]
+    assert client.get_experiment_by_name(name) is None
+    model = unique("hostmodel")
+    client.create_registered_model(model)
+    run = client.create_run(experiment.experiment_id)
+    r = server.api("POST", "mlflow/model-versions/create",
+                   json={"name": model, "source": f"{scheme}://elsewhere:9000/models", "run_id": run.info.run_id})
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+    assert f"'source' cannot use the '{scheme}' scheme" in r.json()["message"]
+    assert client.search_model_versions(f"name='{model}'") == []
+    # Not host-addressed: accepted.
+    assert client.create_experiment(unique("s3exp"), artifact_location="s3://bucket/x")
+    mv = client.create_model_version(model, "s3://bucket/models/m", run_id=run.info.run_id)
+    assert mv.version == "1"
