@@ -3,6 +3,7 @@ package tandem
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -90,14 +91,16 @@ func ExperimentArtifactLocation(id string) string {
 }
 
 // ValidateArtifactLocation checks a client-given experiment artifact
-// location as MLflow's server does: not a runs:/ URI, no fragment, at most
+// location as MLflow's server does: no fragment or params and no ".." in
+// its query (CheckLocationURL), not a runs:/ URI, at most
 // MaxArtifactLocationLength characters (EINVALID).
 func ValidateArtifactLocation(loc string) error {
+	if err := CheckLocationURL(loc, "artifact_location"); err != nil {
+		return err
+	}
 	switch {
 	case strings.HasPrefix(loc, "runs:"):
 		return Errorf(EINVALID, "Artifact location cannot be a runs:/ URI. Given: '%s'", loc)
-	case strings.Contains(loc, "#"):
-		return Errorf(EINVALID, "'artifact_location' URL can't include fragments or params.")
 	case len(loc) > MaxArtifactLocationLength:
 		return Errorf(EINVALID, "Invalid artifact path length. The length of the artifact path cannot be greater than %d characters.", MaxArtifactLocationLength)
 	}
@@ -195,4 +198,70 @@ func CheckHostAddressed(uri, field string, allowed []string) error {
 		}
 	}
 	return Errorf(EINVALID, "'%s' cannot use the '%s' scheme: the '%s' scheme addresses a host other than the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it.", field, scheme, scheme)
+}
+
+// paramSchemes are the schemes whose URLs carry ";params" in their last
+// path segment, as Python's urllib (and so MLflow) parses them; "" is a
+// location without a scheme (a local path).
+var paramSchemes = map[string]bool{"": true, "ftp": true, "hdl": true, "prospero": true, "http": true, "imap": true, "https": true,
+	"shttp": true, "rtsp": true, "rtspu": true, "sip": true, "sips": true, "mms": true, "sftp": true, "tel": true}
+
+// CheckLocationURL refuses a storage location (the request field named)
+// with a fragment or params, or whose query, percent-decoded, holds a
+// ".." that a store could resolve as part of the path: MLflow's checks and
+// messages, on the URL as Python's urllib splits it. EINVALID.
+func CheckLocationURL(loc, field string) error {
+	scheme, rest := "", loc
+	if s, r, ok := strings.Cut(loc, ":"); ok && uriSchemeRE.MatchString(s) {
+		scheme, rest = strings.ToLower(s), r
+	}
+	if strings.HasPrefix(rest, "//") { // the authority ends the path's search for params
+		if i := strings.IndexAny(rest[2:], "/?#"); i >= 0 {
+			rest = rest[2+i:]
+		} else {
+			rest = ""
+		}
+	}
+	rest, fragment, _ := strings.Cut(rest, "#")
+	path, query, _ := strings.Cut(rest, "?")
+	params := ""
+	if paramSchemes[scheme] {
+		if i := strings.IndexByte(path[strings.LastIndexByte(path, '/')+1:], ';'); i >= 0 {
+			params = path[strings.LastIndexByte(path, '/')+1+i+1:]
+		}
+	}
+	if fragment != "" || params != "" {
+		return Errorf(EINVALID, "'%s' URL can't include fragments or params.", field)
+	}
+	for range 10 {
+		u := unquote(query)
+		if u == query {
+			break
+		}
+		query = u
+	}
+	if strings.Contains(query, "..") {
+		return Errorf(EINVALID, "Invalid query string")
+	}
+	return nil
+}
+
+// unquote decodes the valid %XX escapes of s and keeps the rest as it is,
+// as Python's urllib.parse.unquote does.
+func unquote(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -55,3 +55,38 @@ func TestCheckHostAddressed(t *testing.T) {
 		}
 	}
 }
+
+// Locations as the stock server (3.17.2) answers them: "" accepted, else
+// the message.
+func TestCheckLocationURL(t *testing.T) {
+	const frag, query = "'artifact_location' URL can't include fragments or params.", "Invalid query string"
+	for loc, want := range map[string]string{
+		"s3://b/x?a=b": "", "s3://b/x?a=b&c=d": "", "s3://b/x;p": "", "/abs;p/x": "", "file:///x;p": "", "s3://b/../x": "",
+		"s3://b/x#": "", "C:/x;p": "", "": "",
+		"s3://b/x#f": frag, "/abs/x;p": frag, "rel/x;p": frag, "http://h/x;p": frag,
+		"s3://b/x?a=..%2f": query, "s3://b/x?a=..%2f#": query, "s3://b/x?a=%252e%252e": query, "s3://b/x?..": query,
+		"/abs/x?a=..": query, "s3://b/x?a=%2e%2e%zz": query,
+	} {
+		err := tandem.CheckLocationURL(loc, "artifact_location")
+		if got := tandem.ErrorMessage(err); (err == nil) != (want == "") || err != nil && got != want {
+			t.Errorf("CheckLocationURL(%q) = %v, want %q", loc, err, want)
+		}
+	}
+}
+
+// No location makes the checks panic; a location they accept has no
+// non-empty fragment and no ".." left in its query after one decoding.
+func FuzzCheckLocationURL(f *testing.F) {
+	for _, s := range []string{"s3://b/x?a=..%2f#", "/abs/x;p", "http://h:1/x;p?q#f", "%", "s3://b/x?a=%2", "mlflow-artifacts://h/x", ":", "//", "a:b;c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, loc string) {
+		err := tandem.CheckLocationURL(loc, "artifact_location")
+		tandem.CheckHostAddressed(loc, "source", nil)
+		if err == nil {
+			if _, frag, ok := strings.Cut(loc, "#"); ok && frag != "" {
+				t.Fatalf("accepted %q with a fragment", loc)
+			}
+		}
+	})
+}

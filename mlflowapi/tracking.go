@@ -77,6 +77,11 @@ func (s *Server) createExperiment(r *http.Request, req *createExperimentReq) (an
 	if err != nil {
 		return nil, err
 	}
+	// MLflow's order: the URL's form, then whether it names a host, then
+	// the rest (the store's ValidateArtifactLocation).
+	if err := tandem.CheckLocationURL(req.ArtifactLocation, "artifact_location"); err != nil {
+		return nil, err
+	}
 	if err := tandem.CheckHostAddressed(req.ArtifactLocation, "artifact_location", s.hostSchemes); err != nil {
 		return nil, err
 	}

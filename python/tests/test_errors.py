@@ -229,3 +229,17 @@ def test_host_addressed_locations_refused(server, client, experiment, scheme):
     assert client.create_experiment(unique("s3exp"), artifact_location="s3://bucket/x")
     mv = client.create_model_version(model, "s3://bucket/models/m", run_id=run.info.run_id)
     assert mv.version == "1"
+
+
+@pytest.mark.parametrize("loc,message", [
+    ("s3://bucket/x?a=..%2f", "Invalid query string"),
+    ("/abs/x?a=%252e%252e", "Invalid query string"),
+    ("/abs/x;p", "'artifact_location' URL can't include fragments or params."),
+    ("s3://bucket/x#f", "'artifact_location' URL can't include fragments or params."),
+])
+def test_artifact_location_url_checks(server, client, loc, message):
+    name = unique("locexp")
+    r = server.api("POST", "mlflow/experiments/create", json={"name": name, "artifact_location": loc})
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+    assert r.json()["message"] == message
+    assert client.get_experiment_by_name(name) is None
