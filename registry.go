@@ -135,11 +135,16 @@ type LoggedModelMetric struct {
 // without '/' or ':' (they would make "models:/" URIs ambiguous). NUL bytes
 // are refused too (PostgreSQL cannot store them). Returns EINVALID.
 func ValidateModelName(name string) error {
-	if name == "" {
+	if strings.TrimSpace(name) == "" {
 		return MissingParam("name")
 	}
 	if strings.ContainsAny(name, "/:") {
 		return Errorf(EINVALID, "Invalid model name '%s'. Names cannot contain '/' or ':'.", name)
+	}
+	// Without '/' a name reads as a path unchanged, so only "." and what
+	// starts with ".." do not name themselves (MLflow's path check).
+	if name == "." || strings.HasPrefix(name, "..") {
+		return Errorf(EINVALID, "Invalid value \"%s\" for parameter 'name' supplied: Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '%s'", name, name)
 	}
 	if strings.ContainsRune(name, 0) {
 		return Errorf(EINVALID, "Invalid model name %q: NUL characters are not allowed.", name)

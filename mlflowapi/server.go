@@ -224,6 +224,9 @@ func decode(r *http.Request, v any) error {
 	if len(b) > MaxBodyBytes {
 		return tandem.Errorf(tandem.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
 	}
+	// Python's json writes non-finite floats as bare NaN and Infinity, and
+	// MLflow's server reads them so.
+	b = strictjson.QuoteNonFinite(b)
 	return requestError(inFieldOrder(v, strictjson.Decode(b, v, strictjson.Options{}), func(drop map[string]bool, fresh any) error {
 		tree, err := strictjson.Parse(b)
 		if err != nil {
