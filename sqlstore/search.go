@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"unicode"
@@ -156,7 +157,8 @@ func lex(s string) ([]token, error) {
 				i = j
 				continue
 			}
-			if _, err := strconv.ParseFloat(s[i:j], 64); err != nil || j == start {
+			// Out of range is ±Inf or 0, as Python's float() reads it.
+			if _, err := strconv.ParseFloat(s[i:j], 64); err != nil && !errors.Is(err, strconv.ErrRange) || j == start {
 				return nil, invalidFilter("Invalid number '%s' in search expression", s[i:j])
 			}
 			out = append(out, token{tNum, s[i:j], i})

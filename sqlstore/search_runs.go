@@ -164,7 +164,11 @@ func runCondition(d Dialect, c clause, args *[]any) (string, error) {
 			return "", invalidFilter("Invalid comparator '%s' not one of '['!=', '<', '<=', '=', '>', '>=']'", c.Op)
 		}
 		if !c.IsNum {
-			return "", invalidFilter("Expected numeric value type for metric. Found %s", c.Str)
+			found := c.Str
+			if c.quoted {
+				found = "'" + found + "'" // the token as written, as MLflow shows it
+			}
+			return "", invalidFilter("Expected numeric value type for metric. Found %s", found)
 		}
 		*args = append(*args, c.Key, c.Num)
 		cmp := "m.value " + c.Op + " ? AND m.is_nan = 0"

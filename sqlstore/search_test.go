@@ -68,6 +68,8 @@ func TestSearchRunsFilters(t *testing.T) {
 			cases := []struct{ filter, want string }{
 				{"", "c,b,a"},
 				{"metrics.acc > 0.6", "b"},
+				{"metrics.acc < 1e309", "b,a"}, // out of range: +Inf, as Python reads it
+				{"metrics.acc > -1e309 and metrics.acc > 1e-400", "b,a"},
 				{"metrics.acc >= 0.5 and metrics.acc <= 0.5", "a"},
 				{"metrics.acc != 0.5", "b"},
 				{"metrics.`my loss` = 3", "a"},
@@ -148,6 +150,9 @@ func TestSearchRunsFilters(t *testing.T) {
 				if tandem.ErrorCode(err) != tandem.EINVALID {
 					t.Errorf("order_by %q: err = %v; want EINVALID", o, err)
 				}
+			}
+			if _, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, Filter: "metrics.acc > '1'"}); tandem.ErrorMessage(err) != "Expected numeric value type for metric. Found '1'" {
+				t.Errorf("a quoted metric value: %v", err)
 			}
 			_, _, err := s.SearchRuns(ctx, sqlstore.SearchRunsInput{ExperimentIDs: []string{exp}, OrderBy: []string{"metrics.acc", "metrics.acc DESC"}})
 			wantCode(t, err, tandem.EINVALID)
