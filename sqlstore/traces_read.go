@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/tandemml/tandem"
@@ -383,7 +384,16 @@ func traceClauseSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error
 	// Attributes.
 	switch c.Key {
 	case "timestamp_ms", "execution_time_ms", "end_time_ms":
-		*args = append(*args, int64(c.Num))
+		// Beyond the column's range (1e309 is +Inf) the bound compares as
+		// the number does: above or below every time.
+		bound := int64(math.MaxInt64)
+		switch {
+		case c.Num < -(1 << 62):
+			bound = math.MinInt64
+		case c.Num < 1<<62:
+			bound = int64(c.Num)
+		}
+		*args = append(*args, bound)
 		return traceOrderColumn(c.Key) + " " + c.Op + " ?", nil
 	case "status":
 		return strCompare(d, "t.state", asClause(c), args), nil
@@ -397,6 +407,12 @@ func traceClauseSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error
 		return kv("trace_tags", tandem.TraceTagName), nil
 	case "run_id":
 		m := kv("trace_metadata", tandem.TraceMetadataSourceRun)
+		switch c.Op { // a trace's run is its source-run metadata or a linked run
+		case "IS NULL":
+			return "(" + m + " AND NOT EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id))", nil
+		case "IS NOT NULL":
+			return "(" + m + " OR EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id))", nil
+		}
 		l := "EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id AND " + strCompare(d, "r.run_id", asClause(c), args) + ")"
 		return "(" + m + " OR " + l + ")", nil
 	case "text":

@@ -101,6 +101,10 @@ func TestTraces(t *testing.T) {
 				"feedback.score > 0.5":                "tr-a",
 				"feedback.score > 0.9":                "",
 				"run_id = '" + run + "'":              "tr-b",
+				"run_id IS NULL":                      "tr-c,tr-a", // tr-b's run is a link
+				"run_id IS NOT NULL":                  "tr-b",
+				"trace.execution_time_ms < 1e309":     "tr-b,tr-c,tr-a",
+				"trace.execution_time_ms > 1e309":     "",
 				"metadata.m = '1'":                    "tr-a",
 				"tags.team IS NULL":                   "tr-b,tr-c",
 				"trace.request_id IN ('tr-a','tr-c')": "tr-c,tr-a",

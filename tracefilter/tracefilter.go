@@ -14,6 +14,7 @@
 package tracefilter
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -43,10 +44,14 @@ var attributeAliases = map[string]string{
 	"timestamp": "timestamp_ms", "timestamp_ms": "timestamp_ms",
 	"execution_time": "execution_time_ms", "execution_time_ms": "execution_time_ms",
 	"end_time": "end_time_ms", "end_time_ms": "end_time_ms",
-	"status": "status", "state": "status", "client_request_id": "client_request_id",
+	"status": "status", "client_request_id": "client_request_id",
 	"name": "name", "run_id": "run_id", "text": "text", "experiment_id": "experiment_id",
 	"prompt": "prompt",
 }
+
+// orderOnly are the attribute keys an order_by may name but a filter may
+// not, as MLflow has them.
+var orderOnly = map[string]bool{"experiment_id": true}
 
 // LinkedPrompts is the tag key that the attribute prompt stands for: a
 // filter on it matches the prompt versions linked to a trace.
@@ -147,7 +152,7 @@ func check(c *Clause) error {
 	switch c.Entity {
 	case Attribute:
 		k, ok := attributeAliases[c.Key]
-		if !ok {
+		if !ok || orderOnly[k] {
 			return invalid("Invalid attribute key '%s' specified.", c.Key)
 		}
 		c.Key = k
@@ -164,6 +169,8 @@ func check(c *Clause) error {
 			if !oneOf(c.Op, "LIKE", "ILIKE") {
 				return invalid("Invalid comparator '%s' for full text search, only LIKE and ILIKE are supported.", c.Op)
 			}
+		case (k == "name" || k == "run_id") && oneOf(c.Op, "IS NULL", "IS NOT NULL"):
+			// a tag and a metadata key underneath, which may be absent
 		default:
 			if !oneOf(c.Op, "=", "!=", "LIKE", "ILIKE", "IN", "NOT IN") {
 				return invalid("Invalid comparator '%s' not one of '['!=', '=', 'IN', 'NOT IN', 'LIKE', 'ILIKE']' for attribute '%s'", c.Op, k)
@@ -277,7 +284,8 @@ func lex(s string) ([]token, error) {
 			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.' || s[j] == 'e' || s[j] == 'E' || (s[j] == '-' || s[j] == '+') && (s[j-1] == 'e' || s[j-1] == 'E')) {
 				j++
 			}
-			if _, err := strconv.ParseFloat(s[i:j], 64); err != nil {
+			// Out of range is ±Inf or 0, as Python's float() reads it.
+			if _, err := strconv.ParseFloat(s[i:j], 64); err != nil && !errors.Is(err, strconv.ErrRange) {
 				return nil, invalid("Invalid number '%s' at position %d", s[i:j], i)
 			}
 			out = append(out, token{tNum, s[i:j], i})

@@ -1,6 +1,7 @@
 package tracefilter
 
 import (
+	"math"
 	"reflect"
 	"testing"
 
@@ -29,6 +30,10 @@ func TestParse(t *testing.T) {
 		// The prompt attribute is the linked prompts.
 		{`prompt = "greeting/2"`, []Clause{{Entity: Tag, Key: LinkedPrompts, Op: "=", Str: "greeting/2"}}},
 		{"tags.`mlflow.linkedPrompts` = 'g/1'", []Clause{{Entity: Tag, Key: LinkedPrompts, Op: "=", Str: "g/1"}}},
+		// name and run_id are a tag and a metadata key: they may be absent.
+		{"run_id IS NULL and trace.name IS NOT NULL", []Clause{{Entity: Attribute, Key: "run_id", Op: "IS NULL"}, {Entity: Attribute, Key: "name", Op: "IS NOT NULL"}}},
+		// Out of float range: +Inf, as Python reads it.
+		{"execution_time_ms > 1e309", []Clause{{Entity: Attribute, Key: "execution_time_ms", Op: ">", Str: "1e309", Num: math.Inf(1), IsNum: true}}},
 	} {
 		got, err := Parse(tc.in)
 		if err != nil {
@@ -48,6 +53,8 @@ func TestParseRefuses(t *testing.T) {
 		"trace.text = 'x'", "span.bogus = 'x'", "tags.x = 'unterminated", "trace.status IN ('a'",
 		"tags. = 'a'", "trace.status = 'OK' trace.name = 'x'", "trace.status !",
 		`prompt != "g/1"`, `prompt = "g"`, `prompt = "a/b/1"`, "tags.`mlflow.linkedPrompts` LIKE 'g/%'",
+		// Not filter keys for MLflow (experiment_id orders only).
+		"state = 'OK'", "trace.experiment_id = '0'", "trace.status IS NULL",
 	} {
 		_, err := Parse(in)
 		if tandem.ErrorCode(err) != tandem.EINVALID {
