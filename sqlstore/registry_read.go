@@ -705,7 +705,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 		args = append(args, e)
 	}
 	strCols := map[string]string{"name": "l.name", "model_id": "l.model_id", "model_type": "l.model_type", "status": "l.status",
-		"source_run_id": "l.source_run_id"}
+		"source_run_id": "l.source_run_id", "experiment_id": "l.experiment_id"}
 	numCols := map[string]string{"creation_time": "l.creation_time", "creation_timestamp": "l.creation_time",
 		"creation_timestamp_ms": "l.creation_time", "last_updated_timestamp": "l.last_updated_time",
 		"last_updated_timestamp_ms": "l.last_updated_time", "last_updated_time": "l.last_updated_time"}
@@ -738,9 +738,6 @@ func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, 
 				return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid attribute key '%s' specified.", c.Key)
 			}
 		case "tag", "param":
-			if c.Op == "IN" || c.Op == "NOT IN" {
-				return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid comparator '%s' for '%s'", c.Op, c.Key)
-			}
 			table := "logged_model_tags"
 			if c.Entity == "param" {
 				table = "logged_model_params"

@@ -238,6 +238,15 @@ func TestRegistryLifecycle(t *testing.T) {
 			if err != nil || len(lms) != 1 || lms[0].ModelID != lm.ModelID {
 				t.Fatalf("search logged models: %+v %v", lms, err)
 			}
+			// IN on params and tags, and the experiment as an attribute, as
+			// MLflow's store takes them.
+			for filter, want := range map[string]int{"params.lr IN ('0.1', '0.2')": 1, "params.lr NOT IN ('0.1')": 0,
+				"params.lr IN ('0.3')": 0, "experiment_id = '1'": 1, "experiment_id != '1'": 0} {
+				lms, _, err := s.SearchLoggedModels(ctx, []string{"1"}, filter, nil, nil, 0, "")
+				if err != nil || len(lms) != want {
+					t.Errorf("search logged models %q: %d models, %v; want %d", filter, len(lms), err, want)
+				}
+			}
 			if err := s.DeleteLoggedModel(ctx, lm.ModelID); err != nil {
 				t.Fatal(err)
 			}
