@@ -927,7 +927,16 @@ func relativeSource(source string) bool {
 	}
 	p := source
 	if u, err := url.Parse(source); err == nil {
+		if u.Opaque != "" { // scheme:relative/path
+			return true
+		}
 		p = u.Path
+	}
+	// An empty or relative path does not name itself when resolved as
+	// MLflow resolves it (against the server's directory): s3://bucket
+	// alone is refused, s3://bucket/x is not.
+	if strings.TrimRight(p, "/") == "" || !strings.HasPrefix(p, "/") {
+		return true
 	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == "." {

@@ -6,7 +6,7 @@ import mlflow.pyfunc
 import pandas as pd
 import pytest
 
-from helpers import assert_raises_mlflow, unique
+from helpers import assert_mlflow_error, assert_raises_mlflow, unique
 
 
 class AddN(mlflow.pyfunc.PythonModel):
@@ -96,3 +96,30 @@ def test_model_version_crud(client, experiment, tmp_path):
     assert client.get_model_version(name, mv.version).tags == {}
     client.delete_model_version(name, mv.version)
     assert_raises_mlflow(lambda: client.get_model_version(name, mv.version), "RESOURCE_DOES_NOT_EXIST", 404)
+
+
+@pytest.mark.parametrize("source,ok,message", [
+    ("s3://bucket/model", True, None),
+    ("s3://bucket/model/", True, None),
+    ("gs://bucket//model", True, None),
+    ("dbfs:/model", True, None),
+    ("s3://bucket", False, "an absolute path must be provided"),
+    ("s3:bucket/model", False, "an absolute path must be provided"),
+    ("s3://bucket/./model", False, "an absolute path must be provided"),
+    ("s3://bucket/a/../model", False, "an absolute path must be provided"),
+    ("s3://bucket/a%2f..%2fmodel", False, "an absolute path must be provided"),
+    ("/tmp/model", False, "To use a local path as a model version source"),
+    ("file:///tmp/model", False, "To use a local path as a model version source"),
+    ("relative/model", False, "To use a local path as a model version source"),
+])
+def test_model_version_sources(server, client, source, ok, message):
+    """A model version source is checked as MLflow's server checks it."""
+    name = unique("srcmodel")
+    client.create_registered_model(name)
+    r = server.api("POST", "mlflow/model-versions/create", json={"name": name, "source": source})
+    if ok:
+        assert r.status_code == 200, r.text
+        return
+    assert_mlflow_error(r, "INVALID_PARAMETER_VALUE", 400)
+    assert message in r.json()["message"]
+    assert client.search_model_versions(f"name='{name}'") == []
