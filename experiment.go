@@ -174,8 +174,19 @@ func HostAddressedScheme(uri string) string {
 		return ""
 	}
 	scheme = strings.ToLower(scheme)
-	if !hostAddressedSchemes[scheme] || scheme == "mlflow-artifacts" && !strings.HasPrefix(rest, "//") {
+	if !hostAddressedSchemes[scheme] {
 		return ""
+	}
+	if scheme == "mlflow-artifacts" {
+		// Without an authority (mlflow-artifacts:/x, mlflow-artifacts:///x)
+		// the URI names this server.
+		authority, ok := strings.CutPrefix(rest, "//")
+		if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+			authority = authority[:i]
+		}
+		if !ok || authority == "" {
+			return ""
+		}
 	}
 	return scheme
 }

@@ -35,7 +35,7 @@ func TestCheckHostAddressed(t *testing.T) {
 		"http://evil:8080/x": "http", "HTTPS://h/x": "https", "ftp://h/x": "ftp", "sftp://h/x": "sftp", "hdfs://h/x": "hdfs",
 		"viewfs://h/x": "viewfs", "mlflow-artifacts://h:9000/x": "mlflow-artifacts", "r2://b@acct.r2.cloudflarestorage.com/x": "r2",
 		"b2://b@h/x": "b2", "abfss://fs@acct.dfs.core.windows.net/x": "abfss",
-		"mlflow-artifacts:/models": "", "s3://b/x": "", "gs://b/x": "", "wasbs://c@a.blob.core.windows.net/x": "", "file:///tmp": "",
+		"mlflow-artifacts:/models": "", "mlflow-artifacts:///models": "", "s3://b/x": "", "gs://b/x": "", "wasbs://c@a.blob.core.windows.net/x": "", "file:///tmp": "",
 		"/tmp/x": "", "relative/x": "", "runs:/abc/model": "", "models:/m/1": "", "": "", "C:\\x": "", "1http://h": "",
 	} {
 		if got := tandem.HostAddressedScheme(uri); got != scheme {
