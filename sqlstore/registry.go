@@ -927,16 +927,15 @@ func relativeSource(source string) bool {
 	}
 	p := source
 	if u, err := url.Parse(source); err == nil {
-		if u.Opaque != "" { // scheme:relative/path
+		// An empty or relative path does not name itself when resolved as
+		// MLflow resolves it (against the server's directory): s3://bucket
+		// alone is refused, s3://bucket/x is not. (A source Go cannot
+		// parse, such as one with a stray '%', keeps its whole text: MLflow
+		// accepts those.)
+		if u.Opaque != "" || strings.TrimRight(u.Path, "/") == "" || !strings.HasPrefix(u.Path, "/") {
 			return true
 		}
 		p = u.Path
-	}
-	// An empty or relative path does not name itself when resolved as
-	// MLflow resolves it (against the server's directory): s3://bucket
-	// alone is refused, s3://bucket/x is not.
-	if strings.TrimRight(p, "/") == "" || !strings.HasPrefix(p, "/") {
-		return true
 	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == "." {

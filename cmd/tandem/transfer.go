@@ -400,15 +400,19 @@ func importFrom(ctx context.Context, cmd *cobra.Command, path string, dry bool) 
 	if err != nil {
 		return err
 	}
+	// An archive is sent as it is, a folder as the tar stream it makes.
 	open := func() io.ReadCloser {
-		if st, err := os.Stat(path); err == nil && !st.IsDir() {
-			if f, err := os.Open(path); err == nil {
-				return f
-			}
-		}
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(r.WriteTar(ctx, pw)) }()
 		return pr
+	}
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		open = func() io.ReadCloser { return io.NopCloser(f) } // one endpoint: sent once
 	}
 	pr := newProgress(cmd)
 	pr.show(true, "sending %s to %s ...", path, c.TrackingURI())

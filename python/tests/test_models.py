@@ -103,6 +103,7 @@ def test_model_version_crud(client, experiment, tmp_path):
     ("s3://bucket/model/", True, None),
     ("gs://bucket//model", True, None),
     ("dbfs:/model", True, None),
+    ("s3://bucket/model%zz", True, None),  # a stray '%' is kept as written
     ("s3://bucket", False, "an absolute path must be provided"),
     ("s3:bucket/model", False, "an absolute path must be provided"),
     ("s3://bucket/./model", False, "an absolute path must be provided"),
