@@ -237,9 +237,8 @@ func CheckLocationURL(loc, field string) error {
 	path, query, _ := strings.Cut(rest, "?")
 	params := ""
 	if paramSchemes[scheme] {
-		if i := strings.IndexByte(path[strings.LastIndexByte(path, '/')+1:], ';'); i >= 0 {
-			params = path[strings.LastIndexByte(path, '/')+1+i+1:]
-		}
+		last := path[strings.LastIndexByte(path, '/')+1:]
+		_, params, _ = strings.Cut(last, ";")
 	}
 	if fragment != "" || params != "" {
 		return Errorf(EINVALID, "'%s' URL can't include fragments or params.", field)

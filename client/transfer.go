@@ -42,7 +42,15 @@ func ForURL(base string, cfg *Config) (*Client, error) {
 // or one of tandem's under /api/tandem/v1), and decodes the answer into
 // out (nil: discarded).
 func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
-	resp, err := c.sendRoot(ctx, method, path, jsonBody(in))
+	var body bodyFunc
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytesBody(b, "application/json")
+	}
+	resp, err := c.sendRoot(ctx, method, path, body)
 	if err != nil {
 		return err
 	}

@@ -406,15 +406,16 @@ func traceClauseSQL(d Dialect, c tracefilter.Clause, args *[]any) (string, error
 	case "name":
 		return kv("trace_tags", tandem.TraceTagName), nil
 	case "run_id":
+		// A trace's run is its source-run metadata or a linked run.
 		m := kv("trace_metadata", tandem.TraceMetadataSourceRun)
-		switch c.Op { // a trace's run is its source-run metadata or a linked run
+		linked := "EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id"
+		switch c.Op {
 		case "IS NULL":
-			return "(" + m + " AND NOT EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id))", nil
+			return "(" + m + " AND NOT " + linked + "))", nil
 		case "IS NOT NULL":
-			return "(" + m + " OR EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id))", nil
+			return "(" + m + " OR " + linked + "))", nil
 		}
-		l := "EXISTS (SELECT 1 FROM trace_runs r WHERE r.trace_id = t.trace_id AND " + strCompare(d, "r.run_id", asClause(c), args) + ")"
-		return "(" + m + " OR " + l + ")", nil
+		return "(" + m + " OR " + linked + " AND " + strCompare(d, "r.run_id", asClause(c), args) + "))", nil
 	case "text":
 		return "EXISTS (SELECT 1 FROM trace_spans s WHERE s.trace_id = t.trace_id AND " + strCompare(d, spanText, asClause(c), args) + ")", nil
 	}

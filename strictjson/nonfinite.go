@@ -3,8 +3,9 @@ package strictjson
 import "bytes"
 
 // QuoteNonFinite returns body with the bare NaN, Infinity and -Infinity
-// that Python's json module writes for non-finite floats (json.dumps, and
-// so requests' json=, a stock client's raw REST calls) made JSON strings:
+// that Python's json.dumps writes for non-finite floats (a raw REST call
+// that sends data=json.dumps(...); requests' json= refuses them) made
+// JSON strings:
 // "NaN", "Infinity", "-Infinity", which a number field that takes
 // protobuf's JSON spellings reads. Text inside strings is left alone, and
 // so is anything that is not one of the three words in a value's place; a
