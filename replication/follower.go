@@ -91,8 +91,11 @@ func (f *Follower) runSecondary(ctx context.Context) error {
 				err = f.bootstrapArtifacts(ctx)
 			default:
 				if phase != "done" {
-					err = store.SetState(ctx, map[string]string{"bootstrap": "done"})
-					if err != nil {
+					// A journal without a bootstrap mark (this region
+					// was primary from the start): mark it, unless a
+					// rewind emptied the journal since it was read.
+					var marked bool
+					if marked, err = store.MarkBootstrapped(ctx); err != nil || !marked {
 						break
 					}
 				}

@@ -84,6 +84,27 @@ func (r *Replica) SetState(ctx context.Context, kv map[string]string) error {
 	return r.s.WriteLocal(ctx, func(ctx context.Context, tx *Tx) error { return setReplicationState(ctx, tx, kv) })
 }
 
+// MarkBootstrapped records that the bootstrap is done when the journal
+// still holds entries, deciding under the journal head's write lock: a
+// region that was primary from the start never bootstrapped, and marks
+// itself done when it first follows, but a rewind that commits first (the
+// region's divergent tail moved into a report, the head back to zero)
+// must win, or the region would follow the new primary from entry 1 over
+// rows it still holds instead of loading its snapshot. It reports whether
+// the mark was written.
+func (r *Replica) MarkBootstrapped(ctx context.Context) (bool, error) {
+	marked := false
+	err := r.s.WriteLocal(ctx, func(ctx context.Context, tx *Tx) error {
+		head, err := lockJournalState(ctx, tx)
+		if err != nil || head.Seq == 0 {
+			return err
+		}
+		marked = true
+		return setReplicationState(ctx, tx, map[string]string{"bootstrap": "done"})
+	})
+	return marked && err == nil, err
+}
+
 func setReplicationState(ctx context.Context, tx *Tx, kv map[string]string) error {
 	for _, k := range tandem.SortedKeys(kv) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO replication_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, k, kv[k]); err != nil {

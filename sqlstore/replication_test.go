@@ -52,3 +52,41 @@ func TestApplyBatch(t *testing.T) {
 		})
 	}
 }
+
+// A region with a journal and no bootstrap mark (primary from the start)
+// is marked bootstrapped when it first follows, but not once a rewind has
+// emptied its journal: then it must load the new primary's snapshot.
+func TestMarkBootstrappedLosesToARewind(t *testing.T) {
+	for _, b := range storetest.MetadataURLs(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := sqlstore.Open(ctx, b.URL, sqlstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			r := s.Replica()
+			if ok, err := r.MarkBootstrapped(ctx); err != nil || ok {
+				t.Fatalf("empty journal marked: %v %v", ok, err)
+			}
+			if _, err := s.ApplyBatch(ctx, []tandem.Entry{note(1, "a"), note(2, "b")}); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := r.MarkBootstrapped(ctx); err != nil || !ok {
+				t.Fatalf("journal of 2 not marked: %v %v", ok, err)
+			}
+			if err := s.KeepDivergence(ctx, "r-e1-s1", []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			if phase, _ := r.State(ctx, "bootstrap"); phase != "" {
+				t.Fatalf("rewind left bootstrap %q", phase)
+			}
+			if ok, err := r.MarkBootstrapped(ctx); err != nil || ok {
+				t.Fatalf("rewound journal marked: %v %v", ok, err)
+			}
+			if phase, _ := r.State(ctx, "bootstrap"); phase != "" {
+				t.Fatalf("bootstrap %q after a rewind; want none (load the snapshot)", phase)
+			}
+		})
+	}
+}
