@@ -269,3 +269,40 @@ func MaskGatewaySecret(v map[string]string) map[string]string {
 	}
 	return out
 }
+
+// GatewaySecretUpdate is what an update changes: Sealed and Masked new
+// values (Sealed "" : unchanged), AuthConfig (nil: unchanged, empty:
+// cleared).
+type GatewaySecretUpdate struct {
+	Sealed     string
+	Masked     map[string]string
+	AuthConfig map[string]string
+	UpdatedBy  string
+}
+
+// GatewayModelUpdate holds what an update changes ("": unchanged).
+type GatewayModelUpdate struct {
+	Name, SecretID, ModelName, Provider, UpdatedBy string
+}
+
+// GatewayEndpointUpdate holds what an update changes ("" and nil:
+// unchanged). Configs replaces every mapping.
+type GatewayEndpointUpdate struct {
+	Name, UpdatedBy, RoutingStrategy string
+	Fallback                         *GatewayFallback
+	Configs                          []GatewayModelConfig
+	ExperimentID                     string
+	UsageTracking                    *bool
+}
+
+// GatewayEndpointInput is a new gateway endpoint. With UsageTracking and
+// no ExperimentID, the experiment "gateway/NAME" is made (or reused).
+type GatewayEndpointInput struct {
+	Name            string
+	Configs         []GatewayModelConfig
+	CreatedBy       string
+	RoutingStrategy string
+	Fallback        *GatewayFallback
+	ExperimentID    string
+	UsageTracking   bool
+}

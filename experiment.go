@@ -275,3 +275,12 @@ func unquote(s string) string {
 	}
 	return b.String()
 }
+
+// SearchExperimentsInput is a SearchExperiments request.
+type SearchExperimentsInput struct {
+	Filter     string
+	ViewType   ViewType
+	MaxResults int // 0 means SearchMaxResultsDefault
+	OrderBy    []string
+	PageToken  string
+}

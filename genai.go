@@ -140,3 +140,68 @@ func ValidateIssueSeverity(s string) error {
 	}
 	return nil
 }
+
+// UpsertResult counts the records an upsert inserted and updated.
+type UpsertResult struct {
+	Inserted, Updated int
+}
+
+// RecordInput is one record of an upsert as the client sends it: each
+// field is the raw JSON value, nil when the key is absent.
+type RecordInput struct {
+	Inputs       json.RawMessage `json:"inputs"`
+	Outputs      json.RawMessage `json:"outputs"`
+	Expectations json.RawMessage `json:"expectations"`
+	Tags         json.RawMessage `json:"tags"`
+	Source       json.RawMessage `json:"source"`
+	// HasOutputs is whether the client sent "outputs" (set by
+	// UnmarshalJSON).
+	HasOutputs bool `json:"-"`
+}
+
+// DatasetSearch is a search of evaluation datasets (MLflow's
+// SearchEvaluationDatasets).
+type DatasetSearch struct {
+	ExperimentIDs []string
+	Filter        string
+	MaxResults    int
+	OrderBy       []string
+	PageToken     string
+}
+
+// IssueUpdate holds the fields an update changes ("" or nil: unchanged).
+type IssueUpdate struct {
+	Name, Description, Status, Severity string
+}
+
+// IssueSearch is what SearchIssues selects.
+type IssueSearch struct {
+	ExperimentID      string // "": every experiment
+	Filter            string
+	MaxResults        int // 0: DefaultIssueSearch
+	PageToken         string
+	IncludeTraceCount bool
+}
+
+// UnmarshalJSON keeps whether "outputs" was present (an explicit null
+// clears a record's outputs; an absent key keeps them).
+func (r *RecordInput) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Errorf(EINVALID, "Each record must be a JSON object")
+	}
+	r.Inputs, r.Expectations, r.Tags, r.Source = m["inputs"], m["expectations"], m["tags"], m["source"]
+	r.Outputs, r.HasOutputs = m["outputs"]
+	return nil
+}
+
+// MaxIssueSearch is the most issues one search page returns (MLflow's
+// SEARCH_MAX_RESULTS_THRESHOLD); DefaultIssueSearch when none is asked.
+const (
+	MaxIssueSearch     = 50000
+	DefaultIssueSearch = 100
+)
+
+// MaxDatasetRecordsPage is the default and largest page of an evaluation
+// dataset's records.
+const MaxDatasetRecordsPage = 1000

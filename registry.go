@@ -251,3 +251,30 @@ func ParseLoggedModelStatus(s string) (string, error) {
 func LoggedModelArtifactLocation(experimentID, modelID string) string {
 	return fmt.Sprintf("mlflow-artifacts:/%s/models/%s/artifacts", experimentID, modelID)
 }
+
+// NewLoggedModel is the input of CreateLoggedModel.
+type NewLoggedModel struct {
+	ExperimentID string
+	Name         string // empty: a random readable name
+	ModelType    string
+	SourceRunID  string
+	Tags         []Tag
+	Params       []Tag
+}
+
+// LoggedModelOrder is one order_by entry of SearchLoggedModels. Ordering
+// by metrics.<key> uses each model's latest point of the metric (greatest
+// timestamp, then step; the smallest run id breaks a tie), from the dataset
+// named when DatasetName/DatasetDigest are set; models without one come last.
+type LoggedModelOrder struct {
+	Field         string
+	Ascending     bool
+	DatasetName   string
+	DatasetDigest string
+}
+
+// LoggedModelDataset is one entry of SearchLoggedModels' datasets: a
+// dataset name, and its digest if set.
+type LoggedModelDataset struct {
+	Name, Digest string
+}

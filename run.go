@@ -295,3 +295,22 @@ type CreateRunInput struct {
 	RunName      string
 	Tags         []Tag
 }
+
+// MetricWithRun is a metric point and the run it belongs to.
+type MetricWithRun struct {
+	Metric
+	RunID string
+}
+
+// DatasetSummary is one dataset a run of an experiment used, with the
+// mlflow.data.context tag of that use ("" when the use has none).
+type DatasetSummary struct {
+	ExperimentID, Name, Digest, Context string
+}
+
+// Search limits, as MLflow's server: the page a search returns when none
+// is asked, and the largest one may ask.
+const (
+	SearchMaxResultsDefault   = 1000
+	SearchMaxResultsThreshold = 50000
+)

@@ -108,3 +108,10 @@ func ValidateTraceID(id string) error {
 	}
 	return nil
 }
+
+// TraceCorrelation is how two trace filters co-occur among an experiment's
+// traces (MLflow's CalculateTraceFilterCorrelation).
+type TraceCorrelation struct {
+	NPMI, NPMISmoothed                            float64
+	Filter1Count, Filter2Count, JointCount, Total int
+}

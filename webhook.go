@@ -232,3 +232,11 @@ func PyRepr(s string) string {
 	b.WriteByte(q)
 	return b.String()
 }
+
+// WebhookUpdate names what UpdateWebhook changes: nil fields stay.
+// SealedSecret is the new secret already sealed ("" with a non-nil
+// pointer removes the secret).
+type WebhookUpdate struct {
+	Name, Description, URL, SealedSecret, Status *string
+	Events                                       []WebhookEvent // nil: unchanged
+}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // MLflow 3's AI gateway configuration API, under the 3.0 prefixes as
@@ -125,7 +124,7 @@ type updateGatewaySecretReq struct {
 func (s *Server) updateGatewaySecret(r *http.Request, req *updateGatewaySecretReq) (any, error) {
 	// An empty map leaves a field unchanged; an auth_config that is empty
 	// once normalised (only a blank api_base) clears it.
-	var u sqlstore.GatewaySecretUpdate
+	var u tandem.GatewaySecretUpdate
 	if len(req.AuthConfig) > 0 {
 		auth, err := tandem.NormalizeGatewayAuthConfig(req.AuthConfig)
 		if err != nil {
@@ -237,7 +236,7 @@ type updateGatewayModelReq struct {
 }
 
 func (s *Server) updateGatewayModel(r *http.Request, req *updateGatewayModelReq) (any, error) {
-	d, err := s.Store.UpdateGatewayModelDefinition(r.Context(), req.ModelDefinitionID, sqlstore.GatewayModelUpdate{
+	d, err := s.Store.UpdateGatewayModelDefinition(r.Context(), req.ModelDefinitionID, tandem.GatewayModelUpdate{
 		Name: req.Name, SecretID: req.SecretID, ModelName: req.ModelName, Provider: req.Provider, UpdatedBy: req.UpdatedBy})
 	if err != nil {
 		return nil, err
@@ -308,7 +307,7 @@ func (s *Server) createGatewayEndpoint(r *http.Request, req *createGatewayEndpoi
 	if req.UsageTracking.Set {
 		tracking = req.UsageTracking.V
 	}
-	ep, err := s.Store.CreateGatewayEndpoint(r.Context(), sqlstore.GatewayEndpointInput{Name: req.Name,
+	ep, err := s.Store.CreateGatewayEndpoint(r.Context(), tandem.GatewayEndpointInput{Name: req.Name,
 		Configs: gatewayConfigs(req.ModelConfigs), CreatedBy: req.CreatedBy, RoutingStrategy: req.RoutingStrategy,
 		Fallback: req.FallbackConfig.fallback(), ExperimentID: req.ExperimentID, UsageTracking: tracking})
 	if err != nil {
@@ -345,7 +344,7 @@ type updateGatewayEndpointReq struct {
 }
 
 func (s *Server) updateGatewayEndpoint(r *http.Request, req *updateGatewayEndpointReq) (any, error) {
-	u := sqlstore.GatewayEndpointUpdate{Name: req.Name, UpdatedBy: req.UpdatedBy, RoutingStrategy: req.RoutingStrategy,
+	u := tandem.GatewayEndpointUpdate{Name: req.Name, UpdatedBy: req.UpdatedBy, RoutingStrategy: req.RoutingStrategy,
 		Fallback: req.FallbackConfig.fallback(), Configs: gatewayConfigs(req.ModelConfigs), ExperimentID: req.ExperimentID}
 	if req.UsageTracking.Set {
 		u.UsageTracking = &req.UsageTracking.V

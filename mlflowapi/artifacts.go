@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // artifactRoots are the prefixes MLflow registers its artifact service under.
@@ -63,23 +62,23 @@ func (s *Server) routesArtifacts() {
 // storeArtifact streams body to storage at p and then records it. It holds
 // p's lock throughout, so that concurrent writers of one path leave bytes
 // and record from the same upload.
-func (s *Server) storeArtifact(ctx context.Context, p string, body io.Reader) (sqlstore.Artifact, error) {
+func (s *Server) storeArtifact(ctx context.Context, p string, body io.Reader) (tandem.Artifact, error) {
 	unlock := s.art.locks.lock(p)
 	defer unlock()
 	// Refuse early what the record would refuse, before writing any bytes.
 	if err := s.Store.CheckWritable(ctx); err != nil {
-		return sqlstore.Artifact{}, err
+		return tandem.Artifact{}, err
 	}
 	if err := s.checkPlacement(ctx, p); err != nil {
-		return sqlstore.Artifact{}, err
+		return tandem.Artifact{}, err
 	}
 	ref, err := s.Blobs.Put(ctx, p, body, "")
 	if err != nil {
-		return sqlstore.Artifact{}, err
+		return tandem.Artifact{}, err
 	}
-	a := sqlstore.Artifact{Path: p, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: s.art.now().UnixMilli()}
+	a := tandem.Artifact{Path: p, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: s.art.now().UnixMilli()}
 	if _, err := s.Store.PutArtifact(ctx, a); err != nil {
-		return sqlstore.Artifact{}, err
+		return tandem.Artifact{}, err
 	}
 	return a, nil
 }
@@ -186,7 +185,7 @@ type fileInfo struct {
 	FileSize *int64 `json:"file_size,omitempty"`
 }
 
-func fileInfos(entries []sqlstore.ArtifactEntry, base string) []fileInfo {
+func fileInfos(entries []tandem.ArtifactEntry, base string) []fileInfo {
 	out := make([]fileInfo, 0, len(entries))
 	for _, e := range entries {
 		fi := fileInfo{Path: joinArtifactPath(base, e.Name), IsDir: e.IsDir}
@@ -228,7 +227,7 @@ func (s *Server) listArtifactsProxy(w http.ResponseWriter, r *http.Request) {
 }
 
 // hideReserved drops tandem's reserved folder from a root listing.
-func hideReserved(dir string, es []sqlstore.ArtifactEntry) []sqlstore.ArtifactEntry {
+func hideReserved(dir string, es []tandem.ArtifactEntry) []tandem.ArtifactEntry {
 	if dir != "" {
 		return es
 	}

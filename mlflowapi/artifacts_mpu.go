@@ -34,7 +34,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/sqlstore"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 )
@@ -247,7 +246,7 @@ func (s *Server) completeUpload(ctx context.Context, id, target string, parts []
 	if err != nil {
 		return err
 	}
-	a := sqlstore.Artifact{Path: target, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: s.art.now().UnixMilli()}
+	a := tandem.Artifact{Path: target, Size: ref.Size, SHA256: ref.SHA256, CreatedMs: s.art.now().UnixMilli()}
 	_, err = s.Store.PutArtifact(ctx, a)
 	return err
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // MLflow 3's GenAI workspace objects: evaluation datasets (with their
@@ -147,7 +146,7 @@ type searchEvalDatasetsResp struct {
 }
 
 func (s *Server) searchEvalDatasets(r *http.Request, req *searchEvalDatasetsReq) (any, error) {
-	ds, next, err := s.Store.SearchEvaluationDatasets(r.Context(), sqlstore.DatasetSearch{ExperimentIDs: req.ExperimentIDs,
+	ds, next, err := s.Store.SearchEvaluationDatasets(r.Context(), tandem.DatasetSearch{ExperimentIDs: req.ExperimentIDs,
 		Filter: req.FilterString, MaxResults: int(req.MaxResults.V), OrderBy: req.OrderBy, PageToken: req.PageToken})
 	if err != nil {
 		return nil, err
@@ -185,7 +184,7 @@ type upsertRecordsResp struct {
 }
 
 func (s *Server) upsertDatasetRecords(r *http.Request, req *upsertRecordsReq) (any, error) {
-	var recs []sqlstore.RecordInput
+	var recs []tandem.RecordInput
 	if err := jsonText("records", req.Records, &recs); err != nil {
 		return nil, err
 	}
@@ -214,9 +213,9 @@ type recordJSON struct {
 }
 
 func (s *Server) getDatasetRecords(r *http.Request, req *getRecordsReq) (any, error) {
-	if req.MaxResults.V < 0 || req.MaxResults.V > sqlstore.MaxDatasetRecordsPage {
+	if req.MaxResults.V < 0 || req.MaxResults.V > tandem.MaxDatasetRecordsPage {
 		return nil, tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be at most %d.",
-			req.MaxResults.V, sqlstore.MaxDatasetRecordsPage)
+			req.MaxResults.V, tandem.MaxDatasetRecordsPage)
 	}
 	recs, next, err := s.Store.DatasetRecords(r.Context(), r.PathValue("dataset_id"), int(req.MaxResults.V), req.PageToken)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // MLflow's /graphql, as its UI queries it (run page, run table, experiment
@@ -527,7 +526,7 @@ func (g *gqlResolver) MlflowGetMetricHistoryBulkInterval(ctx context.Context, ar
 	if in := args.Input; in != nil {
 		ids := strings0(in.RunIDs)
 		for _, id := range ids {
-			exp, err := sqlstore.NewIdentity(g.s.Store).RunExperiment(ctx, id)
+			exp, err := g.s.Store.RunExperiment(ctx, id)
 			if err == nil && !tandem.Visible(ctx, tandem.ExperimentScope(exp)) {
 				return nil, forbidden("run " + id)
 			}
@@ -584,7 +583,7 @@ func (g *gqlResolver) MlflowListArtifacts(ctx context.Context, args struct {
 	if id == "" {
 		id = q.Get("run_uuid")
 	}
-	if exp, err := sqlstore.NewIdentity(g.s.Store).RunExperiment(ctx, id); err == nil && !tandem.Visible(ctx, tandem.ExperimentScope(exp)) {
+	if exp, err := g.s.Store.RunExperiment(ctx, id); err == nil && !tandem.Visible(ctx, tandem.ExperimentScope(exp)) {
 		return nil, forbidden("run " + id)
 	}
 	var out gqlArtifactsResponse

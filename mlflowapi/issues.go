@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // MLflow 3 issues: quality problems found in an experiment's traces,
@@ -65,7 +64,7 @@ func (s *Server) updateIssue(r *http.Request, req *updateIssueReq) (any, error) 
 	if req.IssueID != "" && req.IssueID != id {
 		return nil, tandem.Errorf(tandem.EINVALID, "The body names issue '%s', the path '%s'.", req.IssueID, id)
 	}
-	is, err := s.Store.UpdateIssue(r.Context(), id, sqlstore.IssueUpdate{Name: req.Name, Description: req.Description,
+	is, err := s.Store.UpdateIssue(r.Context(), id, tandem.IssueUpdate{Name: req.Name, Description: req.Description,
 		Status: req.Status, Severity: req.Severity})
 	if err != nil {
 		return nil, err
@@ -82,10 +81,10 @@ type searchIssuesReq struct {
 }
 
 func (s *Server) searchIssues(r *http.Request, req *searchIssuesReq) (any, error) {
-	in := sqlstore.IssueSearch{ExperimentID: req.ExperimentID, Filter: req.FilterString, PageToken: req.PageToken,
+	in := tandem.IssueSearch{ExperimentID: req.ExperimentID, Filter: req.FilterString, PageToken: req.PageToken,
 		IncludeTraceCount: req.IncludeTraceCount.V}
 	if req.MaxResults.Set {
-		if req.MaxResults.V < 1 || req.MaxResults.V > sqlstore.MaxIssueSearch {
+		if req.MaxResults.V < 1 || req.MaxResults.V > tandem.MaxIssueSearch {
 			return nil, tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", req.MaxResults.V)
 		}
 		in.MaxResults = int(req.MaxResults.V)

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // MLflow 3 logged models under /api/2.0/mlflow/logged-models. The MLflow 3
@@ -149,7 +148,7 @@ func (s *Server) createLoggedModel(r *http.Request, req *createLoggedModelReq) (
 	if err := checkLoggedModelName(req.Name); err != nil {
 		return nil, err
 	}
-	lm, err := s.Store.CreateLoggedModel(r.Context(), sqlstore.NewLoggedModel{ExperimentID: string(req.ExperimentID),
+	lm, err := s.Store.CreateLoggedModel(r.Context(), tandem.NewLoggedModel{ExperimentID: string(req.ExperimentID),
 		Name: req.Name, ModelType: req.ModelType, SourceRunID: req.SourceRunID,
 		Tags: fromTagsJSON(req.Tags), Params: fromTagsJSON(req.Params)})
 	if err != nil {
@@ -230,7 +229,7 @@ func (s *Server) searchLoggedModels(r *http.Request, req *searchLoggedModelsReq)
 			return nil, missing("datasets.dataset_name")
 		}
 	}
-	var order []sqlstore.LoggedModelOrder
+	var order []tandem.LoggedModelOrder
 	for _, o := range req.OrderBy {
 		if o.FieldName == "" {
 			return nil, missing("order_by.field_name")
@@ -239,11 +238,11 @@ func (s *Server) searchLoggedModels(r *http.Request, req *searchLoggedModelsReq)
 		if o.Ascending != nil && o.Ascending.Set {
 			asc = o.Ascending.V
 		}
-		order = append(order, sqlstore.LoggedModelOrder{Field: o.FieldName, Ascending: asc, DatasetName: o.DatasetName, DatasetDigest: o.DatasetDigest})
+		order = append(order, tandem.LoggedModelOrder{Field: o.FieldName, Ascending: asc, DatasetName: o.DatasetName, DatasetDigest: o.DatasetDigest})
 	}
-	var datasets []sqlstore.LoggedModelDataset
+	var datasets []tandem.LoggedModelDataset
 	for _, d := range req.Datasets {
-		datasets = append(datasets, sqlstore.LoggedModelDataset{Name: d.DatasetName, Digest: d.DatasetDigest})
+		datasets = append(datasets, tandem.LoggedModelDataset{Name: d.DatasetName, Digest: d.DatasetDigest})
 	}
 	lms, next, err := s.Store.SearchLoggedModels(r.Context(), req.ExperimentIDs, req.Filter, datasets, order, req.MaxResults.V, req.PageToken)
 	if err != nil {

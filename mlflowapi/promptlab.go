@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -326,7 +325,7 @@ func (s *Server) promptlabRun(r *http.Request, q *createPromptlabRunReq) (any, e
 	if q.StartTime.Set {
 		start = q.StartTime.V
 	}
-	run, err := s.Store.CreateRunFull(ctx, sqlstore.CreateRunInput{ExperimentID: q.ExperimentID, UserID: user,
+	run, err := s.Store.CreateRunFull(ctx, tandem.CreateRunInput{ExperimentID: q.ExperimentID, UserID: user,
 		StartTime: start, RunName: q.RunName, Tags: tags})
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // The model registry: registered models, model versions, tags, aliases and
@@ -342,7 +341,7 @@ func (s *Server) createModelVersion(r *http.Request, req *createModelVersionReq)
 	if err := tandem.CheckHostAddressed(req.Source, "source", s.hostSchemes); err != nil {
 		return nil, err
 	}
-	mv, err := s.Store.CreateModelVersion(r.Context(), sqlstore.NewModelVersion{Name: req.Name, Source: req.Source,
+	mv, err := s.Store.CreateModelVersion(r.Context(), tandem.NewModelVersion{Name: req.Name, Source: req.Source,
 		RunID: req.RunID, RunLink: req.RunLink, Description: req.Description, ModelID: req.ModelID, Tags: fromTagsJSON(req.Tags)})
 	if err != nil {
 		return nil, err

@@ -24,8 +24,8 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/strictjson"
+	"github.com/tandemml/tandem/tracemetrics"
 	"github.com/tandemml/tandem/webhook"
 )
 
@@ -33,9 +33,26 @@ import (
 // not bounded by it).
 const MaxBodyBytes = 16 << 20
 
+// Store is what the MLflow API needs of a region's metadata store: the
+// MLflow areas declared in the root package, and trace metrics (their
+// query types live in package tracemetrics, above the root). sqlstore's
+// Store implements it.
+type Store interface {
+	tandem.TrackingStore
+	tandem.RegistryStore
+	tandem.ArtifactIndex
+	tandem.TraceStore
+	tandem.GenAIStore
+	tandem.WebhookStore
+	tandem.GatewayStore
+	// QueryTraceMetrics answers MLflow's QueryTraceMetrics over the traces
+	// of the experiments the query names.
+	QueryTraceMetrics(ctx context.Context, q tracemetrics.Query) ([]tracemetrics.Point, error)
+}
+
 // Server is the MLflow API of one region.
 type Server struct {
-	Store  *sqlstore.Store
+	Store  Store
 	Blobs  *blobstore.Store
 	Log    *slog.Logger
 	mux    *http.ServeMux
@@ -68,7 +85,7 @@ type Server struct {
 func (s *Server) SetAllowedHostSchemes(schemes []string) { s.hostSchemes = schemes }
 
 // New returns a Server with every route registered.
-func New(store *sqlstore.Store, blobs *blobstore.Store, log *slog.Logger) *Server {
+func New(store Store, blobs *blobstore.Store, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}

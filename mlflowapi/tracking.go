@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // routesTracking registers the MLflow tracking endpoints (experiments,
@@ -125,14 +124,14 @@ func (s *Server) getExperimentByName(r *http.Request, req *getExperimentByNameRe
 
 // viewType reads MLflow's ViewType from its name or number; "" is
 // ACTIVE_ONLY.
-func viewType(v string) (sqlstore.ViewType, error) {
+func viewType(v string) (tandem.ViewType, error) {
 	switch strings.ToUpper(v) {
 	case "", "ACTIVE_ONLY", "1":
-		return sqlstore.ActiveOnly, nil
+		return tandem.ActiveOnly, nil
 	case "DELETED_ONLY", "2":
-		return sqlstore.DeletedOnly, nil
+		return tandem.DeletedOnly, nil
 	case "ALL", "3":
-		return sqlstore.AllStages, nil
+		return tandem.AllStages, nil
 	}
 	return 0, tandem.Errorf(tandem.EINVALID, "Invalid value '%s' for parameter 'view_type' supplied", v)
 }
@@ -155,7 +154,7 @@ func (s *Server) searchExperiments(r *http.Request, req *searchExperimentsReq) (
 		return nil, err
 	}
 	es, next, err := visiblePages(r.Context(), max, req.PageToken, func(max int, token string) ([]*tandem.Experiment, string, error) {
-		return s.Store.SearchExperiments(r.Context(), sqlstore.SearchExperimentsInput{
+		return s.Store.SearchExperiments(r.Context(), tandem.SearchExperimentsInput{
 			Filter: req.Filter, ViewType: vt, MaxResults: max, OrderBy: req.OrderBy, PageToken: token})
 	}, func(e *tandem.Experiment) tandem.Scope { return tandem.ExperimentScope(e.ExperimentID) })
 	if err != nil {
@@ -274,7 +273,7 @@ func (s *Server) createRun(r *http.Request, req *createRunReq) (any, error) {
 		}
 	}
 	// The response is built from the committed change, not read back.
-	run, err := s.Store.CreateRunFull(r.Context(), sqlstore.CreateRunInput{ExperimentID: exp, UserID: user,
+	run, err := s.Store.CreateRunFull(r.Context(), tandem.CreateRunInput{ExperimentID: exp, UserID: user,
 		StartTime: req.StartTime.V, RunName: req.RunName, Tags: tags})
 	if err != nil {
 		return nil, err
@@ -358,11 +357,11 @@ func (s *Server) searchRuns(r *http.Request, req *searchRunsReq) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	max, err := positiveMaxResults(req.MaxResults, sqlstore.SearchMaxResultsThreshold, false)
+	max, err := positiveMaxResults(req.MaxResults, tandem.SearchMaxResultsThreshold, false)
 	if err != nil {
 		return nil, err
 	}
-	runs, next, err := s.Store.SearchRuns(r.Context(), sqlstore.SearchRunsInput{ExperimentIDs: req.ExperimentIDs,
+	runs, next, err := s.Store.SearchRuns(r.Context(), tandem.SearchRunsInput{ExperimentIDs: req.ExperimentIDs,
 		Filter: req.Filter, ViewType: vt, MaxResults: max, OrderBy: req.OrderBy, PageToken: req.PageToken})
 	if err != nil {
 		return nil, err

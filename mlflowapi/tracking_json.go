@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // The MLflow JSON shapes of tracking entities. Like MLflow's server
@@ -80,7 +79,7 @@ func jsonMetrics(ms []tandem.Metric) []jsonMetric {
 	return out
 }
 
-func jsonMetricsWithRun(ms []sqlstore.MetricWithRun) []jsonMetric {
+func jsonMetricsWithRun(ms []tandem.MetricWithRun) []jsonMetric {
 	if len(ms) == 0 {
 		return nil
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/webhook"
 )
 
@@ -237,7 +236,7 @@ type updateWebhookReq struct {
 
 func (s *Server) updateWebhook(r *http.Request, req *updateWebhookReq) (any, error) {
 	id := r.PathValue("webhook_id")
-	var u sqlstore.WebhookUpdate
+	var u tandem.WebhookUpdate
 	var err error
 	if len(req.Events) > 0 {
 		if u.Events, err = readWebhookEvents(req.Events); err != nil {

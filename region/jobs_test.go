@@ -16,7 +16,6 @@ import (
 	"github.com/tandemml/tandem/auth"
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/region"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 )
 
@@ -150,7 +149,7 @@ func TestCommandJobRunsAsMLflowRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := r.Store.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: otherExp})
+	other, err := r.Store.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: otherExp})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/tandemml/tandem/client"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/serving"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 )
 
@@ -43,7 +42,7 @@ func quotaRegion(t *testing.T, regions []string) (*client.Client, *region.Region
 	if _, err := r.Store.CreateRegisteredModel(ctx, "iris", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model"}); err != nil {
+	if _, err := r.Store.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "iris", Source: "s3://bucket/model"}); err != nil {
 		t.Fatal(err)
 	}
 	return c, r

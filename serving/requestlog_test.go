@@ -166,7 +166,7 @@ func testService(t *testing.T, peerToken string) *Service {
 	if _, err := store.CreateRegisteredModel(ctx, "iris", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://elsewhere/iris"}); err != nil {
+	if _, err := store.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "iris", Source: "s3://elsewhere/iris"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.PutEndpoint(ctx, tandem.OnlineEndpoint{Name: "iris-ep"}, "sealed", tandem.PutCreate); err != nil {

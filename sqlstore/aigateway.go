@@ -11,6 +11,8 @@ import (
 	"github.com/tandemml/tandem"
 )
 
+var _ tandem.GatewayStore = (*Store)(nil)
+
 // Journal ops of MLflow 3's AI gateway configuration (kind ai_gateway).
 // Each carries the whole row (or endpoint) as written, resolved in
 // prepare, or its key with delete set. A secret's values travel and are
@@ -262,19 +264,9 @@ func (s *Store) ListGatewaySecrets(ctx context.Context, provider string) ([]tand
 	return out, rows.Err()
 }
 
-// GatewaySecretUpdate is what an update changes: Sealed and Masked new
-// values (Sealed "" : unchanged), AuthConfig (nil: unchanged, empty:
-// cleared).
-type GatewaySecretUpdate struct {
-	Sealed     string
-	Masked     map[string]string
-	AuthConfig map[string]string
-	UpdatedBy  string
-}
-
 // UpdateGatewaySecret rotates a secret's values or changes its auth
 // configuration (ENOTFOUND).
-func (s *Store) UpdateGatewaySecret(ctx context.Context, id string, u GatewaySecretUpdate) (*tandem.GatewaySecret, error) {
+func (s *Store) UpdateGatewaySecret(ctx context.Context, id string, u tandem.GatewaySecretUpdate) (*tandem.GatewaySecret, error) {
 	if err := tandem.CheckText("updated_by", u.UpdatedBy); err != nil {
 		return nil, err
 	}
@@ -415,14 +407,9 @@ func (s *Store) ListGatewayModelDefinitions(ctx context.Context, provider, secre
 	return loadGatewayModels(ctx, s.Reader(), where, args...)
 }
 
-// GatewayModelUpdate holds what an update changes ("": unchanged).
-type GatewayModelUpdate struct {
-	Name, SecretID, ModelName, Provider, UpdatedBy string
-}
-
 // UpdateGatewayModelDefinition changes a model definition (ENOTFOUND for it
 // or a new secret, EEXISTS for a taken name).
-func (s *Store) UpdateGatewayModelDefinition(ctx context.Context, id string, u GatewayModelUpdate) (*tandem.GatewayModelDefinition, error) {
+func (s *Store) UpdateGatewayModelDefinition(ctx context.Context, id string, u tandem.GatewayModelUpdate) (*tandem.GatewayModelDefinition, error) {
 	if err := tandem.CheckTexts(map[string]string{"name": u.Name, "secret_id": u.SecretID, "provider": u.Provider,
 		"model_name": u.ModelName, "updated_by": u.UpdatedBy}); err != nil {
 		return nil, err
@@ -615,18 +602,6 @@ func gatewayMappings(endpointID string, cfgs []tandem.GatewayModelConfig, by str
 	return out
 }
 
-// GatewayEndpointInput is a new gateway endpoint. With UsageTracking and
-// no ExperimentID, the experiment "gateway/NAME" is made (or reused).
-type GatewayEndpointInput struct {
-	Name            string
-	Configs         []tandem.GatewayModelConfig
-	CreatedBy       string
-	RoutingStrategy string
-	Fallback        *tandem.GatewayFallback
-	ExperimentID    string
-	UsageTracking   bool
-}
-
 func checkGatewayConfigs(cfgs []tandem.GatewayModelConfig, list bool) error {
 	for i, c := range cfgs {
 		where := "model_config"
@@ -668,7 +643,7 @@ func (s *Store) gatewayExperiment(ctx context.Context, expID, name, endpointID s
 
 // CreateGatewayEndpoint creates an endpoint on existing model definitions
 // (at least one), with its id ("e-" and 32 hex digits).
-func (s *Store) CreateGatewayEndpoint(ctx context.Context, in GatewayEndpointInput) (*tandem.GatewayEndpoint, error) {
+func (s *Store) CreateGatewayEndpoint(ctx context.Context, in tandem.GatewayEndpointInput) (*tandem.GatewayEndpoint, error) {
 	if in.Name == "" {
 		return nil, tandem.MissingParam("name")
 	}
@@ -771,18 +746,8 @@ func (s *Store) ListGatewayEndpoints(ctx context.Context, provider, secretID str
 	return out, nil
 }
 
-// GatewayEndpointUpdate holds what an update changes ("" and nil:
-// unchanged). Configs replaces every mapping.
-type GatewayEndpointUpdate struct {
-	Name, UpdatedBy, RoutingStrategy string
-	Fallback                         *tandem.GatewayFallback
-	Configs                          []tandem.GatewayModelConfig
-	ExperimentID                     string
-	UsageTracking                    *bool
-}
-
 // UpdateGatewayEndpoint changes an endpoint (ENOTFOUND).
-func (s *Store) UpdateGatewayEndpoint(ctx context.Context, id string, u GatewayEndpointUpdate) (*tandem.GatewayEndpoint, error) {
+func (s *Store) UpdateGatewayEndpoint(ctx context.Context, id string, u tandem.GatewayEndpointUpdate) (*tandem.GatewayEndpoint, error) {
 	if u.Name != "" {
 		if err := tandem.ValidateGatewayEndpointName(u.Name); err != nil {
 			return nil, err

@@ -42,7 +42,7 @@ func TestAIGateway(t *testing.T) {
 			wantCode(t, err, tandem.ENOTFOUND)
 			_, err = s.CreateGatewayModelDefinition(ctx, tandem.GatewayModelDefinition{Name: def.Name, SecretID: sec.SecretID, Provider: "p", ModelName: "m"})
 			wantCode(t, err, tandem.EEXISTS)
-			for _, bad := range []sqlstore.GatewayEndpointInput{
+			for _, bad := range []tandem.GatewayEndpointInput{
 				{Name: "bad name", Configs: primary},
 				{Name: "e1"},
 				{Name: "e1", Configs: []tandem.GatewayModelConfig{{ModelDefinitionID: def.ID}}},
@@ -53,7 +53,7 @@ func TestAIGateway(t *testing.T) {
 				wantCode(t, err, tandem.EINVALID)
 			}
 			// A missing definition is refused before the usage experiment exists.
-			_, err = s.CreateGatewayEndpoint(ctx, sqlstore.GatewayEndpointInput{Name: "e1", UsageTracking: true,
+			_, err = s.CreateGatewayEndpoint(ctx, tandem.GatewayEndpointInput{Name: "e1", UsageTracking: true,
 				Configs: []tandem.GatewayModelConfig{{ModelDefinitionID: "d-nope", LinkageType: "PRIMARY"}}})
 			wantCode(t, err, tandem.ENOTFOUND)
 			_, err = s.CreateGatewayBinding(ctx, tandem.GatewayBinding{EndpointID: "e-nope", ResourceType: "scorer", ResourceID: "x"})
@@ -62,7 +62,7 @@ func TestAIGateway(t *testing.T) {
 				t.Fatalf("bad input wrote: %v -> %v", before, head())
 			}
 
-			ep, err := s.CreateGatewayEndpoint(ctx, sqlstore.GatewayEndpointInput{Name: "chat-" + name, Configs: primary,
+			ep, err := s.CreateGatewayEndpoint(ctx, tandem.GatewayEndpointInput{Name: "chat-" + name, Configs: primary,
 				CreatedBy: "ann", UsageTracking: true})
 			must(t, err)
 			exp, err := s.GetExperimentByName(ctx, "gateway/chat-"+name)
@@ -71,7 +71,7 @@ func TestAIGateway(t *testing.T) {
 				ep.Mappings[0].ModelDefinition.SecretName != sec.SecretName {
 				t.Fatalf("endpoint: %+v (experiment %s)", ep, exp.ExperimentID)
 			}
-			_, err = s.CreateGatewayEndpoint(ctx, sqlstore.GatewayEndpointInput{Name: ep.Name, Configs: primary})
+			_, err = s.CreateGatewayEndpoint(ctx, tandem.GatewayEndpointInput{Name: ep.Name, Configs: primary})
 			wantCode(t, err, tandem.EEXISTS)
 
 			fb := tandem.GatewayModelConfig{ModelDefinitionID: def.ID, LinkageType: "FALLBACK", FallbackOrder: 1}
@@ -85,7 +85,7 @@ func TestAIGateway(t *testing.T) {
 			must(t, err)
 			_, err = s.CreateGatewayBinding(ctx, *b)
 			wantCode(t, err, tandem.EEXISTS)
-			up, err := s.UpdateGatewayEndpoint(ctx, ep.ID, sqlstore.GatewayEndpointUpdate{RoutingStrategy: "REQUEST_BASED_TRAFFIC_SPLIT",
+			up, err := s.UpdateGatewayEndpoint(ctx, ep.ID, tandem.GatewayEndpointUpdate{RoutingStrategy: "REQUEST_BASED_TRAFFIC_SPLIT",
 				Fallback: &tandem.GatewayFallback{Strategy: "SEQUENTIAL", MaxAttempts: 2}, UpdatedBy: "cy"})
 			must(t, err)
 			if len(up.Mappings) != 2 || up.Tags[0].Value != "b" || up.Fallback.MaxAttempts != 2 || up.UpdatedBy != "cy" {

@@ -11,14 +11,7 @@ import (
 	"github.com/tandemml/tandem"
 )
 
-// Artifact is tandem.Artifact, kept here while mlflowapi, api and jobs
-// name it so.
-type Artifact = tandem.Artifact
-
 var _ tandem.ArtifactIndex = (*Store)(nil)
-
-// ArtifactEntry is tandem.ArtifactEntry.
-type ArtifactEntry = tandem.ArtifactEntry
 
 // artifactDelete is the payload of "artifact.delete": the path the user
 // deleted and every file it removed, so that a secondary (and replication,
@@ -74,7 +67,7 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 // can ship them. An existing record at the same path is replaced. It fails
 // with EINVALID when the path is a directory or lies under a file.
 // Callers: the artifact proxy, after the bytes are published.
-func (s *Store) PutArtifact(ctx context.Context, a Artifact) (tandem.Entry, error) {
+func (s *Store) PutArtifact(ctx context.Context, a tandem.Artifact) (tandem.Entry, error) {
 	return s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		if a.Path == "" || a.SHA256 == "" || a.Size < 0 {
 			return nil, tandem.Errorf(tandem.EINVALID, "artifact record needs a path, a size and a sha256")
@@ -99,7 +92,7 @@ func (s *Store) PutArtifact(ctx context.Context, a Artifact) (tandem.Entry, erro
 }
 
 func applyArtifactPut(ctx context.Context, tx *Tx, e *tandem.Entry) error {
-	var a Artifact
+	var a tandem.Artifact
 	if err := json.Unmarshal(e.Payload, &a); err != nil {
 		return fmt.Errorf("artifact.put payload: %w", err)
 	}
@@ -218,19 +211,19 @@ func applyArtifactDelete(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 
 // GetArtifact returns the record of the file at p; ENOTFOUND when there is
 // none (p may still be a directory: see IsArtifactDir).
-func (s *Store) GetArtifact(ctx context.Context, p string) (Artifact, error) {
+func (s *Store) GetArtifact(ctx context.Context, p string) (tandem.Artifact, error) {
 	return GetArtifact(ctx, s.Reader(), p)
 }
 
 // GetArtifact is Store.GetArtifact on q (in or out of a transaction).
-func GetArtifact(ctx context.Context, q Querier, p string) (Artifact, error) {
-	a := Artifact{Path: p}
+func GetArtifact(ctx context.Context, q Querier, p string) (tandem.Artifact, error) {
+	a := tandem.Artifact{Path: p}
 	err := q.QueryRowContext(ctx, `SELECT size, sha256, created_ms FROM artifacts WHERE path = ?`, p).
 		Scan(&a.Size, &a.SHA256, &a.CreatedMs)
 	if IsNoRows(err) {
-		return Artifact{}, tandem.Errorf(tandem.ENOTFOUND, "artifact %q not found", p)
+		return tandem.Artifact{}, tandem.Errorf(tandem.ENOTFOUND, "artifact %q not found", p)
 	} else if err != nil {
-		return Artifact{}, fmt.Errorf("get artifact: %w", err)
+		return tandem.Artifact{}, fmt.Errorf("get artifact: %w", err)
 	}
 	return a, nil
 }
@@ -260,19 +253,19 @@ func IsArtifactDir(ctx context.Context, q Querier, p string) (bool, error) {
 // its files with their sizes and its subdirectories, sorted by name. A
 // directory that does not exist (or a file) lists as empty, as MLflow's
 // artifact repositories do.
-func (s *Store) ListArtifactDir(ctx context.Context, dir string) ([]ArtifactEntry, error) {
+func (s *Store) ListArtifactDir(ctx context.Context, dir string) ([]tandem.ArtifactEntry, error) {
 	return ListArtifactDir(ctx, s.Reader(), dir)
 }
 
 // ListArtifactDir is Store.ListArtifactDir on q.
-func ListArtifactDir(ctx context.Context, q Querier, dir string) ([]ArtifactEntry, error) {
-	var out []ArtifactEntry
+func ListArtifactDir(ctx context.Context, q Querier, dir string) ([]tandem.ArtifactEntry, error) {
+	var out []tandem.ArtifactEntry
 	rows, err := q.QueryContext(ctx, `SELECT name, size FROM artifacts WHERE dir = ?`, dir)
 	if err != nil {
 		return nil, fmt.Errorf("list artifacts: %w", err)
 	}
 	for rows.Next() {
-		var e ArtifactEntry
+		var e tandem.ArtifactEntry
 		if err := rows.Scan(&e.Name, &e.Size); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list artifacts: %w", err)
@@ -289,7 +282,7 @@ func ListArtifactDir(ctx context.Context, q Querier, dir string) ([]ArtifactEntr
 	}
 	defer rows.Close()
 	for rows.Next() {
-		e := ArtifactEntry{IsDir: true}
+		e := tandem.ArtifactEntry{IsDir: true}
 		if err := rows.Scan(&e.Name); err != nil {
 			return nil, fmt.Errorf("list artifact dirs: %w", err)
 		}
@@ -304,18 +297,18 @@ func ListArtifactDir(ctx context.Context, q Querier, dir string) ([]ArtifactEntr
 
 // ArtifactsUnder returns the records of every file at or under p ("" is
 // everything) in the region's replica, sorted by path.
-func (s *Store) ArtifactsUnder(ctx context.Context, p string) ([]Artifact, error) {
+func (s *Store) ArtifactsUnder(ctx context.Context, p string) ([]tandem.Artifact, error) {
 	return ArtifactsUnder(ctx, s.Reader(), p)
 }
 
 // ArtifactsUnder returns the records of every file at or under p ("" is
 // everything), sorted by path. Export and verification use it.
-func ArtifactsUnder(ctx context.Context, q Querier, p string) ([]Artifact, error) {
+func ArtifactsUnder(ctx context.Context, q Querier, p string) ([]tandem.Artifact, error) {
 	paths, err := artifactFilesAt(ctx, q, p)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Artifact, 0, len(paths))
+	out := make([]tandem.Artifact, 0, len(paths))
 	for _, f := range paths {
 		a, err := GetArtifact(ctx, q, f)
 		if err != nil {

@@ -10,8 +10,8 @@ import (
 	"github.com/tandemml/tandem/storetest"
 )
 
-func art(p string, size int64) sqlstore.Artifact {
-	return sqlstore.Artifact{Path: p, Size: size, SHA256: "ab" + p, CreatedMs: 1000 + size}
+func art(p string, size int64) tandem.Artifact {
+	return tandem.Artifact{Path: p, Size: size, SHA256: "ab" + p, CreatedMs: 1000 + size}
 }
 
 func TestArtifactRecords(t *testing.T) {
@@ -24,7 +24,7 @@ func TestArtifactRecords(t *testing.T) {
 			}
 			defer s.Close()
 			q := s.Reader()
-			for _, a := range []sqlstore.Artifact{art("0/r/artifacts/a.txt", 1), art("0/r/artifacts/d/b.txt", 2),
+			for _, a := range []tandem.Artifact{art("0/r/artifacts/a.txt", 1), art("0/r/artifacts/d/b.txt", 2),
 				art("0/r/artifacts/d/e/c.txt", 3), art("0/r2/artifacts/x", 4), art("0/r/artifacts/d/b.txt", 5)} {
 				e, err := s.PutArtifact(ctx, a)
 				if err != nil {
@@ -36,12 +36,12 @@ func TestArtifactRecords(t *testing.T) {
 				}
 			}
 			got, err := sqlstore.ListArtifactDir(ctx, q, "0/r/artifacts")
-			want := []sqlstore.ArtifactEntry{{Name: "a.txt", Size: 1}, {Name: "d", IsDir: true}}
+			want := []tandem.ArtifactEntry{{Name: "a.txt", Size: 1}, {Name: "d", IsDir: true}}
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("list = %+v, %v; want %+v", got, err, want)
 			}
 			got, _ = sqlstore.ListArtifactDir(ctx, q, "")
-			if !reflect.DeepEqual(got, []sqlstore.ArtifactEntry{{Name: "0", IsDir: true}}) {
+			if !reflect.DeepEqual(got, []tandem.ArtifactEntry{{Name: "0", IsDir: true}}) {
 				t.Fatalf("root = %+v", got)
 			}
 			if a, err := sqlstore.GetArtifact(ctx, q, "0/r/artifacts/d/b.txt"); err != nil || a != art("0/r/artifacts/d/b.txt", 5) {
@@ -69,7 +69,7 @@ func TestArtifactRecords(t *testing.T) {
 				t.Fatal("emptied directory still listed")
 			}
 			got, _ = sqlstore.ListArtifactDir(ctx, q, "0/r/artifacts")
-			if !reflect.DeepEqual(got, []sqlstore.ArtifactEntry{{Name: "a.txt", Size: 1}}) {
+			if !reflect.DeepEqual(got, []tandem.ArtifactEntry{{Name: "a.txt", Size: 1}}) {
 				t.Fatalf("after delete = %+v", got)
 			}
 			if _, _, err := s.DeleteArtifacts(ctx, "0/r/artifacts/nothing"); tandem.ErrorCode(err) != tandem.ENOTFOUND {

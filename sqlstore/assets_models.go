@@ -79,7 +79,7 @@ func (s *Store) NextModelVersion(ctx context.Context, name string) (int64, error
 // is false when the location is not in tandem's artifact store (an
 // external bucket, a local path): then the version has no files here.
 // runs:/<run_id>/<path> resolves through the run's artifact URI.
-func (s *Store) ModelFiles(ctx context.Context, location string) (root string, files []Artifact, ok bool, err error) {
+func (s *Store) ModelFiles(ctx context.Context, location string) (root string, files []tandem.Artifact, ok bool, err error) {
 	loc := location
 	if rest, isRun := strings.CutPrefix(loc, "runs:/"); isRun {
 		runID, sub, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")

@@ -5,17 +5,13 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-)
 
-// DatasetSummary is one dataset a run of an experiment used, with the
-// mlflow.data.context tag of that use ("" when the use has none).
-type DatasetSummary struct {
-	ExperimentID, Name, Digest, Context string
-}
+	"github.com/tandemml/tandem"
+)
 
 // SearchDatasetSummaries lists the distinct (experiment, dataset, context)
 // triples of the given experiments, at most limit of them.
-func (s *Store) SearchDatasetSummaries(ctx context.Context, experimentIDs []string, limit int) ([]DatasetSummary, error) {
+func (s *Store) SearchDatasetSummaries(ctx context.Context, experimentIDs []string, limit int) ([]tandem.DatasetSummary, error) {
 	if len(experimentIDs) == 0 {
 		return nil, nil
 	}
@@ -34,9 +30,9 @@ func (s *Store) SearchDatasetSummaries(ctx context.Context, experimentIDs []stri
 		return nil, fmt.Errorf("search datasets: %w", err)
 	}
 	defer rows.Close()
-	var out []DatasetSummary
+	var out []tandem.DatasetSummary
 	for rows.Next() {
-		var d DatasetSummary
+		var d tandem.DatasetSummary
 		var c sql.NullString
 		if err := rows.Scan(&d.ExperimentID, &d.Name, &d.Digest, &c); err != nil {
 			return nil, err

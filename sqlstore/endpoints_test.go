@@ -19,9 +19,9 @@ func TestEndpointsKind(t *testing.T) {
 			ctx := context.Background()
 			_, err := s.CreateRegisteredModel(ctx, "iris", "", nil)
 			must(t, err)
-			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model"})
+			_, err = s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "iris", Source: "s3://bucket/model"})
 			must(t, err)
-			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/model2"})
+			_, err = s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "iris", Source: "s3://bucket/model2"})
 			must(t, err)
 			must(t, s.SetRegisteredModelAlias(ctx, "iris", "champion", 2))
 

@@ -16,6 +16,8 @@ import (
 	"github.com/tandemml/tandem"
 )
 
+var _ tandem.GenAIStore = (*Store)(nil)
+
 // Journal ops of MLflow 3 evaluation datasets (kind evaluation_datasets).
 // Every op carries a tpDataset fully resolved in prepare (ids, times,
 // merged records, the new schema, profile and digest): the one applier
@@ -224,16 +226,6 @@ func (s *Store) GetEvaluationDataset(ctx context.Context, id string) (*tandem.Ev
 	return loadDataset(ctx, s.Reader(), id)
 }
 
-// DatasetSearch is a search of evaluation datasets (MLflow's
-// SearchEvaluationDatasets).
-type DatasetSearch struct {
-	ExperimentIDs []string
-	Filter        string
-	MaxResults    int
-	OrderBy       []string
-	PageToken     string
-}
-
 // MaxDatasetSearchResults is the largest page of a dataset search.
 const MaxDatasetSearchResults = 50000
 
@@ -246,7 +238,7 @@ var datasetAttrs = map[string]string{"name": "d.name", "created_time": "d.create
 // (numeric comparisons) and tags.<key> (= != LIKE ILIKE), AND-ed. Order:
 // name, created_time, last_update_time (default created_time DESC), ties
 // broken by dataset_id DESC.
-func (s *Store) SearchEvaluationDatasets(ctx context.Context, in DatasetSearch) ([]*tandem.EvaluationDataset, string, error) {
+func (s *Store) SearchEvaluationDatasets(ctx context.Context, in tandem.DatasetSearch) ([]*tandem.EvaluationDataset, string, error) {
 	if in.MaxResults == 0 {
 		in.MaxResults = 1000
 	}
@@ -399,16 +391,13 @@ func rawOrNil(s string) json.RawMessage {
 	return json.RawMessage(s)
 }
 
-// MaxDatasetRecordsPage is the default and largest page of records.
-const MaxDatasetRecordsPage = 1000
-
 // DatasetRecords returns a page of a dataset's records in (created_time,
 // record id) order and the next page's token ("" on the last page). The
 // token is MLflow's: base64 of "created_time:record_id". A dataset that does
 // not exist has no records.
 func (s *Store) DatasetRecords(ctx context.Context, datasetID string, maxResults int, pageToken string) ([]tandem.DatasetRecord, string, error) {
 	if maxResults <= 0 {
-		maxResults = MaxDatasetRecordsPage
+		maxResults = tandem.MaxDatasetRecordsPage
 	}
 	q := `SELECT ` + recordCols + ` FROM evaluation_dataset_records WHERE dataset_id = ?`
 	args := []any{datasetID}
@@ -643,42 +632,14 @@ func (s *Store) LinkEvaluationDataset(ctx context.Context, id string, add, remov
 	return s.GetEvaluationDataset(ctx, id)
 }
 
-// RecordInput is one record of an upsert as the client sends it: each
-// field is the raw JSON value, nil when the key is absent.
-type RecordInput struct {
-	Inputs       json.RawMessage `json:"inputs"`
-	Outputs      json.RawMessage `json:"outputs"`
-	Expectations json.RawMessage `json:"expectations"`
-	Tags         json.RawMessage `json:"tags"`
-	Source       json.RawMessage `json:"source"`
-	hasOutputs   bool
-}
-
-// UnmarshalJSON keeps whether "outputs" was present (an explicit null
-// clears a record's outputs; an absent key keeps them).
-func (r *RecordInput) UnmarshalJSON(b []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return tandem.Errorf(tandem.EINVALID, "Each record must be a JSON object")
-	}
-	r.Inputs, r.Expectations, r.Tags, r.Source = m["inputs"], m["expectations"], m["tags"], m["source"]
-	r.Outputs, r.hasOutputs = m["outputs"]
-	return nil
-}
-
-// UpsertResult counts the records an upsert inserted and updated.
-type UpsertResult struct {
-	Inserted, Updated int
-}
-
 // UpsertDatasetRecords merges records into a dataset (ENOTFOUND when it does
 // not exist), as MLflow does: a record whose inputs equal an existing
 // record's updates it (outputs replaced when given, expectations and tags
 // merged key by key), any other is inserted with a server-chosen id
 // ("dr-<hex>"). The dataset's schema, profile, digest and update time follow.
-func (s *Store) UpsertDatasetRecords(ctx context.Context, datasetID string, records []RecordInput) (UpsertResult, error) {
+func (s *Store) UpsertDatasetRecords(ctx context.Context, datasetID string, records []tandem.RecordInput) (tandem.UpsertResult, error) {
 	type prepared struct {
-		in   RecordInput
+		in   tandem.RecordInput
 		hash string
 		inp  json.RawMessage
 		exp  map[string]json.RawMessage
@@ -692,22 +653,22 @@ func (s *Store) UpsertDatasetRecords(ctx context.Context, datasetID string, reco
 		}
 		canon, err := canonicalJSON(inp)
 		if err != nil || canon[0] != '{' {
-			return UpsertResult{}, tandem.Errorf(tandem.EINVALID, "Record %d: 'inputs' must be a JSON object", i)
+			return tandem.UpsertResult{}, tandem.Errorf(tandem.EINVALID, "Record %d: 'inputs' must be a JSON object", i)
 		}
 		exp, err := jsonObject(r.Expectations)
 		if err != nil {
-			return UpsertResult{}, tandem.Errorf(tandem.EINVALID, "Record %d: 'expectations' must be a JSON object", i)
+			return tandem.UpsertResult{}, tandem.Errorf(tandem.EINVALID, "Record %d: 'expectations' must be a JSON object", i)
 		}
 		tags, err := jsonObject(r.Tags)
 		if err != nil {
-			return UpsertResult{}, tandem.Errorf(tandem.EINVALID, "Record %d: 'tags' must be a JSON object", i)
+			return tandem.UpsertResult{}, tandem.Errorf(tandem.EINVALID, "Record %d: 'tags' must be a JSON object", i)
 		}
 		h := sha256.Sum256(canon)
 		ps = append(ps, prepared{in: r, hash: hex.EncodeToString(h[:]), inp: canon, exp: exp, tags: tags})
 	}
-	var res UpsertResult
+	var res tandem.UpsertResult
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
-		res = UpsertResult{}
+		res = tandem.UpsertResult{}
 		d, err := loadDataset(ctx, tx, datasetID)
 		if err != nil {
 			return nil, err
@@ -732,7 +693,7 @@ func (s *Store) UpsertDatasetRecords(ctx context.Context, datasetID string, reco
 			}
 			if cur != nil {
 				res.Updated++
-				if p.in.hasOutputs {
+				if p.in.HasOutputs {
 					cur.Outputs = nullToNil(p.in.Outputs)
 				}
 				if len(p.exp) > 0 {
@@ -749,7 +710,7 @@ func (s *Store) UpsertDatasetRecords(ctx context.Context, datasetID string, reco
 				res.Inserted++
 				r := tandem.DatasetRecord{ID: "dr-" + newUUIDHex(), DatasetID: datasetID, InputHash: p.hash, Inputs: p.inp,
 					Outputs: json.RawMessage(`{}`), Created: now, Updated: now, CreatedBy: user, LastUpdatedBy: user}
-				if p.in.hasOutputs {
+				if p.in.HasOutputs {
 					r.Outputs = nullToNil(p.in.Outputs)
 				}
 				if len(p.exp) > 0 {
@@ -787,7 +748,7 @@ func (s *Store) UpsertDatasetRecords(ctx context.Context, datasetID string, reco
 		return &Change{Op: OpDatasetUpsertRecords, Key: datasetID, Payload: pl}, nil
 	})
 	if err != nil {
-		return UpsertResult{}, err
+		return tandem.UpsertResult{}, err
 	}
 	return res, nil
 }
@@ -864,7 +825,7 @@ func mergeObject(cur json.RawMessage, add map[string]json.RawMessage) json.RawMe
 // mergeSchema adds the fields of records MLflow's schema lacks, with the
 // type it infers for each: {"inputs": {...}, "outputs": {...} or a type,
 // "expectations": {...}, "version": "1.0"}.
-func mergeSchema(cur string, records []RecordInput) string {
+func mergeSchema(cur string, records []tandem.RecordInput) string {
 	if len(records) == 0 && cur == "" {
 		return ""
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/tandemml/tandem/storetest"
 )
 
-func records(t *testing.T, js string) []sqlstore.RecordInput {
+func records(t *testing.T, js string) []tandem.RecordInput {
 	t.Helper()
-	var out []sqlstore.RecordInput
+	var out []tandem.RecordInput
 	must(t, json.Unmarshal([]byte(js), &out))
 	return out
 }
@@ -55,12 +55,12 @@ func TestEvaluationDatasets(t *testing.T) {
 				{"inputs":{"n":1,"q":"2+2"},"expectations":{"why":"sum"}},
 				{"inputs":{"q":"capital of France"},"outputs":"Paris","source":{"source_type":"TRACE","source_data":{"trace_id":"tr-1"}}}]`))
 			must(t, err)
-			if res != (sqlstore.UpsertResult{Inserted: 2, Updated: 1}) {
+			if res != (tandem.UpsertResult{Inserted: 2, Updated: 1}) {
 				t.Fatalf("first upsert %+v", res)
 			}
 			res, err = s.UpsertDatasetRecords(ctx, d.ID, records(t, `[{"inputs":{"q":"capital of France"},"outputs":null,"tags":{"k":"v"}}]`))
 			must(t, err)
-			if res != (sqlstore.UpsertResult{Updated: 1}) {
+			if res != (tandem.UpsertResult{Updated: 1}) {
 				t.Fatalf("second upsert %+v", res)
 			}
 			recs, next, err := s.DatasetRecords(ctx, d.ID, 1, "")
@@ -115,18 +115,18 @@ func TestEvaluationDatasets(t *testing.T) {
 			other, err := s.CreateEvaluationDataset(ctx, "other", nil, []string{exp})
 			must(t, err)
 			for _, tc := range []struct {
-				in   sqlstore.DatasetSearch
+				in   tandem.DatasetSearch
 				want []string
 			}{
-				{sqlstore.DatasetSearch{}, []string{other.ID, d.ID}},
-				{sqlstore.DatasetSearch{OrderBy: []string{"name ASC"}}, []string{other.ID, d.ID}},
-				{sqlstore.DatasetSearch{OrderBy: []string{"name DESC"}}, []string{d.ID, other.ID}},
-				{sqlstore.DatasetSearch{Filter: "name = 'qa'"}, []string{d.ID}},
-				{sqlstore.DatasetSearch{Filter: "name LIKE 'o%'"}, []string{other.ID}},
-				{sqlstore.DatasetSearch{Filter: "tags.stage = 'gold' AND created_by = 'ann'"}, []string{d.ID}},
-				{sqlstore.DatasetSearch{Filter: "name IN ('qa', 'nope')"}, []string{d.ID}},
-				{sqlstore.DatasetSearch{ExperimentIDs: []string{exp}}, []string{other.ID}},
-				{sqlstore.DatasetSearch{ExperimentIDs: []string{exp2}}, []string{d.ID}},
+				{tandem.DatasetSearch{}, []string{other.ID, d.ID}},
+				{tandem.DatasetSearch{OrderBy: []string{"name ASC"}}, []string{other.ID, d.ID}},
+				{tandem.DatasetSearch{OrderBy: []string{"name DESC"}}, []string{d.ID, other.ID}},
+				{tandem.DatasetSearch{Filter: "name = 'qa'"}, []string{d.ID}},
+				{tandem.DatasetSearch{Filter: "name LIKE 'o%'"}, []string{other.ID}},
+				{tandem.DatasetSearch{Filter: "tags.stage = 'gold' AND created_by = 'ann'"}, []string{d.ID}},
+				{tandem.DatasetSearch{Filter: "name IN ('qa', 'nope')"}, []string{d.ID}},
+				{tandem.DatasetSearch{ExperimentIDs: []string{exp}}, []string{other.ID}},
+				{tandem.DatasetSearch{ExperimentIDs: []string{exp2}}, []string{d.ID}},
 			} {
 				ds, _, err := s.SearchEvaluationDatasets(ctx, tc.in)
 				must(t, err)
@@ -138,15 +138,15 @@ func TestEvaluationDatasets(t *testing.T) {
 					t.Errorf("search %+v: %v, want %v", tc.in, ids, tc.want)
 				}
 			}
-			page, tok, err := s.SearchEvaluationDatasets(ctx, sqlstore.DatasetSearch{MaxResults: 1})
+			page, tok, err := s.SearchEvaluationDatasets(ctx, tandem.DatasetSearch{MaxResults: 1})
 			must(t, err)
-			page2, tok2, err := s.SearchEvaluationDatasets(ctx, sqlstore.DatasetSearch{MaxResults: 1, PageToken: tok})
+			page2, tok2, err := s.SearchEvaluationDatasets(ctx, tandem.DatasetSearch{MaxResults: 1, PageToken: tok})
 			must(t, err)
 			if len(page) != 1 || len(page2) != 1 || tok2 != "" || page[0].ID == page2[0].ID {
 				t.Fatalf("paging: %v %q %v %q", page, tok, page2, tok2)
 			}
 			for _, f := range []string{"color = 'x'", "created_time LIKE 'x'", "tags.a > 'b'", "name = 'a' OR name = 'b'"} {
-				_, _, err := s.SearchEvaluationDatasets(ctx, sqlstore.DatasetSearch{Filter: f})
+				_, _, err := s.SearchEvaluationDatasets(ctx, tandem.DatasetSearch{Filter: f})
 				wantCode(t, err, tandem.EINVALID)
 			}
 
@@ -298,14 +298,14 @@ func TestPromptVersions(t *testing.T) {
 			_, err := s.CreateRegisteredModel(ctx, "greet", "", prompt)
 			must(t, err)
 			for _, src := range []string{"dummy-source", "prompt-template"} {
-				_, err := s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: src, Tags: prompt})
+				_, err := s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "greet", Source: src, Tags: prompt})
 				must(t, err)
 			}
-			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: "/etc/passwd", Tags: prompt})
+			_, err = s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "greet", Source: "/etc/passwd", Tags: prompt})
 			wantCode(t, err, tandem.EINVALID)
-			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: "dummy-source"})
+			_, err = s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "greet", Source: "dummy-source"})
 			wantCode(t, err, tandem.EINVALID) // not a prompt: a local path
-			_, err = s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "greet", Source: "dummy-source",
+			_, err = s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "greet", Source: "dummy-source",
 				Tags: append(append([]tandem.Tag{}, prompt...), tandem.Tag{Key: "mlflow.prompt.is_prompt", Value: "false"})})
 			wantCode(t, err, tandem.EINVALID) // the last value of the tag decides
 			mv, err := s.GetModelVersionByAlias(ctx, "greet", "latest")

@@ -38,7 +38,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 			must(t, err)
 			defer r.Close()
 			must(t, p.EnsureDefaultExperiment(ctx))
-			run, err := p.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: "0"})
+			run, err := p.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: "0"})
 			must(t, err)
 
 			// Hold the lead with a write whose prepare waits, so that the

@@ -545,10 +545,5 @@ func applyAssignmentDelete(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 // RunExperiment returns the experiment of a run (the scope of per-experiment
 // role assignments). ENOTFOUND.
 func (is *IdentityStore) RunExperiment(ctx context.Context, runID string) (string, error) {
-	var exp string
-	err := is.s.Reader().QueryRowContext(ctx, `SELECT experiment_id FROM runs WHERE run_id = ?`, runID).Scan(&exp)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", tandem.Errorf(tandem.ENOTFOUND, "run %q not found", runID)
-	}
-	return exp, err
+	return is.s.RunExperiment(ctx, runID)
 }

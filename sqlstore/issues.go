@@ -16,13 +16,6 @@ const (
 	OpIssueImport = "issue.import"
 )
 
-// MaxIssueSearch is the most issues one search page returns (MLflow's
-// SEARCH_MAX_RESULTS_THRESHOLD); DefaultIssueSearch when none is asked.
-const (
-	MaxIssueSearch     = 50000
-	DefaultIssueSearch = 100
-)
-
 func (s *Store) registerIssues() {
 	s.register(OpIssuePut, tandem.KindIssues, applyIssue)
 	s.register(OpIssueImport, tandem.KindIssues, applyIssue)
@@ -169,14 +162,9 @@ func (s *Store) GetIssue(ctx context.Context, id string) (*tandem.Issue, error) 
 	return loadIssue(ctx, s.Reader(), id)
 }
 
-// IssueUpdate holds the fields an update changes ("" or nil: unchanged).
-type IssueUpdate struct {
-	Name, Description, Status, Severity string
-}
-
 // UpdateIssue changes an issue's status, name, description or severity
 // and its last update time.
-func (s *Store) UpdateIssue(ctx context.Context, id string, u IssueUpdate) (*tandem.Issue, error) {
+func (s *Store) UpdateIssue(ctx context.Context, id string, u tandem.IssueUpdate) (*tandem.Issue, error) {
 	var out tandem.Issue
 	_, err := s.Mutate(ctx, func(ctx context.Context, tx *Tx) (*Change, error) {
 		cur, err := loadIssue(ctx, tx, id)
@@ -280,24 +268,15 @@ func issueTokens(f string) ([]string, error) {
 	return out, nil
 }
 
-// IssueSearch is what SearchIssues selects.
-type IssueSearch struct {
-	ExperimentID      string // "": every experiment
-	Filter            string
-	MaxResults        int // 0: DefaultIssueSearch
-	PageToken         string
-	IncludeTraceCount bool
-}
-
 // SearchIssues lists issues as MLflow orders them: by severity, highest
 // first (none last), then by the traces they affect when counted, then
 // newest first.
-func (s *Store) SearchIssues(ctx context.Context, in IssueSearch) ([]tandem.Issue, string, error) {
-	if in.MaxResults < 0 || in.MaxResults > MaxIssueSearch {
-		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a positive integer at most %d", in.MaxResults, MaxIssueSearch)
+func (s *Store) SearchIssues(ctx context.Context, in tandem.IssueSearch) ([]tandem.Issue, string, error) {
+	if in.MaxResults < 0 || in.MaxResults > tandem.MaxIssueSearch {
+		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a positive integer at most %d", in.MaxResults, tandem.MaxIssueSearch)
 	}
 	if in.MaxResults == 0 {
-		in.MaxResults = DefaultIssueSearch
+		in.MaxResults = tandem.DefaultIssueSearch
 	}
 	conds, err := parseIssueFilter(in.Filter)
 	if err != nil {

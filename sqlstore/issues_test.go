@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // TestIssues: on every backend, bad input is refused and writes nothing;
@@ -34,10 +33,10 @@ func TestIssues(t *testing.T) {
 			}
 			_, err = s.CreateIssue(ctx, tandem.Issue{ExperimentID: "424242", Name: "n", Description: "d"})
 			wantCode(t, err, tandem.ENOTFOUND)
-			_, err = s.UpdateIssue(ctx, "iss-nope", sqlstore.IssueUpdate{Status: "resolved"})
+			_, err = s.UpdateIssue(ctx, "iss-nope", tandem.IssueUpdate{Status: "resolved"})
 			wantCode(t, err, tandem.ENOTFOUND)
 			for _, f := range []string{"name = 'x'", "status > 'a'", "status = 'a' OR status = 'b'", "status = 'a", "status"} {
-				_, _, err := s.SearchIssues(ctx, sqlstore.IssueSearch{Filter: f})
+				_, _, err := s.SearchIssues(ctx, tandem.IssueSearch{Filter: f})
 				wantCode(t, err, tandem.EINVALID)
 			}
 			if head() != before {
@@ -59,14 +58,14 @@ func TestIssues(t *testing.T) {
 			if got.Name != "slow" || got.RootCauses[0] != "cache" || got.Categories[0] != "latency" || got.Created != a.Created {
 				t.Fatalf("read back: %+v", got)
 			}
-			up, err := s.UpdateIssue(ctx, c.IssueID, sqlstore.IssueUpdate{Status: "resolved", Severity: "medium"})
+			up, err := s.UpdateIssue(ctx, c.IssueID, tandem.IssueUpdate{Status: "resolved", Severity: "medium"})
 			must(t, err)
 			if up.Status != "resolved" || up.Severity != "medium" || up.Name != "odd" {
 				t.Fatalf("updated: %+v", up)
 			}
-			_, err = s.UpdateIssue(ctx, c.IssueID, sqlstore.IssueUpdate{Status: "closed"})
+			_, err = s.UpdateIssue(ctx, c.IssueID, tandem.IssueUpdate{Status: "closed"})
 			wantCode(t, err, tandem.EINVALID)
-			ids := func(in sqlstore.IssueSearch) []string {
+			ids := func(in tandem.IssueSearch) []string {
 				t.Helper()
 				in.ExperimentID = exp
 				is, _, err := s.SearchIssues(ctx, in)
@@ -77,23 +76,23 @@ func TestIssues(t *testing.T) {
 				}
 				return out
 			}
-			if got := strings.Join(ids(sqlstore.IssueSearch{}), ","); got != "wrong,odd,slow" {
+			if got := strings.Join(ids(tandem.IssueSearch{}), ","); got != "wrong,odd,slow" {
 				t.Fatalf("order: %s", got)
 			}
-			if got := strings.Join(ids(sqlstore.IssueSearch{Filter: `status = "resolved"`}), ","); got != "odd" {
+			if got := strings.Join(ids(tandem.IssueSearch{Filter: `status = "resolved"`}), ","); got != "odd" {
 				t.Fatalf("filter: %s", got)
 			}
-			if got := strings.Join(ids(sqlstore.IssueSearch{Filter: "status != resolved and status = pending"}), ","); got != "wrong,slow" {
+			if got := strings.Join(ids(tandem.IssueSearch{Filter: "status != resolved and status = pending"}), ","); got != "wrong,slow" {
 				t.Fatalf("filter: %s", got)
 			}
-			page, next, err := s.SearchIssues(ctx, sqlstore.IssueSearch{ExperimentID: exp, MaxResults: 2})
+			page, next, err := s.SearchIssues(ctx, tandem.IssueSearch{ExperimentID: exp, MaxResults: 2})
 			must(t, err)
-			rest, last, err := s.SearchIssues(ctx, sqlstore.IssueSearch{ExperimentID: exp, MaxResults: 2, PageToken: next})
+			rest, last, err := s.SearchIssues(ctx, tandem.IssueSearch{ExperimentID: exp, MaxResults: 2, PageToken: next})
 			must(t, err)
 			if len(page) != 2 || next == "" || len(rest) != 1 || last != "" || rest[0].IssueID != a.IssueID {
 				t.Fatalf("pages: %v %q %v %q", page, next, rest, last)
 			}
-			counted, _, err := s.SearchIssues(ctx, sqlstore.IssueSearch{ExperimentID: exp, IncludeTraceCount: true})
+			counted, _, err := s.SearchIssues(ctx, tandem.IssueSearch{ExperimentID: exp, IncludeTraceCount: true})
 			must(t, err)
 			for _, i := range counted {
 				if i.TraceCount == nil || *i.TraceCount != 0 {

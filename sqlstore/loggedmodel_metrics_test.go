@@ -31,10 +31,10 @@ func TestLoggedModelMetrics(t *testing.T) {
 			}
 			exp, err := s.CreateExperiment(ctx, "lmm", "", nil)
 			must(err)
-			run, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, UserID: "u", StartTime: 1})
+			run, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: exp, UserID: "u", StartTime: 1})
 			must(err)
 			model := func(name string) string {
-				lm, err := s.CreateLoggedModel(ctx, sqlstore.NewLoggedModel{ExperimentID: exp, Name: name, SourceRunID: run})
+				lm, err := s.CreateLoggedModel(ctx, tandem.NewLoggedModel{ExperimentID: exp, Name: name, SourceRunID: run})
 				must(err)
 				return lm.ModelID
 			}
@@ -70,7 +70,7 @@ func TestLoggedModelMetrics(t *testing.T) {
 				t.Fatalf("run metrics: %+v", r.Metrics)
 			}
 
-			names := func(filter string, ds []sqlstore.LoggedModelDataset, order []sqlstore.LoggedModelOrder) string {
+			names := func(filter string, ds []tandem.LoggedModelDataset, order []tandem.LoggedModelOrder) string {
 				t.Helper()
 				lms, _, err := s.SearchLoggedModels(ctx, []string{exp}, filter, ds, order, 0, "")
 				must(err)
@@ -82,19 +82,19 @@ func TestLoggedModelMetrics(t *testing.T) {
 			}
 			for _, c := range []struct {
 				filter string
-				ds     []sqlstore.LoggedModelDataset
-				order  []sqlstore.LoggedModelOrder
+				ds     []tandem.LoggedModelDataset
+				order  []tandem.LoggedModelOrder
 				want   string
 			}{
-				{"metrics.acc > 0.5", nil, []sqlstore.LoggedModelOrder{{Field: "name", Ascending: true}}, "bad good "},
-				{"metrics.acc > 0.5", []sqlstore.LoggedModelDataset{{Name: "eval"}}, nil, "good "},
-				{"metrics.acc > 0.5", []sqlstore.LoggedModelDataset{{Name: "train", Digest: "d2"}}, nil, "bad "},
-				{"metrics.acc > 0.5", []sqlstore.LoggedModelDataset{{Name: "train", Digest: "other"}}, nil, ""},
+				{"metrics.acc > 0.5", nil, []tandem.LoggedModelOrder{{Field: "name", Ascending: true}}, "bad good "},
+				{"metrics.acc > 0.5", []tandem.LoggedModelDataset{{Name: "eval"}}, nil, "good "},
+				{"metrics.acc > 0.5", []tandem.LoggedModelDataset{{Name: "train", Digest: "d2"}}, nil, "bad "},
+				{"metrics.acc > 0.5", []tandem.LoggedModelDataset{{Name: "train", Digest: "other"}}, nil, ""},
 				{"metrics.loss < 1", nil, nil, ""}, // a NaN point compares with nothing
 				{"metrics.acc >= 0.95 AND name = 'bad'", nil, nil, "bad "},
-				{"", []sqlstore.LoggedModelDataset{{Name: "train"}}, nil, "bad "},
-				{"", nil, []sqlstore.LoggedModelOrder{{Field: "metrics.acc", Ascending: false, DatasetName: "eval"}}, "good bad plain "},
-				{"", nil, []sqlstore.LoggedModelOrder{{Field: "metrics.acc", Ascending: true}}, "good bad plain "}, // bad's latest is 0.95
+				{"", []tandem.LoggedModelDataset{{Name: "train"}}, nil, "bad "},
+				{"", nil, []tandem.LoggedModelOrder{{Field: "metrics.acc", Ascending: false, DatasetName: "eval"}}, "good bad plain "},
+				{"", nil, []tandem.LoggedModelOrder{{Field: "metrics.acc", Ascending: true}}, "good bad plain "}, // bad's latest is 0.95
 			} {
 				if got := names(c.filter, c.ds, c.order); got != c.want {
 					t.Errorf("search %q %v %v = %q, want %q", c.filter, c.ds, c.order, got, c.want)

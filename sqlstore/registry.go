@@ -689,10 +689,6 @@ func (s *Store) DeleteRegisteredModelAlias(ctx context.Context, name, alias stri
 
 // Model versions.
 
-// NewModelVersion is tandem.NewModelVersion, the input of
-// CreateModelVersion.
-type NewModelVersion = tandem.NewModelVersion
-
 // CreateModelVersion adds the next version of a registered model. The
 // version number is max(existing, including deleted) + 1, chosen inside the
 // write transaction, so concurrent creates never share a number. A source
@@ -703,7 +699,7 @@ type NewModelVersion = tandem.NewModelVersion
 // (runs:/ and mlflow-artifacts: sources), but not that a run_id given with
 // another source exists (it may live on another tracking server).
 // ENOTFOUND (model, version, logged model), EINVALID (bad source or input).
-func (s *Store) CreateModelVersion(ctx context.Context, in NewModelVersion) (tandem.ModelVersion, error) {
+func (s *Store) CreateModelVersion(ctx context.Context, in tandem.NewModelVersion) (tandem.ModelVersion, error) {
 	if err := tandem.ValidateModelName(in.Name); err != nil {
 		return tandem.ModelVersion{}, err
 	}
@@ -1075,16 +1071,6 @@ func (s *Store) DeleteModelVersionTag(ctx context.Context, name string, version 
 
 // Logged models.
 
-// NewLoggedModel is the input of CreateLoggedModel.
-type NewLoggedModel struct {
-	ExperimentID string
-	Name         string // empty: a random readable name
-	ModelType    string
-	SourceRunID  string
-	Tags         []tandem.Tag
-	Params       []tandem.Tag
-}
-
 // NewModelID returns a fresh logged model id: "m-" and 32 hex digits.
 func NewModelID() string {
 	var b [16]byte
@@ -1096,7 +1082,7 @@ func NewModelID() string {
 // experiment, with its artifact location under the artifact proxy. Like
 // MLflow it does not check that source_run_id exists. ENOTFOUND
 // (experiment), EINVALIDSTATE (deleted experiment), EINVALID.
-func (s *Store) CreateLoggedModel(ctx context.Context, in NewLoggedModel) (tandem.LoggedModel, error) {
+func (s *Store) CreateLoggedModel(ctx context.Context, in tandem.NewLoggedModel) (tandem.LoggedModel, error) {
 	if in.ExperimentID == "" {
 		return tandem.LoggedModel{}, tandem.MissingParam("experiment_id")
 	}

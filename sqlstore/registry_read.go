@@ -653,23 +653,6 @@ func fillLM(ctx context.Context, q Querier, lm *tandem.LoggedModel) error {
 	return rows.Err()
 }
 
-// LoggedModelOrder is one order_by entry of SearchLoggedModels. Ordering
-// by metrics.<key> uses each model's latest point of the metric (greatest
-// timestamp, then step; the smallest run id breaks a tie), from the dataset
-// named when DatasetName/DatasetDigest are set; models without one come last.
-type LoggedModelOrder struct {
-	Field         string
-	Ascending     bool
-	DatasetName   string
-	DatasetDigest string
-}
-
-// LoggedModelDataset is one entry of SearchLoggedModels' datasets: a
-// dataset name, and its digest if set.
-type LoggedModelDataset struct {
-	Name, Digest string
-}
-
 // SearchLoggedModels finds active logged models of the given experiments.
 // filter: attributes name, model_id, model_type, status, source_run_id
 // (strings), creation_time / creation_timestamp, last_updated_timestamp
@@ -678,7 +661,7 @@ type LoggedModelDataset struct {
 // comparison, on one of datasets when they are given). datasets without a
 // metric condition keep the models with a metric on one of them. max 0
 // means 100; pages hold at most 10000.
-func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, datasets []LoggedModelDataset, orderBy []LoggedModelOrder, max int64, pageToken string) ([]tandem.LoggedModel, string, error) {
+func (s *Store) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, datasets []tandem.LoggedModelDataset, orderBy []tandem.LoggedModelOrder, max int64, pageToken string) ([]tandem.LoggedModel, string, error) {
 	if len(experimentIDs) == 0 {
 		return nil, "", tandem.MissingParam("experiment_ids")
 	}

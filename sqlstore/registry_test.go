@@ -61,7 +61,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			ctx := context.Background()
 			s := openRegistry(t, b.URL)
 
-			lm, err := s.CreateLoggedModel(ctx, sqlstore.NewLoggedModel{ExperimentID: "1", Name: "model", SourceRunID: "r1",
+			lm, err := s.CreateLoggedModel(ctx, tandem.NewLoggedModel{ExperimentID: "1", Name: "model", SourceRunID: "r1",
 				Tags: []tandem.Tag{{Key: "mlflow.user", Value: "me"}}, Params: []tandem.Tag{{Key: "lr", Value: "0.1"}}})
 			if err != nil {
 				t.Fatal(err)
@@ -70,10 +70,10 @@ func TestRegistryLifecycle(t *testing.T) {
 				lm.ArtifactLocation != "mlflow-artifacts:/1/models/"+lm.ModelID+"/artifacts" || len(lm.Params) != 1 || len(lm.Tags) != 1 {
 				t.Fatalf("created logged model = %+v", lm)
 			}
-			if _, err := s.CreateLoggedModel(ctx, sqlstore.NewLoggedModel{ExperimentID: "99"}); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+			if _, err := s.CreateLoggedModel(ctx, tandem.NewLoggedModel{ExperimentID: "99"}); tandem.ErrorCode(err) != tandem.ENOTFOUND {
 				t.Fatalf("logged model in a missing experiment: %v", err)
 			}
-			if _, err := s.CreateLoggedModel(ctx, sqlstore.NewLoggedModel{ExperimentID: "2"}); tandem.ErrorCode(err) != tandem.EINVALIDSTATE {
+			if _, err := s.CreateLoggedModel(ctx, tandem.NewLoggedModel{ExperimentID: "2"}); tandem.ErrorCode(err) != tandem.EINVALIDSTATE {
 				t.Fatalf("logged model in a deleted experiment: %v", err)
 			}
 			if lm, err = s.FinalizeLoggedModel(ctx, lm.ModelID, tandem.LoggedModelReady); err != nil || lm.Status != tandem.LoggedModelReady {
@@ -86,7 +86,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			if _, err := s.CreateRegisteredModel(ctx, "M", "", nil); tandem.ErrorCode(err) != tandem.EEXISTS {
 				t.Fatalf("duplicate create: %v", err)
 			}
-			mv, err := s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "M", Source: "models:/" + lm.ModelID, ModelID: lm.ModelID})
+			mv, err := s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "M", Source: "models:/" + lm.ModelID, ModelID: lm.ModelID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			if err := s.SetRegisteredModelAlias(ctx, "M", "champion", 7); tandem.ErrorCode(err) != tandem.ENOTFOUND {
 				t.Fatalf("alias to a missing version: %v", err)
 			}
-			mv2, err := s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "M", Source: "s3://bucket/model"})
+			mv2, err := s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "M", Source: "s3://bucket/model"})
 			if err != nil || mv2.Version != 2 {
 				t.Fatalf("second version: %+v %v", mv2, err)
 			}
@@ -133,7 +133,7 @@ func TestRegistryLifecycle(t *testing.T) {
 				t.Fatalf("alias of a deleted version: %v", err)
 			}
 			// A deleted version's number is not reused.
-			mv3, err := s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "M", Source: "s3://bucket/model"})
+			mv3, err := s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "M", Source: "s3://bucket/model"})
 			if err != nil || mv3.Version != 3 {
 				t.Fatalf("version after a delete: %+v %v", mv3, err)
 			}
@@ -293,7 +293,7 @@ func TestModelVersionNumbersUnderConcurrency(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					mv, err := s.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "C", Source: fmt.Sprintf("s3://b/%d", i)})
+					mv, err := s.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "C", Source: fmt.Sprintf("s3://b/%d", i)})
 					versions[i], errs[i] = mv.Version, err
 				}()
 			}
@@ -323,7 +323,7 @@ func TestModelVersionNumbersUnderConcurrency(t *testing.T) {
 func TestRegistryEntriesReplay(t *testing.T) {
 	ctx := context.Background()
 	p := openRegistry(t, storetest.SQLiteURL(t))
-	lm, err := p.CreateLoggedModel(ctx, sqlstore.NewLoggedModel{ExperimentID: "1", Name: "m"})
+	lm, err := p.CreateLoggedModel(ctx, tandem.NewLoggedModel{ExperimentID: "1", Name: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestRegistryEntriesReplay(t *testing.T) {
 	}
 	_, err = p.CreateRegisteredModel(ctx, "R", "d", []tandem.Tag{{Key: "a", Value: "b"}})
 	must(err)
-	_, err = p.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "R", Source: "models:/" + lm.ModelID, ModelID: lm.ModelID})
+	_, err = p.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "R", Source: "models:/" + lm.ModelID, ModelID: lm.ModelID})
 	must(err)
 	must(p.SetRegisteredModelAlias(ctx, "R", "best", 1))
 	_, err = p.TransitionModelVersionStage(ctx, "R", 1, "Staging", true)

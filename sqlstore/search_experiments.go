@@ -9,15 +9,6 @@ import (
 	"github.com/tandemml/tandem"
 )
 
-// SearchExperimentsInput is a SearchExperiments request.
-type SearchExperimentsInput struct {
-	Filter     string
-	ViewType   ViewType
-	MaxResults int // 0 means SearchMaxResultsDefault
-	OrderBy    []string
-	PageToken  string
-}
-
 var experimentAttributes = map[string]struct {
 	col     string
 	numeric bool
@@ -119,13 +110,13 @@ func compileExperimentOrder(orderBy []string) (string, error) {
 
 // SearchExperiments returns one page of experiments matching the filter
 // and the next page token ("" at the end). Bad input is EINVALID.
-func (s *Store) SearchExperiments(ctx context.Context, in SearchExperimentsInput) ([]*tandem.Experiment, string, error) {
+func (s *Store) SearchExperiments(ctx context.Context, in tandem.SearchExperimentsInput) ([]*tandem.Experiment, string, error) {
 	max := in.MaxResults
 	if max == 0 {
-		max = SearchMaxResultsDefault
+		max = tandem.SearchMaxResultsDefault
 	}
-	if max < 0 || max > SearchMaxResultsThreshold {
-		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be at most %d", max, SearchMaxResultsThreshold)
+	if max < 0 || max > tandem.SearchMaxResultsThreshold {
+		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be at most %d", max, tandem.SearchMaxResultsThreshold)
 	}
 	off, err := decodePageToken(in.PageToken)
 	if err != nil {

@@ -33,7 +33,7 @@ func TestSearchRunsPinnedOrderMetric(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range 60 {
-				id, err := s.CreateRun(ctx, CreateRunInput{ExperimentID: exp, RunName: fmt.Sprintf("r%d", i), StartTime: int64(i % 7), UserID: "u"})
+				id, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: exp, RunName: fmt.Sprintf("r%d", i), StartTime: int64(i % 7), UserID: "u"})
 				if err != nil {
 					t.Fatal(err)
 				}

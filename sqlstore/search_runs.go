@@ -38,12 +38,6 @@ func viewStages(v tandem.ViewType) []any {
 	}
 }
 
-// Search limits, as MLflow's server.
-const (
-	SearchMaxResultsDefault   = 1000
-	SearchMaxResultsThreshold = 50000
-)
-
 // run attributes: filter/order name -> column, and whether it is numeric.
 var runAttributes = map[string]struct {
 	col     string
@@ -318,10 +312,10 @@ func compileRunOrderPinned(orderBy []string, pin string) (joins string, joinArgs
 func (s *Store) SearchRuns(ctx context.Context, in SearchRunsInput) ([]*tandem.Run, string, error) {
 	max := in.MaxResults
 	if max == 0 {
-		max = SearchMaxResultsDefault
+		max = tandem.SearchMaxResultsDefault
 	}
-	if max < 0 || max > SearchMaxResultsThreshold {
-		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value for request parameter max_results. It must be at most %d, but got value %d", SearchMaxResultsThreshold, max)
+	if max < 0 || max > tandem.SearchMaxResultsThreshold {
+		return nil, "", tandem.Errorf(tandem.EINVALID, "Invalid value for request parameter max_results. It must be at most %d, but got value %d", tandem.SearchMaxResultsThreshold, max)
 	}
 	off, err := decodePageToken(in.PageToken)
 	if err != nil {

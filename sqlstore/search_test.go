@@ -29,7 +29,7 @@ func searchFixture(t *testing.T, s *sqlstore.Store) (string, map[string]string) 
 		{"c", 3, nil, nil, []tandem.Tag{{Key: "x.y", Value: "z"}}},
 	}
 	for _, sp := range specs {
-		id, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, RunName: sp.name, StartTime: sp.start, UserID: "u-" + sp.name})
+		id, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: exp, RunName: sp.name, StartTime: sp.start, UserID: "u-" + sp.name})
 		must(t, err)
 		ids[sp.name] = id
 		if len(sp.metrics)+len(sp.params)+len(sp.tags) > 0 {
@@ -202,7 +202,7 @@ func TestSearchExperiments(t *testing.T) {
 					must(t, s.DeleteExperiment(ctx, id))
 				}
 			}
-			search := func(in sqlstore.SearchExperimentsInput) string {
+			search := func(in tandem.SearchExperimentsInput) string {
 				t.Helper()
 				es, _, err := s.SearchExperiments(ctx, in)
 				must(t, err)
@@ -213,36 +213,36 @@ func TestSearchExperiments(t *testing.T) {
 				return strings.Join(out, ",")
 			}
 			cases := []struct {
-				in   sqlstore.SearchExperimentsInput
+				in   tandem.SearchExperimentsInput
 				want string
 			}{
-				{sqlstore.SearchExperimentsInput{OrderBy: []string{"experiment_id"}}, "Default,alpha,Beta"},
-				{sqlstore.SearchExperimentsInput{OrderBy: []string{"name ASC"}}, "Beta,Default,alpha"},
-				{sqlstore.SearchExperimentsInput{Filter: "name LIKE 'a%'"}, "alpha"},
-				{sqlstore.SearchExperimentsInput{Filter: "name ILIKE 'b%'"}, "Beta"},
-				{sqlstore.SearchExperimentsInput{Filter: "tags.i = '1'"}, "Beta"},
-				{sqlstore.SearchExperimentsInput{Filter: "tags.i IS NULL"}, "Default"},
-				{sqlstore.SearchExperimentsInput{Filter: "creation_time > 0", OrderBy: []string{"experiment_id DESC"}}, "Beta,alpha,Default"},
-				{sqlstore.SearchExperimentsInput{Filter: "experiment_id IN ('1', '3')", ViewType: sqlstore.AllStages, OrderBy: []string{"experiment_id"}}, "alpha,gamma"},
-				{sqlstore.SearchExperimentsInput{ViewType: sqlstore.DeletedOnly}, "gamma"},
+				{tandem.SearchExperimentsInput{OrderBy: []string{"experiment_id"}}, "Default,alpha,Beta"},
+				{tandem.SearchExperimentsInput{OrderBy: []string{"name ASC"}}, "Beta,Default,alpha"},
+				{tandem.SearchExperimentsInput{Filter: "name LIKE 'a%'"}, "alpha"},
+				{tandem.SearchExperimentsInput{Filter: "name ILIKE 'b%'"}, "Beta"},
+				{tandem.SearchExperimentsInput{Filter: "tags.i = '1'"}, "Beta"},
+				{tandem.SearchExperimentsInput{Filter: "tags.i IS NULL"}, "Default"},
+				{tandem.SearchExperimentsInput{Filter: "creation_time > 0", OrderBy: []string{"experiment_id DESC"}}, "Beta,alpha,Default"},
+				{tandem.SearchExperimentsInput{Filter: "experiment_id IN ('1', '3')", ViewType: sqlstore.AllStages, OrderBy: []string{"experiment_id"}}, "alpha,gamma"},
+				{tandem.SearchExperimentsInput{ViewType: sqlstore.DeletedOnly}, "gamma"},
 			}
 			for _, c := range cases {
 				if got := search(c.in); got != c.want {
 					t.Errorf("%+v: got %q; want %q", c.in, got, c.want)
 				}
 			}
-			es, next, err := s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"experiment_id"}})
+			es, next, err := s.SearchExperiments(ctx, tandem.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"experiment_id"}})
 			must(t, err)
 			if len(es) != 2 || next == "" {
 				t.Fatalf("page 1: %d %q", len(es), next)
 			}
-			es, next, err = s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"experiment_id"}, PageToken: next})
+			es, next, err = s.SearchExperiments(ctx, tandem.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"experiment_id"}, PageToken: next})
 			must(t, err)
 			if len(es) != 1 || next != "" || es[0].Name != "Beta" {
 				t.Fatalf("page 2: %v %q", es, next)
 			}
 			for _, f := range []string{"nope = 'x'", "metrics.a > 1", "name > 'a'", "creation_time = 'x'", "experiment_id LIKE '1'"} {
-				_, _, err := s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{Filter: f})
+				_, _, err := s.SearchExperiments(ctx, tandem.SearchExperimentsInput{Filter: f})
 				if tandem.ErrorCode(err) != tandem.EINVALID {
 					t.Errorf("filter %q: err = %v", f, err)
 				}
@@ -262,7 +262,7 @@ func TestSearchExperimentsTags(t *testing.T) {
 				_, err := s.CreateExperiment(ctx, fmt.Sprintf("tagged-%d", i), "", []tandem.Tag{{Key: "z", Value: "last"}, {Key: "a", Value: fmt.Sprint(i)}, {Key: "m", Value: "mid"}})
 				must(t, err)
 			}
-			es, next, err := s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}})
+			es, next, err := s.SearchExperiments(ctx, tandem.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}})
 			must(t, err)
 			if len(es) != 2 || next == "" {
 				t.Fatalf("page 1: %d experiments, next %q", len(es), next)
@@ -274,7 +274,7 @@ func TestSearchExperimentsTags(t *testing.T) {
 					t.Fatalf("experiment %d: %s %s", i, e.Name, got)
 				}
 			}
-			es, next, err = s.SearchExperiments(ctx, sqlstore.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}, PageToken: next})
+			es, next, err = s.SearchExperiments(ctx, tandem.SearchExperimentsInput{MaxResults: 2, OrderBy: []string{"name DESC"}, PageToken: next})
 			must(t, err)
 			if len(es) != 2 || next != "" || es[0].Name != "tagged-0" || len(es[0].Tags) != 3 || es[1].Name != "Default" || len(es[1].Tags) != 0 {
 				t.Fatalf("page 2: %+v %q", es, next)
@@ -295,7 +295,7 @@ func TestSearchRunsPlannerStats(t *testing.T) {
 		exp, err := s.CreateExperiment(ctx, "stats", "", nil)
 		must(t, err)
 		for k := 0; k < 300; k++ {
-			id, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, StartTime: int64(k)})
+			id, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: exp, StartTime: int64(k)})
 			must(t, err)
 			must(t, s.LogBatch(ctx, id, []tandem.Metric{{Key: "loss", Value: float64((k*37)%100) / 100, Timestamp: 1}},
 				[]tandem.Param{{Key: "group", Value: fmt.Sprintf("g%d", k%3)}}, nil))

@@ -12,6 +12,8 @@ import (
 	"github.com/tandemml/tandem/otlpspan"
 )
 
+var _ tandem.TraceStore = (*Store)(nil)
+
 // Journal ops of MLflow 3 traces (kind "traces"). Payloads are the tp*
 // structs below, fully resolved in prepare: the appliers only write.
 const (

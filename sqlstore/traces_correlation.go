@@ -9,13 +9,6 @@ import (
 	"github.com/tandemml/tandem/tracefilter"
 )
 
-// TraceCorrelation is how two trace filters co-occur among an experiment's
-// traces (MLflow's CalculateTraceFilterCorrelation).
-type TraceCorrelation struct {
-	NPMI, NPMISmoothed                            float64
-	Filter1Count, Filter2Count, JointCount, Total int
-}
-
 // CountTraces counts the traces of the experiments that match filter.
 func (s *Store) CountTraces(ctx context.Context, experimentIDs []string, filters ...string) (int, error) {
 	if len(experimentIDs) == 0 {
@@ -46,8 +39,8 @@ func (s *Store) CountTraces(ctx context.Context, experimentIDs []string, filters
 
 // CorrelateTraceFilters counts the traces matching each filter, both, and
 // the base filter (all traces when empty), and their NPMI.
-func (s *Store) CorrelateTraceFilters(ctx context.Context, experimentIDs []string, filter1, filter2, base string) (TraceCorrelation, error) {
-	var c TraceCorrelation
+func (s *Store) CorrelateTraceFilters(ctx context.Context, experimentIDs []string, filter1, filter2, base string) (tandem.TraceCorrelation, error) {
+	var c tandem.TraceCorrelation
 	var err error
 	if strings.TrimSpace(filter1) == "" || strings.TrimSpace(filter2) == "" {
 		return c, tandem.Errorf(tandem.EINVALID, "Both filter_string1 and filter_string2 must be specified.")

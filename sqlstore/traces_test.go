@@ -67,7 +67,7 @@ func TestTraces(t *testing.T) {
 			_, err = s.CreateAssessment(ctx, tandem.Assessment{TraceID: "tr-a", Name: "score",
 				Body: json.RawMessage(`{"feedback":{"value":0.8},"valid":true}`)}, "")
 			must(t, err)
-			run, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, StartTime: 1})
+			run, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: exp, StartTime: 1})
 			must(t, err)
 			must(t, s.LinkTracesToRun(ctx, []string{"tr-b"}, run))
 			must(t, s.LinkPromptsToTrace(ctx, "tr-c", []string{"greet/1", "greet/2"}))

@@ -22,7 +22,7 @@ func benchLogBatch(b *testing.B, n int) {
 			if err := s.EnsureDefaultExperiment(ctx); err != nil {
 				b.Fatal(err)
 			}
-			run, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: "0"})
+			run, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: "0"})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func TestLatestMetricsManyKeys(t *testing.T) {
 	for name, s := range openStores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			run, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: "0"})
+			run, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: "0"})
 			must(t, err)
 			for round := 0; round < 2; round++ {
 				ms := make([]tandem.Metric, 1000)
@@ -98,7 +98,7 @@ func BenchmarkCreateRunResponse(b *testing.B) {
 			if err := s.EnsureDefaultExperiment(ctx); err != nil {
 				b.Fatal(err)
 			}
-			in := sqlstore.CreateRunInput{ExperimentID: "0", UserID: "u", Tags: []tandem.Tag{{Key: "mlflow.user", Value: "u"}, {Key: "mlflow.source.name", Value: "train.py"}}}
+			in := tandem.CreateRunInput{ExperimentID: "0", UserID: "u", Tags: []tandem.Tag{{Key: "mlflow.user", Value: "u"}, {Key: "mlflow.source.name", Value: "train.py"}}}
 			b.Run("create+get", func(b *testing.B) {
 				for b.Loop() {
 					id, err := s.CreateRun(ctx, in)

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // TestTrackingConcurrentWrites logs to one run and creates experiments from
@@ -16,7 +15,7 @@ func TestTrackingConcurrentWrites(t *testing.T) {
 	for name, s := range openStores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			run, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: "0"})
+			run, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: "0"})
 			must(t, err)
 			const workers, each = 4, 10
 			var wg sync.WaitGroup

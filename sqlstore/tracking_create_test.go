@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 )
 
 // TestCreateRunFullMatchesGetRun checks that the run CreateRunFull builds
@@ -17,7 +16,7 @@ import (
 // values that are truncated, start time and user.
 func TestCreateRunFullMatchesGetRun(t *testing.T) {
 	long := strings.Repeat("v", 9000)
-	cases := []sqlstore.CreateRunInput{
+	cases := []tandem.CreateRunInput{
 		{ExperimentID: "0"},
 		{ExperimentID: "0", RunName: "given", UserID: "alice", StartTime: 1234},
 		{ExperimentID: "0", Tags: []tandem.Tag{{Key: tandem.TagRunName, Value: "from-tag"}}},
@@ -40,7 +39,7 @@ func TestCreateRunFullMatchesGetRun(t *testing.T) {
 					t.Fatalf("case %d: CreateRunFull\n%+v\nGetRun\n%+v", i, got, want)
 				}
 			}
-			_, err := s.CreateRunFull(ctx, sqlstore.CreateRunInput{ExperimentID: "424242"})
+			_, err := s.CreateRunFull(ctx, tandem.CreateRunInput{ExperimentID: "424242"})
 			wantCode(t, err, tandem.ENOTFOUND)
 		})
 	}

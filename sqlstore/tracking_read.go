@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 
@@ -301,17 +302,11 @@ func (s *Store) MetricHistory(ctx context.Context, runID, key string, maxResults
 	return out, next, nil
 }
 
-// MetricWithRun is a metric point and the run it belongs to.
-type MetricWithRun struct {
-	tandem.Metric
-	RunID string
-}
-
 // MetricHistoryBulkInterval samples up to maxResults points per run of a
 // metric, evenly over the points in [startStep, endStep] (all steps when
 // both are nil), keeping the first and last; as MLflow's SQL store.
 // Unknown run ids contribute nothing.
-func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, maxResults int, startStep, endStep *int64) ([]MetricWithRun, error) {
+func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, maxResults int, startStep, endStep *int64) ([]tandem.MetricWithRun, error) {
 	if (startStep == nil) != (endStep == nil) {
 		return nil, tandem.Errorf(tandem.EINVALID, "If either start step or end step are specified, both must be specified.")
 	}
@@ -319,7 +314,7 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 		return nil, tandem.Errorf(tandem.EINVALID, "end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *startStep, *endStep)
 	}
 	maxResults = max(1, maxResults)
-	var out []MetricWithRun
+	var out []tandem.MetricWithRun
 	err := s.ReadTx(ctx, func(tx *Tx) error {
 		// Unknown runs have no points, as in MLflow.
 		for _, id := range runIDs {
@@ -344,7 +339,7 @@ func (s *Store) MetricHistoryBulkInterval(ctx context.Context, runIDs []string, 
 			i, w := 0, 0
 			for rows.Next() && w < len(want) {
 				if i == want[w] {
-					m := MetricWithRun{Metric: tandem.Metric{Key: key}, RunID: id}
+					m := tandem.MetricWithRun{Metric: tandem.Metric{Key: key}, RunID: id}
 					var nan int
 					if err := rows.Scan(&m.Value, &nan, &m.Timestamp, &m.Step); err != nil {
 						rows.Close()
@@ -394,4 +389,15 @@ func sampledIndices(total, n int) []int {
 		out[len(out)-1] = last // len(out) == n here
 	}
 	return out
+}
+
+// RunExperiment returns the id of a run's experiment, deleted or not (the
+// scope of per-experiment role assignments). ENOTFOUND.
+func (s *Store) RunExperiment(ctx context.Context, runID string) (string, error) {
+	var exp string
+	err := s.Reader().QueryRowContext(ctx, `SELECT experiment_id FROM runs WHERE run_id = ?`, runID).Scan(&exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "run %q not found", runID)
+	}
+	return exp, err
 }

@@ -71,14 +71,14 @@ func TestTrackingLifecycle(t *testing.T) {
 			_, err = s.GetExperiment(ctx, "99")
 			wantCode(t, err, tandem.ENOTFOUND)
 
-			runID, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: id, UserID: "u", StartTime: 10})
+			runID, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: id, UserID: "u", StartTime: 10})
 			must(t, err)
 			run, err := s.GetRun(ctx, runID)
 			must(t, err)
 			if run.Info.ArtifactURI != "mlflow-artifacts:/1/"+runID+"/artifacts" || run.Info.RunName == "" || run.Info.Status != "RUNNING" {
 				t.Fatalf("run info = %+v", run.Info)
 			}
-			r2, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: id2, RunName: "n"})
+			r2, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: id2, RunName: "n"})
 			must(t, err)
 			run2, _ := s.GetRun(ctx, r2)
 			if run2.Info.ArtifactURI != "s3://b/x/"+r2+"/artifacts" {
@@ -167,7 +167,7 @@ func TestTrackingLifecycle(t *testing.T) {
 			if run.Info.LifecycleStage != "deleted" {
 				t.Fatalf("run of a deleted experiment is %s", run.Info.LifecycleStage)
 			}
-			_, err = s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: id})
+			_, err = s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: id})
 			wantCode(t, err, tandem.EINVALID)
 			wantCode(t, s.SetExperimentTag(ctx, id, "c", "3"), tandem.EINVALID)
 			wantCode(t, s.RenameExperiment(ctx, id, "x"), tandem.EINVALIDSTATE)
@@ -223,7 +223,7 @@ func TestTrackingReplay(t *testing.T) {
 			must(t, err)
 			var runs []string
 			for i := 0; i < 3; i++ {
-				r, err := s.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: id, StartTime: int64(i)})
+				r, err := s.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: id, StartTime: int64(i)})
 				must(t, err)
 				runs = append(runs, r)
 				must(t, s.LogBatch(ctx, r, []tandem.Metric{{Key: "m", Value: float64(i), Step: int64(i)}, {Key: "m", Value: math.Inf(1), Step: 9}, {Key: "nan", Value: math.NaN()}, {Key: "neg", Value: math.Inf(-1)}}, []tandem.Param{{Key: "p", Value: fmt.Sprint(i)}}, []tandem.Tag{{Key: "t", Value: "x"}}))

@@ -309,15 +309,11 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 	return err
 }
 
-// CreateRunInput is tandem.CreateRunInput, kept here while mlflowapi, api
-// and jobs name it so.
-type CreateRunInput = tandem.CreateRunInput
-
 var _ tandem.TrackingStore = (*Store)(nil)
 
 // CreateRun creates a run in an active experiment and returns its id. The
 // run gets the mlflow.runName tag (a generated name when none is given).
-func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error) {
+func (s *Store) CreateRun(ctx context.Context, in tandem.CreateRunInput) (string, error) {
 	run, err := s.CreateRunFull(ctx, in)
 	if err != nil {
 		return "", err
@@ -331,7 +327,7 @@ func (s *Store) CreateRun(ctx context.Context, in CreateRunInput) (string, error
 // order as GetRun's loader returns them (byte order: SQLite, and
 // PostgreSQL with the C collation tandem's databases use). Same errors as
 // CreateRun.
-func (s *Store) CreateRunFull(ctx context.Context, in CreateRunInput) (*tandem.Run, error) {
+func (s *Store) CreateRunFull(ctx context.Context, in tandem.CreateRunInput) (*tandem.Run, error) {
 	// Like MLflow, CreateRun does not check tag key characters (SetTag
 	// does); lengths are still bounded.
 	tags := dedupTags(in.Tags)

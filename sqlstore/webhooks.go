@@ -11,6 +11,8 @@ import (
 	"github.com/tandemml/tandem/transfer/bundle"
 )
 
+var _ tandem.WebhookStore = (*Store)(nil)
+
 // Journal ops of MLflow 3 model-registry webhooks (kind webhooks). A
 // create or update carries the whole webhook (tpWebhook), resolved in
 // prepare; the secret travels and is kept only sealed.
@@ -228,18 +230,10 @@ func (s *Store) WebhooksForEvent(ctx context.Context, e tandem.WebhookEvent) ([]
 		ORDER BY creation_timestamp DESC, webhook_id`, e.Entity, e.Action)
 }
 
-// WebhookUpdate names what UpdateWebhook changes: nil fields stay.
-// SealedSecret is the new secret already sealed ("" with a non-nil
-// pointer removes the secret).
-type WebhookUpdate struct {
-	Name, Description, URL, SealedSecret, Status *string
-	Events                                       []tandem.WebhookEvent // nil: unchanged
-}
-
 // UpdateWebhook changes a webhook and returns it (ENOTFOUND when there is
 // none). Its last update time is set even when nothing changed, as
 // MLflow's is.
-func (s *Store) UpdateWebhook(ctx context.Context, id string, u WebhookUpdate) (*tandem.Webhook, error) {
+func (s *Store) UpdateWebhook(ctx context.Context, id string, u tandem.WebhookUpdate) (*tandem.Webhook, error) {
 	if u.Name != nil {
 		if err := tandem.ValidateWebhookName(*u.Name); err != nil {
 			return nil, err

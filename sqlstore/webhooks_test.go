@@ -26,7 +26,7 @@ func TestWebhooks(t *testing.T) {
 			_, err = s.CreateWebhook(ctx, tandem.Webhook{Name: "ok", URL: "https://h",
 				Events: []tandem.WebhookEvent{{Entity: tandem.WebhookRegisteredModel, Action: tandem.WebhookDeleted}}})
 			wantCode(t, err, tandem.EINVALID)
-			_, err = s.UpdateWebhook(ctx, "nope", sqlstore.WebhookUpdate{})
+			_, err = s.UpdateWebhook(ctx, "nope", tandem.WebhookUpdate{})
 			wantCode(t, err, tandem.ENOTFOUND)
 			wantCode(t, s.DeleteWebhook(ctx, "nope"), tandem.ENOTFOUND)
 			if head() != before {
@@ -62,7 +62,7 @@ func TestWebhooks(t *testing.T) {
 			}
 
 			desc, url := "new", "https://h/a2"
-			u, err := s.UpdateWebhook(ctx, a.ID, sqlstore.WebhookUpdate{Description: &desc, URL: &url, Events: []tandem.WebhookEvent{alias}})
+			u, err := s.UpdateWebhook(ctx, a.ID, tandem.WebhookUpdate{Description: &desc, URL: &url, Events: []tandem.WebhookEvent{alias}})
 			must(t, err)
 			if u.Description != "new" || u.URL != url || u.Name != "a" || u.SealedSecret != "sealed-a" || len(u.Events) != 1 || u.Events[0] != alias {
 				t.Fatalf("updated %+v", u)

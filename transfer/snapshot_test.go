@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tandemml/tandem"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 	"github.com/tandemml/tandem/transfer"
 	"github.com/tandemml/tandem/transfer/bundle"
@@ -30,7 +29,7 @@ func TestExportIsOneSnapshot(t *testing.T) {
 			}
 			// Some runs to export before the writer starts.
 			for i := 0; i < 20; i++ {
-				id, err := st.CreateRun(ctx, sqlstore.CreateRunInput{ExperimentID: exp, UserID: "u", StartTime: int64(i)})
+				id, err := st.CreateRun(ctx, tandem.CreateRunInput{ExperimentID: exp, UserID: "u", StartTime: int64(i)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -56,7 +55,7 @@ func TestExportIsOneSnapshot(t *testing.T) {
 				var run string
 				for i := 0; wctx.Err() == nil; i++ {
 					if i%5 == 0 {
-						id, err := st.CreateRun(wctx, sqlstore.CreateRunInput{ExperimentID: exp, UserID: "w", StartTime: int64(1000 + i)})
+						id, err := st.CreateRun(wctx, tandem.CreateRunInput{ExperimentID: exp, UserID: "w", StartTime: int64(1000 + i)})
 						if err != nil {
 							done <- err
 							return

@@ -15,7 +15,6 @@ import (
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/serving"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/storetest"
 )
 
@@ -66,7 +65,7 @@ func TestEndpointVerbs(t *testing.T) {
 	if _, err := r.Store.CreateRegisteredModel(ctx, "iris", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Store.CreateModelVersion(ctx, sqlstore.NewModelVersion{Name: "iris", Source: "s3://bucket/iris"}); err != nil {
+	if _, err := r.Store.CreateModelVersion(ctx, tandem.NewModelVersion{Name: "iris", Source: "s3://bucket/iris"}); err != nil {
 		t.Fatal(err)
 	}
 	write := func(name, body string) string {
