@@ -412,10 +412,11 @@ func (d *drill) round(ctx context.Context, old string, oldE int64) (Round, error
 			return r, err
 		}
 	}
+	j := &rejoin{old: old, primary: r.NewPrimary}
 	if err := waitUntil(ctx, 60*time.Second+3*o.Lease, old+" to rejoin as a secondary", d.dir, func() bool {
-		return d.rs.rejoined(ctx, old, r.NewPrimary)
+		return d.rs.rejoined(ctx, j)
 	}); err != nil {
-		return r, err
+		return r, tandem.Errorf(tandem.ErrorCode(err), "%s; last seen: %s", tandem.ErrorMessage(err), j.seen)
 	}
 	d.say("%s rejoined as a secondary of %s", old, r.NewPrimary)
 	if o.Gateway {

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/gateway"
+	"github.com/tandemml/tandem/leader"
 	"github.com/tandemml/tandem/replication"
 )
 
@@ -138,5 +140,45 @@ func TestForwardedWriteIsTheNewPrimarys(t *testing.T) {
 	first, lastOld, ok := measureRTO(acks, "east", 1)
 	if !ok || first.region != "west" || first.pos.Epoch != 2 || lastOld != acks[0].at {
 		t.Fatalf("first %+v lastOld %v ok %v from %+v", first, lastOld, ok, acks)
+	}
+}
+
+// TestRejoinCaughtUp: an old primary counts as rejoined once it follows
+// the new primary and holds what the primary held when it was first seen
+// following, even while the clients keep the heads apart; a region that is
+// not (yet) following, or follows another, is not, and the mark starts
+// again when it stops following.
+func TestRejoinCaughtUp(t *testing.T) {
+	doc := func(role tandem.Role, primary string, seq int64) *leader.StatusDoc {
+		st := &leader.StatusDoc{}
+		st.Role, st.Primary, st.Head.Seq = role, primary, seq
+		return st
+	}
+	j := &rejoin{old: "east", primary: "west"}
+	steps := []struct {
+		old, primary *leader.StatusDoc
+		want         bool
+	}{
+		{nil, doc(tandem.RolePrimary, "", 100), false},
+		{doc(tandem.RolePrimary, "", 90), doc(tandem.RolePrimary, "", 100), false},
+		{doc(tandem.RoleSecondary, "north", 99), doc(tandem.RolePrimary, "", 100), false},
+		// first seen following: the mark is 110; 20 behind
+		{doc(tandem.RoleSecondary, "west", 90), doc(tandem.RolePrimary, "", 110), false},
+		// still 20 behind, but past the mark
+		{doc(tandem.RoleSecondary, "west", 109), doc(tandem.RolePrimary, "", 130), false},
+		{doc(tandem.RoleSecondary, "west", 110), doc(tandem.RolePrimary, "", 130), true},
+		// stopped following: the mark starts again
+		{doc(tandem.RoleCandidate, "", 110), doc(tandem.RolePrimary, "", 140), false},
+		{doc(tandem.RoleSecondary, "west", 120), doc(tandem.RolePrimary, "", 150), false},
+		// within a few entries counts too
+		{doc(tandem.RoleSecondary, "west", 146), doc(tandem.RolePrimary, "", 151), true},
+	}
+	for i, s := range steps {
+		if got := j.caughtUp(s.old, s.primary); got != s.want {
+			t.Fatalf("step %d: caughtUp = %v, want %v (mark %d; %s)", i, got, s.want, j.mark, j.seen)
+		}
+	}
+	if !strings.Contains(j.seen, "east was secondary following \"west\" at entry 146") {
+		t.Fatalf("seen = %q", j.seen)
 	}
 }

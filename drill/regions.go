@@ -95,11 +95,45 @@ func (rs *regions) settled(ctx context.Context) bool {
 	return true
 }
 
-// rejoined reports whether old follows primary as a secondary, nearly
-// caught up.
-func (rs *regions) rejoined(ctx context.Context, old, primary string) bool {
-	st, pst := rs.status(ctx, old), rs.status(ctx, primary)
-	return st != nil && pst != nil && st.Role == tandem.RoleSecondary && st.Primary == primary && st.Head.Seq >= pst.Head.Seq-5
+// rejoin watches an old primary rejoin the new one as a secondary.
+type rejoin struct {
+	old, primary string
+	// mark is the primary's head when old was first seen following it (0:
+	// not yet): old has caught up once it holds that entry.
+	mark int64
+	// seen is what the last statuses said, for the error of a rejoin that
+	// does not happen.
+	seen string
+}
+
+// caughtUp reports, from one status of old and one of the primary, whether
+// old follows the primary as a secondary and has caught up: it holds what
+// the primary held when old was first seen following (the clients keep
+// writing, so the heads of a busy workspace need never be seen close), or
+// its head is within a few entries of the primary's.
+func (j *rejoin) caughtUp(st, pst *leader.StatusDoc) bool {
+	switch {
+	case st == nil:
+		j.seen = j.old + " did not answer its status"
+	case pst == nil:
+		j.seen = j.primary + " did not answer its status"
+	default:
+		j.seen = fmt.Sprintf("%s was %s following %q at entry %d, %s at entry %d", j.old, st.Role, st.Primary, st.Head.Seq, j.primary, pst.Head.Seq)
+	}
+	if st == nil || pst == nil || st.Role != tandem.RoleSecondary || st.Primary != j.primary {
+		j.mark = 0
+		return false
+	}
+	if j.mark == 0 {
+		j.mark = pst.Head.Seq
+	}
+	return st.Head.Seq >= j.mark || st.Head.Seq >= pst.Head.Seq-5
+}
+
+// rejoined reports whether j.old follows j.primary as a secondary, caught
+// up (rejoin.caughtUp).
+func (rs *regions) rejoined(ctx context.Context, j *rejoin) bool {
+	return j.caughtUp(rs.status(ctx, j.old), rs.status(ctx, j.primary))
 }
 
 // waitUntil polls cond every 50ms for at most d. EUNAVAILABLE naming what
