@@ -6,12 +6,14 @@
 #   scripts/services.sh start [STATE_DIR]   # prints export lines for the env
 #   scripts/services.sh stop  [STATE_DIR]
 #
-# Ports: PostgreSQL 55432, versitygw 57070 (override PG_PORT, S3_PORT).
+# Ports: PostgreSQL 25432, versitygw 27070 (override PG_PORT, S3_PORT):
+# below Linux's ephemeral range (32768-60999), so that no client's outgoing
+# connection can hold them when the services start.
 set -euo pipefail
 cmd=${1:-start}
 state=${2:-/tmp/tandem-services}
-PG_PORT=${PG_PORT:-55432}
-S3_PORT=${S3_PORT:-57070}
+PG_PORT=${PG_PORT:-25432}
+S3_PORT=${S3_PORT:-27070}
 S3_KEY=${S3_KEY:-tandemtest}
 S3_SECRET=${S3_SECRET:-tandemtestsecret}
 VGW_VERSION=v1.8.0
@@ -58,10 +60,16 @@ start_pg() {
     runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
   fi
   chown -R postgres:postgres "$data"
-  if ! runuser -u postgres -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$state/pg.log" -w \
-      -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
-  fi
+  # A port still held (another program's socket, a server stopping) is
+  # retried for a while before giving up.
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    if runuser -u postgres -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then break; fi
+    if runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$state/pg.log" -w \
+      -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then break; fi
+    if [ "$try" = 10 ]; then log "PostgreSQL did not start on 127.0.0.1:$PG_PORT (see $state/pg.log)"; return 1; fi
+    sleep 3
+  done
   log "PostgreSQL on 127.0.0.1:$PG_PORT"
 }
 
@@ -76,6 +84,9 @@ start_vgw() {
     if (echo >/dev/tcp/127.0.0.1/$S3_PORT) 2>/dev/null; then break; fi
     sleep 0.1
   done
+  if ! kill -0 "$(cat "$state/vgw.pid")" 2>/dev/null; then
+    log "versitygw did not start on 127.0.0.1:$S3_PORT (see $state/vgw.log)"; return 1
+  fi
   log "versitygw on 127.0.0.1:$S3_PORT (bucket tandem-test)"
 }
 
