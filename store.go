@@ -14,10 +14,11 @@ import (
 // through the journal: it is primary-only, and where this region may not
 // write now it fails with the Gate's EUNAVAILABLE.
 //
-// mlflowapi takes the union of the MLflow areas (its Store); api, jobs,
-// replication and transfer still take *sqlstore.Store itself, and their
-// methods (the areas of assets, identity, jobs, replication and transfer)
-// join here as they are switched.
+// Packages whose store needs name types above the root declare their own
+// union or interface beside their code (mlflowapi.Store with trace
+// metrics, serving.Store, jobs.Store, api.Store, transfer.Store with the
+// bundle's records), and replication takes *sqlstore.Replica, the journal
+// and apply path; no package above sqlstore takes *sqlstore.Store itself.
 
 // VaultStore is the replicated store of the workspace key vault: secret
 // versions with their values already encrypted, and the workspace key

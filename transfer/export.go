@@ -70,7 +70,7 @@ type ExportStats struct {
 
 // Exporter reads one workspace region into bundles.
 type Exporter struct {
-	Store     *sqlstore.Store
+	Store     Store
 	Blobs     *blobstore.Store
 	Workspace string
 	Region    string

@@ -16,7 +16,6 @@ import (
 
 	"github.com/tandemml/tandem"
 	"github.com/tandemml/tandem/blobstore"
-	"github.com/tandemml/tandem/sqlstore"
 	"github.com/tandemml/tandem/transfer/bundle"
 )
 
@@ -46,7 +45,7 @@ type Handler struct {
 }
 
 // NewHandler returns the transfer API of one region.
-func NewHandler(store *sqlstore.Store, blobs *blobstore.Store, workspace, region string, log *slog.Logger) *Handler {
+func NewHandler(store Store, blobs *blobstore.Store, workspace, region string, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}

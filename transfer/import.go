@@ -92,7 +92,7 @@ type ImportOptions struct {
 
 // Importer writes bundles into one workspace region.
 type Importer struct {
-	Store *sqlstore.Store
+	Store Store
 	Blobs *blobstore.Store
 }
 
