@@ -59,6 +59,7 @@ func loadMain() {
 	flag.IntVar(&cfg.SearchRuns, "search-runs", 10_000, "runs in the searched experiment")
 	flag.IntVar(&cfg.HistoryPoints, "history-points", 100_000, "points in the read metric history")
 	flag.IntVar(&cfg.ArtifactMiB, "artifact-mib", 100, "artifact size in MiB")
+	flag.StringVar(&cfg.Experiment, "experiment", "", "run in this existing experiment (id) instead of a new one")
 	flag.Parse()
 	if *scen != "" {
 		cfg.Scenarios = strings.Split(*scen, ",")

@@ -20,7 +20,11 @@ type Config struct {
 	HistoryPoints int      // points in the metric history (default 100,000)
 	ArtifactMiB   int      // size of the uploaded artifact (default 100)
 	Scenarios     []string // which scenarios (default all); see Names
-	Progress      io.Writer
+	// Experiment, when set, is an existing experiment the scenarios run in
+	// instead of a new one (search-traces then searches the traces already
+	// there, such as a large set loaded beforehand).
+	Experiment string
+	Progress   io.Writer
 }
 
 // Names lists the scenarios in the order they run.
@@ -145,9 +149,12 @@ func Execute(ctx context.Context, c *Client, cfg Config) ([]Result, error) {
 		}
 	}
 	stamp := time.Now().UnixNano()
-	exp, err := c.CreateExperiment(ctx, fmt.Sprintf("loadgen-%d", stamp))
-	if err != nil {
-		return nil, fmt.Errorf("create experiment: %w", err)
+	exp := cfg.Experiment
+	if exp == "" {
+		var err error
+		if exp, err = c.CreateExperiment(ctx, fmt.Sprintf("loadgen-%d", stamp)); err != nil {
+			return nil, fmt.Errorf("create experiment: %w", err)
+		}
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(cfg.Progress, format+"\n", a...) }
 	var out []Result
