@@ -65,6 +65,7 @@ type Store struct {
 
 	group     groupQueue   // writes waiting for a group commit; see Mutate
 	planStats plannerStats // see plannerStatsFresh
+	stmts     stmtCache    // SQLite's prepared reads (Reader)
 }
 
 type applier struct {
@@ -131,7 +132,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Dialect reports the SQL flavour.
 func (s *Store) Dialect() Dialect { return s.dialect }

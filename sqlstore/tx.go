@@ -47,18 +47,37 @@ func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 type Reader struct {
 	db      *sql.DB
 	dialect Dialect
+	stmts   *stmtCache // SQLite's prepared reads (nil: none)
 }
 
 // Reader returns a Querier on the whole database, for reads.
-func (s *Store) Reader() *Reader { return &Reader{db: s.db, dialect: s.dialect} }
+func (s *Store) Reader() *Reader {
+	r := &Reader{db: s.db, dialect: s.dialect}
+	if s.dialect == SQLite {
+		r.stmts = &s.stmts
+	}
+	return r
+}
 
 func (r *Reader) Dialect() Dialect { return r.dialect }
 
 func (r *Reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if r.stmts != nil {
+		st, err := r.stmts.get(ctx, r.db, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(ctx, args...)
+	}
 	return r.db.QueryContext(ctx, rebind(r.dialect, query), args...)
 }
 
 func (r *Reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if r.stmts != nil {
+		if st, err := r.stmts.get(ctx, r.db, query); err == nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
 	return r.db.QueryRowContext(ctx, rebind(r.dialect, query), args...)
 }
 

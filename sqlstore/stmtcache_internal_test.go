@@ -1,0 +1,94 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// TestStmtCache: a SQLite Store's reads reuse one prepared statement per
+// query text; the cache keeps at most stmtCacheSize of them, the least
+// recently used going first, and rows read from an evicted statement
+// still come; a statement read partly does not hold its table, and one
+// prepared before its table is dropped and made again reads the new one.
+func TestStmtCache(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE cache_probe (n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO cache_probe VALUES (1), (2), (3)`); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		rows, err := s.Reader().QueryContext(ctx, q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const q = `SELECT n FROM cache_probe WHERE n >= ?`
+	if count(q, 2) != 2 || count(q, 1) != 3 {
+		t.Fatal("wrong rows")
+	}
+	first := s.stmts.byKey[q].Value.(*cachedStmt).stmt
+	count(q, 3)
+	if got := s.stmts.byKey[q].Value.(*cachedStmt).stmt; got != first || s.stmts.lru.Len() != 1 {
+		t.Fatalf("the second read prepared again (%d cached)", s.stmts.lru.Len())
+	}
+
+	// Rows opened before their statement is evicted are read to the end.
+	open, err := s.Reader().QueryContext(ctx, q, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range stmtCacheSize + 10 {
+		var n int
+		if err := s.Reader().QueryRowContext(ctx, fmt.Sprintf(`SELECT %d`, i)).Scan(&n); err != nil || n != i {
+			t.Fatalf("SELECT %d: %d, %v", i, n, err)
+		}
+	}
+	if s.stmts.lru.Len() != stmtCacheSize || s.stmts.byKey[q] != nil {
+		t.Fatalf("%d cached, the oldest still there: %v", s.stmts.lru.Len(), s.stmts.byKey[q] != nil)
+	}
+	n := 0
+	for open.Next() {
+		n++
+	}
+	if open.Close(); n != 3 {
+		t.Fatalf("rows of an evicted statement: %d of 3", n)
+	}
+
+	// A schema change under a prepared statement, the last read of which
+	// stopped after its first row (a statement left unreset would hold
+	// the table and the WAL).
+	if count(q, 0) != 3 {
+		t.Fatal("wrong rows")
+	}
+	var first1 int
+	if err := s.Reader().QueryRowContext(ctx, q, 0).Scan(&first1); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`DROP TABLE cache_probe`, `CREATE TABLE cache_probe (n INTEGER, m TEXT)`, `INSERT INTO cache_probe VALUES (5, 'x')`} {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count(q, 0); got != 1 {
+		t.Fatalf("after the table was made again: %d rows, want 1", got)
+	}
+}
