@@ -170,14 +170,14 @@ func (d *drill) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.rs = &regions{names: []string{"r1", "r2", "r3"}, urls: map[string]string{}}
+	d.rs = &regions{urls: map[string]string{}, hosts: map[string]string{}}
 	var regs []region
-	for _, n := range d.rs.names {
+	for _, n := range []string{"r1", "r2", "r3"} {
 		addr, err := loopbackPort()
 		if err != nil {
 			return err
 		}
-		d.rs.urls[n] = "http://" + addr
+		d.rs.add(n, "http://"+addr)
 		regs = append(regs, region{Name: n, URL: d.rs.urls[n],
 			Metadata: "sqlite://" + filepath.Join(d.dir, n, "tandem.db"), Artifacts: "file://" + filepath.Join(d.dir, n, "artifacts")})
 	}
@@ -214,6 +214,9 @@ func (d *drill) setUp(ctx context.Context) error {
 				}
 				if via[l.To], err = d.net.add(l, up); err != nil {
 					return err
+				}
+				if l.To != "witness" {
+					d.rs.hosts[strings.TrimPrefix(via[l.To], "http://")] = l.To
 				}
 			}
 		}
@@ -280,7 +283,7 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.w = newWriters(cctx, gatewayRetryFor)
-	d.w.token = o.Token
+	d.w.token, d.w.regionAt = o.Token, d.rs.regionAt
 	defer d.w.halt()
 	for i := range 3 {
 		d.w.direct(i, d.rs)

@@ -128,13 +128,17 @@ func TestReportRecord(t *testing.T) {
 // primary's first write (before, the old primary was taken for the new
 // one and the drill waited for it to rejoin itself).
 func TestForwardedWriteIsTheNewPrimarys(t *testing.T) {
+	rs := &regions{urls: map[string]string{}, hosts: map[string]string{}}
+	rs.add("east", "http://127.0.0.1:5000")
+	rs.add("west", "http://127.0.0.1:5001/")
 	w := newWriters(context.Background(), time.Second)
+	w.regionAt = rs.regionAt
 	old := http.Header{}
 	old.Set("X-Tandem-Position", "1/9")
 	w.record(viaDirect, "east", "a", old)
 	fwd := http.Header{}
 	fwd.Set("X-Tandem-Position", "2/10")
-	fwd.Set(replication.HeaderPrimary, "west")
+	fwd.Set(replication.HeaderPrimary, "127.0.0.1:5001") // what the frontend sends: the host of the primary's URL
 	w.record(viaDirect, "east", "b", fwd)
 	acks, _ := w.snapshot(viaDirect)
 	first, lastOld, ok := measureRTO(acks, "east", 1)

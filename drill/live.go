@@ -58,10 +58,9 @@ func RunLive(ctx context.Context, o Options, path string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &drill{o: o, config: path, live: true, rs: &regions{urls: map[string]string{}, peers: peers}}
+	d := &drill{o: o, config: path, live: true, rs: &regions{urls: map[string]string{}, hosts: map[string]string{}, peers: peers}}
 	for _, r := range peers.List {
-		d.rs.names = append(d.rs.names, r.Name)
-		d.rs.urls[r.Name] = r.URL
+		d.rs.add(r.Name, r.URL)
 	}
 	return d.run(ctx)
 }

@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -19,6 +20,28 @@ type regions struct {
 	names []string
 	urls  map[string]string
 	peers *client.Regions // the workspace's regions, with its peer key
+	// hosts names the region reached at each host:port: its URL's, and
+	// the drill's proxies to it.
+	hosts map[string]string
+}
+
+// add records region name at url.
+func (rs *regions) add(name, rawURL string) {
+	rs.names = append(rs.names, name)
+	rs.urls[name] = rawURL
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		rs.hosts[u.Host] = name
+	}
+}
+
+// regionAt is the region reached at host (host:port, as a forwarded
+// write's X-Tandem-Primary names the primary that committed it), or host
+// itself when it is none of them.
+func (rs *regions) regionAt(host string) string {
+	if n, ok := rs.hosts[host]; ok {
+		return n
+	}
+	return host
 }
 
 // call sends a JSON request to a failover endpoint and decodes the

@@ -25,17 +25,20 @@ const (
 // writers are the drill's clients: each creates experiments with unique
 // names, one after the other, and records every acknowledgement.
 type writers struct {
-	mu     sync.Mutex
-	acks   []ack
-	dups   int // writes a gateway client was told already existed: applied, answered as failed, sent again
-	stop   context.CancelFunc
-	ctx    context.Context
-	wg     sync.WaitGroup
-	hc     *http.Client // direct clients
-	gwhc   *http.Client // gateway clients: the gateway may hold a request through a failover
-	names  func() string
-	token  string // bearer token of every write ("" : none)
-	failed string // the last refused or failed write's answer (under mu)
+	mu    sync.Mutex
+	acks  []ack
+	dups  int // writes a gateway client was told already existed: applied, answered as failed, sent again
+	stop  context.CancelFunc
+	ctx   context.Context
+	wg    sync.WaitGroup
+	hc    *http.Client // direct clients
+	gwhc  *http.Client // gateway clients: the gateway may hold a request through a failover
+	names func() string
+	token string // bearer token of every write ("" : none)
+	// regionAt names the region at a forwarded write's X-Tandem-Primary
+	// (host:port; nil: the header is kept as it is).
+	regionAt func(host string) string
+	failed   string // the last refused or failed write's answer (under mu)
 }
 
 func newWriters(ctx context.Context, gatewayWait time.Duration) *writers {
@@ -135,13 +138,17 @@ func (w *writers) create(hc *http.Client, base, name string) (int, string, http.
 
 // record keeps one acknowledgement. region is the region the write was
 // sent to; a secondary that forwarded it to the primary names the primary
-// that committed it (X-Tandem-Primary), and that is the region recorded:
+// that committed it (X-Tandem-Primary, its host:port), and that region is
+// the one recorded:
 // after a switchover a client still writing to the old primary is served
 // by the new one, whose first write in the new epoch is what the RTO is
 // measured to.
 func (w *writers) record(via, region, name string, h http.Header) {
 	if p := h.Get(replication.HeaderPrimary); p != "" {
 		region = p
+		if w.regionAt != nil {
+			region = w.regionAt(p)
+		}
 	}
 	var pos tandem.Position
 	fmt.Sscanf(h.Get("X-Tandem-Position"), "%d/%d", &pos.Epoch, &pos.Seq)
