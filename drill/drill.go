@@ -215,9 +215,6 @@ func (d *drill) setUp(ctx context.Context) error {
 				if via[l.To], err = d.net.add(l, up); err != nil {
 					return err
 				}
-				if l.To != "witness" {
-					d.rs.hosts[strings.TrimPrefix(via[l.To], "http://")] = l.To
-				}
 			}
 		}
 		d.configs[n] = filepath.Join(d.dir, "workspace-"+n+".yaml")

@@ -20,8 +20,8 @@ type regions struct {
 	names []string
 	urls  map[string]string
 	peers *client.Regions // the workspace's regions, with its peer key
-	// hosts names the region reached at each host:port: its URL's, and
-	// the drill's proxies to it.
+	// hosts names the region at each URL's host:port. (A local drill's
+	// regions do not forward writes, so its proxies need no entry.)
 	hosts map[string]string
 }
 
