@@ -13,9 +13,10 @@ const stmtCacheSize = 256
 // stmtCache keeps the SQLite read statements the Reader ran most recently
 // prepared, by their text: SQLite parses and plans a statement at every
 // prepare, a good part of a small read's cost. (pgx caches its own
-// statements per connection.) The least recently used one is closed when
-// the cache is full; database/sql closes it once the reads still using it
-// are done.
+// statements per connection.) When the cache is full the least recently
+// used one leaves it, and is closed once no caller between get and
+// release still holds it (database/sql itself keeps a closed statement
+// open for the rows read from it).
 type stmtCache struct {
 	mu    sync.Mutex
 	byKey map[string]*list.Element // of *cachedStmt
@@ -23,19 +24,22 @@ type stmtCache struct {
 }
 
 type cachedStmt struct {
-	query string
-	stmt  *sql.Stmt
+	query   string
+	stmt    *sql.Stmt
+	users   int  // callers between get and release (under mu)
+	evicted bool // out of the cache: closed by the last release
 }
 
 // get returns the prepared statement of query on db, preparing it on the
-// first use.
-func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+// first use; the caller releases it once its query has returned.
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*cachedStmt, error) {
 	c.mu.Lock()
 	if e, ok := c.byKey[query]; ok {
 		c.lru.MoveToFront(e)
-		st := e.Value.(*cachedStmt).stmt
+		cs := e.Value.(*cachedStmt)
+		cs.users++
 		c.mu.Unlock()
-		return st, nil
+		return cs, nil
 	}
 	c.mu.Unlock()
 	st, err := db.PrepareContext(ctx, query)
@@ -47,18 +51,33 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stm
 	if e, ok := c.byKey[query]; ok { // prepared meanwhile by another read
 		st.Close()
 		c.lru.MoveToFront(e)
-		return e.Value.(*cachedStmt).stmt, nil
+		cs := e.Value.(*cachedStmt)
+		cs.users++
+		return cs, nil
 	}
 	if c.byKey == nil {
 		c.byKey = map[string]*list.Element{}
 	}
-	c.byKey[query] = c.lru.PushFront(&cachedStmt{query: query, stmt: st})
+	cs := &cachedStmt{query: query, stmt: st, users: 1}
+	c.byKey[query] = c.lru.PushFront(cs)
 	for c.lru.Len() > stmtCacheSize {
 		old := c.lru.Remove(c.lru.Back()).(*cachedStmt)
 		delete(c.byKey, old.query)
-		old.stmt.Close()
+		old.evicted = true
+		if old.users == 0 {
+			old.stmt.Close()
+		}
 	}
-	return st, nil
+	return cs, nil
+}
+
+// release ends a caller's use of cs.
+func (c *stmtCache) release(cs *cachedStmt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs.users--; cs.users == 0 && cs.evicted {
+		cs.stmt.Close()
+	}
 }
 
 // close closes every statement (the Store is closing).

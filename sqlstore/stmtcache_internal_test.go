@@ -47,7 +47,7 @@ func TestStmtCache(t *testing.T) {
 	}
 	first := s.stmts.byKey[q].Value.(*cachedStmt).stmt
 	count(q, 3)
-	if got := s.stmts.byKey[q].Value.(*cachedStmt).stmt; got != first || s.stmts.lru.Len() != 1 {
+	if got := s.stmts.byKey[q].Value.(*cachedStmt); got.stmt != first || got.users != 0 || s.stmts.lru.Len() != 1 {
 		t.Fatalf("the second read prepared again (%d cached)", s.stmts.lru.Len())
 	}
 
@@ -71,6 +71,31 @@ func TestStmtCache(t *testing.T) {
 	}
 	if open.Close(); n != 3 {
 		t.Fatalf("rows of an evicted statement: %d of 3", n)
+	}
+
+	// A statement evicted while a caller holds it (between get and its
+	// query) still runs, and is closed by the caller's release.
+	held, err := s.stmts.get(ctx, s.db, `SELECT n FROM cache_probe`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range stmtCacheSize + 1 {
+		var n int
+		if err := s.Reader().QueryRowContext(ctx, fmt.Sprintf(`SELECT %d + 0`, i)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !held.evicted {
+		t.Fatal("the held statement was not evicted")
+	}
+	rows, err := held.stmt.QueryContext(ctx)
+	if err != nil {
+		t.Fatalf("an evicted statement still held: %v", err)
+	}
+	rows.Close()
+	s.stmts.release(held)
+	if _, err := held.stmt.QueryContext(ctx); err == nil {
+		t.Fatal("the last release did not close the evicted statement")
 	}
 
 	// A schema change under a prepared statement, the last read of which

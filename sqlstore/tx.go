@@ -63,19 +63,21 @@ func (r *Reader) Dialect() Dialect { return r.dialect }
 
 func (r *Reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if r.stmts != nil {
-		st, err := r.stmts.get(ctx, r.db, query)
+		cs, err := r.stmts.get(ctx, r.db, query)
 		if err != nil {
 			return nil, err
 		}
-		return st.QueryContext(ctx, args...)
+		defer r.stmts.release(cs)
+		return cs.stmt.QueryContext(ctx, args...)
 	}
 	return r.db.QueryContext(ctx, rebind(r.dialect, query), args...)
 }
 
 func (r *Reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if r.stmts != nil {
-		if st, err := r.stmts.get(ctx, r.db, query); err == nil {
-			return st.QueryRowContext(ctx, args...)
+		if cs, err := r.stmts.get(ctx, r.db, query); err == nil {
+			defer r.stmts.release(cs)
+			return cs.stmt.QueryRowContext(ctx, args...)
 		}
 	}
 	return r.db.QueryRowContext(ctx, rebind(r.dialect, query), args...)
