@@ -74,15 +74,14 @@ con = sqlite3.connect(db)
 cols = lambda t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
 key = {"trace_info": "request_id", "trace_tags": "request_id", "trace_request_metadata": "request_id",
        "trace_metrics": "request_id", "spans": "trace_id", "assessments": "trace_id"}
-tables = [t for t in key if cols(t)]
+tables = {t: cols(t) for t in key if cols(t)}
 seed = [r[0] for r in con.execute("SELECT request_id FROM trace_info WHERE experiment_id = ?", (exp,))]
 have, k = len(seed), 0
 while have < want:
     k += 1
     for old in seed[: want - have]:
         new = "tr-" + uuid.uuid4().hex
-        for t in tables:
-            cs = cols(t)
+        for t, cs in tables.items():
             sel, args = [], []
             for c in cs:
                 if c == key[t]:
