@@ -17,24 +17,8 @@ import (
 
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
-
-// mlflowPython is the Python with the stock mlflow client: TANDEM_TEST_MLFLOW_PYTHON,
-// or the development venv. "" when there is none.
-func mlflowPython(t *testing.T) string {
-	for _, p := range []string{os.Getenv("TANDEM_TEST_MLFLOW_PYTHON"), "/tmp/venvprobe/bin/python"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" && os.Getenv("TANDEM_TEST_MLFLOW_PYTHON") != "" {
-		t.Fatal("TANDEM_TEST_MLFLOW_PYTHON does not exist")
-	}
-	return ""
-}
 
 // TestArtifactsWithMLflowClient logs files and a folder with the stock
 // mlflow client (log_artifact, log_artifacts, multipart for the large file),
@@ -42,10 +26,10 @@ func mlflowPython(t *testing.T) string {
 // against a region serving on loopback (what `tandem server` runs), on a
 // folder and on S3.
 func TestArtifactsWithMLflowClient(t *testing.T) {
-	py := mlflowPython(t)
-	if py == "" || testing.Short() {
-		t.Skip("no mlflow client python (set TANDEM_TEST_MLFLOW_PYTHON)")
+	if testing.Short() {
+		t.Skip("slow: starts Python")
 	}
+	py := mlflowtest.PythonPath(t)
 	for name, u := range artBackends(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()

@@ -11,24 +11,8 @@ import (
 
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/storetest"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
-
-// registryPython is the Python with the stock mlflow client:
-// TANDEM_TEST_MLFLOW_PYTHON, or the development venv; "" when there is none.
-func registryPython(t *testing.T) string {
-	for _, p := range []string{os.Getenv("TANDEM_TEST_MLFLOW_PYTHON"), "/tmp/venvprobe/bin/python"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" && os.Getenv("TANDEM_TEST_MLFLOW_PYTHON") != "" {
-		t.Fatal("TANDEM_TEST_MLFLOW_PYTHON does not exist")
-	}
-	return ""
-}
 
 // TestRegistryWithMLflowClient runs testdata/registry_client.py (log a pyfunc
 // model, register it, alias it, load "models:/NAME@ALIAS" and predict, then
@@ -36,10 +20,10 @@ func registryPython(t *testing.T) string {
 // client against a region on loopback: SQLite + folder, and PostgreSQL + S3
 // when those services are available.
 func TestRegistryWithMLflowClient(t *testing.T) {
-	py := registryPython(t)
-	if py == "" || testing.Short() {
-		t.Skip("no mlflow client python (set TANDEM_TEST_MLFLOW_PYTHON)")
+	if testing.Short() {
+		t.Skip("slow: starts Python")
 	}
+	py := mlflowtest.PythonPath(t)
 	type backend struct{ meta, art string }
 	backends := map[string]backend{"sqlite+file": {storetest.SQLiteURL(t), storetest.FileURL(t)}}
 	if pg, s3 := storetest.PostgresURL(t), storetest.S3URL(t); pg != "" && s3 != "" {

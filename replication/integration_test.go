@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 	_ "modernc.org/sqlite"
 )
 
@@ -504,13 +505,7 @@ func TestPostgresPrimary(t *testing.T) {
 // The stock MLflow client pointed at a secondary: every write is forwarded,
 // read back from the secondary, and the regions verify equal.
 func TestStockMLflowClientThroughSecondary(t *testing.T) {
-	py := os.Getenv("TANDEM_TEST_PYTHON")
-	if py == "" {
-		py = "/tmp/venvprobe/bin/python"
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Skip("no Python with mlflow (set TANDEM_TEST_PYTHON)")
-	}
+	py := mlflowtest.PythonPath(t)
 	c := newCluster(t, "", sqliteSpec(t, "east"), pgS3Spec(t, "west"))
 	c.start("east")
 	c.start("west")

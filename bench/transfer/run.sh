@@ -19,7 +19,6 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${RUNS:-500}
 POINTS=${POINTS:-10000}
 venv=${TANDEM_TEST_MLFLOW_VENV:-$root/python/.venv}
-[ -x "$venv/bin/mlflow" ] || venv=/tmp/venvprobe
 py=$venv/bin/python
 work=$(mktemp -d /tmp/tandem-bench-transfer.XXXXXX)
 pids=()

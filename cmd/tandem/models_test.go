@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tandemml/tandem/client"
+	"github.com/tandemml/tandem/transfer/mlflowsource/mlflowtest"
 )
 
 func endpointOf(t *testing.T, cfg string) string {
@@ -143,26 +144,9 @@ func TestModelsAreTheMLflowRegistry(t *testing.T) {
 // TestModelsWithStockMLflowClient: a model registered with the stock mlflow
 // client shows in `tandem model list` and downloads with `tandem model
 // download`; one created with `tandem model create` loads with
-// mlflow.pyfunc.load_model. Needs the MLflow client: TANDEM_TEST_PYTHON,
-// python/.venv (made by scripts/test.sh) or /tmp/venvprobe.
+// mlflow.pyfunc.load_model. Needs the MLflow client (mlflowtest.Python).
 func TestModelsWithStockMLflowClient(t *testing.T) {
-	py := ""
-	for _, p := range []string{os.Getenv("TANDEM_TEST_PYTHON"), filepath.Join("..", "..", "python", ".venv", "bin", "python"), "/tmp/venvprobe/bin/python"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			py = p
-			break
-		}
-	}
-	if py == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Python with mlflow under CI: scripts/test.sh creates python/.venv before go test")
-		}
-		t.Skip("no Python with mlflow (TANDEM_TEST_PYTHON, python/.venv, /tmp/venvprobe)")
-	}
-	py, _ = filepath.Abs(py)
+	py := mlflowtest.PythonPath(t)
 	if testing.Short() {
 		t.Skip("slow: starts Python")
 	}

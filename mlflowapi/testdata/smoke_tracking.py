@@ -1,5 +1,5 @@
 # Smoke test of the tracking API with the stock mlflow client (not run by go test).
-# Usage: URI=http://127.0.0.1:PORT /tmp/venvprobe/bin/python mlflowapi/testdata/smoke_tracking.py
+# Usage: URI=http://127.0.0.1:PORT python/.venv/bin/python mlflowapi/testdata/smoke_tracking.py
 # against `go run ./cmd/tandem server --listen 127.0.0.1:PORT ...`; it passes against a stock `mlflow server` too.
 import math, os, sys, time
 import mlflow, numpy as np, pandas as pd

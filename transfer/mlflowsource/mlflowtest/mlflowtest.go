@@ -1,8 +1,8 @@
 // Package mlflowtest starts a stock MLflow tracking server (from PyPI) on
 // loopback for tests, and populates it with the stock client. The Python
 // environment is TANDEM_TEST_MLFLOW_VENV, else the repository's python/.venv
-// (made by scripts/test.sh from python/requirements.txt), else
-// /tmp/venvprobe; without one tests skip, except under CI where they fail.
+// (made by scripts/test.sh from python/requirements.txt, before go test);
+// without one tests skip, except under CI where they fail.
 package mlflowtest
 
 import (
@@ -35,9 +35,6 @@ func Venv(t testing.TB) string {
 	if venv == "" {
 		_, file, _, _ := runtime.Caller(0)
 		venv = filepath.Join(filepath.Dir(file), "..", "..", "..", "python", ".venv")
-		if _, err := os.Stat(filepath.Join(venv, "bin", "mlflow")); err != nil {
-			venv = "/tmp/venvprobe"
-		}
 	}
 	if _, err := os.Stat(filepath.Join(venv, "bin", "mlflow")); err != nil {
 		if os.Getenv("CI") != "" {
@@ -46,6 +43,13 @@ func Venv(t testing.TB) string {
 		t.Skipf("no stock mlflow in %s (set TANDEM_TEST_MLFLOW_VENV)", venv)
 	}
 	return venv
+}
+
+// PythonPath returns the Python of Venv, with the stock mlflow client, or
+// skips the test as Venv does.
+func PythonPath(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(Venv(t), "bin", "python")
 }
 
 // Start runs `mlflow server` with a SQLite backend and proxied artifacts
