@@ -398,6 +398,8 @@ type TraceStore interface {
 	// SearchTraces finds traces of the experiments named with MLflow's trace
 	// filter grammar (package tracefilter), newest first unless orderBy says
 	// otherwise. Returns a page and the next page's token ("" at the end).
+	// A page's traces may come with their Listing instead of their maps
+	// (TraceInfo.Decode fills those).
 	SearchTraces(ctx context.Context, experimentIDs []string, filter string, maxResults int, orderBy []string, token string) ([]*TraceInfo, string, error)
 	// TraceSpans returns the spans of the traces named, by trace, in start
 	// order.

@@ -39,6 +39,31 @@ type TraceInfo struct {
 	Tags              map[string]string
 	Metadata          map[string]string
 	Assessments       []Assessment
+	// Listing, set by a search instead of Tags, Metadata and
+	// Assessments, holds them as the store keeps them for listings: JSON
+	// to be written out as it is, without decoding. Decode fills the maps
+	// from it.
+	Listing *TraceListing
+}
+
+// TraceListing is a trace's tags and metadata as JSON objects of strings
+// and its assessments as a JSON array of their bodies (Assessment.Body).
+// An empty one is "{}" or "[]".
+type TraceListing struct {
+	Tags, Metadata, Assessments json.RawMessage
+}
+
+// Decode fills Tags and Metadata from Listing, if the trace has one
+// (Assessments stay in the listing: their bodies are what a reader shows).
+func (t *TraceInfo) Decode() error {
+	if t.Listing == nil {
+		return nil
+	}
+	t.Tags, t.Metadata = map[string]string{}, map[string]string{}
+	if err := json.Unmarshal(t.Listing.Tags, &t.Tags); err != nil {
+		return err
+	}
+	return json.Unmarshal(t.Listing.Metadata, &t.Metadata)
 }
 
 // Span is one span of a trace. Content is the span as OTLP JSON

@@ -104,18 +104,23 @@ func fill(b *testing.B, n int, op func(i int) error) {
 	}
 }
 
-func BenchmarkCreateRun(b *testing.B) {
-	e := newBenchEnv(b)
-	ctx := context.Background()
+// eachTimed runs op(1), op(2), ... in b's loop, timing each.
+func eachTimed(b *testing.B, op func(i int) error) {
 	var lat latencies
 	i := 0
 	for b.Loop() {
 		i++
-		if err := lat.time(func() error { _, err := e.c.CreateRun(ctx, e.exp, int64(i)); return err }); err != nil {
+		if err := lat.time(func() error { return op(i) }); err != nil {
 			b.Fatal(err)
 		}
 	}
 	lat.report(b)
+}
+
+func BenchmarkCreateRun(b *testing.B) {
+	e := newBenchEnv(b)
+	ctx := context.Background()
+	eachTimed(b, func(i int) error { _, err := e.c.CreateRun(ctx, e.exp, int64(i)); return err })
 }
 
 func BenchmarkLogBatch(b *testing.B) {
@@ -253,4 +258,13 @@ func BenchmarkSearchTraces2k(b *testing.B) {
 		}
 	}
 	lat.report(b)
+}
+
+// BenchmarkTraceIngest sends one OTLP request of one 10-span trace per
+// operation, as the stock client's exporter does (bench/traces measures
+// the same beside the stock server).
+func BenchmarkTraceIngest(b *testing.B) {
+	e := newBenchEnv(b)
+	ctx := context.Background()
+	eachTimed(b, func(i int) error { return e.c.LogSpans(ctx, e.exp, loadgen.OTLPTrace(uint64(i)*1_000_000)) })
 }

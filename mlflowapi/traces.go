@@ -77,9 +77,11 @@ type traceInfoJSON struct {
 	RequestTime       string            `json:"request_time"`
 	ExecutionDuration string            `json:"execution_duration,omitempty"`
 	State             string            `json:"state"`
-	TraceMetadata     map[string]string `json:"trace_metadata,omitempty"`
-	Tags              map[string]string `json:"tags,omitempty"`
-	Assessments       []json.RawMessage `json:"assessments,omitempty"`
+	// The maps and the list come encoded: a search's are the store's
+	// listing as it is (tandem.TraceListing).
+	TraceMetadata json.RawMessage `json:"trace_metadata,omitempty"`
+	Tags          json.RawMessage `json:"tags,omitempty"`
+	Assessments   json.RawMessage `json:"assessments,omitempty"`
 }
 
 type traceJSON struct {
@@ -98,15 +100,38 @@ func protoDuration(ms int64) string {
 func toTraceInfoJSON(t *tandem.TraceInfo) traceInfoJSON {
 	out := traceInfoJSON{TraceID: t.TraceID, ClientRequestID: t.ClientRequestID, RequestPreview: t.RequestPreview,
 		ResponsePreview: t.ResponsePreview, RequestTime: protoTime(t.RequestTime), ExecutionDuration: protoDuration(t.ExecutionDuration),
-		State: t.State, TraceMetadata: t.Metadata, Tags: t.Tags}
+		State: t.State}
 	out.TraceLocation.Type = "MLFLOW_EXPERIMENT"
 	out.TraceLocation.MlflowExperiment = &struct {
 		ExperimentID string `json:"experiment_id"`
 	}{t.ExperimentID}
-	for _, a := range t.Assessments {
-		out.Assessments = append(out.Assessments, a.Body)
+	if l := t.Listing; l != nil {
+		out.Tags, out.TraceMetadata, out.Assessments = nonEmptyJSON(l.Tags), nonEmptyJSON(l.Metadata), nonEmptyJSON(l.Assessments)
+		return out
+	}
+	if len(t.Metadata) > 0 {
+		out.TraceMetadata, _ = json.Marshal(t.Metadata)
+	}
+	if len(t.Tags) > 0 {
+		out.Tags, _ = json.Marshal(t.Tags)
+	}
+	if len(t.Assessments) > 0 {
+		bodies := make([]json.RawMessage, len(t.Assessments))
+		for i, a := range t.Assessments {
+			bodies[i] = a.Body
+		}
+		out.Assessments, _ = json.Marshal(bodies)
 	}
 	return out
+}
+
+// nonEmptyJSON is nil for an empty JSON object or array ("{}", "[]"),
+// which MLflow leaves out, and b otherwise.
+func nonEmptyJSON(b json.RawMessage) json.RawMessage {
+	if len(b) <= 2 {
+		return nil
+	}
+	return b
 }
 
 // parseProtoTime reads a proto3 JSON Timestamp (RFC 3339) as milliseconds.
@@ -775,6 +800,9 @@ func (s *Server) searchTracesV2(r *http.Request, req *searchTracesV2Req) (any, e
 	}
 	list := make([]map[string]any, 0, len(infos))
 	for _, t := range infos {
+		if err := t.Decode(); err != nil {
+			return nil, err
+		}
 		list = append(list, traceInfoV2(t))
 	}
 	out := map[string]any{"traces": list}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tandemml/tandem"
@@ -88,8 +89,11 @@ func applyTraceStart(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 }
 
 func writeTrace(ctx context.Context, tx *Tx, p *tpTrace) error {
-	q := `INSERT INTO traces (trace_id, experiment_id, client_request_id, request_preview, response_preview, request_time, execution_duration, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO `
+	// A new row's listing is empty (its tables hold nothing of it yet); an
+	// existing row keeps its listing, refreshed below for what changes.
+	q := `INSERT INTO traces (trace_id, experiment_id, client_request_id, request_preview, response_preview, request_time, execution_duration, state,
+		tags_json, metadata_json, assessments_json)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{}', '{}', '[]') ON CONFLICT (trace_id) DO `
 	if p.KeepRow {
 		q += `NOTHING`
 	} else {
@@ -130,6 +134,76 @@ func writeTrace(ctx context.Context, tx *Tx, p *tpTrace) error {
 			sp.TraceID, sp.SpanID, sp.ParentSpanID, sp.Name, sp.Type, sp.Status, sp.StartNanos, sp.EndNanos, string(sp.Content), text); err != nil {
 			return fmt.Errorf("write span: %w", err)
 		}
+	}
+	var parts listingParts
+	if len(p.Tags) > 0 {
+		parts |= listTags
+	}
+	if len(p.Metadata) > 0 {
+		parts |= listMetadata
+	}
+	// putAssessment refreshed the assessments.
+	return refreshTraceListing(ctx, tx, p.TraceID, parts)
+}
+
+// listingParts says which of a trace's listing columns a write changed.
+type listingParts uint8
+
+const (
+	listTags listingParts = 1 << iota
+	listMetadata
+	listAssessments
+)
+
+// refreshTraceListing rewrites the parts of a trace's listing columns
+// (tags_json, metadata_json, assessments_json) from its tables, after an
+// applier changed them in tx. Every region computes the same text from the
+// same rows, on either backend: maps are encoded with sorted keys, and the
+// assessments come in the order a read gives them.
+func refreshTraceListing(ctx context.Context, tx *Tx, id string, parts listingParts) error {
+	if parts == 0 {
+		return nil
+	}
+	var sets []string
+	var args []any
+	// kv encodes a table's pairs of the trace as a JSON object, set in column.
+	kv := func(table, column string) error {
+		rows, err := tx.QueryContext(ctx, `SELECT key, value FROM `+table+` WHERE trace_id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", table, err)
+		}
+		defer rows.Close()
+		m := map[string]string{}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				return err
+			}
+			m[k] = v
+		}
+		b, _ := json.Marshal(m)
+		sets, args = append(sets, column+" = ?"), append(args, string(b))
+		return rows.Err()
+	}
+	if parts&listTags != 0 {
+		if err := kv("trace_tags", "tags_json"); err != nil {
+			return err
+		}
+	}
+	if parts&listMetadata != 0 {
+		if err := kv("trace_metadata", "metadata_json"); err != nil {
+			return err
+		}
+	}
+	if parts&listAssessments != 0 {
+		bodies, err := queryStrings(ctx, tx, `SELECT body FROM trace_assessments WHERE trace_id = ? ORDER BY create_ms, assessment_id`, id)
+		if err != nil {
+			return err
+		}
+		sets, args = append(sets, "assessments_json = ?"), append(args, "["+strings.Join(bodies, ",")+"]")
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE traces SET `+strings.Join(sets, ", ")+` WHERE trace_id = ?`, append(args, id)...); err != nil {
+		return fmt.Errorf("write trace listing: %w", err)
 	}
 	return nil
 }
@@ -173,6 +247,9 @@ func applyTraceSetTag(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 		if err := upsertTraceKV(ctx, tx, "trace_tags", id, p.Key, p.Value); err != nil {
 			return err
 		}
+		if err := refreshTraceListing(ctx, tx, id, listTags); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -185,6 +262,9 @@ func applyTraceDeleteTag(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 	for _, id := range p.TraceIDs {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM trace_tags WHERE trace_id = ? AND key = ?`, id, p.Key); err != nil {
 			return fmt.Errorf("delete trace tag: %w", err)
+		}
+		if err := refreshTraceListing(ctx, tx, id, listTags); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -236,13 +316,24 @@ func applyTraceLinkPrompts(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 }
 
 func putAssessment(ctx context.Context, tx *Tx, a tandem.Assessment) error {
+	was, err := queryStrings(ctx, tx, `SELECT trace_id FROM trace_assessments WHERE assessment_id = ?`, a.ID)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO trace_assessments (assessment_id, trace_id, name, create_ms, update_ms, body)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (assessment_id) DO UPDATE SET trace_id = excluded.trace_id, name = excluded.name,
 		create_ms = excluded.create_ms, update_ms = excluded.update_ms, body = excluded.body`,
 		a.ID, a.TraceID, a.Name, a.Created, a.Updated, string(a.Body)); err != nil {
 		return fmt.Errorf("write assessment: %w", err)
 	}
-	return nil
+	for _, id := range was {
+		if id != a.TraceID { // an assessment moved to another trace
+			if err := refreshTraceListing(ctx, tx, id, listAssessments); err != nil {
+				return err
+			}
+		}
+	}
+	return refreshTraceListing(ctx, tx, a.TraceID, listAssessments)
 }
 
 func applyAssessmentPut(ctx context.Context, tx *Tx, e *tandem.Entry) error {
@@ -268,8 +359,10 @@ func applyAssessmentDelete(ctx context.Context, tx *Tx, e *tandem.Entry) error {
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM trace_assessments WHERE assessment_id = ? AND trace_id = ?`, p.ID, p.TraceID)
-	return err
+	if _, err := tx.ExecContext(ctx, `DELETE FROM trace_assessments WHERE assessment_id = ? AND trace_id = ?`, p.ID, p.TraceID); err != nil {
+		return err
+	}
+	return refreshTraceListing(ctx, tx, p.TraceID, listAssessments)
 }
 
 // Writes.

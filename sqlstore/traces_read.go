@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/tandemml/tandem"
@@ -79,9 +80,10 @@ func scanTraceRow(r scanner) (*tandem.TraceInfo, error) {
 	return t, err
 }
 
-// fillTraceInfos reads the tags, metadata, assessments and linked runs of
-// traces read from their table (one query for tags and metadata together,
-// one each for the others).
+// fillTraceInfos reads the tags, metadata and assessments of traces read
+// from their table (one query for tags and metadata together, one for the
+// assessments). Linked runs are not shown in a trace's record, as the
+// stock server does not show them: a search's run_id filter finds them.
 func fillTraceInfos(ctx context.Context, q Querier, ts []*tandem.TraceInfo) error {
 	if len(ts) == 0 {
 		return nil
@@ -132,24 +134,6 @@ func fillTraceInfos(ctx context.Context, q Querier, ts []*tandem.TraceInfo) erro
 		}
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// Linked runs show as MLflow shows a trace's run: its source run.
-	rows, err = q.QueryContext(ctx, `SELECT trace_id, run_id FROM trace_runs WHERE trace_id IN (`+in+`) ORDER BY run_id`, args...)
-	if err != nil {
-		return fmt.Errorf("read trace runs: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, run string
-		if err := rows.Scan(&id, &run); err != nil {
-			return err
-		}
-		if t := byID[id]; t != nil && t.Metadata[tandem.TraceMetadataSourceRun] == "" {
-			t.Metadata[tandem.TraceMetadataSourceRun] = run
-		}
-	}
 	return rows.Err()
 }
 
@@ -214,6 +198,7 @@ func (s *Store) TraceSpans(ctx context.Context, ids []string) (map[string][]tand
 // SearchTraces finds traces of the experiments named with MLflow's trace
 // filter grammar (package tracefilter), newest first unless orderBy says
 // otherwise. Returns a page and the next page's token ("" at the end).
+// Each trace comes with its Listing, or with its maps when its row has none.
 func (s *Store) SearchTraces(ctx context.Context, experimentIDs []string, filter string, maxResults int, orderBy []string, token string) ([]*tandem.TraceInfo, string, error) {
 	if len(experimentIDs) == 0 {
 		return nil, "", tandem.Errorf(tandem.EINVALID, "At least one experiment ID (location) must be specified.")
@@ -267,22 +252,32 @@ func (s *Store) SearchTraces(ctx context.Context, experimentIDs []string, filter
 		}
 	}
 	order = append(order, "t.request_time DESC", "t.trace_id ASC")
-	// The page's rows come with the search itself; their tags, metadata,
-	// assessments and runs after.
+	// The page's rows come with the search itself, their tags, metadata
+	// and assessments as the appliers keep them on the row
+	// (refreshTraceListing). A row written before those columns were
+	// added has none, and is filled from the tables.
 	cols := "t." + strings.ReplaceAll(traceColumns, ", ", ", t.")
-	q := `SELECT ` + cols + ` FROM traces t WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + strings.Join(order, ", ") +
-		fmt.Sprintf(` LIMIT %d OFFSET %d`, maxResults+1, offset)
+	q := `SELECT ` + cols + `, t.tags_json, t.metadata_json, t.assessments_json FROM traces t WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY ` + strings.Join(order, ", ") + fmt.Sprintf(` LIMIT %d OFFSET %d`, maxResults+1, offset)
 	rd := s.Reader()
 	rows, err := rd.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("search traces: %w", err)
 	}
-	var infos []*tandem.TraceInfo
+	var infos, unlisted []*tandem.TraceInfo
 	for rows.Next() {
-		t, err := scanTraceRow(rows)
-		if err != nil {
+		t := &tandem.TraceInfo{}
+		var tags, meta, assessments []byte
+		if err := rows.Scan(&t.TraceID, &t.ExperimentID, &t.ClientRequestID, &t.RequestPreview, &t.ResponsePreview,
+			&t.RequestTime, &t.ExecutionDuration, &t.State, &tags, &meta, &assessments); err != nil {
 			rows.Close()
 			return nil, "", err
+		}
+		if tags == nil || meta == nil || assessments == nil {
+			t.Tags, t.Metadata = map[string]string{}, map[string]string{}
+			unlisted = append(unlisted, t)
+		} else {
+			t.Listing = &tandem.TraceListing{Tags: tags, Metadata: meta, Assessments: assessments}
 		}
 		infos = append(infos, t)
 	}
@@ -293,8 +288,9 @@ func (s *Store) SearchTraces(ctx context.Context, experimentIDs []string, filter
 	next := ""
 	if len(infos) > maxResults {
 		infos, next = infos[:maxResults], encodePageToken(offset+maxResults)
+		unlisted = slices.DeleteFunc(unlisted, func(t *tandem.TraceInfo) bool { return !slices.Contains(infos, t) })
 	}
-	return infos, next, fillTraceInfos(ctx, rd, infos)
+	return infos, next, fillTraceInfos(ctx, rd, unlisted)
 }
 
 // sqlQuote quotes a string literal (order_by tag keys come from the

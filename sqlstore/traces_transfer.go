@@ -75,28 +75,16 @@ func TransferTrace(ctx context.Context, q Querier, id string) (bundle.Trace, boo
 	for _, k := range sortedKeys(t.Tags) {
 		rec.Tags = append(rec.Tags, bundle.KV{Key: k, Value: t.Tags[k]})
 	}
-	// Linked runs are shown as mlflow.sourceRun by loadTraceInfos; the
-	// record keeps only stored metadata and lists the links apart.
-	rows, err := q.QueryContext(ctx, `SELECT key, value FROM trace_metadata WHERE trace_id = ? ORDER BY key`, id)
-	if err != nil {
-		return rec, false, err
+	for _, k := range sortedKeys(t.Metadata) {
+		rec.Metadata = append(rec.Metadata, bundle.KV{Key: k, Value: t.Metadata[k]})
 	}
-	for rows.Next() {
-		var kv bundle.KV
-		if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
-			rows.Close()
-			return rec, false, err
-		}
-		rec.Metadata = append(rec.Metadata, kv)
-	}
-	rows.Close()
 	if rec.Runs, err = queryStrings(ctx, q, `SELECT run_id FROM trace_runs WHERE trace_id = ? ORDER BY run_id`, id); err != nil {
 		return rec, false, err
 	}
 	if rec.Prompts, err = queryStrings(ctx, q, `SELECT prompt_id FROM trace_prompts WHERE trace_id = ? ORDER BY prompt_id`, id); err != nil {
 		return rec, false, err
 	}
-	rows, err = q.QueryContext(ctx, `SELECT content FROM trace_spans WHERE trace_id = ? ORDER BY start_ns, span_id`, id)
+	rows, err := q.QueryContext(ctx, `SELECT content FROM trace_spans WHERE trace_id = ? ORDER BY start_ns, span_id`, id)
 	if err != nil {
 		return rec, false, err
 	}

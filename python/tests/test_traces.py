@@ -130,10 +130,14 @@ def test_trace_tags(traced_experiment):
     _make_traces("t")
     trace = next(t for t in _wait_traces(traced_experiment, 2) if t.info.state.value == "OK")
     client = mlflow.MlflowClient()
+    listed = lambda: next(t.info for t in mlflow.search_traces(locations=[traced_experiment], return_type="list")
+                          if t.info.trace_id == trace.info.trace_id)
     client.set_trace_tag(trace.info.trace_id, "reviewed", "yes")
     assert client.get_trace(trace.info.trace_id).info.tags["reviewed"] == "yes"
+    assert listed().tags["reviewed"] == "yes"  # a search shows it too
     client.delete_trace_tag(trace.info.trace_id, "reviewed")
     assert "reviewed" not in client.get_trace(trace.info.trace_id).info.tags
+    assert "reviewed" not in listed().tags
     from mlflow.exceptions import MlflowException
 
     with pytest.raises(MlflowException):
@@ -158,8 +162,12 @@ def test_assessments(traced_experiment):
     assert upd.value is False
     info = mlflow.get_trace(tid).info
     assert sorted(a.name for a in info.assessments) == ["expected", "helpful"]
+    listed = lambda: next(t.info for t in mlflow.search_traces(locations=[traced_experiment], return_type="list")
+                          if t.info.trace_id == tid)
+    assert sorted((a.name, a.value) for a in listed().assessments) == [("expected", "4"), ("helpful", False)]
 
     mlflow.delete_assessment(trace_id=tid, assessment_id=ex.assessment_id)
+    assert [a.name for a in listed().assessments] == ["helpful"]
     from mlflow.exceptions import MlflowException
 
     with pytest.raises(MlflowException):
@@ -216,6 +224,10 @@ def test_link_traces_to_run(traced_experiment):
     got = mlflow.search_traces(locations=[traced_experiment], filter_string=f"run_id = '{run.info.run_id}'",
                                return_type="list")
     assert [t.info.trace_id for t in got] == [traces[0].info.trace_id]
+    # As the stock server shows them, a link does not make the run the
+    # trace's source run, in a search or a get.
+    assert "mlflow.sourceRun" not in got[0].info.trace_metadata, got[0].info.trace_metadata
+    assert "mlflow.sourceRun" not in mlflow.get_trace(got[0].info.trace_id).info.trace_metadata
 
 
 def test_otlp_requires_experiment_header(server):
