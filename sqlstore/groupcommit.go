@@ -208,7 +208,7 @@ func (s *Store) tryGroup(ctx context.Context, live []*mutation) (restart bool) {
 		return false
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	tx := s.newTx(sqlTx)
 	last, err := lockJournalState(ctx, tx)
 	if err != nil {
 		fail(err)

@@ -46,7 +46,7 @@ func (s *Store) Apply(ctx context.Context, e tandem.Entry) (bool, error) {
 		return false, fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	tx := s.newTx(sqlTx)
 	last, err := lockJournalState(ctx, tx)
 	if err != nil {
 		return false, err

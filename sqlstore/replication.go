@@ -41,7 +41,7 @@ func (s *Store) ApplyDeferred(ctx context.Context, es []tandem.Entry) (int, erro
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	tx := s.newTx(sqlTx)
 	if _, err := lockJournalState(ctx, tx); err != nil {
 		return 0, err
 	}
@@ -93,7 +93,7 @@ func (s *Store) ReplaceState(ctx context.Context, fn func(ctx context.Context, t
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	tx := s.newTx(sqlTx)
 	if _, err := lockJournalState(ctx, tx); err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (s *Store) WriteLocal(ctx context.Context, fn func(ctx context.Context, tx 
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	if err := fn(ctx, &Tx{tx: sqlTx, dialect: s.dialect}); err != nil {
+	if err := fn(ctx, s.newTx(sqlTx)); err != nil {
 		return err
 	}
 	return sqlTx.Commit()
@@ -144,7 +144,7 @@ func (s *Store) ApplyBatch(ctx context.Context, es []tandem.Entry) (int, error) 
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{tx: sqlTx, dialect: s.dialect}
+	tx := s.newTx(sqlTx)
 	last, err := lockJournalState(ctx, tx)
 	if err != nil {
 		return 0, err

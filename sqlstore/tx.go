@@ -12,6 +12,37 @@ import (
 type Tx struct {
 	tx      execer
 	dialect Dialect
+	// On SQLite, a write transaction's statements come from the Store's
+	// cache of prepared statements (stmtcache.go): database/sql binds a
+	// cached statement to the transaction's connection, preparing it there
+	// only the first time. nil: each statement is prepared as it runs.
+	sqlTx *sql.Tx
+	db    *sql.DB
+	stmts *stmtCache
+}
+
+// newTx wraps a write transaction of s.
+func (s *Store) newTx(sqlTx *sql.Tx) *Tx {
+	t := &Tx{tx: sqlTx, dialect: s.dialect}
+	if s.dialect == SQLite {
+		t.sqlTx, t.db, t.stmts = sqlTx, s.db, &s.stmts
+	}
+	return t
+}
+
+// stmt returns query's cached statement bound to the transaction, and the
+// release to call once the statement has run; ok is false when the
+// transaction keeps no cache or the statement could not be prepared (the
+// caller then runs query itself, which reports the error).
+func (t *Tx) stmt(ctx context.Context, query string) (st *sql.Stmt, release func(), ok bool) {
+	if t.stmts == nil {
+		return nil, nil, false
+	}
+	cs, err := t.stmts.get(ctx, t.db, query)
+	if err != nil {
+		return nil, nil, false
+	}
+	return t.sqlTx.StmtContext(ctx, cs.stmt), func() { t.stmts.release(cs) }, true
 }
 
 // execer is what *sql.Tx and *sql.Conn have in common.
@@ -32,14 +63,26 @@ type Querier interface {
 func (t *Tx) Dialect() Dialect { return t.dialect }
 
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st, release, ok := t.stmt(ctx, query); ok {
+		defer release()
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, rebind(t.dialect, query), args...)
 }
 
 func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st, release, ok := t.stmt(ctx, query); ok {
+		defer release()
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, rebind(t.dialect, query), args...)
 }
 
 func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st, release, ok := t.stmt(ctx, query); ok {
+		defer release()
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, rebind(t.dialect, query), args...)
 }
 
@@ -111,7 +154,7 @@ func (s *Store) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, dialect: s.dialect})
+	return fn(s.newTx(sqlTx))
 }
 
 // rebind rewrites "?" placeholders as "$1", "$2", ... for PostgreSQL. It
