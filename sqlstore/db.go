@@ -65,7 +65,7 @@ type Store struct {
 
 	group     groupQueue   // writes waiting for a group commit; see Mutate
 	planStats plannerStats // see plannerStatsFresh
-	stmts     stmtCache    // SQLite's prepared reads (Reader)
+	stmts     *stmtCache   // SQLite's prepared statements (nil on PostgreSQL: pgx has its own)
 }
 
 type applier struct {
@@ -119,6 +119,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if dialect == SQLite {
+		s.stmts = &stmtCache{db: db}
+	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -133,7 +136,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	s.stmts.close()
+	if s.stmts != nil {
+		s.stmts.close()
+	}
 	return s.db.Close()
 }
 

@@ -7,17 +7,18 @@ import (
 	"sync"
 )
 
-// stmtCacheSize bounds the prepared read statements a Store keeps.
+// stmtCacheSize bounds the prepared statements a Store keeps.
 const stmtCacheSize = 256
 
-// stmtCache keeps the SQLite read statements the Reader ran most recently
-// prepared, by their text: SQLite parses and plans a statement at every
-// prepare, a good part of a small read's cost. (pgx caches its own
-// statements per connection.) When the cache is full the least recently
+// stmtCache keeps the SQLite statements the Reader and write transactions
+// ran most recently prepared on db, by their text: SQLite parses and plans
+// a statement at every prepare, a good part of a small query's cost. (pgx
+// caches its own statements per connection.) When the cache is full the least recently
 // used one leaves it, and is closed once no caller between get and
 // release still holds it (database/sql itself keeps a closed statement
 // open for the rows read from it).
 type stmtCache struct {
+	db    *sql.DB
 	mu    sync.Mutex
 	byKey map[string]*list.Element // of *cachedStmt
 	lru   list.List                // front: most recently used
@@ -30,9 +31,9 @@ type cachedStmt struct {
 	evicted bool // out of the cache: closed by the last release
 }
 
-// get returns the prepared statement of query on db, preparing it on the
-// first use; the caller releases it once its query has returned.
-func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*cachedStmt, error) {
+// get returns the prepared statement of query, preparing it on the first
+// use; the caller releases it once its query has returned.
+func (c *stmtCache) get(ctx context.Context, query string) (*cachedStmt, error) {
 	c.mu.Lock()
 	if e, ok := c.byKey[query]; ok {
 		c.lru.MoveToFront(e)
@@ -42,7 +43,7 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*cachedS
 		return cs, nil
 	}
 	c.mu.Unlock()
-	st, err := db.PrepareContext(ctx, query)
+	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func TestStmtCache(t *testing.T) {
 
 	// A statement evicted while a caller holds it (between get and its
 	// query) still runs, and is closed by the caller's release.
-	held, err := s.stmts.get(ctx, s.db, `SELECT n FROM cache_probe`)
+	held, err := s.stmts.get(ctx, `SELECT n FROM cache_probe`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/tandemml/tandem"
@@ -264,7 +263,7 @@ func (s *Store) SearchTraces(ctx context.Context, experimentIDs []string, filter
 	if err != nil {
 		return nil, "", fmt.Errorf("search traces: %w", err)
 	}
-	var infos, unlisted []*tandem.TraceInfo
+	var infos []*tandem.TraceInfo
 	for rows.Next() {
 		t := &tandem.TraceInfo{}
 		var tags, meta, assessments []byte
@@ -273,10 +272,7 @@ func (s *Store) SearchTraces(ctx context.Context, experimentIDs []string, filter
 			rows.Close()
 			return nil, "", err
 		}
-		if tags == nil || meta == nil || assessments == nil {
-			t.Tags, t.Metadata = map[string]string{}, map[string]string{}
-			unlisted = append(unlisted, t)
-		} else {
+		if tags != nil && meta != nil && assessments != nil {
 			t.Listing = &tandem.TraceListing{Tags: tags, Metadata: meta, Assessments: assessments}
 		}
 		infos = append(infos, t)
@@ -288,7 +284,13 @@ func (s *Store) SearchTraces(ctx context.Context, experimentIDs []string, filter
 	next := ""
 	if len(infos) > maxResults {
 		infos, next = infos[:maxResults], encodePageToken(offset+maxResults)
-		unlisted = slices.DeleteFunc(unlisted, func(t *tandem.TraceInfo) bool { return !slices.Contains(infos, t) })
+	}
+	var unlisted []*tandem.TraceInfo
+	for _, t := range infos {
+		if t.Listing == nil {
+			t.Tags, t.Metadata = map[string]string{}, map[string]string{}
+			unlisted = append(unlisted, t)
+		}
 	}
 	return infos, next, fillTraceInfos(ctx, rd, unlisted)
 }

@@ -16,18 +16,12 @@ type Tx struct {
 	// cache of prepared statements (stmtcache.go): database/sql binds a
 	// cached statement to the transaction's connection, preparing it there
 	// only the first time. nil: each statement is prepared as it runs.
-	sqlTx *sql.Tx
-	db    *sql.DB
 	stmts *stmtCache
 }
 
 // newTx wraps a write transaction of s.
 func (s *Store) newTx(sqlTx *sql.Tx) *Tx {
-	t := &Tx{tx: sqlTx, dialect: s.dialect}
-	if s.dialect == SQLite {
-		t.sqlTx, t.db, t.stmts = sqlTx, s.db, &s.stmts
-	}
-	return t
+	return &Tx{tx: sqlTx, dialect: s.dialect, stmts: s.stmts}
 }
 
 // stmt returns query's cached statement bound to the transaction, and the
@@ -35,14 +29,15 @@ func (s *Store) newTx(sqlTx *sql.Tx) *Tx {
 // transaction keeps no cache or the statement could not be prepared (the
 // caller then runs query itself, which reports the error).
 func (t *Tx) stmt(ctx context.Context, query string) (st *sql.Stmt, release func(), ok bool) {
-	if t.stmts == nil {
+	sqlTx, isTx := t.tx.(*sql.Tx)
+	if t.stmts == nil || !isTx {
 		return nil, nil, false
 	}
-	cs, err := t.stmts.get(ctx, t.db, query)
+	cs, err := t.stmts.get(ctx, query)
 	if err != nil {
 		return nil, nil, false
 	}
-	return t.sqlTx.StmtContext(ctx, cs.stmt), func() { t.stmts.release(cs) }, true
+	return sqlTx.StmtContext(ctx, cs.stmt), func() { t.stmts.release(cs) }, true
 }
 
 // execer is what *sql.Tx and *sql.Conn have in common.
@@ -90,23 +85,17 @@ func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 type Reader struct {
 	db      *sql.DB
 	dialect Dialect
-	stmts   *stmtCache // SQLite's prepared reads (nil: none)
+	stmts   *stmtCache // SQLite's prepared statements (nil: none)
 }
 
 // Reader returns a Querier on the whole database, for reads.
-func (s *Store) Reader() *Reader {
-	r := &Reader{db: s.db, dialect: s.dialect}
-	if s.dialect == SQLite {
-		r.stmts = &s.stmts
-	}
-	return r
-}
+func (s *Store) Reader() *Reader { return &Reader{db: s.db, dialect: s.dialect, stmts: s.stmts} }
 
 func (r *Reader) Dialect() Dialect { return r.dialect }
 
 func (r *Reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if r.stmts != nil {
-		cs, err := r.stmts.get(ctx, r.db, query)
+		cs, err := r.stmts.get(ctx, query)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +107,7 @@ func (r *Reader) QueryContext(ctx context.Context, query string, args ...any) (*
 
 func (r *Reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if r.stmts != nil {
-		if cs, err := r.stmts.get(ctx, r.db, query); err == nil {
+		if cs, err := r.stmts.get(ctx, query); err == nil {
 			defer r.stmts.release(cs)
 			return cs.stmt.QueryRowContext(ctx, args...)
 		}
