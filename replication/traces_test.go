@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tandemml/tandem/region"
 	"github.com/tandemml/tandem/storetest"
@@ -84,17 +85,27 @@ regions:
 		t.Helper()
 		b, _ := proto.Marshal(&collectortrace.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
 			ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans}}}}})
-		req, _ := http.NewRequest("POST", base+"/v1/traces", bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/x-protobuf")
-		req.Header.Set("X-Mlflow-Experiment-Id", exp)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("otlp via %s: %d %s", base, resp.StatusCode, msg)
+		// A secondary that has not yet heard from its primary answers 503,
+		// which the stock client's exporter retries: so does this one, for a
+		// while.
+		for try := 0; ; try++ {
+			req, _ := http.NewRequest("POST", base+"/v1/traces", bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/x-protobuf")
+			req.Header.Set("X-Mlflow-Experiment-Id", exp)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable && try < 100 {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			if resp.StatusCode != 200 {
+				t.Fatalf("otlp via %s: %d %s", base, resp.StatusCode, msg)
+			}
+			return
 		}
 	}
 	root := span(1, nil, "root")
